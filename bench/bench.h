@@ -1,0 +1,12 @@
+/* bench/bench.h: the bkstor-bench subcommands and their shared helpers. */
+#ifndef BKS_BENCH_H
+#define BKS_BENCH_H
+
+#include <stdint.h>
+
+int bench_raid(int argc, char **argv, int quick);
+int bench_array(int argc, char **argv, int quick);
+double bench_now(void);              /* seconds, CLOCK_MONOTONIC */
+void bench_print(const char *name, double value);  /* prints "name: value\n" with %.3f */
+
+#endif /* BKS_BENCH_H */

@@ -1,0 +1,311 @@
+/* storage/array_bg.c: background work: rebuild onto spares, proactive replace, scrub,
+ * and the pacing that keeps them out of the foreground's way.
+ *
+ * Rebuild writes only live rows (arr_row_live) and keeps a per-slot cursor that the
+ * superblock records every few seconds, so a restart resumes where it was; redoing a
+ * row is harmless because a row's content never changes while it is referenced. */
+#include "storage/array_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+#define SKIP_PER_STEP 4096 /* dead rows passed over per step without I/O */
+
+static void row_ptrs(arr *a, uint8_t *base, uint8_t **p)
+{
+	for (int i = 0; i < a->k + 2; i++)
+		p[i] = base + (size_t)i * a->strip;
+}
+
+/* Finish a slot whose incoming disk now holds every row. */
+static void complete_slot(arr *a, int s)
+{
+	aslot *sl = &a->slot[s];
+	char nm[300], old[300];
+	int replacing = (sl->flags & SBM_REPLACING) != 0;
+
+	adisk_label(&sl->inc, nm, sizeof(nm));
+	adisk_label(&sl->cur, old, sizeof(old));
+	if (replacing && sl->cur.d) {
+		/* Release the old disk: wipe its labels so it is not mistaken for a member
+		 * if it is plugged in again. Best effort; it may be dying. */
+		uint8_t *z = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE);
+		if (z) {
+			disk_pwrite(sl->cur.d, z, LBL_SIZE, LBL_OFF0);
+			disk_pwrite(sl->cur.d, z, LBL_SIZE, LBL_OFF1);
+			disk_flush(sl->cur.d);
+			free(z);
+		}
+	}
+	adisk_close(&sl->cur);
+	sl->cur = sl->inc;
+	memset(&sl->inc, 0, sizeof(sl->inc));
+	sl->cur_state = SB_ONLINE;
+	sl->flags = 0;
+	sl->cursor = 0;
+	a->state_dirty = 1;
+	arr_event(a, ARR_EV_INFO, "slot %d: %s of %s complete; %s is ONLINE (was %s)", s,
+	          replacing ? "replace" : "rebuild", nm, nm, old);
+}
+
+/* One step of rebuild/replace over the slot(s) with the lowest cursor. Returns bytes
+ * read, or -1 if there is no such work. */
+static int64_t rebuild_step(arr *a, uint32_t max_rows)
+{
+	uint64_t r = UINT64_MAX;
+	int64_t bytes = 0;
+
+	for (int s = 0; s < a->n; s++)
+		if (a->slot[s].inc.d)
+			r = BKS_MIN(r, a->slot[s].cursor);
+	if (r == UINT64_MAX)
+		return -1;
+	for (uint32_t done = 0, skipped = 0; done < max_rows && skipped < SKIP_PER_STEP;) {
+		int targets[ARR_MAX_DISKS], nt = 0, copy_only = 1;
+		for (int s = 0; s < a->n; s++) {
+			aslot *sl = &a->slot[s];
+			if (sl->inc.d && sl->cursor == r) {
+				targets[nt++] = s;
+				if (!(sl->cur.d && sl->cur_state == SB_ONLINE))
+					copy_only = 0;
+			}
+		}
+		if (nt == 0)
+			break;
+		if (r >= a->hwm) {
+			for (int i = 0; i < nt; i++)
+				complete_slot(a, targets[i]);
+			break;
+		}
+		if (!arr_row_live(a, r)) {
+			skipped++;
+		} else {
+			uint8_t *p[RAID_MAX_K + 2];
+			int failed[RAID_MAX_K + 2] = {0}, err = 0;
+			row_ptrs(a, a->rowbuf2, p);
+			if (copy_only) {
+				/* Proactive replace: the old disk still reads; copy its strip,
+				 * reconstruct only if it fails. */
+				for (int i = 0; i < nt && !err; i++) {
+					int st = raid_disk_strip(a->n, r, targets[i]);
+					err = disk_pread(a->slot[targets[i]].cur.d, p[st], a->strip,
+					                 ARR_DATA_OFF + r * a->strip);
+					if (err)
+						arr_note_error(a, &a->slot[targets[i]].cur, err, 0, 0);
+				}
+				bytes += (int64_t)nt * a->strip;
+			}
+			if (!copy_only || err) {
+				if (arr_read_row_full(a, r, p, failed) < 0) {
+					arr_event(a, ARR_EV_ERR, "rebuild: row %llu cannot be "
+					          "reconstructed (too many failed disks); skipped",
+					          (unsigned long long)r);
+				}
+				bytes += (int64_t)a->k * a->strip;
+			}
+			disk_io ios[ARR_MAX_DISKS];
+			int nio = 0;
+			for (int i = 0; i < nt; i++) {
+				aslot *sl = &a->slot[targets[i]];
+				if (!sl->inc.d)
+					continue; /* faulted while we read */
+				ios[nio++] = (disk_io){.d = sl->inc.d, .op = DISK_WRITE,
+				                       .buf = p[raid_disk_strip(a->n, r, targets[i])],
+				                       .len = a->strip, .off = ARR_DATA_OFF + r * a->strip};
+			}
+			disk_io_run(ios, nio);
+			for (int i = 0; i < nio; i++)
+				for (int t = 0; t < nt; t++)
+					if (ios[i].result && a->slot[targets[t]].inc.d == ios[i].d)
+						arr_note_error(a, &a->slot[targets[t]].inc, ios[i].result, 1, 0);
+			done++;
+		}
+		for (int i = 0; i < nt; i++)
+			if (a->slot[targets[i]].inc.d && a->slot[targets[i]].cursor == r)
+				a->slot[targets[i]].cursor = r + 1;
+		r++;
+	}
+	return bytes;
+}
+
+static int count_set(const int *v, int n)
+{
+	int c = 0;
+	for (int i = 0; i < n; i++)
+		c += v[i] != 0;
+	return c;
+}
+
+/* Check one row: P/Q syndromes, the caller's data checksums if any; repair. */
+static void scrub_row(arr *a, uint64_t row)
+{
+	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2], bad[2];
+	uint8_t *orig = a->rowbuf2, *work = a->rowbuf;
+	uint8_t *p[RAID_MAX_K + 2];
+	size_t rowlen = (size_t)(a->k + 2) * a->strip, datalen = arr_row_bytes(a);
+	sb_scrub *sc = &a->scrub;
+	int nlost, nbad = 0, where = -1;
+
+	sc->rows_checked++;
+	nlost = arr_read_row_raw(a, row, orig, lost, failed);
+	int nfailed = count_set(failed, a->k + 2);
+	sc->errors_found += (uint64_t)nfailed;
+	if (nlost > 2) {
+		sc->unrecoverable++;
+		arr_event(a, ARR_EV_ERR, "scrub: row %llu unreadable (%d strips lost)",
+		          (unsigned long long)row, nlost);
+		return;
+	}
+	row_ptrs(a, work, p);
+	memcpy(work, orig, rowlen);
+	raid_recover(a->codec, a->strip, p, lost, nlost);
+	enum raid_check_result cr = nlost < 2 ? raid_check(a->codec, a->strip, p, &where)
+	                                      : RAID_CHECK_OK;
+	int ok_sum = !a->scrub_verify ||
+	             a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen);
+	if (cr == RAID_CHECK_OK && ok_sum)
+		goto repair;
+	if (cr == RAID_CHECK_ONE_BAD && nlost == 0) {
+		raid_recover(a->codec, a->strip, p, &where, 1);
+		if (!a->scrub_verify || a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen)) {
+			bad[0] = where;
+			nbad = 1;
+			goto repair;
+		}
+	}
+	if (a->scrub_verify) {
+		nbad = arr_find_bad(a, row, orig, lost, nlost, 0, datalen, a->scrub_verify,
+		                    a->scrub_verify_ctx, work, bad);
+		if (nbad >= 0)
+			goto repair;
+	}
+	sc->errors_found++;
+	sc->unrecoverable++;
+	arr_event(a, ARR_EV_ERR, "scrub: row %llu is inconsistent and the bad strip cannot "
+	          "be located", (unsigned long long)row);
+	return;
+repair:
+	for (int i = 0; i < a->k + 2; i++)
+		if (failed[i] && arr_repair_strip(a, row, i, work + (size_t)i * a->strip) == 0)
+			sc->repaired++;
+	for (int i = 0; i < nbad; i++) {
+		int s = raid_strip_disk(a->n, row, bad[i]);
+		disk *d = arr_reader(a, s, row);
+		aslot *sl = &a->slot[s];
+		sc->errors_found++;
+		if (d)
+			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
+		if (arr_repair_strip(a, row, bad[i], work + (size_t)bad[i] * a->strip) == 0) {
+			sc->repaired++;
+			arr_event(a, ARR_EV_WARN, "scrub: row %llu strip %d on slot %d was wrong; "
+			          "repaired", (unsigned long long)row, bad[i], s);
+		} else {
+			sc->unrecoverable++;
+		}
+	}
+}
+
+static int64_t scrub_step(arr *a, uint32_t max_rows)
+{
+	int64_t bytes = 0;
+	sb_scrub *sc = &a->scrub;
+
+	if (sc->state != SCRUB_RUNNING)
+		return -1;
+	for (uint32_t done = 0, skipped = 0; done < max_rows && skipped < SKIP_PER_STEP;) {
+		if (sc->cursor >= a->hwm) {
+			sc->state = SCRUB_IDLE;
+			sc->finished_ns = bks_wall_ns();
+			a->state_dirty = 1;
+			arr_event(a, ARR_EV_INFO, "scrub done: %llu rows checked, %llu errors "
+			          "found, %llu repaired, %llu unrecoverable",
+			          (unsigned long long)sc->rows_checked,
+			          (unsigned long long)sc->errors_found,
+			          (unsigned long long)sc->repaired,
+			          (unsigned long long)sc->unrecoverable);
+			break;
+		}
+		if (arr_row_live(a, sc->cursor)) {
+			scrub_row(a, sc->cursor);
+			bytes += (int64_t)(a->k + 2) * a->strip;
+			done++;
+		} else {
+			skipped++;
+		}
+		sc->cursor++;
+	}
+	return bytes;
+}
+
+/* How long the work just done should take at the current rate limit. */
+static uint64_t pace(arr *a, int64_t bytes, uint64_t now)
+{
+	uint64_t idle_ns = (uint64_t)a->cfg.fg_idle_ms * 1000000ull;
+	int fg_busy = a->last_fg_ns && now - a->last_fg_ns < idle_ns;
+	uint64_t rate = fg_busy ? a->cfg.bg_min_bps : a->cfg.bg_max_bps;
+
+	a->bg_bytes += (uint64_t)bytes;
+	if (now - a->rate_t0_ns >= 1000000000ull || !a->rate_t0_ns) {
+		if (a->rate_t0_ns)
+			a->bg_rate = (double)(a->bg_bytes - a->rate_b0) * 1e9 /
+			             (double)(now - a->rate_t0_ns);
+		a->rate_t0_ns = now;
+		a->rate_b0 = a->bg_bytes;
+	}
+	if (!rate || bytes <= 0) {
+		a->bg_tokens_ns = now;
+		return 0;
+	}
+	if (a->bg_tokens_ns < now)
+		a->bg_tokens_ns = now;
+	a->bg_tokens_ns += (uint64_t)((double)bytes * 1e9 / (double)rate);
+	return a->bg_tokens_ns > now ? a->bg_tokens_ns - now : 0;
+}
+
+int arr_bg_step(arr *a, uint32_t max_rows)
+{
+	int64_t bytes;
+	int more = 0;
+	uint64_t wait_ns, now;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->fatal) {
+		pthread_mutex_unlock(&a->mu);
+		return -EROFS;
+	}
+	bytes = rebuild_step(a, max_rows);
+	if (bytes < 0)
+		bytes = scrub_step(a, max_rows);
+	if (bytes >= 0)
+		more = 1;
+	for (int s = 0; s < a->n; s++)
+		if (a->slot[s].inc.d)
+			more = 1;
+	if (a->scrub.state == SCRUB_RUNNING)
+		more = 1;
+	now = bks_now_ns();
+	/* Persist progress: at once when membership changed, else every few seconds. */
+	if (a->state_dirty || (bytes > 0 && now - a->last_bg_commit_ns > ARR_BG_COMMIT_NS)) {
+		arr_commit_locked(a, NULL);
+		a->last_bg_commit_ns = now;
+	}
+	wait_ns = pace(a, bytes, now);
+	pthread_mutex_unlock(&a->mu);
+	if (wait_ns) {
+		struct timespec ts = {(time_t)(wait_ns / 1000000000ull),
+		                      (long)(wait_ns % 1000000000ull)};
+		nanosleep(&ts, NULL);
+	}
+	return more;
+}
+
+int arr_bg_run(arr *a)
+{
+	int r;
+	while ((r = arr_bg_step(a, 64)) > 0)
+		;
+	return r;
+}

@@ -1,0 +1,299 @@
+/* storage/array_io.c: full-row writes, reads of any range, reconstruction and
+ * in-place repair. */
+#include "storage/array_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Strip pointers for a row laid out contiguously: data 0..k-1, P, Q. */
+static void row_ptrs(arr *a, uint8_t *base, uint8_t **p)
+{
+	for (int i = 0; i < a->k + 2; i++)
+		p[i] = base + (size_t)i * a->strip;
+}
+
+int arr_write_rows(arr *a, uint64_t row, uint32_t nrows, const void *data, bks_err *e)
+{
+	const uint8_t *src = data;
+	disk_io ios[ARR_BATCH_ROWS * ARR_MAX_DISKS * 2];
+	adisk *who[ARR_BATCH_ROWS * ARR_MAX_DISKS * 2];
+	int r = 0;
+
+	if (((uintptr_t)data) % DISK_ALIGN)
+		return bks_fail(e, -EINVAL, "row buffer not %u-byte aligned", DISK_ALIGN);
+	pthread_mutex_lock(&a->mu);
+	if (row >= a->rows || nrows > a->rows - row) {
+		r = bks_fail(e, -ERANGE, "rows %llu..%llu beyond the array's %llu rows",
+		             (unsigned long long)row, (unsigned long long)(row + nrows),
+		             (unsigned long long)a->rows);
+		goto out;
+	}
+	while (nrows > 0) {
+		uint32_t batch = BKS_MIN(nrows, (uint32_t)ARR_BATCH_ROWS);
+		int nio = 0;
+		if (a->fatal || arr_writable_slots(a) < a->k) {
+			r = bks_fail(e, -EROFS, "array %s is FAILED (%d of %d disks usable, %d "
+			             "needed): refusing writes it cannot protect", a->name,
+			             arr_writable_slots(a), a->n, a->k);
+			goto out;
+		}
+		for (uint32_t b = 0; b < batch; b++) {
+			uint64_t rr = row + b;
+			uint8_t *p[RAID_MAX_K + 2];
+			for (int i = 0; i < a->k; i++)
+				p[i] = (uint8_t *)src + ((size_t)b * a->k + (size_t)i) * a->strip;
+			p[a->k] = a->rowbuf + (size_t)b * 2 * a->strip;
+			p[a->k + 1] = p[a->k] + a->strip;
+			raid_encode(a->codec, a->strip, p);
+			for (int s = 0; s < a->n; s++) {
+				aslot *sl = &a->slot[s];
+				uint8_t *buf = p[raid_disk_strip(a->n, rr, s)];
+				uint64_t off = ARR_DATA_OFF + rr * a->strip;
+				if (sl->cur.d && sl->cur_state == SB_ONLINE) {
+					who[nio] = &sl->cur;
+					ios[nio++] = (disk_io){.d = sl->cur.d, .op = DISK_WRITE, .buf = buf,
+					                       .len = a->strip, .off = off};
+				}
+				if (sl->inc.d) {
+					who[nio] = &sl->inc;
+					ios[nio++] = (disk_io){.d = sl->inc.d, .op = DISK_WRITE, .buf = buf,
+					                       .len = a->strip, .off = off};
+				}
+			}
+		}
+		disk_io_run(ios, nio);
+		for (int i = 0; i < nio; i++)
+			if (ios[i].result && who[i]->d == ios[i].d)
+				arr_note_error(a, who[i], ios[i].result, 1, 0);
+		/* A write that landed on fewer than k slots is not a row we can read back. */
+		if (arr_writable_slots(a) < a->k) {
+			r = bks_fail(e, -EIO, "array %s: write of rows %llu.. reached too few disks",
+			             a->name, (unsigned long long)row);
+			goto out;
+		}
+		if (row + batch > a->hwm)
+			a->hwm = row + batch;
+		row += batch;
+		nrows -= batch;
+		src += (size_t)batch * a->k * a->strip;
+	}
+out:
+	a->last_fg_ns = bks_now_ns();
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+/* Read every readable strip of row into the contiguous row at base (no recovery).
+ * lost[] receives the strips that are missing or failed; failed[] marks the ones
+ * that failed with an I/O error (their disk is present: they are repaired). */
+int arr_read_row_raw(arr *a, uint64_t row, uint8_t *base, int *lost, int *failed)
+{
+	disk_io ios[ARR_MAX_DISKS];
+	int slot_of[ARR_MAX_DISKS];
+	int nio = 0, nlost = 0;
+
+	for (int i = 0; i < a->k + 2; i++)
+		failed[i] = 0;
+	for (int s = 0; s < a->n; s++) {
+		int st = raid_disk_strip(a->n, row, s);
+		disk *d = arr_reader(a, s, row);
+		if (!d) {
+			lost[nlost++] = st;
+			continue;
+		}
+		slot_of[nio] = s;
+		ios[nio++] = (disk_io){.d = d, .op = DISK_READ, .buf = base + (size_t)st * a->strip,
+		                       .len = a->strip, .off = ARR_DATA_OFF + row * a->strip};
+	}
+	disk_io_run(ios, nio);
+	for (int i = 0; i < nio; i++) {
+		if (!ios[i].result)
+			continue;
+		int s = slot_of[i];
+		int st = raid_disk_strip(a->n, row, s);
+		aslot *sl = &a->slot[s];
+		arr_note_error(a, ios[i].d == sl->cur.d ? &sl->cur : &sl->inc, ios[i].result, 0, 0);
+		lost[nlost++] = st;
+		failed[st] = 1;
+	}
+	return nlost;
+}
+
+int arr_read_row_full(arr *a, uint64_t row, uint8_t *const *strips, int *failed)
+{
+	int lost[ARR_MAX_DISKS];
+	uint8_t *base = strips[0];
+	int nlost = arr_read_row_raw(a, row, base, lost, failed);
+	if (nlost > 2)
+		return -EIO;
+	return raid_recover(a->codec, a->strip, strips, lost, nlost);
+}
+
+int arr_repair_strip(arr *a, uint64_t row, int strip, const void *buf)
+{
+	int s = raid_strip_disk(a->n, row, strip);
+	aslot *sl = &a->slot[s];
+	uint64_t off = ARR_DATA_OFF + row * a->strip;
+	int r = -ENODEV;
+
+	if (sl->cur.d && sl->cur_state == SB_ONLINE) {
+		r = disk_pwrite(sl->cur.d, buf, a->strip, off);
+		if (r)
+			arr_note_error(a, &sl->cur, r, 1, 0);
+	}
+	if (sl->inc.d && row < sl->cursor) {
+		int r2 = disk_pwrite(sl->inc.d, buf, a->strip, off);
+		if (r2)
+			arr_note_error(a, &sl->inc, r2, 1, 0);
+		if (r)
+			r = r2;
+	}
+	return r;
+}
+
+/* Reconstruct row so that verify passes over [off, off+len): `orig` holds the row as
+ * read with lost[] missing; `work` receives the corrected row. Tries the erasures
+ * alone, then each extra strip, then each pair (at least one touching the range),
+ * as ZFS's combinatorial reconstruction does. Returns the number of extra bad strips
+ * found (0..2) with their indices in bad[], or -EIO when nothing verifies. */
+int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int nlost,
+                 size_t off, size_t len, arr_verify_fn verify, void *ctx, uint8_t *work,
+                 int *bad)
+{
+	int m = a->k + 2;
+	size_t rowlen = (size_t)m * a->strip;
+	uint8_t *p[RAID_MAX_K + 2];
+	int first = (int)(off / a->strip), last = (int)((off + len - 1) / a->strip);
+
+	row_ptrs(a, work, p);
+	for (int extra = 0; extra <= 2 - nlost; extra++) {
+		for (int x = 0; x < (extra ? m : 1); x++) {
+			for (int y = (extra == 2 ? x + 1 : 0); y < (extra == 2 ? m : 1); y++) {
+				int set[4], ns = 0, dup = 0;
+				for (int i = 0; i < nlost; i++)
+					set[ns++] = lost[i];
+				if (extra >= 1)
+					set[ns++] = x;
+				if (extra == 2)
+					set[ns++] = y;
+				for (int i = nlost; i < ns; i++)
+					for (int j = 0; j < nlost; j++)
+						if (set[i] == lost[j])
+							dup = 1;
+				if (dup)
+					continue;
+				/* Only candidates that can change the verified bytes. */
+				if (extra == 1 && (x < first || x > last))
+					continue;
+				if (extra == 2 && (x < first || x > last) && (y < first || y > last))
+					continue;
+				memcpy(work, orig, rowlen);
+				if (raid_recover(a->codec, a->strip, p, set, ns) < 0)
+					continue;
+				if (verify(ctx, row, off, work + off, len)) {
+					for (int i = 0; i < extra; i++)
+						bad[i] = set[nlost + i];
+					return extra;
+				}
+			}
+		}
+	}
+	return -EIO;
+}
+
+/* The slow path: read the whole row, reconstruct, verify, repair. */
+static int read_slow(arr *a, uint64_t row, size_t off, void *buf, size_t len,
+                     arr_verify_fn verify, void *ctx)
+{
+	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2], bad[2] = {-1, -1};
+	uint8_t *orig = a->rowbuf2, *work = a->rowbuf;
+	uint8_t *p[RAID_MAX_K + 2];
+	int nlost, nbad = 0;
+
+	nlost = arr_read_row_raw(a, row, orig, lost, failed);
+	if (nlost > 2)
+		return -EIO;
+	if (verify) {
+		nbad = arr_find_bad(a, row, orig, lost, nlost, off, len, verify, ctx, work, bad);
+		if (nbad < 0)
+			return -EIO;
+	} else {
+		memcpy(work, orig, (size_t)(a->k + 2) * a->strip);
+		row_ptrs(a, work, p);
+		if (raid_recover(a->codec, a->strip, p, lost, nlost) < 0)
+			return -EIO;
+	}
+	memcpy(buf, work + off, len);
+	/* Repair: strips whose disk returned an error, and strips the verifier proved
+	 * wrong. Missing disks are the rebuild's business. */
+	for (int i = 0; i < a->k + 2; i++)
+		if (failed[i])
+			arr_repair_strip(a, row, i, work + (size_t)i * a->strip);
+	for (int i = 0; i < nbad; i++) {
+		int s = raid_strip_disk(a->n, row, bad[i]);
+		disk *d = arr_reader(a, s, row);
+		aslot *sl = &a->slot[s];
+		if (d)
+			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
+		arr_repair_strip(a, row, bad[i], work + (size_t)bad[i] * a->strip);
+	}
+	return 0;
+}
+
+int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
+                    arr_verify_fn verify, void *ctx)
+{
+	disk_io ios[RAID_MAX_K];
+	int r = 0, nio = 0, slow = 0;
+
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	a->last_fg_ns = bks_now_ns();
+	if (row >= a->rows || off > arr_row_bytes(a) || len > arr_row_bytes(a) - off) {
+		r = -ERANGE;
+		goto out;
+	}
+	/* Fast path: only the strips the range covers, straight into buf when it is
+	 * aligned, else into the row scratch at the same offsets. */
+	size_t aoff = off / DISK_ALIGN * DISK_ALIGN;
+	size_t aend = BKS_ROUND_UP(off + len, DISK_ALIGN);
+	int direct = aoff == off && aend == off + len && ((uintptr_t)buf % DISK_ALIGN) == 0;
+	uint8_t *base = direct ? (uint8_t *)buf - off : a->rowbuf;
+	for (size_t pos = aoff; pos < aend;) {
+		int st = (int)(pos / a->strip);
+		size_t in = pos % a->strip;
+		size_t n = BKS_MIN(aend - pos, a->strip - in);
+		disk *d = arr_reader(a, raid_strip_disk(a->n, row, st), row);
+		if (!d) {
+			slow = 1;
+			break;
+		}
+		ios[nio++] = (disk_io){.d = d, .op = DISK_READ, .buf = base + pos, .len = n,
+		                       .off = ARR_DATA_OFF + row * a->strip + in};
+		pos += n;
+	}
+	if (!slow) {
+		disk_io_run(ios, nio);
+		for (int i = 0; i < nio; i++)
+			if (ios[i].result)
+				slow = 1; /* read_slow() reads again, counts and repairs */
+	}
+	if (!slow) {
+		if (!direct)
+			memcpy(buf, a->rowbuf + off, len);
+		if (verify && !verify(ctx, row, off, buf, len))
+			slow = 1;
+	}
+	if (slow)
+		r = read_slow(a, row, off, buf, len, verify, ctx);
+out:
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+int arr_read(arr *a, uint64_t row, size_t off, void *buf, size_t len)
+{
+	return arr_read_verify(a, row, off, buf, len, NULL, NULL);
+}

@@ -1,0 +1,366 @@
+/* storage/disk.c: the "aio" backend (libaio on an O_DIRECT fd) and the batch runner.
+ *
+ * Each disk owns a small io_context. disk_io_run() starts every disk's share of a
+ * batch before waiting on any, so the requests of a row are in flight on all disks
+ * together. O_DIRECT is used whenever the file system accepts it; on one that does
+ * not (tmpfs), the disk falls back to buffered I/O and says so in its info, and
+ * disk_flush() still makes the writes durable with fdatasync().
+ */
+#include "storage/disk_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define AIO_DEPTH 256
+
+struct aio_disk {
+	int fd;
+	io_context_t ctx;
+	struct iocb cbs[AIO_DEPTH];
+	struct iocb *cbp[AIO_DEPTH];
+	struct io_event ev[AIO_DEPTH];
+	int inflight; /* requests started and not yet reaped, this batch */
+};
+
+disk *disk_new(const struct disk_ops *ops, const char *path, const disk_info *info,
+               void *priv)
+{
+	disk *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->path = strdup(path);
+	if (!d->path) {
+		free(d);
+		return NULL;
+	}
+	d->ops = ops;
+	d->info = *info;
+	d->priv = priv;
+	return d;
+}
+
+void disk_free_handle(disk *d)
+{
+	if (!d)
+		return;
+	free(d->path);
+	free(d);
+}
+
+/* Read a one-line sysfs attribute into out (trimmed). Returns 0 or -errno. */
+static int sysfs_read(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(out, (int)cap, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	size_t n = strlen(out);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	return n ? 0 : -ENOENT;
+}
+
+/* A block device's identity: WWN first (stable across HBAs), then the serial, then for
+ * a loop device its backing file, so the admin can tell which slot to pull. */
+static void blockdev_serial(dev_t rdev, char *out, size_t cap)
+{
+	char p[128];
+	static const char *const attr[] = {"device/wwid", "wwid", "device/serial", "serial",
+	                                   "loop/backing_file"};
+	out[0] = '\0';
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(attr); i++) {
+		snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/%s", major(rdev), minor(rdev),
+		         attr[i]);
+		if (sysfs_read(p, out, cap) == 0)
+			return;
+	}
+}
+
+static int aio_start(disk *d, disk_io **ios, int n)
+{
+	struct aio_disk *a = d->priv;
+	int nsub = 0;
+
+	if (n > AIO_DEPTH)
+		return -E2BIG;
+	for (int i = 0; i < n; i++) {
+		disk_io *io = ios[i];
+		if (io->done)
+			continue;
+		struct iocb *cb = &a->cbs[i];
+		if (io->op == DISK_WRITE)
+			io_prep_pwrite(cb, a->fd, io->buf, io->len, (long long)io->off);
+		else
+			io_prep_pread(cb, a->fd, io->buf, io->len, (long long)io->off);
+		cb->data = io;
+		a->cbp[nsub++] = cb;
+	}
+	a->inflight = 0;
+	int off = 0;
+	while (off < nsub) {
+		int r = io_submit(a->ctx, nsub - off, a->cbp + off);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r <= 0) {
+			/* Fail the requests that never went out; the ones already submitted
+			 * are reaped by finish(). */
+			for (int j = off; j < nsub; j++) {
+				disk_io *io = a->cbp[j]->data;
+				io->result = r < 0 ? r : -EIO;
+				io->done = 1;
+			}
+			break;
+		}
+		off += r;
+		a->inflight += r;
+	}
+	return 0;
+}
+
+static void aio_finish(disk *d, disk_io **ios, int n)
+{
+	struct aio_disk *a = d->priv;
+	(void)ios;
+	(void)n;
+	while (a->inflight > 0) {
+		int r = io_getevents(a->ctx, 1, a->inflight, a->ev, NULL);
+		if (r == -EINTR)
+			continue;
+		BKS_PANIC_IF(r < 0, "io_getevents on %s: %s", d->path, strerror(-r));
+		for (int i = 0; i < r; i++) {
+			disk_io *io = a->ev[i].obj->data;
+			long res = (long)a->ev[i].res;
+			if (res < 0)
+				io->result = (int)res;
+			else if ((size_t)res != io->len)
+				io->result = -EIO; /* short transfer: past the end of a shrunk disk */
+			else
+				io->result = 0;
+			io->done = 1;
+		}
+		a->inflight -= r;
+	}
+}
+
+static int aio_flush(disk *d)
+{
+	struct aio_disk *a = d->priv;
+	if (fdatasync(a->fd) != 0)
+		return -errno;
+	return 0;
+}
+
+static void aio_close(disk *d)
+{
+	struct aio_disk *a = d->priv;
+	io_destroy(a->ctx);
+	close(a->fd);
+	free(a);
+	disk_free_handle(d);
+}
+
+static const struct disk_ops aio_ops = {
+	.name = "aio",
+	.start = aio_start,
+	.finish = aio_finish,
+	.flush = aio_flush,
+	.close = aio_close,
+};
+
+int disk_open(const char *path, disk **out, bks_err *e)
+{
+	struct aio_disk *a = NULL;
+	disk_info info = {0};
+	struct stat st;
+	int fd = -1, r;
+
+	*out = NULL;
+	if (stat(path, &st) != 0)
+		return bks_fail(e, -errno, "disk %s: %s", path, strerror(errno));
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+		return bks_fail(e, -EINVAL, "disk %s: not a block device or a regular file",
+		                path);
+	info.is_blockdev = S_ISBLK(st.st_mode);
+	info.dev = info.is_blockdev ? (uint64_t)st.st_rdev : (uint64_t)st.st_dev;
+	info.ino = info.is_blockdev ? 0 : (uint64_t)st.st_ino;
+	int flags = O_RDWR | O_CLOEXEC | (info.is_blockdev ? O_EXCL : 0);
+	fd = open(path, flags | O_DIRECT);
+	info.direct = fd >= 0;
+	if (fd < 0 && errno == EINVAL)
+		fd = open(path, flags); /* tmpfs and friends: no O_DIRECT */
+	if (fd < 0) {
+		if (errno == EBUSY)
+			return bks_fail(e, -EBUSY, "disk %s: in use (mounted, or held by another "
+			                "array or process)", path);
+		return bks_fail(e, -errno, "disk %s: open: %s", path, strerror(errno));
+	}
+	if (info.is_blockdev) {
+		uint64_t sz = 0;
+		int lss = 512;
+		unsigned int pss = 512;
+		if (ioctl(fd, BLKGETSIZE64, &sz) != 0) {
+			r = bks_fail(e, -errno, "disk %s: BLKGETSIZE64: %s", path, strerror(errno));
+			goto close_fd;
+		}
+		if (ioctl(fd, BLKSSZGET, &lss) != 0)
+			lss = 512;
+		if (ioctl(fd, BLKPBSZGET, &pss) != 0)
+			pss = (unsigned int)lss;
+		info.size = sz;
+		info.logical_sector = (uint32_t)lss;
+		info.physical_sector = pss;
+		blockdev_serial(st.st_rdev, info.serial, sizeof(info.serial));
+	} else {
+		info.size = (uint64_t)st.st_size;
+		info.logical_sector = 512;
+		info.physical_sector = (uint32_t)(st.st_blksize ? st.st_blksize : 4096);
+	}
+	if (info.logical_sector > DISK_ALIGN) {
+		r = bks_fail(e, -EINVAL, "disk %s: logical sector %u bytes is larger than "
+		             "the %u bkstor supports", path, info.logical_sector, DISK_ALIGN);
+		goto close_fd;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		r = bks_fail(e, -ENOMEM, "disk %s: out of memory", path);
+		goto close_fd;
+	}
+	a->fd = fd;
+	r = io_setup(AIO_DEPTH, &a->ctx);
+	if (r < 0) {
+		bks_fail(e, r, "disk %s: io_setup: %s (raise fs.aio-max-nr?)", path,
+		         strerror(-r));
+		goto free_a;
+	}
+	*out = disk_new(&aio_ops, path, &info, a);
+	if (!*out) {
+		r = bks_fail(e, -ENOMEM, "disk %s: out of memory", path);
+		goto destroy_ctx;
+	}
+	return 0;
+
+destroy_ctx:
+	io_destroy(a->ctx);
+free_a:
+	free(a);
+close_fd:
+	close(fd);
+	return r;
+}
+
+void disk_close(disk *d)
+{
+	if (d)
+		d->ops->close(d);
+}
+
+int disk_fd(const disk *d)
+{
+	return d->ops == &aio_ops ? ((struct aio_disk *)d->priv)->fd : -1;
+}
+
+const disk_info *disk_get_info(const disk *d) { return &d->info; }
+const char *disk_path(const disk *d) { return d->path; }
+
+int disk_flush(disk *d) { return d->ops->flush(d); }
+
+/* Requests arrive in any order; each disk gets its own contiguous run so a backend
+ * sees only its requests. A batch is sorted by disk (stable, small n). */
+static int cmp_io_disk(const void *x, const void *y)
+{
+	const disk_io *a = *(disk_io *const *)x, *b = *(disk_io *const *)y;
+	if (a->d != b->d)
+		return (uintptr_t)a->d < (uintptr_t)b->d ? -1 : 1;
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+int disk_io_run(disk_io *ios, int n)
+{
+	int first_err = 0;
+	int ngroups = 0;
+	struct grp { int pos, end; } *g;
+	disk_io **p;
+
+	if (n <= 0)
+		return 0;
+	g = malloc((sizeof(*g) + sizeof(*p)) * (size_t)n);
+	if (!g)
+		return -ENOMEM;
+	p = (disk_io **)(g + n);
+	for (int i = 0; i < n; i++) {
+		ios[i].done = 0;
+		ios[i].result = 0;
+		BKS_PANIC_IF(((uintptr_t)ios[i].buf | ios[i].len | ios[i].off) % DISK_ALIGN,
+		             "unaligned disk I/O on %s off=%llu len=%zu", ios[i].d->path,
+		             (unsigned long long)ios[i].off, ios[i].len);
+		p[i] = &ios[i];
+	}
+	qsort(p, (size_t)n, sizeof(*p), cmp_io_disk);
+	for (int i = 0; i < n;) {
+		int j = i;
+		while (j < n && p[j]->d == p[i]->d)
+			j++;
+		g[ngroups].pos = i;
+		g[ngroups].end = j;
+		ngroups++;
+		i = j;
+	}
+	/* Waves: every disk starts up to AIO_DEPTH requests, then all are reaped. */
+	for (;;) {
+		int active = 0;
+		for (int k = 0; k < ngroups; k++) {
+			if (g[k].pos >= g[k].end)
+				continue;
+			int m = BKS_MIN(g[k].end - g[k].pos, AIO_DEPTH);
+			disk_io **w = p + g[k].pos;
+			int r = w[0]->d->ops->start(w[0]->d, w, m);
+			if (r < 0)
+				for (int q = 0; q < m; q++)
+					if (!w[q]->done) {
+						w[q]->result = r;
+						w[q]->done = 1;
+					}
+			active = 1;
+		}
+		if (!active)
+			break;
+		for (int k = 0; k < ngroups; k++) {
+			if (g[k].pos >= g[k].end)
+				continue;
+			int m = BKS_MIN(g[k].end - g[k].pos, AIO_DEPTH);
+			disk_io **w = p + g[k].pos;
+			w[0]->d->ops->finish(w[0]->d, w, m);
+			g[k].pos += m;
+		}
+	}
+	free(g);
+	for (int i = 0; i < n; i++)
+		if (ios[i].result && !first_err)
+			first_err = ios[i].result;
+	return first_err;
+}
+
+int disk_pread(disk *d, void *buf, size_t len, uint64_t off)
+{
+	disk_io io = {.d = d, .op = DISK_READ, .buf = buf, .len = len, .off = off};
+	return disk_io_run(&io, 1);
+}
+
+int disk_pwrite(disk *d, const void *buf, size_t len, uint64_t off)
+{
+	disk_io io = {.d = d, .op = DISK_WRITE, .buf = (void *)buf, .len = len, .off = off};
+	return disk_io_run(&io, 1);
+}

@@ -1,0 +1,67 @@
+/* storage/disk.h: one member disk (a block device or a plain file) and batched I/O.
+ *
+ * Every byte the array reads or writes goes through disk_io_run(), which hands each
+ * request to its disk's backend (a const ops table: "aio" = libaio + O_DIRECT on the
+ * fd, "fault" = the test-only fault layer in fault.h wrapping another disk). A batch
+ * may span many disks: every disk's requests are started before any is waited for,
+ * so a row write keeps all spindles busy at once.
+ *
+ * Buffers, offsets and lengths must be multiples of DISK_ALIGN (4096), which covers
+ * 512e and 4Kn disks.
+ */
+#ifndef BKS_DISK_H
+#define BKS_DISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+
+#define DISK_ALIGN 4096u
+#define DISK_SERIAL_MAX 96
+#define DISK_MAX_BATCH 1024 /* requests one disk takes in one batch */
+
+typedef struct disk disk;
+
+enum disk_op { DISK_READ = 0, DISK_WRITE = 1 };
+
+typedef struct disk_io {
+	disk *d;
+	int op;          /* enum disk_op */
+	void *buf;       /* DISK_ALIGN-aligned, len bytes; owned by the caller */
+	size_t len;
+	uint64_t off;    /* byte offset on the disk */
+	int result;      /* out: 0 or -errno (short transfers are -EIO) */
+	int done;        /* backend-private: set when the request has completed */
+} disk_io;
+
+typedef struct disk_info {
+	uint64_t size;           /* bytes */
+	uint32_t logical_sector; /* bytes */
+	uint32_t physical_sector;
+	int is_blockdev;
+	int direct;              /* opened with O_DIRECT */
+	char serial[DISK_SERIAL_MAX]; /* WWN or serial from sysfs; "" when unknown */
+	uint64_t dev, ino;       /* identity: two handles on one disk compare equal */
+} disk_info;
+
+/* Open a block device or regular file for exclusive use (O_EXCL on block devices),
+ * with O_DIRECT when the file system allows it. Returns 0 or -errno with e set. */
+int disk_open(const char *path, disk **out, bks_err *e);
+void disk_close(disk *d); /* accepts NULL */
+
+/* Run every request; returns 0 when all succeeded, else the first error (each
+ * request's own result says which failed). Requests may be in any order. */
+int disk_io_run(disk_io *ios, int n);
+/* Single-request helpers. */
+int disk_pread(disk *d, void *buf, size_t len, uint64_t off);
+int disk_pwrite(disk *d, const void *buf, size_t len, uint64_t off);
+/* Make every completed write durable (fdatasync / the device cache flush). */
+int disk_flush(disk *d);
+
+const disk_info *disk_get_info(const disk *d);
+const char *disk_path(const disk *d);
+/* The fd of an aio disk (used by the fault layer for pre-images); -1 otherwise. */
+int disk_fd(const disk *d);
+
+#endif /* BKS_DISK_H */

@@ -1,0 +1,30 @@
+/* storage/disk_int.h: private to storage/: the backend table behind a disk handle. */
+#ifndef BKS_DISK_INT_H
+#define BKS_DISK_INT_H
+
+#include "storage/disk.h"
+
+/* Backend table. start() begins every request of *ios[0..n) (all on disk d, n <= 256) and may
+ * complete some at once (setting done/result); finish() waits for the rest. */
+struct disk_ops {
+	const char *name;
+	int (*start)(disk *d, disk_io **ios, int n);
+	void (*finish)(disk *d, disk_io **ios, int n);
+	int (*flush)(disk *d);
+	void (*close)(disk *d);
+};
+
+struct disk {
+	const struct disk_ops *ops;
+	char *path;
+	disk_info info;
+	void *priv; /* backend state */
+};
+
+/* Wrap backend state in a new disk handle; path is copied. NULL on ENOMEM. */
+disk *disk_new(const struct disk_ops *ops, const char *path, const disk_info *info,
+               void *priv);
+/* Free the handle itself (backends call this from close()). */
+void disk_free_handle(disk *d);
+
+#endif /* BKS_DISK_INT_H */

@@ -1,0 +1,128 @@
+/* tests/testutil.c: see testutil.h. */
+#include "tests/testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int tu_failures;
+int tu_checks;
+static char tmpdir[512];
+
+int tu_finish(void)
+{
+	tu_cleanup();
+	printf("%d checks, %d failed\n", tu_checks, tu_failures);
+	return tu_failures ? 1 : 0;
+}
+
+const char *tu_tmpdir(const char *name)
+{
+	const char *base = getenv("BKS_TEST_DIR");
+	if (!base)
+		base = "/var/tmp";
+	snprintf(tmpdir, sizeof(tmpdir), "%s/bks-%s-XXXXXX", base, name);
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		exit(99);
+	}
+	return tmpdir;
+}
+
+void tu_cleanup(void)
+{
+	char cmd[600];
+	if (!tmpdir[0] || getenv("BKS_TEST_KEEP"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+	tmpdir[0] = '\0';
+}
+
+char *tu_file_disk(const char *dir, const char *name, uint64_t size)
+{
+	char *p = malloc(strlen(dir) + strlen(name) + 2);
+	sprintf(p, "%s/%s", dir, name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+		perror(p);
+		exit(99);
+	}
+	close(fd);
+	return p;
+}
+
+disk *tu_open1(const char *path, flt_world *w)
+{
+	disk *d;
+	bks_err e = {0};
+	int r = disk_open(path, &d, &e);
+	if (r < 0) {
+		fprintf(stderr, "harness: %s\n", bks_errmsg(&e, r));
+		exit(99);
+	}
+	if (w) {
+		disk *f;
+		if (flt_wrap(w, d, &f) < 0) {
+			fprintf(stderr, "harness: flt_wrap failed\n");
+			exit(99);
+		}
+		d = f;
+	}
+	return d;
+}
+
+void tu_open(const char *const *paths, int n, flt_world *w, disk **out)
+{
+	for (int i = 0; i < n; i++)
+		out[i] = tu_open1(paths[i], w);
+}
+
+void tu_fill(uint64_t seed, uint64_t row, uint64_t gen, void *buf, size_t len)
+{
+	bks_rng r;
+	bks_rng_seed(&r, seed * 0x9e3779b97f4a7c15ull ^ row * 0xff51afd7ed558ccdull ^ gen);
+	bks_rng_fill(&r, buf, len);
+}
+
+int tu_verify_rows(arr *a, uint64_t seed, uint64_t first, uint64_t n, uint64_t gen)
+{
+	size_t rb = arr_row_bytes(a);
+	uint8_t *want = tu_alloc(rb), *got = tu_alloc(rb);
+	int bad = 0;
+	for (uint64_t r = first; r < first + n; r++) {
+		tu_fill(seed, r, gen, want, rb);
+		memset(got, 0xee, rb);
+		int rc = arr_read(a, r, 0, got, rb);
+		if (rc != 0 || memcmp(want, got, rb) != 0) {
+			if (bad < 5)
+				fprintf(stderr, "  row %llu: %s\n", (unsigned long long)r,
+				        rc ? strerror(-rc) : "data differs");
+			bad++;
+		}
+	}
+	free(want);
+	free(got);
+	return bad;
+}
+
+void tu_events(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	if (getenv("BKS_TEST_VERBOSE"))
+		fprintf(stderr, "  event[%d]: %s\n", level, msg);
+}
+
+void *tu_alloc(size_t len)
+{
+	void *p = bks_alloc_aligned(DISK_ALIGN, len);
+	if (!p) {
+		fprintf(stderr, "harness: out of memory\n");
+		exit(99);
+	}
+	return p;
+}

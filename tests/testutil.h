@@ -1,0 +1,63 @@
+/* tests/testutil.h: shared helpers for the C tests: checks, temp dirs, file disks,
+ * deterministic row data. A test prints one line per check group and exits 0 on
+ * success, 1 on failure, 77 to skip (automake's convention). */
+#ifndef BKS_TESTUTIL_H
+#define BKS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/bks.h"
+#include "storage/array.h"
+#include "storage/disk.h"
+#include "storage/fault.h"
+
+extern int tu_failures;
+extern int tu_checks;
+
+#define CHECK(cond, ...)                                                            \
+	do {                                                                            \
+		tu_checks++;                                                                \
+		if (!(cond)) {                                                              \
+			tu_failures++;                                                          \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+			fprintf(stderr, __VA_ARGS__);                                           \
+			fputc('\n', stderr);                                                    \
+		}                                                                           \
+	} while (0)
+
+/* Like CHECK, but stops the test: for preconditions later checks depend on. */
+#define REQUIRE(cond, ...)                                                          \
+	do {                                                                            \
+		CHECK(cond, __VA_ARGS__);                                                   \
+		if (!(cond))                                                                \
+			return tu_finish();                                                     \
+	} while (0)
+
+int tu_finish(void); /* prints "N checks, N failed", returns the exit code */
+
+/* A fresh directory for disk files (under $BKS_TEST_DIR, else /var/tmp), removed by
+ * tu_cleanup(). Returns its path (static storage). */
+const char *tu_tmpdir(const char *name);
+void tu_cleanup(void);
+
+/* Create (or truncate) a sparse file of size bytes; returns a malloc'd path. */
+char *tu_file_disk(const char *dir, const char *name, uint64_t size);
+
+/* Open paths as disks, wrapping each in the fault layer when w is not NULL.
+ * Aborts the test on failure (a harness problem, not a product failure). */
+void tu_open(const char *const *paths, int n, flt_world *w, disk **out);
+disk *tu_open1(const char *path, flt_world *w);
+
+/* Deterministic content of a row's data: the same (seed, row, gen) always gives the
+ * same bytes, so a test can verify without keeping a copy. */
+void tu_fill(uint64_t seed, uint64_t row, uint64_t gen, void *buf, size_t len);
+int tu_verify_rows(arr *a, uint64_t seed, uint64_t first, uint64_t n, uint64_t gen);
+
+/* Print array events to stderr when BKS_TEST_VERBOSE is set. */
+void tu_events(void *ctx, int level, const char *msg);
+
+void *tu_alloc(size_t len); /* aligned, zeroed, aborts on failure */
+
+#endif
