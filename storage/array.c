@@ -433,6 +433,8 @@ out:
 /* Put an AVAIL spare into every slot that has lost its disk and has none coming. */
 void arr_claim_spares(arr *a)
 {
+	if (a->cfg.no_auto_spare)
+		return;
 	for (int s = 0; s < a->n; s++) {
 		aslot *sl = &a->slot[s];
 		while (sl->cur_state != SB_ONLINE && !sl->inc.d && a->nspares > 0) {
@@ -505,6 +507,31 @@ static void build_super(arr *a, sb_super *sb, uint64_t seq)
 		memcpy(sb->spare_uuid[i], a->spare[i].uuid, BKS_UUID_LEN);
 }
 
+adisk *arr_find_adisk(arr *a, const disk *d)
+{
+	if (!d)
+		return NULL;
+	for (int s = 0; s < a->n; s++) {
+		if (a->slot[s].cur.d == d)
+			return &a->slot[s].cur;
+		if (a->slot[s].inc.d == d)
+			return &a->slot[s].inc;
+	}
+	for (int i = 0; i < a->nspares; i++)
+		if (a->spare[i].d == d)
+			return &a->spare[i];
+	return NULL;
+}
+
+static void note_errors(arr *a, disk *const *dk, const int *err, int n)
+{
+	for (int i = 0; i < n; i++) {
+		adisk *ad = err[i] ? arr_find_adisk(a, dk[i]) : NULL;
+		if (ad)
+			arr_note_error(a, ad, err[i], 1, 0);
+	}
+}
+
 /* Flush all; write superblock slot seq % SB_SLOTS on every metadata disk; flush all.
  * Crash story: data rows are durable before any slot names them (first flush); the
  * slot of the previous commit is never overwritten (ring); a torn or partial set of
@@ -522,37 +549,40 @@ int arr_commit_locked(arr *a, bks_err *e)
 		                "array is read-only until it is imported again", a->name);
 	for (int attempt = 0; attempt < 4; attempt++) {
 		int n = meta_disks(a, md), bad = 0;
+		disk *dk[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
+		int err[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
+		/* Faulting a disk reshuffles the adisk tables, so errors are noted only
+		 * after all I/O of a phase, by disk handle. */
 		for (int i = 0; i < n; i++) {
-			int r = disk_flush(md[i]->d);
-			if (r) {
-				arr_note_error(a, md[i], r, 1, 0);
-				bad = 1;
-			}
+			dk[i] = md[i]->d;
+			err[i] = disk_flush(dk[i]);
+			bad |= err[i] != 0;
 		}
-		if (bad)
+		if (bad) {
+			note_errors(a, dk, err, n);
 			continue; /* membership changed: rebuild the list */
+		}
 		if (arr_writable_slots(a) < a->k)
 			break;
 		uint64_t seq = a->next_seq;
 		build_super(a, &sb, seq);
 		sb_encode(&sb, a->sbbuf);
 		for (int i = 0; i < n; i++)
-			ios[i] = (disk_io){.d = md[i]->d, .op = DISK_WRITE, .buf = a->sbbuf,
+			ios[i] = (disk_io){.d = dk[i], .op = DISK_WRITE, .buf = a->sbbuf,
 			                   .len = SB_SLOT_SIZE,
 			                   .off = SB_RING_OFF + (seq % SB_SLOTS) * SB_SLOT_SIZE};
 		disk_io_run(ios, n);
 		a->next_seq++; /* never reuse a number that may be on some disk */
 		for (int i = 0; i < n; i++) {
-			int r = ios[i].result;
-			if (!r)
-				r = disk_flush(md[i]->d);
-			if (r) {
-				arr_note_error(a, md[i], r, 1, 0);
-				bad = 1;
-			}
+			err[i] = ios[i].result;
+			if (!err[i])
+				err[i] = disk_flush(dk[i]);
+			bad |= err[i] != 0;
 		}
-		if (bad)
+		if (bad) {
+			note_errors(a, dk, err, n);
 			continue;
+		}
 		a->seq = seq;
 		a->state_dirty = 0;
 		return 0;

@@ -44,6 +44,7 @@ typedef struct arr_config {
 	uint64_t bg_min_bps;
 	uint64_t bg_max_bps;
 	uint32_t fg_idle_ms;      /* foreground is "idle" after this long without I/O */
+	int no_auto_spare;        /* import only: do not claim spares (read-only look) */
 } arr_config;
 
 void arr_config_defaults(arr_config *c);

@@ -302,7 +302,8 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 		          "member?); left alone", disk_path(disks[i]));
 		disk_close(disks[i]);
 	}
-	arr_claim_spares(a);
+	if (!cfg->no_auto_spare)
+		arr_claim_spares(a);
 	*out = a;
 	a = NULL;
 	r = 0;

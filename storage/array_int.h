@@ -85,6 +85,9 @@ const char *adisk_label(const adisk *ad, char *buf, size_t cap); /* path or uuid
 /* Count an I/O (or checksum) error; fault the disk when it crosses the threshold
  * or when it is gone (ENXIO). Returns 1 if the disk is now unusable. */
 int arr_note_error(arr *a, adisk *ad, int err, int is_write, int is_cksum);
+/* The adisk that holds handle d (member, incoming or spare), or NULL. Faulting a
+ * disk may move adisks around: look them up again after any I/O error. */
+adisk *arr_find_adisk(arr *a, const disk *d);
 int arr_row_live(arr *a, uint64_t row);
 /* The disk that holds slot s's strip of row, or NULL if that strip is unreadable. */
 disk *arr_reader(arr *a, int s, uint64_t row);

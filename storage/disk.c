@@ -20,16 +20,54 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define AIO_DEPTH 256
+#define AIO_WAVE DISK_MAX_BATCH /* requests one disk starts per wave of a batch */
+#define ENGINE_DEPTH 4096  /* events one engine holds: 64 disks x one wave */
+
+/* An io_context shared by the disks of one array (or private to one disk). Creating
+ * and destroying contexts is slow (io_destroy waits for an RCU grace period), and one
+ * context per array is what an event loop wants to watch. Used by one thread at a
+ * time: the array's lock serializes its users. */
+struct disk_engine {
+	io_context_t ctx;
+	int refs;                 /* the owner's reference + one per open disk */
+	struct io_event ev[256];
+};
 
 struct aio_disk {
 	int fd;
-	io_context_t ctx;
-	struct iocb cbs[AIO_DEPTH];
-	struct iocb *cbp[AIO_DEPTH];
-	struct io_event ev[AIO_DEPTH];
-	int inflight; /* requests started and not yet reaped, this batch */
+	disk_engine *eng;
+	struct iocb cbs[AIO_WAVE];
+	struct iocb *cbp[AIO_WAVE];
 };
+
+int disk_engine_new(disk_engine **out)
+{
+	disk_engine *g = calloc(1, sizeof(*g));
+	int r;
+	if (!g)
+		return -ENOMEM;
+	r = io_setup(ENGINE_DEPTH, &g->ctx);
+	if (r < 0) {
+		free(g);
+		return r;
+	}
+	g->refs = 1;
+	*out = g;
+	return 0;
+}
+
+static void engine_put(disk_engine *g)
+{
+	if (g && --g->refs == 0) {
+		io_destroy(g->ctx);
+		free(g);
+	}
+}
+
+void disk_engine_free(disk_engine *g)
+{
+	engine_put(g);
+}
 
 disk *disk_new(const struct disk_ops *ops, const char *path, const disk_info *info,
                void *priv)
@@ -94,7 +132,7 @@ static int aio_start(disk *d, disk_io **ios, int n)
 	struct aio_disk *a = d->priv;
 	int nsub = 0;
 
-	if (n > AIO_DEPTH)
+	if (n > AIO_WAVE)
 		return -E2BIG;
 	for (int i = 0; i < n; i++) {
 		disk_io *io = ios[i];
@@ -108,11 +146,10 @@ static int aio_start(disk *d, disk_io **ios, int n)
 		cb->data = io;
 		a->cbp[nsub++] = cb;
 	}
-	a->inflight = 0;
 	int off = 0;
 	while (off < nsub) {
-		int r = io_submit(a->ctx, nsub - off, a->cbp + off);
-		if (r == -EINTR || r == -EAGAIN)
+		int r = io_submit(a->eng->ctx, nsub - off, a->cbp + off);
+		if (r == -EINTR)
 			continue;
 		if (r <= 0) {
 			/* Fail the requests that never went out; the ones already submitted
@@ -125,33 +162,36 @@ static int aio_start(disk *d, disk_io **ios, int n)
 			break;
 		}
 		off += r;
-		a->inflight += r;
 	}
 	return 0;
 }
 
+/* Reap until every request of this disk's run is done. Events of other disks'
+ * requests on the same engine are completed on the way (their finish() then finds
+ * them done). */
 static void aio_finish(disk *d, disk_io **ios, int n)
 {
 	struct aio_disk *a = d->priv;
-	(void)ios;
-	(void)n;
-	while (a->inflight > 0) {
-		int r = io_getevents(a->ctx, 1, a->inflight, a->ev, NULL);
-		if (r == -EINTR)
-			continue;
-		BKS_PANIC_IF(r < 0, "io_getevents on %s: %s", d->path, strerror(-r));
-		for (int i = 0; i < r; i++) {
-			disk_io *io = a->ev[i].obj->data;
-			long res = (long)a->ev[i].res;
-			if (res < 0)
-				io->result = (int)res;
-			else if ((size_t)res != io->len)
-				io->result = -EIO; /* short transfer: past the end of a shrunk disk */
-			else
-				io->result = 0;
-			io->done = 1;
+	disk_engine *g = a->eng;
+
+	for (int i = 0; i < n; i++) {
+		while (!ios[i]->done) {
+			int r = io_getevents(g->ctx, 1, (long)BKS_ARRAY_SIZE(g->ev), g->ev, NULL);
+			if (r == -EINTR)
+				continue;
+			BKS_PANIC_IF(r < 0, "io_getevents on %s: %s", d->path, strerror(-r));
+			for (int j = 0; j < r; j++) {
+				disk_io *io = g->ev[j].obj->data;
+				long res = (long)g->ev[j].res;
+				if (res < 0)
+					io->result = (int)res;
+				else if ((size_t)res != io->len)
+					io->result = -EIO; /* short: past the end of a shrunk disk */
+				else
+					io->result = 0;
+				io->done = 1;
+			}
 		}
-		a->inflight -= r;
 	}
 }
 
@@ -166,7 +206,7 @@ static int aio_flush(disk *d)
 static void aio_close(disk *d)
 {
 	struct aio_disk *a = d->priv;
-	io_destroy(a->ctx);
+	engine_put(a->eng);
 	close(a->fd);
 	free(a);
 	disk_free_handle(d);
@@ -180,7 +220,7 @@ static const struct disk_ops aio_ops = {
 	.close = aio_close,
 };
 
-int disk_open(const char *path, disk **out, bks_err *e)
+int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e)
 {
 	struct aio_disk *a = NULL;
 	disk_info info = {0};
@@ -239,8 +279,10 @@ int disk_open(const char *path, disk **out, bks_err *e)
 		goto close_fd;
 	}
 	a->fd = fd;
-	r = io_setup(AIO_DEPTH, &a->ctx);
-	if (r < 0) {
+	if (eng) {
+		eng->refs++;
+		a->eng = eng;
+	} else if ((r = disk_engine_new(&a->eng)) < 0) {
 		bks_fail(e, r, "disk %s: io_setup: %s (raise fs.aio-max-nr?)", path,
 		         strerror(-r));
 		goto free_a;
@@ -248,17 +290,22 @@ int disk_open(const char *path, disk **out, bks_err *e)
 	*out = disk_new(&aio_ops, path, &info, a);
 	if (!*out) {
 		r = bks_fail(e, -ENOMEM, "disk %s: out of memory", path);
-		goto destroy_ctx;
+		goto put_engine;
 	}
 	return 0;
 
-destroy_ctx:
-	io_destroy(a->ctx);
+put_engine:
+	engine_put(a->eng);
 free_a:
 	free(a);
 close_fd:
 	close(fd);
 	return r;
+}
+
+int disk_open(const char *path, disk **out, bks_err *e)
+{
+	return disk_open_on(NULL, path, out, e);
 }
 
 void disk_close(disk *d)
@@ -318,13 +365,13 @@ int disk_io_run(disk_io *ios, int n)
 		ngroups++;
 		i = j;
 	}
-	/* Waves: every disk starts up to AIO_DEPTH requests, then all are reaped. */
+	/* Waves: every disk starts up to AIO_WAVE requests, then all are reaped. */
 	for (;;) {
 		int active = 0;
 		for (int k = 0; k < ngroups; k++) {
 			if (g[k].pos >= g[k].end)
 				continue;
-			int m = BKS_MIN(g[k].end - g[k].pos, AIO_DEPTH);
+			int m = BKS_MIN(g[k].end - g[k].pos, AIO_WAVE);
 			disk_io **w = p + g[k].pos;
 			int r = w[0]->d->ops->start(w[0]->d, w, m);
 			if (r < 0)
@@ -340,7 +387,7 @@ int disk_io_run(disk_io *ios, int n)
 		for (int k = 0; k < ngroups; k++) {
 			if (g[k].pos >= g[k].end)
 				continue;
-			int m = BKS_MIN(g[k].end - g[k].pos, AIO_DEPTH);
+			int m = BKS_MIN(g[k].end - g[k].pos, AIO_WAVE);
 			disk_io **w = p + g[k].pos;
 			w[0]->d->ops->finish(w[0]->d, w, m);
 			g[k].pos += m;

@@ -19,7 +19,7 @@
 
 #define DISK_ALIGN 4096u
 #define DISK_SERIAL_MAX 96
-#define DISK_MAX_BATCH 1024 /* requests one disk takes in one batch */
+#define DISK_MAX_BATCH 64 /* requests a backend is handed at once (one wave) */
 
 typedef struct disk disk;
 
@@ -45,9 +45,17 @@ typedef struct disk_info {
 	uint64_t dev, ino;       /* identity: two handles on one disk compare equal */
 } disk_info;
 
+/* An I/O engine (one kernel AIO context) that several disks can share: one per
+ * array. Used by one thread at a time. The owner frees it with disk_engine_free();
+ * disks opened on it keep it alive until they are closed. */
+typedef struct disk_engine disk_engine;
+int disk_engine_new(disk_engine **out);
+void disk_engine_free(disk_engine *g); /* accepts NULL */
+
 /* Open a block device or regular file for exclusive use (O_EXCL on block devices),
  * with O_DIRECT when the file system allows it. Returns 0 or -errno with e set. */
-int disk_open(const char *path, disk **out, bks_err *e);
+int disk_open(const char *path, disk **out, bks_err *e); /* private engine */
+int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e);
 void disk_close(disk *d); /* accepts NULL */
 
 /* Run every request; returns 0 when all succeeded, else the first error (each

@@ -4,7 +4,7 @@
 
 #include "storage/disk.h"
 
-/* Backend table. start() begins every request of *ios[0..n) (all on disk d, n <= 256) and may
+/* Backend table. start() begins every request of *ios[0..n) (all on disk d, n <= DISK_MAX_BATCH) and may
  * complete some at once (setting done/result); finish() waits for the rest. */
 struct disk_ops {
 	const char *name;

@@ -41,6 +41,10 @@ int tu_finish(void); /* prints "N checks, N failed", returns the exit code */
  * tu_cleanup(). Returns its path (static storage). */
 const char *tu_tmpdir(const char *name);
 void tu_cleanup(void);
+/* The same under dflt when it is writable (e.g. /dev/shm for tests whose subject is
+ * crash logic, where the fault layer models the disk cache and real flushes only
+ * cost time). */
+const char *tu_tmpdir_in(const char *name, const char *dflt);
 
 /* Create (or truncate) a sparse file of size bytes; returns a malloc'd path. */
 char *tu_file_disk(const char *dir, const char *name, uint64_t size);

@@ -1,0 +1,291 @@
+/* cli/bkstorctl.c: bkstorctl's entry point: global options, the command table and
+ * dispatch, and the helpers every command uses (messages, progress, options).
+ *
+ * A command is "<group> <verb> [args]". The table below is the one list of commands:
+ * usage text and dispatch both come from it, so a new group (disk, scrub, status,
+ * put/get) is a handler and a few rows.
+ */
+#include "cli/cli.h"
+
+#include "common/bks.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+static const cli_cmd commands[] = {
+	{"array", "create", "[--name NAME] [--strip-size SIZE] [--spare DISK]... [--force] DISK...",
+	 "create an array on 4 to 32 DISKs (SIZE: 64K..1M, default 256K)", cmd_array_create},
+	{"array", "show", "DISK...",
+	 "show the status of the array on DISKs without changing anything", cmd_array_show},
+	{"array", "import", "DISK...",
+	 "assemble the array, put spares in for missing disks, finish rebuilds", cmd_array_import},
+	{"array", "scrub", "DISK...",
+	 "check (and repair) every row, resuming a scrub that was stopped", cmd_array_scrub},
+	{"array", "fail", "TARGET DISK...",
+	 "take TARGET (a path, disk UUID or slotN) out of service; rebuild onto a spare",
+	 cmd_array_fail},
+	{"array", "replace", "OLD NEW [--force] DISK...",
+	 "copy member OLD onto the new disk NEW (not among DISKs), then release OLD",
+	 cmd_array_replace},
+	{"array", "add-spare", "NEW [--force] DISK...", "add NEW to the array as a hot spare",
+	 cmd_array_add_spare},
+};
+
+static void print_synopsis(FILE *f, const cli_cmd *cmd)
+{
+	fprintf(f, "  bkstorctl %s %s %s\n", cmd->group, cmd->verb, cmd->args);
+}
+
+/* All commands, or those of one group (group non-NULL). */
+static void usage(FILE *f, const char *group)
+{
+	fprintf(f, "usage: bkstorctl [--json] [-h|--help] [--version] <command> [args]\n\n"
+	           "commands:\n");
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(commands); i++) {
+		if (group && strcmp(group, commands[i].group))
+			continue;
+		print_synopsis(f, &commands[i]);
+		fprintf(f, "      %s\n", commands[i].help);
+	}
+	fprintf(f, "\nDISK is a block device or a file. --json (anywhere) prints results as "
+	           "JSON.\nExit status: 0 success, 1 the operation failed, 2 usage error.\n");
+}
+
+void cli_progress_clear(cli_ctx *c)
+{
+	if (c->progress_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		c->progress_shown = 0;
+	}
+}
+
+int cli_progress_due(cli_ctx *c)
+{
+	return c->tty && bks_now_ns() - c->progress_ns >= 250000000ull;
+}
+
+void cli_progress_draw(cli_ctx *c, const char *line)
+{
+	if (!c->tty)
+		return;
+	fprintf(stderr, "\r%s\033[K", line);
+	fflush(stderr);
+	c->progress_shown = 1;
+	c->progress_ns = bks_now_ns();
+}
+
+void cli_err(cli_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	cli_progress_clear(c);
+	fputs("bkstorctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage(cli_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	cli_progress_clear(c);
+	fputs("bkstorctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nusage:\n", stderr);
+	if (c->cmd)
+		print_synopsis(stderr, c->cmd);
+	return CLI_USAGE;
+}
+
+void cli_args_init(cli_args *p, int argc, char **argv)
+{
+	memset(p, 0, sizeof(*p));
+	p->argc = argc;
+	p->argv = argv;
+}
+
+int cli_next_opt(cli_ctx *c, cli_args *p, const cli_opt *opts, const char **val)
+{
+	*val = NULL;
+	while (p->i < p->argc) {
+		char *s = p->argv[p->i++];
+		if (p->dashdash || s[0] != '-' || !s[1]) {
+			p->argv[p->npos++] = s; /* npos < i: never overwrites an unread one */
+			continue;
+		}
+		if (!strcmp(s, "--")) {
+			p->dashdash = 1;
+			continue;
+		}
+		const char *eq = strchr(s, '=');
+		size_t len = eq ? (size_t)(eq - s) : strlen(s);
+		for (const cli_opt *o = opts; o && o->name; o++) {
+			if (strlen(o->name) != len || strncmp(o->name, s, len))
+				continue;
+			if (!o->has_arg && eq) {
+				cli_usage(c, "option %s takes no argument", o->name);
+				return -1;
+			}
+			if (o->has_arg) {
+				if (eq) {
+					*val = eq + 1;
+				} else if (p->i < p->argc) {
+					*val = p->argv[p->i++];
+				} else {
+					cli_usage(c, "option %s needs an argument", o->name);
+					return -1;
+				}
+			}
+			return o->id;
+		}
+		cli_usage(c, "unknown option '%s'", s);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end) {
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		if (!u || !*u)
+			return -EINVAL;
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (*end && strcasecmp(end, "iB") && strcasecmp(end, "B"))
+			return -EINVAL;
+		if (v > (UINT64_MAX >> shift))
+			return -ERANGE;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+char *cli_fmt_duration(double s, char *out, size_t cap)
+{
+	if (s < 0 || s > 1e9) {
+		snprintf(out, cap, "--:--");
+		return out;
+	}
+	unsigned long t = (unsigned long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(out, cap, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(out, cap, "%lu:%02lu", t / 60, t % 60);
+	return out;
+}
+
+static int is_help(const char *s)
+{
+	return !strcmp(s, "-h") || !strcmp(s, "--help");
+}
+
+static int group_known(const char *g)
+{
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].group, g))
+			return 1;
+	return 0;
+}
+
+/* The result must reach stdout: a full disk or a closed pipe is a failure. */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "bkstorctl: writing the output: %s\n", strerror(errno));
+		return rc ? rc : CLI_FAIL;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	cli_ctx c = {0};
+	int n = 1, help = 0, dashdash = 0;
+
+	c.tty = isatty(STDERR_FILENO);
+	/* --json may appear anywhere before "--": take it out of argv. */
+	for (int i = 1; i < argc; i++) {
+		if (!dashdash && !strcmp(argv[i], "--json")) {
+			c.json = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--"))
+			dashdash = 1;
+		argv[n++] = argv[i];
+	}
+	argc = n;
+	argv[argc] = NULL;
+
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (is_help(argv[i])) {
+			help = 1;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("bkstorctl (bkstor) %s\n", PACKAGE_VERSION);
+			return finish(CLI_OK);
+		} else {
+			fprintf(stderr, "bkstorctl: unknown option '%s'\n", argv[i]);
+			usage(stderr, NULL);
+			return CLI_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(help ? stdout : stderr, NULL);
+		return help ? finish(CLI_OK) : CLI_USAGE;
+	}
+	const char *group = argv[i++];
+	if (!group_known(group)) {
+		fprintf(stderr, "bkstorctl: unknown command '%s'\n", group);
+		usage(stderr, NULL);
+		return CLI_USAGE;
+	}
+	if (i >= argc || is_help(argv[i])) {
+		if (!help && i >= argc)
+			fprintf(stderr, "bkstorctl: '%s' needs a verb\n", group);
+		usage(help || i < argc ? stdout : stderr, group);
+		return help || i < argc ? finish(CLI_OK) : CLI_USAGE;
+	}
+	const char *verb = argv[i++];
+	for (size_t k = 0; k < BKS_ARRAY_SIZE(commands); k++) {
+		if (strcmp(commands[k].group, group) || strcmp(commands[k].verb, verb))
+			continue;
+		c.cmd = &commands[k];
+		for (int j = i; j < argc && strcmp(argv[j], "--"); j++)
+			help |= is_help(argv[j]);
+		if (help) {
+			printf("usage:\n");
+			print_synopsis(stdout, c.cmd);
+			printf("      %s\n", c.cmd->help);
+			return finish(CLI_OK);
+		}
+		return finish(c.cmd->run(&c, argc - i, argv + i));
+	}
+	fprintf(stderr, "bkstorctl: unknown %s verb '%s'\n", group, verb);
+	usage(stderr, group);
+	return CLI_USAGE;
+}

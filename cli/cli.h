@@ -1,0 +1,92 @@
+/* cli/cli.h: what the files of bkstorctl share: the command table entry, the run
+ * context, option parsing, error and progress output.
+ *
+ * Exit codes: 0 success, 1 the operation failed (a "bkstorctl: ..." line on stderr
+ * says why), 2 the command line was wrong. stdout carries only the result (a human
+ * table or, with --json, one JSON document); events, errors and progress go to
+ * stderr, so `bkstorctl --json ... | tool` always gets clean JSON.
+ */
+#ifndef BKS_CLI_H
+#define BKS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+struct cli_cmd;
+
+typedef struct cli_ctx {
+	int json;                  /* --json: results as one JSON document */
+	int tty;                   /* stderr is a terminal: progress lines allowed */
+	int progress_shown;        /* a \r progress line is on stderr, not yet cleared */
+	uint64_t progress_ns;      /* when it was last drawn (monotonic) */
+	const struct cli_cmd *cmd; /* the command being run, for usage messages */
+} cli_ctx;
+
+/* A command handler gets the arguments after "<group> <verb>" (--json already
+ * removed) and returns an exit code. */
+typedef int (*cli_handler)(cli_ctx *c, int argc, char **argv);
+
+typedef struct cli_cmd {
+	const char *group;         /* "array", later "disk", "scrub", "status", ... */
+	const char *verb;          /* "create" */
+	const char *args;          /* synopsis of the arguments, for usage */
+	const char *help;          /* one line */
+	cli_handler run;
+} cli_cmd;
+
+/* bkstorctl.c: messages. cli_err prints "bkstorctl: <msg>" on stderr (clearing a
+ * progress line first); cli_usage prints the message and the command's synopsis and
+ * returns CLI_USAGE. */
+void cli_err(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* bkstorctl.c: a progress line on stderr, only when it is a terminal. Draw when
+ * cli_progress_due() says so (at most ~4 times a second); clear before the result. */
+int cli_progress_due(cli_ctx *c);
+void cli_progress_draw(cli_ctx *c, const char *line);
+void cli_progress_clear(cli_ctx *c);
+
+/* bkstorctl.c: option parsing for a verb. Long options only ("--name NAME" or
+ * "--name=NAME"), anywhere among the operands; "--" ends options. Operands are moved,
+ * in order, to argv[0..npos) as the parse goes. */
+typedef struct cli_opt {
+	const char *name;          /* with the dashes: "--strip-size" */
+	int has_arg;
+	int id;                    /* > 0 */
+} cli_opt;
+
+typedef struct cli_args {
+	int argc, i, npos, dashdash;
+	char **argv;
+} cli_args;
+
+void cli_args_init(cli_args *p, int argc, char **argv);
+/* Returns the next option's id (its argument in *val), 0 when all arguments are
+ * consumed, or -1 after printing a usage error. */
+int cli_next_opt(cli_ctx *c, cli_args *p, const cli_opt *opts, const char **val);
+
+/* "256K", "1M", "1MiB", "65536": bytes (K/M/G/T are powers of 1024). 0 or -EINVAL,
+ * -ERANGE. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* "1:02:03", "0:42"; "--:--" when s < 0. Returns out. */
+char *cli_fmt_duration(double s, char *out, size_t cap);
+
+/* status_out.c: an array's status (storage/array.h) on stdout. */
+struct arr_status;
+struct arr_job_status;
+void cli_print_status_human(const struct arr_status *st);
+int cli_print_status_json(const struct arr_status *st); /* 0 or json_finish's error */
+double cli_job_pct(const struct arr_job_status *j);     /* done/total, 0..100 */
+
+/* cmd_array.c */
+int cmd_array_create(cli_ctx *c, int argc, char **argv);
+int cmd_array_show(cli_ctx *c, int argc, char **argv);
+int cmd_array_import(cli_ctx *c, int argc, char **argv);
+int cmd_array_scrub(cli_ctx *c, int argc, char **argv);
+int cmd_array_fail(cli_ctx *c, int argc, char **argv);
+int cmd_array_replace(cli_ctx *c, int argc, char **argv);
+int cmd_array_add_spare(cli_ctx *c, int argc, char **argv);
+
+#endif /* BKS_CLI_H */

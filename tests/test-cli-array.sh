@@ -1,0 +1,137 @@
+#!/bin/sh
+# test-cli-array: bkstorctl's offline array verbs, end to end on sparse files:
+# create, show (--json), fail + rebuild onto the spare, scrub, add-spare refusals
+# (too small, another array's disk), usage errors, replace.
+# Needs truncate and python3 (for the JSON assertions); skipped without them.
+
+bin="${top_builddir:-.}/cli/bkstorctl"
+if [ ! -x "$bin" ]; then echo "SKIP: $bin not built"; exit 77; fi
+for tool in truncate python3; do
+	if ! command -v "$tool" >/dev/null 2>&1; then echo "SKIP: $tool not installed"; exit 77; fi
+done
+
+tmp=$(mktemp -d /var/tmp/bkstor-cli.XXXXXX) || { echo "FAIL: mktemp"; exit 1; }
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+failures=0
+pass() { echo "ok   - $1"; }
+fail() {
+	echo "FAIL - $1"
+	failures=$((failures + 1))
+	if [ -s "$tmp/err" ]; then sed 's/^/       stderr: /' "$tmp/err"; fi
+}
+
+# run ARGS...: run bkstorctl; $rc, $tmp/out (stdout), $tmp/err (stderr).
+run() {
+	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+
+# expect_rc WANT WHAT: check the last run's exit status.
+expect_rc() {
+	if [ "$rc" -eq "$1" ]; then pass "$2 (exit $rc)"; else fail "$2: exit $rc, want $1"; fi
+}
+
+# json_check WHAT EXPR: EXPR is a Python expression over the last run's JSON output:
+# s (the document), members, spares (lists of disk objects), slot(n) (member in n).
+json_check() {
+	if python3 - "$tmp/out" "$2" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+members = [d for d in s["disks"] if d["role"] == "member"]
+spares = [d for d in s["disks"] if d["role"] == "spare"]
+def slot(n):
+    return [d for d in members if d["slot"] == n][0]
+ok = eval(sys.argv[2])
+if not ok:
+    print("       json: health=%s disks=%s" % (s.get("health"),
+          [(d["slot"], d["role"], d["state"], d["path"]) for d in s["disks"]]))
+sys.exit(0 if ok else 1)
+EOF
+	then pass "$1"; else fail "$1"; fi
+}
+
+# grep_check WHAT FILE PATTERN
+grep_check() {
+	if grep -q -- "$3" "$2"; then pass "$1"; else fail "$1 ('$3' not in $(basename "$2"))"; fi
+}
+
+cd "$tmp" || exit 1
+truncate -s 64M d0 d1 d2 d3 d4 d5 s0 n0 o0 o1 o2 o3 || { echo "FAIL: truncate"; exit 1; }
+truncate -s 8M small
+D="$tmp/d0 $tmp/d1 $tmp/d2 $tmp/d3 $tmp/d4 $tmp/d5"
+
+# shellcheck disable=SC2086 # $D is a list of paths without blanks
+run array create --name t1 --strip-size 64K --spare "$tmp/s0" $D
+expect_rc 0 "array create 6 disks + 1 spare"
+grep_check "create prints the status" "$tmp/out" "state: ONLINE"
+
+run array show --json $D "$tmp/s0"
+expect_rc 0 "array show --json"
+json_check "show: ONLINE, 6 members, 1 spare, 64K strip" \
+	's["health"] == "ONLINE" and len(members) == 6 and len(spares) == 1 and s["strip_size"] == 65536 and s["name"] == "t1"'
+
+run array show $D "$tmp/s0"
+expect_rc 0 "array show (human)"
+grep_check "show lists the spare" "$tmp/out" "spares"
+
+run array fail slot2 $D "$tmp/s0"
+expect_rc 0 "array fail slot2"
+grep_check "fail reports the claimed spare" "$tmp/err" "event: .*claimed for slot 2"
+
+# --json at the end of the command line this time
+run array show $D "$tmp/s0" --json
+expect_rc 0 "array show after fail"
+json_check "spare took slot 2, rebuild completed, ONLINE" \
+	'slot(2)["path"] == sys.argv[1].rsplit("/", 1)[0] + "/s0" and slot(2)["state"] == "ONLINE" and s["health"] == "ONLINE" and not spares and not s["jobs"] or all(j["state"] == "done" for j in s["jobs"])'
+
+run array scrub --json $D "$tmp/s0"
+expect_rc 0 "array scrub"
+json_check "scrub finished with 0 unrecoverable" \
+	's["last_scrub"]["state"] == "idle" and s["last_scrub"]["finished_ns"] > 0 and s["last_scrub"]["unrecoverable"] == 0'
+
+run array add-spare "$tmp/small" $D "$tmp/s0"
+expect_rc 1 "add-spare of an 8 MiB disk"
+grep_check "too-small disk: message says smaller" "$tmp/err" "^bkstorctl: .*smaller"
+
+run array create --name other --strip-size 64K "$tmp/o0" "$tmp/o1" "$tmp/o2" "$tmp/o3"
+expect_rc 0 "create a second array"
+run array add-spare "$tmp/o0" $D "$tmp/s0"
+expect_rc 1 "add-spare of another array's disk"
+grep_check "other array's disk: message says belongs to" "$tmp/err" "^bkstorctl: .*belongs to"
+
+run array frobnicate
+expect_rc 2 "unknown verb"
+run array create --strip-size 12Q $D
+expect_rc 2 "bad --strip-size"
+run array fail slot1
+expect_rc 2 "fail without disks"
+run array replace "$tmp/d0" "$tmp/d1" $D "$tmp/s0"
+expect_rc 2 "replace with NEW among the DISKs"
+run array fail slot9 $D "$tmp/s0"
+expect_rc 1 "fail of a slot that does not exist"
+
+run array replace "$tmp/d0" "$tmp/n0" $D "$tmp/s0"
+expect_rc 0 "array replace d0 with n0"
+run array show --json "$tmp/n0" "$tmp/d1" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
+expect_rc 0 "array show after replace (without d0)"
+json_check "n0 is ONLINE in slot 0" \
+	'slot(0)["path"].endswith("/n0") and slot(0)["state"] == "ONLINE" and s["health"] == "ONLINE"'
+run array show "$tmp/n0" "$tmp/d1" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
+grep_check "human show lists n0" "$tmp/out" "$tmp/n0"
+
+# the old slot-2 disk still carries this array's label and is free: it may come back
+run array add-spare "$tmp/d2" "$tmp/n0" "$tmp/d1" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
+expect_rc 0 "add-spare of the released disk d2"
+run array import --json "$tmp/n0" "$tmp/d1" "$tmp/d2" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
+expect_rc 0 "array import"
+json_check "import: ONLINE with d2 as spare" \
+	's["health"] == "ONLINE" and len(spares) == 1 and spares[0]["path"].endswith("/d2")'
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures check(s) failed"
+	exit 1
+fi
+echo "all checks passed"
+exit 0
