@@ -466,10 +466,11 @@ int cmd_array_replace(cli_ctx *c, int argc, char **argv)
 	if (check_new_not_member(c, argv[1], argv + 2, n - 2) != 0)
 		return CLI_USAGE;
 	const char *old = resolve_name(argv[0], argv + 2, n - 2);
-	if (!(a = import_paths(c, argv + 2, n - 2, IMPORT_CLAIM)))
+	/* NEW first: a missing NEW must fail before the import commits anything. */
+	if (open_disks(c, argv + 1, 1, &nd) < 0)
 		return CLI_FAIL;
-	if (open_disks(c, argv + 1, 1, &nd) < 0) {
-		arr_close(a);
+	if (!(a = import_paths(c, argv + 2, n - 2, IMPORT_CLAIM))) {
+		disk_close(nd);
 		return CLI_FAIL;
 	}
 	r = arr_replace(a, old, nd, force, &e);
@@ -493,10 +494,10 @@ int cmd_array_add_spare(cli_ctx *c, int argc, char **argv)
 		return CLI_USAGE;
 	if (check_new_not_member(c, argv[0], argv + 1, n - 1) != 0)
 		return CLI_USAGE;
-	if (!(a = import_paths(c, argv + 1, n - 1, IMPORT_CLAIM)))
+	if (open_disks(c, argv, 1, &nd) < 0)
 		return CLI_FAIL;
-	if (open_disks(c, argv, 1, &nd) < 0) {
-		arr_close(a);
+	if (!(a = import_paths(c, argv + 1, n - 1, IMPORT_CLAIM))) {
+		disk_close(nd);
 		return CLI_FAIL;
 	}
 	r = arr_add_spare(a, nd, force, &e);

@@ -86,10 +86,12 @@ static void print_scan(const arr_status *st)
 		n = snprintf(line, sizeof(line), "%s %s: %.1f%% (%llu of %llu rows)", j->kind,
 		             strcmp(j->state, "running") ? j->state : "in progress", cli_job_pct(j),
 		             (unsigned long long)j->done_rows, (unsigned long long)j->total_rows);
+		n = BKS_MIN(BKS_MAX(n, 0), (int)sizeof(line) - 1);
 		if (j->rate_bps > 0)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, ", %.1f MiB/s, ETA %s",
 			              j->rate_bps / (1024.0 * 1024.0),
 			              cli_fmt_duration(j->eta_s, eta, sizeof(eta)));
+		n = BKS_MIN(BKS_MAX(n, 0), (int)sizeof(line) - 1);
 		if (!strcmp(j->kind, "scrub"))
 			snprintf(line + n, sizeof(line) - (size_t)n, ", %llu errors found, %llu "
 			         "repaired, %llu unrecoverable so far",
@@ -103,9 +105,10 @@ static void print_scan(const arr_status *st)
 		cli_fmt_duration(sc->finished_ns >= sc->started_ns
 		                     ? (double)(sc->finished_ns - sc->started_ns) / 1e9 : -1,
 		                 took, sizeof(took));
-		snprintf(line, sizeof(line), "scrub %s %s (took %s): %llu rows checked, %llu "
-		         "errors found, %llu repaired, %llu unrecoverable",
-		         sc->cursor >= st->hwm ? "done" : "stopped", when, took,
+		/* Completed or stopped: the status does not say which (the cursor is no
+		 * proof: rows written after a completed scrub raise hwm above it). */
+		snprintf(line, sizeof(line), "last scrub ended %s after %s: %llu rows checked, "
+		         "%llu errors found, %llu repaired, %llu unrecoverable", when, took,
 		         (unsigned long long)sc->rows_checked, (unsigned long long)sc->errors_found,
 		         (unsigned long long)sc->repaired, (unsigned long long)sc->unrecoverable);
 		print_field(any++ ? "" : "scan", line);
@@ -220,9 +223,9 @@ void cli_print_status_human(const arr_status *st)
 {
 	char line[512], cap[32], strip[32];
 
-	print_field("array", st->name);
-	print_field("uuid", st->uuid);
-	print_field("state", arr_health_name(st->health));
+	printf("%7s: %s\n", "array", st->name);
+	printf("%7s: %s\n", "uuid", st->uuid);
+	printf("%7s: %s\n", "state", arr_health_name(st->health));
 	if (st->action[0])
 		print_field("action", st->action);
 	print_scan(st);

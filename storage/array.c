@@ -350,6 +350,12 @@ int arr_read_label(disk *d, lbl_disk *out, bks_err *e)
 
 	if (!buf)
 		return bks_fail(e, -ENOMEM, "out of memory");
+	if (disk_get_info(d)->size < ARR_DATA_OFF) {
+		char sz[32];
+		free(buf);
+		return bks_fail(e, -EINVAL, "only %s, too small to hold bkstor labels "
+		                "(truncated?)", bks_fmt_bytes(disk_get_info(d)->size, sz, sizeof(sz)));
+	}
 	r0 = disk_pread(d, buf, LBL_SIZE, LBL_OFF0);
 	if (!r0)
 		r0 = lbl_decode(buf, LBL_SIZE, out, e);

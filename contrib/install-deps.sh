@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install every Debian package bkstor's build, tests and benchmarks need.
+# Idempotent: packages already present are left alone. Debian 12.
+set -eu
+PKGS="build-essential autoconf automake libtool pkg-config
+libaio-dev libisal-dev libzstd-dev libxxhash-dev libmicrohttpd-dev libssl-dev
+clang libclang-rt-14-dev util-linux python3 fio"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

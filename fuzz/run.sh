@@ -1,0 +1,36 @@
+#!/bin/sh
+# Build every fuzz target with clang's libFuzzer (+ASan/UBSan) and run each for
+# SECONDS (default 30). Exit 1 if a target finds a crash. Needs clang and
+# libclang-rt-14-dev (contrib/install-deps.sh installs them).
+set -eu
+secs=${1:-30}
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${FUZZ_DIR:-/var/tmp/bkstor-fuzz}
+mkdir -p "$out"
+CC=${FUZZ_CC:-clang}
+if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped"; exit 0; fi
+CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
+common="$top/common/bks.c"
+status=0
+for t in label; do
+	bin="$out/fuzz-$t"
+	case $t in
+	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
+	esac
+	# shellcheck disable=SC2086
+	$CC $CFLAGS $srcs -lxxhash -o "$bin"
+	corpus="$out/corpus-$t"
+	mkdir -p "$corpus"
+	# Seeds: valid structures written by the unit test's seed mode.
+	if [ -x "$top/build-ci/tests/test-label" ]; then "$top/build-ci/tests/test-label" --seeds "$corpus"
+	elif [ -x "$top/build/tests/test-label" ]; then "$top/build/tests/test-label" --seeds "$corpus"
+	fi
+	echo "fuzz: $t for ${secs}s"
+	if ! "$bin" -max_total_time="$secs" -max_len=16384 -print_final_stats=1 "$corpus" \
+		>"$out/fuzz-$t.log" 2>&1; then
+		echo "fuzz: $t FAILED"; tail -40 "$out/fuzz-$t.log"; status=1
+	else
+		grep -E "stat::number_of_executed_units|Done" "$out/fuzz-$t.log" | tail -2
+	fi
+done
+exit $status
