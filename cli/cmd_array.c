@@ -425,7 +425,8 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv)
 		       (unsigned long long)sc->errors_found, (unsigned long long)sc->repaired,
 		       (unsigned long long)sc->unrecoverable);
 	if (sc->unrecoverable > 0) {
-		cli_err(c, "scrub found %llu unrecoverable errors: data on those rows is lost",
+		cli_err(c, "scrub found %llu unrecoverable errors; the rows named in the events "
+		        "above may hold damaged data",
 		        (unsigned long long)sc->unrecoverable);
 		rc = CLI_FAIL;
 	}

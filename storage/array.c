@@ -17,6 +17,7 @@ void arr_config_defaults(arr_config *c)
 	c->io_err_limit = 10;
 	c->cksum_err_limit = 10;
 	c->err_window_s = 600;
+	c->io_timeout_ms = 10000;
 	c->bg_min_bps = 50ull << 20;  /* a real floor: 20 TB in under 5 days */
 	c->bg_max_bps = 0;            /* unlimited when the foreground is idle */
 	c->fg_idle_ms = 200;
@@ -443,7 +444,8 @@ void arr_claim_spares(arr *a)
 		return;
 	for (int s = 0; s < a->n; s++) {
 		aslot *sl = &a->slot[s];
-		while (sl->cur_state != SB_ONLINE && !sl->inc.d && a->nspares > 0) {
+		while ((sl->cur_state == SB_FAULTED || sl->cur_state == SB_REMOVED) && !sl->inc.d &&
+		       a->nspares > 0) {
 			adisk sp = a->spare[0];
 			char nm[300];
 			memmove(&a->spare[0], &a->spare[1], sizeof(adisk) * (size_t)(a->nspares - 1));
@@ -527,6 +529,34 @@ adisk *arr_find_adisk(arr *a, const disk *d)
 		if (a->spare[i].d == d)
 			return &a->spare[i];
 	return NULL;
+}
+
+void arr_check_latency(arr *a, const disk_io *ios, int n)
+{
+	uint64_t lim = (uint64_t)a->cfg.io_timeout_ms * 1000000ull;
+	uint64_t win = (uint64_t)a->cfg.err_window_s * 1000000000ull;
+	if (!lim)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (ios[i].result || ios[i].done_ns - ios[i].start_ns <= lim)
+			continue;
+		adisk *ad = arr_find_adisk(a, ios[i].d);
+		if (!ad)
+			continue;
+		char nm[300], why[128];
+		uint64_t now = bks_now_ns();
+		ad->slow++;
+		ad->err_ns[ad->err_pos++ % ERR_RING] = now;
+		arr_event(a, ARR_EV_WARN, "disk %s: slow I/O (%llu ms at offset %llu)",
+		          adisk_label(ad, nm, sizeof(nm)),
+		          (unsigned long long)((ios[i].done_ns - ios[i].start_ns) / 1000000),
+		          (unsigned long long)ios[i].off);
+		if (recent(ad->err_ns, now, win) >= a->cfg.io_err_limit) {
+			snprintf(why, sizeof(why), "%u slow or failed I/Os in %u s",
+			         a->cfg.io_err_limit, a->cfg.err_window_s);
+			arr_fault_disk(a, ad, why);
+		}
+	}
 }
 
 static void note_errors(arr *a, disk *const *dk, const int *err, int n)

@@ -38,6 +38,9 @@ typedef struct arr_config {
 	uint32_t io_err_limit;
 	uint32_t cksum_err_limit;
 	uint32_t err_window_s;
+	/* A request slower than this counts as an error toward io_err_limit (a disk
+	 * that answers, but too slowly, is failing). 0 = never. */
+	uint32_t io_timeout_ms;
 	/* Background work (rebuild, replace, scrub) in bytes/s read from disks: never
 	 * slower than bg_min_bps while foreground I/O runs, up to bg_max_bps when idle.
 	 * 0 = unlimited. */
@@ -118,6 +121,11 @@ int arr_fail(arr *a, const char *name, bks_err *e);           /* admin: FAULTED 
 int arr_add_spare(arr *a, disk *d, int force, bks_err *e);
 int arr_remove(arr *a, const char *name, bks_err *e); /* a spare, or a FAULTED member */
 int arr_replace(arr *a, const char *old_name, disk *new_disk, int force, bks_err *e);
+/* Take a member out of service without claiming a spare (to reseat it, say), and
+ * bring it back: its live rows are rebuilt onto it, since rows written meanwhile
+ * are missing there. */
+int arr_offline(arr *a, const char *name, bks_err *e);
+int arr_online(arr *a, const char *name, bks_err *e);
 
 /* Background work. */
 int arr_scrub_start(arr *a, bks_err *e);
@@ -146,6 +154,7 @@ typedef struct arr_disk_status {
 	char serial[DISK_SERIAL_MAX];
 	uint64_t size;
 	uint64_t read_errors, write_errors, cksum_errors;
+	uint64_t slow_ios;        /* requests slower than io_timeout_ms */
 	uint64_t cursor;          /* incoming: rows done */
 	uint64_t rows_total;      /* incoming: rows to do (high-water) */
 } arr_disk_status;

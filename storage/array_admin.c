@@ -41,6 +41,8 @@ static adisk *find_named(arr *a, const char *name, int *slot_out)
 	return NULL;
 }
 
+static int unavailable_slots(arr *a);
+
 static uint64_t member_bytes(const arr *a)
 {
 	return ARR_DATA_OFF + a->rows * a->strip;
@@ -61,9 +63,7 @@ int arr_fail(arr *a, const char *name, bks_err *e)
 			             sb_state_name(a->slot[s].cur_state));
 			goto out;
 		}
-		int degraded = 0;
-		for (int i = 0; i < a->n; i++)
-			degraded += !(a->slot[i].cur.d && a->slot[i].cur_state == SB_ONLINE);
+		int degraded = unavailable_slots(a);
 		if (degraded >= 2) {
 			r = bks_fail(e, -EBUSY, "refusing to fail %s: %d slots are already "
 			             "unavailable and a third would lose data", name, degraded);
@@ -71,6 +71,76 @@ int arr_fail(arr *a, const char *name, bks_err *e)
 		}
 	}
 	arr_fault_disk(a, ad, "failed by the administrator");
+	r = arr_commit_locked(a, e);
+out:
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+static int unavailable_slots(arr *a)
+{
+	int n = 0;
+	for (int i = 0; i < a->n; i++)
+		n += !(a->slot[i].cur.d && a->slot[i].cur_state == SB_ONLINE);
+	return n;
+}
+
+int arr_offline(arr *a, const char *name, bks_err *e)
+{
+	int s, r;
+	pthread_mutex_lock(&a->mu);
+	adisk *ad = find_named(a, name, &s);
+	if (!ad || s < 0 || ad != &a->slot[s].cur) {
+		r = bks_fail(e, -ENOENT, "no member disk '%s' in array %s", name, a->name);
+		goto out;
+	}
+	if (a->slot[s].cur_state != SB_ONLINE) {
+		r = bks_fail(e, -EALREADY, "disk %s is %s", name,
+		             sb_state_name(a->slot[s].cur_state));
+		goto out;
+	}
+	if (unavailable_slots(a) >= 2) {
+		r = bks_fail(e, -EBUSY, "refusing to take %s offline: two slots are already "
+		             "unavailable", name);
+		goto out;
+	}
+	a->slot[s].cur_state = SB_OFFLINE;
+	arr_event(a, ARR_EV_WARN, "slot %d: %s taken OFFLINE by the administrator", s, name);
+	a->state_dirty = 1;
+	r = arr_commit_locked(a, e);
+out:
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+int arr_online(arr *a, const char *name, bks_err *e)
+{
+	int s, r;
+	pthread_mutex_lock(&a->mu);
+	adisk *ad = find_named(a, name, &s);
+	if (!ad || s < 0 || ad != &a->slot[s].cur) {
+		r = bks_fail(e, -ENOENT, "no member disk '%s' in array %s", name, a->name);
+		goto out;
+	}
+	aslot *sl = &a->slot[s];
+	if (sl->cur_state != SB_OFFLINE || !sl->cur.d) {
+		r = bks_fail(e, -EINVAL, "disk %s is %s, not OFFLINE and present", name,
+		             sb_state_name(sl->cur_state));
+		goto out;
+	}
+	if (sl->inc.d) {
+		r = bks_fail(e, -EBUSY, "slot %d already has a disk being rebuilt", s);
+		goto out;
+	}
+	/* The disk comes back as the slot's incoming disk: its live rows are rebuilt. */
+	sl->inc = sl->cur;
+	memset(&sl->cur, 0, sizeof(sl->cur));
+	sl->cur_state = SB_REMOVED;
+	sl->cursor = 0;
+	sl->flags = 0;
+	arr_event(a, ARR_EV_INFO, "slot %d: %s back ONLINE; rebuilding rows written while "
+	          "it was away", s, name);
+	a->state_dirty = 1;
 	r = arr_commit_locked(a, e);
 out:
 	pthread_mutex_unlock(&a->mu);
@@ -248,6 +318,7 @@ static void fill_disk(arr_disk_status *ds, const adisk *ad, int slot, int role,
 	ds->read_errors = ad->rd_err;
 	ds->write_errors = ad->wr_err;
 	ds->cksum_errors = ad->ck_err;
+	ds->slow_ios = ad->slow;
 }
 
 static void add_job(arr *a, arr_status *st, const char *kind, const char *state,

@@ -7,6 +7,7 @@
 #include "storage/array_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,7 +29,10 @@ static void complete_slot(arr *a, int s)
 	int replacing = (sl->flags & SBM_REPLACING) != 0;
 
 	adisk_label(&sl->inc, nm, sizeof(nm));
-	adisk_label(&sl->cur, old, sizeof(old));
+	if (bks_uuid_is_zero(sl->cur.uuid))
+		snprintf(old, sizeof(old), "empty");
+	else
+		adisk_label(&sl->cur, old, sizeof(old));
 	if (replacing && sl->cur.d) {
 		/* Release the old disk: wipe its labels so it is not mistaken for a member
 		 * if it is plugged in again. Best effort; it may be dying. */

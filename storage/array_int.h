@@ -18,7 +18,7 @@
 typedef struct adisk {
 	disk *d;
 	uint8_t uuid[BKS_UUID_LEN];
-	uint64_t rd_err, wr_err, ck_err;
+	uint64_t rd_err, wr_err, ck_err, slow;
 	uint64_t err_ns[ERR_RING];   /* I/O error times (ring) */
 	uint32_t err_pos;
 	uint64_t ck_ns[ERR_RING];    /* checksum error times (ring) */
@@ -85,6 +85,9 @@ const char *adisk_label(const adisk *ad, char *buf, size_t cap); /* path or uuid
 /* Count an I/O (or checksum) error; fault the disk when it crosses the threshold
  * or when it is gone (ENXIO). Returns 1 if the disk is now unusable. */
 int arr_note_error(arr *a, adisk *ad, int err, int is_write, int is_cksum);
+/* Charge every request of a finished batch that took longer than io_timeout_ms to
+ * its disk (counts toward io_err_limit). */
+void arr_check_latency(arr *a, const disk_io *ios, int n);
 /* The adisk that holds handle d (member, incoming or spare), or NULL. Faulting a
  * disk may move adisks around: look them up again after any I/O error. */
 adisk *arr_find_adisk(arr *a, const disk *d);

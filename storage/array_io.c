@@ -66,6 +66,7 @@ int arr_write_rows(arr *a, uint64_t row, uint32_t nrows, const void *data, bks_e
 		for (int i = 0; i < nio; i++)
 			if (ios[i].result && who[i]->d == ios[i].d)
 				arr_note_error(a, who[i], ios[i].result, 1, 0);
+		arr_check_latency(a, ios, nio);
 		/* A write that landed on fewer than k slots is not a row we can read back. */
 		if (arr_writable_slots(a) < a->k) {
 			r = bks_fail(e, -EIO, "array %s: write of rows %llu.. reached too few disks",
@@ -107,6 +108,7 @@ int arr_read_row_raw(arr *a, uint64_t row, uint8_t *base, int *lost, int *failed
 		                       .len = a->strip, .off = ARR_DATA_OFF + row * a->strip};
 	}
 	disk_io_run(ios, nio);
+	arr_check_latency(a, ios, nio);
 	for (int i = 0; i < nio; i++) {
 		if (!ios[i].result)
 			continue;
@@ -276,6 +278,7 @@ int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
 	}
 	if (!slow) {
 		disk_io_run(ios, nio);
+		arr_check_latency(a, ios, nio);
 		for (int i = 0; i < nio; i++)
 			if (ios[i].result)
 				slow = 1; /* read_slow() reads again, counts and repairs */

@@ -190,6 +190,7 @@ static void aio_finish(disk *d, disk_io **ios, int n)
 				else
 					io->result = 0;
 				io->done = 1;
+				io->done_ns = bks_now_ns();
 			}
 		}
 	}
@@ -350,6 +351,7 @@ int disk_io_run(disk_io *ios, int n)
 	for (int i = 0; i < n; i++) {
 		ios[i].done = 0;
 		ios[i].result = 0;
+		ios[i].start_ns = ios[i].done_ns = 0;
 		BKS_PANIC_IF(((uintptr_t)ios[i].buf | ios[i].len | ios[i].off) % DISK_ALIGN,
 		             "unaligned disk I/O on %s off=%llu len=%zu", ios[i].d->path,
 		             (unsigned long long)ios[i].off, ios[i].len);
@@ -373,6 +375,9 @@ int disk_io_run(disk_io *ios, int n)
 				continue;
 			int m = BKS_MIN(g[k].end - g[k].pos, AIO_WAVE);
 			disk_io **w = p + g[k].pos;
+			uint64_t t0 = bks_now_ns();
+			for (int q = 0; q < m; q++)
+				w[q]->start_ns = t0;
 			int r = w[0]->d->ops->start(w[0]->d, w, m);
 			if (r < 0)
 				for (int q = 0; q < m; q++)
@@ -394,9 +399,12 @@ int disk_io_run(disk_io *ios, int n)
 		}
 	}
 	free(g);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (!ios[i].done_ns)
+			ios[i].done_ns = bks_now_ns(); /* failed at once */
 		if (ios[i].result && !first_err)
 			first_err = ios[i].result;
+	}
 	return first_err;
 }
 

@@ -33,6 +33,7 @@ typedef struct disk_io {
 	uint64_t off;    /* byte offset on the disk */
 	int result;      /* out: 0 or -errno (short transfers are -EIO) */
 	int done;        /* backend-private: set when the request has completed */
+	uint64_t start_ns, done_ns; /* out: when it was started and completed (monotonic) */
 } disk_io;
 
 typedef struct disk_info {

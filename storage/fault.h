@@ -37,6 +37,8 @@ int flt_wrap(flt_world *w, disk *inner, disk **out);
 /* Rules on a wrapped disk (d must come from flt_wrap). */
 int flt_add_eio(disk *d, int ops, uint64_t off, uint64_t len); /* ops: FLT_READ|FLT_WRITE */
 int flt_add_corrupt_read(disk *d, uint64_t off, uint64_t len);
+/* Every request on d reports completing us later than it did (virtual time: the
+ * array's timeout accounting sees a slow disk; nothing actually sleeps). */
 void flt_set_latency_us(disk *d, uint32_t us);
 void flt_disappear(disk *d);
 void flt_clear(disk *d); /* drop every rule and bring a vanished disk back */

@@ -38,7 +38,11 @@ expect_rc() {
 json_check() {
 	if python3 - "$tmp/out" "$2" <<'EOF'
 import json, sys
-s = json.load(open(sys.argv[1]))
+try:
+    s = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print("       json: not valid JSON: %s" % e)
+    sys.exit(1)
 members = [d for d in s["disks"] if d["role"] == "member"]
 spares = [d for d in s["disks"] if d["role"] == "spare"]
 def slot(n):
@@ -60,59 +64,59 @@ grep_check() {
 cd "$tmp" || exit 1
 truncate -s 64M d0 d1 d2 d3 d4 d5 s0 n0 o0 o1 o2 o3 || { echo "FAIL: truncate"; exit 1; }
 truncate -s 8M small
-D="$tmp/d0 $tmp/d1 $tmp/d2 $tmp/d3 $tmp/d4 $tmp/d5"
+# "$@": the six members of the array under test
+set -- "$tmp/d0" "$tmp/d1" "$tmp/d2" "$tmp/d3" "$tmp/d4" "$tmp/d5"
 
-# shellcheck disable=SC2086 # $D is a list of paths without blanks
-run array create --name t1 --strip-size 64K --spare "$tmp/s0" $D
+run array create --name t1 --strip-size 64K --spare "$tmp/s0" "$@"
 expect_rc 0 "array create 6 disks + 1 spare"
 grep_check "create prints the status" "$tmp/out" "state: ONLINE"
 
-run array show --json $D "$tmp/s0"
+run array show --json "$@" "$tmp/s0"
 expect_rc 0 "array show --json"
 json_check "show: ONLINE, 6 members, 1 spare, 64K strip" \
 	's["health"] == "ONLINE" and len(members) == 6 and len(spares) == 1 and s["strip_size"] == 65536 and s["name"] == "t1"'
 
-run array show $D "$tmp/s0"
+run array show "$@" "$tmp/s0"
 expect_rc 0 "array show (human)"
 grep_check "show lists the spare" "$tmp/out" "spares"
 
-run array fail slot2 $D "$tmp/s0"
+run array fail slot2 "$@" "$tmp/s0"
 expect_rc 0 "array fail slot2"
 grep_check "fail reports the claimed spare" "$tmp/err" "event: .*claimed for slot 2"
 
 # --json at the end of the command line this time
-run array show $D "$tmp/s0" --json
+run array show "$@" "$tmp/s0" --json
 expect_rc 0 "array show after fail"
 json_check "spare took slot 2, rebuild completed, ONLINE" \
 	'slot(2)["path"].endswith("/s0") and slot(2)["state"] == "ONLINE" and s["health"] == "ONLINE" and not spares and all(j["state"] == "done" for j in s["jobs"])'
 
-run array scrub --json $D "$tmp/s0"
+run array scrub --json "$@" "$tmp/s0"
 expect_rc 0 "array scrub"
 json_check "scrub finished with 0 unrecoverable" \
 	's["last_scrub"]["state"] == "idle" and s["last_scrub"]["finished_ns"] > 0 and s["last_scrub"]["unrecoverable"] == 0'
 
-run array add-spare "$tmp/small" $D "$tmp/s0"
+run array add-spare "$tmp/small" "$@" "$tmp/s0"
 expect_rc 1 "add-spare of an 8 MiB disk"
 grep_check "too-small disk: message says smaller" "$tmp/err" "^bkstorctl: .*smaller"
 
 run array create --name other --strip-size 64K "$tmp/o0" "$tmp/o1" "$tmp/o2" "$tmp/o3"
 expect_rc 0 "create a second array"
-run array add-spare "$tmp/o0" $D "$tmp/s0"
+run array add-spare "$tmp/o0" "$@" "$tmp/s0"
 expect_rc 1 "add-spare of another array's disk"
 grep_check "other array's disk: message says belongs to" "$tmp/err" "^bkstorctl: .*belongs to"
 
 run array frobnicate
 expect_rc 2 "unknown verb"
-run array create --strip-size 12Q $D
+run array create --strip-size 12Q "$@"
 expect_rc 2 "bad --strip-size"
 run array fail slot1
 expect_rc 2 "fail without disks"
-run array replace "$tmp/d0" "$tmp/d1" $D "$tmp/s0"
+run array replace "$tmp/d0" "$tmp/d1" "$@" "$tmp/s0"
 expect_rc 2 "replace with NEW among the DISKs"
-run array fail slot9 $D "$tmp/s0"
+run array fail slot9 "$@" "$tmp/s0"
 expect_rc 1 "fail of a slot that does not exist"
 
-run array replace "$tmp/d0" "$tmp/n0" $D "$tmp/s0"
+run array replace "$tmp/d0" "$tmp/n0" "$@" "$tmp/s0"
 expect_rc 0 "array replace d0 with n0"
 run array show --json "$tmp/n0" "$tmp/d1" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
 expect_rc 0 "array show after replace (without d0)"
