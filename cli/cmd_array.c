@@ -106,13 +106,14 @@ static arr *import_paths(cli_ctx *c, char *const *paths, int n, int mode)
 		goto free_d;
 	arr_config_defaults(&cfg);
 	cfg.no_auto_spare = mode == IMPORT_LOOK;
+	cfg.ev_fn = on_event;
+	cfg.ev_ctx = c;
 	r = arr_import(&cfg, d, n, &a, &e);
 	if (r < 0) {
 		cli_err(c, "%s", bks_errmsg(&e, r));
 		close_disks(d, n);
 		goto free_d;
 	}
-	arr_set_event_fn(a, on_event, c);
 	if (mode == IMPORT_CLAIM && commit_keep_root(c, a) < 0) {
 		arr_close(a);
 		a = NULL;
@@ -301,6 +302,8 @@ int cmd_array_create(cli_ctx *c, int argc, char **argv)
 		goto out;
 	}
 	arr_config_defaults(&cfg);
+	cfg.ev_fn = on_event;
+	cfg.ev_ctx = c;
 	cli_args_init(&p, argc, argv);
 	while ((id = cli_next_opt(c, &p, opts, &val)) > 0) {
 		uint64_t sz;
@@ -349,7 +352,6 @@ int cmd_array_create(cli_ctx *c, int argc, char **argv)
 		close_disks(d, p.npos + ns);
 		goto out;
 	}
-	arr_set_event_fn(a, on_event, c);
 	rc = finish_verb(c, a, CLI_OK);
 out:
 	free(spare_paths);

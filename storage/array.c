@@ -109,11 +109,13 @@ size_t arr_row_bytes(const arr *a) { return (size_t)a->k * a->strip; }
 uint64_t arr_rows(const arr *a) { return a->rows; }
 uint64_t arr_seq(const arr *a) { return a->seq; }
 
-size_t arr_root(const arr *a, void *buf, size_t cap)
+size_t arr_root(arr *a, void *buf, size_t cap)
 {
-	size_t n = BKS_MIN(cap, (size_t)a->root_len);
-	memcpy(buf, a->root, n);
-	return a->root_len;
+	pthread_mutex_lock(&a->mu);
+	size_t len = a->root_len;
+	memcpy(buf, a->root, BKS_MIN(cap, len));
+	pthread_mutex_unlock(&a->mu);
+	return len;
 }
 
 void arr_set_live_fn(arr *a, arr_live_fn fn, void *ctx)
@@ -199,17 +201,19 @@ const char *arr_health_name(int h)
 	return h >= 0 && h <= ARR_FAILED ? names[h] : "?";
 }
 
-int arr_is_used(const arr *a, const uint8_t uuid[BKS_UUID_LEN])
+/* Is the disk with this UUID in use by this process (a member, incoming disk or spare
+ * whose handle is open)? A member that faulted and is not present may come back as a
+ * new disk (it gets a new UUID). */
+int arr_is_present(const arr *a, const uint8_t uuid[BKS_UUID_LEN])
 {
 	for (int s = 0; s < a->n; s++) {
-		if (!memcmp(a->slot[s].cur.uuid, uuid, BKS_UUID_LEN) &&
-		    a->slot[s].cur_state != SB_REMOVED)
+		if (a->slot[s].cur.d && !memcmp(a->slot[s].cur.uuid, uuid, BKS_UUID_LEN))
 			return 1;
-		if (!memcmp(a->slot[s].inc.uuid, uuid, BKS_UUID_LEN))
+		if (a->slot[s].inc.d && !memcmp(a->slot[s].inc.uuid, uuid, BKS_UUID_LEN))
 			return 1;
 	}
 	for (int i = 0; i < a->nspares; i++)
-		if (!memcmp(a->spare[i].uuid, uuid, BKS_UUID_LEN))
+		if (a->spare[i].d && !memcmp(a->spare[i].uuid, uuid, BKS_UUID_LEN))
 			return 1;
 	return 0;
 }
@@ -390,7 +394,7 @@ int arr_check_new_disk(arr *a, disk *d, uint64_t need, int force, bks_err *e)
 	if (arr_read_label(d, &l, NULL) == 0) {
 		char u[BKS_UUID_STRLEN];
 		bks_uuid_fmt(l.array_uuid, u);
-		if (!memcmp(l.array_uuid, a->uuid, BKS_UUID_LEN) && arr_is_used(a, l.disk_uuid))
+		if (!memcmp(l.array_uuid, a->uuid, BKS_UUID_LEN) && arr_is_present(a, l.disk_uuid))
 			return bks_fail(e, -EEXIST, "disk %s: already in this array", disk_path(d));
 		if (memcmp(l.array_uuid, a->uuid, BKS_UUID_LEN) && !force)
 			return bks_fail(e, -EBUSY, "disk %s: belongs to array '%s' (%s); refusing "
@@ -686,6 +690,8 @@ int arr_create(const arr_config *cfg, disk **members, int nm, disk **spares, int
 		return bks_fail(e, -ENOMEM, "out of memory");
 	pthread_mutex_init(&a->mu, NULL);
 	a->cfg = *cfg;
+	a->ev_fn = cfg->ev_fn;
+	a->ev_ctx = cfg->ev_ctx;
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name ? cfg->name : "bkstor");
 	a->n = nm;
 	a->k = nm - 2;

@@ -30,6 +30,10 @@
 
 typedef struct arr arr;
 
+/* Events (a disk faulted, a spare claimed, a rebuild done): one line, for the log. */
+enum arr_event_level { ARR_EV_INFO = 0, ARR_EV_WARN = 1, ARR_EV_ERR = 2 };
+typedef void (*arr_event_fn)(void *ctx, int level, const char *msg);
+
 typedef struct arr_config {
 	uint32_t strip_size;      /* 64 KiB..1 MiB, power of two; default 256 KiB */
 	const char *name;         /* array name, shown by show/status */
@@ -48,6 +52,8 @@ typedef struct arr_config {
 	uint64_t bg_max_bps;
 	uint32_t fg_idle_ms;      /* foreground is "idle" after this long without I/O */
 	int no_auto_spare;        /* import only: do not claim spares (read-only look) */
+	arr_event_fn ev_fn;       /* events from create/import on (arr_set_event_fn changes it) */
+	void *ev_ctx;
 } arr_config;
 
 void arr_config_defaults(arr_config *c);
@@ -98,7 +104,7 @@ int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
  * the array state. Every row written before the call is durable when it returns. */
 int arr_commit(arr *a, const void *root, size_t root_len, bks_err *e);
 /* The root of the last commit; returns its length. */
-size_t arr_root(const arr *a, void *buf, size_t cap);
+size_t arr_root(arr *a, void *buf, size_t cap);
 uint64_t arr_seq(const arr *a); /* last committed sequence number */
 
 /* Which rows hold live data (the dedup store knows). Without it, every row below the
@@ -110,9 +116,6 @@ void arr_set_live_fn(arr *a, arr_live_fn fn, void *ctx);
  * cannot locate. */
 void arr_set_scrub_verify(arr *a, arr_verify_fn fn, void *ctx);
 
-/* Events (a disk faulted, a spare claimed, a rebuild done): one line, for the log. */
-enum arr_event_level { ARR_EV_INFO = 0, ARR_EV_WARN = 1, ARR_EV_ERR = 2 };
-typedef void (*arr_event_fn)(void *ctx, int level, const char *msg);
 void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
 
 /* Disk management. Disks are named by path or by UUID string. A new disk passed in

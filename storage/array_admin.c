@@ -266,6 +266,10 @@ static int scrub_set(arr *a, int from, int to, bks_err *e)
 	static const char *const nm[] = {"idle", "running", "paused"};
 	int r;
 	pthread_mutex_lock(&a->mu);
+	if (from < 0 && a->scrub.state == SCRUB_IDLE) {
+		r = bks_fail(e, -EALREADY, "no scrub is running");
+		goto out;
+	}
 	if (from >= 0 && (int)a->scrub.state != from) {
 		r = bks_fail(e, -EALREADY, "scrub is %s", nm[a->scrub.state]);
 		goto out;
@@ -296,8 +300,6 @@ int arr_scrub_resume(arr *a, bks_err *e) { return scrub_set(a, SCRUB_PAUSED, SCR
 
 int arr_scrub_stop(arr *a, bks_err *e)
 {
-	if (a->scrub.state == SCRUB_IDLE)
-		return bks_fail(e, -EALREADY, "no scrub is running");
 	return scrub_set(a, -1, SCRUB_IDLE, e);
 }
 
@@ -360,7 +362,8 @@ void arr_get_status(arr *a, arr_status *st)
 		const char *state = sb_state_name(sl->cur_state);
 		if (sl->cur_state == SB_ONLINE && !sl->cur.d)
 			state = "UNAVAIL";
-		if (sl->cur_state != SB_ONLINE)
+		if (sl->cur_state == SB_FAULTED || sl->cur_state == SB_REMOVED ||
+		    (sl->cur_state == SB_ONLINE && !sl->cur.d))
 			faulted++;
 		fill_disk(&st->disks[st->ndisks++], &sl->cur, s, ARR_ROLE_MEMBER, state);
 		if (sl->inc.d) {
@@ -382,20 +385,29 @@ void arr_get_status(arr *a, arr_status *st)
 	if (rebuilding || replacing)
 		add_job(a, st, rebuilding ? "rebuild" : "replace", "running", rebuild_done,
 		        a->hwm, arr_row_bytes(a));
-	if (a->scrub.state != SCRUB_IDLE || a->scrub.started_ns)
+	if (a->scrub.state != SCRUB_IDLE || a->scrub.started_ns) {
 		add_job(a, st, "scrub",
 		        a->scrub.state == SCRUB_RUNNING  ? "running"
 		        : a->scrub.state == SCRUB_PAUSED ? "paused"
-		                                         : "done",
+		        : a->scrub.cursor >= a->hwm      ? "done"
+		                                         : "stopped",
 		        a->scrub.cursor, a->hwm, (size_t)(a->k + 2) * a->strip);
+		arr_job_status *j = &st->jobs[st->njobs - 1];
+		j->errors_found = a->scrub.errors_found;
+		j->repaired = a->scrub.repaired;
+		j->unrecoverable = a->scrub.unrecoverable;
+	}
 	if (st->health == ARR_FAILED)
 		snprintf(st->action, sizeof(st->action), "More than two disks are unavailable: "
 		         "writes are refused. Bring missing disks back (check cables, then "
 		         "import again); data on rows that lost three strips cannot be read.");
+	else if (faulted && !rebuilding && !replacing && a->nspares && a->cfg.no_auto_spare)
+		snprintf(st->action, sizeof(st->action), "%d disk(s) FAULTED or missing; a spare "
+		         "is available and will be claimed when the array is imported.", faulted);
 	else if (faulted && !rebuilding && !replacing)
-		snprintf(st->action, sizeof(st->action), "%d disk(s) FAULTED and no spare "
-		         "available: add a spare (bkstorctl disk add-spare) or replace the "
-		         "disk (bkstorctl disk replace).", faulted);
+		snprintf(st->action, sizeof(st->action), "%d disk(s) FAULTED or missing and no "
+		         "spare available: add a spare (bkstorctl array add-spare) or replace "
+		         "the disk (bkstorctl array replace).", faulted);
 	else if (rebuilding)
 		snprintf(st->action, sizeof(st->action), "Rebuilding onto a spare; no action "
 		         "needed. Replace the failed disk afterwards and add it as a spare.");

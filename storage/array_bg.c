@@ -251,7 +251,8 @@ static uint64_t pace(arr *a, int64_t bytes, uint64_t now)
 	int fg_busy = a->last_fg_ns && now - a->last_fg_ns < idle_ns;
 	uint64_t rate = fg_busy ? a->cfg.bg_min_bps : a->cfg.bg_max_bps;
 
-	a->bg_bytes += (uint64_t)bytes;
+	if (bytes > 0)
+		a->bg_bytes += (uint64_t)bytes;
 	if (now - a->rate_t0_ns >= 1000000000ull || !a->rate_t0_ns) {
 		if (a->rate_t0_ns)
 			a->bg_rate = (double)(a->bg_bytes - a->rate_b0) * 1e9 /

@@ -216,6 +216,8 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 	}
 	pthread_mutex_init(&a->mu, NULL);
 	a->cfg = *cfg;
+	a->ev_fn = cfg->ev_fn;
+	a->ev_ctx = cfg->ev_ctx;
 	memcpy(a->uuid, sb->array_uuid, BKS_UUID_LEN);
 	snprintf(a->name, sizeof(a->name), "%s", labels[0].name);
 	a->created_ns = labels[0].created_ns;

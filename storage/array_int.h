@@ -99,7 +99,7 @@ int arr_missing_for_row(arr *a, uint64_t row);
 int arr_writable_slots(arr *a);  /* slots that take writes (cur or inc present) */
 void arr_claim_spares(arr *a);
 int arr_commit_locked(arr *a, bks_err *e);
-int arr_is_used(const arr *a, const uint8_t uuid[BKS_UUID_LEN]);
+int arr_is_present(const arr *a, const uint8_t uuid[BKS_UUID_LEN]);
 int arr_health_locked(arr *a);
 /* Check a disk before it joins (size, labels, write/read-back). */
 int arr_check_new_disk(arr *a, disk *d, uint64_t need_bytes, int force, bks_err *e);
