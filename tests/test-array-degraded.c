@@ -40,6 +40,7 @@ static void detach_loops(void)
 		snprintf(cmd, sizeof(cmd), "losetup -d '%s'", loopdev[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "warning: %s failed\n", cmd);
+		free(loopdev[i]);
 	}
 }
 

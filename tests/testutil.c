@@ -11,10 +11,14 @@
 int tu_failures;
 int tu_checks;
 static char tmpdir[512];
+static char *made[64]; /* paths from tu_file_disk, freed by tu_finish */
+static int nmade;
 
 int tu_finish(void)
 {
 	tu_cleanup();
+	while (nmade > 0)
+		free(made[--nmade]);
 	printf("%d checks, %d failed\n", tu_checks, tu_failures);
 	return tu_failures ? 1 : 0;
 }
@@ -58,6 +62,8 @@ char *tu_file_disk(const char *dir, const char *name, uint64_t size)
 		exit(99);
 	}
 	close(fd);
+	if (nmade < (int)BKS_ARRAY_SIZE(made))
+		made[nmade++] = p;
 	return p;
 }
 

@@ -46,7 +46,8 @@ void tu_cleanup(void);
  * cost time). */
 const char *tu_tmpdir_in(const char *name, const char *dflt);
 
-/* Create (or truncate) a sparse file of size bytes; returns a malloc'd path. */
+/* Create (or truncate) a sparse file of size bytes; returns its path (freed by
+ * tu_finish). */
 char *tu_file_disk(const char *dir, const char *name, uint64_t size);
 
 /* Open paths as disks, wrapping each in the fault layer when w is not NULL.
