@@ -68,14 +68,21 @@ int arr_alloc_buffers(arr *a)
 	return 0;
 }
 
-static void arr_free(arr *a)
+/* Free the array; with close_disks 0 the disk handles stay the caller's (a create
+ * or import that failed hands them back untouched). */
+void arr_free(arr *a, int close_disks)
 {
 	for (int s = 0; s < ARR_MAX_DISKS; s++) {
+		if (!close_disks)
+			a->slot[s].cur.d = a->slot[s].inc.d = NULL;
 		adisk_close(&a->slot[s].cur);
 		adisk_close(&a->slot[s].inc);
 	}
-	for (int i = 0; i < ARR_MAX_SPARES; i++)
+	for (int i = 0; i < ARR_MAX_SPARES; i++) {
+		if (!close_disks)
+			a->spare[i].d = NULL;
 		adisk_close(&a->spare[i]);
+	}
 	raid_codec_free(a->codec);
 	free(a->rowbuf);
 	free(a->rowbuf2);
@@ -99,7 +106,7 @@ void arr_close(arr *a)
 			disk_flush(a->slot[s].inc.d);
 	}
 	pthread_mutex_unlock(&a->mu);
-	arr_free(a);
+	arr_free(a, 1);
 }
 
 int arr_width(const arr *a) { return a->n; }
@@ -764,10 +771,6 @@ int arr_create(const arr_config *cfg, disk **members, int nm, disk **spares, int
 	*out = a;
 	return 0;
 fail:
-	for (int i = 0; i < ARR_MAX_DISKS; i++)
-		a->slot[i].cur.d = NULL;
-	for (int i = 0; i < ARR_MAX_SPARES; i++)
-		a->spare[i].d = NULL;
-	arr_free(a);
+	arr_free(a, 0);
 	return r;
 }

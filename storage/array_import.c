@@ -310,20 +310,8 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 	a = NULL;
 	r = 0;
 out:
-	if (a) {
-		/* Refused: hand every disk back to the caller untouched. */
-		for (int s = 0; s < ARR_MAX_DISKS; s++)
-			a->slot[s].cur.d = a->slot[s].inc.d = NULL;
-		for (int i = 0; i < ARR_MAX_SPARES; i++)
-			a->spare[i].d = NULL;
-		raid_codec_free(a->codec);
-		free(a->rowbuf);
-		free(a->rowbuf2);
-		free(a->bounce);
-		free(a->sbbuf);
-		pthread_mutex_destroy(&a->mu);
-		free(a);
-	}
+	if (a)
+		arr_free(a, 0); /* refused: every disk goes back to the caller untouched */
 	free(labels);
 	free(refs);
 	free(sb);

@@ -106,6 +106,7 @@ int arr_check_new_disk(arr *a, disk *d, uint64_t need_bytes, int force, bks_err 
 int arr_write_labels(arr *a, disk *d, const uint8_t uuid[BKS_UUID_LEN], int role,
                      int slotno, bks_err *e);
 void adisk_close(adisk *ad);
+void arr_free(arr *a, int close_disks);
 int arr_alloc_buffers(arr *a);
 
 /* Read both label copies: 0 with the newest valid one, else copy 0's error. */
