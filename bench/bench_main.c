@@ -22,11 +22,12 @@ void bench_print(const char *name, double value)
 static int usage(const char *prog)
 {
 	fprintf(stderr,
-	        "usage: %s raid|array|all [--quick]\n"
+	        "usage: %s raid|array|all [--quick] [--dir DIR]\n"
 	        "  raid   P+Q encode, recovery and check throughput (one thread)\n"
 	        "  array  array write/read throughput\n"
 	        "  all    both\n"
-	        "  --quick  shorter runs, for CI smoke tests\n",
+	        "  --quick  shorter runs, for CI smoke tests\n"
+	        "  --dir    where the array benchmark puts its disk files (/var/tmp)\n",
 	        prog);
 	return 2;
 }
@@ -41,6 +42,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			quick = 1;
+		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			i++; /* the benchmark itself reads --dir DIR */
+		else if (strncmp(argv[i], "--dir=", 6) == 0)
+			continue;
 		else if (!what && argv[i][0] != '-')
 			what = argv[i];
 		else

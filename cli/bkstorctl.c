@@ -6,6 +6,7 @@
  * put/get) is a handler and a few rows.
  */
 #include "cli/cli.h"
+#include "storage/disk.h"
 
 #include "common/bks.h"
 
@@ -283,7 +284,9 @@ int main(int argc, char **argv)
 			printf("      %s\n", c.cmd->help);
 			return finish(CLI_OK);
 		}
-		return finish(c.cmd->run(&c, argc - i, argv + i));
+		int rc = c.cmd->run(&c, argc - i, argv + i);
+		disk_engine_free(c.eng); /* after every disk of the command is closed */
+		return finish(rc);
 	}
 	fprintf(stderr, "bkstorctl: unknown %s verb '%s'\n", group, verb);
 	usage(stderr, group);

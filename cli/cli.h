@@ -22,6 +22,7 @@ typedef struct cli_ctx {
 	int progress_shown;        /* a \r progress line is on stderr, not yet cleared */
 	uint64_t progress_ns;      /* when it was last drawn (monotonic) */
 	const struct cli_cmd *cmd; /* the command being run, for usage messages */
+	struct disk_engine *eng;   /* one AIO context for every disk the command opens */
 } cli_ctx;
 
 /* A command handler gets the arguments after "<group> <verb>" (--json already

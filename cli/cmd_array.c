@@ -59,9 +59,17 @@ static void close_disks(disk **d, int n)
 /* Open paths[0..n) into d[]; on failure none stays open. */
 static int open_disks(cli_ctx *c, char *const *paths, int n, disk **d)
 {
+	if (!c->eng) {
+		int r = disk_engine_new(&c->eng);
+		if (r < 0) {
+			cli_err(c, "io_setup: %s (too many AIO contexts? see fs.aio-max-nr)",
+			        strerror(-r));
+			return r;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		bks_err e = {0};
-		int r = disk_open(paths[i], &d[i], &e);
+		int r = disk_open_on(c->eng, paths[i], &d[i], &e);
 		if (r < 0) {
 			cli_err(c, "%s", bks_errmsg(&e, r));
 			close_disks(d, i);

@@ -40,13 +40,13 @@ struct aio_disk {
 	struct iocb *cbp[AIO_WAVE];
 };
 
-int disk_engine_new(disk_engine **out)
+static int engine_new(int depth, disk_engine **out)
 {
 	disk_engine *g = calloc(1, sizeof(*g));
 	int r;
 	if (!g)
 		return -ENOMEM;
-	r = io_setup(ENGINE_DEPTH, &g->ctx);
+	r = io_setup(depth, &g->ctx);
 	if (r < 0) {
 		free(g);
 		return r;
@@ -62,6 +62,11 @@ static void engine_put(disk_engine *g)
 		io_destroy(g->ctx);
 		free(g);
 	}
+}
+
+int disk_engine_new(disk_engine **out)
+{
+	return engine_new(ENGINE_DEPTH, out);
 }
 
 void disk_engine_free(disk_engine *g)
@@ -283,7 +288,9 @@ int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e)
 	if (eng) {
 		eng->refs++;
 		a->eng = eng;
-	} else if ((r = disk_engine_new(&a->eng)) < 0) {
+	} else if ((r = engine_new(2 * AIO_WAVE, &a->eng)) < 0) {
+		/* A private engine: one disk's waves only, so it costs little of the
+		 * machine's fs.aio-max-nr. */
 		bks_fail(e, r, "disk %s: io_setup: %s (raise fs.aio-max-nr?)", path,
 		         strerror(-r));
 		goto free_a;
