@@ -144,3 +144,46 @@ void *tu_alloc(size_t len)
 	}
 	return p;
 }
+
+arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out)
+{
+	disk *d[ARR_MAX_DISKS];
+	arr_config cfg;
+	bks_err e = {0};
+	arr *a;
+	for (int i = 0; i < n; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "disk%d", i);
+		paths_out[i] = tu_file_disk(dir, nm, mb << 20);
+		d[i] = tu_open1(paths_out[i], w);
+	}
+	arr_config_defaults(&cfg);
+	cfg.strip_size = 64 << 10;
+	cfg.ev_fn = tu_events;
+	int r = arr_create(&cfg, d, n, NULL, 0, 0, &a, &e);
+	if (r < 0) {
+		fprintf(stderr, "harness: create: %s\n", bks_errmsg(&e, r));
+		exit(99);
+	}
+	return a;
+}
+
+arr *tu_import_array(char **paths, int n, flt_world *w)
+{
+	disk *d[ARR_MAX_DISKS];
+	arr_config cfg;
+	bks_err e = {0};
+	arr *a;
+	for (int i = 0; i < n; i++)
+		d[i] = tu_open1(paths[i], w);
+	arr_config_defaults(&cfg);
+	cfg.ev_fn = tu_events;
+	int r = arr_import(&cfg, d, n, &a, &e);
+	if (r < 0) {
+		fprintf(stderr, "harness: import: %s\n", bks_errmsg(&e, r));
+		for (int i = 0; i < n; i++)
+			disk_close(d[i]);
+		return NULL;
+	}
+	return a;
+}

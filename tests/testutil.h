@@ -65,4 +65,10 @@ void tu_events(void *ctx, int level, const char *msg);
 
 void *tu_alloc(size_t len); /* aligned, zeroed, aborts on failure */
 
+/* An array for store tests: n file disks of mb MiB in dir, strip 64 KiB (so rows are
+ * small and a test makes many of them). Disks are wrapped in w when given. */
+arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out);
+/* Import the same disks again. */
+arr *tu_import_array(char **paths, int n, flt_world *w);
+
 #endif

@@ -1,0 +1,271 @@
+/* dedup/chunker.c: see chunker.h.
+ *
+ * THE ALGORITHM. These cut points are on-disk format: changing anything below (the
+ * seed, the generator, the masks, which byte is hashed first, < versus <=) changes
+ * which chunks exist and loses dedup against everything already stored. Change it
+ * only together with a new format version. tests/test-chunker.c re-implements this
+ * text byte by byte and pins cut points for fixed inputs.
+ *
+ * FastCDC (Xia et al., USENIX ATC 2016; IEEE TPDS 2020) with cut-point skipping and
+ * normalized chunking level 2, gear hash with 64-bit wrapping arithmetic:
+ *
+ *   Gear table: gear[0..255] are the first 256 outputs of splitmix64 started from
+ *   state 15, output i being
+ *       x += 0x9e3779b97f4a7c15;  z = x;
+ *       z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+ *       z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+ *       gear[i] = z ^ (z >> 31);
+ *   15 is the smallest seed for which a run of zero bytes hashed from h = 0 never has
+ *   its top 5 bits all zero (the widest mask below has 5 bits): zero-filled regions,
+ *   common in images and sparse files, then become max-sized chunks, all identical.
+ *
+ *   Masks: b = log2(avg). MaskS has the top b+2 bits of 64 set, MaskL the top b-2
+ *   bits. With h = (h << 1) + gear[byte], bit j of h depends on the last j+1 bytes
+ *   only, so a low contiguous mask would look at a window of a dozen bytes. FastCDC
+ *   spreads its mask bits over the low 48 bits to widen the window; we take the top
+ *   bits instead, which gives a window of 65-(b+2) .. 64 bytes (at least 41) with a
+ *   single AND. The test "top bits all zero" is the same as h < 2^(64-bits).
+ *
+ *   Per chunk, bytes at chunk offsets 0, 1, 2, ...:
+ *     h = 0 when the chunk starts.
+ *     Offsets 0 .. min-1 are skipped: not hashed, never a cut.
+ *     For each byte at offset o >= min, in order:
+ *         h = (h << 1) + gear[byte]                       (mod 2^64)
+ *         if (h & (o < avg ? MaskS : MaskL)) == 0: cut after this byte (length o+1)
+ *         else if o + 1 == max:                    cut after this byte (length max)
+ *   So chunks are min+1 .. max bytes long, except a stream's last, which ends where
+ *   the stream does. Cut points depend only on the bytes since the previous cut, not
+ *   on how the stream arrives in buffers.
+ *
+ * Speed: this runs on every ingested byte. The skipped region costs nothing but
+ * arithmetic on the position. The hashed part is split at avg so each scan loop has
+ * one loop-invariant mask, and it is unrolled by 8 with the hash chain broken up:
+ * h advances by 8 bytes as (h << 8) + (a weighted sum of 8 gear values), whose terms
+ * do not depend on h, so the serial dependency is one shift and one add per 8 bytes
+ * instead of per byte; the 8 intermediate hashes, needed for the tests, are formed
+ * from h and partial sums in parallel. The wrapping arithmetic makes this exact.
+ */
+#include "dedup/chunker.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/bks.h"
+
+#define CDC_GEAR_SEED 15u
+
+/* scan(): the longest lane (bytes), and the shortest worth its 64-byte warm-up. Both
+ * multiples of 8, SCAN_MIN_LANE >= 64. Speed only: they do not change cut points. */
+#ifndef SCAN_LANE
+#define SCAN_LANE 1024
+#endif
+#ifndef SCAN_MIN_LANE
+#define SCAN_MIN_LANE 128
+#endif
+
+struct cdc {
+	uint32_t min, avg, max;
+	uint64_t mask_s, mask_l;
+	uint64_t h;    /* hash of the current chunk's bytes from offset min on */
+	size_t pos;    /* bytes of the current chunk seen so far, always < max */
+	uint64_t gear[256];
+};
+
+void cdc_params_default(cdc_params *p)
+{
+	p->min = CDC_DEFAULT_MIN;
+	p->avg = CDC_DEFAULT_AVG;
+	p->max = CDC_DEFAULT_MAX;
+}
+
+int cdc_params_check(const cdc_params *p)
+{
+	if (!p || p->min < CDC_MIN_LIMIT || p->min >= p->avg || p->avg >= p->max ||
+	    p->max > CDC_MAX_LIMIT || (p->avg & (p->avg - 1)) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+static uint64_t gear_next(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+int cdc_new(const cdc_params *p, cdc **out)
+{
+	cdc_params def;
+	*out = NULL;
+	if (!p) {
+		cdc_params_default(&def);
+		p = &def;
+	}
+	if (cdc_params_check(p))
+		return -EINVAL;
+
+	cdc *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->min = p->min;
+	c->avg = p->avg;
+	c->max = p->max;
+	int b = __builtin_ctz(p->avg); /* 7 .. 21 */
+	c->mask_s = ~0ull << (64 - (b + 2));
+	c->mask_l = ~0ull << (64 - (b - 2));
+	uint64_t x = CDC_GEAR_SEED;
+	for (int i = 0; i < 256; i++)
+		c->gear[i] = gear_next(&x);
+	*out = c;
+	return 0;
+}
+
+void cdc_free(cdc *c)
+{
+	free(c);
+}
+
+void cdc_reset(cdc *c)
+{
+	c->h = 0;
+	c->pos = 0;
+}
+
+void cdc_get_params(const cdc *c, cdc_params *out)
+{
+	out->min = c->min;
+	out->avg = c->avg;
+	out->max = c->max;
+}
+
+/* One gear hash step. */
+#define GEAR_STEP(h, byte) ((h) = ((h) << 1) + gear[(byte)])
+
+/* Hash p[0..n) into *hp, one byte at a time. Returns the index of the first byte
+ * after which (h & mask) == 0, or n if there is none (then *hp is the new hash). */
+static inline size_t scan_serial(const uint64_t *restrict gear, const uint8_t *restrict p,
+                                 size_t n, uint64_t *hp, uint64_t mask)
+{
+	uint64_t h = *hp;
+	for (size_t i = 0; i < n; i++) {
+		GEAR_STEP(h, p[i]);
+		if (!(h & mask))
+			return i;
+	}
+	*hp = h;
+	return n;
+}
+
+/* Same result as scan_serial, faster: see "Speed" at the top. p[0..n) must all be
+ * hashed bytes of one chunk (after its first min). */
+static size_t scan(const uint64_t *restrict gear, const uint8_t *restrict p, size_t n,
+                   uint64_t *hp, uint64_t mask)
+{
+	uint64_t h = *hp;
+	size_t i = 0, k;
+
+	while (n - i >= 2 * SCAN_MIN_LANE) {
+		/* Lanes a = p[i, i+lane) and b = p[i+lane, i+2*lane), hashed in step. */
+		size_t lane = BKS_MIN((n - i) / 2, SCAN_LANE) & ~(size_t)7;
+		const uint8_t *a = p + i, *b = a + lane;
+		uint64_t ha = h, hb = 0, ha0, hb0;
+
+		/* b's hash where it starts: the 64 bytes before it, all hashed bytes of
+		 * this chunk, determine it fully (older bytes have been shifted out). */
+		for (k = lane - 64; k < lane; k += 4) {
+			GEAR_STEP(hb, a[k]);
+			GEAR_STEP(hb, a[k + 1]);
+			GEAR_STEP(hb, a[k + 2]);
+			GEAR_STEP(hb, a[k + 3]);
+		}
+		for (k = 0; k < lane; k += 8) {
+			ha0 = ha;
+			hb0 = hb;
+#ifdef SCAN_PF
+			__builtin_prefetch((const void *)((uintptr_t)(a + k) + SCAN_PF));
+			__builtin_prefetch((const void *)((uintptr_t)(b + k) + SCAN_PF));
+#endif
+#define SCAN_PAIR(o)                                                                  \
+	GEAR_STEP(ha, a[k + (o)]);                                                    \
+	GEAR_STEP(hb, b[k + (o)]);                                                    \
+	if (__builtin_expect(!(ha & mask) || !(hb & mask), 0))                        \
+		goto hit;
+			SCAN_PAIR(0) SCAN_PAIR(1) SCAN_PAIR(2) SCAN_PAIR(3)
+			SCAN_PAIR(4) SCAN_PAIR(5) SCAN_PAIR(6) SCAN_PAIR(7)
+#undef SCAN_PAIR
+		}
+		h = hb;
+		i += 2 * lane;
+		continue;
+
+	hit:
+		/* A cut within these 8 steps, in one lane or both. Every byte of a
+		 * comes before every byte of b: redo a alone from this group to its
+		 * end, and only if it has no cut, b's group, which then has one. */
+		{
+			size_t ka = scan_serial(gear, a + k, lane - k, &ha0, mask);
+			if (ka < lane - k)
+				return i + k + ka;
+			size_t kb = scan_serial(gear, b + k, 8, &hb0, mask);
+			BKS_PANIC_IF(kb == 8, "cdc: lane b lost its cut point");
+			return i + lane + k + kb;
+		}
+	}
+	k = scan_serial(gear, p + i, n - i, &h, mask);
+	if (k < n - i)
+		return i + k;
+	*hp = h;
+	return n;
+}
+
+size_t cdc_next(cdc *c, const uint8_t *buf, size_t len, int *cut)
+{
+	size_t pos = c->pos; /* chunk offset of buf[i] */
+	size_t i = 0, n, k;
+	uint64_t h = c->h;
+
+	assert(pos < c->max);
+	if (pos < c->min) {
+		/* Cut-point skipping: the hash starts at offset min whatever the buffers. */
+		size_t skip = c->min - pos;
+		if (skip >= len) {
+			c->pos = pos + len;
+			*cut = 0;
+			return len;
+		}
+		i = skip;
+		pos = c->min;
+	}
+	if (pos < c->avg) {
+		n = BKS_MIN(len - i, c->avg - pos);
+		k = scan(c->gear, buf + i, n, &h, c->mask_s);
+		if (k < n) {
+			i += k + 1;
+			goto cut;
+		}
+		i += n;
+		pos += n;
+	}
+	n = BKS_MIN(len - i, c->max - pos);
+	k = scan(c->gear, buf + i, n, &h, c->mask_l);
+	if (k < n) {
+		i += k + 1;
+		goto cut;
+	}
+	i += n;
+	pos += n;
+	if (pos == c->max)
+		goto cut;
+	c->h = h;
+	c->pos = pos;
+	*cut = 0;
+	return len;
+
+cut:
+	c->h = 0;
+	c->pos = 0;
+	*cut = 1;
+	return i;
+}

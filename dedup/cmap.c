@@ -1,0 +1,387 @@
+/* dedup/cmap.c: content maps (a tree of extent blocks per object) and small helpers.
+ *
+ * Block format (docs/format.md "Content maps"): 16-byte header (magic "BKML" leaf /
+ * "BKMN" node, version 1 (2), entry count (2), first logical offset (8)), then
+ * entries: leaf (offset, length, pad, fingerprint, chunk pointer) = 88 bytes; node
+ * (first offset, child pointer) = 48 bytes. Entries are in offset order and extents
+ * are contiguous from 0. The parent's pointer carries the block's checksum. */
+#include "dedup/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/endian.h"
+
+static const char M_LEAF[4] = {'B', 'K', 'M', 'L'};
+static const char M_NODE[4] = {'B', 'K', 'M', 'N'};
+
+void obj_rec_decode(const uint8_t *b, obj_rec *o)
+{
+	o->flags = le_get32(b);
+	o->depth = le_get32(b + 4);
+	o->size = le_get64(b + 8);
+	o->nextents = le_get64(b + 16);
+	o->created_txg = le_get64(b + 24);
+	seg_ptr_decode(b + 32, &o->root);
+}
+
+void obj_rec_encode(const obj_rec *o, uint8_t *b)
+{
+	memset(b, 0, OBJ_REC);
+	le_put32(b, o->flags);
+	le_put32(b + 4, o->depth);
+	le_put64(b + 8, o->size);
+	le_put64(b + 16, o->nextents);
+	le_put64(b + 24, o->created_txg);
+	seg_ptr_encode(&o->root, b + 32);
+}
+
+/* --- writer --- */
+
+int map_writer_init(map_writer *m, uint32_t block)
+{
+	memset(m, 0, sizeof(*m));
+	m->block = block;
+	for (int i = 0; i <= MAP_MAX_DEPTH; i++)
+		if (!(m->lvl[i] = malloc(block))) {
+			map_writer_free(m);
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+void map_writer_free(map_writer *m)
+{
+	for (int i = 0; i <= MAP_MAX_DEPTH; i++)
+		free(m->lvl[i]);
+	free(m->written);
+	memset(m, 0, sizeof(*m));
+}
+
+static uint32_t per_block(const map_writer *m, int level)
+{
+	return (m->block - MAP_HDR) / (level ? MAP_NODE_ENT : MAP_LEAF_ENT);
+}
+
+static int note_written(map_writer *m, const seg_ptr *p)
+{
+	if (m->nwritten == m->capwritten) {
+		size_t nc = m->capwritten ? m->capwritten * 2 : 64;
+		seg_ptr *q = realloc(m->written, nc * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		m->written = q;
+		m->capwritten = nc;
+	}
+	m->written[m->nwritten++] = *p;
+	return 0;
+}
+
+/* Write level's block and pass its pointer up. */
+static int emit(map_writer *m, pool *pl, int level);
+
+static int push_node(map_writer *m, pool *pl, int level, uint64_t first, const seg_ptr *p)
+{
+	if (level > MAP_MAX_DEPTH)
+		return -EFBIG;
+	if (m->cnt[level] == per_block(m, level)) {
+		int r = emit(m, pl, level);
+		if (r < 0)
+			return r;
+	}
+	uint8_t *e = m->lvl[level] + MAP_HDR + (size_t)m->cnt[level] * MAP_NODE_ENT;
+	if (m->cnt[level] == 0)
+		m->first[level] = first;
+	le_put64(e, first);
+	seg_ptr_encode(p, e + 8);
+	m->cnt[level]++;
+	if (level > m->top)
+		m->top = level;
+	return 0;
+}
+
+static int emit(map_writer *m, pool *pl, int level)
+{
+	uint8_t *b = m->lvl[level];
+	uint32_t esz = level ? MAP_NODE_ENT : MAP_LEAF_ENT;
+	seg_ptr p;
+	memcpy(b, level ? M_NODE : M_LEAF, 4);
+	le_put16(b + 4, 1);
+	le_put16(b + 6, (uint16_t)m->cnt[level]);
+	le_put64(b + 8, m->first[level]);
+	int r = pool_meta_write(pl, b, MAP_HDR + m->cnt[level] * esz, &p);
+	if (r < 0 || (r = note_written(m, &p)) < 0)
+		return r;
+	uint64_t first = m->first[level];
+	m->cnt[level] = 0;
+	return push_node(m, pl, level + 1, first, &p);
+}
+
+int map_add(map_writer *m, pool *pl, uint64_t off, uint32_t len, const uint8_t *fp,
+            const seg_ptr *p)
+{
+	if (m->cnt[0] == per_block(m, 0)) {
+		int r = emit(m, pl, 0);
+		if (r < 0)
+			return r;
+	}
+	uint8_t *e = m->lvl[0] + MAP_HDR + (size_t)m->cnt[0] * MAP_LEAF_ENT;
+	if (m->cnt[0] == 0)
+		m->first[0] = off;
+	le_put64(e, off);
+	le_put32(e + 8, len);
+	le_put32(e + 12, 0);
+	memcpy(e + 16, fp, FP_LEN);
+	seg_ptr_encode(p, e + 16 + FP_LEN);
+	m->cnt[0]++;
+	m->nextents++;
+	return 0;
+}
+
+int map_finish(map_writer *m, pool *pl, seg_ptr *root, uint32_t *depth)
+{
+	int r;
+	memset(root, 0, sizeof(*root));
+	*depth = 0;
+	if (m->nextents == 0)
+		return 0;
+	if (m->cnt[0] && (r = emit(m, pl, 0)) < 0)
+		return r;
+	for (int level = 1; level <= MAP_MAX_DEPTH; level++) {
+		if (level == m->top && m->cnt[level] == 1) {
+			/* The single pointer at the top is the root (to a level-1 block). */
+			seg_ptr_decode(m->lvl[level] + MAP_HDR + 8, root);
+			*depth = (uint32_t)level;
+			return 0;
+		}
+		if (m->cnt[level] && (r = emit(m, pl, level)) < 0)
+			return r;
+	}
+	return -EFBIG;
+}
+
+/* --- reader --- */
+
+int map_reader_init(map_reader *r, uint32_t block)
+{
+	memset(r, 0, sizeof(*r));
+	r->block = block;
+	r->buf = malloc(block);
+	r->leaf = malloc(block);
+	if (!r->buf || !r->leaf) {
+		map_reader_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void map_reader_free(map_reader *r)
+{
+	free(r->buf);
+	free(r->leaf);
+	memset(r, 0, sizeof(*r));
+}
+
+void map_reader_forget(map_reader *r)
+{
+	r->obj = 0;
+}
+
+/* Read a map block and check what its parent promised: kind, count that fits the
+ * length, first offset. */
+static int load_block(pool *pl, const seg_ptr *p, int leaf, uint64_t first, uint8_t *out,
+                      uint32_t cap, uint32_t *n)
+{
+	int r = pool_meta_read(pl, p, out, cap);
+	if (r < 0)
+		return r;
+	uint32_t esz = leaf ? MAP_LEAF_ENT : MAP_NODE_ENT;
+	*n = le_get16(out + 6);
+	if (memcmp(out, leaf ? M_LEAF : M_NODE, 4) || le_get16(out + 4) != 1 || *n == 0 ||
+	    p->rlen != MAP_HDR + *n * esz || le_get64(out + 8) != first)
+		return -EINVAL;
+	return 0;
+}
+
+static void leaf_ext(const uint8_t *leaf, uint32_t i, map_ext *e)
+{
+	const uint8_t *x = leaf + MAP_HDR + (size_t)i * MAP_LEAF_ENT;
+	e->off = le_get64(x);
+	e->len = le_get32(x + 8);
+	memcpy(e->fp, x + 16, FP_LEN);
+	seg_ptr_decode(x + 16 + FP_LEN, &e->p);
+}
+
+int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t off,
+             map_ext *e)
+{
+	if (off >= o->size || o->depth == 0)
+		return -ENOENT;
+	if (!(r->obj == id && r->obj_txg == o->created_txg && off >= r->leaf_first &&
+	      off < r->leaf_end)) {
+		/* Descend from the root. */
+		seg_ptr p = o->root;
+		uint64_t first = 0, end = o->size;
+		uint32_t n;
+		int rc;
+		for (uint32_t level = o->depth - 1; level > 0; level--) {
+			if ((rc = load_block(pl, &p, 0, first, r->buf, r->block, &n)) < 0)
+				return rc;
+			uint32_t lo = 0, hi = n;
+			while (hi - lo > 1) {
+				uint32_t mid = (lo + hi) / 2;
+				if (le_get64(r->buf + MAP_HDR + (size_t)mid * MAP_NODE_ENT) <= off)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			const uint8_t *x = r->buf + MAP_HDR + (size_t)lo * MAP_NODE_ENT;
+			first = le_get64(x);
+			if (lo + 1 < n)
+				end = le_get64(x + MAP_NODE_ENT);
+			seg_ptr_decode(x + 8, &p);
+			if (first > off || end <= off)
+				return -EINVAL;
+		}
+		if ((rc = load_block(pl, &p, 1, first, r->leaf, r->block, &n)) < 0)
+			return rc;
+		r->obj = id;
+		r->obj_txg = o->created_txg;
+		r->leaf_n = n;
+		r->leaf_first = first;
+		map_ext last;
+		leaf_ext(r->leaf, n - 1, &last);
+		r->leaf_end = last.off + last.len;
+		if (r->leaf_end > end || r->leaf_end <= off) {
+			r->obj = 0;
+			return -EINVAL;
+		}
+	}
+	uint32_t lo = 0, hi = r->leaf_n;
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+		if (le_get64(r->leaf + MAP_HDR + (size_t)mid * MAP_LEAF_ENT) <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	leaf_ext(r->leaf, lo, e);
+	if (e->off > off || e->off + e->len <= off || e->len == 0 || e->len != e->p.rlen)
+		return -EINVAL;
+	return 0;
+}
+
+static int walk(pool *pl, const seg_ptr *p, uint32_t level, uint64_t first, uint8_t **bufs,
+                uint32_t block, int (*ext_fn)(void *, const map_ext *),
+                int (*blk_fn)(void *, const seg_ptr *), void *ctx)
+{
+	uint32_t n;
+	int r = load_block(pl, p, level == 0, first, bufs[level], block, &n);
+	if (r < 0)
+		return r;
+	if (blk_fn && (r = blk_fn(ctx, p)) < 0)
+		return r;
+	for (uint32_t i = 0; i < n; i++) {
+		if (level == 0) {
+			map_ext e;
+			leaf_ext(bufs[0], i, &e);
+			if (ext_fn && (r = ext_fn(ctx, &e)) < 0)
+				return r;
+		} else {
+			const uint8_t *x = bufs[level] + MAP_HDR + (size_t)i * MAP_NODE_ENT;
+			seg_ptr c;
+			seg_ptr_decode(x + 8, &c);
+			if ((r = walk(pl, &c, level - 1, le_get64(x), bufs, block, ext_fn, blk_fn,
+			              ctx)) < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int map_walk(pool *pl, const obj_rec *o, uint32_t block,
+             int (*ext_fn)(void *ctx, const map_ext *e),
+             int (*blk_fn)(void *ctx, const seg_ptr *p), void *ctx)
+{
+	uint8_t *bufs[MAP_MAX_DEPTH] = {0};
+	int r = 0;
+	if (o->depth == 0)
+		return 0;
+	if (o->depth > MAP_MAX_DEPTH)
+		return -EINVAL;
+	for (uint32_t i = 0; i < o->depth; i++)
+		if (!(bufs[i] = malloc(block)))
+			r = -ENOMEM;
+	if (r == 0)
+		r = walk(pl, &o->root, o->depth - 1, 0, bufs, block, ext_fn, blk_fn, ctx);
+	for (uint32_t i = 0; i < o->depth; i++)
+		free(bufs[i]);
+	return r;
+}
+
+/* --- u64set --- */
+
+static uint64_t mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+int u64set_add(u64set *s, uint64_t key)
+{
+	if ((s->n + 1) * 4 > s->cap * 3) {
+		uint64_t nc = s->cap ? s->cap * 2 : 64;
+		uint64_t *k = calloc(nc, sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < s->cap; i++) {
+			if (!s->k[i])
+				continue;
+			uint64_t j = mix(s->k[i]) & (nc - 1);
+			while (k[j])
+				j = (j + 1) & (nc - 1);
+			k[j] = s->k[i];
+		}
+		free(s->k);
+		s->k = k;
+		s->cap = nc;
+	}
+	uint64_t j = mix(key) & (s->cap - 1);
+	while (s->k[j]) {
+		if (s->k[j] == key)
+			return 0;
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->k[j] = key; /* key 0 is never stored: segment ids start at 1 */
+	s->n++;
+	return 1;
+}
+
+int u64set_has(const u64set *s, uint64_t key)
+{
+	if (!s->cap)
+		return 0;
+	uint64_t j = mix(key) & (s->cap - 1);
+	while (s->k[j]) {
+		if (s->k[j] == key)
+			return 1;
+		j = (j + 1) & (s->cap - 1);
+	}
+	return 0;
+}
+
+void u64set_clear(u64set *s)
+{
+	if (s->k)
+		memset(s->k, 0, s->cap * sizeof(*s->k));
+	s->n = 0;
+}
+
+void u64set_free(u64set *s)
+{
+	free(s->k);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,629 @@
+/* dedup/index.c: see index.h; block formats in docs/format.md ("Fingerprint index"). */
+#include "dedup/index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/endian.h"
+#include "dedup/barray.h"
+
+#define ENT_SIZE (FP_LEN + SEG_PTR_ENC) /* 72 bytes: fingerprint, pointer */
+#define BLK_HDR 16
+#define MAX_RUNS 8                 /* merge when a sync would make more */
+#define BLOOM_BITS_PER 10          /* ~1% false positives with 7 probes */
+#define BLOOM_K 7
+#define LOC_SLOTS (1u << 18)       /* locality cache: 262144 entries, ~19 MiB */
+#define LOC_SEGS 64                /* recently loaded segment tables */
+
+static const char RUNLIST_MAGIC[4] = {'B', 'K', 'I', 'R'};
+static const char ENTBLK_MAGIC[4] = {'B', 'K', 'I', 'E'};
+
+struct ment {
+	uint8_t fp[FP_LEN];
+	seg_ptr loc;
+	uint8_t used;
+};
+
+struct run {
+	uint64_t nent;
+	uint64_t nbits;        /* Bloom filter size */
+	barray *dir;           /* per block: first fingerprint + block pointer (72 bytes) */
+	barray *bloom;         /* 64-bit words */
+};
+
+struct fpindex {
+	pool *pl;
+	bio_ops bio;
+	uint32_t block;        /* metadata block size */
+	uint32_t per_block;    /* entries per block */
+	struct ment *mem;      /* memtable */
+	uint64_t mcap, mcount;
+	struct ment *loc;      /* locality cache (direct-mapped) */
+	uint64_t loc_seg[LOC_SEGS];
+	uint32_t loc_pos;
+	struct run runs[MAX_RUNS + 1]; /* [0] oldest */
+	int nruns;
+	seg_ptr runlist;       /* current run list block */
+	uint8_t *blk;          /* one block */
+	seg_entry *ents;       /* one segment table */
+	uint32_t ents_cap;
+	fpidx_stats st;
+};
+
+static uint64_t fp_word(const uint8_t *fp, int i)
+{
+	uint64_t v;
+	memcpy(&v, fp + 8 * i, 8);
+	return v;
+}
+
+/* --- memtable and locality cache --- */
+
+static struct ment *mem_slot(struct ment *t, uint64_t cap, const uint8_t *fp)
+{
+	uint64_t i = fp_word(fp, 0) & (cap - 1);
+	while (t[i].used && memcmp(t[i].fp, fp, FP_LEN))
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+static int mem_put(fpindex *x, const uint8_t *fp, const seg_ptr *loc)
+{
+	if ((x->mcount + 1) * 10 > x->mcap * 7) {
+		uint64_t ncap = x->mcap ? x->mcap * 2 : 4096;
+		struct ment *n = calloc(ncap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < x->mcap; i++)
+			if (x->mem[i].used)
+				*mem_slot(n, ncap, x->mem[i].fp) = x->mem[i];
+		free(x->mem);
+		x->mem = n;
+		x->mcap = ncap;
+	}
+	struct ment *m = mem_slot(x->mem, x->mcap, fp);
+	if (!m->used) {
+		memcpy(m->fp, fp, FP_LEN);
+		m->used = 1;
+		x->mcount++;
+	}
+	m->loc = *loc;
+	return 0;
+}
+
+static struct ment *loc_slot(fpindex *x, const uint8_t *fp)
+{
+	return &x->loc[fp_word(fp, 1) & (LOC_SLOTS - 1)];
+}
+
+/* Load a data segment's whole table into the locality cache. */
+static void loc_load(fpindex *x, uint64_t row, uint64_t seg_id)
+{
+	seg_header h;
+	for (int i = 0; i < LOC_SEGS; i++)
+		if (x->loc_seg[i] == seg_id)
+			return;
+	int n = pool_read_seg_table(x->pl, row, &h, x->ents, x->ents_cap);
+	if (n < 0 || h.seg_id != seg_id)
+		return;
+	x->st.block_reads++;
+	for (int i = 0; i < n; i++) {
+		struct ment *m = loc_slot(x, x->ents[i].fp);
+		memcpy(m->fp, x->ents[i].fp, FP_LEN);
+		seg_ptr_from_entry(&h, &x->ents[i], &m->loc);
+		m->used = 1;
+	}
+	x->loc_seg[x->loc_pos++ % LOC_SEGS] = seg_id;
+}
+
+/* --- runs --- */
+
+static int bloom_test(const struct run *r, const uint8_t *fp)
+{
+	uint64_t h1 = fp_word(fp, 2), h2 = fp_word(fp, 3) | 1;
+	for (int i = 0; i < BLOOM_K; i++) {
+		uint64_t bit = (h1 + (uint64_t)i * h2) % r->nbits;
+		uint64_t w;
+		memcpy(&w, barray_get(r->bloom, bit / 64), 8);
+		if (!(w >> (bit % 64) & 1))
+			return 0;
+	}
+	return 1;
+}
+
+static void bloom_set(struct run *r, const uint8_t *fp)
+{
+	uint64_t h1 = fp_word(fp, 2), h2 = fp_word(fp, 3) | 1;
+	for (int i = 0; i < BLOOM_K; i++) {
+		uint64_t bit = (h1 + (uint64_t)i * h2) % r->nbits;
+		uint64_t w;
+		uint8_t *p = barray_mut(r->bloom, bit / 64);
+		memcpy(&w, p, 8);
+		w |= 1ull << (bit % 64);
+		memcpy(p, &w, 8);
+	}
+}
+
+/* Find fp in one run: 1 found, 0 not, -errno. */
+static int run_find(fpindex *x, struct run *r, const uint8_t *fp, seg_ptr *loc)
+{
+	uint64_t nb = barray_count(r->dir);
+	if (!nb || !bloom_test(r, fp)) {
+		x->st.bloom_skips++;
+		return 0;
+	}
+	/* Last block whose first fingerprint <= fp. */
+	uint64_t lo = 0, hi = nb;
+	while (hi - lo > 1) {
+		uint64_t mid = (lo + hi) / 2;
+		if (memcmp(barray_get(r->dir, mid), fp, FP_LEN) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	seg_ptr bp;
+	seg_ptr_decode((const uint8_t *)barray_get(r->dir, lo) + FP_LEN, &bp);
+	int rc = pool_meta_read(x->pl, &bp, x->blk, x->block);
+	if (rc < 0)
+		return rc;
+	x->st.block_reads++;
+	uint32_t n = le_get16(x->blk + 6);
+	if (memcmp(x->blk, ENTBLK_MAGIC, 4) || bp.rlen != BLK_HDR + n * ENT_SIZE)
+		return -EINVAL;
+	int64_t a = 0, b = (int64_t)n - 1;
+	while (a <= b) {
+		int64_t m = (a + b) / 2;
+		const uint8_t *e = x->blk + BLK_HDR + m * ENT_SIZE;
+		int c = memcmp(e, fp, FP_LEN);
+		if (c == 0) {
+			seg_ptr_decode(e + FP_LEN, loc);
+			return 1;
+		}
+		if (c < 0)
+			a = m + 1;
+		else
+			b = m - 1;
+	}
+	return 0;
+}
+
+int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
+{
+	x->st.lookups++;
+	if (x->mcap) {
+		struct ment *m = mem_slot(x->mem, x->mcap, fp);
+		if (m->used) {
+			x->st.memtable_hits++;
+			*loc = m->loc;
+			return 1;
+		}
+	}
+	struct ment *c = loc_slot(x, fp);
+	if (c->used && !memcmp(c->fp, fp, FP_LEN)) {
+		if (pool_ptr_live(x->pl, &c->loc)) {
+			x->st.locality_hits++;
+			*loc = c->loc;
+			return 1;
+		}
+		c->used = 0;
+	}
+	for (int i = x->nruns - 1; i >= 0; i--) {
+		int r = run_find(x, &x->runs[i], fp, loc);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		/* The newest run that knows fp decides. */
+		if (!pool_ptr_live(x->pl, loc))
+			break;
+		x->st.run_hits++;
+		loc_load(x, loc->row, loc->seg_id);
+		return 1;
+	}
+	x->st.misses++;
+	return 0;
+}
+
+int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc)
+{
+	struct ment *c = loc_slot(x, fp);
+	if (c->used && !memcmp(c->fp, fp, FP_LEN))
+		c->loc = *loc;
+	return mem_put(x, fp, loc);
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return memcmp(a, b, FP_LEN);
+}
+
+static void run_release(fpindex *x, struct run *r, int free_blocks)
+{
+	if (free_blocks && r->dir) {
+		for (uint64_t i = 0; i < barray_count(r->dir); i++) {
+			seg_ptr bp;
+			seg_ptr_decode((const uint8_t *)barray_get(r->dir, i) + FP_LEN, &bp);
+			pool_meta_free(x->pl, &bp);
+		}
+	}
+	barray_free(r->dir);
+	barray_free(r->bloom);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Write sorted, unique entries (72 bytes each) as a new run. */
+static int write_run(fpindex *x, const uint8_t *ents, uint64_t n, struct run *out)
+{
+	uint64_t nb = (n + x->per_block - 1) / x->per_block;
+	int r;
+	memset(out, 0, sizeof(*out));
+	out->nent = n;
+	out->nbits = BKS_MAX(n * BLOOM_BITS_PER, (uint64_t)64);
+	if ((r = barray_new(&x->bio, x->pl, ENT_SIZE, x->block, &out->dir)) < 0 ||
+	    (r = barray_new(&x->bio, x->pl, 8, x->block, &out->bloom)) < 0 ||
+	    (r = barray_resize(out->dir, nb)) < 0 ||
+	    (r = barray_resize(out->bloom, (out->nbits + 63) / 64)) < 0)
+		goto fail;
+	for (uint64_t b = 0; b < nb; b++) {
+		uint64_t first = b * x->per_block;
+		uint32_t cnt = (uint32_t)BKS_MIN((uint64_t)x->per_block, n - first);
+		memcpy(x->blk, ENTBLK_MAGIC, 4);
+		le_put16(x->blk + 4, 1);
+		le_put16(x->blk + 6, (uint16_t)cnt);
+		le_put64(x->blk + 8, first);
+		memcpy(x->blk + BLK_HDR, ents + first * ENT_SIZE, (size_t)cnt * ENT_SIZE);
+		seg_ptr bp;
+		if ((r = pool_meta_write(x->pl, x->blk, BLK_HDR + cnt * ENT_SIZE, &bp)) < 0)
+			goto fail;
+		uint8_t *d = barray_mut(out->dir, b);
+		memcpy(d, ents + first * ENT_SIZE, FP_LEN);
+		seg_ptr_encode(&bp, d + FP_LEN);
+	}
+	for (uint64_t i = 0; i < n; i++)
+		bloom_set(out, ents + i * ENT_SIZE);
+	return 0;
+fail:
+	run_release(x, out, 0);
+	return r;
+}
+
+/* Every entry of a run, appended to *buf (grown as needed). */
+static int run_entries(fpindex *x, struct run *r, uint8_t **buf, uint64_t *n, uint64_t *cap)
+{
+	for (uint64_t b = 0; b < barray_count(r->dir); b++) {
+		seg_ptr bp;
+		seg_ptr_decode((const uint8_t *)barray_get(r->dir, b) + FP_LEN, &bp);
+		int rc = pool_meta_read(x->pl, &bp, x->blk, x->block);
+		if (rc < 0)
+			return rc;
+		uint32_t cnt = le_get16(x->blk + 6);
+		if (memcmp(x->blk, ENTBLK_MAGIC, 4) || bp.rlen != BLK_HDR + cnt * ENT_SIZE)
+			return -EINVAL;
+		if (*n + cnt > *cap) {
+			uint64_t nc = BKS_MAX(*cap * 2, *n + cnt);
+			uint8_t *q = realloc(*buf, nc * ENT_SIZE);
+			if (!q)
+				return -ENOMEM;
+			*buf = q;
+			*cap = nc;
+		}
+		memcpy(*buf + *n * ENT_SIZE, x->blk + BLK_HDR, (size_t)cnt * ENT_SIZE);
+		*n += cnt;
+	}
+	return 0;
+}
+
+/* Order entry indices by (fingerprint, position): equal fingerprints keep their
+ * age order, newest last. */
+static int cmp_idx(const void *pa, const void *pb, void *ctx)
+{
+	const uint8_t *base = ctx;
+	uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+	int c = memcmp(base + a * ENT_SIZE, base + b * ENT_SIZE, FP_LEN);
+	if (c)
+		return c;
+	return a < b ? -1 : a > b;
+}
+
+/* Merge runs [from, nruns) and the memtable entries in extra (sorted) into one run
+ * that replaces them. Newer entries win; entries whose segment is gone are dropped. */
+static int merge(fpindex *x, int from, const uint8_t *extra, uint64_t nextra)
+{
+	uint8_t *all = NULL;
+	uint64_t n = 0, cap = 0;
+	int r = 0;
+	/* Oldest first, so a stable sort keeps the newest last among equals. */
+	for (int i = from; i < x->nruns && r == 0; i++)
+		r = run_entries(x, &x->runs[i], &all, &n, &cap);
+	if (r == 0 && nextra) {
+		uint8_t *q = realloc(all, (n + nextra) * ENT_SIZE);
+		if (!q)
+			r = -ENOMEM;
+		else {
+			all = q;
+			memcpy(all + n * ENT_SIZE, extra, nextra * ENT_SIZE);
+			n += nextra;
+		}
+	}
+	if (r < 0)
+		goto out;
+	/* Sort positions by (fingerprint, position); keep the last (newest) of each
+	 * group of equal fingerprints. */
+	uint64_t *ord = malloc(sizeof(*ord) * (n ? n : 1));
+	uint8_t *outv = malloc(ENT_SIZE * (n ? n : 1));
+	if (!ord || !outv) {
+		free(ord);
+		free(outv);
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_r(ord, n, sizeof(*ord), cmp_idx, all); /* GNU; _GNU_SOURCE project-wide */
+	uint64_t m = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (i + 1 < n && !memcmp(all + ord[i] * ENT_SIZE, all + ord[i + 1] * ENT_SIZE, FP_LEN))
+			continue; /* an older entry for the same chunk */
+		seg_ptr p;
+		seg_ptr_decode(all + ord[i] * ENT_SIZE + FP_LEN, &p);
+		if (!pool_ptr_live(x->pl, &p))
+			continue;
+		memcpy(outv + m * ENT_SIZE, all + ord[i] * ENT_SIZE, ENT_SIZE);
+		m++;
+	}
+	free(ord);
+	struct run nr;
+	r = write_run(x, outv, m, &nr);
+	free(outv);
+	if (r < 0)
+		goto out;
+	for (int i = from; i < x->nruns; i++)
+		run_release(x, &x->runs[i], 1);
+	x->runs[from] = nr;
+	x->nruns = from + 1;
+out:
+	free(all);
+	return r;
+}
+
+static int write_runlist(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
+{
+	uint8_t *b = x->blk;
+	size_t per = 16 + 2 * BARRAY_ROOT_ENC;
+	memset(b, 0, x->block);
+	memcpy(b, RUNLIST_MAGIC, 4);
+	le_put16(b + 4, 1);
+	le_put16(b + 6, (uint16_t)x->nruns);
+	for (int i = 0; i < x->nruns; i++) {
+		uint8_t *o = b + BLK_HDR + (size_t)i * per;
+		int r;
+		le_put64(o, x->runs[i].nent);
+		le_put64(o + 8, x->runs[i].nbits);
+		if ((r = barray_sync(x->runs[i].dir, o + 16)) < 0 ||
+		    (r = barray_sync(x->runs[i].bloom, o + 16 + BARRAY_ROOT_ENC)) < 0)
+			return r;
+	}
+	seg_ptr np;
+	int r = pool_meta_write(x->pl, b, (uint32_t)(BLK_HDR + (size_t)x->nruns * per), &np);
+	if (r < 0)
+		return r;
+	if (!seg_ptr_is_null(&x->runlist))
+		pool_meta_free(x->pl, &x->runlist);
+	x->runlist = np;
+	seg_ptr_encode(&np, root);
+	return 0;
+}
+
+int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
+{
+	int r = 0;
+	if (x->mcount) {
+		uint8_t *ents = malloc(x->mcount * ENT_SIZE);
+		uint64_t n = 0;
+		if (!ents)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < x->mcap; i++) {
+			if (!x->mem[i].used)
+				continue;
+			memcpy(ents + n * ENT_SIZE, x->mem[i].fp, FP_LEN);
+			seg_ptr_encode(&x->mem[i].loc, ents + n * ENT_SIZE + FP_LEN);
+			n++;
+		}
+		qsort(ents, n, ENT_SIZE, cmp_ent);
+		if (x->nruns >= MAX_RUNS) {
+			/* Size-tiered: fold the memtable into a merge of the newer half. */
+			r = merge(x, x->nruns / 2, ents, n);
+		} else {
+			r = write_run(x, ents, n, &x->runs[x->nruns]);
+			if (r == 0)
+				x->nruns++;
+		}
+		free(ents);
+		if (r < 0)
+			return r;
+		memset(x->mem, 0, x->mcap * sizeof(*x->mem));
+		x->mcount = 0;
+	} else if (!seg_ptr_is_null(&x->runlist)) {
+		seg_ptr_encode(&x->runlist, root);
+		return 0;
+	}
+	return write_runlist(x, root);
+}
+
+int fpidx_compact(fpindex *x)
+{
+	if (x->nruns <= 1 && x->mcount == 0)
+		return 0;
+	uint8_t root[FPIDX_ROOT_ENC];
+	int r = fpidx_sync(x, root);
+	if (r == 0 && x->nruns > 1)
+		r = merge(x, 0, NULL, 0);
+	return r;
+}
+
+static int bio_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
+{
+	return pool_meta_write(ctx, blk, len, out);
+}
+static int bio_read(void *ctx, const seg_ptr *p, void *out, size_t cap)
+{
+	return pool_meta_read(ctx, p, out, cap);
+}
+static void bio_free(void *ctx, const seg_ptr *p)
+{
+	pool_meta_free(ctx, p);
+}
+
+int fpidx_new(pool *pl, fpindex **out)
+{
+	fpindex *x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->pl = pl;
+	x->bio = (bio_ops){.write = bio_write, .read = bio_read, .free = bio_free};
+	x->block = 32u << 10;
+	x->per_block = (x->block - BLK_HDR) / ENT_SIZE;
+	x->ents_cap = pool_row_bytes(pl) / (SEG_ENTRY_SIZE + 1) + 1;
+	x->blk = malloc(x->block);
+	x->loc = calloc(LOC_SLOTS, sizeof(*x->loc));
+	x->ents = calloc(x->ents_cap, sizeof(*x->ents));
+	if (!x->blk || !x->loc || !x->ents) {
+		fpidx_free(x);
+		return -ENOMEM;
+	}
+	*out = x;
+	return 0;
+}
+
+void fpidx_free(fpindex *x)
+{
+	if (!x)
+		return;
+	for (int i = 0; i < x->nruns; i++)
+		run_release(x, &x->runs[i], 0);
+	free(x->mem);
+	free(x->loc);
+	free(x->ents);
+	free(x->blk);
+	free(x);
+}
+
+int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpindex **out, bks_err *e)
+{
+	fpindex *x;
+	int r = fpidx_new(pl, &x);
+	if (r < 0)
+		return bks_fail(e, r, "index: out of memory");
+	seg_ptr_decode(root, &x->runlist);
+	if (seg_ptr_is_null(&x->runlist)) {
+		*out = x;
+		return 0;
+	}
+	if ((r = pool_meta_read(pl, &x->runlist, x->blk, x->block)) < 0) {
+		bks_fail(e, r, "index: run list unreadable");
+		goto fail;
+	}
+	size_t per = 16 + 2 * BARRAY_ROOT_ENC;
+	int n = le_get16(x->blk + 6);
+	if (memcmp(x->blk, RUNLIST_MAGIC, 4) || n > MAX_RUNS ||
+	    x->runlist.rlen != BLK_HDR + (size_t)n * per) {
+		r = bks_fail(e, -EINVAL, "index: run list block malformed");
+		goto fail;
+	}
+	uint8_t *copy = malloc(x->runlist.rlen);
+	if (!copy) {
+		r = bks_fail(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	memcpy(copy, x->blk, x->runlist.rlen);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *o = copy + BLK_HDR + (size_t)i * per;
+		struct run *rn = &x->runs[i];
+		rn->nent = le_get64(o);
+		rn->nbits = le_get64(o + 8);
+		x->nruns = i + 1;
+		if ((r = barray_load(&x->bio, pl, o + 16, &rn->dir, e)) < 0 ||
+		    (r = barray_load(&x->bio, pl, o + 16 + BARRAY_ROOT_ENC, &rn->bloom, e)) < 0)
+			break;
+		if (rn->nbits == 0 || barray_count(rn->bloom) * 64 < rn->nbits) {
+			r = bks_fail(e, -EINVAL, "index: run %d Bloom filter size wrong", i);
+			break;
+		}
+	}
+	free(copy);
+	if (r < 0)
+		goto fail;
+	*out = x;
+	return 0;
+fail:
+	fpidx_free(x);
+	return r;
+}
+
+void fpidx_get_stats(const fpindex *x, fpidx_stats *st)
+{
+	*st = x->st;
+	st->runs = (uint32_t)x->nruns;
+	st->entries = x->mcount;
+	uint64_t fixed = 0;
+	for (int i = 0; i < x->nruns; i++) {
+		st->entries += x->runs[i].nent;
+		fixed += barray_count(x->runs[i].dir) * ENT_SIZE +
+		         barray_count(x->runs[i].bloom) * 8;
+	}
+	st->ram_fixed_bytes = fixed;
+	st->ram_bytes = fixed + x->mcap * sizeof(struct ment) +
+	                (uint64_t)LOC_SLOTS * sizeof(struct ment) +
+	                (uint64_t)x->ents_cap * sizeof(seg_entry);
+}
+
+int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e)
+{
+	fpindex *x;
+	int r = fpidx_new(pl, &x);
+	if (r < 0)
+		return bks_fail(e, r, "index: out of memory");
+	for (uint64_t row = 0; row < pool_rows(pl); row++) {
+		if (pool_row_state(pl, row) != ROW_DATA)
+			continue;
+		seg_header h;
+		int n = pool_read_seg_table(pl, row, &h, x->ents, x->ents_cap);
+		if (n < 0 || h.seg_id != pool_row_seg(pl, row)) {
+			r = bks_fail(e, n < 0 ? n : -EINVAL, "index rebuild: segment in row %llu "
+			             "unreadable", (unsigned long long)row);
+			fpidx_free(x);
+			return r;
+		}
+		for (int i = 0; i < n; i++) {
+			seg_ptr p;
+			seg_ptr_from_entry(&h, &x->ents[i], &p);
+			if ((r = mem_put(x, x->ents[i].fp, &p)) < 0) {
+				fpidx_free(x);
+				return bks_fail(e, r, "index rebuild: out of memory");
+			}
+		}
+	}
+	*out = x;
+	return 0;
+}
+
+int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx)
+{
+	int r;
+	if (!seg_ptr_is_null(&x->runlist) && (r = fn(ctx, &x->runlist)) != 0)
+		return r;
+	for (int i = 0; i < x->nruns; i++) {
+		const struct run *rn = &x->runs[i];
+		if ((r = barray_visit(rn->dir, fn, ctx)) != 0 ||
+		    (r = barray_visit(rn->bloom, fn, ctx)) != 0)
+			return r;
+		for (uint64_t b = 0; b < barray_count(rn->dir); b++) {
+			seg_ptr bp;
+			seg_ptr_decode((const uint8_t *)barray_get(rn->dir, b) + FP_LEN, &bp);
+			if ((r = fn(ctx, &bp)) != 0)
+				return r;
+		}
+	}
+	return 0;
+}

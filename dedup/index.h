@@ -1,0 +1,58 @@
+/* dedup/index.h: the fingerprint index: SHA-256 fingerprint -> where the chunk is.
+ *
+ * Log-structured, so a commit never rewrites what it did not change:
+ *  - new entries go to an in-RAM table (the memtable) until the commit;
+ *  - a commit writes the memtable as a sorted, immutable run: entry blocks on the
+ *    array, plus a sparse directory (first fingerprint of every block) and a Bloom
+ *    filter, both loaded into RAM at open (about 1.4 bytes of RAM per chunk);
+ *  - when there are too many runs they are merged into one, dropping entries whose
+ *    segment has been freed.
+ * A lookup asks the memtable, then a locality cache of whole segment tables (a
+ * stream that repeats an old backup finds its next chunks in the segment that held
+ * the last one, as Data Domain's locality-preserved caching does), then the runs from
+ * newest to oldest, each behind its Bloom filter: a new chunk rarely costs a read.
+ * An entry counts only while its row still holds its segment (pool_ptr_live).
+ */
+#ifndef BKS_INDEX_H
+#define BKS_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dedup/pool.h"
+
+typedef struct fpindex fpindex;
+
+#define FPIDX_ROOT_ENC SEG_PTR_ENC /* the run list block's pointer (null: empty) */
+
+int fpidx_new(pool *pl, fpindex **out);
+int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpindex **out, bks_err *e);
+void fpidx_free(fpindex *x); /* accepts NULL */
+
+/* 1 and *loc when found (and live), 0 when not, or -errno. */
+int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc);
+/* Record where a chunk is (a new chunk, or one moved by GC: the newest wins). */
+int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
+/* Write the memtable as a run (merging runs when there are many); fills root. */
+int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC]);
+/* Merge every run into one now (drops dead entries). */
+int fpidx_compact(fpindex *x);
+
+typedef struct fpidx_stats {
+	uint64_t entries;        /* in runs + memtable (dead ones included until merged) */
+	uint32_t runs;
+	uint64_t ram_bytes;      /* Bloom filters + directories + memtable + caches */
+	uint64_t ram_fixed_bytes;/* the part that grows with the chunk count */
+	uint64_t lookups, memtable_hits, locality_hits, run_hits, bloom_skips, misses;
+	uint64_t block_reads;
+} fpidx_stats;
+void fpidx_get_stats(const fpindex *x, fpidx_stats *st);
+
+/* Visit every metadata block the index consists of now (run list, directories,
+ * Bloom filters, entry blocks). */
+int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx);
+
+/* Rebuild from the segments themselves (every DATA row's table). */
+int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e);
+
+#endif /* BKS_INDEX_H */

@@ -1,0 +1,647 @@
+/* dedup/pool.c: see pool.h; the on-disk pieces are in docs/format.md ("Pool"). */
+#include "dedup/pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/endian.h"
+#include "dedup/barray.h"
+
+static const char ROOT_MAGIC[8] = {'B', 'K', 'S', 'P', 'R', 'O', 'O', 'T'};
+static const char ANCHOR_MAGIC[8] = {'B', 'K', 'S', 'P', 'O', 'O', 'L', '1'};
+#define ROOT_VERSION 1u
+#define ANCHOR_LEN (8 + 4 + 4 + 8 + BKS_UUID_LEN + SEG_PTR_ENC)
+#define ROOT_FIXED (8 + 4 + 4 + 8 + 8 + 8 + BARRAY_ROOT_ENC + 4)
+
+struct cslot {
+	uint64_t seg_id;
+	uint32_t off, len;
+	uint8_t *data;
+};
+
+struct pool {
+	arr *a;
+	pool_params p;
+	uint8_t uuid[BKS_UUID_LEN];
+	uint32_t row_bytes;
+	uint64_t nrows;
+	uint64_t txg;           /* being built */
+	uint64_t next_seg_id;
+	barray *rowtab;         /* per row: seg_id << 2 | state */
+	uint8_t *freeing;       /* rows freed in this txg: not reusable until it commits */
+	uint64_t alloc_cursor;
+	seg_builder *dseg, *mseg;
+	int dseg_open, mseg_open;
+	int fatal;              /* a commit failed: refuse writes until reopened */
+	struct cslot *cache;
+	uint32_t ncache;
+	ZSTD_DCtx *dctx;
+	uint8_t *iobuf;         /* one row, aligned: reads of stored bytes */
+	uint8_t upper[POOL_UPPER_MAX];
+	uint32_t upper_len;
+	seg_ptr root_ptr;       /* the last committed root block */
+	pool_stats st;
+	bio_ops bio;
+};
+
+void pool_params_default(pool_params *p)
+{
+	p->zstd_level = 3;
+	p->meta_block = 32u << 10;
+	p->cache_bytes = 64u << 20;
+}
+
+arr *pool_array(pool *pl) { return pl->a; }
+uint64_t pool_txg(const pool *pl) { return pl->txg; }
+uint32_t pool_row_bytes(const pool *pl) { return pl->row_bytes; }
+const uint8_t *pool_uuid(const pool *pl) { return pl->uuid; }
+uint64_t pool_rows(const pool *pl) { return pl->nrows; }
+
+static uint64_t rowrec(const pool *pl, uint64_t row)
+{
+	uint64_t v;
+	memcpy(&v, barray_get(pl->rowtab, row), 8);
+	return v;
+}
+
+static void set_rowrec(pool *pl, uint64_t row, uint64_t seg_id, int state)
+{
+	uint64_t v = seg_id << 2 | (uint64_t)state;
+	memcpy(barray_mut(pl->rowtab, row), &v, 8);
+}
+
+int pool_row_state(const pool *pl, uint64_t row)
+{
+	if (row >= pl->nrows)
+		return ROW_FREE;
+	if (pl->freeing[row])
+		return ROW_FREEING;
+	return (int)(rowrec(pl, row) & 3);
+}
+
+uint64_t pool_row_seg(const pool *pl, uint64_t row)
+{
+	return row < pl->nrows ? rowrec(pl, row) >> 2 : 0;
+}
+
+uint64_t pool_rows_in_state(const pool *pl, int state)
+{
+	uint64_t n = 0;
+	for (uint64_t r = 0; r < pl->nrows; r++)
+		n += pool_row_state(pl, r) == state;
+	return n;
+}
+
+int pool_ptr_live(const pool *pl, const seg_ptr *p)
+{
+	return p->row < pl->nrows && p->seg_id && pool_row_seg(pl, p->row) == p->seg_id &&
+	       (rowrec(pl, p->row) & 3) != ROW_FREE;
+}
+
+void pool_free_row(pool *pl, uint64_t row)
+{
+	if (row >= pl->nrows || (rowrec(pl, row) & 3) == ROW_FREE)
+		return;
+	/* Persisted as FREE in this txg's row table (this txg no longer references
+	 * it); kept out of allocation until the txg commits, because the previous
+	 * commit still references it. */
+	set_rowrec(pl, row, 0, ROW_FREE);
+	pl->freeing[row] = 1;
+}
+
+/* The array asks which rows hold live data (rebuild, scrub). */
+static int live_cb(void *ctx, uint64_t row)
+{
+	pool *pl = ctx;
+	return pool_row_state(pl, row) != ROW_FREE;
+}
+
+/* Scrub's data checksums: a live row must be a sound segment. */
+static int scrub_verify_cb(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
+{
+	pool *pl = ctx;
+	if (pool_row_state(pl, row) == ROW_FREE || off != 0 || len != pl->row_bytes)
+		return 1;
+	if (seg_verify_row(buf, len, NULL) != 0)
+		return 0;
+	seg_header h;
+	seg_header_decode(buf, len, &h, NULL);
+	return h.row == row;
+}
+
+static int alloc_row(pool *pl, uint64_t *out)
+{
+	for (uint64_t i = 0; i < pl->nrows; i++) {
+		uint64_t r = (pl->alloc_cursor + i) % pl->nrows;
+		if ((rowrec(pl, r) & 3) == ROW_FREE && !pl->freeing[r]) {
+			pl->alloc_cursor = r + 1;
+			*out = r;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
+{
+	uint64_t row;
+	int r = alloc_row(pl, &row);
+	if (r < 0)
+		return r;
+	uint64_t id = pl->next_seg_id++;
+	set_rowrec(pl, row, id, kind == SEG_DATA ? ROW_DATA : ROW_META);
+	seg_begin(b, kind, id, row, pl->txg, pl->uuid);
+	*open = 1;
+	return 0;
+}
+
+/* Write the segment being built as its row. */
+static int flush_seg(pool *pl, seg_builder *b, int *open)
+{
+	if (!*open)
+		return 0;
+	const void *rowdata = seg_seal(b);
+	seg_header h;
+	seg_header_decode(rowdata, SEG_HDR_SIZE, &h, NULL);
+	bks_err e = {0};
+	int r = arr_write_rows(pl->a, h.row, 1, rowdata, &e);
+	*open = 0;
+	if (r < 0)
+		pl->fatal = 1;
+	return r;
+}
+
+static int add_item(pool *pl, seg_builder *b, int kind, int *open, const uint8_t *fp,
+                    const void *data, uint32_t len, uint32_t rlen, int codec, int stored,
+                    seg_ptr *out)
+{
+	int r;
+	if (pl->fatal)
+		return -EROFS;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!*open && (r = begin_seg(pl, b, kind, open)) < 0)
+			return r;
+		r = stored ? seg_add_stored(b, fp, data, len, rlen, codec, out)
+		           : seg_add(b, fp, data, len, out);
+		if (r != -ENOSPC || seg_count(b) == 0)
+			return r;
+		if ((r = flush_seg(pl, b, open)) < 0)
+			return r;
+	}
+	return -EFBIG;
+}
+
+int pool_add_chunk(pool *pl, const uint8_t fp[FP_LEN], const void *data, uint32_t len,
+                   seg_ptr *out)
+{
+	int r = add_item(pl, pl->dseg, SEG_DATA, &pl->dseg_open, fp, data, len, len, 0, 0, out);
+	if (r == 0) {
+		pl->st.chunks_stored++;
+		pl->st.bytes_stored_raw += len;
+		pl->st.bytes_stored += out->slen;
+	}
+	return r;
+}
+
+int pool_add_stored(pool *pl, const uint8_t fp[FP_LEN], const void *stored, uint32_t slen,
+                    uint32_t rlen, int codec, seg_ptr *out)
+{
+	int r = add_item(pl, pl->dseg, SEG_DATA, &pl->dseg_open, fp, stored, slen, rlen, codec,
+	                 1, out);
+	if (r == 0) {
+		pl->st.chunks_stored++;
+		pl->st.bytes_stored_raw += rlen;
+		pl->st.bytes_stored += slen;
+	}
+	return r;
+}
+
+static int item_verify(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
+{
+	const seg_ptr *p = ctx;
+	(void)row;
+	(void)off;
+	return len == p->slen && seg_item_ok(p, buf);
+}
+
+/* The stored bytes of an item: from a segment still being built, or from the array
+ * through the checksum (the array reconstructs and repairs on a mismatch). */
+static int stored_bytes(pool *pl, const seg_ptr *p, const uint8_t **out)
+{
+	seg_builder *open[2] = {pl->dseg_open ? pl->dseg : NULL, pl->mseg_open ? pl->mseg : NULL};
+	if (p->slen == 0 || p->slen > pl->row_bytes || p->off > pl->row_bytes - p->slen ||
+	    p->row >= pl->nrows)
+		return -EINVAL;
+	for (int i = 0; i < 2; i++)
+		if (open[i] && seg_current_id(open[i]) == p->seg_id) {
+			*out = seg_buffer(open[i]) + p->off;
+			return seg_item_ok(p, *out) ? 0 : -EIO;
+		}
+	/* (While the pool opens, the row table itself is being read: no check yet.) */
+	if (pl->rowtab && pool_row_seg(pl, p->row) != p->seg_id)
+		return -ESTALE;
+	int r = arr_read_verify(pl->a, p->row, p->off, pl->iobuf, p->slen, item_verify,
+	                        (void *)p);
+	if (r < 0)
+		return r;
+	*out = pl->iobuf;
+	return 0;
+}
+
+int pool_read_stored(pool *pl, const seg_ptr *p, void *out, size_t cap)
+{
+	const uint8_t *src;
+	if (cap < p->slen)
+		return -ENOBUFS;
+	int r = stored_bytes(pl, p, &src);
+	if (r == 0)
+		memcpy(out, src, p->slen);
+	return r;
+}
+
+int pool_read_item(pool *pl, const seg_ptr *p, void *out, size_t cap)
+{
+	const uint8_t *src;
+	int r = stored_bytes(pl, p, &src);
+	if (r < 0)
+		return r;
+	return seg_item_decode(pl->dctx, p, src, out, cap) == 0 ? 0 : -EIO;
+}
+
+/* --- metadata blocks --- */
+
+static struct cslot *cache_slot(pool *pl, const seg_ptr *p)
+{
+	uint64_t k = p->seg_id * 0x9e3779b97f4a7c15ull ^ p->off;
+	return &pl->cache[(k ^ (k >> 29)) % pl->ncache];
+}
+
+int pool_meta_write(pool *pl, const void *blk, uint32_t len, seg_ptr *out)
+{
+	if (len > pl->p.meta_block || len > POOL_BLOCK_MAX)
+		return -EFBIG;
+	int r = add_item(pl, pl->mseg, SEG_META, &pl->mseg_open, NULL, blk, len, len, 0, 0, out);
+	if (r == 0)
+		pl->st.meta_bytes_written += out->slen;
+	return r;
+}
+
+int pool_meta_read(pool *pl, const seg_ptr *p, void *out, size_t cap)
+{
+	struct cslot *c = cache_slot(pl, p);
+	if (p->rlen > cap)
+		return -ENOBUFS;
+	if (c->seg_id == p->seg_id && c->off == p->off && c->len == p->rlen) {
+		memcpy(out, c->data, p->rlen);
+		pl->st.cache_hits++;
+		return 0;
+	}
+	pl->st.cache_misses++;
+	int r = pool_read_item(pl, p, out, cap);
+	if (r == 0 && p->rlen <= pl->p.meta_block) {
+		memcpy(c->data, out, p->rlen);
+		c->seg_id = p->seg_id;
+		c->off = p->off;
+		c->len = p->rlen;
+	}
+	return r;
+}
+
+void pool_meta_free(pool *pl, const seg_ptr *p)
+{
+	/* Copy-on-write leaves the old version as garbage in its row; the metadata
+	 * collector reclaims rows by liveness (see docs/architecture.md). */
+	pl->st.meta_bytes_freed += p->slen;
+}
+
+static int bio_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
+{
+	return pool_meta_write(ctx, blk, len, out);
+}
+static int bio_read(void *ctx, const seg_ptr *p, void *out, size_t cap)
+{
+	return pool_meta_read(ctx, p, out, cap);
+}
+static void bio_free(void *ctx, const seg_ptr *p)
+{
+	pool_meta_free(ctx, p);
+}
+
+int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, size_t cap)
+{
+	int r = arr_read(pl->a, row, 0, pl->iobuf, SEG_HDR_SIZE);
+	if (r < 0)
+		return r;
+	if ((r = seg_header_decode(pl->iobuf, SEG_HDR_SIZE, h, NULL)) < 0)
+		return r;
+	if (h->row != row || h->row_bytes != pl->row_bytes || h->nitems > cap)
+		return -EINVAL;
+	size_t tl = (size_t)h->nitems * SEG_ENTRY_SIZE;
+	if (tl && (r = arr_read(pl->a, row, h->table_off, pl->iobuf, tl)) < 0)
+		return r;
+	if ((r = seg_table_decode(h, pl->iobuf, tl, ents, NULL)) < 0)
+		return r;
+	return (int)h->nitems;
+}
+
+/* --- life cycle --- */
+
+static int pool_alloc(arr *a, const pool_params *p, pool **out)
+{
+	pool *pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return -ENOMEM;
+	if (p)
+		pl->p = *p;
+	else
+		pool_params_default(&pl->p);
+	if (pl->p.meta_block < 4096 || pl->p.meta_block > POOL_BLOCK_MAX) {
+		free(pl);
+		return -EINVAL;
+	}
+	pl->a = a;
+	pl->row_bytes = (uint32_t)arr_row_bytes(a);
+	pl->nrows = arr_rows(a);
+	pl->bio = (bio_ops){.write = bio_write, .read = bio_read, .free = bio_free};
+	pl->ncache = (uint32_t)BKS_MAX(pl->p.cache_bytes / pl->p.meta_block, (size_t)16);
+	pl->cache = calloc(pl->ncache, sizeof(*pl->cache));
+	pl->freeing = calloc(pl->nrows, 1);
+	pl->iobuf = bks_alloc_aligned(DISK_ALIGN, pl->row_bytes);
+	pl->dctx = ZSTD_createDCtx();
+	int r = -ENOMEM;
+	if (!pl->cache || !pl->freeing || !pl->iobuf || !pl->dctx)
+		goto fail;
+	for (uint32_t i = 0; i < pl->ncache; i++)
+		if (!(pl->cache[i].data = malloc(pl->p.meta_block)))
+			goto fail;
+	if ((r = seg_builder_new(pl->row_bytes, pl->p.zstd_level, &pl->dseg)) < 0 ||
+	    (r = seg_builder_new(pl->row_bytes, 1, &pl->mseg)) < 0)
+		goto fail;
+	*out = pl;
+	return 0;
+fail:
+	pl->a = NULL;
+	pool_close(pl);
+	return r;
+}
+
+void pool_close(pool *pl)
+{
+	if (!pl)
+		return;
+	if (pl->a) {
+		arr_set_live_fn(pl->a, NULL, NULL);
+		arr_set_scrub_verify(pl->a, NULL, NULL);
+	}
+	for (uint32_t i = 0; pl->cache && i < pl->ncache; i++)
+		free(pl->cache[i].data);
+	free(pl->cache);
+	free(pl->freeing);
+	free(pl->iobuf);
+	ZSTD_freeDCtx(pl->dctx);
+	seg_builder_free(pl->dseg);
+	seg_builder_free(pl->mseg);
+	barray_free(pl->rowtab);
+	arr_close(pl->a);
+	free(pl);
+}
+
+static void install_callbacks(pool *pl)
+{
+	arr_set_live_fn(pl->a, live_cb, pl);
+	arr_set_scrub_verify(pl->a, scrub_verify_cb, pl);
+}
+
+int pool_create(arr *a, const pool_params *p, pool **out, bks_err *e)
+{
+	pool *pl;
+	uint8_t probe[8];
+	int r;
+
+	*out = NULL;
+	if (arr_root(a, probe, sizeof(probe)) != 0)
+		return bks_fail(e, -EEXIST, "the array already holds a store; import it instead");
+	if ((r = pool_alloc(a, p, &pl)) < 0)
+		return bks_fail(e, r, "pool: %s", strerror(-r));
+	if ((r = bks_random(pl->uuid, BKS_UUID_LEN)) < 0 ||
+	    (r = barray_new(&pl->bio, pl, 8, pl->p.meta_block, &pl->rowtab)) < 0 ||
+	    (r = barray_resize(pl->rowtab, pl->nrows)) < 0) {
+		bks_fail(e, r, "pool: %s", strerror(-r));
+		goto fail;
+	}
+	pl->txg = 1;
+	pl->next_seg_id = 1;
+	if ((r = pool_commit(pl, NULL, 0, e)) < 0)
+		goto fail;
+	install_callbacks(pl);
+	*out = pl;
+	return 0;
+fail:
+	pl->a = NULL; /* the caller keeps the array */
+	pool_close(pl);
+	return r;
+}
+
+int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
+{
+	uint8_t rt[BARRAY_ROOT_ENC];
+	uint8_t *blk = NULL;
+	seg_ptr rp;
+	int r;
+
+	if (pl->fatal)
+		return bks_fail(e, -EROFS, "store is read-only after a failed write; reopen it");
+	if (upper_len > POOL_UPPER_MAX)
+		return bks_fail(e, -EINVAL, "root too large");
+	if (upper) {
+		memcpy(pl->upper, upper, upper_len);
+		pl->upper_len = (uint32_t)upper_len;
+	}
+	if ((r = flush_seg(pl, pl->dseg, &pl->dseg_open)) < 0)
+		goto io;
+	/* The row table records the rows its own blocks land in: sync until nothing
+	 * changes, and make sure the root block fits the metadata segment without
+	 * opening another (which would change the row table again). */
+	uint32_t root_len = ROOT_FIXED + pl->upper_len;
+	for (int pass = 0;; pass++) {
+		BKS_PANIC_IF(pass > 64, "row table sync does not converge");
+		if ((r = barray_sync(pl->rowtab, rt)) < 0)
+			goto io;
+		if (!pl->mseg_open && (r = begin_seg(pl, pl->mseg, SEG_META, &pl->mseg_open)) < 0)
+			goto io;
+		if (seg_free_bytes(pl->mseg) < root_len + 64) {
+			if ((r = flush_seg(pl, pl->mseg, &pl->mseg_open)) < 0)
+				goto io;
+			continue;
+		}
+		if (!barray_is_dirty(pl->rowtab))
+			break;
+	}
+	blk = calloc(1, root_len);
+	if (!blk) {
+		r = -ENOMEM;
+		goto io;
+	}
+	memcpy(blk, ROOT_MAGIC, 8);
+	le_put32(blk + 8, ROOT_VERSION);
+	le_put32(blk + 12, root_len);
+	le_put64(blk + 16, pl->txg);
+	le_put64(blk + 24, pl->next_seg_id);
+	le_put64(blk + 32, pl->nrows);
+	memcpy(blk + 40, rt, BARRAY_ROOT_ENC);
+	le_put32(blk + 40 + BARRAY_ROOT_ENC, pl->upper_len);
+	memcpy(blk + ROOT_FIXED, pl->upper, pl->upper_len);
+	r = seg_add(pl->mseg, NULL, blk, root_len, &rp);
+	free(blk);
+	if (r < 0 || (r = flush_seg(pl, pl->mseg, &pl->mseg_open)) < 0)
+		goto io;
+
+	uint8_t anchor[ANCHOR_LEN];
+	memcpy(anchor, ANCHOR_MAGIC, 8);
+	le_put32(anchor + 8, ROOT_VERSION);
+	le_put32(anchor + 12, ANCHOR_LEN);
+	le_put64(anchor + 16, pl->txg);
+	memcpy(anchor + 24, pl->uuid, BKS_UUID_LEN);
+	seg_ptr_encode(&rp, anchor + 24 + BKS_UUID_LEN);
+	if ((r = arr_commit(pl->a, anchor, sizeof(anchor), e)) < 0) {
+		pl->fatal = 1;
+		return r;
+	}
+	pl->root_ptr = rp;
+	memset(pl->freeing, 0, pl->nrows);
+	pl->txg++;
+	return 0;
+io:
+	pl->fatal = 1;
+	return bks_fail(e, r, "store commit of txg %llu failed: %s",
+	                (unsigned long long)pl->txg, strerror(-r));
+}
+
+int pool_open(arr *a, const pool_params *p, pool **out, bks_err *e)
+{
+	uint8_t anchor[ANCHOR_LEN];
+	uint8_t *blk = NULL;
+	pool *pl = NULL;
+	seg_ptr rp;
+	int r;
+
+	*out = NULL;
+	size_t n = arr_root(a, anchor, sizeof(anchor));
+	if (n == 0)
+		return bks_fail(e, -ENOENT, "the array holds no store (create one)");
+	if (n != ANCHOR_LEN || memcmp(anchor, ANCHOR_MAGIC, 8) ||
+	    le_get32(anchor + 8) != ROOT_VERSION)
+		return bks_fail(e, -EPROTO, "the array's root is not a bkstor store of a version "
+		                "this build reads");
+	if ((r = pool_alloc(a, p, &pl)) < 0)
+		return bks_fail(e, r, "pool: %s", strerror(-r));
+	memcpy(pl->uuid, anchor + 24, BKS_UUID_LEN);
+	seg_ptr_decode(anchor + 24 + BKS_UUID_LEN, &rp);
+	uint64_t txg = le_get64(anchor + 16);
+	blk = malloc(POOL_BLOCK_MAX);
+	if (!blk) {
+		r = bks_fail(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (rp.kind != SEG_META || rp.rlen < ROOT_FIXED || rp.rlen > POOL_BLOCK_MAX) {
+		r = bks_fail(e, -EINVAL, "store root pointer is malformed");
+		goto fail;
+	}
+	/* The row table is not loaded yet: read the root block straight from its row
+	 * (the pointer's checksum guards it). */
+	r = arr_read_verify(a, rp.row, rp.off, pl->iobuf, rp.slen, item_verify, &rp);
+	if (r == 0)
+		r = seg_item_decode(pl->dctx, &rp, pl->iobuf, blk, POOL_BLOCK_MAX);
+	if (r < 0) {
+		r = bks_fail(e, -EIO, "store root block (row %llu) unreadable",
+		             (unsigned long long)rp.row);
+		goto fail;
+	}
+	uint32_t root_len = le_get32(blk + 12);
+	uint32_t ul = le_get32(blk + 40 + BARRAY_ROOT_ENC);
+	if (memcmp(blk, ROOT_MAGIC, 8) || le_get32(blk + 8) != ROOT_VERSION ||
+	    root_len != rp.rlen || ul > POOL_UPPER_MAX || ROOT_FIXED + ul != root_len ||
+	    le_get64(blk + 16) != txg || le_get64(blk + 32) != pl->nrows) {
+		r = bks_fail(e, -EINVAL, "store root block is inconsistent (txg %llu)",
+		             (unsigned long long)txg);
+		goto fail;
+	}
+	pl->txg = txg + 1;
+	pl->root_ptr = rp;
+	pl->next_seg_id = le_get64(blk + 24);
+	pl->upper_len = ul;
+	memcpy(pl->upper, blk + ROOT_FIXED, ul);
+	if ((r = barray_load(&pl->bio, pl, blk + 40, &pl->rowtab, e)) < 0)
+		goto fail;
+	if (barray_count(pl->rowtab) != pl->nrows) {
+		r = bks_fail(e, -EINVAL, "row table has %llu rows, the array %llu",
+		             (unsigned long long)barray_count(pl->rowtab),
+		             (unsigned long long)pl->nrows);
+		goto fail;
+	}
+	free(blk);
+	install_callbacks(pl);
+	*out = pl;
+	return 0;
+fail:
+	free(blk);
+	pl->a = NULL;
+	pool_close(pl);
+	return r;
+}
+
+size_t pool_upper(const pool *pl, void *buf, size_t cap)
+{
+	memcpy(buf, pl->upper, BKS_MIN(cap, (size_t)pl->upper_len));
+	return pl->upper_len;
+}
+
+void pool_get_stats(const pool *pl, pool_stats *st)
+{
+	*st = pl->st;
+	st->rows_total = pl->nrows;
+	st->rows_data = st->rows_meta = st->rows_free = 0;
+	for (uint64_t r = 0; r < pl->nrows; r++) {
+		int s = pool_row_state(pl, r);
+		if (s == ROW_DATA)
+			st->rows_data++;
+		else if (s == ROW_META)
+			st->rows_meta++;
+		else if (s == ROW_FREE)
+			st->rows_free++;
+	}
+}
+
+int pool_visit_meta(const pool *pl, int (*fn)(void *ctx, const seg_ptr *p), void *ctx)
+{
+	int r;
+	if (!seg_ptr_is_null(&pl->root_ptr) && (r = fn(ctx, &pl->root_ptr)) != 0)
+		return r;
+	return barray_visit(pl->rowtab, fn, ctx);
+}
+
+void pool_open_segs(const pool *pl, uint64_t *data_seg, uint64_t *meta_seg)
+{
+	*data_seg = pl->dseg_open ? seg_current_id(pl->dseg) : 0;
+	*meta_seg = pl->mseg_open ? seg_current_id(pl->mseg) : 0;
+}
+
+uint64_t pool_next_seg_id(const pool *pl)
+{
+	return pl->next_seg_id;
+}
+
+arr *pool_release(pool *pl)
+{
+	arr *a = pl->a;
+	if (a) {
+		arr_set_live_fn(a, NULL, NULL);
+		arr_set_scrub_verify(a, NULL, NULL);
+	}
+	pl->a = NULL;
+	pool_close(pl);
+	return a;
+}

@@ -1,0 +1,535 @@
+/* dedup/store.c: see store.h. Objects, the write path, reads, commits.
+ * The collector and verify are in store_gc.c; content maps in cmap.c. */
+#include "dedup/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/endian.h"
+
+static const char UPPER_MAGIC[8] = {'B', 'K', 'S', 'S', 'T', 'O', 'R', '1'};
+#define UPPER_VERSION 1u
+#define UPPER_LEN (8 + 4 + 4 + 8 * 6 + BARRAY_ROOT_ENC + FPIDX_ROOT_ENC + 4 * 3 + 4)
+
+void store_params_default(store_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	pool_params_default(&p->pool);
+	cdc_params_default(&p->cdc);
+	p->auto_commit_bytes = 1ull << 30;
+}
+
+pool *store_pool(store *s) { return s->pl; }
+
+static int alloc_store(pool *pl, const store_params *p, store **out)
+{
+	store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->pl = pl;
+	if (p)
+		s->p = *p;
+	else
+		store_params_default(&s->p);
+	int r = fp_ctx_new(&s->fpc);
+	if (r == 0)
+		r = map_reader_init(&s->mr, s->p.pool.meta_block);
+	if (r == 0 && !(s->cbuf = malloc(s->p.cdc.max)))
+		r = -ENOMEM;
+	s->last_live_fraction = 1.0;
+	if (r < 0) {
+		fp_ctx_free(s->fpc);
+		map_reader_free(&s->mr);
+		free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+static void free_store(store *s, int close_pool)
+{
+	while (s->writers)
+		store_put_abort(s->writers);
+	store_gc_free(s);
+	barray_free(s->objtab);
+	fpidx_free(s->idx);
+	fp_ctx_free(s->fpc);
+	map_reader_free(&s->mr);
+	free(s->cbuf);
+	if (close_pool)
+		pool_close(s->pl);
+	free(s);
+}
+
+void store_close(store *s)
+{
+	if (s)
+		free_store(s, 1);
+}
+
+static void encode_upper(store *s, uint8_t *u, const uint8_t *objroot, const uint8_t *idxroot)
+{
+	memset(u, 0, UPPER_LEN);
+	memcpy(u, UPPER_MAGIC, 8);
+	le_put32(u + 8, UPPER_VERSION);
+	le_put32(u + 12, UPPER_LEN);
+	le_put64(u + 16, s->next_obj);
+	le_put64(u + 24, s->objects);
+	le_put64(u + 32, s->logical);
+	le_put64(u + 40, s->unique_chunks);
+	le_put64(u + 48, s->unique_raw);
+	le_put64(u + 56, s->stored);
+	memcpy(u + 64, objroot, BARRAY_ROOT_ENC);
+	memcpy(u + 64 + BARRAY_ROOT_ENC, idxroot, FPIDX_ROOT_ENC);
+	uint8_t *c = u + 64 + BARRAY_ROOT_ENC + FPIDX_ROOT_ENC;
+	le_put32(c, s->p.cdc.min);
+	le_put32(c + 4, s->p.cdc.avg);
+	le_put32(c + 8, s->p.cdc.max);
+	le_put32(c + 12, (uint32_t)s->p.pool.zstd_level);
+}
+
+int store_commit(store *s, bks_err *e)
+{
+	uint8_t objroot[BARRAY_ROOT_ENC], idxroot[FPIDX_ROOT_ENC], u[UPPER_LEN];
+	int r;
+	if ((r = barray_sync(s->objtab, objroot)) < 0 || (r = fpidx_sync(s->idx, idxroot)) < 0)
+		return bks_fail(e, r, "store commit: writing metadata: %s", strerror(-r));
+	encode_upper(s, u, objroot, idxroot);
+	r = pool_commit(s->pl, u, sizeof(u), e);
+	if (r == 0)
+		s->bytes_since_commit = 0;
+	return r;
+}
+
+int store_sync(store *s, uint64_t id, bks_err *e)
+{
+	obj_rec o;
+	if (store_obj_get(s, id, &o) < 0)
+		return bks_fail(e, -ENOENT, "no object %llu", (unsigned long long)id);
+	return store_commit(s, e);
+}
+
+static const bio_ops *obj_bio(void);
+
+int store_create(arr *a, const store_params *p, store **out, bks_err *e)
+{
+	store_params def;
+	pool *pl;
+	store *s;
+	int r;
+
+	*out = NULL;
+	if (!p) {
+		store_params_default(&def);
+		p = &def;
+	}
+	if ((r = cdc_params_check(&p->cdc)) < 0)
+		return bks_fail(e, r, "chunk sizes %u/%u/%u are not valid", p->cdc.min, p->cdc.avg,
+		                p->cdc.max);
+	if ((r = pool_create(a, &p->pool, &pl, e)) < 0)
+		return r;
+	if ((r = alloc_store(pl, p, &s)) < 0) {
+		bks_fail(e, r, "out of memory");
+		goto fail_pool;
+	}
+	s->next_obj = 1;
+	if ((r = barray_new(obj_bio(), pl, OBJ_REC, s->p.pool.meta_block, &s->objtab)) < 0 ||
+	    (r = fpidx_new(pl, &s->idx)) < 0) {
+		bks_fail(e, r, "out of memory");
+		goto fail;
+	}
+	if ((r = store_commit(s, e)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	free_store(s, 0);
+fail_pool:
+	pool_release(pl); /* the array goes back to the caller */
+	return r;
+}
+
+int store_open(arr *a, const store_params *p, store **out, bks_err *e)
+{
+	uint8_t u[POOL_UPPER_MAX];
+	store_params def;
+	pool *pl;
+	store *s;
+	int r;
+
+	*out = NULL;
+	if (!p) {
+		store_params_default(&def);
+		p = &def;
+	}
+	if ((r = pool_open(a, &p->pool, &pl, e)) < 0)
+		return r;
+	r = -EPROTO;
+	size_t n = pool_upper(pl, u, sizeof(u));
+	if (n != UPPER_LEN || memcmp(u, UPPER_MAGIC, 8) || le_get32(u + 8) != UPPER_VERSION) {
+		r = bks_fail(e, -EPROTO, "the pool's root is not a store this build reads");
+		goto fail_pool;
+	}
+	if ((r = alloc_store(pl, p, &s)) < 0) {
+		bks_fail(e, r, "out of memory");
+		goto fail_pool;
+	}
+	s->next_obj = le_get64(u + 16);
+	s->objects = le_get64(u + 24);
+	s->logical = le_get64(u + 32);
+	s->unique_chunks = le_get64(u + 40);
+	s->unique_raw = le_get64(u + 48);
+	s->stored = le_get64(u + 56);
+	const uint8_t *c = u + 64 + BARRAY_ROOT_ENC + FPIDX_ROOT_ENC;
+	/* The chunking parameters are the store's, not the caller's: cut points decide
+	 * what deduplicates. */
+	s->p.cdc.min = le_get32(c);
+	s->p.cdc.avg = le_get32(c + 4);
+	s->p.cdc.max = le_get32(c + 8);
+	if (cdc_params_check(&s->p.cdc) < 0) {
+		r = bks_fail(e, -EINVAL, "store root: chunk sizes %u/%u/%u invalid", s->p.cdc.min,
+		             s->p.cdc.avg, s->p.cdc.max);
+		goto fail;
+	}
+	free(s->cbuf);
+	if (!(s->cbuf = malloc(s->p.cdc.max))) {
+		r = bks_fail(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = barray_load(obj_bio(), pl, u + 64, &s->objtab, e)) < 0 ||
+	    (r = fpidx_load(pl, u + 64 + BARRAY_ROOT_ENC, &s->idx, e)) < 0)
+		goto fail;
+	if (barray_count(s->objtab) > s->next_obj) {
+		r = bks_fail(e, -EINVAL, "store root: object table larger than its id counter");
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	s->pl = NULL;
+	free_store(s, 0);
+fail_pool:
+	pool_release(pl); /* the array goes back to the caller */
+	return r;
+}
+
+/* --- objects --- */
+
+static int obj_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
+{
+	return pool_meta_write(ctx, blk, len, out);
+}
+static int obj_read(void *ctx, const seg_ptr *p, void *out, size_t cap)
+{
+	return pool_meta_read(ctx, p, out, cap);
+}
+static void obj_free(void *ctx, const seg_ptr *p)
+{
+	pool_meta_free(ctx, p);
+}
+static const bio_ops OBJ_BIO = {.write = obj_write, .read = obj_read, .free = obj_free};
+static const bio_ops *obj_bio(void) { return &OBJ_BIO; }
+
+int store_obj_get(store *s, uint64_t id, obj_rec *o)
+{
+	if (id == 0 || id >= barray_count(s->objtab))
+		return -ENOENT;
+	obj_rec_decode(barray_get(s->objtab, id), o);
+	return (o->flags & OBJ_INUSE) ? 0 : -ENOENT;
+}
+
+int store_stat(store *s, uint64_t id, store_obj_info *info)
+{
+	obj_rec o;
+	int r = store_obj_get(s, id, &o);
+	if (r < 0)
+		return r;
+	info->id = id;
+	info->size = o.size;
+	info->nextents = o.nextents;
+	info->created_txg = o.created_txg;
+	return 0;
+}
+
+int store_list(store *s, int (*fn)(void *ctx, const store_obj_info *info), void *ctx)
+{
+	for (uint64_t id = 1; id < barray_count(s->objtab); id++) {
+		store_obj_info in;
+		if (store_stat(s, id, &in) < 0)
+			continue;
+		int r = fn(ctx, &in);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int store_delete(store *s, uint64_t id)
+{
+	obj_rec o;
+	int r = store_obj_get(s, id, &o);
+	if (r < 0)
+		return r;
+	s->objects--;
+	s->logical -= o.size;
+	memset(&o, 0, sizeof(o));
+	obj_rec_encode(&o, barray_mut(s->objtab, id));
+	if (s->mr.obj == id)
+		map_reader_forget(&s->mr);
+	return 0;
+}
+
+/* --- writing --- */
+
+void store_note_ref(store *s, store_writer *w, uint64_t seg_id)
+{
+	if (w)
+		u64set_add(&w->refs, seg_id);
+	store_gc_note_ref(s, seg_id);
+}
+
+int store_put_begin(store *s, store_writer **out)
+{
+	store_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->s = s;
+	int r = cdc_new(&s->p.cdc, &w->c);
+	if (r == 0 && !(w->chunk = malloc(s->p.cdc.max)))
+		r = -ENOMEM;
+	if (r == 0)
+		r = map_writer_init(&w->mw, s->p.pool.meta_block);
+	if (r < 0) {
+		cdc_free(w->c);
+		free(w->chunk);
+		map_writer_free(&w->mw);
+		free(w);
+		return r;
+	}
+	w->next = s->writers;
+	if (s->writers)
+		s->writers->prev = w;
+	s->writers = w;
+	*out = w;
+	return 0;
+}
+
+static void unlink_writer(store_writer *w)
+{
+	store *s = w->s;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->writers = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+}
+
+void store_put_abort(store_writer *w)
+{
+	if (!w)
+		return;
+	unlink_writer(w);
+	cdc_free(w->c);
+	free(w->chunk);
+	for (size_t i = 0; i < w->mw.nwritten; i++)
+		pool_meta_free(w->s->pl, &w->mw.written[i]);
+	map_writer_free(&w->mw);
+	u64set_free(&w->refs);
+	free(w);
+}
+
+/* One chunk: fingerprint, find or store, record in the map. */
+static int put_chunk(store_writer *w, const uint8_t *data, uint32_t len)
+{
+	store *s = w->s;
+	uint8_t fp[FP_LEN];
+	seg_ptr p;
+	int r = fp_compute(s->fpc, data, len, fp);
+	if (r < 0)
+		return r;
+	r = fpidx_lookup(s->idx, fp, &p);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		if ((r = pool_add_chunk(s->pl, fp, data, len, &p)) < 0 ||
+		    (r = fpidx_insert(s->idx, fp, &p)) < 0)
+			return r;
+		s->unique_chunks++;
+		s->unique_raw += len;
+		s->stored += p.slen;
+		s->bytes_since_commit += p.slen;
+	}
+	store_note_ref(s, w, p.seg_id);
+	if ((r = map_add(&w->mw, s->pl, w->off, len, fp, &p)) < 0)
+		return r;
+	w->off += len;
+	return 0;
+}
+
+int store_put_write(store_writer *w, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int r;
+	if (w->failed)
+		return w->failed;
+	while (len > 0) {
+		int cut;
+		size_t n = cdc_next(w->c, p, len, &cut);
+		if (cut && w->clen == 0) {
+			/* The whole chunk is in the caller's buffer: no copy. */
+			r = put_chunk(w, p, (uint32_t)n);
+		} else {
+			memcpy(w->chunk + w->clen, p, n);
+			w->clen += (uint32_t)n;
+			r = cut ? put_chunk(w, w->chunk, w->clen) : 0;
+			if (cut)
+				w->clen = 0;
+		}
+		if (r < 0) {
+			w->failed = r;
+			return r;
+		}
+		p += n;
+		len -= n;
+	}
+	if (w->s->p.auto_commit_bytes && w->s->bytes_since_commit >= w->s->p.auto_commit_bytes &&
+	    (r = store_commit(w->s, NULL)) < 0) {
+		w->failed = r;
+		return r;
+	}
+	return 0;
+}
+
+int store_put_end(store_writer *w, uint64_t *id)
+{
+	store *s = w->s;
+	obj_rec o = {0};
+	int r = w->failed;
+
+	if (r == 0 && w->clen)
+		r = put_chunk(w, w->chunk, w->clen);
+	if (r == 0)
+		r = map_finish(&w->mw, s->pl, &o.root, &o.depth);
+	uint64_t nid = s->next_obj;
+	if (r == 0 && (r = barray_resize(s->objtab, nid + 1)) == 0) {
+		o.flags = OBJ_INUSE;
+		o.size = w->off;
+		o.nextents = w->mw.nextents;
+		o.created_txg = pool_txg(s->pl);
+		obj_rec_encode(&o, barray_mut(s->objtab, nid));
+		s->next_obj++;
+		s->objects++;
+		s->logical += w->off;
+		*id = nid;
+	}
+	if (r < 0) {
+		store_put_abort(w);
+		return r;
+	}
+	unlink_writer(w);
+	cdc_free(w->c);
+	free(w->chunk);
+	map_writer_free(&w->mw);
+	u64set_free(&w->refs);
+	free(w);
+	return 0;
+}
+
+int store_put(store *s, const void *buf, size_t len, uint64_t *id)
+{
+	store_writer *w;
+	int r = store_put_begin(s, &w);
+	if (r < 0)
+		return r;
+	if ((r = store_put_write(w, buf, len)) < 0) {
+		store_put_abort(w);
+		return r;
+	}
+	return store_put_end(w, id);
+}
+
+/* --- reading --- */
+
+int store_read_chunk(store *s, const map_ext *e, void *out)
+{
+	int r = pool_read_item(s->pl, &e->p, out, e->len);
+	if (r == -ESTALE) {
+		/* The collector moved the chunk: the index knows where it is now. */
+		seg_ptr now;
+		int f = fpidx_lookup(s->idx, e->fp, &now);
+		if (f < 0)
+			return f;
+		if (f == 0 || now.rlen != e->len)
+			return -EIO;
+		r = pool_read_item(s->pl, &now, out, e->len);
+	}
+	return r;
+}
+
+int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got)
+{
+	obj_rec o;
+	uint8_t *dst = buf;
+	int r = store_obj_get(s, id, &o);
+	*got = 0;
+	if (r < 0)
+		return r;
+	if (off >= o.size)
+		return 0;
+	len = (size_t)BKS_MIN((uint64_t)len, o.size - off);
+	while (*got < len) {
+		uint64_t pos = off + *got;
+		map_ext e;
+		if ((r = map_find(&s->mr, s->pl, id, &o, pos, &e)) < 0)
+			return r == -ENOENT ? -EIO : r;
+		uint64_t in = pos - e.off;
+		size_t n = (size_t)BKS_MIN((uint64_t)(len - *got), e.len - in);
+		if (in == 0 && n == e.len) {
+			/* A whole chunk: decode straight into the caller's buffer. */
+			if ((r = store_read_chunk(s, &e, dst + *got)) < 0)
+				return r;
+		} else {
+			if (!s->cbuf_valid || memcmp(s->cbuf_fp, e.fp, FP_LEN)) {
+				s->cbuf_valid = 0;
+				if ((r = store_read_chunk(s, &e, s->cbuf)) < 0)
+					return r;
+				memcpy(s->cbuf_fp, e.fp, FP_LEN);
+				s->cbuf_valid = 1;
+			}
+			memcpy(dst + *got, s->cbuf + in, n);
+		}
+		*got += n;
+	}
+	return 0;
+}
+
+/* --- stats --- */
+
+void store_get_stats(store *s, store_stats *st)
+{
+	pool_stats ps;
+	fpidx_stats xs;
+	memset(st, 0, sizeof(*st));
+	pool_get_stats(s->pl, &ps);
+	fpidx_get_stats(s->idx, &xs);
+	st->objects = s->objects;
+	st->logical_bytes = s->logical;
+	st->unique_chunks = s->unique_chunks;
+	st->unique_raw_bytes = s->unique_raw;
+	st->stored_bytes = s->stored;
+	st->rows_data = ps.rows_data;
+	st->rows_meta = ps.rows_meta;
+	st->rows_free = ps.rows_free;
+	st->rows_total = ps.rows_total;
+	st->physical_bytes = (ps.rows_data + ps.rows_meta) * (uint64_t)pool_row_bytes(s->pl);
+	st->dedup_ratio = s->unique_raw ? (double)s->logical / (double)s->unique_raw : 1.0;
+	st->compression_ratio = s->stored ? (double)s->unique_raw / (double)s->stored : 1.0;
+	st->live_fraction = s->last_live_fraction;
+	st->index_entries = xs.entries;
+	st->index_ram_bytes = xs.ram_bytes;
+	st->index_ram_fixed_bytes = xs.ram_fixed_bytes;
+	st->index_runs = xs.runs;
+}

@@ -1,0 +1,122 @@
+/* dedup/store.h: the deduplicating chunk store: objects in, objects out.
+ *
+ * An object is a byte stream. Writing one cuts it into content-defined chunks
+ * (FastCDC), fingerprints each (SHA-256), stores the chunks the store does not have
+ * yet (zstd, in data segments written as whole array rows), and records the object's
+ * content map: a tree of extent blocks (offset, length, fingerprint, where the chunk
+ * is) kept on the array, so reading any range of a huge object touches only the map
+ * blocks it needs. Objects are numbered; ids are never reused.
+ *
+ * Durability: everything is in the transaction group being built until
+ * store_commit() (or store_sync()) returns; a crash at any instant leaves the last
+ * commit intact.
+ *
+ * Garbage: deleting an object leaves its chunks in place; the collector
+ * (store_gc_*) finds chunks no object references, copies the live chunks out of
+ * mostly-dead segments, and frees rows after a commit. It runs in steps between other
+ * calls ("online") and never frees a chunk that a write since it started refers to.
+ *
+ * Threads: one call at a time (the daemon serializes with its own lock).
+ */
+#ifndef BKS_STORE_H
+#define BKS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+#include "dedup/chunker.h"
+#include "dedup/pool.h"
+#include "storage/array.h"
+
+typedef struct store store;
+typedef struct store_writer store_writer;
+
+typedef struct store_params {
+	pool_params pool;
+	cdc_params cdc;          /* fixed when the store is created */
+	uint64_t auto_commit_bytes; /* commit by itself after this much new data (0: never) */
+} store_params;
+
+void store_params_default(store_params *p);
+
+int store_create(arr *a, const store_params *p, store **out, bks_err *e);
+int store_open(arr *a, const store_params *p, store **out, bks_err *e);
+/* Close without committing. */
+void store_close(store *s); /* accepts NULL */
+pool *store_pool(store *s);
+
+/* --- writing an object --- */
+int store_put_begin(store *s, store_writer **out);
+int store_put_write(store_writer *w, const void *buf, size_t len);
+/* Finish: the object exists (in the txg being built) with id *id. */
+int store_put_end(store_writer *w, uint64_t *id);
+void store_put_abort(store_writer *w); /* the object never existed */
+/* Convenience: a whole buffer as one object. */
+int store_put(store *s, const void *buf, size_t len, uint64_t *id);
+
+/* --- reading --- */
+typedef struct store_obj_info {
+	uint64_t id;
+	uint64_t size;
+	uint64_t nextents;
+	uint64_t created_txg;
+} store_obj_info;
+
+int store_stat(store *s, uint64_t id, store_obj_info *info);
+/* Read up to len bytes at off; *got = bytes read (short at the end of the object).
+ * -ENOENT no such object, -EIO when a chunk cannot be read correctly. */
+int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got);
+/* Visit every object id in use (in order). */
+int store_list(store *s, int (*fn)(void *ctx, const store_obj_info *info), void *ctx);
+
+int store_delete(store *s, uint64_t id);
+
+/* --- durability --- */
+int store_commit(store *s, bks_err *e);
+/* Make object id durable (commits the txg). */
+int store_sync(store *s, uint64_t id, bks_err *e);
+
+/* --- garbage collection --- */
+typedef struct store_gc_stats {
+	int running;
+	uint64_t segments_scanned, segments_freed, segments_compacted;
+	uint64_t chunks_moved, bytes_moved, rows_freed;
+	uint64_t live_bytes, dead_bytes;   /* stored bytes, from the last mark */
+} store_gc_stats;
+
+/* Start a collection: mark live chunks from every object (now), then sweep in
+ * steps. Segments whose live fraction is below min_live (e.g. 0.5) are compacted. */
+int store_gc_start(store *s, double min_live);
+/* Do a bounded amount of sweeping; 1 if more remains, 0 when done, -errno. */
+int store_gc_step(store *s);
+int store_gc_run(store *s, double min_live); /* start + steps + commit */
+void store_gc_get_stats(const store *s, store_gc_stats *st);
+
+/* --- verify --- */
+typedef struct store_verify_report {
+	uint64_t objects, objects_damaged, chunks_checked, chunks_bad, bytes_checked;
+	uint64_t damaged_ids[16];  /* the first ones */
+} store_verify_report;
+/* Read every chunk of every object; check checksums (the array repairs what it can)
+ * and fingerprints. */
+int store_verify(store *s, store_verify_report *rep);
+
+/* --- stats --- */
+typedef struct store_stats {
+	uint64_t objects;
+	uint64_t logical_bytes;     /* sum of object sizes */
+	uint64_t unique_chunks;     /* chunks stored (live or not yet collected) */
+	uint64_t unique_raw_bytes;  /* their size before compression */
+	uint64_t stored_bytes;      /* their size as stored */
+	uint64_t rows_data, rows_meta, rows_free, rows_total;
+	uint64_t physical_bytes;    /* rows in use x row size */
+	double dedup_ratio;         /* logical / unique_raw */
+	double compression_ratio;   /* unique_raw / stored */
+	double live_fraction;       /* from the last GC mark (1.0 before any) */
+	uint64_t index_entries, index_ram_bytes, index_ram_fixed_bytes;
+	uint32_t index_runs;
+} store_stats;
+void store_get_stats(store *s, store_stats *st);
+
+#endif /* BKS_STORE_H */

@@ -1,0 +1,333 @@
+/* dedup/store_gc.c: garbage collection and verify.
+ *
+ * Mark (store_gc_start): every extent of every object puts its fingerprint in a Bloom
+ * filter of live chunks (16 bits per chunk: a dead chunk survives a round with
+ * probability ~0.05%, a live one never dies); every reachable metadata block marks
+ * its row. Segments created from now on are not swept this round, and every segment
+ * a write refers to from now on (a dedup hit) is protected, so a chunk that a
+ * concurrent write has just deduplicated against is never freed.
+ * Sweep (store_gc_step): a dead metadata row is freed; a data segment with no live
+ * chunk is freed; one whose live fraction is below min_live has its live chunks
+ * copied (stored bytes, no recompression) into new segments, the index updated, and
+ * its row freed. Freed rows are reused only after the next commit, so a crash before
+ * it leaves the last commit whole. Content maps keep pointing at old places; a read
+ * that finds a moved chunk's row reused (-ESTALE) asks the index. */
+#include "dedup/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_BLOOM_BITS 16
+#define GC_BLOOM_K 11
+#define GC_ROWS_PER_STEP 16
+
+struct gc_state {
+	int active;
+	double min_live;
+	uint64_t *bloom;
+	uint64_t nbits;
+	uint8_t *meta_live;   /* per row: a reachable metadata block lives there */
+	u64set protect;       /* data segments referred to by writes since the start */
+	uint64_t horizon;     /* segments with this id or above are newer than the mark */
+	uint64_t cursor;
+	seg_entry *ents;
+	uint32_t ents_cap;
+	uint8_t *ibuf;
+	store_gc_stats st;
+};
+
+static void bloom_add(gc_state *g, const uint8_t *fp)
+{
+	uint64_t h1, h2;
+	memcpy(&h1, fp, 8);
+	memcpy(&h2, fp + 8, 8);
+	h2 |= 1;
+	for (int i = 0; i < GC_BLOOM_K; i++) {
+		uint64_t b = (h1 + (uint64_t)i * h2) % g->nbits;
+		g->bloom[b / 64] |= 1ull << (b % 64);
+	}
+}
+
+static int bloom_has(const gc_state *g, const uint8_t *fp)
+{
+	uint64_t h1, h2;
+	memcpy(&h1, fp, 8);
+	memcpy(&h2, fp + 8, 8);
+	h2 |= 1;
+	for (int i = 0; i < GC_BLOOM_K; i++) {
+		uint64_t b = (h1 + (uint64_t)i * h2) % g->nbits;
+		if (!(g->bloom[b / 64] >> (b % 64) & 1))
+			return 0;
+	}
+	return 1;
+}
+
+void store_gc_free(store *s)
+{
+	gc_state *g = s->gc;
+	if (!g)
+		return;
+	free(g->bloom);
+	free(g->meta_live);
+	free(g->ents);
+	free(g->ibuf);
+	u64set_free(&g->protect);
+	free(g);
+	s->gc = NULL;
+}
+
+void store_gc_note_ref(store *s, uint64_t seg_id)
+{
+	if (s->gc && s->gc->active)
+		u64set_add(&s->gc->protect, seg_id);
+}
+
+struct mark_ctx {
+	store *s;
+	gc_state *g;
+};
+
+static int mark_ext(void *ctx, const map_ext *e)
+{
+	struct mark_ctx *m = ctx;
+	bloom_add(m->g, e->fp);
+	return 0;
+}
+
+static int mark_blk(void *ctx, const seg_ptr *p)
+{
+	struct mark_ctx *m = ctx;
+	if (p->row < pool_rows(m->s->pl))
+		m->g->meta_live[p->row] = 1;
+	return 0;
+}
+
+int store_gc_start(store *s, double min_live)
+{
+	gc_state *g;
+	int r = 0;
+	if (s->gc && s->gc->active)
+		return -EALREADY;
+	store_gc_free(s);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	s->gc = g;
+	uint64_t nrows = pool_rows(s->pl);
+	g->min_live = min_live;
+	g->nbits = BKS_MAX(s->unique_chunks * GC_BLOOM_BITS, (uint64_t)4096);
+	g->bloom = calloc((g->nbits + 63) / 64, 8);
+	g->meta_live = calloc(nrows, 1);
+	g->ents_cap = pool_row_bytes(s->pl) / (SEG_ENTRY_SIZE + 1) + 1;
+	g->ents = calloc(g->ents_cap, sizeof(*g->ents));
+	g->ibuf = malloc(pool_row_bytes(s->pl));
+	if (!g->bloom || !g->meta_live || !g->ents || !g->ibuf) {
+		store_gc_free(s);
+		return -ENOMEM;
+	}
+	g->horizon = pool_next_seg_id(s->pl);
+	struct mark_ctx m = {s, g};
+	/* Live chunks and map blocks: every object. */
+	for (uint64_t id = 1; id < barray_count(s->objtab) && r == 0; id++) {
+		obj_rec o;
+		if (store_obj_get(s, id, &o) == 0)
+			r = map_walk(s->pl, &o, s->p.pool.meta_block, mark_ext, mark_blk, &m);
+	}
+	/* Objects being written: their chunks' segments are protected, their map blocks
+	 * live. */
+	for (store_writer *w = s->writers; w && r == 0; w = w->next) {
+		for (uint64_t i = 0; i < w->refs.cap; i++)
+			if (w->refs.k[i])
+				u64set_add(&g->protect, w->refs.k[i]);
+		for (size_t i = 0; i < w->mw.nwritten; i++)
+			mark_blk(&m, &w->mw.written[i]);
+	}
+	/* The other metadata: object table, index, row table, the committed root. */
+	if (r == 0)
+		r = barray_visit(s->objtab, mark_blk, &m);
+	if (r == 0)
+		r = fpidx_visit(s->idx, mark_blk, &m);
+	if (r == 0)
+		r = pool_visit_meta(s->pl, mark_blk, &m);
+	if (r < 0) {
+		store_gc_free(s);
+		return r;
+	}
+	g->active = 1;
+	g->st.running = 1;
+	return 0;
+}
+
+/* Copy the live chunks of one segment forward and free its row. */
+static int compact(store *s, gc_state *g, const seg_header *h, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!bloom_has(g, g->ents[i].fp))
+			continue;
+		seg_ptr old, np;
+		seg_ptr_from_entry(h, &g->ents[i], &old);
+		int r = pool_read_stored(s->pl, &old, g->ibuf, pool_row_bytes(s->pl));
+		if (r < 0)
+			return r;
+		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, old.codec,
+		                    &np);
+		if (r < 0 || (r = fpidx_insert(s->idx, g->ents[i].fp, &np)) < 0)
+			return r;
+		g->st.chunks_moved++;
+		g->st.bytes_moved += old.slen;
+	}
+	return 0;
+}
+
+static int sweep_row(store *s, gc_state *g, uint64_t row)
+{
+	int state = pool_row_state(s->pl, row);
+	uint64_t seg = pool_row_seg(s->pl, row), open_d, open_m;
+	pool_open_segs(s->pl, &open_d, &open_m);
+	if (seg == 0 || seg >= g->horizon || seg == open_d || seg == open_m)
+		return 0;
+	if (state == ROW_META) {
+		if (!g->meta_live[row]) {
+			pool_free_row(s->pl, row);
+			g->st.rows_freed++;
+		}
+		return 0;
+	}
+	if (state != ROW_DATA || u64set_has(&g->protect, seg))
+		return 0;
+	seg_header h;
+	int n = pool_read_seg_table(s->pl, row, &h, g->ents, g->ents_cap);
+	if (n < 0)
+		return 0; /* unreadable: leave it for verify and scrub to report */
+	if (h.seg_id != seg)
+		return 0;
+	g->st.segments_scanned++;
+	uint64_t live = 0, total = 0, dead_chunks = 0, dead_raw = 0;
+	for (int i = 0; i < n; i++) {
+		total += g->ents[i].slen;
+		if (bloom_has(g, g->ents[i].fp)) {
+			live += g->ents[i].slen;
+		} else {
+			dead_chunks++;
+			dead_raw += g->ents[i].rlen;
+		}
+	}
+	g->st.live_bytes += live;
+	g->st.dead_bytes += total - live;
+	if (live == 0 || (double)live < g->min_live * (double)total) {
+		s->unique_chunks -= BKS_MIN(s->unique_chunks, dead_chunks);
+		s->unique_raw -= BKS_MIN(s->unique_raw, dead_raw);
+	}
+	if (live == 0) {
+		pool_free_row(s->pl, row);
+		g->st.segments_freed++;
+		g->st.rows_freed++;
+		s->stored -= BKS_MIN(s->stored, total);
+		return 0;
+	}
+	if ((double)live >= g->min_live * (double)total)
+		return 0;
+	int r = compact(s, g, &h, n);
+	if (r < 0)
+		return r;
+	pool_free_row(s->pl, row);
+	g->st.segments_compacted++;
+	g->st.rows_freed++;
+	/* The moved chunks are counted again by the new segment. */
+	s->stored -= BKS_MIN(s->stored, total - live);
+	return 0;
+}
+
+int store_gc_step(store *s)
+{
+	gc_state *g = s->gc;
+	if (!g || !g->active)
+		return 0;
+	for (int i = 0; i < GC_ROWS_PER_STEP && g->cursor < pool_rows(s->pl); i++) {
+		int r = sweep_row(s, g, g->cursor++);
+		if (r < 0) {
+			g->active = 0;
+			g->st.running = 0;
+			return r;
+		}
+	}
+	if (g->cursor < pool_rows(s->pl))
+		return 1;
+	g->active = 0;
+	g->st.running = 0;
+	uint64_t all = g->st.live_bytes + g->st.dead_bytes;
+	s->last_live_fraction = all ? (double)g->st.live_bytes / (double)all : 1.0;
+	return 0;
+}
+
+int store_gc_run(store *s, double min_live)
+{
+	int r = store_gc_start(s, min_live);
+	while (r == 0 && (r = store_gc_step(s)) > 0)
+		;
+	if (r == 0) {
+		/* Dead index entries go with the next merge; merge now so the index does
+		 * not keep pointing into freed rows. */
+		r = fpidx_compact(s->idx);
+	}
+	if (r == 0)
+		r = store_commit(s, NULL);
+	return r;
+}
+
+void store_gc_get_stats(const store *s, store_gc_stats *st)
+{
+	if (s->gc)
+		*st = s->gc->st;
+	else
+		memset(st, 0, sizeof(*st));
+}
+
+/* --- verify --- */
+
+struct verify_ctx {
+	store *s;
+	store_verify_report *rep;
+	uint8_t *buf;
+	int bad;
+};
+
+static int verify_ext(void *ctx, const map_ext *e)
+{
+	struct verify_ctx *v = ctx;
+	uint8_t fp[FP_LEN];
+	v->rep->chunks_checked++;
+	v->rep->bytes_checked += e->len;
+	if (store_read_chunk(v->s, e, v->buf) < 0 || fp_compute(v->s->fpc, v->buf, e->len, fp) < 0 ||
+	    memcmp(fp, e->fp, FP_LEN)) {
+		v->rep->chunks_bad++;
+		v->bad = 1;
+	}
+	return 0;
+}
+
+int store_verify(store *s, store_verify_report *rep)
+{
+	struct verify_ctx v = {s, rep, malloc(s->p.cdc.max), 0};
+	memset(rep, 0, sizeof(*rep));
+	if (!v.buf)
+		return -ENOMEM;
+	for (uint64_t id = 1; id < barray_count(s->objtab); id++) {
+		obj_rec o;
+		if (store_obj_get(s, id, &o) < 0)
+			continue;
+		rep->objects++;
+		v.bad = 0;
+		int r = map_walk(s->pl, &o, s->p.pool.meta_block, verify_ext, NULL, &v);
+		if (r < 0)
+			v.bad = 1; /* the map itself is damaged */
+		if (v.bad) {
+			if (rep->objects_damaged < BKS_ARRAY_SIZE(rep->damaged_ids))
+				rep->damaged_ids[rep->objects_damaged] = id;
+			rep->objects_damaged++;
+		}
+	}
+	free(v.buf);
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* dedup/store_int.h: private to the store's files (store*.c, cmap.c). */
+#ifndef BKS_STORE_INT_H
+#define BKS_STORE_INT_H
+
+#include "dedup/barray.h"
+#include "dedup/fp.h"
+#include "dedup/index.h"
+#include "dedup/store.h"
+
+#define OBJ_REC 128
+#define OBJ_INUSE 1u
+
+/* Content map blocks (docs/format.md "Content maps"). */
+#define MAP_HDR 16
+#define MAP_LEAF_ENT 88    /* offset 8, length 4, pad 4, fingerprint 32, pointer 40 */
+#define MAP_NODE_ENT 48    /* first offset 8, pointer 40 */
+#define MAP_MAX_DEPTH 8
+
+typedef struct obj_rec {
+	uint32_t flags;
+	uint32_t depth;        /* 0: empty object; else the root points to level depth-1 */
+	uint64_t size;
+	uint64_t nextents;
+	uint64_t created_txg;
+	seg_ptr root;
+} obj_rec;
+
+void obj_rec_decode(const uint8_t *b, obj_rec *o);
+void obj_rec_encode(const obj_rec *o, uint8_t *b);
+
+/* Map writer: extents arrive in order; blocks are written as they fill. */
+typedef struct map_writer {
+	uint32_t block;
+	uint8_t *lvl[MAP_MAX_DEPTH + 1];   /* [0] leaf being filled, [1..] interior */
+	uint32_t cnt[MAP_MAX_DEPTH + 1];
+	uint64_t first[MAP_MAX_DEPTH + 1];
+	int top;                            /* highest level that holds an entry */
+	uint64_t nextents;
+	seg_ptr *written;                   /* every block written (GC protection) */
+	size_t nwritten, capwritten;
+} map_writer;
+
+int map_writer_init(map_writer *m, uint32_t block);
+void map_writer_free(map_writer *m);
+int map_add(map_writer *m, pool *pl, uint64_t off, uint32_t len, const uint8_t *fp,
+            const seg_ptr *p);
+/* Finish: *root and *depth describe the map (depth 0 for an empty object). */
+int map_finish(map_writer *m, pool *pl, seg_ptr *root, uint32_t *depth);
+
+/* One leaf extent. */
+typedef struct map_ext {
+	uint64_t off;
+	uint32_t len;
+	uint8_t fp[FP_LEN];
+	seg_ptr p;
+} map_ext;
+
+/* Map reader: find the extent holding offset off. The last leaf is kept decoded, so
+ * sequential reads touch each leaf once. */
+typedef struct map_reader {
+	uint32_t block;
+	uint8_t *buf;
+	uint8_t *leaf;         /* decoded copy of the current leaf block */
+	uint32_t leaf_n;
+	uint64_t leaf_first, leaf_end;
+	uint64_t obj;          /* the object the leaf belongs to (0: none) */
+	uint64_t obj_txg;      /* ...and its creation txg (ids are never reused) */
+} map_reader;
+
+int map_reader_init(map_reader *r, uint32_t block);
+void map_reader_free(map_reader *r);
+void map_reader_forget(map_reader *r);
+/* Fill *e with the extent covering off in object (id, rec). 0, -ENOENT past the
+ * end, -EIO/-EINVAL for a damaged map. */
+int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t off,
+             map_ext *e);
+/* Visit every extent of an object's map, in order; and every map block pointer. */
+int map_walk(pool *pl, const obj_rec *o, uint32_t block,
+             int (*ext_fn)(void *ctx, const map_ext *e),
+             int (*blk_fn)(void *ctx, const seg_ptr *p), void *ctx);
+
+/* A small set of 64-bit keys (segment ids) — open addressing. */
+typedef struct u64set {
+	uint64_t *k;
+	uint64_t cap, n;
+} u64set;
+int u64set_add(u64set *s, uint64_t key);
+int u64set_has(const u64set *s, uint64_t key);
+void u64set_clear(u64set *s);
+void u64set_free(u64set *s);
+
+struct store_writer {
+	store *s;
+	cdc *c;
+	uint8_t *chunk;        /* bytes of the chunk being assembled */
+	uint32_t clen;
+	uint64_t off;          /* logical bytes so far */
+	map_writer mw;
+	u64set refs;           /* data segments this object refers to */
+	int failed;
+	struct store_writer *next, *prev; /* the store's open writers */
+};
+
+typedef struct gc_state gc_state;
+
+struct store {
+	pool *pl;
+	store_params p;
+	barray *objtab;
+	fpindex *idx;
+	fp_ctx *fpc;
+	map_reader mr;
+	uint8_t *cbuf;          /* one decoded chunk (cdc max) */
+	uint8_t cbuf_fp[FP_LEN];
+	int cbuf_valid;
+	uint64_t next_obj;
+	uint64_t objects, logical;
+	uint64_t unique_chunks, unique_raw, stored;
+	uint64_t bytes_since_commit;
+	double last_live_fraction;
+	store_writer *writers;
+	gc_state *gc;
+};
+
+/* store.c */
+int store_obj_get(store *s, uint64_t id, obj_rec *o);
+/* Read an extent's chunk into out (>= e->len bytes): its pointer, or where the index
+ * says the chunk is now (after GC moved it). */
+int store_read_chunk(store *s, const map_ext *e, void *out);
+/* A write refers to segment seg_id (GC must not free it this round). */
+void store_note_ref(store *s, store_writer *w, uint64_t seg_id);
+
+/* store_gc.c */
+void store_gc_note_ref(store *s, uint64_t seg_id);
+void store_gc_free(store *s);
+
+#endif /* BKS_STORE_INT_H */
