@@ -8,6 +8,7 @@
 #include "dedup/barray.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,8 +243,9 @@ static const uint8_t *read_block(barray *b, const seg_ptr *p, const char *magic,
 {
 	int r = b->ops->read(b->ctx, p, b->buf, b->block);
 	if (r < 0) {
-		bks_fail(e, r, "record array: block at row %llu unreadable",
-		         (unsigned long long)p->row);
+		bks_fail(e, r, "record array: %.4s block at row %llu (segment %llu) unreadable: %s",
+		         magic, (unsigned long long)p->row, (unsigned long long)p->seg_id,
+		         strerror(-r));
 		return NULL;
 	}
 	if (p->rlen != BA_HDR + n * esz || !check_hdr(b->buf, magic, (uint16_t)n, first)) {

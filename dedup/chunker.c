@@ -23,8 +23,8 @@
  *   bits. With h = (h << 1) + gear[byte], bit j of h depends on the last j+1 bytes
  *   only, so a low contiguous mask would look at a window of a dozen bytes. FastCDC
  *   spreads its mask bits over the low 48 bits to widen the window; we take the top
- *   bits instead, which gives a window of 65-(b+2) .. 64 bytes (at least 41) with a
- *   single AND. The test "top bits all zero" is the same as h < 2^(64-bits).
+ *   bits instead: the lowest of n top bits depends on the last 65-n bytes, so every
+ *   bit tested depends on at least 42 bytes (n <= 23), and the test is one AND.
  *
  *   Per chunk, bytes at chunk offsets 0, 1, 2, ...:
  *     h = 0 when the chunk starts.
@@ -37,13 +37,18 @@
  *   the stream does. Cut points depend only on the bytes since the previous cut, not
  *   on how the stream arrives in buffers.
  *
- * Speed: this runs on every ingested byte. The skipped region costs nothing but
- * arithmetic on the position. The hashed part is split at avg so each scan loop has
- * one loop-invariant mask, and it is unrolled by 8 with the hash chain broken up:
- * h advances by 8 bytes as (h << 8) + (a weighted sum of 8 gear values), whose terms
- * do not depend on h, so the serial dependency is one shift and one add per 8 bytes
- * instead of per byte; the 8 intermediate hashes, needed for the tests, are formed
- * from h and partial sums in parallel. The wrapping arithmetic makes this exact.
+ * Speed: this runs on every ingested byte; the cost is the hashed bytes, about 3/4
+ * of the input with the defaults. The skipped min costs only arithmetic on the
+ * position. The hashed part is split at avg, so each scan loop has one invariant
+ * mask. A byte-at-a-time gear loop is bound by its serial chain (one shift-add per
+ * byte, about a cycle), so scan() hashes two lanes of the buffer in step: lane b
+ * starts `lane` bytes after lane a, and its starting hash is exact after hashing
+ * only the 64 bytes before it from 0, because older bytes are shifted out of a
+ * 64-bit hash. A cut found in either lane is confirmed by redoing lane a alone from
+ * that group on, since a's bytes all come first. That leaves about four
+ * instructions per byte (load byte, load gear, shift-add, test-and-branch), which is
+ * what bounds the speed. Software prefetch runs ahead of both lanes: the hardware
+ * prefetcher alone loses the stream at every skipped min.
  */
 #include "dedup/chunker.h"
 
@@ -62,6 +67,9 @@
 #endif
 #ifndef SCAN_MIN_LANE
 #define SCAN_MIN_LANE 128
+#endif
+#ifndef SCAN_PREFETCH
+#define SCAN_PREFETCH 4096
 #endif
 
 struct cdc {
@@ -158,38 +166,46 @@ static inline size_t scan_serial(const uint64_t *restrict gear, const uint8_t *r
 	return n;
 }
 
+/* The hash after p[pos - 1] for a scan that entered with hash hin before p[0]: the
+ * last 64 bytes determine it fully (older bytes have been shifted out). */
+static uint64_t rehash(const uint64_t *restrict gear, const uint8_t *restrict p,
+                       size_t pos, uint64_t hin)
+{
+	uint64_t h = hin;
+	size_t j = 0;
+
+	if (pos >= 64) {
+		h = 0;
+		j = pos - 64;
+	}
+	for (; j < pos; j++)
+		GEAR_STEP(h, p[j]);
+	return h;
+}
+
 /* Same result as scan_serial, faster: see "Speed" at the top. p[0..n) must all be
  * hashed bytes of one chunk (after its first min). */
 static size_t scan(const uint64_t *restrict gear, const uint8_t *restrict p, size_t n,
                    uint64_t *hp, uint64_t mask)
 {
 	uint64_t h = *hp;
-	size_t i = 0, k;
+	size_t i = 0, k, j;
 
 	while (n - i >= 2 * SCAN_MIN_LANE) {
 		/* Lanes a = p[i, i+lane) and b = p[i+lane, i+2*lane), hashed in step. */
 		size_t lane = BKS_MIN((n - i) / 2, SCAN_LANE) & ~(size_t)7;
 		const uint8_t *a = p + i, *b = a + lane;
-		uint64_t ha = h, hb = 0, ha0, hb0;
+		uint64_t ha = h, hb = rehash(gear, p, i + lane, h);
 
-		/* b's hash where it starts: the 64 bytes before it, all hashed bytes of
-		 * this chunk, determine it fully (older bytes have been shifted out). */
-		for (k = lane - 64; k < lane; k += 4) {
-			GEAR_STEP(hb, a[k]);
-			GEAR_STEP(hb, a[k + 1]);
-			GEAR_STEP(hb, a[k + 2]);
-			GEAR_STEP(hb, a[k + 3]);
-		}
-		for (k = 0; k < lane; k += 8) {
-			ha0 = ha;
-			hb0 = hb;
-#ifdef SCAN_PF
-			__builtin_prefetch((const void *)((uintptr_t)(a + k) + SCAN_PF));
-			__builtin_prefetch((const void *)((uintptr_t)(b + k) + SCAN_PF));
-#endif
+		for (j = 0; j < lane; j += 8) {
+			/* One line per 16 bytes hashed, SCAN_PREFETCH ahead of the
+			 * bytes the two lanes together cover: the hardware prefetcher
+			 * alone loses the stream at each skipped min. uintptr_t: the
+			 * address may lie past the buffer, which a prefetch tolerates. */
+			__builtin_prefetch((const void *)((uintptr_t)(a + 2 * j) + SCAN_PREFETCH));
 #define SCAN_PAIR(o)                                                                  \
-	GEAR_STEP(ha, a[k + (o)]);                                                    \
-	GEAR_STEP(hb, b[k + (o)]);                                                    \
+	GEAR_STEP(ha, a[j + (o)]);                                                    \
+	GEAR_STEP(hb, b[j + (o)]);                                                    \
 	if (__builtin_expect(!(ha & mask) || !(hb & mask), 0))                        \
 		goto hit;
 			SCAN_PAIR(0) SCAN_PAIR(1) SCAN_PAIR(2) SCAN_PAIR(3)
@@ -204,14 +220,14 @@ static size_t scan(const uint64_t *restrict gear, const uint8_t *restrict p, siz
 		/* A cut within these 8 steps, in one lane or both. Every byte of a
 		 * comes before every byte of b: redo a alone from this group to its
 		 * end, and only if it has no cut, b's group, which then has one. */
-		{
-			size_t ka = scan_serial(gear, a + k, lane - k, &ha0, mask);
-			if (ka < lane - k)
-				return i + k + ka;
-			size_t kb = scan_serial(gear, b + k, 8, &hb0, mask);
-			BKS_PANIC_IF(kb == 8, "cdc: lane b lost its cut point");
-			return i + lane + k + kb;
-		}
+		ha = rehash(gear, p, i + j, *hp);
+		k = scan_serial(gear, a + j, lane - j, &ha, mask);
+		if (k < lane - j)
+			return i + j + k;
+		hb = rehash(gear, p, i + lane + j, *hp);
+		k = scan_serial(gear, b + j, 8, &hb, mask);
+		BKS_PANIC_IF(k == 8, "cdc: lane b lost its cut point");
+		return i + lane + j + k;
 	}
 	k = scan_serial(gear, p + i, n - i, &h, mask);
 	if (k < n - i)

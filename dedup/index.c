@@ -44,7 +44,8 @@ struct fpindex {
 	uint32_t loc_pos;
 	struct run runs[MAX_RUNS + 1]; /* [0] oldest */
 	int nruns;
-	seg_ptr runlist;       /* current run list block */
+	seg_ptr runlist;       /* run list block of the last sync */
+	int runs_dirty;        /* runs changed since (a merge): the run list must be rewritten */
 	uint8_t *blk;          /* one block */
 	seg_entry *ents;       /* one segment table */
 	uint32_t ents_cap;
@@ -382,6 +383,7 @@ static int merge(fpindex *x, int from, const uint8_t *extra, uint64_t nextra)
 		run_release(x, &x->runs[i], 1);
 	x->runs[from] = nr;
 	x->nruns = from + 1;
+	x->runs_dirty = 1;
 out:
 	free(all);
 	return r;
@@ -444,11 +446,14 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 			return r;
 		memset(x->mem, 0, x->mcap * sizeof(*x->mem));
 		x->mcount = 0;
-	} else if (!seg_ptr_is_null(&x->runlist)) {
+	} else if (!x->runs_dirty && !seg_ptr_is_null(&x->runlist)) {
 		seg_ptr_encode(&x->runlist, root);
 		return 0;
 	}
-	return write_runlist(x, root);
+	r = write_runlist(x, root);
+	if (r == 0)
+		x->runs_dirty = 0;
+	return r;
 }
 
 int fpidx_compact(fpindex *x)

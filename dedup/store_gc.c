@@ -126,7 +126,15 @@ int store_gc_start(store *s, double min_live)
 		store_gc_free(s);
 		return -ENOMEM;
 	}
+	/* Segments from here on are newer than the mark, and so are the segments being
+	 * filled now (blocks and chunks added to them after this point are not marked). */
+	uint64_t od, om;
+	pool_open_segs(s->pl, &od, &om);
 	g->horizon = pool_next_seg_id(s->pl);
+	if (od)
+		g->horizon = BKS_MIN(g->horizon, od);
+	if (om)
+		g->horizon = BKS_MIN(g->horizon, om);
 	struct mark_ctx m = {s, g};
 	/* Live chunks and map blocks: every object. */
 	for (uint64_t id = 1; id < barray_count(s->objtab) && r == 0; id++) {
@@ -183,9 +191,8 @@ static int compact(store *s, gc_state *g, const seg_header *h, int n)
 static int sweep_row(store *s, gc_state *g, uint64_t row)
 {
 	int state = pool_row_state(s->pl, row);
-	uint64_t seg = pool_row_seg(s->pl, row), open_d, open_m;
-	pool_open_segs(s->pl, &open_d, &open_m);
-	if (seg == 0 || seg >= g->horizon || seg == open_d || seg == open_m)
+	uint64_t seg = pool_row_seg(s->pl, row);
+	if (seg == 0 || seg >= g->horizon)
 		return 0;
 	if (state == ROW_META) {
 		if (!g->meta_live[row]) {
@@ -264,8 +271,9 @@ int store_gc_step(store *s)
 int store_gc_run(store *s, double min_live)
 {
 	int r = store_gc_start(s, min_live);
-	while (r == 0 && (r = store_gc_step(s)) > 0)
-		;
+	if (r == 0)
+		while ((r = store_gc_step(s)) > 0)
+			;
 	if (r == 0) {
 		/* Dead index entries go with the next merge; merge now so the index does
 		 * not keep pointing into freed rows. */

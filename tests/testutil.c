@@ -187,3 +187,105 @@ arr *tu_import_array(char **paths, int n, flt_world *w)
 	}
 	return a;
 }
+
+uint8_t *tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	long n;
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+int tu_generations(const char *dir, uint64_t base, int n, double frac, uint64_t seed)
+{
+	char p[700], cmd[2048];
+	const char *top = getenv("top_srcdir");
+	snprintf(p, sizeof(p), "%s/base.img", dir);
+	FILE *f = fopen(p, "wb");
+	if (!f)
+		return -1;
+	uint8_t *buf = malloc(1 << 20);
+	bks_rng r;
+	bks_rng_seed(&r, seed);
+	for (uint64_t off = 0; off < base; off += 1 << 20) {
+		size_t k = (size_t)BKS_MIN((uint64_t)(1 << 20), base - off);
+		bks_rng_fill(&r, buf, k);
+		if (fwrite(buf, 1, k, f) != k) {
+			fclose(f);
+			free(buf);
+			return -1;
+		}
+	}
+	fclose(f);
+	free(buf);
+	const char *cands[] = {"%s/../shared/bench/gen_generations.py",
+	                       "%s/../../shared/bench/gen_generations.py"};
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(cands); i++) {
+		char script[600];
+		snprintf(script, sizeof(script), cands[i], top ? top : ".");
+		if (access(script, R_OK) != 0)
+			continue;
+		snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' '%s' %d %g %llu", script, p, dir, n,
+		         frac, (unsigned long long)seed);
+		return system(cmd) == 0 ? 0 : -1;
+	}
+	/* No shared script: the same mutation in C (overwrite/insert/delete runs of
+	 * 64 B .. 256 KiB until frac of the size has changed). */
+	fprintf(stderr, "note: gen_generations.py not found; generating in C\n");
+	size_t len;
+	uint8_t *data = tu_read_file(p, &len);
+	if (!data)
+		return -1;
+	for (int g = 1; g <= n; g++) {
+		if (g > 1) {
+			static const size_t sizes[] = {64, 512, 4096, 32768, 262144};
+			int64_t budget = (int64_t)((double)len * frac);
+			while (budget > 0) {
+				size_t sz = (size_t)BKS_MIN((int64_t)sizes[bks_rng_below(&r, 5)], budget);
+				size_t pos = (size_t)bks_rng_below(&r, len > sz ? len - sz : 1);
+				uint64_t kind = bks_rng_below(&r, 10);
+				if (kind < 5) {
+					bks_rng_fill(&r, data + pos, sz);
+				} else if (kind < 8) {
+					data = realloc(data, len + sz);
+					memmove(data + pos + sz, data + pos, len - pos);
+					bks_rng_fill(&r, data + pos, sz);
+					len += sz;
+				} else {
+					memmove(data + pos, data + pos + sz, len - pos - sz);
+					len -= sz;
+				}
+				budget -= (int64_t)sz;
+			}
+		}
+		snprintf(p, sizeof(p), "%s/gen%02d.img", dir, g);
+		f = fopen(p, "wb");
+		if (!f || fwrite(data, 1, len, f) != len) {
+			if (f)
+				fclose(f);
+			free(data);
+			return -1;
+		}
+		fclose(f);
+	}
+	free(data);
+	return 0;
+}
+
+void tu_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		perror(path);
+		exit(99);
+	}
+}

@@ -27,12 +27,19 @@ extern int tu_checks;
 		}                                                                           \
 	} while (0)
 
-/* Like CHECK, but stops the test: for preconditions later checks depend on. */
+/* Like CHECK, but stops the test: for preconditions later checks depend on.
+ * cond is evaluated once (it often has side effects). */
 #define REQUIRE(cond, ...)                                                          \
 	do {                                                                            \
-		CHECK(cond, __VA_ARGS__);                                                   \
-		if (!(cond))                                                                \
+		int req_ok_ = !!(cond);                                                     \
+		tu_checks++;                                                                \
+		if (!req_ok_) {                                                             \
+			tu_failures++;                                                          \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+			fprintf(stderr, __VA_ARGS__);                                           \
+			fputc('\n', stderr);                                                    \
 			return tu_finish();                                                     \
+		}                                                                           \
 	} while (0)
 
 int tu_finish(void); /* prints "N checks, N failed", returns the exit code */
@@ -70,5 +77,15 @@ void *tu_alloc(size_t len); /* aligned, zeroed, aborts on failure */
 arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out);
 /* Import the same disks again. */
 arr *tu_import_array(char **paths, int n, flt_world *w);
+
+/* Backup generations: gen 1 is `base` bytes of pseudo-random data (or the file from
+ * ../shared/bench/gen_generations.py when that script is there); gen g > 1 mutates
+ * gen g-1 by about frac of its size (overwrites, insertions, deletions). Writes
+ * dir/genNN.img for g = 1..n and returns 0, or -1. Uses the shared script when it
+ * can, so tests and benchmarks see the same kind of data. */
+int tu_generations(const char *dir, uint64_t base, int n, double frac, uint64_t seed);
+void tu_mkdir(const char *path); /* aborts the test on failure */
+/* Read a whole file into a malloc'd buffer. */
+uint8_t *tu_read_file(const char *path, size_t *len);
 
 #endif
