@@ -228,11 +228,11 @@ int tu_generations(const char *dir, uint64_t base, int n, double frac, uint64_t 
 	}
 	fclose(f);
 	free(buf);
-	const char *cands[] = {"%s/../shared/bench/gen_generations.py",
-	                       "%s/../../shared/bench/gen_generations.py"};
+	const char *cands[] = {"/../shared/bench/gen_generations.py",
+	                       "/../../shared/bench/gen_generations.py"};
 	for (size_t i = 0; i < BKS_ARRAY_SIZE(cands); i++) {
 		char script[600];
-		snprintf(script, sizeof(script), cands[i], top ? top : ".");
+		snprintf(script, sizeof(script), "%s%s", top ? top : ".", cands[i]);
 		if (access(script, R_OK) != 0)
 			continue;
 		snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' '%s' %d %g %llu", script, p, dir, n,
