@@ -188,20 +188,44 @@ void map_reader_forget(map_reader *r)
 	r->obj = 0;
 }
 
+int map_block_parse(const uint8_t *b, size_t len, int leaf, uint64_t first, uint32_t *n)
+{
+	uint32_t esz = leaf ? MAP_LEAF_ENT : MAP_NODE_ENT;
+	if (len < MAP_HDR)
+		return -EINVAL;
+	*n = le_get16(b + 6);
+	if (memcmp(b, leaf ? M_LEAF : M_NODE, 4) || le_get16(b + 4) != 1 || *n == 0 ||
+	    len != MAP_HDR + (size_t)*n * esz || le_get64(b + 8) != first)
+		return -EINVAL;
+	/* Entries in strictly increasing offset order, starting at first; leaf extents
+	 * contiguous and non-empty. */
+	uint64_t prev_end = first;
+	for (uint32_t i = 0; i < *n; i++) {
+		const uint8_t *x = b + MAP_HDR + (size_t)i * esz;
+		uint64_t off = le_get64(x);
+		if (leaf) {
+			uint32_t l = le_get32(x + 8);
+			if (off != prev_end || l == 0 || off + l < off)
+				return -EINVAL;
+			prev_end = off + l;
+		} else if ((i == 0 && off != first) || (i > 0 && off <= prev_end)) {
+			return -EINVAL;
+		} else {
+			prev_end = off;
+		}
+	}
+	return 0;
+}
+
 /* Read a map block and check what its parent promised: kind, count that fits the
- * length, first offset. */
+ * length, first offset, entry order. */
 static int load_block(pool *pl, const seg_ptr *p, int leaf, uint64_t first, uint8_t *out,
                       uint32_t cap, uint32_t *n)
 {
 	int r = pool_meta_read(pl, p, out, cap);
 	if (r < 0)
 		return r;
-	uint32_t esz = leaf ? MAP_LEAF_ENT : MAP_NODE_ENT;
-	*n = le_get16(out + 6);
-	if (memcmp(out, leaf ? M_LEAF : M_NODE, 4) || le_get16(out + 4) != 1 || *n == 0 ||
-	    p->rlen != MAP_HDR + *n * esz || le_get64(out + 8) != first)
-		return -EINVAL;
-	return 0;
+	return map_block_parse(out, p->rlen, leaf, first, n);
 }
 
 static void leaf_ext(const uint8_t *leaf, uint32_t i, map_ext *e)

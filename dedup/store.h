@@ -96,6 +96,7 @@ void store_gc_get_stats(const store *s, store_gc_stats *st);
 /* --- verify --- */
 typedef struct store_verify_report {
 	uint64_t objects, objects_damaged, chunks_checked, chunks_bad, bytes_checked;
+	uint64_t repaired;         /* strips the array found wrong (checksum) and rewrote */
 	uint64_t damaged_ids[16];  /* the first ones */
 } store_verify_report;
 /* Read every chunk of every object; check checksums (the array repairs what it can)

@@ -315,12 +315,26 @@ static int verify_ext(void *ctx, const map_ext *e)
 	return 0;
 }
 
+static uint64_t array_cksum_errors(store *s)
+{
+	arr_status *st = malloc(sizeof(*st));
+	uint64_t n = 0;
+	if (!st)
+		return 0;
+	arr_get_status(pool_array(s->pl), st);
+	for (int i = 0; i < st->ndisks; i++)
+		n += st->disks[i].cksum_errors;
+	free(st);
+	return n;
+}
+
 int store_verify(store *s, store_verify_report *rep)
 {
 	struct verify_ctx v = {s, rep, malloc(s->p.cdc.max), 0};
 	memset(rep, 0, sizeof(*rep));
 	if (!v.buf)
 		return -ENOMEM;
+	uint64_t ck0 = array_cksum_errors(s);
 	for (uint64_t id = 1; id < barray_count(s->objtab); id++) {
 		obj_rec o;
 		if (store_obj_get(s, id, &o) < 0)
@@ -337,5 +351,6 @@ int store_verify(store *s, store_verify_report *rep)
 		}
 	}
 	free(v.buf);
+	rep->repaired = array_cksum_errors(s) - ck0;
 	return 0;
 }

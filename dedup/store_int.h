@@ -55,6 +55,10 @@ typedef struct map_ext {
 	seg_ptr p;
 } map_ext;
 
+/* Check a map block's bytes (a leaf or a node) against what its parent promised:
+ * kind, entry count matching the length, first offset, entries in order. */
+int map_block_parse(const uint8_t *b, size_t len, int leaf, uint64_t first, uint32_t *n);
+
 /* Map reader: find the extent holding offset off. The last leaf is kept decoded, so
  * sequential reads touch each leaf once. */
 typedef struct map_reader {

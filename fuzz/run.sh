@@ -12,21 +12,22 @@ if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped";
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
 common="$top/common/bks.c"
 status=0
-for t in label; do
+for t in label segment; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
+	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/segment.c $top/dedup/cmap.c $top/dedup/pool.c $top/dedup/barray.c $top/storage/*.c $top/raid/raid.c $common -laio -lisal -lzstd" ;;
 	esac
 	# shellcheck disable=SC2086
 	$CC $CFLAGS $srcs -lxxhash -o "$bin"
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
-	# Seeds: valid structures written by the unit test's seed mode.
-	if [ -x "$top/build-ci/tests/test-label" ]; then "$top/build-ci/tests/test-label" --seeds "$corpus"
-	elif [ -x "$top/build/tests/test-label" ]; then "$top/build/tests/test-label" --seeds "$corpus"
-	fi
+	# Seeds: valid structures written by the unit tests' seed modes.
+	for b in "$top/build-ci" "$top/build"; do
+		if [ -x "$b/tests/test-$t" ]; then "$b/tests/test-$t" --seeds "$corpus" || true; break; fi
+	done
 	echo "fuzz: $t for ${secs}s"
-	if ! "$bin" -max_total_time="$secs" -max_len=16384 -print_final_stats=1 "$corpus" \
+	if ! "$bin" -max_total_time="$secs" -max_len=20000 -print_final_stats=1 "$corpus" \
 		>"$out/fuzz-$t.log" 2>&1; then
 		echo "fuzz: $t FAILED"; tail -40 "$out/fuzz-$t.log"; status=1
 	else
