@@ -6,6 +6,8 @@
 
 int bench_raid(int argc, char **argv, int quick);
 int bench_array(int argc, char **argv, int quick);
+int bench_chunker(int argc, char **argv, int quick);
+int bench_store(int argc, char **argv, int quick);
 double bench_now(void);              /* seconds, CLOCK_MONOTONIC */
 void bench_print(const char *name, double value);  /* prints "name: value\n" with %.3f */
 

@@ -22,7 +22,7 @@ void bench_print(const char *name, double value)
 static int usage(const char *prog)
 {
 	fprintf(stderr,
-	        "usage: %s raid|array|all [--quick] [--dir DIR]\n"
+	        "usage: %s raid|array|chunker|store|all [--quick] [--dir DIR]\n"
 	        "  raid   P+Q encode, recovery and check throughput (one thread)\n"
 	        "  array  array write/read throughput\n"
 	        "  all    both\n"
@@ -59,6 +59,10 @@ int main(int argc, char **argv)
 		rc = bench_raid(argc, argv, quick);
 	} else if (strcmp(what, "array") == 0) {
 		rc = bench_array(argc, argv, quick);
+	} else if (strcmp(what, "chunker") == 0) {
+		rc = bench_chunker(argc, argv, quick);
+	} else if (strcmp(what, "store") == 0) {
+		rc = bench_store(argc, argv, quick);
 	} else if (strcmp(what, "all") == 0) {
 		rc = bench_raid(argc, argv, quick);
 		if (rc == 0)
