@@ -16,8 +16,9 @@
  *       z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
  *       gear[i] = z ^ (z >> 31);
  *   15 is the smallest seed for which a run of zero bytes hashed from h = 0 never has
- *   its top 5 bits all zero (the widest mask below has 5 bits): zero-filled regions,
- *   common in images and sparse files, then become max-sized chunks, all identical.
+ *   its top 5 bits all zero (the smallest mask below, MaskL with avg = 128, has 5
+ *   bits): zero-filled regions, common in disk images and sparse files, then become
+ *   max-sized chunks, all identical, whatever the parameters.
  *
  *   Masks: b = log2(avg). MaskS has the top b+2 bits of 64 set, MaskL the top b-2
  *   bits. With h = (h << 1) + gear[byte], bit j of h depends on the last j+1 bytes
@@ -243,6 +244,10 @@ size_t cdc_next(cdc *c, const uint8_t *buf, size_t len, int *cut)
 	uint64_t h = c->h;
 
 	assert(pos < c->max);
+	if (len == 0) {
+		*cut = 0;
+		return 0;
+	}
 	if (pos < c->min) {
 		/* Cut-point skipping: the hash starts at offset min whatever the buffers. */
 		size_t skip = c->min - pos;
