@@ -13,7 +13,7 @@
 #define MAX_RUNS 8                 /* merge when a sync would make more */
 #define BLOOM_BITS_PER 10          /* ~1% false positives with 7 probes */
 #define BLOOM_K 7
-#define LOC_SLOTS (1u << 18)       /* locality cache: 262144 entries, ~19 MiB */
+#define LOC_SLOTS (1u << 16)       /* locality cache: 65536 entries, ~5 MiB */
 #define LOC_SEGS 64                /* recently loaded segment tables */
 
 static const char RUNLIST_MAGIC[4] = {'B', 'K', 'I', 'R'};

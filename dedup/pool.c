@@ -2,6 +2,7 @@
 #include "dedup/pool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,36 @@ struct cslot {
 	uint8_t *data;
 };
 
+/* Sealed segments on their way to the array: a writer thread writes them while the
+ * caller goes on chunking, hashing and compressing (the ingest pipeline's last
+ * stage). Reads of an item in flight are served from its buffer. */
+#define WQ_SLOTS 4
+enum { WQ_FREE = 0, WQ_PENDING = 1, WQ_WRITING = 2 };
+struct wslot {
+	uint8_t *buf;
+	uint64_t row, seg_id, seq;
+	int state;
+};
+struct wqueue {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct wslot s[WQ_SLOTS];
+	uint64_t next_seq;
+	int err;     /* first write error (negative errno) */
+	int stop;
+	int started;
+};
+
+/* Whole data rows read for sequential readers (restore): the second item read from
+ * a row loads the row, the rest come from memory. */
+#define RC_SLOTS 8
+struct rcache {
+	uint64_t row, seg_id, stamp;
+	uint8_t *buf;
+	int valid;
+};
+
 struct pool {
 	arr *a;
 	pool_params p;
@@ -40,6 +71,10 @@ struct pool {
 	uint32_t ncache;
 	ZSTD_DCtx *dctx;
 	uint8_t *iobuf;         /* one row, aligned: reads of stored bytes */
+	struct wqueue wq;
+	struct rcache rc[RC_SLOTS];
+	uint64_t rc_clock;
+	uint64_t last_row, last_seg;  /* the row of the previous item read */
 	uint8_t upper[POOL_UPPER_MAX];
 	uint32_t upper_len;
 	seg_ptr root_ptr;       /* the last committed root block */
@@ -51,7 +86,7 @@ void pool_params_default(pool_params *p)
 {
 	p->zstd_level = 3;
 	p->meta_block = 32u << 10;
-	p->cache_bytes = 64u << 20;
+	p->cache_bytes = 16u << 20;
 }
 
 arr *pool_array(pool *pl) { return pl->a; }
@@ -158,20 +193,113 @@ static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
 	return 0;
 }
 
-/* Write the segment being built as its row. */
+static void *writer_main(void *arg)
+{
+	pool *pl = arg;
+	struct wqueue *q = &pl->wq;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		struct wslot *w = NULL;
+		for (int i = 0; i < WQ_SLOTS; i++)
+			if (q->s[i].state == WQ_PENDING && (!w || q->s[i].seq < w->seq))
+				w = &q->s[i];
+		if (!w) {
+			if (q->stop)
+				break;
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		w->state = WQ_WRITING;
+		pthread_mutex_unlock(&q->mu);
+		int r = arr_write_rows(pl->a, w->row, 1, w->buf, NULL);
+		pthread_mutex_lock(&q->mu);
+		if (r < 0 && !q->err)
+			q->err = r;
+		w->state = WQ_FREE;
+		pthread_cond_broadcast(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* Wait until every queued segment is on the array; returns the first write error. */
+static int drain(pool *pl)
+{
+	struct wqueue *q = &pl->wq;
+	if (!q->started)
+		return 0;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		int busy = 0;
+		for (int i = 0; i < WQ_SLOTS; i++)
+			busy |= q->s[i].state != WQ_FREE;
+		if (!busy)
+			break;
+		pthread_cond_wait(&q->cv, &q->mu);
+	}
+	int r = q->err;
+	pthread_mutex_unlock(&q->mu);
+	if (r < 0)
+		pl->fatal = 1;
+	return r;
+}
+
+/* Hand the segment being built to the writer (or write it here if no thread). */
 static int flush_seg(pool *pl, seg_builder *b, int *open)
 {
+	struct wqueue *q = &pl->wq;
 	if (!*open)
 		return 0;
 	const void *rowdata = seg_seal(b);
 	seg_header h;
 	seg_header_decode(rowdata, SEG_HDR_SIZE, &h, NULL);
-	bks_err e = {0};
-	int r = arr_write_rows(pl->a, h.row, 1, rowdata, &e);
 	*open = 0;
+	if (!q->started) {
+		int r = arr_write_rows(pl->a, h.row, 1, rowdata, NULL);
+		if (r < 0)
+			pl->fatal = 1;
+		return r;
+	}
+	pthread_mutex_lock(&q->mu);
+	struct wslot *w = NULL;
+	while (!q->err) {
+		for (int i = 0; i < WQ_SLOTS && !w; i++)
+			if (q->s[i].state == WQ_FREE)
+				w = &q->s[i];
+		if (w)
+			break;
+		pthread_cond_wait(&q->cv, &q->mu);
+	}
+	int r = q->err;
+	if (r == 0) {
+		memcpy(w->buf, rowdata, pl->row_bytes);
+		w->row = h.row;
+		w->seg_id = h.seg_id;
+		w->seq = q->next_seq++;
+		w->state = WQ_PENDING;
+		pthread_cond_broadcast(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
 	if (r < 0)
 		pl->fatal = 1;
 	return r;
+}
+
+/* A queued segment's buffer, if seg_id is still on its way. Caller copies out. */
+static const uint8_t *queued(pool *pl, uint64_t seg_id)
+{
+	struct wqueue *q = &pl->wq;
+	const uint8_t *b = NULL;
+	if (!q->started)
+		return NULL;
+	pthread_mutex_lock(&q->mu);
+	for (int i = 0; i < WQ_SLOTS; i++)
+		if (q->s[i].state != WQ_FREE && q->s[i].seg_id == seg_id)
+			b = q->s[i].buf;
+	/* The slot cannot be reused while we read it: only flush_seg (this thread)
+	 * fills slots. */
+	pthread_mutex_unlock(&q->mu);
+	return b;
 }
 
 static int add_item(pool *pl, seg_builder *b, int kind, int *open, const uint8_t *fp,
@@ -227,6 +355,43 @@ static int item_verify(void *ctx, uint64_t row, size_t off, const void *buf, siz
 	return len == p->slen && seg_item_ok(p, buf);
 }
 
+/* A whole data row from the cache; loads it when a second item of the same row is
+ * asked for in a row (a sequential reader). A row whose item fails its checksum is
+ * dropped from the cache and the item is read alone (and repaired) by the caller. */
+static const uint8_t *cached_row(pool *pl, const seg_ptr *p)
+{
+	struct rcache *victim = &pl->rc[0];
+	for (int i = 0; i < RC_SLOTS; i++) {
+		struct rcache *c = &pl->rc[i];
+		if (c->valid && c->row == p->row && c->seg_id == p->seg_id) {
+			c->stamp = ++pl->rc_clock;
+			if (!seg_item_ok(p, c->buf + p->off)) {
+				c->valid = 0;
+				return NULL;
+			}
+			return c->buf;
+		}
+		if (!c->valid || c->stamp < victim->stamp)
+			victim = c;
+	}
+	int sequential = pl->last_row == p->row && pl->last_seg == p->seg_id;
+	pl->last_row = p->row;
+	pl->last_seg = p->seg_id;
+	if (!sequential)
+		return NULL;
+	if (!victim->buf && !(victim->buf = bks_alloc_aligned(DISK_ALIGN, pl->row_bytes)))
+		return NULL;
+	if (arr_read(pl->a, p->row, 0, victim->buf, pl->row_bytes) != 0) {
+		victim->valid = 0;
+		return NULL;
+	}
+	victim->row = p->row;
+	victim->seg_id = p->seg_id;
+	victim->stamp = ++pl->rc_clock;
+	victim->valid = 1;
+	return victim->buf;
+}
+
 /* The stored bytes of an item: from a segment still being built, or from the array
  * through the checksum (the array reconstructs and repairs on a mismatch). */
 static int stored_bytes(pool *pl, const seg_ptr *p, const uint8_t **out)
@@ -240,9 +405,22 @@ static int stored_bytes(pool *pl, const seg_ptr *p, const uint8_t **out)
 			*out = seg_buffer(open[i]) + p->off;
 			return seg_item_ok(p, *out) ? 0 : -EIO;
 		}
+	const uint8_t *qb = queued(pl, p->seg_id);
+	if (qb) {
+		*out = qb + p->off;
+		return seg_item_ok(p, *out) ? 0 : -EIO;
+	}
 	/* (While the pool opens, the row table itself is being read: no check yet.) */
 	if (pl->rowtab && pool_row_seg(pl, p->row) != p->seg_id)
 		return -ESTALE;
+	if (p->kind == SEG_DATA) {
+		const uint8_t *rb = cached_row(pl, p);
+		if (rb && seg_item_ok(p, rb + p->off)) {
+			*out = rb + p->off;
+			return 0;
+		}
+	}
+	/* One item, through its checksum: the array reconstructs and repairs. */
 	int r = arr_read_verify(pl->a, p->row, p->off, pl->iobuf, p->slen, item_verify,
 	                        (void *)p);
 	if (r < 0)
@@ -380,6 +558,16 @@ static int pool_alloc(arr *a, const pool_params *p, pool **out)
 	if ((r = seg_builder_new(pl->row_bytes, pl->p.zstd_level, &pl->dseg)) < 0 ||
 	    (r = seg_builder_new(pl->row_bytes, 1, &pl->mseg)) < 0)
 		goto fail;
+	for (int i = 0; i < WQ_SLOTS; i++)
+		if (!(pl->wq.s[i].buf = bks_alloc_aligned(DISK_ALIGN, pl->row_bytes))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	pthread_mutex_init(&pl->wq.mu, NULL);
+	pthread_cond_init(&pl->wq.cv, NULL);
+	if (pthread_create(&pl->wq.th, NULL, writer_main, pl) == 0)
+		pl->wq.started = 1;
+	pl->last_row = UINT64_MAX;
 	*out = pl;
 	return 0;
 fail:
@@ -392,6 +580,21 @@ void pool_close(pool *pl)
 {
 	if (!pl)
 		return;
+	if (pl->wq.started) {
+		/* Let queued rows land (they are simply unreferenced if not committed). */
+		drain(pl);
+		pthread_mutex_lock(&pl->wq.mu);
+		pl->wq.stop = 1;
+		pthread_cond_broadcast(&pl->wq.cv);
+		pthread_mutex_unlock(&pl->wq.mu);
+		pthread_join(pl->wq.th, NULL);
+		pthread_mutex_destroy(&pl->wq.mu);
+		pthread_cond_destroy(&pl->wq.cv);
+	}
+	for (int i = 0; i < WQ_SLOTS; i++)
+		free(pl->wq.s[i].buf);
+	for (int i = 0; i < RC_SLOTS; i++)
+		free(pl->rc[i].buf);
 	if (pl->a) {
 		arr_set_live_fn(pl->a, NULL, NULL);
 		arr_set_scrub_verify(pl->a, NULL, NULL);
@@ -497,6 +700,10 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 	r = seg_add(pl->mseg, NULL, blk, root_len, &rp);
 	free(blk);
 	if (r < 0 || (r = flush_seg(pl, pl->mseg, &pl->mseg_open)) < 0)
+		goto io;
+	/* Every segment of this txg must be on the array before the superblock names
+	 * the root (arr_commit flushes the disks first). */
+	if ((r = drain(pl)) < 0)
 		goto io;
 
 	uint8_t anchor[ANCHOR_LEN];

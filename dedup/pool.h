@@ -35,7 +35,7 @@ enum row_state { ROW_FREE = 0, ROW_DATA = 1, ROW_META = 2, ROW_FREEING = 3 };
 typedef struct pool_params {
 	int zstd_level;        /* data compression level (0 = none); default 3 */
 	uint32_t meta_block;   /* metadata block size; default 32 KiB */
-	size_t cache_bytes;    /* metadata block cache; default 64 MiB */
+	size_t cache_bytes;    /* metadata block cache; default 16 MiB */
 } pool_params;
 
 void pool_params_default(pool_params *p);

@@ -532,4 +532,10 @@ void store_get_stats(store *s, store_stats *st)
 	st->index_ram_bytes = xs.ram_bytes;
 	st->index_ram_fixed_bytes = xs.ram_fixed_bytes;
 	st->index_runs = xs.runs;
+	st->index_lookups = xs.lookups;
+	st->index_memtable_hits = xs.memtable_hits;
+	st->index_locality_hits = xs.locality_hits;
+	st->index_run_hits = xs.run_hits;
+	st->index_misses = xs.misses;
+	st->index_block_reads = xs.block_reads;
 }

@@ -117,6 +117,8 @@ typedef struct store_stats {
 	double live_fraction;       /* from the last GC mark (1.0 before any) */
 	uint64_t index_entries, index_ram_bytes, index_ram_fixed_bytes;
 	uint32_t index_runs;
+	uint64_t index_lookups, index_memtable_hits, index_locality_hits, index_run_hits,
+	    index_misses, index_block_reads;
 } store_stats;
 void store_get_stats(store *s, store_stats *st);
 
