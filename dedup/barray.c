@@ -200,11 +200,16 @@ int barray_sync(barray *b, uint8_t root[BARRAY_ROOT_ENC])
 		uint64_t first = l * b->per_leaf;
 		uint32_t n = (uint32_t)BKS_MIN((uint64_t)b->per_leaf, b->count - first);
 		seg_ptr np;
-		if ((r = write_block(b, M_LEAF, first, b->recs + first * b->rec, n, b->rec,
-		                     &b->leaf[l], &np)) < 0)
-			goto out;
-		b->leaf[l] = np;
+		/* Clear before writing: the write itself may change a record of this very
+		 * leaf (the pool allocating a row for the block), which must mark it dirty
+		 * again rather than be lost. */
 		b->leaf_dirty[l] = 0;
+		if ((r = write_block(b, M_LEAF, first, b->recs + first * b->rec, n, b->rec,
+		                     &b->leaf[l], &np)) < 0) {
+			b->leaf_dirty[l] = 1;
+			goto out;
+		}
+		b->leaf[l] = np;
 		b->dir_dirty[l / b->per_dir] = 1;
 	}
 	for (uint64_t d = 0; d < b->ndirs; d++) {
@@ -215,21 +220,25 @@ int barray_sync(barray *b, uint8_t root[BARRAY_ROOT_ENC])
 		for (uint32_t i = 0; i < n; i++)
 			seg_ptr_encode(&b->leaf[first + i], ptrs + (size_t)i * SEG_PTR_ENC);
 		seg_ptr np;
-		if ((r = write_block(b, M_DIR, first, ptrs, n, SEG_PTR_ENC, &b->dir[d], &np)) < 0)
-			goto out;
-		b->dir[d] = np;
 		b->dir_dirty[d] = 0;
+		if ((r = write_block(b, M_DIR, first, ptrs, n, SEG_PTR_ENC, &b->dir[d], &np)) < 0) {
+			b->dir_dirty[d] = 1;
+			goto out;
+		}
+		b->dir[d] = np;
 		b->top_dirty = 1;
 	}
 	if (b->top_dirty) {
 		for (uint64_t d = 0; d < b->ndirs; d++)
 			seg_ptr_encode(&b->dir[d], ptrs + (size_t)d * SEG_PTR_ENC);
 		seg_ptr np;
-		if ((r = write_block(b, M_TOP, 0, ptrs, (uint32_t)b->ndirs, SEG_PTR_ENC, &b->top,
-		                     &np)) < 0)
-			goto out;
-		b->top = np;
 		b->top_dirty = 0;
+		if ((r = write_block(b, M_TOP, 0, ptrs, (uint32_t)b->ndirs, SEG_PTR_ENC, &b->top,
+		                     &np)) < 0) {
+			b->top_dirty = 1;
+			goto out;
+		}
+		b->top = np;
 	}
 	encode_root(b, root);
 out:
