@@ -1,10 +1,12 @@
 #!/bin/sh
-# Install every Debian package bkstor's build, tests and benchmarks need.
+# Install every Debian package bkstor's build and tests need; with --bench also the
+# peer tools the benchmarks compare against (casync, restic, borg, fio).
 # Idempotent: packages already present are left alone. Debian 12.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libaio-dev libisal-dev libzstd-dev libxxhash-dev libmicrohttpd-dev libssl-dev
-clang libclang-rt-14-dev util-linux python3 fio"
+clang libclang-rt-14-dev util-linux python3"
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS fio casync restic borgbackup"; fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
