@@ -24,6 +24,15 @@
 #endif
 
 static const cli_cmd commands[] = {
+	{"store", "create", "DISK...",
+	 "create an empty dedup store on the array on DISKs", cmd_store_create},
+	{"store", "stats", "DISK...",
+	 "objects, logical and stored bytes, dedup and compression ratios, index size",
+	 cmd_store_stats},
+	{"store", "verify", "DISK...",
+	 "read every chunk of every object; check checksums and fingerprints", cmd_store_verify},
+	{"store", "rebuild-index", "DISK...",
+	 "rebuild the fingerprint index from the segments themselves", cmd_store_rebuild_index},
 	{"array", "create", "[--name NAME] [--strip-size SIZE] [--spare DISK]... [--force] DISK...",
 	 "create an array on 4 to 32 DISKs (SIZE: 64K..1M, default 256K)", cmd_array_create},
 	{"array", "show", "DISK...",

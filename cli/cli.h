@@ -89,5 +89,15 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv);
 int cmd_array_fail(cli_ctx *c, int argc, char **argv);
 int cmd_array_replace(cli_ctx *c, int argc, char **argv);
 int cmd_array_add_spare(cli_ctx *c, int argc, char **argv);
+/* Assemble the array on the DISKs (claim: put spares in and commit). NULL after an
+ * error message. */
+struct arr;
+struct arr *cli_import_array(cli_ctx *c, char *const *paths, int n, int claim);
+
+/* cmd_store.c */
+int cmd_store_create(cli_ctx *c, int argc, char **argv);
+int cmd_store_stats(cli_ctx *c, int argc, char **argv);
+int cmd_store_verify(cli_ctx *c, int argc, char **argv);
+int cmd_store_rebuild_index(cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_H */

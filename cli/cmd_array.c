@@ -98,6 +98,13 @@ static int commit_keep_root(cli_ctx *c, arr *a)
 }
 
 /* Open the DISKs and assemble the array on them. */
+static arr *import_paths(cli_ctx *c, char *const *paths, int n, int mode);
+
+arr *cli_import_array(cli_ctx *c, char *const *paths, int n, int claim)
+{
+	return import_paths(c, paths, n, claim ? IMPORT_CLAIM : IMPORT_LOOK);
+}
+
 static arr *import_paths(cli_ctx *c, char *const *paths, int n, int mode)
 {
 	disk **d = calloc((size_t)n, sizeof(*d));

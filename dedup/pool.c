@@ -510,6 +510,18 @@ static void bio_free(void *ctx, const seg_ptr *p)
 
 int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, size_t cap)
 {
+	/* A segment still on its way to the array is read from its buffer: the row on
+	 * disk holds whatever was there before. */
+	const uint8_t *qb = row < pl->nrows ? queued(pl, pool_row_seg(pl, row)) : NULL;
+	if (qb) {
+		int r = seg_header_decode(qb, SEG_HDR_SIZE, h, NULL);
+		if (r < 0)
+			return r;
+		if (h->row != row || h->row_bytes != pl->row_bytes || h->nitems > cap)
+			return -EINVAL;
+		r = seg_table_decode(h, qb + h->table_off, pl->row_bytes - h->table_off, ents, NULL);
+		return r < 0 ? r : (int)h->nitems;
+	}
 	int r = arr_read(pl->a, row, 0, pl->iobuf, SEG_HDR_SIZE);
 	if (r < 0)
 		return r;
@@ -778,7 +790,10 @@ int pool_open(arr *a, const pool_params *p, pool **out, bks_err *e)
 	}
 	pl->txg = txg + 1;
 	pl->root_ptr = rp;
-	pl->next_seg_id = le_get64(blk + 24);
+	/* Segment ids are never reused: the txg a crash lost may have written segments
+	 * with ids from the committed counter on (at most one per row, since rows are
+	 * not reused within a txg), and their bytes may still sit in free rows. */
+	pl->next_seg_id = le_get64(blk + 24) + pl->nrows;
 	pl->upper_len = ul;
 	memcpy(pl->upper, blk + ROOT_FIXED, ul);
 	if ((r = barray_load(&pl->bio, pl, blk + 40, &pl->rowtab, e)) < 0)

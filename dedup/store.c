@@ -506,6 +506,18 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 	return 0;
 }
 
+int store_rebuild_index(store *s, bks_err *e)
+{
+	fpindex *nx;
+	int r = fpidx_rebuild(s->pl, &nx, e);
+	if (r < 0)
+		return r;
+	/* The old runs' blocks become garbage for the collector. */
+	fpidx_free(s->idx);
+	s->idx = nx;
+	return store_commit(s, e);
+}
+
 /* --- stats --- */
 
 void store_get_stats(store *s, store_stats *st)

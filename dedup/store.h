@@ -86,7 +86,8 @@ typedef struct store_gc_stats {
 } store_gc_stats;
 
 /* Start a collection: mark live chunks from every object (now), then sweep in
- * steps. Segments whose live fraction is below min_live (e.g. 0.5) are compacted. */
+ * steps. Segments whose live chunks fill less than min_live (e.g. 0.5) of their row
+ * are compacted: dead chunks and rows that commits wrote half full are reclaimed. */
 int store_gc_start(store *s, double min_live);
 /* Do a bounded amount of sweeping; 1 if more remains, 0 when done, -errno. */
 int store_gc_step(store *s);
@@ -102,6 +103,11 @@ typedef struct store_verify_report {
 /* Read every chunk of every object; check checksums (the array repairs what it can)
  * and fingerprints. */
 int store_verify(store *s, store_verify_report *rep);
+
+/* Rebuild the fingerprint index from the data segments' own tables (every chunk on
+ * the array) and commit it. For a damaged index; dedup and restores of moved chunks
+ * depend on it. */
+int store_rebuild_index(store *s, bks_err *e);
 
 /* --- stats --- */
 typedef struct store_stats {

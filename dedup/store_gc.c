@@ -7,7 +7,8 @@
  * a write refers to from now on (a dedup hit) is protected, so a chunk that a
  * concurrent write has just deduplicated against is never freed.
  * Sweep (store_gc_step): a dead metadata row is freed; a data segment with no live
- * chunk is freed; one whose live fraction is below min_live has its live chunks
+ * chunk is freed; one whose live bytes fill less than min_live of the row (dead
+ * chunks, or a segment a commit wrote half full) has its live chunks
  * copied (stored bytes, no recompression) into new segments, the index updated, and
  * its row freed. Freed rows are reused only after the next commit, so a crash before
  * it leaves the last commit whole. Content maps keep pointing at old places; a read
@@ -222,7 +223,11 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 	}
 	g->st.live_bytes += live;
 	g->st.dead_bytes += total - live;
-	if (live == 0 || (double)live < g->min_live * (double)total) {
+	/* Fill is measured against the row, not the segment's own items: a segment a
+	 * commit wrote half full wastes the rest of its row just as dead chunks do. */
+	double room = (double)(pool_row_bytes(s->pl) - SEG_HDR_SIZE);
+	int compact_it = (double)live < g->min_live * room;
+	if (live == 0 || compact_it) {
 		s->unique_chunks -= BKS_MIN(s->unique_chunks, dead_chunks);
 		s->unique_raw -= BKS_MIN(s->unique_raw, dead_raw);
 	}
@@ -233,7 +238,7 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 		s->stored -= BKS_MIN(s->stored, total);
 		return 0;
 	}
-	if ((double)live >= g->min_live * (double)total)
+	if (!compact_it)
 		return 0;
 	int r = compact(s, g, &h, n);
 	if (r < 0)
