@@ -27,15 +27,20 @@ if [ ! -f "$demo/disk0" ]; then
 	for f in $disks "$demo/spare0"; do truncate -s "${size_mb}M" "$f"; done
 	# shellcheck disable=SC2086
 	"$ctl" array create --name demo --spare "$demo/spare0" $disks
+	# shellcheck disable=SC2086
+	"$ctl" store create $disks "$demo/spare0"
 else
 	# shellcheck disable=SC2086
 	"$ctl" array show $disks "$demo/spare0"
 fi
+# shellcheck disable=SC2086
+"$ctl" store stats $disks "$demo/spare0"
 cat <<MSG
 
 Demo array in $demo (sparse files). Try:
   $ctl array fail slot3 $demo/disk* $demo/spare0      # a disk dies: the spare is claimed and rebuilt
   $ctl array scrub $demo/disk* $demo/spare0           # check P/Q of every live row
   $ctl array show --json $demo/disk* $demo/spare0
+  $ctl store verify $demo/disk* $demo/spare0          # read back every chunk of every object
 Remove $demo to start over.
 MSG
