@@ -107,6 +107,29 @@ struct store_writer {
 
 typedef struct gc_state gc_state;
 
+/* Ingest batches: chunks found in the caller's buffer are fingerprinted, and the new
+ * ones compressed, by two threads (fork-join per batch); lookups, segment appends
+ * and map entries stay in stream order on the calling thread. */
+#define INGEST_BATCH 64
+typedef struct ingest_span {
+	const uint8_t *p;      /* the chunk's bytes (caller's buffer, or the carry) */
+	uint32_t len;
+	uint8_t fp[FP_LEN];
+	int hit;               /* found in the index */
+	seg_ptr loc;
+	uint8_t *z;            /* compressed bytes (a slot of zbuf) */
+	uint32_t zlen;         /* 0: store raw */
+} ingest_span;
+
+typedef struct ingest_ctx {
+	fp_ctx *fpc[2];
+	struct ZSTD_CCtx_s *cctx[2];
+	uint8_t *zbuf;         /* INGEST_BATCH slots of zcap bytes */
+	size_t zcap;
+	ingest_span span[INGEST_BATCH];
+	int n;
+} ingest_ctx;
+
 struct store {
 	pool *pl;
 	store_params p;
@@ -124,6 +147,7 @@ struct store {
 	double last_live_fraction;
 	store_writer *writers;
 	gc_state *gc;
+	ingest_ctx *ing;       /* created with the first writer */
 };
 
 /* store.c */
