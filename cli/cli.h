@@ -89,6 +89,9 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv);
 int cmd_array_fail(cli_ctx *c, int argc, char **argv);
 int cmd_array_replace(cli_ctx *c, int argc, char **argv);
 int cmd_array_add_spare(cli_ctx *c, int argc, char **argv);
+int cmd_array_offline(cli_ctx *c, int argc, char **argv);
+int cmd_array_online(cli_ctx *c, int argc, char **argv);
+int cmd_array_remove(cli_ctx *c, int argc, char **argv);
 /* Assemble the array on the DISKs (claim: put spares in and commit). NULL after an
  * error message. */
 struct arr;

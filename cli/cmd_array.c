@@ -452,7 +452,9 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv)
 	return rc;
 }
 
-int cmd_array_fail(cli_ctx *c, int argc, char **argv)
+/* fail, offline, online, remove: one TARGET among the DISKs, one array verb. */
+static int target_verb(cli_ctx *c, int argc, char **argv, const char *what,
+                       int (*fn)(arr *, const char *, bks_err *), int rebuild)
 {
 	int force = 0, n = parse_simple(c, argc, argv, no_opts, 2, &force), r;
 	bks_err e = {0};
@@ -463,13 +465,33 @@ int cmd_array_fail(cli_ctx *c, int argc, char **argv)
 	const char *target = resolve_name(argv[0], argv + 1, n - 1);
 	if (!(a = import_paths(c, argv + 1, n - 1, IMPORT_CLAIM)))
 		return CLI_FAIL;
-	r = arr_fail(a, target, &e);
+	r = fn(a, target, &e);
 	if (r < 0) {
-		cli_err(c, "fail %s: %s", argv[0], bks_errmsg(&e, r));
+		cli_err(c, "%s %s: %s", what, argv[0], bks_errmsg(&e, r));
 		arr_close(a);
 		return CLI_FAIL;
 	}
-	return finish_verb(c, a, run_bg(c, a, BG_REBUILD) < 0 ? CLI_FAIL : CLI_OK);
+	return finish_verb(c, a, rebuild && run_bg(c, a, BG_REBUILD) < 0 ? CLI_FAIL : CLI_OK);
+}
+
+int cmd_array_fail(cli_ctx *c, int argc, char **argv)
+{
+	return target_verb(c, argc, argv, "fail", arr_fail, 1);
+}
+
+int cmd_array_offline(cli_ctx *c, int argc, char **argv)
+{
+	return target_verb(c, argc, argv, "offline", arr_offline, 0);
+}
+
+int cmd_array_online(cli_ctx *c, int argc, char **argv)
+{
+	return target_verb(c, argc, argv, "online", arr_online, 1);
+}
+
+int cmd_array_remove(cli_ctx *c, int argc, char **argv)
+{
+	return target_verb(c, argc, argv, "remove", arr_remove, 0);
 }
 
 int cmd_array_replace(cli_ctx *c, int argc, char **argv)

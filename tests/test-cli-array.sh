@@ -133,6 +133,24 @@ expect_rc 0 "array import"
 json_check "import: ONLINE with d2 as spare" \
 	's["health"] == "ONLINE" and len(spares) == 1 and spares[0]["path"].endswith("/d2")'
 
+# offline / online / remove
+set -- "$tmp/n0" "$tmp/d1" "$tmp/d2" "$tmp/d3" "$tmp/d4" "$tmp/d5" "$tmp/s0"
+run array offline "$tmp/d3" "$@"
+expect_rc 0 "array offline d3"
+run array show --json "$@"
+json_check "d3 OFFLINE, array DEGRADED, spare not claimed" \
+	's["health"] == "DEGRADED" and slot(3)["state"] == "OFFLINE" and len(spares) == 1'
+run array online "$tmp/d3" "$@"
+expect_rc 0 "array online d3"
+run array show --json "$@"
+json_check "d3 back ONLINE after its rebuild" 's["health"] == "ONLINE" and slot(3)["state"] == "ONLINE"'
+run array remove "$tmp/d2" "$@"
+expect_rc 0 "array remove of the spare d2"
+run array show --json "$@"
+json_check "no spares left" 'len(spares) == 0'
+run array remove "$tmp/d4" "$@"
+expect_rc 1 "remove of an ONLINE member is refused"
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures check(s) failed"
 	exit 1
