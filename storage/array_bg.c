@@ -55,6 +55,93 @@ static void complete_slot(arr *a, int s)
 	          replacing ? "replace" : "rebuild", nm, nm, old);
 }
 
+/* Rebuild rows [r, end) onto the target slots (none of them readable there) in one
+ * round of reads and one of writes: the whole batch's surviving strips are read
+ * together, every row is reconstructed, the targets' strips are written together.
+ * Rows that are not live are skipped. Returns bytes read. */
+static int64_t rebuild_batch(arr *a, uint64_t r, uint64_t end, const int *targets, int nt)
+{
+	disk_io ios[ARR_BATCH_ROWS * ARR_MAX_DISKS];
+	int ios_row[ARR_BATCH_ROWS * ARR_MAX_DISKS], ios_slot[ARR_BATCH_ROWS * ARR_MAX_DISKS];
+	size_t rowlen = (size_t)(a->k + 2) * a->strip;
+	int nio = 0, live[ARR_BATCH_ROWS];
+	int64_t bytes = 0;
+
+	for (uint64_t row = r; row < end; row++) {
+		int b = (int)(row - r);
+		live[b] = arr_row_live(a, row);
+		if (!live[b])
+			continue;
+		for (int s = 0; s < a->n; s++) {
+			disk *d = arr_reader(a, s, row);
+			if (!d)
+				continue;
+			int st = raid_disk_strip(a->n, row, s);
+			ios_row[nio] = b;
+			ios_slot[nio] = s;
+			ios[nio++] = (disk_io){.d = d, .op = DISK_READ,
+			                       .buf = a->rowbuf + (size_t)b * rowlen + (size_t)st * a->strip,
+			                       .len = a->strip, .off = ARR_DATA_OFF + row * a->strip};
+			bytes += a->strip;
+		}
+	}
+	disk_io_run(ios, nio);
+	arr_check_latency(a, ios, nio);
+	int ok[ARR_BATCH_ROWS];
+	for (uint64_t row = r; row < end; row++) {
+		int b = (int)(row - r);
+		ok[b] = 0;
+		if (!live[b])
+			continue;
+		int lost[ARR_MAX_DISKS], nlost = 0, have[ARR_MAX_DISKS] = {0};
+		for (int i = 0; i < nio; i++)
+			if (ios_row[i] == b && ios[i].result == 0)
+				have[ios_slot[i]] = 1;
+		for (int s = 0; s < a->n; s++)
+			if (!have[s])
+				lost[nlost++] = raid_disk_strip(a->n, row, s);
+		uint8_t *p[RAID_MAX_K + 2];
+		row_ptrs(a, a->rowbuf + (size_t)b * rowlen, p);
+		if (nlost > 2 || raid_recover(a->codec, a->strip, p, lost, nlost) < 0) {
+			arr_event(a, ARR_EV_ERR, "rebuild: row %llu cannot be reconstructed (too "
+			          "many failed disks); skipped", (unsigned long long)row);
+			continue;
+		}
+		ok[b] = 1;
+	}
+	/* Count read errors only now: faulting a disk reshuffles nothing we hold, but
+	 * it must not happen while the batch's disks are being looked at. */
+	for (int i = 0; i < nio; i++)
+		if (ios[i].result) {
+			adisk *ad = arr_find_adisk(a, ios[i].d);
+			if (ad)
+				arr_note_error(a, ad, ios[i].result, 0, 0);
+		}
+	nio = 0;
+	for (uint64_t row = r; row < end; row++) {
+		int b = (int)(row - r);
+		if (!ok[b])
+			continue;
+		for (int i = 0; i < nt; i++) {
+			aslot *sl = &a->slot[targets[i]];
+			if (!sl->inc.d)
+				continue; /* faulted meanwhile */
+			int st = raid_disk_strip(a->n, row, targets[i]);
+			ios[nio++] = (disk_io){.d = sl->inc.d, .op = DISK_WRITE,
+			                       .buf = a->rowbuf + (size_t)b * rowlen + (size_t)st * a->strip,
+			                       .len = a->strip, .off = ARR_DATA_OFF + row * a->strip};
+		}
+	}
+	disk_io_run(ios, nio);
+	for (int i = 0; i < nio; i++)
+		if (ios[i].result) {
+			adisk *ad = arr_find_adisk(a, ios[i].d);
+			if (ad)
+				arr_note_error(a, ad, ios[i].result, 1, 0);
+		}
+	return bytes;
+}
+
 /* One step of rebuild/replace over the slot(s) with the lowest cursor. Returns bytes
  * read, or -1 if there is no such work. */
 static int64_t rebuild_step(arr *a, uint32_t max_rows)
@@ -83,6 +170,21 @@ static int64_t rebuild_step(arr *a, uint32_t max_rows)
 			for (int i = 0; i < nt; i++)
 				complete_slot(a, targets[i]);
 			break;
+		}
+		if (!copy_only) {
+			/* A rebuild: batch consecutive rows, up to the next incoming disk's
+			 * cursor (the set of targets must stay the same) and the high-water. */
+			uint64_t end = BKS_MIN(r + ARR_BATCH_ROWS, a->hwm);
+			for (int s = 0; s < a->n; s++)
+				if (a->slot[s].inc.d && a->slot[s].cursor > r)
+					end = BKS_MIN(end, a->slot[s].cursor);
+			bytes += rebuild_batch(a, r, end, targets, nt);
+			for (int i = 0; i < nt; i++)
+				if (a->slot[targets[i]].inc.d && a->slot[targets[i]].cursor == r)
+					a->slot[targets[i]].cursor = end;
+			done += (uint32_t)(end - r);
+			r = end;
+			continue;
 		}
 		if (!arr_row_live(a, r)) {
 			skipped++;
