@@ -34,7 +34,6 @@ struct run {
 
 struct fpindex {
 	pool *pl;
-	bio_ops bio;
 	uint32_t block;        /* metadata block size */
 	uint32_t per_block;    /* entries per block */
 	struct ment *mem;      /* memtable */
@@ -261,8 +260,8 @@ static int write_run(fpindex *x, const uint8_t *ents, uint64_t n, struct run *ou
 	memset(out, 0, sizeof(*out));
 	out->nent = n;
 	out->nbits = BKS_MAX(n * BLOOM_BITS_PER, (uint64_t)64);
-	if ((r = barray_new(&x->bio, x->pl, ENT_SIZE, x->block, &out->dir)) < 0 ||
-	    (r = barray_new(&x->bio, x->pl, 8, x->block, &out->bloom)) < 0 ||
+	if ((r = barray_new(pool_bio(), x->pl, ENT_SIZE, x->block, &out->dir)) < 0 ||
+	    (r = barray_new(pool_bio(), x->pl, 8, x->block, &out->bloom)) < 0 ||
 	    (r = barray_resize(out->dir, nb)) < 0 ||
 	    (r = barray_resize(out->bloom, (out->nbits + 63) / 64)) < 0)
 		goto fail;
@@ -467,26 +466,12 @@ int fpidx_compact(fpindex *x)
 	return r;
 }
 
-static int bio_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
-{
-	return pool_meta_write(ctx, blk, len, out);
-}
-static int bio_read(void *ctx, const seg_ptr *p, void *out, size_t cap)
-{
-	return pool_meta_read(ctx, p, out, cap);
-}
-static void bio_free(void *ctx, const seg_ptr *p)
-{
-	pool_meta_free(ctx, p);
-}
-
 int fpidx_new(pool *pl, fpindex **out)
 {
 	fpindex *x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
 	x->pl = pl;
-	x->bio = (bio_ops){.write = bio_write, .read = bio_read, .free = bio_free};
 	x->block = 32u << 10;
 	x->per_block = (x->block - BLK_HDR) / ENT_SIZE;
 	x->ents_cap = pool_row_bytes(pl) / (SEG_ENTRY_SIZE + 1) + 1;
@@ -548,8 +533,8 @@ int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpindex **out, bks_
 		rn->nent = le_get64(o);
 		rn->nbits = le_get64(o + 8);
 		x->nruns = i + 1;
-		if ((r = barray_load(&x->bio, pl, o + 16, &rn->dir, e)) < 0 ||
-		    (r = barray_load(&x->bio, pl, o + 16 + BARRAY_ROOT_ENC, &rn->bloom, e)) < 0)
+		if ((r = barray_load(pool_bio(), pl, o + 16, &rn->dir, e)) < 0 ||
+		    (r = barray_load(pool_bio(), pl, o + 16 + BARRAY_ROOT_ENC, &rn->bloom, e)) < 0)
 			break;
 		if (rn->nbits == 0 || barray_count(rn->bloom) * 64 < rn->nbits) {
 			r = bks_fail(e, -EINVAL, "index: run %d Bloom filter size wrong", i);

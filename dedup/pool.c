@@ -79,7 +79,6 @@ struct pool {
 	uint32_t upper_len;
 	seg_ptr root_ptr;       /* the last committed root block */
 	pool_stats st;
-	bio_ops bio;
 };
 
 void pool_params_default(pool_params *p)
@@ -495,6 +494,16 @@ void pool_meta_free(pool *pl, const seg_ptr *p)
 	pl->st.meta_bytes_freed += p->slen;
 }
 
+static int bio_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out);
+static int bio_read(void *ctx, const seg_ptr *p, void *out, size_t cap);
+static void bio_free(void *ctx, const seg_ptr *p);
+static const bio_ops POOL_BIO = {.write = bio_write, .read = bio_read, .free = bio_free};
+
+const bio_ops *pool_bio(void)
+{
+	return &POOL_BIO;
+}
+
 static int bio_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
 {
 	return pool_meta_write(ctx, blk, len, out);
@@ -555,7 +564,6 @@ static int pool_alloc(arr *a, const pool_params *p, pool **out)
 	pl->a = a;
 	pl->row_bytes = (uint32_t)arr_row_bytes(a);
 	pl->nrows = arr_rows(a);
-	pl->bio = (bio_ops){.write = bio_write, .read = bio_read, .free = bio_free};
 	pl->ncache = (uint32_t)BKS_MAX(pl->p.cache_bytes / pl->p.meta_block, (size_t)16);
 	pl->cache = calloc(pl->ncache, sizeof(*pl->cache));
 	pl->freeing = calloc(pl->nrows, 1);
@@ -642,7 +650,7 @@ int pool_create(arr *a, const pool_params *p, pool **out, bks_err *e)
 	if ((r = pool_alloc(a, p, &pl)) < 0)
 		return bks_fail(e, r, "pool: %s", strerror(-r));
 	if ((r = bks_random(pl->uuid, BKS_UUID_LEN)) < 0 ||
-	    (r = barray_new(&pl->bio, pl, 8, pl->p.meta_block, &pl->rowtab)) < 0 ||
+	    (r = barray_new(pool_bio(), pl, 8, pl->p.meta_block, &pl->rowtab)) < 0 ||
 	    (r = barray_resize(pl->rowtab, pl->nrows)) < 0) {
 		bks_fail(e, r, "pool: %s", strerror(-r));
 		goto fail;
@@ -796,7 +804,7 @@ int pool_open(arr *a, const pool_params *p, pool **out, bks_err *e)
 	pl->next_seg_id = le_get64(blk + 24) + pl->nrows;
 	pl->upper_len = ul;
 	memcpy(pl->upper, blk + ROOT_FIXED, ul);
-	if ((r = barray_load(&pl->bio, pl, blk + 40, &pl->rowtab, e)) < 0)
+	if ((r = barray_load(pool_bio(), pl, blk + 40, &pl->rowtab, e)) < 0)
 		goto fail;
 	if (barray_count(pl->rowtab) != pl->nrows) {
 		r = bks_fail(e, -EINVAL, "row table has %llu rows, the array %llu",

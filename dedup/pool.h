@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/bks.h"
+#include "dedup/barray.h"
 #include "dedup/segment.h"
 #include "storage/array.h"
 
@@ -85,6 +86,8 @@ int pool_meta_write(pool *pl, const void *blk, uint32_t len, seg_ptr *out);
 int pool_meta_read(pool *pl, const seg_ptr *p, void *out, size_t cap);
 /* A block is no longer referenced by the metadata being built (accounting only). */
 void pool_meta_free(pool *pl, const seg_ptr *p);
+/* The three above as a block-I/O table for record arrays (ctx: the pool). */
+const bio_ops *pool_bio(void);
 
 /* Segment table of a data segment (for the index's locality cache and rebuilds):
  * fills *h and up to cap entries; returns the entry count or -errno. */

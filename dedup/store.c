@@ -147,8 +147,6 @@ int store_sync(store *s, uint64_t id, bks_err *e)
 	return store_commit(s, e);
 }
 
-static const bio_ops *obj_bio(void);
-
 int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 {
 	store_params def;
@@ -171,7 +169,7 @@ int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 		goto fail_pool;
 	}
 	s->next_obj = 1;
-	if ((r = barray_new(obj_bio(), pl, OBJ_REC, s->p.pool.meta_block, &s->objtab)) < 0 ||
+	if ((r = barray_new(pool_bio(), pl, OBJ_REC, s->p.pool.meta_block, &s->objtab)) < 0 ||
 	    (r = fpidx_new(pl, &s->idx)) < 0) {
 		bks_fail(e, r, "out of memory");
 		goto fail;
@@ -234,7 +232,7 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 		r = bks_fail(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = barray_load(obj_bio(), pl, u + 64, &s->objtab, e)) < 0 ||
+	if ((r = barray_load(pool_bio(), pl, u + 64, &s->objtab, e)) < 0 ||
 	    (r = fpidx_load(pl, u + 64 + BARRAY_ROOT_ENC, &s->idx, e)) < 0)
 		goto fail;
 	if (barray_count(s->objtab) > s->next_obj) {
@@ -253,20 +251,7 @@ fail_pool:
 
 /* --- objects --- */
 
-static int obj_write(void *ctx, const void *blk, uint32_t len, seg_ptr *out)
-{
-	return pool_meta_write(ctx, blk, len, out);
-}
-static int obj_read(void *ctx, const seg_ptr *p, void *out, size_t cap)
-{
-	return pool_meta_read(ctx, p, out, cap);
-}
-static void obj_free(void *ctx, const seg_ptr *p)
-{
-	pool_meta_free(ctx, p);
-}
-static const bio_ops OBJ_BIO = {.write = obj_write, .read = obj_read, .free = obj_free};
-static const bio_ops *obj_bio(void) { return &OBJ_BIO; }
+
 
 int store_obj_get(store *s, uint64_t id, obj_rec *o)
 {

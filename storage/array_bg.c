@@ -15,12 +15,6 @@
 
 #define SKIP_PER_STEP 4096 /* dead rows passed over per step without I/O */
 
-static void row_ptrs(arr *a, uint8_t *base, uint8_t **p)
-{
-	for (int i = 0; i < a->k + 2; i++)
-		p[i] = base + (size_t)i * a->strip;
-}
-
 /* Finish a slot whose incoming disk now holds every row. */
 static void complete_slot(arr *a, int s)
 {
@@ -101,7 +95,7 @@ static int64_t rebuild_batch(arr *a, uint64_t r, uint64_t end, const int *target
 			if (!have[s])
 				lost[nlost++] = raid_disk_strip(a->n, row, s);
 		uint8_t *p[RAID_MAX_K + 2];
-		row_ptrs(a, a->rowbuf + (size_t)b * rowlen, p);
+		arr_row_ptrs(a, a->rowbuf + (size_t)b * rowlen, p);
 		if (nlost > 2 || raid_recover(a->codec, a->strip, p, lost, nlost) < 0) {
 			arr_event(a, ARR_EV_ERR, "rebuild: row %llu cannot be reconstructed (too "
 			          "many failed disks); skipped", (unsigned long long)row);
@@ -191,7 +185,7 @@ static int64_t rebuild_step(arr *a, uint32_t max_rows)
 		} else {
 			uint8_t *p[RAID_MAX_K + 2];
 			int failed[RAID_MAX_K + 2] = {0}, err = 0;
-			row_ptrs(a, a->rowbuf2, p);
+			arr_row_ptrs(a, a->rowbuf2, p);
 			if (copy_only) {
 				/* Proactive replace: the old disk still reads; copy its strip,
 				 * reconstruct only if it fails. */
@@ -265,7 +259,7 @@ static void scrub_row(arr *a, uint64_t row)
 		          (unsigned long long)row, nlost);
 		return;
 	}
-	row_ptrs(a, work, p);
+	arr_row_ptrs(a, work, p);
 	memcpy(work, orig, rowlen);
 	raid_recover(a->codec, a->strip, p, lost, nlost);
 	enum raid_check_result cr = nlost < 2 ? raid_check(a->codec, a->strip, p, &where)

@@ -79,6 +79,13 @@ struct arr {
 	double bg_rate;          /* bytes/s over the last window */
 };
 
+/* Strip pointers for a row laid out contiguously at base: data 0..k-1, P, Q. */
+static inline void arr_row_ptrs(const arr *a, uint8_t *base, uint8_t **p)
+{
+	for (int i = 0; i < a->k + 2; i++)
+		p[i] = base + (size_t)i * a->strip;
+}
+
 /* array.c */
 void arr_event(arr *a, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *adisk_label(const adisk *ad, char *buf, size_t cap); /* path or uuid */

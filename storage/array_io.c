@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Strip pointers for a row laid out contiguously: data 0..k-1, P, Q. */
-static void row_ptrs(arr *a, uint8_t *base, uint8_t **p)
-{
-	for (int i = 0; i < a->k + 2; i++)
-		p[i] = base + (size_t)i * a->strip;
-}
-
 int arr_write_rows(arr *a, uint64_t row, uint32_t nrows, const void *data, bks_err *e)
 {
 	const uint8_t *src = data;
@@ -168,7 +161,7 @@ int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int
 	uint8_t *p[RAID_MAX_K + 2];
 	int first = (int)(off / a->strip), last = (int)((off + len - 1) / a->strip);
 
-	row_ptrs(a, work, p);
+	arr_row_ptrs(a, work, p);
 	for (int extra = 0; extra <= 2 - nlost; extra++) {
 		for (int x = 0; x < (extra ? m : 1); x++) {
 			for (int y = (extra == 2 ? x + 1 : 0); y < (extra == 2 ? m : 1); y++) {
@@ -222,7 +215,7 @@ static int read_slow(arr *a, uint64_t row, size_t off, void *buf, size_t len,
 			return -EIO;
 	} else {
 		memcpy(work, orig, (size_t)(a->k + 2) * a->strip);
-		row_ptrs(a, work, p);
+		arr_row_ptrs(a, work, p);
 		if (raid_recover(a->codec, a->strip, p, lost, nlost) < 0)
 			return -EIO;
 	}
