@@ -77,6 +77,16 @@ out:
 	return r;
 }
 
+/* The member slot whose current disk is name (path, UUID or slotN). */
+static int find_member(arr *a, const char *name, int *slot, bks_err *e)
+{
+	adisk *ad = find_named(a, name, slot);
+	if (!ad || *slot < 0 || ad != &a->slot[*slot].cur)
+		return bks_fail(e, -ENOENT, "no member disk '%s' in array %s (give a path, a "
+		                "UUID or slotN)", name, a->name);
+	return 0;
+}
+
 static int unavailable_slots(arr *a)
 {
 	int n = 0;
@@ -89,11 +99,8 @@ int arr_offline(arr *a, const char *name, bks_err *e)
 {
 	int s, r;
 	pthread_mutex_lock(&a->mu);
-	adisk *ad = find_named(a, name, &s);
-	if (!ad || s < 0 || ad != &a->slot[s].cur) {
-		r = bks_fail(e, -ENOENT, "no member disk '%s' in array %s", name, a->name);
+	if ((r = find_member(a, name, &s, e)) < 0)
 		goto out;
-	}
 	if (a->slot[s].cur_state != SB_ONLINE) {
 		r = bks_fail(e, -EALREADY, "disk %s is %s", name,
 		             sb_state_name(a->slot[s].cur_state));
@@ -117,11 +124,8 @@ int arr_online(arr *a, const char *name, bks_err *e)
 {
 	int s, r;
 	pthread_mutex_lock(&a->mu);
-	adisk *ad = find_named(a, name, &s);
-	if (!ad || s < 0 || ad != &a->slot[s].cur) {
-		r = bks_fail(e, -ENOENT, "no member disk '%s' in array %s", name, a->name);
+	if ((r = find_member(a, name, &s, e)) < 0)
 		goto out;
-	}
 	aslot *sl = &a->slot[s];
 	if (sl->cur_state != SB_OFFLINE || !sl->cur.d) {
 		r = bks_fail(e, -EINVAL, "disk %s is %s, not OFFLINE and present", name,
@@ -228,12 +232,8 @@ int arr_replace(arr *a, const char *old_name, disk *nd, int force, bks_err *e)
 	uint8_t uuid[BKS_UUID_LEN];
 
 	pthread_mutex_lock(&a->mu);
-	adisk *ad = find_named(a, old_name, &s);
-	if (!ad || s < 0 || ad != &a->slot[s].cur) {
-		r = bks_fail(e, -ENOENT, "no member disk '%s' in array %s (give a path, a UUID "
-		             "or slotN)", old_name, a->name);
+	if ((r = find_member(a, old_name, &s, e)) < 0)
 		goto out;
-	}
 	aslot *sl = &a->slot[s];
 	if (sl->inc.d) {
 		char nm[300];
