@@ -24,6 +24,7 @@ void obj_rec_decode(const uint8_t *b, obj_rec *o)
 	o->nextents = le_get64(b + 16);
 	o->created_txg = le_get64(b + 24);
 	seg_ptr_decode(b + 32, &o->root);
+	o->gen = le_get64(b + 72);
 }
 
 void obj_rec_encode(const obj_rec *o, uint8_t *b)
@@ -35,6 +36,7 @@ void obj_rec_encode(const obj_rec *o, uint8_t *b)
 	le_put64(b + 16, o->nextents);
 	le_put64(b + 24, o->created_txg);
 	seg_ptr_encode(&o->root, b + 32);
+	le_put64(b + 72, o->gen);
 }
 
 /* --- writer --- */
@@ -242,7 +244,7 @@ int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t of
 {
 	if (off >= o->size || o->depth == 0)
 		return -ENOENT;
-	if (!(r->obj == id && r->obj_txg == o->created_txg && off >= r->leaf_first &&
+	if (!(r->obj == id && r->obj_gen == o->gen && off >= r->leaf_first &&
 	      off < r->leaf_end)) {
 		/* Descend from the root. */
 		seg_ptr p = o->root;
@@ -271,7 +273,7 @@ int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t of
 		if ((rc = load_block(pl, &p, 1, first, r->leaf, r->block, &n)) < 0)
 			return rc;
 		r->obj = id;
-		r->obj_txg = o->created_txg;
+		r->obj_gen = o->gen;
 		r->leaf_n = n;
 		r->leaf_first = first;
 		map_ext last;

@@ -78,6 +78,8 @@ struct pool {
 	uint8_t upper[POOL_UPPER_MAX];
 	uint32_t upper_len;
 	seg_ptr root_ptr;       /* the last committed root block */
+	pool_newrow *newrows;   /* rows begun in this txg (for the intent log) */
+	size_t nnew, capnew;
 	pool_stats st;
 };
 
@@ -185,7 +187,16 @@ static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
 	int r = alloc_row(pl, &row);
 	if (r < 0)
 		return r;
+	if (pl->nnew == pl->capnew) {
+		size_t nc = pl->capnew ? pl->capnew * 2 : 64;
+		pool_newrow *nr = realloc(pl->newrows, nc * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		pl->newrows = nr;
+		pl->capnew = nc;
+	}
 	uint64_t id = pl->next_seg_id++;
+	pl->newrows[pl->nnew++] = (pool_newrow){.row = row, .seg_id = id, .kind = (uint32_t)kind};
 	set_rowrec(pl, row, id, kind == SEG_DATA ? ROW_DATA : ROW_META);
 	seg_begin(b, kind, id, row, pl->txg, pl->uuid);
 	*open = 1;
@@ -546,6 +557,64 @@ int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, 
 	return (int)h->nitems;
 }
 
+/* --- the intent log's view --- */
+
+int pool_seal(pool *pl)
+{
+	int r;
+	if (pl->fatal)
+		return -EROFS;
+	if ((r = flush_seg(pl, pl->dseg, &pl->dseg_open)) < 0 ||
+	    (r = flush_seg(pl, pl->mseg, &pl->mseg_open)) < 0)
+		return r;
+	return drain(pl);
+}
+
+size_t pool_new_rows(const pool *pl, const pool_newrow **out)
+{
+	*out = pl->newrows;
+	return pl->nnew;
+}
+
+static int row_verify(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
+{
+	const pool_newrow *nr = ctx;
+	seg_header h;
+	(void)off;
+	if (seg_verify_row(buf, len, NULL) != 0 || seg_header_decode(buf, len, &h, NULL) != 0)
+		return 0;
+	return h.row == row && h.seg_id == nr->seg_id && h.kind == nr->kind;
+}
+
+int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e)
+{
+	seg_header h;
+	int r;
+	if (nr->row >= pl->nrows || (nr->kind != SEG_DATA && nr->kind != SEG_META) ||
+	    nr->seg_id == 0)
+		return bks_fail(e, -EINVAL, "intent log names row %llu (segment %llu, kind %u): "
+		                "out of range", (unsigned long long)nr->row,
+		                (unsigned long long)nr->seg_id, nr->kind);
+	if ((rowrec(pl, nr->row) & 3) != ROW_FREE)
+		return bks_fail(e, -EEXIST, "intent log names row %llu, which the last commit "
+		                "already uses", (unsigned long long)nr->row);
+	r = arr_read_verify(pl->a, nr->row, 0, pl->iobuf, pl->row_bytes, row_verify, (void *)nr);
+	if (r == 0 && !row_verify((void *)nr, nr->row, 0, pl->iobuf, pl->row_bytes))
+		r = -EIO;
+	if (r == 0)
+		r = seg_header_decode(pl->iobuf, pl->row_bytes, &h, NULL);
+	if (r == 0 && memcmp(h.store_uuid, pl->uuid, BKS_UUID_LEN))
+		r = -EINVAL;
+	if (r < 0)
+		return bks_fail(e, r, "intent log names segment %llu in row %llu, but the row does "
+		                "not hold it intact", (unsigned long long)nr->seg_id,
+		                (unsigned long long)nr->row);
+	set_rowrec(pl, nr->row, nr->seg_id, nr->kind == SEG_DATA ? ROW_DATA : ROW_META);
+	if (nr->seg_id >= pl->next_seg_id)
+		pl->next_seg_id = nr->seg_id + 1;
+	return 0;
+}
+
 /* --- life cycle --- */
 
 static int pool_alloc(arr *a, const pool_params *p, pool **out)
@@ -623,6 +692,7 @@ void pool_close(pool *pl)
 		free(pl->cache[i].data);
 	free(pl->cache);
 	free(pl->freeing);
+	free(pl->newrows);
 	free(pl->iobuf);
 	ZSTD_freeDCtx(pl->dctx);
 	seg_builder_free(pl->dseg);
@@ -739,6 +809,7 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 	}
 	pl->root_ptr = rp;
 	memset(pl->freeing, 0, pl->nrows);
+	pl->nnew = 0;
 	pl->txg++;
 	return 0;
 io:

@@ -108,6 +108,21 @@ uint64_t pool_next_seg_id(const pool *pl);
 /* Give the array back and free the pool (a create/open that failed above it). */
 arr *pool_release(pool *pl);
 
+/* --- the intent log's view (store_sync) --- */
+/* Write every open segment now (sealed as it is) and wait until every segment added
+ * so far is on the array (not yet durable: arr_log_write flushes). */
+int pool_seal(pool *pl);
+/* Rows that got a segment in the txg being built, in order (cleared by a commit). */
+typedef struct pool_newrow {
+	uint64_t row, seg_id;
+	uint32_t kind;           /* enum seg_kind */
+} pool_newrow;
+size_t pool_new_rows(const pool *pl, const pool_newrow **out);
+/* Replay: the log says segment seg_id of kind was written to row after the last
+ * commit. Check the whole row (the array repairs what it can), and record it as in
+ * use. -EINVAL if the row holds something else, -EEXIST if the row is in use. */
+int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
+
 /* Stats. */
 typedef struct pool_stats {
 	uint64_t rows_total, rows_data, rows_meta, rows_free;

@@ -89,6 +89,8 @@ static void free_store(store *s, int close_pool)
 		store_put_abort(s->writers);
 	store_gc_free(s);
 	ingest_free(s->ing);
+	ilog_free(s->log);
+	u64set_free(&s->log_objs);
 	barray_free(s->objtab);
 	fpidx_free(s->idx);
 	fp_ctx_free(s->fpc);
@@ -134,17 +136,11 @@ int store_commit(store *s, bks_err *e)
 		return bks_fail(e, r, "store commit: writing metadata: %s", strerror(-r));
 	encode_upper(s, u, objroot, idxroot);
 	r = pool_commit(s->pl, u, sizeof(u), e);
-	if (r == 0)
+	if (r == 0) {
 		s->bytes_since_commit = 0;
+		store_log_committed(s);
+	}
 	return r;
-}
-
-int store_sync(store *s, uint64_t id, bks_err *e)
-{
-	obj_rec o;
-	if (store_obj_get(s, id, &o) < 0)
-		return bks_fail(e, -ENOENT, "no object %llu", (unsigned long long)id);
-	return store_commit(s, e);
 }
 
 int store_create(arr *a, const store_params *p, store **out, bks_err *e)
@@ -170,7 +166,7 @@ int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 	}
 	s->next_obj = 1;
 	if ((r = barray_new(pool_bio(), pl, OBJ_REC, s->p.pool.meta_block, &s->objtab)) < 0 ||
-	    (r = fpidx_new(pl, &s->idx)) < 0) {
+	    (r = fpidx_new(pl, &s->idx)) < 0 || (r = ilog_new(a, pool_uuid(pl), &s->log)) < 0) {
 		bks_fail(e, r, "out of memory");
 		goto fail;
 	}
@@ -239,6 +235,13 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 		r = bks_fail(e, -EINVAL, "store root: object table larger than its id counter");
 		goto fail;
 	}
+	if ((r = ilog_new(a, pool_uuid(pl), &s->log)) < 0) {
+		bks_fail(e, r, "out of memory");
+		goto fail;
+	}
+	/* Syncs since the last commit: bring them back before anything else. */
+	if ((r = store_log_replay(s, e)) < 0)
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -271,6 +274,7 @@ int store_stat(store *s, uint64_t id, store_obj_info *info)
 	info->size = o.size;
 	info->nextents = o.nextents;
 	info->created_txg = o.created_txg;
+	info->gen = o.gen;
 	return 0;
 }
 
@@ -297,6 +301,7 @@ int store_delete(store *s, uint64_t id)
 	s->logical -= o.size;
 	memset(&o, 0, sizeof(o));
 	obj_rec_encode(&o, barray_mut(s->objtab, id));
+	store_log_note_obj(s, id);
 	if (s->mr.obj == id)
 		map_reader_forget(&s->mr);
 	return 0;
@@ -566,10 +571,12 @@ int store_put_end(store_writer *w, uint64_t *id)
 		o.size = w->off;
 		o.nextents = w->mw.nextents;
 		o.created_txg = pool_txg(s->pl);
+		o.gen = pool_next_seg_id(s->pl);
 		obj_rec_encode(&o, barray_mut(s->objtab, nid));
 		s->next_obj++;
 		s->objects++;
 		s->logical += w->off;
+		store_log_note_obj(s, nid);
 		*id = nid;
 	}
 	if (r < 0) {
@@ -697,4 +704,7 @@ void store_get_stats(store *s, store_stats *st)
 	st->index_run_hits = xs.run_hits;
 	st->index_misses = xs.misses;
 	st->index_block_reads = xs.block_reads;
+	st->log_syncs = s->log_syncs;
+	st->log_full_commits = s->log_full_commits;
+	st->log_replayed = s->log_replayed;
 }

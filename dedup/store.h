@@ -5,11 +5,12 @@
  * yet (zstd, in data segments written as whole array rows), and records the object's
  * content map: a tree of extent blocks (offset, length, fingerprint, where the chunk
  * is) kept on the array, so reading any range of a huge object touches only the map
- * blocks it needs. Objects are numbered; ids are never reused.
+ * blocks it needs. Objects are numbered; an (id, generation) pair is never reused.
  *
  * Durability: everything is in the transaction group being built until
- * store_commit() (or store_sync()) returns; a crash at any instant leaves the last
- * commit intact.
+ * store_commit() or store_sync() returns; a crash at any instant leaves the last
+ * commit intact, plus what syncs since then wrote to the intent log (replayed by
+ * store_open, which then commits).
  *
  * Garbage: deleting an object leaves its chunks in place; the collector
  * (store_gc_*) finds chunks no object references, copies the live chunks out of
@@ -61,6 +62,10 @@ typedef struct store_obj_info {
 	uint64_t size;
 	uint64_t nextents;
 	uint64_t created_txg;
+	/* (id, gen) names one object forever. An id is reused only when a crash lost
+	 * the object that had it before it was durable; gen tells the two apart (it
+	 * comes from the never-reused segment id counter). NFS file handles carry both. */
+	uint64_t gen;
 } store_obj_info;
 
 int store_stat(store *s, uint64_t id, store_obj_info *info);
@@ -74,7 +79,11 @@ int store_delete(store *s, uint64_t id);
 
 /* --- durability --- */
 int store_commit(store *s, bks_err *e);
-/* Make object id durable (commits the txg). */
+/* Make object id durable, and with it every object put or deleted before: the open
+ * segments are written and a record of the changes since the last commit goes to the
+ * intent log (mirrored on three disks, flushed). Much cheaper than a commit; a crash
+ * before the next commit replays the log at open. Falls back to a commit when the
+ * log is full. */
 int store_sync(store *s, uint64_t id, bks_err *e);
 
 /* --- garbage collection --- */
@@ -125,6 +134,9 @@ typedef struct store_stats {
 	uint32_t index_runs;
 	uint64_t index_lookups, index_memtable_hits, index_locality_hits, index_run_hits,
 	    index_misses, index_block_reads;
+	uint64_t log_syncs;         /* syncs answered by the intent log (this process) */
+	uint64_t log_full_commits;  /* syncs that committed because the log was full */
+	uint64_t log_replayed;      /* intent log records replayed at open */
 } store_stats;
 void store_get_stats(store *s, store_stats *st);
 

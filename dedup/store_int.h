@@ -6,6 +6,7 @@
 #include "dedup/fp.h"
 #include "dedup/index.h"
 #include "dedup/store.h"
+#include "storage/ilog.h"
 
 #define OBJ_REC 128
 #define OBJ_INUSE 1u
@@ -22,6 +23,7 @@ typedef struct obj_rec {
 	uint64_t size;
 	uint64_t nextents;
 	uint64_t created_txg;
+	uint64_t gen;          /* unique with the id forever (see store_obj_info) */
 	seg_ptr root;
 } obj_rec;
 
@@ -68,7 +70,7 @@ typedef struct map_reader {
 	uint32_t leaf_n;
 	uint64_t leaf_first, leaf_end;
 	uint64_t obj;          /* the object the leaf belongs to (0: none) */
-	uint64_t obj_txg;      /* ...and its creation txg (ids are never reused) */
+	uint64_t obj_gen;      /* ...and its generation ((id, gen) is never reused) */
 } map_reader;
 
 int map_reader_init(map_reader *r, uint32_t block);
@@ -148,6 +150,12 @@ struct store {
 	store_writer *writers;
 	gc_state *gc;
 	ingest_ctx *ing;       /* created with the first writer */
+	/* intent log (store_log.c) */
+	ilog *log;
+	u64set log_objs;       /* objects put or deleted since the last record */
+	size_t log_rows_done;  /* pool_new_rows() already in a record */
+	int log_overflow;      /* could not track a change: the next sync commits */
+	uint64_t log_syncs, log_full_commits, log_replayed;
 };
 
 /* store.c */
@@ -157,6 +165,13 @@ int store_obj_get(store *s, uint64_t id, obj_rec *o);
 int store_read_chunk(store *s, const map_ext *e, void *out);
 /* A write refers to segment seg_id (GC must not free it this round). */
 void store_note_ref(store *s, store_writer *w, uint64_t seg_id);
+
+/* store_log.c */
+void store_log_note_obj(store *s, uint64_t id);
+void store_log_committed(store *s);
+/* Apply the intent log's records after the last commit, and commit. Returns the
+ * number of records (0: none), or -errno. */
+int store_log_replay(store *s, bks_err *e);
 
 /* store_gc.c */
 void store_gc_note_ref(store *s, uint64_t seg_id);

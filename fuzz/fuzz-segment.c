@@ -1,5 +1,6 @@
 /* fuzz-segment: libFuzzer target for the bytes the store reads back from the array:
- * segment rows (header, item table, item checksums) and content-map blocks.
+ * segment rows (header, item table, item checksums), content-map blocks and intent
+ * log records.
  * Properties: no crash or out-of-bounds read on any input; a row that verifies has
  * every item inside its data area; a map block that parses has the entry count its
  * length says. The first byte picks the parser; inputs are tried as-is and with
@@ -12,6 +13,7 @@
 #include "common/endian.h"
 #include "dedup/segment.h"
 #include "dedup/store_int.h"
+#include "storage/ilog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,6 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t kind = data[0];
 	data++;
 	size--;
+	if ((kind & 3) == 2) {
+		/* An intent log record (as replay finds it in a disk's log area). */
+		static const uint8_t uuid[BKS_UUID_LEN];
+		size_t plen, rlen;
+		if (ilog_check(data, size, uuid, 0, 0, &plen, &rlen) == 0 &&
+		    (rlen > size || plen + ILOG_HDR > rlen))
+			abort();
+		return 0;
+	}
 	if (kind & 1) {
 		uint32_t n;
 		uint64_t first = size >= 16 ? le_get64(data + 8) : 0;

@@ -484,7 +484,7 @@ void arr_claim_spares(arr *a)
 }
 
 /* Every disk that takes metadata writes: online members, incoming disks, spares. */
-static int meta_disks(arr *a, adisk **out)
+int arr_meta_disks(arr *a, adisk **out)
 {
 	int n = 0;
 	for (int s = 0; s < a->n; s++) {
@@ -570,7 +570,7 @@ void arr_check_latency(arr *a, const disk_io *ios, int n)
 	}
 }
 
-static void note_errors(arr *a, disk *const *dk, const int *err, int n)
+void arr_note_errors(arr *a, disk *const *dk, const int *err, int n)
 {
 	for (int i = 0; i < n; i++) {
 		adisk *ad = err[i] ? arr_find_adisk(a, dk[i]) : NULL;
@@ -595,7 +595,7 @@ int arr_commit_locked(arr *a, bks_err *e)
 		return bks_fail(e, -EROFS, "array %s: metadata writes failed earlier; the "
 		                "array is read-only until it is imported again", a->name);
 	for (int attempt = 0; attempt < 4; attempt++) {
-		int n = meta_disks(a, md), bad = 0;
+		int n = arr_meta_disks(a, md), bad = 0;
 		disk *dk[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
 		int err[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
 		/* Faulting a disk reshuffles the adisk tables, so errors are noted only
@@ -606,7 +606,7 @@ int arr_commit_locked(arr *a, bks_err *e)
 			bad |= err[i] != 0;
 		}
 		if (bad) {
-			note_errors(a, dk, err, n);
+			arr_note_errors(a, dk, err, n);
 			continue; /* membership changed: rebuild the list */
 		}
 		if (arr_writable_slots(a) < a->k)
@@ -627,7 +627,7 @@ int arr_commit_locked(arr *a, bks_err *e)
 			bad |= err[i] != 0;
 		}
 		if (bad) {
-			note_errors(a, dk, err, n);
+			arr_note_errors(a, dk, err, n);
 			continue;
 		}
 		a->seq = seq;

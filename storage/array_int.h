@@ -106,6 +106,12 @@ int arr_missing_for_row(arr *a, uint64_t row);
 int arr_writable_slots(arr *a);  /* slots that take writes (cur or inc present) */
 void arr_claim_spares(arr *a);
 int arr_commit_locked(arr *a, bks_err *e);
+/* Every disk that takes metadata writes: online members and incoming disks in slot
+ * order, then spares. out: room for ARR_MAX_DISKS * 2 + ARR_MAX_SPARES. */
+int arr_meta_disks(arr *a, adisk **out);
+/* Count the write errors of one phase of I/O (by disk handle, since faulting a disk
+ * moves adisks around). */
+void arr_note_errors(arr *a, disk *const *dk, const int *err, int n);
 int arr_is_present(const arr *a, const uint8_t uuid[BKS_UUID_LEN]);
 int arr_health_locked(arr *a);
 /* Check a disk before it joins (size, labels, write/read-back). */

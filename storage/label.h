@@ -6,6 +6,8 @@
  *   [0, 4K)            label copy 0
  *   [64K, 68K)         label copy 1
  *   [128K, 640K)       superblock ring: 64 slots of 8 KiB; commit seq s goes to slot s % 64
+ *   [640K, 1M)         intent log area (storage/ilog.h): records the layer above
+ *                      needs durable before its next commit; on ARR_LOG_COPIES disks
  *   [1M, ...)          data area: strip r of this disk at 1M + r * strip_size
  * All integers little-endian. Every structure: magic, version, length, xxh3-64 of the
  * bytes before the checksum field.
@@ -24,6 +26,9 @@
 #define SB_RING_OFF (128ull << 10)
 #define SB_SLOTS 64u
 #define SB_SLOT_SIZE 8192u
+#define ARR_LOG_OFF (640ull << 10)
+#define ARR_LOG_SIZE (384ull << 10)
+#define ARR_LOG_COPIES 3
 #define ARR_DATA_OFF (1ull << 20)
 
 #define LBL_VERSION 1u

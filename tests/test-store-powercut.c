@@ -1,5 +1,6 @@
 /* test-store-powercut: 200 power cuts (the array's fault layer) at random points of
- * object streams, commits, deletes and garbage collections. After each cut the store
+ * object streams, syncs (the intent log), commits, deletes and garbage collections.
+ * After each cut the store
  * is imported on a clean machine and:
  *  - every object whose sync completed reads back byte-identical;
  *  - an object whose commit was cut is either wholly there or absent, never partial,
@@ -95,7 +96,8 @@ int main(void)
 	bks_err e = {0};
 	bks_rng rng;
 	struct model committed = {0}, pending;
-	int r, cuts = 0, rounds, in_commit = 0, newer = 0, gcs = 0, acct_bad = 0;
+	int r, cuts = 0, rounds, in_commit = 0, newer = 0, gcs = 0, acct_bad = 0, syncs = 0;
+	uint64_t replayed = 0;
 	uint64_t seed_counter = 1;
 	uint8_t *want = malloc(4 * BASE + 1), *got = malloc(4 * BASE + 1);
 
@@ -143,6 +145,16 @@ int main(void)
 				if (store_delete(s, pending.o[i].id) != 0)
 					break;
 				drop(&pending, i);
+			} else if (k < 8 && pending.n > 0) {
+				/* A sync makes everything so far durable through the intent log. */
+				inflight = pending;
+				int i = (int)bks_rng_below(&rng, (uint64_t)pending.n);
+				if (store_sync(s, pending.o[i].id, NULL) != 0) {
+					dead_in_commit = flt_is_dead(w);
+					break;
+				}
+				syncs++;
+				committed = pending;
 			} else if (k < 9) {
 				inflight = pending;
 				if (store_commit(s, NULL) != 0) {
@@ -204,6 +216,7 @@ int main(void)
 		CHECK(bad == 0, "cut %d: %d committed objects differ", cuts, bad);
 		store_stats st;
 		store_get_stats(s, &st);
+		replayed += st.log_replayed;
 		CHECK(st.objects == (uint64_t)committed.n, "cut %d: %llu objects, expected %d", cuts,
 		      (unsigned long long)st.objects, committed.n);
 		store_verify_report vr;
@@ -221,9 +234,11 @@ int main(void)
 		store_close(s);
 	}
 	CHECK(cuts == CUTS, "only %d cuts in %d rounds", cuts, rounds);
-	printf("store power cuts: %d in %d rounds; inside a commit %d (the newer state "
-	       "survived %d times); GC runs %d; objects at the end %d; accounting "
-	       "mismatches %d\n", cuts, rounds, in_commit, newer, gcs, committed.n, acct_bad);
+	printf("store power cuts: %d in %d rounds; inside a commit or sync %d (the newer "
+	       "state survived %d times); syncs %d, log records replayed %llu; GC runs %d; "
+	       "objects at the end %d; accounting mismatches %d\n", cuts, rounds, in_commit,
+	       newer, syncs, (unsigned long long)replayed, gcs, committed.n, acct_bad);
+	CHECK(replayed > 0, "no cut ever needed the intent log");
 	free(want);
 	free(got);
 	return tu_finish();

@@ -1,0 +1,108 @@
+/* storage/array_log.c: the intent log area of the array's disks (see array.h).
+ *
+ * The log lives outside the RAID rows, mirrored: a log write is small and must be
+ * durable at once, so it cannot wait for a full row, and a RAID-6 row rewritten in
+ * place would open the write hole. Each copy is complete and self-checked by the
+ * layer above (storage/ilog.c), so a torn copy is simply not used.
+ *
+ * Crash story: rows are flushed before any log copy is written, so a record never
+ * names a row that is not on disk; the copies are written together and flushed; a
+ * crash in between leaves each copy either old or new (or torn: rejected by its
+ * checksum), and replay takes any copy that checks. */
+#include <errno.h>
+#include <string.h>
+
+#include "storage/array_int.h"
+
+#define MAX_META (ARR_MAX_DISKS * 2 + ARR_MAX_SPARES)
+
+int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
+{
+	adisk *md[MAX_META];
+	disk *dk[MAX_META];
+	int err[MAX_META];
+	int r = 0;
+
+	if (len == 0 || off % DISK_ALIGN || len % DISK_ALIGN || off + len > ARR_LOG_SIZE ||
+	    (uintptr_t)buf % DISK_ALIGN)
+		return bks_fail(e, -EINVAL, "intent log write of %zu bytes at %llu: not aligned "
+		                "or past the log area", len, (unsigned long long)off);
+	pthread_mutex_lock(&a->mu);
+	if (a->fatal) {
+		r = bks_fail(e, -EROFS, "array %s: read-only after failed metadata writes",
+		             a->name);
+		goto out;
+	}
+	for (int attempt = 0; attempt < 4; attempt++) {
+		int n = arr_meta_disks(a, md), bad = 0;
+		/* Phase 1: every row written so far becomes durable. */
+		for (int i = 0; i < n; i++) {
+			dk[i] = md[i]->d;
+			err[i] = disk_flush(dk[i]);
+			bad |= err[i] != 0;
+		}
+		if (bad) {
+			arr_note_errors(a, dk, err, n);
+			continue;
+		}
+		/* Phase 2: the copies, on online members in slot order; a disk that
+		 * fails is charged (and faulted at its limit) and the next one takes its
+		 * place. */
+		int online = 0, got = 0, s = 0;
+		for (int i = 0; i < a->n; i++)
+			online += a->slot[i].cur.d && a->slot[i].cur_state == SB_ONLINE;
+		int need = BKS_MIN(online, ARR_LOG_COPIES);
+		while (got < need && s < a->n) {
+			disk_io ios[ARR_LOG_COPIES];
+			disk *cd[ARR_LOG_COPIES];
+			int nc = 0;
+			for (; s < a->n && nc < need - got; s++) {
+				aslot *sl = &a->slot[s];
+				if (!sl->cur.d || sl->cur_state != SB_ONLINE)
+					continue;
+				cd[nc] = sl->cur.d;
+				ios[nc] = (disk_io){.d = sl->cur.d, .op = DISK_WRITE, .buf = (void *)buf,
+				                    .len = len, .off = ARR_LOG_OFF + off};
+				nc++;
+			}
+			disk_io_run(ios, nc);
+			for (int i = 0; i < nc; i++) {
+				err[i] = ios[i].result;
+				if (!err[i])
+					err[i] = disk_flush(cd[i]);
+				got += err[i] == 0;
+			}
+			arr_note_errors(a, cd, err, nc);
+		}
+		if (need > 0 && got == need)
+			goto out;
+		break;
+	}
+	r = bks_fail(e, -EIO, "array %s: intent log write failed on every attempt", a->name);
+out:
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+int arr_log_read(arr *a, int i, void *buf)
+{
+	adisk *md[MAX_META];
+	int r;
+	pthread_mutex_lock(&a->mu);
+	int n = arr_meta_disks(a, md);
+	if (i < 0 || i >= n) {
+		r = -ENOENT;
+		goto out;
+	}
+	disk *d = md[i]->d;
+	r = disk_pread(d, buf, ARR_LOG_SIZE, ARR_LOG_OFF);
+	if (r < 0) {
+		adisk *ad = arr_find_adisk(a, d);
+		if (ad)
+			arr_note_error(a, ad, r, 0, 0);
+		r = -EIO;
+	}
+out:
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
