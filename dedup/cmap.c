@@ -25,6 +25,14 @@ void obj_rec_decode(const uint8_t *b, obj_rec *o)
 	o->created_txg = le_get64(b + 24);
 	seg_ptr_decode(b + 32, &o->root);
 	o->gen = le_get64(b + 72);
+	o->attr.type = le_get32(b + 80);
+	o->attr.mode = le_get32(b + 84);
+	o->attr.uid = le_get32(b + 88);
+	o->attr.gid = le_get32(b + 92);
+	o->attr.nlink = le_get32(b + 96);
+	o->attr.mtime_ns = (int64_t)le_get64(b + 104);
+	o->attr.ctime_ns = (int64_t)le_get64(b + 112);
+	o->attr.atime_ns = (int64_t)le_get64(b + 120);
 }
 
 void obj_rec_encode(const obj_rec *o, uint8_t *b)
@@ -37,6 +45,14 @@ void obj_rec_encode(const obj_rec *o, uint8_t *b)
 	le_put64(b + 24, o->created_txg);
 	seg_ptr_encode(&o->root, b + 32);
 	le_put64(b + 72, o->gen);
+	le_put32(b + 80, o->attr.type);
+	le_put32(b + 84, o->attr.mode);
+	le_put32(b + 88, o->attr.uid);
+	le_put32(b + 92, o->attr.gid);
+	le_put32(b + 96, o->attr.nlink);
+	le_put64(b + 104, (uint64_t)o->attr.mtime_ns);
+	le_put64(b + 112, (uint64_t)o->attr.ctime_ns);
+	le_put64(b + 120, (uint64_t)o->attr.atime_ns);
 }
 
 /* --- writer --- */

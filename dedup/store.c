@@ -275,6 +275,7 @@ int store_stat(store *s, uint64_t id, store_obj_info *info)
 	info->nextents = o.nextents;
 	info->created_txg = o.created_txg;
 	info->gen = o.gen;
+	info->attr = o.attr;
 	return 0;
 }
 
@@ -555,29 +556,45 @@ int store_put_write(store_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-int store_put_end(store_writer *w, uint64_t *id)
+/* Finish the writer: into a new object (replace 0) or over object replace. */
+static int put_finish(store_writer *w, uint64_t replace, uint64_t *id)
 {
 	store *s = w->s;
-	obj_rec o = {0};
+	obj_rec o = {0}, old;
 	int r = w->failed;
 
+	if (r == 0 && replace && store_obj_get(s, replace, &old) < 0)
+		r = -ENOENT;
 	if (r == 0 && w->clen)
 		r = put_chunk(w, w->chunk, w->clen);
 	if (r == 0)
 		r = map_finish(&w->mw, s->pl, &o.root, &o.depth);
-	uint64_t nid = s->next_obj;
-	if (r == 0 && (r = barray_resize(s->objtab, nid + 1)) == 0) {
+	uint64_t nid = replace ? replace : s->next_obj;
+	if (r == 0 && (r = barray_resize(s->objtab, BKS_MAX(barray_count(s->objtab),
+	                                                    nid + 1))) == 0) {
 		o.flags = OBJ_INUSE;
 		o.size = w->off;
 		o.nextents = w->mw.nextents;
-		o.created_txg = pool_txg(s->pl);
-		o.gen = pool_next_seg_id(s->pl);
+		if (replace) {
+			o.created_txg = old.created_txg;
+			o.gen = old.gen;
+			o.attr = old.attr;
+			s->logical -= old.size;
+			if (s->mr.obj == nid)
+				map_reader_forget(&s->mr);
+			s->cbuf_valid = 0;
+		} else {
+			o.created_txg = pool_txg(s->pl);
+			o.gen = pool_next_seg_id(s->pl);
+			o.attr.nlink = 1;
+			s->next_obj++;
+			s->objects++;
+		}
 		obj_rec_encode(&o, barray_mut(s->objtab, nid));
-		s->next_obj++;
-		s->objects++;
 		s->logical += w->off;
 		store_log_note_obj(s, nid);
-		*id = nid;
+		if (id)
+			*id = nid;
 	}
 	if (r < 0) {
 		store_put_abort(w);
@@ -589,6 +606,32 @@ int store_put_end(store_writer *w, uint64_t *id)
 	map_writer_free(&w->mw);
 	u64set_free(&w->refs);
 	free(w);
+	return 0;
+}
+
+int store_put_end(store_writer *w, uint64_t *id)
+{
+	return put_finish(w, 0, id);
+}
+
+int store_put_end_replace(store_writer *w, uint64_t id)
+{
+	if (id == 0) {
+		store_put_abort(w);
+		return -ENOENT;
+	}
+	return put_finish(w, id, NULL);
+}
+
+int store_setattr(store *s, uint64_t id, const store_attr *a)
+{
+	obj_rec o;
+	int r = store_obj_get(s, id, &o);
+	if (r < 0)
+		return r;
+	o.attr = *a;
+	obj_rec_encode(&o, barray_mut(s->objtab, id));
+	store_log_note_obj(s, id);
 	return 0;
 }
 

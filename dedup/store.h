@@ -56,6 +56,22 @@ void store_put_abort(store_writer *w); /* the object never existed */
 /* Convenience: a whole buffer as one object. */
 int store_put(store *s, const void *buf, size_t len, uint64_t *id);
 
+/* Finish by replacing the content of existing object id (its attributes and
+ * generation stay; size and map change). For rewriting a directory or a file in
+ * place. -ENOENT if id is not in use (the writer is then aborted). */
+int store_put_end_replace(store_writer *w, uint64_t id);
+
+/* --- attributes (the namespace's; the store only keeps them) --- */
+enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2 };
+typedef struct store_attr {
+	uint32_t type;           /* enum store_obj_type */
+	uint32_t mode;           /* permission bits */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	int64_t mtime_ns, ctime_ns, atime_ns; /* wall clock */
+} store_attr;
+int store_setattr(store *s, uint64_t id, const store_attr *a);
+
 /* --- reading --- */
 typedef struct store_obj_info {
 	uint64_t id;
@@ -66,6 +82,7 @@ typedef struct store_obj_info {
 	 * the object that had it before it was durable; gen tells the two apart (it
 	 * comes from the never-reused segment id counter). NFS file handles carry both. */
 	uint64_t gen;
+	store_attr attr;
 } store_obj_info;
 
 int store_stat(store *s, uint64_t id, store_obj_info *info);

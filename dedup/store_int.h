@@ -25,6 +25,7 @@ typedef struct obj_rec {
 	uint64_t created_txg;
 	uint64_t gen;          /* unique with the id forever (see store_obj_info) */
 	seg_ptr root;
+	store_attr attr;
 } obj_rec;
 
 void obj_rec_decode(const uint8_t *b, obj_rec *o);

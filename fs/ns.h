@@ -1,0 +1,120 @@
+/* fs/ns.h: the namespace: directories, files, attributes, rename, over store objects.
+ *
+ * Every file and directory is a store object; its id and generation are the
+ * persistent identity NFS file handles will carry, and its attributes (type, mode,
+ * uid, gid, nlink, times) live in the store's object record. A directory's content
+ * is a store object too: a sorted list of entries (name, id, type) and the parent's
+ * id (docs/format.md "Directories"). Directories are loaded on first use and kept
+ * decoded in memory; changes mark them dirty and ns_flush() rewrites each dirty one
+ * once (store_put_end_replace), so a burst of creates in one directory costs one
+ * rewrite at the next sync or commit. Everything goes through the store's
+ * transaction groups and intent log: ns_sync() makes an object and every namespace
+ * change before it durable.
+ *
+ * The root directory is the first object of a formatted store.
+ *
+ * Names are 1..255 bytes, without '/' or NUL, not "." or "..". Paths are absolute,
+ * '/'-separated, at most NS_PATH_MAX bytes; empty components are ignored.
+ *
+ * Threads: one caller at a time (the daemon's lock), as for the store.
+ */
+#ifndef BKS_NS_H
+#define BKS_NS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+#include "dedup/store.h"
+
+#define NS_NAME_MAX 255
+#define NS_PATH_MAX 4096
+
+typedef struct ns ns;
+
+enum ns_type { NS_FILE = STORE_T_FILE, NS_DIR = STORE_T_DIR };
+
+typedef struct ns_attr {
+	uint64_t id, gen;
+	uint32_t type;           /* enum ns_type */
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;           /* files: bytes; directories: entries */
+	int64_t mtime_ns, ctime_ns, atime_ns;
+} ns_attr;
+
+/* Create the root directory in a store that holds no objects yet. */
+int ns_format(store *s, uint32_t mode, bks_err *e);
+/* Open the namespace of a formatted store (the store stays the caller's). */
+int ns_open(store *s, ns **out, bks_err *e);
+void ns_close(ns *n); /* accepts NULL; does not flush */
+uint64_t ns_root(const ns *n);
+store *ns_store(ns *n);
+
+/* Attributes of an object (a file or a directory). -ENOENT. */
+int ns_getattr(ns *n, uint64_t id, ns_attr *a);
+/* Change mode, uid, gid and times (the others are the namespace's). */
+enum { NS_SET_MODE = 1, NS_SET_UID = 2, NS_SET_GID = 4, NS_SET_MTIME = 8, NS_SET_ATIME = 16 };
+int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask);
+
+/* Check a name; 0 or -EINVAL (-ENAMETOOLONG). */
+int ns_name_ok(const char *name);
+
+int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a);
+/* Resolve an absolute path. -ENOENT, -ENOTDIR (a component is a file), -EINVAL. */
+int ns_resolve(ns *n, const char *path, ns_attr *a);
+/* The directory that holds path's last component, and that component. */
+int ns_resolve_parent(ns *n, const char *path, uint64_t *dir, char name[NS_NAME_MAX + 1]);
+
+/* Create a directory. -EEXIST if the name is taken. */
+int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+             uint32_t gid, ns_attr *out);
+/* mkdir -p: every missing directory of path; -EEXIST only when path is a file. */
+int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out);
+
+/* Link an object just written (store_put_end) into dir as a file named name. An
+ * existing file of that name is replaced (and deleted) when replace is set, else
+ * -EEXIST; a directory there gives -EISDIR. The object's attributes become a file's
+ * with mode/uid/gid and mtime (0: now). */
+int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace,
+                uint32_t mode, uint32_t uid, uint32_t gid, int64_t mtime_ns, ns_attr *out);
+
+/* Remove a file (-EISDIR for a directory) or an empty directory (rmdir; -ENOTEMPTY,
+ * -ENOTDIR). The root cannot be removed (-EBUSY). */
+int ns_unlink(ns *n, uint64_t dir, const char *name);
+int ns_rmdir(ns *n, uint64_t dir, const char *name);
+
+/* Rename. The target, if it exists, is replaced when it is a file and the source is
+ * a file, or an empty directory and the source a directory (-EEXIST with noreplace;
+ * -EISDIR/-ENOTDIR on a type mismatch; -EINVAL moving a directory into itself). */
+int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char *dname,
+              int noreplace);
+
+/* Entries of dir in name order, starting after `after` (NULL or "": the first). fn
+ * returns 0 to go on, 1 to stop (ns_readdir then returns 1), or -errno. */
+typedef struct ns_dirent {
+	const char *name;
+	uint64_t id;
+	uint32_t type;
+} ns_dirent;
+int ns_readdir(ns *n, uint64_t dir, const char *after,
+               int (*fn)(void *ctx, const ns_dirent *d), void *ctx);
+
+/* Write every changed directory into the store. */
+int ns_flush(ns *n);
+/* Durability: ns_flush, then store_sync(id) (the intent log) or store_commit. */
+int ns_sync(ns *n, uint64_t id, bks_err *e);
+int ns_commit(ns *n, bks_err *e);
+
+typedef struct ns_stats {
+	uint64_t dirs_cached, dirs_dirty, dir_rewrites, dir_loads;
+} ns_stats;
+void ns_get_stats(const ns *n, ns_stats *st);
+
+/* Pure: decode a directory object's bytes (for the fuzzer and the loader).
+ * Calls fn for each entry in order; checks order, names, lengths. */
+int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
+                 int (*fn)(void *ctx, const char *name, size_t nlen, uint64_t id,
+                           uint32_t type),
+                 void *ctx);
+
+#endif /* BKS_NS_H */

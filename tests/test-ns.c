@@ -1,0 +1,226 @@
+/* test-ns: the namespace over the store.
+ *  - format, mkdir (and -p), files linked from objects, lookups by path, readdir in
+ *    name order with a resume cookie, attributes;
+ *  - rename: file over file (the old one is deleted), directory moves (its parent
+ *    changes), a directory into itself refused, noreplace;
+ *  - unlink, rmdir (a non-empty directory refused), bad names refused;
+ *  - durability: ns_sync survives a crash (close without commit) through the intent
+ *    log; unsynced changes do not; 2000 entries in one directory after a commit;
+ *  - a damaged directory object is an error, not a crash (ns_dir_parse). */
+#include "tests/testutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/ns.h"
+
+#define N 6
+#define DISK_MB 48
+
+static uint64_t put_file(ns *n, const char *path, uint64_t seed, size_t len)
+{
+	uint8_t *b = malloc(len + 1);
+	uint64_t id = 0, dir;
+	char name[NS_NAME_MAX + 1];
+	tu_fill(seed, 0, 0, b, len);
+	store *s = ns_store(n);
+	if (store_put(s, b, len, &id) != 0 || ns_resolve_parent(n, path, &dir, name) != 0 ||
+	    ns_link_new(n, dir, name, id, 1, 0644, 1000, 1000, 0, NULL) != 0)
+		id = 0;
+	free(b);
+	return id;
+}
+
+static int file_is(ns *n, const char *path, uint64_t seed, size_t len)
+{
+	ns_attr a;
+	if (ns_resolve(n, path, &a) != 0 || a.type != NS_FILE || a.size != len)
+		return 0;
+	uint8_t *want = malloc(len + 1), *got = malloc(len + 1);
+	size_t g = 0;
+	tu_fill(seed, 0, 0, want, len);
+	int ok = store_read(ns_store(n), a.id, 0, got, len + 1, &g) == 0 && g == len &&
+	         !memcmp(want, got, len);
+	free(want);
+	free(got);
+	return ok;
+}
+
+struct names {
+	char buf[64][32];
+	int n;
+};
+
+static int collect(void *ctx, const ns_dirent *d)
+{
+	struct names *nm = ctx;
+	if (nm->n < 64)
+		snprintf(nm->buf[nm->n], sizeof(nm->buf[0]), "%s", d->name);
+	nm->n++;
+	return 0;
+}
+
+static int count_cb(void *ctx, const ns_dirent *d)
+{
+	(void)d;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static ns *open_ns(char **paths, store **sp)
+{
+	bks_err e = {0};
+	arr *a = tu_import_array(paths, N, NULL);
+	ns *n = NULL;
+	if (!a || store_open(a, NULL, sp, &e) != 0) {
+		fprintf(stderr, "open: %s\n", bks_errmsg(&e, -1));
+		return NULL;
+	}
+	if (ns_open(*sp, &n, &e) != 0) {
+		fprintf(stderr, "ns_open: %s\n", bks_errmsg(&e, -1));
+		return NULL;
+	}
+	return n;
+}
+
+int main(void)
+{
+	const char *dir = tu_tmpdir("ns");
+	char *paths[N];
+	bks_err e = {0};
+	store *s;
+	ns *n;
+	ns_attr a;
+
+	arr *ar = tu_make_array(dir, N, DISK_MB, NULL, paths);
+	REQUIRE(store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	CHECK(ns_open(s, &n, &e) == -ENOENT, "an unformatted store has no namespace");
+	REQUIRE(ns_format(s, 0755, &e) == 0, "format: %s", bks_errmsg(&e, -1));
+	CHECK(ns_format(s, 0755, &e) == -EEXIST, "format twice refused");
+	REQUIRE(ns_open(s, &n, &e) == 0, "ns_open: %s", bks_errmsg(&e, -1));
+
+	/* Directories and files. */
+	CHECK(ns_mkdir_path(n, "/backups/veeam/job1", 0750, &a) == 0 && a.type == NS_DIR,
+	      "mkdir -p");
+	CHECK(ns_mkdir_path(n, "/backups/veeam", 0750, NULL) == 0, "mkdir -p of an existing dir");
+	uint64_t f1 = put_file(n, "/backups/veeam/job1/full.vbk", 1, 300000);
+	uint64_t f2 = put_file(n, "/backups/veeam/job1/inc1.vib", 2, 50000);
+	uint64_t f3 = put_file(n, "/backups/top.txt", 3, 10);
+	CHECK(f1 && f2 && f3, "files linked");
+	CHECK(file_is(n, "/backups/veeam/job1/full.vbk", 1, 300000), "file content by path");
+	CHECK(ns_resolve(n, "//backups///veeam/job1/inc1.vib", &a) == 0 && a.id == f2 &&
+	      a.mode == 0644 && a.uid == 1000 && a.nlink == 1, "path with empty components");
+	CHECK(ns_resolve(n, "/backups/top.txt/x", &a) == -ENOTDIR, "file as a directory");
+	CHECK(ns_resolve(n, "/nope", &a) == -ENOENT, "missing path");
+	CHECK(ns_resolve(n, "relative", &a) == -EINVAL, "relative path refused");
+	CHECK(ns_mkdir_path(n, "/backups/top.txt/sub", 0755, NULL) == -ENOTDIR ||
+	      ns_mkdir_path(n, "/backups/top.txt/sub", 0755, NULL) == -EEXIST,
+	      "mkdir -p through a file refused");
+	uint64_t bdir;
+	char nm[NS_NAME_MAX + 1];
+	REQUIRE(ns_resolve_parent(n, "/backups/x", &bdir, nm) == 0 && !strcmp(nm, "x"), "parent");
+	CHECK(ns_mkdir(n, bdir, "veeam", 0755, 0, 0, NULL) == -EEXIST, "mkdir over a name");
+	CHECK(ns_mkdir(n, bdir, "a/b", 0755, 0, 0, NULL) == -EINVAL, "name with a slash");
+	CHECK(ns_mkdir(n, bdir, "..", 0755, 0, 0, NULL) == -EINVAL, "name ..");
+	char longname[300];
+	memset(longname, 'x', 256);
+	longname[256] = 0;
+	CHECK(ns_mkdir(n, bdir, longname, 0755, 0, 0, NULL) == -ENAMETOOLONG, "256-byte name");
+	printf("ok - directories, files, lookups, bad names\n");
+
+	/* readdir order and resume. */
+	for (int i = 9; i >= 0; i--) {
+		char p[64];
+		snprintf(p, sizeof(p), "/backups/f%d", i);
+		CHECK(put_file(n, p, 100 + (uint64_t)i, 100 + (size_t)i) != 0, "put %s", p);
+	}
+	struct names got = {0};
+	CHECK(ns_readdir(n, bdir, NULL, collect, &got) == 0 && got.n == 12, "%d entries", got.n);
+	CHECK(!strcmp(got.buf[0], "f0") && !strcmp(got.buf[9], "f9") &&
+	      !strcmp(got.buf[10], "top.txt") && !strcmp(got.buf[11], "veeam"), "name order");
+	struct names rest = {0};
+	CHECK(ns_readdir(n, bdir, "f4", collect, &rest) == 0 && rest.n == 7 &&
+	      !strcmp(rest.buf[0], "f5"), "resume after f4");
+	printf("ok - readdir in name order, resumable\n");
+
+	/* Renames. */
+	uint64_t jdir;
+	REQUIRE(ns_resolve_parent(n, "/backups/veeam/job1/x", &jdir, nm) == 0, "job1");
+	CHECK(ns_rename(n, jdir, "inc1.vib", jdir, "full.vbk", 1) == -EEXIST, "noreplace");
+	CHECK(ns_rename(n, jdir, "inc1.vib", jdir, "full.vbk", 0) == 0, "file over file");
+	CHECK(file_is(n, "/backups/veeam/job1/full.vbk", 2, 50000), "target has the new content");
+	store_obj_info in;
+	CHECK(store_stat(s, f1, &in) == -ENOENT, "the replaced file is deleted");
+	ns_attr va;
+	REQUIRE(ns_resolve(n, "/backups/veeam", &va) == 0, "veeam");
+	CHECK(ns_rename(n, bdir, "veeam", jdir, "loop", 0) == -EINVAL, "dir into itself");
+	CHECK(ns_rename(n, bdir, "veeam", n ? ns_root(n) : 0, "veeam2", 0) == 0, "dir move");
+	CHECK(file_is(n, "/veeam2/job1/full.vbk", 2, 50000), "moved tree readable");
+	CHECK(ns_resolve(n, "/backups/veeam", &a) == -ENOENT, "old name gone");
+	CHECK(ns_rename(n, bdir, "top.txt", bdir, "f0", 0) == 0, "rename within a dir");
+	printf("ok - renames\n");
+
+	/* Removal. */
+	CHECK(ns_rmdir(n, ns_root(n), "veeam2") == -ENOTEMPTY, "rmdir of a non-empty dir");
+	CHECK(ns_unlink(n, ns_root(n), "veeam2") == -EISDIR, "unlink of a dir");
+	CHECK(ns_unlink(n, bdir, "f1") == 0 && ns_resolve(n, "/backups/f1", &a) == -ENOENT,
+	      "unlink");
+	ns_attr j;
+	REQUIRE(ns_resolve(n, "/veeam2/job1", &j) == 0, "job1 moved");
+	CHECK(ns_unlink(n, j.id, "full.vbk") == 0, "unlink the last file");
+	REQUIRE(ns_resolve(n, "/veeam2", &va) == 0, "veeam2");
+	CHECK(ns_rmdir(n, va.id, "job1") == 0, "rmdir an empty dir");
+	CHECK(ns_rmdir(n, ns_root(n), "veeam2") == 0, "and its parent");
+	printf("ok - unlink and rmdir\n");
+
+	/* Durability through the intent log. */
+	uint64_t sf = put_file(n, "/backups/synced", 7, 400000);
+	REQUIRE(sf && ns_sync(n, sf, &e) == 0, "sync: %s", bks_errmsg(&e, -1));
+	CHECK(put_file(n, "/backups/unsynced", 8, 1000) != 0, "unsynced put");
+	ns_close(n);
+	store_close(s); /* crash */
+	n = open_ns(paths, &s);
+	REQUIRE(n, "reopen");
+	CHECK(file_is(n, "/backups/synced", 7, 400000), "synced file back after a crash");
+	CHECK(ns_resolve(n, "/backups/unsynced", &a) == -ENOENT, "unsynced file absent");
+	CHECK(file_is(n, "/backups/f9", 109, 109), "earlier file back");
+	CHECK(ns_resolve(n, "/backups/f1", &a) == -ENOENT, "the unlink is durable too");
+	REQUIRE(ns_resolve(n, "/backups/synced", &a) == 0, "stat");
+	CHECK(a.mode == 0644 && a.uid == 1000 && a.gid == 1000 && a.mtime_ns > 0,
+	      "attributes survive");
+
+	/* A big directory, committed. */
+	ns_attr big;
+	REQUIRE(ns_mkdir_path(n, "/big", 0755, &big) == 0, "mkdir big");
+	for (int i = 0; i < 2000; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "/big/file-%05d", i);
+		if (!put_file(n, p, 5000 + (uint64_t)i, 64)) {
+			CHECK(0, "put %s", p);
+			break;
+		}
+	}
+	REQUIRE(ns_commit(n, &e) == 0, "commit: %s", bks_errmsg(&e, -1));
+	ns_stats nst;
+	ns_get_stats(n, &nst);
+	CHECK(nst.dirs_dirty == 0, "flushed");
+	ns_close(n);
+	store_close(s);
+	n = open_ns(paths, &s);
+	REQUIRE(n, "reopen 2");
+	int cnt = 0;
+	CHECK(ns_readdir(n, big.id, NULL, count_cb, &cnt) == 0 && cnt == 2000, "%d entries", cnt);
+	CHECK(file_is(n, "/big/file-01234", 6234, 64), "a file in the big dir");
+	printf("ok - syncs survive a crash; 2000 entries in one directory\n");
+
+	/* Damaged directory bytes. */
+	uint64_t parent;
+	uint8_t junk[64] = {'B', 'K', 'S', 'D', 1, 0, 0, 0, 5, 0, 0, 0};
+	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EINVAL,
+	      "count past the end refused");
+	ns_close(n);
+	store_close(s);
+	printf("ok - damaged directory bytes refused\n");
+	return tu_finish();
+}
