@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/json.h"
+#include "common/json.h"
 #include "dedup/store.h"
 
 static int need_disks(cli_ctx *c, int argc)

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/json.h"
+#include "common/json.h"
+#include "storage/arr_json.h"
 #include "common/bks.h"
 #include "storage/array.h"
 
@@ -16,22 +17,6 @@ double cli_job_pct(const arr_job_status *j)
 	if (!j->total_rows)
 		return 100.0;
 	return 100.0 * (double)BKS_MIN(j->done_rows, j->total_rows) / (double)j->total_rows;
-}
-
-static const char *role_name(int role)
-{
-	return role == ARR_ROLE_MEMBER ? "member" : role == ARR_ROLE_INCOMING ? "incoming"
-	                                                                      : "spare";
-}
-
-static const char *scrub_state_name(uint32_t s)
-{
-	return s == SCRUB_RUNNING ? "running" : s == SCRUB_PAUSED ? "paused" : "idle";
-}
-
-static int uuid_is_zero_str(const char *u)
-{
-	return !u[0] || !strcmp(u, "00000000-0000-0000-0000-000000000000");
 }
 
 /* "label: text", the text word-wrapped at 80 columns under itself. */
@@ -133,7 +118,7 @@ static void fill_row(trow *t, const arr_disk_status *d, const char *state)
 		snprintf(t->col[COL_SLOT], sizeof(t->col[0]), "%d", d->slot);
 	else
 		snprintf(t->col[COL_SLOT], sizeof(t->col[0]), "-");
-	snprintf(t->col[COL_ROLE], sizeof(t->col[0]), "%s", role_name(d->role));
+	snprintf(t->col[COL_ROLE], sizeof(t->col[0]), "%s", arr_role_name(d->role));
 	snprintf(t->col[COL_STATE], sizeof(t->col[0]), "%s", state);
 	if (d->size)
 		bks_fmt_bytes(d->size, t->col[COL_SIZE], sizeof(t->col[0]));
@@ -147,7 +132,7 @@ static void fill_row(trow *t, const arr_disk_status *d, const char *state)
 	         (unsigned long long)d->cksum_errors);
 	if (d->path[0])
 		snprintf(t->path, sizeof(t->path), "%s", d->path);
-	else if (!uuid_is_zero_str(d->uuid))
+	else if (!arr_uuid_str_is_zero(d->uuid))
 		snprintf(t->path, sizeof(t->path), "(not present: uuid %s)", d->uuid);
 	else
 		snprintf(t->path, sizeof(t->path), "(empty slot)");
@@ -240,75 +225,8 @@ void cli_print_status_human(const arr_status *st)
 
 int cli_print_status_json(const arr_status *st)
 {
-	const sb_scrub *sc = &st->last_scrub;
 	json j;
-
 	json_init(&j, stdout, 1);
-	json_obj_begin(&j, NULL);
-	json_str(&j, "name", st->name);
-	json_str(&j, "uuid", st->uuid);
-	json_str(&j, "health", arr_health_name(st->health));
-	json_str(&j, "action", st->action);
-	json_int(&j, "width", st->width);
-	json_int(&j, "data_strips", st->data_strips);
-	json_uint(&j, "strip_size", st->strip_size);
-	json_uint(&j, "rows", st->rows);
-	json_uint(&j, "hwm", st->hwm);
-	json_uint(&j, "capacity_bytes", st->capacity_bytes);
-	json_uint(&j, "seq", st->seq);
-	json_arr_begin(&j, "disks");
-	for (int i = 0; i < st->ndisks; i++) {
-		const arr_disk_status *d = &st->disks[i];
-		json_obj_begin(&j, NULL);
-		if (d->slot >= 0)
-			json_int(&j, "slot", d->slot);
-		else
-			json_null(&j, "slot");
-		json_str(&j, "role", role_name(d->role));
-		json_str(&j, "state", d->state);
-		json_str(&j, "path", d->path[0] ? d->path : NULL);
-		json_str(&j, "uuid", uuid_is_zero_str(d->uuid) ? NULL : d->uuid);
-		json_str(&j, "serial", d->serial[0] ? d->serial : NULL);
-		json_uint(&j, "size", d->size);
-		json_uint(&j, "read_errors", d->read_errors);
-		json_uint(&j, "write_errors", d->write_errors);
-		json_uint(&j, "cksum_errors", d->cksum_errors);
-		json_uint(&j, "cursor", d->cursor);
-		json_uint(&j, "rows_total", d->rows_total);
-		json_obj_end(&j);
-	}
-	json_arr_end(&j);
-	json_arr_begin(&j, "jobs");
-	for (int i = 0; i < st->njobs; i++) {
-		const arr_job_status *jb = &st->jobs[i];
-		int scrub = !strcmp(jb->kind, "scrub");
-		json_obj_begin(&j, NULL);
-		json_str(&j, "kind", jb->kind);
-		json_str(&j, "state", jb->state);
-		json_uint(&j, "done_rows", jb->done_rows);
-		json_uint(&j, "total_rows", jb->total_rows);
-		json_double(&j, "rate_bps", jb->rate_bps);
-		if (jb->eta_s >= 0)
-			json_double(&j, "eta_s", jb->eta_s);
-		else
-			json_null(&j, "eta_s");
-		/* arr_get_status leaves a scrub job's counters at 0; they are in last_scrub. */
-		json_uint(&j, "errors_found", scrub ? sc->errors_found : jb->errors_found);
-		json_uint(&j, "repaired", scrub ? sc->repaired : jb->repaired);
-		json_uint(&j, "unrecoverable", scrub ? sc->unrecoverable : jb->unrecoverable);
-		json_obj_end(&j);
-	}
-	json_arr_end(&j);
-	json_obj_begin(&j, "last_scrub");
-	json_str(&j, "state", scrub_state_name(sc->state));
-	json_uint(&j, "cursor", sc->cursor);
-	json_uint(&j, "rows_checked", sc->rows_checked);
-	json_uint(&j, "errors_found", sc->errors_found);
-	json_uint(&j, "repaired", sc->repaired);
-	json_uint(&j, "unrecoverable", sc->unrecoverable);
-	json_uint(&j, "started_ns", sc->started_ns);
-	json_uint(&j, "finished_ns", sc->finished_ns);
-	json_obj_end(&j);
-	json_obj_end(&j);
+	arr_status_json(&j, NULL, st);
 	return json_finish(&j);
 }

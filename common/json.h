@@ -1,4 +1,5 @@
-/* cli/json.h: a small streaming JSON writer (RFC 8259) for `bkstorctl --json`.
+/* common/json.h: a small streaming JSON writer (RFC 8259) for `bkstorctl --json` and the
+ * daemon's control API.
  *
  * Values are written as they are given; nothing is buffered beyond the FILE. Inside
  * an object every value takes a key; inside an array and at the top level the key
@@ -6,8 +7,8 @@
  * are not valid UTF-8 (a path can hold any bytes) become U+FFFD, so the output is
  * always valid JSON. Numbers that JSON cannot represent (NaN, infinities) are null.
  */
-#ifndef BKS_CLI_JSON_H
-#define BKS_CLI_JSON_H
+#ifndef BKS_COMMON_JSON_H
+#define BKS_COMMON_JSON_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -41,4 +42,4 @@ void json_null(json *j, const char *key);
  * were unbalanced or misused, or -EIO if the FILE reported an error. */
 int json_finish(json *j);
 
-#endif /* BKS_CLI_JSON_H */
+#endif /* BKS_COMMON_JSON_H */

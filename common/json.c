@@ -1,5 +1,5 @@
-/* cli/json.c: see json.h. */
-#include "cli/json.h"
+/* common/json.c: see json.h. */
+#include "common/json.h"
 
 #include <assert.h>
 #include <errno.h>
