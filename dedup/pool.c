@@ -63,6 +63,8 @@ struct pool {
 	uint64_t next_seg_id;
 	barray *rowtab;         /* per row: seg_id << 2 | state */
 	uint8_t *freeing;       /* rows freed in this txg: not reusable until it commits */
+	uint8_t *live;          /* per row, 1 while any commit may reference it; read by
+	                         * the array's background threads (atomics, no lock) */
 	uint64_t alloc_cursor;
 	seg_builder *dseg, *mseg;
 	int dseg_open, mseg_open;
@@ -103,10 +105,17 @@ static uint64_t rowrec(const pool *pl, uint64_t row)
 	return v;
 }
 
+static void set_live(pool *pl, uint64_t row)
+{
+	uint8_t v = (rowrec(pl, row) & 3) != ROW_FREE || pl->freeing[row];
+	__atomic_store_n(&pl->live[row], v, __ATOMIC_RELEASE);
+}
+
 static void set_rowrec(pool *pl, uint64_t row, uint64_t seg_id, int state)
 {
 	uint64_t v = seg_id << 2 | (uint64_t)state;
 	memcpy(barray_mut(pl->rowtab, row), &v, 8);
+	set_live(pl, row);
 }
 
 int pool_row_state(const pool *pl, uint64_t row)
@@ -144,22 +153,23 @@ void pool_free_row(pool *pl, uint64_t row)
 	/* Persisted as FREE in this txg's row table (this txg no longer references
 	 * it); kept out of allocation until the txg commits, because the previous
 	 * commit still references it. */
-	set_rowrec(pl, row, 0, ROW_FREE);
 	pl->freeing[row] = 1;
+	set_rowrec(pl, row, 0, ROW_FREE);
 }
 
-/* The array asks which rows hold live data (rebuild, scrub). */
+/* The array asks which rows hold live data (rebuild, scrub), from its own threads:
+ * the answer comes from the atomic live map, never from the row table itself. */
 static int live_cb(void *ctx, uint64_t row)
 {
 	pool *pl = ctx;
-	return pool_row_state(pl, row) != ROW_FREE;
+	return row < pl->nrows && __atomic_load_n(&pl->live[row], __ATOMIC_ACQUIRE);
 }
 
 /* Scrub's data checksums: a live row must be a sound segment. */
 static int scrub_verify_cb(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
 {
 	pool *pl = ctx;
-	if (pool_row_state(pl, row) == ROW_FREE || off != 0 || len != pl->row_bytes)
+	if (!live_cb(pl, row) || off != 0 || len != pl->row_bytes)
 		return 1;
 	if (seg_verify_row(buf, len, NULL) != 0)
 		return 0;
@@ -559,6 +569,11 @@ int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, 
 
 /* --- the intent log's view --- */
 
+int pool_is_dirty(const pool *pl)
+{
+	return barray_is_dirty(pl->rowtab) || pl->nnew > 0;
+}
+
 int pool_seal(pool *pl)
 {
 	int r;
@@ -636,10 +651,11 @@ static int pool_alloc(arr *a, const pool_params *p, pool **out)
 	pl->ncache = (uint32_t)BKS_MAX(pl->p.cache_bytes / pl->p.meta_block, (size_t)16);
 	pl->cache = calloc(pl->ncache, sizeof(*pl->cache));
 	pl->freeing = calloc(pl->nrows, 1);
+	pl->live = calloc(pl->nrows, 1);
 	pl->iobuf = bks_alloc_aligned(DISK_ALIGN, pl->row_bytes);
 	pl->dctx = ZSTD_createDCtx();
 	int r = -ENOMEM;
-	if (!pl->cache || !pl->freeing || !pl->iobuf || !pl->dctx)
+	if (!pl->cache || !pl->freeing || !pl->live || !pl->iobuf || !pl->dctx)
 		goto fail;
 	for (uint32_t i = 0; i < pl->ncache; i++)
 		if (!(pl->cache[i].data = malloc(pl->p.meta_block)))
@@ -692,6 +708,7 @@ void pool_close(pool *pl)
 		free(pl->cache[i].data);
 	free(pl->cache);
 	free(pl->freeing);
+	free(pl->live);
 	free(pl->newrows);
 	free(pl->iobuf);
 	ZSTD_freeDCtx(pl->dctx);
@@ -808,7 +825,11 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 		return r;
 	}
 	pl->root_ptr = rp;
-	memset(pl->freeing, 0, pl->nrows);
+	for (uint64_t row = 0; row < pl->nrows; row++)
+		if (pl->freeing[row]) {
+			pl->freeing[row] = 0;
+			set_live(pl, row);
+		}
 	pl->nnew = 0;
 	pl->txg++;
 	return 0;
@@ -884,6 +905,8 @@ int pool_open(arr *a, const pool_params *p, pool **out, bks_err *e)
 		goto fail;
 	}
 	free(blk);
+	for (uint64_t row = 0; row < pl->nrows; row++)
+		set_live(pl, row);
 	install_callbacks(pl);
 	*out = pl;
 	return 0;

@@ -13,7 +13,9 @@
  * new place and the parent's pointer changes. A pointer (seg_ptr) carries the
  * checksum of what it points to.
  *
- * Threads: one thread at a time (the store's lock).
+ * Threads: one thread at a time (the store's lock). The callbacks the pool gives the
+ * array (which rows are live, scrub's data check) are safe from the array's own
+ * background threads.
  */
 #ifndef BKS_POOL_H
 #define BKS_POOL_H
@@ -107,6 +109,9 @@ void pool_open_segs(const pool *pl, uint64_t *data_seg, uint64_t *meta_seg);
 uint64_t pool_next_seg_id(const pool *pl);
 /* Give the array back and free the pool (a create/open that failed above it). */
 arr *pool_release(pool *pl);
+
+/* Anything to commit (rows allocated or freed since the last commit)? */
+int pool_is_dirty(const pool *pl);
 
 /* --- the intent log's view (store_sync) --- */
 /* Write every open segment now (sealed as it is) and wait until every segment added

@@ -143,6 +143,11 @@ int store_commit(store *s, bks_err *e)
 	return r;
 }
 
+int store_is_dirty(store *s)
+{
+	return barray_is_dirty(s->objtab) || pool_is_dirty(s->pl);
+}
+
 int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 {
 	store_params def;

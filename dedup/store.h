@@ -95,6 +95,8 @@ int store_list(store *s, int (*fn)(void *ctx, const store_obj_info *info), void 
 int store_delete(store *s, uint64_t id);
 
 /* --- durability --- */
+/* Anything to commit since the last commit? (An idle daemon does not commit.) */
+int store_is_dirty(store *s);
 int store_commit(store *s, bks_err *e);
 /* Make object id durable, and with it every object put or deleted before: the open
  * segments are written and a record of the changes since the last commit goes to the
@@ -129,6 +131,12 @@ typedef struct store_verify_report {
 /* Read every chunk of every object; check checksums (the array repairs what it can)
  * and fingerprints. */
 int store_verify(store *s, store_verify_report *rep);
+
+/* Verify one object, adding to rep (for a verify done in steps by the daemon):
+ * 1 if it is damaged, 0 if sound, -ENOENT if id is not in use. */
+int store_verify_one(store *s, uint64_t id, store_verify_report *rep);
+/* Ids in use are below this. */
+uint64_t store_id_limit(store *s);
 
 /* Rebuild the fingerprint index from the data segments' own tables (every chunk on
  * the array) and commit it. For a damaged index; dedup and restores of moved chunks

@@ -333,29 +333,52 @@ static uint64_t array_cksum_errors(store *s)
 	return n;
 }
 
-int store_verify(store *s, store_verify_report *rep)
+/* One object into rep (counts only; damaged ids are the caller's to record). */
+static int verify_obj(store *s, uint64_t id, store_verify_report *rep, uint8_t *buf)
 {
-	struct verify_ctx v = {s, rep, malloc(s->p.cdc.max), 0};
-	memset(rep, 0, sizeof(*rep));
-	if (!v.buf)
+	struct verify_ctx v = {s, rep, buf, 0};
+	obj_rec o;
+	if (store_obj_get(s, id, &o) < 0)
+		return -ENOENT;
+	rep->objects++;
+	int r = map_walk(s->pl, &o, s->p.pool.meta_block, verify_ext, NULL, &v);
+	if (r < 0)
+		v.bad = 1; /* the map itself is damaged */
+	if (v.bad) {
+		if (rep->objects_damaged < BKS_ARRAY_SIZE(rep->damaged_ids))
+			rep->damaged_ids[rep->objects_damaged] = id;
+		rep->objects_damaged++;
+	}
+	return v.bad;
+}
+
+int store_verify_one(store *s, uint64_t id, store_verify_report *rep)
+{
+	uint8_t *buf = malloc(s->p.cdc.max);
+	if (!buf)
 		return -ENOMEM;
 	uint64_t ck0 = array_cksum_errors(s);
-	for (uint64_t id = 1; id < barray_count(s->objtab); id++) {
-		obj_rec o;
-		if (store_obj_get(s, id, &o) < 0)
-			continue;
-		rep->objects++;
-		v.bad = 0;
-		int r = map_walk(s->pl, &o, s->p.pool.meta_block, verify_ext, NULL, &v);
-		if (r < 0)
-			v.bad = 1; /* the map itself is damaged */
-		if (v.bad) {
-			if (rep->objects_damaged < BKS_ARRAY_SIZE(rep->damaged_ids))
-				rep->damaged_ids[rep->objects_damaged] = id;
-			rep->objects_damaged++;
-		}
-	}
-	free(v.buf);
+	int r = verify_obj(s, id, rep, buf);
+	rep->repaired += array_cksum_errors(s) - ck0;
+	free(buf);
+	return r;
+}
+
+uint64_t store_id_limit(store *s)
+{
+	return barray_count(s->objtab);
+}
+
+int store_verify(store *s, store_verify_report *rep)
+{
+	uint8_t *buf = malloc(s->p.cdc.max);
+	memset(rep, 0, sizeof(*rep));
+	if (!buf)
+		return -ENOMEM;
+	uint64_t ck0 = array_cksum_errors(s);
+	for (uint64_t id = 1; id < barray_count(s->objtab); id++)
+		verify_obj(s, id, rep, buf);
+	free(buf);
 	rep->repaired = array_cksum_errors(s) - ck0;
 	return 0;
 }
