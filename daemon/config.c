@@ -1,0 +1,984 @@
+/* daemon/config.c: see config.h and docs/config.md.
+ *
+ * One table (keys[]) holds every key: section, name, type, field, bounds, default,
+ * flags. Defaults go through the same value parser as the file, so a default can
+ * never be a value the file could not hold; cfg_free and cfg_reload_diff walk the
+ * same table, so a new key is one line here plus its field in config.h and its row
+ * in docs/config.md.
+ *
+ * Grammar, one line at a time (at most CFG_MAX_LINE bytes, "\n" or "\r\n"):
+ *   blank | ('#' | ';') comment | '[' name ']' [comment] | key '=' value [comment]
+ * An unquoted value ends at a '#' or ';' that starts it or follows whitespace, and
+ * is trimmed. A quoted value ("...") keeps everything between the quotes, with \"
+ * and \\ the only escapes, and is one item even for a list key. Control characters
+ * other than tab are refused anywhere, so every stored string is printable.
+ */
+#include "daemon/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dedup/chunker.h"
+#include "storage/label.h"
+
+_Static_assert(CFG_MAX_DISKS == ARR_MAX_DISKS, "disk list bound is the array's");
+_Static_assert(CFG_MAX_SPARES == ARR_MAX_SPARES, "spare list bound is the array's");
+_Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds");
+_Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
+
+enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
+            S_COUNT };
+static const char *const sect_name[S_COUNT] = {"array", "store", "native", "clients",
+                                               "api",   "web",   "log",    "daemon"};
+
+enum ktype {
+	T_NAME,    /* [A-Za-z0-9._-], min..max chars */
+	T_PATH,    /* absolute path of at most max bytes; min 0: may be empty */
+	T_PWHASH,  /* "" or pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX */
+	T_UINT,    /* whole number, no unit */
+	T_SIZE,    /* bytes: K/M/G/T or KiB/MiB/GiB/TiB (powers of 1024) */
+	T_RATE,    /* bytes/s: as T_SIZE, optional "/s" */
+	T_DUR,     /* seconds: suffix s, m or h */
+	T_BOOL,
+	T_LEVEL,   /* log level */
+	T_FRAC,    /* 0..1, at most 6 decimals */
+	T_OPTADDR, /* host:port, or empty = disabled; aux: the int "enabled" field */
+	T_PATHS,   /* lists (aux: the int count field; max: most items) */
+	T_ADDRS,
+	T_HEXES,   /* 32..128 hex digits each */
+};
+#define IS_STR(t) ((t) <= T_PWHASH)
+#define IS_LIST(t) ((t) >= T_PATHS)
+
+enum kflag {
+	K_RESTART = 1, /* SIGHUP cannot apply a change */
+	K_POW2 = 2,    /* value must be a power of two */
+	K_SECRET = 4,  /* never echoed in a message */
+};
+
+typedef struct ckey {
+	uint8_t sect, type, flags;
+	const char *name;
+	size_t off, size, aux; /* the field in bks_cfg; see enum ktype for aux */
+	uint64_t min, max;
+	const char *dflt;
+} ckey;
+
+#define KB(x) ((uint64_t)(x) << 10)
+#define MB(x) ((uint64_t)(x) << 20)
+#define TB(x) ((uint64_t)(x) << 40)
+#define FLD(f) .off = offsetof(bks_cfg, f), .size = sizeof(((bks_cfg *)0)->f)
+#define K(s, n, t, f, lo, hi, d, fl)                                                 \
+	{ .sect = S_##s, .name = n, .type = t, FLD(f), .min = lo, .max = hi, .dflt = d,  \
+	  .flags = fl }
+#define KA(s, n, t, f, a, hi, d, fl)                                                 \
+	{ .sect = S_##s, .name = n, .type = t, FLD(f), .aux = offsetof(bks_cfg, a),      \
+	  .max = hi, .dflt = d, .flags = fl }
+#define R K_RESTART
+
+static const ckey keys[] = {
+	K(ARRAY, "name", T_NAME, array_name, 1, ARR_NAME_MAX - 1, "bkstor", R),
+	KA(ARRAY, "disks", T_PATHS, disks, ndisks, CFG_MAX_DISKS, "", R),
+	KA(ARRAY, "spares", T_PATHS, spares, nspares, CFG_MAX_SPARES, "", 0),
+	K(ARRAY, "strip_size", T_SIZE, strip_size, KB(64), MB(1), "256K", R | K_POW2),
+	K(ARRAY, "io_timeout_ms", T_UINT, io_timeout_ms, 0, 3600000, "30000", 0),
+	K(ARRAY, "io_err_limit", T_UINT, io_err_limit, 1, 1000000, "10", 0),
+	K(ARRAY, "cksum_err_limit", T_UINT, cksum_err_limit, 1, 1000000, "10", 0),
+	K(ARRAY, "err_window", T_DUR, err_window_s, 1, 7 * 86400, "600s", 0),
+	K(ARRAY, "bg_min_rate", T_RATE, bg_min_rate, 0, UINT64_MAX, "50M", 0),
+	K(ARRAY, "bg_max_rate", T_RATE, bg_max_rate, 0, UINT64_MAX, "0", 0),
+	K(ARRAY, "fg_idle_ms", T_UINT, fg_idle_ms, 1, 600000, "500", 0),
+	K(STORE, "chunk_min", T_SIZE, chunk_min, 64, MB(1), "4K", R),
+	K(STORE, "chunk_avg", T_SIZE, chunk_avg, 64, MB(1), "16K", R | K_POW2),
+	K(STORE, "chunk_max", T_SIZE, chunk_max, 64, MB(1), "64K", R),
+	K(STORE, "zstd_level", T_UINT, zstd_level, 0, 19, "3", 0),
+	K(STORE, "meta_cache", T_SIZE, meta_cache, MB(1), TB(1), "16M", R),
+	K(STORE, "commit_interval", T_DUR, commit_interval_s, 1, 3600, "5s", 0),
+	K(STORE, "commit_bytes", T_SIZE, commit_bytes, 0, TB(1), "1G", 0),
+	K(STORE, "gc_min_live", T_FRAC, gc_min_live, 0, 1, "0.5", 0),
+	KA(NATIVE, "listen", T_ADDRS, native_listen, nnative_listen, CFG_MAX_LISTEN,
+	   "127.0.0.1:7070", R),
+	K(NATIVE, "max_connections", T_UINT, max_connections, 1, 65536, "256", 0),
+	K(NATIVE, "idle_timeout", T_DUR, idle_timeout_s, 1, 86400, "60s", 0),
+	K(NATIVE, "max_frame", T_SIZE, max_frame, KB(64), MB(64), "4M", 0),
+	K(NATIVE, "rate_limit", T_RATE, rate_limit, 0, UINT64_MAX, "0", 0),
+	K(NATIVE, "auth_fail_limit", T_UINT, auth_fail_limit, 1, 10000, "5", 0),
+	K(API, "socket", T_PATH, api_socket, 1, 107, "/run/bkstor/api.sock", R),
+	KA(WEB, "listen", T_OPTADDR, web_listen, web_enabled, 0, "127.0.0.1:8080", R),
+	K(WEB, "tls_cert", T_PATH, tls_cert, 0, CFG_MAX_PATH, "", 0),
+	K(WEB, "tls_key", T_PATH, tls_key, 0, CFG_MAX_PATH, "", 0),
+	K(WEB, "admin_password", T_PWHASH, admin_password, 0, 0, "", K_SECRET),
+	K(WEB, "session_timeout", T_DUR, session_timeout_s, 60, 30 * 86400, "12h", 0),
+	KA(WEB, "api_tokens", T_HEXES, api_tokens, napi_tokens, CFG_MAX_TOKENS, "", K_SECRET),
+	K(LOG, "level", T_LEVEL, log_level, 0, 3, "info", 0),
+	K(DAEMON, "threads", T_UINT, threads, 0, 1024, "0", R),
+	K(DAEMON, "pidfile", T_PATH, pidfile, 0, CFG_MAX_PATH, "", R),
+	K(DAEMON, "demo", T_BOOL, demo, 0, 1, "no", R),
+};
+#undef R
+#define NKEYS BKS_ARRAY_SIZE(keys)
+
+static const char *const level_name[] = {"error", "warn", "info", "debug"};
+static const char *const bool_word[] = {"no", "false", "off", "0",
+                                        "yes", "true", "on", "1"};
+
+const char *cfg_log_level_name(int level)
+{
+	return level >= 0 && level < (int)BKS_ARRAY_SIZE(level_name) ? level_name[level] : "?";
+}
+
+/* ---- fields ---- */
+
+#define AT(c, off) ((void *)((char *)(c) + (off)))
+#define CAT(c, off) ((const void *)((const char *)(c) + (off)))
+
+static void put_uint(void *f, size_t size, uint64_t v)
+{
+	uint32_t w = (uint32_t)v;
+	memcpy(f, size == 8 ? (void *)&v : (void *)&w, size);
+}
+
+static uint64_t get_uint(const void *f, size_t size)
+{
+	uint64_t v = 0;
+	uint32_t w = 0;
+	memcpy(size == 8 ? (void *)&v : (void *)&w, f, size);
+	return size == 8 ? v : w;
+}
+
+/* ---- values: each parser returns 0, or -EINVAL/-ERANGE/-ENOMEM and a reason ---- */
+
+static int reason(char *why, size_t cap, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int reason(char *why, size_t cap, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static int is_space(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_alpha(char ch) { return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'; }
+static int is_hex(char ch)
+{
+	return is_digit(ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
+static int is_name_char(char ch)
+{
+	return is_digit(ch) || is_alpha(ch) || ch == '-' || ch == '_' || ch == '.';
+}
+
+/* Decimal digits at s; *end past them. -EINVAL when there are none, -ERANGE on
+ * overflow (the digits are consumed either way, never wrapped). */
+static int parse_digits(const char *s, const char **end, uint64_t *out)
+{
+	const char *p = s;
+	int over = 0;
+	for (*out = 0; is_digit(*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (*out > (UINT64_MAX - d) / 10)
+			over = 1;
+		else
+			*out = *out * 10 + d;
+	}
+	*end = p;
+	return p == s ? -EINVAL : over ? -ERANGE : 0;
+}
+
+/* v with the largest unit that divides it exactly: "256K", "12h", "90s". */
+static char *fmt_num(int type, uint64_t v, char *buf, size_t cap)
+{
+	const char *units = type == T_DUR ? "smh" : " KMGT";
+	uint64_t base = type == T_DUR ? 60 : 1024;
+	int u = 0;
+	if (type == T_UINT)
+		units = " ";
+	while (v && units[u + 1] && v % base == 0) {
+		v /= base;
+		u++;
+	}
+	snprintf(buf, cap, "%llu%.*s", (unsigned long long)v, units[u] != ' ', units + u);
+	return buf;
+}
+
+static const struct unit {
+	const char *sfx;
+	uint64_t mul;
+	int dur;
+} units[] = {
+	{"", 1, 0}, {"k", KB(1), 0}, {"kib", KB(1), 0}, {"m", MB(1), 0}, {"mib", MB(1), 0},
+	{"g", KB(MB(1)), 0}, {"gib", KB(MB(1)), 0}, {"t", TB(1), 0}, {"tib", TB(1), 0},
+	{"", 1, 1}, {"s", 1, 1}, {"m", 60, 1}, {"h", 3600, 1},
+};
+
+/* A whole number with a unit suffix (sizes, rates, durations) or without (T_UINT). */
+static int parse_num(int type, const char *s, uint64_t *out, char *why, size_t cap)
+{
+	const char *p;
+	uint64_t v, mul = 0;
+	int r = parse_digits(s, &p, &v);
+
+	if (r < 0)
+		return reason(why, cap, r, r == -ERANGE ? "number too large" : "not a whole number");
+	if (type == T_UINT && *p)
+		return reason(why, cap, -EINVAL, "not a whole number (no unit here)");
+	if (*p == '.' || *p == ',')
+		return reason(why, cap, -EINVAL, "whole numbers only (write 1536M, not 1.5G)");
+	while (is_space(*p))
+		p++;
+	size_t n = strlen(p);
+	if (type == T_RATE && n >= 2 && !strcmp(p + n - 2, "/s"))
+		n -= 2;
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(units); i++)
+		if (units[i].dur == (type == T_DUR) && strlen(units[i].sfx) == n &&
+		    !strncasecmp(p, units[i].sfx, n))
+			mul = units[i].mul;
+	if (!mul && type == T_DUR)
+		return reason(why, cap, -EINVAL, "unknown duration unit '%.8s' (use s, m or h)", p);
+	if (!mul)
+		return reason(why, cap, -EINVAL, "bad size suffix '%.8s' (use K, M, G, T or KiB, "
+		              "MiB, GiB, TiB: powers of 1024)", p);
+	if (__builtin_mul_overflow(v, mul, out))
+		return reason(why, cap, -ERANGE, "number too large");
+	return 0;
+}
+
+/* 0..1 with at most 6 decimals, held as millionths u so the double is always the
+ * nearest one to u / 10^6 (the same text gives the same bits). */
+static int parse_frac(const char *s, double *out, char *why, size_t cap)
+{
+	const char *p;
+	uint64_t ip, u = 0;
+	int nd = 0, r = parse_digits(s, &p, &ip);
+	if (r == 0 && *p == '.') {
+		for (p++; is_digit(*p); p++, nd++)
+			if (nd < 6)
+				u = u * 10 + (uint64_t)(*p - '0');
+			else if (*p != '0')
+				return reason(why, cap, -EINVAL, "at most 6 decimals");
+		if (nd == 0)
+			r = -EINVAL;
+	}
+	if (r == -EINVAL || *p)
+		return reason(why, cap, -EINVAL, "not a fraction from 0 to 1 (like 0.5)");
+	for (; nd < 6; nd++)
+		u *= 10;
+	if (r < 0 || ip > 1 || u + ip * 1000000 > 1000000)
+		return reason(why, cap, -ERANGE, "not a fraction from 0 to 1");
+	*out = (double)(u + ip * 1000000) / 1e6;
+	return 0;
+}
+
+/* host:port, [ipv6]:port or localhost:port. inet_pton takes only a strict dotted quad
+ * (no leading zeros, no short forms); hosts are kept in inet_ntop's canonical text so
+ * equal addresses compare equal. */
+static int parse_addr(const char *s, cfg_addr *a, char *why, size_t cap)
+{
+	int v6 = s[0] == '[';
+	const char *port = v6 ? strchr(s, ']') : strrchr(s, ':');
+	size_t hl = port ? (size_t)(port - s) - (size_t)v6 : 0;
+	unsigned char bin[16];
+	char host[64];
+	uint64_t pv;
+
+	memset(a, 0, sizeof(*a));
+	if (!port || (v6 && port[1] != ':'))
+		return reason(why, cap, -EINVAL, v6 ? "expected [IPv6 address]:PORT" :
+		              "expected HOST:PORT");
+	if (hl >= sizeof(host))
+		return reason(why, cap, -EINVAL, "host too long");
+	memcpy(host, s + v6, hl);
+	host[hl] = '\0';
+	port += 1 + v6;
+	if (v6 && inet_pton(AF_INET6, host, bin) != 1)
+		return reason(why, cap, -EINVAL, "'%s' is not an IPv6 address", host);
+	if (v6)
+		a->family = CFG_AF_INET6;
+	else if (!strcasecmp(host, "localhost"))
+		a->family = CFG_AF_LOCALHOST;
+	else if (inet_pton(AF_INET, host, bin) == 1)
+		a->family = CFG_AF_INET;
+	else
+		return reason(why, cap, -EINVAL, strchr(host, ':') ?
+		              "write IPv6 addresses in brackets, like [::1]:7070" :
+		              "host must be an IPv4 address, [IPv6 address] or localhost");
+	if (a->family == CFG_AF_LOCALHOST)
+		strcpy(a->host, "localhost");
+	else
+		inet_ntop(v6 ? AF_INET6 : AF_INET, bin, a->host, sizeof(a->host));
+	if (parse_digits(port, &port, &pv) != 0 || *port || pv < 1 || pv > 65535)
+		return reason(why, cap, -ERANGE, "port must be a number from 1 to 65535");
+	a->port = (uint16_t)pv;
+	return 0;
+}
+
+static int addr_eq(const cfg_addr *a, const cfg_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !strcmp(a->host, b->host);
+}
+
+/* Length of the run of hex digits at s; it must be lo..hi long, even, and end at
+ * stop. */
+static int hex_ok(const char *s, size_t lo, size_t hi, char stop, size_t *len)
+{
+	size_t n = 0;
+	while (is_hex(s[n]))
+		n++;
+	if (len)
+		*len = n;
+	return n >= lo && n <= hi && n % 2 == 0 && s[n] == stop;
+}
+
+/* The shape of pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX (the web module checks the rest). */
+static int check_pwhash(const char *s, char *why, size_t cap)
+{
+	static const char pfx[] = "pbkdf2-sha256$";
+	const char *p = s;
+	uint64_t iter;
+	size_t n;
+	if (!*s)
+		return 0;
+	if (!strncmp(s, pfx, sizeof(pfx) - 1) && *(p += sizeof(pfx) - 1) != '0' &&
+	    parse_digits(p, &p, &iter) == 0 && iter <= UINT32_MAX && *p++ == '$' &&
+	    hex_ok(p, 16, 128, '$', &n) && hex_ok(p + n + 1, 32, 128, '\0', NULL))
+		return 0;
+	return reason(why, cap, -EINVAL, "expected pbkdf2-sha256$ITERATIONS$SALT_HEX$HASH_HEX "
+	              "(salt 16..128, hash 32..128 hex digits)");
+}
+
+static int check_name(const char *s, uint64_t lo, uint64_t hi)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++)
+		if (!is_name_char(s[i]))
+			return -EINVAL;
+	return n < lo || n > hi ? -EINVAL : 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int in_strs(char *const *list, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
+/* List fields are char ** or cfg_addr *: moved as bytes, not through a void ** lvalue
+ * (which would alias a different pointer type). */
+static void *get_list(const bks_cfg *c, const ckey *k)
+{
+	void *p;
+	memcpy(&p, CAT(c, k->off), sizeof(p));
+	return p;
+}
+
+/* Room for one more item in the list of k; returns the list or NULL (out of memory). */
+static void *grow(bks_cfg *c, const ckey *k, size_t item)
+{
+	void *nl = realloc(get_list(c, k), item * (size_t)(*(int *)AT(c, k->aux) + 1));
+	if (nl)
+		memcpy(AT(c, k->off), &nl, sizeof(nl));
+	return nl;
+}
+
+/* Append one item to a list key. */
+static int add_item(bks_cfg *c, const ckey *k, const char *item, char *why, size_t cap)
+{
+	int *n = AT(c, k->aux);
+	char **strs;
+	if (*n >= (int)k->max)
+		return reason(why, cap, -ERANGE, "at most %d entries", (int)k->max);
+	if (k->type == T_ADDRS) {
+		cfg_addr a, *list = get_list(c, k);
+		int r = parse_addr(item, &a, why, cap);
+		for (int i = 0; r == 0 && i < *n; i++)
+			if (addr_eq(&list[i], &a))
+				r = reason(why, cap, -EINVAL, "'%s' listed twice", item);
+		if (r == 0 && !(list = grow(c, k, sizeof(a))))
+			r = -ENOMEM;
+		if (r == 0)
+			list[(*n)++] = a;
+		return r;
+	}
+	if (k->type == T_HEXES && !hex_ok(item, 32, 128, '\0', NULL))
+		return reason(why, cap, -EINVAL, "a token must be 32..128 hex digits, an even "
+		              "number (got %zu characters)", strlen(item));
+	strs = get_list(c, k);
+	if (k->type == T_HEXES && in_strs(strs, *n, item))
+		return reason(why, cap, -EINVAL, "the same token is listed twice");
+	if (k->type == T_PATHS && (item[0] != '/' || strlen(item) > CFG_MAX_PATH))
+		return reason(why, cap, -EINVAL, "'%.64s' is not an absolute path of at most %u "
+		              "bytes", item, CFG_MAX_PATH);
+	/* A disk is named once, as a member or as a spare. (Two names of one device are
+	 * caught by the array, which compares device numbers and labels.) */
+	if (k->type == T_PATHS && (in_strs(c->disks, c->ndisks, item) ||
+	                           in_strs(c->spares, c->nspares, item)))
+		return reason(why, cap, -EINVAL, "'%.64s' is already listed in [array] %s", item,
+		              in_strs(c->disks, c->ndisks, item) ? "disks" : "spares");
+	if (!(strs = grow(c, k, sizeof(char *))) || !(strs[*n] = strdup(item)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static void clear_list(bks_cfg *c, const ckey *k)
+{
+	int *n = AT(c, k->aux);
+	void *list = get_list(c, k), *none = NULL;
+	for (int i = 0; k->type != T_ADDRS && i < *n; i++)
+		free(((char **)list)[i]);
+	free(list);
+	memcpy(AT(c, k->off), &none, sizeof(none));
+	*n = 0;
+}
+
+/* Set key k of c from value v (split in place for lists; a quoted value is one item). */
+static int apply(bks_cfg *c, const ckey *k, char *v, int quoted, char *why, size_t cap)
+{
+	void *f = AT(c, k->off);
+	char lo[24], hi[24], *save = NULL;
+	uint64_t u = 0;
+	int r = -EINVAL;
+
+	switch (k->type) {
+	case T_NAME:
+		if (check_name(v, k->min, k->max))
+			return reason(why, cap, -EINVAL, "must be %d..%d letters, digits, '-', '_' "
+			              "or '.'", (int)k->min, (int)k->max);
+		return set_str(f, v);
+	case T_PATH:
+		if ((*v || k->min) && (v[0] != '/' || strlen(v) > k->max))
+			return reason(why, cap, -EINVAL, "must be an absolute path of at most %d "
+			              "bytes%s", (int)k->max, k->min ? "" : " (or empty)");
+		return set_str(f, v);
+	case T_PWHASH:
+		return (r = check_pwhash(v, why, cap)) < 0 ? r : set_str(f, v);
+	case T_UINT:
+	case T_SIZE:
+	case T_RATE:
+	case T_DUR:
+		if ((r = parse_num(k->type, v, &u, why, cap)) < 0)
+			return r;
+		if (u < k->min || u > k->max || ((k->flags & K_POW2) && (u & (u - 1))))
+			return reason(why, cap, -ERANGE, "must be %s%s to %s",
+			              k->flags & K_POW2 ? "a power of two from " : "from ",
+			              fmt_num(k->type, k->min, lo, sizeof(lo)),
+			              fmt_num(k->type, k->max, hi, sizeof(hi)));
+		put_uint(f, k->size, u);
+		return 0;
+	case T_BOOL:
+		for (int i = 0; i < (int)BKS_ARRAY_SIZE(bool_word); i++) {
+			if (!strcasecmp(v, bool_word[i])) {
+				*(int *)f = i >= 4;
+				return 0;
+			}
+		}
+		return reason(why, cap, -EINVAL, "not a boolean (yes/no, true/false, on/off, 1/0)");
+	case T_LEVEL:
+		for (int i = 0; i < (int)BKS_ARRAY_SIZE(level_name); i++) {
+			if (!strcasecmp(v, level_name[i])) {
+				*(int *)f = i;
+				return 0;
+			}
+		}
+		return reason(why, cap, -EINVAL, "log level must be error, warn, info or debug");
+	case T_FRAC:
+		return parse_frac(v, f, why, cap);
+	case T_OPTADDR:
+		*(int *)AT(c, k->aux) = 0;
+		if (*v && (r = parse_addr(v, f, why, cap)) < 0)
+			return r;
+		if (!*v)
+			memset(f, 0, sizeof(cfg_addr));
+		*(int *)AT(c, k->aux) = *v != '\0';
+		return 0;
+	default: /* lists */
+		if (quoted)
+			return *v ? add_item(c, k, v, why, cap) : 0;
+		for (char *t = strtok_r(v, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+			if ((r = add_item(c, k, t, why, cap)) < 0)
+				return r;
+		return 0;
+	}
+}
+
+/* Fill c with the defaults; 0 or -ENOMEM. */
+static int defaults(bks_cfg *c)
+{
+	char why[160], v[64];
+	int ret = 0;
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NKEYS; i++) {
+		snprintf(v, sizeof(v), "%s", keys[i].dflt);
+		int r = apply(c, &keys[i], v, 0, why, sizeof(why));
+		BKS_PANIC_IF(r < 0 && r != -ENOMEM, "config default [%s] %s: %s",
+		             sect_name[keys[i].sect], keys[i].name, why);
+		ret = r < 0 ? r : ret;
+	}
+	return ret;
+}
+
+void cfg_defaults(bks_cfg *c)
+{
+	(void)defaults(c);
+}
+
+void cfg_free(bks_cfg *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (IS_STR(keys[i].type))
+			free(*(char **)AT(c, keys[i].off));
+		else if (IS_LIST(keys[i].type))
+			clear_list(c, &keys[i]);
+	}
+	for (int i = 0; i < c->nclients; i++) {
+		free(c->clients[i].name);
+		free(c->clients[i].secret);
+	}
+	free(c->clients);
+	free(c->source);
+	free(c->warning);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- lines ---- */
+
+typedef struct pstate {
+	bks_cfg *c;
+	bks_err *e;
+	const char *name;
+	int line;          /* 0: a message about the whole file */
+	int sect;          /* -1 before the first header */
+	int seen[NKEYS];   /* line where the file set each key, 0 = still the default */
+} pstate;
+
+static int perr(pstate *ps, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int perr(pstate *ps, int code, const char *fmt, ...)
+{
+	char msg[320], at[16] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ps->line)
+		snprintf(at, sizeof(at), ":%d", ps->line);
+	return bks_fail(ps->e, code, "%s%s: %s", ps->name, at, msg);
+}
+
+static char *trim(char *s)
+{
+	size_t n;
+	while (is_space(*s))
+		s++;
+	for (n = strlen(s); n && is_space(s[n - 1]);)
+		s[--n] = '\0';
+	return s;
+}
+
+/* Case-insensitive edit distance, or 1 when one word is a prefix (>= 3 chars) of the
+ * other ('strip' for 'strip_size'). Words over 64 bytes are "far". */
+static size_t closeness(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[65];
+	if (BKS_MIN(la, lb) >= 3 && !strncasecmp(a, b, BKS_MIN(la, lb)))
+		return 1;
+	if (la > 64 || lb > 64)
+		return 1000;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			int ne = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			row[j] = BKS_MIN(BKS_MIN(row[j - 1] + 1, up + 1), diag + (size_t)ne);
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* Did-you-mean: the closest key of sect (or section name when sect < 0), if close. */
+static const char *suggest(const char *word, int sect)
+{
+	const char *best = NULL;
+	size_t bd = (size_t)-1, n = sect < 0 ? S_COUNT : NKEYS;
+	for (size_t i = 0; i < n; i++) {
+		const char *cand = sect < 0 ? sect_name[i] : keys[i].name;
+		size_t d = sect < 0 || keys[i].sect == sect ? closeness(word, cand) : (size_t)-1;
+		if (d < bd) {
+			bd = d;
+			best = cand;
+		}
+	}
+	size_t lim = strlen(word) <= 3 ? 1 : BKS_MAX((size_t)2, strlen(word) / 3);
+	return bd <= lim ? best : NULL;
+}
+
+static int find_key(int sect, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == sect && !strcmp(keys[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int parse_section(pstate *ps, char *p)
+{
+	char *rb = strchr(p, ']'), *nm, *rest;
+	if (!rb)
+		return perr(ps, -EINVAL, "malformed section header (no ']')");
+	*rb = '\0';
+	nm = trim(p + 1);
+	rest = trim(rb + 1);
+	if (*rest && *rest != '#' && *rest != ';')
+		return perr(ps, -EINVAL, "text after the section header [%.64s]", nm);
+	for (int s = 0; s < S_COUNT; s++) {
+		if (!strcmp(nm, sect_name[s])) {
+			ps->sect = s;
+			return 0;
+		}
+	}
+	const char *sg = suggest(nm, -1);
+	return perr(ps, -EINVAL, "unknown section [%.64s]%s%s%s", nm,
+	            sg ? " (did you mean [" : "", sg ? sg : "", sg ? "]?)" : "");
+}
+
+/* The value after '=' into out (room for strlen(s) + 1 bytes). */
+static int parse_value(pstate *ps, const char *s, char *out, int *quoted)
+{
+	size_t n = 0;
+	while (is_space(*s))
+		s++;
+	if (!(*quoted = *s == '"')) {
+		while (s[n] && !((s[n] == '#' || s[n] == ';') && (n == 0 || is_space(s[n - 1]))))
+			n++;
+		while (n && is_space(s[n - 1]))
+			n--;
+		memcpy(out, s, n);
+		out[n] = '\0';
+		return 0;
+	}
+	for (s++; *s != '"'; s++) {
+		if (!*s)
+			return perr(ps, -EINVAL, "unterminated quoted value (no closing '\"')");
+		if (*s == '\\' && s[1] != '"' && s[1] != '\\')
+			return perr(ps, -EINVAL, "bad escape in quoted value (only \\\" and \\\\)");
+		out[n++] = *s == '\\' ? *++s : *s;
+	}
+	out[n] = '\0';
+	for (s++; is_space(*s); s++)
+		;
+	if (*s && *s != '#' && *s != ';')
+		return perr(ps, -EINVAL, "text after the closing quote");
+	return 0;
+}
+
+static int set_client(pstate *ps, const char *name, const char *secret)
+{
+	bks_cfg *c = ps->c;
+	cfg_client *nl;
+	if (check_name(name, 1, 64))
+		return perr(ps, -EINVAL, "[clients] '%.64s': a client name is 1..64 letters, "
+		            "digits, '-', '_' or '.'", name);
+	for (int i = 0; i < c->nclients; i++)
+		if (!strcmp(c->clients[i].name, name))
+			return perr(ps, -EINVAL, "[clients] duplicate client '%s'", name);
+	if (c->nclients >= CFG_MAX_CLIENTS)
+		return perr(ps, -ERANGE, "[clients] more than %d clients", CFG_MAX_CLIENTS);
+	if (!hex_ok(secret, 32, 128, '\0', NULL))
+		return perr(ps, -EINVAL, "[clients] %s: the secret must be 32..128 hex digits, an "
+		            "even number (got %zu characters)", name, strlen(secret));
+	if (!(nl = realloc(c->clients, sizeof(*nl) * (size_t)(c->nclients + 1))))
+		return perr(ps, -ENOMEM, "out of memory");
+	c->clients = nl;
+	nl += c->nclients++;
+	nl->name = strdup(name);
+	nl->secret = strdup(secret);
+	return nl->name && nl->secret ? 0 : perr(ps, -ENOMEM, "out of memory");
+}
+
+static int parse_line(pstate *ps, const char *line, size_t n)
+{
+	char buf[CFG_MAX_LINE + 1], val[CFG_MAX_LINE + 1], why[256], shown[52], *p, *eq, *key;
+	int quoted, r, ki;
+
+	if (n && line[n - 1] == '\r')
+		n--;
+	if (n > CFG_MAX_LINE)
+		return perr(ps, -EINVAL, "line longer than %u bytes", CFG_MAX_LINE);
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
+			return perr(ps, -EINVAL, "control character 0x%02x at column %zu",
+			            (unsigned char)line[i], i + 1);
+	memcpy(buf, line, n);
+	buf[n] = '\0';
+	p = trim(buf);
+	if (!*p || *p == '#' || *p == ';')
+		return 0;
+	if (*p == '[')
+		return parse_section(ps, p);
+	if (!(eq = strchr(p, '=')))
+		return perr(ps, -EINVAL, "malformed line (expected 'key = value' or '[section]')");
+	*eq = '\0';
+	if (!*(key = trim(p)))
+		return perr(ps, -EINVAL, "malformed line (no key before '=')");
+	if ((r = parse_value(ps, eq + 1, val, &quoted)) < 0)
+		return r;
+	if (ps->sect < 0)
+		return perr(ps, -EINVAL, "'%.64s' outside any section (put a [section] line "
+		            "above it)", key);
+	if (ps->sect == S_CLIENTS)
+		return set_client(ps, key, val);
+	if ((ki = find_key(ps->sect, key)) < 0) {
+		for (int s = 0; s < S_COUNT; s++)
+			if (find_key(s, key) >= 0)
+				return perr(ps, -EINVAL, "unknown key '%s' in section [%s] (it belongs "
+				            "in [%s])", key, sect_name[ps->sect], sect_name[s]);
+		const char *sg = suggest(key, ps->sect);
+		return perr(ps, -EINVAL, "unknown key '%.64s' in section [%s]%s%s%s", key,
+		            sect_name[ps->sect], sg ? " (did you mean '" : "", sg ? sg : "",
+		            sg ? "'?)" : "");
+	}
+	const ckey *k = &keys[ki];
+	if (ps->seen[ki] && !IS_LIST(k->type))
+		return perr(ps, -EINVAL, "duplicate key '%s' in section [%s] (first set on line "
+		            "%d)", key, sect_name[ps->sect], ps->seen[ki]);
+	if (!ps->seen[ki] && IS_LIST(k->type))
+		clear_list(ps->c, k); /* the file's first mention replaces the default */
+	ps->seen[ki] = ps->line;
+	snprintf(shown, sizeof(shown), "%.48s%s", val, strlen(val) > 48 ? "..." : "");
+	if ((r = apply(ps->c, k, val, quoted, why, sizeof(why))) == -ENOMEM)
+		return perr(ps, r, "out of memory");
+	if (r < 0 && (k->flags & K_SECRET))
+		return perr(ps, r, "[%s] %s: %s", sect_name[k->sect], k->name, why);
+	if (r < 0)
+		return perr(ps, r, "[%s] %s = '%s': %s", sect_name[k->sect], k->name, shown, why);
+	return 0;
+}
+
+/* The line of the last of keys a, b (of sect) the file set; 0 when neither. */
+static int last_line(const pstate *ps, int sect, const char *a, const char *b)
+{
+	return BKS_MAX(ps->seen[find_key(sect, a)], ps->seen[find_key(sect, b)]);
+}
+
+/* Rules between keys, reported at the line of the last key involved. */
+static int check_cross(pstate *ps)
+{
+	bks_cfg *c = ps->c;
+	char a[24], b[24], d[24];
+
+	if (!(c->chunk_min < c->chunk_avg && c->chunk_avg < c->chunk_max)) {
+		ps->line = BKS_MAX(last_line(ps, S_STORE, "chunk_min", "chunk_avg"),
+		                   last_line(ps, S_STORE, "chunk_max", "chunk_max"));
+		return perr(ps, -EINVAL, "[store] chunk sizes must be chunk_min < chunk_avg < "
+		            "chunk_max (they are %s, %s, %s)", fmt_num(T_SIZE, c->chunk_min, a, 24),
+		            fmt_num(T_SIZE, c->chunk_avg, b, 24), fmt_num(T_SIZE, c->chunk_max, d, 24));
+	}
+	/* 0 is unlimited for both (storage/array_bg.c), so a cap needs a nonzero floor. */
+	if (c->bg_max_rate && (!c->bg_min_rate || c->bg_min_rate > c->bg_max_rate)) {
+		ps->line = last_line(ps, S_ARRAY, "bg_min_rate", "bg_max_rate");
+		return perr(ps, -EINVAL, "[array] bg_min_rate (%s, 0 = unlimited) must not exceed "
+		            "bg_max_rate (%s)", fmt_num(T_RATE, c->bg_min_rate, a, 24),
+		            fmt_num(T_RATE, c->bg_max_rate, b, 24));
+	}
+	if (!c->tls_cert[0] != !c->tls_key[0]) {
+		ps->line = last_line(ps, S_WEB, "tls_cert", "tls_key");
+		return perr(ps, -EINVAL, "[web] tls_cert and tls_key go together (set both or "
+		            "neither)");
+	}
+	ps->line = 0;
+	if (!c->ndisks && !c->demo)
+		return perr(ps, -EINVAL, "[array] disks: no disks listed (list the member disks, "
+		            "or set demo = yes in [daemon])");
+	return 0;
+}
+
+int cfg_parse(const char *text, size_t len, const char *name, bks_cfg *out, bks_err *e)
+{
+	pstate ps = {.c = out, .e = e, .name = name ? name : "config", .sect = -1};
+	size_t pos = 0;
+	int r;
+
+	if (defaults(out) < 0 || !(out->source = strdup(ps.name))) {
+		r = perr(&ps, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (len > CFG_MAX_FILE) {
+		r = perr(&ps, -EFBIG, "%zu bytes, more than the %u a config file may have", len,
+		         CFG_MAX_FILE);
+		goto fail;
+	}
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		pos = 3; /* the UTF-8 byte order mark some editors write */
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		ps.line++;
+		if ((r = parse_line(&ps, text + pos, end - pos)) < 0)
+			goto fail;
+		pos = end + 1;
+	}
+	if ((r = check_cross(&ps)) == 0)
+		return 0;
+fail:
+	cfg_free(out);
+	return r;
+}
+
+int cfg_load(const char *path, bks_cfg *out, bks_err *e)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n = 1;
+	int fd, r;
+
+	memset(out, 0, sizeof(*out));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		bks_fail(e, r, "%s: %s: %s", path, fd < 0 ? "open" : "stat", strerror(-r));
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = bks_fail(e, -EINVAL, "%s: not a regular file", path);
+		goto close_fd;
+	}
+	/* Read up to one byte past the limit, so a file that grows meanwhile is caught. */
+	if (!(buf = malloc(CFG_MAX_FILE + 1))) {
+		r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
+		goto close_fd;
+	}
+	while (len <= CFG_MAX_FILE && n != 0) {
+		if ((n = read(fd, buf + len, CFG_MAX_FILE + 1 - len)) < 0 && errno != EINTR) {
+			r = -errno;
+			bks_fail(e, r, "%s: read: %s", path, strerror(-r));
+			goto free_buf;
+		}
+		len += n > 0 ? (size_t)n : 0;
+	}
+	if ((r = cfg_parse(buf, len, path, out, e)) < 0)
+		goto free_buf;
+	/* The daemon logs this; the file still loads (refusing would stop a restart). */
+	if ((out->nclients || out->napi_tokens || out->admin_password[0]) &&
+	    (st.st_mode & (S_IRGRP | S_IROTH))) {
+		char *w;
+		if (asprintf(&w, "%s holds secrets and is readable by group or others (mode "
+		             "%04o): chmod 600 it", path, (unsigned)(st.st_mode & 07777)) < 0) {
+			cfg_free(out);
+			r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
+		} else {
+			out->warning = w;
+		}
+	}
+free_buf:
+	free(buf);
+close_fd:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* ---- reload ---- */
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+/* Lists compare as sets: the order of disks or addresses in the file means nothing
+ * (items within one list are distinct). */
+static int list_same(const ckey *k, const bks_cfg *a, const bks_cfg *b)
+{
+	int na = *(const int *)CAT(a, k->aux), nb = *(const int *)CAT(b, k->aux);
+	for (int i = 0; na == nb && i < na; i++) {
+		int found = 0;
+		for (int j = 0; j < nb && !found; j++)
+			found = k->type == T_ADDRS ?
+			        addr_eq((cfg_addr *)get_list(a, k) + i, (cfg_addr *)get_list(b, k) + j) :
+			        !strcmp(((char **)get_list(a, k))[i], ((char **)get_list(b, k))[j]);
+		if (!found)
+			return 0;
+	}
+	return na == nb;
+}
+
+static int key_same(const ckey *k, const bks_cfg *a, const bks_cfg *b)
+{
+	const void *fa = CAT(a, k->off), *fb = CAT(b, k->off);
+	if (IS_STR(k->type))
+		return !strcmp(nz(*(char *const *)fa), nz(*(char *const *)fb));
+	if (IS_LIST(k->type))
+		return list_same(k, a, b);
+	if (k->type == T_FRAC)
+		return *(const double *)fa == *(const double *)fb;
+	if (k->type == T_OPTADDR)
+		return *(const int *)CAT(a, k->aux) == *(const int *)CAT(b, k->aux) &&
+		       addr_eq(fa, fb);
+	return get_uint(fa, k->size) == get_uint(fb, k->size);
+}
+
+static int clients_same(const bks_cfg *a, const bks_cfg *b)
+{
+	for (int i = 0; a->nclients == b->nclients && i < a->nclients; i++) {
+		int found = 0;
+		for (int j = 0; j < b->nclients && !found; j++)
+			found = !strcmp(a->clients[i].name, b->clients[j].name) &&
+			        !strcmp(a->clients[i].secret, b->clients[j].secret);
+		if (!found)
+			return 0;
+	}
+	return a->nclients == b->nclients;
+}
+
+int cfg_reload_diff(const bks_cfg *old, const bks_cfg *new, char *what, size_t cap)
+{
+	size_t used = 0;
+	int changed = !clients_same(old, new), full = 0;
+	if (cap)
+		what[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		const ckey *k = &keys[i];
+		char nm[48];
+		if (key_same(k, old, new))
+			continue;
+		if (!(k->flags & K_RESTART)) {
+			changed++;
+			continue;
+		}
+		int n = snprintf(nm, sizeof(nm), "%s%s.%s", used ? ", " : "", sect_name[k->sect],
+		                 k->name);
+		if (!full && used + (size_t)n + 4 <= cap) { /* keep room for "..." */
+			memcpy(what + used, nm, (size_t)n + 1);
+			used += (size_t)n;
+		} else if (!full && cap >= 4) {
+			memcpy(what + BKS_MIN(used, cap - 4), "...", 4);
+			full = 1;
+		}
+	}
+	return changed;
+}
