@@ -12,11 +12,15 @@ if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped";
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
 common="$top/common/bks.c"
 status=0
-for t in label segment; do
+for t in label segment wire jsonp http config; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
-	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/segment.c $top/dedup/cmap.c $top/dedup/pool.c $top/dedup/barray.c $top/storage/*.c $top/raid/raid.c $common -laio -lisal -lzstd" ;;
+	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/segment.c $top/dedup/cmap.c $top/dedup/pool.c $top/dedup/barray.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd" ;;
+	wire) srcs="$top/fuzz/fuzz-wire.c $top/proto/wire.c $common" ;;
+	jsonp) srcs="$top/fuzz/fuzz-jsonp.c $top/common/jsonp.c $common" ;;
+	config) srcs="$top/fuzz/fuzz-config.c $top/daemon/config.c $common" ;;
+	http) srcs="$top/fuzz/fuzz-http.c $top/cli/http.c $common" ;;
 	esac
 	# shellcheck disable=SC2086
 	$CC $CFLAGS $srcs -lxxhash -o "$bin"

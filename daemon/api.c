@@ -1,0 +1,547 @@
+/* daemon/api.c: see api.h and docs/api.md. */
+#include "daemon/api.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/jsonp.h"
+#include "daemon/log.h"
+#include "daemon/status.h"
+#include "storage/arr_json.h"
+
+struct api {
+	appl *ap;
+	native_srv *ns;
+	struct MHD_Daemon *d;
+	int fd;
+	char path[108];
+};
+
+/* One request: its body, gathered across calls. */
+struct req {
+	char *body;
+	size_t len;
+	int too_big;
+};
+
+/* A reply being built: status and a JSON document in memory. */
+typedef struct reply {
+	int status;
+	char *buf;
+	size_t len;
+	FILE *f;
+	json j;
+} reply;
+
+static void reply_begin(reply *rp, int status)
+{
+	rp->status = status;
+	rp->buf = NULL;
+	rp->len = 0;
+	rp->f = open_memstream(&rp->buf, &rp->len);
+	json_init(&rp->j, rp->f, 1);
+}
+
+static const char *code_name(int err)
+{
+	switch (-err) {
+	case ENOENT: return "ENOENT";
+	case EEXIST: return "EEXIST";
+	case EBUSY: return "EBUSY";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case EALREADY: return "EALREADY";
+	case ENOMEM: return "ENOMEM";
+	case EIO: return "EIO";
+	case EROFS: return "EROFS";
+	case ENOTSUP: return "ENOTSUP";
+	case EPERM: return "EPERM";
+	default: return "EIO";
+	}
+}
+
+static int http_status_of(int err)
+{
+	switch (-err) {
+	case ENOENT: return MHD_HTTP_NOT_FOUND;
+	case EINVAL: return MHD_HTTP_BAD_REQUEST;
+	case EEXIST: case EBUSY: case ENOSPC: case ENOTSUP: case EPERM: case EALREADY:
+		return MHD_HTTP_CONFLICT;
+	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static void reply_error(reply *rp, int status, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(reply *rp, int status, int err, const char *fmt, ...)
+{
+	char msg[600];
+	va_list va;
+	va_start(va, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, va);
+	va_end(va);
+	reply_begin(rp, status ? status : http_status_of(err));
+	json_obj_begin(&rp->j, NULL);
+	json_str(&rp->j, "error", msg);
+	json_str(&rp->j, "code", code_name(err));
+	json_obj_end(&rp->j);
+}
+
+static void reply_ok(reply *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_ok(reply *rp, const char *fmt, ...)
+{
+	char msg[600];
+	va_list va;
+	va_start(va, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, va);
+	va_end(va);
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	json_bool(&rp->j, "ok", 1);
+	json_str(&rp->j, "message", msg);
+	json_obj_end(&rp->j);
+}
+
+static enum MHD_Result reply_send(struct MHD_Connection *conn, reply *rp, const char *allow)
+{
+	if (rp->f) {
+		json_finish(&rp->j);
+		fclose(rp->f);
+		rp->f = NULL;
+	}
+	struct MHD_Response *res = MHD_create_response_from_buffer(rp->len, rp->buf,
+	                                                           MHD_RESPMEM_MUST_FREE);
+	if (!res) {
+		free(rp->buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(res, "Content-Type", "application/json");
+	MHD_add_response_header(res, "Cache-Control", "no-store");
+	MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
+	if (allow)
+		MHD_add_response_header(res, "Allow", allow);
+	enum MHD_Result r = MHD_queue_response(conn, (unsigned)rp->status, res);
+	MHD_destroy_response(res);
+	return r;
+}
+
+/* --- reading endpoints --- */
+
+static void get_array(api *a, reply *rp, int disks_only)
+{
+	arr_status *st = malloc(sizeof(*st));
+	if (!st) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	arr_get_status(a->ap->a, st);
+	reply_begin(rp, MHD_HTTP_OK);
+	if (disks_only) {
+		json_obj_begin(&rp->j, NULL);
+		arr_disks_json(&rp->j, "disks", st);
+		json_obj_end(&rp->j);
+	} else {
+		arr_status_json(&rp->j, NULL, st);
+	}
+	free(st);
+}
+
+static void get_jobs(api *a, reply *rp)
+{
+	arr_status *st = malloc(sizeof(*st));
+	if (!st) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	arr_get_status(a->ap->a, st);
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	status_jobs_json(a->ap, &rp->j, st);
+	json_obj_end(&rp->j);
+	free(st);
+}
+
+static void get_events(api *a, struct MHD_Connection *conn, reply *rp)
+{
+	const char *since_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+	uint64_t since = since_s ? strtoull(since_s, NULL, 10) : 0, next;
+	appl_event *ev = malloc(sizeof(*ev) * APPL_EVENTS);
+	if (!ev) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	int n = appl_events(a->ap, since, ev, APPL_EVENTS, &next);
+	static const char *const lv[] = {"error", "warn", "info", "debug"};
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	json_arr_begin(&rp->j, "events");
+	for (int i = 0; i < n; i++) {
+		json_obj_begin(&rp->j, NULL);
+		json_uint(&rp->j, "seq", ev[i].seq);
+		json_uint(&rp->j, "time_ns", ev[i].time_ns);
+		json_str(&rp->j, "level", lv[ev[i].level & 3]);
+		json_str(&rp->j, "msg", ev[i].msg);
+		json_obj_end(&rp->j);
+	}
+	json_arr_end(&rp->j);
+	json_uint(&rp->j, "next", next);
+	json_obj_end(&rp->j);
+	free(ev);
+}
+
+struct files_ctx {
+	ns *n;
+	json *j;
+	int count;
+};
+
+static int files_cb(void *ctx, const ns_dirent *d)
+{
+	struct files_ctx *fc = ctx;
+	ns_attr a;
+	if (fc->count >= 10000)
+		return 1;
+	if (ns_getattr(fc->n, d->id, &a) < 0)
+		return 0;
+	json_obj_begin(fc->j, NULL);
+	json_str(fc->j, "name", d->name);
+	json_str(fc->j, "type", a.type == NS_DIR ? "dir" : "file");
+	json_uint(fc->j, "size", a.size);
+	json_uint(fc->j, "mode", a.mode);
+	json_int(fc->j, "mtime_ns", a.mtime_ns);
+	json_uint(fc->j, "id", a.id);
+	json_obj_end(fc->j);
+	fc->count++;
+	return 0;
+}
+
+static void get_files(api *a, struct MHD_Connection *conn, reply *rp, int stat_only)
+{
+	const char *path = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "path");
+	ns_attr at;
+	if (!path)
+		path = "/";
+	pthread_mutex_lock(&a->ap->mu);
+	int r = ns_resolve(a->ap->n, path, &at);
+	if (r < 0) {
+		pthread_mutex_unlock(&a->ap->mu);
+		reply_error(rp, 0, r, "%s: %s", path, r == -ENOENT ? "no such file or directory"
+		                                                   : strerror(-r));
+		return;
+	}
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	json_str(&rp->j, "path", path);
+	if (stat_only || at.type != NS_DIR) {
+		json_str(&rp->j, "type", at.type == NS_DIR ? "dir" : "file");
+		json_uint(&rp->j, "size", at.size);
+		json_uint(&rp->j, "mode", at.mode);
+		json_uint(&rp->j, "uid", at.uid);
+		json_uint(&rp->j, "gid", at.gid);
+		json_uint(&rp->j, "nlink", at.nlink);
+		json_int(&rp->j, "mtime_ns", at.mtime_ns);
+		json_int(&rp->j, "ctime_ns", at.ctime_ns);
+		json_uint(&rp->j, "id", at.id);
+		json_uint(&rp->j, "gen", at.gen);
+	} else {
+		struct files_ctx fc = {a->ap->n, &rp->j, 0};
+		json_arr_begin(&rp->j, "entries");
+		r = ns_readdir(a->ap->n, at.id, NULL, files_cb, &fc);
+		json_arr_end(&rp->j);
+		json_bool(&rp->j, "truncated", r == 1);
+	}
+	json_obj_end(&rp->j);
+	pthread_mutex_unlock(&a->ap->mu);
+}
+
+/* --- actions --- */
+
+static int open_new_disk(api *a, const char *path, disk **d, bks_err *e)
+{
+	if (!path || path[0] != '/')
+		return bks_fail(e, -EINVAL, "field 'path' must be an absolute path");
+	return disk_open_on(a->ap->eng, path, d, e);
+}
+
+static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
+{
+	const char *name = jsonp_get_str(body, "disk", NULL);
+	const char *path = jsonp_get_str(body, "path", NULL);
+	const char *nw = jsonp_get_str(body, "new", NULL);
+	int force = 0, on = 1, r;
+	bks_err e = {0};
+	disk *d = NULL;
+	jsonp_get_bool(body, "force", &force);
+	jsonp_get_bool(body, "on", &on);
+	if (strcmp(op, "add-spare") && !name) {
+		reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'disk' must be a string "
+		            "(a member's path or uuid)");
+		return;
+	}
+	if (!strcmp(op, "fail"))
+		r = arr_fail(a->ap->a, name, &e);
+	else if (!strcmp(op, "remove"))
+		r = arr_remove(a->ap->a, name, &e);
+	else if (!strcmp(op, "offline"))
+		r = arr_offline(a->ap->a, name, &e);
+	else if (!strcmp(op, "online"))
+		r = arr_online(a->ap->a, name, &e);
+	else if (!strcmp(op, "add-spare")) {
+		r = open_new_disk(a, path, &d, &e);
+		if (r == 0 && (r = arr_add_spare(a->ap->a, d, force, &e)) < 0)
+			disk_close(d);
+		name = path;
+	} else if (!strcmp(op, "replace")) {
+		r = open_new_disk(a, nw, &d, &e);
+		if (r == 0 && (r = arr_replace(a->ap->a, name, d, force, &e)) < 0)
+			disk_close(d);
+	} else if (!strcmp(op, "locate")) {
+		(void)on;
+		r = bks_fail(&e, -ENOTSUP, "disk %s: locate is not supported for this disk (no "
+		             "enclosure LED found)", name);
+	} else {
+		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such disk action '%s'", op);
+		return;
+	}
+	if (r < 0) {
+		reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
+		return;
+	}
+	appl_event_add(a->ap, CFG_LOG_WARN, "disk %s: %s by the administrator", name, op);
+	appl_kick(a->ap);
+	reply_ok(rp, "disk %s: %s done", name, op);
+}
+
+static void post_action(api *a, const char *url, const jsonp_val *body, reply *rp)
+{
+	bks_err e = {0};
+	int r;
+	const char *action = jsonp_get_str(body, "action", NULL);
+	if (!strcmp(url, "/api/v1/scrub")) {
+		if (!action) {
+			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'action' must be one of "
+			            "start, stop, pause, resume");
+			return;
+		}
+		if (!strcmp(action, "start"))
+			r = arr_scrub_start(a->ap->a, &e);
+		else if (!strcmp(action, "stop"))
+			r = arr_scrub_stop(a->ap->a, &e);
+		else if (!strcmp(action, "pause"))
+			r = arr_scrub_pause(a->ap->a, &e);
+		else if (!strcmp(action, "resume"))
+			r = arr_scrub_resume(a->ap->a, &e);
+		else {
+			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "unknown scrub action '%s'",
+			            action);
+			return;
+		}
+		if (r < 0) {
+			reply_error(rp, MHD_HTTP_CONFLICT, -EBUSY, "%s", bks_errmsg(&e, r));
+			return;
+		}
+		appl_event_add(a->ap, CFG_LOG_INFO, "scrub %s by the administrator", action);
+		appl_kick(a->ap);
+		reply_ok(rp, "scrub %s", action);
+	} else if (!strcmp(url, "/api/v1/gc")) {
+		double min_live = a->ap->cfg.gc_min_live;
+		if (jsonp_get(body, "min_live") && (jsonp_get_double(body, "min_live", &min_live) < 0 ||
+		                                    min_live < 0 || min_live > 1)) {
+			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'min_live' must be a "
+			            "number from 0 to 1");
+			return;
+		}
+		if ((r = appl_gc_start(a->ap, min_live, &e)) < 0)
+			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
+		else
+			reply_ok(rp, "garbage collection started");
+	} else if (!strcmp(url, "/api/v1/verify")) {
+		if ((r = appl_verify_start(a->ap, &e)) < 0)
+			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
+		else
+			reply_ok(rp, "verify started");
+	} else if (!strcmp(url, "/api/v1/commit")) {
+		if ((r = appl_commit(a->ap, &e)) < 0)
+			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
+		else
+			reply_ok(rp, "committed");
+	} else if (!strncmp(url, "/api/v1/disks/", 14)) {
+		post_disk(a, url + 14, body, rp);
+	} else {
+		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: POST %s", url);
+	}
+}
+
+static int is_post_endpoint(const char *url)
+{
+	return !strcmp(url, "/api/v1/scrub") || !strcmp(url, "/api/v1/gc") ||
+	       !strcmp(url, "/api/v1/verify") || !strcmp(url, "/api/v1/commit") ||
+	       !strncmp(url, "/api/v1/disks/", 14);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version,
+                              const char *upload, size_t *upload_size, void **con_cls)
+{
+	api *a = cls;
+	struct req *rq = *con_cls;
+	reply rp = {0};
+	(void)version;
+
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (rq->len + *upload_size > API_BODY_MAX) {
+			rq->too_big = 1;
+		} else {
+			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
+			if (!nb)
+				return MHD_NO;
+			rq->body = nb;
+			memcpy(rq->body + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	int post = !strcmp(method, "POST");
+	const char *allow = NULL;
+	if (a->ap->shutting_down) {
+		reply_error(&rp, MHD_HTTP_SERVICE_UNAVAILABLE, -EBUSY, "bkstord is shutting down");
+	} else if (!strcmp(url, "/api/v1/status") || !strcmp(url, "/api/v1/array") ||
+	           !strcmp(url, "/api/v1/disks") || !strcmp(url, "/api/v1/jobs") ||
+	           !strcmp(url, "/api/v1/events") || !strcmp(url, "/api/v1/files") ||
+	           !strcmp(url, "/api/v1/stat")) {
+		if (!get) {
+			allow = "GET";
+			reply_error(&rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
+			            url);
+		} else if (!strcmp(url, "/api/v1/status")) {
+			reply_begin(&rp, MHD_HTTP_OK);
+			status_json(a->ap, &rp.j, a->ns ? native_connections(a->ns) : 0);
+		} else if (!strcmp(url, "/api/v1/array")) {
+			get_array(a, &rp, 0);
+		} else if (!strcmp(url, "/api/v1/disks")) {
+			get_array(a, &rp, 1);
+		} else if (!strcmp(url, "/api/v1/jobs")) {
+			get_jobs(a, &rp);
+		} else if (!strcmp(url, "/api/v1/events")) {
+			get_events(a, conn, &rp);
+		} else {
+			get_files(a, conn, &rp, !strcmp(url, "/api/v1/stat"));
+		}
+	} else if (is_post_endpoint(url)) {
+		if (!post) {
+			allow = "POST";
+			reply_error(&rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use POST",
+			            method, url);
+		} else if (rq->too_big) {
+			reply_error(&rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger "
+			            "than %u bytes", API_BODY_MAX);
+		} else {
+			jsonp *d = NULL;
+			bks_err e = {0};
+			size_t off = 0;
+			int r = jsonp_parse(rq->len ? rq->body : "{}", rq->len ? rq->len : 2, NULL, &d,
+			                    &off, &e);
+			if (r < 0)
+				reply_error(&rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "malformed JSON: %s",
+				            bks_errmsg(&e, r));
+			else if (jsonp_type(jsonp_root(d)) != JSONP_OBJECT)
+				reply_error(&rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "the body must be a JSON "
+				            "object");
+			else
+				post_action(a, url, jsonp_root(d), &rp);
+			jsonp_free(d);
+		}
+	} else {
+		reply_error(&rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
+	}
+	return reply_send(conn, &rp, allow);
+}
+
+static void done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                 enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (rq) {
+		free(rq->body);
+		free(rq);
+	}
+	*con_cls = NULL;
+}
+
+int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	api *a;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return bks_fail(e, -ENAMETOOLONG, "api socket path %s is too long", path);
+	if (!(a = calloc(1, sizeof(*a))))
+		return bks_fail(e, -ENOMEM, "out of memory");
+	a->ap = ap;
+	a->ns = nsrv;
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	/* A socket left by a daemon that died: replace it. Anything else: refuse. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			free(a);
+			return bks_fail(e, -EEXIST, "%s exists and is not a socket", path);
+		}
+		unlink(path);
+	}
+	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0177);
+	int r = a->fd < 0 || bind(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	umask(old);
+	if (r == 0 && (chmod(path, 0600) < 0 || listen(a->fd, 64) < 0))
+		r = -errno;
+	if (r < 0) {
+		if (a->fd >= 0)
+			close(a->fd);
+		free(a);
+		return bks_fail(e, r, "cannot listen on %s: %s", path, strerror(-r));
+	}
+	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
+	                        MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+	if (!a->d) {
+		close(a->fd);
+		unlink(path);
+		free(a);
+		return bks_fail(e, -EIO, "cannot start the control API server on %s", path);
+	}
+	LOG_I("control API on %s", path);
+	*out = a;
+	return 0;
+}
+
+void api_stop(api *a)
+{
+	if (!a)
+		return;
+	MHD_stop_daemon(a->d);
+	close(a->fd);
+	unlink(a->path);
+	free(a);
+}

@@ -1,0 +1,462 @@
+/* daemon/appl.c: see appl.h. */
+#include "daemon/appl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/log.h"
+
+#define BG_TICK_MS 100
+#define GC_STEP_BUDGET_NS (20ull * 1000000ull)     /* per tick, under the lock */
+#define VERIFY_STEP_BUDGET_NS (20ull * 1000000ull)
+
+/* --- events --- */
+
+void appl_event_add(appl *ap, int level, const char *fmt, ...)
+{
+	char msg[240];
+	va_list va;
+	va_start(va, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, va);
+	va_end(va);
+	blog(level, "%s", msg);
+	pthread_mutex_lock(&ap->evmu);
+	appl_event *ev = &ap->ev[ap->evseq % APPL_EVENTS];
+	ev->seq = ap->evseq++;
+	ev->time_ns = bks_wall_ns();
+	ev->level = level;
+	memcpy(ev->msg, msg, sizeof(msg));
+	pthread_mutex_unlock(&ap->evmu);
+}
+
+int appl_events(appl *ap, uint64_t since, appl_event *out, int max, uint64_t *next)
+{
+	int n = 0;
+	pthread_mutex_lock(&ap->evmu);
+	uint64_t first = ap->evseq > APPL_EVENTS ? ap->evseq - APPL_EVENTS : 0;
+	if (since < first)
+		since = first;
+	if (ap->evseq - since > (uint64_t)max)
+		since = ap->evseq - (uint64_t)max;
+	for (uint64_t s = since; s < ap->evseq; s++)
+		out[n++] = ap->ev[s % APPL_EVENTS];
+	*next = ap->evseq;
+	pthread_mutex_unlock(&ap->evmu);
+	return n;
+}
+
+static void on_array_event(void *ctx, int level, const char *msg)
+{
+	int lv = level == ARR_EV_ERR ? CFG_LOG_ERROR : level == ARR_EV_WARN ? CFG_LOG_WARN
+	                                                                   : CFG_LOG_INFO;
+	appl_event_add(ctx, lv, "%s", msg);
+}
+
+/* --- throughput --- */
+
+void appl_count_ingest(appl *ap, uint64_t bytes)
+{
+	__atomic_fetch_add(&ap->ingest_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void appl_count_restore(appl *ap, uint64_t bytes)
+{
+	__atomic_fetch_add(&ap->restore_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* Called by the background thread: one sample per elapsed second (under evmu). */
+static void history_tick(appl *ap)
+{
+	uint64_t sec = bks_now_ns() / 1000000000ull;
+	pthread_mutex_lock(&ap->evmu);
+	if (!ap->hist_sec)
+		ap->hist_sec = sec;
+	while (ap->hist_sec < sec) {
+		uint64_t in = __atomic_load_n(&ap->ingest_bytes, __ATOMIC_RELAXED);
+		uint64_t out = __atomic_load_n(&ap->restore_bytes, __ATOMIC_RELAXED);
+		ap->hist_sec++;
+		/* The whole delta lands in the first missed second; later ones get 0. */
+		ap->hist_in[ap->hist_sec % APPL_HISTORY] = in - ap->hist_last_in;
+		ap->hist_out[ap->hist_sec % APPL_HISTORY] = out - ap->hist_last_out;
+		ap->hist_last_in = in;
+		ap->hist_last_out = out;
+	}
+	pthread_mutex_unlock(&ap->evmu);
+}
+
+int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n)
+{
+	if (n > APPL_HISTORY)
+		n = APPL_HISTORY;
+	pthread_mutex_lock(&ap->evmu);
+	for (int i = 0; i < n; i++) {
+		uint64_t s = ap->hist_sec - (uint64_t)(n - 1 - i);
+		in[i] = ap->hist_in[s % APPL_HISTORY];
+		out[i] = ap->hist_out[s % APPL_HISTORY];
+	}
+	pthread_mutex_unlock(&ap->evmu);
+	return n;
+}
+
+void appl_rates(appl *ap, int secs, double *in_bps, double *out_bps)
+{
+	uint64_t in[APPL_HISTORY], out[APPL_HISTORY], si = 0, so = 0;
+	int n = appl_history(ap, in, out, secs);
+	for (int i = 0; i < n; i++) {
+		si += in[i];
+		so += out[i];
+	}
+	*in_bps = n ? (double)si / n : 0;
+	*out_bps = n ? (double)so / n : 0;
+}
+
+/* --- jobs --- */
+
+int appl_commit(appl *ap, bks_err *e)
+{
+	pthread_mutex_lock(&ap->mu);
+	int r = ns_commit(ap->n, e);
+	if (r == 0) {
+		ap->commits++;
+		ap->last_commit_ns = bks_wall_ns();
+	} else {
+		ap->commit_errors++;
+	}
+	pthread_mutex_unlock(&ap->mu);
+	return r;
+}
+
+int appl_gc_start(appl *ap, double min_live, bks_err *e)
+{
+	int r = 0;
+	pthread_mutex_lock(&ap->mu);
+	if (ap->gc_state == 1) {
+		r = bks_fail(e, -EBUSY, "a garbage collection is already running");
+	} else if ((r = ns_flush(ap->n)) < 0 || (r = store_gc_start(ap->s, min_live)) < 0) {
+		r = bks_fail(e, r, "cannot start garbage collection: %s", strerror(-r));
+	} else {
+		ap->gc_state = 1;
+		ap->gc_min_live = min_live;
+		ap->gc_started_ns = bks_wall_ns();
+		ap->gc_finished_ns = 0;
+	}
+	pthread_mutex_unlock(&ap->mu);
+	if (r == 0) {
+		appl_event_add(ap, CFG_LOG_INFO, "garbage collection started (compact below %.0f%% "
+		               "live)", min_live * 100);
+		appl_kick(ap);
+	}
+	return r;
+}
+
+static int count_obj(void *ctx, const store_obj_info *in)
+{
+	(void)in;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int appl_verify_start(appl *ap, bks_err *e)
+{
+	int r = 0;
+	pthread_mutex_lock(&ap->mu);
+	if (ap->vf.state == 1) {
+		r = bks_fail(e, -EBUSY, "a verify is already running");
+	} else {
+		memset(&ap->vf, 0, sizeof(ap->vf));
+		ap->vf.state = 1;
+		ap->vf.next_id = 1;
+		ap->vf.limit = store_id_limit(ap->s);
+		store_list(ap->s, count_obj, &ap->vf.objects_total);
+		ap->vf.started_ns = bks_wall_ns();
+	}
+	pthread_mutex_unlock(&ap->mu);
+	if (r == 0) {
+		appl_event_add(ap, CFG_LOG_INFO, "verify started (%llu objects)",
+		               (unsigned long long)ap->vf.objects_total);
+		appl_kick(ap);
+	}
+	return r;
+}
+
+/* Bounded slices of GC and verify, under the lock. */
+static void jobs_step(appl *ap)
+{
+	pthread_mutex_lock(&ap->mu);
+	uint64_t t0 = bks_now_ns();
+	if (ap->gc_state == 1) {
+		int r = 1;
+		while (r == 1 && bks_now_ns() - t0 < GC_STEP_BUDGET_NS)
+			r = store_gc_step(ap->s);
+		if (r <= 0) {
+			bks_err e = {0};
+			int c = r < 0 ? r : ns_commit(ap->n, &e);
+			store_gc_stats gs;
+			store_gc_get_stats(ap->s, &gs);
+			ap->gc_state = 2;
+			ap->gc_finished_ns = bks_wall_ns();
+			pthread_mutex_unlock(&ap->mu);
+			if (c < 0)
+				appl_event_add(ap, CFG_LOG_ERROR, "garbage collection failed: %s",
+				               r < 0 ? strerror(-r) : bks_errmsg(&e, c));
+			else
+				appl_event_add(ap, CFG_LOG_INFO, "garbage collection done: %llu rows "
+				               "freed, %llu segments compacted, %llu bytes moved",
+				               (unsigned long long)gs.rows_freed,
+				               (unsigned long long)gs.segments_compacted,
+				               (unsigned long long)gs.bytes_moved);
+			pthread_mutex_lock(&ap->mu);
+		}
+	}
+	t0 = bks_now_ns();
+	while (ap->vf.state == 1 && bks_now_ns() - t0 < VERIFY_STEP_BUDGET_NS) {
+		if (ap->vf.next_id >= ap->vf.limit) {
+			ap->vf.state = 2;
+			ap->vf.finished_ns = bks_wall_ns();
+			store_verify_report rep = ap->vf.rep;
+			pthread_mutex_unlock(&ap->mu);
+			appl_event_add(ap, rep.objects_damaged ? CFG_LOG_ERROR : CFG_LOG_INFO,
+			               "verify done: %llu objects, %llu chunks checked, %llu bad, %llu "
+			               "objects damaged, %llu strips repaired",
+			               (unsigned long long)rep.objects,
+			               (unsigned long long)rep.chunks_checked,
+			               (unsigned long long)rep.chunks_bad,
+			               (unsigned long long)rep.objects_damaged,
+			               (unsigned long long)rep.repaired);
+			pthread_mutex_lock(&ap->mu);
+			break;
+		}
+		store_verify_one(ap->s, ap->vf.next_id++, &ap->vf.rep);
+	}
+	pthread_mutex_unlock(&ap->mu);
+}
+
+static void maybe_commit(appl *ap)
+{
+	uint64_t now = bks_wall_ns();
+	uint64_t every = (uint64_t)ap->cfg.commit_interval_s * 1000000000ull;
+	if (now - ap->last_commit_ns < every)
+		return;
+	pthread_mutex_lock(&ap->mu);
+	ns_stats nst;
+	ns_get_stats(ap->n, &nst);
+	int dirty = nst.dirs_dirty || store_is_dirty(ap->s);
+	pthread_mutex_unlock(&ap->mu);
+	if (!dirty) {
+		ap->last_commit_ns = now;
+		return;
+	}
+	bks_err e = {0};
+	int r = appl_commit(ap, &e);
+	if (r < 0)
+		appl_event_add(ap, CFG_LOG_ERROR, "commit failed: %s", bks_errmsg(&e, r));
+}
+
+static void *bg_main(void *arg)
+{
+	appl *ap = arg;
+	pthread_mutex_lock(&ap->bgmu);
+	while (!ap->bg_stop) {
+		pthread_mutex_unlock(&ap->bgmu);
+		history_tick(ap);
+		/* Rebuild, replace and scrub pace themselves (rate floor and cap). */
+		int more = arr_bg_step(ap->a, 8);
+		jobs_step(ap);
+		maybe_commit(ap);
+		pthread_mutex_lock(&ap->bgmu);
+		if (ap->bg_stop)
+			break;
+		int busy = more > 0 || ap->gc_state == 1 || ap->vf.state == 1;
+		if (!busy) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += BG_TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&ap->bgcv, &ap->bgmu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&ap->bgmu);
+	return NULL;
+}
+
+void appl_kick(appl *ap)
+{
+	pthread_mutex_lock(&ap->bgmu);
+	pthread_cond_broadcast(&ap->bgcv);
+	pthread_mutex_unlock(&ap->bgmu);
+}
+
+/* --- open / close --- */
+
+static void array_config(const bks_cfg *c, arr_config *ac, appl *ap)
+{
+	arr_config_defaults(ac);
+	ac->strip_size = c->strip_size;
+	ac->name = c->array_name;
+	ac->io_err_limit = c->io_err_limit;
+	ac->cksum_err_limit = c->cksum_err_limit;
+	ac->err_window_s = c->err_window_s;
+	ac->io_timeout_ms = c->io_timeout_ms;
+	ac->bg_min_bps = c->bg_min_rate;
+	ac->bg_max_bps = c->bg_max_rate;
+	ac->fg_idle_ms = c->fg_idle_ms;
+	ac->ev_fn = on_array_event;
+	ac->ev_ctx = ap;
+}
+
+static void store_config(const bks_cfg *c, store_params *sp)
+{
+	store_params_default(sp);
+	sp->cdc.min = c->chunk_min;
+	sp->cdc.avg = c->chunk_avg;
+	sp->cdc.max = c->chunk_max;
+	sp->pool.zstd_level = c->zstd_level;
+	sp->pool.cache_bytes = c->meta_cache;
+	sp->auto_commit_bytes = c->commit_bytes;
+}
+
+static int open_disks(appl *ap, char **paths, int n, disk **d, bks_err *e)
+{
+	for (int i = 0; i < n; i++) {
+		int r = disk_open_on(ap->eng, paths[i], &d[i], e);
+		if (r < 0) {
+			while (i-- > 0)
+				disk_close(d[i]);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int array_up(appl *ap, const bks_cfg *c, int create, bks_err *e)
+{
+	disk *d[CFG_MAX_DISKS + CFG_MAX_SPARES];
+	arr_config ac;
+	int nd = c->ndisks + c->nspares, r;
+
+	if (c->ndisks == 0)
+		return bks_fail(e, -EINVAL, "%s: no disks configured ([array] disks)", c->source);
+	array_config(c, &ac, ap);
+	char *paths[CFG_MAX_DISKS + CFG_MAX_SPARES];
+	for (int i = 0; i < c->ndisks; i++)
+		paths[i] = c->disks[i];
+	for (int i = 0; i < c->nspares; i++)
+		paths[c->ndisks + i] = c->spares[i];
+	if ((r = open_disks(ap, paths, nd, d, e)) < 0)
+		return r;
+	r = arr_import(&ac, d, nd, &ap->a, e);
+	if (r == 0)
+		return 0;
+	if (!create || r != -ENOENT) {
+		for (int i = 0; i < nd; i++)
+			disk_close(d[i]);
+		return r;
+	}
+	/* Demo, first start: blank disks become a new array. */
+	r = arr_create(&ac, d, c->ndisks, d + c->ndisks, c->nspares, 0, &ap->a, e);
+	if (r < 0) {
+		for (int i = 0; i < nd; i++)
+			disk_close(d[i]);
+		return r;
+	}
+	appl_event_add(ap, CFG_LOG_INFO, "created array %s on %d disks and %d spares",
+	               c->array_name, c->ndisks, c->nspares);
+	return 1;
+}
+
+int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
+{
+	store_params sp;
+	int r;
+
+	memset(ap, 0, sizeof(*ap));
+	pthread_mutex_init(&ap->mu, NULL);
+	pthread_mutex_init(&ap->evmu, NULL);
+	pthread_mutex_init(&ap->bgmu, NULL);
+	pthread_cond_init(&ap->bgcv, NULL);
+	ap->cfg = *cfg; /* takes ownership */
+	memset(cfg, 0, sizeof(*cfg));
+	ap->started_ns = bks_wall_ns();
+	ap->last_commit_ns = ap->started_ns;
+	if ((r = disk_engine_new(&ap->eng)) < 0)
+		return bks_fail(e, r, "cannot set up asynchronous I/O: %s", strerror(-r));
+	int created = array_up(ap, &ap->cfg, create, e);
+	if (created < 0) {
+		r = created;
+		goto fail;
+	}
+	store_config(&ap->cfg, &sp);
+	if (created) {
+		r = store_create(ap->a, &sp, &ap->s, e);
+		if (r == 0)
+			r = ns_format(ap->s, 0755, e);
+		if (r == 0)
+			r = store_commit(ap->s, e);
+	} else {
+		r = store_open(ap->a, &sp, &ap->s, e);
+		store_stats st;
+		if (r == 0) {
+			store_get_stats(ap->s, &st);
+			if (st.log_replayed)
+				appl_event_add(ap, CFG_LOG_WARN, "replayed %llu intent log records "
+				               "after an unclean stop", (unsigned long long)st.log_replayed);
+		}
+	}
+	if (r < 0) {
+		if (!ap->s)
+			arr_close(ap->a);
+		ap->a = NULL;
+		goto fail;
+	}
+	if ((r = ns_open(ap->s, &ap->n, e)) < 0)
+		goto fail;
+	if (pthread_create(&ap->bg, NULL, bg_main, ap) != 0) {
+		r = bks_fail(e, -EAGAIN, "cannot start the background thread");
+		goto fail;
+	}
+	ap->bg_started = 1;
+	return 0;
+fail:
+	ns_close(ap->n);
+	ap->n = NULL;
+	store_close(ap->s);
+	ap->s = NULL;
+	disk_engine_free(ap->eng);
+	ap->eng = NULL;
+	cfg_free(&ap->cfg);
+	return r;
+}
+
+int appl_close(appl *ap)
+{
+	int r = 0;
+	if (ap->bg_started) {
+		pthread_mutex_lock(&ap->bgmu);
+		ap->bg_stop = 1;
+		pthread_cond_broadcast(&ap->bgcv);
+		pthread_mutex_unlock(&ap->bgmu);
+		pthread_join(ap->bg, NULL);
+	}
+	if (ap->n) {
+		bks_err e = {0};
+		r = appl_commit(ap, &e);
+		if (r < 0)
+			LOG_E("final commit failed: %s", bks_errmsg(&e, r));
+	}
+	ns_close(ap->n);
+	store_close(ap->s);
+	disk_engine_free(ap->eng);
+	cfg_free(&ap->cfg);
+	pthread_mutex_destroy(&ap->mu);
+	pthread_mutex_destroy(&ap->evmu);
+	pthread_mutex_destroy(&ap->bgmu);
+	pthread_cond_destroy(&ap->bgcv);
+	return r;
+}

@@ -1,0 +1,103 @@
+/* daemon/appl.h: the appliance: the array, the store and the namespace bkstord runs,
+ * the lock that serializes them, the background thread (commits every
+ * commit_interval, rebuild/scrub pacing, GC and verify in steps), events and
+ * throughput figures. The native server and the control API both work through it.
+ *
+ * Locking: appl.mu guards the store and the namespace (one caller at a time, as
+ * their headers require) and the job state. The array has its own lock; its
+ * background work (arr_bg_step) runs on the background thread without appl.mu (the
+ * pool's callbacks are safe from there). Hold appl.mu only around store/namespace
+ * calls, never across network I/O.
+ */
+#ifndef BKS_APPL_H
+#define BKS_APPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "daemon/config.h"
+#include "dedup/store.h"
+#include "fs/ns.h"
+#include "storage/array.h"
+
+#define APPL_EVENTS 256
+#define APPL_HISTORY 3600 /* seconds of throughput history */
+
+typedef struct appl_event {
+	uint64_t seq;
+	uint64_t time_ns;
+	int level;               /* enum cfg_log_level */
+	char msg[240];
+} appl_event;
+
+typedef struct appl_verify {
+	int state;               /* 0 idle, 1 running, 2 done */
+	uint64_t next_id, limit;
+	uint64_t objects_total;
+	store_verify_report rep;
+	uint64_t started_ns, finished_ns;
+} appl_verify;
+
+typedef struct appl {
+	pthread_mutex_t mu;      /* store, namespace, jobs */
+	bks_cfg cfg;             /* owned */
+	store *s;
+	ns *n;
+	arr *a;                  /* owned by the store */
+	disk_engine *eng;
+	uint64_t started_ns;
+	int shutting_down;
+
+	/* background thread */
+	pthread_t bg;
+	int bg_started, bg_stop;
+	pthread_mutex_t bgmu;
+	pthread_cond_t bgcv;
+	uint64_t commits, last_commit_ns, commit_errors;
+
+	/* jobs (under mu) */
+	int gc_state;            /* 0 idle, 1 running, 2 done */
+	double gc_min_live;
+	uint64_t gc_started_ns, gc_finished_ns;
+	appl_verify vf;
+
+	/* events (own lock: the array reports them from any thread) */
+	pthread_mutex_t evmu;
+	appl_event ev[APPL_EVENTS];
+	uint64_t evseq;
+
+	/* throughput: bytes counted by the servers; per-second history */
+	uint64_t ingest_bytes, restore_bytes;      /* atomics */
+	uint64_t hist_in[APPL_HISTORY], hist_out[APPL_HISTORY];
+	uint64_t hist_sec;                         /* last second recorded (monotonic s) */
+	uint64_t hist_last_in, hist_last_out;
+	int connections;                           /* atomic */
+} appl;
+
+/* Open the array named by the configuration (import; in demo mode create it when
+ * absent, with a store and a namespace), start the background thread. */
+int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e);
+/* Stop background work, commit, close everything. Returns the final commit's result. */
+int appl_close(appl *ap);
+
+/* Record an event (also logged). */
+void appl_event_add(appl *ap, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Copy events with seq >= since into out (up to max); returns the count. */
+int appl_events(appl *ap, uint64_t since, appl_event *out, int max, uint64_t *next);
+
+void appl_count_ingest(appl *ap, uint64_t bytes);
+void appl_count_restore(appl *ap, uint64_t bytes);
+/* Average bytes/s over the last `secs` seconds of history. */
+void appl_rates(appl *ap, int secs, double *in_bps, double *out_bps);
+/* Per-second history, oldest first: n <= APPL_HISTORY samples each. */
+int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n);
+
+/* Jobs (take appl.mu themselves). */
+int appl_gc_start(appl *ap, double min_live, bks_err *e);
+int appl_verify_start(appl *ap, bks_err *e);
+/* Commit now (ns_flush + store_commit) under appl.mu. */
+int appl_commit(appl *ap, bks_err *e);
+void appl_kick(appl *ap); /* wake the background thread */
+
+#endif /* BKS_APPL_H */

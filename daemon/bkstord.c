@@ -1,0 +1,195 @@
+/* daemon/bkstord.c: the bkstor daemon.
+ *
+ *   bkstord [--config FILE] [--daemon] [--pidfile FILE]
+ *   bkstord --demo DIR [--port N]
+ *
+ * Owns the disks named in the configuration, serves the native protocol and the
+ * control API. SIGTERM/SIGINT: stop accepting, end the connections (an unfinished
+ * PUT is aborted and never appears), final commit, exit 0. SIGHUP: reload what can be
+ * reloaded (log level, client secrets, limits, commit interval, GC threshold). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/api.h"
+#include "daemon/appl.h"
+#include "daemon/demo.h"
+#include "daemon/log.h"
+#include "daemon/native.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: bkstord [--config FILE] [--daemon] [--pidfile FILE]\n"
+	        "       bkstord --demo DIR [--port N]\n"
+	        "\n"
+	        "  --config FILE   configuration (default %s; docs/config.md)\n"
+	        "  --demo DIR      run on file-backed disks in DIR, created the first time\n"
+	        "                  (8 disks + 1 hot spare, sparse), serving on localhost\n"
+	        "  --port N        demo: native protocol on N, dashboard on N+1 (first run)\n"
+	        "  --daemon        detach from the terminal (logs then go nowhere: prefer\n"
+	        "                  systemd with the default foreground mode)\n"
+	        "  --pidfile FILE  write the process id there\n",
+	        CFG_DEFAULT_PATH);
+}
+
+static int write_pidfile(const char *path)
+{
+	if (!path || !path[0])
+		return 0;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+static void apply_reload(appl *ap, native_srv *nsrv, const char *path)
+{
+	bks_cfg nc;
+	bks_err e = {0};
+	char cannot[512];
+	int r = cfg_load(path, &nc, &e);
+	if (r < 0) {
+		LOG_E("reload: %s (keeping the running configuration)", bks_errmsg(&e, r));
+		return;
+	}
+	int n = cfg_reload_diff(&ap->cfg, &nc, cannot, sizeof(cannot));
+	if (cannot[0])
+		LOG_W("reload: %s changed; that needs a restart (kept as running)", cannot);
+	log_set_level(nc.log_level);
+	if (nsrv)
+		native_reload(nsrv, &nc, &e);
+	pthread_mutex_lock(&ap->mu);
+	ap->cfg.commit_interval_s = nc.commit_interval_s;
+	ap->cfg.gc_min_live = nc.gc_min_live;
+	ap->cfg.log_level = nc.log_level;
+	pthread_mutex_unlock(&ap->mu);
+	cfg_free(&nc);
+	appl_event_add(ap, CFG_LOG_INFO, "configuration reloaded (%d settings changed)", n);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"demo", required_argument, NULL, 'D'},
+		{"port", required_argument, NULL, 'p'},   {"daemon", no_argument, NULL, 'd'},
+		{"pidfile", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *config = NULL, *demo = NULL, *pidfile = NULL;
+	char demo_conf[4096];
+	int detach = 0, port = 0, o;
+	bks_cfg cfg;
+	bks_err e = {0};
+	appl *ap = NULL;
+	native_srv *nsrv = NULL;
+	api *apisrv = NULL;
+	int r;
+
+	while ((o = getopt_long(argc, argv, "c:D:p:dP:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': config = optarg; break;
+		case 'D': demo = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'd': detach = 1; break;
+		case 'P': pidfile = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || (demo && config) || port < 0 || port > 65534) {
+		usage(stderr);
+		return 2;
+	}
+	if (demo) {
+		if ((r = demo_prepare(demo, port, demo_conf, sizeof(demo_conf), &e)) < 0) {
+			fprintf(stderr, "bkstord: demo: %s\n", bks_errmsg(&e, r));
+			return 1;
+		}
+		config = demo_conf;
+	}
+	if (!config)
+		config = CFG_DEFAULT_PATH;
+	if ((r = cfg_load(config, &cfg, &e)) < 0) {
+		fprintf(stderr, "bkstord: %s\n", bks_errmsg(&e, r));
+		return 1;
+	}
+	log_set_level(cfg.log_level);
+	if (cfg.warning)
+		LOG_W("%s", cfg.warning);
+	char *pid_own = strdup(pidfile ? pidfile : cfg.pidfile);
+	pidfile = pid_own;
+	if (detach && daemon(0, 0) < 0) {
+		fprintf(stderr, "bkstord: cannot detach: %s\n", strerror(errno));
+		return 1;
+	}
+	/* Signals are taken by this thread with sigwait; every other thread blocks them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!(ap = calloc(1, sizeof(*ap)))) {
+		LOG_E("out of memory");
+		return 1;
+	}
+	char *api_path = strdup(cfg.api_socket);
+	if ((r = appl_open(ap, &cfg, demo != NULL, &e)) < 0) {
+		LOG_E("cannot start: %s", bks_errmsg(&e, r));
+		free(api_path);
+		free(ap);
+		return 1;
+	}
+	if ((r = native_start(ap, &nsrv, &e)) < 0 ||
+	    (r = api_start(ap, nsrv, api_path, &apisrv, &e)) < 0) {
+		LOG_E("cannot start: %s", bks_errmsg(&e, r));
+		native_stop(nsrv);
+		appl_close(ap);
+		free(api_path);
+		free(ap);
+		return 1;
+	}
+	if ((r = write_pidfile(pidfile)) < 0)
+		LOG_W("pidfile %s: %s", pidfile, strerror(-r));
+	arr_status *st = malloc(sizeof(*st));
+	if (st) {
+		arr_get_status(ap->a, st);
+		appl_event_add(ap, CFG_LOG_INFO, "bkstord running: array %s %s, %d disks",
+		               st->name, arr_health_name(st->health), st->width);
+		free(st);
+	}
+	if (demo)
+		demo_banner(demo, &ap->cfg);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			apply_reload(ap, nsrv, config);
+			continue;
+		}
+		LOG_I("signal %d: stopping", sig);
+		break;
+	}
+	ap->shutting_down = 1;
+	native_stop(nsrv);
+	api_stop(apisrv);
+	r = appl_close(ap);
+	if (pidfile && pidfile[0])
+		unlink(pidfile);
+	LOG_I("stopped%s", r < 0 ? " (the final commit failed: see above)" : "");
+	free(pid_own);
+	free(api_path);
+	free(ap);
+	return r < 0 ? 1 : 0;
+}

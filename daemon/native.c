@@ -1,0 +1,557 @@
+/* daemon/native.c: see native.h. Requests are in native_ops.c. */
+#include "daemon/native_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "proto/auth.h"
+
+/* --- frame I/O --- */
+
+/* Read exactly n bytes; -ETIMEDOUT after idle_timeout without progress, -ECONNRESET
+ * when the peer is gone, -ECANCELED when the server stops. */
+static int read_full(conn *c, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+		int pr = poll(&pf, 1, (int)BKS_MIN(c->srv->idle_ms, (uint64_t)INT32_MAX));
+		if (c->srv->stopping)
+			return -ECANCELED;
+		if (pr == 0)
+			return -ETIMEDOUT;
+		if (pr < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		ssize_t k = recv(c->fd, p, n, 0);
+		if (k == 0)
+			return -ECONNRESET;
+		if (k < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		p += k;
+		n -= (size_t)k;
+		c->rx += (uint64_t)k;
+	}
+	return 0;
+}
+
+int conn_send(conn *c, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
+				int pr = poll(&pf, 1, (int)BKS_MIN(c->srv->idle_ms, (uint64_t)INT32_MAX));
+				if (pr == 0 || c->srv->stopping)
+					return pr == 0 ? -ETIMEDOUT : -ECANCELED;
+				continue;
+			}
+			return -errno;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Header + payload as two pieces (bulk bytes are not copied into a frame). */
+int conn_send2(conn *c, const void *h, size_t hn, const void *p, size_t pn)
+{
+	int r = conn_send(c, h, hn);
+	return r == 0 && pn ? conn_send(c, p, pn) : r;
+}
+
+int conn_error(conn *c, uint32_t tag, int err, const char *fmt, ...)
+{
+	char text[WIRE_TEXT_MAX + 1];
+	uint8_t buf[WIRE_CTRL_MAX];
+	va_list va;
+	va_start(va, fmt);
+	vsnprintf(text, sizeof(text), fmt, va);
+	va_end(va);
+	int n = wire_error_encodef(buf, sizeof(buf), tag, err, "%s", text);
+	return n > 0 ? conn_send(c, buf, (size_t)n) : n;
+}
+
+/* Read one frame into c->buf (grown up to max_frame as needed) and decode it. */
+int conn_read_frame(conn *c, wire_hdr *h, wire_msg *m)
+{
+	bks_err e = {0};
+	int r = read_full(c, c->buf, WIRE_HDR_LEN);
+	if (r < 0)
+		return r;
+	r = wire_hdr_decode(c->buf, WIRE_HDR_LEN, c->srv->max_frame, h, &e);
+	if (r < 0) {
+		LOG_I("client %s: %s", c->peer, bks_errmsg(&e, r));
+		conn_error(c, 0, r, "%s", bks_errmsg(&e, r));
+		return -EPROTO;
+	}
+	if (WIRE_HDR_LEN + (size_t)h->len > c->cap) {
+		uint8_t *nb = realloc(c->buf, WIRE_HDR_LEN + (size_t)h->len);
+		if (!nb)
+			return -ENOMEM;
+		c->buf = nb;
+		c->cap = WIRE_HDR_LEN + (size_t)h->len;
+	}
+	if ((r = read_full(c, c->buf + WIRE_HDR_LEN, h->len)) < 0)
+		return r;
+	r = wire_msg_decode(h->type, c->buf + WIRE_HDR_LEN, h->len, m, &e);
+	if (r < 0) {
+		LOG_I("client %s: %s", c->peer, bks_errmsg(&e, r));
+		conn_error(c, h->tag, r, "%s", bks_errmsg(&e, r));
+		return -EPROTO;
+	}
+	if (!(wire_type_dir(h->type) & WIRE_DIR_C2S)) {
+		conn_error(c, h->tag, -EPROTO, "%s is not a message a client sends",
+		           wire_type_name(h->type));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Per-connection rate limit: sleep so that rx stays under rate_limit bytes/s. */
+void conn_pace(conn *c, uint64_t bytes)
+{
+	uint64_t rate = __atomic_load_n(&c->srv->rate_limit, __ATOMIC_RELAXED);
+	if (!rate)
+		return;
+	c->pace_ns += bytes * 1000000000ull / rate;
+	uint64_t now = bks_now_ns();
+	if (c->pace_ns < now)
+		c->pace_ns = now;
+	else if (c->pace_ns > now + 1000000ull) {
+		uint64_t d = c->pace_ns - now;
+		struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* --- authentication --- */
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int native_secret_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = strlen(hex);
+	if (n % 2 || n / 2 > cap)
+		return -EINVAL;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return 0;
+}
+
+/* Failed logins per source address in the current minute (a small table). */
+static int auth_blocked(native_srv *s, const char *ip, int fail)
+{
+	uint64_t minute = bks_now_ns() / 60000000000ull;
+	int blocked = 0;
+	pthread_mutex_lock(&s->mu);
+	struct fail_slot *slot = NULL, *oldest = &s->fails[0];
+	for (int i = 0; i < FAIL_SLOTS; i++) {
+		if (!strcmp(s->fails[i].ip, ip))
+			slot = &s->fails[i];
+		if (s->fails[i].minute < oldest->minute)
+			oldest = &s->fails[i];
+	}
+	if (!slot && fail) {
+		slot = oldest;
+		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
+		slot->count = 0;
+		slot->minute = minute;
+	}
+	if (slot) {
+		if (slot->minute != minute) {
+			slot->minute = minute;
+			slot->count = 0;
+		}
+		slot->count += (uint32_t)fail;
+		blocked = slot->count >= s->auth_fail_limit;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return blocked;
+}
+
+static int authenticate(conn *c)
+{
+	native_srv *s = c->srv;
+	uint8_t buf[WIRE_CTRL_MAX];
+	wire_hello hello = {.version = WIRE_VERSION, .name = wire_s("bkstord")};
+	auth_transcript t = {0};
+	wire_hdr h;
+	wire_msg m;
+	bks_err e = {0};
+
+	if (auth_blocked(s, c->ip, 0)) {
+		LOG_W("client %s: refused (too many failed logins this minute)", c->peer);
+		conn_error(c, 0, -EACCES, "too many failed logins; try again in a minute");
+		return -EACCES;
+	}
+	if (auth_nonce(hello.nonce) < 0)
+		return -EIO;
+	memcpy(t.server_nonce, hello.nonce, AUTH_NONCE_LEN);
+	int n = wire_hello_encode(buf, sizeof(buf), 0, &hello);
+	if (n < 0 || conn_send(c, buf, (size_t)n) < 0)
+		return -EIO;
+	int r = conn_read_frame(c, &h, &m);
+	if (r < 0)
+		return r;
+	if (h.type != WIRE_AUTH) {
+		conn_error(c, h.tag, -EACCES, "authenticate first (AUTH), not %s",
+		           wire_type_name(h.type));
+		return -EACCES;
+	}
+	wire_auth *a = &m.u.auth;
+	memcpy(t.client_nonce, a->nonce, AUTH_NONCE_LEN);
+	t.name = a->name.p;
+	t.name_len = a->name.len;
+	/* The secret of the named client (a copy: a reload may swap the table). */
+	uint8_t secret[AUTH_SECRET_MAX];
+	size_t slen = 0;
+	int found = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nclients && !found; i++)
+		if (wire_str_eq(a->name, s->clients[i].name) &&
+		    native_secret_decode(s->clients[i].secret, secret, sizeof(secret), &slen) == 0)
+			found = 1;
+	pthread_mutex_unlock(&s->mu);
+	r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
+	if (r < 0) {
+		int blocked = auth_blocked(s, c->ip, 1);
+		LOG_W("client %s: login as '%.*s' refused: %s%s", c->peer, (int)a->name.len,
+		      a->name.p, bks_errmsg(&e, r), blocked ? " (address now blocked for a minute)"
+		                                            : "");
+		conn_error(c, h.tag, -EACCES, "authentication failed");
+		return -EACCES;
+	}
+	snprintf(c->client, sizeof(c->client), "%.*s", (int)a->name.len, a->name.p);
+	c->peer_max = a->max_payload;
+	wire_auth_ok ok = {.caps = WIRE_CAP_SRC_DEDUP, .max_payload = s->max_frame,
+	                   .cdc_min = s->cdc_min, .cdc_avg = s->cdc_avg, .cdc_max = s->cdc_max,
+	                   .fp_max = WIRE_FP_MAX};
+	if (auth_server_mac(secret, slen, &t, ok.mac) < 0)
+		return -EIO;
+	n = wire_auth_ok_encode(buf, sizeof(buf), h.tag, &ok);
+	if (n < 0 || conn_send(c, buf, (size_t)n) < 0)
+		return -EIO;
+	LOG_D("client %s: logged in as %s", c->peer, c->client);
+	return 0;
+}
+
+/* --- connections --- */
+
+static void conn_unlink(conn *c)
+{
+	native_srv *s = c->srv;
+	pthread_mutex_lock(&s->mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	__atomic_fetch_sub(&s->ap->connections, 1, __ATOMIC_RELAXED);
+}
+
+static void *conn_main(void *arg)
+{
+	conn *c = arg;
+	int r = authenticate(c);
+	while (r == 0)
+		r = conn_serve_one(c);
+	if (r != -ECONNRESET && r != -EPROTO && r != -ECANCELED && r != -EACCES)
+		LOG_I("client %s (%s): connection closed: %s", c->peer,
+		      c->client[0] ? c->client : "not logged in", strerror(-r));
+	conn_unlink(c);
+	close(c->fd);
+	free(c->buf);
+	free(c);
+	return NULL;
+}
+
+static void accept_one(native_srv *s, int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->srv = s;
+	c->cap = WIRE_CTRL_MAX;
+	c->buf = malloc(c->cap);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(c->ip, sizeof(c->ip), "%s", host);
+	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+	pthread_mutex_lock(&s->mu);
+	int over = s->nconns >= (int)s->max_conns || s->stopping;
+	if (!over) {
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (over || !c->buf) {
+		LOG_W("client %s: refused: %d connections already (max_connections)", c->peer,
+		      s->nconns);
+		conn_error(c, 0, -EBUSY, "server busy: too many connections");
+		close(fd);
+		free(c->buf);
+		free(c);
+		return;
+	}
+	__atomic_fetch_add(&s->ap->connections, 1, __ATOMIC_RELAXED);
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 << 10);
+	if (pthread_create(&th, &at, conn_main, c) != 0) {
+		LOG_E("client %s: cannot start a thread", c->peer);
+		conn_unlink(c);
+		close(fd);
+		free(c->buf);
+		free(c);
+	}
+	pthread_attr_destroy(&at);
+}
+
+static void *accept_main(void *arg)
+{
+	native_srv *s = arg;
+	struct pollfd pf[CFG_MAX_LISTEN + 1];
+	for (;;) {
+		int n = 0;
+		for (int i = 0; i < s->nlisten; i++)
+			pf[n++] = (struct pollfd){.fd = s->lfd[i], .events = POLLIN};
+		pf[n++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+		int r = poll(pf, (nfds_t)n, -1);
+		if (s->stopping)
+			break;
+		if (r < 0)
+			continue;
+		for (int i = 0; i < s->nlisten; i++)
+			if (pf[i].revents & POLLIN)
+				accept_one(s, s->lfd[i]);
+	}
+	return NULL;
+}
+
+static int listen_on(const cfg_addr *ad, int *out, bks_err *e)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int fam = ad->family == CFG_AF_INET6 ? AF_INET6 : AF_INET;
+	if (fam == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(ad->port);
+		if (inet_pton(AF_INET6, ad->host, &in6->sin6_addr) != 1)
+			return bks_fail(e, -EINVAL, "bad address %s", ad->host);
+		sl = sizeof(*in6);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(ad->port);
+		const char *h = ad->family == CFG_AF_LOCALHOST ? "127.0.0.1" : ad->host;
+		if (inet_pton(AF_INET, h, &in->sin_addr) != 1)
+			return bks_fail(e, -EINVAL, "bad address %s", h);
+		sl = sizeof(*in);
+	}
+	int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return bks_fail(e, -errno, "socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+		int r = -errno;
+		close(fd);
+		return bks_fail(e, r, "cannot listen on %s:%u: %s", ad->host, ad->port,
+		                strerror(-r));
+	}
+	*out = fd;
+	return 0;
+}
+
+static void take_config(native_srv *s, const bks_cfg *cfg)
+{
+	s->max_frame = cfg->max_frame;
+	s->max_conns = cfg->max_connections;
+	s->idle_ms = (uint64_t)cfg->idle_timeout_s * 1000;
+	s->auth_fail_limit = cfg->auth_fail_limit;
+	__atomic_store_n(&s->rate_limit, cfg->rate_limit, __ATOMIC_RELAXED);
+	s->cdc_min = cfg->chunk_min;
+	s->cdc_avg = cfg->chunk_avg;
+	s->cdc_max = cfg->chunk_max;
+}
+
+int native_reload(native_srv *s, const bks_cfg *cfg, bks_err *e)
+{
+	cfg_client *cl = calloc((size_t)cfg->nclients + 1, sizeof(*cl));
+	if (!cl)
+		return bks_fail(e, -ENOMEM, "out of memory");
+	for (int i = 0; i < cfg->nclients; i++) {
+		cl[i].name = strdup(cfg->clients[i].name);
+		cl[i].secret = strdup(cfg->clients[i].secret);
+	}
+	pthread_mutex_lock(&s->mu);
+	cfg_client *old = s->clients;
+	int nold = s->nclients;
+	s->clients = cl;
+	s->nclients = cfg->nclients;
+	take_config(s, cfg);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < nold; i++) {
+		free(old[i].name);
+		free(old[i].secret);
+	}
+	free(old);
+	return 0;
+}
+
+int native_start(appl *ap, native_srv **out, bks_err *e)
+{
+	native_srv *s = calloc(1, sizeof(*s));
+	int r;
+	if (!s)
+		return bks_fail(e, -ENOMEM, "out of memory");
+	s->ap = ap;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->wake[0] = s->wake[1] = -1;
+	if ((r = native_reload(s, &ap->cfg, e)) < 0)
+		goto fail;
+	if (pipe2(s->wake, O_CLOEXEC) < 0) {
+		r = bks_fail(e, -errno, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	for (int i = 0; i < ap->cfg.nnative_listen; i++) {
+		if ((r = listen_on(&ap->cfg.native_listen[i], &s->lfd[s->nlisten], e)) < 0)
+			goto fail;
+		s->nlisten++;
+		LOG_I("native protocol on %s:%u", ap->cfg.native_listen[i].host,
+		      ap->cfg.native_listen[i].port);
+	}
+	if (ap->cfg.nclients == 0)
+		LOG_W("no [clients] in the configuration: the native listener accepts nobody");
+	if (pthread_create(&s->th, NULL, accept_main, s) != 0) {
+		r = bks_fail(e, -EAGAIN, "cannot start the accept thread");
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	for (int i = 0; i < s->nlisten; i++)
+		close(s->lfd[i]);
+	if (s->wake[0] >= 0) {
+		close(s->wake[0]);
+		close(s->wake[1]);
+	}
+	for (int i = 0; i < s->nclients; i++) {
+		free(s->clients[i].name);
+		free(s->clients[i].secret);
+	}
+	free(s->clients);
+	free(s);
+	return r;
+}
+
+void native_stop(native_srv *s)
+{
+	if (!s)
+		return;
+	s->stopping = 1;
+	if (write(s->wake[1], "x", 1) < 0)
+		LOG_W("cannot wake the accept thread");
+	pthread_join(s->th, NULL);
+	for (int i = 0; i < s->nlisten; i++)
+		close(s->lfd[i]);
+	/* Wake every connection thread (they see stopping) and wait for them. */
+	pthread_mutex_lock(&s->mu);
+	for (conn *c = s->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	while (s->nconns > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	close(s->wake[0]);
+	close(s->wake[1]);
+	for (int i = 0; i < s->nclients; i++) {
+		free(s->clients[i].name);
+		free(s->clients[i].secret);
+	}
+	free(s->clients);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+int native_connections(native_srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->nconns;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int native_port(native_srv *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (!s->nlisten || getsockname(s->lfd[0], (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+	                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}

@@ -1,0 +1,585 @@
+/* daemon/native_ops.c: the requests of the native protocol (docs/protocol.md).
+ * Each handler takes the appliance lock only around store and namespace calls. */
+#include "daemon/native_int.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/status.h"
+
+#define GET_CHUNK (1u << 20)
+#define LIST_BATCH 256
+
+static appl *AP(conn *c) { return c->srv->ap; }
+
+static void lock(conn *c) { pthread_mutex_lock(&AP(c)->mu); }
+static void unlock(conn *c) { pthread_mutex_unlock(&AP(c)->mu); }
+
+static int path_of(wire_str s, char *out)
+{
+	return wire_str_copy(s, out, WIRE_PATH_MAX + 1);
+}
+
+/* ns errors as a sentence. */
+static const char *what(int r)
+{
+	switch (r) {
+	case -ENOENT: return "no such file or directory";
+	case -ENOTDIR: return "a component of the path is not a directory";
+	case -EISDIR: return "is a directory";
+	case -EEXIST: return "already exists";
+	case -ENOTEMPTY: return "directory not empty";
+	case -EBUSY: return "the root cannot be changed that way";
+	case -ENOSPC: return "the array is full";
+	case -EROFS: return "the store is read-only after a failed write (see the log)";
+	default: return strerror(-r);
+	}
+}
+
+static int send_ok(conn *c, uint32_t tag)
+{
+	uint8_t b[WIRE_HDR_LEN];
+	int n = wire_empty_encode(b, sizeof(b), WIRE_OK, tag);
+	return n < 0 ? n : conn_send(c, b, (size_t)n);
+}
+
+/* After a PUT failed: swallow its remaining frames up to END (answering FP_LISTs
+ * with "need nothing" so a source-dedup client gets there), then go on. */
+static int drain_put(conn *c, uint32_t tag)
+{
+	wire_hdr h;
+	wire_msg m;
+	for (;;) {
+		int r = conn_read_frame(c, &h, &m);
+		if (r < 0)
+			return r;
+		if (h.type == WIRE_END)
+			return 0;
+		if (h.type == WIRE_FP_LIST) {
+			uint8_t b[WIRE_CTRL_MAX] = {0}, bits[WIRE_FP_MAX / 8] = {0};
+			int n = wire_fp_need_encode(b, sizeof(b), tag, m.u.fp_list.count, bits);
+			if (n < 0 || (r = conn_send(c, b, (size_t)n)) < 0)
+				return n < 0 ? n : r;
+		} else if (h.type != WIRE_DATA && h.type != WIRE_CHUNK) {
+			conn_error(c, h.tag, -EPROTO, "%s inside a PUT", wire_type_name(h.type));
+			return -EPROTO;
+		}
+	}
+}
+
+/* Where a PUT's file goes: its directory (made with PARENTS) and name; checks the
+ * name is free (or overwritable). Under the lock. */
+static int put_target(conn *c, const char *path, uint32_t flags, uint64_t *dir,
+                      char *name)
+{
+	ns *n = AP(c)->n;
+	int r = ns_resolve_parent(n, path, dir, name);
+	if (r == -ENOENT && (flags & WIRE_PUT_PARENTS)) {
+		char parent[WIRE_PATH_MAX + 1];
+		snprintf(parent, sizeof(parent), "%s", path);
+		char *slash = strrchr(parent, '/');
+		if (slash == parent)
+			slash[1] = 0;
+		else if (slash)
+			*slash = 0;
+		r = ns_mkdir_path(n, parent, 0755, NULL);
+		if (r == 0)
+			r = ns_resolve_parent(n, path, dir, name);
+	}
+	if (r < 0)
+		return r;
+	ns_attr a;
+	r = ns_lookup(n, *dir, name, &a);
+	if (r == 0 && a.type == NS_DIR)
+		return -EISDIR;
+	if (r == 0 && !(flags & WIRE_PUT_OVERWRITE))
+		return -EEXIST;
+	return r == -ENOENT || r == 0 ? 0 : r;
+}
+
+struct put_state {
+	store_writer *w;
+	EVP_MD_CTX *sha;
+	uint64_t bytes;
+	int dedup;
+	/* source dedup: the FP_LIST being worked through */
+	wire_fp fps[WIRE_FP_MAX];
+	uint8_t need[WIRE_FP_MAX / 8];
+	uint32_t nfp, next;
+};
+
+/* Source dedup: apply entries from ps->next on while they need no CHUNK. */
+static int apply_known(conn *c, struct put_state *ps)
+{
+	int r = 0;
+	lock(c);
+	while (ps->next < ps->nfp && !wire_bit_get(ps->need, ps->next) && r == 0) {
+		wire_fp *f = &ps->fps[ps->next];
+		r = store_put_known(ps->w, f->fp, f->len);
+		if (r == 0)
+			r = -EAGAIN; /* collected since FP_NEED: the client must retry */
+		else if (r == 1) {
+			r = 0;
+			ps->bytes += f->len;
+			ps->next++;
+		}
+	}
+	unlock(c);
+	return r;
+}
+
+static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wire_msg *m)
+{
+	int r;
+	if (h->type == WIRE_DATA && !ps->dedup) {
+		const wire_bytes *b = &m->u.bytes;
+		EVP_DigestUpdate(ps->sha, b->p, b->len);
+		lock(c);
+		r = store_put_write(ps->w, b->p, b->len);
+		unlock(c);
+		ps->bytes += b->len;
+		appl_count_ingest(AP(c), b->len);
+		conn_pace(c, b->len);
+		return r;
+	}
+	if (h->type == WIRE_FP_LIST && ps->dedup && ps->next == ps->nfp) {
+		const wire_fp_list *l = &m->u.fp_list;
+		uint8_t b[WIRE_CTRL_MAX];
+		ps->nfp = l->count;
+		ps->next = 0;
+		memset(ps->need, 0, sizeof(ps->need));
+		r = 0;
+		lock(c);
+		for (uint32_t i = 0; i < l->count && r >= 0; i++) {
+			wire_fp_list_get(l, i, &ps->fps[i]);
+			if (ps->fps[i].len > c->srv->cdc_max)
+				r = -EINVAL;
+			else if ((r = store_has_chunk(AP(c)->s, ps->fps[i].fp, ps->fps[i].len)) == 0)
+				wire_bit_set(ps->need, i);
+		}
+		unlock(c);
+		if (r < 0)
+			return r;
+		int n = wire_fp_need_encode(b, sizeof(b), h->tag, ps->nfp, ps->need);
+		if (n < 0 || (r = conn_send(c, b, (size_t)n)) < 0)
+			return n < 0 ? n : r;
+		return apply_known(c, ps);
+	}
+	if (h->type == WIRE_CHUNK && ps->dedup && ps->next < ps->nfp) {
+		const wire_bytes *b = &m->u.bytes;
+		wire_fp *f = &ps->fps[ps->next];
+		if (b->len != f->len)
+			return -EBADMSG;
+		lock(c);
+		r = store_put_chunk(ps->w, f->fp, b->p, b->len);
+		unlock(c);
+		if (r < 0)
+			return r;
+		ps->bytes += b->len;
+		ps->next++;
+		appl_count_ingest(AP(c), b->len);
+		conn_pace(c, b->len);
+		return apply_known(c, ps);
+	}
+	return -EPROTO;
+}
+
+static int op_put(conn *c, uint32_t tag, const wire_put *p)
+{
+	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1];
+	struct put_state *ps = calloc(1, sizeof(*ps));
+	uint64_t dir, id = 0;
+	wire_hdr h;
+	wire_msg m;
+	int r;
+
+	if (!ps)
+		return -ENOMEM;
+	path_of(p->path, path);
+	ps->dedup = !!(p->flags & WIRE_PUT_SRC_DEDUP);
+	lock(c);
+	r = AP(c)->shutting_down ? -ESHUTDOWN : put_target(c, path, p->flags, &dir, name);
+	if (r == 0)
+		r = store_put_begin(AP(c)->s, &ps->w);
+	unlock(c);
+	if (r < 0) {
+		conn_error(c, tag, r, "put %s: %s", path, what(r));
+		free(ps);
+		return drain_put(c, tag);
+	}
+	ps->sha = EVP_MD_CTX_new();
+	if (!ps->sha || EVP_DigestInit_ex(ps->sha, EVP_sha256(), NULL) != 1) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		if ((r = conn_read_frame(c, &h, &m)) < 0)
+			goto gone; /* the connection is over: the object never existed */
+		if (h.type == WIRE_END)
+			break;
+		if ((r = put_frame(c, ps, &h, &m)) < 0) {
+			if (r == -EPROTO) {
+				conn_error(c, h.tag, -EPROTO, "%s is not expected here in a PUT",
+				           wire_type_name(h.type));
+				goto gone;
+			}
+			goto fail;
+		}
+	}
+	uint8_t dig[32];
+	unsigned dl = 0;
+	EVP_DigestFinal_ex(ps->sha, dig, &dl);
+	if (m.u.end.count != ps->bytes || (ps->dedup && ps->next != ps->nfp)) {
+		r = -EBADMSG;
+		conn_error(c, tag, r, "put %s: END says %llu bytes, %llu arrived", path,
+		           (unsigned long long)m.u.end.count, (unsigned long long)ps->bytes);
+		goto abort_only;
+	}
+	if (!ps->dedup && memcmp(dig, m.u.end.sha256, 32)) {
+		r = -EBADMSG;
+		conn_error(c, tag, r, "put %s: SHA-256 of the stream differs from END's", path);
+		goto abort_only;
+	}
+	store_put_stats pst;
+	bks_err e = {0};
+	lock(c);
+	store_put_get_stats(ps->w, &pst);
+	r = store_put_end(ps->w, &id);
+	ps->w = NULL;
+	if (r == 0) {
+		/* The namespace may have changed while the bytes came: look again. */
+		r = put_target(c, path, p->flags, &dir, name);
+		if (r == 0)
+			r = ns_link_new(AP(c)->n, dir, name, id, !!(p->flags & WIRE_PUT_OVERWRITE),
+			                p->mode, p->uid, p->gid, p->mtime_ns, NULL);
+		if (r < 0)
+			store_delete(AP(c)->s, id);
+		else if ((r = ns_sync(AP(c)->n, id, &e)) < 0)
+			LOG_E("put %s: sync failed: %s", path, bks_errmsg(&e, r));
+	}
+	unlock(c);
+	if (r < 0) {
+		conn_error(c, tag, r, "put %s: %s", path, what(r));
+		goto done;
+	}
+	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer, path,
+	      (unsigned long long)ps->bytes, (unsigned long long)pst.chunks_new,
+	      (unsigned long long)pst.chunks);
+	wire_put_ok ok = {.id = id, .size = ps->bytes, .chunks = pst.chunks,
+	                  .chunks_new = pst.chunks_new, .bytes_new = pst.bytes_new,
+	                  .bytes_stored = pst.bytes_stored};
+	uint8_t b[WIRE_CTRL_MAX];
+	int n = wire_put_ok_encode(b, sizeof(b), tag, &ok);
+	r = n < 0 ? n : conn_send(c, b, (size_t)n);
+	goto done;
+fail:
+	conn_error(c, tag, r, "put %s: %s", path, what(r));
+	lock(c);
+	store_put_abort(ps->w);
+	unlock(c);
+	ps->w = NULL;
+	r = drain_put(c, tag);
+	goto done;
+abort_only:
+	r = 0;
+gone:
+	lock(c);
+	store_put_abort(ps->w);
+	unlock(c);
+	ps->w = NULL;
+done:
+	EVP_MD_CTX_free(ps->sha);
+	free(ps);
+	return r;
+}
+
+static int op_get(conn *c, uint32_t tag, const wire_get *g)
+{
+	char path[WIRE_PATH_MAX + 1];
+	ns_attr a;
+	int r;
+	path_of(g->path, path);
+	lock(c);
+	r = ns_resolve(AP(c)->n, path, &a);
+	unlock(c);
+	if (r == 0 && a.type != NS_FILE)
+		r = -EISDIR;
+	if (r == 0 && g->offset > a.size)
+		r = -EINVAL;
+	if (r < 0)
+		return conn_error(c, tag, r, "get %s: %s", path, what(r));
+	uint64_t len = g->length == WIRE_LEN_ALL ? a.size - g->offset
+	                                         : BKS_MIN(g->length, a.size - g->offset);
+	uint8_t hb[WIRE_CTRL_MAX];
+	wire_get_ok ok = {.size = a.size, .length = len, .id = a.id};
+	int n = wire_get_ok_encode(hb, sizeof(hb), tag, &ok);
+	if (n < 0 || (r = conn_send(c, hb, (size_t)n)) < 0)
+		return n < 0 ? n : r;
+	size_t bs = BKS_MIN((size_t)GET_CHUNK, (size_t)BKS_MAX(c->peer_max, WIRE_MIN_PAYLOAD));
+	uint8_t *buf = malloc(bs);
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	if (!buf || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+		free(buf);
+		EVP_MD_CTX_free(sha);
+		return -ENOMEM;
+	}
+	uint64_t off = g->offset, done = 0;
+	while (done < len) {
+		size_t want = (size_t)BKS_MIN((uint64_t)bs, len - done), got = 0;
+		lock(c);
+		r = store_read(AP(c)->s, a.id, off, buf, want, &got);
+		unlock(c);
+		if (r == 0 && got != want)
+			r = -EIO; /* deleted or truncated while we read */
+		if (r < 0) {
+			conn_error(c, tag, r, "get %s: read failed at offset %llu: %s", path,
+			           (unsigned long long)off, what(r));
+			goto out_keep;
+		}
+		uint8_t h[WIRE_HDR_LEN];
+		wire_hdr_encode(h, WIRE_DATA, tag, (uint32_t)got);
+		if ((r = conn_send2(c, h, sizeof(h), buf, got)) < 0)
+			goto out;
+		EVP_DigestUpdate(sha, buf, got);
+		off += got;
+		done += got;
+		appl_count_restore(AP(c), got);
+	}
+	wire_end end = {.count = done};
+	unsigned dl;
+	EVP_DigestFinal_ex(sha, end.sha256, &dl);
+	n = wire_end_encode(hb, sizeof(hb), tag, &end);
+	r = n < 0 ? n : conn_send(c, hb, (size_t)n);
+	goto out;
+out_keep:
+	r = 0;
+out:
+	free(buf);
+	EVP_MD_CTX_free(sha);
+	return r;
+}
+
+static int op_stat(conn *c, uint32_t tag, const wire_pathreq *q)
+{
+	char path[WIRE_PATH_MAX + 1];
+	ns_attr a;
+	path_of(q->path, path);
+	lock(c);
+	int r = ns_resolve(AP(c)->n, path, &a);
+	unlock(c);
+	if (r < 0)
+		return conn_error(c, tag, r, "stat %s: %s", path, what(r));
+	wire_attr wa = {.type = a.type == NS_DIR ? WIRE_FT_DIR : WIRE_FT_FILE, .mode = a.mode,
+	                .uid = a.uid, .gid = a.gid, .nlink = a.nlink, .size = a.size,
+	                .mtime_ns = a.mtime_ns, .ctime_ns = a.ctime_ns, .id = a.id};
+	uint8_t b[WIRE_CTRL_MAX];
+	int n = wire_attr_encode(b, sizeof(b), tag, &wa);
+	return n < 0 ? n : conn_send(c, b, (size_t)n);
+}
+
+struct list_batch {
+	ns *n;
+	wire_entry ent[LIST_BATCH];
+	char names[LIST_BATCH][NS_NAME_MAX + 1];
+	int cnt;
+};
+
+static int list_cb(void *ctx, const ns_dirent *d)
+{
+	struct list_batch *lb = ctx;
+	ns_attr a;
+	if (ns_getattr(lb->n, d->id, &a) < 0)
+		return 0; /* vanished between the listing and the look */
+	snprintf(lb->names[lb->cnt], sizeof(lb->names[0]), "%s", d->name);
+	lb->ent[lb->cnt] = (wire_entry){.type = a.type == NS_DIR ? WIRE_FT_DIR : WIRE_FT_FILE,
+	                                .mode = a.mode, .size = a.size, .mtime_ns = a.mtime_ns,
+	                                .id = a.id, .name = wire_s(lb->names[lb->cnt])};
+	lb->cnt++;
+	return lb->cnt == LIST_BATCH;
+}
+
+static int op_list(conn *c, uint32_t tag, const wire_pathreq *q)
+{
+	char path[WIRE_PATH_MAX + 1], after[NS_NAME_MAX + 1] = "";
+	struct list_batch *lb = malloc(sizeof(*lb));
+	size_t cap = WIRE_HDR_LEN + BKS_MIN(BKS_MAX(c->peer_max, WIRE_MIN_PAYLOAD), 1u << 20);
+	uint8_t *frame = malloc(cap);
+	uint64_t total = 0;
+	ns_attr a;
+	int r;
+	if (!lb || !frame) {
+		free(lb);
+		free(frame);
+		return -ENOMEM;
+	}
+	path_of(q->path, path);
+	lb->n = AP(c)->n;
+	lock(c);
+	r = ns_resolve(AP(c)->n, path, &a);
+	if (r == 0 && a.type != NS_DIR)
+		r = -ENOTDIR;
+	unlock(c);
+	if (r < 0) {
+		r = conn_error(c, tag, r, "list %s: %s", path, what(r));
+		goto out;
+	}
+	for (;;) {
+		lb->cnt = 0;
+		lock(c);
+		r = ns_readdir(AP(c)->n, a.id, after, list_cb, lb);
+		unlock(c);
+		if (r < 0) {
+			r = conn_error(c, tag, r, "list %s: %s", path, what(r));
+			goto out;
+		}
+		if (lb->cnt == 0)
+			break;
+		wire_items_builder b;
+		wire_items_begin(&b, frame, cap, tag);
+		for (int i = 0; i < lb->cnt; i++) {
+			int ar = wire_items_add(&b, &lb->ent[i]);
+			if (ar == -ENOSPC) {
+				int n = wire_items_finish(&b);
+				if (n < 0 || (r = conn_send(c, frame, (size_t)n)) < 0)
+					goto out;
+				wire_items_begin(&b, frame, cap, tag);
+				ar = wire_items_add(&b, &lb->ent[i]);
+			}
+			if (ar < 0) {
+				r = ar;
+				goto out;
+			}
+		}
+		int n = wire_items_finish(&b);
+		if (n < 0 || (r = conn_send(c, frame, (size_t)n)) < 0)
+			goto out;
+		total += (uint64_t)lb->cnt;
+		snprintf(after, sizeof(after), "%s", lb->names[lb->cnt - 1]);
+		if (lb->cnt < LIST_BATCH)
+			break;
+	}
+	uint8_t e[WIRE_CTRL_MAX];
+	int n = wire_u64_encode(e, sizeof(e), WIRE_LIST_END, tag, total);
+	r = n < 0 ? n : conn_send(c, e, (size_t)n);
+out:
+	free(lb);
+	free(frame);
+	return r;
+}
+
+/* Everything under dir, then dir itself (from its parent). Under the lock. */
+static int delete_tree(ns *n, uint64_t parent, const char *name, int depth)
+{
+	ns_attr a;
+	int r = ns_lookup(n, parent, name, &a);
+	if (r < 0 || a.type != NS_DIR)
+		return r < 0 ? r : ns_unlink(n, parent, name);
+	if (depth > 256)
+		return -ELOOP;
+	struct list_batch *lb = malloc(sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	lb->n = n;
+	do {
+		lb->cnt = 0;
+		if ((r = ns_readdir(n, a.id, NULL, list_cb, lb)) < 0)
+			break;
+		for (int i = 0; i < lb->cnt && r >= 0; i++)
+			r = delete_tree(n, a.id, lb->names[i], depth + 1);
+	} while (r >= 0 && lb->cnt > 0);
+	free(lb);
+	return r < 0 ? r : ns_rmdir(n, parent, name);
+}
+
+static int op_change(conn *c, uint32_t tag, uint8_t type, const wire_msg *m)
+{
+	char path[WIRE_PATH_MAX + 1], to[WIRE_PATH_MAX + 1];
+	char name[NS_NAME_MAX + 1], toname[NS_NAME_MAX + 1];
+	uint64_t dir = 0, todir = 0;
+	ns_attr a = {0};
+	bks_err e = {0};
+	const char *verb = type == WIRE_MKDIR ? "mkdir" : type == WIRE_RENAME ? "rename" : "delete";
+	int r;
+	ns *n = AP(c)->n;
+
+	path_of(type == WIRE_RENAME ? m->u.rename.from : m->u.req.path, path);
+	lock(c);
+	if (type == WIRE_MKDIR && (m->u.req.flags & WIRE_MKDIR_PARENTS)) {
+		r = ns_mkdir_path(n, path, m->u.req.mode, &a);
+		dir = a.id;
+	} else {
+		r = ns_resolve_parent(n, path, &dir, name);
+		if (r == 0 && type == WIRE_MKDIR)
+			r = ns_mkdir(n, dir, name, m->u.req.mode, 0, 0, NULL);
+		else if (r == 0 && type == WIRE_DELETE)
+			r = (m->u.req.flags & WIRE_DELETE_RECURSIVE) ? delete_tree(n, dir, name, 0)
+			    : ns_lookup(n, dir, name, &a) == 0 && a.type == NS_DIR ? ns_rmdir(n, dir, name)
+			                                                        : ns_unlink(n, dir, name);
+		else if (r == 0 && type == WIRE_RENAME) {
+			path_of(m->u.rename.to, to);
+			r = ns_resolve_parent(n, to, &todir, toname);
+			if (r == 0)
+				r = ns_rename(n, dir, name, todir, toname,
+				              !!(m->u.rename.flags & WIRE_RENAME_NOREPLACE));
+		}
+	}
+	/* Namespace changes are durable before the answer (the intent log). */
+	if (r == 0 && (r = ns_sync(n, dir, &e)) == 0 && todir && todir != dir)
+		r = ns_sync(n, todir, &e);
+	unlock(c);
+	if (r < 0)
+		return conn_error(c, tag, r, "%s %s: %s", verb, path, what(r));
+	return send_ok(c, tag);
+}
+
+static int op_status(conn *c, uint32_t tag)
+{
+	size_t len = 0;
+	char *txt = status_text(AP(c), native_connections(c->srv), &len);
+	if (!txt)
+		return conn_error(c, tag, -ENOMEM, "status: out of memory");
+	while (len && txt[len - 1] == '\n')
+		len--;
+	uint8_t h[WIRE_HDR_LEN];
+	int r = wire_hdr_encode(h, WIRE_STATUS_OK, tag, (uint32_t)len);
+	if (r >= 0)
+		r = conn_send2(c, h, sizeof(h), txt, len);
+	free(txt);
+	return r;
+}
+
+int conn_serve_one(conn *c)
+{
+	wire_hdr h;
+	wire_msg m;
+	int r = conn_read_frame(c, &h, &m);
+	if (r < 0)
+		return r;
+	switch (h.type) {
+	case WIRE_PUT:
+		return op_put(c, h.tag, &m.u.put);
+	case WIRE_GET:
+		return op_get(c, h.tag, &m.u.get);
+	case WIRE_STAT:
+		return op_stat(c, h.tag, &m.u.req);
+	case WIRE_LIST:
+		return op_list(c, h.tag, &m.u.req);
+	case WIRE_MKDIR:
+	case WIRE_RENAME:
+	case WIRE_DELETE:
+		return op_change(c, h.tag, h.type, &m);
+	case WIRE_STATUS:
+		return op_status(c, h.tag);
+	case WIRE_PING: {
+		uint8_t b[WIRE_CTRL_MAX];
+		int n = wire_u64_encode(b, sizeof(b), WIRE_PONG, h.tag, m.u.ping.v);
+		return n < 0 ? n : conn_send(c, b, (size_t)n);
+	}
+	default:
+		conn_error(c, h.tag, -EPROTO, "%s is not a request", wire_type_name(h.type));
+		return -EPROTO;
+	}
+}
