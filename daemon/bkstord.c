@@ -1,6 +1,6 @@
 /* daemon/bkstord.c: the bkstor daemon.
  *
- *   bkstord [--config FILE] [--daemon] [--pidfile FILE]
+ *   bkstord [--config FILE] [--daemon] [--pidfile FILE] [--check-config]
  *   bkstord --demo DIR [--port N]
  *
  * Owns the disks named in the configuration, serves the native protocol and the
@@ -35,7 +35,8 @@ static void usage(FILE *f)
 	        "  --port N        demo: native protocol on N, dashboard on N+1 (first run)\n"
 	        "  --daemon        detach from the terminal (logs then go nowhere: prefer\n"
 	        "                  systemd with the default foreground mode)\n"
-	        "  --pidfile FILE  write the process id there\n",
+	        "  --pidfile FILE  write the process id there\n"
+	        "  --check-config  parse the configuration, report, and exit\n",
 	        CFG_DEFAULT_PATH);
 }
 
@@ -81,10 +82,11 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'}, {"demo", required_argument, NULL, 'D'},
 		{"port", required_argument, NULL, 'p'},   {"daemon", no_argument, NULL, 'd'},
 		{"pidfile", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+		{"check-config", no_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
 	const char *config = NULL, *demo = NULL, *pidfile = NULL;
 	char demo_conf[4096];
-	int detach = 0, port = 0, o;
+	int detach = 0, port = 0, check_only = 0, o;
 	bks_cfg cfg;
 	bks_err e = {0};
 	appl *ap = NULL;
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
 		case 'd': detach = 1; break;
 		case 'P': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'C': check_only = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -119,6 +122,13 @@ int main(int argc, char **argv)
 	if ((r = cfg_load(config, &cfg, &e)) < 0) {
 		fprintf(stderr, "bkstord: %s\n", bks_errmsg(&e, r));
 		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok (%d disks, %d spares, %d clients)%s%s\n", config, cfg.ndisks,
+		       cfg.nspares, cfg.nclients, cfg.warning ? "; warning: " : "",
+		       cfg.warning ? cfg.warning : "");
+		cfg_free(&cfg);
+		return 0;
 	}
 	log_set_level(cfg.log_level);
 	if (cfg.warning)

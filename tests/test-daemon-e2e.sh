@@ -1,0 +1,64 @@
+#!/bin/sh
+# test-daemon-e2e: bkstord --demo in a temporary directory; five backup generations
+# (2% change each) put through bkstorctl and got back byte-identical (sha256); the
+# daemon restarted (SIGTERM: exit 0) and everything got again; ls/stat/mv/rm; the
+# status figures (objects, logical bytes, dedup ratio) checked.
+. "${top_srcdir:-.}/tests/daemon-lib.sh"
+
+make_base "$T/base" 24
+gens "$T/base" "$T/gens" 5
+d_start || exit 1
+ok "bkstord --demo is up"
+[ -f "$DEMO/client.conf" ] && [ "$(stat -c %a "$DEMO/client.conf")" = 600 ] &&
+	ok "client.conf written, mode 0600" || bad "client.conf"
+check "mkdir /backups" 0 ctl mkdir /backups
+total=0
+for g in 1 2 3 4 5; do
+	f="$T/gens/gen0$g.img"
+	check "put generation $g" 0 ctl put "$f" "/backups/gen$g"
+	total=$((total + $(stat -c %s "$f")))
+done
+for g in 1 2 3 4 5; do
+	check "get generation $g" 0 ctl get "/backups/gen$g" "$T/back$g"
+	[ "$(sha256sum <"$T/back$g")" = "$(sha256sum <"$T/gens/gen0$g.img")" ] &&
+		ok "generation $g identical (sha256)" || bad "generation $g differs"
+done
+check "put over an existing file without --overwrite" 1 ctl put "$T/gens/gen01.img" /backups/gen1
+check "get of a missing file" 1 ctl get /backups/nope "$T/nope"
+[ -e "$T/nope" ] && bad "a failed get left a file" || ok "a failed get leaves no file"
+check "ls /backups" 0 ctl ls /backups
+[ "$(grep -c gen "$T/out")" = 5 ] && ok "ls shows 5 files" || bad "ls: $(cat "$T/out")"
+check "status --json" 0 ctl status --json
+cp "$T/out" "$T/status1.json"
+[ "$(jget "$T/status1.json" 'd["capacity"]["logical_bytes"]')" = "$total" ] &&
+	ok "logical bytes = the sum of the generations ($total)" ||
+	bad "logical bytes $(jget "$T/status1.json" 'd["capacity"]["logical_bytes"]') != $total"
+[ "$(jget "$T/status1.json" 'd["capacity"]["dedup_ratio"] > 3.5')" = True ] &&
+	ok "dedup ratio $(jget "$T/status1.json" 'round(d["capacity"]["dedup_ratio"],2)') > 3.5" ||
+	bad "dedup ratio $(jget "$T/status1.json" 'd["capacity"]["dedup_ratio"]')"
+[ "$(jget "$T/status1.json" 'd["health"]')" = ONLINE ] && ok "health ONLINE" || bad "health"
+check "status (human)" 0 ctl status
+grep -q "ONLINE" "$T/out" && ok "status shows the array state" || bad "status output"
+
+d_stop && ok "SIGTERM: clean stop, exit 0" || bad "SIGTERM exit code"
+d_start || { bad "restart"; d_finish; }
+ok "restarted"
+for g in 1 2 3 4 5; do
+	check "get generation $g after the restart" 0 ctl get "/backups/gen$g" "$T/again$g"
+	cmp -s "$T/again$g" "$T/gens/gen0$g.img" && ok "generation $g identical after restart" ||
+		bad "generation $g differs after restart"
+done
+check "status --json after restart" 0 ctl status --json
+for k in logical_bytes stored_bytes objects; do
+	a=$(jget "$T/status1.json" "d['capacity']['$k']"); b=$(jget "$T/out" "d['capacity']['$k']")
+	[ "$a" = "$b" ] && ok "$k unchanged by the restart ($a)" || bad "$k: $a before, $b after"
+done
+check "stat /backups/gen3" 0 ctl stat /backups/gen3
+check "mv gen5 to latest" 0 ctl mv /backups/gen5 /backups/latest
+check "get latest" 0 ctl get /backups/latest "$T/latest"
+cmp -s "$T/latest" "$T/gens/gen05.img" && ok "renamed file intact" || bad "renamed file differs"
+check "rm gen1" 0 ctl rm /backups/gen1
+check "gen1 is gone" 1 ctl stat /backups/gen1
+check "verify" 0 ctl verify --wait
+d_stop && ok "final stop, exit 0" || bad "final stop"
+d_finish
