@@ -466,8 +466,12 @@ static int flush_batch(store_writer *w)
 				s->unique_raw += sp->len;
 				s->stored += sp->loc.slen;
 				s->bytes_since_commit += sp->loc.slen;
+				w->n_new++;
+				w->new_bytes += sp->len;
+				w->new_stored += sp->loc.slen;
 			}
 		}
+		w->n_chunks++;
 		store_note_ref(s, w, sp->loc.seg_id);
 		if ((r = map_add(&w->mw, s->pl, w->off, sp->len, sp->fp, &sp->loc)) < 0)
 			goto out;
@@ -508,7 +512,11 @@ static int put_chunk(store_writer *w, const uint8_t *data, uint32_t len)
 		s->unique_raw += len;
 		s->stored += p.slen;
 		s->bytes_since_commit += p.slen;
+		w->n_new++;
+		w->new_bytes += len;
+		w->new_stored += p.slen;
 	}
+	w->n_chunks++;
 	store_note_ref(s, w, p.seg_id);
 	if ((r = map_add(&w->mw, s->pl, w->off, len, fp, &p)) < 0)
 		return r;
@@ -612,6 +620,66 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id)
 	u64set_free(&w->refs);
 	free(w);
 	return 0;
+}
+
+/* --- source-side dedup: the caller chunked and fingerprinted --- */
+
+int store_has_chunk(store *s, const uint8_t fp[FP_LEN], uint32_t len)
+{
+	seg_ptr p;
+	int r = fpidx_lookup(s->idx, fp, &p);
+	return r <= 0 ? r : p.rlen == len;
+}
+
+int store_put_known(store_writer *w, const uint8_t fp[FP_LEN], uint32_t len)
+{
+	store *s = w->s;
+	seg_ptr p;
+	int r;
+	if (w->failed)
+		return w->failed;
+	if (w->clen || len == 0 || len > s->p.cdc.max)
+		return -EINVAL;
+	if ((r = fpidx_lookup(s->idx, fp, &p)) <= 0)
+		return r;
+	if (p.rlen != len)
+		return 0; /* same fingerprint, other length: not ours to trust */
+	store_note_ref(s, w, p.seg_id);
+	if ((r = map_add(&w->mw, s->pl, w->off, len, fp, &p)) < 0) {
+		w->failed = r;
+		return r;
+	}
+	w->off += len;
+	w->n_chunks++;
+	return 1;
+}
+
+void store_put_get_stats(const store_writer *w, store_put_stats *st)
+{
+	st->bytes = w->off;
+	st->chunks = w->n_chunks;
+	st->chunks_new = w->n_new;
+	st->bytes_new = w->new_bytes;
+	st->bytes_stored = w->new_stored;
+}
+
+int store_put_chunk(store_writer *w, const uint8_t fp[FP_LEN], const void *data,
+                    uint32_t len)
+{
+	store *s = w->s;
+	uint8_t got[FP_LEN];
+	int r;
+	if (w->failed)
+		return w->failed;
+	if (w->clen || len == 0 || len > s->p.cdc.max)
+		return -EINVAL;
+	if ((r = fp_compute(s->fpc, data, len, got)) < 0)
+		return r;
+	if (memcmp(got, fp, FP_LEN))
+		return -EBADMSG; /* the bytes are not the chunk the client named */
+	if ((r = put_chunk(w, data, len)) < 0)
+		w->failed = r;
+	return r;
 }
 
 int store_put_end(store_writer *w, uint64_t *id)

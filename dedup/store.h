@@ -50,6 +50,23 @@ pool *store_pool(store *s);
 /* --- writing an object --- */
 int store_put_begin(store *s, store_writer **out);
 int store_put_write(store_writer *w, const void *buf, size_t len);
+/* Source-side dedup (the client chunks and fingerprints; only missing chunks cross
+ * the wire). Do not mix with store_put_write in one writer.
+ * store_put_known: 1 if the store has chunk fp of len raw bytes (it is appended to
+ * the object), 0 if not (send its bytes with store_put_chunk), -errno.
+ * store_put_chunk: the chunk's bytes (len <= the store's maximum chunk size); they
+ * must hash to fp (-EBADMSG otherwise: a client cannot name one chunk and send
+ * another). */
+int store_put_known(store_writer *w, const uint8_t fp[32], uint32_t len);
+/* Does the store have chunk fp of len raw bytes (for answering which chunks a client
+ * must send)? 1, 0, or -errno. */
+int store_has_chunk(store *s, const uint8_t fp[32], uint32_t len);
+int store_put_chunk(store_writer *w, const uint8_t fp[32], const void *data, uint32_t len);
+/* Per-writer figures (for the PUT reply). */
+typedef struct store_put_stats {
+	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;
+} store_put_stats;
+void store_put_get_stats(const store_writer *w, store_put_stats *st);
 /* Finish: the object exists (in the txg being built) with id *id. */
 int store_put_end(store_writer *w, uint64_t *id);
 void store_put_abort(store_writer *w); /* the object never existed */

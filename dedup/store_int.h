@@ -105,6 +105,7 @@ struct store_writer {
 	map_writer mw;
 	u64set refs;           /* data segments this object refers to */
 	int failed;
+	uint64_t n_chunks, n_new, new_bytes, new_stored; /* store_put_get_stats */
 	struct store_writer *next, *prev; /* the store's open writers */
 };
 

@@ -19,22 +19,9 @@ int arr_uuid_str_is_zero(const char *u)
 	return !u[0] || !strcmp(u, "00000000-0000-0000-0000-000000000000");
 }
 
-void arr_status_json(json *jp, const char *key, const arr_status *st)
+void arr_disks_json(json *jp, const char *key, const arr_status *st)
 {
-	const sb_scrub *sc = &st->last_scrub;
-	json_obj_begin(jp, key);
-	json_str(jp, "name", st->name);
-	json_str(jp, "uuid", st->uuid);
-	json_str(jp, "health", arr_health_name(st->health));
-	json_str(jp, "action", st->action);
-	json_int(jp, "width", st->width);
-	json_int(jp, "data_strips", st->data_strips);
-	json_uint(jp, "strip_size", st->strip_size);
-	json_uint(jp, "rows", st->rows);
-	json_uint(jp, "hwm", st->hwm);
-	json_uint(jp, "capacity_bytes", st->capacity_bytes);
-	json_uint(jp, "seq", st->seq);
-	json_arr_begin(jp, "disks");
+	json_arr_begin(jp, key);
 	for (int i = 0; i < st->ndisks; i++) {
 		const arr_disk_status *d = &st->disks[i];
 		json_obj_begin(jp, NULL);
@@ -56,6 +43,24 @@ void arr_status_json(json *jp, const char *key, const arr_status *st)
 		json_obj_end(jp);
 	}
 	json_arr_end(jp);
+}
+
+void arr_status_json(json *jp, const char *key, const arr_status *st)
+{
+	const sb_scrub *sc = &st->last_scrub;
+	json_obj_begin(jp, key);
+	json_str(jp, "name", st->name);
+	json_str(jp, "uuid", st->uuid);
+	json_str(jp, "health", arr_health_name(st->health));
+	json_str(jp, "action", st->action);
+	json_int(jp, "width", st->width);
+	json_int(jp, "data_strips", st->data_strips);
+	json_uint(jp, "strip_size", st->strip_size);
+	json_uint(jp, "rows", st->rows);
+	json_uint(jp, "hwm", st->hwm);
+	json_uint(jp, "capacity_bytes", st->capacity_bytes);
+	json_uint(jp, "seq", st->seq);
+	arr_disks_json(jp, "disks", st);
 	json_arr_begin(jp, "jobs");
 	for (int i = 0; i < st->njobs; i++) {
 		const arr_job_status *jb = &st->jobs[i];

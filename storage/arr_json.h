@@ -8,6 +8,8 @@
 
 /* One object (under key, or top-level when key is NULL). */
 void arr_status_json(json *j, const char *key, const arr_status *st);
+/* Just its "disks" array (under key). */
+void arr_disks_json(json *j, const char *key, const arr_status *st);
 
 const char *arr_role_name(int role);              /* "member", "incoming", "spare" */
 const char *arr_scrub_state_name(uint32_t state); /* "running", "paused", "idle" */
