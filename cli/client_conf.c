@@ -1,0 +1,706 @@
+/* cli/client_conf.c: see client_conf.h.
+ *
+ * The grammar is the daemon's (daemon/config.c) cut down to four keys and no lists,
+ * so a line that works in one file reads the same way in the other. The parse stops
+ * at the first problem: a half-understood file must not send a secret to the wrong
+ * server.
+ *
+ * The API half decodes strictly by type and leniently by presence: the daemon may
+ * be older or newer than bkstorctl, and a missing counter is better shown as 0 than
+ * refused, while a string where a number belongs means the two disagree about the
+ * document and guessing would print nonsense.
+ */
+#include "cli/client_conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/arr_json.h"
+
+#define LINE_MAX_BYTES 4096u
+#define API_PATH_MAX 107 /* sizeof(sun_path) - 1 */
+
+enum ckey { K_SERVER, K_NAME, K_SECRET, K_API, K_COUNT };
+static const char *const key_name[K_COUNT] = {"server", "name", "secret", "api_socket"};
+
+void client_conf_defaults(client_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->server, sizeof(c->server), "%s", CLIENT_DEFAULT_SERVER);
+	snprintf(c->server_host, sizeof(c->server_host), "127.0.0.1");
+	c->server_port = 7070;
+	snprintf(c->api_socket, sizeof(c->api_socket), "%s", CLIENT_DEFAULT_API);
+}
+
+void client_conf_wipe(client_conf *c)
+{
+	if (c)
+		explicit_bzero(c, sizeof(*c));
+}
+
+/* "host:port", "[v6]:port". A host name is allowed (the native protocol
+ * authenticates; only the API is loopback-only). */
+static int parse_server(const char *v, client_conf *c)
+{
+	const char *colon, *hs = v, *he;
+	char host[256];
+
+	if (v[0] == '[') {
+		const char *rb = strchr(v, ']');
+		if (!rb || rb[1] != ':')
+			return -1;
+		hs = v + 1;
+		he = rb;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon && memchr(v, ':', (size_t)(colon - v)))
+			return -1; /* an IPv6 literal must be in brackets */
+		he = colon ? colon : v + strlen(v); /* no port: the protocol's */
+	}
+	size_t hl = (size_t)(he - hs);
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, hs, hl);
+	host[hl] = 0;
+	if (v[0] == '[') {
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return -1;
+	} else {
+		for (size_t i = 0; i < hl; i++)
+			if (!isalnum((unsigned char)host[i]) && host[i] != '.' && host[i] != '-')
+				return -1;
+	}
+	const char *p = colon ? colon + 1 : "7070";
+	unsigned long port = 0;
+	if (!*p || strlen(p) > 5)
+		return -1;
+	for (; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return -1;
+	size_t vl = strlen(v);
+	if (vl >= sizeof(c->server))
+		return -1;
+	memcpy(c->server, v, vl + 1);
+	memcpy(c->server_host, host, hl + 1);
+	c->server_port = (uint16_t)port;
+	return 0;
+}
+
+/* The value of key k; msg receives the reason on failure. A secret is never copied
+ * into msg. */
+static int set_key(client_conf *c, int k, const char *v, char *msg, size_t cap)
+{
+	size_t n = strlen(v);
+
+	switch (k) {
+	case K_SERVER:
+		if (parse_server(v, c) < 0) {
+			snprintf(msg, cap, "server '%.64s': want host[:port] or [IPv6]:port, "
+			         "with a port of 1..65535", v);
+			return -1;
+		}
+		return 0;
+	case K_NAME:
+		if (n < 1 || n > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
+		                          "XYZ0123456789-_.") != n) {
+			snprintf(msg, cap, "name must be 1..64 letters, digits, '-', '_' or '.'");
+			return -1;
+		}
+		memcpy(c->name, v, n + 1);
+		return 0;
+	case K_SECRET:
+		if (n < 32 || n > 128 || n % 2 || strspn(v, "0123456789abcdefABCDEF") != n) {
+			snprintf(msg, cap, "secret must be 32..128 hex digits (an even count); "
+			         "make one with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'");
+			return -1;
+		}
+		/* The daemon refuses such a key anyway (proto/auth.c); say so here. */
+		size_t same = 2;
+		while (same < n && tolower((unsigned char)v[same]) == tolower((unsigned char)v[0]) &&
+		       tolower((unsigned char)v[same + 1]) == tolower((unsigned char)v[1]))
+			same += 2;
+		if (same == n) {
+			snprintf(msg, cap, "secret is one byte value repeated; use a random one");
+			return -1;
+		}
+		memcpy(c->secret, v, n + 1);
+		return 0;
+	case K_API:
+		if (v[0] != '/' || n > API_PATH_MAX) {
+			snprintf(msg, cap, "api_socket must be an absolute path of at most %d bytes",
+			         API_PATH_MAX);
+			return -1;
+		}
+		memcpy(c->api_socket, v, n + 1);
+		return 0;
+	}
+	return -1;
+}
+
+/* The value after '=' (p), unquoted and trimmed, into out[cap]. -1 with msg set on a
+ * syntax error. */
+static int take_value(const char *p, char *out, size_t cap, char *msg, size_t mcap)
+{
+	size_t o = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '"') {
+		for (p++;; p++) {
+			if (!*p) {
+				snprintf(msg, mcap, "no closing '\"'");
+				return -1;
+			}
+			if (*p == '"')
+				break;
+			if (*p == '\\') {
+				if (p[1] != '"' && p[1] != '\\') {
+					snprintf(msg, mcap, "only \\\" and \\\\ may follow '\\' in quotes");
+					return -1;
+				}
+				p++;
+			}
+			if (o + 1 >= cap)
+				goto too_long;
+			out[o++] = *p;
+		}
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p && *p != '#' && *p != ';') {
+			snprintf(msg, mcap, "text after the closing '\"'");
+			return -1;
+		}
+	} else {
+		for (; *p; p++) {
+			if ((*p == '#' || *p == ';') && (o == 0 || out[o - 1] == ' ' ||
+			                                 out[o - 1] == '\t'))
+				break;
+			if (o + 1 >= cap)
+				goto too_long;
+			out[o++] = *p;
+		}
+		while (o && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+			o--;
+	}
+	out[o] = 0;
+	return 0;
+too_long:
+	snprintf(msg, mcap, "value longer than %zu bytes", cap - 1);
+	return -1;
+}
+
+/* One line (NUL-terminated, no newline). 0, or -1 with msg set. */
+static int parse_line(client_conf *c, char *line, unsigned lineno, unsigned seen[K_COUNT],
+                      char *msg, size_t mcap)
+{
+	char value[512];
+	char *p = line;
+
+	for (char *q = line; *q; q++)
+		if ((unsigned char)*q < 0x20 && *q != '\t') {
+			snprintf(msg, mcap, "control character 0x%02x", (unsigned char)*q);
+			return -1;
+		}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p || *p == '#' || *p == ';')
+		return 0;
+	if (*p == '[') {
+		size_t l = strcspn(p, "]");
+		if (!p[l] || strncmp(p, "[client]", 8) || l != 7 ||
+		    (p[8] && !strchr(" \t#;", p[8]))) {
+			snprintf(msg, mcap, "unknown section %.*s (the only one is [client])",
+			         (int)BKS_MIN(l + 1, (size_t)64), p);
+			return -1;
+		}
+		return 0;
+	}
+	size_t kl = strcspn(p, " \t=");
+	char *eq = p + kl;
+	while (*eq == ' ' || *eq == '\t')
+		eq++;
+	if (*eq != '=') {
+		snprintf(msg, mcap, "expected 'key = value'");
+		return -1;
+	}
+	int k = 0;
+	while (k < K_COUNT && (strlen(key_name[k]) != kl || strncmp(p, key_name[k], kl)))
+		k++;
+	if (k == K_COUNT) {
+		snprintf(msg, mcap, "unknown key '%.*s' (the keys are server, name, secret, "
+		         "api_socket)", (int)BKS_MIN(kl, (size_t)64), p);
+		return -1;
+	}
+	if (seen[k]) {
+		snprintf(msg, mcap, "%s given twice (first on line %u)", key_name[k], seen[k]);
+		return -1;
+	}
+	seen[k] = lineno;
+	if (take_value(eq + 1, value, sizeof(value), msg, mcap) < 0)
+		return -1;
+	if (!value[0]) {
+		snprintf(msg, mcap, "%s has no value", key_name[k]);
+		return -1;
+	}
+	int r = set_key(c, k, value, msg, mcap);
+	explicit_bzero(value, sizeof(value));
+	return r;
+}
+
+int client_conf_parse(const char *text, size_t len, const char *name_for_errors,
+                      client_conf *c, bks_err *e)
+{
+	unsigned seen[K_COUNT] = {0};
+	char *line = malloc(LINE_MAX_BYTES + 1);
+	char msg[256];
+	unsigned lineno = 0;
+	size_t off = 0;
+	int r = 0;
+
+	if (!line)
+		return bks_fail(e, -ENOMEM, "%s: out of memory", name_for_errors);
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - (text + off)) : len - off;
+		lineno++;
+		if (memchr(text + off, 0, l)) {
+			r = bks_fail(e, -EINVAL, "%s:%u: a NUL byte (is this a text file?)",
+			             name_for_errors, lineno);
+			break;
+		}
+		if (l && text[off + l - 1] == '\r')
+			l--;
+		if (l > LINE_MAX_BYTES) {
+			r = bks_fail(e, -EINVAL, "%s:%u: line longer than %u bytes", name_for_errors,
+			             lineno, LINE_MAX_BYTES);
+			break;
+		}
+		memcpy(line, text + off, l);
+		line[l] = 0;
+		if (parse_line(c, line, lineno, seen, msg, sizeof(msg)) < 0) {
+			r = bks_fail(e, -EINVAL, "%s:%u: %s", name_for_errors, lineno, msg);
+			break;
+		}
+		off += (nl ? (size_t)(nl - (text + off)) + 1 : len - off);
+	}
+	explicit_bzero(line, LINE_MAX_BYTES + 1);
+	free(line);
+	return r;
+}
+
+static void apply_env_api(client_conf *c)
+{
+	const char *api = getenv(CLIENT_API_ENV);
+	if (api && api[0])
+		snprintf(c->api_socket, sizeof(c->api_socket), "%s", api);
+}
+
+int client_conf_load(const char *path_or_null, client_conf *out, bks_err *e)
+{
+	const char *path = path_or_null, *env = getenv(CLIENT_CONF_ENV);
+	int must_exist = 1, fd, r;
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	client_conf_defaults(out);
+	if (!path || !path[0])
+		path = env && env[0] ? env : NULL;
+	if (!path) {
+		path = CLIENT_CONF_DEFAULT;
+		must_exist = 0;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT && !must_exist) {
+			apply_env_api(out);
+			return 0;
+		}
+		return bks_fail(e, r, "%s: open: %s", path, strerror(-r));
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		bks_fail(e, r, "%s: stat: %s", path, strerror(-r));
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = bks_fail(e, -EINVAL, "%s: not a regular file", path);
+		goto close_fd;
+	}
+	if (st.st_size > (off_t)CLIENT_CONF_MAX_FILE) {
+		r = bks_fail(e, -EFBIG, "%s: larger than %u KiB", path, CLIENT_CONF_MAX_FILE >> 10);
+		goto close_fd;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
+		goto close_fd;
+	}
+	/* Read to EOF (the size may change under us; the limit still holds). */
+	for (;;) {
+		ssize_t k = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			bks_fail(e, r, "%s: read: %s", path, strerror(-r));
+			goto free_buf;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len > (size_t)st.st_size) {
+			r = bks_fail(e, -EFBIG, "%s: grew while being read", path);
+			goto free_buf;
+		}
+	}
+	r = client_conf_parse(buf, len, path, out, e);
+	if (r < 0)
+		goto free_buf;
+	snprintf(out->source, sizeof(out->source), "%s", path);
+	if (out->secret[0] && (st.st_mode & (S_IRGRP | S_IROTH)))
+		snprintf(out->warning, sizeof(out->warning), "%s holds a secret and is readable "
+		         "by %s (mode %04o): chmod 600 %s", path,
+		         (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH) ? "group and others"
+		         : st.st_mode & S_IRGRP ? "its group" : "others",
+		         (unsigned)(st.st_mode & 07777), path);
+	apply_env_api(out);
+free_buf:
+	if (r < 0)
+		explicit_bzero(out->secret, sizeof(out->secret));
+	explicit_bzero(buf, (size_t)st.st_size + 1);
+	free(buf);
+close_fd:
+	close(fd);
+	return r;
+}
+
+/* ---- the control API ---------------------------------------------------------- */
+
+void client_clean_str(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+	for (; s && *s && o + 1 < cap; s++)
+		out[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	if (cap)
+		out[o] = 0;
+}
+
+int client_api_target(const char *api_opt, const char *conf_path, http_target *t,
+                      char *warn, size_t cap, bks_err *e)
+{
+	client_conf *cf = malloc(sizeof(*cf));
+	int r;
+
+	if (cap)
+		warn[0] = 0;
+	if (!cf)
+		return bks_fail(e, -ENOMEM, "out of memory");
+	r = client_conf_load(conf_path, cf, e);
+	if (r == 0) {
+		if (cap)
+			snprintf(warn, cap, "%s", cf->warning);
+		r = http_target_parse(api_opt ? api_opt : cf->api_socket, t, e);
+	}
+	client_conf_wipe(cf);
+	free(cf);
+	return r;
+}
+
+void client_reply_free(client_reply *rp)
+{
+	if (!rp)
+		return;
+	http_response_free(&rp->r);
+	jsonp_free(rp->doc);
+	memset(rp, 0, sizeof(*rp));
+}
+
+static int errno_of_status(int status)
+{
+	switch (status) {
+	case 404: return -ENOENT;
+	case 409: return -EBUSY;
+	case 400: case 405: case 413: return -EINVAL;
+	case 503: return -ESHUTDOWN;
+	default: return -EIO;
+	}
+}
+
+int client_api_call(const http_target *t, const char *method, const char *path,
+                    const char *body, client_reply *rp, bks_err *e)
+{
+	bks_err pe = {0};
+	char msg[300];
+	int r, pr;
+
+	memset(rp, 0, sizeof(*rp));
+	r = http_request(t, method, path, body ? "Content-Type: application/json\r\n" : NULL,
+	                 body, body ? strlen(body) : 0, &rp->r, e);
+	if (r < 0)
+		return r;
+	pr = jsonp_parse(rp->r.body, rp->r.body_len, NULL, &rp->doc, NULL, &pe);
+	rp->root = pr == 0 ? jsonp_root(rp->doc) : NULL;
+	if (rp->r.status < 200 || rp->r.status > 299) {
+		const char *err = jsonp_get_str(rp->root, "error", NULL);
+		int st = rp->r.status;
+		if (err) {
+			client_clean_str(msg, sizeof(msg), err);
+			r = bks_fail(e, errno_of_status(st), "%s", msg);
+		} else {
+			client_clean_str(msg, 120, rp->r.body);
+			r = bks_fail(e, errno_of_status(st), "bkstord answered %d %s%s%s", st,
+			             rp->r.reason, msg[0] ? ": " : "", msg);
+		}
+		client_reply_free(rp);
+		return r;
+	}
+	if (pr < 0 || jsonp_type(rp->root) != JSONP_OBJECT) {
+		r = bks_fail(e, -EPROTO, "the answer of bkstord to %s %s is not a JSON object%s%s",
+		             method, path, pr < 0 ? ": " : "", pr < 0 ? bks_errmsg(&pe, pr) : "");
+		client_reply_free(rp);
+		return r;
+	}
+	return 0;
+}
+
+void client_json_emit(json *j, const char *key, const jsonp_val *v)
+{
+	int64_t i;
+	uint64_t u;
+	double x;
+	int b;
+
+	switch (jsonp_type(v)) {
+	case JSONP_BOOL:
+		jsonp_bool(v, &b);
+		json_bool(j, key, b);
+		break;
+	case JSONP_NUMBER:
+		if (jsonp_int(v, &i) == 0)
+			json_int(j, key, i);
+		else if (jsonp_uint(v, &u) == 0)
+			json_uint(j, key, u);
+		else if (jsonp_double(v, &x) == 0)
+			json_double(j, key, x);
+		break;
+	case JSONP_STRING:
+		json_str(j, key, jsonp_str(v, NULL));
+		break;
+	case JSONP_ARRAY:
+		json_arr_begin(j, key);
+		for (size_t k = 0; k < jsonp_len(v); k++)
+			client_json_emit(j, NULL, jsonp_at(v, k));
+		json_arr_end(j);
+		break;
+	case JSONP_OBJECT:
+		json_obj_begin(j, key);
+		for (size_t k = 0; k < jsonp_len(v); k++) {
+			const jsonp_val *m = jsonp_at(v, k);
+			client_json_emit(j, jsonp_key(m, NULL), m);
+		}
+		json_obj_end(j);
+		break;
+	default:
+		json_null(j, key);
+		break;
+	}
+}
+
+/* ---- the array document into an arr_status ---------------------------------- */
+
+typedef struct dec {
+	bks_err *e;
+	char where[48]; /* "disks[3]." */
+	int bad;
+} dec;
+
+static void dec_fail(dec *d, const char *key, const char *want)
+{
+	size_t wl = strlen(d->where);
+	if (!key[0] && wl)
+		wl--; /* the element itself: "disks[2]" */
+	if (!d->bad++)
+		bks_fail(d->e, -EPROTO, "the array document from bkstord: '%.*s%s' must be %s",
+		         (int)wl, d->where, key, want);
+}
+
+static uint64_t dec_u64(dec *d, const jsonp_val *o, const char *key)
+{
+	uint64_t v = 0;
+	const jsonp_val *m = jsonp_get(o, key);
+	if (m && jsonp_uint(m, &v) < 0)
+		dec_fail(d, key, "a whole number >= 0");
+	return v;
+}
+
+static double dec_dbl(dec *d, const jsonp_val *o, const char *key, double if_null)
+{
+	double v = if_null;
+	const jsonp_val *m = jsonp_get(o, key);
+	if (m && !jsonp_is_null(m) && jsonp_double(m, &v) < 0)
+		dec_fail(d, key, "a number or null");
+	return v;
+}
+
+/* A string (null or missing: ""), cleaned and cut to cap. */
+static void dec_str(dec *d, const jsonp_val *o, const char *key, char *out, size_t cap)
+{
+	const jsonp_val *m = jsonp_get(o, key);
+	out[0] = 0;
+	if (m && !jsonp_is_null(m)) {
+		if (jsonp_type(m) != JSONP_STRING)
+			dec_fail(d, key, "a string or null");
+		else
+			client_clean_str(out, cap, jsonp_str(m, NULL));
+	}
+}
+
+/* The value v in 0..n) whose name(v) is the member's string; 0 after a failure.
+ * The names are the encoder's own (storage/arr_json.c), so the two cannot drift. */
+static int dec_enum(dec *d, const jsonp_val *o, const char *key, const char *(*name)(int),
+                    int n, const char *alias0)
+{
+	const char *s = jsonp_get_str(o, key, NULL);
+	char want[96];
+	size_t l = 0;
+
+	for (int i = 0; s && i < n; i++)
+		if (!strcmp(s, name(i)))
+			return i;
+	if (s && alias0 && !strcmp(s, alias0))
+		return 0;
+	for (int i = 0; i < n; i++)
+		l += (size_t)snprintf(want + l, sizeof(want) - BKS_MIN(l, sizeof(want)), "%s%s",
+		                      i == 0 ? "" : i == n - 1 ? " or " : ", ", name(i));
+	dec_fail(d, key, want);
+	return 0;
+}
+
+static const char *scrub_name(int s)
+{
+	return arr_scrub_state_name((uint32_t)s);
+}
+
+static void dec_disk(dec *d, const jsonp_val *o, arr_disk_status *ds)
+{
+	const jsonp_val *slot = jsonp_get(o, "slot");
+	int64_t s = -1;
+
+	memset(ds, 0, sizeof(*ds));
+	if (jsonp_type(o) != JSONP_OBJECT) {
+		dec_fail(d, "", "an object");
+		return;
+	}
+	if (slot && !jsonp_is_null(slot) &&
+	    (jsonp_int(slot, &s) < 0 || s < 0 || s >= ARR_MAX_DISKS))
+		dec_fail(d, "slot", "a slot number or null");
+	ds->slot = (int)s;
+	ds->role = dec_enum(d, o, "role", arr_role_name, 3, NULL);
+	dec_str(d, o, "state", ds->state, sizeof(ds->state));
+	dec_str(d, o, "path", ds->path, sizeof(ds->path));
+	dec_str(d, o, "uuid", ds->uuid, sizeof(ds->uuid));
+	dec_str(d, o, "serial", ds->serial, sizeof(ds->serial));
+	ds->size = dec_u64(d, o, "size");
+	ds->read_errors = dec_u64(d, o, "read_errors");
+	ds->write_errors = dec_u64(d, o, "write_errors");
+	ds->cksum_errors = dec_u64(d, o, "cksum_errors");
+	ds->cursor = dec_u64(d, o, "cursor");
+	ds->rows_total = dec_u64(d, o, "rows_total");
+}
+
+static void dec_job(dec *d, const jsonp_val *o, arr_job_status *j)
+{
+	memset(j, 0, sizeof(*j));
+	if (jsonp_type(o) != JSONP_OBJECT) {
+		dec_fail(d, "", "an object");
+		return;
+	}
+	dec_str(d, o, "kind", j->kind, sizeof(j->kind));
+	dec_str(d, o, "state", j->state, sizeof(j->state));
+	j->done_rows = dec_u64(d, o, "done_rows");
+	j->total_rows = dec_u64(d, o, "total_rows");
+	j->rate_bps = dec_dbl(d, o, "rate_bps", 0);
+	j->eta_s = dec_dbl(d, o, "eta_s", -1);
+	j->errors_found = dec_u64(d, o, "errors_found");
+	j->repaired = dec_u64(d, o, "repaired");
+	j->unrecoverable = dec_u64(d, o, "unrecoverable");
+}
+
+/* dec_enum walks 0..n): the enums must be dense from 0. */
+_Static_assert(SCRUB_IDLE == 0 && SCRUB_RUNNING == 1 && SCRUB_PAUSED == 2, "scrub states");
+_Static_assert(ARR_OK == 0 && ARR_FAILED == 3, "health values");
+_Static_assert(ARR_ROLE_MEMBER == 0 && ARR_ROLE_SPARE == 2, "role values");
+
+int client_decode_array(const jsonp_val *o, arr_status *st, bks_err *e)
+{
+	const jsonp_val *disks = jsonp_get(o, "disks"), *jobs = jsonp_get(o, "jobs");
+	const jsonp_val *ls = jsonp_get(o, "last_scrub");
+	char want[48];
+	dec d = {.e = e};
+
+	memset(st, 0, sizeof(*st));
+	if (jsonp_type(o) != JSONP_OBJECT)
+		return bks_fail(e, -EPROTO, "the array document from bkstord is not an object");
+	dec_str(&d, o, "name", st->name, sizeof(st->name));
+	dec_str(&d, o, "uuid", st->uuid, sizeof(st->uuid));
+	st->health = dec_enum(&d, o, "health", arr_health_name, 4, "OK");
+	dec_str(&d, o, "action", st->action, sizeof(st->action));
+	st->width = (int)BKS_MIN(dec_u64(&d, o, "width"), (uint64_t)ARR_MAX_DISKS);
+	st->data_strips = (int)BKS_MIN(dec_u64(&d, o, "data_strips"), (uint64_t)ARR_MAX_DISKS);
+	st->strip_size = (uint32_t)BKS_MIN(dec_u64(&d, o, "strip_size"), (uint64_t)UINT32_MAX);
+	st->rows = dec_u64(&d, o, "rows");
+	st->hwm = dec_u64(&d, o, "hwm");
+	st->capacity_bytes = dec_u64(&d, o, "capacity_bytes");
+	st->seq = dec_u64(&d, o, "seq");
+	snprintf(want, sizeof(want), "a list of at most %zu disks", BKS_ARRAY_SIZE(st->disks));
+	if (disks && jsonp_type(disks) != JSONP_ARRAY)
+		dec_fail(&d, "disks", "an array");
+	else if (jsonp_len(disks) > BKS_ARRAY_SIZE(st->disks))
+		dec_fail(&d, "disks", want);
+	for (size_t i = 0; !d.bad && i < jsonp_len(disks); i++) {
+		snprintf(d.where, sizeof(d.where), "disks[%zu].", i);
+		dec_disk(&d, jsonp_at(disks, i), &st->disks[st->ndisks++]);
+	}
+	d.where[0] = 0;
+	snprintf(want, sizeof(want), "a list of at most %zu jobs", BKS_ARRAY_SIZE(st->jobs));
+	if (jobs && jsonp_type(jobs) != JSONP_ARRAY)
+		dec_fail(&d, "jobs", "an array");
+	else if (jsonp_len(jobs) > BKS_ARRAY_SIZE(st->jobs))
+		dec_fail(&d, "jobs", want);
+	for (size_t i = 0; !d.bad && i < jsonp_len(jobs); i++) {
+		snprintf(d.where, sizeof(d.where), "jobs[%zu].", i);
+		dec_job(&d, jsonp_at(jobs, i), &st->jobs[st->njobs++]);
+	}
+	d.where[0] = 0;
+	if (ls && jsonp_type(ls) != JSONP_OBJECT)
+		dec_fail(&d, "last_scrub", "an object");
+	snprintf(d.where, sizeof(d.where), "last_scrub.");
+	if (ls && !d.bad) {
+		sb_scrub *sc = &st->last_scrub;
+		sc->state = (uint32_t)dec_enum(&d, ls, "state", scrub_name, 3, NULL);
+		sc->cursor = dec_u64(&d, ls, "cursor");
+		sc->rows_checked = dec_u64(&d, ls, "rows_checked");
+		sc->errors_found = dec_u64(&d, ls, "errors_found");
+		sc->repaired = dec_u64(&d, ls, "repaired");
+		sc->unrecoverable = dec_u64(&d, ls, "unrecoverable");
+		sc->started_ns = dec_u64(&d, ls, "started_ns");
+		sc->finished_ns = dec_u64(&d, ls, "finished_ns");
+	}
+	return d.bad ? -EPROTO : 0;
+}
