@@ -6,6 +6,7 @@
  * put/get) is a handler and a few rows.
  */
 #include "cli/cli.h"
+#include "cli/client_conf.h"
 #include "storage/disk.h"
 
 #include "common/bks.h"
@@ -24,6 +25,45 @@
 #endif
 
 static const cli_cmd commands[] = {
+	{"status", "", "[--api SOCKET]",
+	 "the daemon's health, capacity, throughput, array and jobs", cmd_status},
+	{"disk", "list", "[--api SOCKET]", "the array's disks, with their error counters",
+	 cmd_disk_list},
+	{"disk", "fail", "DISK [--api SOCKET]",
+	 "take member DISK (a path, UUID or slotN) out of service; a spare takes over",
+	 cmd_disk_fail},
+	{"disk", "replace", "OLD NEW [--force] [--api SOCKET]",
+	 "copy member OLD onto the new disk NEW, then release OLD", cmd_disk_replace},
+	{"disk", "add-spare", "PATH [--force] [--api SOCKET]", "add PATH as a hot spare",
+	 cmd_disk_add_spare},
+	{"disk", "remove", "DISK [--api SOCKET]", "remove a spare, or a FAULTED member",
+	 cmd_disk_remove},
+	{"disk", "offline", "DISK [--api SOCKET]",
+	 "take a member out of service without claiming a spare (to reseat it)",
+	 cmd_disk_offline},
+	{"disk", "online", "DISK [--api SOCKET]",
+	 "bring an OFFLINE member back; rows written meanwhile are rebuilt onto it",
+	 cmd_disk_online},
+	{"disk", "locate", "DISK [--off] [--api SOCKET]", "blink (or stop blinking) DISK's slot LED",
+	 cmd_disk_locate},
+	{"scrub", "start", "[--wait] [--api SOCKET]", "check (and repair) every live row",
+	 cmd_scrub_start},
+	{"scrub", "stop", "[--api SOCKET]", "stop the scrub", cmd_scrub_stop},
+	{"scrub", "pause", "[--api SOCKET]", "pause the scrub where it is", cmd_scrub_pause},
+	{"scrub", "resume", "[--wait] [--api SOCKET]", "resume a paused scrub", cmd_scrub_resume},
+	{"scrub", "status", "[--wait] [--api SOCKET]",
+	 "the running scrub's progress, or the last scrub's result", cmd_scrub_status},
+	{"gc", "start", "[--min-live F] [--wait] [--api SOCKET]",
+	 "collect garbage: free segments, compact those less than F live", cmd_gc_start},
+	{"gc", "status", "[--api SOCKET]", "the collection's progress or result", cmd_gc_status},
+	{"verify", "", "[--wait] [--api SOCKET]",
+	 "read every chunk of every file; with --wait, exit 0 only when nothing is damaged",
+	 cmd_verify},
+	{"commit", "", "[--api SOCKET]", "commit the transaction group now", cmd_commit},
+	{"events", "", "[--since N] [--follow] [--api SOCKET]", "the daemon's recent events",
+	 cmd_events},
+	{"daemon-array-show", "", "[--api SOCKET]", "the array, as the daemon sees it",
+	 cmd_daemon_array_show},
 	{"store", "create", "DISK...",
 	 "create an empty dedup store on the array on DISKs", cmd_store_create},
 	{"store", "stats", "DISK...",
@@ -35,8 +75,9 @@ static const cli_cmd commands[] = {
 	 "rebuild the fingerprint index from the segments themselves", cmd_store_rebuild_index},
 	{"array", "create", "[--name NAME] [--strip-size SIZE] [--spare DISK]... [--force] DISK...",
 	 "create an array on 4 to 32 DISKs (SIZE: 64K..1M, default 256K)", cmd_array_create},
-	{"array", "show", "DISK...",
-	 "show the status of the array on DISKs without changing anything", cmd_array_show},
+	{"array", "show", "[DISK...]",
+	 "show the array's status: the running daemon's, or (given DISKs) read from the disks",
+	 cmd_array_show},
 	{"array", "import", "DISK...",
 	 "assemble the array, put spares in for missing disks, finish rebuilds", cmd_array_import},
 	{"array", "scrub", "DISK...",
@@ -61,7 +102,8 @@ static const cli_cmd commands[] = {
 
 static void print_synopsis(FILE *f, const cli_cmd *cmd)
 {
-	fprintf(f, "  bkstorctl %s %s %s\n", cmd->group, cmd->verb, cmd->args);
+	fprintf(f, "  bkstorctl %s%s%s %s\n", cmd->group, cmd->verb[0] ? " " : "", cmd->verb,
+	        cmd->args);
 }
 
 /* All commands, or those of one group (group non-NULL). */
@@ -282,13 +324,19 @@ int main(int argc, char **argv)
 		usage(stderr, NULL);
 		return CLI_USAGE;
 	}
+	/* A command without verbs ("status", "verify"): its arguments follow at once. */
+	const char *verb = "";
+	for (size_t k = 0; k < BKS_ARRAY_SIZE(commands); k++)
+		if (!strcmp(commands[k].group, group) && !commands[k].verb[0])
+			goto dispatch;
 	if (i >= argc || is_help(argv[i])) {
 		if (!help && i >= argc)
 			fprintf(stderr, "bkstorctl: '%s' needs a verb\n", group);
 		usage(help || i < argc ? stdout : stderr, group);
 		return help || i < argc ? finish(CLI_OK) : CLI_USAGE;
 	}
-	const char *verb = argv[i++];
+	verb = argv[i++];
+dispatch:
 	for (size_t k = 0; k < BKS_ARRAY_SIZE(commands); k++) {
 		if (strcmp(commands[k].group, group) || strcmp(commands[k].verb, verb))
 			continue;

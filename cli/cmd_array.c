@@ -10,6 +10,7 @@
  * /arr_add_spare succeeds with it; on their failure it is ours again to close.
  */
 #include "cli/cli.h"
+#include "cli/client_conf.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -376,8 +377,16 @@ out:
 
 int cmd_array_show(cli_ctx *c, int argc, char **argv)
 {
-	int force = 0, n = parse_simple(c, argc, argv, no_opts, 1, &force);
+	int force = 0, n;
 	arr *a;
+
+	/* Without disks (or with --api): ask the running daemon. */
+	int has_disk = 0;
+	for (int i = 0; i < argc; i++)
+		has_disk |= argv[i][0] != '-' && (i == 0 || strcmp(argv[i - 1], "--api"));
+	if (!has_disk)
+		return cmd_daemon_array_show(c, argc, argv);
+	n = parse_simple(c, argc, argv, no_opts, 1, &force);
 
 	if (n < 0)
 		return CLI_USAGE;

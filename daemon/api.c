@@ -317,7 +317,11 @@ static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 	}
 	appl_event_add(a->ap, CFG_LOG_WARN, "disk %s: %s by the administrator", name, op);
 	appl_kick(a->ap);
-	reply_ok(rp, "disk %s: %s done", name, op);
+	if (!strcmp(op, "fail") || !strcmp(op, "replace") || !strcmp(op, "online"))
+		reply_ok(rp, "disk %s: %s accepted; the copy runs in the background (see "
+		         "bkstorctl status)", name, op);
+	else
+		reply_ok(rp, "disk %s: %s done", name, op);
 }
 
 static void post_action(api *a, const char *url, const jsonp_val *body, reply *rp)

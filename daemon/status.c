@@ -119,7 +119,7 @@ void status_json(appl *ap, json *j, int connections)
 	json_int(j, "connections", connections);
 	status_jobs_json(ap, j, as);
 	json_uint(j, "commits", commits);
-	json_uint(j, "last_commit_ns", last);
+	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
 	json_obj_end(j);
 	free(as);
