@@ -198,8 +198,8 @@ static int put_opt(cli_ctx *c, void *ctx, int id, const char *val)
 	return 0;
 }
 
-static void put_report(cli_ctx *c, const char *src, const char *dest,
-                       const ncl_put_result *res, double s)
+static int put_report(cli_ctx *c, const char *src, const char *dest,
+                      const ncl_put_result *res, double s)
 {
 	const wire_put_ok *k = &res->ok;
 	char a[32], b[32], d[32], f[32], rate[40], ratio[40];
@@ -219,8 +219,7 @@ static void put_report(cli_ctx *c, const char *src, const char *dest,
 		json_uint(&j, "wire_bytes_sent", res->wire_sent);
 		json_double(&j, "seconds", s);
 		json_obj_end(&j);
-		json_finish(&j);
-		return;
+		return json_finish(&j) ? CLI_FAIL : CLI_OK;
 	}
 	if (k->bytes_new)
 		snprintf(ratio, sizeof(ratio), "dedup %.2fx", (double)k->size / (double)k->bytes_new);
@@ -231,6 +230,7 @@ static void put_report(cli_ctx *c, const char *src, const char *dest,
 	       bks_fmt_bytes(k->bytes_stored, d, sizeof(d)), ratio,
 	       bks_fmt_bytes(res->payload_sent, f, sizeof(f)), res->dedup ? " (source dedup)" : "",
 	       s, fmt_rate((double)k->size, s, rate, sizeof(rate)));
+	return CLI_OK;
 }
 
 int cmd_put(cli_ctx *c, int argc, char **argv)
@@ -282,8 +282,7 @@ int cmd_put(cli_ctx *c, int argc, char **argv)
 	} else {
 		if (pa.dedup && !res.dedup)
 			cli_err(c, "note: the server does not take source-side dedup; sent everything");
-		put_report(c, strcmp(src, "-") ? src : "stdin", dest, &res, s);
-		rc = CLI_OK;
+		rc = put_report(c, strcmp(src, "-") ? src : "stdin", dest, &res, s);
 	}
 	ncl_close(n);
 close_src:
@@ -450,7 +449,7 @@ int cmd_get(cli_ctx *c, int argc, char **argv)
 		json_uint(&j, "length", res.length);
 		json_double(&j, "seconds", s);
 		json_obj_end(&j);
-		json_finish(&j);
+		rc = json_finish(&j) ? CLI_FAIL : CLI_OK;
 	} else {
 		printf("%s -> %s: %s, %.1f s, %s\n", src, dest,
 		       bks_fmt_bytes(res.length, b1, sizeof(b1)), s,
