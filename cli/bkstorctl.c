@@ -25,6 +25,23 @@
 #endif
 
 static const cli_cmd commands[] = {
+	{"put", "", "SRC DEST [--overwrite|-f] [--parents|-p] [--dedup] [--client FILE] "
+	 "[--server HOST:PORT]",
+	 "store local file SRC (- = stdin) as DEST on the daemon", cmd_put},
+	{"get", "", "SRC DEST [--offset N] [--length N] [--client FILE] [--server HOST:PORT]",
+	 "copy file SRC from the daemon to local DEST (- = stdout)", cmd_get},
+	{"ls", "", "[PATH] [-l] [--client FILE] [--server HOST:PORT]",
+	 "list a directory on the daemon (-l: NAME TYPE SIZE MTIME)", cmd_ls},
+	{"stat", "", "PATH [--client FILE] [--server HOST:PORT]",
+	 "the attributes of a file or directory on the daemon", cmd_stat},
+	{"rm", "", "PATH [-r] [--client FILE] [--server HOST:PORT]",
+	 "remove a file or an empty directory (-r: a directory and all in it)", cmd_rm},
+	{"mkdir", "", "PATH [-p] [--mode 0755] [--client FILE] [--server HOST:PORT]",
+	 "create a directory on the daemon (-p: with missing parents)", cmd_mkdir},
+	{"mv", "", "FROM TO [--no-replace] [--client FILE] [--server HOST:PORT]",
+	 "rename a file or directory on the daemon", cmd_mv},
+	{"ping", "", "[--client FILE] [--server HOST:PORT]",
+	 "log in to the daemon's native protocol and time a round trip", cmd_ping},
 	{"status", "", "[--api SOCKET]",
 	 "the daemon's health, capacity, throughput, array and jobs", cmd_status},
 	{"disk", "list", "[--api SOCKET]", "the array's disks, with their error counters",

@@ -103,4 +103,14 @@ int cmd_store_stats(cli_ctx *c, int argc, char **argv);
 int cmd_store_verify(cli_ctx *c, int argc, char **argv);
 int cmd_store_rebuild_index(cli_ctx *c, int argc, char **argv);
 
+/* cmd_files.c: files on a running bkstord (native protocol, cli/nclient.h) */
+int cmd_put(cli_ctx *c, int argc, char **argv);
+int cmd_get(cli_ctx *c, int argc, char **argv);
+int cmd_ls(cli_ctx *c, int argc, char **argv);
+int cmd_stat(cli_ctx *c, int argc, char **argv);
+int cmd_rm(cli_ctx *c, int argc, char **argv);
+int cmd_mkdir(cli_ctx *c, int argc, char **argv);
+int cmd_mv(cli_ctx *c, int argc, char **argv);
+int cmd_ping(cli_ctx *c, int argc, char **argv);
+
 #endif /* BKS_CLI_H */

@@ -257,9 +257,11 @@ static int authenticate(conn *c)
 	}
 	snprintf(c->client, sizeof(c->client), "%.*s", (int)a->name.len, a->name.p);
 	c->peer_max = a->max_payload;
-	wire_auth_ok ok = {.caps = WIRE_CAP_SRC_DEDUP, .max_payload = s->max_frame,
-	                   .cdc_min = s->cdc_min, .cdc_avg = s->cdc_avg, .cdc_max = s->cdc_max,
-	                   .fp_max = WIRE_FP_MAX};
+	/* Source dedup needs a chunk and a full FP_LIST to fit one frame. */
+	uint32_t fp_max = BKS_MIN((uint32_t)WIRE_FP_MAX, (s->max_frame - 4) / WIRE_FP_ENTRY_LEN);
+	wire_auth_ok ok = {.caps = s->cdc_max <= s->max_frame ? WIRE_CAP_SRC_DEDUP : 0,
+	                   .max_payload = s->max_frame, .cdc_min = s->cdc_min,
+	                   .cdc_avg = s->cdc_avg, .cdc_max = s->cdc_max, .fp_max = fp_max};
 	if (auth_server_mac(secret, slen, &t, ok.mac) < 0)
 		return -EIO;
 	n = wire_auth_ok_encode(buf, sizeof(buf), h.tag, &ok);
@@ -433,9 +435,12 @@ static void take_config(native_srv *s, const bks_cfg *cfg)
 	s->idle_ms = (uint64_t)cfg->idle_timeout_s * 1000;
 	s->auth_fail_limit = cfg->auth_fail_limit;
 	__atomic_store_n(&s->rate_limit, cfg->rate_limit, __ATOMIC_RELAXED);
-	s->cdc_min = cfg->chunk_min;
-	s->cdc_avg = cfg->chunk_avg;
-	s->cdc_max = cfg->chunk_max;
+	/* The store's chunking, fixed when it was created (not the config's). */
+	cdc_params cp;
+	store_cdc_params(s->ap->s, &cp);
+	s->cdc_min = cp.min;
+	s->cdc_avg = cp.avg;
+	s->cdc_max = cp.max;
 }
 
 int native_reload(native_srv *s, const bks_cfg *cfg, bks_err *e)

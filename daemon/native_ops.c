@@ -32,7 +32,7 @@ static const char *what(int r)
 	case -EISDIR: return "is a directory";
 	case -EEXIST: return "already exists";
 	case -ENOTEMPTY: return "directory not empty";
-	case -EBUSY: return "the root cannot be changed that way";
+	case -EBUSY: return "busy (the daemon is shutting down, or the root cannot change that way)";
 	case -ENOSPC: return "the array is full";
 	case -EROFS: return "the store is read-only after a failed write (see the log)";
 	default: return strerror(-r);
@@ -201,7 +201,7 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 	path_of(p->path, path);
 	ps->dedup = !!(p->flags & WIRE_PUT_SRC_DEDUP);
 	lock(c);
-	r = AP(c)->shutting_down ? -ESHUTDOWN : put_target(c, path, p->flags, &dir, name);
+	r = AP(c)->shutting_down ? -EBUSY : put_target(c, path, p->flags, &dir, name);
 	if (r == 0)
 		r = store_put_begin(AP(c)->s, &ps->w);
 	unlock(c);
@@ -246,8 +246,7 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 	store_put_stats pst;
 	bks_err e = {0};
 	lock(c);
-	store_put_get_stats(ps->w, &pst);
-	r = store_put_end(ps->w, &id);
+	r = store_put_end_stats(ps->w, &id, &pst);
 	ps->w = NULL;
 	if (r == 0) {
 		/* The namespace may have changed while the bytes came: look again. */
@@ -308,7 +307,8 @@ static int op_get(conn *c, uint32_t tag, const wire_get *g)
 	if (r == 0 && a.type != NS_FILE)
 		r = -EISDIR;
 	if (r == 0 && g->offset > a.size)
-		r = -EINVAL;
+		return conn_error(c, tag, -EINVAL, "get %s: offset %llu is past the end (%llu bytes)",
+		                  path, (unsigned long long)g->offset, (unsigned long long)a.size);
 	if (r < 0)
 		return conn_error(c, tag, r, "get %s: %s", path, what(r));
 	uint64_t len = g->length == WIRE_LEN_ALL ? a.size - g->offset

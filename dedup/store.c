@@ -570,7 +570,7 @@ int store_put_write(store_writer *w, const void *buf, size_t len)
 }
 
 /* Finish the writer: into a new object (replace 0) or over object replace. */
-static int put_finish(store_writer *w, uint64_t replace, uint64_t *id)
+static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put_stats *st)
 {
 	store *s = w->s;
 	obj_rec o = {0}, old;
@@ -613,6 +613,8 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id)
 		store_put_abort(w);
 		return r;
 	}
+	if (st)
+		store_put_get_stats(w, st);
 	unlink_writer(w);
 	cdc_free(w->c);
 	free(w->chunk);
@@ -684,7 +686,17 @@ int store_put_chunk(store_writer *w, const uint8_t fp[FP_LEN], const void *data,
 
 int store_put_end(store_writer *w, uint64_t *id)
 {
-	return put_finish(w, 0, id);
+	return put_finish(w, 0, id, NULL);
+}
+
+int store_put_end_stats(store_writer *w, uint64_t *id, store_put_stats *st)
+{
+	return put_finish(w, 0, id, st);
+}
+
+void store_cdc_params(const store *s, cdc_params *p)
+{
+	*p = s->p.cdc;
 }
 
 int store_put_end_replace(store_writer *w, uint64_t id)
@@ -693,7 +705,7 @@ int store_put_end_replace(store_writer *w, uint64_t id)
 		store_put_abort(w);
 		return -ENOENT;
 	}
-	return put_finish(w, id, NULL);
+	return put_finish(w, id, NULL, NULL);
 }
 
 int store_setattr(store *s, uint64_t id, const store_attr *a)

@@ -67,6 +67,10 @@ typedef struct store_put_stats {
 	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;
 } store_put_stats;
 void store_put_get_stats(const store_writer *w, store_put_stats *st);
+/* store_put_end, and the writer's final figures (after its last chunk). */
+int store_put_end_stats(store_writer *w, uint64_t *id, store_put_stats *st);
+/* The store's chunking (fixed at creation; what source-dedup clients must use). */
+void store_cdc_params(const store *s, cdc_params *p);
 /* Finish: the object exists (in the txg being built) with id *id. */
 int store_put_end(store_writer *w, uint64_t *id);
 void store_put_abort(store_writer *w); /* the object never existed */

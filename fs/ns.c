@@ -408,6 +408,12 @@ int ns_getattr(ns *n, uint64_t id, ns_attr *a)
 		return r;
 	if (in.attr.type != NS_FILE && in.attr.type != NS_DIR)
 		return -ENOENT; /* a store object outside the namespace */
+	if (in.attr.type == NS_DIR) {
+		struct ndir *d;
+		if ((r = get_dir(n, id, &d)) < 0)
+			return r;
+		in.size = d->n; /* a directory's size is its number of entries */
+	}
 	*a = (ns_attr){.id = id, .gen = in.gen, .type = in.attr.type, .mode = in.attr.mode,
 	               .uid = in.attr.uid, .gid = in.attr.gid, .nlink = in.attr.nlink,
 	               .size = in.size, .mtime_ns = in.attr.mtime_ns,

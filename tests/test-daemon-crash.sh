@@ -6,20 +6,21 @@
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 ROUNDS=${BKS_CRASH_ROUNDS:-15}
 
-make_base "$T/base" 16
+make_base "$T/base" 40
 gens "$T/base" "$T/gens" 3
 d_start || exit 1
 ctl mkdir /b >/dev/null 2>&1
 done_list=""
+cut=0
 for i in $(seq 1 "$ROUNDS"); do
 	src="$T/gens/gen0$(( (i % 3) + 1 )).img"
 	ctl put "$src" "/b/f$i" >"$T/put.out" 2>&1 &
 	cpid=$!
 	# A random moment within the put (which takes a fraction of a second).
-	sleep "0.$(( $(od -An -N2 -tu2 /dev/urandom) % 60 ))"
+	sleep "0.$(printf %02d $(( $(od -An -N2 -tu2 /dev/urandom) % 40 )))"
 	d_kill9
 	wait "$cpid"; prc=$?
-	[ $prc = 0 ] && done_list="$done_list $i:$src"
+	if [ $prc = 0 ]; then done_list="$done_list $i:$src"; else cut=$((cut + 1)); fi
 	d_start || { bad "restart after kill $i"; d_finish; }
 	# Every completed put intact.
 	bad_n=0
@@ -38,6 +39,8 @@ for i in $(seq 1 "$ROUNDS"); do
 		fi
 	fi
 done
+echo "# $cut of $ROUNDS kills landed inside a put"
+[ "$cut" -gt 0 ] && ok "some kills interrupted a put ($cut)" || bad "no kill landed inside a put"
 check "verify after $ROUNDS kills" 0 ctl verify --wait
 d_stop && ok "clean stop" || bad "stop"
 d_finish

@@ -27,6 +27,9 @@ check "disk fail during ingest" 0 ctl disk fail "$DEMO/disks/disk2.img"
 wait "$cpid" && ok "the ingest completed while a disk failed" || { bad "ingest failed"; cat "$T/put.out"; }
 saw_rebuild=0
 wait_idle && ok "the spare rebuilt to completion; array ONLINE" || bad "rebuild did not finish"
+check "events" 0 ctl events
+grep -q "rebuild of .*spare0.img complete" "$T/out" && ok "events: the spare's rebuild completed" ||
+	bad "no rebuild-complete event: $(cat "$T/out")"
 check "disk list" 0 ctl disk list
 grep -q spare0 "$T/out" && ok "the spare is now a member" || bad "disk list: $(cat "$T/out")"
 for f in first during; do
