@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "common/endian.h"
 
@@ -47,39 +46,6 @@ static int alloc_store(pool *pl, const store_params *p, store **out)
 		return r;
 	}
 	*out = s;
-	return 0;
-}
-
-static void ingest_free(ingest_ctx *g)
-{
-	if (!g)
-		return;
-	for (int i = 0; i < 2; i++) {
-		fp_ctx_free(g->fpc[i]);
-		ZSTD_freeCCtx(g->cctx[i]);
-	}
-	free(g->zbuf);
-	free(g);
-}
-
-static int ingest_new(store *s, ingest_ctx **out)
-{
-	ingest_ctx *g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
-	g->zcap = ZSTD_compressBound(s->p.cdc.max);
-	g->zbuf = malloc(g->zcap * INGEST_BATCH);
-	int r = g->zbuf ? 0 : -ENOMEM;
-	for (int i = 0; i < 2 && r == 0; i++) {
-		r = fp_ctx_new(&g->fpc[i]);
-		if (r == 0 && !(g->cctx[i] = ZSTD_createCCtx()))
-			r = -ENOMEM;
-	}
-	if (r < 0) {
-		ingest_free(g);
-		return r;
-	}
-	*out = g;
 	return 0;
 }
 
@@ -325,7 +291,7 @@ void store_note_ref(store *s, store_writer *w, uint64_t seg_id)
 int store_put_begin(store *s, store_writer **out)
 {
 	if (!s->ing) {
-		int r = ingest_new(s, &s->ing);
+		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, &s->ing);
 		if (r < 0)
 			return r;
 	}
@@ -334,13 +300,14 @@ int store_put_begin(store *s, store_writer **out)
 		return -ENOMEM;
 	w->s = s;
 	int r = cdc_new(&s->p.cdc, &w->c);
-	if (r == 0 && !(w->chunk = malloc(s->p.cdc.max)))
+	if (r == 0 && (!(w->chunk = malloc(s->p.cdc.max)) || !(w->first = malloc(s->p.cdc.max))))
 		r = -ENOMEM;
 	if (r == 0)
 		r = map_writer_init(&w->mw, s->p.pool.meta_block);
 	if (r < 0) {
 		cdc_free(w->c);
 		free(w->chunk);
+		free(w->first);
 		map_writer_free(&w->mw);
 		free(w);
 		return r;
@@ -371,6 +338,7 @@ void store_put_abort(store_writer *w)
 	unlink_writer(w);
 	cdc_free(w->c);
 	free(w->chunk);
+	free(w->first);
 	for (size_t i = 0; i < w->mw.nwritten; i++)
 		pool_meta_free(w->s->pl, &w->mw.written[i]);
 	map_writer_free(&w->mw);
@@ -378,90 +346,39 @@ void store_put_abort(store_writer *w)
 	free(w);
 }
 
-/* --- batched ingest --- */
+/* --- ingest rounds (dedup/ingest.h does the hashing and compressing) --- */
 
-struct half {
-	ingest_ctx *g;
-	int from, to, step;
-	int level;
-	int compress;          /* 0: fingerprint; 1: compress the misses */
-	int err;
-};
-
-static void *half_run(void *arg)
-{
-	struct half *h = arg;
-	ingest_ctx *g = h->g;
-	int t = h->step == 2 ? h->from & 1 : (h->from > 0);
-	for (int i = h->from; i < h->to && !h->err; i += h->step) {
-		ingest_span *sp = &g->span[i];
-		if (!h->compress) {
-			h->err = fp_compute(g->fpc[t], sp->p, sp->len, sp->fp);
-			continue;
-		}
-		if (sp->hit)
-			continue;
-		sp->z = g->zbuf + (size_t)i * g->zcap;
-		sp->zlen = 0;
-		if (h->level > 0 && sp->len > 64) {
-			size_t n = ZSTD_compressCCtx(g->cctx[t], sp->z, g->zcap, sp->p, sp->len, h->level);
-			if (!ZSTD_isError(n) && n < sp->len)
-				sp->zlen = (uint32_t)n;
-		}
-	}
-	return NULL;
-}
-
-/* Run a phase over the batch on two threads (this one and a helper). */
-static int two_way(ingest_ctx *g, int compress, int level, int work)
-{
-	struct half a = {g, 0, g->n, 2, level, compress, 0};
-	struct half b = {g, 1, g->n, 2, level, compress, 0};
-	pthread_t th;
-	if (work < 4 || pthread_create(&th, NULL, half_run, &b) != 0) {
-		/* Too little to be worth a thread (or none to be had): do it all here. */
-		a.step = 1;
-		half_run(&a);
-		return a.err;
-	}
-	half_run(&a);
-	pthread_join(th, NULL);
-	return a.err ? a.err : b.err;
-}
-
-static int flush_batch(store_writer *w)
+/* The chunks of a round are fingerprinted: look them up, compress the new ones,
+ * append them, and record every chunk in the map, in stream order. */
+static int finish_round(store_writer *w)
 {
 	store *s = w->s;
-	ingest_ctx *g = s->ing;
-	int r, misses = 0;
+	ingest *g = s->ing;
+	int r, n = ingest_count(g);
 
-	if (g->n == 0)
-		return 0;
-	if ((r = two_way(g, 0, 0, g->n)) < 0)
-		goto out;
-	for (int i = 0; i < g->n; i++) {
-		ingest_span *sp = &g->span[i];
+	if ((r = ingest_hash_wait(g)) < 0)
+		return r;
+	for (int i = 0; i < n; i++) {
+		ing_span *sp = ingest_span(g, i);
 		if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
-			goto out;
+			return r;
 		sp->hit = r == 1;
-		misses += !sp->hit;
 	}
-	if (misses && (r = two_way(g, 1, s->p.pool.zstd_level, misses)) < 0)
-		goto out;
-	for (int i = 0; i < g->n; i++) {
-		ingest_span *sp = &g->span[i];
+	if ((r = ingest_compress(g)) < 0)
+		return r;
+	for (int i = 0; i < n; i++) {
+		ing_span *sp = ingest_span(g, i);
 		if (!sp->hit) {
-			/* The same chunk may have come twice in one batch. */
-			r = fpidx_lookup(s->idx, sp->fp, &sp->loc);
-			if (r < 0)
-				goto out;
+			/* The same chunk may have come twice in one round. */
+			if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
+				return r;
 			if (r == 0) {
 				r = sp->zlen ? pool_add_stored(s->pl, sp->fp, sp->z, sp->zlen, sp->len,
 				                               SEG_ZSTD, &sp->loc)
 				             : pool_add_stored(s->pl, sp->fp, sp->p, sp->len, sp->len,
 				                               SEG_RAW, &sp->loc);
 				if (r < 0 || (r = fpidx_insert(s->idx, sp->fp, &sp->loc)) < 0)
-					goto out;
+					return r;
 				s->unique_chunks++;
 				s->unique_raw += sp->len;
 				s->stored += sp->loc.slen;
@@ -474,22 +391,10 @@ static int flush_batch(store_writer *w)
 		w->n_chunks++;
 		store_note_ref(s, w, sp->loc.seg_id);
 		if ((r = map_add(&w->mw, s->pl, w->off, sp->len, sp->fp, &sp->loc)) < 0)
-			goto out;
+			return r;
 		w->off += sp->len;
 	}
-	r = 0;
-out:
-	g->n = 0;
-	return r;
-}
-
-static int queue_chunk(store_writer *w, const uint8_t *p, uint32_t len)
-{
-	ingest_ctx *g = w->s->ing;
-	g->span[g->n].p = p;
-	g->span[g->n].len = len;
-	g->n++;
-	return g->n == INGEST_BATCH ? flush_batch(w) : 0;
+	return 0;
 }
 
 /* One chunk: fingerprint, find or store, record in the map. */
@@ -526,37 +431,36 @@ static int put_chunk(store_writer *w, const uint8_t *data, uint32_t len)
 
 int store_put_write(store_writer *w, const void *buf, size_t len)
 {
+	ingest *g = w->s->ing;
 	const uint8_t *p = buf;
 	int r = 0;
 	if (w->failed)
 		return w->failed;
-	/* Chunks are batched while they point into buf (or the carry from the last
-	 * call); the batch is flushed before this call returns, so nothing refers to
-	 * the caller's memory afterwards. */
+	/* Rounds of up to ING_MAX chunks: cut points are found here while the engine
+	 * fingerprints the chunks already found. Chunks point into buf, or (the first,
+	 * when the last call left a tail) into w->first; every round is finished before
+	 * this call returns, so nothing refers to the caller's memory afterwards. */
 	while (len > 0 && r == 0) {
-		int cut;
-		size_t n = cdc_next(w->c, p, len, &cut);
-		if (cut && w->clen == 0) {
-			r = queue_chunk(w, p, (uint32_t)n); /* in the caller's buffer: no copy */
-		} else if (cut) {
-			memcpy(w->chunk + w->clen, p, n);
-			/* The carry can only be the first chunk of this call's batches. */
-			r = queue_chunk(w, w->chunk, w->clen + (uint32_t)n);
-			w->clen = 0;
-		} else {
-			/* No cut before the end: the batch must go before the carry buffer
-			 * is refilled with this tail. */
-			r = flush_batch(w);
-			if (r == 0) {
-				memcpy(w->chunk + w->clen, p, n);
+		ingest_begin(g);
+		while (len > 0 && !ingest_full(g)) {
+			int cut;
+			size_t n = cdc_next(w->c, p, len, &cut);
+			if (cut && w->clen == 0) {
+				ingest_add(g, p, (uint32_t)n); /* in the caller's buffer: no copy */
+			} else if (cut) {
+				memcpy(w->first, w->chunk, w->clen);
+				memcpy(w->first + w->clen, p, n);
+				ingest_add(g, w->first, w->clen + (uint32_t)n);
+				w->clen = 0;
+			} else {
+				memcpy(w->chunk + w->clen, p, n); /* the tail waits for the next call */
 				w->clen += (uint32_t)n;
 			}
+			p += n;
+			len -= n;
 		}
-		p += n;
-		len -= n;
+		r = finish_round(w);
 	}
-	if (r == 0)
-		r = flush_batch(w);
 	if (r < 0) {
 		w->failed = r;
 		return r;
@@ -618,6 +522,7 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 	unlink_writer(w);
 	cdc_free(w->c);
 	free(w->chunk);
+	free(w->first);
 	map_writer_free(&w->mw);
 	u64set_free(&w->refs);
 	free(w);

@@ -5,6 +5,7 @@
 #include "dedup/barray.h"
 #include "dedup/fp.h"
 #include "dedup/index.h"
+#include "dedup/ingest.h"
 #include "dedup/store.h"
 #include "storage/ilog.h"
 
@@ -99,7 +100,8 @@ void u64set_free(u64set *s);
 struct store_writer {
 	store *s;
 	cdc *c;
-	uint8_t *chunk;        /* bytes of the chunk being assembled */
+	uint8_t *chunk;        /* bytes of the chunk being assembled (the carry) */
+	uint8_t *first;        /* the carry once cut: the first chunk of a round */
 	uint32_t clen;
 	uint64_t off;          /* logical bytes so far */
 	map_writer mw;
@@ -110,29 +112,6 @@ struct store_writer {
 };
 
 typedef struct gc_state gc_state;
-
-/* Ingest batches: chunks found in the caller's buffer are fingerprinted, and the new
- * ones compressed, by two threads (fork-join per batch); lookups, segment appends
- * and map entries stay in stream order on the calling thread. */
-#define INGEST_BATCH 64
-typedef struct ingest_span {
-	const uint8_t *p;      /* the chunk's bytes (caller's buffer, or the carry) */
-	uint32_t len;
-	uint8_t fp[FP_LEN];
-	int hit;               /* found in the index */
-	seg_ptr loc;
-	uint8_t *z;            /* compressed bytes (a slot of zbuf) */
-	uint32_t zlen;         /* 0: store raw */
-} ingest_span;
-
-typedef struct ingest_ctx {
-	fp_ctx *fpc[2];
-	struct ZSTD_CCtx_s *cctx[2];
-	uint8_t *zbuf;         /* INGEST_BATCH slots of zcap bytes */
-	size_t zcap;
-	ingest_span span[INGEST_BATCH];
-	int n;
-} ingest_ctx;
 
 struct store {
 	pool *pl;
@@ -151,7 +130,7 @@ struct store {
 	double last_live_fraction;
 	store_writer *writers;
 	gc_state *gc;
-	ingest_ctx *ing;       /* created with the first writer */
+	ingest *ing;           /* created with the first writer */
 	/* intent log (store_log.c) */
 	ilog *log;
 	u64set log_objs;       /* objects put or deleted since the last record */

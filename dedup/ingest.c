@@ -1,0 +1,230 @@
+/* dedup/ingest.c: see ingest.h.
+ *
+ * Work sharing by claiming: spans are numbered; `produced` says how many are
+ * published, and each thread takes the next unclaimed index with an atomic
+ * fetch-add on `next`. The helper sleeps on a condition variable between rounds and
+ * spins (with sched_yield) only while the caller is still publishing spans. */
+#include "dedup/ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+enum { JOB_NONE = 0, JOB_HASH = 1, JOB_COMPRESS = 2, JOB_EXIT = 3 };
+
+struct ingest {
+	ing_span span[ING_MAX];
+	int level;
+	size_t zcap;
+	uint8_t *zbuf;               /* ING_MAX slots of zcap bytes */
+	fp_ctx *fpc[2];              /* [0] caller, [1] helper */
+	ZSTD_CCtx *cctx[2];
+
+	/* the round (atomics) */
+	int produced;                /* spans published */
+	int next;                    /* next span to claim */
+	int adding;                  /* the caller may still publish */
+	int err;
+
+	/* the helper */
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int job, job_seq, done_seq;
+};
+
+static int load(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+static void set_err(ingest *g, int r)
+{
+	int zero = 0;
+	if (r < 0)
+		__atomic_compare_exchange_n(&g->err, &zero, r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static void hash_one(ingest *g, int t, int i)
+{
+	ing_span *sp = &g->span[i];
+	set_err(g, fp_compute(g->fpc[t], sp->p, sp->len, sp->fp));
+}
+
+static void compress_one(ingest *g, int t, int i)
+{
+	ing_span *sp = &g->span[i];
+	if (sp->hit)
+		return;
+	sp->z = g->zbuf + (size_t)i * g->zcap;
+	sp->zlen = 0;
+	if (g->level > 0 && sp->len > 64) {
+		size_t n = ZSTD_compressCCtx(g->cctx[t], sp->z, g->zcap, sp->p, sp->len, g->level);
+		if (!ZSTD_isError(n) && n < sp->len)
+			sp->zlen = (uint32_t)n;
+	}
+}
+
+/* Claim and hash spans until the caller stops publishing and all are claimed. */
+static void hash_loop(ingest *g, int t)
+{
+	for (;;) {
+		int i = __atomic_load_n(&g->next, __ATOMIC_ACQUIRE);
+		if (i >= load(&g->produced)) {
+			if (!load(&g->adding) && i >= load(&g->produced))
+				return;
+			sched_yield();
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&g->next, &i, i + 1, 0, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_ACQUIRE))
+			hash_one(g, t, i);
+	}
+}
+
+static void compress_loop(ingest *g, int t)
+{
+	int n = load(&g->produced), i;
+	while ((i = __atomic_fetch_add(&g->next, 1, __ATOMIC_ACQ_REL)) < n)
+		compress_one(g, t, i);
+}
+
+static void *helper_main(void *arg)
+{
+	ingest *g = arg;
+	int seen = 0;
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		while (g->job_seq == seen)
+			pthread_cond_wait(&g->cv, &g->mu);
+		seen = g->job_seq;
+		int job = g->job;
+		pthread_mutex_unlock(&g->mu);
+		if (job == JOB_EXIT)
+			return NULL;
+		if (job == JOB_HASH)
+			hash_loop(g, 1);
+		else if (job == JOB_COMPRESS)
+			compress_loop(g, 1);
+		pthread_mutex_lock(&g->mu);
+		g->done_seq = seen;
+		pthread_cond_broadcast(&g->cv);
+	}
+}
+
+static void post(ingest *g, int job)
+{
+	pthread_mutex_lock(&g->mu);
+	g->job = job;
+	g->job_seq++;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void wait_helper(ingest *g)
+{
+	pthread_mutex_lock(&g->mu);
+	while (g->done_seq != g->job_seq)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+int ingest_new(int level, uint32_t max_chunk, ingest **out)
+{
+	ingest *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->level = level;
+	g->zcap = ZSTD_compressBound(max_chunk);
+	g->zbuf = malloc(g->zcap * ING_MAX);
+	int r = g->zbuf ? 0 : -ENOMEM;
+	for (int i = 0; i < 2 && r == 0; i++) {
+		r = fp_ctx_new(&g->fpc[i]);
+		if (r == 0 && !(g->cctx[i] = ZSTD_createCCtx()))
+			r = -ENOMEM;
+	}
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	if (r == 0 && pthread_create(&g->th, NULL, helper_main, g) == 0)
+		g->started = 1;
+	/* Without a helper thread the caller does all the work itself. */
+	if (r < 0) {
+		ingest_free(g);
+		return r;
+	}
+	*out = g;
+	return 0;
+}
+
+void ingest_free(ingest *g)
+{
+	if (!g)
+		return;
+	if (g->started) {
+		post(g, JOB_EXIT);
+		pthread_join(g->th, NULL);
+	}
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	for (int i = 0; i < 2; i++) {
+		fp_ctx_free(g->fpc[i]);
+		ZSTD_freeCCtx(g->cctx[i]);
+	}
+	free(g->zbuf);
+	free(g);
+}
+
+void ingest_begin(ingest *g)
+{
+	__atomic_store_n(&g->produced, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->next, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->err, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->adding, 1, __ATOMIC_RELEASE);
+	if (g->started)
+		post(g, JOB_HASH);
+}
+
+int ingest_add(ingest *g, const uint8_t *p, uint32_t len)
+{
+	int i = g->produced;
+	ing_span *sp = &g->span[i];
+	sp->p = p;
+	sp->len = len;
+	sp->hit = 0;
+	sp->z = NULL;
+	sp->zlen = 0;
+	__atomic_store_n(&g->produced, i + 1, __ATOMIC_RELEASE);
+	return i;
+}
+
+int ingest_full(const ingest *g) { return g->produced >= ING_MAX; }
+int ingest_count(const ingest *g) { return g->produced; }
+ing_span *ingest_span(ingest *g, int i) { return &g->span[i]; }
+
+int ingest_hash_wait(ingest *g)
+{
+	__atomic_store_n(&g->adding, 0, __ATOMIC_RELEASE);
+	hash_loop(g, 0);
+	if (g->started)
+		wait_helper(g);
+	return load(&g->err);
+}
+
+int ingest_compress(ingest *g)
+{
+	int misses = 0;
+	for (int i = 0; i < g->produced; i++)
+		misses += !g->span[i].hit;
+	if (!misses)
+		return 0;
+	__atomic_store_n(&g->next, 0, __ATOMIC_RELEASE);
+	/* A single small miss is not worth waking the helper for. */
+	int helper = g->started && misses > 1;
+	if (helper)
+		post(g, JOB_COMPRESS);
+	compress_loop(g, 0);
+	if (helper)
+		wait_helper(g);
+	return 0;
+}

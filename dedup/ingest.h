@@ -1,0 +1,53 @@
+/* dedup/ingest.h: the store's ingest engine: the CPU work of a write (SHA-256 of every
+ * chunk, zstd of the new ones) shared by the calling thread and one helper thread.
+ *
+ * A round: ingest_begin(); the caller finds cut points and ingest_add()s each chunk
+ * as it goes, while the helper already fingerprints the chunks published so far;
+ * ingest_hash_wait() makes the caller hash what is left and waits until every span
+ * has its fingerprint. The caller then looks the fingerprints up (spans it has are
+ * marked hit); ingest_compress() compresses the misses on both threads. So chunking
+ * overlaps hashing instead of preceding it, and nothing is forked per batch.
+ *
+ * Spans point into the caller's memory, which must stay unchanged for the round.
+ * Threads: one caller at a time (the store's).
+ */
+#ifndef BKS_INGEST_H
+#define BKS_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dedup/fp.h"
+#include "dedup/segment.h"
+
+#define ING_MAX 1024 /* spans per round */
+
+typedef struct ing_span {
+	const uint8_t *p;        /* the chunk's bytes */
+	uint32_t len;
+	uint8_t fp[FP_LEN];
+	int hit;                 /* set by the caller: the store has it */
+	seg_ptr loc;
+	uint8_t *z;              /* compressed bytes (the engine's buffer) */
+	uint32_t zlen;           /* 0: store raw */
+} ing_span;
+
+typedef struct ingest ingest;
+
+/* level: zstd level (0: no compression); max_chunk: largest chunk. */
+int ingest_new(int level, uint32_t max_chunk, ingest **out);
+void ingest_free(ingest *g); /* accepts NULL */
+
+void ingest_begin(ingest *g);
+/* Publish the next chunk; returns its index. The caller must not add more than
+ * ING_MAX spans in a round (ingest_full tells). */
+int ingest_add(ingest *g, const uint8_t *p, uint32_t len);
+int ingest_full(const ingest *g);
+int ingest_count(const ingest *g);
+ing_span *ingest_span(ingest *g, int i);
+/* Finish hashing (helping the helper); 0 or the first error. */
+int ingest_hash_wait(ingest *g);
+/* Compress every span not marked hit, on both threads. 0 or the first error. */
+int ingest_compress(ingest *g);
+
+#endif /* BKS_INGEST_H */
