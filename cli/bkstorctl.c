@@ -42,6 +42,8 @@ static const cli_cmd commands[] = {
 	 "rename a file or directory on the daemon", cmd_mv},
 	{"ping", "", "[--client FILE] [--server HOST:PORT]",
 	 "log in to the daemon's native protocol and time a round trip", cmd_ping},
+	{"passwd", "", "[--stdin] [--api SOCKET]",
+	 "set the dashboard's admin password (stored as a salted PBKDF2 hash)", cmd_passwd},
 	{"status", "", "[--api SOCKET]",
 	 "the daemon's health, capacity, throughput, array and jobs", cmd_status},
 	{"disk", "list", "[--api SOCKET]", "the array's disks, with their error counters",

@@ -137,5 +137,6 @@ int cmd_gc_status(struct cli_ctx *c, int argc, char **argv);
 int cmd_verify(struct cli_ctx *c, int argc, char **argv);
 int cmd_commit(struct cli_ctx *c, int argc, char **argv);
 int cmd_events(struct cli_ctx *c, int argc, char **argv);
+int cmd_passwd(struct cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_CLIENT_CONF_H */

@@ -28,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <termios.h>
+#include <unistd.h>
+
 #include "cli/client_conf.h"
 #include "cli/http.h"
 #include "common/bks.h"
@@ -993,5 +996,70 @@ int cmd_events(cli_ctx *c, int argc, char **argv)
 	}
 	if (d.follow)
 		sigaction(SIGINT, &old_int, NULL);
+	return r;
+}
+
+/* ---- passwd --------------------------------------------------------------------- */
+
+/* One line from the terminal without echo, or from stdin (--stdin). */
+static int read_password(const char *prompt, int from_stdin, char *out, size_t cap)
+{
+	struct termios old, quiet;
+	int tty = !from_stdin && isatty(STDIN_FILENO);
+	if (tty) {
+		fputs(prompt, stderr);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	char *ok = fgets(out, (int)cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (!ok)
+		return -1;
+	out[strcspn(out, "\r\n")] = 0;
+	return 0;
+}
+
+int cmd_passwd(cli_ctx *c, int argc, char **argv)
+{
+	enum { O_STDIN = 200 };
+	static const cli_opt opts[] = {COMMON_OPTS, {"--stdin", 0, O_STDIN}, {0}};
+	int from_stdin = 0;
+	for (int i = 0; i < argc; i++)
+		from_stdin |= !strcmp(argv[i], "--stdin");
+	dcmd d;
+	int r = dcmd_init(&d, c, argc, argv, opts, 0, 0, "");
+	char pw[512], again[512];
+	if (r)
+		return r;
+	if (read_password("New dashboard password: ", from_stdin, pw, sizeof(pw)) < 0) {
+		cli_err(c, "passwd: no password given");
+		return CLI_FAIL;
+	}
+	if (!from_stdin && isatty(STDIN_FILENO)) {
+		if (read_password("Again: ", 0, again, sizeof(again)) < 0 || strcmp(pw, again)) {
+			cli_err(c, "passwd: the two passwords differ");
+			return CLI_FAIL;
+		}
+	}
+	jbody b;
+	char *body = NULL;
+	if (jb_begin(&b) == 0) {
+		json_str(&b.j, "password", pw);
+		body = jb_end(&b);
+	}
+	memset(pw, 0, sizeof(pw));
+	memset(again, 0, sizeof(again));
+	if (!body) {
+		cli_err(c, "passwd: out of memory");
+		return CLI_FAIL;
+	}
+	r = post(&d, "/api/v1/passwd", body);
+	memset(body, 0, strlen(body));
+	free(body);
 	return r;
 }

@@ -1,5 +1,5 @@
 /* daemon/api.c: see api.h and docs/api.md. */
-#include "daemon/api.h"
+#include "daemon/api_int.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -17,31 +17,7 @@
 #include "daemon/status.h"
 #include "storage/arr_json.h"
 
-struct api {
-	appl *ap;
-	native_srv *ns;
-	struct MHD_Daemon *d;
-	int fd;
-	char path[108];
-};
-
-/* One request: its body, gathered across calls. */
-struct req {
-	char *body;
-	size_t len;
-	int too_big;
-};
-
-/* A reply being built: status and a JSON document in memory. */
-typedef struct reply {
-	int status;
-	char *buf;
-	size_t len;
-	FILE *f;
-	json j;
-} reply;
-
-static void reply_begin(reply *rp, int status)
+void reply_begin(reply *rp, int status)
 {
 	rp->status = status;
 	rp->buf = NULL;
@@ -79,9 +55,7 @@ static int http_status_of(int err)
 	}
 }
 
-static void reply_error(reply *rp, int status, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_error(reply *rp, int status, int err, const char *fmt, ...)
+void reply_error(reply *rp, int status, int err, const char *fmt, ...)
 {
 	char msg[600];
 	va_list va;
@@ -95,8 +69,7 @@ static void reply_error(reply *rp, int status, int err, const char *fmt, ...)
 	json_obj_end(&rp->j);
 }
 
-static void reply_ok(reply *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reply_ok(reply *rp, const char *fmt, ...)
+void reply_ok(reply *rp, const char *fmt, ...)
 {
 	char msg[600];
 	va_list va;
@@ -110,7 +83,7 @@ static void reply_ok(reply *rp, const char *fmt, ...)
 	json_obj_end(&rp->j);
 }
 
-static enum MHD_Result reply_send(struct MHD_Connection *conn, reply *rp, const char *allow)
+enum MHD_Result reply_send(struct MHD_Connection *conn, reply *rp, const char *allow)
 {
 	if (rp->f) {
 		json_finish(&rp->j);
@@ -128,6 +101,12 @@ static enum MHD_Result reply_send(struct MHD_Connection *conn, reply *rp, const 
 	MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
 	if (allow)
 		MHD_add_response_header(res, "Allow", allow);
+	if (rp->web)
+		web_security_headers(res);
+	if (rp->cookie[0])
+		MHD_add_response_header(res, "Set-Cookie", rp->cookie);
+	if (rp->retry_after)
+		MHD_add_response_header(res, "Retry-After", rp->retry_after_s);
 	enum MHD_Result r = MHD_queue_response(conn, (unsigned)rp->status, res);
 	MHD_destroy_response(res);
 	return r;
@@ -391,93 +370,160 @@ static int is_post_endpoint(const char *url)
 	       !strncmp(url, "/api/v1/disks/", 14);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version,
-                              const char *upload, size_t *upload_size, void **con_cls)
+/* Gather a request's body across calls; 1 while more is coming (MHD_YES to say). */
+int api_body(struct req **rqp, void **con_cls, const char *upload, size_t *upload_size)
 {
-	api *a = cls;
 	struct req *rq = *con_cls;
-	reply rp = {0};
-	(void)version;
-
 	if (!rq) {
 		if (!(rq = calloc(1, sizeof(*rq))))
-			return MHD_NO;
+			return -ENOMEM;
 		*con_cls = rq;
-		return MHD_YES;
+		*rqp = rq;
+		return 1;
 	}
+	*rqp = rq;
 	if (*upload_size) {
 		if (rq->len + *upload_size > API_BODY_MAX) {
 			rq->too_big = 1;
 		} else {
 			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
 			if (!nb)
-				return MHD_NO;
+				return -ENOMEM;
 			rq->body = nb;
 			memcpy(rq->body + rq->len, upload, *upload_size);
 			rq->len += *upload_size;
 		}
 		*upload_size = 0;
-		return MHD_YES;
+		return 1;
 	}
+	return 0;
+}
+
+/* The body as a JSON object: 0 with *d (free it), or an error reply made in rp. */
+int api_parse_body(struct req *rq, reply *rp, jsonp **d)
+{
+	bks_err e = {0};
+	size_t off = 0;
+	*d = NULL;
+	if (rq->too_big) {
+		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than %u "
+		            "bytes", API_BODY_MAX);
+		return -EINVAL;
+	}
+	int r = jsonp_parse(rq->len ? rq->body : "{}", rq->len ? rq->len : 2, NULL, d, &off, &e);
+	if (r < 0) {
+		reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "malformed JSON: %s", bks_errmsg(&e, r));
+		return r;
+	}
+	if (jsonp_type(jsonp_root(*d)) != JSONP_OBJECT) {
+		reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "the body must be a JSON object");
+		jsonp_free(*d);
+		*d = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void get_throughput(api *a, reply *rp)
+{
+	uint64_t *in = malloc(sizeof(uint64_t) * APPL_HISTORY * 2);
+	if (!in) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	uint64_t *out = in + APPL_HISTORY;
+	int n = appl_history(a->ap, in, out, APPL_HISTORY);
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	json_int(&rp->j, "interval_s", 1);
+	json_arr_begin(&rp->j, "ingest_bps");
+	for (int i = 0; i < n; i++)
+		json_uint(&rp->j, NULL, in[i]);
+	json_arr_end(&rp->j);
+	json_arr_begin(&rp->j, "restore_bps");
+	for (int i = 0; i < n; i++)
+		json_uint(&rp->j, NULL, out[i]);
+	json_arr_end(&rp->j);
+	json_obj_end(&rp->j);
+	free(in);
+}
+
+/* The endpoints of docs/api.md, for both listeners (the caller has authorized). */
+void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
+                  struct req *rq, reply *rp, const char **allow)
+{
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	int post = !strcmp(method, "POST");
-	const char *allow = NULL;
 	if (a->ap->shutting_down) {
-		reply_error(&rp, MHD_HTTP_SERVICE_UNAVAILABLE, -EBUSY, "bkstord is shutting down");
+		reply_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, -EBUSY, "bkstord is shutting down");
 	} else if (!strcmp(url, "/api/v1/status") || !strcmp(url, "/api/v1/array") ||
 	           !strcmp(url, "/api/v1/disks") || !strcmp(url, "/api/v1/jobs") ||
 	           !strcmp(url, "/api/v1/events") || !strcmp(url, "/api/v1/files") ||
-	           !strcmp(url, "/api/v1/stat")) {
+	           !strcmp(url, "/api/v1/stat") || !strcmp(url, "/api/v1/throughput")) {
 		if (!get) {
-			allow = "GET";
-			reply_error(&rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
+			*allow = "GET";
+			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
 			            url);
 		} else if (!strcmp(url, "/api/v1/status")) {
-			reply_begin(&rp, MHD_HTTP_OK);
-			status_json(a->ap, &rp.j, a->ns ? native_connections(a->ns) : 0);
+			reply_begin(rp, MHD_HTTP_OK);
+			status_json(a->ap, &rp->j, a->ns ? native_connections(a->ns) : 0);
 		} else if (!strcmp(url, "/api/v1/array")) {
-			get_array(a, &rp, 0);
+			get_array(a, rp, 0);
 		} else if (!strcmp(url, "/api/v1/disks")) {
-			get_array(a, &rp, 1);
+			get_array(a, rp, 1);
 		} else if (!strcmp(url, "/api/v1/jobs")) {
-			get_jobs(a, &rp);
+			get_jobs(a, rp);
 		} else if (!strcmp(url, "/api/v1/events")) {
-			get_events(a, conn, &rp);
+			get_events(a, conn, rp);
+		} else if (!strcmp(url, "/api/v1/throughput")) {
+			get_throughput(a, rp);
 		} else {
-			get_files(a, conn, &rp, !strcmp(url, "/api/v1/stat"));
+			get_files(a, conn, rp, !strcmp(url, "/api/v1/stat"));
 		}
 	} else if (is_post_endpoint(url)) {
+		jsonp *d;
 		if (!post) {
-			allow = "POST";
-			reply_error(&rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use POST",
+			*allow = "POST";
+			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use POST",
 			            method, url);
-		} else if (rq->too_big) {
-			reply_error(&rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger "
-			            "than %u bytes", API_BODY_MAX);
-		} else {
-			jsonp *d = NULL;
-			bks_err e = {0};
-			size_t off = 0;
-			int r = jsonp_parse(rq->len ? rq->body : "{}", rq->len ? rq->len : 2, NULL, &d,
-			                    &off, &e);
-			if (r < 0)
-				reply_error(&rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "malformed JSON: %s",
-				            bks_errmsg(&e, r));
-			else if (jsonp_type(jsonp_root(d)) != JSONP_OBJECT)
-				reply_error(&rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "the body must be a JSON "
-				            "object");
-			else
-				post_action(a, url, jsonp_root(d), &rp);
+		} else if (api_parse_body(rq, rp, &d) == 0) {
+			post_action(a, url, jsonp_root(d), rp);
 			jsonp_free(d);
 		}
 	} else {
-		reply_error(&rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
+		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
+	}
+}
+
+/* The Unix socket: whoever can open it (mode 0600) is the administrator. */
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version,
+                              const char *upload, size_t *upload_size, void **con_cls)
+{
+	api *a = cls;
+	struct req *rq;
+	reply rp = {0};
+	const char *allow = NULL;
+	(void)version;
+
+	int more = api_body(&rq, con_cls, upload, upload_size);
+	if (more < 0)
+		return MHD_NO;
+	if (more)
+		return MHD_YES;
+	if (!strcmp(url, "/api/v1/passwd") && !strcmp(method, "POST")) {
+		jsonp *d;
+		if (api_parse_body(rq, &rp, &d) == 0) {
+			web_passwd(a, jsonp_root(d), &rp);
+			jsonp_free(d);
+		}
+	} else {
+		api_dispatch(a, conn, url, method, rq, &rp, &allow);
 	}
 	return reply_send(conn, &rp, allow);
 }
 
-static void done(void *cls, struct MHD_Connection *conn, void **con_cls,
+void api_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                  enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
@@ -526,7 +572,7 @@ int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *
 	}
 	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
 	                        handle, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-	                        MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
+	                        MHD_OPTION_NOTIFY_COMPLETED, api_done, NULL,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
 	if (!a->d) {
@@ -536,6 +582,11 @@ int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *
 		return bks_fail(e, -EIO, "cannot start the control API server on %s", path);
 	}
 	LOG_I("control API on %s", path);
+	int r2 = web_start(a, e);
+	if (r2 < 0) {
+		api_stop(a);
+		return r2;
+	}
 	*out = a;
 	return 0;
 }
@@ -544,6 +595,7 @@ void api_stop(api *a)
 {
 	if (!a)
 		return;
+	web_stop(a);
 	MHD_stop_daemon(a->d);
 	close(a->fd);
 	unlink(a->path);

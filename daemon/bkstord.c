@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 		{"check-config", no_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0}};
 	const char *config = NULL, *demo = NULL, *pidfile = NULL;
-	char demo_conf[4096];
+	char demo_conf[4096], demo_pw[32] = "";
 	int detach = 0, port = 0, check_only = 0, o;
 	bks_cfg cfg;
 	bks_err e = {0};
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (demo) {
-		if ((r = demo_prepare(demo, port, demo_conf, sizeof(demo_conf), &e)) < 0) {
+		if ((r = demo_prepare(demo, port, demo_conf, sizeof(demo_conf), demo_pw, &e)) < 0) {
 			fprintf(stderr, "bkstord: demo: %s\n", bks_errmsg(&e, r));
 			return 1;
 		}
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 		free(st);
 	}
 	if (demo)
-		demo_banner(demo, &ap->cfg);
+		demo_banner(demo, &ap->cfg, demo_pw);
 
 	for (;;) {
 		int sig = 0;

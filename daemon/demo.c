@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 
+#include "daemon/web_auth.h"
 #include "proto/auth.h"
 
 #define DISK_MAX (4ull << 30)
@@ -52,12 +54,15 @@ static int write_file(const char *path, const char *text, mode_t mode, bks_err *
 	return 0;
 }
 
-int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, bks_err *e)
+int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, char password[32],
+                 bks_err *e)
 {
 	char abs[PATH_MAX], path[PATH_MAX + 64], *conf = NULL, *client = NULL;
+	char pwhash[WA_HASH_MAX];
 	struct statvfs vf;
 	int r;
 
+	password[0] = 0;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return bks_fail(e, -errno, "cannot create %s: %s", dir, strerror(errno));
 	if (!realpath(dir, abs))
@@ -114,12 +119,24 @@ int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, bks_err
 	}
 	hex(secret, 32, secret_hex);
 	hex(token, 32, token_hex);
+	/* The dashboard's admin password: shown once, kept only as a hash. */
+	uint8_t pw[8];
+	if (RAND_bytes(pw, sizeof(pw)) != 1) {
+		r = bks_fail(e, -EIO, "no random bytes");
+		goto out;
+	}
+	hex(pw, sizeof(pw), password);
+	if (wa_hash_password(password, pwhash) < 0) {
+		r = bks_fail(e, -EIO, "cannot hash the password");
+		goto out;
+	}
 	append(conf, need, &o,
 	                      "strip_size = 256K\n\n[store]\ncommit_interval = 5s\n\n"
 	                      "[native]\nlisten = 127.0.0.1:%d\n\n[clients]\ndemo = %s\n\n"
 	                      "[api]\nsocket = %s/api.sock\n\n[web]\nlisten = 127.0.0.1:%d\n"
-	                      "api_tokens = %s\n\n[log]\nlevel = info\n\n[daemon]\ndemo = yes\n",
-	                      port, secret_hex, abs, port + 1, token_hex);
+	                      "api_tokens = %s\nadmin_password = %s\n\n[log]\nlevel = info\n\n"
+	                      "[daemon]\ndemo = yes\n",
+	                      port, secret_hex, abs, port + 1, token_hex, pwhash);
 	size_t co = 0;
 	append(client, need, &co,
 	         "# bkstorctl's way to the demo daemon: export BKSTOR_CLIENT=%s/client.conf\n"
@@ -137,7 +154,7 @@ out:
 	return r;
 }
 
-void demo_banner(const char *dir, const bks_cfg *cfg)
+void demo_banner(const char *dir, const bks_cfg *cfg, const char *password)
 {
 	char abs[PATH_MAX];
 	if (!realpath(dir, abs))
@@ -154,7 +171,13 @@ void demo_banner(const char *dir, const bks_cfg *cfg)
 	        "    bkstorctl ls /backups\n"
 	        "    bkstorctl get /backups/services /tmp/services.copy\n"
 	        "\n"
-	        "  Stop with Ctrl-C (a clean shutdown: everything is committed).\n\n",
+	        "  Stop with Ctrl-C (a clean shutdown: everything is committed).\n",
 	        cfg->ndisks, cfg->nspares, abs,
 	        cfg->nnative_listen ? cfg->native_listen[0].port : 0, cfg->api_socket, abs);
+	if (cfg->web_enabled)
+		fprintf(stderr, "\n  Dashboard: http://127.0.0.1:%u/  (user admin)\n", cfg->web_listen.port);
+	if (password && password[0])
+		fprintf(stderr, "  Admin password: %s   <- shown this once; change it with "
+		        "`bkstorctl passwd`\n", password);
+	fputc('\n', stderr);
 }

@@ -14,8 +14,10 @@
 /* Make DIR ready (disks, DIR/bkstord.conf, DIR/client.conf) unless it already is;
  * conf_path gets the configuration's path. port: the native port (0: 7070), the
  * dashboard on port + 1. */
-int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, bks_err *e);
-/* Tell the user how to reach the demo. */
-void demo_banner(const char *dir, const bks_cfg *cfg);
+int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, char password[32],
+                 bks_err *e);
+/* Tell the user how to reach the demo; password: the dashboard's admin password when
+ * it was just made (printed this once; only its hash is kept), else "". */
+void demo_banner(const char *dir, const bks_cfg *cfg, const char *password);
 
 #endif /* BKS_DEMO_H */

@@ -1,0 +1,228 @@
+/* daemon/web_auth.c: see web_auth.h. */
+#include "daemon/web_auth.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SALT_LEN 16
+#define DK_LEN 32
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[b[i] >> 4];
+		out[2 * i + 1] = d[b[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static int unhex(const char *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char ch = s[2 * i + k];
+			int x = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+			if (x < 0)
+				return -EINVAL;
+			v = v << 4 | x;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int derive(const char *pw, const uint8_t *salt, size_t slen, unsigned iter,
+                  uint8_t *dk, size_t dklen)
+{
+	return PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, (int)slen, (int)iter, EVP_sha256(),
+	                         (int)dklen, dk) == 1 ? 0 : -EIO;
+}
+
+int wa_hash_password(const char *pw, char out[WA_HASH_MAX])
+{
+	uint8_t salt[SALT_LEN], dk[DK_LEN];
+	char sh[2 * SALT_LEN + 1], dh[2 * DK_LEN + 1];
+	if (RAND_bytes(salt, sizeof(salt)) != 1 || derive(pw, salt, sizeof(salt), WA_ITER, dk,
+	                                                  sizeof(dk)) < 0)
+		return -EIO;
+	hex(salt, sizeof(salt), sh);
+	hex(dk, sizeof(dk), dh);
+	snprintf(out, WA_HASH_MAX, "pbkdf2-sha256$%u$%s$%s", WA_ITER, sh, dh);
+	OPENSSL_cleanse(dk, sizeof(dk));
+	return 0;
+}
+
+int wa_check_password(const char *pw, const char *hash)
+{
+	unsigned iter;
+	char sh[257], dh[257];
+	uint8_t salt[128], want[128], got[128];
+	if (sscanf(hash, "pbkdf2-sha256$%u$%256[0-9a-fA-F]$%256[0-9a-fA-F]", &iter, sh, dh) != 3)
+		return -EINVAL;
+	size_t sl = strlen(sh) / 2, dl = strlen(dh) / 2;
+	if (iter < 1000 || iter > 10000000 || sl < 8 || sl > sizeof(salt) || dl < 16 ||
+	    dl > sizeof(want) || strlen(sh) % 2 || strlen(dh) % 2 || unhex(sh, sl, salt) < 0 ||
+	    unhex(dh, dl, want) < 0)
+		return -EINVAL;
+	if (derive(pw, salt, sl, iter, got, dl) < 0)
+		return -EIO;
+	int ok = CRYPTO_memcmp(got, want, dl) == 0;
+	OPENSSL_cleanse(got, sizeof(got));
+	return ok;
+}
+
+void wa_init(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tokens,
+             int ntokens)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	snprintf(w->hash, sizeof(w->hash), "%s", hash ? hash : "");
+	w->timeout_ns = timeout_s * 1000000000ull;
+	w->tokens = calloc((size_t)ntokens + 1, sizeof(char *));
+	for (int i = 0; w->tokens && i < ntokens; i++)
+		if ((w->tokens[w->ntokens] = strdup(tokens[i])))
+			w->ntokens++;
+}
+
+void wa_destroy(web_auth *w)
+{
+	for (int i = 0; i < w->ntokens; i++) {
+		OPENSSL_cleanse(w->tokens[i], strlen(w->tokens[i]));
+		free(w->tokens[i]);
+	}
+	free(w->tokens);
+	OPENSSL_cleanse(w->s, sizeof(w->s));
+	pthread_mutex_destroy(&w->mu);
+}
+
+void wa_set_hash(web_auth *w, const char *hash)
+{
+	pthread_mutex_lock(&w->mu);
+	snprintf(w->hash, sizeof(w->hash), "%s", hash);
+	/* A new password ends every session. */
+	memset(w->s, 0, sizeof(w->s));
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int rand_hex(char out[WA_ID_HEX + 1])
+{
+	uint8_t b[WA_ID_HEX / 2];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return -EIO;
+	hex(b, sizeof(b), out);
+	return 0;
+}
+
+/* Failures from ip this minute (add: count one more). Under mu. */
+static uint32_t fails(web_auth *w, const char *ip, int add)
+{
+	uint64_t minute = bks_now_ns() / 60000000000ull;
+	int slot = -1, oldest = 0;
+	for (int i = 0; i < 64; i++) {
+		if (!strcmp(w->fails[i].ip, ip))
+			slot = i;
+		if (w->fails[i].minute < w->fails[oldest].minute)
+			oldest = i;
+	}
+	if (slot < 0) {
+		if (!add)
+			return 0;
+		slot = oldest;
+		snprintf(w->fails[slot].ip, sizeof(w->fails[slot].ip), "%s", ip);
+		w->fails[slot].count = 0;
+		w->fails[slot].minute = minute;
+	}
+	if (w->fails[slot].minute != minute) {
+		w->fails[slot].minute = minute;
+		w->fails[slot].count = 0;
+	}
+	w->fails[slot].count += (uint32_t)add;
+	return w->fails[slot].count;
+}
+
+int wa_login(web_auth *w, const char *ip, const char *pw, wa_session *out, int *retry_s)
+{
+	char hash[WA_HASH_MAX];
+	pthread_mutex_lock(&w->mu);
+	uint32_t nf = fails(w, ip, 0);
+	snprintf(hash, sizeof(hash), "%s", w->hash);
+	pthread_mutex_unlock(&w->mu);
+	if (nf >= WA_FAIL_LIMIT) {
+		*retry_s = 60 - (int)(bks_now_ns() / 1000000000ull % 60);
+		return -EAGAIN;
+	}
+	if (!hash[0])
+		return -ENOENT;
+	/* The slow part, outside the lock. */
+	int ok = wa_check_password(pw, hash);
+	pthread_mutex_lock(&w->mu);
+	if (ok != 1) {
+		fails(w, ip, 1);
+		pthread_mutex_unlock(&w->mu);
+		return -EACCES;
+	}
+	uint64_t now = bks_wall_ns();
+	int slot = 0;
+	for (int i = 0; i < WA_MAX_SESSIONS; i++) {
+		if (w->s[i].expires_ns < now) {
+			slot = i;
+			break;
+		}
+		if (w->s[i].expires_ns < w->s[slot].expires_ns)
+			slot = i; /* full: the one closest to expiry goes */
+	}
+	wa_session *s = &w->s[slot];
+	int r = rand_hex(s->id);
+	if (r == 0)
+		r = rand_hex(s->csrf);
+	s->expires_ns = r == 0 ? now + w->timeout_ns : 0;
+	if (r == 0)
+		*out = *s;
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+int wa_session_get(web_auth *w, const char *id, wa_session *out)
+{
+	int r = -ENOENT;
+	if (!id || strlen(id) != WA_ID_HEX)
+		return r;
+	uint64_t now = bks_wall_ns();
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < WA_MAX_SESSIONS; i++)
+		if (w->s[i].expires_ns > now && CRYPTO_memcmp(w->s[i].id, id, WA_ID_HEX) == 0) {
+			*out = w->s[i];
+			r = 0;
+		}
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void wa_logout(web_auth *w, const char *id)
+{
+	if (!id || strlen(id) != WA_ID_HEX)
+		return;
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < WA_MAX_SESSIONS; i++)
+		if (CRYPTO_memcmp(w->s[i].id, id, WA_ID_HEX) == 0)
+			memset(&w->s[i], 0, sizeof(w->s[i]));
+	pthread_mutex_unlock(&w->mu);
+}
+
+int wa_token_ok(web_auth *w, const char *token)
+{
+	int ok = 0;
+	size_t n = token ? strlen(token) : 0;
+	for (int i = 0; i < w->ntokens; i++)
+		if (strlen(w->tokens[i]) == n && CRYPTO_memcmp(w->tokens[i], token, n) == 0)
+			ok = 1;
+	return ok;
+}

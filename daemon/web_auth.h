@@ -1,0 +1,58 @@
+/* daemon/web_auth.h: the dashboard's login: the admin password as a salted slow hash
+ * (PBKDF2-HMAC-SHA-256, OpenSSL), sessions (random ids in an HttpOnly cookie, a CSRF
+ * token each, expiry), failed logins limited per source address, and read-only API
+ * tokens for monitoring scripts. */
+#ifndef BKS_WEB_AUTH_H
+#define BKS_WEB_AUTH_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+
+#define WA_ITER 200000           /* PBKDF2 iterations for new hashes */
+#define WA_HASH_MAX 256          /* "pbkdf2-sha256$ITER$SALT$HASH" */
+#define WA_ID_HEX 64             /* session ids and CSRF tokens: 32 random bytes */
+#define WA_MAX_SESSIONS 64
+#define WA_FAIL_LIMIT 5          /* failed logins per address per minute */
+#define WA_PASSWORD_MIN 8
+
+/* Hash a password with a fresh salt into out ("pbkdf2-sha256$ITER$SALT$HASH"). */
+int wa_hash_password(const char *pw, char out[WA_HASH_MAX]);
+/* 1 if pw matches the stored hash, 0 if not, -EINVAL for a malformed hash. The
+ * comparison takes the same time whatever matches. */
+int wa_check_password(const char *pw, const char *hash);
+
+typedef struct wa_session {
+	char id[WA_ID_HEX + 1];
+	char csrf[WA_ID_HEX + 1];
+	uint64_t expires_ns;     /* wall clock */
+} wa_session;
+
+typedef struct web_auth {
+	pthread_mutex_t mu;
+	char hash[WA_HASH_MAX];  /* "" = no password set: nobody can log in */
+	uint64_t timeout_ns;
+	wa_session s[WA_MAX_SESSIONS];
+	struct { char ip[64]; uint64_t minute; uint32_t count; } fails[64];
+	char **tokens;           /* read-only API tokens (hex), owned */
+	int ntokens;
+} web_auth;
+
+void wa_init(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tokens,
+             int ntokens);
+void wa_destroy(web_auth *w);
+void wa_set_hash(web_auth *w, const char *hash);
+
+/* Log in: 0 with a new session (copied to *out), -EACCES wrong password, -EAGAIN
+ * too many failures from ip this minute (*retry_s says when to try again), -ENOENT
+ * no password is set. */
+int wa_login(web_auth *w, const char *ip, const char *pw, wa_session *out, int *retry_s);
+/* The session named by a cookie value, if valid (copied to *out). 0 or -ENOENT. */
+int wa_session_get(web_auth *w, const char *id, wa_session *out);
+void wa_logout(web_auth *w, const char *id);
+/* A read-only API token? 1 or 0 (constant time per token). */
+int wa_token_ok(web_auth *w, const char *token);
+
+#endif /* BKS_WEB_AUTH_H */
