@@ -14,7 +14,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,9 +483,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
             ncl_progress_fn progress, void *ctx, ncl_get_result *res, bks_err *e)
 {
-	uint8_t buf[WIRE_CTRL_MAX], dig[WIRE_SHA256_LEN];
+	uint8_t buf[WIRE_CTRL_MAX], dig[WIRE_DIGEST_LEN];
 	wire_get g = {.offset = offset, .length = length, .path = wire_s(path)};
-	unsigned dl = 0;
 	wire_hdr h;
 	wire_msg m;
 	int r;
@@ -502,9 +500,9 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 	res->size = m.u.get_ok.size;
 	res->id = m.u.get_ok.id;
 	uint64_t want = m.u.get_ok.length, got = 0;
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(sha);
+	wire_digest *sha = wire_digest_new();
+	if (!sha) {
+		wire_digest_free(sha);
 		return ncli_fail(c, e, -ENOMEM, "getting from");
 	}
 	for (;;) {
@@ -527,13 +525,13 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 			r = bks_fail(e, r, "writing the copy: %s", strerror(-r));
 			break;
 		}
-		EVP_DigestUpdate(sha, m.u.bytes.p, m.u.bytes.len);
+		wire_digest_update(sha, m.u.bytes.p, m.u.bytes.len);
 		got += m.u.bytes.len;
 		if (progress)
 			progress(ctx, got, want);
 	}
-	EVP_DigestFinal_ex(sha, dig, &dl);
-	EVP_MD_CTX_free(sha);
+	wire_digest_final(sha, dig);
+	wire_digest_free(sha);
 	res->length = got;
 	if (r < 0)
 		return r;
@@ -541,8 +539,8 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 		return bks_fail(e, -EBADMSG, "get %s: %llu bytes arrived, the server announced %llu "
 		                "and counted %llu", path, (unsigned long long)got,
 		                (unsigned long long)want, (unsigned long long)m.u.end.count);
-	if (memcmp(dig, m.u.end.sha256, sizeof(dig)))
-		return bks_fail(e, -EBADMSG, "get %s: the SHA-256 of the bytes that arrived differs "
+	if (memcmp(dig, m.u.end.digest, sizeof(dig)))
+		return bks_fail(e, -EBADMSG, "get %s: the digest of the bytes that arrived differs "
 		                "from the server's", path);
 	return 0;
 }

@@ -4,7 +4,6 @@
 #include "cli/nclient_int.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +51,18 @@ static ssize_t read_src(int fd, uint8_t *p, size_t cap, int regular, int *eof)
 	return (ssize_t)got;
 }
 
-static int send_end(ncl *c, uint64_t count, EVP_MD_CTX *sha, bks_err *e)
+static int send_end(ncl *c, uint64_t count, wire_digest *sha, bks_err *e)
 {
 	uint8_t buf[WIRE_CTRL_MAX];
 	wire_end end = {.count = count};
-	unsigned dl = 0;
-	EVP_DigestFinal_ex(sha, end.sha256, &dl);
+	wire_digest_final(sha, end.digest);
 	int n = wire_end_encode(buf, sizeof(buf), c->tag, &end);
 	return ncli_send_request(c, buf, n, e);
 }
 
 /* After the server refused the PUT (rerr, message in e): END lets its drain finish
  * and the connection stay usable. */
-static int put_refused(ncl *c, int rerr, uint64_t count, EVP_MD_CTX *sha)
+static int put_refused(ncl *c, int rerr, uint64_t count, wire_digest *sha)
 {
 	send_end(c, count, sha, NULL); /* if this fails too, the connection is dead */
 	return rerr;
@@ -81,7 +79,7 @@ typedef struct put_src {
 	uint64_t total;              /* or NCL_TOTAL_UNKNOWN */
 } put_src;
 
-static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, EVP_MD_CTX *sha,
+static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, wire_digest *sha,
                       ncl_put_result *res, bks_err *e)
 {
 	size_t frame = BKS_MIN((size_t)c->srv.max_payload, (size_t)DATA_MAX);
@@ -99,7 +97,7 @@ static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, EVP_MD_CT
 		if (n > 0) {
 			if ((r = ncli_send_bulk(c, WIRE_DATA, buf, (size_t)n, e)) < 0)
 				break;
-			EVP_DigestUpdate(sha, buf, (size_t)n);
+			wire_digest_update(sha, buf, (size_t)n);
 			sent += (uint64_t)n;
 			if (o->progress)
 				o->progress(o->ctx, sent, s->total);
@@ -208,7 +206,7 @@ static int dd_add(dd *d, size_t end)
 	return fp_compute(d->fpc, d->buf + d->off[d->n - 1], f->len, f->fp);
 }
 
-static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, EVP_MD_CTX *sha,
+static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_digest *sha,
                      ncl_put_result *res, bks_err *e)
 {
 	uint64_t count = 0;
@@ -227,7 +225,7 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, EVP_MD_CTX
 				r = src_error(c, (int)k, e);
 				break;
 			}
-			EVP_DigestUpdate(sha, d.buf + d.fill, (size_t)k);
+			wire_digest_update(sha, d.buf + d.fill, (size_t)k);
 			d.fill += (size_t)k;
 			count += (uint64_t)k;
 			continue;
@@ -275,16 +273,16 @@ static int put_once(ncl *c, const put_src *s, const struct stat *st, const char 
 	}
 	if (res->dedup)
 		p.flags |= WIRE_PUT_SRC_DEDUP;
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(sha);
+	wire_digest *sha = wire_digest_new();
+	if (!sha) {
+		wire_digest_free(sha);
 		return bks_fail(e, -ENOMEM, "out of memory");
 	}
 	ncli_next_tag(c);
 	int r = ncli_send_request(c, buf, wire_put_encode(buf, sizeof(buf), c->tag, &p), e);
 	if (r == 0)
 		r = res->dedup ? put_dedup(c, s, o, sha, res, e) : put_stream(c, s, o, sha, res, e);
-	EVP_MD_CTX_free(sha);
+	wire_digest_free(sha);
 	if (r == 0 && (r = ncli_read_reply(c, &h, &m, e)) == 0) {
 		if (h.type != WIRE_PUT_OK)
 			r = ncli_unexpected(c, &h, "PUT_OK", e);

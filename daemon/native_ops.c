@@ -3,7 +3,6 @@
 #include "daemon/native_int.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,7 +101,7 @@ static int put_target(conn *c, const char *path, uint32_t flags, uint64_t *dir,
 
 struct put_state {
 	store_writer *w;
-	EVP_MD_CTX *sha;
+	wire_digest *sha;
 	uint64_t bytes;
 	int dedup;
 	/* source dedup: the FP_LIST being worked through */
@@ -136,7 +135,7 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 	int r;
 	if (h->type == WIRE_DATA && !ps->dedup) {
 		const wire_bytes *b = &m->u.bytes;
-		EVP_DigestUpdate(ps->sha, b->p, b->len);
+		wire_digest_update(ps->sha, b->p, b->len);
 		lock(c);
 		r = store_put_write(ps->w, b->p, b->len);
 		unlock(c);
@@ -210,8 +209,8 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		free(ps);
 		return drain_put(c, tag);
 	}
-	ps->sha = EVP_MD_CTX_new();
-	if (!ps->sha || EVP_DigestInit_ex(ps->sha, EVP_sha256(), NULL) != 1) {
+	ps->sha = wire_digest_new();
+	if (!ps->sha) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -229,18 +228,17 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 			goto fail;
 		}
 	}
-	uint8_t dig[32];
-	unsigned dl = 0;
-	EVP_DigestFinal_ex(ps->sha, dig, &dl);
+	uint8_t dig[WIRE_DIGEST_LEN];
+	wire_digest_final(ps->sha, dig);
 	if (m.u.end.count != ps->bytes || (ps->dedup && ps->next != ps->nfp)) {
 		r = -EBADMSG;
 		conn_error(c, tag, r, "put %s: END says %llu bytes, %llu arrived", path,
 		           (unsigned long long)m.u.end.count, (unsigned long long)ps->bytes);
 		goto abort_only;
 	}
-	if (!ps->dedup && memcmp(dig, m.u.end.sha256, 32)) {
+	if (!ps->dedup && memcmp(dig, m.u.end.digest, WIRE_DIGEST_LEN)) {
 		r = -EBADMSG;
-		conn_error(c, tag, r, "put %s: SHA-256 of the stream differs from END's", path);
+		conn_error(c, tag, r, "put %s: digest of the stream differs from END's", path);
 		goto abort_only;
 	}
 	store_put_stats pst;
@@ -290,7 +288,7 @@ gone:
 	unlock(c);
 	ps->w = NULL;
 done:
-	EVP_MD_CTX_free(ps->sha);
+	wire_digest_free(ps->sha);
 	free(ps);
 	return r;
 }
@@ -320,10 +318,10 @@ static int op_get(conn *c, uint32_t tag, const wire_get *g)
 		return n < 0 ? n : r;
 	size_t bs = BKS_MIN((size_t)GET_CHUNK, (size_t)BKS_MAX(c->peer_max, WIRE_MIN_PAYLOAD));
 	uint8_t *buf = malloc(bs);
-	EVP_MD_CTX *sha = EVP_MD_CTX_new();
-	if (!buf || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+	wire_digest *sha = wire_digest_new();
+	if (!buf || !sha) {
 		free(buf);
-		EVP_MD_CTX_free(sha);
+		wire_digest_free(sha);
 		return -ENOMEM;
 	}
 	uint64_t off = g->offset, done = 0;
@@ -343,14 +341,13 @@ static int op_get(conn *c, uint32_t tag, const wire_get *g)
 		wire_hdr_encode(h, WIRE_DATA, tag, (uint32_t)got);
 		if ((r = conn_send2(c, h, sizeof(h), buf, got)) < 0)
 			goto out;
-		EVP_DigestUpdate(sha, buf, got);
+		wire_digest_update(sha, buf, got);
 		off += got;
 		done += got;
 		appl_count_restore(AP(c), got);
 	}
 	wire_end end = {.count = done};
-	unsigned dl;
-	EVP_DigestFinal_ex(sha, end.sha256, &dl);
+	wire_digest_final(sha, end.digest);
 	n = wire_end_encode(hb, sizeof(hb), tag, &end);
 	r = n < 0 ? n : conn_send(c, hb, (size_t)n);
 	goto out;
@@ -358,7 +355,7 @@ out_keep:
 	r = 0;
 out:
 	free(buf);
-	EVP_MD_CTX_free(sha);
+	wire_digest_free(sha);
 	return r;
 }
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zstd.h>
 
-enum { JOB_NONE = 0, JOB_HASH = 1, JOB_COMPRESS = 2, JOB_EXIT = 3 };
+enum { JOB_NONE = 0, JOB_HASH = 1, JOB_COMPRESS = 2, JOB_EXIT = 3, JOB_FN = 4 };
 
 struct ingest {
 	ing_span span[ING_MAX];
@@ -35,6 +35,10 @@ struct ingest {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int job, job_seq, done_seq;
+	/* JOB_FN */
+	void (*fn)(void *ctx, int t, int i);
+	void *fn_ctx;
+	int fn_n;
 };
 
 static int load(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
@@ -90,6 +94,13 @@ static void compress_loop(ingest *g, int t)
 		compress_one(g, t, i);
 }
 
+static void fn_loop(ingest *g, int t)
+{
+	int i;
+	while ((i = __atomic_fetch_add(&g->next, 1, __ATOMIC_ACQ_REL)) < g->fn_n)
+		g->fn(g->fn_ctx, t, i);
+}
+
 static void *helper_main(void *arg)
 {
 	ingest *g = arg;
@@ -107,6 +118,8 @@ static void *helper_main(void *arg)
 			hash_loop(g, 1);
 		else if (job == JOB_COMPRESS)
 			compress_loop(g, 1);
+		else if (job == JOB_FN)
+			fn_loop(g, 1);
 		pthread_mutex_lock(&g->mu);
 		g->done_seq = seen;
 		pthread_cond_broadcast(&g->cv);
@@ -227,4 +240,18 @@ int ingest_compress(ingest *g)
 	if (helper)
 		wait_helper(g);
 	return 0;
+}
+
+void ingest_parallel(ingest *g, int n, void (*fn)(void *ctx, int t, int i), void *ctx)
+{
+	g->fn = fn;
+	g->fn_ctx = ctx;
+	g->fn_n = n;
+	__atomic_store_n(&g->next, 0, __ATOMIC_RELEASE);
+	int helper = g->started && n > 1;
+	if (helper)
+		post(g, JOB_FN);
+	fn_loop(g, 0);
+	if (helper)
+		wait_helper(g);
 }

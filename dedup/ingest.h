@@ -50,4 +50,8 @@ int ingest_hash_wait(ingest *g);
 /* Compress every span not marked hit, on both threads. 0 or the first error. */
 int ingest_compress(ingest *g);
 
+/* Run fn(ctx, t, i) for every i in [0, n) on both threads (t: 0 the caller, 1 the
+ * helper), each i once. For work that is not a round (restores decompress with it). */
+void ingest_parallel(ingest *g, int n, void (*fn)(void *ctx, int t, int i), void *ctx);
+
 #endif /* BKS_INGEST_H */

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "common/endian.h"
 
@@ -49,12 +50,16 @@ static int alloc_store(pool *pl, const store_params *p, store **out)
 	return 0;
 }
 
+struct read_batch;
+static void read_batch_free(struct read_batch *b);
+
 static void free_store(store *s, int close_pool)
 {
 	while (s->writers)
 		store_put_abort(s->writers);
 	store_gc_free(s);
 	ingest_free(s->ing);
+	read_batch_free(s->rb);
 	ilog_free(s->log);
 	u64set_free(&s->log_objs);
 	barray_free(s->objtab);
@@ -656,6 +661,90 @@ int store_read_chunk(store *s, const map_ext *e, void *out)
 	return r;
 }
 
+/* A large read's whole chunks: their stored bytes are fetched (and checked) here in
+ * order, then decompressed into the caller's buffer on two threads. */
+#define RB_MAX 256
+#define RB_STAGE (4u << 20)
+struct rb_job {
+	seg_ptr p;
+	uint32_t soff;           /* in stage */
+	uint8_t *dst;
+	int err;
+};
+struct read_batch {
+	uint8_t *stage;
+	struct rb_job job[RB_MAX];
+	int n;
+	uint32_t used;
+	ZSTD_DCtx *dctx[2];
+};
+
+static void read_batch_free(struct read_batch *b)
+{
+	if (!b)
+		return;
+	for (int i = 0; i < 2; i++)
+		ZSTD_freeDCtx(b->dctx[i]);
+	free(b->stage);
+	free(b);
+}
+
+static struct read_batch *read_batch_get(store *s)
+{
+	if (!s->rb) {
+		struct read_batch *b = calloc(1, sizeof(*b));
+		if (!b || !(b->stage = malloc(RB_STAGE)) || !(b->dctx[0] = ZSTD_createDCtx()) ||
+		    !(b->dctx[1] = ZSTD_createDCtx())) {
+			read_batch_free(b);
+			return NULL;
+		}
+		s->rb = b;
+	}
+	if (!s->ing && ingest_new(s->p.pool.zstd_level, s->p.cdc.max, &s->ing) < 0)
+		return NULL;
+	return s->rb;
+}
+
+/* The stored bytes of an extent's chunk into the stage (following a GC move). */
+static int rb_fetch(store *s, struct read_batch *b, const map_ext *e, struct rb_job *j)
+{
+	j->p = e->p;
+	int r = pool_read_stored(s->pl, &j->p, b->stage + b->used, RB_STAGE - b->used);
+	if (r == -ESTALE) {
+		int f = fpidx_lookup(s->idx, e->fp, &j->p);
+		if (f < 0)
+			return f;
+		if (f == 0 || j->p.rlen != e->len)
+			return -EIO;
+		r = pool_read_stored(s->pl, &j->p, b->stage + b->used, RB_STAGE - b->used);
+	}
+	if (r < 0)
+		return r;
+	j->soff = b->used;
+	b->used += j->p.slen;
+	return 0;
+}
+
+static void rb_decode(void *ctx, int t, int i)
+{
+	struct read_batch *b = ctx;
+	struct rb_job *j = &b->job[i];
+	j->err = seg_item_decode(b->dctx[t], &j->p, b->stage + j->soff, j->dst, j->p.rlen);
+}
+
+static int rb_run(store *s, struct read_batch *b)
+{
+	if (!b->n)
+		return 0;
+	ingest_parallel(s->ing, b->n, rb_decode, b);
+	for (int i = 0; i < b->n; i++)
+		if (b->job[i].err)
+			return -EIO;
+	b->n = 0;
+	b->used = 0;
+	return 0;
+}
+
 int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got)
 {
 	obj_rec o;
@@ -666,6 +755,8 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 		return r;
 	if (off >= o.size)
 		return 0;
+	if (s->rb)
+		s->rb->n = 0, s->rb->used = 0; /* what an earlier failed read left */
 	len = (size_t)BKS_MIN((uint64_t)len, o.size - off);
 	while (*got < len) {
 		uint64_t pos = off + *got;
@@ -674,7 +765,20 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 			return r == -ENOENT ? -EIO : r;
 		uint64_t in = pos - e.off;
 		size_t n = (size_t)BKS_MIN((uint64_t)(len - *got), e.len - in);
-		if (in == 0 && n == e.len) {
+		struct read_batch *b = in == 0 && n == e.len && len >= (256u << 10) ? read_batch_get(s)
+		                                                                   : NULL;
+		if (b) {
+			/* A whole chunk of a large read: fetch now, decode with the batch. */
+			if (b->n == RB_MAX || RB_STAGE - b->used < e.p.slen + (64u << 10)) {
+				if ((r = rb_run(s, b)) < 0)
+					return r;
+			}
+			struct rb_job *j = &b->job[b->n];
+			if ((r = rb_fetch(s, b, &e, j)) < 0)
+				return r;
+			j->dst = dst + *got;
+			b->n++;
+		} else if (in == 0 && n == e.len) {
 			/* A whole chunk: decode straight into the caller's buffer. */
 			if ((r = store_read_chunk(s, &e, dst + *got)) < 0)
 				return r;
@@ -690,7 +794,7 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 		}
 		*got += n;
 	}
-	return 0;
+	return s->rb ? rb_run(s, s->rb) : 0;
 }
 
 int store_rebuild_index(store *s, bks_err *e)

@@ -123,6 +123,7 @@ struct store {
 	uint8_t *cbuf;          /* one decoded chunk (cdc max) */
 	uint8_t cbuf_fp[FP_LEN];
 	int cbuf_valid;
+	struct read_batch *rb;  /* whole chunks of a large read, decoded on two threads */
 	uint64_t next_obj;
 	uint64_t objects, logical;
 	uint64_t unique_chunks, unique_raw, stored;

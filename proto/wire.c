@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "common/endian.h"
 
@@ -473,7 +475,7 @@ static const field F_ATTR[] = {F(F_FTYPE, wire_attr, type), F(F_MODE, wire_attr,
 	F(F_U32, wire_attr, uid), F(F_U32, wire_attr, gid), F(F_U32, wire_attr, nlink),
 	F(F_U64, wire_attr, size), F(F_U64, wire_attr, mtime_ns),
 	F(F_U64, wire_attr, ctime_ns), F(F_U64, wire_attr, id), FEND};
-static const field F_ENDMSG[] = {F(F_U64, wire_end, count), F(F_B32, wire_end, sha256),
+static const field F_ENDMSG[] = {F(F_U64, wire_end, count), F(F_B32, wire_end, digest),
 	FEND};
 static const field F_ENTRY[] = {F(F_FTYPE, wire_entry, type), F(F_MODE, wire_entry, mode),
 	F(F_U64, wire_entry, size), F(F_U64, wire_entry, mtime_ns),
@@ -1037,4 +1039,44 @@ int wire_frame_decode(const uint8_t *buf, size_t len, size_t max_payload, wire_h
 		                wire_type_name(h->type), len - WIRE_HDR_LEN, h->len);
 	rc = wire_msg_decode(h->type, buf + WIRE_HDR_LEN, h->len, m, e);
 	return rc ? rc : WIRE_HDR_LEN + (int)h->len;
+}
+
+/* ---- the END digest ---- */
+
+struct wire_digest {
+	XXH3_state_t *st;
+};
+
+wire_digest *wire_digest_new(void)
+{
+	wire_digest *d = malloc(sizeof(*d));
+	if (!d)
+		return NULL;
+	if (!(d->st = XXH3_createState()) || XXH3_128bits_reset(d->st) != XXH_OK) {
+		wire_digest_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void wire_digest_update(wire_digest *d, const void *p, size_t n)
+{
+	XXH3_128bits_update(d->st, p, n);
+}
+
+void wire_digest_final(wire_digest *d, uint8_t out[WIRE_DIGEST_LEN])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(d->st));
+	memset(out, 0, WIRE_DIGEST_LEN);
+	memcpy(out, c.digest, sizeof(c.digest));
+}
+
+void wire_digest_free(wire_digest *d)
+{
+	if (!d)
+		return;
+	if (d->st)
+		XXH3_freeState(d->st);
+	free(d);
 }

@@ -76,6 +76,7 @@
 #define WIRE_NONCE_LEN 32
 #define WIRE_MAC_LEN 32
 #define WIRE_SHA256_LEN 32
+#define WIRE_DIGEST_LEN 32                 /* END: XXH3-128 + 16 zero bytes */
 #define WIRE_FP_MAX 4096                   /* entries in one FP_LIST */
 #define WIRE_FP_ENTRY_LEN 36               /* fingerprint 32 + raw length u32 */
 #define WIRE_CHUNK_MAX (4u << 20)          /* bytes of one chunk (CDC_MAX_LIMIT) */
@@ -296,8 +297,18 @@ typedef struct wire_bytes {        /* DATA, CHUNK: the payload itself (view) */
 
 typedef struct wire_end {          /* END */
 	uint64_t count;                /* bytes in the stream */
-	uint8_t sha256[WIRE_SHA256_LEN]; /* SHA-256 of those bytes */
+	uint8_t digest[WIRE_DIGEST_LEN]; /* wire_digest of those bytes */
 } wire_end;
+
+/* END's digest: XXH3-128 of the stream's bytes (the 16 bytes of XXH128_canonical_t),
+ * then 16 zero bytes. An end-to-end check against transmission and implementation
+ * errors on an authenticated connection, at memory speed; chunks carry their own
+ * SHA-256 fingerprints (what identity rests on). */
+typedef struct wire_digest wire_digest;
+wire_digest *wire_digest_new(void);   /* NULL when out of memory */
+void wire_digest_update(wire_digest *d, const void *p, size_t n);
+void wire_digest_final(wire_digest *d, uint8_t out[WIRE_DIGEST_LEN]);
+void wire_digest_free(wire_digest *d); /* accepts NULL */
 
 typedef struct wire_fp {           /* one FP_LIST entry */
 	uint8_t fp[WIRE_SHA256_LEN];   /* SHA-256 of the chunk's raw bytes */

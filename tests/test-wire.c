@@ -123,7 +123,7 @@ static int sample(int i, wire_msg *m)
 	case 22:
 		m->type = WIRE_END;
 		m->u.end.count = 15;
-		memset(m->u.end.sha256, 0xee, WIRE_SHA256_LEN);
+		memset(m->u.end.digest, 0xee, WIRE_SHA256_LEN);
 		break;
 	case 23:
 		for (int k = 0; k < 3; k++) {
