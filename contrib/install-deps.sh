@@ -5,8 +5,11 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libaio-dev libisal-dev libzstd-dev libxxhash-dev libmicrohttpd-dev libssl-dev
-clang libclang-rt-14-dev util-linux python3"
-if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS fio casync restic borgbackup"; fi
+clang libclang-rt-14-dev util-linux python3 curl bc chromium"
+# The dashboard's browser test drives chromium with playwright-core (npm); take
+# Debian's node only when there is none (another node may already be installed).
+if ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs npm"; fi
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS fio casync restic borgbackup wrk"; fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

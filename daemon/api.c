@@ -13,6 +13,7 @@
 
 #include "common/json.h"
 #include "common/jsonp.h"
+#include "daemon/cfg_rewrite.h"
 #include "daemon/log.h"
 #include "daemon/status.h"
 #include "storage/arr_json.h"
@@ -250,6 +251,38 @@ static int open_new_disk(api *a, const char *path, disk **d, bks_err *e)
 	return disk_open_on(a->ap->eng, path, d, e);
 }
 
+/* The configuration names the disks bkstord opens at start: after a replace or an
+ * add-spare it must name the new ones too (and after a remove, no longer the removed
+ * one), or a restart would not find them. Every disk the array has a path for is
+ * kept: the array's labels, not the order, decide each one's role at import. */
+static void remember_disks(api *a)
+{
+	arr_status *st = malloc(sizeof(*st));
+	const char *members[ARR_MAX_DISKS * 2], *spares[ARR_MAX_SPARES];
+	int nm = 0, nsp = 0;
+	bks_err e = {0};
+	if (!st)
+		return;
+	arr_get_status(a->ap->a, st);
+	for (int i = 0; i < st->ndisks; i++) {
+		const arr_disk_status *d = &st->disks[i];
+		if (!d->path[0])
+			continue;
+		if (d->role == ARR_ROLE_SPARE && nsp < ARR_MAX_SPARES)
+			spares[nsp++] = d->path;
+		else if (d->role != ARR_ROLE_SPARE && nm < CFG_MAX_DISKS)
+			members[nm++] = d->path;
+	}
+	int r = cfg_rewrite(a->ap->cfg.source, "array", "disks", members, nm, &e);
+	if (r == 0)
+		r = cfg_rewrite(a->ap->cfg.source, "array", "spares", spares, nsp, &e);
+	if (r < 0)
+		appl_event_add(a->ap, CFG_LOG_ERROR, "could not record the array's disks in the "
+		               "configuration: %s; add them to [array] by hand before a restart",
+		               bks_errmsg(&e, r));
+	free(st);
+}
+
 static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 {
 	const char *name = jsonp_get_str(body, "disk", NULL);
@@ -294,6 +327,8 @@ static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 		reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
 		return;
 	}
+	if (!strcmp(op, "replace") || !strcmp(op, "add-spare") || !strcmp(op, "remove"))
+		remember_disks(a);
 	appl_event_add(a->ap, CFG_LOG_WARN, "disk %s: %s by the administrator", name, op);
 	appl_kick(a->ap);
 	if (!strcmp(op, "fail") || !strcmp(op, "replace") || !strcmp(op, "online"))

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "daemon/log.h"
+#include "storage/label.h"
 
 #define BG_TICK_MS 100
 #define GC_STEP_BUDGET_NS (20ull * 1000000ull)     /* per tick, under the lock */
@@ -335,6 +336,19 @@ static int open_disks(appl *ap, char **paths, int n, disk **d, bks_err *e)
 	return 0;
 }
 
+/* Does d carry a bkstor label (either copy)? */
+static int has_label(disk *d)
+{
+	uint8_t *b = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE);
+	int found = 0;
+	lbl_disk l;
+	for (int k = 0; b && k < 2 && !found; k++)
+		found = disk_pread(d, b, LBL_SIZE, k ? LBL_OFF1 : LBL_OFF0) == 0 &&
+		        lbl_decode(b, LBL_SIZE, &l, NULL) == 0;
+	free(b);
+	return found;
+}
+
 static int array_up(appl *ap, const bks_cfg *c, int create, bks_err *e)
 {
 	disk *d[CFG_MAX_DISKS + CFG_MAX_SPARES];
@@ -351,13 +365,33 @@ static int array_up(appl *ap, const bks_cfg *c, int create, bks_err *e)
 		paths[c->ndisks + i] = c->spares[i];
 	if ((r = open_disks(ap, paths, nd, d, e)) < 0)
 		return r;
-	r = arr_import(&ac, d, nd, &ap->a, e);
-	if (r == 0)
-		return 0;
-	if (!create || r != -ENOENT) {
+	/* Blank disks in the list (a disk a replace released, a new one not yet added)
+	 * are left out of the import, with a word in the log. */
+	disk *lab[CFG_MAX_DISKS + CFG_MAX_SPARES];
+	int nl = 0;
+	for (int i = 0; i < nd; i++)
+		if (has_label(d[i]))
+			lab[nl++] = d[i];
+	if (nl > 0) {
+		for (int i = 0; i < nd; i++)
+			if (!has_label(d[i])) {
+				appl_event_add(ap, CFG_LOG_WARN, "disk %s carries no bkstor label: not part "
+				               "of the array (add it with bkstorctl disk add-spare)",
+				               disk_path(d[i]));
+				disk_close(d[i]);
+			}
+		r = arr_import(&ac, lab, nl, &ap->a, e);
+		if (r < 0)
+			for (int i = 0; i < nl; i++)
+				disk_close(lab[i]);
+		return r;
+	}
+	if (!create) {
 		for (int i = 0; i < nd; i++)
 			disk_close(d[i]);
-		return r;
+		return bks_fail(e, -ENOENT, "none of the %d configured disks carries a bkstor label "
+		                "(a new array is made only by bkstord --demo or bkstorctl array create)",
+		                nd);
 	}
 	/* Demo, first start: blank disks become a new array. */
 	r = arr_create(&ac, d, c->ndisks, d + c->ndisks, c->nspares, 0, &ap->a, e);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/cfg_rewrite.h"
 #include "daemon/log.h"
 #include "web/static_files.h"
 
@@ -210,56 +211,6 @@ static enum MHD_Result handle_web(void *cls, struct MHD_Connection *conn, const 
 
 /* --- the password --- */
 
-/* Replace (or add) `admin_password = HASH` in [web] of the config file, atomically. */
-static int rewrite_config(const char *path, const char *hash, bks_err *e)
-{
-	FILE *in = fopen(path, "r");
-	if (!in)
-		return bks_fail(e, -errno, "%s: %s", path, strerror(errno));
-	char tmp[1100], line[4200];
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!out) {
-		fclose(in);
-		if (fd >= 0)
-			close(fd);
-		return bks_fail(e, -errno, "%s: %s", tmp, strerror(errno));
-	}
-	int in_web = 0, done = 0, saw_web = 0;
-	while (fgets(line, sizeof(line), in)) {
-		const char *p = line + strspn(line, " \t");
-		if (*p == '[') {
-			if (in_web && !done) {
-				fprintf(out, "admin_password = %s\n", hash);
-				done = 1;
-			}
-			in_web = !strncmp(p, "[web]", 5);
-			saw_web |= in_web;
-		} else if (in_web && !strncmp(p, "admin_password", 14) &&
-		           strchr(" \t=", p[14])) {
-			if (!done)
-				fprintf(out, "admin_password = %s\n", hash);
-			done = 1;
-			continue;
-		}
-		fputs(line, out);
-	}
-	if (!done)
-		fprintf(out, "%sadmin_password = %s\n", saw_web && in_web ? "" : "\n[web]\n", hash);
-	fclose(in);
-	int r = fflush(out) == 0 && fsync(fileno(out)) == 0 ? 0 : -errno;
-	if (fclose(out) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return bks_fail(e, r, "writing %s: %s", path, strerror(-r));
-	}
-	return 0;
-}
-
 void web_passwd(api *a, const jsonp_val *body, reply *rp)
 {
 	char hash[WA_HASH_MAX];
@@ -279,7 +230,8 @@ void web_passwd(api *a, const jsonp_val *body, reply *rp)
 		reply_error(rp, 0, -EIO, "cannot hash the password");
 		return;
 	}
-	int r = rewrite_config(a->ap->cfg.source, hash, &e);
+	const char *v[1] = {hash};
+	int r = cfg_rewrite(a->ap->cfg.source, "web", "admin_password", v, 1, &e);
 	if (r < 0) {
 		reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
 		return;

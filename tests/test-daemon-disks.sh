@@ -51,6 +51,11 @@ check "scrub start" 0 ctl scrub start
 wait_idle && ok "scrub finished" || bad "scrub did not finish"
 check "scrub status --json" 0 ctl status --json
 [ "$(jget "$T/out" 'd["array"]["last_scrub"]["unrecoverable"]')" = 0 ] && ok "scrub: nothing unrecoverable" || bad "scrub errors"
+d_stop && ok "stop after the replace" || bad "stop"
+d_start || { bad "restart after the replace"; d_finish; }
+check "status after the restart" 0 ctl status --json
+[ "$(jget "$T/out" 'd["health"]')" = ONLINE ] && ok "ONLINE after a restart: the new disk was remembered" ||
+	bad "after restart: $(jget "$T/out" 'd["health"]'): $(grep -i 'missing\|left alone' "$T/daemon.log" | tail -2)"
 check "get after replace and scrub" 0 ctl get /b/during "$T/final"
 cmp -s "$T/final" "$T/base" && ok "data intact throughout" || bad "data differs"
 check "verify" 0 ctl verify --wait
