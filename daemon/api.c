@@ -459,6 +459,35 @@ int api_parse_body(struct req *rq, reply *rp, jsonp **d)
 	return 0;
 }
 
+static void get_status(api *a, reply *rp)
+{
+	pthread_mutex_lock(&a->stmu);
+	uint64_t now = bks_now_ns();
+	if (!a->st_text || now - a->st_ns > STATUS_CACHE_NS) {
+		size_t len = 0;
+		char *t = status_text(a->ap, a->ns ? native_connections(a->ns) : 0, &len);
+		if (t) {
+			free(a->st_text);
+			a->st_text = t;
+			a->st_len = len;
+			a->st_ns = now;
+		}
+	}
+	char *copy = a->st_text ? malloc(a->st_len) : NULL;
+	if (copy)
+		memcpy(copy, a->st_text, a->st_len);
+	size_t len = a->st_len;
+	pthread_mutex_unlock(&a->stmu);
+	if (!copy) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	rp->status = MHD_HTTP_OK;
+	rp->buf = copy;
+	rp->len = len;
+	rp->f = NULL;
+}
+
 static void get_throughput(api *a, reply *rp)
 {
 	uint64_t *in = malloc(sizeof(uint64_t) * APPL_HISTORY * 2);
@@ -500,8 +529,7 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
 			            url);
 		} else if (!strcmp(url, "/api/v1/status")) {
-			reply_begin(rp, MHD_HTTP_OK);
-			status_json(a->ap, &rp->j, a->ns ? native_connections(a->ns) : 0);
+			get_status(a, rp);
 		} else if (!strcmp(url, "/api/v1/array")) {
 			get_array(a, rp, 0);
 		} else if (!strcmp(url, "/api/v1/disks")) {
@@ -583,6 +611,7 @@ int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *
 		return bks_fail(e, -ENOMEM, "out of memory");
 	a->ap = ap;
 	a->ns = nsrv;
+	pthread_mutex_init(&a->stmu, NULL);
 	snprintf(a->path, sizeof(a->path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	/* A socket left by a daemon that died: replace it. Anything else: refuse. */
@@ -633,6 +662,8 @@ void api_stop(api *a)
 	web_stop(a);
 	MHD_stop_daemon(a->d);
 	close(a->fd);
+	free(a->st_text);
+	pthread_mutex_destroy(&a->stmu);
 	unlink(a->path);
 	free(a);
 }

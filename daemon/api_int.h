@@ -22,7 +22,15 @@ struct api {
 	web_auth wa;
 	int tls;
 	char *cert, *key;        /* PEM, loaded from the config's files */
+	/* GET /api/v1/status, kept for STATUS_CACHE_NS: dashboards poll it, monitoring
+	 * scripts hammer it; building it touches the array's lock. */
+	pthread_mutex_t stmu;
+	char *st_text;
+	size_t st_len;
+	uint64_t st_ns;
+	uint64_t web_next_ns;    /* the dashboard's request pacing (under stmu) */
 };
+#define STATUS_CACHE_NS (250ull * 1000000ull)
 
 /* One request: its body, gathered across calls. */
 struct req {

@@ -115,6 +115,38 @@ void appl_rates(appl *ap, int secs, double *in_bps, double *out_bps)
 	*out_bps = n ? (double)so / n : 0;
 }
 
+/* --- status snapshot --- */
+
+/* Under appl.mu. */
+static void snap_take(appl *ap)
+{
+	appl_snap n;
+	store_get_stats(ap->s, &n.st);
+	store_gc_get_stats(ap->s, &n.gs);
+	n.vf = ap->vf;
+	n.gc_state = ap->gc_state;
+	n.row_bytes = pool_row_bytes(store_pool(ap->s));
+	n.commits = ap->commits;
+	n.last_commit_ns = ap->last_commit_ns;
+	n.gc_started_ns = ap->gc_started_ns;
+	n.gc_finished_ns = ap->gc_finished_ns;
+	n.taken_ns = bks_now_ns();
+	pthread_mutex_lock(&ap->snapmu);
+	ap->snap = n;
+	pthread_mutex_unlock(&ap->snapmu);
+}
+
+void appl_snapshot(appl *ap, appl_snap *out)
+{
+	if (pthread_mutex_trylock(&ap->mu) == 0) {
+		snap_take(ap);
+		pthread_mutex_unlock(&ap->mu);
+	}
+	pthread_mutex_lock(&ap->snapmu);
+	*out = ap->snap;
+	pthread_mutex_unlock(&ap->snapmu);
+}
+
 /* --- jobs --- */
 
 int appl_commit(appl *ap, bks_err *e)
@@ -268,6 +300,9 @@ static void *bg_main(void *arg)
 		int more = arr_bg_step(ap->a, 8);
 		jobs_step(ap);
 		maybe_commit(ap);
+		pthread_mutex_lock(&ap->mu);
+		snap_take(ap);
+		pthread_mutex_unlock(&ap->mu);
 		pthread_mutex_lock(&ap->bgmu);
 		if (ap->bg_stop)
 			break;
@@ -414,6 +449,7 @@ int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
 	pthread_mutex_init(&ap->mu, NULL);
 	pthread_mutex_init(&ap->evmu, NULL);
 	pthread_mutex_init(&ap->bgmu, NULL);
+	pthread_mutex_init(&ap->snapmu, NULL);
 	pthread_cond_init(&ap->bgcv, NULL);
 	ap->cfg = *cfg; /* takes ownership */
 	memset(cfg, 0, sizeof(*cfg));
@@ -451,6 +487,7 @@ int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
 	}
 	if ((r = ns_open(ap->s, &ap->n, e)) < 0)
 		goto fail;
+	snap_take(ap);
 	if (pthread_create(&ap->bg, NULL, bg_main, ap) != 0) {
 		r = bks_fail(e, -EAGAIN, "cannot start the background thread");
 		goto fail;
@@ -491,6 +528,7 @@ int appl_close(appl *ap)
 	pthread_mutex_destroy(&ap->mu);
 	pthread_mutex_destroy(&ap->evmu);
 	pthread_mutex_destroy(&ap->bgmu);
+	pthread_mutex_destroy(&ap->snapmu);
 	pthread_cond_destroy(&ap->bgcv);
 	return r;
 }

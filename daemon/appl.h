@@ -38,6 +38,18 @@ typedef struct appl_verify {
 	uint64_t started_ns, finished_ns;
 } appl_verify;
 
+/* What the status documents show of the store and the jobs: taken under appl.mu
+ * when it is free, else the last one (the API never waits behind an ingest). */
+typedef struct appl_snap {
+	store_stats st;
+	store_gc_stats gs;
+	appl_verify vf;
+	int gc_state;
+	uint32_t row_bytes;
+	uint64_t commits, last_commit_ns, gc_started_ns, gc_finished_ns;
+	uint64_t taken_ns;
+} appl_snap;
+
 typedef struct appl {
 	pthread_mutex_t mu;      /* store, namespace, jobs */
 	bks_cfg cfg;             /* owned */
@@ -72,6 +84,9 @@ typedef struct appl {
 	uint64_t hist_sec;                         /* last second recorded (monotonic s) */
 	uint64_t hist_last_in, hist_last_out;
 	int connections;                           /* atomic */
+
+	pthread_mutex_t snapmu;
+	appl_snap snap;
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when
@@ -99,5 +114,7 @@ int appl_verify_start(appl *ap, bks_err *e);
 /* Commit now (ns_flush + store_commit) under appl.mu. */
 int appl_commit(appl *ap, bks_err *e);
 void appl_kick(appl *ap); /* wake the background thread */
+/* The store/jobs figures for status (fresh when appl.mu is free). */
+void appl_snapshot(appl *ap, appl_snap *out);
 
 #endif /* BKS_APPL_H */

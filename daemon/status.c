@@ -29,7 +29,9 @@ static void capacity_json(json *j, const store_stats *st, const arr_status *as,
 
 void status_jobs_json(appl *ap, json *j, const arr_status *as)
 {
-	store_gc_stats gs;
+	appl_snap sn;
+	appl_snapshot(ap, &sn);
+	const store_gc_stats gs = sn.gs;
 	json_arr_begin(j, "jobs");
 	for (int i = 0; i < as->njobs; i++) {
 		const arr_job_status *jb = &as->jobs[i];
@@ -48,21 +50,19 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 		json_uint(j, "unrecoverable", jb->unrecoverable);
 		json_obj_end(j);
 	}
-	pthread_mutex_lock(&ap->mu);
-	store_gc_get_stats(ap->s, &gs);
 	static const char *const st_name[] = {"idle", "running", "done"};
 	json_obj_begin(j, NULL);
 	json_str(j, "kind", "gc");
-	json_str(j, "state", st_name[ap->gc_state]);
+	json_str(j, "state", st_name[sn.gc_state]);
 	json_uint(j, "segments_scanned", gs.segments_scanned);
 	json_uint(j, "segments_freed", gs.segments_freed);
 	json_uint(j, "segments_compacted", gs.segments_compacted);
 	json_uint(j, "bytes_moved", gs.bytes_moved);
 	json_uint(j, "rows_freed", gs.rows_freed);
-	json_uint(j, "started_ns", ap->gc_started_ns);
-	json_uint(j, "finished_ns", ap->gc_finished_ns);
+	json_uint(j, "started_ns", sn.gc_started_ns);
+	json_uint(j, "finished_ns", sn.gc_finished_ns);
 	json_obj_end(j);
-	const appl_verify *v = &ap->vf;
+	const appl_verify *v = &sn.vf;
 	json_obj_begin(j, NULL);
 	json_str(j, "kind", "verify");
 	json_str(j, "state", st_name[v->state]);
@@ -79,7 +79,6 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_uint(j, "started_ns", v->started_ns);
 	json_uint(j, "finished_ns", v->finished_ns);
 	json_obj_end(j);
-	pthread_mutex_unlock(&ap->mu);
 	json_arr_end(j);
 }
 
@@ -95,11 +94,11 @@ void status_json(appl *ap, json *j, int connections)
 		return;
 	}
 	arr_get_status(ap->a, as);
-	pthread_mutex_lock(&ap->mu);
-	store_get_stats(ap->s, &st);
-	uint32_t row_bytes = pool_row_bytes(store_pool(ap->s));
-	uint64_t commits = ap->commits, last = ap->last_commit_ns;
-	pthread_mutex_unlock(&ap->mu);
+	appl_snap sn;
+	appl_snapshot(ap, &sn);
+	st = sn.st;
+	uint32_t row_bytes = sn.row_bytes;
+	uint64_t commits = sn.commits, last = sn.last_commit_ns;
 	appl_rates(ap, 10, &in_bps, &out_bps);
 
 	json_obj_begin(j, NULL);
