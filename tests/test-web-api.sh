@@ -89,4 +89,22 @@ grep -qi '^retry-after:' "$T/hdr" && ok "Retry-After given" || bad "no Retry-Aft
 expect "even the right password, for now" 429 "$(code POST /api/v1/login -d '{"password":"correct horse battery"}')"
 grep -q "failed login" "$T/daemon.log" && ok "failed logins are logged" || bad "no log"
 d_stop && ok "clean stop" || bad "stop"
+
+# HTTPS: a self-signed certificate in the configuration.
+if command -v openssl >/dev/null 2>&1 &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" \
+		-days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1; then
+	sed -i "/^\[web\]/a tls_cert = $T/cert.pem\ntls_key = $T/key.pem" "$DEMO/bkstord.conf"
+	d_start || { bad "start with TLS"; d_finish; }
+	U="https://$WEB"
+	expect "HTTPS: the dashboard" 200 "$(code GET / -k)"
+	expect "HTTPS: login" 200 "$(code POST /api/v1/login -k -d '{"password":"correct horse battery"}')"
+	grep -qi '^set-cookie: bks_session=.*; Secure' "$T/hdr" && ok "HTTPS: the cookie is Secure" ||
+		bad "cookie: $(grep -i set-cookie "$T/hdr")"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$WEB/")" = 200 ] &&
+		bad "plain HTTP still answered on the TLS port" || ok "plain HTTP is not served on the TLS port"
+	d_stop && ok "clean stop (TLS)" || bad "stop"
+else
+	echo "# openssl missing: HTTPS not tested"
+fi
 d_finish
