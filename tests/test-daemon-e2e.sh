@@ -54,6 +54,21 @@ for k in logical_bytes stored_bytes objects; do
 	a=$(jget "$T/status1.json" "d['capacity']['$k']"); b=$(jget "$T/out" "d['capacity']['$k']")
 	[ "$a" = "$b" ] && ok "$k unchanged by the restart ($a)" || bad "$k: $a before, $b after"
 done
+# SIGHUP: a new client secret is taken without a restart; a broken file is not.
+BOB=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+sed -i "/^\[clients\]/a bob = $BOB" "$DEMO/bkstord.conf"
+sed "s/^name = .*/name = bob/; s/^secret = .*/secret = $BOB/" "$DEMO/client.conf" >"$T/bob.conf"
+chmod 600 "$T/bob.conf"
+check "an unknown client is refused before the reload" 1 ctl ls / --client "$T/bob.conf"
+kill -HUP "$DPID"; sleep 0.5
+check "SIGHUP: the new client logs in" 0 ctl ls / --client "$T/bob.conf"
+cp "$DEMO/bkstord.conf" "$T/conf.good"
+echo "bogus line" >>"$DEMO/bkstord.conf"
+kill -HUP "$DPID"; sleep 0.5
+grep -q "reload:.*keeping the running configuration" "$T/daemon.log" &&
+	ok "a broken configuration on SIGHUP is refused and logged" || bad "no reload error logged"
+check "still serving after the failed reload" 0 ctl ls /backups
+cp "$T/conf.good" "$DEMO/bkstord.conf"
 check "stat /backups/gen3" 0 ctl stat /backups/gen3
 check "mv gen5 to latest" 0 ctl mv /backups/gen5 /backups/latest
 check "get latest" 0 ctl get /backups/latest "$T/latest"
