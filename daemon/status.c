@@ -33,23 +33,8 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	appl_snapshot(ap, &sn);
 	const store_gc_stats gs = sn.gs;
 	json_arr_begin(j, "jobs");
-	for (int i = 0; i < as->njobs; i++) {
-		const arr_job_status *jb = &as->jobs[i];
-		json_obj_begin(j, NULL);
-		json_str(j, "kind", jb->kind);
-		json_str(j, "state", jb->state);
-		json_uint(j, "done_rows", jb->done_rows);
-		json_uint(j, "total_rows", jb->total_rows);
-		json_double(j, "rate_bps", jb->rate_bps);
-		if (jb->eta_s >= 0)
-			json_double(j, "eta_s", jb->eta_s);
-		else
-			json_null(j, "eta_s");
-		json_uint(j, "errors_found", jb->errors_found);
-		json_uint(j, "repaired", jb->repaired);
-		json_uint(j, "unrecoverable", jb->unrecoverable);
-		json_obj_end(j);
-	}
+	for (int i = 0; i < as->njobs; i++)
+		arr_job_json(j, &as->jobs[i], &as->last_scrub);
 	static const char *const st_name[] = {"idle", "running", "done"};
 	json_obj_begin(j, NULL);
 	json_str(j, "kind", "gc");

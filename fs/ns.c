@@ -453,6 +453,24 @@ int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a)
 	return a ? ns_getattr(n, d->e[at].id, a) : 0;
 }
 
+/* The next component of a path at *p (empty ones skipped) into comp: its length, 0
+ * at the end, -ENAMETOOLONG. */
+static int next_comp(const char **p, char comp[NS_NAME_MAX + 1])
+{
+	while (**p == '/')
+		(*p)++;
+	if (!**p)
+		return 0;
+	const char *q = strchr(*p, '/');
+	size_t l = q ? (size_t)(q - *p) : strlen(*p);
+	if (l > NS_NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(comp, *p, l);
+	comp[l] = 0;
+	*p += l;
+	return (int)l;
+}
+
 /* Walk path; stop before the last component when parent_only. */
 static int walk(ns *n, const char *path, int parent_only, uint64_t *dir,
                 char last[NS_NAME_MAX + 1])
@@ -463,25 +481,17 @@ static int walk(ns *n, const char *path, int parent_only, uint64_t *dir,
 		return -ENAMETOOLONG;
 	uint64_t cur = n->root;
 	const char *p = path;
+	char comp[NS_NAME_MAX + 1];
+	int l;
 	last[0] = 0;
-	for (;;) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *q = strchr(p, '/');
-		size_t l = q ? (size_t)(q - p) : strlen(p);
-		if (l > NS_NAME_MAX)
-			return -ENAMETOOLONG;
-		char comp[NS_NAME_MAX + 1];
-		memcpy(comp, p, l);
-		comp[l] = 0;
-		p += l;
+	while ((l = next_comp(&p, comp)) != 0) {
+		if (l < 0)
+			return l;
 		const char *rest = p;
 		while (*rest == '/')
 			rest++;
 		if (parent_only && !*rest) {
-			memcpy(last, comp, l + 1);
+			memcpy(last, comp, (size_t)l + 1);
 			break;
 		}
 		ns_attr a;
@@ -554,20 +564,11 @@ int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out)
 	uint64_t cur = n->root;
 	const char *p = path;
 	ns_attr a;
-	int r = ns_getattr(n, cur, &a);
-	while (r == 0) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *q = strchr(p, '/');
-		size_t l = q ? (size_t)(q - p) : strlen(p);
-		if (l > NS_NAME_MAX)
-			return -ENAMETOOLONG;
-		char comp[NS_NAME_MAX + 1];
-		memcpy(comp, p, l);
-		comp[l] = 0;
-		p += l;
+	char comp[NS_NAME_MAX + 1];
+	int r = ns_getattr(n, cur, &a), l;
+	while (r == 0 && (l = next_comp(&p, comp)) != 0) {
+		if (l < 0)
+			return l;
 		r = ns_lookup(n, cur, comp, &a);
 		if (r == -ENOENT)
 			r = ns_mkdir(n, cur, comp, mode, 0, 0, &a);

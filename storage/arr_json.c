@@ -19,6 +19,26 @@ int arr_uuid_str_is_zero(const char *u)
 	return !u[0] || !strcmp(u, "00000000-0000-0000-0000-000000000000");
 }
 
+void arr_job_json(json *jp, const arr_job_status *jb, const sb_scrub *sc)
+{
+	int scrub = !strcmp(jb->kind, "scrub");
+	json_obj_begin(jp, NULL);
+	json_str(jp, "kind", jb->kind);
+	json_str(jp, "state", jb->state);
+	json_uint(jp, "done_rows", jb->done_rows);
+	json_uint(jp, "total_rows", jb->total_rows);
+	json_double(jp, "rate_bps", jb->rate_bps);
+	if (jb->eta_s >= 0)
+		json_double(jp, "eta_s", jb->eta_s);
+	else
+		json_null(jp, "eta_s");
+	/* A scrub's counters are those of the scrub as persisted (last_scrub). */
+	json_uint(jp, "errors_found", scrub ? sc->errors_found : jb->errors_found);
+	json_uint(jp, "repaired", scrub ? sc->repaired : jb->repaired);
+	json_uint(jp, "unrecoverable", scrub ? sc->unrecoverable : jb->unrecoverable);
+	json_obj_end(jp);
+}
+
 void arr_disks_json(json *jp, const char *key, const arr_status *st)
 {
 	json_arr_begin(jp, key);
@@ -62,25 +82,8 @@ void arr_status_json(json *jp, const char *key, const arr_status *st)
 	json_uint(jp, "seq", st->seq);
 	arr_disks_json(jp, "disks", st);
 	json_arr_begin(jp, "jobs");
-	for (int i = 0; i < st->njobs; i++) {
-		const arr_job_status *jb = &st->jobs[i];
-		int scrub = !strcmp(jb->kind, "scrub");
-		json_obj_begin(jp, NULL);
-		json_str(jp, "kind", jb->kind);
-		json_str(jp, "state", jb->state);
-		json_uint(jp, "done_rows", jb->done_rows);
-		json_uint(jp, "total_rows", jb->total_rows);
-		json_double(jp, "rate_bps", jb->rate_bps);
-		if (jb->eta_s >= 0)
-			json_double(jp, "eta_s", jb->eta_s);
-		else
-			json_null(jp, "eta_s");
-		/* arr_get_status leaves a scrub job's counters at 0; they are in last_scrub. */
-		json_uint(jp, "errors_found", scrub ? sc->errors_found : jb->errors_found);
-		json_uint(jp, "repaired", scrub ? sc->repaired : jb->repaired);
-		json_uint(jp, "unrecoverable", scrub ? sc->unrecoverable : jb->unrecoverable);
-		json_obj_end(jp);
-	}
+	for (int i = 0; i < st->njobs; i++)
+		arr_job_json(jp, &st->jobs[i], sc);
 	json_arr_end(jp);
 	json_obj_begin(jp, "last_scrub");
 	json_str(jp, "state", arr_scrub_state_name(sc->state));
