@@ -16,9 +16,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +25,6 @@
 #include "web/static_files.h"
 
 #define COOKIE "bks_session"
-#define WEB_NICE 10
 #define WEB_MAX_RPS 1000
 
 void web_security_headers(struct MHD_Response *res)
@@ -148,18 +145,6 @@ static int who(api *a, struct MHD_Connection *conn, wa_session *s)
 	return 0;
 }
 
-/* The dashboard yields to backups: its threads run at a lower priority, so a script
- * polling the API flat out cannot slow an ingest (bench/web.sh). */
-static void lower_priority_once(void)
-{
-	static __thread int done;
-	if (!done) {
-		done = 1;
-		if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WEB_NICE) < 0)
-			LOG_D("dashboard: cannot lower thread priority: %s", strerror(errno));
-	}
-}
-
 /* At most WEB_MAX_RPS requests a second: beyond that a request waits its turn (a few
  * ms), so a script polling flat out gets answers but cannot take the CPU from
  * backups on a small head. */
@@ -183,7 +168,6 @@ static enum MHD_Result handle_web(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
 {
-	lower_priority_once();
 	if (!*con_cls)
 		pace_request(cls);
 	api *a = cls;
