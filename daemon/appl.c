@@ -356,6 +356,7 @@ static void store_config(const bks_cfg *c, store_params *sp)
 	sp->pool.zstd_level = c->zstd_level;
 	sp->pool.cache_bytes = c->meta_cache;
 	sp->auto_commit_bytes = c->commit_bytes;
+	sp->threads = (int)c->threads; /* 0: one per core */
 }
 
 static int open_disks(appl *ap, char **paths, int n, disk **d, bks_err *e)

@@ -11,7 +11,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
+
+#include "common/bks.h"
 
 enum { JOB_NONE = 0, JOB_HASH = 1, JOB_COMPRESS = 2, JOB_EXIT = 3, JOB_FN = 4 };
 
@@ -20,8 +23,9 @@ struct ingest {
 	int level;
 	size_t zcap;
 	uint8_t *zbuf;               /* ING_MAX slots of zcap bytes */
-	fp_ctx *fpc[2];              /* [0] caller, [1] helper */
-	ZSTD_CCtx *cctx[2];
+	int nthreads;                /* the caller + helpers */
+	fp_ctx *fpc[ING_MAX_THREADS]; /* [0] the caller, [t] helper t */
+	ZSTD_CCtx *cctx[ING_MAX_THREADS];
 
 	/* the round (atomics) */
 	int produced;                /* spans published */
@@ -30,11 +34,15 @@ struct ingest {
 	int err;
 
 	/* the helper */
-	pthread_t th;
-	int started;
+	pthread_t th[ING_MAX_THREADS];
+	struct hctx {
+		struct ingest *g;
+		int t;
+	} hc[ING_MAX_THREADS];
+	int started;                 /* helpers running */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int job, job_seq, done_seq;
+	int job, job_seq, done_count;
 	/* JOB_FN */
 	void (*fn)(void *ctx, int t, int i);
 	void *fn_ctx;
@@ -103,8 +111,9 @@ static void fn_loop(ingest *g, int t)
 
 static void *helper_main(void *arg)
 {
-	ingest *g = arg;
-	int seen = 0;
+	struct hctx *hc = arg;
+	ingest *g = hc->g;
+	int t = hc->t, seen = 0;
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
 		while (g->job_seq == seen)
@@ -115,13 +124,13 @@ static void *helper_main(void *arg)
 		if (job == JOB_EXIT)
 			return NULL;
 		if (job == JOB_HASH)
-			hash_loop(g, 1);
+			hash_loop(g, t);
 		else if (job == JOB_COMPRESS)
-			compress_loop(g, 1);
+			compress_loop(g, t);
 		else if (job == JOB_FN)
-			fn_loop(g, 1);
+			fn_loop(g, t);
 		pthread_mutex_lock(&g->mu);
-		g->done_seq = seen;
+		g->done_count++;
 		pthread_cond_broadcast(&g->cv);
 	}
 }
@@ -131,6 +140,7 @@ static void post(ingest *g, int job)
 	pthread_mutex_lock(&g->mu);
 	g->job = job;
 	g->job_seq++;
+	g->done_count = 0;
 	pthread_cond_broadcast(&g->cv);
 	pthread_mutex_unlock(&g->mu);
 }
@@ -138,29 +148,38 @@ static void post(ingest *g, int job)
 static void wait_helper(ingest *g)
 {
 	pthread_mutex_lock(&g->mu);
-	while (g->done_seq != g->job_seq)
+	while (g->done_count < g->started)
 		pthread_cond_wait(&g->cv, &g->mu);
 	pthread_mutex_unlock(&g->mu);
 }
 
-int ingest_new(int level, uint32_t max_chunk, ingest **out)
+int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out)
 {
 	ingest *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)n : 2;
+	}
+	g->nthreads = BKS_MAX(2, BKS_MIN(threads, ING_MAX_THREADS));
 	g->level = level;
 	g->zcap = ZSTD_compressBound(max_chunk);
 	g->zbuf = malloc(g->zcap * ING_MAX);
 	int r = g->zbuf ? 0 : -ENOMEM;
-	for (int i = 0; i < 2 && r == 0; i++) {
+	for (int i = 0; i < g->nthreads && r == 0; i++) {
 		r = fp_ctx_new(&g->fpc[i]);
 		if (r == 0 && !(g->cctx[i] = ZSTD_createCCtx()))
 			r = -ENOMEM;
 	}
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
-	if (r == 0 && pthread_create(&g->th, NULL, helper_main, g) == 0)
-		g->started = 1;
+	for (int t = 1; t < g->nthreads && r == 0; t++) {
+		g->hc[t] = (struct hctx){g, t};
+		if (pthread_create(&g->th[t], NULL, helper_main, &g->hc[t]) != 0)
+			break;
+		g->started++;
+	}
 	/* Without a helper thread the caller does all the work itself. */
 	if (r < 0) {
 		ingest_free(g);
@@ -176,11 +195,12 @@ void ingest_free(ingest *g)
 		return;
 	if (g->started) {
 		post(g, JOB_EXIT);
-		pthread_join(g->th, NULL);
+		for (int t = 1; t <= g->started; t++)
+			pthread_join(g->th[t], NULL);
 	}
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < ING_MAX_THREADS; i++) {
 		fp_ctx_free(g->fpc[i]);
 		ZSTD_freeCCtx(g->cctx[i]);
 	}
@@ -212,6 +232,7 @@ int ingest_add(ingest *g, const uint8_t *p, uint32_t len)
 }
 
 int ingest_full(const ingest *g) { return g->produced >= ING_MAX; }
+int ingest_threads(const ingest *g) { return 1 + g->started; }
 int ingest_count(const ingest *g) { return g->produced; }
 ing_span *ingest_span(ingest *g, int i) { return &g->span[i]; }
 

@@ -2,7 +2,7 @@
  * chunk, zstd of the new ones) shared by the calling thread and one helper thread.
  *
  * A round: ingest_begin(); the caller finds cut points and ingest_add()s each chunk
- * as it goes, while the helper already fingerprints the chunks published so far;
+ * as it goes, while the helpers already fingerprint the chunks published so far;
  * ingest_hash_wait() makes the caller hash what is left and waits until every span
  * has its fingerprint. The caller then looks the fingerprints up (spans it has are
  * marked hit); ingest_compress() compresses the misses on both threads. So chunking
@@ -21,6 +21,7 @@
 #include "dedup/segment.h"
 
 #define ING_MAX 1024 /* spans per round */
+#define ING_MAX_THREADS 16
 
 typedef struct ing_span {
 	const uint8_t *p;        /* the chunk's bytes */
@@ -34,8 +35,12 @@ typedef struct ing_span {
 
 typedef struct ingest ingest;
 
-/* level: zstd level (0: no compression); max_chunk: largest chunk. */
-int ingest_new(int level, uint32_t max_chunk, ingest **out);
+/* level: zstd level (0: no compression); max_chunk: largest chunk; threads: the
+ * caller and threads - 1 helpers (0: one per online CPU; at least 2, at most
+ * ING_MAX_THREADS). */
+int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out);
+/* Threads that take part (the caller and the helpers that started). */
+int ingest_threads(const ingest *g);
 void ingest_free(ingest *g); /* accepts NULL */
 
 void ingest_begin(ingest *g);
@@ -50,8 +55,8 @@ int ingest_hash_wait(ingest *g);
 /* Compress every span not marked hit, on both threads. 0 or the first error. */
 int ingest_compress(ingest *g);
 
-/* Run fn(ctx, t, i) for every i in [0, n) on both threads (t: 0 the caller, 1 the
- * helper), each i once. For work that is not a round (restores decompress with it). */
+/* Run fn(ctx, t, i) for every i in [0, n) on every thread (t: 0 the caller, 1.. the
+ * helpers; t < ingest_threads()), each i once. For work that is not a round (restores decompress with it). */
 void ingest_parallel(ingest *g, int n, void (*fn)(void *ctx, int t, int i), void *ctx);
 
 #endif /* BKS_INGEST_H */

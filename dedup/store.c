@@ -296,7 +296,7 @@ void store_note_ref(store *s, store_writer *w, uint64_t seg_id)
 int store_put_begin(store *s, store_writer **out)
 {
 	if (!s->ing) {
-		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, &s->ing);
+		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads, &s->ing);
 		if (r < 0)
 			return r;
 	}
@@ -662,7 +662,7 @@ int store_read_chunk(store *s, const map_ext *e, void *out)
 }
 
 /* A large read's whole chunks: their stored bytes are fetched (and checked) here in
- * order, then decompressed into the caller's buffer on two threads. */
+ * order, then decompressed into the caller's buffer on the ingest engine's threads. */
 #define RB_MAX 256
 #define RB_STAGE (4u << 20)
 struct rb_job {
@@ -676,14 +676,14 @@ struct read_batch {
 	struct rb_job job[RB_MAX];
 	int n;
 	uint32_t used;
-	ZSTD_DCtx *dctx[2];
+	ZSTD_DCtx *dctx[ING_MAX_THREADS];
 };
 
 static void read_batch_free(struct read_batch *b)
 {
 	if (!b)
 		return;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < ING_MAX_THREADS; i++)
 		ZSTD_freeDCtx(b->dctx[i]);
 	free(b->stage);
 	free(b);
@@ -693,15 +693,17 @@ static struct read_batch *read_batch_get(store *s)
 {
 	if (!s->rb) {
 		struct read_batch *b = calloc(1, sizeof(*b));
-		if (!b || !(b->stage = malloc(RB_STAGE)) || !(b->dctx[0] = ZSTD_createDCtx()) ||
-		    !(b->dctx[1] = ZSTD_createDCtx())) {
+		if (!b || !(b->stage = malloc(RB_STAGE))) {
 			read_batch_free(b);
 			return NULL;
 		}
 		s->rb = b;
 	}
-	if (!s->ing && ingest_new(s->p.pool.zstd_level, s->p.cdc.max, &s->ing) < 0)
+	if (!s->ing && ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads, &s->ing) < 0)
 		return NULL;
+	for (int t = 0; t < ingest_threads(s->ing); t++)
+		if (!s->rb->dctx[t] && !(s->rb->dctx[t] = ZSTD_createDCtx()))
+			return NULL;
 	return s->rb;
 }
 

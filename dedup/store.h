@@ -37,6 +37,8 @@ typedef struct store_params {
 	pool_params pool;
 	cdc_params cdc;          /* fixed when the store is created */
 	uint64_t auto_commit_bytes; /* commit by itself after this much new data (0: never) */
+	int threads;             /* CPU work of writes and large reads: the caller and
+	                          * threads - 1 helpers (0: one per online CPU) */
 } store_params;
 
 void store_params_default(store_params *p);
