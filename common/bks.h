@@ -27,6 +27,8 @@ void bks_err_clear(bks_err *e);
 void *bks_alloc_aligned(size_t align, size_t size);
 
 uint64_t bks_xxh3(const void *p, size_t len);
+/* Length of the valid UTF-8 sequence at p within avail bytes (RFC 3629), or 0. */
+size_t bks_utf8_len(const unsigned char *p, size_t avail);
 uint64_t bks_now_ns(void); /* CLOCK_MONOTONIC */
 uint64_t bks_wall_ns(void); /* CLOCK_REALTIME, for timestamps written to disk */
 

@@ -1,6 +1,8 @@
 /* common/json.c: see json.h. */
 #include "common/json.h"
 
+#include "common/bks.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -24,38 +26,6 @@ static void indent(json *j, int depth)
 		fputs("  ", j->f);
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 if it is not one. Stops at the first bad byte, so it
- * never reads past a NUL. */
-static int utf8_len(const unsigned char *p)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (int i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
 
 static void put_string(FILE *f, const char *s)
 {
@@ -82,7 +52,7 @@ static void put_string(FILE *f, const char *s)
 			fputc(c, f);
 			p++;
 		} else {
-			int n = utf8_len(p);
+			int n = (int)bks_utf8_len(p, SIZE_MAX);
 			if (n) {
 				fwrite(p, 1, (size_t)n, f);
 				p += n;

@@ -166,37 +166,6 @@ static int is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF) within avail bytes, or 0. p[0] >= 0x80. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
 
 /* Room for need more bytes in the scratch buffer. */
 static int sbuf_reserve(struct parser *ps, size_t used, size_t need)
@@ -311,7 +280,7 @@ static int parse_string(struct parser *ps, const char **out, size_t *outlen)
 			return fail(ps, ps->pos, -EINVAL, "control character (byte 0x%02x) in a "
 			            "string; it must be escaped", c);
 		if (c >= 0x80) {
-			size_t k = utf8_len(p + ps->pos, ps->len - ps->pos);
+			size_t k = bks_utf8_len(p + ps->pos, ps->len - ps->pos);
 			if (!k)
 				return fail(ps, ps->pos, -EINVAL, "invalid UTF-8 in a string");
 			memcpy(ps->sbuf + n, p + ps->pos, k);

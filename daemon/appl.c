@@ -300,9 +300,16 @@ static void *bg_main(void *arg)
 		int more = arr_bg_step(ap->a, 8);
 		jobs_step(ap);
 		maybe_commit(ap);
-		pthread_mutex_lock(&ap->mu);
-		snap_take(ap);
-		pthread_mutex_unlock(&ap->mu);
+		/* The snapshot walks the row table: once a second is enough (status
+		 * requests refresh it themselves when the lock is free). */
+		pthread_mutex_lock(&ap->snapmu);
+		uint64_t taken = ap->snap.taken_ns;
+		pthread_mutex_unlock(&ap->snapmu);
+		if (bks_now_ns() - taken > 1000000000ull) {
+			pthread_mutex_lock(&ap->mu);
+			snap_take(ap);
+			pthread_mutex_unlock(&ap->mu);
+		}
 		pthread_mutex_lock(&ap->bgmu);
 		if (ap->bg_stop)
 			break;

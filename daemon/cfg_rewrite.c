@@ -72,6 +72,20 @@ int cfg_rewrite(const char *path, const char *section, const char *key,
 		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
+	if (r == 0) {
+		/* The rename itself must survive a crash: flush the directory. */
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = 0;
+		int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) < 0)
+				r = -errno;
+			close(dfd);
+		}
+	}
 	if (r < 0) {
 		unlink(tmp);
 		return bks_fail(e, r, "writing %s: %s", path, strerror(-r));
