@@ -27,7 +27,8 @@ static int usage(const char *prog)
 	        "  array  array write/read throughput\n"
 	        "  all    both\n"
 	        "  --quick  shorter runs, for CI smoke tests\n"
-	        "  --dir    where the array benchmark puts its disk files (/var/tmp)\n",
+	        "  --dir    where the array benchmark puts its disk files (/var/tmp)\n"
+	        "  store --smallfiles   only the small synced objects figures\n",
 	        prog);
 	return 2;
 }
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			quick = 1;
+		else if (strcmp(argv[i], "--smallfiles") == 0)
+			continue; /* store: only the small-file figures */
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			i++; /* the benchmark itself reads --dir DIR */
 		else if (strncmp(argv[i], "--dir=", 6) == 0)

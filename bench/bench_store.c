@@ -16,6 +16,10 @@
  *   casync_bytes, stored_vs_casync   when casync is installed
  *   index_ram_bytes_per_chunk        Bloom filters + sparse directories per chunk
  *   dedup_ratio, compression_ratio
+ *   smallfile_meta_bytes_per_file   5 000 objects of 1 KiB, each synced (store_sync),
+ *                        then a commit and a GC pass: metadata rows x row size / files
+ *   smallfile_physical_bytes_per_file  all rows in use / files (logical: 1024)
+ *   smallfile_syncs_per_s            put + sync of one 1 KiB object, per second
  */
 #include "bench/bench.h"
 
@@ -133,6 +137,59 @@ static int store_dir(const char *dir, const char *outfile, int gens, uint64_t *b
 	return 0;
 }
 
+/* Small synced objects on a fresh array in dir/small: what NFS COMMIT and iSCSI
+ * SYNCHRONIZE CACHE of small files cost in space and time. */
+static int bench_smallfiles(const char *dir, disk_engine *eng)
+{
+	enum { NFILES = 5000, LEN = 1024 };
+	char sub[600];
+	bks_err e = {0};
+	store *s = NULL;
+	uint8_t buf[LEN];
+	int rc = 1, r;
+
+	snprintf(sub, sizeof(sub), "%s/small", dir);
+	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+		return 1;
+	arr *a = make_array(sub, 256ull << 20, eng, 1);
+	if (!a)
+		return 1;
+	if ((r = store_create(a, NULL, &s, &e)) < 0) {
+		fprintf(stderr, "bench: small-file store: %s\n", bks_errmsg(&e, r));
+		arr_close(a);
+		return 1;
+	}
+	double t0 = bench_now();
+	for (int i = 0; i < NFILES; i++) {
+		uint64_t id;
+		uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+		for (int j = 0; j < LEN; j++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[j] = j < LEN / 2 ? (uint8_t)('a' + j % 23) : (uint8_t)x;
+		}
+		if ((r = store_put(s, buf, LEN, &id)) < 0 || (r = store_sync(s, id, &e)) < 0) {
+			fprintf(stderr, "bench: small file %d: %s\n", i, strerror(-r));
+			goto out;
+		}
+	}
+	double dt = bench_now() - t0;
+	if ((r = store_commit(s, &e)) < 0 || (r = store_gc_run(s, 0.5)) < 0 ||
+	    (r = store_commit(s, &e)) < 0) {
+		fprintf(stderr, "bench: small files: commit/GC: %s\n", strerror(-r));
+		goto out;
+	}
+	store_stats st;
+	store_get_stats(s, &st);
+	double row = (double)pool_row_bytes(store_pool(s));
+	bench_print("smallfile_meta_bytes_per_file", (double)st.rows_meta * row / NFILES);
+	bench_print("smallfile_physical_bytes_per_file", (double)st.physical_bytes / NFILES);
+	bench_print("smallfile_syncs_per_s", NFILES / dt);
+	rc = 0;
+out:
+	store_close(s);
+	return rc;
+}
+
 int bench_store(int argc, char **argv, int quick)
 {
 	const char *base_dir = "/var/tmp";
@@ -149,12 +206,23 @@ int bench_store(int argc, char **argv, int quick)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
 			base_dir = argv[++i];
-	if (bench_chunker(argc, argv, quick) != 0)
+	int small_only = 0;
+	for (int i = 1; i < argc; i++)
+		small_only |= !strcmp(argv[i], "--smallfiles");
+	if (!small_only && bench_chunker(argc, argv, quick) != 0)
 		return 1;
 	snprintf(dir, sizeof(dir), "%s/bkstor-bench-store-XXXXXX", base_dir);
 	if (!mkdtemp(dir)) {
 		perror(dir);
 		return 1;
+	}
+	if (small_only) {
+		/* Only the small-file figures (bkstor-bench store --smallfiles). */
+		eng = NULL;
+		if (disk_engine_new(&eng) < 0 || bench_smallfiles(dir, eng) != 0)
+			goto out;
+		rc = 0;
+		goto out;
 	}
 	/* Base from real files: text, binaries, already-compressed bits, as a backup of
 	 * a system disk has. */
@@ -295,6 +363,10 @@ int bench_store(int argc, char **argv, int quick)
 		fprintf(stderr, "bench: casync not installed (apt-get install casync); "
 		         "stored_vs_casync skipped\n");
 	}
+	store_close(s);
+	s = NULL;
+	if (bench_smallfiles(dir, eng) != 0)
+		goto out;
 	rc = 0;
 out:
 	store_close(s);

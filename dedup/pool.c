@@ -191,12 +191,9 @@ static int alloc_row(pool *pl, uint64_t *out)
 	return -ENOSPC;
 }
 
-static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
+/* Start segment id in row (recorded as in use in the txg being built). */
+static int start_seg(pool *pl, seg_builder *b, int kind, int *open, uint64_t row, uint64_t id)
 {
-	uint64_t row;
-	int r = alloc_row(pl, &row);
-	if (r < 0)
-		return r;
 	if (pl->nnew == pl->capnew) {
 		size_t nc = pl->capnew ? pl->capnew * 2 : 64;
 		pool_newrow *nr = realloc(pl->newrows, nc * sizeof(*nr));
@@ -205,11 +202,22 @@ static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
 		pl->newrows = nr;
 		pl->capnew = nc;
 	}
-	uint64_t id = pl->next_seg_id++;
 	pl->newrows[pl->nnew++] = (pool_newrow){.row = row, .seg_id = id, .kind = (uint32_t)kind};
 	set_rowrec(pl, row, id, kind == SEG_DATA ? ROW_DATA : ROW_META);
 	seg_begin(b, kind, id, row, pl->txg, pl->uuid);
 	*open = 1;
+	return 0;
+}
+
+static int begin_seg(pool *pl, seg_builder *b, int kind, int *open)
+{
+	uint64_t row;
+	int r = alloc_row(pl, &row);
+	if (r < 0)
+		return r;
+	if ((r = start_seg(pl, b, kind, open, row, pl->next_seg_id)) < 0)
+		return r;
+	pl->next_seg_id++;
 	return 0;
 }
 
@@ -585,6 +593,98 @@ int pool_seal(pool *pl)
 	return drain(pl);
 }
 
+int pool_seal_kind(pool *pl, int kind)
+{
+	if (pl->fatal)
+		return -EROFS;
+	if (kind == SEG_DATA)
+		return flush_seg(pl, pl->dseg, &pl->dseg_open);
+	return flush_seg(pl, pl->mseg, &pl->mseg_open);
+}
+
+int pool_drain(pool *pl)
+{
+	return pl->fatal ? -EROFS : drain(pl);
+}
+
+static seg_builder *oseg(const pool *pl, int kind)
+{
+	if (kind == SEG_DATA)
+		return pl->dseg_open ? pl->dseg : NULL;
+	return pl->mseg_open ? pl->mseg : NULL;
+}
+
+void pool_oseg_info(const pool *pl, int kind, pool_oseg *o)
+{
+	const seg_builder *b = oseg(pl, kind);
+	memset(o, 0, sizeof(*o));
+	if (!b)
+		return;
+	o->seg_id = seg_current_id(b);
+	o->row = seg_current_row(b);
+	o->nitems = seg_count(b);
+}
+
+int pool_oseg_item(const pool *pl, int kind, uint32_t i, seg_entry *en,
+                   const uint8_t **stored)
+{
+	const seg_builder *b = oseg(pl, kind);
+	int r;
+	if (!b)
+		return -ENOENT;
+	if ((r = seg_item(b, i, en)) < 0)
+		return r;
+	*stored = seg_buffer(b) + en->off;
+	return 0;
+}
+
+int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t index,
+                     const seg_entry *en, const uint8_t *stored, seg_ptr *out, bks_err *e)
+{
+	seg_builder *b = kind == SEG_DATA ? pl->dseg : pl->mseg;
+	int *open = kind == SEG_DATA ? &pl->dseg_open : &pl->mseg_open;
+	int r;
+
+	if ((kind != SEG_DATA && kind != SEG_META) || row >= pl->nrows || seg_id == 0)
+		return bks_fail(e, -EINVAL, "intent log: open segment %llu (row %llu, kind %d) "
+		                "out of range", (unsigned long long)seg_id,
+		                (unsigned long long)row, kind);
+	if (index == 0) {
+		/* A segment the record began: nothing the last commit uses may be there,
+		 * and the previous open segment of this kind, if any, must have been
+		 * named as written (pool_replay_row) before. */
+		if (*open || (rowrec(pl, row) & 3) != ROW_FREE)
+			return bks_fail(e, -EINVAL, "intent log: open segment %llu begins in row "
+			                "%llu, which is in use", (unsigned long long)seg_id,
+			                (unsigned long long)row);
+		if ((r = start_seg(pl, b, kind, open, row, seg_id)) < 0)
+			return bks_fail(e, r, "out of memory");
+		if (seg_id >= pl->next_seg_id)
+			pl->next_seg_id = seg_id + 1;
+	} else if (!*open || seg_current_id(b) != seg_id || seg_current_row(b) != row ||
+	           seg_count(b) != index) {
+		return bks_fail(e, -EINVAL, "intent log: item %u of open segment %llu does not "
+		                "follow the items replayed before", index,
+		                (unsigned long long)seg_id);
+	}
+	r = seg_add_stored(b, kind == SEG_DATA ? en->fp : NULL, stored, en->slen, en->rlen,
+	                   en->codec, out);
+	if (r == 0 && (out->off != en->off || out->xxh != en->xxh))
+		r = -EINVAL;
+	if (r < 0)
+		return bks_fail(e, r == -EINVAL ? r : -EINVAL, "intent log: item %u of open "
+		                "segment %llu does not line up with the record",
+		                index, (unsigned long long)seg_id);
+	if (kind == SEG_DATA) {
+		pl->st.chunks_stored++;
+		pl->st.bytes_stored_raw += en->rlen;
+		pl->st.bytes_stored += en->slen;
+	} else {
+		pl->st.meta_bytes_written += en->slen;
+	}
+	return 0;
+}
+
 size_t pool_new_rows(const pool *pl, const pool_newrow **out)
 {
 	*out = pl->newrows;
@@ -601,15 +701,24 @@ static int row_verify(void *ctx, uint64_t row, size_t off, const void *buf, size
 	return h.row == row && h.seg_id == nr->seg_id && h.kind == nr->kind;
 }
 
-int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e)
+int pool_replay_row(pool *pl, const pool_newrow *nr, uint32_t *replayed, bks_err *e)
 {
 	seg_header h;
 	int r;
+	*replayed = 0;
 	if (nr->row >= pl->nrows || (nr->kind != SEG_DATA && nr->kind != SEG_META) ||
 	    nr->seg_id == 0)
 		return bks_fail(e, -EINVAL, "intent log names row %llu (segment %llu, kind %u): "
 		                "out of range", (unsigned long long)nr->row,
 		                (unsigned long long)nr->seg_id, nr->kind);
+	seg_builder *ob = oseg(pl, (int)nr->kind);
+	if (ob && seg_current_id(ob) == nr->seg_id && seg_current_row(ob) == nr->row) {
+		/* Earlier records carried this segment open; it was written since. Its
+		 * row holds everything they gave and more: take the row's copy. */
+		*replayed = seg_count(ob);
+		*(nr->kind == SEG_DATA ? &pl->dseg_open : &pl->mseg_open) = 0;
+		set_rowrec(pl, nr->row, 0, ROW_FREE);
+	}
 	if ((rowrec(pl, nr->row) & 3) != ROW_FREE)
 		return bks_fail(e, -EEXIST, "intent log names row %llu, which the last commit "
 		                "already uses", (unsigned long long)nr->row);

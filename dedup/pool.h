@@ -125,8 +125,38 @@ typedef struct pool_newrow {
 size_t pool_new_rows(const pool *pl, const pool_newrow **out);
 /* Replay: the log says segment seg_id of kind was written to row after the last
  * commit. Check the whole row (the array repairs what it can), and record it as in
- * use. -EINVAL if the row holds something else, -EEXIST if the row is in use. */
-int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
+ * use. -EINVAL if the row holds something else, -EEXIST if the row is in use.
+ * A segment that earlier records carried as open (pool_replay_item) is dropped from
+ * memory for the row's own copy; *replayed says how many of its items those records
+ * gave already (0 for any other row). */
+int pool_replay_row(pool *pl, const pool_newrow *nr, uint32_t *replayed, bks_err *e);
+
+/* --- open segments carried by the intent log (small syncs seal no row) ---
+ * A sync that would seal a segment holding a few KiB instead copies the items added
+ * since the previous record into the record; the segment stays open and keeps
+ * filling. Replay rebuilds it item by item at the same offsets, so every pointer a
+ * record's objects hold into it is valid again, and the commit after replay writes
+ * it. */
+typedef struct pool_oseg {
+	uint64_t seg_id;         /* 0: no segment of this kind is open */
+	uint64_t row;
+	uint32_t nitems;
+} pool_oseg;
+void pool_oseg_info(const pool *pl, int kind, pool_oseg *o);
+/* Item i of the open segment of kind: its table entry and its stored bytes (valid
+ * until the next call that adds to the pool). */
+int pool_oseg_item(const pool *pl, int kind, uint32_t i, seg_entry *en,
+                   const uint8_t **stored);
+/* Write the open segment of kind now (sealed as it is); pool_drain waits until every
+ * sealed segment is on the array. */
+int pool_seal_kind(pool *pl, int kind);
+int pool_drain(pool *pl);
+/* Replay item `index` of open segment seg_id (kind, row) from a record: index 0
+ * begins the segment (its row must be free in the last commit), later ones must
+ * follow the items replayed so far and land at the offset the record gives. Fills
+ * *out with the item's pointer. -EINVAL for a record that does not line up. */
+int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t index,
+                     const seg_entry *en, const uint8_t *stored, seg_ptr *out, bks_err *e);
 
 /* Stats. */
 typedef struct pool_stats {

@@ -101,6 +101,15 @@ void seg_begin(seg_builder *b, int kind, uint64_t seg_id, uint64_t row, uint64_t
 uint32_t seg_count(const seg_builder *b) { return b->h.nitems; }
 uint64_t seg_current_id(const seg_builder *b) { return b->h.seg_id; }
 const uint8_t *seg_buffer(const seg_builder *b) { return b->row; }
+uint64_t seg_current_row(const seg_builder *b) { return b->h.row; }
+
+int seg_item(const seg_builder *b, uint32_t i, seg_entry *out)
+{
+	if (i >= b->h.nitems)
+		return -ERANGE;
+	*out = b->ent[i];
+	return 0;
+}
 
 /* Bytes left for item data once the table (with one more entry) is accounted. */
 uint32_t seg_free_bytes(const seg_builder *b)

@@ -97,6 +97,10 @@ const void *seg_seal(seg_builder *b);
  * added but not yet written can be read back. */
 uint64_t seg_current_id(const seg_builder *b);
 const uint8_t *seg_buffer(const seg_builder *b);
+/* The row the segment being built goes to, and the table entry of its item i
+ * (i < seg_count): the intent log copies items of an open segment from these. */
+uint64_t seg_current_row(const seg_builder *b);
+int seg_item(const seg_builder *b, uint32_t i, seg_entry *out);
 
 /* Check a whole row as a segment: header, table, and every item's checksum.
  * Returns 0 or the first error (with e). */

@@ -62,6 +62,7 @@ static void free_store(store *s, int close_pool)
 	read_batch_free(s->rb);
 	ilog_free(s->log);
 	u64set_free(&s->log_objs);
+	u64set_free(&s->log_listed);
 	barray_free(s->objtab);
 	fpidx_free(s->idx);
 	fp_ctx_free(s->fpc);

@@ -135,7 +135,10 @@ struct store {
 	/* intent log (store_log.c) */
 	ilog *log;
 	u64set log_objs;       /* objects put or deleted since the last record */
-	size_t log_rows_done;  /* pool_new_rows() already in a record */
+	size_t log_rows_done;  /* pool_new_rows() before this index are in a record */
+	u64set log_listed;     /* segments after it already in a record */
+	struct { uint64_t seg_id; uint32_t n; } log_oseg[2]; /* open segments' items
+	                        * already copied into a record ([0] data, [1] meta) */
 	int log_overflow;      /* could not track a change: the next sync commits */
 	uint64_t log_syncs, log_full_commits, log_replayed;
 };
@@ -154,6 +157,9 @@ void store_log_committed(store *s);
 /* Apply the intent log's records after the last commit, and commit. Returns the
  * number of records (0: none), or -errno. */
 int store_log_replay(store *s, bks_err *e);
+/* Check a store record's layout (header, counts, the open segments' items adding up
+ * to its length) before anything in it is used: 0, -EPROTO, -EINVAL. Pure (fuzzed). */
+int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items);
 
 /* store_gc.c */
 void store_gc_note_ref(store *s, uint64_t seg_id);

@@ -16,7 +16,7 @@ for t in label segment wire jsonp http config; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
-	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/segment.c $top/dedup/cmap.c $top/dedup/pool.c $top/dedup/barray.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd" ;;
+	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/*.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd -lcrypto -lpthread" ;;
 	wire) srcs="$top/fuzz/fuzz-wire.c $top/proto/wire.c $common" ;;
 	jsonp) srcs="$top/fuzz/fuzz-jsonp.c $top/common/jsonp.c $common" ;;
 	config) srcs="$top/fuzz/fuzz-config.c $top/daemon/config.c $common" ;;
