@@ -12,8 +12,28 @@ bkstord="${top_builddir:-.}/daemon/bkstord"
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 missing"; exit 77; }
 T=$(mktemp -d "${BKS_TEST_DIR:-/var/tmp}/bks-$(basename "$0" .sh)-XXXXXX")
 DEMO="$T/demo"
-# A port per test run: 20000..59999, from the pid (tests run in parallel).
-PORT=$((20000 + ($$ * 7 + $(date +%N | sed 's/^0*//;s/^$/0/') % 997) % 40000))
+# A port per test run (the demo also takes PORT+1 for the dashboard): two adjacent
+# ports nobody listens on now, tried from a point picked by pid and time, because
+# tests run in parallel and a guessed port was sometimes taken.
+PORT=$(python3 - "$$" <<'PYEOF'
+import socket, sys, time
+start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000) % 40000
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for i in range(2000):
+    p = 20000 + (start - 20000 + i * 2) % 40000
+    if free(p) and free(p + 1):
+        print(p)
+        break
+PYEOF
+)
 export BKSTOR_CLIENT="$DEMO/client.conf"
 fails=0
 DPID=""
