@@ -128,6 +128,11 @@ size_t pool_new_rows(const pool *pl, const pool_newrow **out);
  * use. -EINVAL if the row holds something else, -EEXIST if the row is in use. */
 int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
 
+/* Metadata compaction: mark every row-table block for which pred is true for
+ * rewriting by the next commit (see barray_relocate); the committed root block is
+ * replaced by every commit anyway. Returns the number of blocks marked. */
+uint64_t pool_relocate_meta(pool *pl, int (*pred)(void *ctx, const seg_ptr *p), void *ctx);
+
 /* Stats. */
 typedef struct pool_stats {
 	uint64_t rows_total, rows_data, rows_meta, rows_free;
