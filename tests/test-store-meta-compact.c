@@ -236,6 +236,8 @@ static int big_object(const char *top)
 
 #define PC_ROUNDS 24
 #define PC_MAX 64
+#define PC_EXTRA 8
+#define EXTRA_LEN 1500
 
 struct pobj {
 	uint64_t id, seed;
@@ -249,7 +251,7 @@ static int powercut(void)
 	bks_err e = {0};
 	bks_rng rng;
 	struct pobj live[PC_MAX];
-	int n = 0, cuts = 0, compacted_rounds = 0, r;
+	int n = 0, cuts = 0, compacted_rounds = 0, extras_kept = 0, mid_pass = 0, r;
 	uint64_t seed = 1;
 
 	bks_rng_seed(&rng, 5);
@@ -263,10 +265,15 @@ static int powercut(void)
 		REQUIRE(a, "round %d: import", round);
 		r = store_open(a, NULL, &s, &e);
 		REQUIRE(r == 0, "round %d: open: %s", round, bks_errmsg(&e, r));
+		/* The previous round's cut lost its collection: collect (no cut armed). */
+		r = store_gc_run(s, 0.5);
+		REQUIRE(r == 0, "round %d: gc: %s", round, strerror(-r));
 		/* Part-full rows: small objects, a commit each; most of them deleted. */
 		for (int i = 0; i < 12 && n < PC_MAX; i++) {
 			struct pobj o = {0, seed++};
-			REQUIRE(put_obj(s, o.seed, 1500, &o.id) == 0, "round %d: put", round);
+			r = put_obj(s, o.seed, 1500, &o.id);
+			REQUIRE(r == 0, "round %d: put: %s (%llu rows free)", round, strerror(-r),
+			        (unsigned long long)pool_rows_in_state(store_pool(s), ROW_FREE));
 			REQUIRE(store_commit(s, &e) == 0, "round %d: commit: %s", round, e.msg);
 			live[n++] = o;
 		}
@@ -276,41 +283,50 @@ static int powercut(void)
 			live[i] = live[--n];
 		}
 		REQUIRE(store_commit(s, &e) == 0, "round %d: commit deletes: %s", round, e.msg);
-		/* The cut: in the sweep and moves (rounds % 4 == 0), after the victims are
-		 * freed and before the commit (1), inside the commit (2), inside an intent-
-		 * log sync of a new object written after the moves (3). */
+		/* The cut: in the sweep and moves, while new objects are put and synced
+		 * between the steps (rounds % 4 == 0); after the victims are freed and a
+		 * new object is written, before the commit (1); inside the commit (2);
+		 * inside an intent-log sync of a new object written after the moves (3). */
 		int kind = round % 4;
 		enum flt_pc_mode mode = round % 8 < 4 ? FLT_PC_DROP : FLT_PC_REORDER;
-		struct pobj extra = {0, 0};
-		int extra_synced = 0;
+		struct pobj extra[PC_EXTRA];
+		int synced[PC_EXTRA] = {0}, nextra = 0;
 		if (kind == 0)
-			flt_arm_powercut(w, 1 + bks_rng_below(&rng, 3), mode);
+			flt_arm_powercut(w, 1 + bks_rng_below(&rng, 200), mode);
 		r = store_gc_start(s, 0.5);
-		while (r == 0 && (r = store_gc_step(s)) > 0)
+		while (r == 0 && (r = store_gc_step(s)) > 0) {
 			r = 0;
+			if (kind == 0 && nextra < PC_EXTRA) {
+				struct pobj o = {0, seed++};
+				if (put_obj(s, o.seed, EXTRA_LEN, &o.id) < 0)
+					break;
+				extra[nextra] = o;
+				if (store_sync(s, o.id, NULL) < 0)
+					break;
+				synced[nextra++] = 1;
+			}
+		}
 		store_gc_stats gs;
 		store_gc_get_stats(s, &gs);
+		mid_pass += flt_is_dead(w);
 		if (r == 0 && !flt_is_dead(w)) {
 			compacted_rounds += gs.meta_rows_compacted > 0;
-			if (kind == 1) {
-				/* A new object lands in new rows (never a victim's) first. */
-				extra.seed = seed++;
-				if (put_obj(s, extra.seed, 40000, &extra.id) == 0) {
-					flt_arm_powercut(w, 1, mode);
+			if (kind == 1 || kind == 3) {
+				struct pobj o = {0, seed++};
+				if (put_obj(s, o.seed, EXTRA_LEN, &o.id) == 0) {
+					extra[nextra++] = o;
+					if (kind == 3) {
+						flt_arm_powercut(w, 2 + bks_rng_below(&rng, 6), mode);
+						synced[nextra - 1] = store_sync(s, o.id, NULL) == 0;
+					}
+					if (!flt_is_dead(w))
+						flt_arm_powercut(w, 1 + bks_rng_below(&rng, kind == 1 ? 1 : 12),
+						                 mode);
 					store_commit(s, NULL);
 				}
 			} else if (kind == 2) {
 				flt_arm_powercut(w, 1 + bks_rng_below(&rng, 12), mode);
 				store_commit(s, NULL);
-			} else if (kind == 3) {
-				extra.seed = seed++;
-				if (put_obj(s, extra.seed, 40000, &extra.id) == 0) {
-					flt_arm_powercut(w, 2 + bks_rng_below(&rng, 6), mode);
-					extra_synced = store_sync(s, extra.id, NULL) == 0;
-					if (!flt_is_dead(w))
-						flt_arm_powercut(w, 1 + bks_rng_below(&rng, 12), mode);
-					store_commit(s, NULL);
-				}
 			} else {
 				store_commit(s, NULL);
 			}
@@ -319,9 +335,9 @@ static int powercut(void)
 		store_close(s);
 		flt_world_free(w);
 		if (!dead) {
-			/* Not cut (a commit finished first): the extra object is committed. */
-			if (extra.id && n < PC_MAX)
-				live[n++] = extra;
+			/* Not cut (a commit finished first): the new objects are committed. */
+			for (int i = 0; i < nextra && n < PC_MAX; i++)
+				live[n++] = extra[i];
 			continue;
 		}
 		cuts++;
@@ -333,25 +349,34 @@ static int powercut(void)
 		for (int i = 0; i < n; i++)
 			bad += !same(s, live[i].id, live[i].seed, 1500);
 		CHECK(bad == 0, "cut %d (kind %d): %d of %d objects differ", cuts, kind, bad, n);
-		uint64_t nobj = (uint64_t)n;
-		if (extra.id) {
+		for (int i = 0; i < nextra; i++) {
 			store_obj_info in;
-			int there = store_stat(s, extra.id, &in) == 0 && in.gen != 0;
-			if (extra_synced)
-				CHECK(there, "cut %d: the synced object is missing", cuts);
-			if (there) {
-				CHECK(same(s, extra.id, extra.seed, 40000), "cut %d: extra object differs",
-				      cuts);
-				if (n < PC_MAX)
-					live[n++] = extra;
-				nobj++;
-			}
+			int there = store_stat(s, extra[i].id, &in) == 0;
+			if (synced[i])
+				CHECK(there, "cut %d (kind %d): synced object %llu is missing", cuts, kind,
+				      (unsigned long long)extra[i].id);
+			if (!there)
+				continue;
+			extras_kept++;
+			CHECK(same(s, extra[i].id, extra[i].seed, EXTRA_LEN),
+			      "cut %d (kind %d): object %llu differs", cuts, kind,
+			      (unsigned long long)extra[i].id);
+			if (n < PC_MAX)
+				live[n++] = extra[i];
 		}
-		CHECK(verify_clean(s, nobj), "cut %d (kind %d): verify", cuts, kind);
+		/* Objects put after the cut's commit are not there: verify counts what is. */
+		store_stats st;
+		store_get_stats(s, &st);
+		CHECK(st.objects == (uint64_t)n, "cut %d (kind %d): %llu objects, expected %d", cuts,
+		      kind, (unsigned long long)st.objects, n);
+		CHECK(verify_clean(s, st.objects), "cut %d (kind %d): verify", cuts, kind);
 		store_close(s);
 	}
-	printf("power cuts during metadata compaction: %d cuts in %d rounds; %d rounds "
-	       "compacted metadata rows\n", cuts, PC_ROUNDS, compacted_rounds);
+	printf("power cuts during metadata compaction: %d cuts in %d rounds (%d in the "
+	       "middle of a pass, between syncs); %d rounds compacted metadata rows; %d objects "
+	       "written during or after a pass survived their cut\n", cuts, PC_ROUNDS, mid_pass,
+	       compacted_rounds, extras_kept);
+	CHECK(mid_pass > 0, "no cut landed in the middle of a pass");
 	CHECK(cuts >= PC_ROUNDS / 2, "only %d cuts", cuts);
 	CHECK(compacted_rounds >= PC_ROUNDS / 4, "only %d rounds compacted", compacted_rounds);
 	return 0;
