@@ -14,7 +14,8 @@
  *
  * Garbage: deleting an object leaves its chunks in place; the collector
  * (store_gc_*) finds chunks no object references, copies the live chunks out of
- * mostly-dead segments, and frees rows after a commit. It runs in steps between other
+ * mostly-dead segments, moves the live metadata blocks out of mostly-dead metadata
+ * rows, and frees rows after a commit. It runs in steps between other
  * calls ("online") and never frees a chunk that a write since it started refers to.
  *
  * Threads: one call at a time (the daemon serializes with its own lock).
