@@ -3,12 +3,13 @@
  * Mark (store_gc_start): every extent of every object puts its fingerprint in a Bloom
  * filter of live chunks (16 bits per chunk: a dead chunk survives a round with
  * probability ~0.05%, a live one never dies); every reachable metadata block adds its
- * stored bytes to its row's live count. Segments created from now on are not swept this round, and every segment
- * a write refers to from now on (a dedup hit) is protected, so a chunk that a
- * concurrent write has just deduplicated against is never freed.
+ * stored bytes to its row's live count. Segments created from now on are not swept
+ * this round, and every segment a write refers to from now on (a dedup hit) is
+ * protected, so a chunk that a concurrent write has just deduplicated against is
+ * never freed.
  * Sweep (store_gc_step): a dead metadata row is freed; a metadata row whose live
- * blocks fill less than min_live of it is emptied (below); a data segment with no live
- * chunk is freed; one whose live bytes fill less than min_live of the row (dead
+ * blocks fill less than min_live of it is emptied (below); a data segment with no
+ * live chunk is freed; one whose live bytes fill less than min_live of the row (dead
  * chunks, or a segment a commit wrote half full) has its live chunks
  * copied (stored bytes, no recompression) into new segments, the index updated, and
  * its row freed. Freed rows are reused only after the next commit, so a crash before
