@@ -1,13 +1,14 @@
 /* test-store-meta-compact: the collector compacts metadata rows that are only partly
  * live.
  *  1. 300 small objects, each followed by a commit (every commit seals part-full
- *     metadata rows) -- and again with a sync each --, 270 deleted, one GC round: the metadata rows drop to what the
- *     live metadata needs (live bytes at the mark / row bytes, rounded up, + 2);
+ *     metadata rows), and again with a sync each (the issue's case); 270 deleted,
+ *     one GC round: the metadata rows drop to what the live metadata needs (live
+ *     bytes at the mark / row bytes, rounded up, + 2);
  *     every remaining object reads back exact, verify is clean, after a reopen too.
  *     (The collector of before freed only wholly dead metadata rows: each surviving
  *     object's map leaf kept its commit's row, ~30 rows.)
- *  2. One large object (tiny chunks: a three-level map)
- *     written while small objects are put and committed, so its leaves are spread
+ *  2. One large object (tiny chunks: a three-level map) written while small
+ *     objects are put and committed, so its leaves are spread
  *     over rows that are mostly garbage once the small objects are deleted, and over
  *     a few rows its leaves fill: GC moves only the leaves in the emptied rows and
  *     their ancestors (well under half of the map's bytes), and the object reads back.
@@ -107,11 +108,11 @@ static int small_objects(const char *top, int sync)
 	printf("small objects: %d puts with a %s each: %llu metadata rows; %d deleted: "
 	       "%llu; after one GC: %llu (live metadata %llu bytes = %.2f rows of %u; bound "
 	       "%llu); %llu rows compacted, %llu blocks moved (%llu bytes)\n", SMALL,
-	       sync ? "sync" : "commit", (unsigned long long)before, SMALL - keep, (unsigned long long)deleted,
-	       (unsigned long long)after, (unsigned long long)gs.meta_live_bytes,
-	       (double)gs.meta_live_bytes / row, row, (unsigned long long)bound,
-	       (unsigned long long)gs.meta_rows_compacted, (unsigned long long)gs.meta_blocks_moved,
-	       (unsigned long long)gs.meta_bytes_moved);
+	       sync ? "sync" : "commit", (unsigned long long)before, SMALL - keep,
+	       (unsigned long long)deleted, (unsigned long long)after,
+	       (unsigned long long)gs.meta_live_bytes, (double)gs.meta_live_bytes / row, row,
+	       (unsigned long long)bound, (unsigned long long)gs.meta_rows_compacted,
+	       (unsigned long long)gs.meta_blocks_moved, (unsigned long long)gs.meta_bytes_moved);
 	if (!sync)
 		CHECK(before >= SMALL, "every commit sealed a metadata row (%llu)",
 		      (unsigned long long)before);
