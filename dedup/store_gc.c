@@ -16,7 +16,7 @@
  * it leaves the last commit whole. Content maps keep pointing at old places; a read
  * that finds a moved chunk's row reused (-ESTALE) asks the index.
  *
- * Metadata compaction. Every commit (and every sync) seals a part-full metadata row,
+ * Metadata compaction. Every commit (and a sync may) seals a part-full metadata row,
  * and copy-on-write leaves old block versions behind in rows that still hold a few
  * live ones, so rows whose live metadata is below min_live are victims: after the
  * row sweep, every block that is still referenced and lies in a victim row is moved
@@ -32,8 +32,9 @@
  * this txg's row table, not reused until this txg commits. Until the commit lands,
  * the previous commit is whole: its blocks in the victims are still there, and the
  * moved copies are only referenced by the txg being built. An intent-log record
- * written meanwhile lists new rows and object records, never freed rows, so a replay
- * keeps the victims in use and the objects it restores point at blocks that exist.
+ * written meanwhile lists what was added (rows, object records, items), never freed
+ * rows, so a replay keeps the victims in use and the objects it restores point at
+ * blocks that exist.
  * The commit then references only the copies. */
 #include "dedup/store_int.h"
 

@@ -338,10 +338,11 @@ static int powercut(void)
 				struct pobj o = {0, seed++};
 				if (put_obj(s, o.seed, EXTRA_LEN, &o.id) < 0)
 					break;
-				extra[nextra] = o;
+				/* A sync cut short may still have made it durable. */
+				extra[nextra++] = o;
 				if (store_sync(s, o.id, NULL) < 0)
 					break;
-				synced[nextra++] = 1;
+				synced[nextra - 1] = 1;
 			}
 		}
 		store_gc_stats gs;
