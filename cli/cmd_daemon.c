@@ -274,11 +274,13 @@ static int fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
 			         bks_fmt_bytes(get_u(j, "bytes_moved"), b, sizeof(b)));
 		else
 			snprintf(out, cap, "gc %s %s: %llu segments freed, %llu compacted, %llu rows "
-			         "freed, %s moved", state, fmt_wall(t1, when, sizeof(when)),
+			         "freed, %s moved, %llu metadata rows compacted", state,
+			         fmt_wall(t1, when, sizeof(when)),
 			         (unsigned long long)get_u(j, "segments_freed"),
 			         (unsigned long long)get_u(j, "segments_compacted"),
 			         (unsigned long long)get_u(j, "rows_freed"),
-			         bks_fmt_bytes(get_u(j, "bytes_moved"), b, sizeof(b)));
+			         bks_fmt_bytes(get_u(j, "bytes_moved"), b, sizeof(b)),
+			         (unsigned long long)get_u(j, "meta_rows_compacted"));
 	} else if (!strcmp(kind, "verify")) {
 		uint64_t n = get_u(j, "objects"), done = get_u(j, "objects_done");
 		double rate = secs > 0 ? (double)done / secs : 0;

@@ -238,10 +238,13 @@ static void jobs_step(appl *ap)
 				               r < 0 ? strerror(-r) : bks_errmsg(&e, c));
 			else
 				appl_event_add(ap, CFG_LOG_INFO, "garbage collection done: %llu rows "
-				               "freed, %llu segments compacted, %llu bytes moved",
+				               "freed, %llu segments compacted, %llu bytes moved, "
+				               "%llu metadata rows compacted (%llu blocks moved)",
 				               (unsigned long long)gs.rows_freed,
 				               (unsigned long long)gs.segments_compacted,
-				               (unsigned long long)gs.bytes_moved);
+				               (unsigned long long)gs.bytes_moved,
+				               (unsigned long long)gs.meta_rows_compacted,
+				               (unsigned long long)gs.meta_blocks_moved);
 			pthread_mutex_lock(&ap->mu);
 		}
 	}

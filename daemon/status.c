@@ -44,6 +44,8 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_uint(j, "segments_compacted", gs.segments_compacted);
 	json_uint(j, "bytes_moved", gs.bytes_moved);
 	json_uint(j, "rows_freed", gs.rows_freed);
+	json_uint(j, "meta_rows_compacted", gs.meta_rows_compacted);
+	json_uint(j, "meta_blocks_moved", gs.meta_blocks_moved);
 	json_uint(j, "started_ns", sn.gc_started_ns);
 	json_uint(j, "finished_ns", sn.gc_finished_ns);
 	json_obj_end(j);

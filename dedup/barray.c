@@ -332,3 +332,26 @@ int barray_visit(const barray *b, int (*fn)(void *ctx, const seg_ptr *p), void *
 			return r;
 	return 0;
 }
+
+uint64_t barray_relocate(barray *b, int (*pred)(void *ctx, const seg_ptr *p), void *ctx)
+{
+	uint64_t n = 0;
+	/* A dirty leaf makes its directory and the top dirty at the sync; a directory
+	 * or the top can also sit in such a row while its children do not. */
+	for (uint64_t l = 0; l < b->nleaves; l++)
+		if (!seg_ptr_is_null(&b->leaf[l]) && pred(ctx, &b->leaf[l])) {
+			b->leaf_dirty[l] = 1;
+			n++;
+		}
+	for (uint64_t d = 0; d < b->ndirs; d++)
+		if (!seg_ptr_is_null(&b->dir[d]) && pred(ctx, &b->dir[d])) {
+			b->dir_dirty[d] = 1;
+			b->top_dirty = 1; /* rewritten anyway; and barray_is_dirty sees it */
+			n++;
+		}
+	if (!seg_ptr_is_null(&b->top) && pred(ctx, &b->top)) {
+		b->top_dirty = 1;
+		n++;
+	}
+	return n;
+}

@@ -45,6 +45,12 @@ int barray_is_dirty(const barray *b);
  * leaves). Stops at the first non-zero return. */
 int barray_visit(const barray *b, int (*fn)(void *ctx, const seg_ptr *p), void *ctx);
 
+/* Mark for rewriting every block (leaf, directory, top) for which pred is true (the
+ * collector: blocks in rows it is emptying), so the next barray_sync writes them, and
+ * the blocks above them, to new places. Nothing is read or written now: the records
+ * are in RAM. Returns the number of blocks marked. */
+uint64_t barray_relocate(barray *b, int (*pred)(void *ctx, const seg_ptr *p), void *ctx);
+
 /* Write what changed; fills root. Returns 0 or -errno. */
 int barray_sync(barray *b, uint8_t root[BARRAY_ROOT_ENC]);
 

@@ -362,6 +362,75 @@ int map_walk(pool *pl, const obj_rec *o, uint32_t block,
 	return r;
 }
 
+/* --- relocation (metadata compaction) --- */
+
+struct reloc {
+	pool *pl;
+	uint8_t **bufs;
+	uint32_t block;
+	int (*pred)(void *ctx, const seg_ptr *p);
+	void *ctx;
+	uint64_t moved, bytes;
+};
+
+/* Rewrite *p elsewhere when it, or any block below it, is in a row being emptied;
+ * 1 when *p changed, 0 when not, -errno. Interior nodes are read (they hold their
+ * children's pointers); a leaf is read only when it must move itself. */
+static int reloc(struct reloc *rc, seg_ptr *p, uint32_t level, uint64_t first)
+{
+	int self = rc->pred(rc->ctx, p), changed = 0, r;
+	uint32_t n;
+	seg_ptr np;
+	if (level == 0 && !self)
+		return 0;
+	uint8_t *b = rc->bufs[level];
+	if ((r = load_block(rc->pl, p, level == 0, first, b, rc->block, &n)) < 0)
+		return r;
+	for (uint32_t i = 0; level > 0 && i < n; i++) {
+		uint8_t *x = b + MAP_HDR + (size_t)i * MAP_NODE_ENT;
+		seg_ptr c;
+		seg_ptr_decode(x + 8, &c);
+		if ((r = reloc(rc, &c, level - 1, le_get64(x))) < 0)
+			return r;
+		if (r > 0) {
+			seg_ptr_encode(&c, x + 8);
+			changed = 1;
+		}
+	}
+	if (!self && !changed)
+		return 0;
+	if ((r = pool_meta_write(rc->pl, b, p->rlen, &np)) < 0)
+		return r;
+	pool_meta_free(rc->pl, p);
+	rc->moved++;
+	rc->bytes += np.slen;
+	*p = np;
+	return 1;
+}
+
+int map_relocate(pool *pl, obj_rec *o, uint32_t block,
+                 int (*pred)(void *ctx, const seg_ptr *p), void *ctx, uint64_t *moved,
+                 uint64_t *bytes)
+{
+	uint8_t *bufs[MAP_MAX_DEPTH] = {0};
+	struct reloc rc = {pl, bufs, block, pred, ctx, 0, 0};
+	int r = 0;
+	if (o->depth == 0)
+		return 0;
+	if (o->depth > MAP_MAX_DEPTH)
+		return -EINVAL;
+	for (uint32_t i = 0; i < o->depth; i++)
+		if (!(bufs[i] = malloc(block)))
+			r = -ENOMEM;
+	if (r == 0)
+		r = reloc(&rc, &o->root, o->depth - 1, 0);
+	for (uint32_t i = 0; i < o->depth; i++)
+		free(bufs[i]);
+	*moved += rc.moved;
+	*bytes += rc.bytes;
+	return r;
+}
+
 /* --- u64set --- */
 
 static uint64_t mix(uint64_t k)

@@ -617,3 +617,38 @@ int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *
 	}
 	return 0;
 }
+
+int fpidx_relocate(fpindex *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
+                   uint64_t *moved, uint64_t *bytes)
+{
+	/* Entry blocks are read by lookups through the run's directory, so they are
+	 * copied now (before the collector frees their rows); the directory and Bloom
+	 * arrays live in RAM and are only marked, for the next sync to rewrite. */
+	for (int i = 0; i < x->nruns; i++) {
+		struct run *rn = &x->runs[i];
+		uint64_t m = barray_relocate(rn->dir, pred, ctx) + barray_relocate(rn->bloom, pred, ctx);
+		for (uint64_t b = 0; b < barray_count(rn->dir); b++) {
+			seg_ptr bp, np;
+			seg_ptr_decode((const uint8_t *)barray_get(rn->dir, b) + FP_LEN, &bp);
+			if (!pred(ctx, &bp))
+				continue;
+			int r = pool_meta_read(x->pl, &bp, x->blk, x->block);
+			if (r < 0)
+				return r;
+			if ((r = pool_meta_write(x->pl, x->blk, bp.rlen, &np)) < 0)
+				return r;
+			seg_ptr_encode(&np, (uint8_t *)barray_mut(rn->dir, b) + FP_LEN);
+			pool_meta_free(x->pl, &bp);
+			m++;
+			*bytes += np.slen;
+		}
+		if (m)
+			x->runs_dirty = 1;
+		*moved += m;
+	}
+	if (!seg_ptr_is_null(&x->runlist) && pred(ctx, &x->runlist)) {
+		x->runs_dirty = 1;
+		(*moved)++;
+	}
+	return 0;
+}

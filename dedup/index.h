@@ -52,6 +52,13 @@ void fpidx_get_stats(const fpindex *x, fpidx_stats *st);
  * Bloom filters, entry blocks). */
 int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx);
 
+/* Metadata compaction: every block of the index for which pred is true is moved:
+ * entry blocks are copied now (lookups read them), directory and Bloom blocks and the
+ * run list are rewritten by the next fpidx_sync. Adds the blocks moved or marked to
+ * *moved and the bytes written now to *bytes. 0 or -errno. */
+int fpidx_relocate(fpindex *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
+                   uint64_t *moved, uint64_t *bytes);
+
 /* Rebuild from the segments themselves (every DATA row's table). */
 int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e);
 

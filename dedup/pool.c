@@ -1078,3 +1078,13 @@ arr *pool_release(pool *pl)
 	pool_close(pl);
 	return a;
 }
+
+/* --- metadata compaction (store_gc.c) --- */
+
+uint64_t pool_relocate_meta(pool *pl, int (*pred)(void *ctx, const seg_ptr *p), void *ctx)
+{
+	/* The row table is in RAM: its blocks in the rows being emptied are marked and
+	 * written elsewhere by the next commit's sync. The committed root block needs
+	 * nothing: every commit writes a new one. */
+	return barray_relocate(pl->rowtab, pred, ctx);
+}

@@ -158,6 +158,11 @@ int pool_drain(pool *pl);
 int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t index,
                      const seg_entry *en, const uint8_t *stored, seg_ptr *out, bks_err *e);
 
+/* Metadata compaction: mark every row-table block for which pred is true for
+ * rewriting by the next commit (see barray_relocate); the committed root block is
+ * replaced by every commit anyway. Returns the number of blocks marked. */
+uint64_t pool_relocate_meta(pool *pl, int (*pred)(void *ctx, const seg_ptr *p), void *ctx);
+
 /* Stats. */
 typedef struct pool_stats {
 	uint64_t rows_total, rows_data, rows_meta, rows_free;

@@ -14,7 +14,8 @@
  *
  * Garbage: deleting an object leaves its chunks in place; the collector
  * (store_gc_*) finds chunks no object references, copies the live chunks out of
- * mostly-dead segments, and frees rows after a commit. It runs in steps between other
+ * mostly-dead segments, moves the live metadata blocks out of mostly-dead metadata
+ * rows, and frees rows after a commit. It runs in steps between other
  * calls ("online") and never frees a chunk that a write since it started refers to.
  *
  * Threads: one call at a time (the daemon serializes with its own lock).
@@ -134,11 +135,18 @@ typedef struct store_gc_stats {
 	uint64_t segments_scanned, segments_freed, segments_compacted;
 	uint64_t chunks_moved, bytes_moved, rows_freed;
 	uint64_t live_bytes, dead_bytes;   /* stored bytes, from the last mark */
+	/* Metadata: stored bytes of the blocks reachable at the mark; rows emptied
+	 * because their live blocks filled less than min_live of them; blocks moved out
+	 * of those rows (and the blocks above them rewritten with them) and the bytes
+	 * written for them now (record-array blocks are rewritten by the next commit). */
+	uint64_t meta_live_bytes, meta_rows_compacted, meta_blocks_moved, meta_bytes_moved;
 } store_gc_stats;
 
 /* Start a collection: mark live chunks from every object (now), then sweep in
  * steps. Segments whose live chunks fill less than min_live (e.g. 0.5) of their row
- * are compacted: dead chunks and rows that commits wrote half full are reclaimed. */
+ * are compacted: dead chunks and rows that commits wrote half full are reclaimed.
+ * Metadata rows whose live blocks fill less than min_live are emptied the same way
+ * (the blocks move, the rows are free after the next commit). */
 int store_gc_start(store *s, double min_live);
 /* Do a bounded amount of sweeping; 1 if more remains, 0 when done, -errno. */
 int store_gc_step(store *s);

@@ -2,17 +2,40 @@
  *
  * Mark (store_gc_start): every extent of every object puts its fingerprint in a Bloom
  * filter of live chunks (16 bits per chunk: a dead chunk survives a round with
- * probability ~0.05%, a live one never dies); every reachable metadata block marks
- * its row. Segments created from now on are not swept this round, and every segment
- * a write refers to from now on (a dedup hit) is protected, so a chunk that a
- * concurrent write has just deduplicated against is never freed.
- * Sweep (store_gc_step): a dead metadata row is freed; a data segment with no live
- * chunk is freed; one whose live bytes fill less than min_live of the row (dead
+ * probability ~0.05%, a live one never dies); every reachable metadata block adds its
+ * stored bytes to its row's live count. Segments created from now on are not swept
+ * this round, and every segment a write refers to from now on (a dedup hit) is
+ * protected, so a chunk that a concurrent write has just deduplicated against is
+ * never freed.
+ * Sweep (store_gc_step): a dead metadata row is freed; a metadata row whose live
+ * blocks fill less than min_live of it is emptied (below); a data segment with no
+ * live chunk is freed; one whose live bytes fill less than min_live of the row (dead
  * chunks, or a segment a commit wrote half full) has its live chunks
  * copied (stored bytes, no recompression) into new segments, the index updated, and
  * its row freed. Freed rows are reused only after the next commit, so a crash before
  * it leaves the last commit whole. Content maps keep pointing at old places; a read
- * that finds a moved chunk's row reused (-ESTALE) asks the index. */
+ * that finds a moved chunk's row reused (-ESTALE) asks the index.
+ *
+ * Metadata compaction. Every commit (and a sync may) seals a part-full metadata row,
+ * and copy-on-write leaves old block versions behind in rows that still hold a few
+ * live ones, so rows whose live metadata is below min_live are victims: after the
+ * row sweep, every block that is still referenced and lies in a victim row is moved
+ * to the open metadata segment, copy-on-write up to its root: content maps (only the
+ * paths to moved blocks are rewritten; interior nodes are read to find them), a few
+ * objects per step; then in one step the record arrays (object table, the index's
+ * directories and Bloom filters, the row table: marked, rewritten by the next
+ * commit's sync), the index's entry blocks (copied now: lookups read them) and its
+ * run list; then the victim rows are freed. Rows holding a block of an object being
+ * written at the mark (map_writer.written; the writer's unfinished nodes point at
+ * them) are never victims.
+ * Crash story: a victim is freed like any row (pool_free_row): written as FREE in
+ * this txg's row table, not reused until this txg commits. Until the commit lands,
+ * the previous commit is whole: its blocks in the victims are still there, and the
+ * moved copies are only referenced by the txg being built. An intent-log record
+ * written meanwhile lists what was added (rows, object records, items), never freed
+ * rows, so a replay keeps the victims in use and the objects it restores point at
+ * blocks that exist.
+ * The commit then references only the copies. */
 #include "dedup/store_int.h"
 
 #include <errno.h>
@@ -22,13 +45,21 @@
 #define GC_BLOOM_BITS 16
 #define GC_BLOOM_K 11
 #define GC_ROWS_PER_STEP 16
+#define GC_OBJS_PER_STEP 64
+
+enum { GC_ROWS = 0, GC_MAPS = 1, GC_FINISH = 2 };
 
 struct gc_state {
 	int active;
 	double min_live;
 	uint64_t *bloom;
 	uint64_t nbits;
-	uint8_t *meta_live;   /* per row: a reachable metadata block lives there */
+	uint32_t *meta_bytes; /* per row: stored bytes of reachable metadata blocks */
+	uint8_t *meta_pin;    /* per row: holds a block of an object being written */
+	uint8_t *victim;      /* per row: a metadata row being emptied this round */
+	uint64_t nvictims;
+	int phase;            /* GC_ROWS, GC_MAPS, GC_FINISH */
+	uint64_t obj_cursor;
 	u64set protect;       /* data segments referred to by writes since the start */
 	uint64_t horizon;     /* segments with this id or above are newer than the mark */
 	uint64_t cursor;
@@ -70,7 +101,9 @@ void store_gc_free(store *s)
 	if (!g)
 		return;
 	free(g->bloom);
-	free(g->meta_live);
+	free(g->meta_bytes);
+	free(g->meta_pin);
+	free(g->victim);
 	free(g->ents);
 	free(g->ibuf);
 	u64set_free(&g->protect);
@@ -99,8 +132,11 @@ static int mark_ext(void *ctx, const map_ext *e)
 static int mark_blk(void *ctx, const seg_ptr *p)
 {
 	struct mark_ctx *m = ctx;
-	if (p->row < pool_rows(m->s->pl))
-		m->g->meta_live[p->row] = 1;
+	if (p->row < pool_rows(m->s->pl)) {
+		uint32_t *b = &m->g->meta_bytes[p->row], add = BKS_MAX(p->slen, 1u);
+		*b = *b > UINT32_MAX - add ? UINT32_MAX : *b + add;
+		m->g->st.meta_live_bytes += p->slen;
+	}
 	return 0;
 }
 
@@ -119,11 +155,13 @@ int store_gc_start(store *s, double min_live)
 	g->min_live = min_live;
 	g->nbits = BKS_MAX(s->unique_chunks * GC_BLOOM_BITS, (uint64_t)4096);
 	g->bloom = calloc((g->nbits + 63) / 64, 8);
-	g->meta_live = calloc(nrows, 1);
+	g->meta_bytes = calloc(nrows, sizeof(*g->meta_bytes));
+	g->meta_pin = calloc(nrows, 1);
+	g->victim = calloc(nrows, 1);
 	g->ents_cap = pool_row_bytes(s->pl) / (SEG_ENTRY_SIZE + 1) + 1;
 	g->ents = calloc(g->ents_cap, sizeof(*g->ents));
 	g->ibuf = malloc(pool_row_bytes(s->pl));
-	if (!g->bloom || !g->meta_live || !g->ents || !g->ibuf) {
+	if (!g->bloom || !g->meta_bytes || !g->meta_pin || !g->victim || !g->ents || !g->ibuf) {
 		store_gc_free(s);
 		return -ENOMEM;
 	}
@@ -149,8 +187,11 @@ int store_gc_start(store *s, double min_live)
 		for (uint64_t i = 0; i < w->refs.cap; i++)
 			if (w->refs.k[i])
 				u64set_add(&g->protect, w->refs.k[i]);
-		for (size_t i = 0; i < w->mw.nwritten; i++)
+		for (size_t i = 0; i < w->mw.nwritten; i++) {
 			mark_blk(&m, &w->mw.written[i]);
+			if (w->mw.written[i].row < nrows)
+				g->meta_pin[w->mw.written[i].row] = 1;
+		}
 	}
 	/* The other metadata: object table, index, row table, the committed root. */
 	if (r == 0)
@@ -196,9 +237,13 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 	if (seg == 0 || seg >= g->horizon)
 		return 0;
 	if (state == ROW_META) {
-		if (!g->meta_live[row]) {
+		double room = (double)(pool_row_bytes(s->pl) - SEG_HDR_SIZE);
+		if (!g->meta_bytes[row]) {
 			pool_free_row(s->pl, row);
 			g->st.rows_freed++;
+		} else if (!g->meta_pin[row] && (double)g->meta_bytes[row] < g->min_live * room) {
+			g->victim[row] = 1;
+			g->nvictims++;
 		}
 		return 0;
 	}
@@ -251,21 +296,94 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 	return 0;
 }
 
+/* --- metadata compaction --- */
+
+/* Is the block p points to in a victim row (and still the segment the mark saw)? */
+static int in_victim(void *ctx, const seg_ptr *p)
+{
+	store *s = ctx;
+	return p->row < pool_rows(s->pl) && s->gc->victim[p->row] &&
+	       pool_row_seg(s->pl, p->row) == p->seg_id;
+}
+
+/* Move the map blocks of up to GC_OBJS_PER_STEP objects out of the victims. Objects
+ * created after the mark have no block in them (new blocks go to segments above the
+ * horizon), so a step may leave the store for other work in between. */
+static int reloc_maps(store *s, gc_state *g)
+{
+	for (int i = 0; i < GC_OBJS_PER_STEP && g->obj_cursor < barray_count(s->objtab); i++) {
+		uint64_t id = g->obj_cursor++;
+		obj_rec o;
+		if (store_obj_get(s, id, &o) < 0)
+			continue;
+		int r = map_relocate(s->pl, &o, s->p.pool.meta_block, in_victim, s,
+		                     &g->st.meta_blocks_moved, &g->st.meta_bytes_moved);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			obj_rec_encode(&o, barray_mut(s->objtab, id));
+	}
+	return g->obj_cursor < barray_count(s->objtab);
+}
+
+/* The rest of the metadata, then free the victims: one step, so no commit comes
+ * between the last move and the frees. */
+static int reloc_finish(store *s, gc_state *g)
+{
+	int r = fpidx_relocate(s->idx, in_victim, s, &g->st.meta_blocks_moved,
+	                       &g->st.meta_bytes_moved);
+	if (r < 0)
+		return r;
+	g->st.meta_blocks_moved += barray_relocate(s->objtab, in_victim, s);
+	g->st.meta_blocks_moved += pool_relocate_meta(s->pl, in_victim, s);
+	for (store_writer *w = s->writers; w; w = w->next)
+		for (size_t i = 0; i < w->mw.nwritten; i++)
+			BKS_PANIC_IF(in_victim(s, &w->mw.written[i]),
+			             "gc: a block of an object being written is in victim row %llu",
+			             (unsigned long long)w->mw.written[i].row);
+	for (uint64_t row = 0; row < pool_rows(s->pl); row++) {
+		if (!g->victim[row])
+			continue;
+		pool_free_row(s->pl, row);
+		g->victim[row] = 0;
+		g->st.meta_rows_compacted++;
+		g->st.rows_freed++;
+	}
+	g->nvictims = 0;
+	return 0;
+}
+
 int store_gc_step(store *s)
 {
 	gc_state *g = s->gc;
+	int r = 0;
 	if (!g || !g->active)
 		return 0;
-	for (int i = 0; i < GC_ROWS_PER_STEP && g->cursor < pool_rows(s->pl); i++) {
-		int r = sweep_row(s, g, g->cursor++);
-		if (r < 0) {
-			g->active = 0;
-			g->st.running = 0;
-			return r;
+	if (g->phase == GC_ROWS) {
+		for (int i = 0; i < GC_ROWS_PER_STEP && g->cursor < pool_rows(s->pl) && r == 0; i++)
+			r = sweep_row(s, g, g->cursor++);
+		if (r == 0 && g->cursor < pool_rows(s->pl))
+			return 1;
+		if (r == 0 && g->nvictims) {
+			g->phase = GC_MAPS;
+			return 1;
 		}
+	} else if (g->phase == GC_MAPS) {
+		r = reloc_maps(s, g);
+		if (r > 0)
+			return 1;
+		if (r == 0) {
+			g->phase = GC_FINISH;
+			return 1;
+		}
+	} else {
+		r = reloc_finish(s, g);
 	}
-	if (g->cursor < pool_rows(s->pl))
-		return 1;
+	if (r < 0) {
+		g->active = 0;
+		g->st.running = 0;
+		return r;
+	}
 	g->active = 0;
 	g->st.running = 0;
 	uint64_t all = g->st.live_bytes + g->st.dead_bytes;
@@ -275,15 +393,22 @@ int store_gc_step(store *s)
 
 int store_gc_run(store *s, double min_live)
 {
-	int r = store_gc_start(s, min_live);
-	if (r == 0)
-		while ((r = store_gc_step(s)) > 0)
-			;
-	if (r == 0) {
-		/* Dead index entries go with the next merge; merge now so the index does
-		 * not keep pointing into freed rows. */
-		r = fpidx_compact(s->idx);
+	int r = store_gc_start(s, min_live), merged = 0;
+	/* Dead index entries go with the next merge; merge now so the index does not
+	 * keep pointing into freed rows. Merged before the last metadata step: the new
+	 * run lands outside the victims, so the old runs' blocks need no copying. */
+	while (r == 0 && (r = store_gc_step(s)) > 0) {
+		r = 0;
+		if (!merged && s->gc->phase == GC_FINISH) {
+			merged = 1;
+			if ((r = fpidx_compact(s->idx)) < 0) {
+				s->gc->active = 0;
+				s->gc->st.running = 0;
+			}
+		}
 	}
+	if (r == 0 && !merged)
+		r = fpidx_compact(s->idx);
 	if (r == 0)
 		r = store_commit(s, NULL);
 	return r;

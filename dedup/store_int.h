@@ -87,6 +87,15 @@ int map_walk(pool *pl, const obj_rec *o, uint32_t block,
              int (*ext_fn)(void *ctx, const map_ext *e),
              int (*blk_fn)(void *ctx, const seg_ptr *p), void *ctx);
 
+/* Metadata compaction: rewrite every block of the map for which pred is true, and
+ * the blocks above it, to new places (copy-on-write up to o->root); blocks not on
+ * such a path are neither read nor written, except the interior nodes that must be
+ * read to find them. 1 when o->root changed (the caller stores the record), 0 when
+ * nothing moved, -errno. Adds the blocks written to *moved and their bytes to *bytes. */
+int map_relocate(pool *pl, obj_rec *o, uint32_t block,
+                 int (*pred)(void *ctx, const seg_ptr *p), void *ctx, uint64_t *moved,
+                 uint64_t *bytes);
+
 /* A small set of 64-bit keys (segment ids) — open addressing. */
 typedef struct u64set {
 	uint64_t *k;
