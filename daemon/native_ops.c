@@ -188,7 +188,7 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 
 static int op_put(conn *c, uint32_t tag, const wire_put *p)
 {
-	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1];
+	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1], esc[LOG_ESC_LEN];
 	struct put_state *ps = calloc(1, sizeof(*ps));
 	uint64_t dir, id = 0;
 	wire_hdr h;
@@ -255,14 +255,16 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		if (r < 0)
 			store_delete(AP(c)->s, id);
 		else if ((r = ns_sync(AP(c)->n, id, &e)) < 0)
-			LOG_E("put %s: sync failed: %s", path, bks_errmsg(&e, r));
+			LOG_E("put %s: sync failed: %s", log_escs(esc, sizeof(esc), path),
+			      bks_errmsg(&e, r));
 	}
 	unlock(c);
 	if (r < 0) {
 		conn_error(c, tag, r, "put %s: %s", path, what(r));
 		goto done;
 	}
-	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer, path,
+	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer,
+	      log_escs(esc, sizeof(esc), path),
 	      (unsigned long long)ps->bytes, (unsigned long long)pst.chunks_new,
 	      (unsigned long long)pst.chunks);
 	wire_put_ok ok = {.id = id, .size = ps->bytes, .chunks = pst.chunks,
