@@ -338,7 +338,8 @@ static int authenticate(conn *c)
 	c->peer_max = a->max_payload;
 	/* Source dedup needs a chunk and a full FP_LIST to fit one frame. */
 	uint32_t fp_max = BKS_MIN((uint32_t)WIRE_FP_MAX, (s->max_frame - 4) / WIRE_FP_ENTRY_LEN);
-	wire_auth_ok ok = {.caps = s->cdc_max <= s->max_frame ? WIRE_CAP_SRC_DEDUP : 0,
+	wire_auth_ok ok = {.caps = s->cdc_max <= s->max_frame
+	                               ? WIRE_CAP_SRC_DEDUP | WIRE_CAP_FP_DIGEST : 0,
 	                   .max_payload = s->max_frame, .cdc_min = s->cdc_min,
 	                   .cdc_avg = s->cdc_avg, .cdc_max = s->cdc_max, .fp_max = fp_max};
 	if (auth_server_mac(secret, slen, &t, ok.mac) < 0)
