@@ -312,9 +312,10 @@ static int authenticate(conn *c)
 	r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
 	if (r < 0) {
 		int blocked = auth_blocked(s, c->ip, 1);
-		char esc[LOG_ESC_LEN];
+		char esc[LOG_ESC_LEN], esc2[LOG_ESC_LEN]; /* the reason quotes the name too */
 		LOG_W("client %s: login as '%s' refused: %s%s", c->peer,
-		      log_esc(esc, sizeof(esc), a->name.p, a->name.len), bks_errmsg(&e, r),
+		      log_esc(esc, sizeof(esc), a->name.p, a->name.len),
+		      log_escs(esc2, sizeof(esc2), bks_errmsg(&e, r)),
 		      blocked ? " (address now blocked for a minute)" : "");
 		conn_error(c, h.tag, -EACCES, "authentication failed");
 		return -EACCES;
