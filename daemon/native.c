@@ -387,6 +387,12 @@ static void *conn_main(void *arg)
 	         !(r == -ETIMEDOUT && c->dead))
 		LOG_I("client %s (%s): connection closed: %s", c->peer,
 		      c->client[0] ? c->client : "not logged in", strerror(-r));
+	if (c->dead) {
+		/* A reply cut off mid-frame: reset, so the kernel drops what it still holds for
+		 * a peer that does not read, instead of keeping it until the orphan timeout. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	conn_unlink(c);
 	close(c->fd);
 	free(c->buf);
@@ -424,23 +430,30 @@ static conn *oldest_unauth(native_srv *s, const char *ip, int *count)
 }
 
 /* Admission (under s->mu). A connection that has not logged in costs a thread and a
- * control-frame buffer until auth_timeout, so how many of those exist is capped, per
- * source address (max_unauth_per_ip) and in all (max_unauth). At a cap the *oldest*
- * such connection is dropped, not the new one: a peer that holds sockets open without
- * logging in only ever loses its own oldest, and a real client (which logs in within
- * a round trip) still gets in however many sockets an attacker holds; to shut it out
- * an attacker would have to open a cap's worth of connections between that client's
- * connect and its AUTH. max_connections still bounds everything: when it is reached,
- * again the oldest connection not logged in makes room if there is one. */
+ * control-frame buffer until auth_timeout, so how many of those there are is capped,
+ * per source address (max_unauth_per_ip) and in all (max_unauth). At a cap the *oldest*
+ * such connection is dropped, not the new one, if it has been waiting longer than a
+ * real client needs (UNAUTH_GRACE_MS, at most half of auth_timeout): a peer that holds
+ * sockets open without logging in only ever loses its own oldest, and a real client
+ * (which logs in within a round trip) still gets in however many sockets an attacker
+ * holds. Younger ones are left alone (a burst of parallel connects from one backup
+ * proxy may exceed a cap for a moment). max_connections bounds everything: when it is
+ * reached, the oldest connection not logged in makes room whatever its age, and only
+ * when every connection is logged in is the new one refused (EBUSY). */
+#define UNAUTH_GRACE_MS 2000u
+
 static int admit(native_srv *s, conn *nc)
 {
+	uint64_t grace = BKS_MIN((uint64_t)UNAUTH_GRACE_MS, s->auth_ms / 2) * 1000000ull;
 	int n;
 	conn *v;
 	if (s->stopping)
 		return 0;
-	if ((v = oldest_unauth(s, nc->ip, &n)) && n >= (int)s->max_unauth_ip)
+	if ((v = oldest_unauth(s, nc->ip, &n)) && n >= (int)s->max_unauth_ip &&
+	    nc->born_ns - v->born_ns >= grace)
 		evict(s, v, "max_unauth_per_ip");
-	if (s->nunauth >= (int)s->max_unauth && (v = oldest_unauth(s, NULL, &n)))
+	if (s->nunauth >= (int)s->max_unauth && (v = oldest_unauth(s, NULL, &n)) &&
+	    nc->born_ns - v->born_ns >= grace)
 		evict(s, v, "max_unauth");
 	if (s->nconns - s->nevicting >= (int)s->max_conns && (v = oldest_unauth(s, NULL, &n)))
 		evict(s, v, "max_connections");

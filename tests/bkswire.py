@@ -216,6 +216,8 @@ def main():
         # in: each drips a valid AUTH header a byte every 0.5 s. The server must close
         # every one within its auth_timeout (a total, not per byte) plus slack, and
         # (checked by the caller meanwhile) let a real client in.
+        # args: N LIMIT HOLD [SRC,SRC... [GAP]]: N sockets per source address, one
+        # started every GAP s, alternating addresses
         n, limit, hold = int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
         srcs = sys.argv[6].split(',') if len(sys.argv) > 6 else ['']
         life = []
@@ -242,10 +244,11 @@ def main():
                 life.append(None)  # still open after hold seconds
             except (EOFError, OSError):
                 life.append(time.time() - t0)
-        ths = [threading.Thread(target=slow, args=(src,)) for src in srcs for _ in range(n)]
+        gap = float(sys.argv[7]) if len(sys.argv) > 7 else 0.01
+        ths = [threading.Thread(target=slow, args=(src,)) for _ in range(n) for src in srcs]
         for th in ths:
             th.start()
-            time.sleep(0.01)
+            time.sleep(gap)
         for th in ths:
             th.join()
         held = [x for x in life if x is None]
@@ -253,6 +256,31 @@ def main():
         ok(not held and longest <= limit, '%d slow sockets all closed by the server within '
            '%.1f s (%d still open after %.0f s, longest %.1f s)' % (len(life), limit,
                                                                    len(held), hold, longest))
+    elif what == 'drip-frame':
+        # Logged in, send a PING a byte every 0.4 s (10 s in all): the server must
+        # close us at its frame_timeout (a total per frame), not answer it.
+        limit = float(sys.argv[3])
+        s, t, p = login(host, port, name, secret)
+        ok(t == T_AUTH_OK, 'login')
+        t0, closed, pong = time.time(), False, False
+        for b in frame(T_PING, struct.pack('<Q', 9)):
+            try:
+                s.sendall(bytes([b]))
+                s.settimeout(0.4)
+                k = s.recv(4096)
+                if not k:
+                    closed = True
+                    break
+                pong = True
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+                break
+        took = time.time() - t0
+        ok(closed and not pong and took <= limit, 'a frame dripped a byte every 0.4 s is '
+           'cut off after %.1f s (limit %.1f s)' % (took, limit))
+        s.close()
     elif what == 'preauth-huge':
         # Before login, frame headers announcing big payloads: refused at once, without
         # the daemon buffering them (its RSS must not grow by what we send).

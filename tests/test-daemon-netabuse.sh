@@ -3,7 +3,8 @@
 # before and after login, with the limits of [native] set small:
 #  - slowloris: sockets that drip an AUTH a byte at a time are closed at auth_timeout
 #    (a total, not restarted per byte) and, though more of them than max_connections,
-#    do not keep a real client (bkstorctl ping, put) out;
+#    do not keep a real client (bkstorctl ping, put) out; after login a frame dripped
+#    a byte at a time is cut off at frame_timeout;
 #  - pre-login frames announcing 1-4 MiB are refused at once, unbuffered (RSS);
 #  - a client that GETs a large file and stops reading is dropped at send_timeout and
 #    the connection count returns to 0;
@@ -16,7 +17,7 @@ now_ms() { date +%s%3N; }
 
 d_start || exit 1
 d_stop || bad "clean stop"
-sed -i '/^\[native\]/a idle_timeout = 60s\nauth_timeout = 3s\nsend_timeout = 3s\nmax_connections = 8\nmax_unauth = 6\nmax_unauth_per_ip = 4' \
+sed -i '/^\[native\]/a idle_timeout = 60s\nauth_timeout = 3s\nframe_timeout = 2s\nsend_timeout = 3s\nmax_connections = 8\nmax_unauth = 5\nmax_unauth_per_ip = 3' \
 	"$DEMO/bkstord.conf"
 d_start || exit 1
 
@@ -32,7 +33,17 @@ grep -q '^2026-01-01T00:00:00.000Z bkstord error: FORGED' "$T/daemon.log" &&
 [ "$(tr -cd '\033' <"$T/daemon.log" | wc -c)" = 0 ] && ok "no raw ESC in the log" ||
 	bad "raw ESC bytes in the log"
 
-# --- 5: slowloris: 2 x 6 dripping sockets (127.0.0.1 and .2), max_connections 8 ---
+# --- 5: slowloris: sockets that drip their AUTH a byte every 0.5 s ---
+# Each cap makes room by dropping the oldest connection not logged in once it is older
+# than the grace (half of auth_timeout here: 1.5 s). max_unauth_per_ip 3: five from
+# one address, one every 0.5 s; max_unauth 5: one from each of six addresses.
+$wire slowloris 5 5.5 8 127.0.0.3 0.5 >"$T/slow.out" 2>&1 && ok "slowloris from one address" ||
+	bad "slowloris from one address"
+sed 's/^/  /' "$T/slow.out"
+$wire slowloris 1 5.5 8 127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 0.5 \
+	>"$T/slow.out" 2>&1 && ok "slowloris from six addresses" || bad "slowloris from six addresses"
+sed 's/^/  /' "$T/slow.out"
+# 2 x 6 at once, more than max_connections (8), from the address bkstorctl uses too.
 $wire slowloris 6 5.5 12 127.0.0.1,127.0.0.2 >"$T/slow.out" 2>&1 &
 SLOW=$!
 sleep 1.5
@@ -43,10 +54,18 @@ t1=$(now_ms)
 	bad "ping took $((t1 - t0)) ms"
 head -c 200000 /dev/urandom >"$T/small"
 check "bkstorctl put while they drip" 0 timeout 20 "$ctl_bin" put --parents "$T/small" /backups/small
-wait $SLOW && ok "slowloris scenario" || bad "slowloris scenario"
+wait $SLOW && ok "slowloris past max_connections" || bad "slowloris past max_connections"
 sed 's/^/  /' "$T/slow.out"
 grep -q "no login within auth_timeout" "$T/daemon.log" && ok "auth_timeout closes are logged" ||
 	bad "no log of auth_timeout closes"
+for cap in max_unauth_per_ip max_unauth max_connections; do
+	grep -q "dropped before login after .* ($cap)" "$T/daemon.log" &&
+		ok "$cap made room by dropping the oldest not logged in" || bad "no drop for $cap"
+done
+
+# --- 5: after login, a frame has a total deadline too (frame_timeout 2 s) ---
+$wire drip-frame 4 >"$T/wire.out" 2>&1 && ok "drip-frame scenario" || bad "drip-frame scenario"
+sed 's/^/  /' "$T/wire.out"
 
 # --- 6: pre-login frames announcing big payloads ---
 timeout 60 $wire preauth-huge "$DPID" 32 >"$T/wire.out" 2>&1 && ok "preauth-huge scenario" ||
