@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/endian.h"
 #include "daemon/log.h"
 #include "proto/auth.h"
 
@@ -159,9 +160,11 @@ int conn_read_frame(conn *c, wire_hdr *h, wire_msg *m)
 		return r;
 	r = wire_hdr_decode(c->buf, WIRE_HDR_LEN,
 	                    c->authed ? s->max_frame : WIRE_CTRL_MAX - WIRE_HDR_LEN, h, &e);
-	if (r == 0 && !c->authed && h->type != WIRE_AUTH)
-		r = bks_fail(&e, -EACCES, "%s frame of %u bytes before login: only AUTH is "
-		             "accepted until then", wire_type_name(h->type), h->len);
+	/* Before login the type is what matters (a DATA is wrong at any size); a bad magic
+	 * or version keeps the decoder's own message. */
+	if (!c->authed && (r == 0 || r == -EMSGSIZE) && c->buf[4] != WIRE_AUTH)
+		r = bks_fail(&e, -EACCES, "%s frame (%u bytes) before login: only AUTH is "
+		             "accepted until then", wire_type_name(c->buf[4]), le_get32(c->buf + 12));
 	if (r < 0) {
 		LOG_I("client %s: %s", c->peer, log_escs(esc, sizeof(esc), bks_errmsg(&e, r)));
 		conn_error(c, 0, r, "%s", bks_errmsg(&e, r));
