@@ -403,17 +403,30 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
+/* Connections admit() dropped, for the log (written once s->mu is released). */
+struct dropped {
+	int n;
+	struct {
+		char peer[80];
+		uint64_t ms;
+		const char *why;
+	} d[3];
+};
+
 /* Make room by dropping a connection that has not logged in (under s->mu): its thread
  * wakes from poll on the shut-down socket, sees the end and unlinks itself. */
-static void evict(native_srv *s, conn *v, const char *why)
+static void evict(native_srv *s, conn *v, const char *why, struct dropped *out)
 {
 	v->unauth = 0;
 	s->nunauth--;
 	v->evicted = 1;
 	s->nevicting++;
 	shutdown(v->fd, SHUT_RDWR);
-	LOG_I("client %s: dropped before login after %llu ms (%s) to let a new connection in",
-	      v->peer, (unsigned long long)((bks_now_ns() - v->born_ns) / 1000000), why);
+	if (out->n < 3) {
+		snprintf(out->d[out->n].peer, sizeof(out->d[0].peer), "%s", v->peer);
+		out->d[out->n].ms = (bks_now_ns() - v->born_ns) / 1000000;
+		out->d[out->n++].why = why;
+	}
 }
 
 /* The oldest connection not logged in, from ip if ip is set, and how many there are
@@ -445,7 +458,7 @@ static conn *oldest_unauth(native_srv *s, const char *ip, int *count)
  * when every connection is logged in is the new one refused (EBUSY). */
 #define UNAUTH_GRACE_MS 2000u
 
-static int admit(native_srv *s, conn *nc)
+static int admit(native_srv *s, conn *nc, struct dropped *out)
 {
 	uint64_t grace = BKS_MIN((uint64_t)UNAUTH_GRACE_MS, s->auth_ms / 2) * 1000000ull;
 	int n;
@@ -454,12 +467,12 @@ static int admit(native_srv *s, conn *nc)
 		return 0;
 	if ((v = oldest_unauth(s, nc->ip, &n)) && n >= (int)s->max_unauth_ip &&
 	    nc->born_ns - v->born_ns >= grace)
-		evict(s, v, "max_unauth_per_ip");
+		evict(s, v, "max_unauth_per_ip", out);
 	if (s->nunauth >= (int)s->max_unauth && (v = oldest_unauth(s, NULL, &n)) &&
 	    nc->born_ns - v->born_ns >= grace)
-		evict(s, v, "max_unauth");
+		evict(s, v, "max_unauth", out);
 	if (s->nconns - s->nevicting >= (int)s->max_conns && (v = oldest_unauth(s, NULL, &n)))
-		evict(s, v, "max_connections");
+		evict(s, v, "max_connections", out);
 	if (s->nconns - s->nevicting >= (int)s->max_conns)
 		return 0;
 	nc->next = s->conns;
@@ -506,9 +519,13 @@ static void accept_one(native_srv *s, int lfd)
 	pthread_mutex_lock(&s->mu);
 	c->born_ns = bks_now_ns();
 	c->auth_deadline = c->born_ns + s->auth_ms * 1000000ull;
-	int in = c->buf && admit(s, c);
+	struct dropped dr = {0};
+	int in = c->buf && admit(s, c, &dr);
 	int nconns = s->nconns;
 	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < dr.n; i++)
+		LOG_I("client %s: dropped before login after %llu ms (%s) to let %s in",
+		      dr.d[i].peer, (unsigned long long)dr.d[i].ms, dr.d[i].why, c->peer);
 	if (!in) {
 		LOG_W("client %s: refused: %d connections already (max_connections)", c->peer,
 		      nconns);
