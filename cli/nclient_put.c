@@ -133,6 +133,7 @@ typedef struct dd {
 	uint32_t n, max;
 	uint8_t *list;               /* the FP_LIST frame */
 	size_t list_cap;
+	wire_digest *fpd;            /* FP_DIGEST: END's digest, over the FP_LIST entries */
 } dd;
 
 static void dd_free(dd *d)
@@ -170,6 +171,9 @@ static int dd_round(ncl *c, dd *d, ncl_put_result *res, bks_err *e)
 	int n = wire_fp_list_encode(d->list, d->list_cap, c->tag, d->fps, d->n), r;
 	if ((r = ncli_send_request(c, d->list, n, e)) < 0)
 		return r;
+	if (d->fpd) /* the entries exactly as sent: after the header and the count */
+		wire_digest_update(d->fpd, d->list + WIRE_HDR_LEN + 4,
+		                   (size_t)d->n * WIRE_FP_ENTRY_LEN);
 	if ((r = ncli_read_reply(c, &h, &m, e)) < 0)
 		return r;
 	if (h.type != WIRE_FP_NEED)
@@ -206,8 +210,10 @@ static int dd_add(dd *d, size_t end)
 	return fp_compute(d->fpc, d->buf + d->off[d->n - 1], f->len, f->fp);
 }
 
+/* fp_digest: the server checks END's digest over the fingerprint stream (the PUT has
+ * WIRE_PUT_FP_DIGEST); without it (an older server) END carries the file's digest. */
 static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_digest *sha,
-                     ncl_put_result *res, bks_err *e)
+                     int fp_digest, ncl_put_result *res, bks_err *e)
 {
 	uint64_t count = 0;
 	int eof = 0, r;
@@ -216,6 +222,7 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_diges
 		dd_free(&d);
 		return ncli_fail(c, e, r, "putting to");
 	}
+	d.fpd = fp_digest ? sha : NULL;
 	while (r == 0) {
 		if (d.scan == d.fill) {
 			if (eof)
@@ -225,7 +232,8 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_diges
 				r = src_error(c, (int)k, e);
 				break;
 			}
-			wire_digest_update(sha, d.buf + d.fill, (size_t)k);
+			if (!fp_digest)
+				wire_digest_update(sha, d.buf + d.fill, (size_t)k);
 			d.fill += (size_t)k;
 			count += (uint64_t)k;
 			continue;
@@ -271,8 +279,13 @@ static int put_once(ncl *c, const put_src *s, const struct stat *st, const char 
 		p.gid = st->st_gid;
 		p.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	}
+	/* An older server refuses the FP_DIGEST flag (unknown bits are EINVAL): only when
+	 * it says it takes it. */
+	int fp_digest = res->dedup && (c->srv.caps & WIRE_CAP_FP_DIGEST);
 	if (res->dedup)
 		p.flags |= WIRE_PUT_SRC_DEDUP;
+	if (fp_digest)
+		p.flags |= WIRE_PUT_FP_DIGEST;
 	wire_digest *sha = wire_digest_new();
 	if (!sha) {
 		wire_digest_free(sha);
@@ -281,7 +294,8 @@ static int put_once(ncl *c, const put_src *s, const struct stat *st, const char 
 	ncli_next_tag(c);
 	int r = ncli_send_request(c, buf, wire_put_encode(buf, sizeof(buf), c->tag, &p), e);
 	if (r == 0)
-		r = res->dedup ? put_dedup(c, s, o, sha, res, e) : put_stream(c, s, o, sha, res, e);
+		r = res->dedup ? put_dedup(c, s, o, sha, fp_digest, res, e)
+		               : put_stream(c, s, o, sha, res, e);
 	wire_digest_free(sha);
 	if (r == 0 && (r = ncli_read_reply(c, &h, &m, e)) == 0) {
 		if (h.type != WIRE_PUT_OK)

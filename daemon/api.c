@@ -329,7 +329,9 @@ static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 	}
 	if (!strcmp(op, "replace") || !strcmp(op, "add-spare") || !strcmp(op, "remove"))
 		remember_disks(a);
-	appl_event_add(a->ap, CFG_LOG_WARN, "disk %s: %s by the administrator", name, op);
+	char esc[LOG_ESC_LEN]; /* name comes from the request (add-spare: any path) */
+	appl_event_add(a->ap, CFG_LOG_WARN, "disk %s: %s by the administrator",
+	               log_escs(esc, sizeof(esc), name), op);
 	appl_kick(a->ap);
 	if (!strcmp(op, "fail") || !strcmp(op, "replace") || !strcmp(op, "online"))
 		reply_ok(rp, "disk %s: %s accepted; the copy runs in the background (see "

@@ -97,6 +97,11 @@ typedef struct bks_cfg {
 	uint32_t max_frame;       /* 4 MiB; 64 KiB..64 MiB */
 	uint64_t rate_limit;      /* 0 = none; bytes/s per connection */
 	uint32_t auth_fail_limit; /* 5; 1..10000 failed logins per source per minute */
+	uint32_t auth_timeout_s;  /* 10; 1 s..10 min from accept to a complete AUTH */
+	uint32_t frame_timeout_s; /* 60; 1 s..1 day for one frame once its first byte came */
+	uint32_t send_timeout_s;  /* 60; 1 s..1 day for the peer to take one reply frame */
+	uint32_t max_unauth;      /* 64; 1..65536 connections not yet logged in */
+	uint32_t max_unauth_per_ip; /* 8; 1..65536 of those per source address */
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

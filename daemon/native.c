@@ -12,35 +12,60 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/endian.h"
 #include "daemon/log.h"
 #include "proto/auth.h"
 
 /* --- frame I/O --- */
 
-/* Read exactly n bytes; -ETIMEDOUT after idle_timeout without progress, -ECONNRESET
- * when the peer is gone, -ECANCELED when the server stops. */
-static int read_full(conn *c, void *buf, size_t n)
+/* Wait for fd to be ready for ev until deadline (bks_now_ns), at most idle_ms when
+ * idle is set: 1 ready, -ETIMEDOUT, -ECANCELED when the server stops, -errno. */
+static int wait_fd(conn *c, short ev, uint64_t deadline, int idle)
 {
-	uint8_t *p = buf;
-	while (n > 0) {
-		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
-		int pr = poll(&pf, 1, (int)BKS_MIN(c->srv->idle_ms, (uint64_t)INT32_MAX));
+	for (;;) {
+		uint64_t now = bks_now_ns();
 		if (c->srv->stopping)
 			return -ECANCELED;
-		if (pr == 0)
+		if (now >= deadline)
 			return -ETIMEDOUT;
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
+		uint64_t ms = (deadline - now + 999999) / 1000000;
+		if (idle)
+			ms = BKS_MIN(ms, c->srv->idle_ms);
+		struct pollfd pf = {.fd = c->fd, .events = ev};
+		int pr = poll(&pf, 1, (int)BKS_MIN(ms, (uint64_t)INT32_MAX));
+		if (c->srv->stopping)
+			return -ECANCELED;
+		if (pr > 0)
+			return 1;
+		if (pr == 0 && idle && ms == c->srv->idle_ms)
+			return -ETIMEDOUT; /* idle_timeout without a byte */
+		if (pr < 0 && errno != EINTR)
 			return -errno;
-		}
+	}
+}
+
+/* Read exactly n bytes by deadline (a total for these bytes, not restarted by each
+ * byte that arrives: a peer dripping a byte a second cannot hold the connection past
+ * it), and within idle_timeout of the previous byte. -ETIMEDOUT, -ECONNRESET when the
+ * peer is gone, -ECANCELED when the server stops. */
+static int read_full(conn *c, void *buf, size_t n, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	if (c->dead)
+		return -ECONNRESET;
+	while (n > 0) {
 		ssize_t k = recv(c->fd, p, n, 0);
 		if (k == 0)
 			return -ECONNRESET;
 		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(c, POLLIN, deadline, 1);
+			if (r < 0)
+				return r;
+			continue;
 		}
 		p += k;
 		n -= (size_t)k;
@@ -49,7 +74,11 @@ static int read_full(conn *c, void *buf, size_t n)
 	return 0;
 }
 
-int conn_send(conn *c, const void *buf, size_t n)
+/* The socket is non-blocking: a peer that stops reading fills its receive window and
+ * our send buffer, then send() says EAGAIN and we wait, until the frame's deadline.
+ * (With a blocking socket the thread stayed in send() forever, holding its connection
+ * slot: one stuck GET per thread, never reclaimed.) */
+static int send_all(conn *c, const void *buf, size_t n, uint64_t deadline)
 {
 	const uint8_t *p = buf;
 	while (n > 0) {
@@ -57,14 +86,12 @@ int conn_send(conn *c, const void *buf, size_t n)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
-				int pr = poll(&pf, 1, (int)BKS_MIN(c->srv->idle_ms, (uint64_t)INT32_MAX));
-				if (pr == 0 || c->srv->stopping)
-					return pr == 0 ? -ETIMEDOUT : -ECANCELED;
-				continue;
-			}
-			return -errno;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(c, POLLOUT, deadline, 0);
+			if (r < 0)
+				return r;
+			continue;
 		}
 		p += k;
 		n -= (size_t)k;
@@ -72,11 +99,32 @@ int conn_send(conn *c, const void *buf, size_t n)
 	return 0;
 }
 
-/* Header + payload as two pieces (bulk bytes are not copied into a frame). */
+/* Header + payload as two pieces (bulk bytes are not copied into a frame), one
+ * deadline for both. */
 int conn_send2(conn *c, const void *h, size_t hn, const void *p, size_t pn)
 {
-	int r = conn_send(c, h, hn);
-	return r == 0 && pn ? conn_send(c, p, pn) : r;
+	native_srv *s = c->srv;
+	uint64_t deadline = bks_now_ns() + s->send_ms * 1000000ull;
+	if (!c->authed)
+		deadline = BKS_MIN(deadline, c->auth_deadline);
+	if (c->dead)
+		return -ECONNRESET;
+	int r = send_all(c, h, hn, deadline);
+	if (r == 0 && pn)
+		r = send_all(c, p, pn, deadline);
+	if (r < 0) {
+		c->dead = 1;
+		if (r == -ETIMEDOUT)
+			LOG_W("client %s (%s): not reading what it asked for: dropped after "
+			      "send_timeout (%llu s)", c->peer, c->client[0] ? c->client : "not logged in",
+			      (unsigned long long)(s->send_ms / 1000));
+	}
+	return r;
+}
+
+int conn_send(conn *c, const void *buf, size_t n)
+{
+	return conn_send2(c, buf, n, NULL, 0);
 }
 
 int conn_error(conn *c, uint32_t tag, int err, const char *fmt, ...)
@@ -91,18 +139,36 @@ int conn_error(conn *c, uint32_t tag, int err, const char *fmt, ...)
 	return n > 0 ? conn_send(c, buf, (size_t)n) : n;
 }
 
-/* Read one frame into c->buf (grown up to max_frame as needed) and decode it. */
+/* Read one frame into c->buf (grown up to max_frame as needed) and decode it.
+ * Logged in: wait up to idle_timeout for its first byte, then the whole frame must
+ * arrive within frame_timeout. Before login: everything by the connection's
+ * auth_deadline, and only an AUTH of control-frame size is read at all: the header is
+ * checked before a byte of payload is read or a byte of buffer allocated, so an
+ * unauthenticated peer costs at most WIRE_CTRL_MAX (the buffer every connection has). */
 int conn_read_frame(conn *c, wire_hdr *h, wire_msg *m)
 {
+	native_srv *s = c->srv;
+	char esc[LOG_ESC_LEN];
 	bks_err e = {0};
-	int r = read_full(c, c->buf, WIRE_HDR_LEN);
+	uint64_t deadline = c->authed ? bks_now_ns() + s->idle_ms * 1000000ull : c->auth_deadline;
+	int r = read_full(c, c->buf, 1, deadline);
 	if (r < 0)
 		return r;
-	r = wire_hdr_decode(c->buf, WIRE_HDR_LEN, c->srv->max_frame, h, &e);
+	if (c->authed)
+		deadline = bks_now_ns() + s->frame_ms * 1000000ull;
+	if ((r = read_full(c, c->buf + 1, WIRE_HDR_LEN - 1, deadline)) < 0)
+		return r;
+	r = wire_hdr_decode(c->buf, WIRE_HDR_LEN,
+	                    c->authed ? s->max_frame : WIRE_CTRL_MAX - WIRE_HDR_LEN, h, &e);
+	/* Before login the type is what matters (a DATA is wrong at any size); a bad magic
+	 * or version keeps the decoder's own message. */
+	if (!c->authed && (r == 0 || r == -EMSGSIZE) && c->buf[4] != WIRE_AUTH)
+		r = bks_fail(&e, -EACCES, "%s frame (%u bytes) before login: only AUTH is "
+		             "accepted until then", wire_type_name(c->buf[4]), le_get32(c->buf + 12));
 	if (r < 0) {
-		LOG_I("client %s: %s", c->peer, bks_errmsg(&e, r));
+		LOG_I("client %s: %s", c->peer, log_escs(esc, sizeof(esc), bks_errmsg(&e, r)));
 		conn_error(c, 0, r, "%s", bks_errmsg(&e, r));
-		return -EPROTO;
+		return r == -EACCES ? -EACCES : -EPROTO;
 	}
 	if (WIRE_HDR_LEN + (size_t)h->len > c->cap) {
 		uint8_t *nb = realloc(c->buf, WIRE_HDR_LEN + (size_t)h->len);
@@ -111,11 +177,11 @@ int conn_read_frame(conn *c, wire_hdr *h, wire_msg *m)
 		c->buf = nb;
 		c->cap = WIRE_HDR_LEN + (size_t)h->len;
 	}
-	if ((r = read_full(c, c->buf + WIRE_HDR_LEN, h->len)) < 0)
+	if ((r = read_full(c, c->buf + WIRE_HDR_LEN, h->len, deadline)) < 0)
 		return r;
 	r = wire_msg_decode(h->type, c->buf + WIRE_HDR_LEN, h->len, m, &e);
 	if (r < 0) {
-		LOG_I("client %s: %s", c->peer, bks_errmsg(&e, r));
+		LOG_I("client %s: %s", c->peer, log_escs(esc, sizeof(esc), bks_errmsg(&e, r)));
 		conn_error(c, h->tag, r, "%s", bks_errmsg(&e, r));
 		return -EPROTO;
 	}
@@ -249,17 +315,35 @@ static int authenticate(conn *c)
 	r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
 	if (r < 0) {
 		int blocked = auth_blocked(s, c->ip, 1);
-		LOG_W("client %s: login as '%.*s' refused: %s%s", c->peer, (int)a->name.len,
-		      a->name.p, bks_errmsg(&e, r), blocked ? " (address now blocked for a minute)"
-		                                            : "");
+		char esc[LOG_ESC_LEN], esc2[LOG_ESC_LEN]; /* the reason quotes the name too */
+		LOG_W("client %s: login as '%s' refused: %s%s", c->peer,
+		      log_esc(esc, sizeof(esc), a->name.p, a->name.len),
+		      log_escs(esc2, sizeof(esc2), bks_errmsg(&e, r)),
+		      blocked ? " (address now blocked for a minute)" : "");
 		conn_error(c, h.tag, -EACCES, "authentication failed");
 		return -EACCES;
 	}
+	/* Logged in: from now on the connection no longer counts as unauthenticated (and
+	 * can no longer be evicted to make room for a new one), unless it already was. */
+	pthread_mutex_lock(&s->mu);
+	int evicted = c->evicted;
+	if (!evicted) {
+		c->authed = 1;
+		if (c->unauth) {
+			c->unauth = 0;
+			s->nunauth--;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (evicted)
+		return -ECONNRESET;
+	/* The name matched a configured one, which config.c allows only in [A-Za-z0-9._-]. */
 	snprintf(c->client, sizeof(c->client), "%.*s", (int)a->name.len, a->name.p);
 	c->peer_max = a->max_payload;
 	/* Source dedup needs a chunk and a full FP_LIST to fit one frame. */
 	uint32_t fp_max = BKS_MIN((uint32_t)WIRE_FP_MAX, (s->max_frame - 4) / WIRE_FP_ENTRY_LEN);
-	wire_auth_ok ok = {.caps = s->cdc_max <= s->max_frame ? WIRE_CAP_SRC_DEDUP : 0,
+	wire_auth_ok ok = {.caps = s->cdc_max <= s->max_frame
+	                               ? WIRE_CAP_SRC_DEDUP | WIRE_CAP_FP_DIGEST : 0,
 	                   .max_payload = s->max_frame, .cdc_min = s->cdc_min,
 	                   .cdc_avg = s->cdc_avg, .cdc_max = s->cdc_max, .fp_max = fp_max};
 	if (auth_server_mac(secret, slen, &t, ok.mac) < 0)
@@ -284,6 +368,10 @@ static void conn_unlink(conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	if (c->unauth)
+		s->nunauth--;
+	if (c->evicted)
+		s->nevicting--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	__atomic_fetch_sub(&s->ap->connections, 1, __ATOMIC_RELAXED);
@@ -295,9 +383,19 @@ static void *conn_main(void *arg)
 	int r = authenticate(c);
 	while (r == 0)
 		r = conn_serve_one(c);
-	if (r != -ECONNRESET && r != -EPROTO && r != -ECANCELED && r != -EACCES)
+	if (r == -ETIMEDOUT && !c->authed && !c->dead)
+		LOG_I("client %s: no login within auth_timeout (%llu s): closed", c->peer,
+		      (unsigned long long)(c->srv->auth_ms / 1000));
+	else if (r != -ECONNRESET && r != -EPROTO && r != -ECANCELED && r != -EACCES &&
+	         !(r == -ETIMEDOUT && c->dead))
 		LOG_I("client %s (%s): connection closed: %s", c->peer,
 		      c->client[0] ? c->client : "not logged in", strerror(-r));
+	if (c->dead) {
+		/* A reply cut off mid-frame: reset, so the kernel drops what it still holds for
+		 * a peer that does not read, instead of keeping it until the orphan timeout. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	conn_unlink(c);
 	close(c->fd);
 	free(c->buf);
@@ -305,11 +403,93 @@ static void *conn_main(void *arg)
 	return NULL;
 }
 
+/* Connections admit() dropped, for the log (written once s->mu is released). */
+struct dropped {
+	int n;
+	struct {
+		char peer[80];
+		uint64_t ms;
+		const char *why;
+	} d[3];
+};
+
+/* Make room by dropping a connection that has not logged in (under s->mu): its thread
+ * wakes from poll on the shut-down socket, sees the end and unlinks itself. */
+static void evict(native_srv *s, conn *v, const char *why, struct dropped *out)
+{
+	v->unauth = 0;
+	s->nunauth--;
+	v->evicted = 1;
+	s->nevicting++;
+	shutdown(v->fd, SHUT_RDWR);
+	if (out->n < 3) {
+		snprintf(out->d[out->n].peer, sizeof(out->d[0].peer), "%s", v->peer);
+		out->d[out->n].ms = (bks_now_ns() - v->born_ns) / 1000000;
+		out->d[out->n++].why = why;
+	}
+}
+
+/* The oldest connection not logged in, from ip if ip is set, and how many there are
+ * (under s->mu). */
+static conn *oldest_unauth(native_srv *s, const char *ip, int *count)
+{
+	conn *old = NULL;
+	*count = 0;
+	for (conn *c = s->conns; c; c = c->next) {
+		if (!c->unauth || (ip && strcmp(c->ip, ip)))
+			continue;
+		(*count)++;
+		if (!old || c->born_ns < old->born_ns)
+			old = c;
+	}
+	return old;
+}
+
+/* Admission (under s->mu). A connection that has not logged in costs a thread and a
+ * control-frame buffer until auth_timeout, so how many of those there are is capped,
+ * per source address (max_unauth_per_ip) and in all (max_unauth). At a cap the *oldest*
+ * such connection is dropped, not the new one, if it has been waiting longer than a
+ * real client needs (UNAUTH_GRACE_MS, at most half of auth_timeout): a peer that holds
+ * sockets open without logging in only ever loses its own oldest, and a real client
+ * (which logs in within a round trip) still gets in however many sockets an attacker
+ * holds. Younger ones are left alone (a burst of parallel connects from one backup
+ * proxy may exceed a cap for a moment). max_connections bounds everything: when it is
+ * reached, the oldest connection not logged in makes room whatever its age, and only
+ * when every connection is logged in is the new one refused (EBUSY). */
+#define UNAUTH_GRACE_MS 2000u
+
+static int admit(native_srv *s, conn *nc, struct dropped *out)
+{
+	uint64_t grace = BKS_MIN((uint64_t)UNAUTH_GRACE_MS, s->auth_ms / 2) * 1000000ull;
+	int n;
+	conn *v;
+	if (s->stopping)
+		return 0;
+	if ((v = oldest_unauth(s, nc->ip, &n)) && n >= (int)s->max_unauth_ip &&
+	    nc->born_ns - v->born_ns >= grace)
+		evict(s, v, "max_unauth_per_ip", out);
+	if (s->nunauth >= (int)s->max_unauth && (v = oldest_unauth(s, NULL, &n)) &&
+	    nc->born_ns - v->born_ns >= grace)
+		evict(s, v, "max_unauth", out);
+	if (s->nconns - s->nevicting >= (int)s->max_conns && (v = oldest_unauth(s, NULL, &n)))
+		evict(s, v, "max_connections", out);
+	if (s->nconns - s->nevicting >= (int)s->max_conns)
+		return 0;
+	nc->next = s->conns;
+	if (s->conns)
+		s->conns->prev = nc;
+	s->conns = nc;
+	s->nconns++;
+	nc->unauth = 1;
+	s->nunauth++;
+	return 1;
+}
+
 static void accept_one(native_srv *s, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	conn *c = calloc(1, sizeof(*c));
@@ -337,18 +517,18 @@ static void accept_one(native_srv *s, int lfd)
 	snprintf(c->ip, sizeof(c->ip), "%s", host);
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 	pthread_mutex_lock(&s->mu);
-	int over = s->nconns >= (int)s->max_conns || s->stopping;
-	if (!over) {
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		s->nconns++;
-	}
+	c->born_ns = bks_now_ns();
+	c->auth_deadline = c->born_ns + s->auth_ms * 1000000ull;
+	struct dropped dr = {0};
+	int in = c->buf && admit(s, c, &dr);
+	int nconns = s->nconns;
 	pthread_mutex_unlock(&s->mu);
-	if (over || !c->buf) {
+	for (int i = 0; i < dr.n; i++)
+		LOG_I("client %s: dropped before login after %llu ms (%s) to let %s in",
+		      dr.d[i].peer, (unsigned long long)dr.d[i].ms, dr.d[i].why, c->peer);
+	if (!in) {
 		LOG_W("client %s: refused: %d connections already (max_connections)", c->peer,
-		      s->nconns);
+		      nconns);
 		conn_error(c, 0, -EBUSY, "server busy: too many connections");
 		close(fd);
 		free(c->buf);
@@ -433,6 +613,11 @@ static void take_config(native_srv *s, const bks_cfg *cfg)
 	s->max_frame = cfg->max_frame;
 	s->max_conns = cfg->max_connections;
 	s->idle_ms = (uint64_t)cfg->idle_timeout_s * 1000;
+	s->auth_ms = (uint64_t)cfg->auth_timeout_s * 1000;
+	s->frame_ms = (uint64_t)cfg->frame_timeout_s * 1000;
+	s->send_ms = (uint64_t)cfg->send_timeout_s * 1000;
+	s->max_unauth = cfg->max_unauth;
+	s->max_unauth_ip = cfg->max_unauth_per_ip;
 	s->auth_fail_limit = cfg->auth_fail_limit;
 	__atomic_store_n(&s->rate_limit, cfg->rate_limit, __ATOMIC_RELAXED);
 	/* The store's chunking, fixed when it was created (not the config's). */

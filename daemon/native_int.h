@@ -31,12 +31,14 @@ struct native_srv {
 	volatile int stopping;
 	conn *conns;
 	int nconns;
+	int nunauth;                 /* conns not logged in and not evicted */
+	int nevicting;               /* conns evicted (shut down) whose thread still runs */
 	cfg_client *clients;
 	int nclients;
 	struct fail_slot fails[FAIL_SLOTS];
 	/* limits (from the config) */
-	uint32_t max_frame, max_conns, auth_fail_limit;
-	uint64_t idle_ms, rate_limit;
+	uint32_t max_frame, max_conns, auth_fail_limit, max_unauth, max_unauth_ip;
+	uint64_t idle_ms, auth_ms, frame_ms, send_ms, rate_limit;
 	uint32_t cdc_min, cdc_avg, cdc_max;
 };
 
@@ -48,9 +50,18 @@ struct conn {
 	size_t cap;
 	uint32_t peer_max;           /* the client's max_payload */
 	uint64_t rx, pace_ns;
+	uint64_t born_ns;            /* accepted at (bks_now_ns) */
+	uint64_t auth_deadline;      /* HELLO sent and AUTH read by then, or closed */
+	int authed;                  /* logged in (under srv->mu when it changes) */
+	int unauth;                  /* counted in srv->nunauth (under srv->mu) */
+	int evicted;                 /* shut down to make room (under srv->mu) */
+	int dead;                    /* a send failed mid-frame: the stream is broken */
 	conn *next, *prev;
 };
 
+/* Send one whole frame (or two pieces of one) within send_timeout; -ETIMEDOUT (logged)
+ * when the peer does not take it in time, and from then on every send and read fails:
+ * a frame cut in the middle cannot be resumed. */
 int conn_send(conn *c, const void *buf, size_t n);
 int conn_send2(conn *c, const void *h, size_t hn, const void *p, size_t pn);
 int conn_error(conn *c, uint32_t tag, int err, const char *fmt, ...)

@@ -104,6 +104,7 @@ struct put_state {
 	wire_digest *sha;
 	uint64_t bytes;
 	int dedup;
+	int fp_digest;               /* PUT_FP_DIGEST: sha runs over the FP_LIST entries */
 	/* source dedup: the FP_LIST being worked through */
 	wire_fp fps[WIRE_FP_MAX];
 	uint8_t need[WIRE_FP_MAX / 8];
@@ -147,6 +148,10 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 	if (h->type == WIRE_FP_LIST && ps->dedup && ps->next == ps->nfp) {
 		const wire_fp_list *l = &m->u.fp_list;
 		uint8_t b[WIRE_CTRL_MAX];
+		/* The fingerprint stream as the client sent it: with the chunks' own SHA-256
+		 * checks this covers every byte of the file (see op_put). */
+		if (ps->fp_digest)
+			wire_digest_update(ps->sha, l->raw, (size_t)l->count * WIRE_FP_ENTRY_LEN);
 		ps->nfp = l->count;
 		ps->next = 0;
 		memset(ps->need, 0, sizeof(ps->need));
@@ -188,7 +193,7 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 
 static int op_put(conn *c, uint32_t tag, const wire_put *p)
 {
-	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1];
+	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1], esc[LOG_ESC_LEN];
 	struct put_state *ps = calloc(1, sizeof(*ps));
 	uint64_t dir, id = 0;
 	wire_hdr h;
@@ -199,6 +204,13 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		return -ENOMEM;
 	path_of(p->path, path);
 	ps->dedup = !!(p->flags & WIRE_PUT_SRC_DEDUP);
+	ps->fp_digest = !!(p->flags & WIRE_PUT_FP_DIGEST);
+	if (ps->fp_digest && !ps->dedup) {
+		conn_error(c, tag, -EINVAL, "put %s: FP_DIGEST is a flag of SRC_DEDUP PUTs only",
+		           path);
+		free(ps);
+		return drain_put(c, tag);
+	}
 	lock(c);
 	r = AP(c)->shutting_down ? -EBUSY : put_target(c, path, p->flags, &dir, name);
 	if (r == 0)
@@ -236,9 +248,17 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		           (unsigned long long)m.u.end.count, (unsigned long long)ps->bytes);
 		goto abort_only;
 	}
-	if (!ps->dedup && memcmp(dig, m.u.end.digest, WIRE_DIGEST_LEN)) {
+	/* Plain PUT: the digest of the bytes. Source dedup with FP_DIGEST: the digest of
+	 * the fingerprint stream; each CHUNK was checked against its fingerprint and each
+	 * chunk we had was checked when stored, so a match means the file is exactly the
+	 * bytes the client fingerprinted, without reading back a deduplicated chunk.
+	 * Source dedup without FP_DIGEST (a client older than the flag): END's digest is
+	 * that of the file's bytes, which we cannot check without those reads; only the
+	 * count is checked, as before. */
+	if ((!ps->dedup || ps->fp_digest) && memcmp(dig, m.u.end.digest, WIRE_DIGEST_LEN)) {
 		r = -EBADMSG;
-		conn_error(c, tag, r, "put %s: digest of the stream differs from END's", path);
+		conn_error(c, tag, r, "put %s: digest of the %s differs from END's: not stored",
+		           path, ps->dedup ? "fingerprint stream (FP_LIST entries)" : "stream");
 		goto abort_only;
 	}
 	store_put_stats pst;
@@ -255,14 +275,16 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		if (r < 0)
 			store_delete(AP(c)->s, id);
 		else if ((r = ns_sync(AP(c)->n, id, &e)) < 0)
-			LOG_E("put %s: sync failed: %s", path, bks_errmsg(&e, r));
+			LOG_E("put %s: sync failed: %s", log_escs(esc, sizeof(esc), path),
+			      bks_errmsg(&e, r));
 	}
 	unlock(c);
 	if (r < 0) {
 		conn_error(c, tag, r, "put %s: %s", path, what(r));
 		goto done;
 	}
-	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer, path,
+	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer,
+	      log_escs(esc, sizeof(esc), path),
 	      (unsigned long long)ps->bytes, (unsigned long long)pst.chunks_new,
 	      (unsigned long long)pst.chunks);
 	wire_put_ok ok = {.id = id, .size = ps->bytes, .chunks = pst.chunks,

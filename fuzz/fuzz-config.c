@@ -152,7 +152,10 @@ static char *write_cfg(const bks_cfg *c)
 	u = c->rate_limit;
 	put(&w, "max_connections = %u\nidle_timeout = %u\nmax_frame = %u\nrate_limit = %llu\n",
 	    c->max_connections, c->idle_timeout_s, c->max_frame, u);
-	put(&w, "auth_fail_limit = %u\n[clients]\n", c->auth_fail_limit);
+	put(&w, "auth_fail_limit = %u\nauth_timeout = %u\nframe_timeout = %u\n",
+	    c->auth_fail_limit, c->auth_timeout_s, c->frame_timeout_s);
+	put(&w, "send_timeout = %u\nmax_unauth = %u\nmax_unauth_per_ip = %u\n[clients]\n",
+	    c->send_timeout_s, c->max_unauth, c->max_unauth_per_ip);
 	for (int i = 0; i < c->nclients; i++)
 		put_q(&w, c->clients[i].name, c->clients[i].secret);
 	put(&w, "[api]\n");

@@ -634,7 +634,8 @@ static const struct schema {
 	S(WIRE_AUTH_OK, F_AUTH_OK, wire_auth_ok, 0), S(WIRE_ERROR, F_ERROR, wire_error, 0),
 	S(WIRE_PING, F_U64MSG, wire_u64, 0), S(WIRE_PONG, F_U64MSG, wire_u64, 0),
 	S(WIRE_OK, F_EMPTY, char, 0),
-	S(WIRE_PUT, F_PUT, wire_put, WIRE_PUT_OVERWRITE | WIRE_PUT_SRC_DEDUP | WIRE_PUT_PARENTS),
+	S(WIRE_PUT, F_PUT, wire_put, WIRE_PUT_OVERWRITE | WIRE_PUT_SRC_DEDUP | WIRE_PUT_PARENTS |
+	  WIRE_PUT_FP_DIGEST),
 	S(WIRE_PUT_OK, F_PUT_OK, wire_put_ok, 0), S(WIRE_GET, F_GET, wire_get, 0),
 	S(WIRE_GET_OK, F_GET_OK, wire_get_ok, 0), S(WIRE_STAT, F_PATHREQ, wire_pathreq, 0),
 	S(WIRE_STAT_OK, F_ATTR, wire_attr, 0), S(WIRE_LIST, F_PATHREQ, wire_pathreq, 0),

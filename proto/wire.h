@@ -121,10 +121,15 @@ enum wire_dir { WIRE_DIR_C2S = 1, WIRE_DIR_S2C = 2, WIRE_DIR_BOTH = 3 };
 #define WIRE_PUT_OVERWRITE 0x1u  /* replace an existing file; without it: EEXIST */
 #define WIRE_PUT_SRC_DEDUP 0x2u  /* source-side dedup exchange instead of DATA */
 #define WIRE_PUT_PARENTS 0x4u    /* create missing parent directories */
+/* With SRC_DEDUP only, and only to a server whose AUTH_OK has WIRE_CAP_FP_DIGEST: END's
+ * digest is the XXH3-128 of the fingerprint stream (every FP_LIST entry, 36 wire bytes
+ * each, in order), which the server checks (docs/protocol.md, "Source-side dedup"). */
+#define WIRE_PUT_FP_DIGEST 0x8u
 #define WIRE_MKDIR_PARENTS 0x1u  /* create missing parents; an existing dir is OK */
 #define WIRE_RENAME_NOREPLACE 0x1u /* fail with EEXIST if `to` exists */
 #define WIRE_DELETE_RECURSIVE 0x1u /* a directory and everything under it */
 #define WIRE_CAP_SRC_DEDUP 0x1u  /* AUTH_OK caps: the server takes SRC_DEDUP PUTs */
+#define WIRE_CAP_FP_DIGEST 0x2u  /* AUTH_OK caps: the server takes PUT_FP_DIGEST */
 
 #define WIRE_MODE_MASK 07777u    /* permission bits; the type is separate */
 

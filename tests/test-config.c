@@ -70,6 +70,8 @@ static void test_defaults(void)
 	      "native listen");
 	CHECK(c.max_connections == 256 && c.idle_timeout_s == 60 && c.max_frame == 4u << 20 &&
 	      c.rate_limit == 0 && c.auth_fail_limit == 5 && c.nclients == 0, "native");
+	CHECK(c.auth_timeout_s == 10 && c.frame_timeout_s == 60 && c.send_timeout_s == 60 &&
+	      c.max_unauth == 64 && c.max_unauth_per_ip == 8, "native timeouts and pre-login caps");
 	CHECK(!strcmp(c.api_socket, "/run/bkstor/api.sock"), "api socket");
 	CHECK(c.web_enabled && !strcmp(c.web_listen.host, "127.0.0.1") &&
 	      c.web_listen.port == 8080 && !c.tls_cert[0] && !c.tls_key[0] &&
@@ -133,6 +135,11 @@ static const char full_text[] =
 	"max_frame = 64K\n"
 	"rate_limit = 100M\n"
 	"auth_fail_limit = 1\n"
+	"auth_timeout = 30s\n"
+	"frame_timeout = 2m\n"
+	"send_timeout = 45s\n"
+	"max_unauth = 100\n"
+	"max_unauth_per_ip = 3\n"
 	"[clients]\n"
 	"alice = " SECRET1 "\n"
 	"bob.backup-2 = \"" SECRET2 "\"\n"
@@ -171,6 +178,8 @@ static void test_full(void)
 	      "native listen replaced, then appended");
 	CHECK(c.max_connections == 10 && c.idle_timeout_s == 300 && c.max_frame == 65536 &&
 	      c.rate_limit == 100u << 20 && c.auth_fail_limit == 1, "native");
+	CHECK(c.auth_timeout_s == 30 && c.frame_timeout_s == 120 && c.send_timeout_s == 45 &&
+	      c.max_unauth == 100 && c.max_unauth_per_ip == 3, "native timeouts and caps");
 	CHECK(c.nclients == 2 && !strcmp(c.clients[1].name, "bob.backup-2") &&
 	      !strcmp(c.clients[1].secret, SECRET2), "clients");
 	CHECK(!strcmp(c.api_socket, "/tmp/bkstor.sock"), "api");

@@ -478,6 +478,20 @@ static void test_payload_rejects(void)
 	put = (wire_put){0x80, 0644, 0, 0, 0, 0, wire_s("/a")};
 	n = wire_put_encode(buf, sizeof(buf), 1, &put);
 	CHECK(n == -EINVAL, "PUT unknown flag refused by the encoder");
+	/* FP_DIGEST (0x8) is a known bit; the next one is not. */
+	put.flags = WIRE_PUT_SRC_DEDUP | WIRE_PUT_FP_DIGEST;
+	n = wire_put_encode(buf, sizeof(buf), 1, &put);
+	CHECK(n > 0, "PUT with SRC_DEDUP | FP_DIGEST encodes");
+	{
+		wire_hdr fh;
+		wire_msg fm;
+		bks_err fe = {0};
+		CHECK(n > 0 && wire_frame_decode(buf, (size_t)n, 1u << 20, &fh, &fm, &fe) == n &&
+		          fm.u.put.flags == (WIRE_PUT_SRC_DEDUP | WIRE_PUT_FP_DIGEST),
+		      "PUT FP_DIGEST flag round-trips");
+	}
+	put.flags = 0x10;
+	CHECK(wire_put_encode(buf, sizeof(buf), 1, &put) == -EINVAL, "PUT flag 0x10 refused");
 	put.flags = 0;
 	put.mode = 0100644;
 	CHECK(wire_put_encode(buf, sizeof(buf), 1, &put) == -EINVAL, "PUT mode with type bits");
