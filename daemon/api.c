@@ -418,7 +418,9 @@ int api_body(struct req **rqp, void **con_cls, const char *upload, size_t *uploa
 	}
 	*rqp = rq;
 	if (*upload_size) {
-		if (rq->len + *upload_size > API_BODY_MAX) {
+		if (rq->len + *upload_size > (rq->cap ? rq->cap : API_BODY_MAX)) {
+			if (rq->abort_over)
+				return -E2BIG;
 			rq->too_big = 1;
 		} else {
 			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
@@ -441,8 +443,8 @@ int api_parse_body(struct req *rq, reply *rp, jsonp **d)
 	size_t off = 0;
 	*d = NULL;
 	if (rq->too_big) {
-		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than %u "
-		            "bytes", API_BODY_MAX);
+		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than %zu "
+		            "bytes", rq->cap ? rq->cap : (size_t)API_BODY_MAX);
 		return -EINVAL;
 	}
 	int r = jsonp_parse(rq->len ? rq->body : "{}", rq->len ? rq->len : 2, NULL, d, &off, &e);
@@ -653,6 +655,18 @@ int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *
 	}
 	*out = a;
 	return 0;
+}
+
+void api_reload(api *a, const bks_cfg *c)
+{
+	int changed = wa_reload(&a->wa, c->admin_password, c->session_timeout_s, c->api_tokens,
+	                        c->napi_tokens);
+	if (changed & WA_RELOAD_PASSWORD)
+		appl_event_add(a->ap, CFG_LOG_WARN, "reload: the dashboard's admin password "
+		               "changed; every session ended");
+	if (changed & WA_RELOAD_TOKENS)
+		appl_event_add(a->ap, CFG_LOG_INFO, "reload: %d read-only API token%s now",
+		               c->napi_tokens, c->napi_tokens == 1 ? "" : "s");
 }
 
 void api_stop(api *a)
