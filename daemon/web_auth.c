@@ -203,6 +203,7 @@ int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int 
 		return -EAGAIN;
 	}
 	(*n)++;
+	uint32_t *mine = n; /* the same slot until the minute turns (only then recycled) */
 	pthread_mutex_unlock(&w->mu);
 	/* The slow part, outside the lock. */
 	int ok = wa_check_password(pw, hash);
@@ -212,8 +213,8 @@ int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int 
 		return -EACCES;
 	}
 	/* Right password: this attempt was no failure. */
-	if ((n = fail_count(w, key, 0)) && *n && this_minute() == minute)
-		(*n)--;
+	if (this_minute() == minute && *mine)
+		(*mine)--;
 	uint64_t now = bks_wall_ns();
 	int slot = 0;
 	for (int i = 0; i < WA_MAX_SESSIONS; i++) {
