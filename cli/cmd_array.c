@@ -21,6 +21,7 @@
 
 #include "common/bks.h"
 #include "storage/array.h"
+#include "storage/devprobe.h"
 #include "storage/disk.h"
 
 #define BG_STEP_ROWS 64 /* rows per arr_bg_step: keeps progress and ^C responsive */
@@ -503,6 +504,34 @@ int cmd_array_remove(cli_ctx *c, int argc, char **argv)
 	return target_verb(c, argc, argv, "remove", arr_remove, 0);
 }
 
+/* Open the disk a replace or an add-spare writes (its label area at once): never a
+ * mounted device or the system disk; one with content (a file system, a partition
+ * table, data) only with --force. 0, or CLI_FAIL with the reason said. */
+static int open_target(cli_ctx *c, const char *verb, char *path, int force, disk **nd)
+{
+	char what[300];
+	int r = devprobe_in_use(path, what, sizeof(what));
+	if (r > 0) {
+		cli_err(c, "%s: disk %s: %s; refusing to use it (--force does not override "
+		        "this)", verb, path, what);
+		return CLI_FAIL;
+	}
+	if (open_disks(c, &path, 1, nd) < 0)
+		return CLI_FAIL;
+	if ((r = devprobe_content(*nd, what, sizeof(what))) < 0 || (r > 0 && !force)) {
+		if (r < 0)
+			cli_err(c, "%s: disk %s: cannot read its first MiB: %s", verb, path,
+			        strerror(-r));
+		else
+			cli_err(c, "%s: disk %s holds %s, which would be overwritten; if its content "
+			        "is not needed, repeat with --force", verb, path, what);
+		disk_close(*nd);
+		*nd = NULL;
+		return CLI_FAIL;
+	}
+	return 0;
+}
+
 int cmd_array_replace(cli_ctx *c, int argc, char **argv)
 {
 	int force = 0, n = parse_simple(c, argc, argv, force_opt, 3, &force), r;
@@ -516,7 +545,7 @@ int cmd_array_replace(cli_ctx *c, int argc, char **argv)
 		return CLI_USAGE;
 	const char *old = resolve_name(argv[0], argv + 2, n - 2);
 	/* NEW first: a missing NEW must fail before the import commits anything. */
-	if (open_disks(c, argv + 1, 1, &nd) < 0)
+	if (open_target(c, "replace", argv[1], force, &nd) != 0)
 		return CLI_FAIL;
 	if (!(a = import_paths(c, argv + 2, n - 2, IMPORT_CLAIM))) {
 		disk_close(nd);
@@ -543,7 +572,7 @@ int cmd_array_add_spare(cli_ctx *c, int argc, char **argv)
 		return CLI_USAGE;
 	if (check_new_not_member(c, argv[0], argv + 1, n - 1) != 0)
 		return CLI_USAGE;
-	if (open_disks(c, argv, 1, &nd) < 0)
+	if (open_target(c, "add-spare", argv[0], force, &nd) != 0)
 		return CLI_FAIL;
 	if (!(a = import_paths(c, argv + 1, n - 1, IMPORT_CLAIM))) {
 		disk_close(nd);

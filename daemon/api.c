@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/status.h"
 #include "storage/arr_json.h"
+#include "storage/devprobe.h"
 
 void reply_begin(reply *rp, int status)
 {
@@ -244,11 +245,64 @@ static void get_files(api *a, struct MHD_Connection *conn, reply *rp, int stat_o
 
 /* --- actions --- */
 
-static int open_new_disk(api *a, const char *path, disk **d, bks_err *e)
+/* A refusal that the administrator may override: 409 with "needs_force" and what was
+ * found, so the dashboard can name it in its confirmation dialog. */
+static void reply_needs_force(reply *rp, const char *path, const char *op,
+                              const char *found)
 {
-	if (!path || path[0] != '/')
-		return bks_fail(e, -EINVAL, "field 'path' must be an absolute path");
-	return disk_open_on(a->ap->eng, path, d, e);
+	char msg[600];
+	snprintf(msg, sizeof(msg), "disk %s holds %s; %s would overwrite it. If its content "
+	         "is not needed, repeat with force (bkstorctl disk %s --force)", path, found,
+	         !strcmp(op, "replace") ? "the replace" : "adding it as a spare", op);
+	reply_begin(rp, MHD_HTTP_CONFLICT);
+	json_obj_begin(&rp->j, NULL);
+	json_str(&rp->j, "error", msg);
+	json_str(&rp->j, "code", "EBUSY");
+	json_bool(&rp->j, "needs_force", 1);
+	json_str(&rp->j, "found", found);
+	json_obj_end(&rp->j);
+}
+
+/* Open the disk an add-spare or a replace is to write (0 with *d), or answer in rp:
+ * never a mounted device or the system disk (force or not), and a device with
+ * content (a file system, a partition table, any non-zero byte in the first MiB)
+ * only with force: the array writes its label area there at once. */
+static int open_new_disk(api *a, const char *op, const char *path, int force, disk **d,
+                         reply *rp)
+{
+	char what[300];
+	bks_err e = {0};
+	int r;
+	*d = NULL;
+	if (!path || path[0] != '/') {
+		reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field '%s' must be an absolute "
+		            "path", !strcmp(op, "replace") ? "new" : "path");
+		return -EINVAL;
+	}
+	if ((r = devprobe_in_use(path, what, sizeof(what))) != 0) {
+		if (r > 0)
+			reply_error(rp, MHD_HTTP_CONFLICT, -EBUSY, "disk %s: %s; refusing to use it "
+			            "(force does not override this)", path, what);
+		else
+			reply_error(rp, 0, r, "disk %s: %s", path, strerror(-r));
+		return r > 0 ? -EBUSY : r;
+	}
+	if ((r = disk_open_on(a->ap->eng, path, d, &e)) < 0) {
+		reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
+		return r;
+	}
+	if ((r = devprobe_content(*d, what, sizeof(what))) < 0)
+		reply_error(rp, 0, r, "disk %s: cannot read its first MiB: %s", path, strerror(-r));
+	else if (r > 0 && !force)
+		reply_needs_force(rp, path, op, what);
+	else if (r > 0)
+		LOG_W("disk %s: %s, overwritten by %s with force", path, what, op);
+	if (r < 0 || (r > 0 && !force)) {
+		disk_close(*d);
+		*d = NULL;
+		return r < 0 ? r : -EBUSY;
+	}
+	return 0;
 }
 
 /* The configuration names the disks bkstord opens at start: after a replace or an
@@ -307,13 +361,15 @@ static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 	else if (!strcmp(op, "online"))
 		r = arr_online(a->ap->a, name, &e);
 	else if (!strcmp(op, "add-spare")) {
-		r = open_new_disk(a, path, &d, &e);
-		if (r == 0 && (r = arr_add_spare(a->ap->a, d, force, &e)) < 0)
+		if (open_new_disk(a, op, path, force, &d, rp) < 0)
+			return; /* answered */
+		if ((r = arr_add_spare(a->ap->a, d, force, &e)) < 0)
 			disk_close(d);
 		name = path;
 	} else if (!strcmp(op, "replace")) {
-		r = open_new_disk(a, nw, &d, &e);
-		if (r == 0 && (r = arr_replace(a->ap->a, name, d, force, &e)) < 0)
+		if (open_new_disk(a, op, nw, force, &d, rp) < 0)
+			return;
+		if ((r = arr_replace(a->ap->a, name, d, force, &e)) < 0)
 			disk_close(d);
 	} else if (!strcmp(op, "locate")) {
 		(void)on;
@@ -420,7 +476,9 @@ int api_body(struct req **rqp, void **con_cls, const char *upload, size_t *uploa
 	}
 	*rqp = rq;
 	if (*upload_size) {
-		if (rq->len + *upload_size > API_BODY_MAX) {
+		if (rq->len + *upload_size > (rq->cap ? rq->cap : API_BODY_MAX)) {
+			if (rq->abort_over)
+				return -E2BIG;
 			rq->too_big = 1;
 		} else {
 			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
@@ -443,8 +501,8 @@ int api_parse_body(struct req *rq, reply *rp, jsonp **d)
 	size_t off = 0;
 	*d = NULL;
 	if (rq->too_big) {
-		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than %u "
-		            "bytes", API_BODY_MAX);
+		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than %zu "
+		            "bytes", rq->cap ? rq->cap : (size_t)API_BODY_MAX);
 		return -EINVAL;
 	}
 	int r = jsonp_parse(rq->len ? rq->body : "{}", rq->len ? rq->len : 2, NULL, d, &off, &e);
@@ -655,6 +713,18 @@ int api_start(appl *ap, native_srv *nsrv, const char *path, api **out, bks_err *
 	}
 	*out = a;
 	return 0;
+}
+
+void api_reload(api *a, const bks_cfg *c)
+{
+	int changed = wa_reload(&a->wa, c->admin_password, c->session_timeout_s, c->api_tokens,
+	                        c->napi_tokens);
+	if (changed & WA_RELOAD_PASSWORD)
+		appl_event_add(a->ap, CFG_LOG_WARN, "reload: the dashboard's admin password "
+		               "changed; every session ended");
+	if (changed & WA_RELOAD_TOKENS)
+		appl_event_add(a->ap, CFG_LOG_INFO, "reload: %d read-only API token%s now",
+		               c->napi_tokens, c->napi_tokens == 1 ? "" : "s");
 }
 
 void api_stop(api *a)

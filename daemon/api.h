@@ -12,6 +12,9 @@ typedef struct api api;
 
 int api_start(appl *ap, native_srv *nsrv, const char *socket_path, api **out, bks_err *e);
 void api_stop(api *a); /* accepts NULL; removes the socket */
+/* SIGHUP: the dashboard's admin password (a change ends every session), session
+ * timeout and read-only API tokens from cfg (copied). */
+void api_reload(api *a, const bks_cfg *cfg);
 
 #define API_BODY_MAX (64u << 10)
 

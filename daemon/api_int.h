@@ -36,7 +36,9 @@ struct api {
 struct req {
 	char *body;
 	size_t len;
-	int too_big;
+	size_t cap;              /* most body bytes kept; 0 = API_BODY_MAX */
+	int too_big;             /* more came: answered 413 at the end */
+	int abort_over;          /* more came: close the connection at once instead */
 };
 
 /* A reply being built: status and a JSON document in memory. */

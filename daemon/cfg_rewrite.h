@@ -8,9 +8,11 @@
 #include "common/bks.h"
 
 /* Replace every `key = ...` line of [section] with one line per value (n values; n 0
- * removes the key), adding the section at the end if it is missing. Written to
- * PATH.new, flushed, renamed over PATH (mode 0600): a crash leaves the old file or
- * the new one. */
+ * removes the key), adding the section at the end if it is missing. Safe from any
+ * thread: rewrites are serialized (a process-wide mutex plus flock on the file's
+ * directory), each written to its own mkstemp file beside PATH, fsynced, renamed
+ * over PATH (mode 0600), the directory fsynced: a crash leaves the old file or the
+ * new one, and concurrent rewrites of different keys all land. */
 int cfg_rewrite(const char *path, const char *section, const char *key,
                 const char *const *vals, int n, bks_err *e);
 

@@ -85,25 +85,31 @@ typedef struct ckey {
 	  .max = hi, .dflt = d, .flags = fl }
 #define R K_RESTART
 
+/* K_RESTART is a promise to the administrator: a key without it must really take
+ * effect on SIGHUP (cfg_take_reloadable hands its new value to the running copy, and
+ * bkstord.c's apply_reload passes it on to whoever uses it). The array's tunables,
+ * its spares and the store's are given to arr_import/store_open once, with no way to
+ * change them on a running array, so they are restart keys; so is TLS, whose files
+ * are read when the dashboard's listener starts. */
 static const ckey keys[] = {
 	K(ARRAY, "name", T_NAME, array_name, 1, ARR_NAME_MAX - 1, "bkstor", R),
 	KA(ARRAY, "disks", T_PATHS, disks, ndisks, CFG_MAX_DISKS, "", R),
-	KA(ARRAY, "spares", T_PATHS, spares, nspares, CFG_MAX_SPARES, "", 0),
+	KA(ARRAY, "spares", T_PATHS, spares, nspares, CFG_MAX_SPARES, "", R),
 	K(ARRAY, "strip_size", T_SIZE, strip_size, KB(64), MB(1), "256K", R | K_POW2),
-	K(ARRAY, "io_timeout_ms", T_UINT, io_timeout_ms, 0, 3600000, "30000", 0),
-	K(ARRAY, "io_err_limit", T_UINT, io_err_limit, 1, 1000000, "10", 0),
-	K(ARRAY, "cksum_err_limit", T_UINT, cksum_err_limit, 1, 1000000, "10", 0),
-	K(ARRAY, "err_window", T_DUR, err_window_s, 1, 7 * 86400, "600s", 0),
-	K(ARRAY, "bg_min_rate", T_RATE, bg_min_rate, 0, UINT64_MAX, "50M", 0),
-	K(ARRAY, "bg_max_rate", T_RATE, bg_max_rate, 0, UINT64_MAX, "0", 0),
-	K(ARRAY, "fg_idle_ms", T_UINT, fg_idle_ms, 1, 600000, "500", 0),
+	K(ARRAY, "io_timeout_ms", T_UINT, io_timeout_ms, 0, 3600000, "30000", R),
+	K(ARRAY, "io_err_limit", T_UINT, io_err_limit, 1, 1000000, "10", R),
+	K(ARRAY, "cksum_err_limit", T_UINT, cksum_err_limit, 1, 1000000, "10", R),
+	K(ARRAY, "err_window", T_DUR, err_window_s, 1, 7 * 86400, "600s", R),
+	K(ARRAY, "bg_min_rate", T_RATE, bg_min_rate, 0, UINT64_MAX, "50M", R),
+	K(ARRAY, "bg_max_rate", T_RATE, bg_max_rate, 0, UINT64_MAX, "0", R),
+	K(ARRAY, "fg_idle_ms", T_UINT, fg_idle_ms, 1, 600000, "500", R),
 	K(STORE, "chunk_min", T_SIZE, chunk_min, 64, MB(1), "4K", R),
 	K(STORE, "chunk_avg", T_SIZE, chunk_avg, 64, MB(1), "16K", R | K_POW2),
 	K(STORE, "chunk_max", T_SIZE, chunk_max, 64, MB(1), "64K", R),
-	K(STORE, "zstd_level", T_UINT, zstd_level, 0, 19, "3", 0),
+	K(STORE, "zstd_level", T_UINT, zstd_level, 0, 19, "3", R),
 	K(STORE, "meta_cache", T_SIZE, meta_cache, MB(1), TB(1), "16M", R),
 	K(STORE, "commit_interval", T_DUR, commit_interval_s, 1, 3600, "5s", 0),
-	K(STORE, "commit_bytes", T_SIZE, commit_bytes, 0, TB(1), "1G", 0),
+	K(STORE, "commit_bytes", T_SIZE, commit_bytes, 0, TB(1), "1G", R),
 	K(STORE, "gc_min_live", T_FRAC, gc_min_live, 0, 1, "0.5", 0),
 	KA(NATIVE, "listen", T_ADDRS, native_listen, nnative_listen, CFG_MAX_LISTEN,
 	   "127.0.0.1:7070", R),
@@ -119,8 +125,8 @@ static const ckey keys[] = {
 	K(NATIVE, "max_unauth_per_ip", T_UINT, max_unauth_per_ip, 1, 65536, "8", 0),
 	K(API, "socket", T_PATH, api_socket, 1, 107, "/run/bkstor/api.sock", R),
 	KA(WEB, "listen", T_OPTADDR, web_listen, web_enabled, 0, "127.0.0.1:8080", R),
-	K(WEB, "tls_cert", T_PATH, tls_cert, 0, CFG_MAX_PATH, "", 0),
-	K(WEB, "tls_key", T_PATH, tls_key, 0, CFG_MAX_PATH, "", 0),
+	K(WEB, "tls_cert", T_PATH, tls_cert, 0, CFG_MAX_PATH, "", R),
+	K(WEB, "tls_key", T_PATH, tls_key, 0, CFG_MAX_PATH, "", R),
 	K(WEB, "admin_password", T_PWHASH, admin_password, 0, 0, "", K_SECRET),
 	K(WEB, "session_timeout", T_DUR, session_timeout_s, 60, 30 * 86400, "12h", 0),
 	KA(WEB, "api_tokens", T_HEXES, api_tokens, napi_tokens, CFG_MAX_TOKENS, "", K_SECRET),
@@ -986,4 +992,30 @@ int cfg_reload_diff(const bks_cfg *old, const bks_cfg *new, char *what, size_t c
 		}
 	}
 	return changed;
+}
+
+/* Move the value of every key SIGHUP applies (and [clients]) from nc into run,
+ * leaving run's old values in nc for cfg_free. Restart keys stay as they are. */
+void cfg_take_reloadable(bks_cfg *run, bks_cfg *nc)
+{
+	char tmp[sizeof(bks_cfg)];
+	for (size_t i = 0; i < NKEYS; i++) {
+		const ckey *k = &keys[i];
+		if (k->flags & K_RESTART)
+			continue;
+		memcpy(tmp, AT(run, k->off), k->size);
+		memcpy(AT(run, k->off), AT(nc, k->off), k->size);
+		memcpy(AT(nc, k->off), tmp, k->size);
+		if (k->aux) { /* a list's count, or T_OPTADDR's "enabled" (restart: not here) */
+			int t = *(int *)AT(run, k->aux);
+			*(int *)AT(run, k->aux) = *(int *)AT(nc, k->aux);
+			*(int *)AT(nc, k->aux) = t;
+		}
+	}
+	cfg_client *cl = run->clients;
+	int ncl = run->nclients;
+	run->clients = nc->clients;
+	run->nclients = nc->nclients;
+	nc->clients = cl;
+	nc->nclients = ncl;
 }

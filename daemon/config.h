@@ -14,9 +14,12 @@
  *
  * Reload (SIGHUP): parse a new bks_cfg, call cfg_reload_diff(old, new) to learn which
  * changed keys need a restart (log them, keep the old values of those), apply the
- * rest, then cfg_free() the one no longer used. Restart-only keys: array.name,
- * array.disks, array.strip_size, store.chunk_min/avg/max, store.meta_cache,
- * native.listen, api.socket, web.listen, daemon.threads, daemon.pidfile, daemon.demo.
+ * rest (cfg_take_reloadable), then cfg_free() the one no longer used. Restart-only
+ * keys: every [array] key (name, disks, spares, strip_size, io_timeout_ms,
+ * io_err_limit, cksum_err_limit, err_window, bg_min_rate, bg_max_rate, fg_idle_ms),
+ * store.chunk_min/avg/max, store.zstd_level,
+ * store.meta_cache, store.commit_bytes, native.listen, api.socket, web.listen,
+ * web.tls_cert, web.tls_key, daemon.threads, daemon.pidfile, daemon.demo.
  */
 #ifndef BKS_CONFIG_H
 #define BKS_CONFIG_H
@@ -161,6 +164,12 @@ void cfg_free(bks_cfg *c);
  * SIGHUP can apply changed ([clients] counts as one key). */
 int cfg_reload_diff(const bks_cfg *old, const bks_cfg *new, char *what_cannot,
                     size_t cap);
+
+/* Move the values of the keys SIGHUP applies (those without "restart" in
+ * docs/config.md, and [clients]) from nc into run; run's old values go to nc, so
+ * cfg_free(nc) frees them. The caller passes the new values on to whoever uses them
+ * and guards run against concurrent readers. */
+void cfg_take_reloadable(bks_cfg *run, bks_cfg *nc);
 
 const char *cfg_log_level_name(int level); /* "error", "warn", "info", "debug" */
 

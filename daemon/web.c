@@ -7,7 +7,13 @@
  *     read-only API token (Authorization: Bearer ...); else 401;
  *   - every POST with a session: the session's CSRF token in X-CSRF-Token; else 403;
  *   - failed logins: WA_FAIL_LIMIT per source address per minute, then 429.
- * Every reply carries CSP, X-Frame-Options and nosniff; API replies are no-store. */
+ * Every reply carries CSP, X-Frame-Options and nosniff; API replies are no-store.
+ *
+ * Nothing is buffered for a stranger: the first call of the handler sees only the
+ * headers, and every request that the rules above refuse is answered there, before
+ * its body is read (MHD then closes the connection instead of reading it). Only the
+ * login route and requests with a session (POST) or token (GET) get their bodies
+ * read, the login's capped at WEB_LOGIN_BODY_MAX, the rest at API_BODY_MAX. */
 #include "daemon/api_int.h"
 
 #include <arpa/inet.h>
@@ -26,6 +32,7 @@
 
 #define COOKIE "bks_session"
 #define WEB_MAX_RPS 1000
+#define WEB_LOGIN_BODY_MAX 4096u /* {"password": ...} */
 
 void web_security_headers(struct MHD_Response *res)
 {
@@ -99,11 +106,12 @@ static void session_json(reply *rp, const wa_session *s)
 
 static void do_login(api *a, struct MHD_Connection *conn, struct req *rq, reply *rp)
 {
-	char ip[64];
+	char ip[64], key[64];
 	jsonp *d;
 	wa_session s;
 	int retry = 0;
 	client_ip(conn, ip, sizeof(ip));
+	wa_source_key(ip, key, sizeof(key));
 	if (api_parse_body(rq, rp, &d) < 0)
 		return;
 	const char *pw = jsonp_get_str(jsonp_root(d), "password", NULL);
@@ -112,7 +120,7 @@ static void do_login(api *a, struct MHD_Connection *conn, struct req *rq, reply 
 		jsonp_free(d);
 		return;
 	}
-	int r = wa_login(&a->wa, ip, pw, &s, &retry);
+	int r = wa_login(&a->wa, key, pw, &s, &retry);
 	jsonp_free(d);
 	if (r == -EAGAIN) {
 		LOG_W("dashboard: login from %s refused: too many failures this minute", ip);
@@ -164,12 +172,68 @@ static void pace_request(api *a)
 	}
 }
 
+static void too_many(reply *rp, int retry)
+{
+	reply_error(rp, MHD_HTTP_TOO_MANY_REQUESTS, -EBUSY, "too many failed logins; try "
+	            "again in %d s", retry);
+	rp->retry_after = 1;
+	snprintf(rp->retry_after_s, sizeof(rp->retry_after_s), "%d", retry);
+}
+
+/* The first call, headers only: 1 with the answer in rp when the request is refused
+ * (its body is then never read), 0 when its body may be read (*cap: how much). */
+static int gate(api *a, struct MHD_Connection *conn, const char *url, const char *method,
+                reply *rp, const char **allow, size_t *cap)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+	int post = !strcmp(method, "POST");
+	wa_session s;
+	int retry = 0;
+
+	*cap = API_BODY_MAX;
+	if (!strcmp(url, "/api/v1/login")) {
+		char ip[64], key[64];
+		client_ip(conn, ip, sizeof(ip));
+		wa_source_key(ip, key, sizeof(key));
+		*cap = WEB_LOGIN_BODY_MAX;
+		if (!post) {
+			*allow = "POST";
+			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "use POST");
+		} else if (wa_blocked(&a->wa, key, &retry)) {
+			too_many(rp, retry);
+		} else if (len > WEB_LOGIN_BODY_MAX) {
+			reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "a login body has at "
+			            "most %u bytes", WEB_LOGIN_BODY_MAX);
+		} else {
+			return 0;
+		}
+		return 1;
+	}
+	int w = who(a, conn, &s);
+	const char *tok = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
+	if (!w)
+		reply_error(rp, MHD_HTTP_UNAUTHORIZED, -EPERM, "log in first");
+	else if (post && w != 2)
+		reply_error(rp, MHD_HTTP_FORBIDDEN, -EPERM, "read-only API tokens cannot change "
+		            "anything");
+	else if (post && (!tok || strlen(tok) != WA_ID_HEX ||
+	                  CRYPTO_memcmp(tok, s.csrf, WA_ID_HEX)))
+		reply_error(rp, MHD_HTTP_FORBIDDEN, -EPERM, "missing or wrong CSRF token "
+		            "(X-CSRF-Token)");
+	else if (len > API_BODY_MAX)
+		reply_error(rp, MHD_HTTP_CONTENT_TOO_LARGE, -EINVAL, "request body larger than "
+		            "%u bytes", API_BODY_MAX);
+	else
+		return 0;
+	return 1;
+}
+
 static enum MHD_Result handle_web(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
 {
-	if (!*con_cls)
-		pace_request(cls);
 	api *a = cls;
 	struct req *rq;
 	reply rp = {.web = 1};
@@ -177,20 +241,34 @@ static enum MHD_Result handle_web(void *cls, struct MHD_Connection *conn, const 
 	wa_session s;
 	(void)version;
 
-	int more = api_body(&rq, con_cls, upload, upload_size);
-	if (more < 0)
-		return MHD_NO;
-	if (more)
-		return MHD_YES;
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	int post = !strcmp(method, "POST");
+	if (!*con_cls)
+		pace_request(a);
 	if (strncmp(url, "/api/", 5)) {
+		/* Static files, answered at the first call: no body is ever read. */
 		const web_file *f = get ? find_static(url) : NULL;
 		if (f)
 			return send_static(conn, f);
 		reply_error(&rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such page: %s", url);
 		return reply_send(conn, &rp, NULL);
 	}
+	if (!*con_cls) {
+		size_t cap;
+		if (gate(a, conn, url, method, &rp, &allow, &cap))
+			return reply_send(conn, &rp, allow);
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		rq->cap = cap;
+		rq->abort_over = cap < API_BODY_MAX; /* the login: drop, do not drain */
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	int more = api_body(&rq, con_cls, upload, upload_size);
+	if (more < 0)
+		return MHD_NO;
+	if (more)
+		return MHD_YES;
 	if (!strcmp(url, "/api/v1/login")) {
 		if (!post) {
 			allow = "POST";

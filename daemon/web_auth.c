@@ -1,6 +1,7 @@
 /* daemon/web_auth.c: see web_auth.h. */
 #include "daemon/web_auth.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -92,13 +93,11 @@ void wa_init(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tok
 			w->ntokens++;
 }
 
+static void free_tokens(char **t, int n);
+
 void wa_destroy(web_auth *w)
 {
-	for (int i = 0; i < w->ntokens; i++) {
-		OPENSSL_cleanse(w->tokens[i], strlen(w->tokens[i]));
-		free(w->tokens[i]);
-	}
-	free(w->tokens);
+	free_tokens(w->tokens, w->ntokens);
 	OPENSSL_cleanse(w->s, sizeof(w->s));
 	pthread_mutex_destroy(&w->mu);
 }
@@ -121,54 +120,101 @@ static int rand_hex(char out[WA_ID_HEX + 1])
 	return 0;
 }
 
-/* Failures from ip this minute (add: count one more). Under mu. */
-static uint32_t fails(web_auth *w, const char *ip, int add)
+void wa_source_key(const char *ip, char *key, size_t cap)
 {
-	uint64_t minute = bks_now_ns() / 60000000000ull;
-	int slot = -1, oldest = 0;
-	for (int i = 0; i < 64; i++) {
-		if (!strcmp(w->fails[i].ip, ip))
-			slot = i;
-		if (w->fails[i].minute < w->fails[oldest].minute)
-			oldest = i;
+	struct in6_addr a6;
+	if (!strncmp(ip, "::ffff:", 7) && strchr(ip + 7, '.')) {
+		snprintf(key, cap, "%s", ip + 7);
+	} else if (strchr(ip, ':') && inet_pton(AF_INET6, ip, &a6) == 1) {
+		char t[INET6_ADDRSTRLEN];
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, t, sizeof(t));
+		snprintf(key, cap, "%s/64", t);
+	} else {
+		snprintf(key, cap, "%s", ip);
 	}
-	if (slot < 0) {
-		if (!add)
-			return 0;
-		slot = oldest;
-		snprintf(w->fails[slot].ip, sizeof(w->fails[slot].ip), "%s", ip);
-		w->fails[slot].count = 0;
-		w->fails[slot].minute = minute;
-	}
-	if (w->fails[slot].minute != minute) {
-		w->fails[slot].minute = minute;
-		w->fails[slot].count = 0;
-	}
-	w->fails[slot].count += (uint32_t)add;
-	return w->fails[slot].count;
 }
 
-int wa_login(web_auth *w, const char *ip, const char *pw, wa_session *out, int *retry_s)
+static uint64_t this_minute(void)
+{
+	return bks_now_ns() / 60000000000ull;
+}
+
+static int retry_after(void)
+{
+	return 60 - (int)(bks_now_ns() / 1000000000ull % 60);
+}
+
+/* The slot counting key's attempts this minute (made when create; else NULL when
+ * there is none). Under mu. */
+static uint32_t *fail_count(web_auth *w, const char *key, int create)
+{
+	uint64_t minute = this_minute();
+	int free_slot = -1;
+	for (int i = 0; i < WA_FAIL_SLOTS; i++) {
+		if (w->fails[i].minute != minute) {
+			w->fails[i].key[0] = 0; /* last minute's: free */
+			w->fails[i].count = 0;
+		}
+		if (w->fails[i].key[0] && !strcmp(w->fails[i].key, key))
+			return &w->fails[i].count;
+		if (!w->fails[i].key[0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (!create)
+		return NULL;
+	int i = free_slot >= 0 ? free_slot : WA_FAIL_SLOTS; /* full: the shared slot */
+	if (w->fails[i].minute != minute) {
+		w->fails[i].minute = minute;
+		w->fails[i].count = 0;
+	}
+	if (i < WA_FAIL_SLOTS)
+		snprintf(w->fails[i].key, sizeof(w->fails[i].key), "%s", key);
+	return &w->fails[i].count;
+}
+
+int wa_blocked(web_auth *w, const char *key, int *retry_s)
+{
+	pthread_mutex_lock(&w->mu);
+	uint32_t *n = fail_count(w, key, 0);
+	int blocked = n && *n >= WA_FAIL_LIMIT;
+	pthread_mutex_unlock(&w->mu);
+	if (blocked)
+		*retry_s = retry_after();
+	return blocked;
+}
+
+int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int *retry_s)
 {
 	char hash[WA_HASH_MAX];
+	uint64_t minute = this_minute();
 	pthread_mutex_lock(&w->mu);
-	uint32_t nf = fails(w, ip, 0);
 	snprintf(hash, sizeof(hash), "%s", w->hash);
-	pthread_mutex_unlock(&w->mu);
-	if (nf >= WA_FAIL_LIMIT) {
-		*retry_s = 60 - (int)(bks_now_ns() / 1000000000ull % 60);
+	if (!hash[0]) {
+		pthread_mutex_unlock(&w->mu);
+		return -ENOENT;
+	}
+	/* Count the attempt before the slow check, not after it: counted afterwards,
+	 * every parallel connection passed the limit check before any had failed. */
+	uint32_t *n = fail_count(w, key, 1);
+	if (*n >= WA_FAIL_LIMIT) {
+		pthread_mutex_unlock(&w->mu);
+		*retry_s = retry_after();
 		return -EAGAIN;
 	}
-	if (!hash[0])
-		return -ENOENT;
+	(*n)++;
+	uint32_t *mine = n; /* the same slot until the minute turns (only then recycled) */
+	pthread_mutex_unlock(&w->mu);
 	/* The slow part, outside the lock. */
 	int ok = wa_check_password(pw, hash);
 	pthread_mutex_lock(&w->mu);
 	if (ok != 1) {
-		fails(w, ip, 1);
 		pthread_mutex_unlock(&w->mu);
 		return -EACCES;
 	}
+	/* Right password: this attempt was no failure. */
+	if (this_minute() == minute && *mine)
+		(*mine)--;
 	uint64_t now = bks_wall_ns();
 	int slot = 0;
 	for (int i = 0; i < WA_MAX_SESSIONS; i++) {
@@ -221,8 +267,62 @@ int wa_token_ok(web_auth *w, const char *token)
 {
 	int ok = 0;
 	size_t n = token ? strlen(token) : 0;
+	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < w->ntokens; i++)
 		if (strlen(w->tokens[i]) == n && CRYPTO_memcmp(w->tokens[i], token, n) == 0)
 			ok = 1;
+	pthread_mutex_unlock(&w->mu);
 	return ok;
+}
+
+static void free_tokens(char **t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		OPENSSL_cleanse(t[i], strlen(t[i]));
+		free(t[i]);
+	}
+	free(t);
+}
+
+int wa_reload(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tokens,
+              int ntokens)
+{
+	int changed = 0, nt = 0;
+	char **t = calloc((size_t)ntokens + 1, sizeof(char *));
+	for (int i = 0; t && i < ntokens; i++)
+		if ((t[nt] = strdup(tokens[i])))
+			nt++;
+	if (!t || nt < ntokens) {
+		/* Out of memory: keep the old tokens rather than run with half the list. */
+		if (t)
+			free_tokens(t, nt);
+		t = NULL;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (strcmp(w->hash, hash ? hash : "")) {
+		snprintf(w->hash, sizeof(w->hash), "%s", hash ? hash : "");
+		memset(w->s, 0, sizeof(w->s)); /* a new password ends every session */
+		changed |= WA_RELOAD_PASSWORD;
+	}
+	w->timeout_ns = timeout_s * 1000000000ull;
+	uint64_t cut = bks_wall_ns() + w->timeout_ns;
+	for (int i = 0; i < WA_MAX_SESSIONS; i++)
+		if (w->s[i].expires_ns > cut)
+			w->s[i].expires_ns = cut;
+	char **old = NULL;
+	int nold = 0;
+	if (t) {
+		int same = nt == w->ntokens;
+		for (int i = 0; same && i < nt; i++)
+			same = !strcmp(t[i], w->tokens[i]);
+		changed |= same ? 0 : WA_RELOAD_TOKENS;
+		old = w->tokens;
+		nold = w->ntokens;
+		w->tokens = t;
+		w->ntokens = nt;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (old)
+		free_tokens(old, nold);
+	return changed;
 }

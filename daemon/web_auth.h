@@ -16,6 +16,7 @@
 #define WA_ID_HEX 64             /* session ids and CSRF tokens: 32 random bytes */
 #define WA_MAX_SESSIONS 64
 #define WA_FAIL_LIMIT 5          /* failed logins per address per minute */
+#define WA_FAIL_SLOTS 256        /* addresses tracked; beyond that they share one count */
 #define WA_PASSWORD_MIN 8
 
 /* Hash a password with a fresh salt into out ("pbkdf2-sha256$ITER$SALT$HASH"). */
@@ -35,8 +36,14 @@ typedef struct web_auth {
 	char hash[WA_HASH_MAX];  /* "" = no password set: nobody can log in */
 	uint64_t timeout_ns;
 	wa_session s[WA_MAX_SESSIONS];
-	struct { char ip[64]; uint64_t minute; uint32_t count; } fails[64];
-	char **tokens;           /* read-only API tokens (hex), owned */
+	/* Login attempts per source address and minute. A slot's count includes the
+	 * attempts still being checked, so parallel connections from one address cannot
+	 * each see "under the limit" before any of them failed. Bounded: when every slot
+	 * is in use this minute, new addresses share the last slot (one count for all),
+	 * so an attacker with many addresses can neither grow memory nor evict the count
+	 * of the address he is guessing from. */
+	struct { char key[64]; uint64_t minute; uint32_t count; } fails[WA_FAIL_SLOTS + 1];
+	char **tokens;           /* read-only API tokens (hex), owned; under mu */
 	int ntokens;
 } web_auth;
 
@@ -45,10 +52,26 @@ void wa_init(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tok
 void wa_destroy(web_auth *w);
 void wa_set_hash(web_auth *w, const char *hash);
 
-/* Log in: 0 with a new session (copied to *out), -EACCES wrong password, -EAGAIN
- * too many failures from ip this minute (*retry_s says when to try again), -ENOENT
- * no password is set. */
-int wa_login(web_auth *w, const char *ip, const char *pw, wa_session *out, int *retry_s);
+/* SIGHUP: a new hash (only when it differs: it ends every session), timeout (live
+ * sessions are cut to the new one when it is shorter) and tokens (copied). Returns
+ * WA_RELOAD_* bits for what changed. */
+#define WA_RELOAD_PASSWORD 1
+#define WA_RELOAD_TOKENS 2
+int wa_reload(web_auth *w, const char *hash, uint64_t timeout_s, char *const *tokens,
+              int ntokens);
+
+/* The rate-limit key of a source address (text from inet_ntop): an IPv4 address as
+ * it is, the IPv4 address inside an IPv4-mapped IPv6 one, else the IPv6 /64 (one
+ * customer's network, which an attacker typically has whole). */
+void wa_source_key(const char *ip, char *key, size_t cap);
+
+/* Log in from the source whose wa_source_key is key: 0 with a new session (copied to
+ * *out), -EACCES wrong password, -EAGAIN too many failures from that source this
+ * minute (*retry_s says when to try again), -ENOENT no password is set. */
+int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int *retry_s);
+/* Would wa_login refuse key with -EAGAIN right now? (1/0; *retry_s as there.) For
+ * answering before the request's body is read. */
+int wa_blocked(web_auth *w, const char *key, int *retry_s);
 /* The session named by a cookie value, if valid (copied to *out). 0 or -ENOENT. */
 int wa_session_get(web_auth *w, const char *id, wa_session *out);
 void wa_logout(web_auth *w, const char *id);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-cli-array: bkstorctl's offline array verbs, end to end on sparse files:
 # create, show (--json), fail + rebuild onto the spare, scrub, add-spare refusals
-# (too small, another array's disk), usage errors, replace.
+# (too small, another array's disk, a disk with a file system without --force), usage
+# errors, replace.
 # Needs truncate and python3 (for the JSON assertions); skipped without them.
 
 bin="${top_builddir:-.}/cli/bkstorctl"
@@ -104,6 +105,17 @@ expect_rc 0 "create a second array"
 run array add-spare "$tmp/o0" "$@" "$tmp/s0"
 expect_rc 1 "add-spare of another array's disk"
 grep_check "other array's disk: message says belongs to" "$tmp/err" "^bkstorctl: .*belongs to"
+
+# A disk with something on it (an ext4 superblock's magic) needs --force.
+truncate -s 64M "$tmp/x0"
+printf '\123\357' | dd of="$tmp/x0" bs=1 seek=1080 conv=notrunc 2>/dev/null
+run array add-spare "$tmp/x0" "$@" "$tmp/s0"
+expect_rc 1 "add-spare of a disk with an ext4 signature, no --force"
+grep_check "the message names the file system and --force" "$tmp/err" "ext2/3/4 file system.*--force"
+run array replace "$tmp/d0" "$tmp/x0" "$@" "$tmp/s0"
+expect_rc 1 "replace onto a disk with an ext4 signature, no --force"
+[ "$(od -An -tx1 -j1080 -N2 "$tmp/x0" | tr -d ' ')" = 53ef ] && pass "the disk was not written" ||
+	fail "the ext4 signature was overwritten"
 
 run array frobnicate
 expect_rc 2 "unknown verb"

@@ -642,18 +642,22 @@ static void test_reload(void)
 	CHECK(cfg_reload_diff(&a, &b, what, sizeof(what)) == 0 && !what[0], "reordered: '%s'",
 	      what);
 	cfg_free(&b);
-	/* Reloadable: level, zstd, limits, spares, clients; not: disks, strip, chunks,
-	 * listen addresses, socket. */
+	/* Reloadable: level, native limits, the web login, clients; not: disks, spares,
+	 * the array's and the store's tunables (given to the array and the store once),
+	 * strip, chunks, listen addresses, socket, TLS. */
 	REQUIRE_V(parse("[array]\ndisks = /a /b /c /e\nspares = /s\nstrip_size = 128K\n"
 	                "io_err_limit = 20\n[store]\nzstd_level = 9\nchunk_avg = 32K\n"
-	                "[native]\nlisten = 0.0.0.0:7070\n[clients]\nalice = " SECRET2 "\n"
-	                "[api]\nsocket = /tmp/s\n[web]\nlisten = \n[log]\nlevel = debug\n",
-	                &b, &e) == 0, "changed: %s", e.msg);
+	                "[native]\nlisten = 0.0.0.0:7070\nidle_timeout = 30s\n"
+	                "[clients]\nalice = " SECRET2 "\n"
+	                "[api]\nsocket = /tmp/s\n[web]\nlisten = \nsession_timeout = 1h\n"
+	                "tls_cert = /c.pem\ntls_key = /k.pem\napi_tokens = " TOKEN1 "\n"
+	                "[log]\nlevel = debug\n", &b, &e) == 0, "changed: %s", e.msg);
 	int n = cfg_reload_diff(&a, &b, what, sizeof(what));
-	CHECK(n == 5, "5 reloadable changes (spares, io_err_limit, zstd, level, clients): %d",
-	      n);
-	CHECK(!strcmp(what, "array.disks, array.strip_size, store.chunk_avg, native.listen, "
-	              "api.socket, web.listen"), "restart keys: '%s'", what);
+	CHECK(n == 5, "5 reloadable changes (idle_timeout, session_timeout, api_tokens, level, "
+	      "clients): %d", n);
+	CHECK(!strcmp(what, "array.disks, array.spares, array.strip_size, array.io_err_limit, "
+	              "store.chunk_avg, store.zstd_level, native.listen, api.socket, web.listen, "
+	              "web.tls_cert, web.tls_key"), "restart keys: '%s'", what);
 	/* A small buffer is truncated with "...", always terminated. */
 	char small[24];
 	memset(small, 'z', sizeof(small));
@@ -663,6 +667,18 @@ static void test_reload(void)
 	CHECK(cfg_reload_diff(&a, &b, tiny, sizeof(tiny)) == 5 && !strcmp(tiny, "..."),
 	      "tiny: '%.4s'", tiny);
 	CHECK(cfg_reload_diff(&a, &b, tiny, 2) == 5 && tiny[0] == '\0', "cap 2");
+	/* Taking the reloadable values: those change, the restart keys stay. */
+	cfg_take_reloadable(&a, &b);
+	CHECK(a.log_level == CFG_LOG_DEBUG && a.idle_timeout_s == 30 &&
+	      a.session_timeout_s == 3600 && a.napi_tokens == 1 &&
+	      !strcmp(a.api_tokens[0], TOKEN1) && a.nclients == 1 &&
+	      !strcmp(a.clients[0].secret, SECRET2), "reloadable values taken");
+	CHECK(a.ndisks == 4 && !strcmp(a.disks[3], "/d") && a.nspares == 0 &&
+	      a.zstd_level == 3 && a.io_err_limit == 10 && !a.tls_cert[0] && a.web_enabled,
+	      "restart keys kept");
+	CHECK(b.log_level == CFG_LOG_INFO && b.napi_tokens == 0 && !b.api_tokens &&
+	      !strcmp(b.clients[0].secret, SECRET1), "the old values went to the new copy");
+	CHECK(cfg_reload_diff(&a, &b, what, sizeof(what)) == 5, "still 5 apart");
 	cfg_free(&a);
 	cfg_free(&b);
 	group_done("cfg_reload_diff");

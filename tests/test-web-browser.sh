@@ -48,8 +48,11 @@ check "put 150 MB" 0 ctl put -p "$T/base" /b/x
 printf '%s\n' "$PASSWORD" | ctl passwd --stdin >"$T/out" 2>&1 && ok "bkstorctl passwd --stdin" ||
 	{ bad "passwd: $(cat "$T/out")"; d_finish; }
 
+# A disk with an ext4 signature, for the add-spare confirmation.
+truncate -s "$(stat -c %s "$DEMO/disks/disk0.img")" "$T/dirty.img"
+printf '\123\357' | dd of="$T/dirty.img" bs=1 seek=1080 conv=notrunc 2>/dev/null
 mkdir -p "$ARTIFACTS"
-BKS_URL="http://$WEB/" BKS_PASSWORD="$PASSWORD" BKS_ARTIFACTS="$ARTIFACTS" \
+BKS_URL="http://$WEB/" BKS_PASSWORD="$PASSWORD" BKS_ARTIFACTS="$ARTIFACTS" BKS_DIRTY_DISK="$T/dirty.img" \
 	BKS_NPM_DIR="$NPM_DIR" BKS_CHROMIUM="$CHROMIUM" \
 	node "${top_srcdir:-.}/tests/web-browser.mjs"
 rc=$?

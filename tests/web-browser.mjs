@@ -203,6 +203,25 @@ async function main() {
   }, 5000);
   expect(shown, 'an API error is shown in the message area', shown || (await page.textContent('#message-text')));
 
+  // --- add a spare that is not blank: the page names what is on it and asks first
+  const dirty = process.env.BKS_DIRTY_DISK;
+  if (dirty) {
+    await page.click('#tab-disks');
+    await page.click('#spare-add');
+    await page.waitForSelector('#confirm-dialog[open]', { timeout: 5000 });
+    await page.fill('#confirm-input', dirty);
+    await page.click('#confirm-ok');
+    const ask = await until(async () => {
+      const t = await page.textContent('#confirm-text').catch(() => '');
+      return (await page.isVisible('#confirm-dialog')) && /ext2\/3\/4 file system/.test(t) ? t : null;
+    }, 10000);
+    expect(ask && ask.includes(dirty), 'a non-blank disk: the page names its content and asks', ask || '');
+    expect((await page.$$('#spare-grid .disk-tile')).length === 0, 'nothing added before the answer');
+    await page.click('#confirm-ok');
+    const added = await until(async () => ((await page.$$('#spare-grid .disk-tile')).length === 1 ? true : null), 10000);
+    expect(added, 'after confirming, the disk is a spare');
+  }
+
   // --- events
   await page.click('#tab-jobs');
   const events = await page.$$eval('#events li', (ls) => ls.map((l) => l.textContent));

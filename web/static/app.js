@@ -161,6 +161,7 @@ async function api(method, path, body) {
   if (!res.ok) {
     const msg = data && data.error ? data.error : 'HTTP ' + res.status + ' ' + res.statusText;
     const err = new ApiError(res.status, msg, data && data.code);
+    err.data = data;
     err.retryAfter = res.headers.get('Retry-After');
     if (res.status === 401 && path !== '/api/v1/login') sessionLost(msg);
     throw err;
@@ -176,6 +177,26 @@ async function doAction(path, body, what) {
     showMessage(r.message || what + ': done', 'info');
   } catch (e) {
     if (e.status !== 401) showMessage(what + ' failed: ' + e.message);
+  }
+  pollNow('status');
+  pollNow('events');
+}
+
+// POST an add-spare or a replace. When the daemon finds something on the target (a
+// file system, a partition table, data) it refuses with needs_force and says what:
+// ask, naming it, and only then send the same request with force.
+async function doDiskWrite(path, body, what, target) {
+  try {
+    const r = await api('POST', path, body);
+    showMessage(r.message || what + ': done', 'info');
+  } catch (e) {
+    if (e.status === 409 && e.data && e.data.needs_force && !body.force) {
+      const ok = await confirmDialog({ title: 'Overwrite ' + target + '?', okLabel: 'Overwrite it', danger: true,
+        text: target + ' is not blank: it holds ' + e.data.found + '. ' + what + ' writes over it, and what is on it is lost. Go on only if you are sure its content is not needed.' });
+      if (ok) return doDiskWrite(path, Object.assign({}, body, { force: true }), what, target);
+    } else if (e.status !== 401) {
+      showMessage(what + ' failed: ' + e.message);
+    }
   }
   pollNow('status');
   pollNow('events');
@@ -661,7 +682,7 @@ async function onDiskAction(ev) {
       break;
     case 'replace':
       opts = { title: 'Replace this disk', okLabel: 'Replace', input: { label: 'Path of the new disk', placeholder: '/dev/disk/by-id/…' }, force: true,
-        text: 'Copy the data of ' + label + ' onto a new disk. The new disk is checked (size, foreign label, a write/read test) before it joins.' };
+        text: 'Copy the data of ' + label + ' onto a new disk. The new disk is checked (not mounted; size; anything on it — another array’s label, a file system, data — is named and needs your confirmation; a write/read test) before it joins.' };
       break;
     case 'locate':
       body = { disk, on: true };
@@ -670,7 +691,10 @@ async function onDiskAction(ev) {
   if (opts) {
     const r = await confirmDialog(opts);
     if (!r) return;
-    if (act === 'replace') body = { disk, new: r.value, force: r.force };
+    if (act === 'replace') {
+      await doDiskWrite('/api/v1/disks/replace', { disk, new: r.value, force: r.force }, 'Replace', r.value);
+      return;
+    }
   }
   await doAction('/api/v1/disks/' + act, body, ACTION_LABEL[act].replace('…', ''));
 }
@@ -678,8 +702,8 @@ async function onDiskAction(ev) {
 async function onAddSpare() {
   const r = await confirmDialog({ title: 'Add a hot spare', okLabel: 'Add spare', force: true,
     input: { label: 'Path of the disk', placeholder: '/dev/disk/by-id/…' },
-    text: 'The disk is checked (size, foreign label, a write/read test) and then waits as a hot spare: it takes the place of the next disk that fails.' });
-  if (r) await doAction('/api/v1/disks/add-spare', { path: r.value, force: r.force }, 'Add spare');
+    text: 'The disk is checked (not mounted; size; anything on it is named and needs your confirmation; a write/read test) and then waits as a hot spare: it takes the place of the next disk that fails.' });
+  if (r) await doDiskWrite('/api/v1/disks/add-spare', { path: r.value, force: r.force }, 'Add spare', r.value);
 }
 
 // ---------------------------------------------------------------- maintenance
