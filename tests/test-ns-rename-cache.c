@@ -308,7 +308,7 @@ static void check_all(ns *n, const char *stage)
 
 int main(void)
 {
-	const char *dir = tu_tmpdir("nsrc");
+	const char *dir = tu_tmpdir_in("nsrc", "/dev/shm");
 	bks_err e = {0};
 	ns *n;
 	char a[128], b[128], nm[NS_NAME_MAX + 1];
