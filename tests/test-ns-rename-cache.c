@@ -21,7 +21,9 @@
  *    (ENOTEMPTY), file over a directory (EISDIR), directory over a file (ENOTDIR),
  *    noreplace (EEXIST), a directory into its own subtree (EINVAL), also after a
  *    commit and a reopen emptied the cache;
- *  - the whole tree, walked from the root, holds every directory exactly once. */
+ *  - the whole tree, walked from the root, holds every directory exactly once;
+ *  - a LIST whose callback stats each entry (the daemon's) sees every name right
+ *    while the stats drop the listed directory from the cache. */
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -115,6 +117,26 @@ static uint64_t cached(ns *n)
 	ns_stats s;
 	ns_get_stats(n, &s);
 	return s.dirs_cached;
+}
+
+/* A LIST as the daemon does it: each entry stat'ed from inside the callback (which
+ * loads it, and may drop the directory being listed), then its name used. */
+struct list_ctx {
+	ns *n;
+	int cnt, bad;
+};
+
+static int list_cb(void *ctx, const ns_dirent *d)
+{
+	struct list_ctx *lc = ctx;
+	char want[32];
+	ns_attr a;
+	int r = ns_getattr(lc->n, d->id, &a);
+	snprintf(want, sizeof(want), "d%05d", lc->cnt);
+	if (r != 0 || a.id != d->id || a.type != NS_DIR || strcmp(d->name, want))
+		lc->bad++;
+	lc->cnt++;
+	return 0;
 }
 
 /* Filler directories, loaded (ns_getattr) to fill the cache. */
@@ -357,6 +379,11 @@ int main(void)
 		CHECK(ns_getattr(n, fill[i], &at) == 0 && at.type == NS_DIR, "stat filler %d", i);
 	}
 	CHECK(listed == NFILL, "LIST /f: %d entries", listed);
+	for (int pass = 0; pass < 2; pass++) {
+		struct list_ctx lc = {n, 0, 0};
+		CHECK(ns_readdir(n, f, NULL, list_cb, &lc) == 0 && lc.cnt == NFILL && lc.bad == 0,
+		      "LIST /f with a stat of each entry: %d entries, %d wrong", lc.cnt, lc.bad);
+	}
 	printf("ok - %d directories made and listed (cache %llu)\n", NFILL + NPAIR * 6 + 5,
 	       (unsigned long long)cached(n));
 
