@@ -403,6 +403,8 @@ static void do_remove(ns *n, int want_dir)
 	}
 }
 
+static long rename_res[64]; /* renames by result (-errno) */
+
 static void do_rename(ns *n)
 {
 	int sp = m_pick(NS_DIR), dp = below(3) ? m_pick(NS_DIR) : sp;
@@ -414,6 +416,17 @@ static void do_rename(ns *n)
 			sp = M[s].parent;
 			snprintf(sn, sizeof(sn), "%s", M[s].name);
 		}
+	}
+	int s0 = m_child(sp, sn);
+	if (s0 >= 0 && M[s0].type == NS_DIR && below(6) == 0) {
+		/* into the source itself or below it: must be refused */
+		int cnt = 0;
+		for (int i = 0; i < nm; i++)
+			cnt += M[i].used && M[i].type == NS_DIR && m_within(i, s0);
+		int k = (int)below((uint32_t)cnt);
+		for (int i = 0; i < nm; i++)
+			if (M[i].used && M[i].type == NS_DIR && m_within(i, s0) && k-- == 0)
+				dp = i;
 	}
 	pick_name(dp, dn, sizeof(dn));
 	int noreplace = below(5) == 0;
@@ -435,6 +448,8 @@ static void do_rename(ns *n)
 	else
 		want = 0;
 	int r = ns_rename(n, M[sp].id, sn, M[dp].id, dn, noreplace);
+	if (-r >= 0 && -r < 64)
+		rename_res[-r]++;
 	m_path(sp, a, sizeof(a));
 	m_path(dp, b, sizeof(b));
 	EXPECT(r == want, "rename %s/%s %s/%s (noreplace %d): %s, want %s", a, sn, b, dn,
@@ -562,6 +577,10 @@ int main(int argc, char **argv)
 	       "%llu cache trims; %d directories and %d files at the end\n",
 	       failed ? "FAIL" : "ok", op_no - 1, commits, syncs, reopens, compares,
 	       (unsigned long long)trims, ndirs, nfiles);
+	printf("renames: %ld done, %ld ENOENT, %ld EINVAL (into its own subtree), %ld EEXIST, "
+	       "%ld ENOTDIR, %ld EISDIR, %ld ENOTEMPTY\n", rename_res[0], rename_res[ENOENT],
+	       rename_res[EINVAL], rename_res[EEXIST], rename_res[ENOTDIR], rename_res[EISDIR],
+	       rename_res[ENOTEMPTY]);
 	ns_close(n);
 	store_close(st);
 	if (failed)
