@@ -54,8 +54,8 @@ void ns_params_default(ns_params *p);
 
 /* Create the root directory in a store that holds no objects yet. */
 int ns_format(store *s, uint32_t mode, bks_err *e);
-/* Open the namespace of a formatted store (the store stays the caller's); p NULL:
- * the defaults. */
+/* Open the namespace of a formatted store (the store stays the caller's). ns_open
+ * uses the defaults, as does ns_open_params with p NULL. */
 int ns_open(store *s, ns **out, bks_err *e);
 int ns_open_params(store *s, const ns_params *p, ns **out, bks_err *e);
 void ns_close(ns *n); /* accepts NULL; does not flush */
@@ -103,7 +103,7 @@ int ns_rmdir(ns *n, uint64_t dir, const char *name);
  * a type mismatch -EISDIR (file over directory) or -ENOTDIR (directory over file),
  * an existing target with noreplace -EEXIST. Moving a directory into itself or below
  * it: -EINVAL. The same name, or a target that is the source's object: 0, nothing
- * done. On an error nothing has changed. */
+ * done. A refusal (any of these errors, or -ENOENT, -ENOMEM) changes nothing. */
 int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char *dname,
               int noreplace);
 
