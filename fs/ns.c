@@ -12,7 +12,7 @@ static const char DIR_MAGIC[4] = {'B', 'K', 'S', 'D'};
 #define DIR_HDR 24           /* magic 4, version 4, count 4, zero 4, parent 8 */
 #define DIR_ENT_FIXED 12     /* id 8, type 1, zero 1, name length 2 */
 #define DIR_MAX_BYTES (256u << 20)
-#define CACHE_SOFT_MAX 4096  /* clean directories kept decoded */
+#define CACHE_DEFAULT 4096   /* directories kept decoded before clean ones are dropped */
 
 struct nent {
 	char *name;              /* NUL-terminated, nlen bytes */
@@ -34,6 +34,7 @@ struct ns {
 	uint64_t root;
 	struct ndir **ht;
 	size_t nbuckets, ncached;
+	size_t cache_max;        /* ns_params.cache_dirs */
 	uint8_t *iobuf;          /* reads of directory objects */
 	size_t iocap;
 	ns_stats st;
@@ -65,7 +66,10 @@ int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
                            uint32_t type),
                  void *ctx)
 {
-	if (len < DIR_HDR || memcmp(b, DIR_MAGIC, 4))
+	/* The errors of docs/format.md: no magic ENOENT, version EPROTO, else EINVAL. */
+	if (len < 4 || memcmp(b, DIR_MAGIC, 4))
+		return -ENOENT;
+	if (len < DIR_HDR)
 		return -EINVAL;
 	if (le_get32(b + 4) != DIR_VERSION)
 		return -EPROTO;
@@ -137,15 +141,27 @@ static void cache_drop(ns *n, uint64_t id)
 		}
 }
 
-/* Drop clean directories when too many are cached (dirty ones stay until flushed). */
-static void cache_trim(ns *n, uint64_t keep)
+/* Drop clean directories when too many are cached (dirty ones stay until flushed).
+ *
+ * This frees struct ndirs, so it runs in exactly one place: op_begin(), at the entry
+ * of a public verb, before the verb holds any directory pointer. Nothing inside a
+ * verb (get_dir included) ever drops a directory, and ns.c never calls its own public
+ * verbs, so a pointer a verb got from get_dir stays valid, and an edit it made stays
+ * in memory, until the verb returns. (The old rule trimmed inside get_dir: a rename
+ * that loaded the moved directory after editing both parents dropped the edits, and
+ * later loads used freed pointers.) The one verb that calls out while holding a
+ * directory, ns_readdir, looks its directory up again after each callback.
+ * Edited directories are marked dirty at the edit itself (ent_insert, ent_remove), so
+ * they stay cached until ns_flush wrote them, whatever happens after the edit. */
+static void cache_trim(ns *n)
 {
-	if (n->ncached < CACHE_SOFT_MAX)
+	if (n->ncached < n->cache_max)
 		return;
+	n->st.cache_trims++;
 	for (size_t b = 0; b < n->nbuckets; b++)
 		for (struct ndir **pp = &n->ht[b]; *pp;) {
 			struct ndir *d = *pp;
-			if (!d->dirty && d->id != keep && d->id != n->root) {
+			if (!d->dirty && d->id != n->root) {
 				*pp = d->hnext;
 				dir_free(d);
 				n->ncached--;
@@ -155,8 +171,13 @@ static void cache_trim(ns *n, uint64_t keep)
 		}
 }
 
-static int ent_insert_at(struct ndir *d, size_t at, const char *name, size_t nl,
-                         uint64_t id, uint32_t type)
+static void op_begin(ns *n)
+{
+	cache_trim(n);
+}
+
+static int ent_insert_raw(struct ndir *d, size_t at, const char *name, size_t nl,
+                          uint64_t id, uint32_t type)
 {
 	if (d->n == d->cap) {
 		size_t nc = d->cap ? d->cap * 2 : 16;
@@ -175,6 +196,24 @@ static int ent_insert_at(struct ndir *d, size_t at, const char *name, size_t nl,
 	d->e[at] = (struct nent){.name = nm, .nlen = (uint32_t)nl, .type = type, .id = id};
 	d->n++;
 	return 0;
+}
+
+/* An edit: the directory is dirty from here on (it cannot be dropped unwritten). */
+static int ent_insert(struct ndir *d, size_t at, const char *name, size_t nl, uint64_t id,
+                      uint32_t type)
+{
+	int r = ent_insert_raw(d, at, name, nl, id, type);
+	if (r == 0)
+		d->dirty = 1;
+	return r;
+}
+
+static void ent_remove(struct ndir *d, size_t at)
+{
+	free(d->e[at].name);
+	memmove(d->e + at, d->e + at + 1, (d->n - at - 1) * sizeof(*d->e));
+	d->n--;
+	d->dirty = 1;
 }
 
 /* Binary search: *at = the index of name, or where it would go. */
@@ -200,7 +239,7 @@ static int ent_find(const struct ndir *d, const char *name, size_t nl, size_t *a
 static int load_ent(void *ctx, const char *name, size_t nl, uint64_t id, uint32_t type)
 {
 	struct ndir *d = ctx;
-	return ent_insert_at(d, d->n, name, nl, id, type); /* already in order */
+	return ent_insert_raw(d, d->n, name, nl, id, type); /* already in order */
 }
 
 static int read_all(ns *n, uint64_t id, uint64_t size)
@@ -221,7 +260,8 @@ static int read_all(ns *n, uint64_t id, uint64_t size)
 	return r;
 }
 
-/* The decoded directory id (loading it). -ENOTDIR for a file. */
+/* The decoded directory id (loading it). -ENOTDIR for a file. Never drops a cached
+ * directory (see cache_trim). */
 static int get_dir(ns *n, uint64_t id, struct ndir **out)
 {
 	struct ndir *d = cache_find(n, id);
@@ -237,7 +277,6 @@ static int get_dir(ns *n, uint64_t id, struct ndir **out)
 		return -ENOTDIR;
 	if ((r = read_all(n, id, in.size)) < 0)
 		return r;
-	cache_trim(n, id);
 	if (!(d = calloc(1, sizeof(*d))))
 		return -ENOMEM;
 	d->id = id;
@@ -355,8 +394,23 @@ int ns_format(store *s, uint32_t mode, bks_err *e)
 	return 0;
 }
 
+void ns_params_default(ns_params *p)
+{
+	*p = (ns_params){.cache_dirs = CACHE_DEFAULT};
+}
+
 int ns_open(store *s, ns **out, bks_err *e)
 {
+	return ns_open_params(s, NULL, out, e);
+}
+
+int ns_open_params(store *s, const ns_params *p, ns **out, bks_err *e)
+{
+	ns_params dp;
+	if (!p) {
+		ns_params_default(&dp);
+		p = &dp;
+	}
 	uint64_t root = 0;
 	store_obj_info in;
 	store_list(s, find_root, &root);
@@ -367,6 +421,7 @@ int ns_open(store *s, ns **out, bks_err *e)
 		return bks_fail(e, -ENOMEM, "out of memory");
 	n->s = s;
 	n->root = root;
+	n->cache_max = p->cache_dirs;
 	n->nbuckets = 1024;
 	n->ht = calloc(n->nbuckets, sizeof(*n->ht));
 	if (!n->ht) {
@@ -400,7 +455,11 @@ void ns_close(ns *n)
 
 /* --- attributes and lookups --- */
 
-int ns_getattr(ns *n, uint64_t id, ns_attr *a)
+/* The verbs below come in two layers: static ones that do the work and never trim
+ * the cache, and the public ns_* ones, which begin with op_begin() (the only place
+ * the cache shrinks) and call only static ones. */
+
+static int getattr_in(ns *n, uint64_t id, ns_attr *a)
 {
 	store_obj_info in;
 	int r = store_stat(n->s, id, &in);
@@ -421,12 +480,20 @@ int ns_getattr(ns *n, uint64_t id, ns_attr *a)
 	return 0;
 }
 
+int ns_getattr(ns *n, uint64_t id, ns_attr *a)
+{
+	op_begin(n);
+	return getattr_in(n, id, a);
+}
+
 int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask)
 {
 	store_obj_info in;
 	int r = store_stat(n->s, id, &in);
 	if (r < 0)
 		return r;
+	if (in.attr.type != NS_FILE && in.attr.type != NS_DIR)
+		return -ENOENT; /* as ns_getattr: a plain object is not the namespace's */
 	if (mask & NS_SET_MODE)
 		in.attr.mode = a->mode & 07777;
 	if (mask & NS_SET_UID)
@@ -441,7 +508,7 @@ int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask)
 	return store_setattr(n->s, id, &in.attr);
 }
 
-int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a)
+static int lookup_in(ns *n, uint64_t dir, const char *name, ns_attr *a)
 {
 	struct ndir *d;
 	size_t at;
@@ -450,7 +517,13 @@ int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a)
 		return r;
 	if (!ent_find(d, name, strlen(name), &at))
 		return -ENOENT;
-	return a ? ns_getattr(n, d->e[at].id, a) : 0;
+	return a ? getattr_in(n, d->e[at].id, a) : 0;
+}
+
+int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a)
+{
+	op_begin(n);
+	return lookup_in(n, dir, name, a);
 }
 
 /* The next component of a path at *p (empty ones skipped) into comp: its length, 0
@@ -495,7 +568,7 @@ static int walk(ns *n, const char *path, int parent_only, uint64_t *dir,
 			break;
 		}
 		ns_attr a;
-		int r = ns_lookup(n, cur, comp, &a);
+		int r = lookup_in(n, cur, comp, &a);
 		if (r < 0)
 			return r;
 		if (a.type != NS_DIR)
@@ -510,16 +583,18 @@ int ns_resolve(ns *n, const char *path, ns_attr *a)
 {
 	uint64_t id;
 	char last[NS_NAME_MAX + 1];
+	op_begin(n);
 	int r = walk(n, path, 1, &id, last);
 	if (r < 0)
 		return r;
 	if (!last[0])
-		return ns_getattr(n, id, a); /* the root */
-	return ns_lookup(n, id, last, a);
+		return getattr_in(n, id, a); /* the root */
+	return lookup_in(n, id, last, a);
 }
 
 int ns_resolve_parent(ns *n, const char *path, uint64_t *dir, char name[NS_NAME_MAX + 1])
 {
+	op_begin(n);
 	int r = walk(n, path, 1, dir, name);
 	if (r == 0 && !name[0])
 		return -EBUSY; /* the root has no parent entry */
@@ -532,8 +607,8 @@ int ns_resolve_parent(ns *n, const char *path, uint64_t *dir, char name[NS_NAME_
 
 /* --- changes --- */
 
-int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
-             uint32_t gid, ns_attr *out)
+static int mkdir_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+                    uint32_t gid, ns_attr *out)
 {
 	struct ndir *d;
 	size_t at, nl = strlen(name);
@@ -545,14 +620,20 @@ int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
 		return -EEXIST;
 	if ((r = new_dir_object(n->s, dir, mode, uid, gid, &id)) < 0)
 		return r;
-	/* get_dir may not have been the last cache user: find d again. */
-	if ((r = get_dir(n, dir, &d)) < 0 || (r = ent_insert_at(d, at, name, nl, id, NS_DIR)) < 0) {
+	if ((r = ent_insert(d, at, name, nl, id, NS_DIR)) < 0) {
 		store_delete(n->s, id);
 		return r;
 	}
 	if ((r = touch_dir(n, d)) < 0)
 		return r;
-	return out ? ns_getattr(n, id, out) : 0;
+	return out ? getattr_in(n, id, out) : 0;
+}
+
+int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+             uint32_t gid, ns_attr *out)
+{
+	op_begin(n);
+	return mkdir_in(n, dir, name, mode, uid, gid, out);
 }
 
 int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out)
@@ -561,17 +642,18 @@ int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out)
 		return -EINVAL;
 	if (strlen(path) > NS_PATH_MAX)
 		return -ENAMETOOLONG;
+	op_begin(n);
 	uint64_t cur = n->root;
 	const char *p = path;
 	ns_attr a;
 	char comp[NS_NAME_MAX + 1];
-	int r = ns_getattr(n, cur, &a), l;
+	int r = getattr_in(n, cur, &a), l;
 	while (r == 0 && (l = next_comp(&p, comp)) != 0) {
 		if (l < 0)
 			return l;
-		r = ns_lookup(n, cur, comp, &a);
+		r = lookup_in(n, cur, comp, &a);
 		if (r == -ENOENT)
-			r = ns_mkdir(n, cur, comp, mode, 0, 0, &a);
+			r = mkdir_in(n, cur, comp, mode, 0, 0, &a);
 		if (r == 0 && a.type != NS_DIR)
 			r = -EEXIST;
 		cur = a.id;
@@ -602,6 +684,7 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 	struct ndir *d;
 	size_t at, nl = strlen(name);
 	store_obj_info in;
+	op_begin(n);
 	int r = ns_name_ok(name);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0 || (r = store_stat(n->s, obj, &in)) < 0)
 		return r;
@@ -616,26 +699,36 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 	in.attr = (store_attr){.type = NS_FILE, .mode = mode & 07777, .uid = uid, .gid = gid,
 	                       .nlink = 1, .mtime_ns = mtime_ns ? mtime_ns : t, .ctime_ns = t,
 	                       .atime_ns = t};
-	if ((r = store_setattr(n->s, obj, &in.attr)) < 0)
-		return r;
+	/* The entry first (the only step that can run out of memory), so a failure
+	 * leaves obj a plain object the caller can still link or delete. */
+	uint64_t old = exists ? d->e[at].id : 0;
 	if (exists) {
-		uint64_t old = d->e[at].id;
 		d->e[at].id = obj;
-		if ((r = drop_file(n, old)) < 0)
-			return r;
-	} else if ((r = ent_insert_at(d, at, name, nl, obj, NS_FILE)) < 0) {
+		d->dirty = 1;
+	} else if ((r = ent_insert(d, at, name, nl, obj, NS_FILE)) < 0) {
 		return r;
 	}
+	if ((r = store_setattr(n->s, obj, &in.attr)) < 0) {
+		if (exists)
+			d->e[at].id = old;
+		else
+			ent_remove(d, at);
+		return r;
+	}
+	if (exists && (r = drop_file(n, old)) < 0)
+		return r;
 	if ((r = touch_dir(n, d)) < 0)
 		return r;
-	return out ? ns_getattr(n, obj, out) : 0;
+	return out ? getattr_in(n, obj, out) : 0;
 }
 
-static void ent_remove(struct ndir *d, size_t at)
+/* Delete an empty directory object (its entry is the caller's). */
+static int delete_dir(ns *n, uint64_t id)
 {
-	free(d->e[at].name);
-	memmove(d->e + at, d->e + at + 1, (d->n - at - 1) * sizeof(*d->e));
-	d->n--;
+	int r = store_delete(n->s, id);
+	if (r == 0)
+		cache_drop(n, id);
+	return r;
 }
 
 static int remove_entry(ns *n, uint64_t dir, const char *name, int want_dir)
@@ -656,16 +749,12 @@ static int remove_entry(ns *n, uint64_t dir, const char *name, int want_dir)
 	} else {
 		if (d->e[at].type != NS_DIR)
 			return -ENOTDIR;
-		if ((r = get_dir(n, id, &c)) < 0)
+		if ((r = get_dir(n, id, &c)) < 0) /* d stays valid: get_dir never trims */
 			return r;
 		if (c->n)
 			return -ENOTEMPTY;
-		if ((r = store_delete(n->s, id)) < 0)
+		if ((r = delete_dir(n, id)) < 0)
 			return r;
-		cache_drop(n, id);
-		if ((r = get_dir(n, dir, &d)) < 0)
-			return r;
-		ent_find(d, name, nl, &at);
 	}
 	ent_remove(d, at);
 	return touch_dir(n, d);
@@ -673,85 +762,98 @@ static int remove_entry(ns *n, uint64_t dir, const char *name, int want_dir)
 
 int ns_unlink(ns *n, uint64_t dir, const char *name)
 {
+	op_begin(n);
 	return remove_entry(n, dir, name, 0);
 }
 
 int ns_rmdir(ns *n, uint64_t dir, const char *name)
 {
+	op_begin(n);
 	return remove_entry(n, dir, name, 1);
 }
 
-/* Is dir `inner` the directory `outer` or below it? */
+/* Is dir `inner` the directory `outer` or below it? 1 yes, 0 no, -errno. Follows the
+ * parent ids kept in the directories (every rename of a directory updates its own);
+ * a chain that does not end at the root is a damaged namespace (-EIO). */
 static int is_within(ns *n, uint64_t inner, uint64_t outer)
 {
 	for (int depth = 0; depth < 4096; depth++) {
 		if (inner == outer)
 			return 1;
-		if (inner == n->root || inner == 0)
+		if (inner == n->root)
 			return 0;
 		struct ndir *d;
-		if (get_dir(n, inner, &d) < 0)
-			return 1; /* cannot tell: refuse */
+		int r = inner ? get_dir(n, inner, &d) : -ENOENT;
+		if (r < 0)
+			return r == -ENOMEM ? r : -EIO;
 		inner = d->parent;
 	}
-	return 1;
+	return -ELOOP; /* deeper than any path can be: a cycle */
 }
 
 int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char *dname,
               int noreplace)
 {
-	struct ndir *s, *d;
+	struct ndir *s, *d, *m = NULL, *t = NULL;
 	size_t sat, dat, snl = strlen(sname), dnl = strlen(dname);
 	int r;
+	op_begin(n);
+	/* Every pointer below stays valid to the end (get_dir never trims). All checks
+	 * come first; the edits after them cannot fail halfway except on memory, and
+	 * then nothing has changed yet. */
 	if ((r = ns_name_ok(sname)) < 0 || (r = ns_name_ok(dname)) < 0)
 		return r;
-	if ((r = get_dir(n, sdir, &s)) < 0 || (r = get_dir(n, ddir, &d)) < 0 ||
-	    (r = get_dir(n, sdir, &s)) < 0)
+	if ((r = get_dir(n, sdir, &s)) < 0 || (r = get_dir(n, ddir, &d)) < 0)
 		return r;
 	if (!ent_find(s, sname, snl, &sat))
 		return -ENOENT;
 	struct nent src = s->e[sat];
 	if (sdir == ddir && snl == dnl && !memcmp(sname, dname, snl))
 		return 0;
-	if (src.type == NS_DIR && is_within(n, ddir, src.id))
-		return -EINVAL;
-	if ((r = get_dir(n, ddir, &d)) < 0 || (r = get_dir(n, sdir, &s)) < 0)
-		return r;
-	if (ent_find(d, dname, dnl, &dat)) {
-		struct nent *t = &d->e[dat];
-		if (noreplace)
-			return -EEXIST;
-		if (src.type == NS_DIR && t->type != NS_DIR)
-			return -ENOTDIR;
-		if (src.type != NS_DIR && t->type == NS_DIR)
-			return -EISDIR;
-		if (t->type == NS_DIR) {
-			if ((r = ns_rmdir(n, ddir, dname)) < 0)
-				return r;
-		} else if ((r = ns_unlink(n, ddir, dname)) < 0) {
-			return r;
-		}
-		if ((r = get_dir(n, ddir, &d)) < 0 || (r = get_dir(n, sdir, &s)) < 0)
-			return r;
-		ent_find(d, dname, dnl, &dat);
-		ent_find(s, sname, snl, &sat);
-	}
-	if ((r = ent_insert_at(d, dat, dname, dnl, src.id, src.type)) < 0)
-		return r;
-	if ((r = get_dir(n, sdir, &s)) < 0)
-		return r;
-	ent_find(s, sname, snl, &sat);
-	ent_remove(s, sat);
-	if (src.type == NS_DIR && sdir != ddir) {
-		struct ndir *m;
+	if (src.type == NS_DIR) {
+		/* Not into itself or below: ddir's ancestors must not include the source. */
+		if ((r = is_within(n, ddir, src.id)) != 0)
+			return r > 0 ? -EINVAL : r;
 		if ((r = get_dir(n, src.id, &m)) < 0)
 			return r;
+	}
+	int exists = ent_find(d, dname, dnl, &dat);
+	uint64_t old = exists ? d->e[dat].id : 0;
+	if (exists) {
+		if (noreplace)
+			return -EEXIST;
+		if (old == src.id)
+			return 0; /* POSIX: two links to one object, nothing to do */
+		uint32_t ttype = d->e[dat].type;
+		if (src.type == NS_DIR && ttype != NS_DIR)
+			return -ENOTDIR;
+		if (src.type != NS_DIR && ttype == NS_DIR)
+			return -EISDIR;
+		if (ttype == NS_DIR) {
+			if ((r = get_dir(n, old, &t)) < 0)
+				return r;
+			if (t->n)
+				return -ENOTEMPTY;
+		}
+		/* The target's object goes first: should that fail, nothing has changed. */
+		if ((r = ttype == NS_DIR ? delete_dir(n, old) : drop_file(n, old)) < 0)
+			return r;
+		d->e[dat].id = src.id; /* same name, same type: in place, no allocation */
+		d->dirty = 1;
+	} else if ((r = ent_insert(d, dat, dname, dnl, src.id, src.type)) < 0) {
+		return r;
+	}
+	/* The insert may have moved s's entries (s == d): find the source again. */
+	if (!ent_find(s, sname, snl, &sat))
+		return -EIO; /* cannot happen: nothing else ran */
+	ent_remove(s, sat);
+	if (m && sdir != ddir) {
 		m->parent = ddir;
 		m->dirty = 1;
 	}
-	if ((r = get_dir(n, sdir, &s)) < 0 || (r = touch_dir(n, s)) < 0)
+	if ((r = touch_dir(n, s)) < 0)
 		return r;
-	if (ddir != sdir && ((r = get_dir(n, ddir, &d)) < 0 || (r = touch_dir(n, d)) < 0))
+	if (ddir != sdir && (r = touch_dir(n, d)) < 0)
 		return r;
 	return 0;
 }
@@ -761,16 +863,19 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 {
 	struct ndir *d;
 	size_t at = 0;
+	op_begin(n);
 	int r = get_dir(n, dir, &d);
 	if (r < 0)
 		return r;
 	if (after && after[0] && ent_find(d, after, strlen(after), &at))
 		at++;
-	/* fn may call back into the namespace (and evict d): iterate by name. */
+	/* fn may call back into the namespace, whose verbs may drop d from the cache (or
+	 * change it): fn gets a copy of the name, and d is looked up again after each
+	 * call, going on after the name fn saw. */
 	char cur[NS_NAME_MAX + 1];
 	while (at < d->n) {
-		ns_dirent de = {.name = d->e[at].name, .id = d->e[at].id, .type = d->e[at].type};
 		memcpy(cur, d->e[at].name, d->e[at].nlen + 1);
+		ns_dirent de = {.name = cur, .id = d->e[at].id, .type = d->e[at].type};
 		if ((r = fn(ctx, &de)) != 0)
 			return r;
 		if ((r = get_dir(n, dir, &d)) < 0)

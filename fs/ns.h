@@ -7,7 +7,9 @@
  * id (docs/format.md "Directories"). Directories are loaded on first use and kept
  * decoded in memory; changes mark them dirty and ns_flush() rewrites each dirty one
  * once (store_put_end_replace), so a burst of creates in one directory costs one
- * rewrite at the next sync or commit. Everything goes through the store's
+ * rewrite at the next sync or commit. When ns_params.cache_dirs directories are
+ * cached, the clean ones are dropped at the start of the next verb (never during
+ * one, never a dirty one). Everything goes through the store's
  * transaction groups and intent log: ns_sync() makes an object and every namespace
  * change before it durable.
  *
@@ -42,17 +44,29 @@ typedef struct ns_attr {
 	int64_t mtime_ns, ctime_ns, atime_ns;
 } ns_attr;
 
+typedef struct ns_params {
+	/* Directories kept decoded: at the start of a verb that finds this many cached,
+	 * the clean ones are dropped (default 4096; 0 or 1 drops them at every verb,
+	 * which tests use to exercise reloading). */
+	uint32_t cache_dirs;
+} ns_params;
+void ns_params_default(ns_params *p);
+
 /* Create the root directory in a store that holds no objects yet. */
 int ns_format(store *s, uint32_t mode, bks_err *e);
-/* Open the namespace of a formatted store (the store stays the caller's). */
+/* Open the namespace of a formatted store (the store stays the caller's). ns_open
+ * uses the defaults, as does ns_open_params with p NULL. */
 int ns_open(store *s, ns **out, bks_err *e);
+int ns_open_params(store *s, const ns_params *p, ns **out, bks_err *e);
 void ns_close(ns *n); /* accepts NULL; does not flush */
 uint64_t ns_root(const ns *n);
 store *ns_store(ns *n);
 
-/* Attributes of an object (a file or a directory). -ENOENT. */
+/* Attributes of an object (a file or a directory). -ENOENT (also for a store object
+ * that is neither). */
 int ns_getattr(ns *n, uint64_t id, ns_attr *a);
-/* Change mode, uid, gid and times (the others are the namespace's). */
+/* Change mode, uid, gid and times (the others are the namespace's). -ENOENT as
+ * ns_getattr. */
 enum { NS_SET_MODE = 1, NS_SET_UID = 2, NS_SET_GID = 4, NS_SET_MTIME = 8, NS_SET_ATIME = 16 };
 int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask);
 
@@ -83,14 +97,19 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 int ns_unlink(ns *n, uint64_t dir, const char *name);
 int ns_rmdir(ns *n, uint64_t dir, const char *name);
 
-/* Rename. The target, if it exists, is replaced when it is a file and the source is
- * a file, or an empty directory and the source a directory (-EEXIST with noreplace;
- * -EISDIR/-ENOTDIR on a type mismatch; -EINVAL moving a directory into itself). */
+/* Rename, as rename(2). The target, if it exists, is replaced when it is a file and
+ * the source a file (the old file loses a link), or an empty directory and the source
+ * a directory (the old one is deleted); a non-empty directory there gives -ENOTEMPTY,
+ * a type mismatch -EISDIR (file over directory) or -ENOTDIR (directory over file),
+ * an existing target with noreplace -EEXIST. Moving a directory into itself or below
+ * it: -EINVAL. The same name, or a target that is the source's object: 0, nothing
+ * done. A refusal (any of these errors, or -ENOENT, -ENOMEM) changes nothing. */
 int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char *dname,
               int noreplace);
 
 /* Entries of dir in name order, starting after `after` (NULL or "": the first). fn
- * returns 0 to go on, 1 to stop (ns_readdir then returns 1), or -errno. */
+ * returns 0 to go on, 1 to stop (ns_readdir then returns 1), or -errno. fn may call
+ * the namespace (even change dir); d and d->name are valid during the call only. */
 typedef struct ns_dirent {
 	const char *name;
 	uint64_t id;
@@ -107,11 +126,13 @@ int ns_commit(ns *n, bks_err *e);
 
 typedef struct ns_stats {
 	uint64_t dirs_cached, dirs_dirty, dir_rewrites, dir_loads;
+	uint64_t cache_trims;    /* times clean directories were dropped */
 } ns_stats;
 void ns_get_stats(const ns *n, ns_stats *st);
 
 /* Pure: decode a directory object's bytes (for the fuzzer and the loader).
- * Calls fn for each entry in order; checks order, names, lengths. */
+ * Calls fn for each entry in order; checks order, names, lengths. -ENOENT no magic,
+ * -EPROTO another version, -EINVAL anything else wrong (docs/format.md). */
 int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
                  int (*fn)(void *ctx, const char *name, size_t nlen, uint64_t id,
                            uint32_t type),

@@ -6,7 +6,8 @@
  *  - unlink, rmdir (a non-empty directory refused), bad names refused;
  *  - durability: ns_sync survives a crash (close without commit) through the intent
  *    log; unsynced changes do not; 2000 entries in one directory after a commit;
- *  - a damaged directory object is an error, not a crash (ns_dir_parse). */
+ *  - a damaged directory object is an error, not a crash (ns_dir_parse), with the
+ *    errors of docs/format.md; a plain store object is outside the namespace. */
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -219,6 +220,19 @@ int main(void)
 	uint8_t junk[64] = {'B', 'K', 'S', 'D', 1, 0, 0, 0, 5, 0, 0, 0};
 	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EINVAL,
 	      "count past the end refused");
+	/* docs/format.md: no magic is ENOENT, another version EPROTO. */
+	junk[0] = 'X';
+	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -ENOENT, "no magic");
+	CHECK(ns_dir_parse(junk, 2, &parent, NULL, NULL) == -ENOENT, "too short for a magic");
+	junk[0] = 'B';
+	junk[4] = 2;
+	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EPROTO, "version 2");
+	/* A plain store object is not the namespace's: neither stat nor setattr. */
+	uint64_t plain;
+	REQUIRE(store_put(s, junk, 10, &plain) == 0, "put");
+	ns_attr pa = {.mode = 0600};
+	CHECK(ns_getattr(n, plain, &pa) == -ENOENT, "getattr of a plain object");
+	CHECK(ns_setattr(n, plain, &pa, NS_SET_MODE) == -ENOENT, "setattr of a plain object");
 	ns_close(n);
 	store_close(s);
 	printf("ok - damaged directory bytes refused\n");
