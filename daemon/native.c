@@ -238,8 +238,12 @@ int native_secret_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
 	return 0;
 }
 
-/* Failed logins per source address in the current minute (a small table). */
-static int auth_blocked(native_srv *s, const char *ip, int fail)
+/* Login attempts per source address in the current minute (a small table).
+ * delta +1 counts an attempt before its MAC is checked (so parallel connections
+ * cannot all pass the check before any failure is counted), -1 refunds it after a
+ * successful login, 0 only asks. Returns 1 when the address is blocked (then
+ * nothing is counted). */
+static int auth_count(native_srv *s, const char *ip, int delta)
 {
 	uint64_t minute = bks_now_ns() / 60000000000ull;
 	int blocked = 0;
@@ -251,7 +255,7 @@ static int auth_blocked(native_srv *s, const char *ip, int fail)
 		if (s->fails[i].minute < oldest->minute)
 			oldest = &s->fails[i];
 	}
-	if (!slot && fail) {
+	if (!slot && delta > 0) {
 		slot = oldest;
 		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
 		slot->count = 0;
@@ -262,8 +266,11 @@ static int auth_blocked(native_srv *s, const char *ip, int fail)
 			slot->minute = minute;
 			slot->count = 0;
 		}
-		slot->count += (uint32_t)fail;
 		blocked = slot->count >= s->auth_fail_limit;
+		if (delta > 0 && !blocked)
+			slot->count++;
+		else if (delta < 0 && slot->count > 0)
+			slot->count--;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return blocked;
@@ -279,7 +286,7 @@ static int authenticate(conn *c)
 	wire_msg m;
 	bks_err e = {0};
 
-	if (auth_blocked(s, c->ip, 0)) {
+	if (auth_count(s, c->ip, 0)) {
 		LOG_W("client %s: refused (too many failed logins this minute)", c->peer);
 		conn_error(c, 0, -EACCES, "too many failed logins; try again in a minute");
 		return -EACCES;
@@ -312,9 +319,16 @@ static int authenticate(conn *c)
 		    native_secret_decode(s->clients[i].secret, secret, sizeof(secret), &slen) == 0)
 			found = 1;
 	pthread_mutex_unlock(&s->mu);
+	if (auth_count(s, c->ip, 1)) {
+		LOG_W("client %s: refused (too many failed logins this minute)", c->peer);
+		conn_error(c, h.tag, -EACCES, "too many failed logins; try again in a minute");
+		return -EACCES;
+	}
 	r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
+	if (r == 0)
+		auth_count(s, c->ip, -1);
 	if (r < 0) {
-		int blocked = auth_blocked(s, c->ip, 1);
+		int blocked = auth_count(s, c->ip, 0);
 		char esc[LOG_ESC_LEN], esc2[LOG_ESC_LEN]; /* the reason quotes the name too */
 		LOG_W("client %s: login as '%s' refused: %s%s", c->peer,
 		      log_esc(esc, sizeof(esc), a->name.p, a->name.len),

@@ -256,6 +256,42 @@ def main():
         ok(not held and longest <= limit, '%d slow sockets all closed by the server within '
            '%.1f s (%d still open after %.0f s, longest %.1f s)' % (len(life), limit,
                                                                    len(held), hold, longest))
+    elif what == 'parallel-wrong':
+        # N connections from one source address all read HELLO first (each passes the
+        # check made at connect), then all send a wrong AUTH at once: only LIMIT of
+        # them may be tried; the rest must be refused as blocked, and afterwards even
+        # the right secret from that address is refused for the minute.
+        # args: N LIMIT SRC
+        n, limit, src = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection((host, port), timeout=10, source_address=(src, 0))
+            t, _, p = read_frame(s)
+            assert t == T_HELLO, t
+            socks.append((s, p[4:36]))
+        res = []
+
+        def wrong(s, snonce):
+            t, _, p = read_frame_login(s, name, b'\x02' * 32, snonce, os.urandom(32))
+            res.append(b'too many' in p)
+        ths = [threading.Thread(target=wrong, args=sp) for sp in socks]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        tried = res.count(False)
+        ok(len(res) == n and tried == limit, '%d parallel wrong logins: %d tried, %d refused '
+           'as blocked (limit %d)' % (n, tried, res.count(True), limit))
+        for s, _ in socks:
+            s.close()
+        s = socket.create_connection((host, port), timeout=10, source_address=(src, 0))
+        try:
+            t, _, p = read_frame(s)
+            blocked = t == T_ERROR
+        except (EOFError, ConnectionResetError):
+            blocked = True
+        ok(blocked, 'the address stays blocked, even for the right secret')
+        s.close()
     elif what == 'drip-frame':
         # Logged in, send a PING a byte every 0.4 s (10 s in all): the server must
         # close us at its frame_timeout (a total per frame), not answer it.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-daemon-badinput: a wrong secret, garbage frames, a frame announcing 2^32 bytes
 # and a PUT announcing 2^63, a client that stops mid-frame, a PUT cut off mid-stream,
-# 200 concurrent connections: the daemon answers each with an error or a closed
+# 200 concurrent connections, 24 parallel wrong logins from one address (5 tried):
+# the daemon answers each with an error or a closed
 # connection, stays up, never shows the cut PUT, and serves a correct put afterwards.
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 wire="python3 ${top_srcdir:-.}/tests/bkswire.py $BKSTOR_CLIENT"
@@ -18,6 +19,10 @@ for sc in wrong-secret garbage huge stall "many 200" "cut-put /backups/cut"; do
 	[ $rc = 0 ] && ok "scenario $sc" || bad "scenario $sc (exit $rc)"
 	kill -0 "$DPID" 2>/dev/null || { bad "daemon died during $sc"; d_finish; }
 done
+# Parallel wrong logins from one address count before their MACs are checked.
+timeout 60 $wire parallel-wrong 24 5 127.0.0.9 >"$T/wire.out" 2>&1; rc=$?
+sed 's/^/  /' "$T/wire.out"
+[ $rc = 0 ] && ok "parallel wrong logins are limited" || bad "parallel wrong logins (exit $rc)"
 sleep 1
 check "the cut PUT never appears" 1 ctl stat /backups/cut
 head -c 3000000 /dev/urandom >"$T/file"
