@@ -500,7 +500,12 @@ int pool_meta_read(pool *pl, const seg_ptr *p, void *out, size_t cap)
 	struct cslot *c = cache_slot(pl, p);
 	if (p->rlen > cap)
 		return -ENOBUFS;
-	if (c->seg_id == p->seg_id && c->off == p->off && c->len == p->rlen) {
+	/* A hit counts only while the pointer's row still holds its segment: a stale
+	 * pointer into a freed row must fail (-ESTALE) as it would from the disk, not
+	 * be answered from memory until the next restart. (While the pool opens, the
+	 * row table itself is being read: no check yet.) */
+	if (c->seg_id == p->seg_id && c->off == p->off && c->len == p->rlen &&
+	    (!pl->rowtab || pool_ptr_live(pl, p))) {
 		memcpy(out, c->data, p->rlen);
 		pl->st.cache_hits++;
 		return 0;
