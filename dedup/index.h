@@ -11,7 +11,9 @@
  * stream that repeats an old backup finds its next chunks in the segment that held
  * the last one, as Data Domain's locality-preserved caching does), then the runs from
  * newest to oldest, each behind its Bloom filter: a new chunk rarely costs a read.
- * An entry counts only while its row still holds its segment (pool_ptr_live).
+ * An entry counts only while its row still holds its segment (pool_ptr_live), in
+ * every layer: the collector may free a row written in this very txg, so a dead
+ * memtable entry is dropped at lookup and never written to a run.
  */
 #ifndef BKS_INDEX_H
 #define BKS_INDEX_H
