@@ -471,8 +471,12 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 			r = merge(x, x->nruns / 2, ents, n);
 		} else {
 			r = write_run(x, ents, n, &x->runs[x->nruns]);
-			if (r == 0)
+			if (r == 0) {
 				x->nruns++;
+				/* The memtable is gone: if the run list cannot be written now
+				 * (no row), the next sync must still write it. */
+				x->runs_dirty = 1;
+			}
 		}
 		free(ents);
 		if (r < 0)
@@ -487,6 +491,26 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 	if (r == 0)
 		x->runs_dirty = 0;
 	return r;
+}
+
+/* Bytes of blocks a run of n entries consists of, each block counted whole. */
+static uint64_t run_bytes(const fpindex *x, uint64_t n)
+{
+	uint64_t eb = (n + x->per_block - 1) / x->per_block;     /* entry blocks */
+	uint64_t per_dir = (x->block - 16) / ENT_SIZE;          /* barray leaves */
+	uint64_t bloom_words = (BKS_MAX(n * BLOOM_BITS_PER, (uint64_t)64) + 63) / 64;
+	uint64_t per_bloom = (x->block - 16) / 8;
+	uint64_t blocks = eb + (eb + per_dir - 1) / per_dir + (bloom_words + per_bloom - 1) / per_bloom;
+	return (blocks + 4) * (uint64_t)x->block; /* + directories, tops */
+}
+
+uint64_t fpidx_sync_bytes(const fpindex *x, int all)
+{
+	uint64_t n = x->mcount;
+	int from = all ? 0 : x->nruns >= MAX_RUNS ? x->nruns / 2 : x->nruns;
+	for (int i = from; i < x->nruns; i++)
+		n += x->runs[i].nent;
+	return run_bytes(x, n) + x->block; /* + the run list */
 }
 
 int fpidx_compact(fpindex *x)

@@ -39,6 +39,9 @@ int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
 int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC]);
 /* Merge every run into one now (drops dead entries). */
 int fpidx_compact(fpindex *x);
+/* The most fpidx_sync would write now (all = 0), or fpidx_compact (all = 1), in
+ * bytes of metadata blocks (each counted whole): for the pool's commit reserve. */
+uint64_t fpidx_sync_bytes(const fpindex *x, int all);
 
 typedef struct fpidx_stats {
 	uint64_t entries;        /* in runs + memtable (dead ones included until merged) */

@@ -128,12 +128,60 @@ size_t pool_new_rows(const pool *pl, const pool_newrow **out);
  * use. -EINVAL if the row holds something else, -EEXIST if the row is in use. */
 int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
 
+/* --- space: the rows kept back for commits and the collector ---
+ *
+ * Like ZFS's slop space: a pool that let new data take its last rows could never
+ * commit again (a commit writes the row table, the object table, an index run and a
+ * root block to new rows), nor collect (copying live chunks forward takes rows, and
+ * the rows a collection frees are reusable only after the next commit). So every row
+ * allocation has a class, and each class stops at its own floor:
+ *   POOL_SPACE_DATA    new data (chunks and maps of ordinary writes): needs more
+ *                      free rows than reserve_total;
+ *   POOL_SPACE_WORK    the collector's copy-forward, the directory rewrites of
+ *                      deletes: needs more than reserve_commit;
+ *   POOL_SPACE_COMMIT  a commit (and what it flushes first): any free row.
+ * reserve_commit = the rows to hold every block a commit may write now (the whole
+ * row table, and what the reserve callback says for the store: the whole object
+ * table, the next index sync) packed into metadata segments, plus POOL_COMMIT_SLACK
+ * rows (the segments a commit seals half full, directory rewrites); reserve_total =
+ * reserve_commit + the work reserve: nrows / 64 (at least POOL_WORK_MIN rows, at
+ * most POOL_WORK_MAX_BYTES), room for the collector's steps and for deletes.
+ * Refusals are -ENOSPC and change nothing: the pool is never latched read-only for
+ * lack of space, a failed commit can be retried, and data is accepted again as soon
+ * as a commit makes rows freed by the collector reusable. docs/architecture.md
+ * ("When the array is full"). */
+enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 2 };
+#define POOL_COMMIT_SLACK 4
+#define POOL_WORK_MIN 16
+#define POOL_WORK_MAX_BYTES (64ull << 30)
+/* The class of the row allocations that follow (one caller at a time); returns the
+ * previous class, for the caller to restore. */
+int pool_set_space(pool *pl, int cls);
+/* The store's part of a commit, in bytes of metadata blocks it may write now (asked
+ * at every row allocation). */
+void pool_set_reserve_fn(pool *pl, uint64_t (*fn)(void *ctx), void *ctx);
+typedef struct pool_space_info {
+	uint64_t rows_free;        /* allocatable now (freed rows count after the commit) */
+	uint64_t reserve_commit, reserve_total;
+	int full;                  /* rows_free <= reserve_total: new data is refused */
+	int commit_enospc;         /* the last commit failed for lack of rows */
+} pool_space_info;
+void pool_get_space(pool *pl, pool_space_info *out);
+/* Bytes of metadata blocks a record array of count records of rec bytes consists of
+ * (the most a sync of it writes). */
+uint64_t pool_table_bytes(const pool *pl, uint64_t count, uint32_t rec);
+/* Bytes that allocations of class cls may still add (room in the open data segment
+ * plus the rows above the class's floor). */
+uint64_t pool_space_room(pool *pl, int cls);
+
 /* Stats. */
 typedef struct pool_stats {
 	uint64_t rows_total, rows_data, rows_meta, rows_free;
 	uint64_t chunks_stored, bytes_stored_raw, bytes_stored;  /* this process */
 	uint64_t meta_bytes_written, meta_bytes_freed;
 	uint64_t cache_hits, cache_misses;
+	uint64_t rows_reserved;    /* reserve_total (pool_get_space) */
+	uint64_t enospc;           /* allocations refused for lack of rows (this process) */
 } pool_stats;
 void pool_get_stats(const pool *pl, pool_stats *st);
 

@@ -227,6 +227,16 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 	 * commit wrote half full wastes the rest of its row just as dead chunks do. */
 	double room = (double)(pool_row_bytes(s->pl) - SEG_HDR_SIZE);
 	int compact_it = (double)live < g->min_live * room;
+	if (compact_it && live &&
+	    live + (uint64_t)(n - dead_chunks) * SEG_ENTRY_SIZE > pool_space_room(s->pl,
+	                                                                        POOL_SPACE_WORK)) {
+		/* Copying forward takes rows before the commit gives this one back: only
+		 * as far as the collector's share of the reserve goes (pool.h "space").
+		 * The segment waits for a pass after the commit; wholly dead ones are
+		 * still freed, which takes no row. */
+		g->st.segments_skipped++;
+		return 0;
+	}
 	if (live == 0 || compact_it) {
 		s->unique_chunks -= BKS_MIN(s->unique_chunks, dead_chunks);
 		s->unique_raw -= BKS_MIN(s->unique_raw, dead_raw);
@@ -256,14 +266,17 @@ int store_gc_step(store *s)
 	gc_state *g = s->gc;
 	if (!g || !g->active)
 		return 0;
+	int space = pool_set_space(s->pl, POOL_SPACE_WORK);
 	for (int i = 0; i < GC_ROWS_PER_STEP && g->cursor < pool_rows(s->pl); i++) {
 		int r = sweep_row(s, g, g->cursor++);
 		if (r < 0) {
+			pool_set_space(s->pl, space);
 			g->active = 0;
 			g->st.running = 0;
 			return r;
 		}
 	}
+	pool_set_space(s->pl, space);
 	if (g->cursor < pool_rows(s->pl))
 		return 1;
 	g->active = 0;
@@ -279,10 +292,13 @@ int store_gc_run(store *s, double min_live)
 	if (r == 0)
 		while ((r = store_gc_step(s)) > 0)
 			;
-	if (r == 0) {
+	if (r == 0 && fpidx_sync_bytes(s->idx, 1) < pool_space_room(s->pl, POOL_SPACE_WORK)) {
 		/* Dead index entries go with the next merge; merge now so the index does
-		 * not keep pointing into freed rows. */
+		 * not keep pointing into freed rows (unless the array is too full to
+		 * rewrite the index: then the commit, which frees rows, comes first). */
+		int space = pool_set_space(s->pl, POOL_SPACE_WORK);
 		r = fpidx_compact(s->idx);
+		pool_set_space(s->pl, space);
 	}
 	if (r == 0)
 		r = store_commit(s, NULL);
