@@ -71,10 +71,12 @@ struct pool {
 	int fatal;              /* a write failed: refuse writes until reopened (never for
 	                         * lack of space: see pool.h, "space") */
 	uint64_t nfree;         /* rows FREE and not freeing: allocatable now */
+	uint64_t nfreeing;      /* rows freed in this txg (reusable after its commit) */
 	int space;              /* enum pool_space of the allocations being made */
 	uint64_t (*reserve_fn)(void *ctx);
 	void *reserve_ctx;
 	int commit_enospc;      /* the last commit failed for lack of rows */
+	int full;               /* new data refused until rows_free > reserve + margin */
 	struct cslot *cache;
 	uint32_t ncache;
 	ZSTD_DCtx *dctx;
@@ -160,6 +162,7 @@ void pool_free_row(pool *pl, uint64_t row)
 	 * it); kept out of allocation until the txg commits, because the previous
 	 * commit still references it. */
 	pl->freeing[row] = 1;
+	pl->nfreeing++;
 	set_rowrec(pl, row, 0, ROW_FREE);
 }
 
@@ -205,14 +208,20 @@ uint64_t pool_table_bytes(const pool *pl, uint64_t count, uint32_t rec)
 	return (leaves + dirs + 1) * blk;
 }
 
-static void reserve_rows(const pool *pl, uint64_t *commit, uint64_t *total)
+/* One commit's rows (C): what a commit may write now, the whole row table (a
+ * collection or a big delete dirties all of it), the store's part, the root, and
+ * the segments it seals half full. */
+static uint64_t commit_rows(const pool *pl)
 {
-	/* What a commit may write now: the whole row table (a collection or a big
-	 * delete dirties all of it), the store's part, the root and its segment. */
 	uint64_t bytes = pool_table_bytes(pl, pl->nrows, 8) + 2ull * pl->p.meta_block;
 	if (pl->reserve_fn)
 		bytes += pl->reserve_fn(pl->reserve_ctx);
-	uint64_t c = meta_rows(pl, bytes) + POOL_COMMIT_SLACK;
+	return meta_rows(pl, bytes) + POOL_COMMIT_SLACK;
+}
+
+static void reserve_rows(const pool *pl, uint64_t *commit, uint64_t *total)
+{
+	uint64_t c = 2 * commit_rows(pl);
 	uint64_t w = BKS_MAX(pl->nrows / 64, (uint64_t)POOL_WORK_MIN);
 	w = BKS_MIN(w, BKS_MAX(POOL_WORK_MAX_BYTES / pl->row_bytes, (uint64_t)POOL_WORK_MIN));
 	/* A toy array keeps at least half its rows for data. */
@@ -224,10 +233,35 @@ static void reserve_rows(const pool *pl, uint64_t *commit, uint64_t *total)
 static uint64_t space_floor(const pool *pl, int cls)
 {
 	uint64_t c, t;
-	if (cls == POOL_SPACE_COMMIT)
-		return 0;
+	if (cls == POOL_SPACE_COMMIT) {
+		/* A commit that gives back at least what it may take (the collector
+		 * freed rows in this txg) may take the last rows; any other stops at one
+		 * commit's worth, so that such a commit always remains possible. */
+		c = commit_rows(pl);
+		return pl->nfreeing >= c ? 0 : c;
+	}
 	reserve_rows(pl, &c, &t);
 	return cls == POOL_SPACE_WORK ? c : t;
+}
+
+int pool_space_ok(pool *pl, int cls, uint64_t rows)
+{
+	return pl->nfree > space_floor(pl, cls) + rows;
+}
+
+/* Full: the free rows are down to the reserve. It ends only when they are a margin
+ * above it again (POOL_FULL_MARGIN), so that the reserve's own breathing (it follows
+ * the index's memtable, which a commit empties) does not let new data in and out. */
+static int update_full(pool *pl)
+{
+	uint64_t c, t;
+	reserve_rows(pl, &c, &t);
+	uint64_t margin = BKS_MAX(pl->nrows / 128, (uint64_t)POOL_FULL_MARGIN);
+	if (pl->nfree <= t)
+		pl->full = 1;
+	else if (pl->nfree > t + margin)
+		pl->full = 0;
+	return pl->full;
 }
 
 int pool_set_space(pool *pl, int cls)
@@ -247,7 +281,7 @@ void pool_get_space(pool *pl, pool_space_info *out)
 {
 	reserve_rows(pl, &out->reserve_commit, &out->reserve_total);
 	out->rows_free = pl->nfree;
-	out->full = pl->nfree <= out->reserve_total;
+	out->full = update_full(pl);
 	out->commit_enospc = pl->commit_enospc;
 }
 
@@ -262,7 +296,8 @@ static int alloc_row(pool *pl, uint64_t *out)
 {
 	/* Each class stops at its floor (pool.h): new data never takes the rows that
 	 * commits and the collector need to give space back. */
-	if (pl->nfree <= space_floor(pl, pl->space)) {
+	if ((pl->space == POOL_SPACE_DATA && update_full(pl)) ||
+	    pl->nfree <= space_floor(pl, pl->space)) {
 		pl->st.enospc++;
 		return -ENOSPC;
 	}
@@ -924,6 +959,7 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 			set_live(pl, row);
 		}
 	pl->nnew = 0;
+	pl->nfreeing = 0;
 	pl->txg++;
 	pl->commit_enospc = 0;
 	pool_set_space(pl, space);

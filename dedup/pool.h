@@ -139,13 +139,19 @@ int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
  *                      free rows than reserve_total;
  *   POOL_SPACE_WORK    the collector's copy-forward, the directory rewrites of
  *                      deletes: needs more than reserve_commit;
- *   POOL_SPACE_COMMIT  a commit (and what it flushes first): any free row.
- * reserve_commit = the rows to hold every block a commit may write now (the whole
- * row table, and what the reserve callback says for the store: the whole object
- * table, the next index sync) packed into metadata segments, plus POOL_COMMIT_SLACK
- * rows (the segments a commit seals half full, directory rewrites); reserve_total =
- * reserve_commit + the work reserve: nrows / 64 (at least POOL_WORK_MIN rows, at
- * most POOL_WORK_MAX_BYTES), room for the collector's steps and for deletes.
+ *   POOL_SPACE_COMMIT  a commit (and what it flushes first): more than C, or any
+ *                      free row when the txg freed at least C rows (a commit after
+ *                      the collector, which gives back more than it takes).
+ * C = the rows to hold every block a commit may write now (the whole row table, and
+ * what the reserve callback says for the store: the whole object table, the next
+ * index sync) packed into metadata segments, plus POOL_COMMIT_SLACK rows (segments
+ * a commit seals half full, directory rewrites). reserve_commit = 2 C (commits
+ * while full, and the one after the collector); reserve_total = reserve_commit + the
+ * work reserve: nrows / 64 (at least POOL_WORK_MIN rows, at most
+ * POOL_WORK_MAX_BYTES), room for the collector's steps and for deletes (each
+ * synced delete seals up to two rows).
+ * Once the free rows are down to reserve_total the pool is full, and new data is
+ * refused until they are POOL_FULL_MARGIN (or nrows / 128) rows above it again.
  * Refusals are -ENOSPC and change nothing: the pool is never latched read-only for
  * lack of space, a failed commit can be retried, and data is accepted again as soon
  * as a commit makes rows freed by the collector reusable. docs/architecture.md
@@ -154,6 +160,7 @@ enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 
 #define POOL_COMMIT_SLACK 4
 #define POOL_WORK_MIN 16
 #define POOL_WORK_MAX_BYTES (64ull << 30)
+#define POOL_FULL_MARGIN 8  /* full ends at reserve_total + max(this, nrows / 128) */
 /* The class of the row allocations that follow (one caller at a time); returns the
  * previous class, for the caller to restore. */
 int pool_set_space(pool *pl, int cls);
@@ -163,13 +170,16 @@ void pool_set_reserve_fn(pool *pl, uint64_t (*fn)(void *ctx), void *ctx);
 typedef struct pool_space_info {
 	uint64_t rows_free;        /* allocatable now (freed rows count after the commit) */
 	uint64_t reserve_commit, reserve_total;
-	int full;                  /* rows_free <= reserve_total: new data is refused */
+	int full;                  /* new data is refused: rows_free came down to
+	                            * reserve_total and is not yet a margin above it */
 	int commit_enospc;         /* the last commit failed for lack of rows */
 } pool_space_info;
 void pool_get_space(pool *pl, pool_space_info *out);
 /* Bytes of metadata blocks a record array of count records of rec bytes consists of
  * (the most a sync of it writes). */
 uint64_t pool_table_bytes(const pool *pl, uint64_t count, uint32_t rec);
+/* May allocations of class cls take rows more rows now? */
+int pool_space_ok(pool *pl, int cls, uint64_t rows);
 /* Bytes that allocations of class cls may still add (room in the open data segment
  * plus the rows above the class's floor). */
 uint64_t pool_space_room(pool *pl, int cls);

@@ -321,6 +321,11 @@ int store_space_full(store *s)
 	return si.full;
 }
 
+int store_space_ok(store *s, int space, uint64_t rows)
+{
+	return pool_space_ok(s->pl, space, rows);
+}
+
 int store_put_begin(store *s, store_writer **out)
 {
 	return store_put_begin_class(s, POOL_SPACE_DATA, out);

@@ -62,6 +62,9 @@ int store_put_begin_class(store *s, int space, store_writer **out);
 /* New data is refused: the free rows are down to the reserve (or the last commit
  * found no row). Deletes, the collector and commits go on. */
 int store_space_full(store *s);
+/* May rows of class space (enum pool_space) still be taken, rows more of them? For
+ * refusing an operation up front rather than half way. */
+int store_space_ok(store *s, int space, uint64_t rows);
 int store_put_write(store_writer *w, const void *buf, size_t len);
 /* Source-side dedup (the client chunks and fingerprints; only missing chunks cross
  * the wire). Do not mix with store_put_write in one writer.
