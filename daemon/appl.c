@@ -169,7 +169,11 @@ int appl_gc_start(appl *ap, double min_live, bks_err *e)
 	pthread_mutex_lock(&ap->mu);
 	if (ap->gc_state == 1) {
 		r = bks_fail(e, -EBUSY, "a garbage collection is already running");
-	} else if ((r = ns_flush(ap->n)) < 0 || (r = store_gc_start(ap->s, min_live)) < 0) {
+	} else if (((r = ns_flush(ap->n)) < 0 && r != -ENOSPC) ||
+	           (r = store_gc_start(ap->s, min_live)) < 0) {
+		/* (A full store may have no room to rewrite a directory now: the
+		 * collection does not need it, it marks the objects that exist, and
+		 * it is what gives the room back.) */
 		r = bks_fail(e, r, "cannot start garbage collection: %s", strerror(-r));
 	} else {
 		ap->gc_state = 1;

@@ -890,7 +890,7 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 		return bks_fail(e, -EROFS, "store is read-only after a failed write; reopen it");
 	if (upper_len > POOL_UPPER_MAX)
 		return bks_fail(e, -EINVAL, "root too large");
-	/* A commit may take any free row: the reserve is kept for it. */
+	/* Rows of the commit class (pool.h "space"): the reserve is kept for this. */
 	int space = pool_set_space(pl, POOL_SPACE_COMMIT);
 	if (upper) {
 		memcpy(pl->upper, upper, upper_len);

@@ -295,7 +295,8 @@ int store_gc_run(store *s, double min_live)
 	if (r == 0 && fpidx_sync_bytes(s->idx, 1) < pool_space_room(s->pl, POOL_SPACE_WORK)) {
 		/* Dead index entries go with the next merge; merge now so the index does
 		 * not keep pointing into freed rows (unless the array is too full to
-		 * rewrite the index: then the commit, which frees rows, comes first). */
+		 * rewrite the index: the commit, which makes the freed rows reusable,
+		 * matters more; the dead entries go with a later merge). */
 		int space = pool_set_space(s->pl, POOL_SPACE_WORK);
 		r = fpidx_compact(s->idx);
 		pool_set_space(s->pl, space);
