@@ -233,6 +233,8 @@ static void reserve_rows(const pool *pl, uint64_t *commit, uint64_t *total)
 static uint64_t space_floor(const pool *pl, int cls)
 {
 	uint64_t c, t;
+	if (cls == POOL_SPACE_RECOVERY)
+		return 0;
 	if (cls == POOL_SPACE_COMMIT) {
 		/* A commit that gives back at least what it may take (the collector
 		 * freed rows in this txg) may take the last rows; any other stops at one
@@ -268,6 +270,13 @@ int pool_set_space(pool *pl, int cls)
 {
 	int old = pl->space;
 	pl->space = cls;
+	return old;
+}
+
+int pool_raise_space(pool *pl, int cls)
+{
+	int old = pl->space;
+	pl->space = BKS_MAX(old, cls);
 	return old;
 }
 
@@ -891,7 +900,7 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 	if (upper_len > POOL_UPPER_MAX)
 		return bks_fail(e, -EINVAL, "root too large");
 	/* Rows of the commit class (pool.h "space"): the reserve is kept for this. */
-	int space = pool_set_space(pl, POOL_SPACE_COMMIT);
+	int space = pool_raise_space(pl, POOL_SPACE_COMMIT);
 	if (upper) {
 		memcpy(pl->upper, upper, upper_len);
 		pl->upper_len = (uint32_t)upper_len;

@@ -141,7 +141,9 @@ int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
  *                      deletes: needs more than reserve_commit;
  *   POOL_SPACE_COMMIT  a commit (and what it flushes first): more than C, or any
  *                      free row when the txg freed at least C rows (a commit after
- *                      the collector, which gives back more than it takes).
+ *                      the collector, which gives back more than it takes);
+ *   POOL_SPACE_RECOVERY the commit that ends an intent log replay at open: any free
+ *                      row (a store that cannot replay cannot open at all).
  * C = the rows to hold every block a commit may write now (the whole row table, and
  * what the reserve callback says for the store: the whole object table, the next
  * index sync) packed into metadata segments, plus POOL_COMMIT_SLACK rows (segments
@@ -156,7 +158,8 @@ int pool_replay_row(pool *pl, const pool_newrow *nr, bks_err *e);
  * lack of space, a failed commit can be retried, and data is accepted again as soon
  * as a commit makes rows freed by the collector reusable. docs/architecture.md
  * ("When the array is full"). */
-enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 2 };
+enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 2,
+	POOL_SPACE_RECOVERY = 3 };
 #define POOL_COMMIT_SLACK 4
 #define POOL_WORK_MIN 16
 #define POOL_WORK_MAX_BYTES (64ull << 30)
@@ -164,6 +167,8 @@ enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 
 /* The class of the row allocations that follow (one caller at a time); returns the
  * previous class, for the caller to restore. */
 int pool_set_space(pool *pl, int cls);
+/* The same, but never lowers the class (a commit inside a recovery stays one). */
+int pool_raise_space(pool *pl, int cls);
 /* The store's part of a commit, in bytes of metadata blocks it may write now (asked
  * at every row allocation). */
 void pool_set_reserve_fn(pool *pl, uint64_t (*fn)(void *ctx), void *ctx);

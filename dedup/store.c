@@ -115,7 +115,8 @@ int store_commit(store *s, bks_err *e)
 {
 	uint8_t objroot[BARRAY_ROOT_ENC], idxroot[FPIDX_ROOT_ENC], u[UPPER_LEN];
 	int r;
-	int space = pool_set_space(s->pl, POOL_SPACE_COMMIT);
+	/* (A commit during the intent log's replay at open keeps its recovery class.) */
+	int space = pool_raise_space(s->pl, POOL_SPACE_COMMIT);
 	if ((r = barray_sync(s->objtab, objroot)) < 0 || (r = fpidx_sync(s->idx, idxroot)) < 0) {
 		pool_set_space(s->pl, space);
 		if (r == -ENOSPC)
@@ -236,8 +237,12 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 		bks_fail(e, r, "out of memory");
 		goto fail;
 	}
-	/* Syncs since the last commit: bring them back before anything else. */
-	if ((r = store_log_replay(s, e)) < 0)
+	/* Syncs since the last commit: bring them back before anything else. Its
+	 * commit may take any free row: a full store must still open. */
+	int space = pool_set_space(pl, POOL_SPACE_RECOVERY);
+	r = store_log_replay(s, e);
+	pool_set_space(pl, space);
+	if (r < 0)
 		goto fail;
 	*out = s;
 	return 0;
