@@ -10,7 +10,9 @@
  * from the memtable did not take live ones with them). Once with
  * store_put, once with the source-dedup verbs (store_has_chunk, store_put_known,
  * store_put_chunk). Then: read back exact, verify clean, commit, fill the freed rows
- * with other data, read back and verify again, close, reopen, read back and verify. */
+ * with other data, read back and verify again, close, reopen, read back and verify.
+ * Round 3 does the same to a committed object that went through the locality cache,
+ * the decoded-chunk cache and the pool's row cache. */
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -232,7 +234,75 @@ int main(void)
 	CHECK(store_gc_run(s, 0.5) == 0, "gc after reopen");
 	CHECK(verify_clean(s, 4), "verify after a last gc");
 	CHECK(same(s, id4, b, SZ), "b after a last gc");
+
+	/* Round 3: the caches. c is committed (its entries in a run), put again (a run
+	 * hit loads its segment tables into the locality cache), read in small pieces
+	 * (the decoded-chunk cache, the pool's row cache), then deleted and collected in
+	 * one txg, and put again in it: nothing cached may stand in for its freed rows. */
+	uint8_t *c = malloc(SZ), *piece = malloc(64 << 10);
+	REQUIRE(c && piece, "memory");
+	tu_fill(14, 0, 0, c, SZ);
+	uint64_t idc1, idc2, idc3, idf2;
+	REQUIRE(store_put(s, c, SZ, &idc1) == 0, "put c");
+	REQUIRE(store_commit(s, &e) == 0, "commit c: %s", e.msg);
+	store_stats st0, st1;
+	store_get_stats(s, &st0);
+	REQUIRE(store_put_begin(s, &w) == 0 && store_put_write(w, c, SZ) == 0 &&
+	        store_put_end_stats(w, &idc2, &ps) == 0, "put c again");
+	store_get_stats(s, &st1);
+	printf("round 3: second put of c: %llu new of %llu, %llu locality hits\n",
+	       (unsigned long long)ps.chunks_new, (unsigned long long)ps.chunks,
+	       (unsigned long long)(st1.index_locality_hits - st0.index_locality_hits));
+	CHECK(ps.chunks_new == 0 && st1.index_locality_hits > st0.index_locality_hits,
+	      "c deduplicates through the locality cache");
+	int pieces_ok = 1;
+	for (uint64_t off = 1000; off < SZ; off += 97 * 1024) {
+		size_t got = 0;
+		pieces_ok &= store_read(s, idc1, off, piece, 5000, &got) == 0 && got == 5000 &&
+		             !memcmp(piece, c + off, 5000);
+	}
+	CHECK(pieces_ok, "c reads back in small pieces");
+	REQUIRE(store_delete(s, idc1) == 0 && store_delete(s, idc2) == 0, "delete c");
+	REQUIRE(gc_all(s) == 0, "gc 3");
+	store_get_stats(s, &st0);
+	REQUIRE(store_put_begin(s, &w) == 0 && store_put_write(w, c, SZ) == 0 &&
+	        store_put_end_stats(w, &idc3, &ps) == 0, "put c a third time");
+	store_get_stats(s, &st1);
+	printf("round 3: put after gc: %llu new of %llu, %llu locality hits\n",
+	       (unsigned long long)ps.chunks_new, (unsigned long long)ps.chunks,
+	       (unsigned long long)(st1.index_locality_hits - st0.index_locality_hits));
+	CHECK(ps.chunks_new + per_row >= ps.chunks, "c's chunks in freed rows are stored anew "
+	      "(%llu of %llu new)", (unsigned long long)ps.chunks_new,
+	      (unsigned long long)ps.chunks);
+	pieces_ok = 1;
+	for (uint64_t off = 1000; off < SZ; off += 97 * 1024) {
+		size_t got = 0;
+		pieces_ok &= store_read(s, idc3, off, piece, 5000, &got) == 0 && got == 5000 &&
+		             !memcmp(piece, c + off, 5000);
+	}
+	CHECK(pieces_ok, "the new c reads back in small pieces");
+	REQUIRE(store_commit(s, &e) == 0, "commit round 3: %s", e.msg);
+	tu_fill(15, 0, 0, fill, SZ);
+	REQUIRE(store_put(s, fill, SZ, &idf2) == 0, "put fill 2 (reuses the freed rows)");
+	REQUIRE(store_commit(s, &e) == 0, "commit: %s", e.msg);
+	CHECK(same(s, idc3, c, SZ), "c reads back after its old rows were reused");
+	CHECK(same(s, idf2, fill, SZ), "fill 2 reads back");
+	pieces_ok = 1;
+	for (uint64_t off = 1000; off < SZ; off += 97 * 1024) {
+		size_t got = 0;
+		pieces_ok &= store_read(s, idc3, off, piece, 5000, &got) == 0 && got == 5000 &&
+		             !memcmp(piece, c + off, 5000);
+	}
+	CHECK(pieces_ok, "and in small pieces");
+	CHECK(verify_clean(s, 6), "verify after round 3");
 	store_close(s);
+	ar = tu_import_array(paths, N, NULL);
+	REQUIRE(ar && store_open(ar, NULL, &s, &e) == 0, "reopen 2: %s", e.msg);
+	CHECK(same(s, idc3, c, SZ), "c after reopen");
+	CHECK(verify_clean(s, 6), "verify after the last reopen");
+	store_close(s);
+	free(c);
+	free(piece);
 	free(a);
 	free(b);
 	free(fill);
