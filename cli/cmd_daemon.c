@@ -359,6 +359,16 @@ static void print_overview(const jsonp_val *root)
 	         bks_fmt_bytes(free_b, c, sizeof(c)), bks_fmt_bytes(total, d, sizeof(d)),
 	         total ? 100.0 * (double)BKS_MIN(free_b, total) / (double)total : 0.0);
 	print_field("space", line);
+	int full = 0;
+	if (jsonp_bool(jsonp_get(cap, "full"), &full) == 0 && full) {
+		/* New data is refused until deletes and a garbage collection give rows
+		 * back (the daemon keeps a reserve for exactly that). */
+		snprintf(line, sizeof(line), "delete backups or add disks (new data is refused; "
+		         "bkstorctl rm, then bkstorctl gc; %llu rows free, %llu reserved)",
+		         (unsigned long long)get_u(cap, "rows_free"),
+		         (unsigned long long)get_u(cap, "rows_reserved"));
+		print_field("full", line);
+	}
 	snprintf(line, sizeof(line), "dedup %.2fx, compression %.2fx; %llu objects, %llu unique "
 	         "chunks", get_d(cap, "dedup_ratio", 1), get_d(cap, "compression_ratio", 1),
 	         (unsigned long long)get_u(cap, "objects"),

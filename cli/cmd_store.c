@@ -82,6 +82,8 @@ int cmd_store_stats(cli_ctx *c, int argc, char **argv)
 		json_uint(&j, "rows_meta", st.rows_meta);
 		json_uint(&j, "rows_free", st.rows_free);
 		json_uint(&j, "rows_total", st.rows_total);
+		json_uint(&j, "rows_reserved", st.rows_reserved);
+		json_bool(&j, "full", st.full);
 		json_double(&j, "dedup_ratio", st.dedup_ratio);
 		json_double(&j, "compression_ratio", st.compression_ratio);
 		json_uint(&j, "index_entries", st.index_entries);
@@ -100,6 +102,10 @@ int cmd_store_stats(cli_ctx *c, int argc, char **argv)
 	       (unsigned long long)st.rows_total, st.dedup_ratio, st.compression_ratio,
 	       (unsigned long long)st.index_entries, st.index_runs,
 	       (unsigned long long)st.index_ram_bytes);
+	if (st.full)
+		printf("full: delete backups or add disks (%llu rows free, %llu reserved for "
+		       "commits and garbage collection)\n", (unsigned long long)st.rows_free,
+		       (unsigned long long)st.rows_reserved);
 	return CLI_OK;
 }
 

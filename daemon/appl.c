@@ -169,7 +169,11 @@ int appl_gc_start(appl *ap, double min_live, bks_err *e)
 	pthread_mutex_lock(&ap->mu);
 	if (ap->gc_state == 1) {
 		r = bks_fail(e, -EBUSY, "a garbage collection is already running");
-	} else if ((r = ns_flush(ap->n)) < 0 || (r = store_gc_start(ap->s, min_live)) < 0) {
+	} else if (((r = ns_flush(ap->n)) < 0 && r != -ENOSPC) ||
+	           (r = store_gc_start(ap->s, min_live)) < 0) {
+		/* (A full store may have no room to rewrite a directory now: the
+		 * collection does not need it, it marks the objects that exist, and
+		 * it is what gives the room back.) */
 		r = bks_fail(e, r, "cannot start garbage collection: %s", strerror(-r));
 	} else {
 		ap->gc_state = 1;
@@ -275,7 +279,7 @@ static void maybe_commit(appl *ap)
 {
 	uint64_t now = bks_wall_ns();
 	uint64_t every = (uint64_t)ap->cfg.commit_interval_s * 1000000000ull;
-	if (now - ap->last_commit_ns < every)
+	if (now - ap->last_commit_ns < every || now < ap->commit_retry_ns)
 		return;
 	pthread_mutex_lock(&ap->mu);
 	ns_stats nst;
@@ -288,8 +292,41 @@ static void maybe_commit(appl *ap)
 	}
 	bks_err e = {0};
 	int r = appl_commit(ap, &e);
-	if (r < 0)
+	if (r == -ENOSPC) {
+		/* Not fatal: the pool stays writable and the commit is retried each
+		 * interval; it goes through once the collector has freed rows. */
+		ap->commit_retry_ns = now + every;
+		if (!ap->commit_enospc)
+			appl_event_add(ap, CFG_LOG_ERROR, "commit failed: %s (retried every %u s)",
+			               bks_errmsg(&e, r), ap->cfg.commit_interval_s);
+		ap->commit_enospc = 1;
+	} else if (r < 0) {
 		appl_event_add(ap, CFG_LOG_ERROR, "commit failed: %s", bks_errmsg(&e, r));
+	} else if (ap->commit_enospc) {
+		ap->commit_enospc = 0;
+		appl_event_add(ap, CFG_LOG_INFO, "commit succeeded again after the store was full");
+	}
+}
+
+/* Say once when the store becomes full and when it takes data again. */
+static void watch_full(appl *ap)
+{
+	pthread_mutex_lock(&ap->mu);
+	int full = store_space_full(ap->s);
+	pool_space_info si;
+	pool_get_space(store_pool(ap->s), &si);
+	int was = ap->was_full;
+	ap->was_full = full;
+	pthread_mutex_unlock(&ap->mu);
+	if (full && !was)
+		appl_event_add(ap, CFG_LOG_WARN, "store %s: %llu rows free, %llu kept for commits "
+		               "and garbage collection; %s", APPL_FULL_ACTION,
+		               (unsigned long long)si.rows_free, (unsigned long long)si.reserve_total,
+		               APPL_FULL_HINT);
+	else if (!full && was)
+		appl_event_add(ap, CFG_LOG_INFO, "store takes new data again: %llu rows free, %llu "
+		               "reserved", (unsigned long long)si.rows_free,
+		               (unsigned long long)si.reserve_total);
 }
 
 static void *bg_main(void *arg)
@@ -303,6 +340,7 @@ static void *bg_main(void *arg)
 		int more = arr_bg_step(ap->a, 8);
 		jobs_step(ap);
 		maybe_commit(ap);
+		watch_full(ap);
 		/* The snapshot walks the row table: once a second is enough (status
 		 * requests refresh it themselves when the lock is free). */
 		pthread_mutex_lock(&ap->snapmu);

@@ -21,6 +21,11 @@
 #include "storage/array.h"
 
 #define APPL_EVENTS 256
+/* What status, the dashboard and a refused write say when the store is full. */
+#define APPL_FULL_ACTION "full: delete backups or add disks"
+#define APPL_FULL_HINT "new data is refused; delete backups (bkstorctl rm) and run " \
+	"bkstorctl gc, or add disks"
+
 #define APPL_HISTORY 3600 /* seconds of throughput history */
 
 typedef struct appl_event {
@@ -66,6 +71,9 @@ typedef struct appl {
 	pthread_mutex_t bgmu;
 	pthread_cond_t bgcv;
 	uint64_t commits, last_commit_ns, commit_errors;
+	int was_full;            /* the store was full at the last look (events) */
+	uint64_t commit_retry_ns;/* a commit found no room: not before this (bg thread) */
+	int commit_enospc;       /* ... and it was said once (bg thread) */
 
 	/* jobs (under mu) */
 	int gc_state;            /* 0 idle, 1 running, 2 done */

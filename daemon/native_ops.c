@@ -32,7 +32,7 @@ static const char *what(int r)
 	case -EEXIST: return "already exists";
 	case -ENOTEMPTY: return "directory not empty";
 	case -EBUSY: return "busy (the daemon is shutting down, or the root cannot change that way)";
-	case -ENOSPC: return "the array is full";
+	case -ENOSPC: return "the store is full: " APPL_FULL_HINT;
 	case -EROFS: return "the store is read-only after a failed write (see the log)";
 	default: return strerror(-r);
 	}
@@ -526,6 +526,16 @@ static int op_change(conn *c, uint32_t tag, uint8_t type, const wire_msg *m)
 
 	path_of(type == WIRE_RENAME ? m->u.rename.from : m->u.req.path, path);
 	lock(c);
+	/* A delete or rename rewrites directories (about two rows once synced) from the
+	 * share of the reserve deletes and the collector have (pool.h "space"). When
+	 * that is used up, refuse before changing anything: the collector turns what
+	 * earlier deletes left into free rows without taking any. */
+	if (type != WIRE_MKDIR && !store_space_ok(AP(c)->s, POOL_SPACE_WORK, 2)) {
+		unlock(c);
+		return conn_error(c, tag, -ENOSPC, "%s %s: the store is full and the room kept for "
+		                  "deletes is used up: run bkstorctl gc (it frees what the deletes "
+		                  "so far left behind), then try again", verb, path);
+	}
 	if (type == WIRE_MKDIR && (m->u.req.flags & WIRE_MKDIR_PARENTS)) {
 		r = ns_mkdir_path(n, path, m->u.req.mode, &a);
 		dir = a.id;

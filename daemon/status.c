@@ -17,6 +17,16 @@ static void capacity_json(json *j, const store_stats *st, const arr_status *as,
 	json_uint(j, "physical_bytes", st->physical_bytes);
 	json_uint(j, "free_bytes", st->rows_free * (uint64_t)row_bytes);
 	json_uint(j, "total_bytes", as->capacity_bytes);
+	/* The rows kept for commits, the collector and deletes (docs/api.md): new data
+	 * gets only what is above them. */
+	json_uint(j, "rows_free", st->rows_free);
+	json_uint(j, "rows_reserved", st->rows_reserved);
+	json_uint(j, "available_bytes", (st->rows_free > st->rows_reserved
+	                                     ? st->rows_free - st->rows_reserved : 0) *
+	                                    (uint64_t)row_bytes);
+	json_bool(j, "full", st->full);
+	if (st->full)
+		json_str(j, "full_action", APPL_FULL_ACTION);
 	json_double(j, "dedup_ratio", st->dedup_ratio);
 	json_double(j, "compression_ratio", st->compression_ratio);
 	json_uint(j, "objects", st->objects);

@@ -92,6 +92,28 @@ static int mem_put(fpindex *x, const uint8_t *fp, const seg_ptr *loc)
 	return 0;
 }
 
+/* Remove a memtable entry (backward-shift deletion: linear probing needs no
+ * tombstones if every later entry of the same probe run moves up). */
+static void mem_del(fpindex *x, struct ment *m)
+{
+	uint64_t mask = x->mcap - 1, i = (uint64_t)(m - x->mem), j = i;
+	x->mem[i].used = 0;
+	x->mcount--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!x->mem[j].used)
+			return;
+		uint64_t home = fp_word(x->mem[j].fp, 0) & mask;
+		/* Entry j may fill the hole at i if its home is not in (i, j] (cyclically). */
+		int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		x->mem[i] = x->mem[j];
+		x->mem[j].used = 0;
+		i = j;
+	}
+}
+
 static struct ment *loc_slot(fpindex *x, const uint8_t *fp)
 {
 	return &x->loc[fp_word(fp, 1) & (LOC_SLOTS - 1)];
@@ -192,11 +214,19 @@ int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
 {
 	x->st.lookups++;
 	if (x->mcap) {
+		/* The memtable is as fallible as the rest: the collector may have freed the
+		 * row of a chunk written in this very txg (the object was deleted before the
+		 * commit). Such an entry is dropped here and the older layers asked, which
+		 * check liveness the same way; answering it would let a write deduplicate
+		 * against a row that is reused after the commit. */
 		struct ment *m = mem_slot(x->mem, x->mcap, fp);
 		if (m->used) {
-			x->st.memtable_hits++;
-			*loc = m->loc;
-			return 1;
+			if (pool_ptr_live(x->pl, &m->loc)) {
+				x->st.memtable_hits++;
+				*loc = m->loc;
+				return 1;
+			}
+			mem_del(x, m);
 		}
 	}
 	struct ment *c = loc_slot(x, fp);
@@ -425,20 +455,28 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 		if (!ents)
 			return -ENOMEM;
 		for (uint64_t i = 0; i < x->mcap; i++) {
-			if (!x->mem[i].used)
+			/* Entries into rows freed since they were added (the collector ran
+			 * in this txg) never reach a run. */
+			if (!x->mem[i].used || !pool_ptr_live(x->pl, &x->mem[i].loc))
 				continue;
 			memcpy(ents + n * ENT_SIZE, x->mem[i].fp, FP_LEN);
 			seg_ptr_encode(&x->mem[i].loc, ents + n * ENT_SIZE + FP_LEN);
 			n++;
 		}
 		qsort(ents, n, ENT_SIZE, cmp_ent);
-		if (x->nruns >= MAX_RUNS) {
+		if (n == 0) {
+			/* Every entry was dead: no (empty) run. */
+		} else if (x->nruns >= MAX_RUNS) {
 			/* Size-tiered: fold the memtable into a merge of the newer half. */
 			r = merge(x, x->nruns / 2, ents, n);
 		} else {
 			r = write_run(x, ents, n, &x->runs[x->nruns]);
-			if (r == 0)
+			if (r == 0) {
 				x->nruns++;
+				/* The memtable is gone: if the run list cannot be written now
+				 * (no row), the next sync must still write it. */
+				x->runs_dirty = 1;
+			}
 		}
 		free(ents);
 		if (r < 0)
@@ -453,6 +491,26 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 	if (r == 0)
 		x->runs_dirty = 0;
 	return r;
+}
+
+/* Bytes of blocks a run of n entries consists of, each block counted whole. */
+static uint64_t run_bytes(const fpindex *x, uint64_t n)
+{
+	uint64_t eb = (n + x->per_block - 1) / x->per_block;     /* entry blocks */
+	uint64_t per_dir = (x->block - 16) / ENT_SIZE;          /* barray leaves */
+	uint64_t bloom_words = (BKS_MAX(n * BLOOM_BITS_PER, (uint64_t)64) + 63) / 64;
+	uint64_t per_bloom = (x->block - 16) / 8;
+	uint64_t blocks = eb + (eb + per_dir - 1) / per_dir + (bloom_words + per_bloom - 1) / per_bloom;
+	return (blocks + 4) * (uint64_t)x->block; /* + directories, tops */
+}
+
+uint64_t fpidx_sync_bytes(const fpindex *x, int all)
+{
+	uint64_t n = x->mcount;
+	int from = all ? 0 : x->nruns >= MAX_RUNS ? x->nruns / 2 : x->nruns;
+	for (int i = from; i < x->nruns; i++)
+		n += x->runs[i].nent;
+	return run_bytes(x, n) + x->block; /* + the run list */
 }
 
 int fpidx_compact(fpindex *x)

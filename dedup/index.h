@@ -11,7 +11,9 @@
  * stream that repeats an old backup finds its next chunks in the segment that held
  * the last one, as Data Domain's locality-preserved caching does), then the runs from
  * newest to oldest, each behind its Bloom filter: a new chunk rarely costs a read.
- * An entry counts only while its row still holds its segment (pool_ptr_live).
+ * An entry counts only while its row still holds its segment (pool_ptr_live), in
+ * every layer: the collector may free a row written in this very txg, so a dead
+ * memtable entry is dropped at lookup and never written to a run.
  */
 #ifndef BKS_INDEX_H
 #define BKS_INDEX_H
@@ -37,6 +39,9 @@ int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
 int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC]);
 /* Merge every run into one now (drops dead entries). */
 int fpidx_compact(fpindex *x);
+/* The most fpidx_sync would write now (all = 0), or fpidx_compact (all = 1), in
+ * bytes of metadata blocks (each counted whole): for the pool's commit reserve. */
+uint64_t fpidx_sync_bytes(const fpindex *x, int all);
 
 typedef struct fpidx_stats {
 	uint64_t entries;        /* in runs + memtable (dead ones included until merged) */

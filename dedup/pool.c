@@ -68,7 +68,15 @@ struct pool {
 	uint64_t alloc_cursor;
 	seg_builder *dseg, *mseg;
 	int dseg_open, mseg_open;
-	int fatal;              /* a commit failed: refuse writes until reopened */
+	int fatal;              /* a write failed: refuse writes until reopened (never for
+	                         * lack of space: see pool.h, "space") */
+	uint64_t nfree;         /* rows FREE and not freeing: allocatable now */
+	uint64_t nfreeing;      /* rows freed in this txg (reusable after its commit) */
+	int space;              /* enum pool_space of the allocations being made */
+	uint64_t (*reserve_fn)(void *ctx);
+	void *reserve_ctx;
+	int commit_enospc;      /* the last commit failed for lack of rows */
+	int full;               /* new data refused until rows_free > reserve + margin */
 	struct cslot *cache;
 	uint32_t ncache;
 	ZSTD_DCtx *dctx;
@@ -154,6 +162,7 @@ void pool_free_row(pool *pl, uint64_t row)
 	 * it); kept out of allocation until the txg commits, because the previous
 	 * commit still references it. */
 	pl->freeing[row] = 1;
+	pl->nfreeing++;
 	set_rowrec(pl, row, 0, ROW_FREE);
 }
 
@@ -178,12 +187,134 @@ static int scrub_verify_cb(void *ctx, uint64_t row, size_t off, const void *buf,
 	return h.row == row;
 }
 
+/* --- space (pool.h) --- */
+
+/* Rows that hold `bytes` of metadata blocks of at most meta_block bytes each. */
+static uint64_t meta_rows(const pool *pl, uint64_t bytes)
+{
+	uint64_t per = (pl->row_bytes - SEG_HDR_SIZE) / (pl->p.meta_block + SEG_ENTRY_SIZE);
+	uint64_t blocks = (bytes + pl->p.meta_block - 1) / pl->p.meta_block;
+	per = per ? per : 1;
+	return (blocks + per - 1) / per;
+}
+
+uint64_t pool_table_bytes(const pool *pl, uint64_t count, uint32_t rec)
+{
+	/* A record array's leaves, directories and top block (barray.h), each counted
+	 * as a whole block: the most a sync of it can write. */
+	uint64_t blk = pl->p.meta_block, per_leaf = (blk - 16) / rec, per_dir = (blk - 16) / 40;
+	uint64_t leaves = (count + per_leaf - 1) / per_leaf;
+	uint64_t dirs = (leaves + per_dir - 1) / per_dir;
+	return (leaves + dirs + 1) * blk;
+}
+
+/* One commit's rows (C): what a commit may write now, the whole row table (a
+ * collection or a big delete dirties all of it), the store's part, the root, and
+ * the segments it seals half full. */
+static uint64_t commit_rows(const pool *pl)
+{
+	uint64_t bytes = pool_table_bytes(pl, pl->nrows, 8) + 2ull * pl->p.meta_block;
+	if (pl->reserve_fn)
+		bytes += pl->reserve_fn(pl->reserve_ctx);
+	return meta_rows(pl, bytes) + POOL_COMMIT_SLACK;
+}
+
+static void reserve_rows(const pool *pl, uint64_t *commit, uint64_t *total)
+{
+	uint64_t c = 2 * commit_rows(pl);
+	uint64_t w = BKS_MAX(pl->nrows / 64, (uint64_t)POOL_WORK_MIN);
+	w = BKS_MIN(w, BKS_MAX(POOL_WORK_MAX_BYTES / pl->row_bytes, (uint64_t)POOL_WORK_MIN));
+	/* A toy array keeps at least half its rows for data. */
+	uint64_t cap = pl->nrows / 2;
+	*commit = BKS_MIN(c, cap);
+	*total = BKS_MIN(c + w, cap);
+}
+
+static uint64_t space_floor(const pool *pl, int cls)
+{
+	uint64_t c, t;
+	if (cls == POOL_SPACE_RECOVERY)
+		return 0;
+	if (cls == POOL_SPACE_COMMIT) {
+		/* A commit that gives back at least what it may take (the collector
+		 * freed rows in this txg) may take the last rows; any other stops at one
+		 * commit's worth, so that such a commit always remains possible. */
+		c = commit_rows(pl);
+		return pl->nfreeing >= c ? 0 : c;
+	}
+	reserve_rows(pl, &c, &t);
+	return cls == POOL_SPACE_WORK ? c : t;
+}
+
+int pool_space_ok(pool *pl, int cls, uint64_t rows)
+{
+	return pl->nfree > space_floor(pl, cls) + rows;
+}
+
+/* Full: the free rows are down to the reserve. It ends only when they are a margin
+ * above it again (POOL_FULL_MARGIN), so that the reserve's own breathing (it follows
+ * the index's memtable, which a commit empties) does not let new data in and out. */
+static int update_full(pool *pl)
+{
+	uint64_t c, t;
+	reserve_rows(pl, &c, &t);
+	uint64_t margin = BKS_MAX(pl->nrows / 128, (uint64_t)POOL_FULL_MARGIN);
+	if (pl->nfree <= t)
+		pl->full = 1;
+	else if (pl->nfree > t + margin)
+		pl->full = 0;
+	return pl->full;
+}
+
+int pool_set_space(pool *pl, int cls)
+{
+	int old = pl->space;
+	pl->space = cls;
+	return old;
+}
+
+int pool_raise_space(pool *pl, int cls)
+{
+	int old = pl->space;
+	pl->space = BKS_MAX(old, cls);
+	return old;
+}
+
+void pool_set_reserve_fn(pool *pl, uint64_t (*fn)(void *ctx), void *ctx)
+{
+	pl->reserve_fn = fn;
+	pl->reserve_ctx = ctx;
+}
+
+void pool_get_space(pool *pl, pool_space_info *out)
+{
+	reserve_rows(pl, &out->reserve_commit, &out->reserve_total);
+	out->rows_free = pl->nfree;
+	out->full = update_full(pl);
+	out->commit_enospc = pl->commit_enospc;
+}
+
+uint64_t pool_space_room(pool *pl, int cls)
+{
+	uint64_t fl = space_floor(pl, cls);
+	uint64_t rows = pl->nfree > fl ? pl->nfree - fl : 0;
+	return rows * (pl->row_bytes - SEG_HDR_SIZE) + (pl->dseg_open ? seg_free_bytes(pl->dseg) : 0);
+}
+
 static int alloc_row(pool *pl, uint64_t *out)
 {
+	/* Each class stops at its floor (pool.h): new data never takes the rows that
+	 * commits and the collector need to give space back. */
+	if ((pl->space == POOL_SPACE_DATA && update_full(pl)) ||
+	    pl->nfree <= space_floor(pl, pl->space)) {
+		pl->st.enospc++;
+		return -ENOSPC;
+	}
 	for (uint64_t i = 0; i < pl->nrows; i++) {
 		uint64_t r = (pl->alloc_cursor + i) % pl->nrows;
 		if ((rowrec(pl, r) & 3) == ROW_FREE && !pl->freeing[r]) {
 			pl->alloc_cursor = r + 1;
+			pl->nfree--;
 			*out = r;
 			return 0;
 		}
@@ -739,6 +870,7 @@ int pool_replay_row(pool *pl, const pool_newrow *nr, uint32_t *replayed, bks_err
 		                "not hold it intact", (unsigned long long)nr->seg_id,
 		                (unsigned long long)nr->row);
 	set_rowrec(pl, nr->row, nr->seg_id, nr->kind == SEG_DATA ? ROW_DATA : ROW_META);
+	pl->nfree--;
 	if (nr->seg_id >= pl->next_seg_id)
 		pl->next_seg_id = nr->seg_id + 1;
 	return 0;
@@ -858,6 +990,7 @@ int pool_create(arr *a, const pool_params *p, pool **out, bks_err *e)
 	}
 	pl->txg = 1;
 	pl->next_seg_id = 1;
+	pl->nfree = pl->nrows;
 	if ((r = pool_commit(pl, NULL, 0, e)) < 0)
 		goto fail;
 	install_callbacks(pl);
@@ -880,6 +1013,8 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 		return bks_fail(e, -EROFS, "store is read-only after a failed write; reopen it");
 	if (upper_len > POOL_UPPER_MAX)
 		return bks_fail(e, -EINVAL, "root too large");
+	/* Rows of the commit class (pool.h "space"): the reserve is kept for this. */
+	int space = pool_raise_space(pl, POOL_SPACE_COMMIT);
 	if (upper) {
 		memcpy(pl->upper, upper, upper_len);
 		pl->upper_len = (uint32_t)upper_len;
@@ -936,18 +1071,34 @@ int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e)
 	seg_ptr_encode(&rp, anchor + 24 + BKS_UUID_LEN);
 	if ((r = arr_commit(pl->a, anchor, sizeof(anchor), e)) < 0) {
 		pl->fatal = 1;
+		pool_set_space(pl, space);
 		return r;
 	}
 	pl->root_ptr = rp;
 	for (uint64_t row = 0; row < pl->nrows; row++)
 		if (pl->freeing[row]) {
 			pl->freeing[row] = 0;
+			pl->nfree++;
 			set_live(pl, row);
 		}
 	pl->nnew = 0;
+	pl->nfreeing = 0;
 	pl->txg++;
+	pl->commit_enospc = 0;
+	pool_set_space(pl, space);
 	return 0;
 io:
+	pool_set_space(pl, space);
+	if (r == -ENOSPC) {
+		/* No row could be allocated: nothing was written that the next commit does
+		 * not rewrite (the record arrays and the index keep their dirty state), so
+		 * the pool stays writable and the commit can be retried once the collector
+		 * has freed rows (they become reusable with the commit that succeeds). */
+		pl->commit_enospc = 1;
+		return bks_fail(e, r, "store commit of txg %llu: the array is full (no free row "
+		                "for the metadata); delete backups and collect garbage, or add "
+		                "disks", (unsigned long long)pl->txg);
+	}
 	pl->fatal = 1;
 	return bks_fail(e, r, "store commit of txg %llu failed: %s",
 	                (unsigned long long)pl->txg, strerror(-r));
@@ -1019,8 +1170,10 @@ int pool_open(arr *a, const pool_params *p, pool **out, bks_err *e)
 		goto fail;
 	}
 	free(blk);
-	for (uint64_t row = 0; row < pl->nrows; row++)
+	for (uint64_t row = 0; row < pl->nrows; row++) {
 		set_live(pl, row);
+		pl->nfree += (rowrec(pl, row) & 3) == ROW_FREE;
+	}
 	install_callbacks(pl);
 	*out = pl;
 	return 0;
@@ -1051,6 +1204,8 @@ void pool_get_stats(const pool *pl, pool_stats *st)
 		else if (s == ROW_FREE)
 			st->rows_free++;
 	}
+	uint64_t c;
+	reserve_rows(pl, &c, &st->rows_reserved);
 }
 
 int pool_visit_meta(const pool *pl, int (*fn)(void *ctx, const seg_ptr *p), void *ctx)

@@ -163,12 +163,75 @@ int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t
  * replaced by every commit anyway. Returns the number of blocks marked. */
 uint64_t pool_relocate_meta(pool *pl, int (*pred)(void *ctx, const seg_ptr *p), void *ctx);
 
+/* --- space: the rows kept back for commits and the collector ---
+ *
+ * Like ZFS's slop space: a pool that let new data take its last rows could never
+ * commit again (a commit writes the row table, the object table, an index run and a
+ * root block to new rows), nor collect (copying live chunks forward takes rows, and
+ * the rows a collection frees are reusable only after the next commit). So every row
+ * allocation has a class, and each class stops at its own floor:
+ *   POOL_SPACE_DATA    new data (chunks and maps of ordinary writes): needs more
+ *                      free rows than reserve_total;
+ *   POOL_SPACE_WORK    the collector's copy-forward, the directory rewrites of
+ *                      deletes: needs more than reserve_commit;
+ *   POOL_SPACE_COMMIT  a commit (and what it flushes first): more than C, or any
+ *                      free row when the txg freed at least C rows (a commit after
+ *                      the collector, which gives back more than it takes);
+ *   POOL_SPACE_RECOVERY the commit that ends an intent log replay at open: any free
+ *                      row (a store that cannot replay cannot open at all).
+ * C = the rows to hold every block a commit may write now (the whole row table, and
+ * what the reserve callback says for the store: the whole object table, the next
+ * index sync) packed into metadata segments, plus POOL_COMMIT_SLACK rows (segments
+ * a commit seals half full, directory rewrites). reserve_commit = 2 C (commits
+ * while full, and the one after the collector); reserve_total = reserve_commit + the
+ * work reserve: nrows / 64 (at least POOL_WORK_MIN rows, at most
+ * POOL_WORK_MAX_BYTES), room for the collector's steps and for deletes (each
+ * synced delete seals up to two rows).
+ * Once the free rows are down to reserve_total the pool is full, and new data is
+ * refused until they are POOL_FULL_MARGIN (or nrows / 128) rows above it again.
+ * Refusals are -ENOSPC and change nothing: the pool is never latched read-only for
+ * lack of space, a failed commit can be retried, and data is accepted again as soon
+ * as a commit makes rows freed by the collector reusable. docs/architecture.md
+ * ("When the array is full"). */
+enum pool_space { POOL_SPACE_DATA = 0, POOL_SPACE_WORK = 1, POOL_SPACE_COMMIT = 2,
+	POOL_SPACE_RECOVERY = 3 };
+#define POOL_COMMIT_SLACK 4
+#define POOL_WORK_MIN 16
+#define POOL_WORK_MAX_BYTES (64ull << 30)
+#define POOL_FULL_MARGIN 8  /* full ends at reserve_total + max(this, nrows / 128) */
+/* The class of the row allocations that follow (one caller at a time); returns the
+ * previous class, for the caller to restore. */
+int pool_set_space(pool *pl, int cls);
+/* The same, but never lowers the class (a commit inside a recovery stays one). */
+int pool_raise_space(pool *pl, int cls);
+/* The store's part of a commit, in bytes of metadata blocks it may write now (asked
+ * at every row allocation). */
+void pool_set_reserve_fn(pool *pl, uint64_t (*fn)(void *ctx), void *ctx);
+typedef struct pool_space_info {
+	uint64_t rows_free;        /* allocatable now (freed rows count after the commit) */
+	uint64_t reserve_commit, reserve_total;
+	int full;                  /* new data is refused: rows_free came down to
+	                            * reserve_total and is not yet a margin above it */
+	int commit_enospc;         /* the last commit failed for lack of rows */
+} pool_space_info;
+void pool_get_space(pool *pl, pool_space_info *out);
+/* Bytes of metadata blocks a record array of count records of rec bytes consists of
+ * (the most a sync of it writes). */
+uint64_t pool_table_bytes(const pool *pl, uint64_t count, uint32_t rec);
+/* May allocations of class cls take rows more rows now? */
+int pool_space_ok(pool *pl, int cls, uint64_t rows);
+/* Bytes that allocations of class cls may still add (room in the open data segment
+ * plus the rows above the class's floor). */
+uint64_t pool_space_room(pool *pl, int cls);
+
 /* Stats. */
 typedef struct pool_stats {
 	uint64_t rows_total, rows_data, rows_meta, rows_free;
 	uint64_t chunks_stored, bytes_stored_raw, bytes_stored;  /* this process */
 	uint64_t meta_bytes_written, meta_bytes_freed;
 	uint64_t cache_hits, cache_misses;
+	uint64_t rows_reserved;    /* reserve_total (pool_get_space) */
+	uint64_t enospc;           /* allocations refused for lack of rows (this process) */
 } pool_stats;
 void pool_get_stats(const pool *pl, pool_stats *st);
 

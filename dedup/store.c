@@ -55,6 +55,8 @@ static void read_batch_free(struct read_batch *b);
 
 static void free_store(store *s, int close_pool)
 {
+	if (s->pl)
+		pool_set_reserve_fn(s->pl, NULL, NULL);
 	while (s->writers)
 		store_put_abort(s->writers);
 	store_gc_free(s);
@@ -100,14 +102,32 @@ static void encode_upper(store *s, uint8_t *u, const uint8_t *objroot, const uin
 	le_put32(c + 12, (uint32_t)s->p.pool.zstd_level);
 }
 
+/* The store's part of the commit reserve (pool.h "space"): the whole object table
+ * (deletes may dirty every block of it) and what the next index sync writes (the
+ * memtable as a run, or a merge of the newer runs). */
+static uint64_t reserve_bytes(void *ctx)
+{
+	store *s = ctx;
+	return pool_table_bytes(s->pl, barray_count(s->objtab), OBJ_REC) +
+	       fpidx_sync_bytes(s->idx, 0);
+}
+
 int store_commit(store *s, bks_err *e)
 {
 	uint8_t objroot[BARRAY_ROOT_ENC], idxroot[FPIDX_ROOT_ENC], u[UPPER_LEN];
 	int r;
-	if ((r = barray_sync(s->objtab, objroot)) < 0 || (r = fpidx_sync(s->idx, idxroot)) < 0)
+	/* (A commit during the intent log's replay at open keeps its recovery class.) */
+	int space = pool_raise_space(s->pl, POOL_SPACE_COMMIT);
+	if ((r = barray_sync(s->objtab, objroot)) < 0 || (r = fpidx_sync(s->idx, idxroot)) < 0) {
+		pool_set_space(s->pl, space);
+		if (r == -ENOSPC)
+			return bks_fail(e, r, "store commit: the array is full (no free row for the "
+			                "metadata); delete backups and collect garbage, or add disks");
 		return bks_fail(e, r, "store commit: writing metadata: %s", strerror(-r));
+	}
 	encode_upper(s, u, objroot, idxroot);
 	r = pool_commit(s->pl, u, sizeof(u), e);
+	pool_set_space(s->pl, space);
 	if (r == 0) {
 		s->bytes_since_commit = 0;
 		store_log_committed(s);
@@ -147,6 +167,7 @@ int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 		bks_fail(e, r, "out of memory");
 		goto fail;
 	}
+	pool_set_reserve_fn(pl, reserve_bytes, s);
 	if ((r = store_commit(s, e)) < 0)
 		goto fail;
 	*out = s;
@@ -212,12 +233,17 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 		r = bks_fail(e, -EINVAL, "store root: object table larger than its id counter");
 		goto fail;
 	}
+	pool_set_reserve_fn(pl, reserve_bytes, s);
 	if ((r = ilog_new(a, pool_uuid(pl), &s->log)) < 0) {
 		bks_fail(e, r, "out of memory");
 		goto fail;
 	}
-	/* Syncs since the last commit: bring them back before anything else. */
-	if ((r = store_log_replay(s, e)) < 0)
+	/* Syncs since the last commit: bring them back before anything else. Its
+	 * commit may take any free row: a full store must still open. */
+	int space = pool_set_space(pl, POOL_SPACE_RECOVERY);
+	r = store_log_replay(s, e);
+	pool_set_space(pl, space);
+	if (r < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -294,8 +320,30 @@ void store_note_ref(store *s, store_writer *w, uint64_t seg_id)
 	store_gc_note_ref(s, seg_id);
 }
 
+int store_space_full(store *s)
+{
+	pool_space_info si;
+	pool_get_space(s->pl, &si);
+	return si.full;
+}
+
+int store_space_ok(store *s, int space, uint64_t rows)
+{
+	return pool_space_ok(s->pl, space, rows);
+}
+
 int store_put_begin(store *s, store_writer **out)
 {
+	return store_put_begin_class(s, POOL_SPACE_DATA, out);
+}
+
+int store_put_begin_class(store *s, int space, store_writer **out)
+{
+	/* New data is refused before it touches the reserve: a clean -ENOSPC here, not
+	 * a writer failing half way (which can still happen when a stream outgrows
+	 * the space left: its chunks are then garbage for the collector). */
+	if (space == POOL_SPACE_DATA && store_space_full(s))
+		return -ENOSPC;
 	if (!s->ing) {
 		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads, &s->ing);
 		if (r < 0)
@@ -305,6 +353,7 @@ int store_put_begin(store *s, store_writer **out)
 	if (!w)
 		return -ENOMEM;
 	w->s = s;
+	w->space = space;
 	int r = cdc_new(&s->p.cdc, &w->c);
 	if (r == 0 && (!(w->chunk = malloc(s->p.cdc.max)) || !(w->first = malloc(s->p.cdc.max))))
 		r = -ENOMEM;
@@ -442,6 +491,7 @@ int store_put_write(store_writer *w, const void *buf, size_t len)
 	int r = 0;
 	if (w->failed)
 		return w->failed;
+	int space = pool_set_space(w->s->pl, w->space);
 	/* Rounds of up to ING_MAX chunks: cut points are found here while the engine
 	 * fingerprints the chunks already found. Chunks point into buf, or (the first,
 	 * when the last call left a tail) into w->first; every round is finished before
@@ -467,6 +517,7 @@ int store_put_write(store_writer *w, const void *buf, size_t len)
 		}
 		r = finish_round(w);
 	}
+	pool_set_space(w->s->pl, space);
 	if (r < 0) {
 		w->failed = r;
 		return r;
@@ -488,10 +539,12 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 
 	if (r == 0 && replace && store_obj_get(s, replace, &old) < 0)
 		r = -ENOENT;
+	int space = pool_set_space(s->pl, w->space);
 	if (r == 0 && w->clen)
 		r = put_chunk(w, w->chunk, w->clen);
 	if (r == 0)
 		r = map_finish(&w->mw, s->pl, &o.root, &o.depth);
+	pool_set_space(s->pl, space);
 	uint64_t nid = replace ? replace : s->next_obj;
 	if (r == 0 && (r = barray_resize(s->objtab, BKS_MAX(barray_count(s->objtab),
 	                                                    nid + 1))) == 0) {
@@ -558,7 +611,10 @@ int store_put_known(store_writer *w, const uint8_t fp[FP_LEN], uint32_t len)
 	if (p.rlen != len)
 		return 0; /* same fingerprint, other length: not ours to trust */
 	store_note_ref(s, w, p.seg_id);
-	if ((r = map_add(&w->mw, s->pl, w->off, len, fp, &p)) < 0) {
+	int space = pool_set_space(s->pl, w->space);
+	r = map_add(&w->mw, s->pl, w->off, len, fp, &p);
+	pool_set_space(s->pl, space);
+	if (r < 0) {
 		w->failed = r;
 		return r;
 	}
@@ -590,8 +646,10 @@ int store_put_chunk(store_writer *w, const uint8_t fp[FP_LEN], const void *data,
 		return r;
 	if (memcmp(got, fp, FP_LEN))
 		return -EBADMSG; /* the bytes are not the chunk the client named */
+	int space = pool_set_space(s->pl, w->space);
 	if ((r = put_chunk(w, data, len)) < 0)
 		w->failed = r;
+	pool_set_space(s->pl, space);
 	return r;
 }
 
@@ -830,6 +888,12 @@ void store_get_stats(store *s, store_stats *st)
 	st->rows_meta = ps.rows_meta;
 	st->rows_free = ps.rows_free;
 	st->rows_total = ps.rows_total;
+	pool_space_info si;
+	pool_get_space(s->pl, &si);
+	st->rows_reserved = si.reserve_total;
+	st->rows_reserved_commit = si.reserve_commit;
+	st->full = si.full || si.commit_enospc;
+	st->space_refusals = ps.enospc;
 	st->physical_bytes = (ps.rows_data + ps.rows_meta) * (uint64_t)pool_row_bytes(s->pl);
 	st->dedup_ratio = s->unique_raw ? (double)s->logical / (double)s->unique_raw : 1.0;
 	st->compression_ratio = s->stored ? (double)s->unique_raw / (double)s->stored : 1.0;

@@ -51,7 +51,21 @@ void store_close(store *s); /* accepts NULL */
 pool *store_pool(store *s);
 
 /* --- writing an object --- */
+/* -ENOSPC when the store is full (store_space_full): new data is refused before it
+ * touches the rows kept for commits and the collector (pool.h, "space"). A writer
+ * whose stream outgrows the space left fails with -ENOSPC too (abort it). */
 int store_put_begin(store *s, store_writer **out);
+/* A writer whose rows come from a class of the reserve (enum pool_space): for the
+ * metadata that deletes and commits depend on (the namespace's directories:
+ * POOL_SPACE_WORK when a delete rewrites one, POOL_SPACE_COMMIT when a commit
+ * flushes them). Never for user data. */
+int store_put_begin_class(store *s, int space, store_writer **out);
+/* New data is refused: the free rows are down to the reserve (or the last commit
+ * found no row). Deletes, the collector and commits go on. */
+int store_space_full(store *s);
+/* May rows of class space (enum pool_space) still be taken, rows more of them? For
+ * refusing an operation up front rather than half way. */
+int store_space_ok(store *s, int space, uint64_t rows);
 int store_put_write(store_writer *w, const void *buf, size_t len);
 /* Source-side dedup (the client chunks and fingerprints; only missing chunks cross
  * the wire). Do not mix with store_put_write in one writer.
@@ -134,6 +148,7 @@ typedef struct store_gc_stats {
 	int running;
 	uint64_t segments_scanned, segments_freed, segments_compacted;
 	uint64_t chunks_moved, bytes_moved, rows_freed;
+	uint64_t segments_skipped;         /* to compact, but no room to copy forward */
 	uint64_t live_bytes, dead_bytes;   /* stored bytes, from the last mark */
 	/* Metadata: stored bytes of the blocks reachable at the mark; rows emptied
 	 * because their live blocks filled less than min_live of them; blocks moved out
@@ -182,6 +197,10 @@ typedef struct store_stats {
 	uint64_t unique_raw_bytes;  /* their size before compression */
 	uint64_t stored_bytes;      /* their size as stored */
 	uint64_t rows_data, rows_meta, rows_free, rows_total;
+	uint64_t rows_reserved;     /* kept for commits, the collector and deletes */
+	uint64_t rows_reserved_commit; /* ... of which only commits may use */
+	int full;                   /* rows_free <= rows_reserved: new data is refused */
+	uint64_t space_refusals;    /* row allocations refused for lack of space */
 	uint64_t physical_bytes;    /* rows in use x row size */
 	double dedup_ratio;         /* logical / unique_raw */
 	double compression_ratio;   /* unique_raw / stored */

@@ -58,6 +58,7 @@ struct gc_state {
 	uint8_t *meta_pin;    /* per row: holds a block of an object being written */
 	uint8_t *victim;      /* per row: a metadata row being emptied this round */
 	uint64_t nvictims;
+	uint64_t victim_bytes; /* live metadata bytes in the victims (what moves) */
 	int phase;            /* GC_ROWS, GC_MAPS, GC_FINISH */
 	uint64_t obj_cursor;
 	u64set protect;       /* data segments referred to by writes since the start */
@@ -241,9 +242,16 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 		if (!g->meta_bytes[row]) {
 			pool_free_row(s->pl, row);
 			g->st.rows_freed++;
-		} else if (!g->meta_pin[row] && (double)g->meta_bytes[row] < g->min_live * room) {
+		} else if (!g->meta_pin[row] && (double)g->meta_bytes[row] < g->min_live * room &&
+		           2 * (g->victim_bytes + g->meta_bytes[row]) + pool_row_bytes(s->pl) <
+		               pool_space_room(s->pl, POOL_SPACE_WORK)) {
+			/* Moving a victim's blocks takes rows (their copies, plus the
+			 * ancestors the copy-on-write rewrites): only as many victims as
+			 * the collector's room holds twice over, so a full array still
+			 * frees what it can. */
 			g->victim[row] = 1;
 			g->nvictims++;
+			g->victim_bytes += g->meta_bytes[row];
 		}
 		return 0;
 	}
@@ -272,6 +280,16 @@ static int sweep_row(store *s, gc_state *g, uint64_t row)
 	 * commit wrote half full wastes the rest of its row just as dead chunks do. */
 	double room = (double)(pool_row_bytes(s->pl) - SEG_HDR_SIZE);
 	int compact_it = (double)live < g->min_live * room;
+	if (compact_it && live &&
+	    live + (uint64_t)(n - dead_chunks) * SEG_ENTRY_SIZE > pool_space_room(s->pl,
+	                                                                        POOL_SPACE_WORK)) {
+		/* Copying forward takes rows before the commit gives this one back: only
+		 * as far as the collector's share of the reserve goes (pool.h "space").
+		 * The segment waits for a pass after the commit; wholly dead ones are
+		 * still freed, which takes no row. */
+		g->st.segments_skipped++;
+		return 0;
+	}
 	if (live == 0 || compact_it) {
 		s->unique_chunks -= BKS_MIN(s->unique_chunks, dead_chunks);
 		s->unique_raw -= BKS_MIN(s->unique_raw, dead_raw);
@@ -350,15 +368,15 @@ static int reloc_finish(store *s, gc_state *g)
 		g->st.rows_freed++;
 	}
 	g->nvictims = 0;
+	g->victim_bytes = 0;
 	return 0;
 }
 
-int store_gc_step(store *s)
+/* One bounded piece of the sweep, in the collector's space class (WORK: it may dip
+ * into the rows kept back for it, never into the commit's). */
+static int gc_step_in(store *s, gc_state *g)
 {
-	gc_state *g = s->gc;
 	int r = 0;
-	if (!g || !g->active)
-		return 0;
 	if (g->phase == GC_ROWS) {
 		for (int i = 0; i < GC_ROWS_PER_STEP && g->cursor < pool_rows(s->pl) && r == 0; i++)
 			r = sweep_row(s, g, g->cursor++);
@@ -379,36 +397,59 @@ int store_gc_step(store *s)
 	} else {
 		r = reloc_finish(s, g);
 	}
-	if (r < 0) {
-		g->active = 0;
-		g->st.running = 0;
-		return r;
-	}
+	return r;
+}
+
+int store_gc_step(store *s)
+{
+	gc_state *g = s->gc;
+	if (!g || !g->active)
+		return 0;
+	int space = pool_set_space(s->pl, POOL_SPACE_WORK);
+	int r = gc_step_in(s, g);
+	pool_set_space(s->pl, space);
+	if (r > 0)
+		return 1;
 	g->active = 0;
 	g->st.running = 0;
+	if (r < 0)
+		return r;
 	uint64_t all = g->st.live_bytes + g->st.dead_bytes;
 	s->last_live_fraction = all ? (double)g->st.live_bytes / (double)all : 1.0;
 	return 0;
 }
 
+/* Dead index entries go with the next merge; merge now so the index does not keep
+ * pointing into freed rows, unless the array is too full to rewrite the index: the
+ * commit, which makes the freed rows reusable, matters more (the dead entries go with
+ * a later merge). */
+static int merge_index(store *s)
+{
+	if (fpidx_sync_bytes(s->idx, 1) >= pool_space_room(s->pl, POOL_SPACE_WORK))
+		return 0;
+	int space = pool_set_space(s->pl, POOL_SPACE_WORK);
+	int r = fpidx_compact(s->idx);
+	pool_set_space(s->pl, space);
+	return r;
+}
+
 int store_gc_run(store *s, double min_live)
 {
 	int r = store_gc_start(s, min_live), merged = 0;
-	/* Dead index entries go with the next merge; merge now so the index does not
-	 * keep pointing into freed rows. Merged before the last metadata step: the new
-	 * run lands outside the victims, so the old runs' blocks need no copying. */
+	/* Merged before the last metadata step: the new run lands outside the victims,
+	 * so the old runs' blocks need no copying. */
 	while (r == 0 && (r = store_gc_step(s)) > 0) {
 		r = 0;
 		if (!merged && s->gc->phase == GC_FINISH) {
 			merged = 1;
-			if ((r = fpidx_compact(s->idx)) < 0) {
+			if ((r = merge_index(s)) < 0) {
 				s->gc->active = 0;
 				s->gc->st.running = 0;
 			}
 		}
 	}
 	if (r == 0 && !merged)
-		r = fpidx_compact(s->idx);
+		r = merge_index(s);
 	if (r == 0)
 		r = store_commit(s, NULL);
 	return r;

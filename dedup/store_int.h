@@ -116,6 +116,7 @@ struct store_writer {
 	map_writer mw;
 	u64set refs;           /* data segments this object refers to */
 	int failed;
+	int space;             /* enum pool_space of its rows (store_put_begin_class) */
 	uint64_t n_chunks, n_new, new_bytes, new_stored; /* store_put_get_stats */
 	struct store_writer *next, *prev; /* the store's open writers */
 };

@@ -318,7 +318,9 @@ static int encode_dir(const struct ndir *d, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
-static int write_dir(ns *n, struct ndir *d)
+/* A directory's new content. Its rows come from the reserve (store_put_begin_class):
+ * a full store must still be able to record deletes and commit them. */
+static int write_dir(ns *n, struct ndir *d, int space)
 {
 	uint8_t *b;
 	size_t len;
@@ -326,7 +328,7 @@ static int write_dir(ns *n, struct ndir *d)
 	int r = encode_dir(d, &b, &len);
 	if (r < 0)
 		return r;
-	if ((r = store_put_begin(n->s, &w)) == 0) {
+	if ((r = store_put_begin_class(n->s, space, &w)) == 0) {
 		if ((r = store_put_write(w, b, len)) < 0)
 			store_put_abort(w);
 		else
@@ -888,16 +890,21 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 
 /* --- durability --- */
 
-int ns_flush(ns *n)
+static int flush_dirs(ns *n, int space)
 {
 	for (size_t b = 0; b < n->nbuckets; b++)
 		for (struct ndir *d = n->ht[b]; d; d = d->hnext)
 			if (d->dirty) {
-				int r = write_dir(n, d);
+				int r = write_dir(n, d, space);
 				if (r < 0)
 					return r;
 			}
 	return 0;
+}
+
+int ns_flush(ns *n)
+{
+	return flush_dirs(n, POOL_SPACE_WORK);
 }
 
 int ns_sync(ns *n, uint64_t id, bks_err *e)
@@ -910,7 +917,9 @@ int ns_sync(ns *n, uint64_t id, bks_err *e)
 
 int ns_commit(ns *n, bks_err *e)
 {
-	int r = ns_flush(n);
+	/* The commit's own share of the reserve: the commit that makes the
+	 * collector's freed rows reusable must never fail for want of a directory. */
+	int r = flush_dirs(n, POOL_SPACE_COMMIT);
 	if (r < 0)
 		return bks_fail(e, r, "writing directories: %s", strerror(-r));
 	return store_commit(n->s, e);

@@ -118,7 +118,10 @@ typedef struct ns_dirent {
 int ns_readdir(ns *n, uint64_t dir, const char *after,
                int (*fn)(void *ctx, const ns_dirent *d), void *ctx);
 
-/* Write every changed directory into the store. */
+/* Write every changed directory into the store. Directory rewrites take rows from
+ * the store's reserve (dedup/pool.h "space"): ns_flush and ns_sync the share of
+ * deletes and the collector, ns_commit the commit's, so a full store can still
+ * record deletes and commit them (-ENOSPC only when that share is used up). */
 int ns_flush(ns *n);
 /* Durability: ns_flush, then store_sync(id) (the intent log) or store_commit. */
 int ns_sync(ns *n, uint64_t id, bks_err *e);

@@ -432,8 +432,14 @@ function renderCapacity(c) {
   const usedPct = total ? (100 * used) / total : 0;
   const bar = $('#cap-used-bar');
   setBar(bar, usedPct);
-  bar.classList.toggle('high', usedPct >= 80 && usedPct < 95);
-  bar.classList.toggle('full', usedPct >= 95);
+  // Full: the free rows are down to the reserve kept for commits and garbage
+  // collection; new backups are refused until deletes and a collection free rows.
+  const full = c.full === true;
+  $('#full-banner').hidden = !full;
+  setText('#full-action', full ? 'New backups are refused. Delete old backups, then run garbage collection (Jobs & events), or add disks. ' +
+    fmtCount(c.rows_free) + ' rows free, ' + fmtCount(c.rows_reserved) + ' kept for commits and garbage collection.' : '');
+  bar.classList.toggle('high', !full && usedPct >= 80 && usedPct < 95);
+  bar.classList.toggle('full', full || usedPct >= 95);
   setText('#cap-used-text', total ? fmtBytes(used) + ' of ' + fmtBytes(total) + ' (' + fmtPct(usedPct) + ')' : '–');
   const logical = c.logical_bytes || 0;
   const physical = c.physical_bytes || 0;
