@@ -238,34 +238,36 @@ int native_secret_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
 	return 0;
 }
 
-/* Login attempts per source address in the current minute (a small table).
+/* Login attempts per source address in a one-minute window opened by the first
+ * counted attempt (a fixed clock minute would let a burst straddling its boundary
+ * have twice the limit); a small table.
  * delta +1 counts an attempt before its MAC is checked (so parallel connections
  * cannot all pass the check before any failure is counted), -1 refunds it after a
  * successful login, 0 only asks. Returns 1 when the address is blocked (then
  * nothing is counted). */
+#define AUTH_WINDOW_NS 60000000000ull
 static int auth_count(native_srv *s, const char *ip, int delta)
 {
-	uint64_t minute = bks_now_ns() / 60000000000ull;
+	uint64_t now = bks_now_ns();
 	int blocked = 0;
 	pthread_mutex_lock(&s->mu);
 	struct fail_slot *slot = NULL, *oldest = &s->fails[0];
 	for (int i = 0; i < FAIL_SLOTS; i++) {
-		if (!strcmp(s->fails[i].ip, ip))
+		if (s->fails[i].ip[0] && now - s->fails[i].since >= AUTH_WINDOW_NS)
+			s->fails[i].ip[0] = 0; /* its window is over */
+		if (s->fails[i].ip[0] && !strcmp(s->fails[i].ip, ip))
 			slot = &s->fails[i];
-		if (s->fails[i].minute < oldest->minute)
+		if (!s->fails[i].ip[0] ||
+		    (oldest->ip[0] && s->fails[i].since < oldest->since))
 			oldest = &s->fails[i];
 	}
 	if (!slot && delta > 0) {
 		slot = oldest;
 		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
 		slot->count = 0;
-		slot->minute = minute;
+		slot->since = now;
 	}
 	if (slot) {
-		if (slot->minute != minute) {
-			slot->minute = minute;
-			slot->count = 0;
-		}
 		blocked = slot->count >= s->auth_fail_limit;
 		if (delta > 0 && !blocked)
 			slot->count++;

@@ -14,7 +14,7 @@
 
 struct fail_slot {
 	char ip[64];
-	uint64_t minute;
+	uint64_t since;          /* the window opened at the first counted attempt */
 	uint32_t count;
 };
 

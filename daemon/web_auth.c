@@ -135,59 +135,64 @@ void wa_source_key(const char *ip, char *key, size_t cap)
 	}
 }
 
-static uint64_t this_minute(void)
+/* A key's window opens at its first counted attempt and lasts a minute: a fixed
+ * clock minute would let a burst straddling its boundary have twice the limit. */
+#define WA_WINDOW_NS 60000000000ull
+
+static int window_over(const struct wa_fail *f, uint64_t now)
 {
-	return bks_now_ns() / 60000000000ull;
+	return now - f->since >= WA_WINDOW_NS;
 }
 
-static int retry_after(void)
+static int retry_after(const struct wa_fail *f)
 {
-	return 60 - (int)(bks_now_ns() / 1000000000ull % 60);
+	uint64_t left = WA_WINDOW_NS - (bks_now_ns() - f->since);
+	return left > WA_WINDOW_NS ? 1 : (int)(left / 1000000000ull) + 1;
 }
 
-/* The slot counting key's attempts this minute (made when create; else NULL when
+/* The slot counting key's attempts in its window (made when create; else NULL when
  * there is none). Under mu. */
-static uint32_t *fail_count(web_auth *w, const char *key, int create)
+static struct wa_fail *fail_slot(web_auth *w, const char *key, int create)
 {
-	uint64_t minute = this_minute();
+	uint64_t now = bks_now_ns();
 	int free_slot = -1;
 	for (int i = 0; i < WA_FAIL_SLOTS; i++) {
-		if (w->fails[i].minute != minute) {
-			w->fails[i].key[0] = 0; /* last minute's: free */
+		if (w->fails[i].key[0] && window_over(&w->fails[i], now)) {
+			w->fails[i].key[0] = 0; /* its window is over: free */
 			w->fails[i].count = 0;
 		}
 		if (w->fails[i].key[0] && !strcmp(w->fails[i].key, key))
-			return &w->fails[i].count;
+			return &w->fails[i];
 		if (!w->fails[i].key[0] && free_slot < 0)
 			free_slot = i;
 	}
 	if (!create)
 		return NULL;
 	int i = free_slot >= 0 ? free_slot : WA_FAIL_SLOTS; /* full: the shared slot */
-	if (w->fails[i].minute != minute) {
-		w->fails[i].minute = minute;
-		w->fails[i].count = 0;
+	struct wa_fail *f = &w->fails[i];
+	if (i < WA_FAIL_SLOTS || window_over(f, now) || !f->count) {
+		f->since = now;
+		f->count = 0;
 	}
 	if (i < WA_FAIL_SLOTS)
-		snprintf(w->fails[i].key, sizeof(w->fails[i].key), "%s", key);
-	return &w->fails[i].count;
+		snprintf(f->key, sizeof(f->key), "%s", key);
+	return f;
 }
 
 int wa_blocked(web_auth *w, const char *key, int *retry_s)
 {
 	pthread_mutex_lock(&w->mu);
-	uint32_t *n = fail_count(w, key, 0);
-	int blocked = n && *n >= WA_FAIL_LIMIT;
-	pthread_mutex_unlock(&w->mu);
+	struct wa_fail *f = fail_slot(w, key, 0);
+	int blocked = f && f->count >= WA_FAIL_LIMIT;
 	if (blocked)
-		*retry_s = retry_after();
+		*retry_s = retry_after(f);
+	pthread_mutex_unlock(&w->mu);
 	return blocked;
 }
 
 int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int *retry_s)
 {
 	char hash[WA_HASH_MAX];
-	uint64_t minute = this_minute();
 	pthread_mutex_lock(&w->mu);
 	snprintf(hash, sizeof(hash), "%s", w->hash);
 	if (!hash[0]) {
@@ -196,14 +201,14 @@ int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int 
 	}
 	/* Count the attempt before the slow check, not after it: counted afterwards,
 	 * every parallel connection passed the limit check before any had failed. */
-	uint32_t *n = fail_count(w, key, 1);
-	if (*n >= WA_FAIL_LIMIT) {
+	struct wa_fail *f = fail_slot(w, key, 1);
+	if (f->count >= WA_FAIL_LIMIT) {
+		*retry_s = retry_after(f);
 		pthread_mutex_unlock(&w->mu);
-		*retry_s = retry_after();
 		return -EAGAIN;
 	}
-	(*n)++;
-	uint32_t *mine = n; /* the same slot until the minute turns (only then recycled) */
+	f->count++;
+	uint64_t since = f->since; /* the same window until it is over (then recycled) */
 	pthread_mutex_unlock(&w->mu);
 	/* The slow part, outside the lock. */
 	int ok = wa_check_password(pw, hash);
@@ -213,8 +218,8 @@ int wa_login(web_auth *w, const char *key, const char *pw, wa_session *out, int 
 		return -EACCES;
 	}
 	/* Right password: this attempt was no failure. */
-	if (this_minute() == minute && *mine)
-		(*mine)--;
+	if (f->since == since && f->count)
+		f->count--;
 	uint64_t now = bks_wall_ns();
 	int slot = 0;
 	for (int i = 0; i < WA_MAX_SESSIONS; i++) {

@@ -42,7 +42,7 @@ typedef struct web_auth {
 	 * is in use this minute, new addresses share the last slot (one count for all),
 	 * so an attacker with many addresses can neither grow memory nor evict the count
 	 * of the address he is guessing from. */
-	struct { char key[64]; uint64_t minute; uint32_t count; } fails[WA_FAIL_SLOTS + 1];
+	struct wa_fail { char key[64]; uint64_t since; uint32_t count; } fails[WA_FAIL_SLOTS + 1];
 	char **tokens;           /* read-only API tokens (hex), owned; under mu */
 	int ntokens;
 } web_auth;
