@@ -536,6 +536,15 @@ int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
 	}
 	if ((r = ns_open(ap->s, &ap->n, e)) < 0)
 		goto fail;
+	/* A new demo appliance has the directory its banner's first commands use. */
+	if (created && create) {
+		ns_attr da;
+		if ((r = ns_mkdir_path(ap->n, "/backups", 0755, &da)) < 0 ||
+		    (r = ns_commit(ap->n, e)) < 0) {
+			bks_fail(e, r, "demo: cannot make /backups: %s", strerror(-r));
+			goto fail;
+		}
+	}
 	snap_take(ap);
 	if (pthread_create(&ap->bg, NULL, bg_main, ap) != 0) {
 		r = bks_fail(e, -EAGAIN, "cannot start the background thread");

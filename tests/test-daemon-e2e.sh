@@ -11,8 +11,11 @@ d_start || exit 1
 ok "bkstord --demo is up"
 [ -f "$DEMO/client.conf" ] && [ "$(stat -c %a "$DEMO/client.conf")" = 600 ] &&
 	ok "client.conf written, mode 0600" || bad "client.conf"
-check "mkdir /backups" 0 ctl mkdir /backups
-total=0
+# The banner's first commands work as printed on a new demo.
+check "the banner's put (the demo made /backups)" 0 ctl put /etc/services /backups/services
+check "the banner's ls" 0 ctl ls /backups
+check "mkdir /backups/more" 0 ctl mkdir /backups/more
+total=$(stat -c %s /etc/services)
 for g in 1 2 3 4 5; do
 	f="$T/gens/gen0$g.img"
 	check "put generation $g" 0 ctl put "$f" "/backups/gen$g"
@@ -30,7 +33,7 @@ check "ls /backups" 0 ctl ls /backups
 [ "$(grep -c gen "$T/out")" = 5 ] && ok "ls shows 5 files" || bad "ls: $(cat "$T/out")"
 check "status --json" 0 ctl status --json
 cp "$T/out" "$T/status1.json"
-# Logical bytes: the files, plus the few bytes of the two directories' own objects.
+# Logical bytes: the files, plus the few bytes of the directories' own objects.
 [ "$(jget "$T/status1.json" '0 <= d["capacity"]["logical_bytes"] - '"$total"' < 4096')" = True ] &&
 	ok "logical bytes = the sum of the generations ($total) + directories" ||
 	bad "logical bytes $(jget "$T/status1.json" 'd["capacity"]["logical_bytes"]') != $total"
