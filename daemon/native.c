@@ -238,19 +238,14 @@ int native_secret_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
 	return 0;
 }
 
-/* Login attempts per source address in a one-minute window opened by the first
- * counted attempt (a fixed clock minute would let a burst straddling its boundary
- * have twice the limit); a small table.
- * delta +1 counts an attempt before its MAC is checked (so parallel connections
- * cannot all pass the check before any failure is counted), -1 refunds it after a
- * successful login, 0 only asks. Returns 1 when the address is blocked (then
- * nothing is counted). */
+/* Failed logins per source address in a one-minute window opened by the first
+ * failure (a fixed clock minute would let a burst straddling its boundary have twice
+ * the limit); a small table, under s->mu. Returns the address's slot (made when
+ * create), or NULL. */
 #define AUTH_WINDOW_NS 60000000000ull
-static int auth_count(native_srv *s, const char *ip, int delta)
+static struct fail_slot *fail_slot_locked(native_srv *s, const char *ip, int create)
 {
 	uint64_t now = bks_now_ns();
-	int blocked = 0;
-	pthread_mutex_lock(&s->mu);
 	struct fail_slot *slot = NULL, *oldest = &s->fails[0];
 	for (int i = 0; i < FAIL_SLOTS; i++) {
 		if (s->fails[i].ip[0] && now - s->fails[i].since >= AUTH_WINDOW_NS)
@@ -261,19 +256,20 @@ static int auth_count(native_srv *s, const char *ip, int delta)
 		    (oldest->ip[0] && s->fails[i].since < oldest->since))
 			oldest = &s->fails[i];
 	}
-	if (!slot && delta > 0) {
+	if (!slot && create) {
 		slot = oldest;
 		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
 		slot->count = 0;
 		slot->since = now;
 	}
-	if (slot) {
-		blocked = slot->count >= s->auth_fail_limit;
-		if (delta > 0 && !blocked)
-			slot->count++;
-		else if (delta < 0 && slot->count > 0)
-			slot->count--;
-	}
+	return slot;
+}
+
+static int auth_blocked(native_srv *s, const char *ip)
+{
+	pthread_mutex_lock(&s->mu);
+	struct fail_slot *f = fail_slot_locked(s, ip, 0);
+	int blocked = f && f->count >= s->auth_fail_limit;
 	pthread_mutex_unlock(&s->mu);
 	return blocked;
 }
@@ -288,7 +284,7 @@ static int authenticate(conn *c)
 	wire_msg m;
 	bks_err e = {0};
 
-	if (auth_count(s, c->ip, 0)) {
+	if (auth_blocked(s, c->ip)) {
 		LOG_W("client %s: refused (too many failed logins this minute)", c->peer);
 		conn_error(c, 0, -EACCES, "too many failed logins; try again in a minute");
 		return -EACCES;
@@ -311,31 +307,41 @@ static int authenticate(conn *c)
 	memcpy(t.client_nonce, a->nonce, AUTH_NONCE_LEN);
 	t.name = a->name.p;
 	t.name_len = a->name.len;
-	/* The secret of the named client (a copy: a reload may swap the table). */
+	/* The limit check, the MAC check (an HMAC of a hundred bytes: microseconds) and
+	 * the count of a failure happen under one lock, so parallel connections from
+	 * one address cannot all pass the check before any failure is counted, and
+	 * parallel correct logins never count against the limit. The secret is the
+	 * named client's as the table is now (a reload may swap it). */
 	uint8_t secret[AUTH_SECRET_MAX];
 	size_t slen = 0;
-	int found = 0;
+	int found = 0, blocked;
+	r = -EACCES;
 	pthread_mutex_lock(&s->mu);
-	for (int i = 0; i < s->nclients && !found; i++)
-		if (wire_str_eq(a->name, s->clients[i].name) &&
-		    native_secret_decode(s->clients[i].secret, secret, sizeof(secret), &slen) == 0)
-			found = 1;
+	struct fail_slot *f = fail_slot_locked(s, c->ip, 0);
+	blocked = f && f->count >= s->auth_fail_limit;
+	if (!blocked) {
+		for (int i = 0; i < s->nclients && !found; i++)
+			if (wire_str_eq(a->name, s->clients[i].name) &&
+			    native_secret_decode(s->clients[i].secret, secret, sizeof(secret),
+			                         &slen) == 0)
+				found = 1;
+		r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
+		if (r < 0 && (f = fail_slot_locked(s, c->ip, 1)) != NULL)
+			f->count++;
+	}
+	int now_blocked = f && f->count >= s->auth_fail_limit;
 	pthread_mutex_unlock(&s->mu);
-	if (auth_count(s, c->ip, 1)) {
+	if (blocked) {
 		LOG_W("client %s: refused (too many failed logins this minute)", c->peer);
 		conn_error(c, h.tag, -EACCES, "too many failed logins; try again in a minute");
 		return -EACCES;
 	}
-	r = auth_verify_client(found ? secret : NULL, found ? slen : 0, &t, a->mac, &e);
-	if (r == 0)
-		auth_count(s, c->ip, -1);
 	if (r < 0) {
-		int blocked = auth_count(s, c->ip, 0);
 		char esc[LOG_ESC_LEN], esc2[LOG_ESC_LEN]; /* the reason quotes the name too */
 		LOG_W("client %s: login as '%s' refused: %s%s", c->peer,
 		      log_esc(esc, sizeof(esc), a->name.p, a->name.len),
 		      log_escs(esc2, sizeof(esc2), bks_errmsg(&e, r)),
-		      blocked ? " (address now blocked for a minute)" : "");
+		      now_blocked ? " (address now blocked for a minute)" : "");
 		conn_error(c, h.tag, -EACCES, "authentication failed");
 		return -EACCES;
 	}
