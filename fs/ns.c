@@ -38,6 +38,11 @@ struct ns {
 	size_t cache_max;        /* ns_params.cache_dirs */
 	uint8_t *iobuf;          /* reads of directory objects */
 	size_t iocap;
+	/* Names removed from files and symlinks that keep others, whose nlink the object
+	 * record still counts until the next flush (see drop_file): open addressing on
+	 * the id (0: a free slot), cap a power of two or 0. */
+	struct pend { uint64_t id; uint32_t cnt; } *pend;
+	size_t pend_cap, npend;
 	ns_stats st;
 };
 
@@ -106,6 +111,48 @@ int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
 		off += nl;
 	}
 	return off == len ? 0 : -EINVAL;
+}
+
+/* --- names removed but still counted by their object's record --- */
+
+static struct pend *pend_slot(struct pend *t, size_t cap, uint64_t id)
+{
+	size_t m = cap - 1;
+	for (size_t i = (id * 0x9e3779b97f4a7c15ull >> 17) & m;; i = (i + 1) & m)
+		if (t[i].id == id || t[i].id == 0)
+			return &t[i];
+}
+
+/* How many names of id the record still counts but the directories no longer have. */
+static uint32_t pend_get(const ns *n, uint64_t id)
+{
+	if (!n->pend_cap)
+		return 0;
+	struct pend *p = pend_slot(n->pend, n->pend_cap, id);
+	return p->id ? p->cnt : 0;
+}
+
+/* The slot of id, made when missing (its cnt then 0); NULL when out of memory. */
+static struct pend *pend_get_slot(ns *n, uint64_t id)
+{
+	if ((n->npend + 1) * 2 > n->pend_cap) {
+		size_t nc = n->pend_cap ? n->pend_cap * 2 : 64;
+		struct pend *t = calloc(nc, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < n->pend_cap; i++)
+			if (n->pend[i].id)
+				*pend_slot(t, nc, n->pend[i].id) = n->pend[i];
+		free(n->pend);
+		n->pend = t;
+		n->pend_cap = nc;
+	}
+	struct pend *p = pend_slot(n->pend, n->pend_cap, id);
+	if (!p->id) {
+		*p = (struct pend){.id = id};
+		n->npend++;
+	}
+	return p;
 }
 
 /* --- the cache --- */
@@ -471,6 +518,7 @@ void ns_close(ns *n)
 		}
 	free(n->ht);
 	free(n->iobuf);
+	free(n->pend);
 	free(n);
 }
 
@@ -502,6 +550,9 @@ static int getattr_in(ns *n, uint64_t id, ns_attr *a)
 		 * stored: every mkdir, rmdir and directory rename would otherwise rewrite
 		 * the parent's object record (the record keeps 2). */
 		in.attr.nlink = 2 + (uint32_t)BKS_MIN(d->nsub, (size_t)UINT32_MAX - 2);
+	} else {
+		uint32_t pend = pend_get(n, id); /* names gone, still in the record */
+		in.attr.nlink = in.attr.nlink > pend ? in.attr.nlink - pend : 0;
 	}
 	*a = (ns_attr){.id = id, .gen = in.gen, .type = in.attr.type, .mode = in.attr.mode,
 	               .uid = in.attr.uid, .gid = in.attr.gid, .nlink = in.attr.nlink,
@@ -697,16 +748,40 @@ int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out)
  * nlink - 1 and ctime now, or deleted with its last name. */
 static int drop_file(ns *n, uint64_t id)
 {
+	/* Crash story: the record's nlink must never count fewer names than the
+	 * directories of any commit hold, or after a crash the object would go with a
+	 * name that still has another, which then names nothing (a file lost). The
+	 * entry's removal reaches the store only when its directory is rewritten (the
+	 * next flush), while the store may commit at any time in between (a writer's
+	 * auto-commit does not flush the namespace). So the decrement waits in n->pend
+	 * and flush_dirs applies it after writing every directory: a commit in between
+	 * finds the record counting too many names, never too few. A crash then leaves an
+	 * nlink too high, which the namespace reports as is and which keeps the object
+	 * (with no name left) until a repair: a leak, not a loss. ns_link counts the new
+	 * name in the record at once: the same direction. The last name deletes the
+	 * object at once, as before hard links: a commit before the flush leaves only an
+	 * entry the user removed naming nothing. */
 	store_obj_info in;
 	int r = store_stat(n->s, id, &in);
 	if (r < 0)
 		return r;
-	if (in.attr.nlink > 1) {
-		in.attr.nlink--;
-		in.attr.ctime_ns = now_ns();
-		return store_setattr(n->s, id, &in.attr);
+	uint32_t pend = pend_get(n, id);
+	if (in.attr.nlink > pend + 1) {
+		struct pend *p = pend_get_slot(n, id);
+		if (!p)
+			return -ENOMEM;
+		p->cnt++;
+		in.attr.ctime_ns = now_ns(); /* ctime at once; it may commit early */
+		if ((r = store_setattr(n->s, id, &in.attr)) < 0)
+			p->cnt--;
+		return r;
 	}
-	return store_delete(n->s, id);
+	if ((r = store_delete(n->s, id)) == 0 && pend) {
+		struct pend *p = pend_get_slot(n, id); /* present: no allocation */
+		if (p)
+			p->cnt = 0; /* nothing left to apply */
+	}
+	return r;
 }
 
 int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace,
@@ -882,7 +957,7 @@ static int link_in(ns *n, uint64_t id, uint64_t dir, const char *name, ns_attr *
 		return -EEXIST;
 	if (in.attr.type == NS_DIR)
 		return -EPERM; /* a directory has one name (is_within relies on it) */
-	if (in.attr.nlink >= NS_LINK_MAX)
+	if (in.attr.nlink - BKS_MIN(pend_get(n, id), in.attr.nlink) >= NS_LINK_MAX)
 		return -EMLINK;
 	/* The entry first (the only step that can run out of memory); should the
 	 * record's update fail, the entry goes again and nothing has changed. */
@@ -1084,6 +1159,29 @@ static int flush_dirs(ns *n, int space)
 				if (r < 0)
 					return r;
 			}
+	/* Every directory is written: the names they dropped leave the records now (the
+	 * crash story at drop_file). A failure keeps the rest for the next flush. */
+	for (size_t i = 0; i < n->pend_cap; i++) {
+		struct pend *p = &n->pend[i];
+		store_obj_info in;
+		if (!p->id || !p->cnt)
+			continue;
+		int r = store_stat(n->s, p->id, &in);
+		if (r == -ENOENT) {
+			p->cnt = 0; /* deleted by other means: nothing to count */
+			continue;
+		}
+		if (r < 0)
+			return r;
+		in.attr.nlink = in.attr.nlink > p->cnt ? in.attr.nlink - p->cnt : 1;
+		if ((r = store_setattr(n->s, p->id, &in.attr)) < 0)
+			return r;
+		p->cnt = 0;
+	}
+	if (n->npend) {
+		memset(n->pend, 0, n->pend_cap * sizeof(*n->pend));
+		n->npend = 0;
+	}
 	return 0;
 }
 

@@ -8,7 +8,11 @@
  *
  * Links: a file or a symbolic link may have several names (ns_link), in one directory
  * or several; its nlink counts them, and the object is deleted when the last name goes
- * (ns_unlink, a rename or ns_link_new replacing it). A directory has exactly one name;
+ * (ns_unlink, a rename or ns_link_new replacing it). The object record drops a removed
+ * name's count only at the next ns_flush, after the directory that held it was
+ * written, so that no commit counts fewer names than its directories hold (a crash
+ * can leave a count too high, a leak, never too low, a lost file; fs/ns.c
+ * drop_file); ns_getattr reports the names there are now. A directory has exactly one name;
  * its nlink is reported as 2 + its subdirectories (computed from its entries, not
  * stored: the object record keeps 2). Directories are loaded on first use and kept
  * decoded in memory; changes mark them dirty and ns_flush() rewrites each dirty one
@@ -153,10 +157,11 @@ typedef struct ns_dirent {
 int ns_readdir(ns *n, uint64_t dir, const char *after,
                int (*fn)(void *ctx, const ns_dirent *d), void *ctx);
 
-/* Write every changed directory into the store. Directory rewrites take rows from
- * the store's reserve (dedup/pool.h "space"): ns_flush and ns_sync the share of
- * deletes and the collector, ns_commit the commit's, so a full store can still
- * record deletes and commit them (-ENOSPC only when that share is used up). */
+/* Write every changed directory into the store, then the link counts of the names
+ * they no longer hold. Directory rewrites take rows from the store's reserve
+ * (dedup/pool.h "space"): ns_flush and ns_sync the share of deletes and the
+ * collector, ns_commit the commit's, so a full store can still record deletes and
+ * commit them (-ENOSPC only when that share is used up). */
 int ns_flush(ns *n);
 /* Durability: ns_flush, then store_sync(id) (the intent log) or store_commit. */
 int ns_sync(ns *n, uint64_t id, bks_err *e);
