@@ -92,8 +92,7 @@ int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
 		uint32_t nl = le_get16(b + off + 10);
 		off += DIR_ENT_FIXED;
 		if (id == 0 || (type != NS_FILE && type != NS_DIR && type != NS_SYMLINK) || nl == 0 ||
-		    nl > NS_NAME_MAX ||
-		    len - off < nl)
+		    nl > NS_NAME_MAX || len - off < nl)
 			return -EINVAL;
 		const char *name = (const char *)b + off;
 		if (memchr(name, '/', nl) || memchr(name, 0, nl) ||
