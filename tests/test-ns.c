@@ -254,7 +254,11 @@ int main(void)
 	      la.type == NS_FILE, "link: nlink 2");
 	CHECK(ns_getattr(n, ld.id, &la) == 0 && la.nlink == 3 && la.size == 3,
 	      "a file's second name is no subdirectory");
-	CHECK(ns_link(n, lf, sd.id, "c", &la) == 0 && la.nlink == 3, "a name in another dir");
+	REQUIRE(ns_getattr(n, lf, &la) == 0, "getattr a");
+	int64_t ct0 = la.ctime_ns;
+	nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL); /* ctime must move */
+	CHECK(ns_link(n, lf, sd.id, "c", &la) == 0 && la.nlink == 3 && la.ctime_ns > ct0,
+	      "a name in another dir: nlink 3, ctime moved");
 	CHECK(file_is(n, "/links/sub/c", 11, 5000), "the third name reads the same bytes");
 	CHECK(ns_link(n, lf, ld.id, "b", NULL) == -EEXIST, "link over a name");
 	CHECK(ns_link(n, lf, ld.id, "sub", NULL) == -EEXIST, "link over a directory's name");
