@@ -100,7 +100,7 @@ int store_put(store *s, const void *buf, size_t len, uint64_t *id);
 int store_put_end_replace(store_writer *w, uint64_t id);
 
 /* --- attributes (the namespace's; the store only keeps them) --- */
-enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2 };
+enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2, STORE_T_SYMLINK = 3 };
 typedef struct store_attr {
 	uint32_t type;           /* enum store_obj_type */
 	uint32_t mode;           /* permission bits */
