@@ -522,12 +522,28 @@ int store_put_write(store_writer *w, const void *buf, size_t len)
 		w->failed = r;
 		return r;
 	}
-	if (w->s->p.auto_commit_bytes && w->s->bytes_since_commit >= w->s->p.auto_commit_bytes &&
-	    (r = store_commit(w->s, NULL)) < 0) {
-		w->failed = r;
-		return r;
+	store *s = w->s;
+	if (s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
+	    !s->in_precommit) {
+		if (s->precommit) {
+			s->in_precommit = 1;
+			r = s->precommit(s->precommit_ctx);
+			s->in_precommit = 0;
+			if (r < 0)
+				return 0; /* not this time: the writer itself is fine */
+		}
+		if ((r = store_commit(s, NULL)) < 0) {
+			w->failed = r;
+			return r;
+		}
 	}
 	return 0;
+}
+
+void store_set_precommit(store *s, int (*fn)(void *ctx), void *ctx)
+{
+	s->precommit = fn;
+	s->precommit_ctx = ctx;
 }
 
 /* Finish the writer: into a new object (replace 0) or over object replace. */

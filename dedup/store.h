@@ -142,6 +142,13 @@ int store_commit(store *s, bks_err *e);
  * before the next commit replays the log at open. Falls back to a commit when the
  * log is full. */
 int store_sync(store *s, uint64_t id, bks_err *e);
+/* The store commits by itself when a write passes auto_commit_bytes. Before such a
+ * commit it calls fn (if set), so the layer above writes what it keeps in memory
+ * (the namespace's changed directories) into the same transaction group: a commit
+ * must never hold a deleted object whose directory entry it does not also drop. fn
+ * is not called again while it runs (its own writes cannot recurse); a failure of fn
+ * skips the automatic commit (the next explicit one retries). NULL removes it. */
+void store_set_precommit(store *s, int (*fn)(void *ctx), void *ctx);
 
 /* --- garbage collection --- */
 typedef struct store_gc_stats {

@@ -142,6 +142,9 @@ struct store {
 	store_writer *writers;
 	gc_state *gc;
 	ingest *ing;           /* created with the first writer */
+	int (*precommit)(void *ctx); /* before an automatic commit (store_set_precommit) */
+	void *precommit_ctx;
+	int in_precommit;
 	/* intent log (store_log.c) */
 	ilog *log;
 	u64set log_objs;       /* objects put or deleted since the last record */

@@ -38,6 +38,7 @@ struct ns {
 	size_t cache_max;        /* ns_params.cache_dirs */
 	uint8_t *iobuf;          /* reads of directory objects */
 	size_t iocap;
+	int flushing;            /* flush_dirs is running (the store's precommit waits) */
 	/* Names removed from files and symlinks that keep others, whose nlink the object
 	 * record still counts until the next flush (see drop_file): open addressing on
 	 * the id (0: a free slot), cap a power of two or 0. */
@@ -471,6 +472,21 @@ int ns_open(store *s, ns **out, bks_err *e)
 	return ns_open_params(s, NULL, out, e);
 }
 
+static int flush_dirs(ns *n, int space);
+
+/* Before a commit the store makes by itself: write the changed directories into it
+ * (the commit's share of the reserve, as ns_commit). No directory pointer is held
+ * across a store write by any verb, and flushing only writes and marks clean. */
+static int precommit_cb(void *ctx)
+{
+	ns *n = ctx;
+	/* A directory being written when its own write passes the threshold: that
+	 * flush is not finished, so this commit waits for a later one. */
+	if (n->flushing)
+		return -EBUSY;
+	return flush_dirs(n, POOL_SPACE_COMMIT);
+}
+
 int ns_open_params(store *s, const ns_params *p, ns **out, bks_err *e)
 {
 	ns_params dp;
@@ -501,6 +517,10 @@ int ns_open_params(store *s, const ns_params *p, ns **out, bks_err *e)
 		ns_close(n);
 		return bks_fail(e, r, "root directory unreadable: %s", strerror(-r));
 	}
+	/* The store's own commits (auto_commit_bytes, inside a large write) take the
+	 * changed directories with them: otherwise such a commit could hold a deleted
+	 * object whose directory entry it still has. */
+	store_set_precommit(s, precommit_cb, n);
 	*out = n;
 	return 0;
 }
@@ -509,6 +529,7 @@ void ns_close(ns *n)
 {
 	if (!n)
 		return;
+	store_set_precommit(n->s, NULL, NULL);
 	for (size_t b = 0; b < n->nbuckets; b++)
 		while (n->ht[b]) {
 			struct ndir *d = n->ht[b];
@@ -752,7 +773,9 @@ static int drop_file(ns *n, uint64_t id)
 	 * name that still has another, which then names nothing (a file lost). The
 	 * entry's removal reaches the store only when its directory is rewritten (the
 	 * next flush), while the store may commit at any time in between (a writer's
-	 * auto-commit does not flush the namespace). So the decrement waits in n->pend
+	 * auto-commit flushes the namespace first through store_set_precommit, but not
+	 * when it fires inside a flush, and an explicit store_commit does not). So the
+	 * decrement waits in n->pend
 	 * and flush_dirs applies it after writing every directory: a commit in between
 	 * finds the record counting too many names, never too few. A crash then leaves an
 	 * nlink too high, which the namespace reports as is and which keeps the object
@@ -1149,7 +1172,17 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 
 /* --- durability --- */
 
+static int flush_dirs_in(ns *n, int space);
+
 static int flush_dirs(ns *n, int space)
+{
+	n->flushing++;
+	int r = flush_dirs_in(n, space);
+	n->flushing--;
+	return r;
+}
+
+static int flush_dirs_in(ns *n, int space)
 {
 	for (size_t b = 0; b < n->nbuckets; b++)
 		for (struct ndir *d = n->ht[b]; d; d = d->hnext)
