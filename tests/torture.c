@@ -53,7 +53,6 @@
 
 #define NFILES 12             /* disk files of the machine: members, spare, fresh */
 #define NMEMB 6
-#define DISK_MB 24
 #define NBASE 4
 #define BASE_LEN (4u << 20)
 #define MAXSIZE (3u << 20)
@@ -92,12 +91,13 @@ struct tree {
 	X(corruptions) X(repaired_strips) X(power_cuts) X(cuts_drop) X(cuts_reorder)        \
 	X(cuts_in_sync_or_commit) X(newer_state_survived) X(unsynced_survived) X(kills)     \
 	X(clean_reopens) X(checks) X(files_checked) X(bytes_checked) X(log_replayed)        \
-	X(disks_recycled)
+	X(disks_recycled) X(blank_disks_dropped)
 #define X_DECL(n) uint64_t n;
 static struct { COUNTERS(X_DECL) } cnt;
 #undef X_DECL
 
 static uint64_t seed;
+static uint64_t disk_mb = 24; /* --disk-mb: small, so fills reach ENOSPC quickly */
 static uint64_t opno;
 static bks_rng R;
 static int verbose;
@@ -119,6 +119,7 @@ static int gc_running;
 static uint64_t corrupt_rows[MAXCORRUPT];
 static int ncorrupt;
 static char ring[RING][160];
+static uint64_t nnotes;
 
 static void print_counts(void)
 {
@@ -131,7 +132,7 @@ static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
 {
 	va_list ap;
-	char *b = ring[opno % RING];
+	char *b = ring[nnotes++ % RING];
 	int n = snprintf(b, sizeof(ring[0]), "op %llu: ", (unsigned long long)opno);
 	va_start(ap, fmt);
 	vsnprintf(b + n, sizeof(ring[0]) - (size_t)n, fmt, ap);
@@ -151,8 +152,7 @@ static void fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nlast operations:\n");
-	for (uint64_t i = opno >= RING ? opno - RING + 1 : 0; i <= opno; i++)
-		if (ring[i % RING][0])
+	for (uint64_t i = nnotes >= RING ? nnotes - RING : 0; i < nnotes; i++)
 			fprintf(stderr, "  %s\n", ring[i % RING]);
 	fprintf(stderr, "replay: tests/torture --seed %llu --ops %llu --verbose\n",
 	        (unsigned long long)seed, (unsigned long long)opno + 1);
@@ -349,16 +349,12 @@ static void get_status(arr_status *st)
 static void wipe(int i)
 {
 	int fd = open(paths[i], O_RDWR | O_TRUNC);
-	if (fd < 0 || ftruncate(fd, (off_t)((uint64_t)DISK_MB << 20)) != 0) {
+	if (fd < 0 || ftruncate(fd, (off_t)(disk_mb << 20)) != 0) {
 		perror(paths[i]);
 		exit(99);
 	}
 	close(fd);
 }
-
-/* The disk file an add-spare or replace was writing when the power went out (its
- * labels may not have landed: the op was never acknowledged), or -1. */
-static int pending_disk = -1;
 
 static void open_stack(void)
 {
@@ -380,15 +376,21 @@ static void open_stack(void)
 			break;
 		for (int i = 0; i < n; i++)
 			disk_close(d[i]);
-		if (pending_disk < 0)
+		/* A blank disk (one whose joining was cut before its labels landed, or
+		 * one a completed replace released) is refused by name: a machine that
+		 * still holds it would not pass it. Take it out and try again. */
+		int blank = -1;
+		for (int i = 0; i < NFILES; i++)
+			if (in_machine[i] && strstr(e.msg, paths[i]) && strstr(e.msg, "no bkstor label"))
+				blank = i;
+		if (blank < 0)
 			fail("import: %s", bks_errmsg(&e, r));
-		/* A disk whose joining was cut may be blank: take it out and try again. */
-		note("import refused (%s); without the disk being added", bks_errmsg(&e, r));
-		in_machine[pending_disk] = 0;
-		wipe(pending_disk);
-		pending_disk = -1;
+		note("import refused (%s); again without it", bks_errmsg(&e, r));
+		cnt.blank_disks_dropped++;
+		in_machine[blank] = 0;
+		wipe(blank);
+		e.msg[0] = '\0';
 	}
-	pending_disk = -1;
 	store_cfg(&sp);
 	if ((r = store_open(A, &sp, &S, &e)) < 0)
 		fail("store_open: %s", bks_errmsg(&e, r));
@@ -582,20 +584,66 @@ static void scan(uint64_t *chunks, uint64_t *stored)
 	free(ents);
 }
 
+/* Does the walked tree equal model t: paths, types, sizes, every file's bytes? On a
+ * difference, says the first one in why. t is sorted like the walk. */
+static int matches(const struct walk *w, struct tree *t, char *why, size_t cap)
+{
+	int r;
+	if (!same_shape(w, t, why, cap))
+		return 0;
+	for (int i = 0; i < w->n; i++) {
+		const struct node *nd = &t->v[i];
+		ns_attr a;
+		if ((r = ns_getattr(N, w->v[i].id, &a)) < 0) {
+			snprintf(why, cap, "getattr %s: %s", nd->path, strerror(-r));
+			return 0;
+		}
+		if (a.type != nd->type) {
+			snprintf(why, cap, "%s: attribute type %u, directory entry says %u", nd->path,
+			         a.type, nd->type);
+			return 0;
+		}
+		if (nd->type != NS_FILE)
+			continue;
+		if (a.size != nd->c.size) {
+			snprintf(why, cap, "%s: size %llu, expected %llu", nd->path,
+			         (unsigned long long)a.size, (unsigned long long)nd->c.size);
+			return 0;
+		}
+		size_t g = 0;
+		gen(&nd->c, want);
+		r = store_read(S, w->v[i].id, 0, got, nd->c.size + 1, &g);
+		if (r < 0) {
+			snprintf(why, cap, "read %s: %s", nd->path, strerror(-r));
+			return 0;
+		}
+		if (g != nd->c.size || memcmp(want, got, g)) {
+			snprintf(why, cap, "%s (object %llu, %llu bytes) reads back different bytes",
+			         nd->path, (unsigned long long)w->v[i].id, (unsigned long long)nd->c.size);
+			return 0;
+		}
+		cnt.files_checked++;
+		cnt.bytes_checked += g;
+	}
+	return 1;
+}
+
 /* After a reopen: the namespace must be the durable tree, or (may_be_newer: a cut
  * inside a sync or commit; or any change surviving early) the current one. */
 static void check(const char *why_reopen)
 {
 	struct walk w = {0};
-	char why1[200] = "", why2[200] = "";
+	char why1[300] = "", why2[300] = "";
 	int r;
 
 	cnt.checks++;
 	walk_dir(&w, ns_root(N), "", 0);
 	qsort(w.v, (size_t)w.n, sizeof(w.v[0]), cmp_wnode);
-	if (same_shape(&w, &dur, why1, sizeof(why1))) {
+	/* The tree as of the last sync or commit; or, when a cut fell inside one (or a
+	 * change survived without one), the current tree: whole, never a mixture. */
+	if (matches(&w, &dur, why1, sizeof(why1))) {
 		cur = dur;
-	} else if (same_shape(&w, &cur, why2, sizeof(why2))) {
+	} else if (matches(&w, &cur, why2, sizeof(why2))) {
 		if (in_durable)
 			cnt.newer_state_survived++;
 		else
@@ -606,40 +654,6 @@ static void check(const char *why_reopen)
 		     "one (%s)", why_reopen, why1, why2);
 	}
 	in_durable = 0;
-	if (verbose)
-		for (int i = 0; i < w.n; i++) {
-			ns_attr a = {0};
-			ns_getattr(N, w.v[i].id, &a);
-			fprintf(stderr, "  after %s: %s object %llu size %llu (model %llu)\n", why_reopen,
-			        w.v[i].path, (unsigned long long)w.v[i].id, (unsigned long long)a.size,
-			        (unsigned long long)dur.v[i].c.size);
-		}
-	/* Same shape: now the bytes. (The model tree is sorted like the walk.) */
-	for (int i = 0; i < w.n; i++) {
-		const struct node *nd = &dur.v[i];
-		ns_attr a;
-		if ((r = ns_getattr(N, w.v[i].id, &a)) < 0)
-			fail("after %s: getattr %s: %s", why_reopen, nd->path, strerror(-r));
-		if (a.type != nd->type)
-			fail("after %s: %s: attribute type %u, directory entry says %u", why_reopen,
-			     nd->path, a.type, nd->type);
-		if (nd->type != NS_FILE)
-			continue;
-		if (a.size != nd->c.size)
-			fail("after %s: %s: size %llu, expected %llu", why_reopen, nd->path,
-			     (unsigned long long)a.size, (unsigned long long)nd->c.size);
-		size_t g = 0;
-		gen(&nd->c, want);
-		r = store_read(S, w.v[i].id, 0, got, nd->c.size + 1, &g);
-		if (r < 0)
-			fail("after %s: read %s: %s", why_reopen, nd->path, strerror(-r));
-		if (g != nd->c.size || memcmp(want, got, g))
-			fail("after %s: %s (object %llu, %llu bytes) reads back different bytes",
-			     why_reopen, nd->path, (unsigned long long)w.v[i].id,
-			     (unsigned long long)nd->c.size);
-		cnt.files_checked++;
-		cnt.bytes_checked += g;
-	}
 	/* Accounting: stats against a recount; every object reachable (no leak). */
 	struct recount rc = {0};
 	if ((r = store_list(S, recount_fn, &rc)) < 0)
@@ -1188,7 +1202,6 @@ static void op_add_spare(void)
 	in_machine[f] = 1;
 	disk *d = tu_open1(paths[f], W);
 	bks_err e = {0};
-	pending_disk = f;
 	int r = arr_add_spare(A, d, 1, &e);
 	if (r < 0) {
 		disk_close(d);
@@ -1196,7 +1209,6 @@ static void op_add_spare(void)
 			fail("add spare %s: %s", paths[f], bks_errmsg(&e, r));
 		return;
 	}
-	pending_disk = -1;
 	cnt.spares_added++;
 }
 
@@ -1213,7 +1225,6 @@ static void op_replace(void)
 	in_machine[f] = 1;
 	disk *d = tu_open1(paths[f], W);
 	bks_err e = {0};
-	pending_disk = f;
 	int r = arr_replace(A, st_.disks[j].path, d, 1, &e);
 	if (r < 0) {
 		disk_close(d);
@@ -1221,7 +1232,6 @@ static void op_replace(void)
 			fail("replace %s: %s", st_.disks[j].path, bks_errmsg(&e, r));
 		return;
 	}
-	pending_disk = -1;
 	cnt.replaces++;
 }
 
@@ -1362,7 +1372,7 @@ static void setup(void)
 	for (int i = 0; i < NFILES; i++) {
 		char nm[16];
 		snprintf(nm, sizeof(nm), "disk%02d", i);
-		paths[i] = tu_file_disk(dir, nm, (uint64_t)DISK_MB << 20);
+		paths[i] = tu_file_disk(dir, nm, disk_mb << 20);
 	}
 	for (int i = 0; i <= NMEMB; i++) {
 		d[i] = tu_open1(paths[i], NULL);
@@ -1396,7 +1406,7 @@ static void setup(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--verbose]\n"
+	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--verbose]\n"
 	                "  --seconds 0 and --ops 0 mean no limit of that kind (default: 60 s)\n");
 	exit(2);
 }
@@ -1412,6 +1422,8 @@ int main(int argc, char **argv)
 			seconds = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
 			maxops = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
+			disk_mb = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
 			verbose = 1;
 		else
@@ -1431,7 +1443,6 @@ int main(int argc, char **argv)
 		if (seconds && bks_now_ns() - t0 >= seconds * 1000000000ull)
 			break;
 		cnt.ops++;
-		ring[opno % RING][0] = '\0';
 		/* Pressure: prune when the tree grows (the array is small). */
 		uint64_t nf = nfiles_model();
 		uint64_t k = bks_rng_below(&R, 1000);
