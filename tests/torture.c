@@ -97,6 +97,7 @@ static struct { COUNTERS(X_DECL) } cnt;
 #undef X_DECL
 
 static uint64_t seed;
+static int no_fill;          /* --no-fill: skip the fill-to-ENOSPC op */
 static uint64_t disk_mb = 24; /* --disk-mb: small, so fills reach ENOSPC quickly */
 static uint64_t opno;
 static bks_rng R;
@@ -1406,7 +1407,7 @@ static void setup(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--verbose]\n"
+	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--no-fill] [--verbose]\n"
 	                "  --seconds 0 and --ops 0 mean no limit of that kind (default: 60 s)\n");
 	exit(2);
 }
@@ -1422,6 +1423,8 @@ int main(int argc, char **argv)
 			seconds = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
 			maxops = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--no-fill"))
+			no_fill = 1;
 		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
 			disk_mb = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
@@ -1486,8 +1489,10 @@ int main(int argc, char **argv)
 			op_kill();
 		else if (k < 937)
 			op_clean_reopen();
-		else if (k < 939)
+		else if (k < 939 && !no_fill)
 			op_fill();
+		else if (k < 939)
+			; /* the same op stream as with fills, up to the first one */
 		else
 			op_put(bks_rng_below(&R, 3) == 0);
 		if (flt_is_dead(W))
