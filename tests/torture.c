@@ -35,12 +35,17 @@
  * prints its counts as "name: value" lines (docs/reliability.md lists them). */
 #include "tests/testutil.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dedup/chunker.h"
@@ -98,6 +103,7 @@ static struct { COUNTERS(X_DECL) } cnt;
 
 static uint64_t seed;
 static int no_fill;          /* --no-fill: skip the fill-to-ENOSPC op */
+static int no_corrupt;       /* --no-corrupt: the corruption op writes back what was there */
 static uint64_t disk_mb = 24; /* --disk-mb: small, so fills reach ENOSPC quickly */
 static uint64_t opno;
 static bks_rng R;
@@ -174,6 +180,64 @@ static int dead_or_fail(int r, const char *what)
 	if (flt_is_dead(W))
 		return 1;
 	fail("%s: %s", what, strerror(-r));
+}
+
+/* --- determinism ---
+ * The stack reads the clock (attribute times, which change how metadata compresses
+ * and so how many writes a commit makes; the array's periodic cursor commits) and
+ * draws random UUIDs. A power cut is armed as a count of writes, so any of these
+ * would move it. This program therefore replaces both for everything linked into
+ * it: a virtual clock that advances 1 us per reading, and random bytes from the
+ * seed. Only the --seconds limit reads the real clock. */
+static uint64_t vclock_ns = 1700000000000000000ull;
+static bks_rng vrand;
+static int vrand_ready;
+static pthread_mutex_t vmu = PTHREAD_MUTEX_INITIALIZER;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	(void)id;
+	uint64_t t = __atomic_add_fetch(&vclock_ns, 1000, __ATOMIC_RELAXED);
+	ts->tv_sec = (time_t)(t / 1000000000ull);
+	ts->tv_nsec = (long)(t % 1000000000ull);
+	return 0;
+}
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+	(void)flags;
+	pthread_mutex_lock(&vmu);
+	if (!vrand_ready) {
+		bks_rng_seed(&vrand, seed ^ 0x5eedull);
+		vrand_ready = 1;
+	}
+	bks_rng_fill(&vrand, buf, len);
+	pthread_mutex_unlock(&vmu);
+	return (ssize_t)len;
+}
+
+/* Threads: the pool's segment writer and the ingest helpers issue writes from their
+ * own threads, so which write is the N-th (where the cut lands) would depend on the
+ * scheduler. Without --async, creating a thread fails and the stack does that work
+ * in the caller (the fallback it has for a failed pthread_create), so a seed replays
+ * exactly. --async keeps the threads (more realistic, not exactly replayable). */
+static int async_threads;
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	if (!async_threads)
+		return EAGAIN;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
+	return real ? real(t, attr, fn, arg) : EAGAIN;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* --- content --- */
@@ -1218,6 +1282,9 @@ static void op_replace(void)
 	get_status(&st_);
 	if (st_.health != ARR_OK)
 		return;
+	for (int j = 0; j < st_.ndisks; j++)
+		if (st_.disks[j].role == ARR_ROLE_INCOMING)
+			return; /* one replace at a time (a second one is refused, rightly) */
 	int j = rand_online_member(), f = fresh_file();
 	if (j < 0 || f < 0)
 		return;
@@ -1307,8 +1374,8 @@ static void op_corrupt(void)
 		fail("harness: read %s for corruption", st_.disks[j].path);
 	for (size_t i = 0; i < sizeof(b); i++)
 		b[i] = old[i] ^ (uint8_t)(b[i] | 1);
-	if (getenv("TORTURE_NOCORRUPT"))
-		memcpy(b, old, sizeof(b));
+	if (no_corrupt)
+		memcpy(b, old, sizeof(b)); /* the same op stream, without the damage */
 	if (pwrite(fd, b, sizeof(b), (off_t)off) != (ssize_t)sizeof(b) || fdatasync(fd) != 0)
 		fail("harness: corrupt %s", st_.disks[j].path);
 	close(fd);
@@ -1407,7 +1474,8 @@ static void setup(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--no-fill] [--verbose]\n"
+	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--no-fill] [--no-corrupt]\n"
+	                "               [--async] [--verbose]\n"
 	                "  --seconds 0 and --ops 0 mean no limit of that kind (default: 60 s)\n");
 	exit(2);
 }
@@ -1425,6 +1493,10 @@ int main(int argc, char **argv)
 			maxops = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--no-fill"))
 			no_fill = 1;
+		else if (!strcmp(argv[i], "--no-corrupt"))
+			no_corrupt = 1;
+		else if (!strcmp(argv[i], "--async"))
+			async_threads = 1;
 		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
 			disk_mb = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
@@ -1436,14 +1508,14 @@ int main(int argc, char **argv)
 		usage();
 	bks_rng_seed(&R, seed);
 	dir = tu_tmpdir_in("torture", "/dev/shm");
-	uint64_t t0 = bks_now_ns();
+	uint64_t t0 = real_ns();
 	setup();
 	printf("torture: seed %llu, %s\n", (unsigned long long)seed, dir);
 
 	for (opno = 1;; opno++) {
 		if (maxops && opno > maxops)
 			break;
-		if (seconds && bks_now_ns() - t0 >= seconds * 1000000000ull)
+		if (seconds && real_ns() - t0 >= seconds * 1000000000ull)
 			break;
 		cnt.ops++;
 		/* Pressure: prune when the tree grows (the array is small). */
@@ -1504,7 +1576,7 @@ int main(int argc, char **argv)
 	op_clean_reopen();
 	if (flt_is_dead(W))
 		fail("harness: the power died while disarmed");
-	double secs = (double)(bks_now_ns() - t0) / 1e9;
+	double secs = (double)(real_ns() - t0) / 1e9;
 	close_stack();
 	printf("torture: seed %llu: %llu ops in %.1f s (%.0f ops/s), %d files and directories "
 	       "at the end\n",
