@@ -466,6 +466,15 @@ static void open_stack(void)
 	/* Disks the array no longer lists (replaced out, strays) go back to the shelf
 	 * and may come back as new disks later. */
 	get_status(&st);
+	if (verbose) {
+		fprintf(stderr, "  imported: %s, hwm %llu\n", arr_health_name(st.health),
+		        (unsigned long long)st.hwm);
+		for (int j = 0; j < st.ndisks; j++)
+			fprintf(stderr, "    slot %d role %d %s %s cursor %llu/%llu\n", st.disks[j].slot,
+			        st.disks[j].role, st.disks[j].state, st.disks[j].path,
+			        (unsigned long long)st.disks[j].cursor,
+			        (unsigned long long)st.disks[j].rows_total);
+	}
 	for (int i = 0; i < NFILES; i++) {
 		if (!in_machine[i])
 			continue;
