@@ -61,7 +61,9 @@
 #define NBASE 4
 #define BASE_LEN (4u << 20)
 #define MAXSIZE (3u << 20)
-#define MAXNODES 400
+#define MAXNODES 4800           /* the wide op's 4200 directories + the rest */
+#define NORMAL_MAX 500          /* nodes the other ops grow the tree to */
+#define WIDE 4200               /* more directories than the namespace caches (4096) */
 #define PATHLEN 96
 #define MAXDEPTH 4
 #define RING 24
@@ -96,7 +98,7 @@ struct tree {
 	X(corruptions) X(repaired_strips) X(power_cuts) X(cuts_drop) X(cuts_reorder)        \
 	X(cuts_in_sync_or_commit) X(newer_state_survived) X(unsynced_survived) X(kills)     \
 	X(clean_reopens) X(checks) X(files_checked) X(bytes_checked) X(log_replayed)        \
-	X(disks_recycled) X(blank_disks_dropped)
+	X(disks_recycled) X(blank_disks_dropped) X(wide_runs) X(wide_files) X(wide_renames) X(wide_primed_renames)
 #define X_DECL(n) uint64_t n;
 static struct { COUNTERS(X_DECL) } cnt;
 #undef X_DECL
@@ -876,6 +878,8 @@ static void recover_space(void)
 
 static void op_put(int sd)
 {
+	if (cur.n >= NORMAL_MAX)
+		return;
 	const char *dp = rand_dir(MAXDEPTH - 1);
 	char path[PATHLEN], name[16];
 	snprintf(name, sizeof(name), "f%d", (int)bks_rng_below(&R, 24));
@@ -969,6 +973,8 @@ static void op_unlink(void)
 
 static void op_mkdir(void)
 {
+	if (cur.n >= NORMAL_MAX)
+		return;
 	const char *dp = rand_dir(MAXDEPTH - 2);
 	char path[PATHLEN], name[16];
 	snprintf(name, sizeof(name), "d%d", (int)bks_rng_below(&R, 8));
@@ -1212,6 +1218,189 @@ static void op_fill(void)
 		cur.v[at].c = c;
 	else
 		tadd(&cur, "/after-fill", NS_FILE, &c);
+}
+
+/* More directories than the namespace keeps cached (4096): create WIDE directories
+ * under /w, link small files into random ones and rename files between them (every
+ * rename dirties two directories while the cache trims), commit, reopen and check the
+ * whole tree, then remove it all again. */
+static void op_wide(void)
+{
+	char path[PATHLEN], name[32];
+	int r;
+	if (cur.n >= NORMAL_MAX || tfind(&cur, "/w") >= 0)
+		return;
+	note("wide: %d directories under /w, files renamed between them", WIDE);
+	cnt.wide_runs++;
+	/* No cut inside: a half-built wide tree would slow every later op and check. */
+	flt_disarm(W);
+	armed = 0;
+	r = ns_mkdir(N, ns_root(N), "w", 0755, 0, 0, NULL);
+	if (dead_or_fail(r, "mkdir /w"))
+		return;
+	tadd(&cur, "/w", NS_DIR, NULL);
+	uint64_t w = resolve_dir("/w");
+	if (!w)
+		return;
+	static uint64_t ids[WIDE];
+	for (int i = 0; i < WIDE; i++) {
+		ns_attr a;
+		snprintf(name, sizeof(name), "x%04d", i);
+		r = ns_mkdir(N, w, name, 0755, 0, 0, &a);
+		if (dead_or_fail(r, "mkdir in /w"))
+			return;
+		ids[i] = a.id;
+		snprintf(path, sizeof(path), "/w/%s", name);
+		tadd(&cur, path, NS_DIR, NULL);
+	}
+	/* Entries: small files (one object each) and empty directories, in random
+	 * directories of /w. */
+	int nf = 64 + (int)bks_rng_below(&R, 64);
+	for (int i = 0; i < nf; i++) {
+		int d = (int)bks_rng_below(&R, WIDE);
+		if (bks_rng_below(&R, 3) == 0) {
+			snprintf(name, sizeof(name), "s%d", i);
+			r = ns_mkdir(N, ids[d], name, 0755, 0, 0, NULL);
+			if (dead_or_fail(r, "mkdir in /w/x"))
+				return;
+			snprintf(path, sizeof(path), "/w/x%04d/%s", d, name);
+			tadd(&cur, path, NS_DIR, NULL);
+			continue;
+		}
+		struct cspec c = {(int32_t)bks_rng_below(&R, NBASE), (uint32_t)bks_rng_below(&R, BASE_LEN),
+		                  bks_rng_below(&R, 3000), bks_rng_next(&R)};
+		uint64_t id;
+		r = write_obj(&c, 0, 0, &id);
+		if (r == -ENOSPC) {
+			recover_space();
+			return;
+		}
+		if (r)
+			return;
+		snprintf(name, sizeof(name), "g%d", i);
+		r = ns_link_new(N, ids[d], name, id, 0, 0644, 0, 0, 1, NULL);
+		if (dead_or_fail(r, "link in /w"))
+			return;
+		snprintf(path, sizeof(path), "/w/x%04d/%s", d, name);
+		tadd(&cur, path, NS_FILE, &c);
+		cnt.wide_files++;
+	}
+	/* Commit: every directory is clean now, so the cache may drop any of them. */
+	op_commit();
+	if (flt_is_dead(W))
+		return;
+	/* Renames between random directories, touching other directories in between so
+	 * the cache cycles through all of them. For a few directory renames the cache is
+	 * first filled to exactly its limit, with source and target loaded and the moved
+	 * directory not: loading it inside ns_rename is what makes the cache trim. */
+	int nr = 200 + (int)bks_rng_below(&R, 200), primed = 0;
+	for (int i = 0; i < nr; i++) {
+		int f = -1;
+		for (int t = 0; t < 64 && f < 0; t++) {
+			int j = (int)bks_rng_below(&R, (uint64_t)cur.n);
+			if (!strncmp(cur.v[j].path, "/w/x", 4) && depth(cur.v[j].path) == 3)
+				f = j;
+		}
+		if (f < 0)
+			continue;
+		int from = atoi(cur.v[f].path + 4), to = (int)bks_rng_below(&R, WIDE);
+		const char *fname = strrchr(cur.v[f].path, '/') + 1;
+		snprintf(path, sizeof(path), "/w/x%04d/%s", to, fname);
+		if (tfind(&cur, path) >= 0)
+			continue;
+		int prime = cur.v[f].type == NS_DIR && primed < 5 && from != to;
+		if (prime) {
+			ns_attr a;
+			ns_stats nst;
+			primed++;
+			cnt.wide_primed_renames++;
+			/* One load past the limit trims every clean directory... */
+			for (int k = 0; k < 2; k++) {
+				snprintf(name, sizeof(name), "x%04d", (int)bks_rng_below(&R, WIDE));
+				if (dead_or_fail(ns_lookup(N, w, name, &a), "lookup in /w"))
+					return;
+				ns_lookup(N, a.id, "nothing", &a);
+			}
+			/* ...then source and target, then others up to the limit. */
+			ns_lookup(N, ids[from], "nothing", &a);
+			ns_lookup(N, ids[to], "nothing", &a);
+			for (int k = 0; k < 2 * WIDE; k++) {
+				ns_get_stats(N, &nst);
+				if (nst.dirs_cached >= 4096)
+					break;
+				int x = (int)bks_rng_below(&R, WIDE);
+				if (x == from || x == to)
+					continue;
+				ns_lookup(N, ids[x], "nothing", &a);
+			}
+		}
+		if (verbose)
+			fprintf(stderr, "  wide: rename %s -> %s%s\n", cur.v[f].path, path,
+			        prime ? " (cache primed)" : "");
+		r = ns_rename(N, ids[from], fname, ids[to], fname, 1);
+		if (r < 0 && !flt_is_dead(W))
+			fail("wide: rename %s -> %s: %s", cur.v[f].path, path, strerror(-r));
+		if (r < 0)
+			return;
+		/* The move must show at once: in the target, not in the source. */
+		ns_attr la;
+		int in_to = ns_lookup(N, ids[to], fname, &la), in_from = ns_lookup(N, ids[from], fname, &la);
+		if (flt_is_dead(W))
+			return;
+		if (in_to != 0 || in_from != -ENOENT)
+			fail("wide: rename %s -> %s returned 0, then the name is %s the target and %s "
+			     "the source%s", cur.v[f].path, path, in_to == 0 ? "in" : "not in",
+			     in_from == 0 ? "still in" : "not in",
+			     prime ? " (the cache was at its limit, the moved directory not in it)" : "");
+		snprintf(cur.v[f].path, sizeof(cur.v[f].path), "%s", path);
+		cnt.wide_renames++;
+		/* Look at a few other directories, so the cache trims between renames. */
+		for (int k = 0; k < 16; k++) {
+			ns_attr a;
+			snprintf(name, sizeof(name), "x%04d", (int)bks_rng_below(&R, WIDE));
+			r = ns_lookup(N, w, name, &a);
+			if (dead_or_fail(r, "lookup in /w"))
+				return;
+			r = ns_lookup(N, a.id, "nothing", &a);
+			if (r != -ENOENT && dead_or_fail(r < 0 ? r : -EEXIST, "lookup of a missing name"))
+				return;
+		}
+	}
+	op_commit();
+	if (flt_is_dead(W))
+		return;
+	flt_disarm(W);
+	cnt.clean_reopens++;
+	reopen("the wide op's commit and reopen");
+	/* Take it all away again. */
+	for (int i = cur.n - 1; i >= 0; i--) {
+		if (strncmp(cur.v[i].path, "/w/", 3) || depth(cur.v[i].path) != 3)
+			continue;
+		char parent[PATHLEN], nm[PATHLEN];
+		split(cur.v[i].path, parent, nm);
+		if (cur.v[i].type == NS_FILE)
+			r = ns_unlink(N, ids[atoi(parent + 4)], nm);
+		else
+			r = ns_rmdir(N, ids[atoi(parent + 4)], nm);
+		if (dead_or_fail(r, "remove in /w"))
+			return;
+		tdel(&cur, i);
+	}
+	for (int i = 0; i < WIDE; i++) {
+		snprintf(name, sizeof(name), "x%04d", i);
+		r = ns_rmdir(N, w, name);
+		if (dead_or_fail(r, "rmdir in /w"))
+			return;
+		snprintf(path, sizeof(path), "/w/%s", name);
+		int at = tfind(&cur, path);
+		if (at >= 0)
+			tdel(&cur, at);
+	}
+	r = ns_rmdir(N, ns_root(N), "w");
+	if (dead_or_fail(r, "rmdir /w"))
+		return;
+	tdel(&cur, tfind(&cur, "/w"));
+	op_commit();
 }
 
 /* --- disk operations --- */
@@ -1574,6 +1763,8 @@ int main(int argc, char **argv)
 			op_fill();
 		else if (k < 939)
 			; /* the same op stream as with fills, up to the first one */
+		else if (k < 940)
+			op_wide();
 		else
 			op_put(bks_rng_below(&R, 3) == 0);
 		if (flt_is_dead(W))
