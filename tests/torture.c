@@ -15,7 +15,9 @@
  *    (rebuild, replace, scrub), silent corruption of one strip of a live row, filling
  *    the array to ENOSPC and recovering by delete + commit + GC;
  *  - power cuts (every unflushed write lost, or a random subset of them kept; the
- *    write in flight torn), kills (close without commit) and clean reopens.
+ *    write in flight torn), kills (close without commit) and clean reopens;
+ *  - now and then a wide tree: 4200 directories (more than the namespace caches),
+ *    files and directories renamed between them with the cache at its limit.
  *
  * The model keeps two trees: "current" (every change acknowledged so far) and
  * "durable" (the tree as of the last sync or commit that returned). After every
@@ -28,8 +30,9 @@
  * accounting equals a scan of the segments, and store_verify finds no damage (after
  * repairs).
  *
- * Every choice comes from the seed (the run stops after --ops or --seconds, the only
- * use of the clock), so a failure's seed and op number replay it exactly:
+ * Every choice comes from the seed, and the clock, getrandom and thread creation are
+ * replaced (see "determinism" below), so a failure's seed and op number replay it
+ * exactly (the real clock only ends a --seconds run):
  *     tests/torture --seed S --ops N [--verbose]
  * A failure prints the seed, the op number and the last operations; the end of a run
  * prints its counts as "name: value" lines (docs/reliability.md lists them). */
