@@ -108,6 +108,7 @@ static struct { COUNTERS(X_DECL) } cnt;
 
 static uint64_t seed;
 static int no_fill;          /* --no-fill: skip the fill-to-ENOSPC op */
+static int no_wide;          /* --no-wide: no wide op (its draw becomes a put) */
 static int no_corrupt;       /* --no-corrupt: the corruption op writes back what was there */
 static uint64_t disk_mb = 24; /* --disk-mb: small, so fills reach ENOSPC quickly */
 static uint64_t opno;
@@ -1676,7 +1677,7 @@ static void setup(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: torture [--seed S] [--seconds N] [--ops N] [--disk-mb M] [--no-fill] [--no-corrupt]\n"
-	                "               [--async] [--verbose]\n"
+	                "               [--no-wide] [--async] [--verbose]\n"
 	                "  --seconds 0 and --ops 0 mean no limit of that kind (default: 60 s)\n");
 	exit(2);
 }
@@ -1696,6 +1697,8 @@ int main(int argc, char **argv)
 			no_fill = 1;
 		else if (!strcmp(argv[i], "--no-corrupt"))
 			no_corrupt = 1;
+		else if (!strcmp(argv[i], "--no-wide"))
+			no_wide = 1;
 		else if (!strcmp(argv[i], "--async"))
 			async_threads = 1;
 		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
@@ -1766,7 +1769,7 @@ int main(int argc, char **argv)
 			op_fill();
 		else if (k < 939)
 			; /* the same op stream as with fills, up to the first one */
-		else if (k < 940)
+		else if (k < 940 && !no_wide)
 			op_wide();
 		else
 			op_put(bks_rng_below(&R, 3) == 0);
