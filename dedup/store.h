@@ -162,6 +162,8 @@ typedef struct store_gc_stats {
 	 * of those rows (and the blocks above them rewritten with them) and the bytes
 	 * written for them now (record-array blocks are rewritten by the next commit). */
 	uint64_t meta_live_bytes, meta_rows_compacted, meta_blocks_moved, meta_bytes_moved;
+	uint64_t meta_compaction_abandoned; /* rounds whose moves ran out of room (the
+	                                     * victims were kept; nothing is lost) */
 } store_gc_stats;
 
 /* Start a collection: mark live chunks from every object (now), then sweep in

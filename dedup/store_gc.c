@@ -372,9 +372,34 @@ static int reloc_finish(store *s, gc_state *g)
 	return 0;
 }
 
+/* The array ran out of the collector's room while moving metadata (the victims were
+ * chosen to fit, but the copy-forward of data in the same pass took rows since):
+ * give the compaction up for this round. Safe at any point, because victims are
+ * freed only after every reference left them (reloc_finish's last loop): the copies
+ * made so far are referenced or garbage, the victims keep what they hold. */
+static int gc_phase(store *s, gc_state *g);
+
+static void abandon_meta(gc_state *g, uint64_t nrows)
+{
+	memset(g->victim, 0, nrows);
+	g->nvictims = 0;
+	g->victim_bytes = 0;
+	g->st.meta_compaction_abandoned++;
+}
+
 /* One bounded piece of the sweep, in the collector's space class (WORK: it may dip
  * into the rows kept back for it, never into the commit's). */
 static int gc_step_in(store *s, gc_state *g)
+{
+	int r = gc_phase(s, g);
+	if (r == -ENOSPC && g->phase != GC_ROWS) {
+		abandon_meta(g, pool_rows(s->pl));
+		r = 0;
+	}
+	return r;
+}
+
+static int gc_phase(store *s, gc_state *g)
 {
 	int r = 0;
 	if (g->phase == GC_ROWS) {
