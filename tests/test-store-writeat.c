@@ -10,8 +10,10 @@
  *     the middle of it; verify;
  *  4. appends: an object written by 1 MiB appends shares its chunks with the same
  *     bytes written by store_put (figure printed, >= 90 % asserted), both ways;
- *  5. a 4 KiB overwrite in a 256 MiB object of ~1 KiB chunks (4 KiB map blocks,
- *     depth 3) writes a few map blocks (pool stats), not a share of the map.
+ *  5. a 4 KiB overwrite in a 256 MiB object of ~600-byte chunks (map depth 3)
+ *     writes a few map blocks (pool stats), not a share of the map;
+ *  6. a full store: appends are refused with -ENOSPC and leave the object as it
+ *     was; a grow is refused, a shrink is not; after the collector, writes go on.
  * --seed N repeats a run of part 1 (the seed is printed when it fails). */
 #include "tests/testutil.h"
 
@@ -518,6 +520,59 @@ static int overwrite_cost(void)
 	return 0;
 }
 
+/* 6: the space classes. */
+static int full(void)
+{
+	const char *dir = tu_tmpdir_in("store-writeat-full", "/dev/shm");
+	char *paths[N];
+	bks_err e = {0};
+	store *s = NULL;
+	uint64_t id, size = 0, step = 1u << 20, cap = 200u << 20;
+	size_t got;
+	int r;
+	uint8_t *m = malloc(cap), *back = malloc(cap);
+
+	arr *a = tu_make_array(dir, N, 24, NULL, paths);
+	r = store_create(a, NULL, &s, &e);
+	REQUIRE(r == 0 && m && back, "create: %s", bks_errmsg(&e, r));
+	REQUIRE(store_put(s, NULL, 0, &id) == 0, "put empty");
+	for (int i = 0; size + step <= cap; i++) {
+		tu_fill(500 + (uint64_t)i, 3, 0, m + size, step);
+		r = store_write_at(s, id, size, m + size, step);
+		if (r < 0)
+			break;
+		size += step;
+	}
+	store_obj_info in;
+	CHECK(r == -ENOSPC, "appends until full: %d at %llu MiB", r,
+	      (unsigned long long)(size >> 20));
+	CHECK(store_space_full(s), "full");
+	CHECK(store_stat(s, id, &in) == 0 && in.size == size, "size kept after the refusal");
+	CHECK(store_read(s, id, 0, back, cap, &got) == 0 && got == size &&
+	          !memcmp(back, m, size),
+	      "reads back after the refusal");
+	uint8_t one[4096] = {1};
+	CHECK(store_write_at(s, id, 4096, one, sizeof(one)) == -ENOSPC, "overwrite refused");
+	CHECK(store_truncate(s, id, size + 1000000) == -ENOSPC, "grow refused");
+	CHECK(store_truncate(s, id, size / 4 + 12345) == 0, "shrink while full");
+	size = size / 4 + 12345;
+	REQUIRE(store_commit(s, &e) == 0, "commit while full");
+	REQUIRE(store_gc_run(s, 0.5) == 0, "gc");
+	CHECK(!store_space_full(s), "no longer full after the collector");
+	CHECK(store_write_at(s, id, 4096, one, sizeof(one)) == 0, "overwrite accepted again");
+	memcpy(m + 4096, one, sizeof(one));
+	CHECK(store_read(s, id, 0, back, cap, &got) == 0 && got == size &&
+	          !memcmp(back, m, size),
+	      "reads back after the collector");
+	verify_clean(s, "full");
+	printf("full: appends refused with -ENOSPC at %llu MiB; shrink, collect, write again\n",
+	       (unsigned long long)((size - 12345) * 4 >> 20));
+	store_close(s);
+	free(m);
+	free(back);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0;
@@ -544,6 +599,7 @@ int main(int argc, char **argv)
 		appends();
 		rng = 99;
 		overwrite_cost();
+		full();
 	}
 	free(wbuf);
 	free(rbuf);
