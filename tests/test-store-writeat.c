@@ -214,6 +214,8 @@ static int model_run(uint64_t seed, int batches)
 	store *s = NULL;
 	int r, fails0 = tu_failures;
 	uint64_t syncs = 0, crashes = 0, gcs = 0, gc_steps = 0, ops = 0;
+	uint64_t meta_moved = 0, segs_compacted = 0;
+	store_gc_stats gs;
 
 	rng = seed * 2654435761u + 1;
 	arr *a = tu_make_array(dir, N, DISK_MB, NULL, paths);
@@ -244,6 +246,9 @@ static int model_run(uint64_t seed, int batches)
 				gc_steps++;
 			}
 			REQUIRE(more == 0, "%s: gc step %d", when, more);
+			store_gc_get_stats(s, &gs);
+			meta_moved += gs.meta_blocks_moved;
+			segs_compacted += gs.segments_compacted;
 			REQUIRE(store_commit(s, &e) == 0, "%s: commit after gc", when);
 		}
 		for (int i = 0; i < 20; i++, ops++)
@@ -254,6 +259,9 @@ static int model_run(uint64_t seed, int batches)
 		} else if (ev == 2) {
 			REQUIRE(store_gc_run(s, 0.6) == 0, "%s: gc run", when);
 			gcs++;
+			store_gc_get_stats(s, &gs);
+			meta_moved += gs.meta_blocks_moved;
+			segs_compacted += gs.segments_compacted;
 			CHECK(check_all(s, when) == 0, "%s: after gc", when);
 			verify_clean(s, when);
 		} else if (ev >= 3) {
@@ -284,11 +292,15 @@ static int model_run(uint64_t seed, int batches)
 	store_stats st;
 	store_get_stats(s, &st);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
-	       "(%llu steps), %.1f MiB logical, dedup %.2f\n",
+	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
+	       "logical, dedup %.2f\n",
 	       (unsigned long long)seed, (unsigned long long)ops, (unsigned long long)syncs,
 	       (unsigned long long)crashes, (unsigned long long)gcs,
-	       (unsigned long long)gc_steps, (double)st.logical_bytes / 1048576.0,
+	       (unsigned long long)gc_steps, (unsigned long long)segs_compacted,
+	       (unsigned long long)meta_moved, (double)st.logical_bytes / 1048576.0,
 	       st.dedup_ratio);
+	CHECK(batches < 20 || (segs_compacted > 0 && meta_moved > 0),
+	      "the collector compacted data and moved map blocks");
 	if (tu_failures != fails0)
 		fprintf(stderr, "FAILED with --seed %llu\n", (unsigned long long)seed);
 	store_close(s);
