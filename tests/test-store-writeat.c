@@ -14,7 +14,7 @@
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
  *     was; a grow is refused, a shrink is not; after the collector, writes go on.
- * --seed N repeats a run of part 1 (the seed is printed when it fails). */
+ * --seed N [--batches B] [--tiny] repeats a run of part 1 (printed when it fails). */
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -302,7 +302,8 @@ static int model_run(uint64_t seed, int batches)
 	CHECK(batches < 20 || (segs_compacted > 0 && meta_moved > 0),
 	      "the collector compacted data and moved map blocks");
 	if (tu_failures != fails0)
-		fprintf(stderr, "FAILED with --seed %llu\n", (unsigned long long)seed);
+		fprintf(stderr, "FAILED: rerun with --seed %llu --batches %d%s\n",
+		        (unsigned long long)seed, batches, sp.cdc.avg == 128 ? " --tiny" : "");
 	store_close(s);
 	for (int i = 0; i < NOBJ; i++) {
 		free(mo[i].m);
@@ -588,12 +589,14 @@ static int full(void)
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0;
-	int batches = 40;
+	int batches = 40, tiny = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--batches") && i + 1 < argc)
 			batches = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tiny"))
+			tiny = 1;
 	}
 	wbuf = malloc((2u << 20) + 4096);
 	rbuf = malloc(MAXSZ + 8192);
@@ -603,10 +606,16 @@ int main(int argc, char **argv)
 	sp.cdc.max = 16384;
 	sp.auto_commit_bytes = 0;
 	if (seed) {
+		if (tiny)
+			sp.cdc = (cdc_params){64, 128, 512};
 		model_run(seed, batches);
 	} else {
 		model_run(1, batches);
 		model_run(2, batches);
+		/* Tiny chunks: ~40 000 extents per object, a write spans many leaves
+		 * (splits, leaves dropped whole). */
+		sp.cdc = (cdc_params){64, 128, 512};
+		model_run(3, batches / 2);
 		holes_and_cache();
 		appends();
 		rng = 99;
