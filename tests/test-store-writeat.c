@@ -416,16 +416,25 @@ static int appends(void)
 	arr *a = tu_make_array(dir, N, DISK_MB, NULL, paths);
 	int r = store_create(a, NULL, &s, &e);
 	REQUIRE(r == 0 && x && y, "create: %s", bks_errmsg(&e, r));
+	pool_stats m0, m1, m2;
 	tu_fill(31, 0, 0, x, len);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pool_get_stats(store_pool(s), &m0);
 	REQUIRE(store_put(s, x, len, &ida) == 0, "put");
+	pool_get_stats(store_pool(s), &m1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	store_get_stats(s, &s0);
 	REQUIRE(store_put(s, NULL, 0, &idb) == 0, "put empty");
 	for (size_t off = 0; off < len; off += step)
 		REQUIRE(store_write_at(s, idb, off, x + off, step) == 0, "append at %zu", off);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
+	pool_get_stats(store_pool(s), &m2);
 	store_get_stats(s, &s1);
+	printf("appends: map bytes written: put %llu, 1 MiB appends %llu (%.1f KiB per "
+	       "append)\n",
+	       (unsigned long long)(m1.meta_bytes_written - m0.meta_bytes_written),
+	       (unsigned long long)(m2.meta_bytes_written - m1.meta_bytes_written),
+	       (double)(m2.meta_bytes_written - m1.meta_bytes_written) / 48.0 / 1024.0);
 	store_obj_info ia, ib;
 	REQUIRE(store_stat(s, ida, &ia) == 0 && store_stat(s, idb, &ib) == 0, "stat");
 	uint64_t newc = s1.unique_chunks - s0.unique_chunks;
