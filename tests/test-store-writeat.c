@@ -396,6 +396,32 @@ static int holes_and_cache(void)
 	      "data in hole after reopen");
 	REQUIRE(store_truncate(s, big, 0) == 0, "truncate to 0");
 	CHECK(store_stat(s, big, &in) == 0 && in.size == 0 && in.nextents == 0, "empty again");
+
+	/* Overwritten chunks are garbage: the collector takes them. */
+	uint64_t g;
+	tu_fill(88, 0, 0, x, len);
+	REQUIRE(store_put(s, x, len, &g) == 0, "put");
+	REQUIRE(store_gc_run(s, 0.9) == 0, "gc");
+	store_get_stats(s, &s0);
+	tu_fill(89, 0, 0, x, len);
+	REQUIRE(store_write_at(s, g, 0, x, len) == 0, "overwrite whole");
+	store_get_stats(s, &s1);
+	uint64_t added = s1.unique_chunks - s0.unique_chunks;
+	REQUIRE(store_delete(s, id) == 0, "delete");
+	REQUIRE(store_gc_run(s, 0.9) == 0, "gc");
+	store_get_stats(s, &s1);
+	CHECK(s1.unique_chunks + added / 2 < s0.unique_chunks + added,
+	      "old chunks collected: %llu before, %llu added, %llu after",
+	      (unsigned long long)s0.unique_chunks, (unsigned long long)added,
+	      (unsigned long long)s1.unique_chunks);
+	printf("garbage: whole 3 MiB overwrite added %llu chunks; collected: %llu -> %llu\n",
+	       (unsigned long long)added, (unsigned long long)(s0.unique_chunks + added),
+	       (unsigned long long)s1.unique_chunks);
+	uint8_t *y = malloc(len);
+	CHECK(y && store_read(s, g, 0, y, len, &got) == 0 && got == len && !memcmp(x, y, len),
+	      "read after collection");
+	free(y);
+	verify_clean(s, "garbage");
 	store_close(s);
 	free(x);
 	return 0;
