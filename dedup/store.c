@@ -403,11 +403,11 @@ void store_put_abort(store_writer *w)
 
 /* --- ingest rounds (dedup/ingest.h does the hashing and compressing) --- */
 
-/* The chunks of a round are fingerprinted: look them up, compress the new ones,
- * append them, and record every chunk in the map, in stream order. */
-static int finish_round(store_writer *w)
+/* The chunks of the ingest engine's round are fingerprinted: look them up,
+ * compress the new ones and append them; each span's loc says where its chunk is,
+ * in stream order. New chunks are added to *nw (count, raw and stored bytes). */
+int store_round_store(store *s, store_put_stats *nw)
 {
-	store *s = w->s;
 	ingest *g = s->ing;
 	int r, n = ingest_count(g);
 
@@ -423,26 +423,43 @@ static int finish_round(store_writer *w)
 		return r;
 	for (int i = 0; i < n; i++) {
 		ing_span *sp = ingest_span(g, i);
-		if (!sp->hit) {
-			/* The same chunk may have come twice in one round. */
-			if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
-				return r;
-			if (r == 0) {
-				r = sp->zlen ? pool_add_stored(s->pl, sp->fp, sp->z, sp->zlen, sp->len,
-				                               SEG_ZSTD, &sp->loc)
-				             : pool_add_stored(s->pl, sp->fp, sp->p, sp->len, sp->len,
-				                               SEG_RAW, &sp->loc);
-				if (r < 0 || (r = fpidx_insert(s->idx, sp->fp, &sp->loc)) < 0)
-					return r;
-				s->unique_chunks++;
-				s->unique_raw += sp->len;
-				s->stored += sp->loc.slen;
-				s->bytes_since_commit += sp->loc.slen;
-				w->n_new++;
-				w->new_bytes += sp->len;
-				w->new_stored += sp->loc.slen;
-			}
-		}
+		if (sp->hit)
+			continue;
+		/* The same chunk may have come twice in one round. */
+		if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
+			return r;
+		if (r == 1)
+			continue;
+		r = sp->zlen ? pool_add_stored(s->pl, sp->fp, sp->z, sp->zlen, sp->len, SEG_ZSTD,
+		                               &sp->loc)
+		             : pool_add_stored(s->pl, sp->fp, sp->p, sp->len, sp->len, SEG_RAW,
+		                               &sp->loc);
+		if (r < 0 || (r = fpidx_insert(s->idx, sp->fp, &sp->loc)) < 0)
+			return r;
+		s->unique_chunks++;
+		s->unique_raw += sp->len;
+		s->stored += sp->loc.slen;
+		s->bytes_since_commit += sp->loc.slen;
+		nw->chunks_new++;
+		nw->bytes_new += sp->len;
+		nw->bytes_stored += sp->loc.slen;
+	}
+	return 0;
+}
+
+/* A writer's round: stored, then every chunk recorded in the map in stream order. */
+static int finish_round(store_writer *w)
+{
+	store *s = w->s;
+	store_put_stats nw = {0};
+	int r = store_round_store(s, &nw);
+	if (r < 0)
+		return r;
+	w->n_new += nw.chunks_new;
+	w->new_bytes += nw.bytes_new;
+	w->new_stored += nw.bytes_stored;
+	for (int i = 0, n = ingest_count(s->ing); i < n; i++) {
+		ing_span *sp = ingest_span(s->ing, i);
 		w->n_chunks++;
 		store_note_ref(s, w, sp->loc.seg_id);
 		if ((r = map_add(&w->mw, s->pl, w->off, sp->len, sp->fp, &sp->loc)) < 0)

@@ -178,6 +178,9 @@ int store_obj_get(store *s, uint64_t id, obj_rec *o);
 /* Read an extent's chunk into out (>= e->len bytes): its pointer, or where the index
  * says the chunk is now (after GC moved it). */
 int store_read_chunk(store *s, const map_ext *e, void *out);
+/* Store the ingest engine's current round of chunks (look up, compress, append the
+ * new ones); each span's loc then says where its chunk is. Adds to *nw. */
+int store_round_store(store *s, store_put_stats *nw);
 /* A write refers to segment seg_id (GC must not free it this round). */
 void store_note_ref(store *s, store_writer *w, uint64_t seg_id);
 

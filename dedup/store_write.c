@@ -71,41 +71,17 @@ static int wa_hole(struct wa *w, uint64_t len)
 	return wa_push(w, &e);
 }
 
-/* The chunks of a round have been published: look them up, store the new ones
- * (as finish_round in store.c does for a stream), add an extent for each. */
+/* The chunks of a round have been published: store them (store_round_store, as a
+ * stream does), add an extent for each. */
 static int wa_round(struct wa *w)
 {
 	store *s = w->s;
-	ingest *g = s->ing;
-	int r, n = ingest_count(g);
-	if ((r = ingest_hash_wait(g)) < 0)
+	store_put_stats nw = {0};
+	int r = store_round_store(s, &nw);
+	if (r < 0)
 		return r;
-	for (int i = 0; i < n; i++) {
-		ing_span *sp = ingest_span(g, i);
-		if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
-			return r;
-		sp->hit = r == 1;
-	}
-	if ((r = ingest_compress(g)) < 0)
-		return r;
-	for (int i = 0; i < n; i++) {
-		ing_span *sp = ingest_span(g, i);
-		if (!sp->hit) {
-			if ((r = fpidx_lookup(s->idx, sp->fp, &sp->loc)) < 0)
-				return r;
-			if (r == 0) {
-				r = sp->zlen ? pool_add_stored(s->pl, sp->fp, sp->z, sp->zlen, sp->len,
-				                               SEG_ZSTD, &sp->loc)
-				             : pool_add_stored(s->pl, sp->fp, sp->p, sp->len, sp->len,
-				                               SEG_RAW, &sp->loc);
-				if (r < 0 || (r = fpidx_insert(s->idx, sp->fp, &sp->loc)) < 0)
-					return r;
-				s->unique_chunks++;
-				s->unique_raw += sp->len;
-				s->stored += sp->loc.slen;
-				s->bytes_since_commit += sp->loc.slen;
-			}
-		}
+	for (int i = 0, n = ingest_count(s->ing); i < n; i++) {
+		ing_span *sp = ingest_span(s->ing, i);
 		store_note_ref(s, NULL, sp->loc.seg_id);
 		map_ext e;
 		e.off = w->next;
