@@ -70,24 +70,6 @@ static int obj_matches(store *s, const struct obj *o, uint8_t *want, uint8_t *go
 }
 
 /* Chunks and stored bytes according to the segments on disk. */
-static void scan(store *s, uint64_t *chunks, uint64_t *stored)
-{
-	pool *pl = store_pool(s);
-	seg_entry *ents = malloc(sizeof(*ents) * (pool_row_bytes(pl) / 65 + 1));
-	*chunks = *stored = 0;
-	for (uint64_t row = 0; row < pool_rows(pl); row++) {
-		if (pool_row_state(pl, row) != ROW_DATA)
-			continue;
-		seg_header h;
-		int n = pool_read_seg_table(pl, row, &h, ents, pool_row_bytes(pl) / 65 + 1);
-		for (int i = 0; i < n; i++) {
-			(*chunks)++;
-			*stored += ents[i].slen;
-		}
-	}
-	free(ents);
-}
-
 int main(void)
 {
 	const char *dir = tu_tmpdir_in("store-powercut", "/dev/shm");
@@ -224,7 +206,7 @@ int main(void)
 		CHECK(r == 0 && vr.chunks_bad == 0 && vr.objects_damaged == 0,
 		      "cut %d: verify: %llu bad chunks", cuts, (unsigned long long)vr.chunks_bad);
 		uint64_t sc, ss;
-		scan(s, &sc, &ss);
+		tu_store_scan(s, &sc, &ss, NULL);
 		if (sc != st.unique_chunks || ss != st.stored_bytes) {
 			acct_bad++;
 			CHECK(0, "cut %d: accounting %llu chunks / %llu bytes, scan %llu / %llu", cuts,

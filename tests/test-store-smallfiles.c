@@ -68,28 +68,14 @@ static store *reopen(char **paths, bks_err *e)
 /* The accounting must equal what the data rows hold. */
 static void accounting(store *s, const char *when)
 {
-	pool *pl = store_pool(s);
-	size_t cap = pool_row_bytes(pl) / 64 + 1;
-	seg_entry *ents = malloc(sizeof(*ents) * cap);
-	uint64_t chunks = 0, stored = 0;
-	for (uint64_t row = 0; row < pool_rows(pl); row++) {
-		if (pool_row_state(pl, row) != ROW_DATA)
-			continue;
-		seg_header h;
-		int n = pool_read_seg_table(pl, row, &h, ents, cap);
-		CHECK(n >= 0, "%s: row %llu table", when, (unsigned long long)row);
-		for (int i = 0; i < n; i++) {
-			chunks++;
-			stored += ents[i].slen;
-		}
-	}
-	free(ents);
+	uint64_t chunks, stored;
+	int r = tu_store_scan(s, &chunks, &stored, NULL);
 	store_stats st;
 	store_get_stats(s, &st);
-	CHECK(chunks == st.unique_chunks && stored == st.stored_bytes,
-	      "%s: accounting %llu chunks/%llu bytes, scan %llu/%llu", when,
+	CHECK(r == 0 && chunks == st.unique_chunks && stored == st.stored_bytes,
+	      "%s: accounting %llu chunks/%llu bytes, scan %llu/%llu (%d)", when,
 	      (unsigned long long)st.unique_chunks, (unsigned long long)st.stored_bytes,
-	      (unsigned long long)chunks, (unsigned long long)stored);
+	      (unsigned long long)chunks, (unsigned long long)stored, r);
 }
 
 int main(void)

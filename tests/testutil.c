@@ -1,6 +1,8 @@
 /* tests/testutil.c: see testutil.h. */
 #include "tests/testutil.h"
 
+#include "dedup/store.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -288,4 +290,32 @@ void tu_mkdir(const char *path)
 		perror(path);
 		exit(99);
 	}
+}
+
+int tu_store_scan(store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row)
+{
+	pool *pl = store_pool(s);
+	size_t cap = pool_row_bytes(pl) / (SEG_ENTRY_SIZE + 1) + 1;
+	seg_entry *ents = malloc(sizeof(*ents) * cap);
+	int r = 0;
+	*chunks = *stored = 0;
+	if (!ents)
+		return -ENOMEM;
+	for (uint64_t row = 0; row < pool_rows(pl) && r == 0; row++) {
+		if (pool_row_state(pl, row) != ROW_DATA)
+			continue;
+		seg_header h;
+		int n = pool_read_seg_table(pl, row, &h, ents, cap);
+		if (n < 0) {
+			r = n;
+			if (bad_row)
+				*bad_row = row;
+		}
+		for (int i = 0; i < n; i++) {
+			(*chunks)++;
+			*stored += ents[i].slen;
+		}
+	}
+	free(ents);
+	return r;
 }

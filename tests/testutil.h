@@ -88,4 +88,10 @@ void tu_mkdir(const char *path); /* aborts the test on failure */
 /* Read a whole file into a malloc'd buffer. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 
+/* The dedup store's data segments as the rows hold them: chunk count and stored
+ * bytes (what the store's accounting must equal). 0, or the first table read's
+ * -errno with *bad_row set (NULL: not wanted). */
+struct store;
+int tu_store_scan(struct store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row);
+
 #endif

@@ -645,23 +645,10 @@ static int cmp_u64(const void *a, const void *b)
 /* Chunks and stored bytes according to the segments on disk. */
 static void scan(uint64_t *chunks, uint64_t *stored)
 {
-	pool *pl = store_pool(S);
-	size_t cap = pool_row_bytes(pl) / 65 + 1;
-	seg_entry *ents = malloc(sizeof(*ents) * cap);
-	*chunks = *stored = 0;
-	for (uint64_t row = 0; row < pool_rows(pl); row++) {
-		if (pool_row_state(pl, row) != ROW_DATA)
-			continue;
-		seg_header h;
-		int n = pool_read_seg_table(pl, row, &h, ents, cap);
-		if (n < 0)
-			fail("segment table of row %llu: %s", (unsigned long long)row, strerror(-n));
-		for (int i = 0; i < n; i++) {
-			(*chunks)++;
-			*stored += ents[i].slen;
-		}
-	}
-	free(ents);
+	uint64_t row = 0;
+	int n = tu_store_scan(S, chunks, stored, &row);
+	if (n < 0)
+		fail("segment table of row %llu: %s", (unsigned long long)row, strerror(-n));
 }
 
 /* Does the walked tree equal model t: paths, types, sizes, every file's bytes? On a
