@@ -1,10 +1,15 @@
 /* dedup/cmap.c: content maps (a tree of extent blocks per object) and small helpers.
  *
  * Block format (docs/format.md "Content maps"): 16-byte header (magic "BKML" leaf /
- * "BKMN" node, version 1 (2), entry count (2), first logical offset (8)), then
- * entries: leaf (offset, length, pad, fingerprint, chunk pointer) = 88 bytes; node
- * (first offset, child pointer) = 48 bytes. Entries are in offset order and extents
- * are contiguous from 0. The parent's pointer carries the block's checksum. */
+ * "BKMN" node, version (2), entry count (2), first logical offset (8)), then
+ * entries: leaf (offset, length, length high, fingerprint, chunk pointer) = 88 bytes;
+ * node (first offset, child pointer) = 48 bytes. Entries are in offset order and
+ * extents are contiguous from 0. The parent's pointer carries the block's checksum.
+ * Leaf version 1 holds chunks only; version 2 (written only for a leaf that holds
+ * one) may also hold holes: null pointer, zero fingerprint, a 64-bit length (high
+ * half in the third field), read as zeros. A build that knows only version 1 refuses
+ * a version-2 leaf (-EINVAL: the read fails with EIO, verify calls the object
+ * damaged), so it never returns a hole's bytes as data. */
 #include "dedup/store_int.h"
 
 #include <errno.h>
@@ -15,6 +20,8 @@
 
 static const char M_LEAF[4] = {'B', 'K', 'M', 'L'};
 static const char M_NODE[4] = {'B', 'K', 'M', 'N'};
+#define MAP_V1 1  /* nodes; leaves of chunks only */
+#define MAP_V2 2  /* leaves that hold a hole */
 
 void obj_rec_decode(const uint8_t *b, obj_rec *o)
 {
@@ -212,18 +219,26 @@ int map_block_parse(const uint8_t *b, size_t len, int leaf, uint64_t first, uint
 	if (len < MAP_HDR)
 		return -EINVAL;
 	*n = le_get16(b + 6);
-	if (memcmp(b, leaf ? M_LEAF : M_NODE, 4) || le_get16(b + 4) != 1 || *n == 0 ||
-	    len != MAP_HDR + (size_t)*n * esz || le_get64(b + 8) != first)
+	uint16_t ver = le_get16(b + 4);
+	if (memcmp(b, leaf ? M_LEAF : M_NODE, 4) || !(ver == MAP_V1 || (leaf && ver == MAP_V2)) ||
+	    *n == 0 || len != MAP_HDR + (size_t)*n * esz || le_get64(b + 8) != first)
 		return -EINVAL;
 	/* Entries in strictly increasing offset order, starting at first; leaf extents
-	 * contiguous and non-empty. */
+	 * contiguous and non-empty; only a version-2 leaf's holes have a length above
+	 * 32 bits. */
 	uint64_t prev_end = first;
 	for (uint32_t i = 0; i < *n; i++) {
 		const uint8_t *x = b + MAP_HDR + (size_t)i * esz;
 		uint64_t off = le_get64(x);
 		if (leaf) {
-			uint32_t l = le_get32(x + 8);
-			if (off != prev_end || l == 0 || off + l < off)
+			uint32_t hi = le_get32(x + 12);
+			uint64_t l = le_get32(x + 8) | (uint64_t)hi << 32;
+			seg_ptr p;
+			seg_ptr_decode(x + 16 + FP_LEN, &p);
+			static const uint8_t zero[FP_LEN];
+			int hole = seg_ptr_is_null(&p);
+			if (off != prev_end || l == 0 || off + l < off || (hi && !hole) ||
+			    (hole && (ver == MAP_V1 || memcmp(x + 16, zero, FP_LEN))))
 				return -EINVAL;
 			prev_end = off + l;
 		} else if ((i == 0 && off != first) || (i > 0 && off <= prev_end)) {
@@ -250,7 +265,7 @@ static void leaf_ext(const uint8_t *leaf, uint32_t i, map_ext *e)
 {
 	const uint8_t *x = leaf + MAP_HDR + (size_t)i * MAP_LEAF_ENT;
 	e->off = le_get64(x);
-	e->len = le_get32(x + 8);
+	e->len = le_get32(x + 8) | (uint64_t)le_get32(x + 12) << 32;
 	memcpy(e->fp, x + 16, FP_LEN);
 	seg_ptr_decode(x + 16 + FP_LEN, &e->p);
 }
@@ -309,7 +324,8 @@ int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t of
 			hi = mid;
 	}
 	leaf_ext(r->leaf, lo, e);
-	if (e->off > off || e->off + e->len <= off || e->len == 0 || e->len != e->p.rlen)
+	if (e->off > off || e->off + e->len <= off || e->len == 0 ||
+	    (!map_ext_is_hole(e) && e->len != e->p.rlen))
 		return -EINVAL;
 	return 0;
 }
@@ -428,6 +444,203 @@ int map_relocate(pool *pl, obj_rec *o, uint32_t block,
 		free(bufs[i]);
 	*moved += rc.moved;
 	*bytes += rc.bytes;
+	return r;
+}
+
+/* --- splice (store_write_at, store_truncate) --- */
+
+/* Encoded entries of one level being rebuilt (leaf 88 bytes or node 48 bytes each). */
+struct ents {
+	uint8_t *b;
+	size_t n, cap;
+	uint32_t esz;
+};
+
+static int ents_push(struct ents *l, const uint8_t *ent)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		uint8_t *q = realloc(l->b, nc * l->esz);
+		if (!q)
+			return -ENOMEM;
+		l->b = q;
+		l->cap = nc;
+	}
+	memcpy(l->b + l->n * l->esz, ent, l->esz);
+	l->n++;
+	return 0;
+}
+
+static int push_ptr(struct ents *l, uint64_t first, const seg_ptr *p)
+{
+	uint8_t x[MAP_NODE_ENT];
+	le_put64(x, first);
+	seg_ptr_encode(p, x + 8);
+	return ents_push(l, x);
+}
+
+static void leaf_encode(const map_ext *e, uint8_t *x)
+{
+	static const uint8_t zero[FP_LEN];
+	int hole = map_ext_is_hole(e);
+	le_put64(x, e->off);
+	le_put32(x + 8, (uint32_t)e->len);
+	le_put32(x + 12, (uint32_t)(e->len >> 32));
+	memcpy(x + 16, hole ? zero : e->fp, FP_LEN);
+	seg_ptr_encode(&e->p, x + 16 + FP_LEN);
+}
+
+struct splice {
+	pool *pl;
+	uint32_t block;
+	uint64_t a, b;           /* old extents in [a, b) go */
+	int append;              /* a == b == the old size: after the last extent */
+	const map_ext *ne;
+	size_t nne;
+	int ne_done;             /* ne went into the first leaf that needed it */
+	int64_t dext;            /* change in the extent count */
+	uint8_t **bufs;
+};
+
+/* Write the entries of level as blocks (an overflowing list is split into blocks of
+ * even size) and push each block's (first offset, pointer) on up. */
+static int write_level(struct splice *sp, uint32_t level, const struct ents *l,
+                       struct ents *up)
+{
+	uint32_t esz = level ? MAP_NODE_ENT : MAP_LEAF_ENT;
+	size_t per = (sp->block - MAP_HDR) / esz;
+	size_t nblk = (l->n + per - 1) / per, done = 0;
+	uint8_t *b = malloc(sp->block);
+	int r = b ? 0 : -ENOMEM;
+	for (size_t k = 0; k < nblk && r == 0; k++) {
+		size_t cnt = (l->n - done) / (nblk - k);
+		const uint8_t *src = l->b + done * esz;
+		uint16_t ver = MAP_V1;
+		for (size_t i = 0; level == 0 && i < cnt; i++) {
+			seg_ptr p;
+			seg_ptr_decode(src + i * esz + 16 + FP_LEN, &p);
+			if (seg_ptr_is_null(&p))
+				ver = MAP_V2;
+		}
+		memcpy(b, level ? M_NODE : M_LEAF, 4);
+		le_put16(b + 4, ver);
+		le_put16(b + 6, (uint16_t)cnt);
+		le_put64(b + 8, le_get64(src));
+		memcpy(b + MAP_HDR, src, cnt * esz);
+		seg_ptr p;
+		if ((r = pool_meta_write(sp->pl, b, (uint32_t)(MAP_HDR + cnt * esz), &p)) == 0)
+			r = push_ptr(up, le_get64(src), &p);
+		done += cnt;
+	}
+	free(b);
+	return r;
+}
+
+static int push_new(struct splice *sp, struct ents *l)
+{
+	for (size_t i = 0; i < sp->nne; i++) {
+		uint8_t x[MAP_LEAF_ENT];
+		leaf_encode(&sp->ne[i], x);
+		int r = ents_push(l, x);
+		if (r < 0)
+			return r;
+	}
+	sp->ne_done = 1;
+	sp->dext += (int64_t)sp->nne;
+	return 0;
+}
+
+/* The block at p (level, covering [first, end); rightmost: the last of its level)
+ * holds a replaced extent: rebuild it and push what replaces it (zero, one or more
+ * blocks) on up. */
+static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint64_t first,
+                      uint64_t end, int rightmost, struct ents *up)
+{
+	uint8_t *b = sp->bufs[level];
+	struct ents l = {.esz = level ? MAP_NODE_ENT : MAP_LEAF_ENT};
+	uint32_t n;
+	int r = load_block(sp->pl, p, level == 0, first, b, sp->block, &n);
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		const uint8_t *x = b + MAP_HDR + (size_t)i * l.esz;
+		uint64_t off = le_get64(x);
+		if (level == 0) {
+			map_ext e;
+			leaf_ext(b, i, &e);
+			if (off >= sp->a && !sp->ne_done && (r = push_new(sp, &l)) < 0)
+				break;
+			if (off + e.len <= sp->a || off >= sp->b)
+				r = ents_push(&l, x);
+			else
+				sp->dext--; /* replaced (a and b are extent boundaries) */
+			continue;
+		}
+		uint64_t cend = i + 1 < n ? le_get64(x + MAP_NODE_ENT) : end;
+		int last = rightmost && i + 1 == n;
+		if ((off < sp->b && cend > sp->a) || (sp->append && last)) {
+			seg_ptr c;
+			seg_ptr_decode(x + 8, &c);
+			r = splice_blk(sp, &c, level - 1, off, cend, last, &l);
+		} else {
+			r = ents_push(&l, x);
+		}
+	}
+	if (r == 0 && level == 0 && !sp->ne_done)
+		r = push_new(sp, &l); /* the end of the last leaf (append), or of the range */
+	if (r == 0 && l.n)
+		r = write_level(sp, level, &l, up);
+	if (r == 0)
+		pool_meta_free(sp->pl, p);
+	free(l.b);
+	return r;
+}
+
+int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
+               const map_ext *ne, size_t n)
+{
+	uint8_t *bufs[MAP_MAX_DEPTH] = {0};
+	struct splice sp = {pl, block, a, b, a == b, ne, n, 0, 0, bufs};
+	struct ents top = {.esz = MAP_NODE_ENT};
+	uint32_t depth = o->depth;
+	int r = 0;
+	if (a > b || b > o->size || (a == b && b != o->size) || depth > MAP_MAX_DEPTH)
+		return -EINVAL;
+	for (uint32_t i = 0; i < MAP_MAX_DEPTH; i++)
+		if (!(bufs[i] = malloc(block)))
+			r = -ENOMEM;
+	if (r == 0 && depth > 0) {
+		r = splice_blk(&sp, &o->root, depth - 1, 0, o->size, 1, &top);
+	} else if (r == 0 && n > 0) {
+		struct ents leaves = {.esz = MAP_LEAF_ENT};
+		if ((r = push_new(&sp, &leaves)) == 0)
+			r = write_level(&sp, 0, &leaves, &top);
+		free(leaves.b);
+		depth = 1;
+	}
+	/* A root that split gets a level above it. */
+	while (r == 0 && top.n > 1) {
+		struct ents up = {.esz = MAP_NODE_ENT};
+		if (depth >= MAP_MAX_DEPTH)
+			r = -EFBIG;
+		else if ((r = write_level(&sp, depth, &top, &up)) == 0)
+			depth++;
+		free(top.b);
+		top = up;
+	}
+	if (r == 0 && top.n == 1 && le_get64(top.b) != 0)
+		r = -EINVAL; /* a map starts at offset 0: the caller's range was wrong */
+	if (r == 0) {
+		if (top.n == 0) {
+			memset(&o->root, 0, sizeof(o->root));
+			o->depth = 0;
+		} else {
+			seg_ptr_decode(top.b + 8, &o->root);
+			o->depth = depth;
+		}
+		o->nextents = (uint64_t)((int64_t)o->nextents + sp.dext);
+	}
+	free(top.b);
+	for (uint32_t i = 0; i < MAP_MAX_DEPTH; i++)
+		free(bufs[i]);
 	return r;
 }
 

@@ -826,6 +826,11 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 			return r == -ENOENT ? -EIO : r;
 		uint64_t in = pos - e.off;
 		size_t n = (size_t)BKS_MIN((uint64_t)(len - *got), e.len - in);
+		if (map_ext_is_hole(&e)) {
+			memset(dst + *got, 0, n); /* a hole stores nothing */
+			*got += n;
+			continue;
+		}
 		struct read_batch *b = in == 0 && n == e.len && len >= (256u << 10) ? read_batch_get(s)
 		                                                                   : NULL;
 		if (b) {

@@ -99,6 +99,24 @@ int store_put(store *s, const void *buf, size_t len, uint64_t *id);
  * place. -ENOENT if id is not in use (the writer is then aborted). */
 int store_put_end_replace(store_writer *w, uint64_t id);
 
+/* --- changing an object in place (NFS WRITE and SETATTR size, iSCSI) --- */
+/* Write len bytes at off into existing object id. The changed range is re-cut into
+ * content-defined chunks (from the start of the first chunk it touches to the end of
+ * the last one), so rewriting the same bytes deduplicates; only the map blocks on the
+ * paths to the changed extents are rewritten (copy-on-write). Past the end the object
+ * grows; a gap between the old end and off reads as zeros and stores nothing (a
+ * hole). Attributes and generation stay. -ENOENT, -ENOSPC, -EIO.
+ * An append (off == size) re-cuts only the last chunk with the new bytes: writes in
+ * order cut (and deduplicate) exactly like one store_put of the same bytes. A write
+ * longer than 4 MiB is applied in pieces: after a failure the pieces before it are
+ * in place. Like store_put, the change is in the txg being built (store_sync,
+ * store_commit). */
+int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len);
+/* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
+ * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
+ * is not refused for it (it writes a few map blocks and at most one chunk). */
+int store_truncate(store *s, uint64_t id, uint64_t size);
+
 /* --- attributes (the namespace's; the store only keeps them) --- */
 enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2 };
 typedef struct store_attr {

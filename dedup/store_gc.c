@@ -126,7 +126,8 @@ struct mark_ctx {
 static int mark_ext(void *ctx, const map_ext *e)
 {
 	struct mark_ctx *m = ctx;
-	bloom_add(m->g, e->fp);
+	if (!map_ext_is_hole(e)) /* a hole refers to no chunk */
+		bloom_add(m->g, e->fp);
 	return 0;
 }
 
@@ -476,6 +477,8 @@ static int verify_ext(void *ctx, const map_ext *e)
 {
 	struct verify_ctx *v = ctx;
 	uint8_t fp[FP_LEN];
+	if (map_ext_is_hole(e))
+		return 0; /* stores nothing: not damage, nothing to check */
 	v->rep->chunks_checked++;
 	v->rep->bytes_checked += e->len;
 	if (store_read_chunk(v->s, e, v->buf) < 0 || fp_compute(v->s->fpc, v->buf, e->len, fp) < 0 ||

@@ -14,7 +14,7 @@
 
 /* Content map blocks (docs/format.md "Content maps"). */
 #define MAP_HDR 16
-#define MAP_LEAF_ENT 88    /* offset 8, length 4, pad 4, fingerprint 32, pointer 40 */
+#define MAP_LEAF_ENT 88    /* offset 8, length 4, length high 4, fingerprint 32, pointer 40 */
 #define MAP_NODE_ENT 48    /* first offset 8, pointer 40 */
 #define MAP_MAX_DEPTH 8
 
@@ -51,13 +51,19 @@ int map_add(map_writer *m, pool *pl, uint64_t off, uint32_t len, const uint8_t *
 /* Finish: *root and *depth describe the map (depth 0 for an empty object). */
 int map_finish(map_writer *m, pool *pl, seg_ptr *root, uint32_t *depth);
 
-/* One leaf extent. */
+/* One leaf extent. A hole (leaf version 2) stores nothing and reads as zeros: null
+ * pointer, zero fingerprint, and a length that may exceed 32 bits. */
 typedef struct map_ext {
 	uint64_t off;
-	uint32_t len;
+	uint64_t len;
 	uint8_t fp[FP_LEN];
 	seg_ptr p;
 } map_ext;
+
+static inline int map_ext_is_hole(const map_ext *e)
+{
+	return seg_ptr_is_null(&e->p);
+}
 
 /* Check a map block's bytes (a leaf or a node) against what its parent promised:
  * kind, entry count matching the length, first offset, entries in order. */
@@ -86,6 +92,17 @@ int map_find(map_reader *r, pool *pl, uint64_t id, const obj_rec *o, uint64_t of
 int map_walk(pool *pl, const obj_rec *o, uint32_t block,
              int (*ext_fn)(void *ctx, const map_ext *e),
              int (*blk_fn)(void *ctx, const seg_ptr *p), void *ctx);
+
+/* Change a map in place: replace the extents covering [a, b) (boundaries of
+ * extents; b <= o->size) by ne[0..n), which cover [a, a + their total length): the
+ * same range, or any length when b == o->size (the object's end moves; a == b ==
+ * o->size appends). Copy-on-write: only the blocks holding a replaced extent and the
+ * blocks above them are read and rewritten (a leaf that overflows splits; one left
+ * empty goes away); o->root, o->depth and o->nextents are updated, o->size is the
+ * caller's. 0 or -errno (then nothing the caller sees changed; blocks written are
+ * garbage). */
+int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
+               const map_ext *ne, size_t n);
 
 /* Metadata compaction: rewrite every block of the map for which pred is true, and
  * the blocks above it, to new places (copy-on-write up to o->root); blocks not on
