@@ -118,7 +118,7 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 int store_truncate(store *s, uint64_t id, uint64_t size);
 
 /* --- attributes (the namespace's; the store only keeps them) --- */
-enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2 };
+enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2, STORE_T_SYMLINK = 3 };
 typedef struct store_attr {
 	uint32_t type;           /* enum store_obj_type */
 	uint32_t mode;           /* permission bits */

@@ -25,6 +25,7 @@ struct ndir {
 	uint64_t id, parent;
 	struct nent *e;          /* sorted by name (bytewise) */
 	size_t n, cap;
+	size_t nsub;             /* entries that are directories (its nlink is 2 + nsub) */
 	int dirty;
 	struct ndir *hnext;
 };
@@ -37,6 +38,11 @@ struct ns {
 	size_t cache_max;        /* ns_params.cache_dirs */
 	uint8_t *iobuf;          /* reads of directory objects */
 	size_t iocap;
+	/* Names removed from files and symlinks that keep others, whose nlink the object
+	 * record still counts until the next flush (see drop_file): open addressing on
+	 * the id (0: a free slot), cap a power of two or 0. */
+	struct pend { uint64_t id; uint32_t cnt; } *pend;
+	size_t pend_cap, npend;
 	ns_stats st;
 };
 
@@ -85,8 +91,8 @@ int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
 		uint32_t type = b[off + 8];
 		uint32_t nl = le_get16(b + off + 10);
 		off += DIR_ENT_FIXED;
-		if (id == 0 || (type != NS_FILE && type != NS_DIR) || nl == 0 || nl > NS_NAME_MAX ||
-		    len - off < nl)
+		if (id == 0 || (type != NS_FILE && type != NS_DIR && type != NS_SYMLINK) || nl == 0 ||
+		    nl > NS_NAME_MAX || len - off < nl)
 			return -EINVAL;
 		const char *name = (const char *)b + off;
 		if (memchr(name, '/', nl) || memchr(name, 0, nl) ||
@@ -104,6 +110,48 @@ int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
 		off += nl;
 	}
 	return off == len ? 0 : -EINVAL;
+}
+
+/* --- names removed but still counted by their object's record --- */
+
+static struct pend *pend_slot(struct pend *t, size_t cap, uint64_t id)
+{
+	size_t m = cap - 1;
+	for (size_t i = (id * 0x9e3779b97f4a7c15ull >> 17) & m;; i = (i + 1) & m)
+		if (t[i].id == id || t[i].id == 0)
+			return &t[i];
+}
+
+/* How many names of id the record still counts but the directories no longer have. */
+static uint32_t pend_get(const ns *n, uint64_t id)
+{
+	if (!n->pend_cap)
+		return 0;
+	struct pend *p = pend_slot(n->pend, n->pend_cap, id);
+	return p->id ? p->cnt : 0;
+}
+
+/* The slot of id, made when missing (its cnt then 0); NULL when out of memory. */
+static struct pend *pend_get_slot(ns *n, uint64_t id)
+{
+	if ((n->npend + 1) * 2 > n->pend_cap) {
+		size_t nc = n->pend_cap ? n->pend_cap * 2 : 64;
+		struct pend *t = calloc(nc, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < n->pend_cap; i++)
+			if (n->pend[i].id)
+				*pend_slot(t, nc, n->pend[i].id) = n->pend[i];
+		free(n->pend);
+		n->pend = t;
+		n->pend_cap = nc;
+	}
+	struct pend *p = pend_slot(n->pend, n->pend_cap, id);
+	if (!p->id) {
+		*p = (struct pend){.id = id};
+		n->npend++;
+	}
+	return p;
 }
 
 /* --- the cache --- */
@@ -195,6 +243,7 @@ static int ent_insert_raw(struct ndir *d, size_t at, const char *name, size_t nl
 	memmove(d->e + at + 1, d->e + at, (d->n - at) * sizeof(*d->e));
 	d->e[at] = (struct nent){.name = nm, .nlen = (uint32_t)nl, .type = type, .id = id};
 	d->n++;
+	d->nsub += type == NS_DIR;
 	return 0;
 }
 
@@ -210,6 +259,7 @@ static int ent_insert(struct ndir *d, size_t at, const char *name, size_t nl, ui
 
 static void ent_remove(struct ndir *d, size_t at)
 {
+	d->nsub -= d->e[at].type == NS_DIR;
 	free(d->e[at].name);
 	memmove(d->e + at, d->e + at + 1, (d->n - at - 1) * sizeof(*d->e));
 	d->n--;
@@ -354,6 +404,21 @@ static int touch_dir(ns *n, struct ndir *d)
 	return store_setattr(n->s, d->id, &in.attr);
 }
 
+/* A new object of the namespace: content buf, attributes of type (nlink 1). */
+static int new_object(ns *n, const void *buf, size_t len, uint32_t type, uint32_t mode,
+                      uint32_t uid, uint32_t gid, uint64_t *id)
+{
+	int r = store_put(n->s, buf, len, id);
+	if (r < 0)
+		return r;
+	int64_t t = now_ns();
+	store_attr a = {.type = type, .mode = mode & 07777, .uid = uid, .gid = gid,
+	                .nlink = 1, .mtime_ns = t, .ctime_ns = t, .atime_ns = t};
+	if ((r = store_setattr(n->s, *id, &a)) < 0)
+		store_delete(n->s, *id);
+	return r;
+}
+
 /* --- life cycle --- */
 
 static int new_dir_object(store *s, uint64_t parent, uint32_t mode, uint32_t uid,
@@ -452,6 +517,7 @@ void ns_close(ns *n)
 		}
 	free(n->ht);
 	free(n->iobuf);
+	free(n->pend);
 	free(n);
 }
 
@@ -461,19 +527,31 @@ void ns_close(ns *n)
  * the cache, and the public ns_* ones, which begin with op_begin() (the only place
  * the cache shrinks) and call only static ones. */
 
+static int ns_type_ok(uint32_t type)
+{
+	return type == NS_FILE || type == NS_DIR || type == NS_SYMLINK;
+}
+
 static int getattr_in(ns *n, uint64_t id, ns_attr *a)
 {
 	store_obj_info in;
 	int r = store_stat(n->s, id, &in);
 	if (r < 0)
 		return r;
-	if (in.attr.type != NS_FILE && in.attr.type != NS_DIR)
+	if (!ns_type_ok(in.attr.type))
 		return -ENOENT; /* a store object outside the namespace */
 	if (in.attr.type == NS_DIR) {
 		struct ndir *d;
 		if ((r = get_dir(n, id, &d)) < 0)
 			return r;
 		in.size = d->n; /* a directory's size is its number of entries */
+		/* POSIX-ish: its own name, ".", and each subdirectory's "..". Counted, not
+		 * stored: every mkdir, rmdir and directory rename would otherwise rewrite
+		 * the parent's object record (the record keeps 2). */
+		in.attr.nlink = 2 + (uint32_t)BKS_MIN(d->nsub, (size_t)UINT32_MAX - 2);
+	} else {
+		uint32_t pend = pend_get(n, id); /* names gone, still in the record */
+		in.attr.nlink = in.attr.nlink > pend ? in.attr.nlink - pend : 0;
 	}
 	*a = (ns_attr){.id = id, .gen = in.gen, .type = in.attr.type, .mode = in.attr.mode,
 	               .uid = in.attr.uid, .gid = in.attr.gid, .nlink = in.attr.nlink,
@@ -494,7 +572,7 @@ int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask)
 	int r = store_stat(n->s, id, &in);
 	if (r < 0)
 		return r;
-	if (in.attr.type != NS_FILE && in.attr.type != NS_DIR)
+	if (!ns_type_ok(in.attr.type))
 		return -ENOENT; /* as ns_getattr: a plain object is not the namespace's */
 	if (mask & NS_SET_MODE)
 		in.attr.mode = a->mode & 07777;
@@ -665,19 +743,44 @@ int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out)
 	return r;
 }
 
-/* Drop one link of a file; deletes it at zero. */
+/* Drop one name of a file or symlink (the caller removes or replaces the entry):
+ * nlink - 1 and ctime now, or deleted with its last name. */
 static int drop_file(ns *n, uint64_t id)
 {
+	/* Crash story: the record's nlink must never count fewer names than the
+	 * directories of any commit hold, or after a crash the object would go with a
+	 * name that still has another, which then names nothing (a file lost). The
+	 * entry's removal reaches the store only when its directory is rewritten (the
+	 * next flush), while the store may commit at any time in between (a writer's
+	 * auto-commit does not flush the namespace). So the decrement waits in n->pend
+	 * and flush_dirs applies it after writing every directory: a commit in between
+	 * finds the record counting too many names, never too few. A crash then leaves an
+	 * nlink too high, which the namespace reports as is and which keeps the object
+	 * (with no name left) until a repair: a leak, not a loss. ns_link counts the new
+	 * name in the record at once: the same direction. The last name deletes the
+	 * object at once, as before hard links: a commit before the flush leaves only an
+	 * entry the user removed naming nothing. */
 	store_obj_info in;
 	int r = store_stat(n->s, id, &in);
 	if (r < 0)
 		return r;
-	if (in.attr.nlink > 1) {
-		in.attr.nlink--;
-		in.attr.ctime_ns = now_ns();
-		return store_setattr(n->s, id, &in.attr);
+	uint32_t pend = pend_get(n, id);
+	if (in.attr.nlink > pend + 1) {
+		struct pend *p = pend_get_slot(n, id);
+		if (!p)
+			return -ENOMEM;
+		p->cnt++;
+		in.attr.ctime_ns = now_ns(); /* ctime at once; it may commit early */
+		if ((r = store_setattr(n->s, id, &in.attr)) < 0)
+			p->cnt--;
+		return r;
 	}
-	return store_delete(n->s, id);
+	if ((r = store_delete(n->s, id)) == 0 && pend) {
+		struct pend *p = pend_get_slot(n, id); /* present: no allocation */
+		if (p)
+			p->cnt = 0; /* nothing left to apply */
+	}
+	return r;
 }
 
 int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace,
@@ -704,17 +807,22 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 	/* The entry first (the only step that can run out of memory), so a failure
 	 * leaves obj a plain object the caller can still link or delete. */
 	uint64_t old = exists ? d->e[at].id : 0;
+	uint32_t old_type = exists ? d->e[at].type : 0;
 	if (exists) {
+		/* In place (a file or a symlink: no directory count changes). */
 		d->e[at].id = obj;
+		d->e[at].type = NS_FILE;
 		d->dirty = 1;
 	} else if ((r = ent_insert(d, at, name, nl, obj, NS_FILE)) < 0) {
 		return r;
 	}
 	if ((r = store_setattr(n->s, obj, &in.attr)) < 0) {
-		if (exists)
+		if (exists) {
 			d->e[at].id = old;
-		else
+			d->e[at].type = old_type;
+		} else {
 			ent_remove(d, at);
+		}
 		return r;
 	}
 	if (exists && (r = drop_file(n, old)) < 0)
@@ -722,6 +830,153 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 	if ((r = touch_dir(n, d)) < 0)
 		return r;
 	return out ? getattr_in(n, obj, out) : 0;
+}
+
+static int create_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+                     uint32_t gid, int exclusive, ns_attr *out)
+{
+	struct ndir *d;
+	size_t at, nl = strlen(name);
+	uint64_t id;
+	int r = ns_name_ok(name);
+	if (r < 0 || (r = get_dir(n, dir, &d)) < 0)
+		return r;
+	if (ent_find(d, name, nl, &at)) {
+		uint32_t type = d->e[at].type;
+		if (exclusive)
+			return -EEXIST;
+		if (type == NS_DIR)
+			return -EISDIR;
+		if (type != NS_FILE)
+			return -EEXIST; /* a symlink: not a regular file to reuse */
+		if (out && (r = getattr_in(n, d->e[at].id, out)) < 0)
+			return r;
+		return 1;
+	}
+	if ((r = new_object(n, "", 0, NS_FILE, mode, uid, gid, &id)) < 0)
+		return r;
+	if ((r = ent_insert(d, at, name, nl, id, NS_FILE)) < 0) {
+		store_delete(n->s, id);
+		return r;
+	}
+	if ((r = touch_dir(n, d)) < 0)
+		return r;
+	return out ? getattr_in(n, id, out) : 0;
+}
+
+int ns_create(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+              uint32_t gid, int exclusive, ns_attr *out)
+{
+	op_begin(n);
+	return create_in(n, dir, name, mode, uid, gid, exclusive, out);
+}
+
+static int symlink_in(ns *n, uint64_t dir, const char *name, const char *target,
+                      uint32_t mode, uint32_t uid, uint32_t gid, ns_attr *out)
+{
+	struct ndir *d;
+	size_t at, nl = strlen(name), tl = strnlen(target, NS_SYMLINK_MAX + 1);
+	uint64_t id;
+	int r = ns_name_ok(name);
+	if (r < 0)
+		return r;
+	if (tl == 0)
+		return -EINVAL;
+	if (tl > NS_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	if ((r = get_dir(n, dir, &d)) < 0)
+		return r;
+	if (ent_find(d, name, nl, &at))
+		return -EEXIST;
+	/* The target is the object's content (without the NUL): a fresh object, so a
+	 * symlink costs what a small file costs and dedups like one. */
+	if ((r = new_object(n, target, tl, NS_SYMLINK, mode ? mode : 0777, uid, gid, &id)) < 0)
+		return r;
+	if ((r = ent_insert(d, at, name, nl, id, NS_SYMLINK)) < 0) {
+		store_delete(n->s, id);
+		return r;
+	}
+	if ((r = touch_dir(n, d)) < 0)
+		return r;
+	return out ? getattr_in(n, id, out) : 0;
+}
+
+int ns_symlink(ns *n, uint64_t dir, const char *name, const char *target, uint32_t mode,
+               uint32_t uid, uint32_t gid, ns_attr *out)
+{
+	op_begin(n);
+	return symlink_in(n, dir, name, target, mode, uid, gid, out);
+}
+
+static int readlink_in(ns *n, uint64_t id, char *buf, size_t cap, size_t *len)
+{
+	store_obj_info in;
+	size_t got = 0;
+	int r = store_stat(n->s, id, &in);
+	if (r < 0)
+		return r;
+	if (!ns_type_ok(in.attr.type))
+		return -ENOENT;
+	if (in.attr.type != NS_SYMLINK)
+		return -EINVAL;
+	if (in.size == 0 || in.size > NS_SYMLINK_MAX)
+		return -EIO; /* ns_symlink never stores such a target: a damaged object */
+	if (len)
+		*len = (size_t)in.size;
+	if (cap < in.size + 1)
+		return -ENAMETOOLONG;
+	if ((r = store_read(n->s, id, 0, buf, (size_t)in.size, &got)) < 0)
+		return r;
+	if (got != in.size || memchr(buf, 0, got))
+		return -EIO;
+	buf[got] = 0;
+	return 0;
+}
+
+int ns_readlink(ns *n, uint64_t id, char *buf, size_t cap, size_t *len)
+{
+	op_begin(n);
+	return readlink_in(n, id, buf, cap, len);
+}
+
+static int link_in(ns *n, uint64_t id, uint64_t dir, const char *name, ns_attr *out)
+{
+	struct ndir *d;
+	size_t at, nl = strlen(name);
+	store_obj_info in;
+	int r = ns_name_ok(name);
+	if (r < 0 || (r = store_stat(n->s, id, &in)) < 0)
+		return r;
+	if (!ns_type_ok(in.attr.type))
+		return -ENOENT; /* a plain object: ns_link_new is its way in */
+	if ((r = get_dir(n, dir, &d)) < 0)
+		return r;
+	/* link(2)'s order on Linux: the new name first, then what the object allows. */
+	if (ent_find(d, name, nl, &at))
+		return -EEXIST;
+	if (in.attr.type == NS_DIR)
+		return -EPERM; /* a directory has one name (is_within relies on it) */
+	if (in.attr.nlink - BKS_MIN(pend_get(n, id), in.attr.nlink) >= NS_LINK_MAX)
+		return -EMLINK;
+	/* The entry first (the only step that can run out of memory); should the
+	 * record's update fail, the entry goes again and nothing has changed. */
+	if ((r = ent_insert(d, at, name, nl, id, in.attr.type)) < 0)
+		return r;
+	in.attr.nlink++;
+	in.attr.ctime_ns = now_ns();
+	if ((r = store_setattr(n->s, id, &in.attr)) < 0) {
+		ent_remove(d, at);
+		return r;
+	}
+	if ((r = touch_dir(n, d)) < 0)
+		return r;
+	return out ? getattr_in(n, id, out) : 0;
+}
+
+int ns_link(ns *n, uint64_t id, uint64_t dir, const char *name, ns_attr *out)
+{
+	op_begin(n);
+	return link_in(n, id, dir, name, out);
 }
 
 /* Delete an empty directory object (its entry is the caller's). */
@@ -840,7 +1095,11 @@ int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char
 		/* The target's object goes first: should that fail, nothing has changed. */
 		if ((r = ttype == NS_DIR ? delete_dir(n, old) : drop_file(n, old)) < 0)
 			return r;
-		d->e[dat].id = src.id; /* same name, same type: in place, no allocation */
+		/* Same name, and directory for directory (nsub unchanged), but a symlink may
+		 * replace a file or the other way round: the type goes with the id. In
+		 * place, no allocation. */
+		d->e[dat].id = src.id;
+		d->e[dat].type = src.type;
 		d->dirty = 1;
 	} else if ((r = ent_insert(d, dat, dname, dnl, src.id, src.type)) < 0) {
 		return r;
@@ -910,6 +1169,29 @@ static int flush_dirs(ns *n, int space)
 				if (r < 0)
 					return r;
 			}
+	/* Every directory is written: the names they dropped leave the records now (the
+	 * crash story at drop_file). A failure keeps the rest for the next flush. */
+	for (size_t i = 0; i < n->pend_cap; i++) {
+		struct pend *p = &n->pend[i];
+		store_obj_info in;
+		if (!p->id || !p->cnt)
+			continue;
+		int r = store_stat(n->s, p->id, &in);
+		if (r == -ENOENT) {
+			p->cnt = 0; /* deleted by other means: nothing to count */
+			continue;
+		}
+		if (r < 0)
+			return r;
+		in.attr.nlink = in.attr.nlink > p->cnt ? in.attr.nlink - p->cnt : 1;
+		if ((r = store_setattr(n->s, p->id, &in.attr)) < 0)
+			return r;
+		p->cnt = 0;
+	}
+	if (n->npend) {
+		memset(n->pend, 0, n->pend_cap * sizeof(*n->pend));
+		n->npend = 0;
+	}
 	return 0;
 }
 

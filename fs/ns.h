@@ -1,10 +1,20 @@
 /* fs/ns.h: the namespace: directories, files, attributes, rename, over store objects.
  *
- * Every file and directory is a store object; its id and generation are the
- * persistent identity NFS file handles will carry, and its attributes (type, mode,
- * uid, gid, nlink, times) live in the store's object record. A directory's content
- * is a store object too: a sorted list of entries (name, id, type) and the parent's
- * id (docs/format.md "Directories"). Directories are loaded on first use and kept
+ * Every file, symbolic link and directory is a store object; its id and generation
+ * are the persistent identity NFS file handles will carry, and its attributes (type,
+ * mode, uid, gid, nlink, times) live in the store's object record. A directory's
+ * content is a store object too: a sorted list of entries (name, id, type) and the
+ * parent's id (docs/format.md "Directories"). A symbolic link's content is its target.
+ *
+ * Links: a file or a symbolic link may have several names (ns_link), in one directory
+ * or several; its nlink counts them, and the object is deleted when the last name goes
+ * (ns_unlink, a rename or ns_link_new replacing it). The object record drops a removed
+ * name's count only at the next ns_flush, after the directory that held it was
+ * written, so that no commit counts fewer names than its directories hold (a crash
+ * can leave a count too high, a leak, never too low, a lost file; fs/ns.c
+ * drop_file); ns_getattr reports the names there are now. A directory has exactly one name;
+ * its nlink is reported as 2 + its subdirectories (computed from its entries, not
+ * stored: the object record keeps 2). Directories are loaded on first use and kept
  * decoded in memory; changes mark them dirty and ns_flush() rewrites each dirty one
  * once (store_put_end_replace), so a burst of creates in one directory costs one
  * rewrite at the next sync or commit. When ns_params.cache_dirs directories are
@@ -34,13 +44,16 @@
 
 typedef struct ns ns;
 
-enum ns_type { NS_FILE = STORE_T_FILE, NS_DIR = STORE_T_DIR };
+enum ns_type { NS_FILE = STORE_T_FILE, NS_DIR = STORE_T_DIR, NS_SYMLINK = STORE_T_SYMLINK };
+
+#define NS_LINK_MAX 65000    /* names of one file (ns_link: -EMLINK past it) */
+#define NS_SYMLINK_MAX 4096  /* bytes of a symbolic link's target */
 
 typedef struct ns_attr {
 	uint64_t id, gen;
 	uint32_t type;           /* enum ns_type */
 	uint32_t mode, uid, gid, nlink;
-	uint64_t size;           /* files: bytes; directories: entries */
+	uint64_t size;           /* files: bytes; symlinks: target bytes; directories: entries */
 	int64_t mtime_ns, ctime_ns, atime_ns;
 } ns_attr;
 
@@ -62,8 +75,8 @@ void ns_close(ns *n); /* accepts NULL; does not flush */
 uint64_t ns_root(const ns *n);
 store *ns_store(ns *n);
 
-/* Attributes of an object (a file or a directory). -ENOENT (also for a store object
- * that is neither). */
+/* Attributes of an object (a file, a symlink or a directory). -ENOENT (also for a
+ * store object that is none of them). */
 int ns_getattr(ns *n, uint64_t id, ns_attr *a);
 /* Change mode, uid, gid and times (the others are the namespace's). -ENOENT as
  * ns_getattr. */
@@ -74,7 +87,8 @@ int ns_setattr(ns *n, uint64_t id, const ns_attr *a, unsigned mask);
 int ns_name_ok(const char *name);
 
 int ns_lookup(ns *n, uint64_t dir, const char *name, ns_attr *a);
-/* Resolve an absolute path. -ENOENT, -ENOTDIR (a component is a file), -EINVAL. */
+/* Resolve an absolute path. -ENOENT, -ENOTDIR (a component is a file or a symlink:
+ * the namespace never follows symlinks), -EINVAL. */
 int ns_resolve(ns *n, const char *path, ns_attr *a);
 /* The directory that holds path's last component, and that component. */
 int ns_resolve_parent(ns *n, const char *path, uint64_t *dir, char name[NS_NAME_MAX + 1]);
@@ -85,31 +99,56 @@ int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
 /* mkdir -p: every missing directory of path; -EEXIST only when path is a file. */
 int ns_mkdir_path(ns *n, const char *path, uint32_t mode, ns_attr *out);
 
+/* Create an empty regular file (mode & 07777, nlink 1). exclusive: -EEXIST if the name
+ * exists; otherwise an existing file of that name is returned as it is (out filled)
+ * and 1 is returned, a directory there gives -EISDIR and a symlink -EEXIST (NFSv3
+ * UNCHECKED creates only reuse a regular file). 0 when created. */
+int ns_create(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
+              uint32_t gid, int exclusive, ns_attr *out);
+/* A symbolic link named name in dir pointing at target (1..NS_SYMLINK_MAX bytes,
+ * stored as the object's content; never resolved by the namespace). mode 0 gives
+ * 0777. -EEXIST if the name exists, -EINVAL for an empty target, -ENAMETOOLONG for a
+ * longer one. */
+int ns_symlink(ns *n, uint64_t dir, const char *name, const char *target, uint32_t mode,
+               uint32_t uid, uint32_t gid, ns_attr *out);
+/* The target of symlink id into buf (cap bytes, NUL-terminated), its length in *len
+ * (len may be NULL; set to the target's length also on -ENAMETOOLONG). -EINVAL if id
+ * is not a symlink, -ENAMETOOLONG if cap is too small, -ENOENT, -EIO. */
+int ns_readlink(ns *n, uint64_t id, char *buf, size_t cap, size_t *len);
+/* A hard link: a new name in dir for existing file (or symlink) id; its nlink + 1 and
+ * its ctime now. Errors in this order: -ENOENT (id, or dir), -ENOTDIR, -EEXIST (the
+ * name is taken), -EPERM (id is a directory), -EMLINK (id has NS_LINK_MAX names). */
+int ns_link(ns *n, uint64_t id, uint64_t dir, const char *name, ns_attr *out);
+
 /* Link an object just written (store_put_end) into dir as a file named name. An
- * existing file of that name is replaced (and deleted) when replace is set, else
- * -EEXIST; a directory there gives -EISDIR. The object's attributes become a file's
- * with mode/uid/gid and mtime (0: now). */
+ * existing file or symlink of that name is replaced (it loses that name: deleted with
+ * its last one) when replace is set, else -EEXIST; a directory there gives -EISDIR.
+ * The object's attributes become a file's with mode/uid/gid and mtime (0: now). */
 int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace,
                 uint32_t mode, uint32_t uid, uint32_t gid, int64_t mtime_ns, ns_attr *out);
 
-/* Remove a file (-EISDIR for a directory) or an empty directory (rmdir; -ENOTEMPTY,
+/* Remove a name of a file or symlink (-EISDIR for a directory): its nlink - 1 and its
+ * ctime now, deleted with its last name. Or an empty directory (rmdir; -ENOTEMPTY,
  * -ENOTDIR). The root cannot be removed (-EBUSY). */
 int ns_unlink(ns *n, uint64_t dir, const char *name);
 int ns_rmdir(ns *n, uint64_t dir, const char *name);
 
-/* Rename, as rename(2). The target, if it exists, is replaced when it is a file and
- * the source a file (the old file loses a link), or an empty directory and the source
- * a directory (the old one is deleted); a non-empty directory there gives -ENOTEMPTY,
- * a type mismatch -EISDIR (file over directory) or -ENOTDIR (directory over file),
- * an existing target with noreplace -EEXIST. Moving a directory into itself or below
- * it: -EINVAL. The same name, or a target that is the source's object: 0, nothing
- * done. A refusal (any of these errors, or -ENOENT, -ENOMEM) changes nothing. */
+/* Rename, as rename(2). The target, if it exists, is replaced when neither it nor
+ * the source is a directory (files and symlinks alike: the old object loses that
+ * name, and is deleted with its last), or when it is an empty directory and the
+ * source a directory (the old one is deleted); a non-empty directory there gives
+ * -ENOTEMPTY, a type mismatch -EISDIR (file over directory) or -ENOTDIR (directory
+ * over file), an existing target with noreplace -EEXIST. Moving a directory into
+ * itself or below it: -EINVAL. The same name, or a target that is another name of
+ * the source's object: 0, nothing done. A refusal (any of these errors, or -ENOENT,
+ * -ENOMEM) changes nothing. */
 int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char *dname,
               int noreplace);
 
-/* Entries of dir in name order, starting after `after` (NULL or "": the first). fn
- * returns 0 to go on, 1 to stop (ns_readdir then returns 1), or -errno. fn may call
- * the namespace (even change dir); d and d->name are valid during the call only. */
+/* Entries of dir in name order (type: enum ns_type, NS_SYMLINK for symlinks),
+ * starting after `after` (NULL or "": the first). fn returns 0 to go on, 1 to stop
+ * (ns_readdir then returns 1), or -errno. fn may call the namespace (even change
+ * dir); d and d->name are valid during the call only. */
 typedef struct ns_dirent {
 	const char *name;
 	uint64_t id;
@@ -122,10 +161,11 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
  * -ENOENT, -ENOTDIR. */
 int ns_parent(ns *n, uint64_t dir, uint64_t *parent);
 
-/* Write every changed directory into the store. Directory rewrites take rows from
- * the store's reserve (dedup/pool.h "space"): ns_flush and ns_sync the share of
- * deletes and the collector, ns_commit the commit's, so a full store can still
- * record deletes and commit them (-ENOSPC only when that share is used up). */
+/* Write every changed directory into the store, then the link counts of the names
+ * they no longer hold. Directory rewrites take rows from the store's reserve
+ * (dedup/pool.h "space"): ns_flush and ns_sync the share of deletes and the
+ * collector, ns_commit the commit's, so a full store can still record deletes and
+ * commit them (-ENOSPC only when that share is used up). */
 int ns_flush(ns *n);
 /* Durability: ns_flush, then store_sync(id) (the intent log) or store_commit. */
 int ns_sync(ns *n, uint64_t id, bks_err *e);

@@ -1,16 +1,20 @@
-/* test-ns-model: random mkdir / create / unlink / rmdir / rename / setattr against an
- * in-memory model of the tree, with a directory cache of one (ns_params.cache_dirs =
+/* test-ns-model: random mkdir / create (ns_link_new and ns_create) / symlink / link /
+ * readlink / unlink / rmdir / rename / setattr against an in-memory model of the tree, with a directory cache of one (ns_params.cache_dirs =
  * 1: every verb starts by dropping every clean directory, so every verb reloads what
  * it touches), periodic commits, syncs, and reopens of the whole stack (after a commit,
  * or after only a sync: a crash the intent log must undo nothing of).
  *
- * Every call's result is compared with what rename(2), mkdir(2), unlink(2), rmdir(2)
- * say (the model's precedence when several errors apply: ENOENT, the same name, a
- * directory into its own subtree EINVAL, then the target: EEXIST with noreplace,
- * ENOTDIR, EISDIR, ENOTEMPTY). Every few operations, and after each reopen, the whole
- * tree is compared with the model: names, types, ids, modes, sizes, file content;
- * every directory reachable from the root exactly once; replaced and removed objects
- * gone from the store.
+ * Every call's result is compared with what rename(2), mkdir(2), unlink(2), rmdir(2),
+ * link(2), symlink(2), readlink(2) say (the model's precedence when several errors
+ * apply: ENOENT, the same name, a directory into its own subtree EINVAL, then the
+ * target: EEXIST with noreplace, another name of the same object (nothing done),
+ * ENOTDIR, EISDIR, ENOTEMPTY; for link EEXIST before EPERM). The model is one node per
+ * name: a file or symlink with several names is several nodes with one id, whose
+ * object is gone when the last of them goes. Every few operations, and after each
+ * reopen, the whole tree is compared with the model: names, entry types, ids, modes,
+ * sizes, nlink (names of a file or symlink; 2 + subdirectories of a directory), file
+ * content, symlink targets; every directory reachable from the root exactly once;
+ * replaced and removed objects (their last name) gone from the store.
  *
  *   test-ns-model [--seed N] [--ops N] [--cache N]
  * The seed is printed at the start and on failure; the same seed replays the run. */
@@ -54,7 +58,8 @@ struct mnode {
 	char name[24];
 	uint64_t id;
 	uint32_t mode;
-	uint64_t fseed; /* files: content is tu_fill(fseed, 0, 0, ., size) */
+	uint64_t fseed; /* files: content is tu_fill(fseed, 0, 0, ., size); symlinks: the
+	                 * target is make_target(fseed, size) */
 	size_t size;
 };
 static struct mnode *M;
@@ -83,6 +88,42 @@ static void note_gone(uint64_t id)
 			abort();
 	}
 	gone[ngone++] = id;
+}
+
+/* Names of object id (a file's or a symlink's nlink). */
+static int m_nlinks(uint64_t id)
+{
+	int c = 0;
+	for (int i = 0; i < nm; i++)
+		c += M[i].used && M[i].id == id;
+	return c;
+}
+
+/* Name i goes; its object with its last name. */
+static void m_drop(int i)
+{
+	M[i].used = 0;
+	if (!m_nlinks(M[i].id))
+		note_gone(M[i].id);
+}
+
+/* Subdirectories of p (its nlink is 2 + this). */
+static int m_nsubdirs(int p)
+{
+	int c = 0;
+	for (int i = 0; i < nm; i++)
+		c += M[i].used && M[i].parent == p && M[i].type == NS_DIR;
+	return c;
+}
+
+/* A symlink target of len bytes (no NUL) into buf (len + 1 bytes). */
+static void make_target(uint64_t fseed, size_t len, char *buf)
+{
+	tu_fill(fseed, 0, 0, (uint8_t *)buf, len);
+	for (size_t i = 0; i < len; i++)
+		if (!buf[i])
+			buf[i] = '/';
+	buf[len] = 0;
 }
 
 static int m_child(int p, const char *name)
@@ -245,6 +286,15 @@ static int file_ok(ns *n, const struct mnode *f)
 	       !memcmp(want, got, f->size);
 }
 
+static int link_ok(ns *n, const struct mnode *f)
+{
+	static char want[NS_SYMLINK_MAX + 1], got[NS_SYMLINK_MAX + 1];
+	size_t g = 0;
+	make_target(f->fseed, f->size, want);
+	return ns_readlink(n, f->id, got, sizeof(got), &g) == 0 && g == f->size &&
+	       !strcmp(want, got);
+}
+
 static int compare_dir(ns *n, int p, int depth, int *ndirs)
 {
 	struct ents *es = calloc(1, sizeof(*es)); /* off the stack: the tree can be deep */
@@ -263,17 +313,24 @@ static int compare_dir(ns *n, int p, int depth, int *ndirs)
 	for (int i = 0; i < nk && i < es->cnt && ok; i++) {
 		struct mnode *k = &M[kids[i]];
 		ns_attr *a = &es->e[i].a;
+		uint32_t nlink = k->type == NS_DIR ? 2 + (uint32_t)m_nsubdirs(kids[i])
+		                                   : (uint32_t)m_nlinks(k->id);
 		ok = !strcmp(es->e[i].name, k->name) && es->e[i].id == k->id &&
 		     (int)es->e[i].type == k->type && a->type == (uint32_t)k->type &&
-		     a->mode == k->mode;
-		EXPECT(ok, "%s: entry %d is %s id %llu type %u mode %o, the model has %s id %llu "
-		       "type %d mode %o", path, i, es->e[i].name, (unsigned long long)es->e[i].id,
-		       es->e[i].type, a->mode, k->name, (unsigned long long)k->id, k->type, k->mode);
+		     a->mode == k->mode && a->nlink == nlink;
+		EXPECT(ok, "%s: entry %d is %s id %llu type %u mode %o nlink %u, the model has %s "
+		       "id %llu type %d mode %o nlink %u", path, i, es->e[i].name,
+		       (unsigned long long)es->e[i].id, es->e[i].type, a->mode, a->nlink, k->name,
+		       (unsigned long long)k->id, k->type, k->mode, nlink);
 		if (!ok)
 			break;
 		if (k->type == NS_FILE) {
 			EXPECT(a->size == k->size && file_ok(n, k), "%s/%s: size %llu (model %zu) or "
 			       "content differs", path, k->name, (unsigned long long)a->size, k->size);
+		} else if (k->type == NS_SYMLINK) {
+			EXPECT(a->size == k->size && link_ok(n, k), "%s/%s: symlink size %llu (model "
+			       "%zu) or target differs", path, k->name, (unsigned long long)a->size,
+			       k->size);
 		} else {
 			EXPECT(a->size == (uint64_t)m_nchildren(kids[i]), "%s/%s: dir size %llu",
 			       path, k->name, (unsigned long long)a->size);
@@ -324,6 +381,9 @@ static const char *ename(int r)
 	case ENOTDIR: return "ENOTDIR";
 	case ENOTEMPTY: return "ENOTEMPTY";
 	case EINVAL: return "EINVAL";
+	case EPERM: return "EPERM";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case EMLINK: return "EMLINK";
 	}
 	snprintf(b, sizeof(b), "%d", r);
 	return b;
@@ -372,10 +432,8 @@ static void do_create(ns *n)
 		store_delete(ns_store(n), id); /* still a plain object */
 		return;
 	}
-	if (c >= 0) {
-		note_gone(M[c].id);
-		M[c].used = 0;
-	}
+	if (c >= 0)
+		m_drop(c); /* a file or a symlink, perhaps with other names */
 	int i = m_new();
 	M[i] = (struct mnode){.used = 1, .type = NS_FILE, .parent = p, .id = id, .mode = 0644,
 	                      .fseed = fs, .size = size};
@@ -397,10 +455,8 @@ static void do_remove(ns *n, int want_dir)
 	m_path(p, path, sizeof(path));
 	EXPECT(r == want, "%s %s/%s: %s, want %s", want_dir ? "rmdir" : "unlink", path, name,
 	       ename(r), ename(want));
-	if (r == 0 && want == 0) {
-		note_gone(M[c].id);
-		M[c].used = 0;
-	}
+	if (r == 0 && want == 0)
+		m_drop(c);
 }
 
 static long rename_res[64]; /* renames by result (-errno) */
@@ -439,6 +495,8 @@ static void do_rename(ns *n)
 		want = -EINVAL;
 	else if (t >= 0 && noreplace)
 		want = -EEXIST;
+	else if (t >= 0 && M[t].id == M[s].id)
+		want = 0; /* two names of one file: nothing done */
 	else if (t >= 0 && M[s].type == NS_DIR && M[t].type != NS_DIR)
 		want = -ENOTDIR;
 	else if (t >= 0 && M[s].type != NS_DIR && M[t].type == NS_DIR)
@@ -454,12 +512,11 @@ static void do_rename(ns *n)
 	m_path(dp, b, sizeof(b));
 	EXPECT(r == want, "rename %s/%s %s/%s (noreplace %d): %s, want %s", a, sn, b, dn,
 	       noreplace, ename(r), ename(want));
-	if (r != 0 || want != 0 || (sp == dp && !strcmp(sn, dn)))
+	if (r != 0 || want != 0 || (sp == dp && !strcmp(sn, dn)) ||
+	    (t >= 0 && M[t].id == M[s].id))
 		return;
-	if (t >= 0) {
-		note_gone(M[t].id);
-		M[t].used = 0;
-	}
+	if (t >= 0)
+		m_drop(t); /* a directory, or a file or symlink losing one name */
 	M[s].parent = dp;
 	snprintf(M[s].name, sizeof(M[s].name), "%s", dn);
 }
@@ -470,8 +527,124 @@ static void do_setattr(ns *n)
 	ns_attr a = {.mode = below(010000)};
 	int r = ns_setattr(n, M[i].id, &a, NS_SET_MODE);
 	EXPECT(r == 0, "setattr %llu: %d", (unsigned long long)M[i].id, r);
-	if (r == 0)
-		M[i].mode = a.mode;
+	for (int j = 0; r == 0 && j < nm; j++)
+		if (M[j].used && M[j].id == M[i].id)
+			M[j].mode = a.mode; /* every name of the object */
+}
+
+static long new_res[3][64]; /* ns_create, ns_symlink, ns_link by result (-errno) */
+
+static void count_res(int verb, int r)
+{
+	if (r <= 0 && -r < 64)
+		new_res[verb][-r]++;
+}
+
+static void do_ns_create(ns *n)
+{
+	int p = m_pick(NS_DIR), c;
+	char name[24], path[4096];
+	ns_attr a;
+	pick_name(p, name, sizeof(name));
+	c = m_child(p, name);
+	int excl = (int)below(2);
+	uint32_t mode = 0600 | below(0100);
+	int want = c < 0 ? 0 : excl ? -EEXIST : M[c].type == NS_DIR ? -EISDIR
+	         : M[c].type == NS_SYMLINK ? -EEXIST : 1;
+	int r = ns_create(n, M[p].id, name, mode, 0, 0, excl, &a);
+	count_res(0, r > 0 ? 0 : r);
+	m_path(p, path, sizeof(path));
+	EXPECT(r == want, "ns_create %s/%s (exclusive %d): %s, want %s", path, name, excl,
+	       r == 1 ? "1" : ename(r), want == 1 ? "1" : ename(want));
+	if (r == 1 && want == 1)
+		EXPECT(a.id == M[c].id && a.type == NS_FILE && a.size == M[c].size &&
+		       a.mode == M[c].mode && a.nlink == (uint32_t)m_nlinks(M[c].id),
+		       "ns_create %s/%s: returned %llu size %llu, not the file as it is", path, name,
+		       (unsigned long long)a.id, (unsigned long long)a.size);
+	if (r != 0 || want != 0)
+		return;
+	EXPECT(a.type == NS_FILE && a.size == 0 && a.nlink == 1 && a.mode == mode,
+	       "ns_create %s/%s: attributes", path, name);
+	int i = m_new();
+	M[i] = (struct mnode){.used = 1, .type = NS_FILE, .parent = p, .id = a.id, .mode = mode,
+	                      .fseed = 0, .size = 0};
+	snprintf(M[i].name, sizeof(M[i].name), "%s", name);
+}
+
+static void do_symlink(ns *n)
+{
+	static char target[NS_SYMLINK_MAX + 2];
+	int p = m_pick(NS_DIR), c;
+	char name[24], path[4096];
+	ns_attr a;
+	pick_name(p, name, sizeof(name));
+	c = m_child(p, name);
+	uint32_t k = below(40);
+	size_t tl = k == 0 ? 0 : k == 1 ? NS_SYMLINK_MAX + 1 : k == 2 ? NS_SYMLINK_MAX
+	          : 1 + below(k < 6 ? 600 : 40);
+	uint64_t fs = rnd();
+	uint32_t mode = below(2) ? 0 : 0700 | below(0100);
+	make_target(fs, tl, target);
+	int want = tl == 0 ? -EINVAL : tl > NS_SYMLINK_MAX ? -ENAMETOOLONG : c >= 0 ? -EEXIST : 0;
+	int r = ns_symlink(n, M[p].id, name, target, mode, 0, 0, &a);
+	count_res(1, r);
+	m_path(p, path, sizeof(path));
+	EXPECT(r == want, "symlink %s/%s (%zu bytes): %s, want %s", path, name, tl, ename(r),
+	       ename(want));
+	if (r != 0 || want != 0)
+		return;
+	EXPECT(a.type == NS_SYMLINK && a.size == tl && a.nlink == 1 &&
+	       a.mode == (mode ? mode : 0777), "symlink %s/%s: attributes", path, name);
+	int i = m_new();
+	M[i] = (struct mnode){.used = 1, .type = NS_SYMLINK, .parent = p, .id = a.id,
+	                      .mode = mode ? mode : 0777, .fseed = fs, .size = tl};
+	snprintf(M[i].name, sizeof(M[i].name), "%s", name);
+}
+
+static void do_link(ns *n)
+{
+	/* Mostly a file or a symlink; directories too (EPERM). */
+	int src = -1;
+	for (int tries = 0; tries < 4 && (src < 0 || (M[src].type == NS_DIR && tries < 3));
+	     tries++)
+		src = m_pick(0);
+	int p = m_pick(NS_DIR), c;
+	char name[24], path[4096];
+	ns_attr a;
+	pick_name(p, name, sizeof(name));
+	c = m_child(p, name);
+	int want = c >= 0 ? -EEXIST : M[src].type == NS_DIR ? -EPERM : 0;
+	int r = ns_link(n, M[src].id, M[p].id, name, &a);
+	count_res(2, r);
+	m_path(p, path, sizeof(path));
+	EXPECT(r == want, "link %llu as %s/%s: %s, want %s", (unsigned long long)M[src].id, path,
+	       name, ename(r), ename(want));
+	if (r != 0 || want != 0)
+		return;
+	int i = m_new();
+	M[i] = M[src]; /* the same object: id, type, mode, content */
+	M[i].parent = p;
+	snprintf(M[i].name, sizeof(M[i].name), "%s", name);
+	EXPECT(a.id == M[i].id && a.nlink == (uint32_t)m_nlinks(M[i].id),
+	       "link %s/%s: nlink %u, the model has %d", path, name, a.nlink, m_nlinks(M[i].id));
+}
+
+static void do_readlink(ns *n)
+{
+	static char buf[NS_SYMLINK_MAX + 1], tgt[NS_SYMLINK_MAX + 1];
+	int i = m_pick(0);
+	size_t cap = sizeof(buf), len = 0;
+	if (M[i].type == NS_SYMLINK && below(4) == 0)
+		cap = below((uint32_t)M[i].size + 2); /* sometimes too small by one or more */
+	int want = M[i].type != NS_SYMLINK ? -EINVAL : cap < M[i].size + 1 ? -ENAMETOOLONG : 0;
+	int r = ns_readlink(n, M[i].id, buf, cap, &len);
+	EXPECT(r == want, "readlink %llu (type %d, cap %zu): %s, want %s",
+	       (unsigned long long)M[i].id, M[i].type, cap, ename(r), ename(want));
+	if (r != 0 || want != 0)
+		return;
+	make_target(M[i].fseed, M[i].size, tgt);
+	EXPECT(len == M[i].size && !strcmp(buf, tgt), "readlink %llu: %zu bytes, target differs",
+	       (unsigned long long)M[i].id, len);
 }
 
 int main(int argc, char **argv)
@@ -511,18 +684,26 @@ int main(int argc, char **argv)
 	uint64_t trims = 0;
 	for (op_no = 1; op_no <= ops && !failed; op_no++) {
 		uint32_t k = below(100);
-		if (k < 22)
+		if (k < 16)
 			do_mkdir(n);
-		else if (k < 44)
+		else if (k < 30)
 			do_create(n);
+		else if (k < 36)
+			do_ns_create(n);
+		else if (k < 44)
+			do_symlink(n);
 		else if (k < 54)
-			do_remove(n, 0);
+			do_link(n);
 		else if (k < 64)
+			do_remove(n, 0);
+		else if (k < 71)
 			do_remove(n, 1);
 		else if (k < 95)
 			do_rename(n);
-		else
+		else if (k < 98)
 			do_setattr(n);
+		else
+			do_readlink(n);
 		if (op_no % 50 == 0) {
 			compare_all(n, "after 50 operations");
 			compares++;
@@ -565,22 +746,30 @@ int main(int argc, char **argv)
 	ns_stats nst;
 	ns_get_stats(n, &nst);
 	trims += nst.cache_trims;
-	int nfiles = 0, ndirs = 0;
+	int nfiles = 0, ndirs = 0, nlinks = 0, multi = 0;
 	for (int i = 0; i < nm; i++) {
 		nfiles += M[i].used && M[i].type == NS_FILE;
 		ndirs += M[i].used && M[i].type == NS_DIR;
+		nlinks += M[i].used && M[i].type == NS_SYMLINK;
+		multi += M[i].used && M[i].type != NS_DIR && m_nlinks(M[i].id) > 1;
 	}
 	/* The point of the small cache: directories were dropped all the time. */
 	EXPECT(failed || cache_dirs > 1 || trims >= (uint64_t)ops, "only %llu cache trims",
 	       (unsigned long long)trims);
 	printf("%s - %ld operations, %ld commits, %ld syncs, %ld reopens, %ld tree compares, "
-	       "%llu cache trims; %d directories and %d files at the end\n",
+	       "%llu cache trims; %d directories, %d file names, %d symlink names at the end "
+	       "(%d names of multi-linked objects)\n",
 	       failed ? "FAIL" : "ok", op_no - 1, commits, syncs, reopens, compares,
-	       (unsigned long long)trims, ndirs, nfiles);
+	       (unsigned long long)trims, ndirs, nfiles, nlinks, multi);
 	printf("renames: %ld done, %ld ENOENT, %ld EINVAL (into its own subtree), %ld EEXIST, "
 	       "%ld ENOTDIR, %ld EISDIR, %ld ENOTEMPTY\n", rename_res[0], rename_res[ENOENT],
 	       rename_res[EINVAL], rename_res[EEXIST], rename_res[ENOTDIR], rename_res[EISDIR],
 	       rename_res[ENOTEMPTY]);
+	printf("ns_create: %ld done or reused, %ld EEXIST, %ld EISDIR; symlink: %ld done, "
+	       "%ld EEXIST, %ld EINVAL, %ld ENAMETOOLONG; link: %ld done, %ld EEXIST, %ld EPERM\n",
+	       new_res[0][0], new_res[0][EEXIST], new_res[0][EISDIR], new_res[1][0],
+	       new_res[1][EEXIST], new_res[1][EINVAL], new_res[1][ENAMETOOLONG], new_res[2][0],
+	       new_res[2][EEXIST], new_res[2][EPERM]);
 	ns_close(n);
 	store_close(st);
 	if (failed)
