@@ -13,7 +13,6 @@
 #include "daemon/nfs.h"
 
 #define NFS_MAXFILESIZE (1ull << 50)
-#define RW_CHUNK (1u << 20)
 
 /* ---- staging of unstable writes (all under appl.mu) ----
  * A WRITE with stable = UNSTABLE is copied into its file's stage and answered at
@@ -65,54 +64,37 @@ static void stage_unlink(nfs_srv *s, nfs_stage *st)
 	free(st);
 }
 
-/* Rewrite object id with its content (read from the store, zeros past its end) up
- * to size, the stage laid over it. (Until store_write_at lands this is how bytes get
- * into an existing object: one pass over the file per apply, which the stage makes
- * one pass per COMMIT rather than per WRITE.) */
-static int obj_rewrite(nfs_srv *s, uint64_t id, uint64_t size, const nfs_stage *st)
+static int ext_cmp(const void *a, const void *b)
 {
-	store *S = ns_store(s->ap->n);
-	store_obj_info in;
-	store_writer *w;
-	int r = store_stat(S, id, &in);
-	if (r < 0)
-		return r;
-	uint8_t *buf = malloc(RW_CHUNK);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = store_put_begin(S, &w)) < 0)
-		goto free_buf;
-	for (uint64_t pos = 0; pos < size;) {
-		size_t n = (size_t)BKS_MIN((uint64_t)RW_CHUNK, size - pos), got = 0;
-		memset(buf, 0, n);
-		if (pos < in.size &&
-		    (r = store_read(S, id, pos, buf, (size_t)BKS_MIN((uint64_t)n, in.size - pos),
-		                    &got)) < 0)
-			goto abort;
-		stage_overlay(st, pos, buf, n);
-		if ((r = store_put_write(w, buf, n)) < 0)
-			goto abort;
-		pos += n;
-	}
-	r = store_put_end_replace(w, id);
-	goto free_buf;
-abort:
-	store_put_abort(w);
-free_buf:
-	free(buf);
-	return r;
+	const nfs_ext *x = *(nfs_ext *const *)a, *y = *(nfs_ext *const *)b;
+	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Apply and drop the stage of id (if any). */
+/* Apply and drop the stage of id (if any) with store_write_at. Extents that do not
+ * overlap go in offset order (writes sent slightly out of order then land as
+ * appends, which the store cuts exactly like one stream); when any overlap, in
+ * arrival order, so the later write wins. */
 static int stage_apply(nfs_srv *s, uint64_t id)
 {
 	nfs_stage *st = stage_find(s, id);
 	if (!st)
 		return 0;
-	store_obj_info in;
-	int r = store_stat(ns_store(s->ap->n), id, &in);
-	if (r == 0)
-		r = obj_rewrite(s, id, BKS_MAX(in.size, stage_end(st)), st);
+	nfs_ext **ord = malloc(sizeof(*ord) * (st->n + 1));
+	if (!ord)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->n; i++)
+		ord[i] = &st->v[i];
+	qsort(ord, st->n, sizeof(*ord), ext_cmp);
+	int overlap = 0;
+	for (size_t i = 1; i < st->n; i++)
+		overlap |= ord[i - 1]->off + ord[i - 1]->len > ord[i]->off;
+	int r = 0;
+	store *S = ns_store(s->ap->n);
+	for (size_t i = 0; i < st->n && r == 0; i++) {
+		const nfs_ext *x = overlap ? &st->v[i] : ord[i];
+		r = store_write_at(S, id, x->off, x->data, x->len);
+	}
+	free(ord);
 	if (r == -ENOENT)
 		r = 0; /* the file is gone: so are its writes */
 	if (r < 0)
@@ -240,7 +222,7 @@ static int load(nfs_srv *s, uint32_t export_id, uint64_t id, obj *o)
 	o->id = id;
 	nfs3_fattr *f = &o->f;
 	memset(f, 0, sizeof(*f));
-	f->type = o->a.type == NS_DIR ? NF3DIR : NF3REG;
+	f->type = o->a.type == NS_DIR ? NF3DIR : o->a.type == NS_SYMLINK ? NF3LNK : NF3REG;
 	f->mode = o->a.mode & 07777;
 	f->nlink = o->a.nlink ? o->a.nlink : 1;
 	f->uid = o->a.uid;
@@ -248,7 +230,7 @@ static int load(nfs_srv *s, uint32_t export_id, uint64_t id, obj *o)
 	f->size = o->a.size;
 	if (o->a.type == NS_DIR)
 		f->size = 4096 + o->a.size * 32; /* entries: a size that grows with them */
-	else
+	else if (o->a.type == NS_FILE)
 		f->size = BKS_MAX(f->size, stage_end(stage_find(s, id)));
 	f->used = (f->size + 4095) & ~4095ull;
 	f->fsid = export_id;
@@ -375,10 +357,10 @@ static int set_attrs(call *k, obj *o, const nfs3_sattr *sa, int creating)
 			return -EACCES;
 		if (sa->size > NFS_MAXFILESIZE)
 			return -EFBIG;
-		int r = obj_rewrite(k->s, o->id, sa->size, stage_find(k->s, o->id));
-		if (r < 0)
+		/* Staged writes first: a truncate after them cuts them too. */
+		int r = stage_apply(k->s, o->id);
+		if (r < 0 || (r = store_truncate(ns_store(k->s->ap->n), o->id, sa->size)) < 0)
 			return r;
-		stage_drop(k->s, o->id);
 		if (!(mask & NS_SET_MTIME)) {
 			na.mtime_ns = now;
 			mask |= NS_SET_MTIME;
@@ -582,24 +564,7 @@ static int dir_change_ok(call *k)
 	return 0;
 }
 
-/* A new empty file object linked as dir/name (until ns_create lands). */
-static int new_file(call *k, const char *name, uint32_t mode, ns_attr *out)
-{
-	store *S = ns_store(k->s->ap->n);
-	store_writer *w;
-	uint64_t obj_id;
-	int r = store_put_begin(S, &w);
-	if (r < 0)
-		return r;
-	if ((r = store_put_end(w, &obj_id)) < 0)
-		return r;
-	r = ns_link_new(k->s->ap->n, k->o.id, name, obj_id, 0, mode, k->q->uid, k->q->gid, 0, out);
-	if (r < 0)
-		store_delete(S, obj_id);
-	return r;
-}
-
-/* The end of CREATE, MKDIR: status, post_op_fh, post_op_attr, dir wcc. */
+/* The end of CREATE, MKDIR, SYMLINK: status, post_op_fh, post_op_attr, dir wcc. */
 static void made(call *k, int r, const nfs3_wcc_attr *pre, const ns_attr *na)
 {
 	obj t, dpost;
@@ -621,56 +586,92 @@ static void p_create(call *k)
 	nfs3_wcc_attr pre = nfs3_wcc_of(&k->o.f);
 	const char *name = k->a.where.name;
 	ns_attr na;
+	uint32_t mode = k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0644;
+	int excl = k->a.createmode != NFS3_UNCHECKED;
 	int r = dir_change_ok(k);
 	if (r == 0)
-		r = ns_name_ok(name);
-	if (r == 0) {
-		int have = ns_lookup(k->s->ap->n, k->o.id, name, &na);
-		uint64_t v0, v1;
-		memcpy(&v0, k->a.verf, 4);
-		memcpy(&v1, k->a.verf + 4, 4);
-		v0 &= 0xffffffffu;
-		v1 &= 0xffffffffu;
-		if (have == 0) {
-			if (k->a.createmode == NFS3_GUARDED)
-				r = -EEXIST;
-			else if (k->a.createmode == NFS3_EXCLUSIVE)
-				/* The same verifier: a retransmission of the create that made it. */
-				r = na.type == NS_FILE && na.mtime_ns == (int64_t)v0 * 1000000000 &&
-				    na.atime_ns == (int64_t)v1 * 1000000000 ? 0 : -EEXIST;
-			else if (na.type != NS_FILE)
-				r = -EISDIR;
-			else if (k->a.sattr.set_size) { /* UNCHECKED over a file: truncate */
-				obj t;
-				if ((r = load(k->s, k->x.id, na.id, &t)) == 0)
-					r = set_attrs(k, &t, &k->a.sattr, 0);
-			}
-		} else if (have != -ENOENT) {
-			r = have;
-		} else {
-			uint32_t mode = k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0644;
-			if ((r = new_file(k, name, mode, &na)) == 0) {
-				obj t;
-				if ((r = load(k->s, k->x.id, na.id, &t)) < 0)
-					;
-				else if (k->a.createmode == NFS3_EXCLUSIVE) {
-					/* The verifier is kept in mtime/atime (seconds), as Linux
-					 * does; the client sets the real times with SETATTR. */
-					ns_attr va = t.a;
-					va.mtime_ns = (int64_t)v0 * 1000000000;
-					va.atime_ns = (int64_t)v1 * 1000000000;
-					r = ns_setattr(k->s->ap->n, na.id, &va, NS_SET_MTIME | NS_SET_ATIME);
-				} else {
-					nfs3_sattr sa = k->a.sattr;
-					sa.set_mode = 0;
-					sa.set_uid = sa.set_uid && sa.uid != k->q->uid;
-					sa.set_gid = sa.set_gid && sa.gid != k->q->gid;
-					r = set_attrs(k, &t, &sa, 1);
-				}
-			}
-		}
+		r = ns_create(k->s->ap->n, k->o.id, name, mode, k->q->uid, k->q->gid, excl, &na);
+	/* EXCLUSIVE: the verifier is kept in mtime/atime (seconds), as Linux does, so a
+	 * re-sent create finds its own file; the client then sets the real times. */
+	uint32_t v0, v1;
+	memcpy(&v0, k->a.verf, 4);
+	memcpy(&v1, k->a.verf + 4, 4);
+	int64_t vm = (int64_t)v0 * 1000000000, va = (int64_t)v1 * 1000000000;
+	if (r == -EEXIST && k->a.createmode == NFS3_EXCLUSIVE &&
+	    ns_lookup(k->s->ap->n, k->o.id, name, &na) == 0 && na.type == NS_FILE &&
+	    na.mtime_ns == vm && na.atime_ns == va)
+		r = 1;
+	else if (r == 0 && k->a.createmode == NFS3_EXCLUSIVE) {
+		ns_attr t = na;
+		t.mtime_ns = vm;
+		t.atime_ns = va;
+		r = ns_setattr(k->s->ap->n, na.id, &t, NS_SET_MTIME | NS_SET_ATIME);
+	} else if (r >= 0 && k->a.createmode != NFS3_EXCLUSIVE) {
+		/* New or (UNCHECKED) existing: the rest of the attributes, a size
+		 * truncates an existing file. The new file's owner is the caller. */
+		obj t;
+		nfs3_sattr sa = k->a.sattr;
+		sa.set_mode = sa.set_mode && r == 1;
+		sa.set_uid = sa.set_uid && sa.uid != na.uid;
+		sa.set_gid = sa.set_gid && sa.gid != na.gid;
+		int created = r == 0;
+		if ((r = load(k->s, k->x.id, na.id, &t)) == 0)
+			r = set_attrs(k, &t, &sa, created);
 	}
+	made(k, r < 0 ? r : 0, &pre, &na);
+}
+
+static void p_symlink(call *k)
+{
+	nfs3_wcc_attr pre = nfs3_wcc_of(&k->o.f);
+	ns_attr na;
+	int r = dir_change_ok(k);
+	if (r == 0)
+		r = ns_symlink(k->s->ap->n, k->o.id, k->a.where.name, k->a.path,
+		               k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0777, k->q->uid,
+		               k->q->gid, &na);
 	made(k, r, &pre, &na);
+}
+
+static void p_readlink(call *k)
+{
+	char *t = malloc(NS_SYMLINK_MAX + 1);
+	size_t len = 0;
+	int r = !t ? -ENOMEM : k->o.a.type != NS_SYMLINK ? -EINVAL :
+	        ns_readlink(k->s->ap->n, k->o.id, t, NS_SYMLINK_MAX + 1, &len);
+	status(k, nfserr(r));
+	nfs3_put_post_attr(k->e, &k->o.f);
+	if (r == 0)
+		xdr_put_string(k->e, t);
+	free(t);
+}
+
+static void p_link(call *k)
+{
+	obj dir;
+	uint32_t xid = k->x.id;
+	uint32_t st = take_fh(k, &k->a.where.dir, &dir, &xid);
+	nfs3_wcc_attr pre = st ? (nfs3_wcc_attr){0} : nfs3_wcc_of(&dir.f);
+	int r = 0;
+	if (!st) {
+		if (!k->x.rw)
+			r = -EROFS;
+		else if (dir.a.type != NS_DIR)
+			r = -ENOTDIR;
+		else if (!may(k->q, &dir.a, 3))
+			r = -EACCES;
+		else if (k->o.a.type == NS_DIR)
+			r = -EISDIR; /* RFC 1813: no links to directories */
+		ns_attr na;
+		if (r == 0)
+			r = ns_link(k->s->ap->n, k->o.id, dir.id, k->a.where.name, &na);
+	}
+	obj fpost, dpost;
+	int fr = load(k->s, k->x.id, k->o.id, &fpost);
+	int dr = st ? -1 : load(k->s, k->x.id, dir.id, &dpost);
+	status(k, st ? st : nfserr(r));
+	nfs3_put_post_attr(k->e, fr == 0 ? &fpost.f : NULL);
+	nfs3_put_wcc(k->e, st ? NULL : &pre, dr == 0 ? &dpost.f : NULL);
 }
 
 static void p_mkdir(call *k)
@@ -871,14 +872,15 @@ static void p_fsinfo(call *k)
 	xdr_put_u64(k->e, NFS_MAXFILESIZE);
 	xdr_put_u32(k->e, 0);          /* time_delta: 1 ns */
 	xdr_put_u32(k->e, 1);
-	xdr_put_u32(k->e, NFS3_FSF_HOMOGENEOUS | NFS3_FSF_CANSETTIME);
+	xdr_put_u32(k->e, NFS3_FSF_LINK | NFS3_FSF_SYMLINK | NFS3_FSF_HOMOGENEOUS |
+	                      NFS3_FSF_CANSETTIME);
 }
 
 static void p_pathconf(call *k)
 {
 	status(k, NFS3_OK);
 	nfs3_put_post_attr(k->e, &k->o.f);
-	xdr_put_u32(k->e, 1);          /* linkmax: no hard links yet */
+	xdr_put_u32(k->e, NS_LINK_MAX);
 	xdr_put_u32(k->e, NS_NAME_MAX);
 	xdr_put_u32(k->e, 1);          /* no_trunc */
 	xdr_put_u32(k->e, 1);          /* chown_restricted */
@@ -886,22 +888,12 @@ static void p_pathconf(call *k)
 	xdr_put_u32(k->e, 1);          /* case_preserving */
 }
 
-/* Not done yet (docs/architecture.md "NFS"): answered NFS3ERR_NOTSUPP with the
- * procedure's failure body. */
-static void p_notsupp(call *k)
+/* MKNOD: devices, sockets and fifos have no place on a backup target
+ * (docs/architecture.md "NFS"); NFS3ERR_NOTSUPP with the directory's wcc. */
+static void p_mknod(call *k)
 {
 	status(k, NFS3ERR_NOTSUPP);
-	switch (k->q->call.proc) {
-	case NFS3_READLINK:
-		nfs3_put_post_attr(k->e, &k->o.f);
-		break;
-	case NFS3_LINK:
-		nfs3_put_post_attr(k->e, &k->o.f);
-		nfs3_put_wcc(k->e, NULL, NULL);
-		break;
-	default: /* SYMLINK, MKNOD: dir_wcc */
-		nfs3_put_wcc(k->e, NULL, &k->o.f);
-	}
+	nfs3_put_wcc(k->e, NULL, &k->o.f);
 }
 
 /* ---- dispatch ---- */
@@ -919,17 +911,17 @@ static const pdef procs[NFS3_NPROCS] = {
 	[NFS3_SETATTR] = {p_setattr, 1, 1, 2},
 	[NFS3_LOOKUP] = {p_lookup, 2, 0, 1},
 	[NFS3_ACCESS] = {p_access, 1, 0, 1},
-	[NFS3_READLINK] = {p_notsupp, 1, 0, 1},
+	[NFS3_READLINK] = {p_readlink, 1, 0, 1},
 	[NFS3_READ] = {p_read, 1, 0, 1},
 	[NFS3_WRITE] = {p_write, 1, 1, 2},
 	[NFS3_CREATE] = {p_create, 2, 1, 2},
 	[NFS3_MKDIR] = {p_mkdir, 2, 1, 2},
-	[NFS3_SYMLINK] = {p_notsupp, 2, 1, 2},
-	[NFS3_MKNOD] = {p_notsupp, 2, 1, 2},
+	[NFS3_SYMLINK] = {p_symlink, 2, 1, 2},
+	[NFS3_MKNOD] = {p_mknod, 2, 1, 2},
 	[NFS3_REMOVE] = {p_remove, 2, 1, 2},
 	[NFS3_RMDIR] = {p_remove, 2, 1, 2},
 	[NFS3_RENAME] = {p_rename, 2, 1, 3},
-	[NFS3_LINK] = {p_notsupp, 1, 1, 4},
+	[NFS3_LINK] = {p_link, 1, 1, 4},
 	[NFS3_READDIR] = {p_readdir, 1, 0, 1},
 	[NFS3_READDIRPLUS] = {p_readdir, 1, 0, 1},
 	[NFS3_FSSTAT] = {p_fsstat, 1, 0, 1},

@@ -2,7 +2,7 @@
  *
  *   nfsclient URL basic       mkdir, create, out-of-order writes, read back, rename,
  *                             remove, rmdir, symlink/readlink, hard link, truncate
- *                             and extend; leaves /keep/seq for "verify"
+ *                             and extend; leaves /keep/seq, /keep/sl for "verify"
  *   nfsclient URL verify      after a daemon restart: /keep/seq intact
  *   nfsclient URL many N      create N empty files in /many, list them (READDIRPLUS),
  *                             print the rates
@@ -35,12 +35,7 @@ static struct nfs_context *nfs;
 		printf("\n");                                                                 \
 	} while (0)
 
-/* libnfs turns NFS3ERR_NOTSUPP into -EINVAL; its message names the status. */
-static int notsupp(int r)
-{
-	const char *m = nfs_get_error(nfs);
-	return r == -ENOTSUP || r == -EOPNOTSUPP || (r == -EINVAL && m && strstr(m, "NOTSUPP"));
-}
+
 
 static double now_s(void)
 {
@@ -190,22 +185,18 @@ static void basic(void)
 	r = nfs_create(nfs, "/keep/seq", O_CREAT | O_EXCL | O_WRONLY, 0644, &fh);
 	CHECK(r == -EEXIST, "O_EXCL create of an existing file: EEXIST (got %d)", r);
 
-	/* symlink and hard link: answered NFS3ERR_NOTSUPP until the namespace has them */
-	r = nfs_symlink(nfs, "seq", "/keep/sl");
-	if (r == 0) {
-		char t[64] = "";
-		CHECK(nfs_readlink(nfs, "/keep/sl", t, sizeof(t)) == 0 && !strcmp(t, "seq"),
-		      "symlink + readlink");
-	} else {
-		CHECK(notsupp(r), "symlink: NFS3ERR_NOTSUPP (not in the namespace yet; got %d)", r);
-	}
-	r = nfs_link(nfs, "/keep/seq", "/keep/hl");
-	if (r == 0) {
-		struct nfs_stat_64 st;
-		CHECK(nfs_stat64(nfs, "/keep/hl", &st) == 0 && st.nfs_nlink == 2, "hard link: nlink 2");
-	} else {
-		CHECK(notsupp(r), "link: NFS3ERR_NOTSUPP (not in the namespace yet; got %d)", r);
-	}
+	/* symlink and hard link */
+	CHECK(nfs_symlink(nfs, "seq", "/keep/sl") == 0, "symlink /keep/sl -> seq");
+	char t[64] = "";
+	CHECK(nfs_readlink(nfs, "/keep/sl", t, sizeof(t)) == 0 && !strcmp(t, "seq"),
+	      "readlink /keep/sl: '%s'", t);
+	CHECK(nfs_link(nfs, "/keep/seq", "/keep/hl") == 0, "hard link /keep/hl -> /keep/seq");
+	struct nfs_stat_64 st, st2;
+	CHECK(nfs_stat64(nfs, "/keep/hl", &st) == 0 && st.nfs_nlink == 2 &&
+	      nfs_stat64(nfs, "/keep/seq", &st2) == 0 && st2.nfs_ino == st.nfs_ino,
+	      "hard link: nlink 2, one file id");
+	CHECK(nfs_unlink(nfs, "/keep/hl") == 0 && nfs_stat64(nfs, "/keep/seq", &st) == 0 &&
+	      st.nfs_nlink == 1 && st.nfs_size == 7 * MB, "remove one name: nlink 1, the file stays");
 	free(a);
 	free(b);
 }
@@ -267,6 +258,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[2], "verify")) {
 		uint8_t *a = malloc(8 * MB), *b = malloc(8 * MB);
 		expect_keep(a, b);
+		char t[64] = "";
+		CHECK(nfs_readlink(nfs, "/keep/sl", t, sizeof(t)) == 0 && !strcmp(t, "seq"),
+		      "readlink /keep/sl after restart: '%s'", t);
 		free(a);
 		free(b);
 	} else if (!strcmp(argv[2], "many") && argc > 3) {
