@@ -290,6 +290,34 @@ static void status(call *k, uint32_t st)
 	xdr_put_u32(k->e, st);
 }
 
+/* The root of the export of this call (for ".." at the top). */
+static uint64_t export_root(call *k)
+{
+	ns_attr ra;
+	return ns_resolve(k->s->ap->n, k->xpath, &ra) == 0 ? ra.id : 0;
+}
+
+/* Is directory o inside the call's export (its path, or below)? Handles are MAC'd
+ * and made only for what LOOKUP found inside the export, but a directory may since
+ * have been renamed out of it: then its handle no longer opens it (as Linux's
+ * subtree_check). A file's handle is not followed up (files have no parent pointer:
+ * one renamed out of its export stays reachable by a client that holds its handle;
+ * docs/architecture.md "NFS"). */
+static int in_export(call *k, const obj *o)
+{
+	if (!strcmp(k->xpath, "/") || o->a.type != NS_DIR)
+		return 1;
+	uint64_t root = export_root(k), id = o->id, up;
+	for (int depth = 0; root && depth < 4096; depth++) {
+		if (id == root)
+			return 1;
+		if (ns_parent(k->s->ap->n, id, &up) < 0 || up == id)
+			return 0;
+		id = up;
+	}
+	return 0;
+}
+
 /* Check a handle and take its object (appl.mu held). Returns an nfsstat3. */
 static uint32_t take_fh(call *k, const nfs3_fh *fh, obj *o, uint32_t *export_id)
 {
@@ -303,6 +331,8 @@ static uint32_t take_fh(call *k, const nfs3_fh *fh, obj *o, uint32_t *export_id)
 	int r = load(k->s, h.export_id, h.id, o);
 	if (r == -ENOENT || (r == 0 && o->a.gen != h.gen))
 		return NFS3ERR_STALE; /* deleted: never another file's data */
+	if (r == 0 && !in_export(k, o))
+		return NFS3ERR_STALE;
 	return nfserr(r);
 }
 
@@ -384,13 +414,6 @@ static void p_setattr(call *k)
 	int pr = load(k->s, k->x.id, k->o.id, &post);
 	status(k, nfserr(r));
 	nfs3_put_wcc(k->e, &pre, pr == 0 ? &post.f : NULL);
-}
-
-/* The root of the export of this call (for ".." at the top). */
-static uint64_t export_root(call *k)
-{
-	ns_attr ra;
-	return ns_resolve(k->s->ap->n, k->xpath, &ra) == 0 ? ra.id : 0;
 }
 
 static void p_lookup(call *k)

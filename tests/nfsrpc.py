@@ -154,3 +154,45 @@ def lookup(c, dirfh, name, cred=None):
         return st, None
     n = u32(res)
     return 0, res[4:4 + n]
+
+
+def skip_post(res, o):
+    """Past a post_op_attr at o."""
+    return o + 4 + (84 if u32(res, o) else 0)
+
+
+def skip_wcc(res, o):
+    o = o + 4 + (24 if u32(res, o) else 0)
+    return skip_post(res, o)
+
+
+def write(c, fh, off, data, stable, cred=None):
+    """WRITE: (status, count, committed, verifier)."""
+    st, res = nfs_status(c, 7, opaque(fh) + p64(off) + p32(len(data)) + p32(stable) +
+                         opaque(data), cred)
+    if st != 0:
+        return st, 0, 0, None
+    o = skip_wcc(res, 0)
+    return st, u32(res, o), u32(res, o + 4), res[o + 8:o + 16]
+
+
+def commit(c, fh, cred=None):
+    st, res = nfs_status(c, 21, opaque(fh) + p64(0) + p32(0), cred)
+    if st != 0:
+        return st, None
+    o = skip_wcc(res, 0)
+    return st, res[o:o + 8]
+
+
+def read(c, fh, off, count, cred=None):
+    st, res = nfs_status(c, 6, opaque(fh) + p64(off) + p32(count), cred)
+    if st != 0:
+        return st, None
+    o = skip_post(res, 0)
+    n = u32(res, o + 8)
+    return st, res[o + 12:o + 12 + n]
+
+
+def rename(c, fdir, fname, tdir, tname, cred=None):
+    return nfs_status(c, 14, opaque(fdir) + opaque(fname.encode()) + opaque(tdir) +
+                      opaque(tname.encode()), cred)[0]

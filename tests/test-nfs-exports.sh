@@ -117,6 +117,30 @@ res = n.call(NFS, 3, 1, opaque(rootfh), cred=p32(AUTH_NONE) + p32(0))
 check(res[0] == "denied" and res[1] == 1 and res[2] == 5,
       "AUTH_NONE call: MSG_DENIED AUTH_ERROR AUTH_TOOWEAK (%s)" % (res,))
 
+# a directory renamed out of its export: its handle (from that export) is STALE
+st, rodir = lookup(n, rootfh, "ro")
+mkdir(n, rodir, "sub", 0o755)
+c = Conn(mntp, privileged=True)
+st, subfh = mnt(c, "/ro/sub")
+c.close()
+check(st == 0 and getattr_(n, subfh)[0] == 0, "MNT /ro/sub (below the ro export)")
+check(rename(n, rodir, "sub", rootfh, "moved") == 0, "rename /ro/sub -> /moved")
+st, _ = getattr_(n, subfh)
+check(st == 70, "the moved directory's handle of the ro export: NFS3ERR_STALE (%d)" % st)
+
+# WRITE: FILE_SYNC and UNSTABLE, COMMIT, the write verifier
+st, wfh, _ = create(n, rootfh, "w")
+st1, cnt1, com1, v1 = write(n, wfh, 0, b"hello ", 2)
+st2, cnt2, com2, v2 = write(n, wfh, 6, b"world", 0)
+st3, v3 = commit(n, wfh)
+st4, data = read(n, wfh, 0, 100)
+check(st1 == 0 and cnt1 == 6 and com1 == 2, "WRITE FILE_SYNC: committed FILE_SYNC")
+check(st2 == 0 and cnt2 == 5 and com2 == 0, "WRITE UNSTABLE: committed UNSTABLE")
+check(st3 == 0 and v1 == v2 == v3 and len(v1) == 8, "one write verifier for WRITEs and COMMIT")
+check(st4 == 0 and data == b"hello world", "READ after WRITE and COMMIT: %r" % (data,))
+with open(os.path.join(os.path.dirname(conf), "verf"), "w") as f:
+    f.write(wfh.hex() + " " + v1.hex() + "\n")
+
 # RPC errors
 res = n.call(NFS, 4, 0)
 check(res[0] == 2, "NFS version 4: PROG_MISMATCH (%s)" % (res[0],))
@@ -183,6 +207,20 @@ sys.exit(1 if fails else 0)
 PYEOF
 [ $? = 0 ] && ok "raw RPC checks" || bad "raw RPC checks"
 kill -0 "$DPID" 2>/dev/null && ok "daemon alive" || bad "daemon died"
+d_stop && ok "clean stop" || bad "clean stop"
+
+# After a restart: the handle still works, the data is there, the verifier is new.
+d_start || exit 1
+PYTHONPATH="${top_srcdir:-.}/tests" python3 - "$NFSP" "$DEMO/verf" <<'PYEOF' && ok "after restart: the handle, the data, a new write verifier" || bad "after restart"
+import sys
+from nfsrpc import *
+fh, v1 = (bytes.fromhex(x) for x in open(sys.argv[2]).read().split())
+n = Conn(int(sys.argv[1]), privileged=True)
+st, data = read(n, fh, 0, 100)
+st2, v2 = commit(n, fh)
+print("read", st, data, "verifier", v1.hex(), "->", v2.hex() if v2 else None)
+sys.exit(0 if st == 0 and data == b"hello world" and st2 == 0 and v2 != v1 else 1)
+PYEOF
 d_stop && ok "clean stop" || bad "clean stop"
 echo "$fails failed"
 [ "$fails" = 0 ]
