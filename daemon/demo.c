@@ -130,20 +130,22 @@ int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, char pa
 		r = bks_fail(e, -EIO, "cannot hash the password");
 		goto out;
 	}
+	/* [nfs] before [web]: tests take the dashboard's port from the last listen line. */
 	append(conf, need, &o,
 	                      "strip_size = 256K\n\n[store]\ncommit_interval = 5s\n\n"
-	                      "[native]\nlisten = 127.0.0.1:%d\n\n[clients]\ndemo = %s\n\n"
-	                      "[api]\nsocket = %s/api.sock\n\n[web]\nlisten = 127.0.0.1:%d\n"
-	                      "api_tokens = %s\nadmin_password = %s\n\n[log]\nlevel = info\n\n"
-	                      "[daemon]\ndemo = yes\n\n"
+	                      "[native]\nlisten = 127.0.0.1:%d\n\n"
 	                      "# NFSv3 on the ports after the dashboard's; no portmapper\n"
 	                      "# (port 111 needs root and may be taken by rpcbind).\n"
 	                      "[nfs]\nenable = yes\nlisten = 127.0.0.1:%d\nmount_port = %d\n"
 	                      "portmap_port = 0\n\n"
 	                      "[export root]\npath = /\naccess = rw\nclients = 127.0.0.1\n"
-	                      "squash = no_root_squash\nsecure = no\n",
-	                      port, secret_hex, abs, port + 1, token_hex, pwhash, port + 2,
-	                      port + 3);
+	                      "squash = no_root_squash\nsecure = no\n\n"
+	                      "[clients]\ndemo = %s\n\n"
+	                      "[api]\nsocket = %s/api.sock\n\n[web]\nlisten = 127.0.0.1:%d\n"
+	                      "api_tokens = %s\nadmin_password = %s\n\n[log]\nlevel = info\n\n"
+	                      "[daemon]\ndemo = yes\n",
+	                      port, port + 2, port + 3, secret_hex, abs, port + 1, token_hex,
+	                      pwhash);
 	size_t co = 0;
 	append(client, need, &co,
 	         "# bkstorctl's way to the demo daemon: export BKSTOR_CLIENT=%s/client.conf\n"
