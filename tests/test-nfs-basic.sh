@@ -74,6 +74,10 @@ m=$(jget "$T/st.json" "len(d['nfs']['mounts'])")
 [ "$w" -ge $((24 << 20)) ] && [ "$m" -ge 1 ] && ok "status: nfs export bytes_written $w, $m mounts" ||
 	bad "status nfs: bytes_written $w, mounts $m"
 
+ctl status >"$T/st.txt" 2>&1
+grep -q "export.*root / (rw): .* written" "$T/st.txt" && grep -q "127.0.0.1 /bk$" "$T/st.txt" &&
+	ok "bkstorctl status shows the export and the mounts" || { bad "bkstorctl status nfs"; cat "$T/st.txt"; }
+
 # restart: files intact, the same handles (the key is kept beside the config)
 key1=$(sha256sum <"$DEMO/nfs_handle.key")
 [ "$(stat -c %a "$DEMO/nfs_handle.key")" = 600 ] && ok "handle key mode 0600" || bad "handle key mode"
