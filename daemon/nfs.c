@@ -801,6 +801,10 @@ void nfs_status_json(nfs_srv *s, json *j)
 	json_uint(j, "calls", __atomic_load_n(&s->calls, __ATOMIC_RELAXED));
 	json_uint(j, "rpc_errors", __atomic_load_n(&s->rpc_errors, __ATOMIC_RELAXED));
 	json_uint(j, "duplicate_replies", s->drc_hits);
+	/* Written under appl.mu; a status read races them harmlessly (a figure). */
+	json_uint(j, "staged_bytes", __atomic_load_n(&s->staged_bytes, __ATOMIC_RELAXED));
+	json_uint(j, "staged_applied_early",
+	          __atomic_load_n(&s->staged_applied_early, __ATOMIC_RELAXED));
 	json_arr_begin(j, "exports");
 	for (int i = 0; i < s->nexports; i++) {
 		const nfs_export *x = &s->exports[i];

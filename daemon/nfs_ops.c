@@ -133,13 +133,13 @@ static int stage_add(nfs_srv *s, uint64_t id, uint64_t off, const uint8_t *data,
 	int r;
 	/* Over a bound: the data goes to the store now (early), never dropped. */
 	if (st && st->bytes + len > s->stage_file_max) {
-		s->staged_applied_early++;
+		__atomic_add_fetch(&s->staged_applied_early, 1, __ATOMIC_RELAXED);
 		if ((r = stage_apply(s, id)) < 0)
 			return r;
 		st = NULL;
 	}
 	if (s->staged_bytes + len > s->stage_total_max) {
-		s->staged_applied_early++;
+		__atomic_add_fetch(&s->staged_applied_early, 1, __ATOMIC_RELAXED);
 		nfs_stage_flush_idle(s, 0);
 		st = stage_find(s, id);
 	}

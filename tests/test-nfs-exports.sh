@@ -15,6 +15,8 @@ NFSP=$((PORT + 2))
 ctl mkdir /ro >/dev/null && ctl mkdir /other >/dev/null && ctl mkdir /sec >/dev/null || {
 	echo "FAIL - mkdir through bkstorctl"; exit 1; }
 d_stop || bad "clean stop"
+# small stages, so unstable writes go over the bounds
+sed -i '/^\[nfs\]/a stage_per_file = 1M\nstage_total = 2M' "$DEMO/bkstord.conf"
 cat >>"$DEMO/bkstord.conf" <<EOF
 
 [export ro]
@@ -138,6 +140,19 @@ check(st1 == 0 and cnt1 == 6 and com1 == 2, "WRITE FILE_SYNC: committed FILE_SYN
 check(st2 == 0 and cnt2 == 5 and com2 == 0, "WRITE UNSTABLE: committed UNSTABLE")
 check(st3 == 0 and v1 == v2 == v3 and len(v1) == 8, "one write verifier for WRITEs and COMMIT")
 check(st4 == 0 and data == b"hello world", "READ after WRITE and COMMIT: %r" % (data,))
+# unstable writes over stage_per_file (1 MiB) and stage_total (2 MiB): applied
+# early, never dropped; two files interleaved, blocks in reverse order
+blk = [bytes([(i * 7 + k) & 0xff for k in range(65536)]) for i in range(48)]
+_, fa, _ = create(n, rootfh, "stageA")
+_, fb, _ = create(n, rootfh, "stageB")
+okw = True
+for i in reversed(range(48)):
+    okw &= write(n, fa, i * 65536, blk[i], 0)[0] == 0
+    okw &= write(n, fb, i * 65536, blk[47 - i], 0)[0] == 0
+ga = b"".join(read(n, fa, off, 1 << 20)[1] for off in range(0, 3 << 20, 1 << 20))
+gb = b"".join(read(n, fb, off, 1 << 20)[1] for off in range(0, 3 << 20, 1 << 20))
+check(okw and ga == b"".join(blk) and gb == b"".join(reversed(blk)),
+      "3 MiB of unstable writes per file over 1 MiB / 2 MiB stage bounds read back whole")
 with open(os.path.join(os.path.dirname(conf), "verf"), "w") as f:
     f.write(wfh.hex() + " " + v1.hex() + "\n")
 
@@ -206,6 +221,9 @@ print("%d failed" % fails)
 sys.exit(1 if fails else 0)
 PYEOF
 [ $? = 0 ] && ok "raw RPC checks" || bad "raw RPC checks"
+ctl status --json >"$T/st.json" 2>/dev/null
+early=$(jget "$T/st.json" "d['nfs']['staged_applied_early']")
+[ "${early:-0}" -ge 2 ] && ok "stages applied early: $early" || bad "staged_applied_early: $early"
 kill -0 "$DPID" 2>/dev/null && ok "daemon alive" || bad "daemon died"
 d_stop && ok "clean stop" || bad "clean stop"
 
