@@ -691,6 +691,8 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 	int r;
 	s->ap = ap;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_cond_init(&s->wcv, NULL);
 	s->lfd[0] = s->lfd[1] = s->lfd[2] = -1;
 	s->wake[0] = s->wake[1] = -1;
 	s->max_conns = cfg->nfs_max_connections;
@@ -724,6 +726,11 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 		r = bks_fail(e, -errno, "nfs: pipe: %s", strerror(errno));
 		goto fail;
 	}
+	if (pthread_create(&s->wth, NULL, nfs_stage_applier, s) != 0) {
+		r = bks_fail(e, -EAGAIN, "nfs: cannot start a thread");
+		goto fail;
+	}
+	s->wth_started = 1;
 	if (pthread_create(&s->th, NULL, accept_main, s) != 0) {
 		r = bks_fail(e, -EAGAIN, "nfs: cannot start a thread");
 		goto fail;
@@ -736,6 +743,10 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 	*out = s;
 	return 0;
 fail:
+	if (s->wth_started) {
+		s->stopping = 1;
+		pthread_join(s->wth, NULL);
+	}
 	for (int i = 0; i < 3; i++)
 		if (s->lfd[i] >= 0)
 			close(s->lfd[i]);
@@ -745,6 +756,8 @@ fail:
 	}
 	exports_free(s->exports, s->nexports);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_cond_destroy(&s->wcv);
 	free(s);
 	return r;
 }
@@ -765,6 +778,10 @@ void nfs_stop(nfs_srv *s)
 		shutdown(c->fd, SHUT_RDWR);
 	reap_locked(s, 1);
 	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->wmu);
+	pthread_cond_signal(&s->wcv);
+	pthread_mutex_unlock(&s->wmu);
+	pthread_join(s->wth, NULL);
 	/* Unstable writes not yet committed go into the store before the final commit:
 	 * a clean shutdown loses nothing a client wrote. */
 	pthread_mutex_lock(&s->ap->mu);
@@ -775,6 +792,8 @@ void nfs_stop(nfs_srv *s)
 	close(s->wake[1]);
 	exports_free(s->exports, s->nexports);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_cond_destroy(&s->wcv);
 	free(s);
 }
 

@@ -110,6 +110,12 @@ struct nfs_srv {
 	nfs_cookie cookies[NFS_COOKIE_SLOTS];
 	/* staging (under appl.mu) */
 	nfs_stage *stages;
+	/* the applier thread: appends at the front of a stage go into the store while
+	 * the client sends the next writes (wmu/wcv only wake it; order appl.mu, wmu) */
+	pthread_t wth;
+	int wth_started, wpending;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
 	uint64_t staged_bytes, staged_applied_early;
 	/* counters (atomics) */
 	uint64_t calls, rpc_errors, conns_total, conns_refused;
@@ -168,6 +174,8 @@ int nfs3_proc_nonidempotent(uint32_t proc);
 /* Apply staged writes: of every file idle since before idle_ns (0: all). appl.mu held. */
 void nfs_stage_flush_idle(nfs_srv *s, uint64_t idle_before_ns);
 void nfs_stage_free_all(nfs_srv *s);
+/* The applier thread's body (nfs_ops.c). */
+void *nfs_stage_applier(void *arg);
 
 /* nfs_mount.c */
 void nfs_mount_dispatch(nfs_req *q);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/log.h"
 #include "daemon/nfs.h"
@@ -127,6 +128,54 @@ void nfs_stage_free_all(nfs_srv *s)
 		stage_unlink(s, s->stages);
 }
 
+/* Apply the first staged write of some file if it is an append (appl.mu held):
+ * 1 if one was applied. Taking the oldest write keeps arrival order; taking only
+ * appends keeps the store's cut points those of one stream. */
+static int stage_apply_front(nfs_srv *s)
+{
+	store *S = ns_store(s->ap->n);
+	for (nfs_stage *st = s->stages; st; st = st->next) {
+		store_obj_info in;
+		if (!st->n || store_stat(S, st->id, &in) < 0 || st->v[0].off != in.size)
+			continue;
+		nfs_ext x = st->v[0];
+		if (store_write_at(S, st->id, x.off, x.data, x.len) < 0)
+			continue; /* COMMIT will apply it and answer the error */
+		free(x.data);
+		memmove(st->v, st->v + 1, sizeof(*st->v) * --st->n);
+		st->bytes -= x.len;
+		s->staged_bytes -= x.len;
+		if (!st->n)
+			stage_unlink(s, st);
+		return 1;
+	}
+	return 0;
+}
+
+void *nfs_stage_applier(void *arg)
+{
+	nfs_srv *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->wmu);
+		while (!s->wpending && !s->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->wcv, &s->wmu, &ts);
+		}
+		s->wpending = 0;
+		pthread_mutex_unlock(&s->wmu);
+		if (s->stopping)
+			return NULL;
+		int did;
+		do {
+			pthread_mutex_lock(&s->ap->mu);
+			did = stage_apply_front(s);
+			pthread_mutex_unlock(&s->ap->mu);
+		} while (did && !s->stopping);
+	}
+}
+
 static int stage_add(nfs_srv *s, uint64_t id, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	nfs_stage *st = stage_find(s, id);
@@ -166,6 +215,10 @@ static int stage_add(nfs_srv *s, uint64_t id, uint64_t off, const uint8_t *data,
 	st->bytes += len;
 	s->staged_bytes += len;
 	st->last_ns = bks_now_ns();
+	pthread_mutex_lock(&s->wmu);
+	s->wpending = 1;
+	pthread_cond_signal(&s->wcv);
+	pthread_mutex_unlock(&s->wmu);
 	return 0;
 }
 
