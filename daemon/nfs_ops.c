@@ -683,14 +683,19 @@ static void p_create(call *k)
 		t.atime_ns = va;
 		r = ns_setattr(k->s->ap->n, na.id, &t, NS_SET_MTIME | NS_SET_ATIME);
 	} else if (r >= 0 && k->a.createmode != NFS3_EXCLUSIVE) {
-		/* New or (UNCHECKED) existing: the rest of the attributes, a size
-		 * truncates an existing file. The new file's owner is the caller. */
+		/* A new file: the rest of its attributes (its mode is set). An existing
+		 * one (UNCHECKED): only a size, which truncates it (as Linux does; its
+		 * owner and mode stay). */
 		obj t;
 		nfs3_sattr sa = k->a.sattr;
-		sa.set_mode = sa.set_mode && r == 1;
+		int created = r == 0;
+		sa.set_mode = 0;
+		if (!created) {
+			nfs3_sattr only = {.set_size = sa.set_size, .size = sa.size};
+			sa = only;
+		}
 		sa.set_uid = sa.set_uid && sa.uid != na.uid;
 		sa.set_gid = sa.set_gid && sa.gid != na.gid;
-		int created = r == 0;
 		if ((r = load(k->s, k->x.id, na.id, &t)) == 0)
 			r = set_attrs(k, &t, &sa, created);
 	}
