@@ -14,7 +14,7 @@
 
 /* Content map blocks (docs/format.md "Content maps"). */
 #define MAP_HDR 16
-#define MAP_LEAF_ENT 88    /* offset 8, length 4, length high 4, fingerprint 32, pointer 40 */
+#define MAP_LEAF_ENT 88    /* offset 8, length 4, length high 4, fp 32, pointer 40 */
 #define MAP_NODE_ENT 48    /* first offset 8, pointer 40 */
 #define MAP_MAX_DEPTH 8
 

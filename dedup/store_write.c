@@ -177,7 +177,7 @@ static int wa_apply(store *s, uint64_t id, obj_rec *o, uint64_t a, uint64_t b,
 static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const uint8_t *buf,
                        size_t len, uint8_t *run, uint8_t *cb)
 {
-	uint64_t S = o->size, end = off + len, a, b;
+	uint64_t osize = o->size, end = off + len, a, b;
 	struct wa w = {s, NULL, 0, 0, 0};
 	map_ext e, lead, tail;
 	size_t lead_n = 0, tail_n = 0, lead_in = 0;
@@ -186,7 +186,7 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 
 	/* Where the replaced range starts, and what of it comes before the new bytes:
 	 * a chunk's head (re-cut with them) or a hole's head (kept). */
-	if (off < S) {
+	if (off < osize) {
 		if ((r = ext_at(s, id, o, off, &e)) < 0)
 			return r;
 		a = e.off;
@@ -201,23 +201,23 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 			if (!map_ext_is_hole(&e))
 				a = e.off, lead = e, lead_n = e.len;
 		}
-	} else if (S == 0) {
+	} else if (osize == 0) {
 		a = 0, lead_hole = off;
 	} else {
-		if ((r = ext_at(s, id, o, S - 1, &e)) < 0)
+		if ((r = ext_at(s, id, o, osize - 1, &e)) < 0)
 			return r;
-		if (off == S && !map_ext_is_hole(&e))
+		if (off == osize && !map_ext_is_hole(&e))
 			a = e.off, lead = e, lead_n = e.len; /* an append: the last chunk again */
-		else if (off == S)
-			a = S;
+		else if (off == osize)
+			a = osize;
 		else if (map_ext_is_hole(&e))
 			a = e.off, lead_hole = off - e.off; /* the hole grows */
 		else
-			a = S, lead_hole = off - S;
+			a = osize, lead_hole = off - osize;
 	}
 	/* Where it ends, and what of it comes after the new bytes. */
 	b = end;
-	if (end < S) {
+	if (end < osize) {
 		if ((r = ext_at(s, id, o, end - 1, &e)) < 0)
 			return r;
 		b = e.off + e.len;
@@ -246,9 +246,10 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 		memcpy(run + lead_n + len, cb + lead_in, tail_n);
 	}
 	w.next = a;
-	if ((r = wa_hole(&w, lead_hole)) == 0 && (r = wa_chunks(&w, run, lead_n + len + tail_n)) == 0 &&
+	if ((r = wa_hole(&w, lead_hole)) == 0 &&
+	    (r = wa_chunks(&w, run, lead_n + len + tail_n)) == 0 &&
 	    (r = wa_hole(&w, tail_hole)) == 0)
-		r = wa_apply(s, id, o, a, BKS_MIN(b, S), &w, BKS_MAX(S, end));
+		r = wa_apply(s, id, o, a, BKS_MIN(b, osize), &w, BKS_MAX(osize, end));
 	free(w.ne);
 	return r;
 }
@@ -298,19 +299,19 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 	int r = store_obj_get(s, id, &o);
 	if (r < 0 || size == o.size)
 		return r;
-	uint64_t S = o.size, a;
+	uint64_t osize = o.size, a;
 	int space;
-	if (size > S) {
+	if (size > osize) {
 		/* A hole from the old end (the last extent, when it is a hole, grows). */
 		if (store_space_full(s))
 			return -ENOSPC;
 		space = pool_set_space(s->pl, POOL_SPACE_DATA);
-		a = S;
-		if (S > 0 && (r = ext_at(s, id, &o, S - 1, &e)) == 0 && map_ext_is_hole(&e))
+		a = osize;
+		if (osize > 0 && (r = ext_at(s, id, &o, osize - 1, &e)) == 0 && map_ext_is_hole(&e))
 			a = e.off;
 		w.next = a;
 		if (r == 0 && (r = wa_hole(&w, size - a)) == 0)
-			r = wa_apply(s, id, &o, a, S, &w, size);
+			r = wa_apply(s, id, &o, a, osize, &w, size);
 		goto out;
 	}
 	/* Shrink: extents past size go, the one holding it is cut (a chunk's head is
@@ -325,7 +326,7 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 		if (s->mr.obj == id)
 			map_reader_forget(&s->mr);
 		n.size = 0;
-		s->logical -= S;
+		s->logical -= osize;
 		obj_rec_encode(&n, barray_mut(s->objtab, id));
 		store_log_note_obj(s, id);
 		goto out;
@@ -343,7 +344,7 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 			r = wa_chunks(&w, cb, size - e.off);
 	}
 	if (r == 0)
-		r = wa_apply(s, id, &o, a, S, &w, size);
+		r = wa_apply(s, id, &o, a, osize, &w, size);
 out:
 	pool_set_space(s->pl, space);
 	free(cb);

@@ -14,7 +14,8 @@
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
  *     was; a grow is refused, a shrink is not; after the collector, writes go on.
- * --seed N repeats a run of part 1 (the seed is printed when it fails). */
+ * --seed N [--batches B] [--tiny] repeats a run of part 1 (printed when it fails);
+ * --no-model runs parts 2-6 only. */
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -214,6 +215,8 @@ static int model_run(uint64_t seed, int batches)
 	store *s = NULL;
 	int r, fails0 = tu_failures;
 	uint64_t syncs = 0, crashes = 0, gcs = 0, gc_steps = 0, ops = 0;
+	uint64_t meta_moved = 0, segs_compacted = 0;
+	store_gc_stats gs;
 
 	rng = seed * 2654435761u + 1;
 	arr *a = tu_make_array(dir, N, DISK_MB, NULL, paths);
@@ -244,6 +247,9 @@ static int model_run(uint64_t seed, int batches)
 				gc_steps++;
 			}
 			REQUIRE(more == 0, "%s: gc step %d", when, more);
+			store_gc_get_stats(s, &gs);
+			meta_moved += gs.meta_blocks_moved;
+			segs_compacted += gs.segments_compacted;
 			REQUIRE(store_commit(s, &e) == 0, "%s: commit after gc", when);
 		}
 		for (int i = 0; i < 20; i++, ops++)
@@ -254,6 +260,9 @@ static int model_run(uint64_t seed, int batches)
 		} else if (ev == 2) {
 			REQUIRE(store_gc_run(s, 0.6) == 0, "%s: gc run", when);
 			gcs++;
+			store_gc_get_stats(s, &gs);
+			meta_moved += gs.meta_blocks_moved;
+			segs_compacted += gs.segments_compacted;
 			CHECK(check_all(s, when) == 0, "%s: after gc", when);
 			verify_clean(s, when);
 		} else if (ev >= 3) {
@@ -284,13 +293,18 @@ static int model_run(uint64_t seed, int batches)
 	store_stats st;
 	store_get_stats(s, &st);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
-	       "(%llu steps), %.1f MiB logical, dedup %.2f\n",
+	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
+	       "logical, dedup %.2f\n",
 	       (unsigned long long)seed, (unsigned long long)ops, (unsigned long long)syncs,
 	       (unsigned long long)crashes, (unsigned long long)gcs,
-	       (unsigned long long)gc_steps, (double)st.logical_bytes / 1048576.0,
+	       (unsigned long long)gc_steps, (unsigned long long)segs_compacted,
+	       (unsigned long long)meta_moved, (double)st.logical_bytes / 1048576.0,
 	       st.dedup_ratio);
+	CHECK(batches < 20 || (segs_compacted > 0 && meta_moved > 0),
+	      "the collector compacted data and moved map blocks");
 	if (tu_failures != fails0)
-		fprintf(stderr, "FAILED with --seed %llu\n", (unsigned long long)seed);
+		fprintf(stderr, "FAILED: rerun with --seed %llu --batches %d%s\n",
+		        (unsigned long long)seed, batches, sp.cdc.avg == 128 ? " --tiny" : "");
 	store_close(s);
 	for (int i = 0; i < NOBJ; i++) {
 		free(mo[i].m);
@@ -382,6 +396,32 @@ static int holes_and_cache(void)
 	      "data in hole after reopen");
 	REQUIRE(store_truncate(s, big, 0) == 0, "truncate to 0");
 	CHECK(store_stat(s, big, &in) == 0 && in.size == 0 && in.nextents == 0, "empty again");
+
+	/* Overwritten chunks are garbage: the collector takes them. */
+	uint64_t g;
+	tu_fill(88, 0, 0, x, len);
+	REQUIRE(store_put(s, x, len, &g) == 0, "put");
+	REQUIRE(store_gc_run(s, 0.9) == 0, "gc");
+	store_get_stats(s, &s0);
+	tu_fill(89, 0, 0, x, len);
+	REQUIRE(store_write_at(s, g, 0, x, len) == 0, "overwrite whole");
+	store_get_stats(s, &s1);
+	uint64_t added = s1.unique_chunks - s0.unique_chunks;
+	REQUIRE(store_delete(s, id) == 0, "delete");
+	REQUIRE(store_gc_run(s, 0.9) == 0, "gc");
+	store_get_stats(s, &s1);
+	CHECK(s1.unique_chunks + added / 2 < s0.unique_chunks + added,
+	      "old chunks collected: %llu before, %llu added, %llu after",
+	      (unsigned long long)s0.unique_chunks, (unsigned long long)added,
+	      (unsigned long long)s1.unique_chunks);
+	printf("garbage: whole 3 MiB overwrite added %llu chunks; collected: %llu -> %llu\n",
+	       (unsigned long long)added, (unsigned long long)(s0.unique_chunks + added),
+	       (unsigned long long)s1.unique_chunks);
+	uint8_t *y = malloc(len);
+	CHECK(y && store_read(s, g, 0, y, len, &got) == 0 && got == len && !memcmp(x, y, len),
+	      "read after collection");
+	free(y);
+	verify_clean(s, "garbage");
 	store_close(s);
 	free(x);
 	return 0;
@@ -403,16 +443,25 @@ static int appends(void)
 	arr *a = tu_make_array(dir, N, DISK_MB, NULL, paths);
 	int r = store_create(a, NULL, &s, &e);
 	REQUIRE(r == 0 && x && y, "create: %s", bks_errmsg(&e, r));
+	pool_stats m0, m1, m2;
 	tu_fill(31, 0, 0, x, len);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pool_get_stats(store_pool(s), &m0);
 	REQUIRE(store_put(s, x, len, &ida) == 0, "put");
+	pool_get_stats(store_pool(s), &m1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	store_get_stats(s, &s0);
 	REQUIRE(store_put(s, NULL, 0, &idb) == 0, "put empty");
 	for (size_t off = 0; off < len; off += step)
 		REQUIRE(store_write_at(s, idb, off, x + off, step) == 0, "append at %zu", off);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
+	pool_get_stats(store_pool(s), &m2);
 	store_get_stats(s, &s1);
+	printf("appends: map bytes written: put %llu, 1 MiB appends %llu (%.1f KiB per "
+	       "append)\n",
+	       (unsigned long long)(m1.meta_bytes_written - m0.meta_bytes_written),
+	       (unsigned long long)(m2.meta_bytes_written - m1.meta_bytes_written),
+	       (double)(m2.meta_bytes_written - m1.meta_bytes_written) / 48.0 / 1024.0);
 	store_obj_info ia, ib;
 	REQUIRE(store_stat(s, ida, &ia) == 0 && store_stat(s, idb, &ib) == 0, "stat");
 	uint64_t newc = s1.unique_chunks - s0.unique_chunks;
@@ -433,8 +482,13 @@ static int appends(void)
 	/* The other way: appends first (other bytes), then store_put of them. */
 	tu_fill(32, 0, 0, x, len);
 	REQUIRE(store_put(s, NULL, 0, &idc) == 0, "put empty");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t off = 0; off < len; off += step)
 		REQUIRE(store_write_at(s, idc, off, x + off, step) == 0, "append at %zu", off);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("appends: 48 MiB of new bytes by 1 MiB appends: %.2f s (store_put of new "
+	       "bytes above: %.2f s)\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, tput);
 	store_get_stats(s, &s0);
 	uint64_t idd;
 	REQUIRE(store_put(s, x, len, &idd) == 0, "put");
@@ -487,6 +541,8 @@ static int overwrite_cost(void)
 	pool_stats p0, p1;
 	uint64_t worst = 0, total = 0;
 	int n = 50;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pool_get_stats(store_pool(s), &p0);
 	for (int i = 0; i < n; i++) {
 		uint64_t before = p0.meta_bytes_written;
@@ -501,11 +557,15 @@ static int overwrite_cost(void)
 		          !memcmp(back, blk, 4096),
 		      "overwrite %d reads back", i);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	(void)p1;
 	printf("overwrite: 4 KiB in a 256 MiB object (%llu extents, ~%.1f MiB of leaves): "
-	       "map bytes written per overwrite: mean %llu, worst %llu\n",
+	       "map bytes written per overwrite: mean %llu, worst %llu; %.2f ms each "
+	       "(with a read back)\n",
 	       (unsigned long long)in.nextents, (double)map_bytes / 1048576.0,
-	       (unsigned long long)(total / (uint64_t)n), (unsigned long long)worst);
+	       (unsigned long long)(total / (uint64_t)n), (unsigned long long)worst,
+	       ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) /
+	           n);
 	/* Depth 3 here (32 KiB blocks): a leaf (split at worst into two), a node, the
 	 * root; far from the tens of MiB a rewrite of the map would be. */
 	CHECK(worst <= 4 * 32768, "worst %llu bytes", (unsigned long long)worst);
@@ -576,12 +636,16 @@ static int full(void)
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0;
-	int batches = 40;
+	int batches = 40, tiny = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--batches") && i + 1 < argc)
 			batches = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tiny"))
+			tiny = 1;
+		else if (!strcmp(argv[i], "--no-model"))
+			batches = 0;
 	}
 	wbuf = malloc((2u << 20) + 4096);
 	rbuf = malloc(MAXSZ + 8192);
@@ -591,10 +655,18 @@ int main(int argc, char **argv)
 	sp.cdc.max = 16384;
 	sp.auto_commit_bytes = 0;
 	if (seed) {
+		if (tiny)
+			sp.cdc = (cdc_params){64, 128, 512};
 		model_run(seed, batches);
-	} else {
+	} else if (batches > 0) {
 		model_run(1, batches);
 		model_run(2, batches);
+		/* Tiny chunks: ~40 000 extents per object, a write spans many leaves
+		 * (splits, leaves dropped whole). */
+		sp.cdc = (cdc_params){64, 128, 512};
+		model_run(3, batches / 2);
+	}
+	if (!seed) {
 		holes_and_cache();
 		appends();
 		rng = 99;
