@@ -51,7 +51,23 @@ def check(cond, what):
     if not cond:
         fails += 1
 
+# the portmapper's calls (every port answers every program; the demo has no
+# portmapper port of its own)
+c = Conn(nfsp)
+def getport(prog, vers, prot):
+    st, res = c.call(PMAP, 2, 3, p32(prog) + p32(vers) + p32(prot) + p32(0))
+    return u32(res) if st == 0 else -1
+check(getport(NFS, 3, 6) == nfsp and getport(MOUNT, 3, 6) == mntp,
+      "PMAP GETPORT: NFS v3 and MOUNT v3 over TCP")
+check(getport(NFS, 3, 17) == 0 and getport(NFS, 2, 6) == 0, "PMAP GETPORT: no UDP, no NFSv2")
+st, res = c.call(PMAP, 2, 4)
+check(st == 0 and res[:4] == p32(1) and len(res) == 2 * 20 + 4, "PMAP DUMP: two mappings")
+c.close()
+
 c = Conn(mntp, privileged=True)
+st, res = c.call(MOUNT, 3, 5)
+check(st == 0 and b"/other" in res and b"10.1.2.0/24" in res and b"192.168.7.7/32" in res,
+      "MOUNT EXPORT lists the exports with their networks")
 st, _ = mnt(c, "/other")
 check(st == 13, "MNT of an export whose clients list lacks 127.0.0.1: MNT3ERR_ACCES (%d)" % st)
 st, _ = mnt(c, "/nonexistent/dir")
@@ -60,6 +76,11 @@ st, rootfh = mnt(c, "/")
 check(st == 0 and len(rootfh) == 40, "MNT / (the demo's export): a 40-byte handle")
 st, rofh = mnt(c, "/ro")
 check(st == 0, "MNT /ro")
+st, res = c.call(MOUNT, 3, 2)
+check(st == 0 and b"/ro" in res and b"127.0.0.1" in res, "MOUNT DUMP lists 127.0.0.1 /ro")
+c.call(MOUNT, 3, 3, opaque(b"/ro"))
+st, res = c.call(MOUNT, 3, 2)
+check(st == 0 and b"/ro" not in res, "after UMNT /ro, DUMP no longer lists it")
 c.close()
 
 u = Conn(mntp, privileged=False)
