@@ -9,6 +9,7 @@
 # arguments, bad credential, truncated record, huge record length) gets an RPC error
 # or a closed connection, and the daemon keeps serving.
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (privileged source ports for secure exports)"; exit 77; }
 
 d_start || exit 1
 NFSP=$((PORT + 2))
