@@ -714,6 +714,10 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 		goto fail;
 	}
 	s->nexports = cfg->nexports;
+	if (!cfg->nfs_listen_set) {
+		r = bks_fail(e, -EINVAL, "nfs: enabled with an empty [nfs] listen");
+		goto fail;
+	}
 	int ports[3] = {cfg->nfs_listen.port, (int)cfg->nfs_mount_port,
 	                (int)cfg->nfs_portmap_port};
 	for (int i = 0; i < 3; i++) {

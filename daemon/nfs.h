@@ -79,6 +79,8 @@ typedef struct nfs_stage {
 	nfs_ext *v;
 	size_t n, cap;
 	uint64_t bytes;
+	uint64_t end;              /* the largest off + len staged (those applied early
+	                            * are in the store, whose size then covers them) */
 	uint64_t last_ns;          /* last write staged (idle files are applied) */
 	struct nfs_stage *next;
 } nfs_stage;

@@ -34,10 +34,7 @@ static nfs_stage *stage_find(nfs_srv *s, uint64_t id)
 
 static uint64_t stage_end(const nfs_stage *st)
 {
-	uint64_t end = 0;
-	for (size_t i = 0; st && i < st->n; i++)
-		end = BKS_MAX(end, st->v[i].off + st->v[i].len);
-	return end;
+	return st ? st->end : 0;
 }
 
 /* Lay the staged bytes of [off, off + len) over buf, oldest first. */
@@ -213,6 +210,7 @@ static int stage_add(nfs_srv *s, uint64_t id, uint64_t off, const uint8_t *data,
 	memcpy(copy, data, len);
 	st->v[st->n++] = (nfs_ext){.off = off, .len = len, .data = copy};
 	st->bytes += len;
+	st->end = BKS_MAX(st->end, off + len);
 	s->staged_bytes += len;
 	st->last_ns = bks_now_ns();
 	pthread_mutex_lock(&s->wmu);
