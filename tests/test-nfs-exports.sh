@@ -26,6 +26,7 @@ access = ro
 clients = 127.0.0.1/32
 squash = no_root_squash
 secure = no
+auth_none = yes
 
 [export other]
 path = /other
@@ -177,6 +178,9 @@ check(okw and ga == b"".join(blk) and gb == b"".join(reversed(blk)),
       "3 MiB of unstable writes per file over 1 MiB / 2 MiB stage bounds read back whole")
 with open(os.path.join(os.path.dirname(conf), "verf"), "w") as f:
     f.write(wfh.hex() + " " + v1.hex() + "\n")
+
+st, res = n.call(NFS, 3, 1, opaque(rofh), cred=p32(AUTH_NONE) + p32(0))
+check(st == 0 and u32(res) == 0, "AUTH_NONE call where the export allows it: GETATTR OK")
 
 # RPC errors
 res = n.call(NFS, 4, 0)
