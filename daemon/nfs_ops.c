@@ -327,7 +327,6 @@ typedef struct call {
 	cfg_export x;
 	char xpath[NS_PATH_MAX + 1];
 	obj o;                    /* the object of a.fh, or the directory of a.where */
-	int have_o;
 } call;
 
 static void ok(call *k)
