@@ -331,6 +331,33 @@ static void print_jobs(const jsonp_val *jobs, uint64_t now)
 		print_field("jobs", "none");
 }
 
+/* NFS: one line for the server, one per export (bytes written/read), the mounts. */
+static void print_nfs(const jsonp_val *nfs)
+{
+	char line[400], a[32], b[32];
+	int on = 0;
+	if (!nfs || jsonp_bool(jsonp_get(nfs, "enabled"), &on) < 0 || !on)
+		return;
+	const jsonp_val *xs = jsonp_get(nfs, "exports"), *ms = jsonp_get(nfs, "mounts");
+	snprintf(line, sizeof(line), "port %llu, mount port %llu, %llu connections, %zu mounts",
+	         (unsigned long long)get_u(nfs, "port"), (unsigned long long)get_u(nfs, "mount_port"),
+	         (unsigned long long)get_u(nfs, "connections"), jsonp_len(ms));
+	print_field("nfs", line);
+	for (size_t i = 0; i < jsonp_len(xs); i++) {
+		const jsonp_val *x = jsonp_at(xs, i);
+		snprintf(line, sizeof(line), "%s %s (%s): %s written, %s read", get_s(x, "name"),
+		         get_s(x, "path"), get_s(x, "access"),
+		         bks_fmt_bytes(get_u(x, "bytes_written"), a, sizeof(a)),
+		         bks_fmt_bytes(get_u(x, "bytes_read"), b, sizeof(b)));
+		print_field("export", line);
+	}
+	for (size_t i = 0; i < jsonp_len(ms) && i < 16; i++) {
+		const jsonp_val *m = jsonp_at(ms, i);
+		snprintf(line, sizeof(line), "%s %s", get_s(m, "client"), get_s(m, "path"));
+		print_field(i ? "" : "mounts", line);
+	}
+}
+
 static void print_overview(const jsonp_val *root)
 {
 	const jsonp_val *cap = jsonp_get(root, "capacity"), *tp = jsonp_get(root, "throughput");
@@ -378,6 +405,7 @@ static void print_overview(const jsonp_val *root)
 	         fmt_rate(get_d(tp, "ingest_bps", 0), a, sizeof(a)),
 	         fmt_rate(get_d(tp, "restore_bps", 0), b, sizeof(b)));
 	print_field("rate", line);
+	print_nfs(jsonp_get(root, "nfs"));
 	print_jobs(jsonp_get(root, "jobs"), now);
 	putchar('\n');
 }

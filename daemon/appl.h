@@ -95,6 +95,8 @@ typedef struct appl {
 
 	pthread_mutex_t snapmu;
 	appl_snap snap;
+
+	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when

@@ -24,6 +24,7 @@
 #include "daemon/demo.h"
 #include "daemon/log.h"
 #include "daemon/native.h"
+#include "daemon/nfs.h"
 
 static void usage(FILE *f)
 {
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 	        "  --config FILE   configuration (default %s; docs/config.md)\n"
 	        "  --demo DIR      run on file-backed disks in DIR, created the first time\n"
 	        "                  (8 disks + 1 hot spare, sparse), serving on localhost\n"
-	        "  --port N        demo: native protocol on N, dashboard on N+1 (first run)\n"
+	        "  --port N        demo: native protocol on N, dashboard on N+1, NFS on\n"
+	        "                  N+2 and MOUNT on N+3 (first run)\n"
 	        "  --daemon        detach from the terminal (logs then go nowhere: prefer\n"
 	        "                  systemd with the default foreground mode)\n"
 	        "  --pidfile FILE  write the process id there\n"
@@ -74,6 +76,7 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 		native_reload(nsrv, &nc, &e);
 	if (apisrv)
 		api_reload(apisrv, &nc);
+	nfs_reload(ap->nfs, &nc);
 	/* commit_interval and gc_min_live are read from ap->cfg; the rest of the
 	 * reloadable values only keep ap->cfg true for the next cfg_reload_diff. */
 	pthread_mutex_lock(&ap->mu);
@@ -113,7 +116,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || (demo && config) || port < 0 || port > 65534) {
+	if (optind != argc || (demo && config) || port < 0 || port > 65532) {
 		usage(stderr);
 		return 2;
 	}
@@ -175,6 +178,24 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
+	/* The handle key: [nfs] handle_key, else beside the configuration. */
+	char keypath[CFG_MAX_PATH + 32];
+	if (ap->cfg.nfs_handle_key[0]) {
+		snprintf(keypath, sizeof(keypath), "%s", ap->cfg.nfs_handle_key);
+	} else {
+		const char *sl = strrchr(config, '/');
+		snprintf(keypath, sizeof(keypath), "%.*snfs_handle.key",
+		         sl ? (int)(sl - config + 1) : 0, config);
+	}
+	if ((r = nfs_start(ap, keypath, &ap->nfs, &e)) < 0) {
+		LOG_E("cannot start: %s", bks_errmsg(&e, r));
+		api_stop(apisrv);
+		native_stop(nsrv);
+		appl_close(ap);
+		free(api_path);
+		free(ap);
+		return 1;
+	}
 	if ((r = write_pidfile(pidfile)) < 0)
 		LOG_W("pidfile %s: %s", pidfile, strerror(-r));
 	arr_status *st = malloc(sizeof(*st));
@@ -199,6 +220,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	ap->shutting_down = 1;
+	nfs_stop(ap->nfs);
+	ap->nfs = NULL;
 	native_stop(nsrv);
 	api_stop(apisrv);
 	r = appl_close(ap);

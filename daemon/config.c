@@ -36,9 +36,9 @@ _Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds
 _Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
 
 enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
-            S_COUNT };
+            S_NFS, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
 static const char *const sect_name[S_COUNT] = {"array", "store", "native", "clients",
-                                               "api",   "web",   "log",    "daemon"};
+                                               "api",   "web",   "log",    "daemon", "nfs"};
 
 enum ktype {
 	T_NAME,    /* [A-Za-z0-9._-], min..max chars */
@@ -134,6 +134,16 @@ static const ckey keys[] = {
 	K(DAEMON, "threads", T_UINT, threads, 0, 1024, "0", R),
 	K(DAEMON, "pidfile", T_PATH, pidfile, 0, CFG_MAX_PATH, "", R),
 	K(DAEMON, "demo", T_BOOL, demo, 0, 1, "no", R),
+	K(NFS, "enable", T_BOOL, nfs_enabled, 0, 1, "no", R),
+	KA(NFS, "listen", T_OPTADDR, nfs_listen, nfs_listen_set, 0, "0.0.0.0:2049", R),
+	K(NFS, "mount_port", T_UINT, nfs_mount_port, 1, 65535, "20048", R),
+	K(NFS, "portmap_port", T_UINT, nfs_portmap_port, 0, 65535, "111", R),
+	K(NFS, "max_connections", T_UINT, nfs_max_connections, 1, 4096, "64", R),
+	K(NFS, "wsize", T_SIZE, nfs_wsize, KB(4), MB(1), "1M", R | K_POW2),
+	K(NFS, "rsize", T_SIZE, nfs_rsize, KB(4), MB(1), "1M", R | K_POW2),
+	K(NFS, "stage_per_file", T_SIZE, nfs_stage_file, MB(1), TB(1), "64M", R),
+	K(NFS, "stage_total", T_SIZE, nfs_stage_total, MB(1), TB(1), "256M", R),
+	K(NFS, "handle_key", T_PATH, nfs_handle_key, 0, CFG_MAX_PATH, "", R),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)
@@ -571,6 +581,12 @@ void cfg_free(bks_cfg *c)
 		free(c->clients[i].secret);
 	}
 	free(c->clients);
+	for (int i = 0; i < c->nexports; i++) {
+		free(c->exports[i].name);
+		free(c->exports[i].path);
+		free(c->exports[i].nets);
+	}
+	free(c->exports);
 	free(c->source);
 	free(c->warning);
 	memset(c, 0, sizeof(*c));
@@ -584,6 +600,7 @@ typedef struct pstate {
 	const char *name;
 	int line;          /* 0: a message about the whole file */
 	int sect;          /* -1 before the first header */
+	int xline;         /* line of the current [export NAME] header */
 	int seen[NKEYS];   /* line where the file set each key, 0 = still the default */
 } pstate;
 
@@ -660,6 +677,157 @@ static int find_key(int sect, const char *name)
 	return -1;
 }
 
+/* ---- NFS exports: [export NAME] sections ---- */
+
+static uint32_t export_id(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h ? h : 1;
+}
+
+static int new_export(pstate *ps, const char *name)
+{
+	bks_cfg *c = ps->c;
+	cfg_export *nl;
+	if (check_name(name, 1, 64))
+		return perr(ps, -EINVAL, "[export NAME]: the name is 1..64 letters, digits, '-', "
+		            "'_' or '.' (got '%.64s')", name);
+	for (int i = 0; i < c->nexports; i++)
+		if (!strcmp(c->exports[i].name, name) || c->exports[i].id == export_id(name))
+			return perr(ps, -EINVAL, "[export %s] %s", name,
+			            !strcmp(c->exports[i].name, name) ? "defined twice" :
+			            "has the same id as another export: rename one");
+	if (c->nexports >= CFG_MAX_EXPORTS)
+		return perr(ps, -ERANGE, "more than %d exports", CFG_MAX_EXPORTS);
+	if (!(nl = realloc(c->exports, sizeof(*nl) * (size_t)(c->nexports + 1))))
+		return perr(ps, -ENOMEM, "out of memory");
+	c->exports = nl;
+	nl += c->nexports++;
+	memset(nl, 0, sizeof(*nl));
+	nl->id = export_id(name);
+	nl->anonuid = nl->anongid = 65534;
+	nl->secure = 1;
+	nl->name = strdup(name);
+	nl->path = strdup("");
+	ps->sect = S_EXPORT;
+	ps->xline = ps->line;
+	return nl->name && nl->path ? 0 : perr(ps, -ENOMEM, "out of memory");
+}
+
+static int parse_net(const char *s, cfg_net *n)
+{
+	char host[64];
+	const char *sl = strchr(s, '/');
+	size_t hl = sl ? (size_t)(sl - s) : strlen(s);
+	uint64_t bits;
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, host, n->addr) == 1)
+		n->family = CFG_AF_INET;
+	else if (inet_pton(AF_INET6, host, n->addr) == 1)
+		n->family = CFG_AF_INET6;
+	else
+		return -EINVAL;
+	unsigned maxb = n->family == CFG_AF_INET ? 32 : 128;
+	bits = maxb;
+	if (sl) {
+		const char *e;
+		if (parse_digits(sl + 1, &e, &bits) != 0 || *e || bits > maxb)
+			return -EINVAL;
+	}
+	n->bits = (uint8_t)bits;
+	for (unsigned i = 0; i < 16; i++) /* host bits off: the network as written */
+		if (i * 8 >= bits)
+			n->addr[i] = 0;
+		else if (i * 8 + 8 > bits)
+			n->addr[i] &= (uint8_t)(0xff << (8 - (bits - i * 8)));
+	return 0;
+}
+
+int cfg_export_allows(const cfg_export *x, int family, const uint8_t *addr)
+{
+	for (int i = 0; i < x->nnets; i++) {
+		const cfg_net *n = &x->nets[i];
+		if (n->family != family)
+			continue;
+		unsigned full = n->bits / 8, rest = n->bits % 8;
+		if (memcmp(n->addr, addr, full))
+			continue;
+		if (rest && ((addr[full] ^ n->addr[full]) & (0xff00 >> rest) & 0xff))
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+static int set_export(pstate *ps, const char *key, char *val)
+{
+	cfg_export *x = &ps->c->exports[ps->c->nexports - 1];
+	uint64_t v;
+	const char *e;
+	if (!strcmp(key, "path")) {
+		if (val[0] != '/' || strlen(val) > 4096)
+			return perr(ps, -EINVAL, "[export %s] path = '%.64s': an absolute namespace "
+			            "path", x->name, val);
+		return set_str(&x->path, val) < 0 ? perr(ps, -ENOMEM, "out of memory") : 0;
+	}
+	if (!strcmp(key, "access")) {
+		if (strcmp(val, "rw") && strcmp(val, "ro"))
+			return perr(ps, -EINVAL, "[export %s] access = '%.16s': rw or ro", x->name, val);
+		x->rw = !strcmp(val, "rw");
+		return 0;
+	}
+	if (!strcmp(key, "squash")) {
+		static const char *const w[] = {"root_squash", "all_squash", "no_root_squash"};
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(val, w[i])) {
+				x->squash = i;
+				return 0;
+			}
+		return perr(ps, -EINVAL, "[export %s] squash = '%.16s': root_squash, all_squash "
+		            "or no_root_squash", x->name, val);
+	}
+	if (!strcmp(key, "anonuid") || !strcmp(key, "anongid")) {
+		if (parse_digits(val, &e, &v) != 0 || *e || v > UINT32_MAX)
+			return perr(ps, -ERANGE, "[export %s] %s = '%.16s': a number 0..4294967295",
+			            x->name, key, val);
+		*(key[4] == 'u' ? &x->anonuid : &x->anongid) = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "secure") || !strcmp(key, "auth_none")) {
+		for (int i = 0; i < 8; i++)
+			if (!strcasecmp(val, bool_word[i])) {
+				*(key[0] == 's' ? &x->secure : &x->auth_none) = i >= 4;
+				return 0;
+			}
+		return perr(ps, -EINVAL, "[export %s] %s = '%.16s': yes or no", x->name, key, val);
+	}
+	if (!strcmp(key, "clients")) {
+		char *save = NULL;
+		for (char *t = strtok_r(val, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+			cfg_net n, *nl;
+			if (parse_net(t, &n) < 0)
+				return perr(ps, -EINVAL, "[export %s] clients: '%.64s' is not an address "
+				            "or ADDRESS/BITS network", x->name, t);
+			if (x->nnets >= CFG_MAX_NETS)
+				return perr(ps, -ERANGE, "[export %s] clients: at most %d networks",
+				            x->name, CFG_MAX_NETS);
+			if (!(nl = realloc(x->nets, sizeof(*nl) * (size_t)(x->nnets + 1))))
+				return perr(ps, -ENOMEM, "out of memory");
+			x->nets = nl;
+			nl[x->nnets++] = n;
+		}
+		return 0;
+	}
+	return perr(ps, -EINVAL, "unknown key '%.64s' in section [export %s] (path, access, "
+	            "clients, squash, anonuid, anongid, secure, auth_none)", key, x->name);
+}
+
 static int parse_section(pstate *ps, char *p)
 {
 	char *rb = strchr(p, ']'), *nm, *rest;
@@ -670,6 +838,8 @@ static int parse_section(pstate *ps, char *p)
 	rest = trim(rb + 1);
 	if (*rest && *rest != '#' && *rest != ';')
 		return perr(ps, -EINVAL, "text after the section header [%.64s]", nm);
+	if (!strncmp(nm, "export", 6) && (is_space(nm[6]) || !nm[6]))
+		return new_export(ps, trim(nm + 6));
 	for (int s = 0; s < S_COUNT; s++) {
 		if (!strcmp(nm, sect_name[s])) {
 			ps->sect = s;
@@ -767,6 +937,8 @@ static int parse_line(pstate *ps, const char *line, size_t n)
 		            "above it)", key);
 	if (ps->sect == S_CLIENTS)
 		return set_client(ps, key, val);
+	if (ps->sect == S_EXPORT)
+		return set_export(ps, key, val);
 	if ((ki = find_key(ps->sect, key)) < 0) {
 		for (int s = 0; s < S_COUNT; s++)
 			if (find_key(s, key) >= 0)
@@ -825,6 +997,9 @@ static int check_cross(pstate *ps)
 		return perr(ps, -EINVAL, "[web] tls_cert and tls_key go together (set both or "
 		            "neither)");
 	}
+	for (int i = 0; i < c->nexports; i++)
+		if (!c->exports[i].path[0])
+			return perr(ps, -EINVAL, "[export %s] has no path", c->exports[i].name);
 	ps->line = 0;
 	if (!c->ndisks && !c->demo)
 		return perr(ps, -EINVAL, "[array] disks: no disks listed (list the member disks, "
@@ -966,10 +1141,31 @@ static int clients_same(const bks_cfg *a, const bks_cfg *b)
 	return a->nclients == b->nclients;
 }
 
+static int nets_same(const cfg_export *a, const cfg_export *b)
+{
+	return a->nnets == b->nnets &&
+	       (!a->nnets || !memcmp(a->nets, b->nets, sizeof(*a->nets) * (size_t)a->nnets));
+}
+
+static int exports_same(const bks_cfg *a, const bks_cfg *b)
+{
+	if (a->nexports != b->nexports)
+		return 0;
+	for (int i = 0; i < a->nexports; i++) {
+		const cfg_export *x = &a->exports[i], *y = &b->exports[i];
+		if (strcmp(x->name, y->name) || strcmp(x->path, y->path) || x->rw != y->rw ||
+		    x->squash != y->squash || x->anonuid != y->anonuid ||
+		    x->anongid != y->anongid || x->secure != y->secure ||
+		    x->auth_none != y->auth_none || !nets_same(x, y))
+			return 0;
+	}
+	return 1;
+}
+
 int cfg_reload_diff(const bks_cfg *old, const bks_cfg *new, char *what, size_t cap)
 {
 	size_t used = 0;
-	int changed = !clients_same(old, new), full = 0;
+	int changed = !clients_same(old, new) + !exports_same(old, new), full = 0;
 	if (cap)
 		what[0] = '\0';
 	for (size_t i = 0; i < NKEYS; i++) {
@@ -1018,4 +1214,10 @@ void cfg_take_reloadable(bks_cfg *run, bks_cfg *nc)
 	run->nclients = nc->nclients;
 	nc->clients = cl;
 	nc->nclients = ncl;
+	cfg_export *xl = run->exports;
+	int nx = run->nexports;
+	run->exports = nc->exports;
+	run->nexports = nc->nexports;
+	nc->exports = xl;
+	nc->nexports = nx;
 }

@@ -41,6 +41,8 @@
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_CLIENTS 1024
 #define CFG_MAX_TOKENS 64
+#define CFG_MAX_EXPORTS 64
+#define CFG_MAX_NETS 64
 
 enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
 
@@ -60,6 +62,32 @@ typedef struct cfg_client {
 	char *name;              /* letters, digits, '-', '_', '.'; 1..64 chars */
 	char *secret;            /* 32..128 hex digits, even count, as written */
 } cfg_client;
+
+/* A network of an NFS export's clients list: "10.0.0.0/8", "192.168.1.7", "::1/128". */
+typedef struct cfg_net {
+	uint8_t family;          /* CFG_AF_INET or CFG_AF_INET6 */
+	uint8_t bits;            /* prefix length */
+	uint8_t addr[16];        /* network bytes (host bits zero) */
+} cfg_net;
+
+enum cfg_squash { CFG_ROOT_SQUASH = 0, CFG_ALL_SQUASH = 1, CFG_NO_ROOT_SQUASH = 2 };
+
+/* One NFS export: [export NAME] (docs/config.md "NFS exports"). */
+typedef struct cfg_export {
+	char *name;              /* 1..64 letters, digits, '-', '_', '.' */
+	char *path;              /* namespace path, absolute; required */
+	uint32_t id;             /* from the name (FNV-1a, never 0): file handles carry it */
+	int rw;                  /* access = rw | ro (default ro) */
+	int squash;              /* enum cfg_squash (default root_squash) */
+	uint32_t anonuid, anongid; /* 65534 */
+	int secure;              /* yes: clients must use a source port < 1024 */
+	int auth_none;           /* no: AUTH_NONE calls are refused (AUTH_SYS only) */
+	cfg_net *nets;           /* clients = CIDR list; none: nobody may mount */
+	int nnets;
+} cfg_export;
+
+/* Does addr (4 or 16 bytes) fall in one of the export's networks? */
+int cfg_export_allows(const cfg_export *x, int family, const uint8_t *addr);
 
 /* The whole configuration. Sizes and rates are in bytes (bytes/s), durations in
  * seconds unless the name says _ms. After cfg_defaults() or a successful parse every
@@ -105,6 +133,21 @@ typedef struct bks_cfg {
 	uint32_t send_timeout_s;  /* 60; 1 s..1 day for the peer to take one reply frame */
 	uint32_t max_unauth;      /* 64; 1..65536 connections not yet logged in */
 	uint32_t max_unauth_per_ip; /* 8; 1..65536 of those per source address */
+
+	/* [nfs]: the NFSv3 server (restart keys), and its exports (reloadable). */
+	int nfs_enabled;          /* no */
+	cfg_addr nfs_listen;      /* 0.0.0.0:2049 */
+	int nfs_listen_set;       /* (T_OPTADDR's flag; enable decides) */
+	uint32_t nfs_mount_port;  /* 20048; 1..65535 */
+	uint32_t nfs_portmap_port;/* 111; 0 = no portmapper */
+	uint32_t nfs_max_connections; /* 64; 1..4096 */
+	uint32_t nfs_wsize;       /* 1 MiB; 4 KiB..1 MiB */
+	uint32_t nfs_rsize;       /* 1 MiB; 4 KiB..1 MiB */
+	uint64_t nfs_stage_file;  /* 64 MiB; unstable bytes staged per file */
+	uint64_t nfs_stage_total; /* 256 MiB; ... in all */
+	char *nfs_handle_key;     /* ""; file of the handle key (default: beside the config) */
+	cfg_export *exports;
+	int nexports;
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

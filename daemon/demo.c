@@ -130,13 +130,22 @@ int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, char pa
 		r = bks_fail(e, -EIO, "cannot hash the password");
 		goto out;
 	}
+	/* [nfs] before [web]: tests take the dashboard's port from the last listen line. */
 	append(conf, need, &o,
 	                      "strip_size = 256K\n\n[store]\ncommit_interval = 5s\n\n"
-	                      "[native]\nlisten = 127.0.0.1:%d\n\n[clients]\ndemo = %s\n\n"
+	                      "[native]\nlisten = 127.0.0.1:%d\n\n"
+	                      "# NFSv3 on the ports after the dashboard's; no portmapper\n"
+	                      "# (port 111 needs root and may be taken by rpcbind).\n"
+	                      "[nfs]\nenable = yes\nlisten = 127.0.0.1:%d\nmount_port = %d\n"
+	                      "portmap_port = 0\n\n"
+	                      "[export root]\npath = /\naccess = rw\nclients = 127.0.0.1\n"
+	                      "squash = no_root_squash\nsecure = no\n\n"
+	                      "[clients]\ndemo = %s\n\n"
 	                      "[api]\nsocket = %s/api.sock\n\n[web]\nlisten = 127.0.0.1:%d\n"
 	                      "api_tokens = %s\nadmin_password = %s\n\n[log]\nlevel = info\n\n"
 	                      "[daemon]\ndemo = yes\n",
-	                      port, secret_hex, abs, port + 1, token_hex, pwhash);
+	                      port, port + 2, port + 3, secret_hex, abs, port + 1, token_hex,
+	                      pwhash);
 	size_t co = 0;
 	append(client, need, &co,
 	         "# bkstorctl's way to the demo daemon: export BKSTOR_CLIENT=%s/client.conf\n"
@@ -174,6 +183,11 @@ void demo_banner(const char *dir, const bks_cfg *cfg, const char *password)
 	        "  Stop with Ctrl-C (a clean shutdown: everything is committed).\n",
 	        cfg->ndisks, cfg->nspares, abs,
 	        cfg->nnative_listen ? cfg->native_listen[0].port : 0, cfg->api_socket, abs);
+	if (cfg->nfs_enabled)
+		fprintf(stderr, "\n  NFSv3 (libnfs URL): nfs://127.0.0.1/?version=3&nfsport=%u&mountport=%u\n"
+		        "    nfs-ls 'nfs://127.0.0.1/?version=3&nfsport=%u&mountport=%u'\n",
+		        cfg->nfs_listen.port, cfg->nfs_mount_port, cfg->nfs_listen.port,
+		        cfg->nfs_mount_port);
 	if (cfg->web_enabled)
 		fprintf(stderr, "\n  Dashboard: http://127.0.0.1:%u/  (user admin)\n", cfg->web_listen.port);
 	if (password && password[0])

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/nfs.h"
 #include "storage/arr_json.h"
 
 #define BKSTOR_VERSION_STR "0.1.0"
@@ -117,6 +118,7 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "commits", commits);
 	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
+	nfs_status_json(ap->nfs, j);
 	json_obj_end(j);
 	free(as);
 }

@@ -1170,6 +1170,17 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 	return 0;
 }
 
+int ns_parent(ns *n, uint64_t dir, uint64_t *parent)
+{
+	struct ndir *d;
+	op_begin(n);
+	int r = get_dir(n, dir, &d);
+	if (r < 0)
+		return r;
+	*parent = dir == n->root ? dir : d->parent;
+	return 0;
+}
+
 /* --- durability --- */
 
 static int flush_dirs_in(ns *n, int space);

@@ -157,6 +157,10 @@ typedef struct ns_dirent {
 int ns_readdir(ns *n, uint64_t dir, const char *after,
                int (*fn)(void *ctx, const ns_dirent *d), void *ctx);
 
+/* The parent of directory dir (the root's is the root): for NFS LOOKUP "..".
+ * -ENOENT, -ENOTDIR. */
+int ns_parent(ns *n, uint64_t dir, uint64_t *parent);
+
 /* Write every changed directory into the store, then the link counts of the names
  * they no longer hold. Directory rewrites take rows from the store's reserve
  * (dedup/pool.h "space"): ns_flush and ns_sync the share of deletes and the

@@ -704,6 +704,79 @@ static int write_seeds(const char *dir)
 	return 0;
 }
 
+/* [nfs] keys and [export NAME] sections: parsing, networks, errors, reload. */
+static void test_nfs(void)
+{
+	bks_cfg c, d;
+	bks_err e = {0};
+	char what[256];
+	const char *txt = "[array]\ndisks = /dev/sda\n[nfs]\nenable = yes\nlisten = 0.0.0.0:2049\n"
+	                  "mount_port = 635\nportmap_port = 0\nwsize = 512K\n"
+	                  "[export backups]\npath = /backups\naccess = rw\n"
+	                  "clients = 10.1.0.0/16, 192.168.7.7 fd00::/8\nsquash = all_squash\n"
+	                  "anonuid = 1000\nanongid = 1001\nsecure = no\nauth_none = yes\n"
+	                  "[export ro]\npath = /\n";
+	REQUIRE_V(parse(txt, &c, &e) == 0, "an [nfs] section and two exports parse (%s)",
+	          bks_errmsg(&e, -1));
+	CHECK(c.nfs_enabled && c.nfs_listen.port == 2049 && c.nfs_mount_port == 635 &&
+	      c.nfs_portmap_port == 0 && c.nfs_wsize == 512 * 1024 && c.nfs_rsize == 1 << 20,
+	      "[nfs] values");
+	REQUIRE_V(c.nexports == 2, "two exports");
+	const cfg_export *x = &c.exports[0], *y = &c.exports[1];
+	CHECK(!strcmp(x->name, "backups") && !strcmp(x->path, "/backups") && x->rw &&
+	      x->squash == CFG_ALL_SQUASH && x->anonuid == 1000 && x->anongid == 1001 &&
+	      !x->secure && x->auth_none && x->nnets == 3 && x->id != 0 && x->id != y->id,
+	      "export values");
+	CHECK(!y->rw && y->squash == CFG_ROOT_SQUASH && y->secure && !y->auth_none &&
+	      y->anonuid == 65534 && y->nnets == 0, "export defaults: ro, root_squash, secure, "
+	      "nobody");
+	uint8_t a1[16] = {10, 1, 200, 3}, a2[16] = {10, 2, 0, 1}, a3[16] = {192, 168, 7, 7},
+	        a4[16] = {192, 168, 7, 8}, a6[16] = {0xfd, 0x12}, a7[16] = {0xfe};
+	CHECK(cfg_export_allows(x, CFG_AF_INET, a1) && !cfg_export_allows(x, CFG_AF_INET, a2) &&
+	      cfg_export_allows(x, CFG_AF_INET, a3) && !cfg_export_allows(x, CFG_AF_INET, a4),
+	      "IPv4 networks: /16 and a single address");
+	CHECK(cfg_export_allows(x, CFG_AF_INET6, a6) && !cfg_export_allows(x, CFG_AF_INET6, a7) &&
+	      !cfg_export_allows(x, CFG_AF_INET6, a1), "IPv6 network; families kept apart");
+	CHECK(!cfg_export_allows(y, CFG_AF_INET, a1), "an empty clients list admits nobody");
+
+	/* reload: an export change is reloadable, [nfs] keys need a restart */
+	const char *txt2 = "[array]\ndisks = /dev/sda\n[nfs]\nenable = yes\nlisten = 0.0.0.0:2049\n"
+	                   "mount_port = 636\nportmap_port = 0\nwsize = 512K\n"
+	                   "[export backups]\npath = /backups\naccess = ro\n";
+	REQUIRE_V(parse(txt2, &d, &e) == 0, "second config parses");
+	int n = cfg_reload_diff(&c, &d, what, sizeof(what));
+	CHECK(n == 1 && strstr(what, "nfs.mount_port"), "exports reload, mount_port is a "
+	      "restart key (%d, '%s')", n, what);
+	cfg_take_reloadable(&c, &d);
+	CHECK(c.nexports == 1 && !c.exports[0].rw && d.nexports == 2, "the new exports taken");
+	cfg_free(&c);
+	cfg_free(&d);
+
+	static const struct { const char *text, *msg; } nbad[] = {
+		{"[export]\npath = /\n", "the name is 1..64"},
+		{"[export a b]\npath = /\n", "the name is 1..64"},
+		{"[export x]\naccess = rw\n", "has no path"},
+		{"[export x]\npath = rel\n", "absolute namespace path"},
+		{"[export x]\npath = /\naccess = rx\n", "rw or ro"},
+		{"[export x]\npath = /\nclients = 10.0.0.0/33\n", "not an address"},
+		{"[export x]\npath = /\nclients = host.example\n", "not an address"},
+		{"[export x]\npath = /\nsquash = root\n", "root_squash"},
+		{"[export x]\npath = /\nanonuid = -1\n", "a number"},
+		{"[export x]\npath = /\nsecure = maybe\n", "yes or no"},
+		{"[export x]\npath = /\nro = yes\n", "unknown key"},
+		{"[export x]\npath = /\n[export x]\npath = /a\n", "defined twice"},
+		{"[nfs]\nwsize = 3M\n", "wsize"},
+	};
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(nbad); i++) {
+		char t[512];
+		snprintf(t, sizeof(t), "[array]\ndisks = /dev/sda\n%s", nbad[i].text);
+		int r = parse(t, &c, &e);
+		CHECK(r < 0 && strstr(bks_errmsg(&e, r), nbad[i].msg), "refused: %.40s -> %s", nbad[i].text,
+		      bks_errmsg(&e, r));
+	}
+	group_done(__func__);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--seeds"))
@@ -717,5 +790,6 @@ int main(int argc, char **argv)
 	test_lists();
 	test_load();
 	test_reload();
+	test_nfs();
 	return tu_finish();
 }

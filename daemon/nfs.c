@@ -1,0 +1,854 @@
+/* daemon/nfs.c: see nfs.h. Procedures are in nfs_ops.c and nfs_mount.c. */
+#include "daemon/nfs.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+#include "common/endian.h"
+#include "daemon/log.h"
+
+/* A connection may sit idle this long (clients keep theirs for minutes); once a
+ * record's first byte came, the rest must come within REC_MS. A reply the peer does
+ * not take within SEND_MS ends the connection. */
+#define IDLE_MS (15 * 60 * 1000)
+#define REC_MS (60 * 1000)
+#define SEND_MS (60 * 1000)
+/* Room in a record besides WRITE data: the call header with two 400-byte auth
+ * bodies, a handle, offset, count, stable, the data's length word. */
+#define REC_SLACK 2048
+
+/* ---- the handle key ---- */
+
+/* The key that MACs file handles: 32 random bytes in a file of mode 0600 made at the
+ * first start, so handles stay valid across restarts. A key file of the wrong size
+ * or mode is refused (a copied or truncated key would make every handle BADHANDLE
+ * or, worse, a world-readable one lets anyone forge handles). */
+static int load_key(const char *path, uint8_t key[NFS3_FH_KEY_LEN], bks_err *e)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (RAND_bytes(key, NFS3_FH_KEY_LEN) != 1)
+			return bks_fail(e, -EIO, "nfs: no random bytes for the handle key");
+		char tmp[CFG_MAX_PATH + 8];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return bks_fail(e, -errno, "nfs: %s: %s", tmp, strerror(errno));
+		int ok = write(fd, key, NFS3_FH_KEY_LEN) == NFS3_FH_KEY_LEN && fsync(fd) == 0;
+		int err = errno;
+		close(fd);
+		if (!ok || rename(tmp, path) < 0) {
+			err = ok ? errno : err;
+			unlink(tmp);
+			return bks_fail(e, -err, "nfs: %s: %s", path, strerror(err));
+		}
+		LOG_I("nfs: made the file handle key %s", path);
+		return 0;
+	}
+	if (fd < 0)
+		return bks_fail(e, -errno, "nfs: %s: %s", path, strerror(errno));
+	int r = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != NFS3_FH_KEY_LEN)
+		r = bks_fail(e, -EINVAL, "nfs: %s: not a %d-byte key file", path, NFS3_FH_KEY_LEN);
+	else if (st.st_mode & 077)
+		r = bks_fail(e, -EPERM, "nfs: %s: readable by others (mode %04o): chmod 600 it",
+		             path, (unsigned)(st.st_mode & 07777));
+	else if (read(fd, key, NFS3_FH_KEY_LEN) != NFS3_FH_KEY_LEN)
+		r = bks_fail(e, -EIO, "nfs: %s: short read", path);
+	close(fd);
+	return r;
+}
+
+/* ---- exports ---- */
+
+static void exports_free(nfs_export *x, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(x[i].x.name);
+		free(x[i].x.path);
+		free(x[i].x.nets);
+	}
+	free(x);
+}
+
+/* A deep copy of cfg's exports; the counters of those kept (same name) carry over. */
+static nfs_export *exports_copy(const bks_cfg *cfg, const nfs_export *old, int nold)
+{
+	nfs_export *v = calloc((size_t)cfg->nexports + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (int i = 0; i < cfg->nexports; i++) {
+		const cfg_export *c = &cfg->exports[i];
+		v[i].x = *c;
+		v[i].x.name = strdup(c->name);
+		v[i].x.path = strdup(c->path);
+		v[i].x.nets = malloc(sizeof(cfg_net) * (size_t)(c->nnets + 1));
+		if (!v[i].x.name || !v[i].x.path || !v[i].x.nets) {
+			exports_free(v, i + 1);
+			return NULL;
+		}
+		if (c->nnets)
+			memcpy(v[i].x.nets, c->nets, sizeof(cfg_net) * (size_t)c->nnets);
+		for (int k = 0; k < nold; k++)
+			if (!strcmp(old[k].x.name, c->name)) {
+				v[i].bytes_read = old[k].bytes_read;
+				v[i].bytes_written = old[k].bytes_written;
+				v[i].calls = old[k].calls;
+			}
+	}
+	return v;
+}
+
+void nfs_reload(nfs_srv *s, const bks_cfg *cfg)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	nfs_export *v = exports_copy(cfg, s->exports, s->nexports);
+	if (v) {
+		exports_free(s->exports, s->nexports);
+		s->exports = v;
+		s->nexports = cfg->nexports;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (v)
+		LOG_I("nfs: %d exports", cfg->nexports);
+	else
+		LOG_E("nfs: reload: out of memory (kept the exports as they were)");
+}
+
+/* Under s->mu. */
+static int admit_locked(nfs_req *q, const cfg_export *x)
+{
+	nfs_conn *c = q->c;
+	if (!cfg_export_allows(x, c->family == AF_INET ? CFG_AF_INET : CFG_AF_INET6, c->addr))
+		return -EACCES;
+	if (x->secure && c->port >= 1024)
+		return -EACCES;
+	if (q->call.flavor == RPC_AUTH_NONE) {
+		if (!x->auth_none)
+			return -EPERM;
+		q->uid = x->anonuid;
+		q->gid = x->anongid;
+		q->ngids = 0;
+		return 0;
+	}
+	q->uid = q->call.sys.uid;
+	q->gid = q->call.sys.gid;
+	q->ngids = BKS_MIN(q->call.sys.ngids, (uint32_t)RPC_GIDS_MAX);
+	memcpy(q->gids, q->call.sys.gids, sizeof(uint32_t) * q->ngids);
+	if (x->squash == CFG_ALL_SQUASH || (x->squash == CFG_ROOT_SQUASH && q->uid == 0)) {
+		q->uid = x->anonuid;
+		q->gid = x->anongid;
+		q->ngids = 0;
+	} else if (x->squash == CFG_ROOT_SQUASH && q->gid == 0) {
+		q->gid = x->anongid;
+	}
+	return 0;
+}
+
+static int use_locked(nfs_req *q, const nfs_export *v, cfg_export *x, char *path, size_t cap)
+{
+	int r = admit_locked(q, &v->x);
+	if (r < 0)
+		return r;
+	*x = v->x;
+	x->name = x->path = NULL;
+	x->nets = NULL;
+	if (path)
+		snprintf(path, cap, "%s", v->x.path);
+	__atomic_add_fetch((uint64_t *)&v->calls, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int nfs_export_use(nfs_req *q, uint32_t id, cfg_export *x, char *path, size_t cap)
+{
+	nfs_srv *s = q->s;
+	int r = -ESTALE;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nexports; i++)
+		if (s->exports[i].x.id == id) {
+			r = use_locked(q, &s->exports[i], x, path, cap);
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* Is p (an export path) a prefix of path at a component boundary? */
+static size_t path_prefix(const char *p, const char *path)
+{
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	if (n == 1 && p[0] == '/')
+		return 1;
+	if (strncmp(p, path, n) || (path[n] && path[n] != '/'))
+		return 0;
+	return n;
+}
+
+int nfs_export_by_path(nfs_req *q, const char *mntpath, cfg_export *x, char *path,
+                       size_t cap)
+{
+	nfs_srv *s = q->s;
+	int best = -1;
+	size_t bl = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nexports; i++) {
+		size_t l = path_prefix(s->exports[i].x.path, mntpath);
+		if (l > bl) {
+			bl = l;
+			best = i;
+		}
+	}
+	int r = best < 0 ? -ENOENT : use_locked(q, &s->exports[best], x, path, cap);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+void nfs_export_count(nfs_srv *s, uint32_t id, uint64_t rd, uint64_t wr)
+{
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nexports; i++)
+		if (s->exports[i].x.id == id) {
+			s->exports[i].bytes_read += rd;
+			s->exports[i].bytes_written += wr;
+		}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void nfs_mount_add(nfs_srv *s, const char *host, const char *path, uint32_t id)
+{
+	pthread_mutex_lock(&s->mu);
+	int i;
+	for (i = 0; i < s->nmounts; i++)
+		if (!strcmp(s->mounts[i].host, host) && !strcmp(s->mounts[i].path, path))
+			break;
+	if (i == s->nmounts && s->nmounts == NFS_MOUNTS_MAX) /* the oldest makes room */
+		memmove(s->mounts, s->mounts + 1, sizeof(s->mounts[0]) * (size_t)--s->nmounts);
+	if (i >= s->nmounts)
+		i = s->nmounts++;
+	snprintf(s->mounts[i].host, sizeof(s->mounts[i].host), "%s", host);
+	snprintf(s->mounts[i].path, sizeof(s->mounts[i].path), "%s", path);
+	s->mounts[i].export_id = id;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void nfs_mount_del(nfs_srv *s, const char *host, const char *path)
+{
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nmounts;) {
+		if (!strcmp(s->mounts[i].host, host) && (!path || !strcmp(s->mounts[i].path, path)))
+			memmove(s->mounts + i, s->mounts + i + 1,
+			        sizeof(s->mounts[0]) * (size_t)(--s->nmounts - i));
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- duplicate request cache ----
+ * A client that lost a reply (its connection broke) sends the call again with the
+ * same xid, usually on a new connection. Re-running a REMOVE or an exclusive CREATE
+ * would answer NOENT or EXIST for what succeeded, so the replies of non-idempotent
+ * procedures are kept (keyed by client address, xid and procedure, in a ring of
+ * NFS_DRC_SLOTS) and sent again. The address without the port: a reconnecting
+ * client gets a new one. */
+
+static nfs_drc *drc_find(nfs_srv *s, const nfs_req *q)
+{
+	for (int i = 0; i < NFS_DRC_SLOTS; i++) {
+		nfs_drc *d = &s->drc[i];
+		if (d->used && d->xid == q->call.xid && d->proc == q->call.proc &&
+		    !memcmp(d->addr, q->c->addr, 16))
+			return d;
+	}
+	return NULL;
+}
+
+static int drc_lookup(nfs_srv *s, const nfs_req *q, uint8_t *out, size_t cap, size_t *len)
+{
+	int hit = 0;
+	pthread_mutex_lock(&s->mu);
+	nfs_drc *d = drc_find(s, q);
+	if (d && d->len <= cap) {
+		memcpy(out, d->reply, d->len);
+		*len = d->len;
+		hit = 1;
+		s->drc_hits++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return hit;
+}
+
+static void drc_store(nfs_srv *s, const nfs_req *q, const uint8_t *rep, size_t len)
+{
+	if (len > NFS_DRC_REPLY_MAX)
+		return;
+	pthread_mutex_lock(&s->mu);
+	nfs_drc *d = &s->drc[s->drc_next++ % NFS_DRC_SLOTS];
+	memcpy(d->addr, q->c->addr, 16);
+	d->xid = q->call.xid;
+	d->proc = q->call.proc;
+	d->len = (uint32_t)len;
+	d->used = 1;
+	memcpy(d->reply, rep, len);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- connections ---- */
+
+static int wait_fd(nfs_conn *c, short ev, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = bks_now_ns();
+		if (c->srv->stopping)
+			return -ECANCELED;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		uint64_t ms = BKS_MIN((deadline - now + 999999) / 1000000, (uint64_t)1000);
+		struct pollfd pf = {.fd = c->fd, .events = ev};
+		int pr = poll(&pf, 1, (int)ms);
+		if (pr > 0)
+			return 1;
+		if (pr < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int read_full(nfs_conn *c, void *buf, size_t n, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t k = recv(c->fd, p, n, 0);
+		if (k == 0)
+			return -ECONNRESET;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(c, POLLIN, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int send_all(nfs_conn *c, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	uint64_t deadline = bks_now_ns() + SEND_MS * 1000000ull;
+	while (n > 0) {
+		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(c, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Read one whole record into c->rec. Fragment headers are checked against the limit
+ * before their bytes are read (rpc_rec), so a peer claiming 2 GiB costs nothing. */
+static int read_record(nfs_conn *c, size_t *len)
+{
+	nfs_srv *s = c->srv;
+	rpc_rec rr;
+	uint8_t hb[4];
+	char esc[LOG_ESC_LEN];
+	rpc_rec_init(&rr, s->wsize + REC_SLACK);
+	uint64_t deadline = bks_now_ns() + IDLE_MS * 1000000ull;
+	int first = 1;
+	do {
+		int r = read_full(c, hb, 4, deadline);
+		if (r < 0)
+			return r;
+		if (first) {
+			deadline = bks_now_ns() + REC_MS * 1000000ull;
+			first = 0;
+		}
+		uint32_t h = (uint32_t)hb[0] << 24 | (uint32_t)hb[1] << 16 | (uint32_t)hb[2] << 8 | hb[3];
+		if ((r = rpc_rec_frag(&rr, h)) < 0) {
+			LOG_I("nfs: client %s: %s (fragment of %u bytes): closed", log_escs(esc,
+			      sizeof(esc), c->peer), r == -EMSGSIZE ? "record over the limit" :
+			      "too many fragments", h & ~RPC_LAST_FRAG);
+			return r;
+		}
+		size_t fl = rr.frag_left;
+		if (rr.have > c->rec_cap) {
+			uint8_t *nb = realloc(c->rec, rr.have);
+			if (!nb)
+				return -ENOMEM;
+			c->rec = nb;
+			c->rec_cap = rr.have;
+		}
+		if ((r = read_full(c, c->rec + rr.have - fl, fl, deadline)) < 0)
+			return r;
+		rpc_rec_take(&rr, fl);
+	} while (!rpc_rec_done(&rr));
+	*len = rr.have;
+	return 0;
+}
+
+static void answer(nfs_req *q)
+{
+	rpc_call *k = &q->call;
+	switch (k->prog) {
+	case NFS_PROGRAM:
+		if (k->vers != NFS_V3)
+			rpc_reply_prog_mismatch(q->e, k->xid, NFS_V3, NFS_V3);
+		else
+			nfs3_dispatch(q);
+		break;
+	case MOUNT_PROGRAM:
+		if (k->vers != MOUNT_V3)
+			rpc_reply_prog_mismatch(q->e, k->xid, MOUNT_V3, MOUNT_V3);
+		else
+			nfs_mount_dispatch(q);
+		break;
+	case PMAP_PROGRAM:
+		if (k->vers != PMAP_V2)
+			rpc_reply_prog_mismatch(q->e, k->xid, PMAP_V2, PMAP_V2);
+		else
+			nfs_pmap_dispatch(q);
+		break;
+	default:
+		rpc_reply_accepted(q->e, k->xid, RPC_PROG_UNAVAIL);
+	}
+}
+
+/* Serve one record: 0 to go on, -errno to close. */
+static int serve_one(nfs_conn *c, size_t len)
+{
+	nfs_srv *s = c->srv;
+	nfs_req q = {.s = s, .c = c};
+	xdr_enc e;
+	xdr_enc_init(&e, c->out + 4, c->out_cap - 4);
+	q.e = &e;
+	int r = rpc_call_decode(c->rec, len, &q.call);
+	__atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
+	c->calls++;
+	switch (r) {
+	case RPC_DEC_OK:
+		break;
+	case RPC_DEC_RPC_MISMATCH:
+		rpc_reply_rpc_mismatch(&e, q.call.xid);
+		break;
+	case RPC_DEC_BADCRED:
+		rpc_reply_auth_error(&e, q.call.xid, RPC_AUTH_BADCRED);
+		break;
+	case RPC_DEC_BADVERF:
+		rpc_reply_auth_error(&e, q.call.xid, RPC_AUTH_BADVERF);
+		break;
+	default:
+		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
+		LOG_I("nfs: client %s: not an RPC call (%zu bytes): closed", c->peer, len);
+		return -EPROTO;
+	}
+	if (r != RPC_DEC_OK) {
+		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
+	} else {
+		int cached = q.call.prog == NFS_PROGRAM && q.call.vers == NFS_V3 &&
+		             nfs3_proc_nonidempotent(q.call.proc);
+		size_t dl;
+		if (cached && drc_lookup(s, &q, c->out + 4, c->out_cap - 4, &dl)) {
+			e.len = dl;
+		} else {
+			answer(&q);
+			if (!e.err && cached)
+				drc_store(s, &q, c->out + 4, e.len);
+		}
+	}
+	LOG_D("nfs: client %s: xid %u prog %u vers %u proc %u: %zu reply bytes", c->peer,
+	      q.call.xid, q.call.prog, q.call.vers, q.call.proc, e.len);
+	if (e.err) { /* a reply that did not fit: say so rather than send half */
+		LOG_W("nfs: client %s: reply to xid %u did not fit", c->peer, q.call.xid);
+		xdr_enc_init(&e, c->out + 4, c->out_cap - 4);
+		rpc_reply_accepted(&e, q.call.xid, RPC_SYSTEM_ERR);
+	}
+	uint32_t rm = rpc_rm_header((uint32_t)e.len);
+	c->out[0] = (uint8_t)(rm >> 24);
+	c->out[1] = (uint8_t)(rm >> 16);
+	c->out[2] = (uint8_t)(rm >> 8);
+	c->out[3] = (uint8_t)rm;
+	return send_all(c, c->out, e.len + 4);
+}
+
+static void *conn_main(void *arg)
+{
+	nfs_conn *c = arg;
+	nfs_srv *s = c->srv;
+	for (;;) {
+		size_t len;
+		int r = read_record(c, &len);
+		if (r < 0 || (r = serve_one(c, len)) < 0) {
+			if (r != -ECONNRESET && r != -ECANCELED)
+				LOG_D("nfs: client %s: closed (%s)", c->peer, strerror(-r));
+			break;
+		}
+	}
+	shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_lock(&s->mu);
+	c->done = 1;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Join and free finished connections (under s->mu). */
+static void reap_locked(nfs_srv *s, int all)
+{
+	for (nfs_conn **pp = &s->conns; *pp;) {
+		nfs_conn *c = *pp;
+		if (!c->done && !all) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		s->nconns--;
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(c->th, NULL);
+		pthread_mutex_lock(&s->mu);
+		close(c->fd);
+		free(c->rec);
+		free(c->out);
+		free(c);
+	}
+}
+
+static void accept_one(nfs_srv *s, int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	nfs_conn *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->srv = s;
+		c->fd = fd;
+		c->out_cap = s->rsize + 4096;
+		c->out = malloc(c->out_cap);
+		c->rec_cap = 4096;
+		c->rec = malloc(c->rec_cap);
+	}
+	if (!c || !c->out || !c->rec)
+		goto drop;
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		c->family = AF_INET;
+		memcpy(c->addr, &a->sin_addr, 4);
+		c->port = ntohs(a->sin_port);
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		c->port = ntohs(a->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			c->family = AF_INET;
+			memcpy(c->addr, a->sin6_addr.s6_addr + 12, 4);
+			inet_ntop(AF_INET, c->addr, host, sizeof(host));
+		} else {
+			c->family = AF_INET6;
+			memcpy(c->addr, &a->sin6_addr, 16);
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		}
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, c->port);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pthread_mutex_lock(&s->mu);
+	if ((uint32_t)s->nconns >= s->max_conns) {
+		s->conns_refused++;
+		pthread_mutex_unlock(&s->mu);
+		LOG_W("nfs: client %s refused: max_connections (%u) reached", c->peer, s->max_conns);
+		goto drop;
+	}
+	if (pthread_create(&c->th, NULL, conn_main, c) != 0) {
+		pthread_mutex_unlock(&s->mu);
+		goto drop;
+	}
+	c->next = s->conns;
+	s->conns = c;
+	s->nconns++;
+	s->conns_total++;
+	pthread_mutex_unlock(&s->mu);
+	return;
+drop:
+	close(fd);
+	if (c) {
+		free(c->out);
+		free(c->rec);
+		free(c);
+	}
+}
+
+static void *accept_main(void *arg)
+{
+	nfs_srv *s = arg;
+	uint64_t last_flush = bks_now_ns();
+	while (!s->stopping) {
+		struct pollfd pf[4];
+		int n = 0, idx[4];
+		for (int i = 0; i < 3; i++)
+			if (s->lfd[i] >= 0) {
+				pf[n] = (struct pollfd){.fd = s->lfd[i], .events = POLLIN};
+				idx[n++] = i;
+			}
+		pf[n] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+		int pr = poll(pf, (nfds_t)(n + 1), 1000);
+		if (s->stopping)
+			break;
+		for (int i = 0; pr > 0 && i < n; i++)
+			if (pf[i].revents & POLLIN)
+				accept_one(s, s->lfd[idx[i]]);
+		pthread_mutex_lock(&s->mu);
+		reap_locked(s, 0);
+		pthread_mutex_unlock(&s->mu);
+		/* Unstable writes a client never committed (it went away, or it keeps
+		 * writing without COMMIT) are applied once idle for a few seconds. */
+		uint64_t now = bks_now_ns();
+		if (now - last_flush > 2000000000ull) {
+			last_flush = now;
+			pthread_mutex_lock(&s->ap->mu);
+			nfs_stage_flush_idle(s, now - 5000000000ull);
+			pthread_mutex_unlock(&s->ap->mu);
+		}
+	}
+	return NULL;
+}
+
+static int listen_on(const cfg_addr *a, int port, int *fdout, int *bound, bks_err *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	int fam = a->family == CFG_AF_INET6 ? AF_INET6 : AF_INET;
+	if (fam == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, a->family == CFG_AF_LOCALHOST ? "127.0.0.1" : a->host,
+		          &s4->sin_addr);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, a->host, &s6->sin6_addr);
+		sl = sizeof(*s6);
+	}
+	int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+	if (fd < 0)
+		return bks_fail(e, -errno, "nfs: socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		int err = errno;
+		close(fd);
+		return bks_fail(e, -err, "nfs: listen on %s:%d: %s", a->host, port, strerror(err));
+	}
+	sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*bound = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	                                ((struct sockaddr_in6 *)&ss)->sin6_port);
+	*fdout = fd;
+	return 0;
+}
+
+int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
+{
+	const bks_cfg *cfg = &ap->cfg;
+	*out = NULL;
+	if (!cfg->nfs_enabled)
+		return 0;
+	nfs_srv *s = calloc(1, sizeof(*s));
+	if (!s)
+		return bks_fail(e, -ENOMEM, "nfs: out of memory");
+	int r;
+	s->ap = ap;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_cond_init(&s->wcv, NULL);
+	s->lfd[0] = s->lfd[1] = s->lfd[2] = -1;
+	s->wake[0] = s->wake[1] = -1;
+	s->max_conns = cfg->nfs_max_connections;
+	s->wsize = cfg->nfs_wsize;
+	s->rsize = cfg->nfs_rsize;
+	s->stage_file_max = cfg->nfs_stage_file;
+	s->stage_total_max = cfg->nfs_stage_total;
+	s->boot_ns = bks_wall_ns();
+	/* The write verifier: a client that sees it change re-sends its uncommitted
+	 * writes (RFC 1813 §3.3.7). Random, so two starts within a clock tick differ. */
+	if (RAND_bytes(s->wverf, sizeof(s->wverf)) != 1) {
+		r = bks_fail(e, -EIO, "nfs: no random bytes");
+		goto fail;
+	}
+	if ((r = load_key(key_path, s->key, e)) < 0)
+		goto fail;
+	if (!(s->exports = exports_copy(cfg, NULL, 0))) {
+		r = bks_fail(e, -ENOMEM, "nfs: out of memory");
+		goto fail;
+	}
+	s->nexports = cfg->nexports;
+	if (!cfg->nfs_listen_set) {
+		r = bks_fail(e, -EINVAL, "nfs: enabled with an empty [nfs] listen");
+		goto fail;
+	}
+	int ports[3] = {cfg->nfs_listen.port, (int)cfg->nfs_mount_port,
+	                (int)cfg->nfs_portmap_port};
+	for (int i = 0; i < 3; i++) {
+		if (!ports[i])
+			continue;
+		if ((r = listen_on(&cfg->nfs_listen, ports[i], &s->lfd[i], &s->port[i], e)) < 0)
+			goto fail;
+	}
+	if (pipe2(s->wake, O_CLOEXEC) < 0) {
+		r = bks_fail(e, -errno, "nfs: pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&s->wth, NULL, nfs_stage_applier, s) != 0) {
+		r = bks_fail(e, -EAGAIN, "nfs: cannot start a thread");
+		goto fail;
+	}
+	s->wth_started = 1;
+	if (pthread_create(&s->th, NULL, accept_main, s) != 0) {
+		r = bks_fail(e, -EAGAIN, "nfs: cannot start a thread");
+		goto fail;
+	}
+	if (!cfg->nexports)
+		LOG_W("nfs: enabled, but no [export NAME] section: nothing can be mounted");
+	LOG_I("nfs: serving NFSv3 on %s:%d, MOUNT on port %d, portmapper on %s%d; %d exports",
+	      cfg->nfs_listen.host, s->port[0], s->port[1], s->port[2] ? "port " : "(off) ",
+	      s->port[2], s->nexports);
+	*out = s;
+	return 0;
+fail:
+	if (s->wth_started) {
+		s->stopping = 1;
+		pthread_join(s->wth, NULL);
+	}
+	for (int i = 0; i < 3; i++)
+		if (s->lfd[i] >= 0)
+			close(s->lfd[i]);
+	if (s->wake[0] >= 0) {
+		close(s->wake[0]);
+		close(s->wake[1]);
+	}
+	exports_free(s->exports, s->nexports);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_cond_destroy(&s->wcv);
+	free(s);
+	return r;
+}
+
+void nfs_stop(nfs_srv *s)
+{
+	if (!s)
+		return;
+	s->stopping = 1;
+	if (write(s->wake[1], "x", 1) < 0) { /* the accept loop polls each second anyway */
+	}
+	pthread_join(s->th, NULL);
+	for (int i = 0; i < 3; i++)
+		if (s->lfd[i] >= 0)
+			close(s->lfd[i]);
+	pthread_mutex_lock(&s->mu);
+	for (nfs_conn *c = s->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	reap_locked(s, 1);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->wmu);
+	pthread_cond_signal(&s->wcv);
+	pthread_mutex_unlock(&s->wmu);
+	pthread_join(s->wth, NULL);
+	/* Unstable writes not yet committed go into the store before the final commit:
+	 * a clean shutdown loses nothing a client wrote. */
+	pthread_mutex_lock(&s->ap->mu);
+	nfs_stage_flush_idle(s, 0);
+	nfs_stage_free_all(s);
+	pthread_mutex_unlock(&s->ap->mu);
+	close(s->wake[0]);
+	close(s->wake[1]);
+	exports_free(s->exports, s->nexports);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_cond_destroy(&s->wcv);
+	free(s);
+}
+
+void nfs_ports(nfs_srv *s, int *nfs, int *mount, int *pmap)
+{
+	*nfs = s ? s->port[0] : 0;
+	*mount = s ? s->port[1] : 0;
+	*pmap = s ? s->port[2] : 0;
+}
+
+void nfs_status_json(nfs_srv *s, json *j)
+{
+	json_obj_begin(j, "nfs");
+	json_bool(j, "enabled", s != NULL);
+	if (!s) {
+		json_obj_end(j);
+		return;
+	}
+	json_int(j, "port", s->port[0]);
+	json_int(j, "mount_port", s->port[1]);
+	json_int(j, "portmap_port", s->port[2]);
+	pthread_mutex_lock(&s->mu);
+	json_int(j, "connections", s->nconns);
+	json_uint(j, "calls", __atomic_load_n(&s->calls, __ATOMIC_RELAXED));
+	json_uint(j, "rpc_errors", __atomic_load_n(&s->rpc_errors, __ATOMIC_RELAXED));
+	json_uint(j, "duplicate_replies", s->drc_hits);
+	/* Written under appl.mu; a status read races them harmlessly (a figure). */
+	json_uint(j, "staged_bytes", __atomic_load_n(&s->staged_bytes, __ATOMIC_RELAXED));
+	json_uint(j, "staged_applied_early",
+	          __atomic_load_n(&s->staged_applied_early, __ATOMIC_RELAXED));
+	json_arr_begin(j, "exports");
+	for (int i = 0; i < s->nexports; i++) {
+		const nfs_export *x = &s->exports[i];
+		json_obj_begin(j, NULL);
+		json_str(j, "name", x->x.name);
+		json_str(j, "path", x->x.path);
+		json_str(j, "access", x->x.rw ? "rw" : "ro");
+		json_uint(j, "calls", x->calls);
+		json_uint(j, "bytes_read", x->bytes_read);
+		json_uint(j, "bytes_written", x->bytes_written);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_arr_begin(j, "mounts");
+	for (int i = 0; i < s->nmounts; i++) {
+		json_obj_begin(j, NULL);
+		json_str(j, "client", s->mounts[i].host);
+		json_str(j, "path", s->mounts[i].path);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	pthread_mutex_unlock(&s->mu);
+	json_obj_end(j);
+}

@@ -1,0 +1,186 @@
+/* daemon/nfs.h: the NFSv3 server (RFC 1813) with MOUNT v3 and a portmapper (RFC 1833),
+ * over the namespace (fs/ns.h). docs/architecture.md "NFS" tells the design.
+ *
+ * nfs.c: listeners (NFS, MOUNT, portmapper: each a TCP port; every port answers all
+ *        three programs), one thread per connection reading ONC RPC records and
+ *        answering them in order, the duplicate request cache, the handle key, status.
+ * nfs_ops.c: the 22 NFS procedures, unstable-write staging.
+ * nfs_mount.c: MOUNT and the portmapper.
+ *
+ * Locking: appl.mu around every store/namespace call and around the staging (short
+ * memory copies); srv->mu for the connection list, the mount list, the exports, the
+ * duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
+ * either across network I/O.
+ */
+#ifndef BKS_NFS_H
+#define BKS_NFS_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+#include "common/json.h"
+#include "daemon/appl.h"
+#include "proto/nfs3.h"
+#include "proto/rpc.h"
+
+typedef struct nfs_srv nfs_srv;
+
+/* Start the server when cfg has [nfs] enable = yes (else *out = NULL, 0). key_path:
+ * the handle key file (made with 32 random bytes, mode 0600, on first start). */
+int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e);
+/* Stop: close the listeners and connections, apply staged writes, wait. NULL ok. */
+void nfs_stop(nfs_srv *s);
+/* SIGHUP: take the exports of cfg (new mounts and every call see them at once). */
+void nfs_reload(nfs_srv *s, const bks_cfg *cfg);
+/* The "nfs" object of the status document. */
+void nfs_status_json(nfs_srv *s, json *j);
+void nfs_ports(nfs_srv *s, int *nfs, int *mount, int *pmap);
+
+/* ---- private to nfs*.c ---- */
+
+#define NFS_MOUNTS_MAX 256
+#define NFS_DRC_SLOTS 1024
+#define NFS_DRC_REPLY_MAX 512      /* replies cached (non-idempotent ones are small) */
+#define NFS_COOKIE_SLOTS 1024
+
+/* An export as served: the config's, plus counters (atomics). */
+typedef struct nfs_export {
+	cfg_export x;             /* strings and nets owned here */
+	uint64_t bytes_read, bytes_written, calls;
+} nfs_export;
+
+typedef struct nfs_mount {
+	char host[64];            /* client address */
+	char path[MNT_PATH_MAX + 1];
+	uint32_t export_id;
+} nfs_mount;
+
+typedef struct nfs_drc {
+	uint8_t addr[16];
+	uint32_t xid, proc, len, used;
+	uint8_t reply[NFS_DRC_REPLY_MAX];
+} nfs_drc;
+
+typedef struct nfs_cookie {
+	uint64_t dir, cookie, verf;
+	char name[NFS3_NAME_MAX + 1];
+} nfs_cookie;
+
+/* Staged unstable writes of one file (under appl.mu). */
+typedef struct nfs_ext {
+	uint64_t off;
+	uint32_t len;
+	uint8_t *data;
+} nfs_ext;
+typedef struct nfs_stage {
+	uint64_t id;
+	nfs_ext *v;
+	size_t n, cap;
+	uint64_t bytes;
+	uint64_t end;              /* the largest off + len staged (those applied early
+	                            * are in the store, whose size then covers them) */
+	uint64_t last_ns;          /* last write staged (idle files are applied) */
+	struct nfs_stage *next;
+} nfs_stage;
+
+typedef struct nfs_conn nfs_conn;
+
+struct nfs_srv {
+	appl *ap;
+	pthread_mutex_t mu;
+	pthread_t th;
+	int lfd[3];                /* NFS, MOUNT, portmapper (-1: none) */
+	int port[3];
+	int wake[2];
+	volatile int stopping;
+	nfs_conn *conns;
+	int nconns;
+	uint32_t max_conns, wsize, rsize;
+	uint64_t stage_file_max, stage_total_max;
+	uint8_t key[NFS3_FH_KEY_LEN];
+	uint8_t wverf[NFS3_VERF];  /* write verifier: new at every start */
+	uint64_t boot_ns;
+	nfs_export *exports;       /* under mu; replaced whole at reload */
+	int nexports;
+	nfs_mount mounts[NFS_MOUNTS_MAX];
+	int nmounts;
+	nfs_drc drc[NFS_DRC_SLOTS];
+	uint32_t drc_next;
+	uint64_t drc_hits;
+	nfs_cookie cookies[NFS_COOKIE_SLOTS];
+	/* staging (under appl.mu) */
+	nfs_stage *stages;
+	/* the applier thread: appends at the front of a stage go into the store while
+	 * the client sends the next writes (wmu/wcv only wake it; order appl.mu, wmu) */
+	pthread_t wth;
+	int wth_started, wpending;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	uint64_t staged_bytes, staged_applied_early;
+	/* counters (atomics) */
+	uint64_t calls, rpc_errors, conns_total, conns_refused;
+};
+
+struct nfs_conn {
+	nfs_srv *srv;
+	int fd;
+	int family;                /* AF_INET, AF_INET6 */
+	uint8_t addr[16];          /* peer address (IPv4-mapped IPv6 taken as IPv4) */
+	int port;                  /* peer port */
+	char peer[80];
+	uint8_t *rec;              /* the record being read */
+	uint8_t *out;              /* the reply being built (4 bytes for its header first) */
+	size_t rec_cap, out_cap;
+	uint64_t calls;
+	pthread_t th;
+	int done;                  /* the thread has finished (under srv->mu) */
+	nfs_conn *next;
+};
+
+/* One call being answered. */
+typedef struct nfs_req {
+	nfs_srv *s;
+	nfs_conn *c;
+	rpc_call call;
+	xdr_enc *e;
+	/* the credential after the export's squash (set by nfs_export_of) */
+	uint32_t uid, gid;
+	uint32_t ngids;
+	uint32_t gids[RPC_GIDS_MAX];
+} nfs_req;
+
+/* nfs.c: find the export with id and admit the caller to it: its networks, the
+ * secure port, the auth flavor; sets q's credential (squash). *x gets a copy of the
+ * export's settings without its strings and nets (they may be freed by a reload);
+ * path (cap bytes, may be NULL) gets the export's path. 0, -ESTALE (no such export
+ * now), -EACCES (not allowed), -EPERM (AUTH_NONE refused: answer AUTH_TOOWEAK). */
+int nfs_export_use(nfs_req *q, uint32_t id, cfg_export *x, char *path, size_t cap);
+/* The same for the export whose path is the longest prefix of mntpath: -ENOENT. */
+int nfs_export_by_path(nfs_req *q, const char *mntpath, cfg_export *x, char *path,
+                       size_t cap);
+void nfs_export_count(nfs_srv *s, uint32_t id, uint64_t rd, uint64_t wr);
+/* May this connection use export x at all (networks, secure port, auth flavor)?
+ * Sets req's credential (squash). 0, -EACCES (not allowed), -EPERM (AUTH_NONE refused:
+ * the caller answers AUTH_TOOWEAK). */
+int nfs_export_admit(nfs_req *q, const cfg_export *x);
+void nfs_mount_add(nfs_srv *s, const char *host, const char *path, uint32_t id);
+void nfs_mount_del(nfs_srv *s, const char *host, const char *path); /* path NULL: all */
+
+/* nfs_ops.c: an NFS call (program NFS_PROGRAM, version 3): encode the accepted reply
+ * (header included) into q->e. */
+void nfs3_dispatch(nfs_req *q);
+/* Whether a procedure's replies go into the duplicate request cache. */
+int nfs3_proc_nonidempotent(uint32_t proc);
+/* Apply staged writes: of every file idle since before idle_ns (0: all). appl.mu held. */
+void nfs_stage_flush_idle(nfs_srv *s, uint64_t idle_before_ns);
+void nfs_stage_free_all(nfs_srv *s);
+/* The applier thread's body (nfs_ops.c). */
+void *nfs_stage_applier(void *arg);
+
+/* nfs_mount.c */
+void nfs_mount_dispatch(nfs_req *q);
+void nfs_pmap_dispatch(nfs_req *q);
+
+#endif /* BKS_NFS_H */
