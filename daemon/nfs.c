@@ -741,9 +741,11 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 	}
 	if (!cfg->nexports)
 		LOG_W("nfs: enabled, but no [export NAME] section: nothing can be mounted");
-	LOG_I("nfs: serving NFSv3 on %s:%d, MOUNT on port %d, portmapper on %s%d; %d exports",
-	      cfg->nfs_listen.host, s->port[0], s->port[1], s->port[2] ? "port " : "(off) ",
-	      s->port[2], s->nexports);
+	char pm[32] = "off";
+	if (s->port[2])
+		snprintf(pm, sizeof(pm), "port %d", s->port[2]);
+	LOG_I("nfs: serving NFSv3 on %s:%d, MOUNT on port %d, portmapper %s; %d exports",
+	      cfg->nfs_listen.host, s->port[0], s->port[1], pm, s->nexports);
 	*out = s;
 	return 0;
 fail:
