@@ -358,6 +358,20 @@ static void scrub_row(arr *a, uint64_t row)
 	if (a->scrub_verify) {
 		nbad = arr_find_bad(a, row, orig, lost, nlost, 0, datalen, a->scrub_verify,
 		                    a->scrub_verify_ctx, work, bad);
+		if (nbad >= 0 && nlost == 1 && cr != RAID_CHECK_OK) {
+			/* The checksums proved the data, but the row was inconsistent: with
+			 * one strip lost, find_bad passes without naming anything when the
+			 * bad strip is a parity the recovery did not use. The parity of the
+			 * proven data names it. */
+			raid_encode(a->codec, a->strip, p);
+			for (int i = a->k; i < a->k + 2 && nbad < 2; i++) {
+				int skip = failed[i] || (nbad > 0 && bad[0] == i);
+				for (int j = 0; j < nlost; j++)
+					skip |= lost[j] == i;
+				if (!skip && memcmp(orig + (size_t)i * a->strip, p[i], a->strip))
+					bad[nbad++] = i;
+			}
+		}
 		if (nbad >= 0)
 			goto repair;
 	}

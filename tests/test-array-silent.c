@@ -8,6 +8,7 @@
  *     below the high-water mark after a crash: a rebuild afterwards covers them.
  * (4) A rebuild with one surviving strip silently bad: the rebuilt strip is right
  *     and the bad strip is repaired, so the row survives one more failure.
+ * (5) A scrub of a degraded row whose remaining parity strip is bad repairs it.
  * (7) A replace's release of the old disk: a power cut at every write or flush of
  *     the step that completes it leaves a state whose members are all present; an
  *     import given a blank disk sets it aside. */
@@ -244,6 +245,49 @@ static void rebuild_bad_strip(const char *top, int with_verify)
 	arr_close(a);
 }
 
+/* (5) Scrub of a degraded row with a bad parity strip: the checksums prove the data
+ * with the lost strip recovered from the good parity, and the bad one is found by
+ * recomputing the parity, not passed over. */
+static void scrub_degraded_parity(const char *top)
+{
+	char dir[600], *paths[N];
+	bks_err e = {0};
+	snprintf(dir, sizeof(dir), "%s/five", top);
+	tu_mkdir(dir);
+	arr *a = make(dir, paths, 0, 16, 24);
+	size_t rb = arr_row_bytes(a);
+	arr_close(a);
+	int smashed = 0;
+	for (uint64_t row = 0; row < 24; row++) {
+		int j = raid_disk_strip(N, row, 2);
+		if (j >= N - 2)
+			continue;
+		smash(paths, row, row % 2 ? N - 1 : N - 2, 0, 512); /* Q or P */
+		smashed++;
+	}
+	a = reimport(paths, N);
+	if (!a) {
+		CHECK(0, "import");
+		return;
+	}
+	arr_set_scrub_verify(a, verify_row, &rb);
+	CHECK(arr_fail(a, "slot2", NULL) == 0, "fail slot 2");
+	CHECK(arr_scrub_start(a, &e) == 0 && arr_bg_run(a) == 0, "scrub");
+	arr_status st;
+	arr_get_status(a, &st);
+	printf("(5) degraded scrub, %d bad parity strips: %llu found, %llu repaired, %llu "
+	       "unrecoverable\n", smashed, (unsigned long long)st.last_scrub.errors_found,
+	       (unsigned long long)st.last_scrub.repaired,
+	       (unsigned long long)st.last_scrub.unrecoverable);
+	CHECK(st.last_scrub.errors_found == (uint64_t)smashed &&
+	      st.last_scrub.repaired == (uint64_t)smashed, "every bad parity strip repaired");
+	CHECK(arr_scrub_start(a, &e) == 0 && arr_bg_run(a) == 0, "scrub 2");
+	arr_get_status(a, &st);
+	CHECK(st.last_scrub.errors_found == 0, "second scrub finds %llu",
+	      (unsigned long long)st.last_scrub.errors_found);
+	arr_close(a);
+}
+
 /* (2) Rows named only by the intent log survive a crash below the high-water. */
 static void log_rows_hwm(const char *top)
 {
@@ -382,6 +426,7 @@ int main(void)
 	rebuild_bad_strip(top, 1);
 	rebuild_bad_strip(top, 0);
 	log_rows_hwm(top);
+	scrub_degraded_parity(top);
 	replace_cuts(top);
 	return tu_finish();
 }
