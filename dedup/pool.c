@@ -682,6 +682,25 @@ static void bio_free(void *ctx, const seg_ptr *p)
 	pool_meta_free(ctx, p);
 }
 
+/* Verifiers for pool_read_seg_table: the header's own checksum (and the row it
+ * names), the table's checksum from the header. With them a silently corrupted
+ * strip under a header or a table is reconstructed and repaired by the array, as
+ * for items; without them it would read as EBADMSG on a healthy array. */
+static int seg_hdr_verify(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
+{
+	seg_header h;
+	(void)ctx;
+	return off == 0 && seg_header_decode(buf, len, &h, NULL) == 0 && h.row == row;
+}
+
+static int seg_table_verify(void *ctx, uint64_t row, size_t off, const void *buf, size_t len)
+{
+	const seg_header *h = ctx;
+	(void)row;
+	return off == h->table_off && len == (size_t)h->nitems * SEG_ENTRY_SIZE &&
+	       bks_xxh3(buf, len) == h->table_xxh;
+}
+
 int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, size_t cap)
 {
 	/* A segment still on its way to the array is read from its buffer: the row on
@@ -696,7 +715,7 @@ int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, 
 		r = seg_table_decode(h, qb + h->table_off, pl->row_bytes - h->table_off, ents, NULL);
 		return r < 0 ? r : (int)h->nitems;
 	}
-	int r = arr_read(pl->a, row, 0, pl->iobuf, SEG_HDR_SIZE);
+	int r = arr_read_verify(pl->a, row, 0, pl->iobuf, SEG_HDR_SIZE, seg_hdr_verify, NULL);
 	if (r < 0)
 		return r;
 	if ((r = seg_header_decode(pl->iobuf, SEG_HDR_SIZE, h, NULL)) < 0)
@@ -704,7 +723,10 @@ int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, 
 	if (h->row != row || h->row_bytes != pl->row_bytes || h->nitems > cap)
 		return -EINVAL;
 	size_t tl = (size_t)h->nitems * SEG_ENTRY_SIZE;
-	if (tl && (r = arr_read(pl->a, row, h->table_off, pl->iobuf, tl)) < 0)
+	if (tl && (h->table_off > pl->row_bytes || tl > pl->row_bytes - h->table_off))
+		return -EINVAL;
+	if (tl && (r = arr_read_verify(pl->a, row, h->table_off, pl->iobuf, tl,
+	                               seg_table_verify, h)) < 0)
 		return r;
 	if ((r = seg_table_decode(h, pl->iobuf, tl, ents, NULL)) < 0)
 		return r;

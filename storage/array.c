@@ -371,9 +371,10 @@ int arr_read_label(disk *d, lbl_disk *out, bks_err *e)
 	r0 = disk_pread(d, buf, LBL_SIZE, LBL_OFF0);
 	if (!r0)
 		r0 = lbl_decode(buf, LBL_SIZE, out, e);
+	bks_err e1 = {0};
 	r1 = disk_pread(d, buf + LBL_SIZE, LBL_SIZE, LBL_OFF1);
 	if (!r1)
-		r1 = lbl_decode(buf + LBL_SIZE, LBL_SIZE, &l1, r0 ? NULL : NULL);
+		r1 = lbl_decode(buf + LBL_SIZE, LBL_SIZE, &l1, &e1);
 	free(buf);
 	if (r1 == 0 && (r0 != 0 || l1.label_gen > out->label_gen)) {
 		*out = l1;
@@ -382,6 +383,13 @@ int arr_read_label(disk *d, lbl_disk *out, bks_err *e)
 	}
 	if (r0 == 0)
 		bks_err_clear(e);
+	/* -ENOENT means blank (no label magic in either copy, import sets such a disk
+	 * aside): a copy that has the magic but fails its checks is the error. */
+	if (r0 == -ENOENT && r1 != -ENOENT && r1 != 0) {
+		if (e)
+			*e = e1;
+		return r1;
+	}
 	return r0;
 }
 
@@ -631,6 +639,7 @@ int arr_commit_locked(arr *a, bks_err *e)
 			continue;
 		}
 		a->seq = seq;
+		a->hwm_durable = sb.hwm;
 		a->state_dirty = 0;
 		return 0;
 	}

@@ -65,10 +65,12 @@ void arr_config_defaults(arr_config *c);
 int arr_create(const arr_config *cfg, disk **members, int nmembers, disk **spares,
                int nspares, int force, arr **out, bks_err *e);
 
-/* Assemble an array from whatever disks are given (members, spares, strays). Refuses
- * a set that mixes arrays, duplicates a disk, or lacks enough members (more than two
- * slots unavailable); comes up DEGRADED with one or two missing. On success every
- * given disk is owned by the array (strays are closed); on failure none is. */
+/* Assemble an array from whatever disks are given (members, spares, strays, blank
+ * disks). Refuses a set that mixes arrays, duplicates a disk, holds a damaged label,
+ * or lacks enough members (more than two slots unavailable); comes up DEGRADED with
+ * one or two missing. Strays and blank disks (no label at all) are set aside with
+ * a warning event naming them. On success every given disk is owned by the array
+ * (strays and blank disks are closed); on failure none is. */
 int arr_import(const arr_config *cfg, disk **disks, int ndisks, arr **out, bks_err *e);
 
 /* Flush and close. Does not commit: uncommitted rows are simply not referenced. */
@@ -120,8 +122,10 @@ void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
 
 /* The intent log area: ARR_LOG_SIZE bytes outside the rows on every disk, for records
  * the layer above must make durable before its next commit (storage/ilog.h).
- * arr_log_write first makes every row written so far durable (flushes every disk),
- * then writes buf (len bytes, a multiple of DISK_ALIGN, DISK_ALIGN-aligned) at off in
+ * arr_log_write first makes every row written so far durable (flushes every disk;
+ * when rows were written above the high-water mark the last superblock records, it
+ * commits the array state with the same root, so every row a record can name is
+ * below the durable high-water mark that rebuild and scrub cover), then writes buf (len bytes, a multiple of DISK_ALIGN, DISK_ALIGN-aligned) at off in
  * the log area of ARR_LOG_COPIES online members (the first ones by slot; further ones
  * when a write fails) and flushes them. 0 once enough copies are durable; -EIO when
  * fewer than min(ARR_LOG_COPIES, members online) disks took it. */

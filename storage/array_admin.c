@@ -382,9 +382,14 @@ void arr_get_status(arr *a, arr_status *st)
 	for (int i = 0; i < a->nspares; i++)
 		fill_disk(&st->disks[st->ndisks++], &a->spare[i], -1, ARR_ROLE_SPARE,
 		          a->spare[i].d ? "AVAIL" : "UNAVAIL");
-	if (rebuilding || replacing)
+	if (rebuilding || replacing) {
 		add_job(a, st, rebuilding ? "rebuild" : "replace", "running", rebuild_done,
 		        a->hwm, arr_row_bytes(a));
+		arr_job_status *j = &st->jobs[st->njobs - 1];
+		j->errors_found = a->rb_errors_found;
+		j->repaired = a->rb_repaired;
+		j->unrecoverable = a->rb_unrecoverable;
+	}
 	if (a->scrub.state != SCRUB_IDLE || a->scrub.started_ns) {
 		add_job(a, st, "scrub",
 		        a->scrub.state == SCRUB_RUNNING  ? "running"

@@ -27,18 +27,7 @@ static void complete_slot(arr *a, int s)
 		snprintf(old, sizeof(old), "empty");
 	else
 		adisk_label(&sl->cur, old, sizeof(old));
-	if (replacing && sl->cur.d) {
-		/* Release the old disk: wipe its labels so it is not mistaken for a member
-		 * if it is plugged in again. Best effort; it may be dying. */
-		uint8_t *z = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE);
-		if (z) {
-			disk_pwrite(sl->cur.d, z, LBL_SIZE, LBL_OFF0);
-			disk_pwrite(sl->cur.d, z, LBL_SIZE, LBL_OFF1);
-			disk_flush(sl->cur.d);
-			free(z);
-		}
-	}
-	adisk_close(&sl->cur);
+	adisk released = sl->cur;
 	sl->cur = sl->inc;
 	memset(&sl->inc, 0, sizeof(sl->inc));
 	sl->cur_state = SB_ONLINE;
@@ -47,6 +36,95 @@ static void complete_slot(arr *a, int s)
 	a->state_dirty = 1;
 	arr_event(a, ARR_EV_INFO, "slot %d: %s of %s complete; %s is ONLINE (was %s)", s,
 	          replacing ? "replace" : "rebuild", nm, nm, old);
+	if (replacing && released.d) {
+		/* Release the old disk: wipe its labels so it is not mistaken for a member
+		 * if it is plugged in again. Best effort; it may be dying. Crash story:
+		 * the new membership is committed first. A cut before that commit leaves
+		 * the old disk a labelled member in the durable state (the replace
+		 * resumes from its committed cursor); a cut between the commit and the
+		 * wipe leaves a labelled disk that the state no longer names, which
+		 * import sets aside as a stale member. Wiping first would let a cut leave
+		 * a durable state naming a blank disk as the slot's member. A failed
+		 * commit (the array is read-only then) leaves the labels alone. */
+		if (arr_commit_locked(a, NULL) == 0) {
+			uint8_t *z = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE);
+			if (z) {
+				disk_pwrite(released.d, z, LBL_SIZE, LBL_OFF0);
+				disk_pwrite(released.d, z, LBL_SIZE, LBL_OFF1);
+				disk_flush(released.d);
+				free(z);
+			}
+		}
+	}
+	adisk_close(&released);
+}
+
+/* A row rebuild_batch has just reconstructed (strips at row, lost[] recovered in
+ * place): make sure the strips it is about to write are right.
+ *
+ * raid_recover trusts the surviving strips; one of them silently wrong makes the
+ * recovered strip wrong too, and writing it would turn one bad strip into two (the
+ * row could no longer lose another disk). With one strip lost the row still has one
+ * strip of redundancy: P and Q over the rebuilt row agree iff the survivors were
+ * right (recovery satisfied one equation, the other checks it). One erasure plus one
+ * unknown error cannot be located by the syndromes alone (that takes three parity
+ * strips), so on a mismatch the store's checksums (the scrub verifier) pick the
+ * strip, as scrub does (arr_find_bad); then P and Q are recomputed from the proven
+ * data, every surviving strip that differs is repaired in place, and the target
+ * gets the right strip. With two strips lost there is nothing left to compare but
+ * the checksums: a row that fails them is counted, not fixed. A row that cannot be
+ * decided is still written (nothing better exists to write), but loudly: an ERR
+ * event and the rebuild's unrecoverable count, never silently. */
+static void rebuild_check_row(arr *a, uint64_t row, uint8_t *base, const int *lost,
+                              int nlost)
+{
+	size_t rowlen = (size_t)(a->k + 2) * a->strip, datalen = arr_row_bytes(a);
+	uint8_t *work = a->rowbuf2, *p[RAID_MAX_K + 2], *w[RAID_MAX_K + 2];
+	int where = -1, bad[2], nbad;
+
+	arr_row_ptrs(a, base, p);
+	if (nlost < 2 && raid_check(a->codec, a->strip, p, &where) == RAID_CHECK_OK)
+		return;
+	if (nlost == 2 && (!a->scrub_verify ||
+	                   a->scrub_verify(a->scrub_verify_ctx, row, 0, base, datalen)))
+		return;
+	a->rb_errors_found++;
+	if (nlost > 1 || !a->scrub_verify)
+		goto undecided;
+	nbad = arr_find_bad(a, row, base, lost, nlost, 0, datalen, a->scrub_verify,
+	                    a->scrub_verify_ctx, work, bad);
+	if (nbad < 0)
+		goto undecided;
+	/* work holds data the checksums accept; its parity from that data is the only
+	 * consistent one (find_bad may have passed with the bad strip being P or Q). */
+	arr_row_ptrs(a, work, w);
+	raid_encode(a->codec, a->strip, w);
+	for (int i = 0; i < a->k + 2; i++) {
+		int is_lost = 0;
+		for (int j = 0; j < nlost; j++)
+			is_lost |= lost[j] == i;
+		if (is_lost || !memcmp(p[i], w[i], a->strip))
+			continue;
+		int s = raid_strip_disk(a->n, row, i);
+		disk *d = arr_reader(a, s, row);
+		aslot *sl = &a->slot[s];
+		if (d)
+			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
+		if (arr_repair_strip(a, row, i, w[i]) == 0) {
+			a->rb_repaired++;
+			arr_event(a, ARR_EV_WARN, "rebuild: row %llu strip %d on slot %d was "
+			          "wrong; repaired", (unsigned long long)row, i, s);
+		} else {
+			a->rb_unrecoverable++;
+		}
+	}
+	memcpy(base, work, rowlen);
+	return;
+undecided:
+	a->rb_unrecoverable++;
+	arr_event(a, ARR_EV_ERR, "rebuild: row %llu is inconsistent and the bad strip cannot "
+	          "be located (%d strips lost%s); rebuilt as read", (unsigned long long)row,
+	          nlost, a->scrub_verify ? "" : ", no data checksums");
 }
 
 /* Rebuild rows [r, end) onto the target slots (none of them readable there) in one
@@ -101,6 +179,7 @@ static int64_t rebuild_batch(arr *a, uint64_t r, uint64_t end, const int *target
 			          "many failed disks); skipped", (unsigned long long)row);
 			continue;
 		}
+		rebuild_check_row(a, row, p[0], lost, nlost);
 		ok[b] = 1;
 	}
 	/* Count read errors only now: faulting a disk reshuffles nothing we hold, but
@@ -279,6 +358,20 @@ static void scrub_row(arr *a, uint64_t row)
 	if (a->scrub_verify) {
 		nbad = arr_find_bad(a, row, orig, lost, nlost, 0, datalen, a->scrub_verify,
 		                    a->scrub_verify_ctx, work, bad);
+		if (nbad >= 0 && nlost == 1 && cr != RAID_CHECK_OK) {
+			/* The checksums proved the data, but the row was inconsistent: with
+			 * one strip lost, find_bad passes without naming anything when the
+			 * bad strip is a parity the recovery did not use. The parity of the
+			 * proven data names it. */
+			raid_encode(a->codec, a->strip, p);
+			for (int i = a->k; i < a->k + 2 && nbad < 2; i++) {
+				int skip = failed[i] || (nbad > 0 && bad[0] == i);
+				for (int j = 0; j < nlost; j++)
+					skip |= lost[j] == i;
+				if (!skip && memcmp(orig + (size_t)i * a->strip, p[i], a->strip))
+					bad[nbad++] = i;
+			}
+		}
 		if (nbad >= 0)
 			goto repair;
 	}

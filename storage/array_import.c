@@ -139,6 +139,9 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 	struct slotref *refs = NULL;
 	sb_super *sb = NULL;
 	int owned[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES] = {0};
+	disk *ld[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];      /* labelled disks */
+	disk *blank[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];   /* set aside */
+	int nl = 0, nblank = 0;
 	arr *a = NULL;
 	uint64_t max_seq = 0;
 	int r, nref;
@@ -167,29 +170,47 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 				goto out;
 			}
 		}
-		r = arr_read_label(disks[i], &labels[i], &le);
+		r = arr_read_label(disks[i], &labels[nl], &le);
+		if (r == -ENOENT) {
+			/* Blank (no label magic in either copy): an old disk a replace
+			 * released, or a new one never added. It holds nothing of any
+			 * array, so it is set aside like a stale member, not a reason to
+			 * refuse the others (unless nothing else is labelled). */
+			blank[nblank++] = disks[i];
+			continue;
+		}
 		if (r < 0) {
 			r = bks_fail(e, r, "disk %s: %s; not importing (is it a bkstor disk?)",
 			             disk_path(disks[i]), bks_errmsg(&le, r));
 			goto out;
 		}
-		if (memcmp(labels[i].array_uuid, labels[0].array_uuid, BKS_UUID_LEN)) {
+		if (memcmp(labels[nl].array_uuid, labels[0].array_uuid, BKS_UUID_LEN)) {
 			char u0[BKS_UUID_STRLEN];
-			bks_uuid_fmt(labels[i].array_uuid, u);
+			bks_uuid_fmt(labels[nl].array_uuid, u);
 			bks_uuid_fmt(labels[0].array_uuid, u0);
 			r = bks_fail(e, -EINVAL, "disk %s belongs to array '%s' (%s) but %s to "
 			             "array '%s' (%s); give the disks of one array",
-			             disk_path(disks[i]), labels[i].name, u, disk_path(disks[0]),
+			             disk_path(disks[i]), labels[nl].name, u, disk_path(ld[0]),
 			             labels[0].name, u0);
 			goto out;
 		}
-		for (int j = 0; j < i; j++)
-			if (!memcmp(labels[i].disk_uuid, labels[j].disk_uuid, BKS_UUID_LEN)) {
+		for (int j = 0; j < nl; j++)
+			if (!memcmp(labels[nl].disk_uuid, labels[j].disk_uuid, BKS_UUID_LEN)) {
 				r = bks_fail(e, -EINVAL, "disks %s and %s carry the same disk UUID "
-				             "(a cloned disk?)", disk_path(disks[j]), disk_path(disks[i]));
+				             "(a cloned disk?)", disk_path(ld[j]), disk_path(disks[i]));
 				goto out;
 			}
+		ld[nl++] = disks[i];
 	}
+	if (nl == 0) {
+		r = bks_fail(e, -ENOENT, "disk %s: no bkstor label; not importing (is it a "
+		             "bkstor disk?)%s", disk_path(disks[0]),
+		             nd > 1 ? " (no given disk carries one)" : "");
+		goto out;
+	}
+	/* From here on only the labelled disks take part. */
+	disks = ld;
+	nd = nl;
 	nref = read_rings(disks, nd, labels, &refs, &max_seq);
 	if (nref < 0) {
 		r = bks_fail(e, nref, "out of memory");
@@ -226,6 +247,7 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 	a->strip = sb->strip_size;
 	a->rows = sb->rows;
 	a->hwm = sb->hwm;
+	a->hwm_durable = sb->hwm;
 	a->seq = sb->seq;
 	a->next_seq = max_seq + 1;
 	a->root_len = sb->root_len;
@@ -297,6 +319,12 @@ int arr_import(const arr_config *cfg, disk **disks, int nd, arr **out, bks_err *
 		goto out;
 	}
 	/* Success: close the strays (old members, released disks), keep the rest. */
+	for (int i = 0; i < nblank; i++) {
+		arr_event(a, ARR_EV_WARN, "disk %s carries no bkstor label (a disk a replace "
+		          "released, or a new one?); set aside, not part of the array",
+		          disk_path(blank[i]));
+		disk_close(blank[i]);
+	}
 	for (int i = 0; i < nd; i++) {
 		if (owned[i])
 			continue;

@@ -45,6 +45,7 @@ struct arr {
 	uint32_t strip;
 	uint64_t rows;           /* rows per member */
 	uint64_t hwm;            /* 1 + highest row written */
+	uint64_t hwm_durable;    /* hwm in the newest superblock on disk (arr_log_write) */
 	uint64_t seq;            /* last committed sequence number */
 	uint64_t next_seq;       /* next commit's number (> every seq seen on any disk) */
 	uint8_t root[ARR_ROOT_MAX];
@@ -69,6 +70,9 @@ struct arr {
 	void *scrub_verify_ctx;
 	arr_event_fn ev_fn;
 	void *ev_ctx;
+
+	/* rebuild/replace findings, this process (rebuild_check_row) */
+	uint64_t rb_errors_found, rb_repaired, rb_unrecoverable;
 
 	/* background work pacing and progress */
 	uint64_t last_fg_ns;     /* last foreground read/write */
@@ -122,7 +126,8 @@ void adisk_close(adisk *ad);
 void arr_free(arr *a, int close_disks);
 int arr_alloc_buffers(arr *a);
 
-/* Read both label copies: 0 with the newest valid one, else copy 0's error. */
+/* Read both label copies: 0 with the newest valid one, else copy 0's error, except
+ * that -ENOENT means blank (neither copy has the label magic). */
 int arr_read_label(disk *d, lbl_disk *out, bks_err *e);
 /* Take a disk out of service (member: FAULTED; incoming: dropped; spare: removed)
  * and claim spares for any slot that needs one. */

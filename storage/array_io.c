@@ -149,9 +149,14 @@ int arr_repair_strip(arr *a, uint64_t row, int strip, const void *buf)
 
 /* Reconstruct row so that verify passes over [off, off+len): `orig` holds the row as
  * read with lost[] missing; `work` receives the corrected row. Tries the erasures
- * alone, then each extra strip, then each pair (at least one touching the range),
- * as ZFS's combinatorial reconstruction does. Returns the number of extra bad strips
- * found (0..2) with their indices in bad[], or -EIO when nothing verifies. */
+ * alone, then each extra strip, then each pair, as ZFS's combinatorial
+ * reconstruction does. Returns the number of extra bad strips found (0..2) with
+ * their indices in bad[], or -EIO when nothing verifies.
+ *
+ * Which candidates can matter: with no lost strip inside the range, only a set that
+ * touches the range changes the verified bytes. A lost strip inside the range is
+ * rebuilt from every other strip (parity, and data outside the range), so a silently
+ * bad one anywhere in the row shows in the range: then every strip is a candidate. */
 int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int nlost,
                  size_t off, size_t len, arr_verify_fn verify, void *ctx, uint8_t *work,
                  int *bad)
@@ -161,6 +166,9 @@ int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int
 	uint8_t *p[RAID_MAX_K + 2];
 	int first = (int)(off / a->strip), last = (int)((off + len - 1) / a->strip);
 
+	int lost_in_range = 0;
+	for (int i = 0; i < nlost; i++)
+		lost_in_range |= lost[i] >= first && lost[i] <= last;
 	arr_row_ptrs(a, work, p);
 	for (int extra = 0; extra <= 2 - nlost; extra++) {
 		for (int x = 0; x < (extra ? m : 1); x++) {
@@ -179,9 +187,10 @@ int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int
 				if (dup)
 					continue;
 				/* Only candidates that can change the verified bytes. */
-				if (extra == 1 && (x < first || x > last))
+				if (!lost_in_range && extra == 1 && (x < first || x > last))
 					continue;
-				if (extra == 2 && (x < first || x > last) && (y < first || y > last))
+				if (!lost_in_range && extra == 2 && (x < first || x > last) &&
+				    (y < first || y > last))
 					continue;
 				memcpy(work, orig, rowlen);
 				if (raid_recover(a->codec, a->strip, p, set, ns) < 0)

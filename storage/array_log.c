@@ -6,7 +6,8 @@
  * layer above (storage/ilog.c), so a torn copy is simply not used.
  *
  * Crash story: rows are flushed before any log copy is written, so a record never
- * names a row that is not on disk; the copies are written together and flushed; a
+ * names a row that is not on disk, nor (phase 0) a row above the high-water mark of
+ * the newest durable superblock; the copies are written together and flushed; a
  * crash in between leaves each copy either old or new (or torn: rejected by its
  * checksum), and replay takes any copy that checks. */
 #include <errno.h>
@@ -33,14 +34,34 @@ int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
 		             a->name);
 		goto out;
 	}
+	/* Phase 0: the rows a record may name must lie below the high-water mark of
+	 * the newest durable superblock. Rebuild, replace and scrub stop at hwm, and
+	 * after a crash the layer above replays the record and treats its rows as live
+	 * without a commit in between that would record hwm: with hwm only in memory, a
+	 * disk rebuilt then would silently lack those rows. So when rows were written
+	 * above the recorded hwm, commit the array state first (the same root; the
+	 * commit's first flush also makes those rows durable) and only then write the
+	 * record. Crash story: a cut before the superblock lands leaves the old one and
+	 * no new record (nothing names the rows); a cut after it leaves a larger hwm,
+	 * which only costs a rebuild or scrub a few unreferenced rows. The cost is one
+	 * superblock write per sync that follows new rows. */
+	int flushed = 0;
+	if (a->hwm > a->hwm_durable) {
+		r = arr_commit_locked(a, e);
+		if (r)
+			goto out;
+		flushed = 1;
+	}
 	for (int attempt = 0; attempt < 4; attempt++) {
 		int n = arr_meta_disks(a, md), bad = 0;
-		/* Phase 1: every row written so far becomes durable. */
-		for (int i = 0; i < n; i++) {
+		/* Phase 1: every row written so far becomes durable (phase 0's commit
+		 * did it, unless a retry follows a failure). */
+		for (int i = 0; i < n && !flushed; i++) {
 			dk[i] = md[i]->d;
 			err[i] = disk_flush(dk[i]);
 			bad |= err[i] != 0;
 		}
+		flushed = 0;
 		if (bad) {
 			arr_note_errors(a, dk, err, n);
 			continue;

@@ -260,9 +260,33 @@ int main(void)
 	for (int i = 0; i < N; i++)
 		blank[i] = paths[i];
 	blank[4] = fresh;
-	import_refused("import with a blank disk", blank, N, "no bkstor label");
 	import_refused("import of 2 of 5 disks", paths, 2, "unavailable");
+	import_refused("import of a blank disk alone", &fresh, 1, "no bkstor label");
 	CHECK(unchanged(before), "refused imports changed nothing");
+	/* A blank disk among the members (an old disk a replace released, left in the
+	 * machine) is set aside with a warning naming it; the rest assembles, here
+	 * without slot 4, which is missing. The blank disk is not written. */
+	{
+		disk *bd[N];
+		uint64_t fresh_before = hash_file(fresh);
+		tu_open((const char *const *)blank, N, NULL, bd);
+		bks_err_clear(&e);
+		r = arr_import(&cfg, bd, N, &a, &e);
+		CHECK(r == 0, "import with a blank disk instead of slot 4: %s", bks_errmsg(&e, r));
+		if (r == 0) {
+			arr_status bs;
+			arr_get_status(a, &bs);
+			CHECK(bs.health == ARR_DEGRADED, "without slot 4: %s",
+			      arr_health_name(bs.health));
+			CHECK(tu_verify_rows(a, SEED, 0, 4, 0) == 0, "data with slot 4 set aside");
+			arr_close(a);
+		} else {
+			for (int i = 0; i < N; i++)
+				disk_close(bd[i]);
+		}
+		printf("%-28s -> %s\n", "import with a blank disk", r == 0 ? "set aside" : e.msg);
+		CHECK(hash_file(fresh) == fresh_before, "the blank disk was not written");
+	}
 
 	/* Truncated label: the file is cut inside the first label. */
 	char *cut = tu_file_disk(dir, "cut", 0);

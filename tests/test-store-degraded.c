@@ -3,7 +3,8 @@
  * corruption inside a data segment on one disk: verify reports it (the array found a
  * checksum mismatch and repaired the strip), the data reads back right, a second
  * verify finds nothing; corruption found first by an array scrub (which checks the
- * segments' checksums) is repaired the same way. */
+ * segments' checksums) is repaired the same way. (3) silent corruption under a
+ * segment header and a segment table: their reads reconstruct and repair. */
 #include "tests/testutil.h"
 
 #include <fcntl.h>
@@ -177,6 +178,64 @@ int main(void)
 	free(ast);
 	r = store_verify(s, &vr);
 	CHECK(r == 0 && vr.repaired == 0 && vr.chunks_bad == 0, "verify after scrub is clean");
+
+	/* (3) silent corruption under a segment header and under a segment table on a
+	 * healthy array: pool_read_seg_table (what the GC sweep, the intent log replay
+	 * and the index rebuild use) reconstructs and repairs instead of EBADMSG. */
+	pool *pl = store_pool(s);
+	uint64_t trow[2] = {UINT64_MAX, UINT64_MAX};
+	int tn[2] = {0, 0};
+	seg_entry *tents[2] = {calloc(512, sizeof(seg_entry)), calloc(512, sizeof(seg_entry))};
+	seg_header th[2];
+	for (uint64_t rr = 0, k = 0; rr < pool_rows(pl) && k < 2; rr++) {
+		if (pool_row_state(pl, rr) != ROW_DATA)
+			continue;
+		tn[k] = pool_read_seg_table(pl, rr, &th[k], tents[k], 512);
+		if (tn[k] > 0)
+			trow[k++] = rr;
+	}
+	REQUIRE(trow[1] != UINT64_MAX, "two data rows with tables");
+	store_close(s);
+	{
+		uint32_t strip = 64 << 10;
+		uint64_t at[2] = {100, th[1].table_off + 64}; /* inside header; inside table */
+		for (int k = 0; k < 2; k++) {
+			int slot = raid_strip_disk(N, trow[k], (int)(at[k] / strip));
+			int fd = open(paths[slot], O_RDWR);
+			uint8_t junk[64];
+			memset(junk, 0x3c, sizeof(junk));
+			if (fd < 0 || pwrite(fd, junk, sizeof(junk),
+			                     (off_t)((1 << 20) + trow[k] * strip + at[k] % strip)) !=
+			                  (ssize_t)sizeof(junk))
+				abort();
+			fsync(fd);
+			close(fd);
+		}
+	}
+	a = tu_import_array(paths, N, NULL);
+	REQUIRE(a && store_open(a, NULL, &s, &e) == 0, "open c: %s", e.msg);
+	pl = store_pool(s);
+	seg_entry *got = calloc(512, sizeof(seg_entry));
+	for (int k = 0; k < 2; k++) {
+		seg_header gh;
+		int n = pool_read_seg_table(pl, trow[k], &gh, got, 512);
+		printf("segment %s of row %llu corrupted: pool_read_seg_table -> %d (%d before)\n",
+		       k ? "table" : "header", (unsigned long long)trow[k], n, tn[k]);
+		CHECK(n == tn[k] && gh.seg_id == th[k].seg_id &&
+		      !memcmp(got, tents[k], (size_t)n * sizeof(seg_entry)),
+		      "row %llu: table read through the corruption: %d", (unsigned long long)trow[k],
+		      n);
+	}
+	/* Repaired in place: the raw bytes now decode without any verifier. */
+	arr *ca = pool_array(pl);
+	uint8_t *hb = tu_alloc(4096);
+	seg_header gh;
+	CHECK(arr_read(ca, trow[0], 0, hb, 4096) == 0 &&
+	      seg_header_decode(hb, 4096, &gh, NULL) == 0, "header repaired on disk");
+	free(hb);
+	free(got);
+	free(tents[0]);
+	free(tents[1]);
 	store_close(s);
 	return tu_finish();
 }
