@@ -780,8 +780,14 @@ static int write_obj(const struct cspec *c, int sd, int replace_id, uint64_t *id
 	store_writer *wr;
 	int r;
 	gen(c, want);
-	if ((r = store_put_begin(S, &wr)) < 0)
+	if ((r = store_put_begin(S, &wr)) < 0) {
+		/* A full store refuses a new object at once (dedup/pool.h "space"). */
+		if (r == -ENOSPC && !flt_is_dead(W)) {
+			cnt.enospc++;
+			return -ENOSPC;
+		}
 		return dead_or_fail(r, "put_begin");
+	}
 	if (!sd) {
 		for (uint64_t at = 0; at < c->size && r >= 0;) {
 			uint64_t piece = 1 + bks_rng_below(&R, 300 << 10); /* not inside BKS_MIN */
