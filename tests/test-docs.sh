@@ -130,13 +130,39 @@ cfg_c = strip_comments(rd("daemon/config.c"))
 cfg_md = rd("docs/config.md")
 m = re.search(r"sect_name\[S_COUNT\]\s*=\s*\{(.*?)\};", cfg_c, re.S)
 sections = re.findall(r'"([a-z]+)"', m.group(1))
+cfg_h = strip_comments(rd("daemon/config.h")) + strip_comments(rd("storage/label.h"))
+cfg_consts = {dm.group(1): dm.group(2) for dm in
+              re.finditer(r"^#define (\w+) \(?(\d+)u?\b[^\n]*$", cfg_h, re.M)}
+
+
+def cfg_eval(expr):
+    """A bound of the key table: numbers, KB/MB/TB(), * and -, #defined names."""
+    e = expr.replace("UINT64_MAX", str(2 ** 64 - 1))
+    e = re.sub(r"\b([A-Z][A-Z0-9_]+)\b(?!\()", lambda x: cfg_consts.get(x.group(1), x.group(1)), e)
+    return int(eval(e, {"__builtins__": {}, "KB": lambda x: x << 10,
+                        "MB": lambda x: x << 20, "TB": lambda x: x << 40}))
+
+
+def doc_quantity(q, dur):
+    """'64K', '64 B', '1M', '1s', '10m', '12h', '1 day', '7 days', '300' -> a number."""
+    qm = re.fullmatch(r"(\d+)\s*(B|K|M|G|T|s|m|h|days?)?", q.strip())
+    if not qm:
+        return None
+    v, u = int(qm.group(1)), qm.group(2) or ""
+    mul = ({"": 1, "s": 1, "m": 60, "h": 3600, "day": 86400, "days": 86400} if dur else
+           {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40})
+    return v * mul[u] if u in mul else None
+
+
 tbl = cfg_c[cfg_c.index("static const ckey keys[]"):]
 tbl = tbl[:tbl.index("\n};")]
 code_keys = {}  # (section, key) -> dict
+nrange = 0
 for km in re.finditer(r"\b(KA?)\(", tbl):
     a, _ = c_args(tbl, km.end() - 1)
     sect, name, typ, dflt, flags = a[0].lower(), c_string(a[1]), a[2], c_string(a[6]), a[7]
-    code_keys[(sect, name)] = {"type": typ, "default": dflt,
+    lo, hi = (cfg_eval(a[4]), cfg_eval(a[5])) if km.group(1) == "K" else (None, None)
+    code_keys[(sect, name)] = {"type": typ, "default": dflt, "min": lo, "max": hi,
                                "restart": "R" in re.findall(r"\w+", flags),
                                "pow2": "K_POW2" in flags}
 # [export NAME]: the keys set_export() takes, and the defaults new_export() sets.
@@ -211,6 +237,16 @@ for (s, k), ck in code_keys.items():
     if not row.get("type", "").startswith(tw):
         fail("config key [%s] %s: type is %s in daemon/config.c, docs/config.md says %r"
              % (s, k, tw, row.get("type", "")))
+    # The range, where the doc gives one as "LO–HI" (integers, sizes, durations).
+    rm = re.search(r"(\d[^–,;]*?)\s*–\s*(\d+(?: ?(?:days?|B|[KMGTsmh]))?)(?![\w.])",
+                   row.get("range", ""))
+    if rm and ck["type"] in ("T_UINT", "T_SIZE", "T_DUR") and ck["min"] is not None:
+        dur = ck["type"] == "T_DUR"
+        dlo, dhi = doc_quantity(rm.group(1), dur), doc_quantity(rm.group(2), dur)
+        nrange += 1
+        if (dlo, dhi) != (ck["min"], ck["max"]):
+            fail("config key [%s] %s: range is %d..%d in daemon/config.c, docs/config.md "
+                 "says %r" % (s, k, ck["min"], ck["max"], rm.group(0)))
     if ck["pow2"] and "power of two" not in row.get("range", ""):
         fail("config key [%s] %s must be a power of two (daemon/config.c K_POW2); "
              "docs/config.md's range does not say so" % (s, k))
@@ -233,7 +269,7 @@ for (s, k) in doc_keys:
     elif (s, k) not in code_keys:
         fail("config key [%s] %s of docs/config.md is not in daemon/config.c's key table"
              % (s, k))
-ok("config sections and keys (daemon/config.c vs docs/config.md)", n)
+ok("config sections and keys (daemon/config.c vs docs/config.md), %d ranges" % nrange, n)
 
 # ---------------------------------------------------------------- API routes
 api_c = strip_comments(rd("daemon/api.c"))
@@ -397,6 +433,28 @@ for name in doc_types:
     if name not in types:
         fail("wire message %s of docs/protocol.md is not a wire_type of proto/wire.h" % name)
 ok("wire message types (proto/wire.h, proto/wire.c vs docs/protocol.md)", n)
+codes = {cm.group(1): int(cm.group(2)) for cm in re.finditer(
+    r"WIRE_E_(\w+) = (\d+)", re.search(r"enum wire_code \{(.*?)\};", wire_h, re.S).group(1))}
+doc_codes = {}
+for t in md_tables(md_sections(proto_md, 3).get("Codes on the wire", "")):
+    for row in t:
+        if "code" in row and "name" in row:
+            doc_codes["E" + row["name"][1:] if row["name"].startswith("E") else row["name"]] = row
+n = 0
+for name, v in sorted(codes.items(), key=lambda x: x[1]):
+    n += 1
+    row = doc_codes.get("E" + name)
+    if row is None:
+        fail("wire error code E%s (%d, proto/wire.h) is missing from docs/protocol.md's "
+             "'Codes on the wire'" % (name, v))
+    elif row["code"] != str(v):
+        fail("wire error code E%s: %d in proto/wire.h, %s in docs/protocol.md"
+             % (name, v, row["code"]))
+for name in doc_codes:
+    if name[1:] not in codes:
+        fail("wire error code %s of docs/protocol.md is not in proto/wire.h's enum wire_code"
+             % name)
+ok("wire error codes (proto/wire.h vs docs/protocol.md)", n)
 
 # ---------------------------------------------------------------- bkstorctl
 cli_c = strip_comments(rd("cli/bkstorctl.c"))
