@@ -2,13 +2,15 @@
 # test-docs: the docs name what the code has, and only that, where a script can tell:
 #   - config: every section and key of daemon/config.c's key table (and the keys of
 #     [export NAME] sections) is a row of docs/config.md, with the same default,
-#     type and SIGHUP column ("restart" for K_RESTART keys, else "yes"), and "power
-#     of two" in the range of K_POW2 keys; every key row in the doc is in the code;
+#     type, SIGHUP column ("restart" for K_RESTART keys, else "yes") and, where the
+#     doc gives one as LO–HI, range, and "power of two" in the range of K_POW2 keys;
+#     every key row in the doc is in the code;
 #   - API: every route daemon/api.c and daemon/web.c serve (method + path) is in
 #     docs/api.md, and every route the doc names is served;
 #   - wire: every message type of proto/wire.h is a row of docs/protocol.md's message
 #     table (code, name, sender, payload bounds from proto/wire.c's table) and has a
-#     "### " section; every row of the table is a type of the code;
+#     "### " section; every row of the table is a type of the code; the same for
+#     the error codes (enum wire_code, "Codes on the wire");
 #   - CLI: every command of cli/bkstorctl.c's table is in `bkstorctl --help` and in
 #     docs/cli.md; every `bkstorctl CMD` that docs/ and README.md name exists.
 # Each failure names the item and the file it is missing from.
