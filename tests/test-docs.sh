@@ -12,7 +12,8 @@
 #     "### " section; every row of the table is a type of the code; the same for
 #     the error codes (enum wire_code, "Codes on the wire");
 #   - CLI: every command of cli/bkstorctl.c's table is in `bkstorctl --help` and in
-#     docs/cli.md; every `bkstorctl CMD` that docs/ and README.md name exists.
+#     docs/cli.md; every `bkstorctl CMD` that docs/ and README.md name exists;
+#   - every source file and `test-x` that docs/ and README.md name exists.
 # Each failure names the item and the file it is missing from.
 set -u
 src="${top_srcdir:-$(dirname "$0")/..}"
@@ -506,6 +507,24 @@ for d in docs:
                         fail("%s names 'bkstorctl %s %s', which is not a command of "
                              "cli/bkstorctl.c" % (d, g, alt))
 ok("bkstorctl commands (cli/bkstorctl.c vs --help, docs/cli.md, docs)", n)
+
+# ---------------------------------------------------------------- named files
+# Every source file and test the docs point a reader to exists.
+n = 0
+tops = "bench|tests|daemon|dedup|storage|proto|cli|common|raid|fs|fuzz|contrib|web|docs"
+for d in docs:
+    text = rd(d)
+    for f in sorted(set(re.findall(r"\b((?:%s)/[\w./-]*\w)" % tops, text))):
+        if "." not in os.path.basename(f) and not os.path.isdir(os.path.join(src, f)):
+            continue  # a directory or a program built there (web/embed, tests/torture)
+        n += 1
+        if not os.path.exists(os.path.join(src, f)):
+            fail("%s names %s, which is not in the source tree" % (d, f))
+    for t in sorted(set(re.findall(r"`(test-[a-z0-9-]+)`", text))):
+        n += 1
+        if not any(os.path.exists(os.path.join(src, "tests", t + e)) for e in (".c", ".sh")):
+            fail("%s names the test %s; there is no tests/%s.c or .sh" % (d, t, t))
+ok("files and tests the docs name (README.md, docs/*.md)", n)
 
 if fails:
     print("%d check(s) failed" % fails)
