@@ -491,11 +491,13 @@ docs = ["README.md"] + ["docs/" + f for f in sorted(os.listdir(os.path.join(src,
                         if f.endswith(".md")]
 for d in docs:
     text = rd(d)
-    spans = re.findall(r"`([^`\n]+)`", text)
-    spans += [l for blk in re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    fence = r"```[a-z]*\n(.*?)```"
+    spans = re.findall(r"`([^`\n]+)`", re.sub(fence, "", text, flags=re.S))
+    # In a code block, only where a shell command starts (not in a tree's prose).
+    spans += [l.strip().lstrip("$ ") for blk in re.findall(fence, text, re.S)
               for l in blk.splitlines()]
     for sp in spans:
-        for mm in re.finditer(r"(?:^|[\s;$(])bkstorctl ([a-z][a-z-]*)(?: ([a-z][a-z|-]*))?",
+        for mm in re.finditer(r"(?:^|[;|&(]\s*)bkstorctl ([a-z][a-z-]*)(?: ([a-z][a-z|-]*))?",
                               sp):
             g, v = mm.group(1), mm.group(2)
             if g not in groups:
