@@ -24,7 +24,7 @@ help_out=$(mktemp /tmp/bks-docs-XXXXXX)
 trap 'rm -f "$help_out"' EXIT
 if [ -x "$ctl" ]; then "$ctl" --help >"$help_out" 2>&1 || echo "bkstorctl --help failed" >"$help_out"
 else : >"$help_out"; fi
-exec python3 - "$src" "$help_out" <<'PY'
+python3 - "$src" "$help_out" <<'PY'
 import os, re, sys
 
 src, help_path = sys.argv[1], sys.argv[2]
