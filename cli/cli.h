@@ -30,7 +30,7 @@ typedef struct cli_ctx {
 typedef int (*cli_handler)(cli_ctx *c, int argc, char **argv);
 
 typedef struct cli_cmd {
-	const char *group;         /* "array", later "disk", "scrub", "status", ... */
+	const char *group;         /* "put", "disk", "scrub", "array", ... */
 	const char *verb;          /* "create" */
 	const char *args;          /* synopsis of the arguments, for usage */
 	const char *help;          /* one line */

@@ -1,9 +1,14 @@
 /* cli/cmd_array.c: `bkstorctl array <verb>`: offline administration of an array.
  *
- * For now the CLI opens the disks itself (storage/array.h over storage/disk.h); the
- * daemon will take the same verbs over its API. Every verb assembles the array from
- * the DISKs on the command line, does one thing, runs the background work that thing
- * started (a rebuild, a replace, a scrub) to completion, prints the status and closes.
+ * Offline: the CLI opens the disks itself (storage/array.h over storage/disk.h), for
+ * an array no daemon runs; on a running daemon the same actions go over its control
+ * API (cli/cmd_daemon.c: `bkstorctl disk ...`, `scrub ...`, and `array show`
+ * without DISKs). Block devices are opened O_EXCL, so a daemon's disks are refused;
+ * regular-file disks are not locked yet (issue 14).
+ *
+ * Every verb assembles the array from the DISKs on the command line, does one thing,
+ * runs the background work that thing started (a rebuild, a replace, a scrub) to
+ * completion, prints the status and closes.
  * Only `show` changes nothing: it imports without claiming spares and never commits.
  *
  * Disk ownership: we own a disk from disk_open until arr_create/arr_import/arr_replace

@@ -2,7 +2,7 @@
  *
  * Work sharing by claiming: spans are numbered; `produced` says how many are
  * published, and each thread takes the next unclaimed index with an atomic
- * fetch-add on `next`. The helper sleeps on a condition variable between rounds and
+ * fetch-add on `next`. Each helper sleeps on a condition variable between rounds and
  * spins (with sched_yield) only while the caller is still publishing spans. */
 #include "dedup/ingest.h"
 

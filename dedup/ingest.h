@@ -1,11 +1,12 @@
 /* dedup/ingest.h: the store's ingest engine: the CPU work of a write (SHA-256 of every
- * chunk, zstd of the new ones) shared by the calling thread and one helper thread.
+ * chunk, zstd of the new ones) shared by the calling thread and threads - 1 helper
+ * threads (ingest_new).
  *
  * A round: ingest_begin(); the caller finds cut points and ingest_add()s each chunk
  * as it goes, while the helpers already fingerprint the chunks published so far;
  * ingest_hash_wait() makes the caller hash what is left and waits until every span
  * has its fingerprint. The caller then looks the fingerprints up (spans it has are
- * marked hit); ingest_compress() compresses the misses on both threads. So chunking
+ * marked hit); ingest_compress() compresses the misses on every thread. So chunking
  * overlaps hashing instead of preceding it, and nothing is forked per batch.
  *
  * Spans point into the caller's memory, which must stay unchanged for the round.
@@ -50,9 +51,9 @@ int ingest_add(ingest *g, const uint8_t *p, uint32_t len);
 int ingest_full(const ingest *g);
 int ingest_count(const ingest *g);
 ing_span *ingest_span(ingest *g, int i);
-/* Finish hashing (helping the helper); 0 or the first error. */
+/* Finish hashing (helping the helpers); 0 or the first error. */
 int ingest_hash_wait(ingest *g);
-/* Compress every span not marked hit, on both threads. 0 or the first error. */
+/* Compress every span not marked hit, on every thread. 0 or the first error. */
 int ingest_compress(ingest *g);
 
 /* Run fn(ctx, t, i) for every i in [0, n) on every thread (t: 0 the caller, 1.. the

@@ -13,9 +13,13 @@
  * new place and the parent's pointer changes. A pointer (seg_ptr) carries the
  * checksum of what it points to.
  *
- * Threads: one thread at a time (the store's lock). The callbacks the pool gives the
- * array (which rows are live, scrub's data check) are safe from the array's own
- * background threads.
+ * Threads: one caller at a time (the store's lock). The pool has one thread of its
+ * own, a writer: a sealed segment is queued to it and written as a row while the
+ * caller goes on (a read of a queued segment is served from its buffer), and
+ * pool_seal, pool_drain and a commit wait until the queue is empty (a commit before
+ * its superblock names the root). If that thread cannot start, segments are
+ * written by the caller. The callbacks the pool gives the array (which rows are
+ * live, scrub's data check) are safe from the array's own background threads.
  */
 #ifndef BKS_POOL_H
 #define BKS_POOL_H

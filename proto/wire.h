@@ -108,7 +108,7 @@ enum wire_type {
 	WIRE_STATUS = 0x1c,
 	WIRE_STATUS_OK = 0x1d,  /* S->C  JSON text */
 	WIRE_DATA = 0x20,       /* both  file bytes (PUT: C->S, GET: S->C) */
-	WIRE_END = 0x21,        /* both  byte count + SHA-256 of the stream */
+	WIRE_END = 0x21,        /* both  byte count + XXH3-128 digest of the stream */
 	WIRE_FP_LIST = 0x22,    /* C->S  source dedup: fingerprints of the next chunks */
 	WIRE_FP_NEED = 0x23,    /* S->C  bitmap of the chunks the server needs */
 	WIRE_CHUNK = 0x24,      /* C->S  one needed chunk's bytes */

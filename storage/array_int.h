@@ -142,10 +142,11 @@ int arr_read_row_raw(arr *a, uint64_t row, uint8_t *base, int *lost, int *failed
 int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int nlost,
                  size_t off, size_t len, arr_verify_fn verify, void *ctx, uint8_t *work,
                  int *bad);
-/* Read a whole row's strips into strips[] (k+2 pointers, one strip each), recovering
- * every strip that is unreadable or fails to read. known_bad: a strip index to treat
- * as lost (-1 none). Returns 0, or -EIO when more than two are lost. failed[] (k+2)
- * is set to 1 for strips that had to be reconstructed because a disk failed. */
+/* Read a whole row into strips[] (k+2 pointers from arr_row_ptrs: one contiguous row
+ * buffer, strips[0] its start), recovering every strip that is missing or fails to
+ * read. Returns 0, or -EIO when more than two are lost. failed[] (k+2) is set to 1
+ * for the strips whose read failed with an I/O error on a present disk (they need a
+ * repair); a missing disk's strip is recovered but not marked. */
 int arr_read_row_full(arr *a, uint64_t row, uint8_t *const *strips, int *failed);
 /* Rewrite one strip of row in place (a repair), to cur and, if it covers the row,
  * inc. Returns 0 or -errno. */
