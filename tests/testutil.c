@@ -13,7 +13,8 @@
 int tu_failures;
 int tu_checks;
 static char tmpdir[512];
-static char *made[64]; /* paths from tu_file_disk, freed by tu_finish */
+static char **made; /* paths from tu_file_disk, freed by tu_finish */
+static int capmade;
 static int nmade;
 
 int tu_finish(void)
@@ -21,6 +22,9 @@ int tu_finish(void)
 	tu_cleanup();
 	while (nmade > 0)
 		free(made[--nmade]);
+	free(made);
+	made = NULL;
+	capmade = 0;
 	printf("%d checks, %d failed\n", tu_checks, tu_failures);
 	return tu_failures ? 1 : 0;
 }
@@ -64,8 +68,17 @@ char *tu_file_disk(const char *dir, const char *name, uint64_t size)
 		exit(99);
 	}
 	close(fd);
-	if (nmade < (int)BKS_ARRAY_SIZE(made))
-		made[nmade++] = p;
+	if (nmade == capmade) {
+		int nc = capmade ? capmade * 2 : 64;
+		char **m = realloc(made, (size_t)nc * sizeof(*m));
+		if (!m) {
+			perror("realloc");
+			exit(99);
+		}
+		made = m;
+		capmade = nc;
+	}
+	made[nmade++] = p;
 	return p;
 }
 
