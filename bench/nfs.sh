@@ -9,7 +9,8 @@
 #     each back into a local file (timed) and compare sha256; the stored bytes;
 #   - bkstorctl put of the same generations into a second, fresh demo store (so
 #     both see the same dedup state: a put into the first store after the NFS copies
-#     would find every chunk already there) - the native rate;
+#     would find every chunk already there) - the native rate - and bkstorctl get
+#     of each back (the native read; sha256 compared);
 #   - nfs-ganesha: the same copies in and out of its export;
 #   - the create rate: NFS_CREATE_N (20 000) empty files in one new directory,
 #     with bench/nfscreate (raw CREATE calls on the directory's handle, see there),
@@ -20,7 +21,8 @@
 # nfs_write_vs_ganesha (target >= 0.8), nfs_read_vs_ganesha (>= 0.5),
 # nfs_vs_native_put (>= 0.7), nfs_create_per_s, ganesha_create_per_s (medians of the
 # repetitions, min-max beside them), nfs_create_vs_ganesha (>= 0.5), and the bytes
-# each keeps after the 5 generations. Ratios are taken within this run only.
+# each keeps after the 5 generations (bkstor: the store's physical rows, before and after
+# a GC at min_live 0.9 as bench/ingest.sh does; ganesha: du of its export). Ratios are taken within this run only.
 #
 # ganesha 4.3 registers with rpcbind and exits when it cannot; a host-wide rpcbind
 # would also catch the registrations of every other bkstord on the machine. So, as
@@ -172,6 +174,18 @@ for g in 1 2 3 4 5; do
 	dt=$(echo "$t1 - $t0" | bc -l); psum=$(echo "$psum + $dt" | bc -l)
 	printf 'native_put_gen%d_gbps: %.3f\n' "$g" "$(echo "$(stat -c %s "$f") / $dt / 1000000000" | bc -l)"
 done
+# and bkstorctl get back (the native read, to tell NFS's cost from the store's)
+gsum=0
+for g in 1 2 3 4 5; do
+	f="$work/gens/gen0$g.img"
+	rm -f "$work/back"
+	t0=$(now); "$ctl" get "/put/g$g" "$work/back" >/dev/null; t1=$(now)
+	dt=$(echo "$t1 - $t0" | bc -l); gsum=$(echo "$gsum + $dt" | bc -l)
+	printf 'native_get_gen%d_gbps: %.3f\n' "$g" "$(echo "$(stat -c %s "$f") / $dt / 1000000000" | bc -l)"
+	[ "$(sha256sum <"$work/back")" = "$(cat "$work/gen0$g.sha")" ] ||
+		{ echo "native_get_gen${g}: MISMATCH (sha256 differs)"; echo native >>"$work/mismatch"; }
+done
+rm -f "$work/back"
 stop_demo
 rm -rf "$work/demo" "$work/demo2"
 
@@ -230,9 +244,10 @@ fi
 
 # --- summary
 gb() { echo "$total / $1 / 1000000000" | bc -l; }
-w=$(gb "$(cat "$work/nfs.w")"); r=$(gb "$(cat "$work/nfs.r")"); p=$(gb "$psum")
+w=$(gb "$(cat "$work/nfs.w")"); r=$(gb "$(cat "$work/nfs.r")"); p=$(gb "$psum"); ng=$(gb "$gsum")
 printf 'nfs_write_gbps: %.3f\nnfs_read_gbps: %.3f\nnative_put_gbps: %.3f\nnfs_vs_native_put: %.2f\n' \
 	"$w" "$r" "$p" "$(div "$w" "$p")"
+printf 'native_get_gbps: %.3f\nnfs_read_vs_native_get: %.2f\n' "$ng" "$(div "$r" "$ng")"
 echo "nfs_stored_physical_bytes_before_gc: $nfs_phys_nogc"
 echo "nfs_stored_physical_bytes: $nfs_phys"
 if [ -z "$gan" ]; then
