@@ -65,7 +65,7 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-spread() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.3f..%.3f\n", lo, hi}'; }
+spread() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.0f..%.0f\n", lo, hi}'; }
 div() { echo "$1 / $2" | bc -l; }
 
 if [ "$BKS_NFS_NS" = 1 ]; then
