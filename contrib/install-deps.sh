@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install every Debian package bkstor's build and tests need; with --bench also the
-# peer tools the benchmarks compare against (casync, restic, borg, fio).
+# peer tools the benchmarks compare against (casync, restic, borg, fio, nfs-ganesha).
 # Idempotent: packages already present are left alone. Debian 12.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -10,7 +10,7 @@ libnfs-utils libnfs-dev"
 # The dashboard's browser test drives chromium with playwright-core (npm); take
 # Debian's node only when there is none (another node may already be installed).
 if ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs npm"; fi
-if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS fio casync restic borgbackup wrk"; fi
+if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS fio casync restic borgbackup wrk nfs-ganesha nfs-ganesha-vfs rpcbind"; fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
