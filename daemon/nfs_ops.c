@@ -449,6 +449,8 @@ static int set_attrs(call *k, obj *o, const nfs3_sattr *sa, int creating)
 	return mask ? ns_setattr(k->s->ap->n, o->id, &na, mask) : 0;
 }
 
+static int durable(call *k, uint64_t id, int r);
+
 static void p_setattr(call *k)
 {
 	nfs3_wcc_attr pre = nfs3_wcc_of(&k->o.f);
@@ -459,7 +461,7 @@ static void p_setattr(call *k)
 		nfs3_put_wcc(k->e, &pre, &k->o.f);
 		return;
 	}
-	r = set_attrs(k, &k->o, &k->a.sattr, 0);
+	r = durable(k, k->o.id, set_attrs(k, &k->o, &k->a.sattr, 0));
 	obj post;
 	int pr = load(k->s, k->x.id, k->o.id, &post);
 	status(k, nfserr(r));
@@ -637,6 +639,25 @@ static int dir_change_ok(call *k)
 	return 0;
 }
 
+/* RFC 1813 (section 3.3.8 and the others that change the namespace): CREATE,
+ * MKDIR, SYMLINK, REMOVE, RMDIR, RENAME, LINK and SETATTR are on stable storage
+ * before the reply, as a server crash must not undo a change the client was told of
+ * (it would not send it again). ns_sync makes the object and every namespace change
+ * before it durable through the intent log: one record, no commit. */
+static int durable(call *k, uint64_t id, int r)
+{
+	if (r < 0)
+		return r;
+	bks_err e = {0};
+	int sr = ns_sync(k->s->ap->n, id, &e);
+	if (sr < 0) {
+		LOG_W("nfs: making object %llu durable: %s", (unsigned long long)id,
+		      bks_errmsg(&e, sr));
+		return sr;
+	}
+	return r;
+}
+
 /* The end of CREATE, MKDIR, SYMLINK: status, post_op_fh, post_op_attr, dir wcc. */
 static void made(call *k, int r, const nfs3_wcc_attr *pre, const ns_attr *na)
 {
@@ -696,7 +717,7 @@ static void p_create(call *k)
 		if ((r = load(k->s, k->x.id, na.id, &t)) == 0)
 			r = set_attrs(k, &t, &sa, created);
 	}
-	made(k, r < 0 ? r : 0, &pre, &na);
+	made(k, r < 0 ? r : durable(k, na.id, 0), &pre, &na);
 }
 
 static void p_symlink(call *k)
@@ -708,7 +729,7 @@ static void p_symlink(call *k)
 		r = ns_symlink(k->s->ap->n, k->o.id, k->a.where.name, k->a.path,
 		               k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0777, k->q->uid,
 		               k->q->gid, &na);
-	made(k, r, &pre, &na);
+	made(k, r < 0 ? r : durable(k, na.id, r), &pre, &na);
 }
 
 static void p_readlink(call *k)
@@ -742,7 +763,8 @@ static void p_link(call *k)
 			r = -EISDIR; /* RFC 1813: no links to directories */
 		ns_attr na;
 		if (r == 0)
-			r = ns_link(k->s->ap->n, k->o.id, dir.id, k->a.where.name, &na);
+			r = durable(k, dir.id, ns_link(k->s->ap->n, k->o.id, dir.id,
+			                               k->a.where.name, &na));
 	}
 	obj fpost, dpost;
 	int fr = load(k->s, k->x.id, k->o.id, &fpost);
@@ -761,7 +783,7 @@ static void p_mkdir(call *k)
 		r = ns_mkdir(k->s->ap->n, k->o.id, k->a.where.name,
 		             k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0755, k->q->uid,
 		             k->q->gid, &na);
-	made(k, r, &pre, &na);
+	made(k, r < 0 ? r : durable(k, na.id, r), &pre, &na);
 }
 
 /* REMOVE, RMDIR: status, dir wcc. */
@@ -780,6 +802,7 @@ static void p_remove(call *k)
 		                                   : ns_rmdir(k->s->ap->n, k->o.id, k->a.where.name);
 	if (r == 0 && ns_getattr(k->s->ap->n, victim.id, &victim) == -ENOENT)
 		stage_drop(k->s, victim.id);
+	r = durable(k, k->o.id, r);
 	obj dpost;
 	int dr = load(k->s, k->x.id, k->o.id, &dpost);
 	status(k, nfserr(r));
@@ -805,6 +828,7 @@ static void p_rename(call *k)
 			r = ns_rename(k->s->ap->n, k->o.id, k->a.where.name, to.id, k->a.to.name, 0);
 		if (r == 0 && had == 0 && ns_getattr(k->s->ap->n, victim.id, &victim) == -ENOENT)
 			stage_drop(k->s, victim.id);
+		r = durable(k, to.id, r);
 	}
 	obj fpost, tpost;
 	int fr = load(k->s, k->x.id, k->o.id, &fpost);
