@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/test-nfs-crash.sh: kill -9 bkstord around NFS copies. A file nfs-cp finished
 # (its COMMIT answered) survives a kill right after, before any periodic commit (the
-# intent log holds it); a copy killed midway is sent again after the restart and
-# reads back byte-identical; verify is clean at the end.
+# intent log holds it); CREATE, MKDIR and RENAME survive a kill right after their
+# replies; a copy killed midway is sent again after the restart and reads back
+# byte-identical; verify is clean at the end.
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 
 for t in nfs-cp nfs-cat; do
@@ -23,6 +24,31 @@ d_kill9
 d_start || exit 1
 [ "$(nfs-cat "$URL/a$Q" | sha256sum)" = "$(sha256sum <"$T/a")" ] &&
 	ok "a committed by nfs-cp survives kill -9 right after" || bad "a lost or damaged after kill -9"
+
+# Namespace changes are durable before their replies (RFC 1813): CREATE, MKDIR and
+# RENAME answered, then kill -9 at once (no periodic commit in between).
+PYTHONPATH="${top_srcdir:-.}/tests" python3 - "$((PORT + 3))" "$((PORT + 2))" >"$T/ns.out" 2>&1 <<'PYEOF'
+import sys
+import nfsrpc as n
+m = n.Conn(int(sys.argv[1]), privileged=True)
+st, root = n.mnt(m, "/bk")
+assert st == 0, st
+c = n.Conn(int(sys.argv[2]), privileged=True)
+st, fh, _ = n.create(c, root, "made")
+assert st == 0, ("create", st)
+assert n.mkdir(c, root, "dir") == 0
+st, _, _ = n.create(c, root, "moved")
+assert st == 0
+assert n.rename(c, root, "moved", root, "renamed") == 0
+print("answered")
+PYEOF
+grep -q answered "$T/ns.out" && ok "CREATE, MKDIR, RENAME answered" || { bad "namespace calls"; cat "$T/ns.out"; }
+d_kill9
+d_start || exit 1
+check "a created file survives kill -9 right after its reply" 0 ctl stat /bk/made
+check "so does a made directory" 0 ctl stat /bk/dir
+check "and a rename" 0 ctl stat /bk/renamed
+check "whose old name is gone" 1 ctl stat /bk/moved
 
 mid=0
 for round in 1 2 3; do
