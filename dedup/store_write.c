@@ -232,6 +232,12 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 
 int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len)
 {
+	return store_write_at_class(s, POOL_SPACE_DATA, id, off, buf, len);
+}
+
+int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const void *buf,
+                         size_t len)
+{
 	obj_rec o;
 	int r = store_obj_get(s, id, &o);
 	if (r < 0)
@@ -240,7 +246,7 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 		return 0;
 	if (off + len < off)
 		return -EFBIG;
-	if (store_space_full(s))
+	if (cls == POOL_SPACE_DATA && store_space_full(s))
 		return -ENOSPC;
 	size_t piece = BKS_MIN(len, (size_t)WA_PIECE);
 	uint8_t *run = malloc(piece + 2 * (size_t)s->p.cdc.max), *cb = malloc(s->p.cdc.max);
@@ -249,7 +255,7 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 		free(cb);
 		return -ENOMEM;
 	}
-	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	int space = pool_set_space(s->pl, cls);
 	const uint8_t *p = buf;
 	while (len > 0 && r == 0) {
 		size_t n = BKS_MIN(len, piece);
@@ -261,8 +267,21 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 	pool_set_space(s->pl, space);
 	free(run);
 	free(cb);
-	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes)
-		r = store_commit(s, NULL);
+	/* The automatic commit asks the layer above first (store_set_precommit), as a
+	 * writer's does: a commit must not hold a deleted object whose directory entry
+	 * it still has, nor a directory half rewritten page by page (the namespace's
+	 * precommit refuses while it is flushing, and the commit then waits). */
+	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
+	    !s->in_precommit) {
+		int pr = 0;
+		if (s->precommit) {
+			s->in_precommit = 1;
+			pr = s->precommit(s->precommit_ctx);
+			s->in_precommit = 0;
+		}
+		if (pr == 0)
+			r = store_commit(s, NULL);
+	}
 	return r;
 }
 
