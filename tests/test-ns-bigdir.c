@@ -1,0 +1,435 @@
+/* tests/test-ns-bigdir.c: one directory of 100 000 entries (fs/ns.c, version 2 pages).
+ *
+ *  - 100 000 files created in one directory with an ns_sync every 100; the rate at
+ *    20 000 and at 100 000 entries is printed;
+ *  - a flush after one create writes O(1) pages whatever the directory's size: at
+ *    1 000, 10 000 and 100 000 entries, a create then a flush writes at most 3 pages,
+ *    looks up at most 12 chunks in the index and stores at most 64 KiB (the whole
+ *    rewrite of version 1 looked up every chunk of the directory: about 130 at
+ *    100 000 entries, and hashed all its 2 MB);
+ *  - a third unlinked, some renamed out and some in, a commit, a reopen of the store:
+ *    every entry that should be there is found with its object, no other;
+ *  - ns_readdir streams all of them in name order, and with creates and removes
+ *    interleaved from its callback: no entry twice, none that existed throughout
+ *    missing;
+ *  - random creates and removes against a model, with flushes and reloads from the
+ *    store (splits, emptied pages on the free list, their reuse).
+ */
+#include "tests/testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/ns.h"
+
+#define N 6
+#define DISK_MB 160
+#define NBIG 100000
+#define NOTHER 1000
+
+/* REQUIRE for the helpers (it returns from main). */
+#define MUST(c, ...)                                                                       \
+	do {                                                                               \
+		if (!(c)) {                                                                \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
+			fprintf(stderr, __VA_ARGS__);                                      \
+			fputc('\n', stderr);                                               \
+			exit(1);                                                           \
+		}                                                                          \
+	} while (0)
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static ns *open_ns(char **paths, store **sp)
+{
+	bks_err e = {0};
+	arr *a = tu_import_array(paths, N, NULL);
+	ns *n = NULL;
+	if (!a || store_open(a, NULL, sp, &e) != 0) {
+		fprintf(stderr, "open: %s\n", bks_errmsg(&e, -1));
+		return NULL;
+	}
+	if (ns_open(*sp, &n, &e) != 0) {
+		fprintf(stderr, "ns_open: %s\n", bks_errmsg(&e, -1));
+		return NULL;
+	}
+	return n;
+}
+
+/* What one create then a flush costs, averaged over k creates. */
+struct cost {
+	double pages, lookups, stored, raw;
+};
+
+static struct cost create_cost(ns *n, uint64_t dir, const char *prefix, int k)
+{
+	store *s = ns_store(n);
+	store_stats a, b;
+	ns_stats na, nb;
+	struct cost c = {0};
+	char name[64];
+	MUST(ns_flush(n) == 0, "flush");
+	store_get_stats(s, &a);
+	ns_get_stats(n, &na);
+	for (int i = 0; i < k; i++) {
+		/* Names spread over the directory, not only at its end. */
+		snprintf(name, sizeof(name), "%s%06u", prefix, (unsigned)((i * 7919u) % NBIG));
+		MUST(ns_create(n, dir, name, 0644, 0, 0, 1, NULL) == 0, "create %s", name);
+		MUST(ns_flush(n) == 0, "flush");
+	}
+	store_get_stats(s, &b);
+	ns_get_stats(n, &nb);
+	c.pages = (double)(nb.dir_pages_written - na.dir_pages_written) / k;
+	c.lookups = (double)(b.index_lookups - a.index_lookups) / k;
+	c.stored = (double)(b.stored_bytes - a.stored_bytes) / k;
+	c.raw = (double)(b.unique_raw_bytes - a.unique_raw_bytes) / k;
+	return c;
+}
+
+static void check_cost(ns *n, uint64_t dir, const char *prefix, int entries)
+{
+	struct cost c = create_cost(n, dir, prefix, 40);
+	printf("# at %d entries, per create + flush: %.2f pages, %.1f index lookups, "
+	       "%.0f bytes stored (%.0f raw)\n",
+	       entries, c.pages, c.lookups, c.stored, c.raw);
+	CHECK(c.pages >= 1 && c.pages <= 3, "%.2f pages per create at %d entries", c.pages,
+	      entries);
+	/* The empty file's object is one put too: a few lookups besides the page's. */
+	CHECK(c.lookups <= 12, "%.1f index lookups per create at %d entries", c.lookups,
+	      entries);
+	CHECK(c.stored <= 64 * 1024, "%.0f bytes stored per create at %d entries", c.stored,
+	      entries);
+}
+
+/* --- readdir --- */
+
+struct walk {
+	ns *n;
+	uint64_t dir;
+	uint8_t *seen;           /* per "f" index: times listed */
+	uint8_t *alive;          /* per "f" index: exists now */
+	uint8_t *stable;         /* per "f" index: existed at the start, not removed since */
+	int others, dup_other, count, bad_order, mutate, fails;
+	char prev[NS_NAME_MAX + 1];
+	unsigned rng;
+	int next_new;
+	char seen_new[4096];     /* "n" names listed (index) */
+};
+
+static unsigned rnd(unsigned *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+static int walk_cb(void *ctx, const ns_dirent *d)
+{
+	struct walk *w = ctx;
+	if (w->prev[0] && strcmp(w->prev, d->name) >= 0)
+		w->bad_order++;
+	snprintf(w->prev, sizeof(w->prev), "%s", d->name);
+	w->count++;
+	if (d->name[0] == 'f') {
+		unsigned i = (unsigned)atoi(d->name + 1);
+		if (i < NBIG)
+			w->seen[i]++;
+	} else if (d->name[0] == 'n') {
+		unsigned i = (unsigned)atoi(d->name + 1);
+		if (i < sizeof(w->seen_new) && w->seen_new[i]++)
+			w->dup_other++;
+	} else {
+		w->others++;
+	}
+	if (!w->mutate || w->count % 50)
+		return 0;
+	/* Change the directory under the walk: 10 new names anywhere, 10 removed anywhere
+	 * (before or after the walk's place). */
+	char name[64];
+	for (int k = 0; k < 10 && w->next_new < (int)sizeof(w->seen_new); k++) {
+		snprintf(name, sizeof(name), "n%04d-%06u", w->next_new++, rnd(&w->rng) % NBIG);
+		/* "n%04d" keeps the index first: atoi reads it. */
+		if (ns_create(w->n, w->dir, name, 0644, 0, 0, 1, NULL) != 0)
+			w->fails++;
+	}
+	for (int k = 0; k < 10; k++) {
+		unsigned i = rnd(&w->rng) % NBIG;
+		if (!w->alive[i])
+			continue;
+		snprintf(name, sizeof(name), "f%06u", i);
+		if (ns_unlink(w->n, w->dir, name) != 0)
+			w->fails++;
+		w->alive[i] = 0;
+		w->stable[i] = 0;
+	}
+	return 0;
+}
+
+/* --- random edits against a model --- */
+
+static void model_run(ns *n, uint64_t dir, uint32_t seed)
+{
+	enum { M = 6000 };
+	static uint8_t in[M];
+	char name[64];
+	unsigned rng = seed;
+	int bad = 0, cnt = 0;
+	memset(in, 0, sizeof(in));
+	for (int op = 0; op < 40000; op++) {
+		unsigned i = rnd(&rng) % M;
+		/* Long names of varied length: fewer entries per page, more splits. */
+		snprintf(name, sizeof(name), "m%05u-%.*s", i, (int)(i % 40),
+		         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		int r;
+		if (rnd(&rng) % 100 < (op < 20000 ? 60u : 35u)) {
+			r = ns_create(n, dir, name, 0644, 0, 0, 1, NULL);
+			bad += in[i] ? r != -EEXIST : r != 0;
+			cnt += !in[i];
+			in[i] = 1;
+		} else {
+			r = ns_unlink(n, dir, name);
+			bad += in[i] ? r != 0 : r != -ENOENT;
+			cnt -= in[i];
+			in[i] = 0;
+		}
+		if (op % 997 == 0)
+			MUST(ns_flush(n) == 0, "flush");
+	}
+	CHECK(bad == 0, "%d model mismatches", bad);
+	ns_attr a;
+	CHECK(ns_getattr(n, dir, &a) == 0 && a.size == (uint64_t)cnt, "%llu entries, model %d",
+	      (unsigned long long)a.size, cnt);
+}
+
+static int model_check(ns *n, uint64_t dir, uint32_t seed)
+{
+	/* Replay the model alone to know the final set, then look every name up. */
+	enum { M = 6000 };
+	static uint8_t in[M];
+	unsigned rng = seed;
+	memset(in, 0, sizeof(in));
+	for (int op = 0; op < 40000; op++) {
+		unsigned i = rnd(&rng) % M;
+		in[i] = rnd(&rng) % 100 < (op < 20000 ? 60u : 35u);
+	}
+	int bad = 0;
+	char name[64];
+	for (unsigned i = 0; i < M; i++) {
+		snprintf(name, sizeof(name), "m%05u-%.*s", i, (int)(i % 40),
+		         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		int r = ns_lookup(n, dir, name, NULL);
+		bad += in[i] ? r != 0 : r != -ENOENT;
+	}
+	return bad;
+}
+
+int main(void)
+{
+	const char *tdir = tu_tmpdir_in("nsbig", "/dev/shm");
+	char *paths[N];
+	bks_err e = {0};
+	store *s;
+	ns *n;
+	ns_attr a, big, other;
+	char name[64];
+
+	arr *ar = tu_make_array(tdir, N, DISK_MB, NULL, paths);
+	REQUIRE(store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	REQUIRE(ns_format(s, 0755, &e) == 0, "format: %s", bks_errmsg(&e, -1));
+	REQUIRE(ns_open(s, &n, &e) == 0, "ns_open: %s", bks_errmsg(&e, -1));
+	REQUIRE(ns_mkdir(n, ns_root(n), "big", 0755, 0, 0, &big) == 0, "mkdir big");
+	REQUIRE(ns_mkdir(n, ns_root(n), "other", 0755, 0, 0, &other) == 0, "mkdir other");
+
+	/* 100 000 creates, a sync every 100. */
+	uint64_t *ids = calloc(NBIG, sizeof(*ids));
+	REQUIRE(ids, "memory");
+	double t0 = now_s(), t20 = 0;
+	int fails = 0;
+	for (unsigned i = 0; i < NBIG; i++) {
+		snprintf(name, sizeof(name), "f%06u", i);
+		if (ns_create(n, big.id, name, 0644, 0, 0, 1, &a) != 0) {
+			fails++;
+			continue;
+		}
+		ids[i] = a.id;
+		if (i % 100 == 99 && ns_sync(n, a.id, &e) != 0)
+			fails++;
+		if (i + 1 == 1000)
+			check_cost(n, big.id, "c1k-", 1000);
+		if (i + 1 == 10000)
+			check_cost(n, big.id, "c10k-", 10000);
+		if (i + 1 == 20000)
+			t20 = now_s() - t0;
+	}
+	double tall = now_s() - t0;
+	CHECK(fails == 0, "%d creates or syncs failed", fails);
+	printf("# creates with a sync every 100: first 20000 at %.0f/s, all %d at %.0f/s "
+	       "(last 80000 at %.0f/s)\n",
+	       20000 / t20, NBIG, NBIG / tall, 80000 / (tall - t20));
+	check_cost(n, big.id, "c100k-", NBIG);
+	ns_stats st;
+	ns_get_stats(n, &st);
+	printf("# directory pages written so far: %llu\n",
+	       (unsigned long long)st.dir_pages_written);
+	printf("ok - 100000 creates, a flush after one create writes O(1) pages\n");
+
+	/* A third unlinked; every tenth renamed out to /other; NOTHER renamed in. */
+	int removed = 0, moved_out = 0, r;
+	fails = 0;
+	for (unsigned i = 0; i < NOTHER; i++) {
+		snprintf(name, sizeof(name), "in%05u", i);
+		fails += ns_create(n, other.id, name, 0600, 0, 0, 1, NULL) != 0;
+	}
+	for (unsigned i = 0; i < NBIG; i++) {
+		snprintf(name, sizeof(name), "f%06u", i);
+		if (i % 3 == 0) {
+			if ((r = ns_unlink(n, big.id, name)) != 0)
+				fprintf(stderr, "unlink %s: %d\n", name, r);
+			fails += r != 0;
+			ids[i] = 0;
+			removed++;
+		} else if (i % 10 == 1) {
+			char to[64];
+			snprintf(to, sizeof(to), "out%06u", i);
+			fails += ns_rename(n, big.id, name, other.id, to, 1) != 0;
+			ids[i] = 0;
+			moved_out++;
+		}
+		if (i % 5000 == 4999)
+			fails += ns_sync(n, big.id, &e) != 0;
+	}
+	for (unsigned i = 0; i < NOTHER; i++) {
+		char from[64];
+		snprintf(from, sizeof(from), "in%05u", i);
+		snprintf(name, sizeof(name), "f%06u", i * 3); /* the names of removed ones */
+		if ((r = ns_rename(n, other.id, from, big.id, name, 1)) != 0)
+			fprintf(stderr, "rename %s -> %s: %d\n", from, name, r);
+		fails += r != 0;
+		fails += ns_lookup(n, big.id, name, &a) != 0;
+		ids[i * 3] = a.id;
+	}
+	CHECK(fails == 0, "%d unlinks, renames or syncs failed", fails);
+	REQUIRE(ns_commit(n, &e) == 0, "commit: %s", bks_errmsg(&e, -1));
+	ns_close(n);
+	store_close(s);
+	REQUIRE((n = open_ns(paths, &s)) != NULL, "reopen");
+
+	/* Every entry found, with its object; none that should be gone. */
+	int expect = 0, missing = 0, wrong = 0, extra = 0;
+	uint64_t c1k = 0;
+	for (unsigned i = 0; i < NBIG; i++) {
+		snprintf(name, sizeof(name), "f%06u", i);
+		r = ns_lookup(n, big.id, name, &a);
+		if (ids[i]) {
+			expect++;
+			missing += r != 0;
+			wrong += r == 0 && a.id != ids[i];
+		} else {
+			extra += r != -ENOENT;
+		}
+	}
+	/* The "c..-" names of the cost probes: 1000 + 10000 + 100000 x 40 each, some
+	 * repeating (7919 i mod NBIG for i < 40 are distinct): 120. */
+	for (const char *pfx = "c1k-"; pfx; pfx = !strcmp(pfx, "c1k-") ? "c10k-" :
+	                                        !strcmp(pfx, "c10k-") ? "c100k-" : NULL)
+		for (int i = 0; i < 40; i++) {
+			snprintf(name, sizeof(name), "%s%06u", pfx, (unsigned)((i * 7919u) % NBIG));
+			c1k += ns_lookup(n, big.id, name, NULL) == 0;
+		}
+	CHECK(missing == 0 && wrong == 0 && extra == 0 && c1k == 120,
+	      "%d expected: %d missing, %d wrong id, %d should be gone, %llu of 120 probes",
+	      expect, missing, wrong, extra, (unsigned long long)c1k);
+	CHECK(ns_getattr(n, big.id, &a) == 0 && a.size == (uint64_t)expect + 120,
+	      "size %llu, want %d", (unsigned long long)a.size, expect + 120);
+	CHECK(ns_getattr(n, other.id, &a) == 0 && a.size == (uint64_t)moved_out,
+	      "other holds %llu, want %d", (unsigned long long)a.size, moved_out);
+	printf("ok - %d entries after unlinks (%d) and renames (%d out, %d in), commit, reopen\n",
+	       expect + 120, removed, moved_out, NOTHER);
+
+	/* readdir: everything in order, then with changes interleaved. */
+	struct walk w = {.n = n, .dir = big.id, .rng = 12345};
+	w.seen = calloc(NBIG, 1);
+	w.alive = calloc(NBIG, 1);
+	w.stable = calloc(NBIG, 1);
+	REQUIRE(w.seen && w.alive && w.stable, "memory");
+	for (unsigned i = 0; i < NBIG; i++)
+		w.alive[i] = w.stable[i] = ids[i] != 0;
+	r = ns_readdir(n, big.id, NULL, walk_cb, &w);
+	int twice = 0, lost = 0, ghost = 0;
+	for (unsigned i = 0; i < NBIG; i++) {
+		twice += w.seen[i] > 1;
+		lost += w.stable[i] && !w.seen[i];
+		ghost += !w.alive[i] && w.seen[i];
+	}
+	CHECK(r == 0 && w.count == expect + 120 && w.others == 120 && twice == 0 && lost == 0 &&
+	      ghost == 0 && w.bad_order == 0,
+	      "readdir %d: %d listed (%d others), %d twice, %d lost, %d gone, %d out of order", r,
+	      w.count, w.others, twice, lost, ghost, w.bad_order);
+	memset(w.seen, 0, NBIG);
+	w.count = w.others = w.bad_order = 0;
+	w.prev[0] = 0;
+	w.mutate = 1;
+	t0 = now_s();
+	r = ns_readdir(n, big.id, NULL, walk_cb, &w);
+	double trd = now_s() - t0;
+	twice = lost = 0;
+	int kept = 0;
+	for (unsigned i = 0; i < NBIG; i++) {
+		twice += w.seen[i] > 1;
+		lost += w.stable[i] && !w.seen[i];
+		kept += w.stable[i] != 0;
+	}
+	CHECK(r == 0 && w.fails == 0 && twice == 0 && lost == 0 && w.dup_other == 0 &&
+	      w.bad_order == 0 && kept > 0,
+	      "readdir with changes %d: %d listed, %d twice (%d new ones), %d of %d stable "
+	      "lost, %d out of order, %d edits failed",
+	      r, w.count, twice, w.dup_other, lost, kept, w.bad_order, w.fails);
+	printf("ok - readdir of %d entries with %d creates and removes interleaved (%.2f s): "
+	       "none twice, none of the %d stable ones lost\n",
+	       w.count, w.next_new, trd, kept);
+	REQUIRE(ns_commit(n, &e) == 0, "commit: %s", bks_errmsg(&e, -1));
+
+	/* Random edits with splits and emptied pages, flushed, reloaded. */
+	ns_attr md;
+	REQUIRE(ns_mkdir(n, ns_root(n), "model", 0755, 0, 0, &md) == 0, "mkdir model");
+	model_run(n, md.id, 77);
+	REQUIRE(ns_commit(n, &e) == 0, "commit: %s", bks_errmsg(&e, -1));
+	ns_close(n);
+	store_close(s);
+	REQUIRE((n = open_ns(paths, &s)) != NULL, "reopen");
+	CHECK(model_check(n, md.id, 77) == 0, "model set after a reopen");
+	/* The big one still whole after everything (readdir's changes included). */
+	int cnt = 0;
+	memset(w.seen, 0, NBIG);
+	w.count = w.others = w.bad_order = 0;
+	w.prev[0] = 0;
+	w.mutate = 0;
+	memset(w.seen_new, 0, sizeof(w.seen_new));
+	w.dup_other = 0;
+	CHECK(ns_readdir(n, big.id, NULL, walk_cb, &w) == 0 && w.bad_order == 0 &&
+	      w.dup_other == 0, "readdir after the reopen");
+	for (unsigned i = 0; i < NBIG; i++)
+		cnt += w.alive[i] && w.seen[i] == 1;
+	int alive = 0;
+	for (unsigned i = 0; i < NBIG; i++)
+		alive += w.alive[i];
+	CHECK(cnt == alive && w.count == alive + 120 + w.next_new, "%d of %d, %d listed", cnt,
+	      alive, w.count);
+	printf("ok - random creates and removes against a model, reloaded\n");
+
+	free(w.seen);
+	free(w.alive);
+	free(w.stable);
+	free(ids);
+	ns_close(n);
+	store_close(s);
+	tu_cleanup();
+	return tu_finish();
+}
