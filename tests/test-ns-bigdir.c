@@ -29,6 +29,8 @@
 #define DISK_MB 160
 #define NBIG 100000
 #define NOTHER 1000
+#define NPROBE 200         /* creates of each cost probe */
+#define NPROBES 4
 
 /* REQUIRE for the helpers (it returns from main). */
 #define MUST(c, ...)                                                                       \
@@ -64,9 +66,9 @@ static ns *open_ns(char **paths, store **sp)
 	return n;
 }
 
-/* What one create then a flush costs, averaged over k creates. */
+/* What one create then a sync (as an NFS CREATE + COMMIT) costs, averaged over k. */
 struct cost {
-	double pages, lookups, stored, raw;
+	double pages, lookups, stored, raw, rate;
 };
 
 static struct cost create_cost(ns *n, uint64_t dir, const char *prefix, int k)
@@ -76,15 +78,18 @@ static struct cost create_cost(ns *n, uint64_t dir, const char *prefix, int k)
 	ns_stats na, nb;
 	struct cost c = {0};
 	char name[64];
+	bks_err e = {0};
 	MUST(ns_flush(n) == 0, "flush");
 	store_get_stats(s, &a);
 	ns_get_stats(n, &na);
+	double t0 = now_s();
 	for (int i = 0; i < k; i++) {
 		/* Names spread over the directory, not only at its end. */
 		snprintf(name, sizeof(name), "%s%06u", prefix, (unsigned)((i * 7919u) % NBIG));
 		MUST(ns_create(n, dir, name, 0644, 0, 0, 1, NULL) == 0, "create %s", name);
-		MUST(ns_flush(n) == 0, "flush");
+		MUST(ns_sync(n, dir, &e) == 0, "sync");
 	}
+	c.rate = k / (now_s() - t0);
 	store_get_stats(s, &b);
 	ns_get_stats(n, &nb);
 	c.pages = (double)(nb.dir_pages_written - na.dir_pages_written) / k;
@@ -96,10 +101,10 @@ static struct cost create_cost(ns *n, uint64_t dir, const char *prefix, int k)
 
 static void check_cost(ns *n, uint64_t dir, const char *prefix, int entries)
 {
-	struct cost c = create_cost(n, dir, prefix, 40);
-	printf("# at %d entries, per create + flush: %.2f pages, %.1f index lookups, "
-	       "%.0f bytes stored (%.0f raw)\n",
-	       entries, c.pages, c.lookups, c.stored, c.raw);
+	struct cost c = create_cost(n, dir, prefix, NPROBE);
+	printf("# at %d entries, per create + sync: %.2f pages, %.1f index lookups, "
+	       "%.0f bytes stored (%.0f raw); %.0f creates/s with a sync after each\n",
+	       entries, c.pages, c.lookups, c.stored, c.raw, c.rate);
 	CHECK(c.pages >= 1 && c.pages <= 3, "%.2f pages per create at %d entries", c.pages,
 	      entries);
 	/* The empty file's object is one put too: a few lookups besides the page's. */
@@ -265,8 +270,11 @@ int main(void)
 			check_cost(n, big.id, "c1k-", 1000);
 		if (i + 1 == 10000)
 			check_cost(n, big.id, "c10k-", 10000);
-		if (i + 1 == 20000)
+		if (i + 1 == 20000) {
 			t20 = now_s() - t0;
+			check_cost(n, big.id, "c20k-", 20000);
+			t0 += now_s() - t0 - t20; /* the probe is not counted */
+		}
 	}
 	double tall = now_s() - t0;
 	CHECK(fails == 0, "%d creates or syncs failed", fails);
@@ -335,23 +343,23 @@ int main(void)
 			extra += r != -ENOENT;
 		}
 	}
-	/* The "c..-" names of the cost probes: 1000 + 10000 + 100000 x 40 each, some
-	 * repeating (7919 i mod NBIG for i < 40 are distinct): 120. */
-	for (const char *pfx = "c1k-"; pfx; pfx = !strcmp(pfx, "c1k-") ? "c10k-" :
-	                                        !strcmp(pfx, "c10k-") ? "c100k-" : NULL)
-		for (int i = 0; i < 40; i++) {
-			snprintf(name, sizeof(name), "%s%06u", pfx, (unsigned)((i * 7919u) % NBIG));
+	/* The "c..-" names of the cost probes, NPROBE each (7919 i mod NBIG are distinct
+	 * for i < NPROBE). */
+	static const char *const pfx[NPROBES] = {"c1k-", "c10k-", "c20k-", "c100k-"};
+	for (int k = 0; k < NPROBES; k++)
+		for (int i = 0; i < NPROBE; i++) {
+			snprintf(name, sizeof(name), "%s%06u", pfx[k], (unsigned)((i * 7919u) % NBIG));
 			c1k += ns_lookup(n, big.id, name, NULL) == 0;
 		}
-	CHECK(missing == 0 && wrong == 0 && extra == 0 && c1k == 120,
-	      "%d expected: %d missing, %d wrong id, %d should be gone, %llu of 120 probes",
-	      expect, missing, wrong, extra, (unsigned long long)c1k);
-	CHECK(ns_getattr(n, big.id, &a) == 0 && a.size == (uint64_t)expect + 120,
-	      "size %llu, want %d", (unsigned long long)a.size, expect + 120);
+	CHECK(missing == 0 && wrong == 0 && extra == 0 && c1k == NPROBES * NPROBE,
+	      "%d expected: %d missing, %d wrong id, %d should be gone, %llu of %d probes",
+	      expect, missing, wrong, extra, (unsigned long long)c1k, NPROBES * NPROBE);
+	CHECK(ns_getattr(n, big.id, &a) == 0 && a.size == (uint64_t)expect + NPROBES * NPROBE,
+	      "size %llu, want %d", (unsigned long long)a.size, expect + NPROBES * NPROBE);
 	CHECK(ns_getattr(n, other.id, &a) == 0 && a.size == (uint64_t)moved_out,
 	      "other holds %llu, want %d", (unsigned long long)a.size, moved_out);
 	printf("ok - %d entries after unlinks (%d) and renames (%d out, %d in), commit, reopen\n",
-	       expect + 120, removed, moved_out, NOTHER);
+	       expect + NPROBES * NPROBE, removed, moved_out, NOTHER);
 
 	/* readdir: everything in order, then with changes interleaved. */
 	struct walk w = {.n = n, .dir = big.id, .rng = 12345};
@@ -368,7 +376,7 @@ int main(void)
 		lost += w.stable[i] && !w.seen[i];
 		ghost += !w.alive[i] && w.seen[i];
 	}
-	CHECK(r == 0 && w.count == expect + 120 && w.others == 120 && twice == 0 && lost == 0 &&
+	CHECK(r == 0 && w.count == expect + NPROBES * NPROBE && w.others == NPROBES * NPROBE && twice == 0 && lost == 0 &&
 	      ghost == 0 && w.bad_order == 0,
 	      "readdir %d: %d listed (%d others), %d twice, %d lost, %d gone, %d out of order", r,
 	      w.count, w.others, twice, lost, ghost, w.bad_order);
@@ -420,7 +428,7 @@ int main(void)
 	int alive = 0;
 	for (unsigned i = 0; i < NBIG; i++)
 		alive += w.alive[i];
-	CHECK(cnt == alive && w.count == alive + 120 + w.next_new, "%d of %d, %d listed", cnt,
+	CHECK(cnt == alive && w.count == alive + NPROBES * NPROBE + w.next_new, "%d of %d, %d listed", cnt,
 	      alive, w.count);
 	printf("ok - random creates and removes against a model, reloaded\n");
 
