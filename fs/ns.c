@@ -867,10 +867,56 @@ static int write_whole(ns *n, struct ndir *d, int space)
 	return r;
 }
 
+/* Where write_pages puts a page: the store, or a buffer (fuzz/fuzz-dir.c). */
+typedef int (*page_out_fn)(void *ctx, uint64_t off, const void *b, size_t len);
+
+/* A version 2 directory's changed pages through out: leaves, free pages, then the
+ * header; *pages counts those written. The directory is clean after a success. */
+static int write_pages(struct ndir *d, page_out_fn out, void *ctx, uint64_t *pages)
+{
+	int r = 0;
+	uint8_t *b = malloc(DIR_PAGE);
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->npg && r == 0; i++)
+		if (d->pg[i]->dirty) {
+			encode_leaf(d, i, b);
+			r = out(ctx, (uint64_t)d->pg[i]->pgno * DIR_PAGE, b, DIR_PAGE);
+			(*pages)++;
+		}
+	for (size_t i = 0; i < d->nfl && r == 0; i++)
+		if (d->fl[i].dirty) {
+			encode_free(d, i, b);
+			r = out(ctx, (uint64_t)d->fl[i].pgno * DIR_PAGE, b, DIR_PAGE);
+			(*pages)++;
+		}
+	if (r == 0 && d->hdirty) {
+		encode_hdr(d, b);
+		r = out(ctx, 0, b, DIR_PAGE);
+		(*pages)++;
+	}
+	free(b);
+	if (r == 0)
+		dir_clean(d);
+	return r;
+}
+
+struct store_out {
+	store *s;
+	uint64_t id;
+	int space;
+};
+
+static int page_to_store(void *ctx, uint64_t off, const void *b, size_t len)
+{
+	struct store_out *o = ctx;
+	return store_write_at_class(o->s, o->space, o->id, off, b, len);
+}
+
 /* A changed directory into the store: a version 2 one writes its changed pages
- * (leaves, then free pages, then the header), each with store_write_at_class at
- * page number x page size, so a create costs one page (two or three when a page
- * splits) whatever the directory's size.
+ * (write_pages), each with store_write_at_class at page number x page size, so a
+ * create costs one page (two or three when a page splits) whatever the directory's
+ * size.
  *
  * Crash story: the pages of one flush reach the store in several writes. No commit
  * falls between them: the store's automatic commits ask the precommit hook first,
@@ -883,36 +929,12 @@ static int write_whole(ns *n, struct ndir *d, int space)
  * (then EIO at the next load: refused, never misread, by the page checksums). */
 static int write_dir(ns *n, struct ndir *d, int space)
 {
-	int r = 0;
 	n->st.dir_rewrites++;
 	if (!d->v2 || d->whole || d->nfl > d->npg + 16)
 		return write_whole(n, d, space); /* also compacts many free pages */
-	uint8_t *b = malloc(DIR_PAGE);
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < d->npg && r == 0; i++)
-		if (d->pg[i]->dirty) {
-			encode_leaf(d, i, b);
-			r = store_write_at_class(n->s, space, d->id,
-			                         (uint64_t)d->pg[i]->pgno * DIR_PAGE, b, DIR_PAGE);
-			n->st.dir_pages_written++;
-		}
-	for (size_t i = 0; i < d->nfl && r == 0; i++)
-		if (d->fl[i].dirty) {
-			encode_free(d, i, b);
-			r = store_write_at_class(n->s, space, d->id,
-			                         (uint64_t)d->fl[i].pgno * DIR_PAGE, b, DIR_PAGE);
-			n->st.dir_pages_written++;
-		}
-	if (r == 0 && d->hdirty) {
-		encode_hdr(d, b);
-		r = store_write_at_class(n->s, space, d->id, 0, b, DIR_PAGE);
-		n->st.dir_pages_written++;
-	}
-	free(b);
-	if (r == 0)
-		dir_clean(d);
-	else
+	struct store_out o = {.s = n->s, .id = d->id, .space = space};
+	int r = write_pages(d, page_to_store, &o, &n->st.dir_pages_written);
+	if (r < 0)
 		d->whole = 1;
 	return r;
 }
