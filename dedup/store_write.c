@@ -27,7 +27,8 @@
  * no sync ever sees a map half changed; the change is in the next intent-log record
  * (store_log_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
- * collector's class like a delete's directory rewrite. */
+ * collector's class like a delete's directory rewrite; store_write_at_class takes
+ * the class from its caller (the namespace's directory pages: the reserve). */
 #include "dedup/store_int.h"
 
 #include <errno.h>

@@ -15,7 +15,8 @@
  *  - random creates and removes against a model, with flushes and reloads from the
  *    store (splits, emptied pages on the free list, their reuse);
  *  - after a sync (the intent log, no commit) and a crash, both directories come back
- *    as they were.
+ *    as they were;
+ *  - a full store records removes from a paged directory, syncs and commits them.
  */
 #include "tests/testutil.h"
 
@@ -255,6 +256,72 @@ static int model_check(ns *n, uint64_t dir)
 	return bad;
 }
 
+/* --- a full store --- */
+
+/* A full store still records removes from a paged directory and commits them: its
+ * pages come from the reserve (store_write_at_class), as a whole rewrite's did. */
+static void full_phase(const char *tdir)
+{
+	enum { NF = 3000, OBJ = 1 << 20 };
+	char sub[512], name[64], *paths[N];
+	bks_err e = {0};
+	store *s;
+	ns *n;
+	ns_attr d;
+	store_stats st;
+	int fails = 0, puts = 0, r;
+	snprintf(sub, sizeof(sub), "%s/small", tdir);
+	tu_mkdir(sub);
+	arr *ar = tu_make_array(sub, N, 24, NULL, paths);
+	MUST(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	MUST(ns_format(s, 0755, &e) == 0 && ns_open(s, &n, &e) == 0, "ns");
+	MUST(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
+	for (unsigned i = 0; i < NF; i++) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		fails += ns_create(n, d.id, name, 0644, 0, 0, 1, NULL) != 0;
+	}
+	MUST(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
+	uint8_t *buf = malloc(OBJ);
+	MUST(buf, "memory");
+	for (uint64_t seed = 1;; seed++) {
+		uint64_t id;
+		tu_fill(seed, 0, 0, buf, OBJ);
+		if ((r = store_put(s, buf, OBJ, &id)) == -ENOSPC)
+			break;
+		MUST(r == 0, "put: %d", r);
+		puts++;
+	}
+	free(buf);
+	store_get_stats(s, &st);
+	CHECK(st.full, "the store is full after %d puts", puts);
+	for (unsigned i = 0; i < NF; i += 2) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		if ((r = ns_unlink(n, d.id, name)) != 0)
+			fails++;
+		if (i % 200 == 198 && (r = ns_sync(n, d.id, &e)) != 0) {
+			fprintf(stderr, "sync on a full store: %s\n", bks_errmsg(&e, r));
+			fails++;
+		}
+	}
+	CHECK(fails == 0, "%d removes or syncs failed on a full store", fails);
+	CHECK((r = ns_commit(n, &e)) == 0, "commit on a full store: %s", bks_errmsg(&e, r));
+	ns_close(n);
+	store_close(s);
+	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	int bad = 0;
+	for (unsigned i = 0; i < NF; i++) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		r = ns_lookup(n, d.id, name, NULL);
+		bad += i % 2 ? r != 0 : r != -ENOENT;
+	}
+	CHECK(bad == 0, "%d names wrong after the reopen", bad);
+	printf("ok - a full store (%d puts) records %d removes from a paged directory, syncs "
+	       "and commits them\n",
+	       puts, NF / 2);
+	ns_close(n);
+	store_close(s);
+}
+
 int main(void)
 {
 	const char *tdir = tu_tmpdir_in("nsbig", "/dev/shm");
@@ -456,6 +523,8 @@ int main(void)
 	      alive, w.count);
 	printf("ok - random creates and removes against a model; both directories back after "
 	       "a sync and a crash\n");
+
+	full_phase(tdir);
 
 	free(w.seen);
 	free(w.alive);
