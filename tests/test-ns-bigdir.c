@@ -16,7 +16,9 @@
  *    store (splits, emptied pages on the free list, their reuse);
  *  - after a sync (the intent log, no commit) and a crash, both directories come back
  *    as they were;
- *  - a full store records removes from a paged directory, syncs and commits them.
+ *  - a full store records removes from a paged directory, syncs and commits them;
+ *  - a version 1 directory past a page (as older builds wrote them) is read, and
+ *    converted to version 2 by its first change.
  */
 #include "tests/testutil.h"
 
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/endian.h"
 #include "fs/ns.h"
 
 #define N 6
@@ -254,6 +257,77 @@ static int model_check(ns *n, uint64_t dir)
 		bad += model_in[i] ? r != 0 : r != -ENOENT;
 	}
 	return bad;
+}
+
+/* --- version 1 directories of any size --- */
+
+/* The version of directory id's object: 1 or 2 (its second 4 bytes). */
+static uint32_t dir_version(store *s, uint64_t id, uint64_t *size)
+{
+	uint8_t h[8];
+	size_t got = 0;
+	store_obj_info in;
+	if (store_stat(s, id, &in) != 0 || store_read(s, id, 0, h, 8, &got) != 0 || got != 8)
+		return 0;
+	*size = in.size;
+	return le_get32(h + 4);
+}
+
+/* A big version 1 directory (as a build before version 2 wrote it) is read as it is,
+ * and converted by its first change. */
+static void v1_phase(const char *tdir)
+{
+	enum { NV = 3000 };
+	char sub[512], name[64], *paths[N];
+	bks_err e = {0};
+	store *s;
+	ns *n;
+	ns_attr d;
+	ns_params p;
+	uint64_t size = 0;
+	int fails = 0, bad = 0;
+	snprintf(sub, sizeof(sub), "%s/v1", tdir);
+	tu_mkdir(sub);
+	arr *ar = tu_make_array(sub, N, 24, NULL, paths);
+	MUST(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	ns_params_default(&p);
+	p.dir_v1_max = 1u << 30; /* every directory version 1, as before */
+	MUST(ns_format(s, 0755, &e) == 0 && ns_open_params(s, &p, &n, &e) == 0, "ns");
+	MUST(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
+	for (unsigned i = 0; i < NV; i++) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		fails += ns_create(n, d.id, name, 0644, 0, 0, 1, NULL) != 0;
+	}
+	MUST(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
+	CHECK(dir_version(s, d.id, &size) == 1 && size > 4096, "version 1 of %llu bytes",
+	      (unsigned long long)size);
+	ns_close(n);
+	store_close(s);
+	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	for (unsigned i = 0; i < NV; i++) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		bad += ns_lookup(n, d.id, name, NULL) != 0;
+	}
+	CHECK(bad == 0 && dir_version(s, d.id, &size) == 1, "%d of %d missing from version 1",
+	      bad, NV);
+	MUST(ns_unlink(n, d.id, "file-00007") == 0 && ns_commit(n, &e) == 0, "unlink, commit");
+	CHECK(dir_version(s, d.id, &size) == 2 && size % 4096 == 0,
+	      "converted by its first change: version %u, %llu bytes",
+	      dir_version(s, d.id, &size), (unsigned long long)size);
+	ns_close(n);
+	store_close(s);
+	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	bad = 0;
+	for (unsigned i = 0; i < NV; i++) {
+		snprintf(name, sizeof(name), "file-%05u", i);
+		bad += ns_lookup(n, d.id, name, NULL) != (i == 7 ? -ENOENT : 0);
+	}
+	CHECK(bad == 0, "%d names wrong after the conversion", bad);
+	printf("ok - a version 1 directory of %d entries is read, and converted by its first "
+	       "change\n",
+	       NV);
+	ns_close(n);
+	store_close(s);
 }
 
 /* --- a full store --- */
@@ -524,6 +598,7 @@ int main(void)
 	printf("ok - random creates and removes against a model; both directories back after "
 	       "a sync and a crash\n");
 
+	v1_phase(tdir);
 	full_phase(tdir);
 
 	free(w.seen);
