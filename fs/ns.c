@@ -523,10 +523,17 @@ static int ent_insert(struct ndir *d, struct pos at, const char *name, size_t nl
                       uint64_t id, uint32_t type)
 {
 	size_t eb = ent_bytes(nl);
+	struct npage *p;
+	char *nm = malloc(nl + 1);
+	if (!nm)
+		return -ENOMEM;
 	if (d->npg == 0) {
-		struct npage *p = calloc(1, sizeof(*p));
-		if (!p || dir_reserve_pages(d) < 0) {
+		/* The first leaf, with room for its entry: no leaf is ever left empty. */
+		p = calloc(1, sizeof(*p));
+		if (!p || dir_reserve_pages(d) < 0 || page_reserve(p, 1) < 0) {
+			free(p ? p->e : NULL);
 			free(p);
+			free(nm);
 			return -ENOMEM;
 		}
 		p->pgno = page_number(d);
@@ -534,18 +541,18 @@ static int ent_insert(struct ndir *d, struct pos at, const char *name, size_t nl
 		at = (struct pos){0, 0};
 	}
 	if (d->pg[at.p]->used + eb > PG_CAP) {
-		size_t h;
-		if (page_split(d, at.p) < 0)
+		if (page_split(d, at.p) < 0) {
+			free(nm);
 			return -ENOMEM;
-		h = d->pg[at.p]->n;
+		}
+		size_t h = d->pg[at.p]->n;
 		if (at.i > h) {
 			at.p++;
 			at.i -= h;
 		}
 	}
-	struct npage *p = d->pg[at.p];
-	char *nm = malloc(nl + 1);
-	if (!nm || page_reserve(p, p->n + 1) < 0) {
+	p = d->pg[at.p];
+	if (page_reserve(p, p->n + 1) < 0) {
 		free(nm);
 		return -ENOMEM;
 	}
