@@ -185,9 +185,11 @@ typedef struct ns_stats {
 } ns_stats;
 void ns_get_stats(const ns *n, ns_stats *st);
 
-/* Pure: decode a directory object's bytes (for the fuzzer and the loader).
- * Calls fn for each entry in order; checks order, names, lengths. -ENOENT no magic,
- * -EPROTO another version, -EINVAL anything else wrong (docs/format.md). */
+/* Pure: decode a directory object's bytes, version 1 (one list) or 2 (pages), for
+ * the fuzzer and the loader. Calls fn for each entry in name order; checks order,
+ * names, lengths, and for version 2 every page's checksum and that each page is on
+ * one chain once. -ENOENT no magic, -EPROTO another version, -ENOMEM, -EINVAL
+ * anything else wrong (docs/format.md "Directories"). */
 int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
                  int (*fn)(void *ctx, const char *name, size_t nlen, uint64_t id,
                            uint32_t type),
