@@ -112,6 +112,11 @@ int store_put_end_replace(store_writer *w, uint64_t id);
  * in place. Like store_put, the change is in the txg being built (store_sync,
  * store_commit). */
 int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len);
+/* The same with the rows of space class cls (dedup/pool.h): the namespace rewrites
+ * directory pages from the reserve, as store_put_begin_class. Only POOL_SPACE_DATA
+ * is refused up front on a full store. */
+int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const void *buf,
+                         size_t len);
 /* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */

@@ -27,7 +27,8 @@
  * no sync ever sees a map half changed; the change is in the next intent-log record
  * (store_log_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
- * collector's class like a delete's directory rewrite. */
+ * collector's class like a delete's directory rewrite; store_write_at_class takes
+ * the class from its caller (the namespace's directory pages: the reserve). */
 #include "dedup/store_int.h"
 
 #include <errno.h>
@@ -232,6 +233,12 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 
 int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len)
 {
+	return store_write_at_class(s, POOL_SPACE_DATA, id, off, buf, len);
+}
+
+int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const void *buf,
+                         size_t len)
+{
 	obj_rec o;
 	int r = store_obj_get(s, id, &o);
 	if (r < 0)
@@ -240,7 +247,7 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 		return 0;
 	if (off + len < off)
 		return -EFBIG;
-	if (store_space_full(s))
+	if (cls == POOL_SPACE_DATA && store_space_full(s))
 		return -ENOSPC;
 	size_t piece = BKS_MIN(len, (size_t)WA_PIECE);
 	uint8_t *run = malloc(piece + 2 * (size_t)s->p.cdc.max), *cb = malloc(s->p.cdc.max);
@@ -249,7 +256,7 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 		free(cb);
 		return -ENOMEM;
 	}
-	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	int space = pool_set_space(s->pl, cls);
 	const uint8_t *p = buf;
 	while (len > 0 && r == 0) {
 		size_t n = BKS_MIN(len, piece);
@@ -261,8 +268,21 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
 	pool_set_space(s->pl, space);
 	free(run);
 	free(cb);
-	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes)
-		r = store_commit(s, NULL);
+	/* The automatic commit asks the layer above first (store_set_precommit), as a
+	 * writer's does: a commit must not hold a deleted object whose directory entry
+	 * it still has, nor a directory half rewritten page by page (the namespace's
+	 * precommit refuses while it is flushing, and the commit then waits). */
+	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
+	    !s->in_precommit) {
+		int pr = 0;
+		if (s->precommit) {
+			s->in_precommit = 1;
+			pr = s->precommit(s->precommit_ctx);
+			s->in_precommit = 0;
+		}
+		if (pr == 0)
+			r = store_commit(s, NULL);
+	}
 	return r;
 }
 

@@ -15,9 +15,11 @@
  * drop_file); ns_getattr reports the names there are now. A directory has exactly one name;
  * its nlink is reported as 2 + its subdirectories (computed from its entries, not
  * stored: the object record keeps 2). Directories are loaded on first use and kept
- * decoded in memory; changes mark them dirty and ns_flush() rewrites each dirty one
- * once (store_put_end_replace), so a burst of creates in one directory costs one
- * rewrite at the next sync or commit. When ns_params.cache_dirs directories are
+ * decoded in memory as sorted pages of entries (lookups O(log n)); changes mark the
+ * pages they touch dirty and ns_flush() writes each dirty page once
+ * (store_write_at_class on a paged, version 2 directory; a small one, version 1, is
+ * rewritten whole), so a burst of creates costs one write per page touched at the
+ * next sync or commit, not one of the whole directory. When ns_params.cache_dirs directories are
  * cached, the clean ones are dropped at the start of the next verb (never during
  * one, never a dirty one). Everything goes through the store's
  * transaction groups and intent log: ns_sync() makes an object and every namespace
@@ -62,6 +64,11 @@ typedef struct ns_params {
 	 * the clean ones are dropped (default 4096; 0 or 1 drops them at every verb,
 	 * which tests use to exercise reloading). */
 	uint32_t cache_dirs;
+	/* A directory is written as version 1 (one list, rewritten whole) while that
+	 * takes at most this many bytes, and as version 2 (pages, rewritten one by one)
+	 * from then on, for good (default 4096, one page; 0 makes every directory written
+	 * a paged one, which tests use). docs/format.md "Directories". */
+	uint32_t dir_v1_max;
 } ns_params;
 void ns_params_default(ns_params *p);
 
@@ -174,12 +181,15 @@ int ns_commit(ns *n, bks_err *e);
 typedef struct ns_stats {
 	uint64_t dirs_cached, dirs_dirty, dir_rewrites, dir_loads;
 	uint64_t cache_trims;    /* times clean directories were dropped */
+	uint64_t dir_pages_written; /* version 2 directory pages written (whole ones too) */
 } ns_stats;
 void ns_get_stats(const ns *n, ns_stats *st);
 
-/* Pure: decode a directory object's bytes (for the fuzzer and the loader).
- * Calls fn for each entry in order; checks order, names, lengths. -ENOENT no magic,
- * -EPROTO another version, -EINVAL anything else wrong (docs/format.md). */
+/* Pure: decode a directory object's bytes, version 1 (one list) or 2 (pages), for
+ * the fuzzer and the loader. Calls fn for each entry in name order; checks order,
+ * names, lengths, and for version 2 every page's checksum and that each page is on
+ * one chain once. -ENOENT no magic, -EPROTO another version, -ENOMEM, -EINVAL
+ * anything else wrong (docs/format.md "Directories"). */
 int ns_dir_parse(const uint8_t *b, size_t len, uint64_t *parent,
                  int (*fn)(void *ctx, const char *name, size_t nlen, uint64_t id,
                            uint32_t type),

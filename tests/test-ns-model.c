@@ -36,6 +36,7 @@ static store *st;
 static uint64_t seed, rng;
 static long op_no;
 static uint32_t cache_dirs = 1;
+static int paged; /* seed & 1: directories written as version 2 (pages) */
 
 static uint64_t rnd(void)
 {
@@ -213,6 +214,7 @@ static ns *open_stack(void)
 	ns_params p;
 	ns_params_default(&p);
 	p.cache_dirs = cache_dirs;
+	p.dir_v1_max = paged ? 0 : p.dir_v1_max; /* odd seeds: every directory paged */
 	if (!a || store_open(a, NULL, &st, &e) != 0) {
 		fprintf(stderr, "open: %s\n", bks_errmsg(&e, -1));
 		return NULL;
@@ -664,8 +666,9 @@ int main(int argc, char **argv)
 		}
 	}
 	rng = seed;
-	printf("seed %llu, %ld operations, cache of %u directories\n", (unsigned long long)seed,
-	       ops, cache_dirs);
+	paged = (int)(seed & 1);
+	printf("seed %llu, %ld operations, cache of %u directories, %s directories\n",
+	       (unsigned long long)seed, ops, cache_dirs, paged ? "paged" : "small");
 
 	const char *dir = tu_tmpdir_in("nsmodel", "/dev/shm");
 	bks_err e = {0};

@@ -434,8 +434,12 @@ int main(void)
 	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -ENOENT, "no magic");
 	CHECK(ns_dir_parse(junk, 2, &parent, NULL, NULL) == -ENOENT, "too short for a magic");
 	junk[0] = 'B';
+	junk[4] = 3;
+	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EPROTO, "version 3");
+	/* Version 2 (pages) is known: 64 bytes are not a whole page. */
 	junk[4] = 2;
-	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EPROTO, "version 2");
+	CHECK(ns_dir_parse(junk, sizeof(junk), &parent, NULL, NULL) == -EINVAL,
+	      "version 2 shorter than a page");
 	/* A plain store object is not the namespace's: neither stat nor setattr. */
 	uint64_t plain;
 	REQUIRE(store_put(s, junk, 10, &plain) == 0, "put");

@@ -465,7 +465,13 @@ static void open_stack(void)
 	store_cfg(&sp);
 	if ((r = store_open(A, &sp, &S, &e)) < 0)
 		fail("store_open: %s", bks_errmsg(&e, r));
-	if ((r = ns_open(S, &N, &e)) < 0)
+	/* Odd seeds write every directory as pages (version 2) from its first change,
+	 * even ones only those past a page (fs/ns.h ns_params.dir_v1_max). */
+	ns_params np;
+	ns_params_default(&np);
+	if (seed & 1)
+		np.dir_v1_max = 0;
+	if ((r = ns_open_params(S, &np, &N, &e)) < 0)
 		fail("ns_open: %s", bks_errmsg(&e, r));
 	gc_running = 0;
 	armed = 0;
