@@ -329,6 +329,36 @@ static void watch_full(appl *ap)
 		               (unsigned long long)si.reserve_total);
 }
 
+/* A collection starts by itself when the free rows fall below gc_auto_free of the
+ * array: part-full rows that commits seal (every few seconds, more often under
+ * syncs: NFS CREATE and COMMIT) and garbage from deletes and overwrites would
+ * otherwise fill the array until an administrator runs gc. At most one a minute, so
+ * an array full of live data does not collect in a loop. */
+#define AUTO_GC_GAP_NS (60ull * 1000000000ull)
+static void maybe_auto_gc(appl *ap)
+{
+	double frac = ap->cfg.gc_auto_free;
+	uint64_t now = bks_wall_ns();
+	if (frac <= 0)
+		return;
+	pthread_mutex_lock(&ap->mu);
+	int idle = ap->gc_state != 1 &&
+	           (!ap->gc_finished_ns || now - ap->gc_finished_ns >= AUTO_GC_GAP_NS) &&
+	           (!ap->gc_started_ns || now - ap->gc_started_ns >= AUTO_GC_GAP_NS);
+	pool_space_info si;
+	pool *pl = store_pool(ap->s);
+	pool_get_space(pl, &si);
+	uint64_t rows = pool_rows(pl);
+	pthread_mutex_unlock(&ap->mu);
+	if (!idle || (double)si.rows_free >= frac * (double)rows)
+		return;
+	bks_err e = {0};
+	if (appl_gc_start(ap, ap->cfg.gc_min_live, &e) == 0)
+		appl_event_add(ap, CFG_LOG_INFO, "garbage collection started by itself: %llu of "
+		               "%llu rows free (gc_auto_free %.0f%%)",
+		               (unsigned long long)si.rows_free, (unsigned long long)rows, frac * 100);
+}
+
 static void *bg_main(void *arg)
 {
 	appl *ap = arg;
@@ -341,6 +371,7 @@ static void *bg_main(void *arg)
 		jobs_step(ap);
 		maybe_commit(ap);
 		watch_full(ap);
+		maybe_auto_gc(ap);
 		/* The snapshot walks the row table: once a second is enough (status
 		 * requests refresh it themselves when the lock is free). */
 		pthread_mutex_lock(&ap->snapmu);

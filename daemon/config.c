@@ -111,6 +111,7 @@ static const ckey keys[] = {
 	K(STORE, "commit_interval", T_DUR, commit_interval_s, 1, 3600, "5s", 0),
 	K(STORE, "commit_bytes", T_SIZE, commit_bytes, 0, TB(1), "1G", R),
 	K(STORE, "gc_min_live", T_FRAC, gc_min_live, 0, 1, "0.5", 0),
+	K(STORE, "gc_auto_free", T_FRAC, gc_auto_free, 0, 1, "0.25", 0),
 	KA(NATIVE, "listen", T_ADDRS, native_listen, nnative_listen, CFG_MAX_LISTEN,
 	   "127.0.0.1:7070", R),
 	K(NATIVE, "max_connections", T_UINT, max_connections, 1, 65536, "256", 0),

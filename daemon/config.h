@@ -119,6 +119,8 @@ typedef struct bks_cfg {
 	uint32_t commit_interval_s; /* 5; 1 s..1 h */
 	uint64_t commit_bytes;    /* 1 GiB; 0 (interval only)..1 TiB */
 	double gc_min_live;       /* 0.5; 0..1, at most 6 decimals */
+	double gc_auto_free;      /* 0.25: a collection starts by itself when the free rows
+	                           * fall below this fraction (0: never) */
 
 	/* [native]: the streaming protocol. */
 	cfg_addr *native_listen;  /* 127.0.0.1:7070; an empty list = no listener */

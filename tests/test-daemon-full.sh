@@ -3,6 +3,7 @@
 # Puts through bkstorctl until one is refused with a clear error; status (JSON and
 # human) says "full: delete backups or add disks"; the daemon stays writable for
 # deletes (bkstorctl rm, one by one and -r), gc runs, and a put is accepted again;
+# below gc_auto_free (raised by SIGHUP at the end) a collection starts by itself;
 # a restart (SIGTERM, exit 0) keeps everything; verify is clean and every surviving
 # file reads back identical. (The old daemon latched its pool read-only at the first
 # commit after the array filled: every later commit, delete and gc failed until a
@@ -15,6 +16,8 @@ d_start || exit 1
 d_stop || bad "first stop"
 for f in "$DEMO"/disks/*.img; do rm -f "$f"; truncate -s 20M "$f"; done
 sed -i 's/^strip_size = .*/strip_size = 64K/' "$DEMO/bkstord.conf"
+# The subject is the administrator's way out (rm, gc): no collection of its own.
+sed -i '/^\[store\]/a gc_auto_free = 0' "$DEMO/bkstord.conf"
 "$bkstord" --demo "$DEMO" >>"$T/daemon.log" 2>&1 &
 DPID=$!
 d_wait_api || { bad "daemon on small disks did not come up"; d_finish; }
@@ -103,6 +106,17 @@ check "get the new file after the restart" 0 ctl get /b/keep/new1 "$T/new1.again
 cmp -s "$T/new1" "$T/new1.again" && ok "new file identical after the restart" || bad "new file after restart"
 check "ls /b (old is gone)" 0 ctl ls /b
 grep -q "old" "$T/out" && bad "old still listed" || ok "old is gone"
+# The daemon collects by itself when the free rows fall below gc_auto_free (SIGHUP).
+sed -i 's/^gc_auto_free = .*/gc_auto_free = 0.99/' "$DEMO/bkstord.conf"
+kill -HUP "$DPID"
+auto=0
+for _ in $(seq 1 50); do
+	grep -q "garbage collection started by itself" "$T/daemon.log" && { auto=1; break; }
+	sleep 0.2
+done
+[ $auto = 1 ] && ok "a collection starts by itself below gc_auto_free" ||
+	bad "no automatic collection: $(tail -3 "$T/daemon.log")"
+check "verify after the automatic collection" 0 ctl verify --wait
 d_stop; rc=$?
 [ "$rc" = 0 ] && ok "final stop, exit 0" || bad "final stop: exit $rc"
 d_finish
