@@ -328,19 +328,21 @@ static int wait_fd(nfs_conn *c, short ev, uint64_t deadline)
 	}
 }
 
-static int read_full(nfs_conn *c, void *buf, size_t n, uint64_t deadline)
+/* Move n bytes in one direction (POLLIN: receive into buf, POLLOUT: send from buf)
+ * on the non-blocking socket, waiting for it until deadline. */
+static int io_all(nfs_conn *c, short dir, void *buf, size_t n, uint64_t deadline)
 {
 	uint8_t *p = buf;
 	while (n > 0) {
-		ssize_t k = recv(c->fd, p, n, 0);
-		if (k == 0)
+		ssize_t k = dir == POLLIN ? recv(c->fd, p, n, 0) : send(c->fd, p, n, MSG_NOSIGNAL);
+		if (k == 0 && dir == POLLIN)
 			return -ECONNRESET;
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			int r = wait_fd(c, POLLIN, deadline);
+			int r = wait_fd(c, dir, deadline);
 			if (r < 0)
 				return r;
 			continue;
@@ -351,26 +353,14 @@ static int read_full(nfs_conn *c, void *buf, size_t n, uint64_t deadline)
 	return 0;
 }
 
+static int read_full(nfs_conn *c, void *buf, size_t n, uint64_t deadline)
+{
+	return io_all(c, POLLIN, buf, n, deadline);
+}
+
 static int send_all(nfs_conn *c, const void *buf, size_t n)
 {
-	const uint8_t *p = buf;
-	uint64_t deadline = bks_now_ns() + SEND_MS * 1000000ull;
-	while (n > 0) {
-		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	return io_all(c, POLLOUT, (void *)buf, n, bks_now_ns() + SEND_MS * 1000000ull);
 }
 
 /* Read one whole record into c->rec. Fragment headers are checked against the limit

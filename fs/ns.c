@@ -1262,6 +1262,21 @@ int ns_resolve_parent(ns *n, const char *path, uint64_t *dir, char name[NS_NAME_
 
 /* --- changes --- */
 
+/* Enter a just-made object into d at at (from ent_find) and touch d; the object is
+ * deleted again if it cannot be entered (nothing else names it). */
+static int enter_new(ns *n, struct ndir *d, struct pos at, const char *name, size_t nl,
+                     uint64_t id, uint32_t type, ns_attr *out)
+{
+	int r = ent_insert(d, at, name, nl, id, type);
+	if (r < 0) {
+		store_delete(n->s, id);
+		return r;
+	}
+	if ((r = touch_dir(n, d)) < 0)
+		return r;
+	return out ? getattr_in(n, id, out) : 0;
+}
+
 static int mkdir_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
                     uint32_t gid, ns_attr *out)
 {
@@ -1276,13 +1291,7 @@ static int mkdir_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32
 		return -EEXIST;
 	if ((r = new_dir_object(n->s, dir, mode, uid, gid, &id)) < 0)
 		return r;
-	if ((r = ent_insert(d, at, name, nl, id, NS_DIR)) < 0) {
-		store_delete(n->s, id);
-		return r;
-	}
-	if ((r = touch_dir(n, d)) < 0)
-		return r;
-	return out ? getattr_in(n, id, out) : 0;
+	return enter_new(n, d, at, name, nl, id, NS_DIR, out);
 }
 
 int ns_mkdir(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
@@ -1432,13 +1441,7 @@ static int create_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint3
 	}
 	if ((r = new_object(n, "", 0, NS_FILE, mode, uid, gid, &id)) < 0)
 		return r;
-	if ((r = ent_insert(d, at, name, nl, id, NS_FILE)) < 0) {
-		store_delete(n->s, id);
-		return r;
-	}
-	if ((r = touch_dir(n, d)) < 0)
-		return r;
-	return out ? getattr_in(n, id, out) : 0;
+	return enter_new(n, d, at, name, nl, id, NS_FILE, out);
 }
 
 int ns_create(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32_t uid,
@@ -1470,13 +1473,7 @@ static int symlink_in(ns *n, uint64_t dir, const char *name, const char *target,
 	 * symlink costs what a small file costs and dedups like one. */
 	if ((r = new_object(n, target, tl, NS_SYMLINK, mode ? mode : 0777, uid, gid, &id)) < 0)
 		return r;
-	if ((r = ent_insert(d, at, name, nl, id, NS_SYMLINK)) < 0) {
-		store_delete(n->s, id);
-		return r;
-	}
-	if ((r = touch_dir(n, d)) < 0)
-		return r;
-	return out ? getattr_in(n, id, out) : 0;
+	return enter_new(n, d, at, name, nl, id, NS_SYMLINK, out);
 }
 
 int ns_symlink(ns *n, uint64_t dir, const char *name, const char *target, uint32_t mode,

@@ -332,3 +332,19 @@ int tu_store_scan(store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_ro
 	free(ents);
 	return r;
 }
+
+store *tu_store_reopen(char **paths, int n, flt_world *w)
+{
+	bks_err e = {0};
+	arr *a = tu_import_array(paths, n, w);
+	store *s = NULL;
+	if (!a)
+		return NULL;
+	int r = store_open(a, NULL, &s, &e);
+	if (r < 0) {
+		fprintf(stderr, "open: %s\n", bks_errmsg(&e, r));
+		arr_close(a);
+		return NULL;
+	}
+	return s;
+}

@@ -92,6 +92,9 @@ uint8_t *tu_read_file(const char *path, size_t *len);
  * bytes (what the store's accounting must equal). 0, or the first table read's
  * -errno with *bad_row set (NULL: not wanted). */
 struct store;
+/* Import the disks again and open their store (params NULL: defaults); NULL, with the
+ * reason on stderr, when either fails. */
+struct store *tu_store_reopen(char **paths, int n, flt_world *w);
 int tu_store_scan(struct store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row);
 
 #endif
