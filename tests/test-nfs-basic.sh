@@ -8,8 +8,11 @@
 # Prints nfs-cp and bkstorctl put rates.
 # Every CREATE is durable before its reply (an intent log record and a flush of every
 # disk); the subject here is the protocol, not the disks' flush cost, so the demo's
-# disks go to /dev/shm when it is there (BKS_TEST_DIR overrides).
-if [ -z "${BKS_TEST_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+# disks go to /dev/shm when it is there with room for the demo's disks (the demo wants
+# 2304 MiB free; BKS_TEST_DIR overrides).
+shm_free=$(df -Pm /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
+if [ -z "${BKS_TEST_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] &&
+   [ "${shm_free:-0}" -ge 3072 ]; then
 	BKS_TEST_DIR=/dev/shm
 	export BKS_TEST_DIR
 fi
