@@ -209,6 +209,7 @@ int store_gc_start(store *s, double min_live)
 	g->active = 1;
 	g->st.running = 1;
 	s->gc_last_start_seg = pool_next_seg_id(s->pl);
+	s->gc_auto_running = 0;
 	return 0;
 }
 
@@ -236,8 +237,10 @@ void store_gc_auto_commit(store *s)
 	uint64_t gap = BKS_MAX((uint64_t)STORE_GC_AUTO_MIN, rows / 32);
 	if (s->gc_last_start_seg && pool_next_seg_id(s->pl) - s->gc_last_start_seg < gap)
 		return;
-	if (store_gc_start(s, s->gc_auto_min_live) == 0)
+	if (store_gc_start(s, s->gc_auto_min_live) == 0) {
 		s->gc_auto_started++;
+		s->gc_auto_running = 1;
+	}
 	/* A failed start (out of memory, a map that cannot be read) is retried after
 	 * the next gap: nothing depends on it but the space. */
 	else
@@ -246,7 +249,9 @@ void store_gc_auto_commit(store *s)
 
 int store_gc_auto_sync(store *s)
 {
-	if (!s->gc || !s->gc->active)
+	/* Only its own: a collection the caller started is the caller's to step (and
+	 * to commit after). */
+	if (!s->gc || !s->gc->active || !s->gc_auto_running)
 		return 0;
 	int r = 1;
 	for (int i = 0; i < STORE_GC_AUTO_STEPS && r > 0; i++)

@@ -175,6 +175,7 @@ struct store {
 	double gc_auto_free, gc_auto_min_live;
 	uint64_t gc_last_start_seg;  /* pool_next_seg_id() when a collection last started */
 	uint64_t gc_auto_started;
+	int gc_auto_running;         /* the running collection is one the store started */
 };
 
 /* store.c */
