@@ -170,12 +170,14 @@ int appl_gc_start(appl *ap, double min_live, bks_err *e)
 	if (ap->gc_state == 1) {
 		r = bks_fail(e, -EBUSY, "a garbage collection is already running");
 	} else if (((r = ns_flush(ap->n)) < 0 && r != -ENOSPC) ||
-	           (r = store_gc_start(ap->s, min_live)) < 0) {
+	           ((r = store_gc_start(ap->s, min_live)) < 0 && r != -EALREADY)) {
 		/* (A full store may have no room to rewrite a directory now: the
 		 * collection does not need it, it marks the objects that exist, and
 		 * it is what gives the room back.) */
 		r = bks_fail(e, r, "cannot start garbage collection: %s", strerror(-r));
 	} else {
+		/* (-EALREADY: the store started one by itself; this one adopts it.) */
+		r = 0;
 		ap->gc_state = 1;
 		ap->gc_min_live = min_live;
 		ap->gc_started_ns = bks_wall_ns();
@@ -333,15 +335,23 @@ static void watch_full(appl *ap)
  * array: part-full rows that commits seal (every few seconds, more often under
  * syncs: NFS CREATE and COMMIT) and garbage from deletes and overwrites would
  * otherwise fill the array until an administrator runs gc. At most one a minute, so
- * an array full of live data does not collect in a loop. */
+ * an array full of live data does not collect in a loop. That is too slow for a
+ * stream of synced creates (two part-full rows per forced commit, every ~20-100
+ * syncs: the demo store was full after ~50 000 NFS creates), so the store also
+ * starts one by itself at a commit below the same mark, once enough rows were
+ * written since the last (store_set_gc_auto), and steps it with the syncs; this
+ * thread adopts such a collection, steps it when idle, reports and commits it. */
 #define AUTO_GC_GAP_NS (60ull * 1000000000ull)
 static void maybe_auto_gc(appl *ap)
 {
 	double frac = ap->cfg.gc_auto_free;
 	uint64_t now = bks_wall_ns();
-	if (frac <= 0)
-		return;
 	pthread_mutex_lock(&ap->mu);
+	store_set_gc_auto(ap->s, frac, ap->cfg.gc_min_live); /* (the config reloads) */
+	if (frac <= 0) {
+		pthread_mutex_unlock(&ap->mu);
+		return;
+	}
 	int idle = ap->gc_state != 1 &&
 	           (!ap->gc_finished_ns || now - ap->gc_finished_ns >= AUTO_GC_GAP_NS) &&
 	           (!ap->gc_started_ns || now - ap->gc_started_ns >= AUTO_GC_GAP_NS);
@@ -349,7 +359,22 @@ static void maybe_auto_gc(appl *ap)
 	pool *pl = store_pool(ap->s);
 	pool_get_space(pl, &si);
 	uint64_t rows = pool_rows(pl);
+	store_gc_stats gs;
+	store_gc_get_stats(ap->s, &gs);
+	int adopt = ap->gc_state != 1 && gs.running;
+	if (adopt) {
+		ap->gc_state = 1;
+		ap->gc_min_live = ap->cfg.gc_min_live;
+		ap->gc_started_ns = now;
+		ap->gc_finished_ns = 0;
+	}
 	pthread_mutex_unlock(&ap->mu);
+	if (adopt) {
+		appl_event_add(ap, CFG_LOG_INFO, "garbage collection started by the store: %llu of "
+		               "%llu rows free (gc_auto_free %.0f%%)",
+		               (unsigned long long)si.rows_free, (unsigned long long)rows, frac * 100);
+		return;
+	}
 	if (!idle || (double)si.rows_free >= frac * (double)rows)
 		return;
 	bks_err e = {0};

@@ -817,6 +817,7 @@ int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t
 			                (unsigned long long)row);
 		if ((r = start_seg(pl, b, kind, open, row, seg_id)) < 0)
 			return bks_fail(e, r, "out of memory");
+		pl->nfree--; /* the row is taken, as alloc_row would have counted it */
 		if (seg_id >= pl->next_seg_id)
 			pl->next_seg_id = seg_id + 1;
 	} else if (!*open || seg_current_id(b) != seg_id || seg_current_row(b) != row ||
@@ -876,6 +877,7 @@ int pool_replay_row(pool *pl, const pool_newrow *nr, uint32_t *replayed, bks_err
 		*replayed = seg_count(ob);
 		*(nr->kind == SEG_DATA ? &pl->dseg_open : &pl->mseg_open) = 0;
 		set_rowrec(pl, nr->row, 0, ROW_FREE);
+		pl->nfree++; /* taken again just below */
 	}
 	if ((rowrec(pl, nr->row) & 3) != ROW_FREE)
 		return bks_fail(e, -EEXIST, "intent log names row %llu, which the last commit "

@@ -131,6 +131,7 @@ int store_commit(store *s, bks_err *e)
 	if (r == 0) {
 		s->bytes_since_commit = 0;
 		store_log_committed(s);
+		store_gc_auto_commit(s);
 	}
 	return r;
 }
@@ -949,4 +950,5 @@ void store_get_stats(store *s, store_stats *st)
 	st->log_syncs = s->log_syncs;
 	st->log_full_commits = s->log_full_commits;
 	st->log_replayed = s->log_replayed;
+	st->gc_auto_started = s->gc_auto_started;
 }

@@ -208,7 +208,57 @@ int store_gc_start(store *s, double min_live)
 	}
 	g->active = 1;
 	g->st.running = 1;
+	s->gc_last_start_seg = pool_next_seg_id(s->pl);
+	s->gc_auto_running = 0;
 	return 0;
+}
+
+/* --- automatic collection (store.h, store_set_gc_auto) --- */
+
+void store_set_gc_auto(store *s, double free_frac, double min_live)
+{
+	s->gc_auto_free = free_frac;
+	s->gc_auto_min_live = min_live;
+}
+
+void store_gc_auto_commit(store *s)
+{
+	if (s->gc_auto_free <= 0 || (s->gc && s->gc->active))
+		return;
+	uint64_t rows = pool_rows(s->pl);
+	pool_space_info si;
+	pool_get_space(s->pl, &si);
+	if ((double)si.rows_free >= s->gc_auto_free * (double)rows)
+		return;
+	/* Not again before some rows were written since the last one started: an
+	 * array full of live data must not collect at every commit (each collection
+	 * reads every object's map and every data row's table). Segment ids count
+	 * the rows that got a segment. */
+	uint64_t gap = BKS_MAX((uint64_t)STORE_GC_AUTO_MIN, rows / 32);
+	if (s->gc_last_start_seg && pool_next_seg_id(s->pl) - s->gc_last_start_seg < gap)
+		return;
+	if (store_gc_start(s, s->gc_auto_min_live) == 0) {
+		s->gc_auto_started++;
+		s->gc_auto_running = 1;
+	}
+	/* A failed start (out of memory, a map that cannot be read) is retried after
+	 * the next gap: nothing depends on it but the space. */
+	else
+		s->gc_last_start_seg = pool_next_seg_id(s->pl);
+}
+
+int store_gc_auto_sync(store *s)
+{
+	/* Only its own: a collection the caller started is the caller's to step (and
+	 * to commit after). */
+	if (!s->gc || !s->gc->active || !s->gc_auto_running)
+		return 0;
+	int r = 1;
+	for (int i = 0; i < STORE_GC_AUTO_STEPS && r > 0; i++)
+		r = store_gc_step(s);
+	/* An error ends the collection (store_gc_step); the sync itself goes on, and
+	 * what it freed before the error is freed all the same. */
+	return r <= 0;
 }
 
 /* Copy the live chunks of one segment forward and free its row. */

@@ -171,6 +171,11 @@ struct store {
 	                        * already copied into a record ([0] data, [1] meta) */
 	int log_overflow;      /* could not track a change: the next sync commits */
 	uint64_t log_syncs, log_full_commits, log_replayed;
+	/* automatic collection (store_set_gc_auto; store_gc.c) */
+	double gc_auto_free, gc_auto_min_live;
+	uint64_t gc_last_start_seg;  /* pool_next_seg_id() when a collection last started */
+	uint64_t gc_auto_started;
+	int gc_auto_running;         /* the running collection is one the store started */
 };
 
 /* store.c */
@@ -197,5 +202,10 @@ int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items);
 /* store_gc.c */
 void store_gc_note_ref(store *s, uint64_t seg_id);
 void store_gc_free(store *s);
+/* After a commit: start a collection if store_set_gc_auto says so. */
+void store_gc_auto_commit(store *s);
+/* In a sync: a few steps of the running collection. 1 when this call finished it
+ * (the caller commits, so the freed rows become reusable), else 0. */
+int store_gc_auto_sync(store *s);
 
 #endif /* BKS_STORE_INT_H */

@@ -211,6 +211,10 @@ int store_sync(store *s, uint64_t id, bks_err *e)
 
 	if (store_obj_get(s, id, &o) < 0)
 		return bks_fail(e, -ENOENT, "no object %llu", (unsigned long long)id);
+	/* The automatic collection advances with the syncs that make its garbage; the
+	 * one that finishes it commits, so the rows it freed are reusable now. */
+	if (store_gc_auto_sync(s))
+		return store_commit(s, e);
 	if (!s->log || s->log_overflow)
 		return store_commit(s, e);
 	/* An open segment with many new items is written as a row; the others travel
