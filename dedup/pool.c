@@ -588,6 +588,17 @@ static int stored_bytes(pool *pl, const seg_ptr *p, const uint8_t **out)
 	return 0;
 }
 
+int pool_item_on_array(pool *pl, const seg_ptr *p)
+{
+	if (p->kind != SEG_DATA || p->slen == 0 || p->slen > pl->row_bytes ||
+	    p->off > pl->row_bytes - p->slen || p->row >= pl->nrows || !pl->rowtab ||
+	    pool_row_seg(pl, p->row) != p->seg_id || (rowrec(pl, p->row) & 3) != ROW_DATA)
+		return 0;
+	if ((pl->dseg_open && seg_current_id(pl->dseg) == p->seg_id) || queued(pl, p->seg_id))
+		return 0;
+	return 1;
+}
+
 int pool_read_stored(pool *pl, const seg_ptr *p, void *out, size_t cap)
 {
 	const uint8_t *src;

@@ -86,6 +86,12 @@ int pool_add_stored(pool *pl, const uint8_t fp[FP_LEN], const void *stored, uint
 int pool_read_item(pool *pl, const seg_ptr *p, void *out, size_t cap);
 /* The stored (compressed) bytes of an item, checked; for verify and replication. */
 int pool_read_stored(pool *pl, const seg_ptr *p, void *out, size_t cap);
+/* Is a data item's segment on the array now (its row holds the segment, which is
+ * neither being filled nor queued for writing)? Then its stored bytes may be read
+ * from the array directly (arr_read_many, by any thread: the store's read-ahead)
+ * and checked with seg_item_ok; a pointer for which this is 0, or whose bytes fail
+ * the check, is read with pool_read_item. Caller's thread (the store's lock). */
+int pool_item_on_array(pool *pl, const seg_ptr *p);
 
 /* Metadata blocks (len <= POOL_BLOCK_MAX). Reads go through the block cache. */
 int pool_meta_write(pool *pl, const void *blk, uint32_t len, seg_ptr *out);

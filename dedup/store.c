@@ -50,9 +50,6 @@ static int alloc_store(pool *pl, const store_params *p, store **out)
 	return 0;
 }
 
-struct read_batch;
-static void read_batch_free(struct read_batch *b);
-
 static void free_store(store *s, int close_pool)
 {
 	if (s->pl)
@@ -61,7 +58,7 @@ static void free_store(store *s, int close_pool)
 		store_put_abort(s->writers);
 	store_gc_free(s);
 	ingest_free(s->ing);
-	read_batch_free(s->rb);
+	store_ra_free(s);
 	ilog_free(s->log);
 	u64set_free(&s->log_objs);
 	u64set_free(&s->log_listed);
@@ -309,6 +306,7 @@ int store_delete(store *s, uint64_t id)
 	store_log_note_obj(s, id);
 	if (s->mr.obj == id)
 		map_reader_forget(&s->mr);
+	store_ra_forget(s, id);
 	return 0;
 }
 
@@ -592,6 +590,7 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 			s->logical -= old.size;
 			if (s->mr.obj == nid)
 				map_reader_forget(&s->mr);
+			store_ra_forget(s, nid);
 			s->cbuf_valid = 0;
 		} else {
 			o.created_txg = pool_txg(s->pl);
@@ -736,167 +735,6 @@ int store_put(store *s, const void *buf, size_t len, uint64_t *id)
 	return store_put_end(w, id);
 }
 
-/* --- reading --- */
-
-int store_read_chunk(store *s, const map_ext *e, void *out)
-{
-	int r = pool_read_item(s->pl, &e->p, out, e->len);
-	if (r == -ESTALE) {
-		/* The collector moved the chunk: the index knows where it is now. */
-		seg_ptr now;
-		int f = fpidx_lookup(s->idx, e->fp, &now);
-		if (f < 0)
-			return f;
-		if (f == 0 || now.rlen != e->len)
-			return -EIO;
-		r = pool_read_item(s->pl, &now, out, e->len);
-	}
-	return r;
-}
-
-/* A large read's whole chunks: their stored bytes are fetched (and checked) here in
- * order, then decompressed into the caller's buffer on the ingest engine's threads. */
-#define RB_MAX 256
-#define RB_STAGE (4u << 20)
-struct rb_job {
-	seg_ptr p;
-	uint32_t soff;           /* in stage */
-	uint8_t *dst;
-	int err;
-};
-struct read_batch {
-	uint8_t *stage;
-	struct rb_job job[RB_MAX];
-	int n;
-	uint32_t used;
-	ZSTD_DCtx *dctx[ING_MAX_THREADS];
-};
-
-static void read_batch_free(struct read_batch *b)
-{
-	if (!b)
-		return;
-	for (int i = 0; i < ING_MAX_THREADS; i++)
-		ZSTD_freeDCtx(b->dctx[i]);
-	free(b->stage);
-	free(b);
-}
-
-static struct read_batch *read_batch_get(store *s)
-{
-	if (!s->rb) {
-		struct read_batch *b = calloc(1, sizeof(*b));
-		if (!b || !(b->stage = malloc(RB_STAGE))) {
-			read_batch_free(b);
-			return NULL;
-		}
-		s->rb = b;
-	}
-	if (!s->ing && ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads, &s->ing) < 0)
-		return NULL;
-	for (int t = 0; t < ingest_threads(s->ing); t++)
-		if (!s->rb->dctx[t] && !(s->rb->dctx[t] = ZSTD_createDCtx()))
-			return NULL;
-	return s->rb;
-}
-
-/* The stored bytes of an extent's chunk into the stage (following a GC move). */
-static int rb_fetch(store *s, struct read_batch *b, const map_ext *e, struct rb_job *j)
-{
-	j->p = e->p;
-	int r = pool_read_stored(s->pl, &j->p, b->stage + b->used, RB_STAGE - b->used);
-	if (r == -ESTALE) {
-		int f = fpidx_lookup(s->idx, e->fp, &j->p);
-		if (f < 0)
-			return f;
-		if (f == 0 || j->p.rlen != e->len)
-			return -EIO;
-		r = pool_read_stored(s->pl, &j->p, b->stage + b->used, RB_STAGE - b->used);
-	}
-	if (r < 0)
-		return r;
-	j->soff = b->used;
-	b->used += j->p.slen;
-	return 0;
-}
-
-static void rb_decode(void *ctx, int t, int i)
-{
-	struct read_batch *b = ctx;
-	struct rb_job *j = &b->job[i];
-	j->err = seg_item_decode(b->dctx[t], &j->p, b->stage + j->soff, j->dst, j->p.rlen);
-}
-
-static int rb_run(store *s, struct read_batch *b)
-{
-	if (!b->n)
-		return 0;
-	ingest_parallel(s->ing, b->n, rb_decode, b);
-	for (int i = 0; i < b->n; i++)
-		if (b->job[i].err)
-			return -EIO;
-	b->n = 0;
-	b->used = 0;
-	return 0;
-}
-
-int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got)
-{
-	obj_rec o;
-	uint8_t *dst = buf;
-	int r = store_obj_get(s, id, &o);
-	*got = 0;
-	if (r < 0)
-		return r;
-	if (off >= o.size)
-		return 0;
-	if (s->rb)
-		s->rb->n = 0, s->rb->used = 0; /* what an earlier failed read left */
-	len = (size_t)BKS_MIN((uint64_t)len, o.size - off);
-	while (*got < len) {
-		uint64_t pos = off + *got;
-		map_ext e;
-		if ((r = map_find(&s->mr, s->pl, id, &o, pos, &e)) < 0)
-			return r == -ENOENT ? -EIO : r;
-		uint64_t in = pos - e.off;
-		size_t n = (size_t)BKS_MIN((uint64_t)(len - *got), e.len - in);
-		if (map_ext_is_hole(&e)) {
-			memset(dst + *got, 0, n); /* a hole stores nothing */
-			*got += n;
-			continue;
-		}
-		struct read_batch *b = in == 0 && n == e.len && len >= (256u << 10) ? read_batch_get(s)
-		                                                                   : NULL;
-		if (b) {
-			/* A whole chunk of a large read: fetch now, decode with the batch. */
-			if (b->n == RB_MAX || RB_STAGE - b->used < e.p.slen + (64u << 10)) {
-				if ((r = rb_run(s, b)) < 0)
-					return r;
-			}
-			struct rb_job *j = &b->job[b->n];
-			if ((r = rb_fetch(s, b, &e, j)) < 0)
-				return r;
-			j->dst = dst + *got;
-			b->n++;
-		} else if (in == 0 && n == e.len) {
-			/* A whole chunk: decode straight into the caller's buffer. */
-			if ((r = store_read_chunk(s, &e, dst + *got)) < 0)
-				return r;
-		} else {
-			if (!s->cbuf_valid || memcmp(s->cbuf_fp, e.fp, FP_LEN)) {
-				s->cbuf_valid = 0;
-				if ((r = store_read_chunk(s, &e, s->cbuf)) < 0)
-					return r;
-				memcpy(s->cbuf_fp, e.fp, FP_LEN);
-				s->cbuf_valid = 1;
-			}
-			memcpy(dst + *got, s->cbuf + in, n);
-		}
-		*got += n;
-	}
-	return s->rb ? rb_run(s, s->rb) : 0;
-}
-
 int store_rebuild_index(store *s, bks_err *e)
 {
 	fpindex *nx;
@@ -951,4 +789,6 @@ void store_get_stats(store *s, store_stats *st)
 	st->log_full_commits = s->log_full_commits;
 	st->log_replayed = s->log_replayed;
 	st->gc_auto_started = s->gc_auto_started;
+	store_ra_get_stats(s, &st->read_ahead_bytes, &st->read_sync_bytes,
+	                   &st->read_ahead_streams, &st->read_ahead_fallbacks);
 }

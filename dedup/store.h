@@ -261,6 +261,10 @@ typedef struct store_stats {
 	uint64_t log_full_commits;  /* syncs that committed because the log was full */
 	uint64_t log_replayed;      /* intent log records replayed at open */
 	uint64_t gc_auto_started;   /* collections the store started (store_set_gc_auto) */
+	/* reads (this process): bytes served by read-ahead and bytes read on demand
+	 * through the pool from streams; streams that started read-ahead; chunks that
+	 * read-ahead fetched but the pool had to read again (damaged, or moved) */
+	uint64_t read_ahead_bytes, read_sync_bytes, read_ahead_streams, read_ahead_fallbacks;
 } store_stats;
 void store_get_stats(store *s, store_stats *st);
 

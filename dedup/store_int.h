@@ -150,7 +150,7 @@ struct store {
 	uint8_t *cbuf;          /* one decoded chunk (cdc max) */
 	uint8_t cbuf_fp[FP_LEN];
 	int cbuf_valid;
-	struct read_batch *rb;  /* whole chunks of a large read, decoded on two threads */
+	struct ra *ra;          /* read-ahead: streams and helpers (store_read.c) */
 	uint64_t next_obj;
 	uint64_t objects, logical;
 	uint64_t unique_chunks, unique_raw, stored;
@@ -188,6 +188,13 @@ int store_read_chunk(store *s, const map_ext *e, void *out);
 int store_round_store(store *s, store_put_stats *nw);
 /* A write refers to segment seg_id (GC must not free it this round). */
 void store_note_ref(store *s, store_writer *w, uint64_t seg_id);
+
+/* store_read.c */
+/* Drop object id's read-ahead streams (it changed or went; their memory goes). */
+void store_ra_forget(store *s, uint64_t id);
+void store_ra_free(store *s);
+void store_ra_get_stats(const store *s, uint64_t *ahead, uint64_t *sync, uint64_t *streams,
+                        uint64_t *fallbacks);
 
 /* store_log.c */
 void store_log_note_obj(store *s, uint64_t id);

@@ -137,9 +137,11 @@ static int wa_apply(store *s, uint64_t id, obj_rec *o, uint64_t a, uint64_t b,
 {
 	obj_rec n = *o;
 	int r = map_splice(s->pl, &n, s->p.pool.meta_block, a, b, w->ne, w->n);
-	/* The reader's decoded leaf is keyed by (id, gen), which a change keeps. */
+	/* The reader's decoded leaf is keyed by (id, gen), which a change keeps; so
+	 * are read-ahead streams (which would also notice the new root). */
 	if (s->mr.obj == id)
 		map_reader_forget(&s->mr);
+	store_ra_forget(s, id);
 	if (r < 0)
 		return r;
 	n.size = new_size;
@@ -321,6 +323,7 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 		w.next = 0;
 		if (s->mr.obj == id)
 			map_reader_forget(&s->mr);
+		store_ra_forget(s, id);
 		n.size = 0;
 		s->logical -= osize;
 		obj_rec_encode(&n, barray_mut(s->objtab, id));

@@ -102,6 +102,24 @@ int arr_read(arr *a, uint64_t row, size_t off, void *buf, size_t len);
 int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
                     arr_verify_fn verify, void *ctx);
 
+/* Several reads in one batch, for read-ahead (dedup/store.h, "Reading"): every
+ * strip of every range is requested before any is waited for, so the rows a
+ * sequential restore needs next are in flight on every disk at once (queue depth
+ * = rows per disk). Ranges: off, len and buf DISK_ALIGN multiples (-EINVAL
+ * otherwise), straight into buf (O_DIRECT, no copy). A range that meets an I/O error
+ * or a missing disk is read again through the recovery of arr_read (reconstruct,
+ * repair). No verifier: the caller checks what it got and re-reads a range that
+ * fails its check with arr_read_verify. Each range's result is in its result field;
+ * returns the first error. Safe from any thread (the array's lock, as every verb). */
+typedef struct arr_rd {
+	uint64_t row;
+	size_t off, len;
+	void *buf;
+	int result;               /* out: 0 or -errno */
+} arr_rd;
+#define ARR_RD_MAX 16         /* ranges per call */
+int arr_read_many(arr *a, arr_rd *v, int n);
+
 /* Durably record root (the upper layer's metadata root, <= ARR_ROOT_MAX bytes) with
  * the array state. Every row written before the call is durable when it returns. */
 int arr_commit(arr *a, const void *root, size_t root_len, bks_err *e);

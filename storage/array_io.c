@@ -302,3 +302,63 @@ int arr_read(arr *a, uint64_t row, size_t off, void *buf, size_t len)
 {
 	return arr_read_verify(a, row, off, buf, len, NULL, NULL);
 }
+
+int arr_read_many(arr *a, arr_rd *v, int n)
+{
+	disk_io ios[ARR_RD_MAX * (RAID_MAX_K + 1)];
+	int of[ARR_RD_MAX * (RAID_MAX_K + 1)]; /* range of each request */
+	int slow[ARR_RD_MAX] = {0};
+	int nio = 0, first = 0;
+
+	if (n < 0 || n > ARR_RD_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&a->mu);
+	a->last_fg_ns = bks_now_ns();
+	for (int i = 0; i < n; i++) {
+		arr_rd *d = &v[i];
+		d->result = 0;
+		if (d->len == 0)
+			continue;
+		if (d->row >= a->rows || d->off > arr_row_bytes(a) ||
+		    d->len > arr_row_bytes(a) - d->off) {
+			d->result = -ERANGE;
+			continue;
+		}
+		if ((d->off | d->len | (uintptr_t)d->buf) % DISK_ALIGN) {
+			d->result = -EINVAL;
+			continue;
+		}
+		/* The strips the range covers; a range longer than a row's data cannot
+		 * need more than k + 1 requests (k strips, split at both ends). */
+		int start = nio;
+		uint8_t *base = (uint8_t *)d->buf - d->off;
+		for (size_t pos = d->off; pos < d->off + d->len;) {
+			int st = (int)(pos / a->strip);
+			size_t in = pos % a->strip;
+			size_t len = BKS_MIN(d->off + d->len - pos, a->strip - in);
+			disk *dk = arr_reader(a, raid_strip_disk(a->n, d->row, st), d->row);
+			if (!dk) {
+				slow[i] = 1;
+				nio = start;
+				break;
+			}
+			of[nio] = i;
+			ios[nio++] = (disk_io){.d = dk, .op = DISK_READ, .buf = base + pos, .len = len,
+			                       .off = ARR_DATA_OFF + d->row * a->strip + in};
+			pos += len;
+		}
+	}
+	disk_io_run(ios, nio);
+	arr_check_latency(a, ios, nio);
+	for (int i = 0; i < nio; i++)
+		if (ios[i].result)
+			slow[of[i]] = 1;
+	for (int i = 0; i < n; i++) {
+		if (slow[i])
+			v[i].result = read_slow(a, v[i].row, v[i].off, v[i].buf, v[i].len, NULL, NULL);
+		if (v[i].result && !first)
+			first = v[i].result;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return first;
+}
