@@ -506,11 +506,20 @@ static int stream_plan(store *s, struct ra *ra, struct ra_stream *st, const obj_
 		}
 		x->job = NULL;
 		x->kind = map_ext_is_hole(&x->e) ? RA_HOLE : RA_SYNC;
-		if (x->kind == RA_SYNC && pool_item_on_array(s->pl, &x->e.p)) {
+		seg_ptr p = x->e.p;
+		if (x->kind == RA_SYNC && !pool_item_on_array(s->pl, &p)) {
+			/* Moved by the collector (the map keeps the old place): the index
+			 * says where it is now. (Or still in a segment being written: read on
+			 * demand.) */
+			seg_ptr now;
+			if (fpidx_lookup(s->idx, x->e.fp, &now) == 1 && now.rlen == x->e.len)
+				p = now;
+		}
+		if (x->kind == RA_SYNC && pool_item_on_array(s->pl, &p)) {
 			for (int tries = 0; tries < 2; tries++) {
 				if (!st->build && !(st->build = job_get(ra, st)))
 					break;
-				if (job_add(ra, st->build, &x->e.p, &x->item)) {
+				if (job_add(ra, st->build, &p, &x->item)) {
 					x->kind = RA_JOB;
 					x->job = st->build;
 					x->job->refs++;
