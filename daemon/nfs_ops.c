@@ -551,9 +551,11 @@ static void p_read(call *k)
 	uint8_t *p = xdr_put_space(k->e, n);
 	if (!p)
 		return;
-	memset(p, 0, n);
 	store_obj_info in;
 	size_t got = 0;
+	/* Sequential READs of a file continue one read-ahead stream of the store
+	 * (keyed by the object and the offset the last READ ended at): nothing to keep
+	 * here between calls. */
 	int r = store_stat(ns_store(k->s->ap->n), o->id, &in);
 	if (r == 0 && off < in.size)
 		r = store_read(ns_store(k->s->ap->n), o->id, off, p,
@@ -564,6 +566,7 @@ static void p_read(call *k)
 		nfs3_put_post_attr(k->e, &o->f);
 		return;
 	}
+	memset(p + got, 0, n - got); /* past the store's end: the stage's bytes, or zeros */
 	stage_overlay(stage_find(k->s, o->id), off, p, n);
 	nfs_export_count(k->s, k->x.id, n, 0);
 	appl_count_restore(k->s->ap, n);
