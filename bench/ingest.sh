@@ -5,8 +5,12 @@
 # shared gen_generations.py), puts them through bkstorctl over loopback, restores the
 # last, then runs restic, borg and casync (bench/peers.sh) on the same files.
 # Prints: ingest_first_gbps, ingest_dup_gbps (median of generations 2-5),
-# restore_gbps, ingest_vs_best_peer (our dup throughput / the fastest peer's),
-# stored_vs_casync (rows the store uses / casync's store), and the raw figures.
+# restore_gbps (generation 5 to stdout, discarded), restore_file_gbps (into a file,
+# compared with the original afterwards), ingest_vs_best_peer (our dup throughput /
+# the fastest peer's), restore_vs_best_peer (restore_file_gbps / the fastest of
+# restic restore, borg extract and casync extract of generation 5, each into a
+# file), stored_vs_casync (rows the store uses / casync's store), and the raw
+# figures.
 # Client and server share the machine (2 cores here).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +47,11 @@ dup=$(median <"$work/dup.rates")
 size5=$(stat -c %s "$work/gens/gen05.img")
 t0=$(now); "$ctl" get /bench/g5 - >/dev/null; t1=$(now)
 restore=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
+# As the peers restore: into a file (then checked).
+t0=$(now); "$ctl" get /bench/g5 "$work/back.img" >/dev/null; t1=$(now)
+restore_file=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
+cmp -s "$work/back.img" "$work/gens/gen05.img" || echo "restore: MISMATCH (generation 5 differs)"
+rm -f "$work/back.img"
 physical() {
 	"$ctl" status --json >"$work/status.json"
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["capacity"]["physical_bytes"])' "$work/status.json"
@@ -55,6 +64,7 @@ phys=$(physical)
 kill -TERM $dpid; wait $dpid || true; dpid=""
 
 printf 'ingest_first_gbps: %.3f\ningest_dup_gbps: %.3f\nrestore_gbps: %.3f\n' "$first" "$dup" "$restore"
+printf 'restore_file_gbps: %.3f\n' "$restore_file"
 echo "physical_bytes_before_gc: $phys_nogc"
 echo "physical_bytes: $phys"
 sh "$top/bench/peers.sh" "$work/gens" | tee "$work/peers.out"
@@ -67,5 +77,15 @@ for p in restic borg casync; do
 	[ "$(echo "$r > $best" | bc -l)" = 1 ] && best=$r
 done
 [ "$(echo "$best > 0" | bc -l)" = 1 ] && printf 'ingest_vs_best_peer: %.2f\n' "$(echo "$dup / $best" | bc -l)"
+rbest=0
+for p in restic borg casync; do
+	s=$(sed -n "s/^${p}_restore_seconds: //p" "$work/peers.out")
+	[ -n "$s" ] || continue
+	r=$(echo "$size5 / $s / 1000000000" | bc -l)
+	printf '%s_restore_gbps: %.3f\n' "$p" "$r"
+	[ "$(echo "$r > $rbest" | bc -l)" = 1 ] && rbest=$r
+done
+[ "$(echo "$rbest > 0" | bc -l)" = 1 ] &&
+	printf 'restore_vs_best_peer: %.2f\n' "$(echo "$restore_file / $rbest" | bc -l)"
 cb=$(sed -n 's/^casync_bytes: //p' "$work/peers.out")
 [ -n "$cb" ] && printf 'stored_vs_casync: %.3f\n' "$(echo "$phys / $cb" | bc -l)"
