@@ -18,7 +18,25 @@
  * rows, and frees rows after a commit. It runs in steps between other
  * calls ("online") and never frees a chunk that a write since it started refers to.
  *
- * Threads: one call at a time (the daemon serializes with its own lock).
+ * Threads: one call at a time (the daemon serializes with its own lock). The store
+ * has helper threads of its own (store_params.threads): the ingest engine's, which
+ * work only inside a call, and the read helpers, which go on between calls (see
+ * "Reading").
+ *
+ * Reading: a sequential reader (reads that go on where the last one of the same
+ * object ended; a read from 0 with more to come; any read of 256 KiB or more) gets a
+ * read-ahead stream (dedup/store_read.c, docs/architecture.md "Read-ahead"): the
+ * chunks ahead of it are read from the array in batches of rows and decompressed by
+ * the read helpers before it asks; up to 8 streams, keyed by (object, next offset),
+ * so separate calls such as NFS READs continue one. What the helpers touch between
+ * and during calls: only their own job's buffers, the array (thread-safe) and their
+ * zstd context, never the pool, the index, the maps or a stream; the caller hands a
+ * job over under the read-ahead's mutex and takes it back when it is done. Bytes from
+ * a helper are used only when they match the pointer's checksum, and a stream is
+ * dropped as soon as its object's map root, size or generation differ from what it
+ * was planned from (every change writes a new root), so a read never returns bytes
+ * older than the last store_write_at, store_truncate, replace or delete. Memory: at
+ * most 16 jobs of about 5 MiB per store, allocated as used, freed by store_close.
  */
 #ifndef BKS_STORE_H
 #define BKS_STORE_H
@@ -38,8 +56,9 @@ typedef struct store_params {
 	pool_params pool;
 	cdc_params cdc;          /* fixed when the store is created */
 	uint64_t auto_commit_bytes; /* commit by itself after this much new data (0: never) */
-	int threads;             /* CPU work of writes and large reads: the caller and
-	                          * threads - 1 helpers (0: one per online CPU) */
+	int threads;             /* CPU work of writes and reads: the caller and
+	                          * threads - 1 helpers (0: one per online CPU; reads
+	                          * have at least one helper) */
 } store_params;
 
 void store_params_default(store_params *p);
