@@ -57,7 +57,7 @@ int ingest_hash_wait(ingest *g);
 int ingest_compress(ingest *g);
 
 /* Run fn(ctx, t, i) for every i in [0, n) on every thread (t: 0 the caller, 1.. the
- * helpers; t < ingest_threads()), each i once. For work that is not a round (restores decompress with it). */
+ * helpers; t < ingest_threads()), each i once. For work that is not a round. */
 void ingest_parallel(ingest *g, int n, void (*fn)(void *ctx, int t, int i), void *ctx);
 
 #endif /* BKS_INGEST_H */

@@ -1,12 +1,11 @@
-/* dedup/store.c: see store.h. Objects, the write path, reads, commits.
- * The collector and verify are in store_gc.c; content maps in cmap.c. */
+/* dedup/store.c: see store.h. Objects, the write path, commits.
+ * Reads and read-ahead are in store_read.c, the collector and verify in store_gc.c,
+ * content maps in cmap.c. */
 #include "dedup/store_int.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "common/endian.h"
 
