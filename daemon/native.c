@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/endian.h"
@@ -112,6 +114,51 @@ int conn_send2(conn *c, const void *h, size_t hn, const void *p, size_t pn)
 	int r = send_all(c, h, hn, deadline);
 	if (r == 0 && pn)
 		r = send_all(c, p, pn, deadline);
+	if (r < 0) {
+		c->dead = 1;
+		if (r == -ETIMEDOUT)
+			LOG_W("client %s (%s): not reading what it asked for: dropped after "
+			      "send_timeout (%llu s)", c->peer, c->client[0] ? c->client : "not logged in",
+			      (unsigned long long)(s->send_ms / 1000));
+	}
+	return r;
+}
+
+int conn_sendv(conn *c, struct iovec *iov, int n)
+{
+	native_srv *s = c->srv;
+	uint64_t deadline = bks_now_ns() + s->send_ms * 1000000ull;
+	int r = 0;
+	if (!c->authed)
+		deadline = BKS_MIN(deadline, c->auth_deadline);
+	if (c->dead)
+		return -ECONNRESET;
+	while (n > 0 && iov->iov_len == 0)
+		iov++, n--;
+	while (n > 0) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)BKS_MIN(n, IOV_MAX)};
+		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				r = -errno;
+				break;
+			}
+			if ((r = wait_fd(c, POLLOUT, deadline, 0)) < 0)
+				break;
+			continue;
+		}
+		/* Skip what went out; the first piece left may be partly sent. */
+		while (n > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++, n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
 	if (r < 0) {
 		c->dead = 1;
 		if (r == -ETIMEDOUT)

@@ -64,6 +64,11 @@ struct conn {
  * a frame cut in the middle cannot be resumed. */
 int conn_send(conn *c, const void *buf, size_t n);
 int conn_send2(conn *c, const void *h, size_t hn, const void *p, size_t pn);
+/* A frame as n pieces (iov is consumed: its entries change), in as few sendmsg
+ * calls as the socket takes: a GET's DATA sent from the store's read-ahead
+ * buffers without copying them (store_read_iov). */
+struct iovec;
+int conn_sendv(conn *c, struct iovec *iov, int n);
 int conn_error(conn *c, uint32_t tag, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* 0 with the frame decoded (views into c->buf); -EPROTO after answering a bad frame

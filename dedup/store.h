@@ -169,6 +169,27 @@ int store_stat(store *s, uint64_t id, store_obj_info *info);
 /* Read up to len bytes at off; *got = bytes read (short at the end of the object).
  * -ENOENT no such object, -EIO when a chunk cannot be read correctly. */
 int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got);
+/* Zero-copy reading (a restore to a socket): [off, off + len) of object id as up to
+ * max pieces iov[0..*niov), most of them pointing into the read-ahead's buffers
+ * (nothing copied), the rest (holes, chunks read on demand) into scratch (len
+ * bytes, the caller's) at their offset from off. *got: the bytes described (fewer
+ * than len when the pieces or the pins ran out, or at the object's end; go on from
+ * off + *got). The buffers pointed into are pinned: they stay as they are, also
+ * while other store calls run (another thread may send from them outside the
+ * daemon's lock), until store_read_unpin(s, pins), a store call like any other.
+ * Errors as store_read (then nothing is pinned). */
+typedef struct store_iov {
+	const void *p;
+	size_t len;
+} store_iov;
+#define STORE_PINS 8
+typedef struct store_pins {
+	void *job[STORE_PINS];
+	int n;
+} store_pins;
+int store_read_iov(store *s, uint64_t id, uint64_t off, size_t len, uint8_t *scratch,
+                   store_iov *iov, int max, int *niov, size_t *got, store_pins *pins);
+void store_read_unpin(store *s, store_pins *pins);
 /* Visit every object id in use (in order). */
 int store_list(store *s, int (*fn)(void *ctx, const store_obj_info *info), void *ctx);
 

@@ -59,6 +59,8 @@ struct ra_item {
 struct ra_job {
 	int state;
 	int refs;                      /* planned extents that use it */
+	int pins;                      /* store_read_iov pieces still pointing into it */
+	int orphan;                    /* released while pinned: free at the last unpin */
 	struct ra_stream *owner;
 	uint32_t used;                 /* bytes of out */
 	int nrow;
@@ -254,11 +256,18 @@ static void job_queue(struct ra *ra, struct ra_job *j)
 	pthread_mutex_unlock(&ra->mu);
 }
 
-/* Give a job back (not queued nor running any more once this returns). */
+/* Give a job back (not queued nor running any more once this returns). A pinned
+ * one (DONE: only those are pinned) stays as it is until its last unpin. */
 static void job_release(struct ra *ra, struct ra_job *j)
 {
 	if (j->owner && j->owner->build == j)
 		j->owner->build = NULL;
+	if (j->pins) {
+		j->orphan = 1;
+		j->owner = NULL;
+		j->refs = 0;
+		return;
+	}
 	pthread_mutex_lock(&ra->mu);
 	if (j->state == RA_J_QUEUED)
 		queue_remove(ra, j);
@@ -624,8 +633,56 @@ static int ext_find(const struct ra_stream *st, uint64_t pos)
 	return -1;
 }
 
+/* store_read_iov's pieces. */
+struct iovctx {
+	store_iov *iov;
+	int max, n;
+	store_pins *pins;
+};
+
+/* Add a piece (merged with the last when they touch); 0 when there is no room. */
+static int iov_add(struct iovctx *v, const uint8_t *p, size_t n)
+{
+	store_iov *last = v->n ? &v->iov[v->n - 1] : NULL;
+	if (last && (const uint8_t *)last->p + last->len == p) {
+		last->len += n;
+		return 1;
+	}
+	if (v->n == v->max)
+		return 0;
+	v->iov[v->n++] = (store_iov){.p = p, .len = n};
+	return 1;
+}
+
+static int iov_pin(struct iovctx *v, struct ra_job *j)
+{
+	for (int i = 0; i < v->pins->n; i++)
+		if (v->pins->job[i] == j)
+			return 1;
+	if (v->pins->n == STORE_PINS)
+		return 0;
+	v->pins->job[v->pins->n++] = j;
+	j->pins++;
+	return 1;
+}
+
+void store_read_unpin(store *s, store_pins *pins)
+{
+	for (int i = 0; i < pins->n; i++) {
+		struct ra_job *j = pins->job[i];
+		if (--j->pins == 0 && j->orphan) {
+			j->orphan = 0;
+			job_release(s->ra, j);
+		}
+	}
+	pins->n = 0;
+}
+
+/* Read [off, off + len) through stream st into dst; with v, bytes in a job's
+ * buffers are described in v instead (pinned), the rest go to dst, and the read
+ * stops early (at *got) when v has no room left. */
 static int read_stream(store *s, struct ra_stream *st, const obj_rec *o, uint64_t off,
-                       uint8_t *dst, size_t len, size_t *got)
+                       uint8_t *dst, size_t len, size_t *got, struct iovctx *v)
 {
 	struct ra *ra = s->ra;
 	int r;
@@ -662,17 +719,24 @@ static int read_stream(store *s, struct ra_stream *st, const obj_rec *o, uint64_
 			if (it->ok) {
 				const uint8_t *src = it->p.codec == SEG_RAW ? j->stage + it->soff
 				                                            : j->out + it->doff;
-				memcpy(dst + *got, src + in, n);
+				if (!v)
+					memcpy(dst + *got, src + in, n);
+				else if (!iov_pin(v, j) || !iov_add(v, src + in, n))
+					break;
 				ra->bytes_ahead += n;
 			} else {
 				/* Unreadable from the array directly, or moved by the collector
 				 * and its row reused: the pool reads it (reconstructs, repairs)
 				 * or follows the index. */
+				if (v && !iov_add(v, dst + *got, n))
+					break;
 				ra->fallbacks++;
 				if ((r = read_ext_sync(s, &x->e, in, dst + *got, n)) < 0)
 					return r;
 			}
 		} else {
+			if (v && !iov_add(v, dst + *got, n))
+				break;
 			if ((r = read_ext_sync(s, &x->e, in, dst + *got, n)) < 0)
 				return r;
 			if (x->kind == RA_SYNC)
@@ -680,14 +744,14 @@ static int read_stream(store *s, struct ra_stream *st, const obj_rec *o, uint64_
 		}
 		*got += n;
 	}
-	st->next = off + len;
+	st->next = off + *got;
 	return 0;
 }
 
-int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got)
+static int read_any(store *s, uint64_t id, uint64_t off, uint8_t *dst, size_t len,
+                    size_t *got, struct iovctx *v)
 {
 	obj_rec o;
-	uint8_t *dst = buf;
 	int r = store_obj_get(s, id, &o);
 	*got = 0;
 	if (r < 0)
@@ -697,13 +761,15 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 	len = (size_t)BKS_MIN((uint64_t)len, o.size - off);
 	struct ra_stream *st = stream_for(s, id, &o, off, len);
 	if (st) {
-		r = read_stream(s, st, &o, off, dst, len, got);
+		r = read_stream(s, st, &o, off, dst, len, got, v);
 		if (r < 0) {
 			stream_reset(s->ra, st);
 			*got = 0;
 		}
 		return r;
 	}
+	if (v && !iov_add(v, dst, len))
+		return 0;
 	while (*got < len) {
 		uint64_t pos = off + *got;
 		map_ext e;
@@ -716,4 +782,23 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
 		*got += n;
 	}
 	return 0;
+}
+
+int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_t *got)
+{
+	return read_any(s, id, off, buf, len, got, NULL);
+}
+
+int store_read_iov(store *s, uint64_t id, uint64_t off, size_t len, uint8_t *scratch,
+                   store_iov *iov, int max, int *niov, size_t *got, store_pins *pins)
+{
+	struct iovctx v = {.iov = iov, .max = max, .pins = pins};
+	pins->n = 0;
+	int r = read_any(s, id, off, scratch, len, got, &v);
+	if (r < 0) {
+		store_read_unpin(s, pins);
+		v.n = 0;
+	}
+	*niov = v.n;
+	return r;
 }
