@@ -6,10 +6,10 @@
 # last, then runs restic, borg and casync (bench/peers.sh) on the same files.
 # Prints: ingest_first_gbps, ingest_dup_gbps (median of generations 2-5),
 # restore_gbps (generation 5 to stdout, discarded), restore_file_gbps (into a file,
-# compared with the original afterwards), ingest_vs_best_peer (our dup throughput /
-# the fastest peer's), restore_vs_best_peer (restore_file_gbps / the fastest of
-# restic restore, borg extract and casync extract of generation 5, each into a
-# file), stored_vs_casync (rows the store uses / casync's store), and the raw
+# fsynced, compared with the original afterwards), ingest_vs_best_peer (our dup
+# throughput / the fastest peer's), restore_vs_best_peer (restore_file_gbps / the
+# fastest of restic restore, borg extract and casync extract of generation 5, each
+# into a file, synced), stored_vs_casync (rows the store uses / casync's store), and the raw
 # figures.
 # Client and server share the machine (2 cores here).
 set -eu
@@ -47,7 +47,8 @@ dup=$(median <"$work/dup.rates")
 size5=$(stat -c %s "$work/gens/gen05.img")
 t0=$(now); "$ctl" get /bench/g5 - >/dev/null; t1=$(now)
 restore=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
-# As the peers restore: into a file (then checked).
+# As the peers restore: into a file, made durable (bkstorctl get fsyncs it before
+# renaming it into place), then checked.
 t0=$(now); "$ctl" get /bench/g5 "$work/back.img" >/dev/null; t1=$(now)
 restore_file=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
 cmp -s "$work/back.img" "$work/gens/gen05.img" || echo "restore: MISMATCH (generation 5 differs)"

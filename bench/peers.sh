@@ -5,7 +5,8 @@
 # print, per tool: total seconds, the median seconds of generations 2..N, the
 # bytes its repository takes, and the seconds to restore the last generation
 # (restic restore, borg extract, casync extract; into a file on the same file
-# system, compared with the original). Every tool runs single-threaded where it can
+# system, made durable with sync FILE as bkstorctl get fsyncs what it writes, then
+# compared with the original). Every tool runs single-threaded where it can
 # choose, with its default chunking and compression, on the same files, in one run.
 set -eu
 dir=${1:?usage: peers.sh DIR-with-genNN.img}
@@ -35,6 +36,7 @@ run_tool() { # name, init, backup template ({F} file, {G} generation), restore o
 	rm -rf "$work/$name.out"; mkdir -p "$work/$name.out"
 	t0=$(now)
 	(cd "$work/$name.out" && sh -c "$(echo "$rcmd" | sed "s|{G}|$g|g")") >/dev/null 2>&1 || true
+	find "$work/$name.out" -type f -exec sync {} + # durable, as bkstorctl get makes it
 	t1=$(now)
 	back=$(find "$work/$name.out" -type f | head -n 1)
 	if [ -n "$back" ] && cmp -s "$back" "$f"; then
