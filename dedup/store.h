@@ -176,8 +176,8 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
  * than len when the pieces or the pins ran out, or at the object's end; go on from
  * off + *got). The buffers pointed into are pinned: they stay as they are, also
  * while other store calls run (another thread may send from them outside the
- * daemon's lock), until store_read_unpin(s, pins), a store call like any other.
- * Errors as store_read (then nothing is pinned). */
+ * daemon's lock), until store_read_unpin(s, pins), a store call like any other
+ * (and before store_close). Errors as store_read (then nothing is pinned). */
 typedef struct store_iov {
 	const void *p;
 	size_t len;
