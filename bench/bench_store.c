@@ -21,6 +21,8 @@
  *   smallfile_physical_bytes_per_file  all rows in use / files (logical: 1024)
  *   smallfile_syncs_per_s            put + sync of one 1 KiB object, per second
  */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include <errno.h>

@@ -5,6 +5,8 @@
  * usage text and dispatch both come from it, so a new group (disk, scrub, status,
  * put/get) is a handler and a few rows.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 #include "cli/client_conf.h"
 #include "storage/disk.h"

@@ -10,6 +10,8 @@
  * refused, while a string where a number belongs means the two disagree about the
  * document and guessing would print nonsense.
  */
+#include <config.h>
+
 #include "cli/client_conf.h"
 
 #include <arpa/inet.h>

@@ -17,6 +17,8 @@
  * clean: no damaged object, no unrecoverable row), else 1 with the daemon's "error"
  * sentence on stderr; 2 for a wrong command line.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <errno.h>

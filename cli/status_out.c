@@ -1,5 +1,7 @@
 /* cli/status_out.c: an array's status for people (a zpool-status-like report) and
  * for scripts (one JSON object with the same information). */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <stdio.h>

@@ -1,4 +1,6 @@
 /* storage/arr_json.c: see arr_json.h. */
+#include <config.h>
+
 #include "storage/arr_json.h"
 
 #include <string.h>

@@ -6,6 +6,8 @@
  * not (tmpfs), the disk falls back to buffered I/O and says so in its info, and
  * disk_flush() still makes the writes durable with fdatasync().
  */
+#include <config.h>
+
 #include "storage/disk_int.h"
 
 #include <errno.h>

@@ -3,6 +3,8 @@
  * a duplicate disk, fewer than 4 disks, a truncated label, a corrupted superblock
  * ring; plus wrong arguments to reads and writes. "No change" is checked by hashing
  * every disk file before and after. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

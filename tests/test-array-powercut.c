@@ -9,6 +9,8 @@
  * keeps, per commit number, which rows are live and with which content. Half the
  * cuts drop every unflushed write, half keep a random subset (a reordering cache);
  * the write in flight is always torn. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>

@@ -3,6 +3,8 @@
  * rebuild and imported again; the rebuild resumes from its cursor (not from zero);
  * afterwards two other disks fail and every row still reads back. A third failure
  * makes writes fail with a clear error and reads return EIO, never wrong data. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -3,6 +3,8 @@
  * repairs every damaged strip, on disk; a second scrub finds nothing; the data reads
  * back right. Also: pause/resume, and a read that hits a damaged strip with a
  * verifier repairs it on the way. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <fcntl.h>

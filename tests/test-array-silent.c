@@ -12,6 +12,8 @@
  * (7) A replace's release of the old disk: a power cut at every write or flush of
  *     the step that completes it leaves a state whose members are all present; an
  *     import given a blank disk sets it aside. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -3,6 +3,8 @@
  * input is split into buffers, chunk size bounds and distribution, pinned cut points
  * (the on-disk format), locality after an insertion, bad parameters.
  * Self-contained on purpose: it does not use testutil. */
+#include <config.h>
+
 #include "common/bks.h"
 #include "dedup/chunker.h"
 

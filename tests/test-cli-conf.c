@@ -5,6 +5,8 @@
  * (the round trip must be exact) and refused when mistyped; and client_api_call
  * against a fake daemon on a Unix socket (2xx, error replies, bodies that are not
  * JSON objects, no daemon at all). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -5,6 +5,8 @@
  * truncated body, an early answer to a large upload; the exact request bytes; the
  * connect errors; target parsing; and the response parser on its own.
  * `test-http --seeds DIR` writes canned responses as fuzzing seeds. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <arpa/inet.h>

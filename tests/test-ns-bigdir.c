@@ -20,6 +20,8 @@
  *  - a version 1 directory past a page (as older builds wrote them) is read, and
  *    converted to version 2 by its first change.
  */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

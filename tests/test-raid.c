@@ -1,6 +1,8 @@
 /* tests/test-raid.c: the RAID-6 codec against an independent GF(2^8) model,
  * exhaustive one- and two-strip recovery, check/locate, geometry, bad arguments.
  * Self-contained on purpose: it does not use testutil. */
+#include <config.h>
+
 #include "common/bks.h"
 #include "raid/raid.h"
 

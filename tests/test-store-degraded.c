@@ -5,6 +5,8 @@
  * verify finds nothing; corruption found first by an array scrub (which checks the
  * segments' checksums) is repaired the same way. (3) silent corruption under a
  * segment header and a segment table: their reads reconstruct and repair. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <fcntl.h>

@@ -12,6 +12,8 @@
  * one after the collector), then the collector in steps; before that, deletes synced
  * through the intent log while full and a close without commit: the reopen replays
  * them (its commit may use the reserve). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

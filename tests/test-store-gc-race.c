@@ -13,6 +13,8 @@
  * with other data, read back and verify again, close, reopen, read back and verify.
  * Round 3 does the same to a committed object that went through the locality cache,
  * the decoded-chunk cache and the pool's row cache. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

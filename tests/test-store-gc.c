@@ -3,6 +3,8 @@
  * the store's physical usage is at most 1.15 x what generations 5 and 6 alone need
  * in a fresh store, generations 5 and 6 read back identical, verify is clean, and a
  * reopen sees the same. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>

@@ -8,6 +8,8 @@
  *  - many syncs without a commit fill the log: syncs fall back to commits and every
  *    synced object is still there after a crash;
  *  - the space accounting after a replay matches a scan of the segments. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

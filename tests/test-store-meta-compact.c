@@ -19,6 +19,8 @@
  *     the moves, after the victims were freed but before the commit, inside the
  *     commit, and inside an intent-log sync after the moves. After each cut the store
  *     opens on a clean machine with every object intact and verify clean. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -10,6 +10,8 @@
  *    and the metadata rows left after GC hold at most 1 KiB per file;
  *  - verify is clean.
  * Runs on /dev/shm when it can: the subject is space, not the disks' flush cost. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

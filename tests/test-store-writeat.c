@@ -16,6 +16,8 @@
  *     was; a grow is refused, a shrink is not; after the collector, writes go on.
  * --seed N [--batches B] [--tiny] repeats a run of part 1 (printed when it fails);
  * --no-model runs parts 2-6 only. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

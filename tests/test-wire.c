@@ -4,6 +4,8 @@
  * RFC 4231; a simulated client and server authenticate each other, and wrong secrets,
  * unknown or altered names, replays and reflections fail.
  * --seeds DIR writes one valid frame per message type for fuzz/fuzz-wire.c. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* tests/testutil.c: see testutil.h. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include "dedup/store.h"
