@@ -22,15 +22,6 @@
 
 #include "cli/http.h"
 
-/* REQUIRE for the void test groups: count the failure and leave the group. */
-#define REQUIRE_VOID(cond, ...)                                                     \
-	do {                                                                            \
-		int rv_ok_ = !!(cond);                                                      \
-		CHECK(rv_ok_, __VA_ARGS__);                                                 \
-		if (!rv_ok_)                                                                \
-			return;                                                                 \
-	} while (0)
-
 static const char *const canned[] = {
 	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
 	"{\"ok\":true}",
