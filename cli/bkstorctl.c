@@ -83,8 +83,6 @@ static const cli_cmd commands[] = {
 	{"commit", "", "[--api SOCKET]", "commit the transaction group now", cmd_commit},
 	{"events", "", "[--since N] [--follow] [--api SOCKET]", "the daemon's recent events",
 	 cmd_events},
-	{"daemon-array-show", "", "[--api SOCKET]", "the array, as the daemon sees it",
-	 cmd_daemon_array_show},
 	{"store", "create", "DISK...",
 	 "create an empty dedup store on the array on DISKs", cmd_store_create},
 	{"store", "stats", "DISK...",
