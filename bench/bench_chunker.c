@@ -2,6 +2,8 @@
  * default parameters on a pseudo-random buffer, next to memcpy of the same buffer as
  * the yardstick, measured in the same run. Random data is the chunker's honest case:
  * no long runs that end in forced cuts, the mean chunk near avg. GB = 1e9 bytes. */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include "common/bks.h"

@@ -1,5 +1,7 @@
 /* bench/bench_main.c: bkstor-bench entry point. Each subcommand prints
  * "name: value" lines so scripts can compare runs. */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include <stdio.h>

@@ -3,8 +3,8 @@
  * disks, and the bytes stored against casync's on the same generations.
  *
  * Data: a base made of real files (a tar of /usr/share and /usr/lib, 600 MB; 100 MB
- * with --quick), and generations 2..5 from ../shared/bench/gen_generations.py at 2%
- * change (the C fallback in tests/testutil.c when the script is not there). The
+ * with --quick), and generations 2..5 from bench/gen_generations.py at 2%
+ * change (found under $top_srcdir, else the current directory). The
  * generations are read into RAM before any timing: ingest is measured from memory.
  *
  * Figures (name: value):
@@ -21,6 +21,8 @@
  *   smallfile_physical_bytes_per_file  all rows in use / files (logical: 1024)
  *   smallfile_syncs_per_s            put + sync of one 1 KiB object, per second
  */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include <errno.h>
@@ -233,16 +235,15 @@ int bench_store(int argc, char **argv, int quick)
 		fprintf(stderr, "bench: could not build the base from /usr\n");
 		goto out;
 	}
-	/* Generations from the shared generator (tu_generations writes base.img itself
-	 * when it must; here the real-file base is used through the script). */
+	/* Generations from bench/gen_generations.py over the real-file base
+	 * (tu_generations would start from random bytes). */
 	const char *top = getenv("top_srcdir");
-	snprintf(cmd, sizeof(cmd), "python3 '%s/../shared/bench/gen_generations.py' '%s' '%s' %d "
+	snprintf(cmd, sizeof(cmd), "python3 '%s/bench/gen_generations.py' '%s' '%s' %d "
 	         "0.02 1", top ? top : ".", p, dir, GENS);
 	if (sh(cmd) < 0) {
-		fprintf(stderr, "bench: gen_generations.py not found (run from the source tree "
-		         "or set top_srcdir); using the C generator on random data\n");
-		if (tu_generations(dir, base, GENS, 0.02, 1) < 0)
-			goto out;
+		fprintf(stderr, "bench: bench/gen_generations.py failed (run from the source "
+		         "tree or set top_srcdir)\n");
+		goto out;
 	}
 	uint64_t touch = 0;
 	for (int g = 1; g <= GENS; g++) {

@@ -2,7 +2,7 @@
 # bench/ingest.sh [MB]: end-to-end ingest through the daemon, in one run on this
 # machine. Starts bkstord --demo in a temporary directory, makes a base of MB
 # megabytes (default 600) from real files and 5 generations (2% change each, the
-# shared gen_generations.py), puts them through bkstorctl over loopback, restores the
+# bench/gen_generations.py), puts them through bkstorctl over loopback, restores the
 # last, then runs restic, borg and casync (bench/peers.sh) on the same files.
 # Prints: ingest_first_gbps, ingest_dup_gbps (median of generations 2-5),
 # restore_gbps, ingest_vs_best_peer (our dup throughput / the fastest peer's),
@@ -22,7 +22,7 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 # The base: real files (binaries, libraries, text), as backups hold.
 { for d in /usr/lib /usr/share /usr/bin; do tar cf - "$d" 2>/dev/null; done; } |
 	head -c "$((mb << 20))" >"$work/base"
-python3 "$top/../shared/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
+python3 "$top/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
 port=$((30000 + $$ % 20000))
 "$build/daemon/bkstord" --demo "$work/demo" --port "$port" >"$work/daemon.log" 2>&1 &
 dpid=$!

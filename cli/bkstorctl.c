@@ -5,6 +5,8 @@
  * usage text and dispatch both come from it, so a new group (disk, scrub, status,
  * put/get) is a handler and a few rows.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 #include "cli/client_conf.h"
 #include "storage/disk.h"
@@ -81,8 +83,6 @@ static const cli_cmd commands[] = {
 	{"commit", "", "[--api SOCKET]", "commit the transaction group now", cmd_commit},
 	{"events", "", "[--since N] [--follow] [--api SOCKET]", "the daemon's recent events",
 	 cmd_events},
-	{"daemon-array-show", "", "[--api SOCKET]", "the array, as the daemon sees it",
-	 cmd_daemon_array_show},
 	{"store", "create", "DISK...",
 	 "create an empty dedup store on the array on DISKs", cmd_store_create},
 	{"store", "stats", "DISK...",

@@ -1,4 +1,6 @@
 /* daemon/api.c: see api.h and docs/api.md. */
+#include <config.h>
+
 #include "daemon/api_int.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* daemon/appl.c: see appl.h. */
+#include <config.h>
+
 #include "daemon/appl.h"
 
 #include <errno.h>

@@ -9,6 +9,8 @@
  * reloaded (log level, client secrets, the native limits, commit interval, GC
  * threshold, the dashboard's admin password, session timeout and API tokens); the
  * keys docs/config.md marks "restart" are logged as needing a restart. */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -13,6 +13,8 @@
  * and \\ the only escapes, and is one item even for a list key. Control characters
  * other than tab are refused anywhere, so every stored string is printable.
  */
+#include <config.h>
+
 #include "daemon/config.h"
 
 #include <arpa/inet.h>

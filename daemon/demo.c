@@ -1,4 +1,6 @@
 /* daemon/demo.c: see demo.h. */
+#include <config.h>
+
 #include "daemon/demo.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* daemon/native_ops.c: the requests of the native protocol (docs/protocol.md).
  * Each handler takes the appliance lock only around store and namespace calls. */
+#include <config.h>
+
 #include "daemon/native_int.h"
 
 #include <errno.h>

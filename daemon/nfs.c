@@ -1,4 +1,6 @@
 /* daemon/nfs.c: see nfs.h. Procedures are in nfs_ops.c and nfs_mount.c. */
+#include <config.h>
+
 #include "daemon/nfs.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,7 @@
 /* daemon/nfs_mount.c: MOUNT v3 (RFC 1813 appendix I) and the portmapper (RFC 1833,
  * version 2, the calls clients make: NULL, GETPORT, DUMP). See nfs.h. */
+#include <config.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>

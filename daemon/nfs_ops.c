@@ -5,6 +5,8 @@
  * last; the reply is encoded into the connection's buffer and sent after the lock is
  * dropped (nfs.c).
  */
+#include <config.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,7 @@
 /* daemon/status.c: the status documents of the control API (docs/api.md), shared by
  * the HTTP API and the native protocol's STATUS. */
+#include <config.h>
+
 #include "daemon/status.h"
 
 #include <stdlib.h>
@@ -7,8 +9,6 @@
 
 #include "daemon/nfs.h"
 #include "storage/arr_json.h"
-
-#define BKSTOR_VERSION_STR "0.1.0"
 
 static void capacity_json(json *j, const store_stats *st, const arr_status *as,
                           uint32_t row_bytes)
@@ -100,7 +100,7 @@ void status_json(appl *ap, json *j, int connections)
 	appl_rates(ap, 10, &in_bps, &out_bps);
 
 	json_obj_begin(j, NULL);
-	json_str(j, "version", BKSTOR_VERSION_STR);
+	json_str(j, "version", PACKAGE_VERSION);
 	json_double(j, "uptime_s", (double)(bks_wall_ns() - ap->started_ns) / 1e9);
 	json_str(j, "state", ap->shutting_down ? "stopping" : "running");
 	json_str(j, "health", arr_health_name(as->health));

@@ -51,6 +51,8 @@
  * what bounds the speed. Software prefetch runs ahead of both lanes: the hardware
  * prefetcher alone loses the stream at every skipped min.
  */
+#include <config.h>
+
 #include "dedup/chunker.h"
 
 #include <assert.h>

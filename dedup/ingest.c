@@ -4,6 +4,8 @@
  * published, and each thread takes the next unclaimed index with an atomic
  * fetch-add on `next`. Each helper sleeps on a condition variable between rounds and
  * spins (with sched_yield) only while the caller is still publishing spans. */
+#include <config.h>
+
 #include "dedup/ingest.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* dedup/store.c: see store.h. Objects, the write path, reads, commits.
  * The collector and verify are in store_gc.c; content maps in cmap.c. */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

@@ -29,6 +29,8 @@
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
  * collector's class like a delete's directory rewrite; store_write_at_class takes
  * the class from its caller (the namespace's directory pages: the reserve). */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* fs/ns.c: see ns.h. */
+#include <config.h>
+
 #include "fs/ns.h"
 
 #include <errno.h>

@@ -6,6 +6,8 @@
  * inside the record; decoded names are 1..255 bytes without '/' or NUL; WRITE data
  * lies inside the input and is exactly count bytes, at most wsize; a record reader
  * never accepts more than its limit. */
+#include <config.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

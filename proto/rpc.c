@@ -1,4 +1,6 @@
 /* proto/rpc.c: see rpc.h. */
+#include <config.h>
+
 #include "proto/rpc.h"
 
 #include <errno.h>

@@ -1,30 +1,17 @@
 /* tests/test-chunker.c: the FastCDC chunker against a byte-at-a-time model written
  * from the algorithm text in dedup/chunker.c, cut points independent of how the
  * input is split into buffers, chunk size bounds and distribution, pinned cut points
- * (the on-disk format), locality after an insertion, bad parameters.
- * Self-contained on purpose: it does not use testutil. */
+ * (the on-disk format), locality after an insertion, bad parameters. */
+#include <config.h>
+
 #include "common/bks.h"
 #include "dedup/chunker.h"
+#include "tests/testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-/* One line per check; a failure names the expression and the location. */
-#define CHECK(cond, ...)                                                          \
-	do {                                                                          \
-		if (cond) {                                                               \
-			printf("ok   ");                                                      \
-		} else {                                                                  \
-			printf("FAIL %s:%d (%s) ", __FILE__, __LINE__, #cond);                \
-			failures++;                                                           \
-		}                                                                         \
-		printf(__VA_ARGS__);                                                      \
-		printf("\n");                                                             \
-	} while (0)
 
 #define MIB ((size_t)1 << 20)
 
@@ -558,6 +545,5 @@ int main(void)
 
 	free(d);
 	free(pd);
-	printf("%s: %d failed\n", failures ? "FAIL" : "PASS", failures);
-	return failures ? 1 : 0;
+	return tu_finish();
 }

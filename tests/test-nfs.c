@@ -8,6 +8,8 @@
  *    data length differs from its count or exceeds wsize; trailing bytes;
  *  - file handles: made and parsed; any flipped bit refused; another key refused.
  * --seeds DIR writes valid inputs for fuzz/fuzz-nfs.c. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
