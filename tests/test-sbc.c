@@ -84,6 +84,15 @@ static int sense_field(void)
 	return last.sense_len && (last.sense[15] & 0x80) ? be_get16(last.sense + 16) : -1;
 }
 
+/* REQUIRE in a void function */
+#define REQUIRE_V(cond, ...)                                                         \
+	do {                                                                            \
+		int rq_ = !!(cond);                                                         \
+		CHECK(rq_, __VA_ARGS__);                                                    \
+		if (!rq_)                                                                   \
+			return;                                                                 \
+	} while (0)
+
 #define EXPECT_SENSE(st, key, asc, what)                                                 \
 	CHECK((st) == SBC_CHECK_CONDITION && sense_key() == (key) && sense_asc() == (asc), \
 	      "%s: status %#x key %#x asc %#06x", what, st, sense_key(), sense_asc())
@@ -287,6 +296,574 @@ static void t_basic(sbc_dev *d, uint32_t bs, uint64_t size)
 	free(w);
 }
 
+
+/* --- provisioning: WRITE SAME, UNMAP, GET LBA STATUS --- */
+
+/* GET LBA STATUS at lba: the first descriptor's (blocks, status). */
+static int lba_status(sbc_dev *d, uint64_t lba, uint32_t *nblk, int *st)
+{
+	uint8_t c[16] = {SCSI_SERVICE_ACTION_IN16, SCSI_SAI_GET_LBA_STATUS};
+	be_put64(c + 2, lba);
+	be_put32(c + 10, 1024);
+	if (run(d, &nx1, c, 16, NULL, 0, 1024) != SBC_GOOD || last.din_len < 24)
+		return -1;
+	CHECK(be_get64(din_buf + 8) == lba, "descriptor lba");
+	*nblk = be_get32(din_buf + 16);
+	*st = din_buf[20] & 0x0f;
+	return 0;
+}
+
+static void t_provisioning(sbc_dev *d, uint32_t bs, uint64_t size)
+{
+	uint8_t c[16], blk[4096], *w = malloc(256 * bs);
+	uint32_t n;
+	int st;
+	tu_fill(5, 6, 7, w, 256 * bs);
+	/* 256 blocks at 2048: mapped */
+	REQUIRE_V(wr16(d, &nx1, 2048, w, 256, bs, 0) == SBC_GOOD, "write");
+	CHECK(lba_status(d, 2048, &n, &st) == 0 && st == 0 && n == 256, "mapped %u st %d", n, st);
+	CHECK(lba_status(d, 1024, &n, &st) == 0 && st == 1 && n == 1024, "hole %u st %d", n, st);
+
+	/* UNMAP blocks 2100..2149: they read as zeros, GET LBA STATUS says deallocated */
+	uint8_t p[24] = {0};
+	be_put16(p, 22);
+	be_put16(p + 2, 16);
+	be_put64(p + 8, 2100);
+	be_put32(p + 16, 50);
+	memset(c, 0, 10);
+	c[0] = SCSI_UNMAP;
+	be_put16(c + 7, 24);
+	CHECK(run(d, &nx1, c, 10, p, 24, 0) == SBC_GOOD, "unmap");
+	CHECK(rd16(d, &nx1, 2048, 256, bs) == SBC_GOOD && !memcmp(din_buf, w, 52 * bs) &&
+	      !memcmp(din_buf + 102 * bs, w + 102 * bs, 154 * bs), "around the unmapped range");
+	int zero = 1;
+	for (uint32_t i = 52 * bs; i < 102 * bs; i++)
+		zero &= din_buf[i] == 0;
+	CHECK(zero, "unmapped blocks read as zeros");
+	CHECK(lba_status(d, 2048, &n, &st) == 0 && st == 0 && n == 52, "mapped head %u", n);
+	CHECK(lba_status(d, 2100, &n, &st) == 0 && st == 1 && n == 50, "deallocated %u st %d", n, st);
+	CHECK(lba_status(d, 2150, &n, &st) == 0 && st == 0 && n == 154, "mapped tail %u", n);
+	/* UNMAP errors: past the end, short list, ANCHOR */
+	be_put64(p + 8, size / bs - 10);
+	be_put32(p + 16, 11);
+	uint8_t s1 = run(d, &nx1, c, 10, p, 24, 0);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, "unmap past end");
+	be_put16(c + 7, 4);
+	s1 = run(d, &nx1, c, 10, p, 4, 0);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR, "unmap len 4");
+	be_put16(c + 7, 24);
+	c[1] = 1;
+	s1 = run(d, &nx1, c, 10, p, 24, 0);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "unmap anchor");
+	be_put16(c + 7, 0);
+	c[1] = 0;
+	CHECK(run(d, &nx1, c, 10, NULL, 0, 0) == SBC_GOOD, "unmap of nothing");
+	CHECK(lba_status(d, size / bs - 1, &n, &st) == 0 && n == 1, "last block");
+	memset(c, 0, 16);
+	c[0] = SCSI_SERVICE_ACTION_IN16;
+	c[1] = SCSI_SAI_GET_LBA_STATUS;
+	be_put64(c + 2, size / bs);
+	be_put32(c + 10, 64);
+	s1 = run(d, &nx1, c, 16, NULL, 0, 64);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, "lba status past end");
+
+	/* WRITE SAME 16: a pattern over 300 blocks */
+	memset(blk, 0xa5, sizeof(blk));
+	memset(c, 0, 16);
+	c[0] = SCSI_WRITE_SAME16;
+	be_put64(c + 2, 4000);
+	be_put32(c + 10, 300);
+	CHECK(run(d, &nx1, c, 16, blk, bs, 0) == SBC_GOOD, "write same");
+	CHECK(rd16(d, &nx1, 4000, 300, bs) == SBC_GOOD, "read it");
+	int same = 1;
+	for (uint32_t i = 0; i < 300 * bs; i++)
+		same &= din_buf[i] == 0xa5;
+	CHECK(same, "write same pattern");
+	/* WRITE SAME 10 with UNMAP and a zero block: deallocated */
+	memset(blk, 0, sizeof(blk));
+	memset(c, 0, 10);
+	c[0] = SCSI_WRITE_SAME10;
+	c[1] = 0x08;
+	be_put32(c + 2, 4000);
+	be_put16(c + 7, 100);
+	CHECK(run(d, &nx1, c, 10, blk, bs, 0) == SBC_GOOD, "write same unmap");
+	CHECK(lba_status(d, 4000, &n, &st) == 0 && st == 1 && n == 100, "ws unmap: %u st %d", n, st);
+	/* WRITE SAME 16 NDOB + UNMAP: no data-out */
+	memset(c, 0, 16);
+	c[0] = SCSI_WRITE_SAME16;
+	c[1] = 0x09;
+	be_put64(c + 2, 4100);
+	be_put32(c + 10, 200);
+	CHECK(run(d, &nx1, c, 16, NULL, 0, 0) == SBC_GOOD, "write same ndob");
+	CHECK(lba_status(d, 4000, &n, &st) == 0 && st == 1 && n >= 300, "ndob: %u st %d", n, st);
+	/* zero blocks (WSNZ), past the end */
+	be_put32(c + 10, 0);
+	s1 = run(d, &nx1, c, 16, NULL, 0, 0);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "ws 0 blocks");
+	be_put64(c + 2, size / bs - 1);
+	be_put32(c + 10, 2);
+	s1 = run(d, &nx1, c, 16, NULL, 0, 0);
+	EXPECT_SENSE(s1, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, "ws past end");
+	free(w);
+}
+
+/* --- VERIFY, WRITE AND VERIFY, COMPARE AND WRITE, PRE-FETCH --- */
+
+static void t_compare(sbc_dev *d, uint32_t bs)
+{
+	uint8_t c[16], *w = malloc(16 * bs), *x = malloc(16 * bs);
+	tu_fill(9, 9, 9, w, 16 * bs);
+	REQUIRE_V(wr16(d, &nx1, 6000, w, 8, bs, 1) == SBC_GOOD, "write");
+	/* VERIFY 16 BYTCHK 0, 1 (match and miscompare at byte 5000), 3 */
+	memset(c, 0, 16);
+	c[0] = SCSI_VERIFY16;
+	be_put64(c + 2, 6000);
+	be_put32(c + 10, 8);
+	CHECK(run(d, &nx1, c, 16, NULL, 0, 0) == SBC_GOOD, "verify bytchk 0");
+	c[1] = 0x02;
+	CHECK(run(d, &nx1, c, 16, w, 8 * bs, 0) == SBC_GOOD, "verify bytchk 1");
+	memcpy(x, w, 8 * bs);
+	x[5000] ^= 1;
+	uint8_t st = run(d, &nx1, c, 16, x, 8 * bs, 0);
+	EXPECT_SENSE(st, SCSI_SK_MISCOMPARE, SCSI_ASC_MISCOMPARE_DURING_VERIFY, "verify mismatch");
+	CHECK((last.sense[0] & 0x80) && be_get32(last.sense + 3) == 5000, "miscompare offset %u",
+	      be_get32(last.sense + 3));
+	c[1] = 0x06; /* BYTCHK 3: one block against all */
+	st = run(d, &nx1, c, 16, w, bs, 0);
+	EXPECT_SENSE(st, SCSI_SK_MISCOMPARE, SCSI_ASC_MISCOMPARE_DURING_VERIFY, "bytchk 3");
+	c[1] = 0x04; /* BYTCHK 2: reserved */
+	st = run(d, &nx1, c, 16, w, bs, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "bytchk 2");
+	/* WRITE AND VERIFY 10 */
+	memset(c, 0, 10);
+	c[0] = SCSI_WRITE_VERIFY10;
+	c[1] = 0x02;
+	be_put32(c + 2, 7000);
+	be_put16(c + 7, 4);
+	CHECK(run(d, &nx1, c, 10, w + 8 * bs, 4 * bs, 0) == SBC_GOOD, "write and verify");
+	CHECK(rd16(d, &nx1, 7000, 4, bs) == SBC_GOOD && !memcmp(din_buf, w + 8 * bs, 4 * bs),
+	      "write and verify wrote");
+	/* COMPARE AND WRITE: match (the new blocks land), then a miscompare at byte 77
+	 * of the second block (nothing written) */
+	memset(c, 0, 16);
+	c[0] = SCSI_COMPARE_AND_WRITE;
+	be_put64(c + 2, 6000);
+	c[13] = 2;
+	memcpy(x, w, 2 * bs);
+	memcpy(x + 2 * bs, w + 10 * bs, 2 * bs);
+	CHECK(run(d, &nx1, c, 16, x, 4 * bs, 0) == SBC_GOOD, "caw match");
+	CHECK(rd16(d, &nx1, 6000, 2, bs) == SBC_GOOD && !memcmp(din_buf, w + 10 * bs, 2 * bs),
+	      "caw wrote");
+	memcpy(x, w + 10 * bs, 2 * bs);
+	x[bs + 77] ^= 0x40;
+	memcpy(x + 2 * bs, w, 2 * bs);
+	st = run(d, &nx1, c, 16, x, 4 * bs, 0);
+	EXPECT_SENSE(st, SCSI_SK_MISCOMPARE, SCSI_ASC_MISCOMPARE_DURING_VERIFY, "caw miscompare");
+	CHECK(be_get32(last.sense + 3) == bs + 77, "caw offset %u", be_get32(last.sense + 3));
+	CHECK(rd16(d, &nx1, 6000, 2, bs) == SBC_GOOD && !memcmp(din_buf, w + 10 * bs, 2 * bs),
+	      "caw miscompare wrote nothing");
+	/* PRE-FETCH 10/16 */
+	memset(c, 0, 16);
+	c[0] = SCSI_PREFETCH16;
+	be_put64(c + 2, 6000);
+	be_put32(c + 10, 8);
+	CHECK(run(d, &nx1, c, 16, NULL, 0, 0) == SBC_GOOD, "prefetch16");
+	memset(c, 0, 10);
+	c[0] = SCSI_PREFETCH10;
+	be_put32(c + 2, 0xfffffff0u);
+	be_put16(c + 7, 1);
+	st = run(d, &nx1, c, 10, NULL, 0, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, "prefetch past end");
+	free(w);
+	free(x);
+}
+
+/* --- mode pages, opcodes, start stop, request sense --- */
+
+static void t_modes(sbc_dev *d, uint32_t bs)
+{
+	uint8_t c[16], p[64];
+	/* MODE SENSE 6, all pages: header, block descriptor, caching + control + IEC */
+	memset(c, 0, 6);
+	c[0] = SCSI_MODE_SENSE6;
+	c[2] = 0x3f;
+	c[4] = 255;
+	uint8_t st = run(d, &nx1, c, 6, NULL, 0, 255);
+	CHECK(st == SBC_GOOD && din_buf[0] == last.din_len - 1 && din_buf[3] == 8 &&
+	      be_get24(din_buf + 9) == bs && (din_buf[2] & 0x10), "mode sense 6 header");
+	CHECK(last.din_len == 4 + 8 + 20 + 12 + 12 && din_buf[12] == 0x08 &&
+	      (din_buf[14] & 0x04) && din_buf[32] == 0x0a && din_buf[44] == 0x1c,
+	      "mode sense 6 pages (len %u)", last.din_len);
+	/* DBD: no block descriptor */
+	c[1] = 0x08;
+	c[2] = 0x08;
+	st = run(d, &nx1, c, 6, NULL, 0, 255);
+	CHECK(st == SBC_GOOD && din_buf[3] == 0 && din_buf[4] == 0x08 && last.din_len == 24,
+	      "dbd");
+	/* changeable values: WCE */
+	c[2] = 0x48;
+	st = run(d, &nx1, c, 6, NULL, 0, 255);
+	CHECK(st == SBC_GOOD && din_buf[6] == 0x04, "changeable caching %#x", din_buf[6]);
+	/* saved values: not supported */
+	c[2] = 0xc8;
+	st = run(d, &nx1, c, 6, NULL, 0, 255);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_SAVING_PARAMS_UNSUP, "saved values");
+	/* MODE SENSE 10 with a long LBA descriptor */
+	memset(c, 0, 10);
+	c[0] = SCSI_MODE_SENSE10;
+	c[1] = 0x10;
+	c[2] = 0x0a;
+	be_put16(c + 7, 255);
+	st = run(d, &nx1, c, 10, NULL, 0, 255);
+	CHECK(st == SBC_GOOD && be_get16(din_buf + 6) == 16 && din_buf[4] == 1 &&
+	      be_get32(din_buf + 8 + 12) == bs && din_buf[24] == 0x0a, "mode sense 10 llbaa");
+	/* MODE SELECT 6: WCE off; the other nexus hears of it */
+	sbc_nexus_add(d, &nx2);
+	clear_ua(d, &nx2);
+	memset(p, 0, sizeof(p));
+	p[4] = 0x08;
+	p[5] = 0x12;
+	memset(c, 0, 6);
+	c[0] = SCSI_MODE_SELECT6;
+	c[1] = 0x10;
+	c[4] = 24;
+	CHECK(run(d, &nx1, c, 6, p, 24, 0) == SBC_GOOD, "mode select wce 0: sense %#x/%#x f %d",
+	      sense_key(), sense_asc(), sense_field());
+	st = tur(d, &nx2);
+	EXPECT_SENSE(st, SCSI_SK_UNIT_ATTENTION, SCSI_ASC_MODE_PARAMS_CHANGED, "nx2 ua");
+	memset(c, 0, 6);
+	c[0] = SCSI_MODE_SENSE6;
+	c[1] = 0x08;
+	c[2] = 0x08;
+	c[4] = 255;
+	st = run(d, &nx1, c, 6, NULL, 0, 255);
+	CHECK(st == SBC_GOOD && !(din_buf[6] & 0x04), "wce now 0");
+	/* a write with WCE 0 is written through (still reads back) */
+	uint8_t *w = malloc(2 * bs);
+	tu_fill(3, 3, 3, w, 2 * bs);
+	CHECK(wr16(d, &nx1, 8000, w, 2, bs, 0) == SBC_GOOD && rd16(d, &nx1, 8000, 2, bs) ==
+	      SBC_GOOD && !memcmp(din_buf, w, 2 * bs), "write-through");
+	free(w);
+	/* RCD is not changeable: INVALID FIELD IN PARAMETER LIST at byte 6 */
+	p[6] = 0x01;
+	memset(c, 0, 6);
+	c[0] = SCSI_MODE_SELECT6;
+	c[1] = 0x10;
+	c[4] = 24;
+	st = run(d, &nx1, c, 6, p, 24, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM, "rcd");
+	CHECK(sense_field() == 6, "rcd field %d", sense_field());
+	/* SP: saving not supported; WCE back on */
+	p[6] = 0x04;
+	c[1] = 0x11;
+	st = run(d, &nx1, c, 6, p, 24, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "sp");
+	c[1] = 0x10;
+	CHECK(run(d, &nx1, c, 6, p, 24, 0) == SBC_GOOD, "wce back on");
+	clear_ua(d, &nx2);
+
+	/* REPORT SUPPORTED OPERATION CODES: all, then each one alone */
+	memset(c, 0, 12);
+	c[0] = SCSI_MAINTENANCE_IN;
+	c[1] = SCSI_MI_REPORT_OPCODES;
+	be_put32(c + 6, 4096);
+	st = run(d, &nx1, c, 12, NULL, 0, 4096);
+	uint32_t len = be_get32(din_buf), nd = len / 8, bad = 0;
+	CHECK(st == SBC_GOOD && len % 8 == 0 && nd >= 40, "rsoc all: %u descriptors", nd);
+	uint8_t all[4096];
+	memcpy(all, din_buf, sizeof(all));
+	for (uint32_t i = 0; i < nd && i < 500; i++) {
+		const uint8_t *q = all + 4 + 8 * i;
+		c[2] = (q[5] & 1) ? 2 : 1;
+		c[3] = q[0];
+		be_put16(c + 4, be_get16(q + 2));
+		st = run(d, &nx1, c, 12, NULL, 0, 4096);
+		if (st != SBC_GOOD || (din_buf[1] & 7) != 3 || din_buf[4] != q[0] ||
+		    be_get16(din_buf + 2) != be_get16(q + 6))
+			bad++;
+		c[2] = (q[5] & 1) ? 1 : 2; /* the other option must be refused */
+		st = run(d, &nx1, c, 12, NULL, 0, 4096);
+		if (st != SBC_CHECK_CONDITION || sense_asc() != SCSI_ASC_INVALID_FIELD_IN_CDB)
+			bad++;
+	}
+	CHECK(bad == 0, "rsoc one command: %u wrong", bad);
+
+	/* START STOP UNIT, REQUEST SENSE */
+	memset(c, 0, 6);
+	c[0] = SCSI_START_STOP_UNIT;
+	c[4] = 1;
+	CHECK(run(d, &nx1, c, 6, NULL, 0, 0) == SBC_GOOD, "start");
+	c[0] = SCSI_REQUEST_SENSE;
+	c[4] = 18;
+	st = run(d, &nx1, c, 6, NULL, 0, 18);
+	CHECK(st == SBC_GOOD && last.din_len == 18 && din_buf[0] == 0x70 && din_buf[2] == 0,
+	      "request sense: no sense");
+}
+
+
+/* --- persistent reservations --- */
+
+static uint8_t prout(sbc_dev *d, const sbc_nexus *nx, int sa, int type, uint64_t rkey,
+                     uint64_t sakey)
+{
+	uint8_t c[10] = {SCSI_PR_OUT}, p[24] = {0};
+	c[1] = (uint8_t)sa;
+	c[2] = (uint8_t)type;
+	be_put32(c + 5, 24);
+	be_put64(p, rkey);
+	be_put64(p + 8, sakey);
+	return run(d, nx, c, 10, p, 24, 0);
+}
+
+static uint8_t prin(sbc_dev *d, const sbc_nexus *nx, int sa)
+{
+	uint8_t c[10] = {SCSI_PR_IN};
+	c[1] = (uint8_t)sa;
+	be_put16(c + 7, 4096);
+	return run(d, nx, c, 10, NULL, 0, 4096);
+}
+
+static int can_read(sbc_dev *d, const sbc_nexus *nx, uint32_t bs)
+{
+	return rd16(d, nx, 10, 1, bs) == SBC_GOOD;
+}
+
+static int can_write(sbc_dev *d, const sbc_nexus *nx, uint32_t bs)
+{
+	static uint8_t b[4096];
+	uint8_t st = wr16(d, nx, 10, b, 1, bs, 0);
+	CHECK(st == SBC_GOOD || st == SBC_RESERVATION_CONFLICT, "write: %#x", st);
+	return st == SBC_GOOD;
+}
+
+enum { PR_TYPE_WE = 1, PR_TYPE_EA = 3, PR_TYPE_WE_RO = 5, PR_TYPE_EA_AR = 8 };
+static const uint64_t KA = 0x1111222233334444ull, KB = 0x5555666677778888ull;
+
+static void t_pr(sbc_dev *d, uint32_t bs)
+{
+	sbc_nexus nx3 = {.id = 3, .initiator = "iqn.2026-01.test:three",
+	                 .isid = {0x80, 0, 0, 0, 0, 3}, .tpgt = 1};
+	sbc_nexus_add(d, &nx3);
+	clear_ua(d, &nx1);
+	clear_ua(d, &nx2);
+	clear_ua(d, &nx3);
+	CHECK(prin(d, &nx1, 0) == SBC_GOOD && be_get32(din_buf + 4) == 0, "no keys");
+	uint32_t gen0 = be_get32(din_buf);
+	CHECK(prout(d, &nx1, 0, 0, 0, KA) == SBC_GOOD, "register A");
+	CHECK(prout(d, &nx2, 6, 0, 999, KB) == SBC_GOOD, "register and ignore B");
+	CHECK(prout(d, &nx1, 0, 0, 12345, KA) == SBC_RESERVATION_CONFLICT, "wrong key");
+	CHECK(prin(d, &nx1, 0) == SBC_GOOD && be_get32(din_buf + 4) == 16 &&
+	      be_get32(din_buf) == gen0 + 2 && be_get64(din_buf + 8) == KA &&
+	      be_get64(din_buf + 16) == KB, "read keys");
+	/* WRITE EXCLUSIVE held by nx1 */
+	CHECK(prout(d, &nx1, 1, PR_TYPE_WE, KA, 0) == SBC_GOOD, "reserve we");
+	CHECK(prin(d, &nx2, 1) == SBC_GOOD && be_get32(din_buf + 4) == 16 &&
+	      be_get64(din_buf + 8) == KA && din_buf[21] == PR_TYPE_WE, "read reservation");
+	CHECK(can_read(d, &nx1, bs) && can_write(d, &nx1, bs), "holder reads and writes");
+	CHECK(can_read(d, &nx2, bs) && !can_write(d, &nx2, bs), "we: registrant reads only");
+	CHECK(can_read(d, &nx3, bs) && !can_write(d, &nx3, bs), "we: stranger reads only");
+	CHECK(tur(d, &nx3) == SBC_GOOD, "tur allowed");
+	CHECK(prout(d, &nx2, 1, PR_TYPE_WE, KB, 0) == SBC_RESERVATION_CONFLICT, "second reserve");
+	CHECK(prout(d, &nx2, 2, PR_TYPE_WE, KB, 0) == SBC_GOOD, "non-holder release: nothing");
+	uint8_t st = prout(d, &nx1, 2, PR_TYPE_EA, KA, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_RELEASE_OF_PR, "release type");
+	CHECK(prout(d, &nx1, 2, PR_TYPE_WE, KA, 0) == SBC_GOOD, "release");
+	/* EXCLUSIVE ACCESS: reads conflict too */
+	CHECK(prout(d, &nx1, 1, PR_TYPE_EA, KA, 0) == SBC_GOOD, "reserve ea");
+	CHECK(!can_read(d, &nx2, bs) && !can_read(d, &nx3, bs) && can_read(d, &nx1, bs), "ea");
+	/* PREEMPT: nx2 takes the reservation (WE) and removes nx1's registration */
+	CHECK(prout(d, &nx2, 4, PR_TYPE_WE, KB, KA) == SBC_GOOD, "preempt");
+	st = tur(d, &nx1);
+	EXPECT_SENSE(st, SCSI_SK_UNIT_ATTENTION, SCSI_ASC_REGISTRATIONS_PREEMPTED, "preempted ua");
+	CHECK(prin(d, &nx1, 1) == SBC_GOOD && be_get64(din_buf + 8) == KB &&
+	      din_buf[21] == PR_TYPE_WE, "reservation is nx2's");
+	CHECK(prin(d, &nx1, 0) == SBC_GOOD && be_get32(din_buf + 4) == 8 &&
+	      be_get64(din_buf + 8) == KB, "only B registered");
+	CHECK(!can_write(d, &nx1, bs) && can_write(d, &nx2, bs), "nx1 lost access");
+	/* REPORT CAPABILITIES and READ FULL STATUS */
+	CHECK(prin(d, &nx1, 2) == SBC_GOOD && be_get16(din_buf) == 8 && (din_buf[2] & 1) &&
+	      din_buf[4] == 0xea && din_buf[5] == 0x01, "report capabilities");
+	st = prin(d, &nx1, 3);
+	CHECK(st == SBC_GOOD && be_get32(din_buf + 4) >= 24 && be_get64(din_buf + 8) == KB &&
+	      (din_buf[8 + 12] & 1) && din_buf[8 + 13] == PR_TYPE_WE &&
+	      din_buf[8 + 24] == 0x45 && strstr((char *)din_buf + 8 + 28, nx2.initiator) &&
+	      strstr((char *)din_buf + 8 + 28, ",i,0x800000000002"), "read full status");
+}
+
+/* After the restart: the reservation and the key are back. */
+static void t_pr_after(sbc_dev *d, uint32_t bs)
+{
+	sbc_nexus_add(d, &nx2);
+	clear_ua(d, &nx1);
+	clear_ua(d, &nx2);
+	CHECK(prin(d, &nx1, 1) == SBC_GOOD && be_get32(din_buf + 4) == 16 &&
+	      be_get64(din_buf + 8) == KB && din_buf[21] == PR_TYPE_WE, "reservation survived");
+	CHECK(prin(d, &nx1, 0) == SBC_GOOD && be_get32(din_buf + 4) == 8 &&
+	      be_get64(din_buf + 8) == KB, "key survived");
+	CHECK(!can_write(d, &nx1, bs) && can_write(d, &nx2, bs), "still enforced");
+	/* CLEAR: nothing left */
+	CHECK(prout(d, &nx2, 3, 0, KB, 0) == SBC_GOOD, "clear");
+	CHECK(prin(d, &nx1, 0) == SBC_GOOD && be_get32(din_buf + 4) == 0, "cleared keys");
+	CHECK(prin(d, &nx1, 1) == SBC_GOOD && be_get32(din_buf + 4) == 0, "no reservation");
+	/* ALL REGISTRANTS: every registrant is a holder; the key shows as 0; the
+	 * reservation stays until the last registrant goes. */
+	CHECK(prout(d, &nx1, 0, 0, 0, KA) == SBC_GOOD && prout(d, &nx2, 0, 0, 0, KB) == SBC_GOOD,
+	      "register both");
+	CHECK(prout(d, &nx1, 1, PR_TYPE_EA_AR, KA, 0) == SBC_GOOD, "reserve ea-ar");
+	CHECK(prin(d, &nx2, 1) == SBC_GOOD && be_get64(din_buf + 8) == 0 &&
+	      din_buf[21] == PR_TYPE_EA_AR, "ar key 0");
+	CHECK(can_write(d, &nx2, bs) && can_read(d, &nx2, bs), "ar: registrant has access");
+	CHECK(prout(d, &nx1, 0, 0, KA, 0) == SBC_GOOD, "nx1 unregisters");
+	CHECK(prin(d, &nx2, 1) == SBC_GOOD && be_get32(din_buf + 4) == 16, "ar stays");
+	CHECK(!can_read(d, &nx1, bs), "ar: unregistered nx1 cannot read");
+	CHECK(prout(d, &nx2, 0, 0, KB, 0) == SBC_GOOD, "nx2 unregisters");
+	CHECK(prin(d, &nx2, 1) == SBC_GOOD && be_get32(din_buf + 4) == 0, "ar gone");
+	/* REGISTRANTS ONLY: registered non-holders write; unregistered do not */
+	CHECK(prout(d, &nx1, 0, 0, 0, KA) == SBC_GOOD && prout(d, &nx2, 0, 0, 0, KB) == SBC_GOOD,
+	      "register both again");
+	CHECK(prout(d, &nx1, 1, PR_TYPE_WE_RO, KA, 0) == SBC_GOOD, "reserve we-ro");
+	CHECK(can_write(d, &nx2, bs), "we-ro: registrant writes");
+	CHECK(prout(d, &nx1, 0, 0, KA, 0) == SBC_GOOD, "holder unregisters: released");
+	uint8_t st = tur(d, &nx2);
+	EXPECT_SENSE(st, SCSI_SK_UNIT_ATTENTION, SCSI_ASC_RESERVATIONS_RELEASED, "released ua");
+	CHECK(prin(d, &nx2, 1) == SBC_GOOD && be_get32(din_buf + 4) == 0, "we-ro gone");
+	CHECK(prout(d, &nx2, 3, 0, KB, 0) == SBC_GOOD, "clear again");
+	sbc_nexus_remove(d, &nx2);
+}
+
+/* --- the write-back cache against a model: random 4 KiB overwrites --- */
+
+static void t_random(sbc_dev *d, uint32_t bs)
+{
+	const uint64_t base = 10240, nblk = 2048; /* 8 MiB at 40 MiB */
+	uint8_t *m = calloc(nblk, bs), *w = malloc(16 * bs);
+	uint64_t rng = 12345;
+	int bad = 0;
+	REQUIRE_V(m && w, "oom");
+	/* The region starts as zeros: unmap it. */
+	uint8_t c[16] = {SCSI_WRITE_SAME16, 0x09};
+	be_put64(c + 2, base);
+	be_put32(c + 10, (uint32_t)nblk);
+	REQUIRE_V(run(d, &nx1, c, 16, NULL, 0, 0) == SBC_GOOD, "clear region");
+	for (int op = 0; op < 1500; op++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t lba = (rng >> 20) % nblk;
+		uint32_t n = (uint32_t)((rng >> 50) % 4) + 1;
+		if (lba + n > nblk)
+			n = (uint32_t)(nblk - lba);
+		int kind = (int)((rng >> 40) % 10);
+		if (kind < 6) {
+			tu_fill(op, lba, 1, w, n * bs);
+			if (wr16(d, &nx1, base + lba, w, n, bs, kind == 0) != SBC_GOOD)
+				bad++;
+			memcpy(m + lba * bs, w, n * bs);
+		} else if (kind < 9) {
+			if (rd16(d, &nx1, base + lba, n, bs) != SBC_GOOD ||
+			    memcmp(din_buf, m + lba * bs, n * bs))
+				bad++;
+		} else if (sync_cache(d, &nx1) != SBC_GOOD) {
+			bad++;
+		}
+	}
+	CHECK(bad == 0, "random overwrites: %d wrong", bad);
+	CHECK(rd16(d, &nx1, base, (uint32_t)nblk, bs) == SBC_GOOD &&
+	      !memcmp(din_buf, m, nblk * bs), "whole region after random overwrites");
+	free(m);
+	free(w);
+}
+
+/* --- a backup written twice deduplicates --- */
+
+static void t_dedup(sbc_dev *d, uint32_t bs)
+{
+	const uint32_t mib = 1u << 20, total = 20 * mib;
+	uint8_t *img = malloc(total);
+	store_stats a, b, z;
+	REQUIRE_V(img, "oom");
+	tu_fill(77, 0, 0, img, total);
+	CHECK(sync_cache(d, &nx1) == SBC_GOOD, "sync");
+	store_get_stats(ap.s, &z);
+	for (uint32_t o = 0; o < total; o += mib)
+		CHECK(wr16(d, &nx1, 1024 + o / bs, img + o, mib / bs, bs, 0) == SBC_GOOD, "w1");
+	CHECK(sync_cache(d, &nx1) == SBC_GOOD, "sync 1");
+	store_get_stats(ap.s, &a);
+	/* The same image 35 MiB + 12 KiB further: not aligned with the first copy. */
+	uint64_t at = (35ull * mib + 12288) / bs;
+	for (uint32_t o = 0; o < total; o += mib)
+		CHECK(wr16(d, &nx1, at + o / bs, img + o, mib / bs, bs, 0) == SBC_GOOD, "w2");
+	CHECK(sync_cache(d, &nx1) == SBC_GOOD, "sync 2");
+	store_get_stats(ap.s, &b);
+	uint64_t first = a.unique_raw_bytes - z.unique_raw_bytes;
+	uint64_t second = b.unique_raw_bytes - a.unique_raw_bytes;
+	printf("dedup: first copy %llu new bytes, second copy %llu\n", (unsigned long long)first,
+	       (unsigned long long)second);
+	CHECK(first >= total * 0.95, "first copy stored (%llu)", (unsigned long long)first);
+	CHECK(second < total / 50, "second copy deduplicated (%llu new bytes)",
+	      (unsigned long long)second);
+	CHECK(rd16(d, &nx1, at, mib / bs, bs) == SBC_GOOD && !memcmp(din_buf, img, mib),
+	      "second copy reads back");
+	free(img);
+}
+
+/* --- management --- */
+
+struct lst {
+	int n;
+	lun_info li[4];
+};
+
+static int lst_cb(void *ctx, const lun_info *li)
+{
+	struct lst *l = ctx;
+	if (l->n < 4)
+		l->li[l->n] = *li;
+	l->n++;
+	return 0;
+}
+
+static void t_admin(lun_set *ls, sbc_dev *d, uint32_t bs)
+{
+	bks_err e = {0};
+	struct lst L = {0};
+	lun *l2;
+	CHECK(lun_create(ls, "disk0", 1 << 20, 512, "", &e) == -EEXIST, "exists");
+	CHECK(lun_create(ls, "Bad_Name", 1 << 20, 512, "", &e) == -EINVAL, "bad name");
+	CHECK(lun_create(ls, "small", 1 << 20, 1024, "", &e) == -EINVAL, "bad block size");
+	CHECK(lun_create(ls, "small", 1000000, 512, "iqn.a, iqn.b", &e) == 0, "create small");
+	CHECK(lun_list(ls, lst_cb, &L) == 0 && L.n == 2 && !strcmp(L.li[0].name, "disk0") &&
+	      !strcmp(L.li[1].name, "small") && L.li[1].size == 1000448 &&
+	      L.li[1].block_size == 512 && !strcmp(L.li[1].initiators, "iqn.a,iqn.b") &&
+	      L.li[0].open_count == 1 && L.li[0].mapped_bytes > (20u << 20), "list");
+	CHECK(memcmp(L.li[0].naa, L.li[1].naa, 16) && strcmp(L.li[0].serial, L.li[1].serial),
+	      "distinct identities");
+	REQUIRE_V(lun_open(ls, "small", &l2) == 0, "open small");
+	CHECK(lun_acl_allows(l2, "iqn.B") && !lun_acl_allows(l2, "iqn.c"), "acl");
+	CHECK(lun_set_acl(ls, "small", "", &e) == 0 && lun_acl_allows(l2, "iqn.c"), "acl open");
+	CHECK(lun_delete(ls, "small", &e) == -EBUSY, "delete while open");
+	lun_close(l2);
+	CHECK(lun_delete(ls, "small", &e) == 0, "delete");
+	CHECK(lun_open(ls, "small", &l2) == -ENOENT, "deleted");
+	/* resize: READ CAPACITY and a unit attention say so */
+	uint64_t nsize = 96ull << 20;
+	CHECK(lun_resize(ls, "disk0", nsize, &e) == 0, "resize: %s", e.msg);
+	uint8_t st = tur(d, &nx1);
+	EXPECT_SENSE(st, SCSI_SK_UNIT_ATTENTION, SCSI_ASC_CAPACITY_CHANGED, "capacity ua");
+	uint8_t c[16] = {SCSI_SERVICE_ACTION_IN16, SCSI_SAI_READ_CAPACITY16};
+	be_put32(c + 10, 32);
+	CHECK(run(d, &nx1, c, 16, NULL, 0, 32) == SBC_GOOD && be_get64(din_buf) == nsize / bs - 1,
+	      "read capacity after resize");
+	CHECK(rd16(d, &nx1, nsize / bs - 8, 8, bs) == SBC_GOOD, "read the new end");
+
+	/* The system directory: neither listed nor reached through the namespace. */
+	ns_attr a;
+	CHECK(ns_resolve(ap.n, "/" NS_SYSTEM_NAME, &a) == -ENOENT, "hidden from paths");
+	CHECK(ns_lookup(ap.n, ns_root(ap.n), NS_SYSTEM_NAME, &a) == -ENOENT, "hidden from lookup");
+	CHECK(ns_mkdir(ap.n, ns_root(ap.n), NS_SYSTEM_NAME, 0755, 0, 0, &a) == -EACCES,
+	      "not made by users");
+	CHECK(ns_resolve(ap.n, "/" NS_SYSTEM_NAME "/luns/disk0/data", &a) == -ENOENT,
+	      "no path below it");
+}
+
 static store *fresh_store(const char *name)
 {
 	const char *dir = tu_tmpdir_in(name, "/dev/shm");
@@ -324,6 +901,19 @@ int main(void)
 	sbc_nexus_add(d, &nx1);
 	t_basic(d, 4096, size);
 	printf("basic commands: done\n");
+	t_provisioning(d, 4096, size);
+	printf("provisioning: done\n");
+	t_compare(d, 4096);
+	printf("verify, compare and write: done\n");
+	t_modes(d, 4096);
+	printf("mode pages, opcodes: done\n");
+	t_random(d, 4096);
+	printf("random overwrites: done\n");
+	t_dedup(d, 4096);
+	t_admin(ls, d, 4096);
+	printf("management: done\n");
+	t_pr(d, 4096);
+	printf("persistent reservations: done\n");
 
 	/* Durability: what SYNCHRONIZE CACHE acknowledged survives a crash. */
 	sbc_nexus_remove(d, &nx1);
@@ -347,8 +937,8 @@ int main(void)
 		      "FUA blocks survive the crash");
 		free(w);
 	}
-	(void)wr16;
-	(void)nx2;
+	t_pr_after(d, 4096);
+	printf("reservations after the crash: done\n");
 	sbc_nexus_remove(d, &nx1);
 	sbc_dev_close(d);
 	lun_set_close(ls);
