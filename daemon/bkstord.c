@@ -24,6 +24,7 @@
 #include "daemon/demo.h"
 #include "daemon/log.h"
 #include "daemon/native.h"
+#include "daemon/lun.h"
 #include "daemon/nfs.h"
 
 static void usage(FILE *f)
@@ -196,6 +197,16 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
+	/* The LUNs (the iSCSI target serves them; the API manages them). A store whose
+	 * system directory cannot be made still serves backups: LUNs are then absent. */
+	if ((r = lun_set_open(ap, &ap->luns, &e)) < 0) {
+		LOG_E("LUNs unavailable: %s", bks_errmsg(&e, r));
+		ap->luns = NULL;
+	}
+	/* The demo has one LUN (10 GiB, thin: it costs nothing until written). */
+	if (demo && ap->luns && (r = lun_create(ap->luns, "demo", 10ull << 30, 512, "", &e)) < 0 &&
+	    r != -EEXIST)
+		LOG_W("demo: cannot create LUN demo: %s", bks_errmsg(&e, r));
 	if ((r = write_pidfile(pidfile)) < 0)
 		LOG_W("pidfile %s: %s", pidfile, strerror(-r));
 	arr_status *st = malloc(sizeof(*st));
@@ -224,6 +235,8 @@ int main(int argc, char **argv)
 	ap->nfs = NULL;
 	native_stop(nsrv);
 	api_stop(apisrv);
+	lun_set_close(ap->luns); /* after every user of a LUN: applies the caches */
+	ap->luns = NULL;
 	r = appl_close(ap);
 	if (pidfile && pidfile[0])
 		unlink(pidfile);
