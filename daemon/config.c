@@ -151,7 +151,7 @@ static const ckey keys[] = {
 	 * apply to the next login after a SIGHUP (iscsi_reload). */
 	K(ISCSI, "enable", T_BOOL, iscsi_enabled, 0, 1, "no", R),
 	KA(ISCSI, "listen", T_OPTADDR, iscsi_listen, iscsi_listen_set, 0, "0.0.0.0:3260", R),
-	K(ISCSI, "iqn_prefix", T_TEXT, iscsi_iqn_prefix, 5, 160, "", R),
+	K(ISCSI, "iqn_prefix", T_TEXT, iscsi_iqn_prefix, 5, 158, "", R),
 	K(ISCSI, "max_connections", T_UINT, iscsi_max_connections, 1, 4096, "64", R),
 	K(ISCSI, "max_recv_data_segment", T_SIZE, iscsi_max_recv_dsl, KB(4), MB(8), "256K", R),
 	K(ISCSI, "max_burst", T_SIZE, iscsi_max_burst, KB(256), MB(8), "1M", R),
