@@ -12,7 +12,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped";
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
 common="$top/common/bks.c"
 status=0
-for t in label segment wire jsonp http config nfs dir scsi; do
+for t in label segment wire jsonp http config nfs dir scsi iscsi; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
@@ -23,6 +23,7 @@ for t in label segment wire jsonp http config nfs dir scsi; do
 	http) srcs="$top/fuzz/fuzz-http.c $top/cli/http.c $common" ;;
 	dir) srcs="$top/fuzz/fuzz-dir.c $top/dedup/*.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd -lcrypto -lpthread" ;;
 	scsi) srcs="$top/fuzz/fuzz-scsi.c $top/proto/scsi.c $common" ;;
+	iscsi) srcs="$top/fuzz/fuzz-iscsi.c $top/proto/iscsi.c $common -lisal -lcrypto" ;;
 	nfs) srcs="$top/fuzz/fuzz-nfs.c $top/proto/xdr.c $top/proto/rpc.c $top/proto/nfs3.c $common -lcrypto" ;;
 	esac
 	# shellcheck disable=SC2086
@@ -31,7 +32,9 @@ for t in label segment wire jsonp http config nfs dir scsi; do
 	mkdir -p "$corpus"
 	# Seeds: valid structures written by the unit tests' seed modes.
 	for b in "$top/build-ci" "$top/build"; do
-		if [ -x "$b/tests/test-$t" ]; then "$b/tests/test-$t" --seeds "$corpus" || true; break; fi
+		seeder="$b/tests/test-$t"
+		[ "$t" = iscsi ] && seeder="$b/tests/test-iscsi-proto"
+		if [ -x "$seeder" ]; then "$seeder" --seeds "$corpus" || true; break; fi
 	done
 	echo "fuzz: $t for ${secs}s"
 	if ! "$bin" -max_total_time="$secs" -max_len=20000 -print_final_stats=1 "$corpus" \
