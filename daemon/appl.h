@@ -97,6 +97,8 @@ typedef struct appl {
 	appl_snap snap;
 
 	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
+	struct lun_set *luns;                      /* the LUNs (daemon/lun.h), or NULL */
+	struct iscsi_srv *iscsi;                   /* the iSCSI target, or NULL (status) */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when

@@ -39,6 +39,7 @@ typedef struct sbc_nexus {
 	const char *initiator;   /* iSCSI initiator name */
 	uint8_t isid[6];
 	uint16_t tpgt;
+	const char *target;      /* the iSCSI target name (VPD 0x83 SCSI name string); may be NULL */
 } sbc_nexus;
 
 enum sbc_dir { SBC_DIR_NONE = 0, SBC_DIR_READ = 1, SBC_DIR_WRITE = 2 };

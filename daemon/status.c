@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/iscsi.h"
 #include "daemon/nfs.h"
 #include "storage/arr_json.h"
 
@@ -119,6 +120,8 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
 	nfs_status_json(ap->nfs, j);
+	lun_status_json(ap, j);
+	iscsi_status_json(ap->iscsi, j);
 	json_obj_end(j);
 	free(as);
 }

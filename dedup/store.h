@@ -122,6 +122,19 @@ int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const voi
  * is not refused for it (it writes a few map blocks and at most one chunk). */
 int store_truncate(store *s, uint64_t id, uint64_t size);
 
+/* Deallocate [off, off + len) of object id (clipped to its size): it reads as zeros
+ * and stores nothing (a hole; the chunks the range cuts keep their outer parts).
+ * The size stays. For iSCSI UNMAP and WRITE SAME with UNMAP. Writes a few map blocks
+ * and at most two chunks from the collector's share of the reserve, so it works on
+ * a full store. -ENOENT, -EIO. */
+int store_punch(store *s, uint64_t id, uint64_t off, uint64_t len);
+/* The extent of object id holding offset off (< its size): where it starts, its
+ * length and whether it is a hole (GET LBA STATUS). -ENOENT, -ERANGE past the end. */
+int store_extent(store *s, uint64_t id, uint64_t off, uint64_t *start, uint64_t *len,
+                 int *hole);
+/* Bytes of object id that are not in holes (walks its whole map). */
+int store_mapped_bytes(store *s, uint64_t id, uint64_t *bytes);
+
 /* --- attributes (the namespace's; the store only keeps them) --- */
 enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2, STORE_T_SYMLINK = 3 };
 typedef struct store_attr {
