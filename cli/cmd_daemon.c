@@ -328,7 +328,7 @@ static void print_luns(const jsonp_val *ls)
 		         bks_fmt_bytes(get_u(l, "mapped_bytes"), b, sizeof(b)),
 		         (unsigned long long)get_u(l, "block_size"),
 		         (unsigned long long)get_u(l, "sessions"));
-		print_field(i ? "" : "luns", line);
+		cli_print_field(i ? "" : "luns", line);
 	}
 }
 
