@@ -301,7 +301,7 @@ static void client_take_locked(nfs_srv *s, nfs_conn *c)
 	c->cli_gen = v->gen;
 }
 
-/* c's slot, or -1 when the slot went to another address meanwhile. Under s->mu. */
+/* c's slot, or NULL when the slot went to another address meanwhile. Under s->mu. */
 static nfs_client *client_of_locked(nfs_srv *s, const nfs_conn *c)
 {
 	if (c->cli < 0 || s->clients[c->cli].gen != c->cli_gen)
