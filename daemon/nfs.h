@@ -3,13 +3,14 @@
  *
  * nfs.c: listeners (NFS, MOUNT, portmapper: each a TCP port; every port answers all
  *        three programs), one thread per connection reading ONC RPC records and
- *        answering them in order, the duplicate request cache, the handle key, status.
+ *        answering them in order (admission: max_connections, what a record may
+ *        cost), the duplicate request cache, the handle key, the client table, status.
  * nfs_ops.c: the 22 NFS procedures, unstable-write staging.
  * nfs_mount.c: MOUNT, the portmapper, and the registration with a system rpcbind.
  *
  * Locking: appl.mu around every store/namespace call and around the staging (short
- * memory copies); srv->mu for the connection list, the mount list, the exports, the
- * duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
+ * memory copies); srv->mu for the connection list, the mount list, the exports (and
+ * their rates), the client table, the duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
  * either across network I/O.
  */
 #ifndef BKS_NFS_H
