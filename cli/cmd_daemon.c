@@ -289,25 +289,42 @@ static void print_jobs(const jsonp_val *jobs, uint64_t now)
 		cli_print_field("jobs", "none");
 }
 
-/* NFS: one line for the server, one per export (bytes written/read), the mounts. */
+/* NFS: one line for the server, one per export (bytes written/read, rates over the
+ * last minute), one per client address (at most 16, the most recent first), the
+ * mounts. */
 static void print_nfs(const jsonp_val *nfs)
 {
-	char line[400], a[32], b[32];
+	char line[400], a[32], b[32], ra[32], rb[32];
 	int on = 0;
 	if (!nfs || jsonp_bool(jsonp_get(nfs, "enabled"), &on) < 0 || !on)
 		return;
 	const jsonp_val *xs = jsonp_get(nfs, "exports"), *ms = jsonp_get(nfs, "mounts");
+	const jsonp_val *cs = jsonp_get(nfs, "clients");
 	snprintf(line, sizeof(line), "port %llu, mount port %llu, %llu connections, %zu mounts",
 	         (unsigned long long)get_u(nfs, "port"), (unsigned long long)get_u(nfs, "mount_port"),
 	         (unsigned long long)get_u(nfs, "connections"), jsonp_len(ms));
 	cli_print_field("nfs", line);
 	for (size_t i = 0; i < jsonp_len(xs); i++) {
 		const jsonp_val *x = jsonp_at(xs, i);
-		snprintf(line, sizeof(line), "%s %s (%s): %s written, %s read", get_s(x, "name"),
-		         get_s(x, "path"), get_s(x, "access"),
+		double wr = 0, rd = 0;
+		jsonp_double(jsonp_get(x, "write_bps"), &wr);
+		jsonp_double(jsonp_get(x, "read_bps"), &rd);
+		snprintf(line, sizeof(line), "%s %s (%s): %s written, %s read; last minute %s/s "
+		         "written, %s/s read", get_s(x, "name"), get_s(x, "path"), get_s(x, "access"),
 		         bks_fmt_bytes(get_u(x, "bytes_written"), a, sizeof(a)),
-		         bks_fmt_bytes(get_u(x, "bytes_read"), b, sizeof(b)));
+		         bks_fmt_bytes(get_u(x, "bytes_read"), b, sizeof(b)),
+		         bks_fmt_bytes((uint64_t)wr, ra, sizeof(ra)),
+		         bks_fmt_bytes((uint64_t)rd, rb, sizeof(rb)));
 		cli_print_field("export", line);
+	}
+	for (size_t i = 0; i < jsonp_len(cs) && i < 16; i++) {
+		const jsonp_val *c = jsonp_at(cs, i);
+		snprintf(line, sizeof(line), "%s: %llu connections, %llu calls, %s written, %s read",
+		         get_s(c, "address"), (unsigned long long)get_u(c, "connections"),
+		         (unsigned long long)get_u(c, "calls"),
+		         bks_fmt_bytes(get_u(c, "bytes_written"), a, sizeof(a)),
+		         bks_fmt_bytes(get_u(c, "bytes_read"), b, sizeof(b)));
+		cli_print_field(i ? "" : "clients", line);
 	}
 	for (size_t i = 0; i < jsonp_len(ms) && i < 16; i++) {
 		const jsonp_val *m = jsonp_at(ms, i);

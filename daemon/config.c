@@ -143,7 +143,7 @@ static const ckey keys[] = {
 	KA(NFS, "listen", T_OPTADDR, nfs_listen, nfs_listen_set, 0, "0.0.0.0:2049", R),
 	K(NFS, "mount_port", T_UINT, nfs_mount_port, 1, 65535, "20048", R),
 	K(NFS, "portmap_port", T_UINT, nfs_portmap_port, 0, 65535, "111", R),
-	K(NFS, "max_connections", T_UINT, nfs_max_connections, 1, 4096, "64", R),
+	K(NFS, "max_connections", T_UINT, nfs_max_connections, 1, 4096, "256", R),
 	K(NFS, "wsize", T_SIZE, nfs_wsize, KB(4), MB(1), "1M", R | K_POW2),
 	K(NFS, "rsize", T_SIZE, nfs_rsize, KB(4), MB(1), "1M", R | K_POW2),
 	K(NFS, "stage_per_file", T_SIZE, nfs_stage_file, MB(1), TB(1), "64M", R),

@@ -142,7 +142,7 @@ typedef struct bks_cfg {
 	int nfs_listen_set;       /* (T_OPTADDR's flag; enable decides) */
 	uint32_t nfs_mount_port;  /* 20048; 1..65535 */
 	uint32_t nfs_portmap_port;/* 111; 0 = no portmapper */
-	uint32_t nfs_max_connections; /* 64; 1..4096 */
+	uint32_t nfs_max_connections; /* 256; 1..4096 */
 	uint32_t nfs_wsize;       /* 1 MiB; 4 KiB..1 MiB */
 	uint32_t nfs_rsize;       /* 1 MiB; 4 KiB..1 MiB */
 	uint64_t nfs_stage_file;  /* 64 MiB; unstable bytes staged per file */

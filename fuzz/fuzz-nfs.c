@@ -44,6 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     (c.flavor == RPC_AUTH_SYS && (c.sys.ngids > RPC_GIDS_MAX ||
 		                                   strlen(c.sys.machine) > RPC_MACHINE_MAX))))
 			abort();
+		/* The same bytes as a reply to the xid they start with: the results lie
+		 * inside the input and end with it. */
+		const uint8_t *res;
+		size_t rl;
+		if (len >= 4 && rpc_reply_decode(in, len, (uint32_t)in[0] << 24 |
+		                                  (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
+		                                  in[3], &res, &rl) == 0 &&
+		    (res < in || res + rl != in + len))
+			abort();
 		/* The same bytes as a stream of fragment headers. */
 		rpc_rec rr;
 		rpc_rec_init(&rr, 4096);

@@ -423,6 +423,7 @@ function renderStatus(st) {
   setText('#st-uptime', fmtDuration(st.uptime_s));
   renderJobs(st.jobs || arr.jobs || []);
   renderLuns(st.luns || []);
+  renderNfs(st.nfs || {});
   renderDisks(disks);
   renderScrubInfo(arr.last_scrub, (st.jobs || []).find((j) => j.kind === 'scrub'));
 }
@@ -475,6 +476,35 @@ function renderCapacity(c) {
   setText('#ratio-overall', physical ? fmtRatio(logical / physical) : '–');
   setText('#cap-objects', fmtCount(c.objects));
   setText('#cap-chunks', fmtCount(c.unique_chunks));
+}
+
+// ---------------------------------------------------------------- NFS
+
+// One table row of cells (text, right-aligned when num).
+function nfsRow(cells) {
+  return el('tr', {}, ...cells.map(([text, num]) => el('td', num ? { class: 'num', text } : { text })));
+}
+function nfsFill(tbody, rows) {
+  // The tables are short (exports, and at most 64 client addresses): rebuilt whole.
+  tbody.replaceChildren(...rows.map(nfsRow));
+}
+
+function renderNfs(n) {
+  const card = $('#nfs-card');
+  card.hidden = !n.enabled;
+  if (!n.enabled) return;
+  const pm = n.rpcbind ? 'registered with rpcbind' : n.portmap_port ? 'portmapper on ' + n.portmap_port : 'no portmapper';
+  setText('#nfs-summary', '· port ' + n.port + ', mount port ' + n.mount_port + ', ' + pm + ' · ' +
+    fmtCount(n.connections) + ' of ' + fmtCount(n.max_connections) + ' connections');
+  nfsFill($('#nfs-exports tbody'), (n.exports || []).map((x) => [
+    [x.name], [x.path], [x.access], [fmtRate(x.write_bps), 1], [fmtRate(x.read_bps), 1],
+    [fmtBytes(x.bytes_written), 1], [fmtBytes(x.bytes_read), 1]]));
+  const clients = n.clients || [];
+  nfsFill($('#nfs-clients tbody'), clients.map((k) => [
+    [k.address], [fmtCount(k.connections), 1], [fmtCount(k.calls), 1],
+    [fmtBytes(k.bytes_written), 1], [fmtBytes(k.bytes_read), 1], [fmtTime(k.last_seen_ns)]]));
+  $('#nfs-clients').hidden = clients.length === 0;
+  $('#nfs-clients-none').hidden = clients.length > 0;
 }
 
 // ---------------------------------------------------------------- jobs
