@@ -113,4 +113,11 @@ int cmd_mkdir(cli_ctx *c, int argc, char **argv);
 int cmd_mv(cli_ctx *c, int argc, char **argv);
 int cmd_ping(cli_ctx *c, int argc, char **argv);
 
+/* cmd_lun.c: LUNs on a running bkstord (control API) */
+int cmd_lun_list(cli_ctx *c, int argc, char **argv);
+int cmd_lun_create(cli_ctx *c, int argc, char **argv);
+int cmd_lun_resize(cli_ctx *c, int argc, char **argv);
+int cmd_lun_acl(cli_ctx *c, int argc, char **argv);
+int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
+
 #endif /* BKS_CLI_H */

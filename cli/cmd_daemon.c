@@ -358,6 +358,22 @@ static void print_nfs(const jsonp_val *nfs)
 	}
 }
 
+/* LUNs: one line each (size, mapped bytes, sessions). */
+static void print_luns(const jsonp_val *ls)
+{
+	char line[400], a[32], b[32], nm[80];
+	for (size_t i = 0; i < jsonp_len(ls) && i < 64; i++) {
+		const jsonp_val *l = jsonp_at(ls, i);
+		client_clean_str(nm, sizeof(nm), get_s(l, "name"));
+		snprintf(line, sizeof(line), "%s: %s, %s mapped, %llu-byte blocks, %llu sessions",
+		         nm, bks_fmt_bytes(get_u(l, "size"), a, sizeof(a)),
+		         bks_fmt_bytes(get_u(l, "mapped_bytes"), b, sizeof(b)),
+		         (unsigned long long)get_u(l, "block_size"),
+		         (unsigned long long)get_u(l, "sessions"));
+		print_field(i ? "" : "luns", line);
+	}
+}
+
 static void print_overview(const jsonp_val *root)
 {
 	const jsonp_val *cap = jsonp_get(root, "capacity"), *tp = jsonp_get(root, "throughput");
@@ -406,6 +422,7 @@ static void print_overview(const jsonp_val *root)
 	         fmt_rate(get_d(tp, "restore_bps", 0), b, sizeof(b)));
 	print_field("rate", line);
 	print_nfs(jsonp_get(root, "nfs"));
+	print_luns(jsonp_get(root, "luns"));
 	print_jobs(jsonp_get(root, "jobs"), now);
 	putchar('\n');
 }

@@ -603,6 +603,8 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 		} else {
 			get_files(a, conn, rp, !strcmp(url, "/api/v1/stat"));
 		}
+	} else if (!strcmp(url, "/api/v1/luns") || !strncmp(url, "/api/v1/luns/", 13)) {
+		api_luns(a, url, method, rq, rp, allow);
 	} else if (is_post_endpoint(url)) {
 		jsonp *d;
 		if (!post) {

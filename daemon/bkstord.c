@@ -205,6 +205,10 @@ int main(int argc, char **argv)
 		LOG_E("LUNs unavailable: %s", bks_errmsg(&e, r));
 		ap->luns = NULL;
 	}
+	/* The demo has one LUN (10 GiB, thin: it costs nothing until written). */
+	if (demo && ap->luns && (r = lun_create(ap->luns, "demo", 10ull << 30, 512, "", &e)) < 0 &&
+	    r != -EEXIST)
+		LOG_W("demo: cannot create LUN demo: %s", bks_errmsg(&e, r));
 	if (ap->luns && (r = iscsi_start(ap, ap->luns, &ap->iscsi, &e)) < 0) {
 		LOG_E("cannot start: %s", bks_errmsg(&e, r));
 		nfs_stop(ap->nfs);

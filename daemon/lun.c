@@ -77,8 +77,17 @@ struct lun {
 	uint64_t read_bytes, written_bytes;
 };
 
+/* mapped_bytes walks a LUN's whole map: kept per data object, good while the size
+ * is the same and, for an open LUN (it changes), for MAPPED_TTL_NS. */
+#define MAPPED_CACHE 64
+#define MAPPED_TTL_NS (5000000000ull)
+struct mapped_ent {
+	uint64_t id, size, mapped, when_ns;
+};
+
 struct lun_set {
 	appl *ap;
+	struct mapped_ent mc[MAPPED_CACHE]; /* under appl.mu */
 	pthread_mutex_t mu;
 	struct lun *open;
 	uint64_t luns;           /* the "luns" directory */
@@ -488,10 +497,8 @@ void lun_set_close(lun_set *ls)
 		pthread_mutex_unlock(&ls->mu);
 		pthread_join(ls->flusher, NULL);
 	}
-	/* LUNs still open (a session the transport did not close): apply their caches;
-	 * the handles stay allocated for whoever still holds them? No: the set owns
-	 * them, and closing the set ends every session first (bkstord stops the target
-	 * before the set). */
+	/* LUNs still open: bkstord stops the iSCSI target (every session closes its
+	 * handles) before the set, so none should be; any left are applied and freed. */
 	pthread_mutex_lock(&ls->ap->mu);
 	for (lun *l = ls->open, *nx; l; l = nx) {
 		nx = l->next;
@@ -682,8 +689,14 @@ static void info_fill(lun_set *ls, const char *name, const struct rec *rc, lun *
 	         li->naa, li->serial);
 	memcpy(li->initiators, l ? l->acl : rc->acl, sizeof(li->initiators));
 	if (with_mapped) {
-		uint64_t m = 0;
-		store_mapped_bytes(ls->ap->s, rc->data, &m);
+		uint64_t m = 0, now = bks_now_ns();
+		struct mapped_ent *me = &ls->mc[rc->data % MAPPED_CACHE];
+		if (me->id == rc->data && me->size == li->size &&
+		    (!l || now - me->when_ns < MAPPED_TTL_NS)) {
+			m = me->mapped;
+		} else if (store_mapped_bytes(ls->ap->s, rc->data, &m) == 0) {
+			*me = (struct mapped_ent){rc->data, li->size, m, now};
+		}
 		li->mapped_bytes = l ? BKS_MIN(m + l->cached, l->size) : m;
 	}
 	if (l) {

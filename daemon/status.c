@@ -120,6 +120,7 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
 	nfs_status_json(ap->nfs, j);
+	lun_status_json(ap, j);
 	iscsi_status_json(ap->iscsi, j);
 	json_obj_end(j);
 	free(as);

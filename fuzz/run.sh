@@ -12,7 +12,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped";
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
 common="$top/common/bks.c"
 status=0
-for t in label segment wire jsonp http config nfs dir iscsi; do
+for t in label segment wire jsonp http config nfs dir scsi iscsi; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
@@ -22,6 +22,7 @@ for t in label segment wire jsonp http config nfs dir iscsi; do
 	config) srcs="$top/fuzz/fuzz-config.c $top/daemon/config.c $common" ;;
 	http) srcs="$top/fuzz/fuzz-http.c $top/cli/http.c $common" ;;
 	dir) srcs="$top/fuzz/fuzz-dir.c $top/dedup/*.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd -lcrypto -lpthread" ;;
+	scsi) srcs="$top/fuzz/fuzz-scsi.c $top/proto/scsi.c $common" ;;
 	iscsi) srcs="$top/fuzz/fuzz-iscsi.c $top/proto/iscsi.c $common -lisal -lcrypto" ;;
 	nfs) srcs="$top/fuzz/fuzz-nfs.c $top/proto/xdr.c $top/proto/rpc.c $top/proto/nfs3.c $common -lcrypto" ;;
 	esac

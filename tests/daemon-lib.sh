@@ -13,7 +13,7 @@ command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 missing"; exit 77; }
 T=$(mktemp -d "${BKS_TEST_DIR:-/var/tmp}/bks-$(basename "$0" .sh)-XXXXXX")
 DEMO="$T/demo"
 # A port per test run (the demo also takes PORT+1 for the dashboard, PORT+2 and +3
-# for NFS and MOUNT): four adjacent ports nobody listens on now, tried from a point picked by pid and time, because
+# for NFS and MOUNT, PORT+4 for iSCSI): five adjacent ports nobody listens on now, tried from a point picked by pid and time, because
 # tests run in parallel and a guessed port was sometimes taken.
 PORT=$(python3 - "$$" <<'PYEOF'
 import socket, sys, time
@@ -28,8 +28,8 @@ def free(p):
     finally:
         s.close()
 for i in range(2000):
-    p = 20000 + (start - 20000 + i * 4) % 40000
-    if all(free(p + k) for k in range(4)):
+    p = 20000 + (start - 20000 + i * 5) % 40000
+    if all(free(p + k) for k in range(5)):
         print(p)
         break
 PYEOF

@@ -422,8 +422,29 @@ function renderStatus(st) {
   setText('#st-connections', fmtCount(st.connections));
   setText('#st-uptime', fmtDuration(st.uptime_s));
   renderJobs(st.jobs || arr.jobs || []);
+  renderLuns(st.luns || []);
   renderDisks(disks);
   renderScrubInfo(arr.last_scrub, (st.jobs || []).find((j) => j.kind === 'scrub'));
+}
+
+// LUNs: one row each (name, size, mapped bytes, block size, sessions, ACL).
+function renderLuns(luns) {
+  const rows = $('#lun-rows');
+  $('#lun-table').hidden = luns.length === 0;
+  $('#luns-none').hidden = luns.length !== 0;
+  syncList(rows, luns, (l) => l.name, () => {
+    const tr = el('tr');
+    for (let i = 0; i < 6; i++) tr.appendChild(el('td'));
+    return tr;
+  }, (tr, l) => {
+    const td = tr.children;
+    td[0].textContent = l.name;
+    td[1].textContent = fmtBytes(l.size);
+    td[2].textContent = fmtBytes(l.mapped_bytes) + (l.size ? ' (' + (100 * l.mapped_bytes / l.size).toFixed(1) + '%)' : '');
+    td[3].textContent = String(l.block_size);
+    td[4].textContent = fmtCount(l.sessions);
+    td[5].textContent = l.initiators || 'any';
+  });
 }
 
 function renderCapacity(c) {
