@@ -135,8 +135,9 @@ typedef struct perf {
 	int mode;        /* 0 seqwrite, 1 seqread, 2 randwrite */
 	uint64_t left, issued_lba, span;
 	uint32_t bs;
-	int inflight, errors;
-	unsigned char *buf;
+	int inflight, errors, slots;
+	uint64_t seq;
+	unsigned char *buf;       /* slots buffers of bs bytes */
 	uint64_t rng;
 } perf;
 
@@ -166,9 +167,15 @@ static void perf_issue(perf *p)
 		lba = p->issued_lba % p->span;
 		p->issued_lba += blocks;
 	}
+	/* Written data never repeats (a counter in every 4 KiB of random bytes), so the
+	 * store cannot deduplicate it and zstd cannot shrink it: the worst case. */
+	unsigned char *b = p->buf + (size_t)(p->seq % (uint64_t)p->slots) * p->bs;
+	for (uint32_t o = 0; p->mode != 1 && o + 8 <= p->bs; o += 4096)
+		memcpy(b + o, &p->seq, 8);
+	p->seq++;
 	struct scsi_task *t = p->mode == 1 ?
 		iscsi_read16_task(ctx, lunno, lba, p->bs, (int)bsize, 0, 0, 0, 0, 0, perf_cb, p) :
-		iscsi_write16_task(ctx, lunno, lba, p->buf, p->bs, (int)bsize, 0, 0, 0, 0, 0, perf_cb, p);
+		iscsi_write16_task(ctx, lunno, lba, b, p->bs, (int)bsize, 0, 0, 0, 0, 0, perf_cb, p);
 	if (!t) {
 		p->errors++;
 		return;
@@ -195,10 +202,16 @@ static int do_perf(const char *mode, uint64_t mb, int qd, uint32_t bs)
 		return 1;
 	p.left = (mb << 20) / bs;
 	p.span = nblocks;
-	if (!(p.buf = malloc(bs)))
+	p.slots = 2 * qd;
+	if (!(p.buf = malloc((size_t)bs * (size_t)p.slots)))
 		return 1;
-	for (uint32_t i = 0; i < bs; i++) /* incompressible enough: no dedup of zeros */
-		p.buf[i] = (unsigned char)(i * 2654435761u >> 13);
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < (size_t)bs * (size_t)p.slots; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p.buf[i] = (unsigned char)x;
+	}
 	uint64_t total = p.left;
 	double t0 = now_s();
 	for (int i = 0; i < qd; i++)
