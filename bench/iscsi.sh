@@ -20,13 +20,21 @@ mb=${1:-512}
 [ -x "$client" ] || { echo "iscsi.sh: $client not built (libiscsi-dev)" >&2; exit 1; }
 command -v tgtd >/dev/null || { echo "iscsi.sh: tgtd missing (tgt)" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bkstor-iscsi-XXXXXX")
-dpid=""; tpid=""
+dpid=""; tpid=""; cport=""
 cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
+	[ -n "$tpid" ] && tgt_stop "$cport" "$tpid"
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# tgtd ignores SIGTERM while it has targets: delete them, shut it down, then make sure.
+tgt_stop() { # CONTROL_PORT PID
+	tgtadm -C "$1" --op delete --mode target --tid 1 --force >/dev/null 2>&1
+	tgtadm -C "$1" --op delete --mode system >/dev/null 2>&1
+	for _ in $(seq 20); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$2" 2>/dev/null
+	wait "$2" 2>/dev/null
+}
 freeport() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -55,7 +63,7 @@ kill "$dpid"; wait "$dpid" 2>/dev/null || true; dpid=""
 
 # tgt: a sparse file of the same size next to the demo's disks.
 tport=$(freeport)
-cport=$((20000 + $$ % 30000))
+cport=$((100 + $$ % 30000)) # tgtadm takes at most 32767
 truncate -s "${size_mb}M" "$work/tgt.img"
 tgtd -f -C "$cport" --iscsi "portal=127.0.0.1:$tport" >"$work/tgtd.log" 2>&1 &
 tpid=$!

@@ -70,10 +70,11 @@ d_stop || bad "stop"
 if [ "${ISCSI_CU_TGT:-yes}" != no ] && command -v tgtd >/dev/null 2>&1 &&
    command -v tgtadm >/dev/null 2>&1; then
 	TPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	CPORT=$((20000 + $$ % 30000))
+	CPORT=$((100 + $$ % 30000)) # tgtadm takes at most 32767
 	truncate -s 1G "$T/tgt.img"
 	tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$T/tgtd.log" 2>&1 &
 	TPID=$!
+	trap '[ -n "$TPID" ] && kill -9 "$TPID" 2>/dev/null; cleanup' EXIT
 	for _ in $(seq 50); do
 		tgtadm -C "$CPORT" --lld iscsi --op show --mode target >/dev/null 2>&1 && break
 		sleep 0.1
@@ -95,8 +96,13 @@ if [ "${ISCSI_CU_TGT:-yes}" != no ] && command -v tgtd >/dev/null 2>&1 &&
 		echo "tgt: could not set up a target (tgtd log below); not compared"
 		tail -5 "$T/tgtd.log"
 	fi
-	kill "$TPID" 2>/dev/null
+	# tgtd ignores SIGTERM while it has targets: delete them, shut it down.
+	tgtadm -C "$CPORT" --op delete --mode target --tid 1 --force >/dev/null 2>&1
+	tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1
+	for _ in $(seq 20); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$TPID" 2>/dev/null
 	wait "$TPID" 2>/dev/null
+	TPID=""
 else
 	echo "tgt: not compared (tgtd missing or ISCSI_CU_TGT=no)"
 fi
