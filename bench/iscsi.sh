@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/iscsi.sh [MB]: bkstor's iSCSI target against tgt 1.0.85 (Debian tgtd, a
 # sparse file LUN of the same size in the same directory), in one run on this
-# machine, over loopback, with the same client (tests/iscsiclient over libiscsi):
+# machine, over loopback, with the same client (tests/iscsidd over libiscsi):
 #   - sequential 1 MiB WRITE(16)s of MB megabytes (default 512), 8 in flight, data
 #     that neither deduplicates nor compresses (random bytes with a counter in every
 #     4 KiB: bkstor's worst case), then SYNCHRONIZE CACHE (in the time);
@@ -9,12 +9,12 @@
 #   - random 4 KiB writes, 32 in flight, MB/16 megabytes, then SYNCHRONIZE CACHE.
 # Prints iscsi_* and tgt_* rates and the ratios iscsi_read_vs_tgt (target >= 1.0),
 # iscsi_write_vs_tgt (>= 0.8; tgt stores plain bytes in a file), and
-# iscsi_randwrite_4k_iops. Needs tgt and a build with tests/iscsiclient
+# iscsi_randwrite_4k_iops. Needs tgt and a build with tests/iscsidd
 # (libiscsi-dev); run as root (tgtd).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
-client="$build/tests/iscsiclient"
+client="$build/tests/iscsidd"
 ctl="$build/cli/bkstorctl"
 mb=${1:-512}
 [ -x "$client" ] || { echo "iscsi.sh: $client not built (libiscsi-dev)" >&2; exit 1; }

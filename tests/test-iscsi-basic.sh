@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/test-iscsi-basic.sh: the demo daemon's iSCSI target with real initiators
-# (libiscsi-bin's iscsi-ls and iscsi-inq, and tests/iscsiclient over libiscsi):
+# (libiscsi-bin's iscsi-ls and iscsi-inq, and tests/iscsidd over libiscsi):
 # SendTargets discovery (a LUN whose ACL leaves the initiator out is not listed),
 # INQUIRY, five generations of backup-like data written each to its own region of a
 # LUN with WRITE(16) and SYNCHRONIZE CACHE and read back byte-identical (also with
@@ -10,26 +10,14 @@
 # one admitted; the status document's iscsi object.
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 
-client="${top_builddir:-.}/tests/iscsiclient"
+client="${top_builddir:-.}/tests/iscsidd"
 for t in iscsi-ls iscsi-inq; do
 	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t missing (libiscsi-bin)"; exit 77; }
 done
-[ -x "$client" ] || { echo "SKIP: tests/iscsiclient not built (libiscsi-dev missing)"; exit 77; }
+[ -x "$client" ] || { echo "SKIP: tests/iscsidd not built (libiscsi-dev missing)"; exit 77; }
 
-# A free port for the target (the demo's own four are PORT..PORT+3).
-IPORT=$(python3 - "$PORT" <<'PY'
-import socket, sys
-p = int(sys.argv[1]) + 4
-while True:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        p += 1
-    finally:
-        s.close()
-PY
-)
+# The demo serves iSCSI on PORT+4 (daemon-lib.sh found five free ports).
+IPORT=$((PORT + 4))
 # set_iscsi KEY=VALUE...: make the [iscsi] section of the demo's configuration hold
 # these keys (added when missing, replaced when present).
 set_iscsi() {
@@ -62,9 +50,6 @@ PY
 }
 
 d_start || exit 1
-d_stop || bad "first stop"
-set_iscsi enable=yes listen=127.0.0.1:$IPORT
-d_start || exit 1
 grep -q "iscsi: serving on 127.0.0.1:$IPORT" "$T/daemon.log" && ok "target listening on $IPORT" ||
 	bad "no iSCSI listener in the log"
 
@@ -90,7 +75,7 @@ make_base "$T/base" 6
 gens "$T/base" "$T/gen" 5
 for g in 1 2 3 4 5; do
 	f="$T/gen/gen0$g.img"
-	check "write generation $g ($(stat -c %s "$f") bytes)" 0 "$client" "$URL" write "$f" $((g * 32768))
+	check "write generation $g ($(stat -c %s "$f") bytes)" 0 "$client" "$URL" put "$f" $((g * 32768))
 done
 verify_all() { # label [URL]
 	u=${2:-$URL}
@@ -98,7 +83,7 @@ verify_all() { # label [URL]
 	for g in 1 2 3 4 5; do
 		f="$T/gen/gen0$g.img"
 		rm -f "$T/back"
-		"$client" "$u" read "$T/back" "$(stat -c %s "$f")" $((g * 32768)) 2>"$T/err" &&
+		"$client" "$u" get "$T/back" "$(stat -c %s "$f")" $((g * 32768)) 2>"$T/err" &&
 			cmp -s "$T/back" "$f" && good=$((good + 1))
 	done
 	[ $good = 5 ] && ok "$1: 5 of 5 generations read back byte-identical" ||
@@ -118,8 +103,8 @@ d_stop && ok "clean stop" || bad "stop"
 d_start || exit 1
 verify_all "after restart"
 head -c 3000000 /dev/urandom >"$T/late"
-check "write after restart" 0 "$client" "$URL" write "$T/late" 250000
-"$client" "$URL" read "$T/lateback" 3000000 250000 && cmp -s "$T/late" "$T/lateback" &&
+check "write after restart" 0 "$client" "$URL" put "$T/late" 250000
+"$client" "$URL" get "$T/lateback" 3000000 250000 && cmp -s "$T/late" "$T/lateback" &&
 	ok "read back after restart" || bad "read after restart"
 
 # CHAP, turned on by SIGHUP (the chap_* keys are reloadable).
@@ -128,17 +113,17 @@ set_iscsi chap_user=alice chap_secret=alice-secret-123 mutual_user=tgt \
 kill -HUP "$DPID"
 for _ in $(seq 50); do grep -q "iscsi: CHAP required" "$T/daemon.log" && break; sleep 0.1; done
 CU="iscsi://alice%alice-secret-123@$P/$PFX:vol1/0"
-check "no CHAP: refused" 2 "$client" "$URL" read "$T/x" 4096
+check "no CHAP: refused" 2 "$client" "$URL" get "$T/x" 4096
 check "wrong CHAP secret: refused" 2 "$client" "iscsi://alice%wrong-secret-000@$P/$PFX:vol1/0" \
-	read "$T/x" 4096
+	get "$T/x" 4096
 check "wrong CHAP user: refused" 2 "$client" "iscsi://mallory%alice-secret-123@$P/$PFX:vol1/0" \
-	read "$T/x" 4096
-check "right CHAP secret: admitted" 0 "$client" "$CU" read "$T/x" 4096
+	get "$T/x" 4096
+check "right CHAP secret: admitted" 0 "$client" "$CU" get "$T/x" 4096
 check "mutual CHAP: admitted" 0 env LIBISCSI_CHAP_TARGET_USERNAME=tgt \
-	LIBISCSI_CHAP_TARGET_PASSWORD=target-secret-456 "$client" "$CU" read "$T/x" 4096
+	LIBISCSI_CHAP_TARGET_PASSWORD=target-secret-456 "$client" "$CU" get "$T/x" 4096
 check "mutual CHAP, the target's answer wrong: the initiator refuses" 2 \
 	env LIBISCSI_CHAP_TARGET_USERNAME=tgt LIBISCSI_CHAP_TARGET_PASSWORD=not-the-target-9 \
-	"$client" "$CU" read "$T/x" 4096
+	"$client" "$CU" get "$T/x" 4096
 grep -q "alice-secret-123\|target-secret-456" "$T/daemon.log" && bad "a secret in the log" ||
 	ok "no secret in the log"
 verify_all "through CHAP" "$CU"
@@ -146,9 +131,9 @@ verify_all "through CHAP" "$CU"
 # ACL: only the listed initiator may log in to 'locked'.
 LU="iscsi://alice%alice-secret-123@$P/$PFX:locked/0"
 check "initiator not in the ACL: refused" 2 \
-	env ISCSI_INITIATOR=iqn.2026-12.io.bkstor:other "$client" "$LU" read "$T/x" 4096
+	env ISCSI_INITIATOR=iqn.2026-12.io.bkstor:other "$client" "$LU" get "$T/x" 4096
 check "initiator in the ACL: admitted" 0 \
-	env ISCSI_INITIATOR=iqn.2026-12.io.bkstor:allowed "$client" "$LU" read "$T/x" 4096
+	env ISCSI_INITIATOR=iqn.2026-12.io.bkstor:allowed "$client" "$LU" get "$T/x" 4096
 grep -q "status 0202" "$T/daemon.log" && ok "ACL refusal logged as an authorization failure" ||
 	bad "no authorization failure in the log"
 d_stop && ok "clean stop" || bad "stop"

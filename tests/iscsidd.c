@@ -1,12 +1,13 @@
-/* tests/iscsiclient: a small iSCSI initiator over libiscsi for the iSCSI tests and
- * bench/iscsi.sh (Debian's libiscsi-bin has no dd-like tool).
+/* tests/iscsidd: files in and out of a LUN, and load, over libiscsi, for
+ * test-iscsi-basic and bench/iscsi.sh (Debian's libiscsi-bin has no dd-like tool;
+ * tests/iscsiclient does the crash test's block patterns and reservations).
  *
- *   iscsiclient URL write FILE [LBA]       write FILE (zero-padded to a block) from LBA
- *                                          in 1 MiB WRITE(16)s, then SYNCHRONIZE CACHE
- *   iscsiclient URL read FILE BYTES [LBA]  read BYTES from LBA into FILE
- *   iscsiclient URL perf MODE MB QD BS     MODE seqwrite, seqread or randwrite: MB
- *                                          megabytes in BS-byte commands, QD at once;
- *                                          prints "MODE_mbs N" and "MODE_iops N"
+ *   iscsidd URL put FILE [LBA]         write FILE (zero-padded to a block) from LBA
+ *                                      in 1 MiB WRITE(16)s, then SYNCHRONIZE CACHE
+ *   iscsidd URL get FILE BYTES [LBA]   read BYTES from LBA into FILE
+ *   iscsidd URL perf MODE MB QD BS     MODE seqwrite, seqread or randwrite: MB
+ *                                      megabytes in BS-byte commands, QD at once;
+ *                                      prints "MODE_mbs N" and "MODE_iops N"
  *
  * URL: iscsi://[USER%PASSWORD@]HOST:PORT/TARGET/LUN[?header_digest=crc32c]; mutual
  * CHAP through LIBISCSI_CHAP_TARGET_USERNAME/PASSWORD. The initiator name is
@@ -38,7 +39,7 @@ static int connect_to(const char *url)
 	iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C);
 	struct iscsi_url *u = iscsi_parse_full_url(ctx, url);
 	if (!u) {
-		fprintf(stderr, "iscsiclient: %s\n", iscsi_get_error(ctx));
+		fprintf(stderr, "iscsidd: %s\n", iscsi_get_error(ctx));
 		return 1;
 	}
 	iscsi_set_targetname(ctx, u->target);
@@ -47,14 +48,14 @@ static int connect_to(const char *url)
 		iscsi_set_initiator_username_pwd(ctx, u->user, u->passwd);
 	lunno = u->lun;
 	if (iscsi_full_connect_sync(ctx, u->portal, u->lun) != 0) {
-		fprintf(stderr, "iscsiclient: login failed: %s\n", iscsi_get_error(ctx));
+		fprintf(stderr, "iscsidd: login failed: %s\n", iscsi_get_error(ctx));
 		iscsi_destroy_url(u);
 		return 2;
 	}
 	iscsi_destroy_url(u);
 	struct scsi_task *t = iscsi_readcapacity16_sync(ctx, lunno);
 	if (!t || t->status != SCSI_STATUS_GOOD) {
-		fprintf(stderr, "iscsiclient: READ CAPACITY(16) failed\n");
+		fprintf(stderr, "iscsidd: READ CAPACITY(16) failed\n");
 		return 1;
 	}
 	struct scsi_readcapacity16 *rc = scsi_datain_unmarshall(t);
@@ -81,7 +82,7 @@ static int do_write(const char *path, uint64_t lba)
 		struct scsi_task *t = iscsi_write16_sync(ctx, lunno, lba, buf, (uint32_t)len, (int)bsize,
 		                                         0, 0, 0, 0, 0);
 		if (!t || t->status != SCSI_STATUS_GOOD) {
-			fprintf(stderr, "iscsiclient: WRITE(16) at %llu failed: %s\n",
+			fprintf(stderr, "iscsidd: WRITE(16) at %llu failed: %s\n",
 			        (unsigned long long)lba, iscsi_get_error(ctx));
 			rc = 1;
 			break;
@@ -91,7 +92,7 @@ static int do_write(const char *path, uint64_t lba)
 	}
 	struct scsi_task *t = rc ? NULL : iscsi_synchronizecache10_sync(ctx, lunno, 0, 0, 0, 0);
 	if (!rc && (!t || t->status != SCSI_STATUS_GOOD)) {
-		fprintf(stderr, "iscsiclient: SYNCHRONIZE CACHE failed\n");
+		fprintf(stderr, "iscsidd: SYNCHRONIZE CACHE failed\n");
 		rc = 1;
 	}
 	if (t)
@@ -112,7 +113,7 @@ static int do_read(const char *path, uint64_t bytes, uint64_t lba)
 		uint32_t blen = (len + bsize - 1) / bsize * bsize;
 		struct scsi_task *t = iscsi_read16_sync(ctx, lunno, lba, blen, (int)bsize, 0, 0, 0, 0, 0);
 		if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != (int)blen) {
-			fprintf(stderr, "iscsiclient: READ(16) at %llu failed: %s\n",
+			fprintf(stderr, "iscsidd: READ(16) at %llu failed: %s\n",
 			        (unsigned long long)lba, iscsi_get_error(ctx));
 			rc = 1;
 			if (t)
@@ -219,7 +220,7 @@ static int do_perf(const char *mode, uint64_t mb, int qd, uint32_t bs)
 	while (p.inflight > 0) {
 		struct pollfd pf = {.fd = iscsi_get_fd(ctx), .events = (short)iscsi_which_events(ctx)};
 		if (poll(&pf, 1, 1000) < 0 || iscsi_service(ctx, pf.revents) < 0) {
-			fprintf(stderr, "iscsiclient: %s\n", iscsi_get_error(ctx));
+			fprintf(stderr, "iscsidd: %s\n", iscsi_get_error(ctx));
 			return 1;
 		}
 	}
@@ -232,7 +233,7 @@ static int do_perf(const char *mode, uint64_t mb, int qd, uint32_t bs)
 	}
 	free(p.buf);
 	if (p.errors) {
-		fprintf(stderr, "iscsiclient: %d commands failed\n", p.errors);
+		fprintf(stderr, "iscsidd: %d commands failed\n", p.errors);
 		return 1;
 	}
 	printf("%s_mbs %.1f\n%s_iops %.0f\n", mode, (double)(total * bs) / 1048576.0 / dt, mode,
@@ -243,16 +244,16 @@ static int do_perf(const char *mode, uint64_t mb, int qd, uint32_t bs)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: iscsiclient URL write FILE [LBA] | read FILE BYTES [LBA] | "
+		fprintf(stderr, "usage: iscsidd URL put FILE [LBA] | get FILE BYTES [LBA] | "
 		        "perf MODE MB QD BS\n");
 		return 1;
 	}
 	int rc = connect_to(argv[1]);
 	if (rc)
 		return rc;
-	if (!strcmp(argv[2], "write") && argc >= 4)
+	if (!strcmp(argv[2], "put") && argc >= 4)
 		rc = do_write(argv[3], argc > 4 ? strtoull(argv[4], NULL, 0) : 0);
-	else if (!strcmp(argv[2], "read") && argc >= 5)
+	else if (!strcmp(argv[2], "get") && argc >= 5)
 		rc = do_read(argv[3], strtoull(argv[4], NULL, 0), argc > 5 ? strtoull(argv[5], NULL, 0) : 0);
 	else if (!strcmp(argv[2], "perf") && argc == 7)
 		rc = do_perf(argv[3], strtoull(argv[4], NULL, 0), atoi(argv[5]),
