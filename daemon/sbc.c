@@ -30,8 +30,13 @@
 #define PR_NAME_MAX 223          /* iSCSI names are at most 223 bytes */
 #define PR_BLOB_VERSION 1
 #define MAX_UNMAP_DESCS 256
-#define MAX_UNMAP_BYTES (1ull << 30)    /* per descriptor */
-#define MAX_WS_BYTES (1ull << 30)       /* WRITE SAME blocks per command, in bytes */
+#define MAX_UNMAP_BYTES (1ull << 30)    /* per descriptor ... */
+#define MAX_UNMAP_BLOCKS (1u << 20)     /* ... and at most this many blocks (SBC-3 limits
+                                         * initiators expect: libiscsi checks <= 1 Mi) */
+#define MAX_WS_BYTES (1ull << 30)       /* WRITE SAME blocks per command, in bytes ... */
+#define MAX_WS_BLOCKS 65535u            /* ... and blocks: a 16-bit count, as WRITE SAME
+                                         * (10) has, so every initiator's write of the
+                                         * same range fits SBC_MAX_XFER-limited tests */
 #define OPT_XFER_BYTES (1u << 20)
 #define GLS_DESCS 64                    /* GET LBA STATUS descriptors at most */
 
@@ -445,7 +450,9 @@ void sbc_xfer(sbc_dev *d, const uint8_t *cdb, size_t cdb_len, int *dir, uint32_t
 			*dir = SBC_DIR_WRITE, *bytes = bs;
 		break;
 	case SCSI_COMPARE_AND_WRITE:
-		*dir = SBC_DIR_WRITE, *bytes = blocks_bytes(2ull * c.nblocks, bs);
+		/* 0 blocks: take what the initiator sends (256 blocks wrap to 0 in the 8-bit
+		 * field: sbc_exec refuses a 0-block command that came with data). */
+		*dir = SBC_DIR_WRITE, *bytes = blocks_bytes(2ull * (c.nblocks ? c.nblocks : 256), bs);
 		break;
 	case SCSI_UNMAP: case SCSI_MODE_SELECT6: case SCSI_MODE_SELECT10: case SCSI_PR_OUT:
 		*dir = c.alloc ? SBC_DIR_WRITE : SBC_DIR_NONE, *bytes = c.alloc;
@@ -495,10 +502,12 @@ static void fill_ident(struct ctx *x, scsi_ident *id, char *tname, size_t tcap)
 	id->nblocks = x->nblocks;
 	id->max_xfer_blocks = SBC_MAX_XFER / x->li.block_size;
 	id->opt_xfer_blocks = OPT_XFER_BYTES / x->li.block_size;
-	id->max_unmap_blocks = (uint32_t)(MAX_UNMAP_BYTES / x->li.block_size);
+	id->max_unmap_blocks = (uint32_t)BKS_MIN(MAX_UNMAP_BYTES / x->li.block_size,
+	                                         (uint64_t)MAX_UNMAP_BLOCKS);
 	id->max_unmap_descs = MAX_UNMAP_DESCS;
 	id->unmap_granularity = 1;
-	id->max_write_same_blocks = MAX_WS_BYTES / x->li.block_size;
+	id->max_write_same_blocks = BKS_MIN(MAX_WS_BYTES / x->li.block_size,
+	                                    (uint64_t)MAX_WS_BLOCKS);
 	id->wce = x->d->mode.wce;
 }
 
@@ -762,7 +771,7 @@ static void cmd_write_same(struct ctx *x)
 		bad_cdb(c, sixteen ? 10 : 7, -1);
 		return;
 	}
-	if ((uint64_t)x->k.nblocks * bs > MAX_WS_BYTES) {
+	if ((uint64_t)x->k.nblocks * bs > MAX_WS_BYTES || x->k.nblocks > MAX_WS_BLOCKS) {
 		bad_cdb(c, sixteen ? 10 : 7, -1);
 		return;
 	}
@@ -834,7 +843,7 @@ static void cmd_unmap(struct ctx *x)
 			lba_range(c);
 			return;
 		}
-		if ((uint64_t)nb * bs > MAX_UNMAP_BYTES) {
+		if ((uint64_t)nb * bs > MAX_UNMAP_BYTES || nb > MAX_UNMAP_BLOCKS) {
 			bad_param(c, (int)(8 + 16 * i + 8), -1);
 			return;
 		}
@@ -895,7 +904,12 @@ static void cmd_caw(struct ctx *x)
 	sbc_cmd *c = x->c;
 	uint32_t bs = x->li.block_size, n = x->k.nblocks;
 	if (n == 0) {
-		ok(c);
+		/* No blocks, yet data came: the initiator meant more blocks than the 8-bit
+		 * field holds (256 wraps to 0). */
+		if (c->dout_len)
+			bad_cdb(c, 13, -1);
+		else
+			ok(c);
 		return;
 	}
 	if (n > 255 || (uint64_t)2 * n * bs > SBC_MAX_XFER) {

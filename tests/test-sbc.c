@@ -462,6 +462,12 @@ static void t_compare(sbc_dev *d, uint32_t bs)
 	CHECK(be_get32(last.sense + 3) == bs + 77, "caw offset %u", be_get32(last.sense + 3));
 	CHECK(rd16(d, &nx1, 6000, 2, bs) == SBC_GOOD && !memcmp(din_buf, w + 10 * bs, 2 * bs),
 	      "caw miscompare wrote nothing");
+	/* 0 blocks: nothing to do, unless data came (256 blocks wrap to 0) */
+	c[13] = 0;
+	CHECK(run(d, &nx1, c, 16, NULL, 0, 0) == SBC_GOOD, "caw 0 blocks");
+	st = run(d, &nx1, c, 16, x, 4 * bs, 0);
+	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "caw 0 with data");
+	CHECK(sense_field() == 13, "caw field %d", sense_field());
 	/* PRE-FETCH 10/16 */
 	memset(c, 0, 16);
 	c[0] = SCSI_PREFETCH16;
