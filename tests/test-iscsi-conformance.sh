@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/test-iscsi-conformance.sh: libiscsi's conformance suite (iscsi-test-cu) against
 # a thin 1 GiB LUN of the demo daemon, each suite of the ALL family on its own with
-# -d -v, and the same suites against tgt 1.0.85 (tgtd, Debian's tgt) on a sparse
+# -d -v (and the URL given twice, so MultipathIO runs over two sessions), and the same suites against tgt 1.0.85 (tgtd, Debian's tgt) on a sparse
 # file LUN of the same size, in the same run.
 #
 # CUnit counts a skipped test as passed, so results are read from the verbose
@@ -30,7 +30,8 @@ BURL="iscsi://127.0.0.1:$IPORT/$PFX:cu/0"
 run_suites() {
 	: >"$T/$1.res"
 	for s in $SUITES; do
-		timeout 300 iscsi-test-cu -d -v "$2" -t "$s" >"$T/$1.out" 2>&1
+		# The URL twice: the MultipathIO suite then runs over two sessions.
+		timeout 300 iscsi-test-cu -d -v "$2" "$2" -t "$s" >"$T/$1.out" 2>&1
 		python3 - "$s" "$T/$1.out" >>"$T/$1.res" <<'PY'
 import re, sys
 suite, path = sys.argv[1], sys.argv[2]
