@@ -2,6 +2,8 @@
  * bkstord over its control API (docs/api.md "LUNs", docs/cli.md). Same conventions as
  * cli/cmd_daemon.c: --api SOCKET / --client FILE pick the daemon, --json prints the
  * daemon's reply, exit 1 with the daemon's sentence when it refuses. */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <errno.h>

@@ -5,6 +5,8 @@
  *                                    "initiators"} | {"action": "delete"}
  *   DELETE /api/v1/luns/NAME         delete (refused while an initiator has it open)
  * and the "luns" member of GET /api/v1/status. */
+#include <config.h>
+
 #include "daemon/api_int.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* daemon/iscsi.c: see iscsi.h. The full feature phase is in iscsi_ffp.c. */
+#include <config.h>
+
 #include "daemon/iscsi_int.h"
 
 #include <arpa/inet.h>

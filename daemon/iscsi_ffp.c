@@ -1,4 +1,6 @@
 /* daemon/iscsi_ffp.c: the full feature phase of a connection (see iscsi.h). */
+#include <config.h>
+
 #include "daemon/iscsi_int.h"
 
 #include <errno.h>
@@ -398,9 +400,12 @@ static int tmf(iscsi_conn *c, iscsi_rx *q)
 			break;
 		}
 		/* Our own tasks go; other sessions' commands run to completion (each runs
-		 * whole on its own thread) and they see the reset unit attention. */
+		 * whole on its own thread). Every nexus, the requester's too, gets the reset
+		 * unit attention (SAM-5 6.3: a logical unit reset is seen on every I_T
+		 * nexus; libiscsi's MultipathIO.Reset checks each path): NULL to
+		 * sbc_reset. */
 		abort_all(c);
-		sbc_reset(c->dev->d, &c->nx);
+		sbc_reset(c->dev->d, NULL);
 		LOG_I("iscsi: %s: %s by %s", c->peer, fn == ISCSI_TMF_LUN_RESET ? "LUN reset" :
 		      "target reset", c->initiator);
 		if (fn == ISCSI_TMF_COLD_RESET)

@@ -27,6 +27,8 @@
  * appl.mu. An open LUN is one struct shared by every lun_open of its name (one cache
  * for all the sessions that use it).
  */
+#include <config.h>
+
 #include "daemon/lun.h"
 
 #include <ctype.h>

@@ -12,6 +12,8 @@
  * changes it saves the whole state (pr_save) before the answer; a crash before the
  * save completes leaves the previous state, and the initiator saw no GOOD.
  */
+#include <config.h>
+
 #include "daemon/sbc.h"
 
 #include <errno.h>

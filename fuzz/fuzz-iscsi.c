@@ -13,6 +13,8 @@
  * right CHAP response never reports the security stage passed when CHAP is
  * required.
  */
+#include <config.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

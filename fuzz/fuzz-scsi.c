@@ -9,6 +9,8 @@
  * a page it accepts encodes back (MODE SENSE current values) to the same changeable
  * bits. The encoders never write past the capacity they are given (a short buffer
  * with a canary after it). */
+#include <config.h>
+
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>

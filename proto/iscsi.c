@@ -1,4 +1,6 @@
 /* proto/iscsi.c: see iscsi.h. */
+#include <config.h>
+
 #include "proto/iscsi.h"
 
 #include <errno.h>

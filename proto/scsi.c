@@ -1,5 +1,7 @@
 /* proto/scsi.c: see scsi.h. References: SPC-4 (r37) and SBC-3 (r35) section numbers
  * in the comments. */
+#include <config.h>
+
 #include "proto/scsi.h"
 
 #include <errno.h>

@@ -3,6 +3,8 @@
  * refusals, the negotiation of every operational key, CHAP one-way and mutual
  * (right and wrong secrets, a reflected challenge, algorithms other than MD5).
  * --seeds DIR writes valid inputs for fuzz/fuzz-iscsi.c. */
+#include <config.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,8 @@
  * the intent log holds survives), the write-back cache (acknowledged with SYNCHRONIZE
  * CACHE or FUA is durable; reads see cached writes), UNMAP and holes, and dedup of
  * a backup written twice. */
+#include <config.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
