@@ -182,7 +182,7 @@ static int execute(iscsi_conn *c, uint32_t itt, uint32_t edtl, int rflag, const 
 static int task_execute(iscsi_conn *c, iscsi_task *t)
 {
 	int r = execute(c, t->itt, t->edtl, 0, t->cdb, t->cdb_len, t->lun, t->buf,
-	                BKS_MIN(t->got, t->need), t->need, SBC_DIR_WRITE, t->pdus_sent);
+	                BKS_MIN(t->got, t->need), t->xfer, SBC_DIR_WRITE, t->pdus_sent);
 	task_free(c, t);
 	return r;
 }
@@ -272,6 +272,7 @@ static int scsi_cmd(iscsi_conn *c, iscsi_rx *q)
 	memcpy(t->cdb, cdb, cl);
 	t->cdb_len = cl;
 	t->need = need;
+	t->xfer = xfer;
 	t->unsol = !(h->flags & ISCSI_F);
 	t->unsol_end = first;
 	t->next = c->tasks;

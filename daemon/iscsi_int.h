@@ -34,6 +34,7 @@ typedef struct iscsi_task {
 	uint8_t cdb[16 + ISCSI_AHS_MAX];
 	size_t cdb_len;
 	uint32_t need;           /* bytes the command uses: min(edtl, the CDB's) */
+	uint32_t xfer;           /* bytes the CDB transfers (residuals) */
 	uint32_t got;            /* bytes received (those past need are dropped) */
 	uint8_t *buf;            /* need bytes */
 	int unsol;               /* unsolicited Data-Out still to come */

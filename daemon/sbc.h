@@ -82,7 +82,8 @@ void sbc_exec(sbc_dev *d, sbc_cmd *c);
 
 /* Task management (the transport aborts its own queued tasks). LUN RESET and
  * TARGET WARM RESET: sync the cache, clear non-persistent state, queue a reset unit
- * attention for every nexus but nx. */
+ * attention for every nexus but nx; nx NULL: for every nexus, the requester's too
+ * (what SAM-5 asks of a LUN reset, and what the iSCSI target passes). */
 void sbc_reset(sbc_dev *d, const sbc_nexus *nx);
 
 #endif /* BKS_SBC_H */

@@ -269,6 +269,23 @@ static void t_basic(sbc_dev *d, uint32_t bs, uint64_t size)
 	cdb_rw16(c, SCSI_READ16, ~0ull - 1, 4, 0);
 	st = run(d, &nx1, c, 16, NULL, 0, 4 * bs);
 	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, "lba wraps");
+	/* The initiator's expected length shorter than the CDB's transfer (iSCSI residual
+	 * overflow): GOOD, the whole blocks that came written, nothing past them. */
+	{
+		uint8_t *a = malloc(2 * bs), *b = malloc(2 * bs);
+		REQUIRE_V(a && b, "malloc");
+		memset(a, 'a', 2 * bs);
+		memset(b, 'b', 2 * bs);
+		CHECK(wr16(d, &nx1, 10, a, 2, bs, 1) == SBC_GOOD, "write 'a'");
+		cdb_rw10(c, SCSI_WRITE10, 10, 2, 0);
+		st = run(d, &nx1, c, 10, b, bs + bs / 2, 0);
+		CHECK(st == SBC_GOOD, "write10 with a short data-out: status %#x", st);
+		CHECK(rd16(d, &nx1, 10, 2, bs) == SBC_GOOD && !memcmp(din_buf, b, bs) &&
+		      !memcmp(din_buf + bs, a, bs),
+		      "a short write10 wrote other than its first block");
+		free(a);
+		free(b);
+	}
 	/* RDPROTECT: no protection information */
 	cdb_rw10(c, SCSI_READ10, 0, 1, 0);
 	c[1] = 0x20;
