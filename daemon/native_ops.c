@@ -14,8 +14,8 @@
 
 static appl *AP(conn *c) { return c->srv->ap; }
 
-static void lock(conn *c) { pthread_mutex_lock(&AP(c)->mu); }
-static void unlock(conn *c) { pthread_mutex_unlock(&AP(c)->mu); }
+static void lock(conn *c) { appl_lock(AP(c)); }
+static void unlock(conn *c) { appl_unlock(AP(c)); }
 
 static int path_of(wire_str s, char *out)
 {

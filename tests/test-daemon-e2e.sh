@@ -41,6 +41,11 @@ cp "$T/out" "$T/status1.json"
 	ok "dedup ratio $(jget "$T/status1.json" 'round(d["capacity"]["dedup_ratio"],2)') > 3.5" ||
 	bad "dedup ratio $(jget "$T/status1.json" 'd["capacity"]["dedup_ratio"]')"
 [ "$(jget "$T/status1.json" 'd["health"]')" = ONLINE ] && ok "health ONLINE" || bad "health"
+# The appliance lock is accounted: 10 puts and gets took it, for some time, never
+# longer in one hold than in all of them.
+[ "$(jget "$T/status1.json" 'd["locks"]["appl"]["acquisitions"] >= 10 and 0 < d["locks"]["appl"]["max_held_ns"] <= d["locks"]["appl"]["held_ns"] and d["locks"]["appl"]["contended"] <= d["locks"]["appl"]["acquisitions"]')" = True ] &&
+	ok "locks.appl: $(jget "$T/status1.json" 'd["locks"]["appl"]')" ||
+	bad "locks.appl: $(jget "$T/status1.json" 'd.get("locks")')"
 check "status (human)" 0 ctl status
 grep -q "ONLINE" "$T/out" && ok "status shows the array state" || bad "status output"
 
