@@ -51,17 +51,19 @@
  * what bounds the speed. Software prefetch runs ahead of both lanes: the hardware
  * prefetcher alone loses the stream at every skipped min.
  *
- * Why no SIMD path (measured 2026-12, AMD EPYC Zen 4 VM with AVX2 and AVX-512 VBMI,
- * against this loop in the same run; bench/RESULTS.md "chunker" has the figures):
- * the gear hash needs one random 64-bit table load per byte, and vector units have
- * no cheap way to do it. vpgatherqq cost ~2 cycles per element (4 lanes: 0.45x this
- * loop, 8 lanes: 0.45x); a byte-planar lookup with vpermi2b plus the transposes back
- * to 64-bit lanes needs ~50 zmm shuffles per 64 bytes at ~1 ns each. Scalar
- * variants were no faster either: 3 or 4 lanes (0.8-1.0x), 8-byte loads with bytes
- * taken apart in registers (0.8-1.0x: the ALUs become the bound), pre-shifted tables
- * that fold shift-add and load into one add (0.7-1.1x), a 64 K-entry table for two
- * bytes at a time (0.4-0.7x: it lives in L2). The loop does ~1.06 gear steps per
- * hashed byte (lane warm-ups and hits redone), so little is left around it either.
+ * Why no SIMD path (measured 2026-12 on this project's AMD EPYC Zen 4 VM, AVX2 and
+ * AVX-512 VBMI, in microbenchmarks against this loop in the same run; the machine
+ * was shared, so each figure is a range over runs): the gear hash needs one random
+ * 64-bit table load per byte and vector units have no cheap way to do it.
+ * vpgatherqq costs ~2 cycles per element: a 4-lane AVX2 and an 8-lane AVX-512
+ * gear loop both ran at 0.45x this loop. A byte-planar lookup (vpermi2b) plus the
+ * transposes back to 64-bit lanes would need ~50 zmm shuffles per 64 bytes, and one
+ * zmm shuffle took ~1 ns here (estimated, not built). Scalar variants gave no
+ * consistent gain: 3 or 4 lanes 0.65-1.0x, 8-byte loads with the bytes taken apart
+ * in registers 0.75-1.2x (the ALUs become the bound), pre-shifted tables that fold
+ * shift-add and load into one add 0.65-1.1x, a 64 K-entry table for two bytes at
+ * a time 0.4-0.7x (it lives in L2). The loop does ~1.06 gear steps per hashed byte
+ * (lane warm-ups and hits redone), so little is left around it either.
  * A faster path must pass tests/test-chunker.c's golden lists through BKS_CDC_SCAN.
  */
 #include "dedup/chunker.h"
