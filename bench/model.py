@@ -66,14 +66,13 @@ def model(f, a):
         }
         if plain_dup_path:
             # daemon/native_ops.c: chunks and hashes outside the lock; a new chunk
-            # goes through store_put_write, which fingerprints it again.
-            st['hash again (new chunks)'] = new * f['stage_ns_per_byte_hash']
-            locked = (st['index lookup'] + st['hash again (new chunks)'] +
+            # goes through store_put_chunk, which fingerprints it twice more (its
+            # check, then put_chunk) and compresses it, all under the lock on the
+            # connection's thread.
+            st['hash again (new chunks, twice)'] = 2 * new * f['stage_ns_per_byte_hash']
+            serial = (st['index lookup'] + st['hash again (new chunks, twice)'] +
                       st['compress (zstd 3)'] + st['append copy'])
-            # Under the lock the store's engine shares that work over its threads,
-            # but one stream at a time; what one thread must do alone is the rest.
-            serial = st['index lookup'] + st['append copy']
-            par = locked - serial
+            par = 0.0
         else:
             # A mostly new stream: store_put_write chunks on the calling thread and
             # fingerprints and compresses on every core, all under the lock.

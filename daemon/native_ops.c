@@ -127,12 +127,14 @@ struct put_state {
  * the cut points (the store's parameters: the chunker's cut points depend only on
  * the bytes since the last cut, so they are the store's) and fingerprints the chunks
  * with a helper thread, outside the lock; under it, each chunk the store has is only
- * appended to the object's map (store_put_known), and a new one goes through
- * store_put_write alone: a whole chunk, so the store's chunker cuts exactly at its
- * end and the writer holds no tail, as store_put_known requires.
+ * appended to the object's map (store_put_known), and a new one is stored with
+ * store_put_chunk (which checks its fingerprint and compresses it): the pair source
+ * dedup uses, here with the server's own fingerprints.
  * A stream that is mostly new data after its first PUT_PROBE_BYTES (a first backup)
  * turns bulk: the rest goes to store_put_write as it comes, as before, because new
- * chunks would otherwise be fingerprinted twice and compressed one at a time. Small
+ * chunks would otherwise be fingerprinted three times and compressed one at a time
+ * under the lock. The switch happens at a cut point, where the writer's own chunker
+ * starts a chunk and holds no tail, so the store's cut points go on unchanged. Small
  * PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
 #define PUT_PROBE_BYTES (8u << 20)
 #define PUT_SMALL (64u << 10)
@@ -169,7 +171,7 @@ static int put_round(conn *c, struct put_state *ps)
 		ing_span *sp = ingest_span(ps->ing, i);
 		r = store_put_known(ps->w, sp->fp, sp->len);
 		if (r == 0) {
-			r = store_put_write(ps->w, sp->p, sp->len);
+			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
 			ps->missed += sp->len;
 		}
 		ps->probed += sp->len;
