@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/status.h"
@@ -139,8 +140,15 @@ struct put_state {
 #define PUT_PROBE_BYTES (8u << 20)
 #define PUT_SMALL (64u << 10)
 
+/* Threads hashing for PUTs: each PUT's own, and a helper while that leaves a core
+ * for each (a helper spins while its PUT finds cut points: on a machine with more
+ * streams than cores the helpers would only take turns with the streams). */
+static int put_threads;
+
 static void put_state_free(struct put_state *ps)
 {
+	if (ps->ing)
+		__atomic_fetch_sub(&put_threads, ingest_threads(ps->ing), __ATOMIC_RELAXED);
 	cdc_free(ps->cdc);
 	ingest_free(ps->ing);
 	free(ps->tail);
@@ -151,9 +159,13 @@ static int put_setup(conn *c, struct put_state *ps)
 {
 	const native_srv *s = c->srv;
 	cdc_params cp = {s->cdc_min, s->cdc_avg, s->cdc_max};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int busy = __atomic_load_n(&put_threads, __ATOMIC_RELAXED);
 	int r = cdc_new(&cp, &ps->cdc);
 	if (r == 0)
-		r = ingest_new(-1, cp.max, 2, &ps->ing);
+		r = ingest_new(-1, cp.max, busy + 2 <= cpus ? 2 : 1, &ps->ing);
+	if (r == 0)
+		__atomic_fetch_add(&put_threads, ingest_threads(ps->ing), __ATOMIC_RELAXED);
 	if (r == 0 && (!(ps->tail = malloc(cp.max)) || !(ps->join = malloc(cp.max))))
 		r = -ENOMEM;
 	return r;

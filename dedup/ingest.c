@@ -162,7 +162,7 @@ int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 2;
 	}
-	g->nthreads = BKS_MAX(2, BKS_MIN(threads, ING_MAX_THREADS));
+	g->nthreads = BKS_MAX(level < 0 && threads == 1 ? 1 : 2, BKS_MIN(threads, ING_MAX_THREADS));
 	g->level = level;
 	int r = 0;
 	if (level >= 0) {
