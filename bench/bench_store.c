@@ -80,7 +80,8 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static arr *make_array(const char *dir, uint64_t disk_bytes, disk_engine *eng, int create)
+/* See bench.h (also used by bench_stages.c). */
+arr *bench_make_array(const char *dir, uint64_t disk_bytes, disk_engine *eng, int create)
 {
 	disk *d[NDISK];
 	arr_config cfg;
@@ -153,7 +154,7 @@ static int bench_smallfiles(const char *dir, disk_engine *eng)
 	snprintf(sub, sizeof(sub), "%s/small", dir);
 	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
 		return 1;
-	arr *a = make_array(sub, 256ull << 20, eng, 1);
+	arr *a = bench_make_array(sub, 256ull << 20, eng, 1);
 	if (!a)
 		return 1;
 	if ((r = store_create(a, NULL, &s, &e)) < 0) {
@@ -264,7 +265,7 @@ int bench_store(int argc, char **argv, int quick)
 	uint64_t disk_bytes = (base * 3 / (NDISK - 2)) + (64ull << 20);
 	if (disk_engine_new(&eng) < 0)
 		goto out;
-	arr *a = make_array(dir, disk_bytes, eng, 1);
+	arr *a = bench_make_array(dir, disk_bytes, eng, 1);
 	if (!a)
 		goto out;
 	store_params sp;
@@ -325,7 +326,7 @@ int bench_store(int argc, char **argv, int quick)
 	s = NULL;
 
 	/* Restore generation 5 from a reopened store (nothing cached). */
-	a = make_array(dir, disk_bytes, eng, 0);
+	a = bench_make_array(dir, disk_bytes, eng, 0);
 	if (!a || store_open(a, &sp, &s, &e) < 0) {
 		fprintf(stderr, "bench: reopen: %s\n", e.msg);
 		goto out;

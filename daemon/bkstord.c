@@ -84,9 +84,9 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 	iscsi_reload(ap->iscsi, &nc);
 	/* commit_interval and gc_min_live are read from ap->cfg; the rest of the
 	 * reloadable values only keep ap->cfg true for the next cfg_reload_diff. */
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	cfg_take_reloadable(&ap->cfg, &nc);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	cfg_free(&nc);
 	appl_event_add(ap, CFG_LOG_INFO, "configuration reloaded (%d settings changed)", n);
 }

@@ -447,10 +447,10 @@ static void *flusher_main(void *arg)
 			break;
 		uint64_t now = bks_now_ns();
 		for (lun *l = ls->open; l; l = l->next) {
-			pthread_mutex_lock(&ls->ap->mu);
+			appl_lock(ls->ap);
 			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS)
 				cache_apply(l);
-			pthread_mutex_unlock(&ls->ap->mu);
+			appl_unlock(ls->ap);
 		}
 	}
 	pthread_mutex_unlock(&ls->mu);
@@ -465,13 +465,13 @@ int lun_set_open(appl *ap, lun_set **out, bks_err *e)
 	if (!ls)
 		return bks_fail(e, -ENOMEM, "out of memory");
 	ls->ap = ap;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = ns_system_dir(ap->n, &sys);
 	if (r == 0 && (r = ns_lookup(ap->n, sys, "luns", &a)) == -ENOENT)
 		r = ns_mkdir(ap->n, sys, "luns", 0700, 0, 0, &a);
 	if (r == 0 && a.type != NS_DIR)
 		r = -ENOTDIR;
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r < 0) {
 		free(ls);
 		return bks_fail(e, r, "the LUN directory: %s", strerror(-r));
@@ -501,14 +501,14 @@ void lun_set_close(lun_set *ls)
 	}
 	/* LUNs still open: bkstord stops the iSCSI target (every session closes its
 	 * handles) before the set, so none should be; any left are applied and freed. */
-	pthread_mutex_lock(&ls->ap->mu);
+	appl_lock(ls->ap);
 	for (lun *l = ls->open, *nx; l; l = nx) {
 		nx = l->next;
 		cache_apply(l);
 		cache_free(l);
 		free(l);
 	}
-	pthread_mutex_unlock(&ls->ap->mu);
+	appl_unlock(ls->ap);
 	pthread_mutex_destroy(&ls->mu);
 	pthread_cond_destroy(&ls->cv);
 	free(ls);
@@ -540,10 +540,10 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 	size = (size + block_size - 1) / block_size * block_size;
 	if ((r = acl_norm(initiators, acl)) < 0)
 		return bks_fail(e, r, "bad initiator list");
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	r = ns_lookup(ap->n, ls->luns, name, &d);
 	if (r == 0) {
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		return bks_fail(e, -EEXIST, "LUN %s exists", name);
 	}
 	if ((r = ns_mkdir(ap->n, ls->luns, name, 0700, 0, 0, &d)) < 0)
@@ -559,7 +559,7 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 	}
 	r = ns_sync(ap->n, f.id, e);
 out:
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r < 0)
 		return e && e->code ? e->code : bks_fail(e, r, "creating LUN %s: %s", name,
 		                                         strerror(-r));
@@ -575,7 +575,7 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 	if (name_ok(name) < 0)
 		return bks_fail(e, -ENOENT, "no LUN %s", name);
 	pthread_mutex_lock(&ls->mu);
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = rec_load(ls, name, &rc);
 	if (r < 0)
 		goto out;
@@ -598,7 +598,7 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 		l->size = size;
 	r = ns_sync(ap->n, rc.data, NULL);
 out:
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
@@ -623,14 +623,14 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	if ((r = acl_norm(initiators, acl)) < 0)
 		return bks_fail(e, r, "bad initiator list");
 	pthread_mutex_lock(&ls->mu);
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if ((r = rec_load(ls, name, &rc)) == 0 &&
 	    (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, acl), &id)) == 0)
 		r = ns_sync(ap->n, id, NULL);
 	lun *l = r == 0 ? open_find(ls, name) : NULL;
 	if (l)
 		memcpy(l->acl, acl, sizeof(acl));
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
@@ -650,7 +650,7 @@ int lun_delete(lun_set *ls, const char *name, bks_err *e)
 		pthread_mutex_unlock(&ls->mu);
 		return bks_fail(e, -EBUSY, "LUN %s is in use (an initiator has it open)", name);
 	}
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = rec_load(ls, name, &rc);
 	if (r == 0 || r == -EIO) {
 		/* Files first, then the directory: a crash between leaves a directory the
@@ -667,7 +667,7 @@ int lun_delete(lun_set *ls, const char *name, bks_err *e)
 				r = ns_sync(ap->n, ls->luns, NULL);
 		}
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
@@ -735,9 +735,9 @@ int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx)
 {
 	appl *ap = ls->ap;
 	struct list_ctx c = {ls, NULL, 0, 0};
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = ns_readdir(ap->n, ls->luns, NULL, list_cb, &c);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	/* fn runs without appl.mu (it may write to the network); one LUN at a time. */
 	lun_info *li = malloc(sizeof(*li));
 	if (!li)
@@ -745,11 +745,11 @@ int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx)
 	for (size_t i = 0; r == 0 && i < c.n; i++) {
 		struct rec rc;
 		pthread_mutex_lock(&ls->mu);
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		int lr = rec_load(ls, c.names[i], &rc);
 		if (lr == 0)
 			info_fill(ls, c.names[i], &rc, open_find(ls, c.names[i]), 1, li);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		pthread_mutex_unlock(&ls->mu);
 		if (lr < 0)
 			continue; /* deleted meanwhile, or a directory left without a record */
@@ -773,9 +773,9 @@ int lun_open(lun_set *ls, const char *name, lun **out)
 		l->refs++;
 		goto out;
 	}
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	r = rec_load(ls, name, &rc);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r < 0)
 		goto out;
 	if (!(l = calloc(1, sizeof(*l)))) {
@@ -815,10 +815,10 @@ void lun_close(lun *l)
 			*pp = l->next;
 			break;
 		}
-	pthread_mutex_lock(&ls->ap->mu);
+	appl_lock(ls->ap);
 	cache_apply(l); /* what fails is lost: logged; never acknowledged as durable */
 	cache_free(l);
-	pthread_mutex_unlock(&ls->ap->mu);
+	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
 	free(l);
 }
@@ -828,12 +828,12 @@ void lun_get_info(lun *l, lun_info *li)
 	lun_set *ls = l->ls;
 	struct rec rc = {.dir = l->dir, .data = l->data, .gen = l->data_gen};
 	pthread_mutex_lock(&ls->mu);
-	pthread_mutex_lock(&ls->ap->mu);
+	appl_lock(ls->ap);
 	rc.size = l->size;
 	rc.bs = l->bs;
 	memcpy(rc.acl, l->acl, sizeof(rc.acl));
 	info_fill(ls, l->name, &rc, l, 0, li);
-	pthread_mutex_unlock(&ls->ap->mu);
+	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
 }
 
@@ -841,7 +841,7 @@ int lun_acl_allows(lun *l, const char *initiator)
 {
 	appl *ap = l->ls->ap;
 	int ok = 0;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if (!l->acl[0]) {
 		ok = 1;
 	} else if (initiator) {
@@ -854,7 +854,7 @@ int lun_acl_allows(lun *l, const char *initiator)
 			p += n + (q ? 1 : 0);
 		}
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	return ok;
 }
 
@@ -871,7 +871,7 @@ int lun_read(lun *l, uint64_t off, void *buf, size_t len)
 {
 	appl *ap = l->ls->ap;
 	size_t got = 0;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = range_ok(l, off, len);
 	if (r == 0 && len > 0)
 		r = store_read(ap->s, l->data, off, buf, len, &got);
@@ -881,7 +881,7 @@ int lun_read(lun *l, uint64_t off, void *buf, size_t len)
 		cache_overlay(l, off, buf, len);
 		l->read_bytes += len;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r == 0)
 		appl_count_restore(ap, len);
 	return r;
@@ -891,7 +891,7 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 {
 	appl *ap = l->ls->ap;
 	int r;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if ((r = range_ok(l, off, len)) < 0 || len == 0)
 		goto out;
 	/* A full store refuses new data up front, cached or not: the write would fail
@@ -920,7 +920,7 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 	l->last_write_ns = bks_now_ns();
 	l->written_bytes += len;
 out:
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r == 0)
 		appl_count_ingest(ap, len);
 	return r;
@@ -929,14 +929,14 @@ out:
 int lun_unmap(lun *l, uint64_t off, uint64_t len)
 {
 	appl *ap = l->ls->ap;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = range_ok(l, off, len);
 	if (r == 0 && len > 0) {
 		long c = cache_cut(l, off, len);
 		r = c < 0 ? (int)c : store_punch(ap->s, l->data, off, len);
 		l->unsynced = 1;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	return r;
 }
 
@@ -944,19 +944,19 @@ int lun_sync(lun *l)
 {
 	appl *ap = l->ls->ap;
 	int r = 0;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if (l->nce || l->unsynced) {
 		if ((r = cache_apply(l)) == 0 && (r = store_sync(ap->s, l->data, NULL)) == 0)
 			l->unsynced = 0;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	return r;
 }
 
 int lun_mapped(lun *l, uint64_t off, uint64_t len, int *mapped, uint64_t *run)
 {
 	appl *ap = l->ls->ap;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = range_ok(l, off, len);
 	if (r == 0 && len == 0)
 		r = -EINVAL;
@@ -983,7 +983,7 @@ int lun_mapped(lun *l, uint64_t off, uint64_t len, int *mapped, uint64_t *run)
 		*run = rl ? rl : l->bs;
 		*mapped = state;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	return r;
 }
 
@@ -997,9 +997,9 @@ int lun_pr_load(lun *l, void *buf, size_t cap, size_t *len)
 	*len = 0;
 	if (!b)
 		return -ENOMEM;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = get_file(ap, l->dir, "pr", b, PR_FIXED + LUN_PR_MAX + 8, &bl);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r == -ENOENT) {
 		r = 0; /* never saved */
 	} else if (r == 0) {
@@ -1037,11 +1037,11 @@ int lun_pr_save(lun *l, const void *buf, size_t len)
 	le_put32(b + 12, (uint32_t)len);
 	memcpy(b + PR_FIXED, buf, len);
 	le_put64(b + PR_FIXED + len, bks_xxh3(b, PR_FIXED + len));
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = put_file(ap, l->dir, "pr", b, PR_FIXED + len + 8, &id);
 	if (r == 0)
 		r = ns_sync(ap->n, id, NULL);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	free(b);
 	return r;
 }

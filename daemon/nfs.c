@@ -845,9 +845,9 @@ static void *accept_main(void *arg)
 		uint64_t now = bks_now_ns();
 		if (now - last_flush > 2000000000ull) {
 			last_flush = now;
-			pthread_mutex_lock(&s->ap->mu);
+			appl_lock(s->ap);
 			nfs_stage_flush_idle(s, now - 5000000000ull);
-			pthread_mutex_unlock(&s->ap->mu);
+			appl_unlock(s->ap);
 		}
 	}
 	return NULL;
@@ -1011,10 +1011,10 @@ void nfs_stop(nfs_srv *s)
 	pthread_join(s->wth, NULL);
 	/* Unstable writes not yet committed go into the store before the final commit:
 	 * a clean shutdown loses nothing a client wrote. */
-	pthread_mutex_lock(&s->ap->mu);
+	appl_lock(s->ap);
 	nfs_stage_flush_idle(s, 0);
 	nfs_stage_free_all(s);
-	pthread_mutex_unlock(&s->ap->mu);
+	appl_unlock(s->ap);
 	close(s->wake[0]);
 	close(s->wake[1]);
 	exports_free(s->exports, s->nexports);

@@ -51,9 +51,9 @@ static void do_mnt(nfs_req *q)
 		return;
 	}
 	ns_attr a;
-	pthread_mutex_lock(&s->ap->mu);
+	appl_lock(s->ap);
 	r = ns_resolve(s->ap->n, path, &a);
-	pthread_mutex_unlock(&s->ap->mu);
+	appl_unlock(s->ap);
 	if (r == 0 && a.type != NS_DIR)
 		r = -ENOTDIR;
 	if (r < 0) {

@@ -168,9 +168,9 @@ void *nfs_stage_applier(void *arg)
 			return NULL;
 		int did;
 		do {
-			pthread_mutex_lock(&s->ap->mu);
+			appl_lock(s->ap);
 			did = stage_apply_front(s);
-			pthread_mutex_unlock(&s->ap->mu);
+			appl_unlock(s->ap);
 		} while (did && !s->stopping);
 	}
 }
@@ -1108,7 +1108,7 @@ void nfs3_dispatch(nfs_req *q)
 		fail_body(k, p, r == -ESTALE ? NFS3ERR_STALE : NFS3ERR_ACCES);
 		goto out;
 	}
-	pthread_mutex_lock(&s->ap->mu);
+	appl_lock(s->ap);
 	uint32_t xid = h.export_id;
 	uint32_t st = take_fh(k, fh, &k->o, &xid);
 	if (st != NFS3_OK) {
@@ -1124,7 +1124,7 @@ void nfs3_dispatch(nfs_req *q)
 			p->fn(k);
 		}
 	}
-	pthread_mutex_unlock(&s->ap->mu);
+	appl_unlock(s->ap);
 out:
 	free(k);
 }

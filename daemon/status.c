@@ -115,6 +115,17 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "restore_bytes", __atomic_load_n(&ap->restore_bytes, __ATOMIC_RELAXED));
 	json_obj_end(j);
 	json_int(j, "connections", connections);
+	appl_lock_stats ls;
+	appl_lock_stats_get(ap, &ls);
+	json_obj_begin(j, "locks");
+	json_obj_begin(j, "appl");
+	json_uint(j, "acquisitions", ls.acquisitions);
+	json_uint(j, "contended", ls.contended);
+	json_uint(j, "held_ns", ls.held_ns);
+	json_uint(j, "wait_ns", ls.wait_ns);
+	json_uint(j, "max_held_ns", ls.max_held_ns);
+	json_obj_end(j);
+	json_obj_end(j);
 	status_jobs_json(ap, j, as);
 	json_uint(j, "commits", commits);
 	json_uint(j, "last_commit_ns", commits ? last : 0);
