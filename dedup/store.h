@@ -68,7 +68,10 @@ int store_space_full(store *s);
 int store_space_ok(store *s, int space, uint64_t rows);
 int store_put_write(store_writer *w, const void *buf, size_t len);
 /* Source-side dedup (the client chunks and fingerprints; only missing chunks cross
- * the wire). Do not mix with store_put_write in one writer.
+ * the wire; bkstord's plain PUTs use the pair too, with their own fingerprints made
+ * outside its lock). store_put_write may follow these in one writer (its chunker
+ * starts there, as at a cut point: daemon/native_ops.c switches so), never precede
+ * them (its pending tail would be lost).
  * store_put_known: 1 if the store has chunk fp of len raw bytes (it is appended to
  * the object), 0 if not (send its bytes with store_put_chunk), -errno.
  * store_put_chunk: the chunk's bytes (len <= the store's maximum chunk size); they
