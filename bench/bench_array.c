@@ -32,6 +32,8 @@
  * passes): a wrong byte fails the benchmark, since figures for wrong results are
  * worthless.
  */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include "common/bks.h"

@@ -1,5 +1,7 @@
 /* bench/bench_main.c: bkstor-bench entry point. Each subcommand prints
  * "name: value" lines so scripts can compare runs. */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include <stdio.h>
@@ -22,10 +24,12 @@ void bench_print(const char *name, double value)
 static int usage(const char *prog)
 {
 	fprintf(stderr,
-	        "usage: %s raid|array|chunker|store|all [--quick] [--dir DIR]\n"
+	        "usage: %s raid|array|chunker|store|stages|all [--quick] [--dir DIR]\n"
 	        "  raid   P+Q encode, recovery and check throughput (one thread)\n"
 	        "  array  array write/read throughput\n"
 	        "  all    both\n"
+	        "  stages (or --stages)  CPU ns per byte of each ingest/restore stage, for\n"
+	        "         bench/model.py\n"
 	        "  --quick  shorter runs, for CI smoke tests\n"
 	        "  --dir    where the array benchmark puts its disk files (/var/tmp)\n"
 	        "  store --smallfiles   only the small synced objects figures\n",
@@ -43,6 +47,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			quick = 1;
+		else if (strcmp(argv[i], "--stages") == 0 && !what)
+			what = "stages";
 		else if (strcmp(argv[i], "--smallfiles") == 0)
 			continue; /* store: only the small-file figures */
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
@@ -66,6 +72,8 @@ int main(int argc, char **argv)
 		rc = bench_chunker(argc, argv, quick);
 	} else if (strcmp(what, "store") == 0) {
 		rc = bench_store(argc, argv, quick);
+	} else if (strcmp(what, "stages") == 0) {
+		rc = bench_stages(argc, argv, quick);
 	} else if (strcmp(what, "all") == 0) {
 		rc = bench_raid(argc, argv, quick);
 		if (rc == 0)

@@ -2,6 +2,8 @@
  * 256 KiB strips, next to memcpy of the same data as the yardstick. All figures
  * count the row's data bytes (10 strips) per second, GB = 1e9 bytes, so they can
  * be compared with each other and with the disks' bandwidth. */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include "common/bks.h"

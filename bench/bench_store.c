@@ -3,8 +3,8 @@
  * disks, and the bytes stored against casync's on the same generations.
  *
  * Data: a base made of real files (a tar of /usr/share and /usr/lib, 600 MB; 100 MB
- * with --quick), and generations 2..5 from ../shared/bench/gen_generations.py at 2%
- * change (the C fallback in tests/testutil.c when the script is not there). The
+ * with --quick), and generations 2..5 from bench/gen_generations.py at 2%
+ * change (found under $top_srcdir, else the current directory). The
  * generations are read into RAM before any timing: ingest is measured from memory.
  *
  * Figures (name: value):
@@ -21,6 +21,8 @@
  *   smallfile_physical_bytes_per_file  all rows in use / files (logical: 1024)
  *   smallfile_syncs_per_s            put + sync of one 1 KiB object, per second
  */
+#include <config.h>
+
 #include "bench/bench.h"
 
 #include <errno.h>
@@ -78,7 +80,8 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static arr *make_array(const char *dir, uint64_t disk_bytes, disk_engine *eng, int create)
+/* See bench.h (also used by bench_stages.c). */
+arr *bench_make_array(const char *dir, uint64_t disk_bytes, disk_engine *eng, int create)
 {
 	disk *d[NDISK];
 	arr_config cfg;
@@ -151,7 +154,7 @@ static int bench_smallfiles(const char *dir, disk_engine *eng)
 	snprintf(sub, sizeof(sub), "%s/small", dir);
 	if (mkdir(sub, 0700) != 0 && errno != EEXIST)
 		return 1;
-	arr *a = make_array(sub, 256ull << 20, eng, 1);
+	arr *a = bench_make_array(sub, 256ull << 20, eng, 1);
 	if (!a)
 		return 1;
 	if ((r = store_create(a, NULL, &s, &e)) < 0) {
@@ -233,16 +236,15 @@ int bench_store(int argc, char **argv, int quick)
 		fprintf(stderr, "bench: could not build the base from /usr\n");
 		goto out;
 	}
-	/* Generations from the shared generator (tu_generations writes base.img itself
-	 * when it must; here the real-file base is used through the script). */
+	/* Generations from bench/gen_generations.py over the real-file base
+	 * (tu_generations would start from random bytes). */
 	const char *top = getenv("top_srcdir");
-	snprintf(cmd, sizeof(cmd), "python3 '%s/../shared/bench/gen_generations.py' '%s' '%s' %d "
+	snprintf(cmd, sizeof(cmd), "python3 '%s/bench/gen_generations.py' '%s' '%s' %d "
 	         "0.02 1", top ? top : ".", p, dir, GENS);
 	if (sh(cmd) < 0) {
-		fprintf(stderr, "bench: gen_generations.py not found (run from the source tree "
-		         "or set top_srcdir); using the C generator on random data\n");
-		if (tu_generations(dir, base, GENS, 0.02, 1) < 0)
-			goto out;
+		fprintf(stderr, "bench: bench/gen_generations.py failed (run from the source "
+		         "tree or set top_srcdir)\n");
+		goto out;
 	}
 	uint64_t touch = 0;
 	for (int g = 1; g <= GENS; g++) {
@@ -263,7 +265,7 @@ int bench_store(int argc, char **argv, int quick)
 	uint64_t disk_bytes = (base * 3 / (NDISK - 2)) + (64ull << 20);
 	if (disk_engine_new(&eng) < 0)
 		goto out;
-	arr *a = make_array(dir, disk_bytes, eng, 1);
+	arr *a = bench_make_array(dir, disk_bytes, eng, 1);
 	if (!a)
 		goto out;
 	store_params sp;
@@ -324,7 +326,7 @@ int bench_store(int argc, char **argv, int quick)
 	s = NULL;
 
 	/* Restore generation 5 from a reopened store (nothing cached). */
-	a = make_array(dir, disk_bytes, eng, 0);
+	a = bench_make_array(dir, disk_bytes, eng, 0);
 	if (!a || store_open(a, &sp, &s, &e) < 0) {
 		fprintf(stderr, "bench: reopen: %s\n", e.msg);
 		goto out;

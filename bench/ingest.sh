@@ -2,31 +2,43 @@
 # bench/ingest.sh [MB]: end-to-end ingest through the daemon, in one run on this
 # machine. Starts bkstord --demo in a temporary directory, makes a base of MB
 # megabytes (default 600) from real files and 5 generations (2% change each, the
-# shared gen_generations.py), puts them through bkstorctl over loopback, restores the
+# bench/gen_generations.py), puts them through bkstorctl over loopback, restores the
 # last, then runs restic, borg and casync (bench/peers.sh) on the same files.
 # Prints: ingest_first_gbps, ingest_dup_gbps (median of generations 2-5),
 # restore_gbps (generation 5 to stdout, discarded), restore_file_gbps (into a file,
 # fsynced, compared with the original afterwards), ingest_vs_best_peer (our dup
 # throughput / the fastest peer's), restore_vs_best_peer (restore_file_gbps / the
 # fastest of restic restore, borg extract and casync extract of generation 5, each
-# into a file, synced), stored_vs_casync (rows the store uses / casync's store), and the raw
-# figures.
+# into a file, synced), stored_vs_casync (rows the store uses / casync's store), and
+# the raw figures. Also lock_held_fraction (median over the dup generations of: time the appliance
+# lock was held during the put / the put's wall time, from the status document's
+# locks.appl.held_ns) and streams4_vs_1 (aggregate rate of 4 concurrent puts of
+# generations 2-5 / the rate of one put of generation 5, all to new paths, all
+# data already stored: dup ingest). PEERS=0 skips bench/peers.sh.
 # Client and server share the machine (2 cores here).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
+shared=${SHARED_DIR:-$top/../shared} # the generator; SHARED_DIR for a worktree
 ctl="$build/cli/bkstorctl"
 mb=${1:-600}
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bkstor-ingest-XXXXXX")
 dpid=""
 trap '[ -n "$dpid" ] && kill -9 $dpid 2>/dev/null; rm -rf "$work"' EXIT
 now() { date +%s.%N; }
+# The appliance lock's held nanoseconds so far. The API serves a status copy up to
+# 250 ms old: wait that out first.
+held_ns() {
+	sleep 0.3
+	"$ctl" status --json >"$work/lock.json"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["locks"]["appl"]["held_ns"])' "$work/lock.json"
+}
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # The base: real files (binaries, libraries, text), as backups hold.
 { for d in /usr/lib /usr/share /usr/bin; do tar cf - "$d" 2>/dev/null; done; } |
 	head -c "$((mb << 20))" >"$work/base"
-python3 "$top/../shared/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
+python3 "$top/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
 port=$((30000 + $$ % 20000))
 "$build/daemon/bkstord" --demo "$work/demo" --port "$port" >"$work/daemon.log" 2>&1 &
 dpid=$!
@@ -34,16 +46,22 @@ export BKSTOR_CLIENT="$work/demo/client.conf"
 for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$ctl" mkdir /bench >/dev/null
 : >"$work/dup.rates"
+: >"$work/lock.fracs"
 for g in 1 2 3 4 5; do
 	f="$work/gens/gen0$g.img"
 	size=$(stat -c %s "$f")
 	cat "$f" >/dev/null # page cache: measure the appliance, not the source disk
+	h0=$(held_ns)
 	t0=$(now); "$ctl" put "$f" "/bench/g$g" >/dev/null; t1=$(now)
+	h1=$(held_ns)
 	rate=$(echo "$size / ($t1 - $t0) / 1000000000" | bc -l)
+	frac=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
 	printf 'ingest_gen%d_gbps: %.3f\n' "$g" "$rate"
-	if [ $g = 1 ]; then first=$rate; else echo "$rate" >>"$work/dup.rates"; fi
+	printf 'lock_held_fraction_gen%d: %.3f\n' "$g" "$frac"
+	if [ $g = 1 ]; then first=$rate; else echo "$rate" >>"$work/dup.rates"; echo "$frac" >>"$work/lock.fracs"; fi
 done
 dup=$(median <"$work/dup.rates")
+lockfrac=$(median <"$work/lock.fracs")
 size5=$(stat -c %s "$work/gens/gen05.img")
 t0=$(now); "$ctl" get /bench/g5 - >/dev/null; t1=$(now)
 restore=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
@@ -62,12 +80,34 @@ phys_nogc=$(physical)
 # sealed part-full (every PUT is durable on its own: its last rows are partial).
 "$ctl" gc start --min-live 0.9 --wait >/dev/null
 phys=$(physical)
+# Streams: one put, then 4 at once (different generations), all data already
+# stored, so both measure dup ingest; aggregate bytes / wall time of the four.
+t0=$(now); "$ctl" put "$work/gens/gen05.img" /bench/s1 >/dev/null; t1=$(now)
+one=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
+h0=$(held_ns)
+t0=$(now)
+spids=""
+total=0
+for g in 2 3 4 5; do
+	"$ctl" put "$work/gens/gen0$g.img" "/bench/p$g" >/dev/null &
+	spids="$spids $!"
+	total=$((total + $(stat -c %s "$work/gens/gen0$g.img")))
+done
+for p in $spids; do wait "$p"; done
+t1=$(now)
+h1=$(held_ns)
+four=$(echo "$total / ($t1 - $t0) / 1000000000" | bc -l)
+lockfrac4=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
 kill -TERM $dpid; wait $dpid || true; dpid=""
 
 printf 'ingest_first_gbps: %.3f\ningest_dup_gbps: %.3f\nrestore_gbps: %.3f\n' "$first" "$dup" "$restore"
 printf 'restore_file_gbps: %.3f\n' "$restore_file"
+printf 'lock_held_fraction: %.3f\n' "$lockfrac"
+printf 'streams1_gbps: %.3f\nstreams4_gbps: %.3f\nstreams4_vs_1: %.3f\n' "$one" "$four" "$(echo "$four / $one" | bc -l)"
+printf 'lock_held_fraction_streams4: %.3f\n' "$lockfrac4"
 echo "physical_bytes_before_gc: $phys_nogc"
 echo "physical_bytes: $phys"
+[ "${PEERS:-1}" = 0 ] && exit 0
 sh "$top/bench/peers.sh" "$work/gens" | tee "$work/peers.out"
 best=0
 for p in restic borg casync; do

@@ -50,11 +50,7 @@ for t in nfs-cp nfs-cat nfs-ls; do
 	command -v $t >/dev/null || { echo "nfs.sh: $t missing (libnfs-utils)" >&2; exit 1; }
 done
 [ -x "$creator" ] || { echo "nfs.sh: $creator not built (libnfs-dev)" >&2; exit 1; }
-gen=""
-for g in "$top/../shared/bench/gen_generations.py" "$top/../../shared/bench/gen_generations.py"; do
-	[ -f "$g" ] && { gen=$g; break; }
-done
-[ -n "$gen" ] || { echo "nfs.sh: ../shared/bench/gen_generations.py not found" >&2; exit 1; }
+gen="$top/bench/gen_generations.py"
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bkstor-nfs-XXXXXX")
 dpid=""; gpid=""; rpid=""

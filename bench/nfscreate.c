@@ -16,6 +16,8 @@
  * serialises creates in a directory); a larger WINDOW shows what the server does
  * when it is handed work back to back.
  */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/peers.sh DIR: run restic, borg and casync (Debian packages; install with
 # contrib/install-deps.sh --bench) on the generations DIR/gen01.img .. genNN.img
-# (made by ../shared/bench/gen_generations.py), one backup per generation, and
+# (made by bench/gen_generations.py), one backup per generation, and
 # print, per tool: total seconds, the median seconds of generations 2..N, the
 # bytes its repository takes, and the seconds to restore the last generation
 # (restic restore, borg extract, casync extract; into a file on the same file

@@ -5,6 +5,8 @@
  * usage text and dispatch both come from it, so a new group (disk, scrub, status,
  * put/get) is a handler and a few rows.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 #include "cli/client_conf.h"
 #include "storage/disk.h"
@@ -65,6 +67,18 @@ static const cli_cmd commands[] = {
 	 cmd_disk_online},
 	{"disk", "locate", "DISK [--off] [--api SOCKET]", "blink (or stop blinking) DISK's slot LED",
 	 cmd_disk_locate},
+	{"lun", "list", "[--api SOCKET]",
+	 "the iSCSI LUNs: size, block size, bytes mapped, sessions, initiators", cmd_lun_list},
+	{"lun", "create", "NAME SIZE [--block-size 512|4096] [--initiators INI,...] [--api SOCKET]",
+	 "create a thin LUN of SIZE (e.g. 10G); only the INIs may log in (default: any)",
+	 cmd_lun_create},
+	{"lun", "resize", "NAME SIZE [--api SOCKET]",
+	 "grow or shrink a LUN (a shrink drops the bytes past the new end)", cmd_lun_resize},
+	{"lun", "acl", "NAME [INITIATORS] [--api SOCKET]",
+	 "set who may log in to the LUN's target (comma-separated names; none: any)",
+	 cmd_lun_acl},
+	{"lun", "delete", "NAME [--api SOCKET]",
+	 "delete a LUN and its data (refused while an initiator has it open)", cmd_lun_delete},
 	{"scrub", "start", "[--wait] [--api SOCKET]", "check (and repair) every live row",
 	 cmd_scrub_start},
 	{"scrub", "stop", "[--api SOCKET]", "stop the scrub", cmd_scrub_stop},
@@ -81,8 +95,6 @@ static const cli_cmd commands[] = {
 	{"commit", "", "[--api SOCKET]", "commit the transaction group now", cmd_commit},
 	{"events", "", "[--since N] [--follow] [--api SOCKET]", "the daemon's recent events",
 	 cmd_events},
-	{"daemon-array-show", "", "[--api SOCKET]", "the array, as the daemon sees it",
-	 cmd_daemon_array_show},
 	{"store", "create", "DISK...",
 	 "create an empty dedup store on the array on DISKs", cmd_store_create},
 	{"store", "stats", "DISK...",

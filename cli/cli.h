@@ -81,6 +81,14 @@ void cli_print_status_human(const struct arr_status *st);
 int cli_print_status_json(const struct arr_status *st); /* 0 or json_finish's error */
 double cli_job_pct(const struct arr_job_status *j);     /* done/total, 0..100 */
 
+/* status_out.c: the human layout shared by the offline and daemon commands.
+ * cli_print_field: "label: text" with the text wrapped at 80 columns (label "":
+ * continues the field above; NULL: a paragraph of its own), control characters
+ * shown as '?'. cli_fmt_wall: wall-clock ns as local "YYYY-MM-DD HH:MM:SS" ("?"
+ * for 0); returns out. */
+void cli_print_field(const char *label, const char *raw);
+char *cli_fmt_wall(uint64_t ns, char *out, size_t cap);
+
 /* cmd_array.c */
 int cmd_array_create(cli_ctx *c, int argc, char **argv);
 int cmd_array_show(cli_ctx *c, int argc, char **argv);
@@ -97,6 +105,30 @@ int cmd_array_remove(cli_ctx *c, int argc, char **argv);
 struct arr;
 struct arr *cli_import_array(cli_ctx *c, char *const *paths, int n, int claim);
 
+/* cmd_daemon.c: commands to a running bkstord (the control API, cli/client_conf.h) */
+int cmd_status(cli_ctx *c, int argc, char **argv);
+int cmd_disk_list(cli_ctx *c, int argc, char **argv);
+int cmd_disk_fail(cli_ctx *c, int argc, char **argv);
+int cmd_disk_replace(cli_ctx *c, int argc, char **argv);
+int cmd_disk_add_spare(cli_ctx *c, int argc, char **argv);
+int cmd_disk_remove(cli_ctx *c, int argc, char **argv);
+int cmd_disk_offline(cli_ctx *c, int argc, char **argv);
+int cmd_disk_online(cli_ctx *c, int argc, char **argv);
+int cmd_disk_locate(cli_ctx *c, int argc, char **argv);
+int cmd_scrub_start(cli_ctx *c, int argc, char **argv);
+int cmd_scrub_stop(cli_ctx *c, int argc, char **argv);
+int cmd_scrub_pause(cli_ctx *c, int argc, char **argv);
+int cmd_scrub_resume(cli_ctx *c, int argc, char **argv);
+int cmd_scrub_status(cli_ctx *c, int argc, char **argv);
+int cmd_gc_start(cli_ctx *c, int argc, char **argv);
+int cmd_gc_status(cli_ctx *c, int argc, char **argv);
+int cmd_verify(cli_ctx *c, int argc, char **argv);
+int cmd_commit(cli_ctx *c, int argc, char **argv);
+int cmd_events(cli_ctx *c, int argc, char **argv);
+int cmd_passwd(cli_ctx *c, int argc, char **argv);
+/* `array show` without disks: the array as the daemon sees it. */
+int cmd_daemon_array_show(cli_ctx *c, int argc, char **argv);
+
 /* cmd_store.c */
 int cmd_store_create(cli_ctx *c, int argc, char **argv);
 int cmd_store_stats(cli_ctx *c, int argc, char **argv);
@@ -112,5 +144,12 @@ int cmd_rm(cli_ctx *c, int argc, char **argv);
 int cmd_mkdir(cli_ctx *c, int argc, char **argv);
 int cmd_mv(cli_ctx *c, int argc, char **argv);
 int cmd_ping(cli_ctx *c, int argc, char **argv);
+
+/* cmd_lun.c: LUNs on a running bkstord (control API) */
+int cmd_lun_list(cli_ctx *c, int argc, char **argv);
+int cmd_lun_create(cli_ctx *c, int argc, char **argv);
+int cmd_lun_resize(cli_ctx *c, int argc, char **argv);
+int cmd_lun_acl(cli_ctx *c, int argc, char **argv);
+int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_H */

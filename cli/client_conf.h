@@ -98,45 +98,12 @@ int client_api_call(const http_target *t, const char *method, const char *path,
                     const char *body, client_reply *rp, bks_err *e);
 void client_reply_free(client_reply *rp);
 
-/* Decode the array document (GET /api/v1/array, "array" of /status: what
- * arr_status_json writes) into st. Numbers and strings that are missing read as zero
- * or empty (an older daemon); the named states (health, each disk's role,
- * last_scrub's state) are required, since a health that is not there must not read
- * as ONLINE. A member of the wrong type, an unknown name or more disks or jobs than
- * an arr_status holds is -EPROTO with the member named ("the array document from
- * bkstord: 'disks[2].size' must be a whole number >= 0"). Strings are cut to their
- * field and cleaned of control characters. "OK" is taken for ONLINE (docs/api.md). */
-int client_decode_array(const jsonp_val *doc, arr_status *st, bks_err *e);
+/* The array document is decoded by arr_status_from_json (storage/arr_json.h). */
 
 /* Write a parsed value out through the JSON writer, integers exact. */
 void client_json_emit(json *j, const char *key, const jsonp_val *v);
 
 /* s with control characters replaced by '?', cut to cap (safe on a terminal). */
 void client_clean_str(char *out, size_t cap, const char *s);
-
-/* ---- cli/cmd_daemon.c: the commands (same lines in cli/cli.h) ---------------- */
-
-struct cli_ctx;
-int cmd_status(struct cli_ctx *c, int argc, char **argv);
-int cmd_daemon_array_show(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_list(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_fail(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_replace(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_add_spare(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_remove(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_offline(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_online(struct cli_ctx *c, int argc, char **argv);
-int cmd_disk_locate(struct cli_ctx *c, int argc, char **argv);
-int cmd_scrub_start(struct cli_ctx *c, int argc, char **argv);
-int cmd_scrub_stop(struct cli_ctx *c, int argc, char **argv);
-int cmd_scrub_pause(struct cli_ctx *c, int argc, char **argv);
-int cmd_scrub_resume(struct cli_ctx *c, int argc, char **argv);
-int cmd_scrub_status(struct cli_ctx *c, int argc, char **argv);
-int cmd_gc_start(struct cli_ctx *c, int argc, char **argv);
-int cmd_gc_status(struct cli_ctx *c, int argc, char **argv);
-int cmd_verify(struct cli_ctx *c, int argc, char **argv);
-int cmd_commit(struct cli_ctx *c, int argc, char **argv);
-int cmd_events(struct cli_ctx *c, int argc, char **argv);
-int cmd_passwd(struct cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_CLIENT_CONF_H */

@@ -14,6 +14,8 @@
  * Disk ownership: we own a disk from disk_open until arr_create/arr_import/arr_replace
  * /arr_add_spare succeeds with it; on their failure it is ours again to close.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 #include "cli/client_conf.h"
 

@@ -17,6 +17,8 @@
  * clean: no damaged object, no unrecoverable row), else 1 with the daemon's "error"
  * sentence on stderr; 2 for a wrong command line.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include "common/bks.h"
 #include "common/json.h"
 #include "common/jsonp.h"
+#include "storage/arr_json.h"
 #include "storage/array.h"
 
 #define POLL_NS 1000000000ull        /* --wait: one request a second */
@@ -170,7 +173,7 @@ static int print_array(dcmd *d, const jsonp_val *o)
 		cli_err(d->c, "out of memory");
 		return CLI_FAIL;
 	}
-	r = client_decode_array(o, st, &e);
+	r = arr_status_from_json(o, st, &e);
 	if (r < 0)
 		cli_err(d->c, "%s: %s", d->name, bks_errmsg(&e, r));
 	else
@@ -207,51 +210,6 @@ static char *fmt_rate(double bps, char *out, size_t cap)
 	return out;
 }
 
-static char *fmt_wall(uint64_t ns, char *out, size_t cap)
-{
-	time_t t = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-	if (!ns || !localtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(out, cap, "?");
-	return out;
-}
-
-/* "label: text" with the text wrapped at 80 columns, aligned as array show does;
- * label "" continues the field above; label NULL: a paragraph of its own (later
- * lines indented by two). Control characters are shown as '?'. */
-static void print_field(const char *label, const char *raw)
-{
-	int col = 0, ind = label ? 9 : 2, width = 80 - ind;
-	char text[1024];
-
-	client_clean_str(text, sizeof(text), raw); /* the daemon's words reach a terminal */
-	if (!label)
-		width += ind; /* the first line starts at column 0 */
-	else if (label[0])
-		printf("%7s: ", label);
-	else
-		printf("%9s", "");
-	for (const char *p = text; *p;) {
-		while (*p == ' ')
-			p++;
-		int w = (int)strcspn(p, " ");
-		if (!w)
-			break;
-		if (col && col + 1 + w > width) {
-			printf("\n%*s", ind, "");
-			col = 0;
-			width = 80 - ind;
-		} else if (col) {
-			putchar(' ');
-			col++;
-		}
-		printf("%.*s", w, p);
-		col += w;
-		p += w;
-	}
-	putchar('\n');
-}
-
 /* One line about a job of GET /api/v1/jobs (array, gc or verify). Returns 0 for a
  * job with nothing to tell (idle). now: wall-clock ns. */
 static int fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
@@ -275,7 +233,7 @@ static int fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
 		else
 			snprintf(out, cap, "gc %s %s: %llu segments freed, %llu compacted, %llu rows "
 			         "freed, %s moved, %llu metadata rows compacted", state,
-			         fmt_wall(t1, when, sizeof(when)),
+			         cli_fmt_wall(t1, when, sizeof(when)),
 			         (unsigned long long)get_u(j, "segments_freed"),
 			         (unsigned long long)get_u(j, "segments_compacted"),
 			         (unsigned long long)get_u(j, "rows_freed"),
@@ -297,7 +255,7 @@ static int fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
 		else
 			snprintf(out, cap, "verify %s %s: %llu objects, %llu chunks checked, %llu bad, "
 			         "%llu objects damaged, %llu repaired by the array", state,
-			         fmt_wall(t1, when, sizeof(when)), (unsigned long long)done,
+			         cli_fmt_wall(t1, when, sizeof(when)), (unsigned long long)done,
 			         (unsigned long long)get_u(j, "chunks_checked"),
 			         (unsigned long long)get_u(j, "chunks_bad"),
 			         (unsigned long long)get_u(j, "objects_damaged"),
@@ -326,35 +284,68 @@ static void print_jobs(const jsonp_val *jobs, uint64_t now)
 	int n = 0;
 	for (size_t i = 0; i < jsonp_len(jobs); i++)
 		if (fmt_job(jsonp_at(jobs, i), line, sizeof(line), now))
-			print_field(n++ ? "" : "jobs", line);
+			cli_print_field(n++ ? "" : "jobs", line);
 	if (!n)
-		print_field("jobs", "none");
+		cli_print_field("jobs", "none");
 }
 
-/* NFS: one line for the server, one per export (bytes written/read), the mounts. */
+/* NFS: one line for the server, one per export (bytes written/read, rates over the
+ * last minute), one per client address (at most 16, the most recent first), the
+ * mounts. */
 static void print_nfs(const jsonp_val *nfs)
 {
-	char line[400], a[32], b[32];
+	char line[400], a[32], b[32], ra[32], rb[32];
 	int on = 0;
 	if (!nfs || jsonp_bool(jsonp_get(nfs, "enabled"), &on) < 0 || !on)
 		return;
 	const jsonp_val *xs = jsonp_get(nfs, "exports"), *ms = jsonp_get(nfs, "mounts");
+	const jsonp_val *cs = jsonp_get(nfs, "clients");
 	snprintf(line, sizeof(line), "port %llu, mount port %llu, %llu connections, %zu mounts",
 	         (unsigned long long)get_u(nfs, "port"), (unsigned long long)get_u(nfs, "mount_port"),
 	         (unsigned long long)get_u(nfs, "connections"), jsonp_len(ms));
-	print_field("nfs", line);
+	cli_print_field("nfs", line);
 	for (size_t i = 0; i < jsonp_len(xs); i++) {
 		const jsonp_val *x = jsonp_at(xs, i);
-		snprintf(line, sizeof(line), "%s %s (%s): %s written, %s read", get_s(x, "name"),
-		         get_s(x, "path"), get_s(x, "access"),
+		double wr = 0, rd = 0;
+		jsonp_double(jsonp_get(x, "write_bps"), &wr);
+		jsonp_double(jsonp_get(x, "read_bps"), &rd);
+		snprintf(line, sizeof(line), "%s %s (%s): %s written, %s read; last minute %s/s "
+		         "written, %s/s read", get_s(x, "name"), get_s(x, "path"), get_s(x, "access"),
 		         bks_fmt_bytes(get_u(x, "bytes_written"), a, sizeof(a)),
-		         bks_fmt_bytes(get_u(x, "bytes_read"), b, sizeof(b)));
-		print_field("export", line);
+		         bks_fmt_bytes(get_u(x, "bytes_read"), b, sizeof(b)),
+		         bks_fmt_bytes((uint64_t)wr, ra, sizeof(ra)),
+		         bks_fmt_bytes((uint64_t)rd, rb, sizeof(rb)));
+		cli_print_field("export", line);
+	}
+	for (size_t i = 0; i < jsonp_len(cs) && i < 16; i++) {
+		const jsonp_val *c = jsonp_at(cs, i);
+		snprintf(line, sizeof(line), "%s: %llu connections, %llu calls, %s written, %s read",
+		         get_s(c, "address"), (unsigned long long)get_u(c, "connections"),
+		         (unsigned long long)get_u(c, "calls"),
+		         bks_fmt_bytes(get_u(c, "bytes_written"), a, sizeof(a)),
+		         bks_fmt_bytes(get_u(c, "bytes_read"), b, sizeof(b)));
+		cli_print_field(i ? "" : "clients", line);
 	}
 	for (size_t i = 0; i < jsonp_len(ms) && i < 16; i++) {
 		const jsonp_val *m = jsonp_at(ms, i);
 		snprintf(line, sizeof(line), "%s %s", get_s(m, "client"), get_s(m, "path"));
-		print_field(i ? "" : "mounts", line);
+		cli_print_field(i ? "" : "mounts", line);
+	}
+}
+
+/* LUNs: one line each (size, mapped bytes, sessions). */
+static void print_luns(const jsonp_val *ls)
+{
+	char line[400], a[32], b[32], nm[80];
+	for (size_t i = 0; i < jsonp_len(ls) && i < 64; i++) {
+		const jsonp_val *l = jsonp_at(ls, i);
+		client_clean_str(nm, sizeof(nm), get_s(l, "name"));
+		snprintf(line, sizeof(line), "%s: %s, %s mapped, %llu-byte blocks, %llu sessions",
+		         nm, bks_fmt_bytes(get_u(l, "size"), a, sizeof(a)),
+		         bks_fmt_bytes(get_u(l, "mapped_bytes"), b, sizeof(b)),
+		         (unsigned long long)get_u(l, "block_size"),
+		         (unsigned long long)get_u(l, "sessions"));
+		cli_print_field(i ? "" : "luns", line);
 	}
 }
 
@@ -365,27 +356,27 @@ static void print_overview(const jsonp_val *root)
 	uint64_t total = get_u(cap, "total_bytes"), free_b = get_u(cap, "free_bytes");
 	char a[32], b[32], c[32], d[32], line[400];
 
-	print_field("health", get_s(root, "health"));
+	cli_print_field("health", get_s(root, "health"));
 	if (get_s(root, "action")[0])
-		print_field("action", get_s(root, "action"));
+		cli_print_field("action", get_s(root, "action"));
 	snprintf(line, sizeof(line), "bkstord %s, %s, up %s, %llu connections",
 	         get_s(root, "version"), get_s(root, "state"),
 	         cli_fmt_duration(get_d(root, "uptime_s", -1), a, sizeof(a)),
 	         (unsigned long long)get_u(root, "connections"));
-	print_field("daemon", line);
+	cli_print_field("daemon", line);
 	if (last && now >= last)
 		snprintf(line, sizeof(line), "last %s ago, %llu since bkstord started",
 		         cli_fmt_duration((double)(now - last) / 1e9, a, sizeof(a)),
 		         (unsigned long long)get_u(root, "commits"));
 	else
 		snprintf(line, sizeof(line), "none yet");
-	print_field("commit", line);
+	cli_print_field("commit", line);
 	snprintf(line, sizeof(line), "%s logical, %s physical; %s free of %s (%.0f%%)",
 	         bks_fmt_bytes(get_u(cap, "logical_bytes"), a, sizeof(a)),
 	         bks_fmt_bytes(get_u(cap, "physical_bytes"), b, sizeof(b)),
 	         bks_fmt_bytes(free_b, c, sizeof(c)), bks_fmt_bytes(total, d, sizeof(d)),
 	         total ? 100.0 * (double)BKS_MIN(free_b, total) / (double)total : 0.0);
-	print_field("space", line);
+	cli_print_field("space", line);
 	int full = 0;
 	if (jsonp_bool(jsonp_get(cap, "full"), &full) == 0 && full) {
 		/* New data is refused until deletes and a garbage collection give rows
@@ -394,18 +385,19 @@ static void print_overview(const jsonp_val *root)
 		         "bkstorctl rm, then bkstorctl gc; %llu rows free, %llu reserved)",
 		         (unsigned long long)get_u(cap, "rows_free"),
 		         (unsigned long long)get_u(cap, "rows_reserved"));
-		print_field("full", line);
+		cli_print_field("full", line);
 	}
 	snprintf(line, sizeof(line), "dedup %.2fx, compression %.2fx; %llu objects, %llu unique "
 	         "chunks", get_d(cap, "dedup_ratio", 1), get_d(cap, "compression_ratio", 1),
 	         (unsigned long long)get_u(cap, "objects"),
 	         (unsigned long long)get_u(cap, "unique_chunks"));
-	print_field("ratio", line);
+	cli_print_field("ratio", line);
 	snprintf(line, sizeof(line), "ingest %s, restore %s (last 10 s)",
 	         fmt_rate(get_d(tp, "ingest_bps", 0), a, sizeof(a)),
 	         fmt_rate(get_d(tp, "restore_bps", 0), b, sizeof(b)));
-	print_field("rate", line);
+	cli_print_field("rate", line);
 	print_nfs(jsonp_get(root, "nfs"));
+	print_luns(jsonp_get(root, "luns"));
 	print_jobs(jsonp_get(root, "jobs"), now);
 	putchar('\n');
 }
@@ -748,7 +740,7 @@ static int print_scrub(dcmd *d, const jsonp_val *arr_doc, int *unrecoverable)
 		return json_finish(&out) < 0 ? CLI_FAIL : CLI_OK;
 	}
 	if (j && fmt_job(j, line, sizeof(line), bks_wall_ns())) {
-		print_field(NULL, line);
+		cli_print_field(NULL, line);
 		if (isatty(STDOUT_FILENO)) {
 			uint64_t done = get_u(j, "done_rows"), total = get_u(j, "total_rows");
 			int fill = total ? (int)(50 * BKS_MIN(done, total) / total) : 50;
@@ -765,15 +757,15 @@ static int print_scrub(dcmd *d, const jsonp_val *arr_doc, int *unrecoverable)
 		snprintf(line, sizeof(line), "scrub: the last one ended %s after %s: %llu rows "
 		         "checked, "
 		         "%llu errors found, %llu repaired, %llu unrecoverable",
-		         fmt_wall(t1, when, sizeof(when)),
+		         cli_fmt_wall(t1, when, sizeof(when)),
 		         cli_fmt_duration(t1 >= t0 ? (double)(t1 - t0) / 1e9 : -1, took, sizeof(took)),
 		         (unsigned long long)get_u(ls, "rows_checked"),
 		         (unsigned long long)get_u(ls, "errors_found"),
 		         (unsigned long long)get_u(ls, "repaired"),
 		         (unsigned long long)get_u(ls, "unrecoverable"));
-		print_field(NULL, line);
+		cli_print_field(NULL, line);
 	} else {
-		print_field(NULL, "scrub: never run on this array");
+		cli_print_field(NULL, "scrub: never run on this array");
 	}
 	return CLI_OK;
 }
@@ -840,7 +832,7 @@ static int print_store_job(dcmd *d, const jsonp_val *jobs_doc, const char *kind,
 		return print_json(j);
 	if (!fmt_job(j, line, sizeof(line), bks_wall_ns()))
 		snprintf(line, sizeof(line), "%s: has not run since bkstord started", kind);
-	print_field(NULL, line);
+	cli_print_field(NULL, line);
 	const jsonp_val *dmg = jsonp_get(j, "damaged");
 	for (size_t i = 0; i < jsonp_len(dmg); i++) {
 		const jsonp_val *v = jsonp_at(dmg, i);
@@ -981,7 +973,7 @@ static void print_events(dcmd *d, const jsonp_val *root, uint64_t since)
 		}
 		client_clean_str(msg, sizeof(msg), get_s(e, "msg"));
 		printf("%6llu %s %-5s %s\n", (unsigned long long)seq,
-		       fmt_wall(get_u(e, "time_ns"), when, sizeof(when)), get_s(e, "level"), msg);
+		       cli_fmt_wall(get_u(e, "time_ns"), when, sizeof(when)), get_s(e, "level"), msg);
 	}
 	fflush(stdout);
 }

@@ -7,6 +7,8 @@
  * stdout (a human line or table, or one JSON document with --json); progress lines
  * and errors to stderr.
  */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* cli/cmd_store.c: `bkstorctl store ...`: the dedup store on an array, offline (the
  * daemon will serve the same verbs). */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <errno.h>

@@ -13,6 +13,8 @@
  * as are differing Content-Lengths: that ambiguity is how responses get smuggled.
  * Lines must end in CRLF (no bare LF, no obsolete line folding).
  */
+#include <config.h>
+
 #include "cli/http.h"
 
 #include <arpa/inet.h>

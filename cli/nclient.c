@@ -7,6 +7,8 @@
  *     tag is dropped (ncli_read_reply) rather than taken for a protocol error;
  *   - a GET ends with END, or with an ERROR in place of further DATA.
  */
+#include <config.h>
+
 #include "cli/nclient_int.h"
 
 #include <errno.h>

@@ -1,6 +1,8 @@
 /* cli/nclient_put.c: ncl_put (nclient.h): a file streamed in DATA frames, or with
  * source-side dedup: cut with the server's FastCDC parameters, fingerprinted, and only
  * the chunks the server lacks sent (docs/protocol.md, "Source-side dedup"). */
+#include <config.h>
+
 #include "cli/nclient_int.h"
 
 #include <errno.h>

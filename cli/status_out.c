@@ -1,5 +1,7 @@
 /* cli/status_out.c: an array's status for people (a zpool-status-like report) and
  * for scripts (one JSON object with the same information). */
+#include <config.h>
+
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -19,16 +21,30 @@ double cli_job_pct(const arr_job_status *j)
 	return 100.0 * (double)BKS_MIN(j->done_rows, j->total_rows) / (double)j->total_rows;
 }
 
-/* "label: text", the text word-wrapped at 80 columns under itself. */
-static void print_field(const char *label, const char *text)
+char *cli_fmt_wall(uint64_t ns, char *out, size_t cap)
 {
-	const int width = 80 - 9;
-	int col = 0;
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	if (!ns || !localtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(out, cap, "?");
+	return out;
+}
 
-	if (label[0])
+/* "label: text" with the text wrapped at 80 columns, aligned as array show does;
+ * label "" continues the field above; label NULL: a paragraph of its own (later
+ * lines indented by two). Control characters are shown as '?'. */
+void cli_print_field(const char *label, const char *raw)
+{
+	int col = 0, ind = label ? 9 : 2, width = 80 - ind;
+	char text[1024];
+
+	arr_json_clean_str(text, sizeof(text), raw); /* the daemon's words reach a terminal */
+	if (!label)
+		width += ind; /* the first line starts at column 0 */
+	else if (label[0])
 		printf("%7s: ", label);
 	else
-		printf("%9s", ""); /* a second line of the same field */
+		printf("%9s", "");
 	for (const char *p = text; *p;) {
 		while (*p == ' ')
 			p++;
@@ -36,8 +52,9 @@ static void print_field(const char *label, const char *text)
 		if (!w)
 			break;
 		if (col && col + 1 + w > width) {
-			printf("\n%9s", "");
+			printf("\n%*s", ind, "");
 			col = 0;
+			width = 80 - ind;
 		} else if (col) {
 			putchar(' ');
 			col++;
@@ -47,14 +64,6 @@ static void print_field(const char *label, const char *text)
 		p += w;
 	}
 	putchar('\n');
-}
-
-static void fmt_wall(uint64_t ns, char *out, size_t cap)
-{
-	time_t t = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-	if (!ns || !localtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(out, cap, "?");
 }
 
 static void print_scan(const arr_status *st)
@@ -83,10 +92,10 @@ static void print_scan(const arr_status *st)
 			         (unsigned long long)sc->errors_found,
 			         (unsigned long long)sc->repaired,
 			         (unsigned long long)sc->unrecoverable);
-		print_field(any++ ? "" : "scan", line);
+		cli_print_field(any++ ? "" : "scan", line);
 	}
 	if (sc->state == SCRUB_IDLE && sc->started_ns) {
-		fmt_wall(sc->finished_ns, when, sizeof(when));
+		cli_fmt_wall(sc->finished_ns, when, sizeof(when));
 		cli_fmt_duration(sc->finished_ns >= sc->started_ns
 		                     ? (double)(sc->finished_ns - sc->started_ns) / 1e9 : -1,
 		                 took, sizeof(took));
@@ -96,10 +105,10 @@ static void print_scan(const arr_status *st)
 		         "%llu errors found, %llu repaired, %llu unrecoverable", when, took,
 		         (unsigned long long)sc->rows_checked, (unsigned long long)sc->errors_found,
 		         (unsigned long long)sc->repaired, (unsigned long long)sc->unrecoverable);
-		print_field(any++ ? "" : "scan", line);
+		cli_print_field(any++ ? "" : "scan", line);
 	}
 	if (!any)
-		print_field("scan", "none requested");
+		cli_print_field("scan", "none requested");
 }
 
 enum { COL_SLOT, COL_ROLE, COL_STATE, COL_SIZE, COL_SERIAL, COL_READ, COL_WRITE, COL_CKSUM,
@@ -212,14 +221,14 @@ void cli_print_status_human(const arr_status *st)
 	printf("%7s: %s\n", "uuid", st->uuid);
 	printf("%7s: %s\n", "state", arr_health_name(st->health));
 	if (st->action[0])
-		print_field("action", st->action);
+		cli_print_field("action", st->action);
 	print_scan(st);
 	snprintf(line, sizeof(line), "%d disks (%d+2), strip %s, capacity %s, %llu of %llu rows "
 	         "used", st->width, st->data_strips,
 	         bks_fmt_bytes(st->strip_size, strip, sizeof(strip)),
 	         bks_fmt_bytes(st->capacity_bytes, cap, sizeof(cap)),
 	         (unsigned long long)st->hwm, (unsigned long long)st->rows);
-	print_field("config", line);
+	cli_print_field("config", line);
 	print_table(st);
 }
 

@@ -1,4 +1,6 @@
 /* common/bks.c: see bks.h. */
+#include <config.h>
+
 #include "common/bks.h"
 
 #include <errno.h>

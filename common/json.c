@@ -1,4 +1,6 @@
 /* common/json.c: see json.h. */
+#include <config.h>
+
 #include "common/json.h"
 
 #include "common/bks.h"

@@ -7,6 +7,8 @@
  * together. Duplicate keys are found when their object closes (pairwise for small
  * objects, by sorting for large ones, so a 100000-key object costs n log n, not n^2).
  */
+#include <config.h>
+
 #include "common/jsonp.h"
 
 #include <errno.h>
@@ -540,7 +542,9 @@ static int close_container(struct parser *ps, jsonp_val *out)
 {
 	struct frame *f = &ps->stack[ps->depth - 1];
 	size_t n = ps->npend - f->start;
-	struct pending *m = ps->pend + f->start;
+	/* An empty container may have nothing pending at all (pend NULL), and NULL + 0
+	 * is undefined (UBSan stops on it: fuzz-jsonp, input "[]"). */
+	struct pending *m = n ? ps->pend + f->start : NULL;
 	jsonp_val *kids = NULL;
 	int r;
 

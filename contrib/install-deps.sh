@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libaio-dev libisal-dev libzstd-dev libxxhash-dev libmicrohttpd-dev libssl-dev
 clang libclang-rt-14-dev util-linux python3 curl bc chromium openssl
-libnfs-utils libnfs-dev"
+libnfs-utils libnfs-dev libiscsi-bin libiscsi-dev tgt"
 # The dashboard's browser test drives chromium with playwright-core (npm); take
 # Debian's node only when there is none (another node may already be installed).
 if ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs npm"; fi

@@ -1,4 +1,6 @@
 /* daemon/api.c: see api.h and docs/api.md. */
+#include <config.h>
+
 #include "daemon/api_int.h"
 
 #include <errno.h>
@@ -210,10 +212,10 @@ static void get_files(api *a, struct MHD_Connection *conn, reply *rp, int stat_o
 	ns_attr at;
 	if (!path)
 		path = "/";
-	pthread_mutex_lock(&a->ap->mu);
+	appl_lock(a->ap);
 	int r = ns_resolve(a->ap->n, path, &at);
 	if (r < 0) {
-		pthread_mutex_unlock(&a->ap->mu);
+		appl_unlock(a->ap);
 		reply_error(rp, 0, r, "%s: %s", path, r == -ENOENT ? "no such file or directory"
 		                                                   : strerror(-r));
 		return;
@@ -240,7 +242,7 @@ static void get_files(api *a, struct MHD_Connection *conn, reply *rp, int stat_o
 		json_bool(&rp->j, "truncated", r == 1);
 	}
 	json_obj_end(&rp->j);
-	pthread_mutex_unlock(&a->ap->mu);
+	appl_unlock(a->ap);
 }
 
 /* --- actions --- */
@@ -603,6 +605,8 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 		} else {
 			get_files(a, conn, rp, !strcmp(url, "/api/v1/stat"));
 		}
+	} else if (!strcmp(url, "/api/v1/luns") || !strncmp(url, "/api/v1/luns/", 13)) {
+		api_luns(a, url, method, rq, rp, allow);
 	} else if (is_post_endpoint(url)) {
 		jsonp *d;
 		if (!post) {

@@ -62,6 +62,9 @@ enum MHD_Result reply_send(struct MHD_Connection *conn, reply *rp, const char *a
 
 int api_body(struct req **rqp, void **con_cls, const char *upload, size_t *upload_size);
 int api_parse_body(struct req *rq, reply *rp, jsonp **d);
+/* daemon/api_lun.c: GET/POST /api/v1/luns, POST/DELETE /api/v1/luns/NAME. */
+void api_luns(api *a, const char *url, const char *method, struct req *rq, reply *rp,
+              const char **allow);
 void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
                   struct req *rq, reply *rp, const char **allow);
 void api_done(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -1,4 +1,6 @@
 /* daemon/appl.c: see appl.h. */
+#include <config.h>
+
 #include "daemon/appl.h"
 
 #include <errno.h>
@@ -14,6 +16,63 @@
 #define BG_TICK_MS 100
 #define GC_STEP_BUDGET_NS (20ull * 1000000ull)     /* per tick, under the lock */
 #define VERIFY_STEP_BUDGET_NS (20ull * 1000000ull)
+
+/* --- the appliance lock --- */
+
+/* Only the holder writes the counters, so a relaxed load and store is enough; the
+ * status document reads them without the lock (a figure may lag one hold). */
+static void stat_add(uint64_t *v, uint64_t d)
+{
+	__atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
+}
+
+static void took(appl *ap, uint64_t t_ask, uint64_t t_got)
+{
+	ap->mu_since_ns = t_got;
+	stat_add(&ap->mu_stats.acquisitions, 1);
+	if (t_got != t_ask) {
+		stat_add(&ap->mu_stats.contended, 1);
+		stat_add(&ap->mu_stats.wait_ns, t_got - t_ask);
+	}
+}
+
+void appl_lock(appl *ap)
+{
+	uint64_t t0 = bks_now_ns();
+	if (pthread_mutex_trylock(&ap->mu) == 0) {
+		took(ap, t0, t0);
+		return;
+	}
+	pthread_mutex_lock(&ap->mu);
+	took(ap, t0, bks_now_ns());
+}
+
+int appl_trylock(appl *ap)
+{
+	if (pthread_mutex_trylock(&ap->mu) != 0)
+		return EBUSY;
+	uint64_t t = bks_now_ns();
+	took(ap, t, t);
+	return 0;
+}
+
+void appl_unlock(appl *ap)
+{
+	uint64_t held = bks_now_ns() - ap->mu_since_ns;
+	stat_add(&ap->mu_stats.held_ns, held);
+	if (held > ap->mu_stats.max_held_ns)
+		__atomic_store_n(&ap->mu_stats.max_held_ns, held, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&ap->mu);
+}
+
+void appl_lock_stats_get(appl *ap, appl_lock_stats *out)
+{
+	out->acquisitions = __atomic_load_n(&ap->mu_stats.acquisitions, __ATOMIC_RELAXED);
+	out->contended = __atomic_load_n(&ap->mu_stats.contended, __ATOMIC_RELAXED);
+	out->held_ns = __atomic_load_n(&ap->mu_stats.held_ns, __ATOMIC_RELAXED);
+	out->wait_ns = __atomic_load_n(&ap->mu_stats.wait_ns, __ATOMIC_RELAXED);
+	out->max_held_ns = __atomic_load_n(&ap->mu_stats.max_held_ns, __ATOMIC_RELAXED);
+}
 
 /* --- events --- */
 
@@ -138,9 +197,9 @@ static void snap_take(appl *ap)
 
 void appl_snapshot(appl *ap, appl_snap *out)
 {
-	if (pthread_mutex_trylock(&ap->mu) == 0) {
+	if (appl_trylock(ap) == 0) {
 		snap_take(ap);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 	}
 	pthread_mutex_lock(&ap->snapmu);
 	*out = ap->snap;
@@ -151,7 +210,7 @@ void appl_snapshot(appl *ap, appl_snap *out)
 
 int appl_commit(appl *ap, bks_err *e)
 {
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int r = ns_commit(ap->n, e);
 	if (r == 0) {
 		ap->commits++;
@@ -159,14 +218,14 @@ int appl_commit(appl *ap, bks_err *e)
 	} else {
 		ap->commit_errors++;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	return r;
 }
 
 int appl_gc_start(appl *ap, double min_live, bks_err *e)
 {
 	int r = 0;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if (ap->gc_state == 1) {
 		r = bks_fail(e, -EBUSY, "a garbage collection is already running");
 	} else if (((r = ns_flush(ap->n)) < 0 && r != -ENOSPC) ||
@@ -183,7 +242,7 @@ int appl_gc_start(appl *ap, double min_live, bks_err *e)
 		ap->gc_started_ns = bks_wall_ns();
 		ap->gc_finished_ns = 0;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r == 0) {
 		appl_event_add(ap, CFG_LOG_INFO, "garbage collection started (compact below %.0f%% "
 		               "live)", min_live * 100);
@@ -202,7 +261,7 @@ static int count_obj(void *ctx, const store_obj_info *in)
 int appl_verify_start(appl *ap, bks_err *e)
 {
 	int r = 0;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if (ap->vf.state == 1) {
 		r = bks_fail(e, -EBUSY, "a verify is already running");
 	} else {
@@ -213,7 +272,7 @@ int appl_verify_start(appl *ap, bks_err *e)
 		store_list(ap->s, count_obj, &ap->vf.objects_total);
 		ap->vf.started_ns = bks_wall_ns();
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (r == 0) {
 		appl_event_add(ap, CFG_LOG_INFO, "verify started (%llu objects)",
 		               (unsigned long long)ap->vf.objects_total);
@@ -225,7 +284,7 @@ int appl_verify_start(appl *ap, bks_err *e)
 /* Bounded slices of GC and verify, under the lock. */
 static void jobs_step(appl *ap)
 {
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	uint64_t t0 = bks_now_ns();
 	if (ap->gc_state == 1) {
 		int r = 1;
@@ -238,7 +297,7 @@ static void jobs_step(appl *ap)
 			store_gc_get_stats(ap->s, &gs);
 			ap->gc_state = 2;
 			ap->gc_finished_ns = bks_wall_ns();
-			pthread_mutex_unlock(&ap->mu);
+			appl_unlock(ap);
 			if (c < 0)
 				appl_event_add(ap, CFG_LOG_ERROR, "garbage collection failed: %s",
 				               r < 0 ? strerror(-r) : bks_errmsg(&e, c));
@@ -251,7 +310,7 @@ static void jobs_step(appl *ap)
 				               (unsigned long long)gs.bytes_moved,
 				               (unsigned long long)gs.meta_rows_compacted,
 				               (unsigned long long)gs.meta_blocks_moved);
-			pthread_mutex_lock(&ap->mu);
+			appl_lock(ap);
 		}
 	}
 	t0 = bks_now_ns();
@@ -260,7 +319,7 @@ static void jobs_step(appl *ap)
 			ap->vf.state = 2;
 			ap->vf.finished_ns = bks_wall_ns();
 			store_verify_report rep = ap->vf.rep;
-			pthread_mutex_unlock(&ap->mu);
+			appl_unlock(ap);
 			appl_event_add(ap, rep.objects_damaged ? CFG_LOG_ERROR : CFG_LOG_INFO,
 			               "verify done: %llu objects, %llu chunks checked, %llu bad, %llu "
 			               "objects damaged, %llu strips repaired",
@@ -269,12 +328,12 @@ static void jobs_step(appl *ap)
 			               (unsigned long long)rep.chunks_bad,
 			               (unsigned long long)rep.objects_damaged,
 			               (unsigned long long)rep.repaired);
-			pthread_mutex_lock(&ap->mu);
+			appl_lock(ap);
 			break;
 		}
 		store_verify_one(ap->s, ap->vf.next_id++, &ap->vf.rep);
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 }
 
 static void maybe_commit(appl *ap)
@@ -283,11 +342,11 @@ static void maybe_commit(appl *ap)
 	uint64_t every = (uint64_t)ap->cfg.commit_interval_s * 1000000000ull;
 	if (now - ap->last_commit_ns < every || now < ap->commit_retry_ns)
 		return;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	ns_stats nst;
 	ns_get_stats(ap->n, &nst);
 	int dirty = nst.dirs_dirty || store_is_dirty(ap->s);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (!dirty) {
 		ap->last_commit_ns = now;
 		return;
@@ -313,13 +372,13 @@ static void maybe_commit(appl *ap)
 /* Say once when the store becomes full and when it takes data again. */
 static void watch_full(appl *ap)
 {
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int full = store_space_full(ap->s);
 	pool_space_info si;
 	pool_get_space(store_pool(ap->s), &si);
 	int was = ap->was_full;
 	ap->was_full = full;
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (full && !was)
 		appl_event_add(ap, CFG_LOG_WARN, "store %s: %llu rows free, %llu kept for commits "
 		               "and garbage collection; %s", APPL_FULL_ACTION,
@@ -346,10 +405,10 @@ static void maybe_auto_gc(appl *ap)
 {
 	double frac = ap->cfg.gc_auto_free;
 	uint64_t now = bks_wall_ns();
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	store_set_gc_auto(ap->s, frac, ap->cfg.gc_min_live); /* (the config reloads) */
 	if (frac <= 0) {
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		return;
 	}
 	int idle = ap->gc_state != 1 &&
@@ -368,7 +427,7 @@ static void maybe_auto_gc(appl *ap)
 		ap->gc_started_ns = now;
 		ap->gc_finished_ns = 0;
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (adopt) {
 		appl_event_add(ap, CFG_LOG_INFO, "garbage collection started by the store: %llu of "
 		               "%llu rows free (gc_auto_free %.0f%%)",
@@ -403,9 +462,9 @@ static void *bg_main(void *arg)
 		uint64_t taken = ap->snap.taken_ns;
 		pthread_mutex_unlock(&ap->snapmu);
 		if (bks_now_ns() - taken > 1000000000ull) {
-			pthread_mutex_lock(&ap->mu);
+			appl_lock(ap);
 			snap_take(ap);
-			pthread_mutex_unlock(&ap->mu);
+			appl_unlock(ap);
 		}
 		pthread_mutex_lock(&ap->bgmu);
 		if (ap->bg_stop)

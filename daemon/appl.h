@@ -7,7 +7,9 @@
  * their headers require) and the job state. The array has its own lock; its
  * background work (arr_bg_step) runs on the background thread without appl.mu (the
  * pool's callbacks are safe from there). Hold appl.mu only around store/namespace
- * calls, never across network I/O.
+ * calls, never across network I/O. Take it with appl_lock/appl_unlock, which count
+ * the time it is held and waited for (the status document's "locks"): that is how
+ * one sees whether streams queue behind it.
  */
 #ifndef BKS_APPL_H
 #define BKS_APPL_H
@@ -55,8 +57,19 @@ typedef struct appl_snap {
 	uint64_t taken_ns;
 } appl_snap;
 
+/* appl.mu's accounting since the start, nanoseconds of CLOCK_MONOTONIC. */
+typedef struct appl_lock_stats {
+	uint64_t acquisitions;
+	uint64_t contended;      /* acquisitions that had to wait */
+	uint64_t held_ns;        /* total time held */
+	uint64_t wait_ns;        /* total time waited, over all threads */
+	uint64_t max_held_ns;    /* longest single hold */
+} appl_lock_stats;
+
 typedef struct appl {
-	pthread_mutex_t mu;      /* store, namespace, jobs */
+	pthread_mutex_t mu;      /* store, namespace, jobs: appl_lock/appl_unlock */
+	uint64_t mu_since_ns;    /* when the holder took mu (under mu) */
+	appl_lock_stats mu_stats;/* written under mu, read with relaxed atomics */
 	bks_cfg cfg;             /* owned */
 	store *s;
 	ns *n;
@@ -97,6 +110,8 @@ typedef struct appl {
 	appl_snap snap;
 
 	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
+	struct lun_set *luns;                      /* the LUNs (daemon/lun.h), or NULL */
+	struct iscsi_srv *iscsi;                   /* the iSCSI target, or NULL (status) */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when
@@ -104,6 +119,14 @@ typedef struct appl {
 int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e);
 /* Stop background work, commit, close everything. Returns the final commit's result. */
 int appl_close(appl *ap);
+
+/* appl.mu with its accounting: two clock reads per uncontended hold, three when it
+ * waits. appl_trylock returns 0 when it took the lock, else EBUSY. Every server
+ * (native, NFS, iSCSI LUNs, the API) takes appl.mu through these. */
+void appl_lock(appl *ap);
+int appl_trylock(appl *ap);
+void appl_unlock(appl *ap);
+void appl_lock_stats_get(appl *ap, appl_lock_stats *out);
 
 /* Record an event (also logged). */
 void appl_event_add(appl *ap, int level, const char *fmt, ...)

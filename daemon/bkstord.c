@@ -9,6 +9,8 @@
  * reloaded (log level, client secrets, the native limits, commit interval, GC
  * threshold, the dashboard's admin password, session timeout and API tokens); the
  * keys docs/config.md marks "restart" are logged as needing a restart. */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,8 +24,10 @@
 #include "daemon/api.h"
 #include "daemon/appl.h"
 #include "daemon/demo.h"
+#include "daemon/iscsi.h"
 #include "daemon/log.h"
 #include "daemon/native.h"
+#include "daemon/lun.h"
 #include "daemon/nfs.h"
 
 static void usage(FILE *f)
@@ -77,11 +81,12 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 	if (apisrv)
 		api_reload(apisrv, &nc);
 	nfs_reload(ap->nfs, &nc);
+	iscsi_reload(ap->iscsi, &nc);
 	/* commit_interval and gc_min_live are read from ap->cfg; the rest of the
 	 * reloadable values only keep ap->cfg true for the next cfg_reload_diff. */
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	cfg_take_reloadable(&ap->cfg, &nc);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	cfg_free(&nc);
 	appl_event_add(ap, CFG_LOG_INFO, "configuration reloaded (%d settings changed)", n);
 }
@@ -196,6 +201,27 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
+	/* The LUNs (the iSCSI target serves them; the API manages them). A store whose
+	 * system directory cannot be made still serves backups: LUNs are then absent. */
+	if ((r = lun_set_open(ap, &ap->luns, &e)) < 0) {
+		LOG_E("LUNs unavailable: %s", bks_errmsg(&e, r));
+		ap->luns = NULL;
+	}
+	/* The demo has one LUN (10 GiB, thin: it costs nothing until written). */
+	if (demo && ap->luns && (r = lun_create(ap->luns, "demo", 10ull << 30, 512, "", &e)) < 0 &&
+	    r != -EEXIST)
+		LOG_W("demo: cannot create LUN demo: %s", bks_errmsg(&e, r));
+	if (ap->luns && (r = iscsi_start(ap, ap->luns, &ap->iscsi, &e)) < 0) {
+		LOG_E("cannot start: %s", bks_errmsg(&e, r));
+		nfs_stop(ap->nfs);
+		api_stop(apisrv);
+		native_stop(nsrv);
+		lun_set_close(ap->luns);
+		appl_close(ap);
+		free(api_path);
+		free(ap);
+		return 1;
+	}
 	if ((r = write_pidfile(pidfile)) < 0)
 		LOG_W("pidfile %s: %s", pidfile, strerror(-r));
 	arr_status *st = malloc(sizeof(*st));
@@ -220,10 +246,14 @@ int main(int argc, char **argv)
 		break;
 	}
 	ap->shutting_down = 1;
+	iscsi_stop(ap->iscsi); /* before the LUNs close: its devices hold them */
+	ap->iscsi = NULL;
 	nfs_stop(ap->nfs);
 	ap->nfs = NULL;
 	native_stop(nsrv);
 	api_stop(apisrv);
+	lun_set_close(ap->luns); /* after every user of a LUN: applies the caches */
+	ap->luns = NULL;
 	r = appl_close(ap);
 	if (pidfile && pidfile[0])
 		unlink(pidfile);

@@ -9,6 +9,8 @@
  * directory, so rename stays atomic), fsyncs it, renames it over the file, and
  * fsyncs the directory. A crash at any point leaves the old file or the new one; a
  * leftover PATH.XXXXXX temporary is harmless. */
+#include <config.h>
+
 #include "daemon/cfg_rewrite.h"
 
 #include <errno.h>

@@ -13,6 +13,8 @@
  * and \\ the only escapes, and is one item even for a list key. Control characters
  * other than tab are refused anywhere, so every stored string is printable.
  */
+#include <config.h>
+
 #include "daemon/config.h"
 
 #include <arpa/inet.h>
@@ -36,14 +38,16 @@ _Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds
 _Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
 
 enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
-            S_NFS, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
+            S_NFS, S_ISCSI, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
 static const char *const sect_name[S_COUNT] = {"array", "store", "native", "clients",
-                                               "api",   "web",   "log",    "daemon", "nfs"};
+                                               "api",   "web",   "log",    "daemon", "nfs",
+                                               "iscsi"};
 
 enum ktype {
 	T_NAME,    /* [A-Za-z0-9._-], min..max chars */
 	T_PATH,    /* absolute path of at most max bytes; min 0: may be empty */
 	T_PWHASH,  /* "" or pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX */
+	T_TEXT,    /* printable ASCII without spaces; "" or min..max bytes */
 	T_UINT,    /* whole number, no unit */
 	T_SIZE,    /* bytes: K/M/G/T or KiB/MiB/GiB/TiB (powers of 1024) */
 	T_RATE,    /* bytes/s: as T_SIZE, optional "/s" */
@@ -56,7 +60,7 @@ enum ktype {
 	T_ADDRS,
 	T_HEXES,   /* 32..128 hex digits each */
 };
-#define IS_STR(t) ((t) <= T_PWHASH)
+#define IS_STR(t) ((t) <= T_TEXT)
 #define IS_LIST(t) ((t) >= T_PATHS)
 
 enum kflag {
@@ -139,12 +143,29 @@ static const ckey keys[] = {
 	KA(NFS, "listen", T_OPTADDR, nfs_listen, nfs_listen_set, 0, "0.0.0.0:2049", R),
 	K(NFS, "mount_port", T_UINT, nfs_mount_port, 1, 65535, "20048", R),
 	K(NFS, "portmap_port", T_UINT, nfs_portmap_port, 0, 65535, "111", R),
-	K(NFS, "max_connections", T_UINT, nfs_max_connections, 1, 4096, "64", R),
+	K(NFS, "max_connections", T_UINT, nfs_max_connections, 1, 4096, "256", R),
 	K(NFS, "wsize", T_SIZE, nfs_wsize, KB(4), MB(1), "1M", R | K_POW2),
 	K(NFS, "rsize", T_SIZE, nfs_rsize, KB(4), MB(1), "1M", R | K_POW2),
 	K(NFS, "stage_per_file", T_SIZE, nfs_stage_file, MB(1), TB(1), "64M", R),
 	K(NFS, "stage_total", T_SIZE, nfs_stage_total, MB(1), TB(1), "256M", R),
 	K(NFS, "handle_key", T_PATH, nfs_handle_key, 0, CFG_MAX_PATH, "", R),
+	/* [iscsi]: the listener and the limits are restart keys; the CHAP credentials
+	 * apply to the next login after a SIGHUP (iscsi_reload). */
+	K(ISCSI, "enable", T_BOOL, iscsi_enabled, 0, 1, "no", R),
+	KA(ISCSI, "listen", T_OPTADDR, iscsi_listen, iscsi_listen_set, 0, "0.0.0.0:3260", R),
+	K(ISCSI, "iqn_prefix", T_TEXT, iscsi_iqn_prefix, 5, 158, "", R),
+	K(ISCSI, "max_connections", T_UINT, iscsi_max_connections, 1, 4096, "64", R),
+	K(ISCSI, "max_recv_data_segment", T_SIZE, iscsi_max_recv_dsl, KB(4), MB(8), "256K", R),
+	K(ISCSI, "max_burst", T_SIZE, iscsi_max_burst, KB(256), MB(8), "1M", R),
+	K(ISCSI, "first_burst", T_SIZE, iscsi_first_burst, KB(64), MB(8), "256K", R),
+	K(ISCSI, "max_buffer", T_SIZE, iscsi_max_buffer, MB(8), KB(MB(1)), "64M", R),
+	K(ISCSI, "queue_depth", T_UINT, iscsi_queue_depth, 1, 1024, "64", R),
+	K(ISCSI, "login_timeout", T_DUR, iscsi_login_timeout_s, 1, 600, "15s", R),
+	K(ISCSI, "nop_interval", T_DUR, iscsi_nop_interval_s, 0, 3600, "30s", R),
+	K(ISCSI, "chap_user", T_TEXT, iscsi_chap_user, 1, 255, "", 0),
+	K(ISCSI, "chap_secret", T_TEXT, iscsi_chap_secret, 12, 255, "", K_SECRET),
+	K(ISCSI, "mutual_user", T_TEXT, iscsi_mutual_user, 1, 255, "", 0),
+	K(ISCSI, "mutual_secret", T_TEXT, iscsi_mutual_secret, 12, 255, "", K_SECRET),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)
@@ -497,6 +518,16 @@ static int apply(bks_cfg *c, const ckey *k, char *v, int quoted, char *why, size
 		return set_str(f, v);
 	case T_PWHASH:
 		return (r = check_pwhash(v, why, cap)) < 0 ? r : set_str(f, v);
+	case T_TEXT: {
+		size_t n = strlen(v);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
+				return reason(why, cap, -EINVAL, "printable ASCII without spaces only");
+		if (n && (n < k->min || n > k->max))
+			return reason(why, cap, -EINVAL, "must be empty or %d..%d characters",
+			              (int)k->min, (int)k->max);
+		return set_str(f, v);
+	}
 	case T_UINT:
 	case T_SIZE:
 	case T_RATE:
@@ -997,6 +1028,28 @@ static int check_cross(pstate *ps)
 		ps->line = last_line(ps, S_WEB, "tls_cert", "tls_key");
 		return perr(ps, -EINVAL, "[web] tls_cert and tls_key go together (set both or "
 		            "neither)");
+	}
+	/* CHAP: a user and a secret go together; the target's own (mutual) secret only
+	 * with the initiator's, and never the same (RFC 7143 §12.1.3: a shared secret
+	 * would let one side's answer be replayed as the other's). */
+	if (!c->iscsi_chap_user[0] != !c->iscsi_chap_secret[0]) {
+		ps->line = last_line(ps, S_ISCSI, "chap_user", "chap_secret");
+		return perr(ps, -EINVAL, "[iscsi] chap_user and chap_secret go together (set both "
+		            "or neither)");
+	}
+	if (!c->iscsi_mutual_user[0] != !c->iscsi_mutual_secret[0] ||
+	    (c->iscsi_mutual_secret[0] && !c->iscsi_chap_secret[0])) {
+		ps->line = last_line(ps, S_ISCSI, "mutual_user", "mutual_secret");
+		return perr(ps, -EINVAL, "[iscsi] mutual_user and mutual_secret go together, and "
+		            "need chap_user and chap_secret");
+	}
+	if (c->iscsi_mutual_secret[0] && !strcmp(c->iscsi_mutual_secret, c->iscsi_chap_secret)) {
+		ps->line = last_line(ps, S_ISCSI, "mutual_secret", "chap_secret");
+		return perr(ps, -EINVAL, "[iscsi] mutual_secret must differ from chap_secret");
+	}
+	if (c->iscsi_first_burst > c->iscsi_max_burst) {
+		ps->line = last_line(ps, S_ISCSI, "first_burst", "max_burst");
+		return perr(ps, -EINVAL, "[iscsi] first_burst must not exceed max_burst");
 	}
 	for (int i = 0; i < c->nexports; i++)
 		if (!c->exports[i].path[0])

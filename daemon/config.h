@@ -142,7 +142,7 @@ typedef struct bks_cfg {
 	int nfs_listen_set;       /* (T_OPTADDR's flag; enable decides) */
 	uint32_t nfs_mount_port;  /* 20048; 1..65535 */
 	uint32_t nfs_portmap_port;/* 111; 0 = no portmapper */
-	uint32_t nfs_max_connections; /* 64; 1..4096 */
+	uint32_t nfs_max_connections; /* 256; 1..4096 */
 	uint32_t nfs_wsize;       /* 1 MiB; 4 KiB..1 MiB */
 	uint32_t nfs_rsize;       /* 1 MiB; 4 KiB..1 MiB */
 	uint64_t nfs_stage_file;  /* 64 MiB; unstable bytes staged per file */
@@ -150,6 +150,24 @@ typedef struct bks_cfg {
 	char *nfs_handle_key;     /* ""; file of the handle key (default: beside the config) */
 	cfg_export *exports;
 	int nexports;
+
+	/* [iscsi]: the iSCSI target (docs/iscsi.md). */
+	int iscsi_enabled;        /* no */
+	cfg_addr iscsi_listen;    /* 0.0.0.0:3260 */
+	int iscsi_listen_set;
+	char *iscsi_iqn_prefix;   /* ""; iqn.2026-12.io.bkstor:<array name> */
+	uint32_t iscsi_max_connections; /* 64; 1..4096 (one per session) */
+	uint32_t iscsi_max_recv_dsl;    /* 256 KiB; our MaxRecvDataSegmentLength */
+	uint32_t iscsi_max_burst;       /* 1 MiB; 256 KiB..8 MiB */
+	uint32_t iscsi_first_burst;     /* 256 KiB; 64 KiB..8 MiB, <= max_burst */
+	uint64_t iscsi_max_buffer;      /* 64 MiB; write data a connection may hold */
+	uint32_t iscsi_queue_depth;     /* 64; commands in the CmdSN window */
+	uint32_t iscsi_login_timeout_s; /* 15 s: accept to full feature phase */
+	uint32_t iscsi_nop_interval_s;  /* 30 s; 0 = no NOP-In pings */
+	char *iscsi_chap_user;    /* ""; with chap_secret: CHAP required */
+	char *iscsi_chap_secret;  /* ""; 12..255 characters */
+	char *iscsi_mutual_user;  /* ""; the target's name in mutual CHAP */
+	char *iscsi_mutual_secret;/* "" */
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

@@ -1,4 +1,6 @@
 /* daemon/demo.c: see demo.h. */
+#include <config.h>
+
 #include "daemon/demo.h"
 
 #include <errno.h>
@@ -140,11 +142,13 @@ int demo_prepare(const char *dir, int port, char *conf_path, size_t cap, char pa
 	                      "portmap_port = 0\n\n"
 	                      "[export root]\npath = /\naccess = rw\nclients = 127.0.0.1\n"
 	                      "squash = no_root_squash\nsecure = no\n\n"
+	                      "# iSCSI on the port after NFS's MOUNT; the demo's LUN is \"demo\".\n"
+	                      "[iscsi]\nenable = yes\nlisten = 127.0.0.1:%d\n\n"
 	                      "[clients]\ndemo = %s\n\n"
 	                      "[api]\nsocket = %s/api.sock\n\n[web]\nlisten = 127.0.0.1:%d\n"
 	                      "api_tokens = %s\nadmin_password = %s\n\n[log]\nlevel = info\n\n"
 	                      "[daemon]\ndemo = yes\n",
-	                      port, port + 2, port + 3, secret_hex, abs, port + 1, token_hex,
+	                      port, port + 2, port + 3, port + 4, secret_hex, abs, port + 1, token_hex,
 	                      pwhash);
 	size_t co = 0;
 	append(client, need, &co,
@@ -188,6 +192,16 @@ void demo_banner(const char *dir, const bks_cfg *cfg, const char *password)
 		        "    nfs-ls 'nfs://127.0.0.1/?version=3&nfsport=%u&mountport=%u'\n",
 		        cfg->nfs_listen.port, cfg->nfs_mount_port, cfg->nfs_listen.port,
 		        cfg->nfs_mount_port);
+	if (cfg->iscsi_enabled) {
+		char iqn[256];
+		if (cfg->iscsi_iqn_prefix && cfg->iscsi_iqn_prefix[0])
+			snprintf(iqn, sizeof(iqn), "%s:demo", cfg->iscsi_iqn_prefix);
+		else
+			snprintf(iqn, sizeof(iqn), "iqn.2026-12.io.bkstor:%s:demo", cfg->array_name);
+		fprintf(stderr, "\n  iSCSI LUN demo (10 GiB, thin): iscsi://127.0.0.1:%u/%s/0\n"
+		        "    iscsi-inq iscsi://127.0.0.1:%u/%s/0\n", cfg->iscsi_listen.port, iqn,
+		        cfg->iscsi_listen.port, iqn);
+	}
 	if (cfg->web_enabled)
 		fprintf(stderr, "\n  Dashboard: http://127.0.0.1:%u/  (user admin)\n", cfg->web_listen.port);
 	if (password && password[0])

@@ -1,4 +1,6 @@
 /* daemon/log.c: see log.h. Global state is allowed in daemon/. */
+#include <config.h>
+
 #include "daemon/log.h"
 
 #include <stdarg.h>

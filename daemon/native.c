@@ -1,4 +1,6 @@
 /* daemon/native.c: see native.h. Requests are in native_ops.c. */
+#include <config.h>
+
 #include "daemon/native_int.h"
 
 #include <arpa/inet.h>

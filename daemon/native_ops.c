@@ -1,14 +1,19 @@
 /* daemon/native_ops.c: the requests of the native protocol (docs/protocol.md).
  * Each handler takes the appliance lock only around store and namespace calls. */
+#include <config.h>
+
 #include "daemon/native_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/status.h"
+#include "dedup/chunker.h"
+#include "dedup/ingest.h"
 
 #define GET_CHUNK (1u << 20)
 #define GET_PIECES 256 /* pieces of one DATA frame (store_read_iov) */
@@ -16,8 +21,8 @@
 
 static appl *AP(conn *c) { return c->srv->ap; }
 
-static void lock(conn *c) { pthread_mutex_lock(&AP(c)->mu); }
-static void unlock(conn *c) { pthread_mutex_unlock(&AP(c)->mu); }
+static void lock(conn *c) { appl_lock(AP(c)); }
+static void unlock(conn *c) { appl_unlock(AP(c)); }
 
 static int path_of(wire_str s, char *out)
 {
@@ -111,7 +116,149 @@ struct put_state {
 	wire_fp fps[WIRE_FP_MAX];
 	uint8_t need[WIRE_FP_MAX / 8];
 	uint32_t nfp, next;
+	/* plain PUT: chunked and fingerprinted here, outside the lock (put_data) */
+	int bulk;                    /* mostly new data: store_put_write as it comes */
+	cdc *cdc;
+	ingest *ing;                 /* hashing only: this thread and one helper */
+	uint8_t *tail;               /* the bytes since the last cut point */
+	uint8_t *join;               /* the tail + the next frame's head: one chunk */
+	uint32_t tlen;
+	uint64_t probed, missed;     /* bytes chunked here; of them, new to the store */
 };
+
+/* Plain PUTs (DATA frames), without holding appl.mu for the CPU work. The store's own
+ * path (store_put_write) chunks, fingerprints, looks up, compresses and appends under
+ * the lock, so concurrent streams queue behind it. Here the connection's thread finds
+ * the cut points (the store's parameters: the chunker's cut points depend only on
+ * the bytes since the last cut, so they are the store's) and fingerprints the chunks
+ * with a helper thread, outside the lock; under it, each chunk the store has is only
+ * appended to the object's map (store_put_known), and a new one is stored with
+ * store_put_chunk (which checks its fingerprint and compresses it): the pair source
+ * dedup uses, here with the server's own fingerprints.
+ * A stream that is mostly new data after its first PUT_PROBE_BYTES (a first backup)
+ * turns bulk: the rest goes to store_put_write as it comes, as before, because new
+ * chunks would otherwise be fingerprinted three times and compressed one at a time
+ * under the lock. The switch happens at a cut point, where the writer's own chunker
+ * starts a chunk and holds no tail, so the store's cut points go on unchanged. Small
+ * PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
+#define PUT_PROBE_BYTES (8u << 20)
+#define PUT_SMALL (64u << 10)
+
+/* Threads hashing for PUTs: each PUT's own, and a helper while that leaves a core
+ * for each (a helper spins while its PUT finds cut points: on a machine with more
+ * streams than cores the helpers would only take turns with the streams). */
+static int put_threads;
+
+static void put_state_free(struct put_state *ps)
+{
+	if (ps->ing)
+		__atomic_fetch_sub(&put_threads, ingest_threads(ps->ing), __ATOMIC_RELAXED);
+	cdc_free(ps->cdc);
+	ingest_free(ps->ing);
+	free(ps->tail);
+	free(ps->join);
+}
+
+static int put_setup(conn *c, struct put_state *ps)
+{
+	const native_srv *s = c->srv;
+	cdc_params cp = {s->cdc_min, s->cdc_avg, s->cdc_max};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int busy = __atomic_load_n(&put_threads, __ATOMIC_RELAXED);
+	int r = cdc_new(&cp, &ps->cdc);
+	if (r == 0)
+		r = ingest_new(-1, cp.max, busy + 2 <= cpus ? 2 : 1, &ps->ing);
+	if (r == 0)
+		__atomic_fetch_add(&put_threads, ingest_threads(ps->ing), __ATOMIC_RELAXED);
+	if (r == 0 && (!(ps->tail = malloc(cp.max)) || !(ps->join = malloc(cp.max))))
+		r = -ENOMEM;
+	return r;
+}
+
+/* The spans of the engine's round, fingerprinted, into the object in order. */
+static int put_round(conn *c, struct put_state *ps)
+{
+	int r = ingest_hash_wait(ps->ing);
+	if (r < 0)
+		return r;
+	int n = ingest_count(ps->ing);
+	lock(c);
+	for (int i = 0; i < n && r >= 0; i++) {
+		ing_span *sp = ingest_span(ps->ing, i);
+		r = store_put_known(ps->w, sp->fp, sp->len);
+		if (r == 0) {
+			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
+			ps->missed += sp->len;
+		}
+		ps->probed += sp->len;
+	}
+	unlock(c);
+	return r < 0 ? r : 0;
+}
+
+static int put_data(conn *c, struct put_state *ps, const uint8_t *p, size_t len)
+{
+	int r = 0;
+	if (!ps->bulk && !ps->cdc && len < PUT_SMALL)
+		ps->bulk = 1; /* a small file: not worth a helper thread */
+	if (!ps->bulk && !ps->cdc && (r = put_setup(c, ps)) < 0)
+		return r;
+	if (ps->bulk) {
+		lock(c);
+		r = store_put_write(ps->w, p, len);
+		unlock(c);
+		return r;
+	}
+	while (len > 0 && r == 0) {
+		ingest_begin(ps->ing);
+		while (len > 0 && !ingest_full(ps->ing)) {
+			int cut;
+			size_t n = cdc_next(ps->cdc, p, len, &cut);
+			if (cut && ps->tlen == 0) {
+				ingest_add(ps->ing, p, (uint32_t)n);
+			} else if (cut) {
+				/* Only a round's first span can be a join: after a cut the
+				 * tail is empty until the buffer ends. */
+				memcpy(ps->join, ps->tail, ps->tlen);
+				memcpy(ps->join + ps->tlen, p, n);
+				ingest_add(ps->ing, ps->join, ps->tlen + (uint32_t)n);
+				ps->tlen = 0;
+			} else {
+				memcpy(ps->tail + ps->tlen, p, n);
+				ps->tlen += (uint32_t)n;
+			}
+			p += n;
+			len -= n;
+		}
+		r = put_round(c, ps);
+	}
+	if (r == 0 && ps->probed >= PUT_PROBE_BYTES && ps->missed * 2 > ps->probed) {
+		/* Mostly new data: the store's path from here on, tail first. */
+		lock(c);
+		if (ps->tlen)
+			r = store_put_write(ps->w, ps->tail, ps->tlen);
+		unlock(c);
+		ps->tlen = 0;
+		ps->bulk = 1;
+		put_state_free(ps);
+		ps->cdc = NULL;
+		ps->ing = NULL;
+		ps->tail = ps->join = NULL;
+	}
+	return r;
+}
+
+/* END of a plain PUT: the stream's last chunk is the tail. */
+static int put_data_end(conn *c, struct put_state *ps)
+{
+	if (ps->bulk || !ps->tlen)
+		return 0;
+	ingest_begin(ps->ing);
+	ingest_add(ps->ing, ps->tail, ps->tlen);
+	int r = put_round(c, ps);
+	ps->tlen = 0;
+	return r;
+}
 
 /* Source dedup: apply entries from ps->next on while they need no CHUNK. */
 static int apply_known(conn *c, struct put_state *ps)
@@ -139,9 +286,7 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 	if (h->type == WIRE_DATA && !ps->dedup) {
 		const wire_bytes *b = &m->u.bytes;
 		wire_digest_update(ps->sha, b->p, b->len);
-		lock(c);
-		r = store_put_write(ps->w, b->p, b->len);
-		unlock(c);
+		r = put_data(c, ps, b->p, b->len);
 		ps->bytes += b->len;
 		appl_count_ingest(AP(c), b->len);
 		conn_pace(c, b->len);
@@ -263,6 +408,10 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		           path, ps->dedup ? "fingerprint stream (FP_LIST entries)" : "stream");
 		goto abort_only;
 	}
+	if (!ps->dedup && (r = put_data_end(c, ps)) < 0) {
+		conn_error(c, tag, r, "put %s: %s", path, what(r));
+		goto abort_only;
+	}
 	store_put_stats pst;
 	bks_err e = {0};
 	lock(c);
@@ -313,6 +462,7 @@ gone:
 	ps->w = NULL;
 done:
 	wire_digest_free(ps->sha);
+	put_state_free(ps);
 	free(ps);
 	return r;
 }

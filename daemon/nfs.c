@@ -1,4 +1,6 @@
 /* daemon/nfs.c: see nfs.h. Procedures are in nfs_ops.c and nfs_mount.c. */
+#include <config.h>
+
 #include "daemon/nfs.h"
 
 #include <arpa/inet.h>
@@ -105,6 +107,7 @@ static nfs_export *exports_copy(const bks_cfg *cfg, const nfs_export *old, int n
 				v[i].bytes_read = old[k].bytes_read;
 				v[i].bytes_written = old[k].bytes_written;
 				v[i].calls = old[k].calls;
+				memcpy(v[i].rate, old[k].rate, sizeof(v[i].rate));
 			}
 	}
 	return v;
@@ -218,15 +221,112 @@ int nfs_export_by_path(nfs_req *q, const char *mntpath, cfg_export *x, char *pat
 	return r;
 }
 
-void nfs_export_count(nfs_srv *s, uint32_t id, uint64_t rd, uint64_t wr)
+void nfs_export_count(nfs_req *q, uint32_t id, uint64_t rd, uint64_t wr)
 {
+	nfs_srv *s = q->s;
+	uint64_t sec = bks_now_ns() / 1000000000ull;
+	q->c->rd += rd;
+	q->c->wr += wr;
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < s->nexports; i++)
 		if (s->exports[i].x.id == id) {
-			s->exports[i].bytes_read += rd;
-			s->exports[i].bytes_written += wr;
+			nfs_export *x = &s->exports[i];
+			nfs_rate_bucket *b = &x->rate[sec % NFS_RATE_SECS];
+			x->bytes_read += rd;
+			x->bytes_written += wr;
+			if (b->sec != sec)
+				*b = (nfs_rate_bucket){.sec = sec};
+			b->rd += rd;
+			b->wr += wr;
 		}
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* Bytes per second of an export over the last NFS_RATE_SECS (the current second
+ * counts as one; under s->mu). */
+static void export_rates(const nfs_export *x, double *rd, double *wr)
+{
+	uint64_t sec = bks_now_ns() / 1000000000ull, r = 0, w = 0;
+	for (int i = 0; i < NFS_RATE_SECS; i++) {
+		const nfs_rate_bucket *b = &x->rate[i];
+		if (b->sec && b->sec <= sec && sec - b->sec < NFS_RATE_SECS) {
+			r += b->rd;
+			w += b->wr;
+		}
+	}
+	*rd = (double)r / NFS_RATE_SECS;
+	*wr = (double)w / NFS_RATE_SECS;
+}
+
+/* ---- the client table (status) ---- */
+
+static int client_find_locked(nfs_srv *s, const nfs_conn *c)
+{
+	for (int i = 0; i < NFS_CLIENTS_MAX; i++) {
+		const nfs_client *k = &s->clients[i];
+		if (k->used && k->family == c->family &&
+		    !memcmp(k->addr, c->addr, c->family == AF_INET ? 4 : 16))
+			return i;
+	}
+	return -1;
+}
+
+/* Point c at its address's slot, taking one when the address is new (nfs.h
+ * "nfs_client" says which); the slot counts c as open. Under s->mu. */
+static void client_take_locked(nfs_srv *s, nfs_conn *c)
+{
+	int i = client_find_locked(s, c);
+	if (i < 0) {
+		int idle = -1, any = -1;
+		for (int k = 0; k < NFS_CLIENTS_MAX && i < 0; k++) {
+			const nfs_client *v = &s->clients[k];
+			if (!v->used)
+				i = k;
+			else if (!v->conns && (idle < 0 || v->last_ns < s->clients[idle].last_ns))
+				idle = k;
+			else if (any < 0 || v->last_ns < s->clients[any].last_ns)
+				any = k;
+		}
+		if (i < 0)
+			i = idle >= 0 ? idle : any;
+		nfs_client *v = &s->clients[i];
+		uint32_t gen = v->gen + 1;
+		*v = (nfs_client){.used = 1, .family = c->family, .gen = gen,
+		                  .first_ns = bks_wall_ns()};
+		memcpy(v->addr, c->addr, 16);
+	}
+	nfs_client *v = &s->clients[i];
+	v->conns++;
+	v->conns_total++;
+	v->last_ns = bks_wall_ns();
+	c->cli = i;
+	c->cli_gen = v->gen;
+}
+
+/* c's slot, or NULL when the slot went to another address meanwhile. Under s->mu. */
+static nfs_client *client_of_locked(nfs_srv *s, const nfs_conn *c)
+{
+	if (c->cli < 0 || s->clients[c->cli].gen != c->cli_gen)
+		return NULL;
+	return &s->clients[c->cli];
+}
+
+/* A call of c was answered: count it (and its READ/WRITE bytes) for its address. */
+static void client_note(nfs_srv *s, nfs_conn *c)
+{
+	pthread_mutex_lock(&s->mu);
+	nfs_client *v = client_of_locked(s, c);
+	if (!v) { /* the slot was reused: take one again */
+		client_take_locked(s, c);
+		v = &s->clients[c->cli];
+		v->conns_total--; /* the same connection, not a new one */
+	}
+	v->calls++;
+	v->bytes_read += c->rd;
+	v->bytes_written += c->wr;
+	v->last_ns = bks_wall_ns();
+	pthread_mutex_unlock(&s->mu);
+	c->rd = c->wr = 0;
 }
 
 void nfs_mount_add(nfs_srv *s, const char *host, const char *path, uint32_t id)
@@ -363,8 +463,61 @@ static int send_all(nfs_conn *c, const void *buf, size_t n)
 	return io_all(c, POLLOUT, (void *)buf, n, bks_now_ns() + SEND_MS * 1000000ull);
 }
 
+/* Does some export admit c's address (and source port)? The auth flavor and the
+ * export are checked again by each call. */
+static int peer_known(nfs_srv *s, const nfs_conn *c)
+{
+	int ok = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nexports && !ok; i++) {
+		const cfg_export *x = &s->exports[i].x;
+		ok = cfg_export_allows(x, c->family == AF_INET ? CFG_AF_INET : CFG_AF_INET6,
+		                       c->addr) && !(x->secure && c->port >= 1024);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+/* A record longer than REC_SMALL (only a WRITE needs one) is read on only when its
+ * first REC_PEEK bytes (the call header, both auth bodies at their largest) are an
+ * NFSv3 WRITE from an address an export admits: anyone else who announces a
+ * megabyte is closed after REC_PEEK bytes. 0, or -EMSGSIZE. */
+#define REC_SMALL (8u << 10)
+#define REC_PEEK 1024u
+static int big_record_ok(nfs_conn *c, size_t have)
+{
+	nfs_srv *s = c->srv;
+	rpc_call k;
+	char esc[LOG_ESC_LEN];
+	if (rpc_call_decode(c->rec, have, &k) == RPC_DEC_OK && k.prog == NFS_PROGRAM &&
+	    k.vers == NFS_V3 && k.proc == NFS3_WRITE && peer_known(s, c))
+		return 0;
+	__atomic_add_fetch(&s->big_refused, 1, __ATOMIC_RELAXED);
+	LOG_I("nfs: client %s: a record over %u bytes that is not a WRITE from an exported-to "
+	      "address: closed", log_escs(esc, sizeof(esc), c->peer), REC_SMALL);
+	return -EMSGSIZE;
+}
+
+/* Make c->rec hold at least n bytes, doubling (a record's bytes come in order, so
+ * it reaches what the peer actually sent, not what its header announced). */
+static int rec_grow(nfs_conn *c, size_t n, size_t max)
+{
+	if (n <= c->rec_cap)
+		return 0;
+	size_t cap = BKS_MIN(BKS_MAX(c->rec_cap * 2, n), BKS_MAX(max, n));
+	uint8_t *nb = realloc(c->rec, cap);
+	if (!nb)
+		return -ENOMEM;
+	c->rec = nb;
+	c->rec_cap = cap;
+	return 0;
+}
+
 /* Read one whole record into c->rec. Fragment headers are checked against the limit
- * before their bytes are read (rpc_rec), so a peer claiming 2 GiB costs nothing. */
+ * before their bytes are read (rpc_rec), so a peer claiming 2 GiB costs nothing; the
+ * buffer grows only with the bytes that came (a peer that announces 1 MiB and drips
+ * costs what it dripped), and past REC_SMALL only for a WRITE of an admitted
+ * address (big_record_ok). */
 static int read_record(nfs_conn *c, size_t *len)
 {
 	nfs_srv *s = c->srv;
@@ -373,7 +526,7 @@ static int read_record(nfs_conn *c, size_t *len)
 	char esc[LOG_ESC_LEN];
 	rpc_rec_init(&rr, s->wsize + REC_SLACK);
 	uint64_t deadline = bks_now_ns() + IDLE_MS * 1000000ull;
-	int first = 1;
+	int first = 1, big = 0;
 	do {
 		int r = read_full(c, hb, 4, deadline);
 		if (r < 0)
@@ -389,16 +542,23 @@ static int read_record(nfs_conn *c, size_t *len)
 			      "too many fragments", h & ~RPC_LAST_FRAG);
 			return r;
 		}
-		size_t fl = rr.frag_left;
-		if (rr.have > c->rec_cap) {
-			uint8_t *nb = realloc(c->rec, rr.have);
-			if (!nb)
-				return -ENOMEM;
-			c->rec = nb;
-			c->rec_cap = rr.have;
+		size_t fl = rr.frag_left, at = rr.have - fl, end = rr.have;
+		while (at < end) {
+			size_t n = BKS_MIN(end - at, (size_t)256 << 10);
+			if (!big && at + n > REC_SMALL) {
+				if (at >= REC_PEEK) {
+					if ((r = big_record_ok(c, at)) < 0)
+						return r;
+					big = 1;
+					continue;
+				}
+				n = REC_PEEK - at;
+			}
+			if ((r = rec_grow(c, at + n, end)) < 0 ||
+			    (r = read_full(c, c->rec + at, n, deadline)) < 0)
+				return r;
+			at += n;
 		}
-		if ((r = read_full(c, c->rec + rr.have - fl, fl, deadline)) < 0)
-			return r;
 		rpc_rec_take(&rr, fl);
 	} while (!rpc_rec_done(&rr));
 	*len = rr.have;
@@ -438,6 +598,12 @@ static int serve_one(nfs_conn *c, size_t len)
 	nfs_srv *s = c->srv;
 	nfs_req q = {.s = s, .c = c};
 	xdr_enc e;
+	if (!c->out) { /* at the first call, not at accept: a peer that never sends a
+	                * whole record does not cost a reply buffer */
+		c->out_cap = s->rsize + 4096;
+		if (!(c->out = malloc(c->out_cap)))
+			return -ENOMEM;
+	}
 	xdr_enc_init(&e, c->out + 4, c->out_cap - 4);
 	q.e = &e;
 	int r = rpc_call_decode(c->rec, len, &q.call);
@@ -496,7 +662,23 @@ static void *conn_main(void *arg)
 	for (;;) {
 		size_t len;
 		int r = read_record(c, &len);
-		if (r < 0 || (r = serve_one(c, len)) < 0) {
+		if (r == 0) {
+			/* busy under s->mu: a connection is never dropped to make room
+			 * (accept_one) between its call and the reply */
+			pthread_mutex_lock(&s->mu);
+			if (c->evicted)
+				r = -ECONNRESET;
+			else
+				c->busy = 1;
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (r == 0) {
+			r = serve_one(c, len);
+			__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
+			__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+			client_note(s, c);
+		}
+		if (r < 0) {
 			if (r != -ECONNRESET && r != -ECANCELED)
 				LOG_D("nfs: client %s: closed (%s)", c->peer, strerror(-r));
 			break;
@@ -520,6 +702,9 @@ static void reap_locked(nfs_srv *s, int all)
 		}
 		*pp = c->next;
 		s->nconns--;
+		nfs_client *v = client_of_locked(s, c);
+		if (v)
+			v->conns--;
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(c->th, NULL);
 		pthread_mutex_lock(&s->mu);
@@ -528,6 +713,42 @@ static void reap_locked(nfs_srv *s, int all)
 		free(c->out);
 		free(c);
 	}
+}
+
+/* Room for one more connection (under s->mu): past max_connections the oldest idle
+ * connection is shut down (its thread ends and is reaped), as Linux's nfsd does with
+ * its temporary sockets: a client reconnects by itself and re-sends what had no
+ * reply. "Idle" is not in a call; first those that never finished one (a peer that
+ * connects and drips a record header: the slowloris), oldest first; then the one
+ * whose last reply is oldest. Only when every connection is in a call is the new
+ * one refused. 1: room, 0: none; *victim gets the peer dropped, if any. */
+static int make_room_locked(nfs_srv *s, char *victim, size_t cap)
+{
+	int live = 0;
+	nfs_conn *v = NULL;
+	for (nfs_conn *c = s->conns; c; c = c->next) {
+		if (c->evicted || c->done)
+			continue;
+		live++;
+		if (__atomic_load_n(&c->busy, __ATOMIC_ACQUIRE))
+			continue;
+		if (!v || (!c->calls && v->calls) ||
+		    (!c->calls == !v->calls &&
+		     (c->calls ? c->last_ns < v->last_ns : c->born_ns < v->born_ns)))
+			v = c;
+	}
+	if ((uint32_t)live < s->max_conns)
+		return 1;
+	if (!v)
+		return 0;
+	v->evicted = 1;
+	shutdown(v->fd, SHUT_RDWR);
+	s->conns_dropped++;
+	snprintf(victim, cap, "%s (%llu calls, idle %llu ms)", v->peer,
+	         (unsigned long long)v->calls,
+	         (unsigned long long)((bks_now_ns() - (v->calls ? v->last_ns : v->born_ns)) /
+	                              1000000));
+	return 1;
 }
 
 static void accept_one(nfs_srv *s, int lfd)
@@ -541,12 +762,10 @@ static void accept_one(nfs_srv *s, int lfd)
 	if (c) {
 		c->srv = s;
 		c->fd = fd;
-		c->out_cap = s->rsize + 4096;
-		c->out = malloc(c->out_cap);
-		c->rec_cap = 4096;
-		c->rec = malloc(c->rec_cap);
+		c->cli = -1;
+		c->born_ns = c->last_ns = bks_now_ns();
 	}
-	if (!c || !c->out || !c->rec)
+	if (!c)
 		goto drop;
 	char host[INET6_ADDRSTRLEN] = "?";
 	if (ss.ss_family == AF_INET) {
@@ -571,11 +790,13 @@ static void accept_one(nfs_srv *s, int lfd)
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, c->port);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char victim[160] = "";
 	pthread_mutex_lock(&s->mu);
-	if ((uint32_t)s->nconns >= s->max_conns) {
+	if (!make_room_locked(s, victim, sizeof(victim))) {
 		s->conns_refused++;
 		pthread_mutex_unlock(&s->mu);
-		LOG_W("nfs: client %s refused: max_connections (%u) reached", c->peer, s->max_conns);
+		LOG_W("nfs: client %s refused: max_connections (%u) reached, all in a call",
+		      c->peer, s->max_conns);
 		goto drop;
 	}
 	if (pthread_create(&c->th, NULL, conn_main, c) != 0) {
@@ -586,15 +807,15 @@ static void accept_one(nfs_srv *s, int lfd)
 	s->conns = c;
 	s->nconns++;
 	s->conns_total++;
+	client_take_locked(s, c);
 	pthread_mutex_unlock(&s->mu);
+	if (victim[0])
+		LOG_I("nfs: client %s dropped to let %s in (max_connections %u)", victim, c->peer,
+		      s->max_conns);
 	return;
 drop:
 	close(fd);
-	if (c) {
-		free(c->out);
-		free(c->rec);
-		free(c);
-	}
+	free(c);
 }
 
 static void *accept_main(void *arg)
@@ -624,9 +845,9 @@ static void *accept_main(void *arg)
 		uint64_t now = bks_now_ns();
 		if (now - last_flush > 2000000000ull) {
 			last_flush = now;
-			pthread_mutex_lock(&s->ap->mu);
+			appl_lock(s->ap);
 			nfs_stage_flush_idle(s, now - 5000000000ull);
-			pthread_mutex_unlock(&s->ap->mu);
+			appl_unlock(s->ap);
 		}
 	}
 	return NULL;
@@ -710,8 +931,11 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 	}
 	int ports[3] = {cfg->nfs_listen.port, (int)cfg->nfs_mount_port,
 	                (int)cfg->nfs_portmap_port};
+	/* The portmapper's port is rpcbind's when one runs: register with it rather
+	 * than listen beside it (docs/architecture.md "NFS"). */
+	int rpcb = ports[2] == PMAP_PORT && nfs_rpcb_present();
 	for (int i = 0; i < 3; i++) {
-		if (!ports[i])
+		if (!ports[i] || (i == 2 && rpcb))
 			continue;
 		if ((r = listen_on(&cfg->nfs_listen, ports[i], &s->lfd[i], &s->port[i], e)) < 0)
 			goto fail;
@@ -731,9 +955,13 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 	}
 	if (!cfg->nexports)
 		LOG_W("nfs: enabled, but no [export NAME] section: nothing can be mounted");
-	char pm[32] = "off";
+	char pm[48] = "off";
 	if (s->port[2])
 		snprintf(pm, sizeof(pm), "port %d", s->port[2]);
+	else if (rpcb && nfs_rpcb_register(s) == 0)
+		snprintf(pm, sizeof(pm), "the system's rpcbind (%s)", s->rpcb_how);
+	else if (rpcb)
+		snprintf(pm, sizeof(pm), "none (rpcbind holds port %d but refused us)", PMAP_PORT);
 	LOG_I("nfs: serving NFSv3 on %s:%d, MOUNT on port %d, portmapper %s; %d exports",
 	      cfg->nfs_listen.host, s->port[0], s->port[1], pm, s->nexports);
 	*out = s;
@@ -762,6 +990,9 @@ void nfs_stop(nfs_srv *s)
 {
 	if (!s)
 		return;
+	/* Unset first: a client that asks rpcbind from now on gets no port rather than
+	 * one nobody listens on. */
+	nfs_rpcb_unregister(s);
 	s->stopping = 1;
 	if (write(s->wake[1], "x", 1) < 0) { /* the accept loop polls each second anyway */
 	}
@@ -780,10 +1011,10 @@ void nfs_stop(nfs_srv *s)
 	pthread_join(s->wth, NULL);
 	/* Unstable writes not yet committed go into the store before the final commit:
 	 * a clean shutdown loses nothing a client wrote. */
-	pthread_mutex_lock(&s->ap->mu);
+	appl_lock(s->ap);
 	nfs_stage_flush_idle(s, 0);
 	nfs_stage_free_all(s);
-	pthread_mutex_unlock(&s->ap->mu);
+	appl_unlock(s->ap);
 	close(s->wake[0]);
 	close(s->wake[1]);
 	exports_free(s->exports, s->nexports);
@@ -811,8 +1042,14 @@ void nfs_status_json(nfs_srv *s, json *j)
 	json_int(j, "port", s->port[0]);
 	json_int(j, "mount_port", s->port[1]);
 	json_int(j, "portmap_port", s->port[2]);
+	json_str(j, "rpcbind", s->rpcb_registered ? s->rpcb_how : "");
 	pthread_mutex_lock(&s->mu);
 	json_int(j, "connections", s->nconns);
+	json_uint(j, "max_connections", s->max_conns);
+	json_uint(j, "connections_total", s->conns_total);
+	json_uint(j, "connections_dropped", s->conns_dropped);
+	json_uint(j, "connections_refused", s->conns_refused);
+	json_uint(j, "big_records_refused", __atomic_load_n(&s->big_refused, __ATOMIC_RELAXED));
 	json_uint(j, "calls", __atomic_load_n(&s->calls, __ATOMIC_RELAXED));
 	json_uint(j, "rpc_errors", __atomic_load_n(&s->rpc_errors, __ATOMIC_RELAXED));
 	json_uint(j, "duplicate_replies", s->drc_hits);
@@ -830,6 +1067,39 @@ void nfs_status_json(nfs_srv *s, json *j)
 		json_uint(j, "calls", x->calls);
 		json_uint(j, "bytes_read", x->bytes_read);
 		json_uint(j, "bytes_written", x->bytes_written);
+		double rd, wr;
+		export_rates(x, &rd, &wr);
+		json_double(j, "read_bps", rd);
+		json_double(j, "write_bps", wr);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	/* Most recently seen first. */
+	int order[NFS_CLIENTS_MAX], n = 0;
+	for (int i = 0; i < NFS_CLIENTS_MAX; i++) {
+		if (!s->clients[i].used)
+			continue;
+		int k = n++;
+		while (k > 0 && s->clients[order[k - 1]].last_ns < s->clients[i].last_ns) {
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = i;
+	}
+	json_arr_begin(j, "clients");
+	for (int i = 0; i < n; i++) {
+		const nfs_client *v = &s->clients[order[i]];
+		char host[INET6_ADDRSTRLEN];
+		inet_ntop(v->family, v->addr, host, sizeof(host));
+		json_obj_begin(j, NULL);
+		json_str(j, "address", host);
+		json_int(j, "connections", v->conns);
+		json_uint(j, "connections_total", v->conns_total);
+		json_uint(j, "calls", v->calls);
+		json_uint(j, "bytes_read", v->bytes_read);
+		json_uint(j, "bytes_written", v->bytes_written);
+		json_uint(j, "first_seen_ns", v->first_ns);
+		json_uint(j, "last_seen_ns", v->last_ns);
 		json_obj_end(j);
 	}
 	json_arr_end(j);

@@ -3,13 +3,14 @@
  *
  * nfs.c: listeners (NFS, MOUNT, portmapper: each a TCP port; every port answers all
  *        three programs), one thread per connection reading ONC RPC records and
- *        answering them in order, the duplicate request cache, the handle key, status.
+ *        answering them in order (admission: max_connections, what a record may
+ *        cost), the duplicate request cache, the handle key, the client table, status.
  * nfs_ops.c: the 22 NFS procedures, unstable-write staging.
- * nfs_mount.c: MOUNT and the portmapper.
+ * nfs_mount.c: MOUNT, the portmapper, and the registration with a system rpcbind.
  *
  * Locking: appl.mu around every store/namespace call and around the staging (short
- * memory copies); srv->mu for the connection list, the mount list, the exports, the
- * duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
+ * memory copies); srv->mu for the connection list, the mount list, the exports (and
+ * their rates), the client table, the duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
  * either across network I/O.
  */
 #ifndef BKS_NFS_H
@@ -44,12 +45,37 @@ void nfs_ports(nfs_srv *s, int *nfs, int *mount, int *pmap);
 #define NFS_DRC_SLOTS 1024
 #define NFS_DRC_REPLY_MAX 512      /* replies cached (non-idempotent ones are small) */
 #define NFS_COOKIE_SLOTS 1024
+#define NFS_CLIENTS_MAX 64         /* client addresses kept for status (LRU) */
+#define NFS_RATE_SECS 60           /* per-export rates: one bucket a second */
 
-/* An export as served: the config's, plus counters (atomics). */
+/* READ/WRITE bytes of one export per second, over the last NFS_RATE_SECS. */
+typedef struct nfs_rate_bucket {
+	uint64_t sec;              /* bks_now_ns() / 1e9 of the bucket (0: never used) */
+	uint64_t rd, wr;
+} nfs_rate_bucket;
+
+/* An export as served: the config's, plus counters (calls: atomic; the rest under
+ * srv->mu). */
 typedef struct nfs_export {
 	cfg_export x;             /* strings and nets owned here */
 	uint64_t bytes_read, bytes_written, calls;
+	nfs_rate_bucket rate[NFS_RATE_SECS];
 } nfs_export;
+
+/* A client address as status shows it (under srv->mu). The table is a fixed array:
+ * a new address takes a free slot, else the least recently seen one without open
+ * connections, else the least recently seen one (gen changes, so the connections
+ * that pointed at it find their address again), so peers opening connections from
+ * many addresses cannot make it grow. */
+typedef struct nfs_client {
+	int used;
+	int family;                /* AF_INET, AF_INET6 */
+	uint8_t addr[16];
+	uint32_t gen;
+	int conns;                 /* open now */
+	uint64_t conns_total, calls, bytes_read, bytes_written;
+	uint64_t first_ns, last_ns;/* wall clock: first connection, last call or connection */
+} nfs_client;
 
 typedef struct nfs_mount {
 	char host[64];            /* client address */
@@ -120,7 +146,12 @@ struct nfs_srv {
 	pthread_cond_t wcv;
 	uint64_t staged_bytes, staged_applied_early;
 	/* counters (atomics) */
-	uint64_t calls, rpc_errors, conns_total, conns_refused;
+	uint64_t calls, rpc_errors, conns_total, conns_refused, conns_dropped, big_refused;
+	nfs_client clients[NFS_CLIENTS_MAX]; /* under mu */
+	/* rpcbind (nfs_mount.c): 1 when NFS and MOUNT were registered at start (and are
+	 * unset at stop); how: "unix" or "tcp" */
+	int rpcb_registered;
+	char rpcb_how[8];
 };
 
 struct nfs_conn {
@@ -131,9 +162,17 @@ struct nfs_conn {
 	int port;                  /* peer port */
 	char peer[80];
 	uint8_t *rec;              /* the record being read */
-	uint8_t *out;              /* the reply being built (4 bytes for its header first) */
+	uint8_t *out;              /* the reply being built (4 bytes for its header first;
+	                            * allocated at the first call) */
 	size_t rec_cap, out_cap;
-	uint64_t calls;
+	uint64_t calls;            /* calls answered (the connection's thread) */
+	uint64_t born_ns;          /* accepted (bks_now_ns) */
+	uint64_t last_ns;          /* the last reply sent, or born_ns (atomic) */
+	int busy;                  /* between a whole record and its reply (atomic) */
+	int evicted;               /* shut down to make room (under srv->mu) */
+	uint64_t rd, wr;           /* READ/WRITE bytes of the call being answered */
+	int cli;                   /* its slot in srv->clients, -1: none */
+	uint32_t cli_gen;          /* ... and that slot's gen when taken */
 	pthread_t th;
 	int done;                  /* the thread has finished (under srv->mu) */
 	nfs_conn *next;
@@ -160,7 +199,9 @@ int nfs_export_use(nfs_req *q, uint32_t id, cfg_export *x, char *path, size_t ca
 /* The same for the export whose path is the longest prefix of mntpath: -ENOENT. */
 int nfs_export_by_path(nfs_req *q, const char *mntpath, cfg_export *x, char *path,
                        size_t cap);
-void nfs_export_count(nfs_srv *s, uint32_t id, uint64_t rd, uint64_t wr);
+/* READ/WRITE data of a call: the export's counters and rates, and the connection's
+ * (its client's, once the reply is sent). */
+void nfs_export_count(nfs_req *q, uint32_t id, uint64_t rd, uint64_t wr);
 /* May this connection use export x at all (networks, secure port, auth flavor)?
  * Sets req's credential (squash). 0, -EACCES (not allowed), -EPERM (AUTH_NONE refused:
  * the caller answers AUTH_TOOWEAK). */
@@ -182,5 +223,13 @@ void *nfs_stage_applier(void *arg);
 /* nfs_mount.c */
 void nfs_mount_dispatch(nfs_req *q);
 void nfs_pmap_dispatch(nfs_req *q);
+/* A system rpcbind (its Unix socket, else 127.0.0.1:111): does one answer? 1/0. */
+int nfs_rpcb_present(void);
+/* Register NFS v3 and MOUNT v3 over TCP at the server's ports (replacing what an
+ * earlier run left); 0 and s->rpcb_registered set, or -errno (nobody answers, or
+ * rpcbind refused). */
+int nfs_rpcb_register(nfs_srv *s);
+/* Unset them (at stop, when registered). */
+void nfs_rpcb_unregister(nfs_srv *s);
 
 #endif /* BKS_NFS_H */

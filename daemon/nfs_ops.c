@@ -5,6 +5,8 @@
  * last; the reply is encoded into the connection's buffer and sent after the lock is
  * dropped (nfs.c).
  */
+#include <config.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,9 +168,9 @@ void *nfs_stage_applier(void *arg)
 			return NULL;
 		int did;
 		do {
-			pthread_mutex_lock(&s->ap->mu);
+			appl_lock(s->ap);
 			did = stage_apply_front(s);
-			pthread_mutex_unlock(&s->ap->mu);
+			appl_unlock(s->ap);
 		} while (did && !s->stopping);
 	}
 }
@@ -568,7 +570,7 @@ static void p_read(call *k)
 	}
 	memset(p + got, 0, n - got); /* past the store's end: the stage's bytes, or zeros */
 	stage_overlay(stage_find(k->s, o->id), off, p, n);
-	nfs_export_count(k->s, k->x.id, n, 0);
+	nfs_export_count(k->q, k->x.id, n, 0);
 	appl_count_restore(k->s->ap, n);
 }
 
@@ -608,7 +610,7 @@ static void p_write(call *k)
 	xdr_put_u32(k->e, k->a.count);
 	xdr_put_u32(k->e, committed);
 	xdr_put_fixed(k->e, k->s->wverf, NFS3_VERF);
-	nfs_export_count(k->s, k->x.id, 0, k->a.count);
+	nfs_export_count(k->q, k->x.id, 0, k->a.count);
 	appl_count_ingest(k->s->ap, k->a.count);
 }
 
@@ -942,24 +944,38 @@ static void p_readdir(call *k)
 	}
 }
 
+/* What one more file costs the store at least: its object record (128 bytes) and
+ * its directory entry with the index's share, rounded up. Only for the file counts. */
+#define NFS_FILE_COST 256
+
+/* FSSTAT as the store sees it (docs/architecture.md "NFS", "FSSTAT"). Bytes are data
+ * bytes after RAID-6 parity (a row holds k strips of data). fbytes: the free rows;
+ * abytes: those above the reserve the store keeps for commits, the collector and
+ * deletes, and 0 while the store refuses new data (full), so a client's df shows 0
+ * exactly when a WRITE would get NOSPC; tbytes: the logical bytes of every file
+ * (after dedup and compression they take less) plus fbytes, so df's "used"
+ * (tbytes - fbytes) is what the clients wrote. Free space is not scaled by the
+ * measured dedup x compression ratio: the next backup may be encrypted or already
+ * compressed, and a df that promised room the store then refuses mid-job is worse
+ * than one that underestimates. */
 static void p_fsstat(call *k)
 {
 	store *S = ns_store(k->s->ap->n);
 	store_stats st;
 	store_get_stats(S, &st);
 	uint64_t row = pool_row_bytes(store_pool(S));
-	uint64_t avail = st.rows_free > st.rows_reserved ? st.rows_free - st.rows_reserved : 0;
+	uint64_t fbytes = st.rows_free * row;
+	uint64_t abytes = st.full || st.rows_free <= st.rows_reserved ? 0 :
+	                  (st.rows_free - st.rows_reserved) * row;
 	status(k, NFS3_OK);
 	nfs3_put_post_attr(k->e, &k->o.f);
-	/* Physical rows as the store sees them: dedup and compression make the logical
-	 * room larger, by a ratio no one can promise in advance. */
-	xdr_put_u64(k->e, st.rows_total * row);
-	xdr_put_u64(k->e, st.rows_free * row);
-	xdr_put_u64(k->e, avail * row);
-	xdr_put_u64(k->e, 1ull << 32);
-	xdr_put_u64(k->e, (1ull << 32) - BKS_MIN(st.objects, 1ull << 31));
-	xdr_put_u64(k->e, (1ull << 32) - BKS_MIN(st.objects, 1ull << 31));
-	xdr_put_u32(k->e, 0);
+	xdr_put_u64(k->e, st.logical_bytes + fbytes);           /* tbytes */
+	xdr_put_u64(k->e, fbytes);                              /* fbytes */
+	xdr_put_u64(k->e, abytes);                              /* abytes */
+	xdr_put_u64(k->e, st.objects + fbytes / NFS_FILE_COST); /* tfiles */
+	xdr_put_u64(k->e, fbytes / NFS_FILE_COST);              /* ffiles */
+	xdr_put_u64(k->e, abytes / NFS_FILE_COST);              /* afiles */
+	xdr_put_u32(k->e, 0);                                   /* invarsec */
 }
 
 static void p_fsinfo(call *k)
@@ -1095,7 +1111,7 @@ void nfs3_dispatch(nfs_req *q)
 		fail_body(k, p, r == -ESTALE ? NFS3ERR_STALE : NFS3ERR_ACCES);
 		goto out;
 	}
-	pthread_mutex_lock(&s->ap->mu);
+	appl_lock(s->ap);
 	uint32_t xid = h.export_id;
 	uint32_t st = take_fh(k, fh, &k->o, &xid);
 	if (st != NFS3_OK) {
@@ -1111,7 +1127,7 @@ void nfs3_dispatch(nfs_req *q)
 			p->fn(k);
 		}
 	}
-	pthread_mutex_unlock(&s->ap->mu);
+	appl_unlock(s->ap);
 out:
 	free(k);
 }

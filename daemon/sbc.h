@@ -39,6 +39,7 @@ typedef struct sbc_nexus {
 	const char *initiator;   /* iSCSI initiator name */
 	uint8_t isid[6];
 	uint16_t tpgt;
+	const char *target;      /* the iSCSI target name (VPD 0x83 SCSI name string); may be NULL */
 } sbc_nexus;
 
 enum sbc_dir { SBC_DIR_NONE = 0, SBC_DIR_READ = 1, SBC_DIR_WRITE = 2 };
@@ -81,7 +82,8 @@ void sbc_exec(sbc_dev *d, sbc_cmd *c);
 
 /* Task management (the transport aborts its own queued tasks). LUN RESET and
  * TARGET WARM RESET: sync the cache, clear non-persistent state, queue a reset unit
- * attention for every nexus but nx. */
+ * attention for every nexus but nx; nx NULL: for every nexus, the requester's too
+ * (what SAM-5 asks of a LUN reset, and what the iSCSI target passes). */
 void sbc_reset(sbc_dev *d, const sbc_nexus *nx);
 
 #endif /* BKS_SBC_H */

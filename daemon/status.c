@@ -1,14 +1,15 @@
 /* daemon/status.c: the status documents of the control API (docs/api.md), shared by
  * the HTTP API and the native protocol's STATUS. */
+#include <config.h>
+
 #include "daemon/status.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/iscsi.h"
 #include "daemon/nfs.h"
 #include "storage/arr_json.h"
-
-#define BKSTOR_VERSION_STR "0.1.0"
 
 static void capacity_json(json *j, const store_stats *st, const arr_status *as,
                           uint32_t row_bytes)
@@ -100,7 +101,7 @@ void status_json(appl *ap, json *j, int connections)
 	appl_rates(ap, 10, &in_bps, &out_bps);
 
 	json_obj_begin(j, NULL);
-	json_str(j, "version", BKSTOR_VERSION_STR);
+	json_str(j, "version", PACKAGE_VERSION);
 	json_double(j, "uptime_s", (double)(bks_wall_ns() - ap->started_ns) / 1e9);
 	json_str(j, "state", ap->shutting_down ? "stopping" : "running");
 	json_str(j, "health", arr_health_name(as->health));
@@ -114,11 +115,24 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "restore_bytes", __atomic_load_n(&ap->restore_bytes, __ATOMIC_RELAXED));
 	json_obj_end(j);
 	json_int(j, "connections", connections);
+	appl_lock_stats ls;
+	appl_lock_stats_get(ap, &ls);
+	json_obj_begin(j, "locks");
+	json_obj_begin(j, "appl");
+	json_uint(j, "acquisitions", ls.acquisitions);
+	json_uint(j, "contended", ls.contended);
+	json_uint(j, "held_ns", ls.held_ns);
+	json_uint(j, "wait_ns", ls.wait_ns);
+	json_uint(j, "max_held_ns", ls.max_held_ns);
+	json_obj_end(j);
+	json_obj_end(j);
 	status_jobs_json(ap, j, as);
 	json_uint(j, "commits", commits);
 	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
 	nfs_status_json(ap->nfs, j);
+	lun_status_json(ap, j);
+	iscsi_status_json(ap->iscsi, j);
 	json_obj_end(j);
 	free(as);
 }

@@ -11,6 +11,8 @@
 void status_json(appl *ap, json *j, int connections);
 /* The "jobs" array (array jobs from as, then gc and verify). */
 void status_jobs_json(appl *ap, json *j, const arr_status *as);
+/* The "luns" array (daemon/api_lun.c): name, size, mapped bytes, sessions... */
+void lun_status_json(appl *ap, json *j);
 /* status_json as a malloc'ed string (compact); NULL on failure. */
 char *status_text(appl *ap, int connections, size_t *len);
 

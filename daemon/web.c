@@ -14,6 +14,8 @@
  * its body is read (MHD then closes the connection instead of reading it). Only the
  * login route and requests with a session (POST) or token (GET) get their bodies
  * read, the login's capped at WEB_LOGIN_BODY_MAX, the rest at API_BODY_MAX. */
+#include <config.h>
+
 #include "daemon/api_int.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,6 @@
 /* daemon/web_auth.c: see web_auth.h. */
+#include <config.h>
+
 #include "daemon/web_auth.h"
 
 #include <arpa/inet.h>

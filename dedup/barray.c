@@ -5,6 +5,8 @@
  * records or pointers in it (2, after the header), index of its first element (8).
  * Integrity comes from the parent's pointer (xxh3 of the stored bytes); the header
  * lets a reader check it has the block it expected (kind, position). */
+#include <config.h>
+
 #include "dedup/barray.h"
 
 #include <errno.h>

@@ -38,7 +38,10 @@ int cdc_params_check(const cdc_params *p); /* 0 or -EINVAL */
  * objects (each is about 2.1 KiB). */
 typedef struct cdc cdc;
 
-/* p NULL means the defaults. Returns 0, -EINVAL (see cdc_params_check) or -ENOMEM. */
+/* p NULL means the defaults. Returns 0, -EINVAL (see cdc_params_check) or -ENOMEM.
+ * The environment variable BKS_CDC_SCAN=serial, read here, makes the object use the
+ * plain byte-at-a-time scan instead of the faster one (same cut points: tests force
+ * each path to prove it; see tests/test-chunker.c). */
 int cdc_new(const cdc_params *p, cdc **out);
 void cdc_free(cdc *c);                   /* accepts NULL */
 void cdc_reset(cdc *c);                  /* forget the current chunk: a new stream */

@@ -10,6 +10,8 @@
  * half in the third field), read as zeros. A build that knows only version 1 refuses
  * a version-2 leaf (-EINVAL: the read fails with EIO, verify calls the object
  * damaged), so it never returns a hole's bytes as data. */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

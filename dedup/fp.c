@@ -1,4 +1,6 @@
 /* dedup/fp.c: see fp.h. */
+#include <config.h>
+
 #include "dedup/fp.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* dedup/index.c: see index.h; block formats in docs/format.md ("Fingerprint index"). */
+#include <config.h>
+
 #include "dedup/index.h"
 
 #include <errno.h>

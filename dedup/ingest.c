@@ -4,6 +4,8 @@
  * published, and each thread takes the next unclaimed index with an atomic
  * fetch-add on `next`. Each helper sleeps on a condition variable between rounds and
  * spins (with sched_yield) only while the caller is still publishing spans. */
+#include <config.h>
+
 #include "dedup/ingest.h"
 
 #include <errno.h>
@@ -162,14 +164,17 @@ int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 2;
 	}
-	g->nthreads = BKS_MAX(2, BKS_MIN(threads, ING_MAX_THREADS));
+	g->nthreads = BKS_MAX(level < 0 && threads == 1 ? 1 : 2, BKS_MIN(threads, ING_MAX_THREADS));
 	g->level = level;
-	g->zcap = ZSTD_compressBound(max_chunk);
-	g->zbuf = malloc(g->zcap * ING_MAX);
-	int r = g->zbuf ? 0 : -ENOMEM;
+	int r = 0;
+	if (level >= 0) {
+		g->zcap = ZSTD_compressBound(max_chunk);
+		g->zbuf = malloc(g->zcap * ING_MAX);
+		r = g->zbuf ? 0 : -ENOMEM;
+	}
 	for (int i = 0; i < g->nthreads && r == 0; i++) {
 		r = fp_ctx_new(&g->fpc[i]);
-		if (r == 0 && !(g->cctx[i] = ZSTD_createCCtx()))
+		if (r == 0 && level >= 0 && !(g->cctx[i] = ZSTD_createCCtx()))
 			r = -ENOMEM;
 	}
 	pthread_mutex_init(&g->mu, NULL);
@@ -247,6 +252,7 @@ int ingest_hash_wait(ingest *g)
 
 int ingest_compress(ingest *g)
 {
+	BKS_PANIC_IF(g->level < 0, "ingest_compress on a hashing-only engine");
 	int misses = 0;
 	for (int i = 0; i < g->produced; i++)
 		misses += !g->span[i].hit;

@@ -36,9 +36,12 @@ typedef struct ing_span {
 
 typedef struct ingest ingest;
 
-/* level: zstd level (0: no compression); max_chunk: largest chunk; threads: the
+/* level: zstd level (0: no compression; -1: hashing only, no compression buffers:
+ * ingest_compress must not be called); max_chunk: largest chunk; threads: the
  * caller and threads - 1 helpers (0: one per online CPU; at least 2, at most
- * ING_MAX_THREADS). */
+ * ING_MAX_THREADS; a hashing-only engine may have 1: the caller alone). Besides the
+ * store's engine, the daemon runs hashing-only engines of its own outside its lock
+ * (daemon/native_ops.c, plain PUTs). */
 int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out);
 /* Threads that take part (the caller and the helpers that started). */
 int ingest_threads(const ingest *g);

@@ -1,4 +1,6 @@
 /* dedup/pool.c: see pool.h; the on-disk pieces are in docs/format.md ("Pool"). */
+#include <config.h>
+
 #include "dedup/pool.h"
 
 #include <errno.h>

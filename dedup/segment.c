@@ -1,4 +1,6 @@
 /* dedup/segment.c: see segment.h and docs/format.md ("Segments"). */
+#include <config.h>
+
 #include "dedup/segment.h"
 
 #include <errno.h>

@@ -1,6 +1,8 @@
 /* dedup/store.c: see store.h. Objects, the write path, commits.
  * Reads and read-ahead are in store_read.c, the collector and verify in store_gc.c,
  * content maps in cmap.c. */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

@@ -87,7 +87,10 @@ int store_space_full(store *s);
 int store_space_ok(store *s, int space, uint64_t rows);
 int store_put_write(store_writer *w, const void *buf, size_t len);
 /* Source-side dedup (the client chunks and fingerprints; only missing chunks cross
- * the wire). Do not mix with store_put_write in one writer.
+ * the wire; bkstord's plain PUTs use the pair too, with their own fingerprints made
+ * outside its lock). store_put_write may follow these in one writer (its chunker
+ * starts there, as at a cut point: daemon/native_ops.c switches so), never precede
+ * them (its pending tail would be lost).
  * store_put_known: 1 if the store has chunk fp of len raw bytes (it is appended to
  * the object), 0 if not (send its bytes with store_put_chunk), -errno.
  * store_put_chunk: the chunk's bytes (len <= the store's maximum chunk size); they
@@ -140,6 +143,19 @@ int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const voi
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */
 int store_truncate(store *s, uint64_t id, uint64_t size);
+
+/* Deallocate [off, off + len) of object id (clipped to its size): it reads as zeros
+ * and stores nothing (a hole; the chunks the range cuts keep their outer parts).
+ * The size stays. For iSCSI UNMAP and WRITE SAME with UNMAP. Writes a few map blocks
+ * and at most two chunks from the collector's share of the reserve, so it works on
+ * a full store. -ENOENT, -EIO. */
+int store_punch(store *s, uint64_t id, uint64_t off, uint64_t len);
+/* The extent of object id holding offset off (< its size): where it starts, its
+ * length and whether it is a hole (GET LBA STATUS). -ENOENT, -ERANGE past the end. */
+int store_extent(store *s, uint64_t id, uint64_t off, uint64_t *start, uint64_t *len,
+                 int *hole);
+/* Bytes of object id that are not in holes (walks its whole map). */
+int store_mapped_bytes(store *s, uint64_t id, uint64_t *bytes);
 
 /* --- attributes (the namespace's; the store only keeps them) --- */
 enum store_obj_type { STORE_T_PLAIN = 0, STORE_T_FILE = 1, STORE_T_DIR = 2, STORE_T_SYMLINK = 3 };

@@ -36,6 +36,8 @@
  * rows, so a replay keeps the victims in use and the objects it restores point at
  * blocks that exist.
  * The commit then references only the copies. */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

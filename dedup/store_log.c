@@ -25,6 +25,8 @@
  * written are not in any record (their blocks may be on disk or in a record,
  * unreferenced), and rows freed since the commit stay in use until the collector
  * frees them again. */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

@@ -25,6 +25,8 @@
  * (copy-on-write), so a stream planned from an older map is dropped before it
  * serves a byte. store_ra_forget drops them earlier, to free their memory.
  */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>

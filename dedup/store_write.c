@@ -29,6 +29,8 @@
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
  * collector's class like a delete's directory rewrite; store_write_at_class takes
  * the class from its caller (the namespace's directory pages: the reserve). */
+#include <config.h>
+
 #include "dedup/store_int.h"
 
 #include <errno.h>
@@ -349,4 +351,104 @@ out:
 	free(cb);
 	free(w.ne);
 	return r;
+}
+
+/* Punch [off, off + len) (clipped to the object) into a hole. The chunks cut by the
+ * range's ends keep their outer parts, re-cut as chunks of their own (as a shrink
+ * keeps a chunk's head); holes next to the range merge with it, so unmapping a LUN
+ * piece by piece leaves one hole, not a run of them. Space: like a shrink (a few map
+ * blocks, at most two chunks), in the collector's class, so a full store can still
+ * give space back. The extents dropped become garbage for the collector. */
+int store_punch(store *s, uint64_t id, uint64_t off, uint64_t len)
+{
+	obj_rec o;
+	map_ext e;
+	struct wa w = {s, NULL, 0, 0, 0};
+	uint8_t *cb = NULL;
+	int r = store_obj_get(s, id, &o);
+	if (r < 0)
+		return r;
+	if (off >= o.size || len == 0)
+		return 0;
+	uint64_t end = len > o.size - off ? o.size : off + len, a, b;
+	uint64_t lead_n = 0, tail_n = 0, hole_a, hole_b;
+	map_ext lead, tail;
+	int space = pool_set_space(s->pl, POOL_SPACE_WORK);
+
+	if ((r = ext_at(s, id, &o, off, &e)) < 0)
+		goto out;
+	a = e.off;
+	if (!map_ext_is_hole(&e) && off > e.off)
+		lead = e, lead_n = off - e.off;
+	else if (off == e.off && off > 0 && (r = ext_at(s, id, &o, off - 1, &e)) == 0 &&
+	         map_ext_is_hole(&e))
+		a = e.off; /* the hole before grows */
+	if (r < 0)
+		goto out;
+	if ((r = ext_at(s, id, &o, end - 1, &e)) < 0)
+		goto out;
+	b = e.off + e.len;
+	if (!map_ext_is_hole(&e) && b > end)
+		tail = e, tail_n = b - end;
+	else if (b == end && end < o.size && (r = ext_at(s, id, &o, end, &e)) == 0 &&
+	         map_ext_is_hole(&e))
+		b = e.off + e.len; /* the hole after grows */
+	if (r < 0)
+		goto out;
+	hole_a = a + lead_n;
+	hole_b = b - tail_n;
+	if ((lead_n || tail_n) && !(cb = malloc(s->p.cdc.max))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	w.next = a;
+	if (lead_n && ((r = store_read_chunk(s, &lead, cb)) < 0 ||
+	               (r = wa_chunks(&w, cb, lead_n)) < 0))
+		goto out;
+	if ((r = wa_hole(&w, hole_b - hole_a)) < 0)
+		goto out;
+	if (tail_n && ((r = store_read_chunk(s, &tail, cb)) < 0 ||
+	               (r = wa_chunks(&w, cb + (end - tail.off), tail_n)) < 0))
+		goto out;
+	r = wa_apply(s, id, &o, a, b, &w, o.size);
+out:
+	pool_set_space(s->pl, space);
+	free(cb);
+	free(w.ne);
+	return r;
+}
+
+int store_extent(store *s, uint64_t id, uint64_t off, uint64_t *start, uint64_t *len,
+                 int *hole)
+{
+	obj_rec o;
+	map_ext e;
+	int r = store_obj_get(s, id, &o);
+	if (r < 0)
+		return r;
+	if (off >= o.size)
+		return -ERANGE;
+	if ((r = ext_at(s, id, &o, off, &e)) < 0)
+		return r;
+	*start = e.off;
+	*len = e.len;
+	*hole = map_ext_is_hole(&e);
+	return 0;
+}
+
+static int mapped_ext(void *ctx, const map_ext *e)
+{
+	if (!map_ext_is_hole(e))
+		*(uint64_t *)ctx += e->len;
+	return 0;
+}
+
+int store_mapped_bytes(store *s, uint64_t id, uint64_t *bytes)
+{
+	obj_rec o;
+	int r = store_obj_get(s, id, &o);
+	*bytes = 0;
+	if (r < 0)
+		return r;
+	return map_walk(s->pl, &o, s->p.pool.meta_block, mapped_ext, NULL, bytes);
 }

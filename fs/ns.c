@@ -1,4 +1,6 @@
 /* fs/ns.c: see ns.h. */
+#include <config.h>
+
 #include "fs/ns.h"
 
 #include <errno.h>
@@ -81,6 +83,7 @@ struct ns {
 	uint8_t *iobuf;          /* reads of directory objects */
 	size_t iocap;
 	int flushing;            /* flush_dirs is running (the store's precommit waits) */
+	int sys_ok;              /* ns_system_dir is at work: its name may be used */
 	/* Names removed from files and symlinks that keep others, whose nlink the object
 	 * record still counts until the next flush (see drop_file): open addressing on
 	 * the id (0: a free slot), cap a power of two or 0. */
@@ -100,6 +103,18 @@ int ns_name_ok(const char *name)
 	if (l == 0 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return -EINVAL;
 	return l > NS_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* A name in dir, for verb `miss` (-ENOENT for those that look an entry up, -EACCES
+ * for those that make one): the system directory's name in the root is reserved
+ * (ns.h "System directory"), so NFS and the native protocol neither reach nor
+ * create it; only ns_system_dir passes (n->sys_ok). */
+static int name_in(const ns *n, uint64_t dir, const char *name, int miss)
+{
+	int r = ns_name_ok(name);
+	if (r == 0 && dir == n->root && !n->sys_ok && !strcmp(name, NS_SYSTEM_NAME))
+		return miss;
+	return r;
 }
 
 static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
@@ -1167,7 +1182,7 @@ static int lookup_in(ns *n, uint64_t dir, const char *name, ns_attr *a)
 {
 	struct ndir *d;
 	struct pos at;
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -ENOENT);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0)
 		return r;
 	if (!ent_find(d, name, strlen(name), &at))
@@ -1284,7 +1299,7 @@ static int mkdir_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint32
 	struct pos at;
 	size_t nl = strlen(name);
 	uint64_t id;
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -EACCES);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0)
 		return r;
 	if (ent_find(d, name, nl, &at))
@@ -1378,7 +1393,7 @@ int ns_link_new(ns *n, uint64_t dir, const char *name, uint64_t obj, int replace
 	size_t nl = strlen(name);
 	store_obj_info in;
 	op_begin(n);
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -EACCES);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0 || (r = store_stat(n->s, obj, &in)) < 0)
 		return r;
 	if (in.attr.type != STORE_T_PLAIN)
@@ -1424,7 +1439,7 @@ static int create_in(ns *n, uint64_t dir, const char *name, uint32_t mode, uint3
 	struct pos at;
 	size_t nl = strlen(name);
 	uint64_t id;
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -EACCES);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0)
 		return r;
 	if (ent_find(d, name, nl, &at)) {
@@ -1458,7 +1473,7 @@ static int symlink_in(ns *n, uint64_t dir, const char *name, const char *target,
 	struct pos at;
 	size_t nl = strlen(name), tl = strnlen(target, NS_SYMLINK_MAX + 1);
 	uint64_t id;
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -EACCES);
 	if (r < 0)
 		return r;
 	if (tl == 0)
@@ -1520,7 +1535,7 @@ static int link_in(ns *n, uint64_t id, uint64_t dir, const char *name, ns_attr *
 	struct pos at;
 	size_t nl = strlen(name);
 	store_obj_info in;
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -EACCES);
 	if (r < 0 || (r = store_stat(n->s, id, &in)) < 0)
 		return r;
 	if (!ns_type_ok(in.attr.type))
@@ -1570,7 +1585,7 @@ static int remove_entry(ns *n, uint64_t dir, const char *name, int want_dir)
 	struct ndir *d, *c;
 	struct pos at;
 	size_t nl = strlen(name);
-	int r = ns_name_ok(name);
+	int r = name_in(n, dir, name, -ENOENT);
 	if (r < 0 || (r = get_dir(n, dir, &d)) < 0)
 		return r;
 	if (!ent_find(d, name, nl, &at))
@@ -1637,7 +1652,8 @@ int ns_rename(ns *n, uint64_t sdir, const char *sname, uint64_t ddir, const char
 	/* Every pointer below stays valid to the end (get_dir never trims). All checks
 	 * come first; the edits after them cannot fail halfway except on memory, and
 	 * then nothing has changed yet. */
-	if ((r = ns_name_ok(sname)) < 0 || (r = ns_name_ok(dname)) < 0)
+	if ((r = name_in(n, sdir, sname, -ENOENT)) < 0 ||
+	    (r = name_in(n, ddir, dname, -EACCES)) < 0)
 		return r;
 	if ((r = get_dir(n, sdir, &s)) < 0 || (r = get_dir(n, ddir, &d)) < 0)
 		return r;
@@ -1717,7 +1733,7 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 	while (at.p < d->npg) {
 		memcpy(cur, ENT(d, at).name, ENT(d, at).nlen + 1);
 		ns_dirent de = {.name = cur, .id = ENT(d, at).id, .type = ENT(d, at).type};
-		if ((r = fn(ctx, &de)) != 0)
+		if (name_in(n, dir, cur, 1) == 0 && (r = fn(ctx, &de)) != 0)
 			return r;
 		if ((r = get_dir(n, dir, &d)) < 0)
 			return r;
@@ -1726,6 +1742,22 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
 		pos_norm(d, &at);
 	}
 	return 0;
+}
+
+int ns_system_dir(ns *n, uint64_t *id)
+{
+	ns_attr a;
+	op_begin(n);
+	n->sys_ok = 1;
+	int r = lookup_in(n, n->root, NS_SYSTEM_NAME, &a);
+	if (r == -ENOENT)
+		r = mkdir_in(n, n->root, NS_SYSTEM_NAME, 0700, 0, 0, &a);
+	n->sys_ok = 0;
+	if (r == 0 && a.type != NS_DIR)
+		r = -ENOTDIR;
+	if (r == 0)
+		*id = a.id;
+	return r;
 }
 
 int ns_parent(ns *n, uint64_t dir, uint64_t *parent)

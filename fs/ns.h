@@ -168,6 +168,16 @@ int ns_readdir(ns *n, uint64_t dir, const char *after,
  * -ENOENT, -ENOTDIR. */
 int ns_parent(ns *n, uint64_t dir, uint64_t *parent);
 
+/* System directory: the root's entry NS_SYSTEM_NAME holds what the appliance keeps
+ * for itself (daemon/lun.c: the LUNs). Every verb treats that name in the root as
+ * absent (lookups, paths and removals: -ENOENT; creating it: -EACCES; ns_readdir
+ * skips it), so NFS and the native protocol neither list nor reach it; the
+ * directories and files below it are ordinary. ns_system_dir finds it, or makes it
+ * (mode 0700) on first use: its id. -ENOTDIR if a file took the name before it was
+ * reserved. */
+#define NS_SYSTEM_NAME ".bkstor-system"
+int ns_system_dir(ns *n, uint64_t *id);
+
 /* Write every changed directory into the store, then the link counts of the names
  * they no longer hold. Directory rewrites take rows from the store's reserve
  * (dedup/pool.h "space"): ns_flush and ns_sync the share of deletes and the

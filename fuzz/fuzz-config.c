@@ -7,6 +7,8 @@
  *  - round trip: the accepted configuration, written back out by a writer here (every
  *    key, strings quoted and escaped, numbers in plain units), parses again to an
  *    equal configuration (cfg_reload_diff finds no change). */
+#include <config.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

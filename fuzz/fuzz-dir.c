@@ -16,6 +16,8 @@
  *    recomputed), which reaches the version 2 checks without a seed corpus.
  *
  * It includes fs/ns.c to reach its static encoder and page writer. */
+#include <config.h>
+
 #include <stdio.h>
 
 #include "fs/ns.c"

@@ -4,6 +4,8 @@
  * response has a final status (200..599 or 1xx never), a body within the limit and
  * NUL-terminated, headers that http_header finds by their own names; and feeding the
  * same bytes in arbitrary pieces gives the same result as feeding them whole. */
+#include <config.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

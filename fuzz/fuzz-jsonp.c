@@ -5,6 +5,8 @@
  * lengths), its strings are NUL-terminated at their length, its objects have unique
  * keys that jsonp_get finds; the tree written back as JSON parses to an equal tree;
  * and what small limits accept, the default limits accept too. */
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>

@@ -4,6 +4,8 @@
  * re-encodes to bytes that decode to the same structure. The input is tried as-is
  * (checksum must hold) and re-sealed (so the field checks behind the checksum are
  * reached too). */
+#include <config.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

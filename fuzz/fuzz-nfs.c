@@ -6,6 +6,8 @@
  * inside the record; decoded names are 1..255 bytes without '/' or NUL; WRITE data
  * lies inside the input and is exactly count bytes, at most wsize; a record reader
  * never accepts more than its limit. */
+#include <config.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (c.args < in || c.args + c.args_len != in + len ||
 		     (c.flavor == RPC_AUTH_SYS && (c.sys.ngids > RPC_GIDS_MAX ||
 		                                   strlen(c.sys.machine) > RPC_MACHINE_MAX))))
+			abort();
+		/* The same bytes as a reply to the xid they start with: the results lie
+		 * inside the input and end with it. */
+		const uint8_t *res;
+		size_t rl;
+		if (len >= 4 && rpc_reply_decode(in, len, (uint32_t)in[0] << 24 |
+		                                  (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
+		                                  in[3], &res, &rl) == 0 &&
+		    (res < in || res + rl != in + len))
 			abort();
 		/* The same bytes as a stream of fragment headers. */
 		rpc_rec rr;

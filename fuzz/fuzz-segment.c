@@ -5,6 +5,8 @@
  * every item inside its data area; a map block that parses has the entry count its
  * length says. The first byte picks the parser; inputs are tried as-is and with
  * their checksums recomputed, so the field checks behind them are reached. */
+#include <config.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,6 +13,8 @@
  * re-encodes to exactly the bytes it came from, and the views of LIST_ITEMS, FP_LIST
  * and FP_NEED can be walked to their counts.
  */
+#include <config.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

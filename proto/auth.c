@@ -1,4 +1,6 @@
 /* proto/auth.c: see auth.h. */
+#include <config.h>
+
 #include "proto/auth.h"
 
 #include <errno.h>

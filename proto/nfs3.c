@@ -1,5 +1,7 @@
 /* proto/nfs3.c: see nfs3.h. Wire layouts: RFC 1813 §3 (NFS), §5 (MOUNT); RFC 1833
  * (portmapper). */
+#include <config.h>
+
 #include "proto/nfs3.h"
 
 #include <errno.h>

@@ -21,6 +21,7 @@
 #define MOUNT_V3 3
 #define PMAP_PROGRAM 100000
 #define PMAP_V2 2
+#define PMAP_PORT 111              /* the portmapper's (rpcbind's) well-known port */
 
 #define NFS3_FHSIZE 64
 #define NFS3_NAME_MAX 255

@@ -1,4 +1,6 @@
 /* proto/rpc.c: see rpc.h. */
+#include <config.h>
+
 #include "proto/rpc.h"
 
 #include <errno.h>
@@ -128,6 +130,30 @@ void rpc_call_encode(xdr_enc *e, uint32_t xid, uint32_t prog, uint32_t vers, uin
 	}
 	xdr_put_u32(e, RPC_AUTH_NONE);
 	xdr_put_u32(e, 0);
+}
+
+int rpc_reply_decode(const uint8_t *rec, size_t len, uint32_t xid, const uint8_t **res,
+                     size_t *res_len)
+{
+	xdr_dec d;
+	uint32_t n;
+	xdr_dec_init(&d, rec, len);
+	uint32_t x = xdr_get_u32(&d), mtype = xdr_get_u32(&d), stat = xdr_get_u32(&d);
+	if (d.err || x != xid || mtype != RPC_REPLY ||
+	    (stat != RPC_MSG_ACCEPTED && stat != RPC_MSG_DENIED))
+		return -EBADMSG;
+	if (stat == RPC_MSG_DENIED)
+		return -EPROTO;
+	xdr_get_u32(&d); /* the verifier's flavor and body */
+	xdr_get_opaque(&d, RPC_AUTH_MAX, &n);
+	uint32_t acc = xdr_get_u32(&d);
+	if (d.err)
+		return -EBADMSG;
+	if (acc != RPC_SUCCESS)
+		return -EPROTO;
+	*res = d.p;
+	*res_len = xdr_dec_left(&d);
+	return 0;
 }
 
 /* --- record marking --- */

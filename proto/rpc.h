@@ -71,6 +71,13 @@ void rpc_reply_auth_error(xdr_enc *e, uint32_t xid, enum rpc_auth_stat why);
 void rpc_call_encode(xdr_enc *e, uint32_t xid, uint32_t prog, uint32_t vers, uint32_t proc,
                      const rpc_cred_sys *sys /* NULL: AUTH_NONE */);
 
+/* A reply to our call xid (the portmapper registration client): 0 and the results
+ * (into rec) when it is accepted with SUCCESS; -EBADMSG when it is not a reply to
+ * xid or does not decode, -EPROTO when it is denied or its accept status is not
+ * SUCCESS. */
+int rpc_reply_decode(const uint8_t *rec, size_t len, uint32_t xid, const uint8_t **res,
+                     size_t *res_len);
+
 /* --- record marking --- */
 #define RPC_LAST_FRAG 0x80000000u
 

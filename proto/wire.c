@@ -6,6 +6,8 @@
  * finishes by running the decoder over the payload it wrote, so "what we send" and
  * "what we accept" cannot drift apart.
  */
+#include <config.h>
+
 #include "proto/wire.h"
 
 #include <assert.h>

@@ -1,4 +1,6 @@
 /* proto/xdr.c: see xdr.h. */
+#include <config.h>
+
 #include "proto/xdr.h"
 
 #include <errno.h>

@@ -6,6 +6,8 @@
  * which is exactly what pq_gen computes (Horner over the sources, multiply by 2 in
  * GF(2^8)/0x11d). The code is MDS for k <= 255: any two lost strips leave an
  * invertible k x k matrix, because the 2^j are distinct and nonzero. */
+#include <config.h>
+
 #include "raid/raid.h"
 
 #include "common/bks.h"

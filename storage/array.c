@@ -1,6 +1,8 @@
 /* storage/array.c: array life cycle, membership, commits and status.
  * Reads and writes are in array_io.c, import in array_import.c, rebuild/replace/scrub
  * in array_bg.c. */
+#include <config.h>
+
 #include "storage/array_int.h"
 
 #include <errno.h>

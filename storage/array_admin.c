@@ -1,6 +1,8 @@
 /* storage/array_admin.c: what an admin does to an array (fail, add-spare, remove,
  * replace, scrub control) and what they see (status). Every verb that changes
  * membership commits before it returns, so the change survives a crash. */
+#include <config.h>
+
 #include "storage/array_int.h"
 
 #include <errno.h>

@@ -4,6 +4,8 @@
  * Rebuild writes only live rows (arr_row_live) and keeps a per-slot cursor that the
  * superblock records every few seconds, so a restart resumes where it was; redoing a
  * row is harmless because a row's content never changes while it is referenced. */
+#include <config.h>
+
 #include "storage/array_int.h"
 
 #include <errno.h>

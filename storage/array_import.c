@@ -5,6 +5,8 @@
  * that a majority of the present disks expected to hold it actually hold (a commit
  * torn by a crash is on a minority and loses to its predecessor, which is intact
  * because ring slots are never reused for 64 commits). */
+#include <config.h>
+
 #include "storage/array_int.h"
 
 #include <errno.h>

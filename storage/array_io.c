@@ -1,5 +1,7 @@
 /* storage/array_io.c: full-row writes, reads of any range, reconstruction and
  * in-place repair. */
+#include <config.h>
+
 #include "storage/array_int.h"
 
 #include <errno.h>

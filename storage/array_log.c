@@ -10,6 +10,8 @@
  * the newest durable superblock; the copies are written together and flushed; a
  * crash in between leaves each copy either old or new (or torn: rejected by its
  * checksum), and replay takes any copy that checks. */
+#include <config.h>
+
 #include <errno.h>
 #include <string.h>
 

@@ -1,5 +1,7 @@
 /* storage/devprobe.c: see devprobe.h. The signatures are those blkid looks for
  * first (util-linux libblkid/src/superblocks), at the same offsets. */
+#include <config.h>
+
 #include "storage/devprobe.h"
 
 #include <dirent.h>

@@ -6,6 +6,8 @@
  * not (tmpfs), the disk falls back to buffered I/O and says so in its info, and
  * disk_flush() still makes the writes durable with fdatasync().
  */
+#include <config.h>
+
 #include "storage/disk_int.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -252,6 +255,20 @@ int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e)
 			return bks_fail(e, -EBUSY, "disk %s: in use (mounted, or held by another "
 			                "array or process)", path);
 		return bks_fail(e, -errno, "disk %s: open: %s", path, strerror(errno));
+	}
+	/* O_EXCL keeps a second opener off a block device, but means nothing for a
+	 * regular file: without a lock, an offline `bkstorctl array ...` and a running
+	 * bkstord (or two arrays) could both write the same file-backed disk and each
+	 * overwrite the other's superblocks and rows. flock is per open file, so a
+	 * second open in the same process is refused too, as O_EXCL does; the lock goes
+	 * with the descriptor (disk_close, or the process's death). */
+	if (!info.is_blockdev && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			r = bks_fail(e, -EBUSY, "disk %s: in use (held by another array or process, "
+			             "e.g. a running bkstord)", path);
+		else
+			r = bks_fail(e, -errno, "disk %s: flock: %s", path, strerror(errno));
+		goto close_fd;
 	}
 	if (info.is_blockdev) {
 		uint64_t sz = 0;

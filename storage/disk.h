@@ -53,8 +53,10 @@ typedef struct disk_engine disk_engine;
 int disk_engine_new(disk_engine **out);
 void disk_engine_free(disk_engine *g); /* accepts NULL */
 
-/* Open a block device or regular file for exclusive use (O_EXCL on block devices),
- * with O_DIRECT when the file system allows it. Returns 0 or -errno with e set. */
+/* Open a block device or regular file for exclusive use (O_EXCL on a block device,
+ * an flock on a regular file, so no two openers, in one process or two, write the
+ * same disk: -EBUSY "in use"), with O_DIRECT when the file system allows it.
+ * Returns 0 or -errno with e set. */
 int disk_open(const char *path, disk **out, bks_err *e); /* private engine */
 int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e);
 void disk_close(disk *d); /* accepts NULL */

@@ -1,6 +1,8 @@
 /* storage/fault.c: see fault.h. Modelled on SQLite's crash simulator: every write
  * through the layer first saves the bytes it will overwrite; a flush forgets them; a
  * power cut puts them back. */
+#include <config.h>
+
 #include "storage/disk_int.h"
 #include "storage/fault.h"
 

@@ -1,4 +1,6 @@
 /* storage/ilog.c: see ilog.h. */
+#include <config.h>
+
 #include "storage/ilog.h"
 
 #include <errno.h>

@@ -4,6 +4,8 @@
  * memcpy, so the format does not depend on the compiler and a decoder can check
  * every field before anything uses it.
  */
+#include <config.h>
+
 #include "storage/label.h"
 
 #include <errno.h>

@@ -9,6 +9,8 @@
  *
  * URL: nfs://127.0.0.1/DIR?version=3&nfsport=N&mountport=M (DIR: the mount path).
  * Prints "ok"/"FAIL" lines; exit 0 only when every check passed. */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -2,6 +2,8 @@
  * fail (vanish mid-run, return EIO, or are missing at import) and every row still
  * reads back byte-identical, through reconstruction.
  * With --loop, the disks are loop devices over sparse files (run as root). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>

@@ -7,6 +7,8 @@
  *  - a slow disk (latency above io_timeout_ms) is faulted after enough slow I/Os.
  * Each phase ends by failing two other disks and reading everything back, which only
  * works if the disk the phase rebuilt holds the right bytes. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -9,6 +9,8 @@
  * keeps, per commit number, which rows are live and with which content. Half the
  * cuts drop every unflushed write, half keep a random subset (a reordering cache);
  * the write in flight is always torn. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>
@@ -62,7 +64,6 @@ int main(void)
 	 * matter, and real flushes would cost a minute. */
 	const char *dir = tu_tmpdir_in("powercut", "/dev/shm");
 	char *paths[N + 1];
-	disk *d[N + 1];
 	arr *a = NULL;
 	arr_config cfg;
 	bks_err e = {0};
@@ -72,18 +73,11 @@ int main(void)
 	uint64_t gen_counter = 1;
 
 	bks_rng_seed(&rng, 12345);
-	for (int i = 0; i <= N; i++) {
-		char nm[16];
-		snprintf(nm, sizeof(nm), i < N ? "d%d" : "spare", i);
-		paths[i] = tu_file_disk(dir, nm, (uint64_t)DISK_MB << 20);
-	}
 	arr_config_defaults(&cfg);
 	cfg.strip_size = 64 << 10;
 	cfg.name = "powercut";
 	cfg.bg_min_bps = cfg.bg_max_bps = 0;
-	tu_open((const char *const *)paths, N + 1, NULL, d);
-	r = arr_create(&cfg, d, N, &d[N], 1, 0, &a, &e);
-	REQUIRE(r == 0, "create: %s", bks_errmsg(&e, r));
+	a = tu_make_array_cfg(dir, N, 1, DISK_MB, &cfg, NULL, paths, NULL);
 	uint64_t rows = arr_rows(a);
 	size_t rb = arr_row_bytes(a);
 	uint8_t *buf = tu_alloc(rb * 4);

@@ -3,6 +3,8 @@
  * rebuild and imported again; the rebuild resumes from its cursor (not from zero);
  * afterwards two other disks fail and every row still reads back. A third failure
  * makes writes fail with a clear error and reads return EIO, never wrong data. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -38,20 +40,12 @@ int main(void)
 	flt_world *w;
 	int r, found;
 
-	for (int i = 0; i <= N; i++) {
-		char nm[16];
-		snprintf(nm, sizeof(nm), i < N ? "d%d" : "spare", i);
-		paths[i] = tu_file_disk(dir, nm, 64ull << 20);
-	}
 	arr_config_defaults(&cfg);
 	cfg.strip_size = 64 << 10;
 	cfg.name = "rebuild";
 	cfg.bg_min_bps = cfg.bg_max_bps = 0;
 	flt_world_new(1, &w);
-	tu_open((const char *const *)paths, N + 1, w, d);
-	r = arr_create(&cfg, d, N, &d[N], 1, 0, &a, &e);
-	REQUIRE(r == 0, "create: %s", bks_errmsg(&e, r));
-	arr_set_event_fn(a, tu_events, NULL);
+	a = tu_make_array_cfg(dir, N, 1, 64, &cfg, w, paths, d);
 	size_t rb = arr_row_bytes(a);
 	uint8_t *buf = tu_alloc(rb * BATCH);
 

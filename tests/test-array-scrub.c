@@ -3,6 +3,8 @@
  * repairs every damaged strip, on disk; a second scrub finds nothing; the data reads
  * back right. Also: pause/resume, and a read that hits a damaged strip with a
  * verifier repairs it on the way. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <fcntl.h>
@@ -66,7 +68,6 @@ int main(void)
 {
 	const char *dir = tu_tmpdir("scrub");
 	char *paths[N];
-	disk *d[N];
 	arr *a = NULL;
 	arr_config cfg;
 	bks_err e = {0};
@@ -74,18 +75,11 @@ int main(void)
 	int r;
 
 	bks_rng_seed(&rng, 2026);
-	for (int i = 0; i < N; i++) {
-		char nm[16];
-		snprintf(nm, sizeof(nm), "d%d", i);
-		paths[i] = tu_file_disk(dir, nm, 32ull << 20);
-	}
 	arr_config_defaults(&cfg);
 	cfg.strip_size = STRIP;
 	cfg.name = "scrub";
 	cfg.bg_min_bps = cfg.bg_max_bps = 0;
-	tu_open((const char *const *)paths, N, NULL, d);
-	r = arr_create(&cfg, d, N, NULL, 0, 0, &a, &e);
-	REQUIRE(r == 0, "create: %s", bks_errmsg(&e, r));
+	a = tu_make_array_cfg(dir, N, 0, 32, &cfg, NULL, paths, NULL);
 	size_t rb = arr_row_bytes(a);
 	uint8_t *buf = tu_alloc(rb * 8);
 	for (uint64_t row = 0; row < ROWS; row += 8) {

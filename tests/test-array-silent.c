@@ -12,6 +12,8 @@
  * (7) A replace's release of the old disk: a power cut at every write or flush of
  *     the step that completes it leaves a state whose members are all present; an
  *     import given a blank disk sets it aside. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -56,20 +58,8 @@ static arr_config cfg;
 
 static arr *make(const char *dir, char **paths, int nspares, uint64_t mb, uint64_t rows)
 {
-	disk *d[N + 2];
-	arr *a;
 	bks_err e = {0};
-	for (int i = 0; i < N + nspares; i++) {
-		char nm[16];
-		snprintf(nm, sizeof(nm), i < N ? "d%d" : "s%d", i);
-		paths[i] = tu_file_disk(dir, nm, mb << 20);
-	}
-	tu_open((const char *const *)paths, N + nspares, NULL, d);
-	if (arr_create(&cfg, d, N, d + N, nspares, 0, &a, &e) < 0) {
-		fprintf(stderr, "harness: create: %s\n", e.msg);
-		exit(99);
-	}
-	arr_set_event_fn(a, tu_events, NULL);
+	arr *a = tu_make_array_cfg(dir, N, nspares, mb, &cfg, NULL, paths, NULL);
 	size_t rb = arr_row_bytes(a);
 	uint8_t *buf = tu_alloc(rb * rows);
 	for (uint64_t r = 0; r < rows; r++)

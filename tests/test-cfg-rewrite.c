@@ -5,6 +5,8 @@
  * each key holds the last value its thread wrote. Also: one rewrite keeps comments and
  * the other sections, n = 0 removes a key, a missing section is appended, and no
  * temporary file is left behind. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <dirent.h>

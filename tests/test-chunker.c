@@ -1,30 +1,17 @@
 /* tests/test-chunker.c: the FastCDC chunker against a byte-at-a-time model written
  * from the algorithm text in dedup/chunker.c, cut points independent of how the
  * input is split into buffers, chunk size bounds and distribution, pinned cut points
- * (the on-disk format), locality after an insertion, bad parameters.
- * Self-contained on purpose: it does not use testutil. */
+ * (the on-disk format), locality after an insertion, bad parameters. */
+#include <config.h>
+
 #include "common/bks.h"
 #include "dedup/chunker.h"
+#include "tests/testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-/* One line per check; a failure names the expression and the location. */
-#define CHECK(cond, ...)                                                          \
-	do {                                                                          \
-		if (cond) {                                                               \
-			printf("ok   ");                                                      \
-		} else {                                                                  \
-			printf("FAIL %s:%d (%s) ", __FILE__, __LINE__, #cond);                \
-			failures++;                                                           \
-		}                                                                         \
-		printf(__VA_ARGS__);                                                      \
-		printf("\n");                                                             \
-	} while (0)
 
 #define MIB ((size_t)1 << 20)
 
@@ -454,6 +441,215 @@ static void test_pinned(const uint8_t *d, size_t len)
 	}
 }
 
+/* ---- Golden cut lists: every scan path against lists the chunker computed before
+ * any speed work (commit db90bae), on random and adversarial inputs. ---- */
+
+enum gold_input {
+	GI_RANDOM,   /* splitmix64 bytes (pinned_input) */
+	GI_ZEROS,    /* all 0x00: forced cuts at max */
+	GI_ONES,     /* all 0xff */
+	GI_PERIOD7,  /* "bkstor\n" repeated: a period shorter than the hash window */
+	GI_PERIOD4K, /* one random 4 KiB block repeated: every chunk sees the same bytes */
+	GI_TWOVAL,   /* random bytes from {0x00, 0x01}: low entropy, long gear chains */
+	GI_SPARSE,   /* zeros with a random byte every 97 */
+	GI_TEXT,     /* words from a 16-word vocabulary, random order */
+	GI_COUNT
+};
+
+static const char *const gold_names[GI_COUNT] = {
+	"random", "zeros", "0xff", "period-7", "period-4096", "two-valued", "sparse", "text",
+};
+
+#define GOLD_LEN (2 * MIB + 4321) /* not a multiple of any lane or chunk size */
+
+static void gold_input(enum gold_input which, uint8_t *d, size_t len)
+{
+	static const char *const words[16] = {
+		"backup ", "store ", "chunk ", "the ", "of ", "and ", "segment ", "row ",
+		"disk\n", "index ", "a ", "to ", "generation ", "dedup ", "in ", "restore\n",
+	};
+	uint64_t x = 0x676f6c64ull + (uint64_t)which; /* "gold" */
+	size_t i = 0;
+
+	switch (which) {
+	case GI_RANDOM:
+		pinned_input(d, len);
+		break;
+	case GI_ZEROS:
+		memset(d, 0, len);
+		break;
+	case GI_ONES:
+		memset(d, 0xff, len);
+		break;
+	case GI_PERIOD7:
+		for (i = 0; i < len; i++)
+			d[i] = (uint8_t)"bkstor\n"[i % 7];
+		break;
+	case GI_PERIOD4K:
+		pinned_input(d, BKS_MIN(len, (size_t)4096));
+		for (i = 4096; i < len; i++)
+			d[i] = d[i - 4096];
+		break;
+	case GI_TWOVAL:
+		for (i = 0; i < len; i++)
+			d[i] = (uint8_t)(model_splitmix(&x) & 1);
+		break;
+	case GI_SPARSE:
+		memset(d, 0, len);
+		for (i = 0; i < len; i += 97)
+			d[i] = (uint8_t)model_splitmix(&x);
+		break;
+	case GI_TEXT:
+		while (i < len) {
+			const char *w = words[model_splitmix(&x) & 15];
+			for (size_t k = 0; w[k] && i < len; k++)
+				d[i++] = (uint8_t)w[k];
+		}
+		break;
+	case GI_COUNT:
+		break;
+	}
+}
+
+/* FNV-1a over the cut offsets, each as 8 little-endian bytes. */
+static uint64_t cuts_digest(const cuts *c)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < c->n; i++)
+		for (int b = 0; b < 8; b++) {
+			h ^= (uint8_t)(c->v[i] >> (8 * b));
+			h *= 0x100000001b3ull;
+		}
+	return h;
+}
+
+typedef struct gold {
+	uint8_t input; /* enum gold_input */
+	uint8_t pset;  /* index in gold_params */
+	uint32_t count;
+	uint64_t digest;
+} gold;
+
+static const cdc_params gold_params[] = {
+	{4096, 16384, 65536}, {64, 128, 256}, {64, 512, 2048}, {2048, 8192, 32768},
+	{1000, 4096, 10000},
+};
+
+/* Printed by BKS_CHUNKER_GOLDEN=print ./tests/test-chunker on db90bae (the chunker
+ * before any speed work), then checked against the model. Never regenerate them to
+ * make a change pass: a difference means stored data stops deduplicating. */
+static const gold golds[] = {
+	{0, 0, 109, 0x4684dddcc80504fcull}, /* random 4096/16384/65536 */
+	{0, 1, 13882, 0x0427c581aa10371dull}, /* random 64/128/256 */
+	{0, 2, 3707, 0xac9e57b8d4056e06ull}, /* random 64/512/2048 */
+	{0, 3, 226, 0x3fc9fa2c6e8bf204ull}, /* random 2048/8192/32768 */
+	{0, 4, 444, 0x0468ce82aabf8ba4ull}, /* random 1000/4096/10000 */
+	{1, 0, 32, 0x4e6ffe4c31428245ull}, /* zeros 4096/16384/65536 */
+	{1, 1, 8208, 0x9160e0744a871595ull}, /* zeros 64/128/256 */
+	{1, 2, 1026, 0xf47281af93c218fdull}, /* zeros 64/512/2048 */
+	{1, 3, 64, 0x3165c3f397d9f645ull}, /* zeros 2048/8192/32768 */
+	{1, 4, 210, 0xd31ed493b3c81ef5ull}, /* zeros 1000/4096/10000 */
+	{2, 0, 32, 0x4e6ffe4c31428245ull}, /* 0xff 4096/16384/65536 */
+	{2, 1, 8208, 0x9160e0744a871595ull}, /* 0xff 64/128/256 */
+	{2, 2, 1026, 0xf47281af93c218fdull}, /* 0xff 64/512/2048 */
+	{2, 3, 64, 0x3165c3f397d9f645ull}, /* 0xff 2048/8192/32768 */
+	{2, 4, 210, 0xd31ed493b3c81ef5ull}, /* 0xff 1000/4096/10000 */
+	{3, 0, 32, 0x4e6ffe4c31428245ull}, /* period-7 4096/16384/65536 */
+	{3, 1, 8208, 0x9160e0744a871595ull}, /* period-7 64/128/256 */
+	{3, 2, 1026, 0xf47281af93c218fdull}, /* period-7 64/512/2048 */
+	{3, 3, 64, 0x3165c3f397d9f645ull}, /* period-7 2048/8192/32768 */
+	{3, 4, 210, 0xd31ed493b3c81ef5ull}, /* period-7 1000/4096/10000 */
+	{4, 0, 102, 0x6e377dc4ab050f04ull}, /* period-4096 4096/16384/65536 */
+	{4, 1, 13853, 0x86e71513f27a9078ull}, /* period-4096 64/128/256 */
+	{4, 2, 3591, 0x1df6d669657e16a7ull}, /* period-4096 64/512/2048 */
+	{4, 3, 171, 0xc96742b15dacd484ull}, /* period-4096 2048/8192/32768 */
+	{4, 4, 410, 0xd0bb7b1ace22647dull}, /* period-4096 1000/4096/10000 */
+	{5, 0, 113, 0x8dfc9ef0f8e1353cull}, /* two-valued 4096/16384/65536 */
+	{5, 1, 13923, 0xaf9430053de4f6c4ull}, /* two-valued 64/128/256 */
+	{5, 2, 3677, 0x3eaf56740e2cbd69ull}, /* two-valued 64/512/2048 */
+	{5, 3, 221, 0x0a32410c2f0b307bull}, /* two-valued 2048/8192/32768 */
+	{5, 4, 446, 0x796213731363b0f7ull}, /* two-valued 1000/4096/10000 */
+	{6, 0, 114, 0xedd3d0776a670e8full}, /* sparse 4096/16384/65536 */
+	{6, 1, 11952, 0x6449d988600b335bull}, /* sparse 64/128/256 */
+	{6, 2, 3008, 0xf21f1044ad0968d2ull}, /* sparse 64/512/2048 */
+	{6, 3, 173, 0xbc9a7f22df2ae207ull}, /* sparse 2048/8192/32768 */
+	{6, 4, 389, 0x11156abaea1515deull}, /* sparse 1000/4096/10000 */
+	{7, 0, 113, 0xe04ff61b55ac865cull}, /* text 4096/16384/65536 */
+	{7, 1, 13794, 0x0bca6169f2606b02ull}, /* text 64/128/256 */
+	{7, 2, 3686, 0x3fe90d812cfd481bull}, /* text 64/512/2048 */
+	{7, 3, 225, 0x9ea0d31e08904eedull}, /* text 2048/8192/32768 */
+	{7, 4, 461, 0xc3fcbed3fee4475eull}, /* text 1000/4096/10000 */
+};
+
+/* The scan paths a build can take; each is forced through BKS_CDC_SCAN. */
+static const char *const scan_paths[] = {"lanes", "serial"};
+
+static void test_golden(void)
+{
+	uint8_t *d = bks_alloc_aligned(64, GOLD_LEN);
+	const char *mode = getenv("BKS_CHUNKER_GOLDEN");
+	int print = mode && strcmp(mode, "print") == 0;
+	size_t bad[BKS_ARRAY_SIZE(scan_paths)] = {0}, model_bad = 0, checked = 0;
+
+	BKS_PANIC_IF(!d, "out of memory");
+	for (int in = 0; in < GI_COUNT; in++) {
+		gold_input((enum gold_input)in, d, GOLD_LEN);
+		for (size_t ps = 0; ps < BKS_ARRAY_SIZE(gold_params); ps++) {
+			const cdc_params *p = &gold_params[ps];
+			const gold *g = NULL;
+			cuts ref = {0};
+			model m;
+
+			for (size_t k = 0; k < BKS_ARRAY_SIZE(golds); k++)
+				if (golds[k].input == in && golds[k].pset == ps)
+					g = &golds[k];
+			model_init(&m, p);
+			model_chunk(&m, d, GOLD_LEN, &ref);
+			if (print) {
+				/* From the chunker under test (the default path), not the model. */
+				cuts now = {0};
+				cdc *c;
+				BKS_PANIC_IF(cdc_new(p, &c) != 0, "cdc_new");
+				chunk_whole(c, d, GOLD_LEN, &now);
+				printf("\t{%d, %zu, %zu, 0x%016llxull}, /* %s %s */\n", in, ps, now.n,
+				       (unsigned long long)cuts_digest(&now), gold_names[in], pstr(p));
+				cuts_free(&now);
+				cdc_free(c);
+			}
+			if (!g || g->count != ref.n || g->digest != cuts_digest(&ref)) {
+				model_bad++;
+				printf("  %s %s: the model disagrees with the golden list\n",
+				       gold_names[in], pstr(p));
+			}
+			for (size_t sp = 0; sp < BKS_ARRAY_SIZE(scan_paths); sp++) {
+				cuts got = {0};
+				cdc *c;
+				setenv("BKS_CDC_SCAN", scan_paths[sp], 1);
+				BKS_PANIC_IF(cdc_new(p, &c) != 0, "cdc_new");
+				chunk_whole(c, d, GOLD_LEN, &got);
+				if (!g || got.n != g->count || cuts_digest(&got) != g->digest ||
+				    !cuts_equal(&got, &ref)) {
+					bad[sp]++;
+					printf("  %s %s, %s scan: %zu cuts, differ from the golden list\n",
+					       gold_names[in], pstr(p), scan_paths[sp], got.n);
+				}
+				cuts_free(&got);
+				cdc_free(c);
+			}
+			checked++;
+			cuts_free(&ref);
+		}
+	}
+	unsetenv("BKS_CDC_SCAN");
+	CHECK(model_bad == 0 && checked == BKS_ARRAY_SIZE(golds),
+	      "golden cut lists: %zu inputs x parameter sets, the model agrees with all",
+	      checked);
+	for (size_t sp = 0; sp < BKS_ARRAY_SIZE(scan_paths); sp++)
+		CHECK(bad[sp] == 0, "%s scan: the golden cut lists of %zu adversarial and random "
+		      "inputs x parameter sets, %zu differ", scan_paths[sp], checked, bad[sp]);
+	free(d);
+}
+
 /* Insert 100 bytes at `at`: cuts before the insertion stay, a few chunks around it
  * change, and every later cut is the old one moved by 100. This is what dedup
  * relies on: an edit costs the chunks it touches, not the rest of the file. */
@@ -553,11 +749,11 @@ int main(void)
 	test_streams(d, len);
 	test_zeros();
 	test_pinned(pd, plen);
+	test_golden();
 	test_shift(pd, plen, 1000);
 	test_shift(pd, plen, plen / 2 + 777);
 
 	free(d);
 	free(pd);
-	printf("%s: %d failed\n", failures ? "FAIL" : "PASS", failures);
-	return failures ? 1 : 0;
+	return tu_finish();
 }

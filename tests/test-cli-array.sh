@@ -7,19 +7,12 @@
 
 bin="${top_builddir:-.}/cli/bkstorctl"
 if [ ! -x "$bin" ]; then echo "SKIP: $bin not built"; exit 77; fi
-for tool in truncate python3; do
-	if ! command -v "$tool" >/dev/null 2>&1; then echo "SKIP: $tool not installed"; exit 77; fi
-done
-
-tmp=$(mktemp -d /var/tmp/bkstor-cli.XXXXXX) || { echo "FAIL: mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-
-failures=0
-pass() { echo "ok   - $1"; }
+. "${top_srcdir:-.}/tests/lib.sh"
+need truncate
+tmp=$T
+# A failed check shows the last run's stderr.
 fail() {
-	echo "FAIL - $1"
-	failures=$((failures + 1))
+	bad "$1"
 	if [ -s "$tmp/err" ]; then sed 's/^/       stderr: /' "$tmp/err"; fi
 }
 
@@ -31,7 +24,7 @@ run() {
 
 # expect_rc WANT WHAT: check the last run's exit status.
 expect_rc() {
-	if [ "$rc" -eq "$1" ]; then pass "$2 (exit $rc)"; else fail "$2: exit $rc, want $1"; fi
+	if [ "$rc" -eq "$1" ]; then ok "$2 (exit $rc)"; else fail "$2: exit $rc, want $1"; fi
 }
 
 # json_check WHAT EXPR: EXPR is a Python expression over the last run's JSON output:
@@ -54,12 +47,12 @@ if not ok:
           [(d["slot"], d["role"], d["state"], d["path"]) for d in s["disks"]]))
 sys.exit(0 if ok else 1)
 EOF
-	then pass "$1"; else fail "$1"; fi
+	then ok "$1"; else fail "$1"; fi
 }
 
 # grep_check WHAT FILE PATTERN
 grep_check() {
-	if grep -q -- "$3" "$2"; then pass "$1"; else fail "$1 ('$3' not in $(basename "$2"))"; fi
+	if grep -q -- "$3" "$2"; then ok "$1"; else fail "$1 ('$3' not in $(basename "$2"))"; fi
 }
 
 cd "$tmp" || exit 1
@@ -114,7 +107,7 @@ expect_rc 1 "add-spare of a disk with an ext4 signature, no --force"
 grep_check "the message names the file system and --force" "$tmp/err" "ext2/3/4 file system.*--force"
 run array replace "$tmp/d0" "$tmp/x0" "$@" "$tmp/s0"
 expect_rc 1 "replace onto a disk with an ext4 signature, no --force"
-[ "$(od -An -tx1 -j1080 -N2 "$tmp/x0" | tr -d ' ')" = 53ef ] && pass "the disk was not written" ||
+[ "$(od -An -tx1 -j1080 -N2 "$tmp/x0" | tr -d ' ')" = 53ef ] && ok "the disk was not written" ||
 	fail "the ext4 signature was overwritten"
 
 run array frobnicate
@@ -163,9 +156,4 @@ json_check "no spares left" 'len(spares) == 0'
 run array remove "$tmp/d4" "$@"
 expect_rc 1 "remove of an ONLINE member is refused"
 
-if [ "$failures" -ne 0 ]; then
-	echo "$failures check(s) failed"
-	exit 1
-fi
-echo "all checks passed"
-exit 0
+finish

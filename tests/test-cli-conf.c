@@ -5,6 +5,8 @@
  * (the round trip must be exact) and refused when mistyped; and client_api_call
  * against a fake daemon on a Unix socket (2xx, error replies, bodies that are not
  * JSON objects, no daemon at all). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -271,7 +273,7 @@ static int decode_text(const char *text, arr_status *st, bks_err *e)
 	int r = jsonp_parse(text, strlen(text), NULL, &doc, NULL, e);
 	if (r < 0)
 		return r;
-	r = client_decode_array(jsonp_root(doc), st, e);
+	r = arr_status_from_json(jsonp_root(doc), st, e);
 	jsonp_free(doc);
 	return r;
 }

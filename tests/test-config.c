@@ -3,6 +3,8 @@
  * fractions, addresses; overflow is an error, never a wrap), quoting and comments,
  * repeated list keys, clients, file limits, the permission warning of cfg_load, and
  * cfg_reload_diff. --seeds DIR writes valid config files for the fuzzer. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

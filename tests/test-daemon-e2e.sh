@@ -26,6 +26,25 @@ for g in 1 2 3 4 5; do
 	[ "$(sha256sum <"$T/back$g")" = "$(sha256sum <"$T/gens/gen0$g.img")" ] &&
 		ok "generation $g identical (sha256)" || bad "generation $g differs"
 done
+# A plain PUT is chunked and fingerprinted by the daemon outside its lock while most
+# chunks are known, and by the store itself once a stream turns out mostly new
+# (generation 1 after its first 8 MiB): the cut points must be the same either way,
+# so generation 1 again, and again from the client's own chunker, is all known.
+check "generation 1 again (daemon-side chunking, all known)" 0 ctl --json put "$T/gens/gen01.img" /backups/again1
+cp "$T/out" "$T/again1.json"
+check "generation 1 again (source dedup)" 0 ctl --json put --dedup "$T/gens/gen01.img" /backups/again2
+cp "$T/out" "$T/again2.json"
+check "generation 1 again (for its chunk count)" 0 ctl --json put "$T/gens/gen01.img" /backups/again3
+g1=$(jget "$T/again1.json" 'd["chunks"]')
+[ "$(jget "$T/again1.json" 'd["chunks_new"] == 0 and d["bytes_new"] == 0 and d["size"] == '"$(stat -c %s "$T/gens/gen01.img")")" = True ] &&
+[ "$(jget "$T/again2.json" 'd["chunks_new"] == 0 and d["chunks"] == '"$g1")" = True ] &&
+[ "$(jget "$T/out" 'd["chunks_new"] == 0 and d["chunks"] == '"$g1")" = True ] &&
+	ok "generation 1 put again: $g1 chunks, none new, by the daemon's chunking and the client's" ||
+	bad "generation 1 put again: $(cat "$T/again1.json" "$T/again2.json" "$T/out")"
+total=$((total + 3 * $(stat -c %s "$T/gens/gen01.img")))
+check "get generation 1 again" 0 ctl get /backups/again1 "$T/back-again1"
+cmp -s "$T/back-again1" "$T/gens/gen01.img" && ok "generation 1 again identical" ||
+	bad "generation 1 again differs"
 check "put over an existing file without --overwrite" 1 ctl put "$T/gens/gen01.img" /backups/gen1
 check "get of a missing file" 1 ctl get /backups/nope "$T/nope"
 [ -e "$T/nope" ] && bad "a failed get left a file" || ok "a failed get leaves no file"
@@ -41,6 +60,11 @@ cp "$T/out" "$T/status1.json"
 	ok "dedup ratio $(jget "$T/status1.json" 'round(d["capacity"]["dedup_ratio"],2)') > 3.5" ||
 	bad "dedup ratio $(jget "$T/status1.json" 'd["capacity"]["dedup_ratio"]')"
 [ "$(jget "$T/status1.json" 'd["health"]')" = ONLINE ] && ok "health ONLINE" || bad "health"
+# The appliance lock is accounted: 10 puts and gets took it, for some time, never
+# longer in one hold than in all of them.
+[ "$(jget "$T/status1.json" 'd["locks"]["appl"]["acquisitions"] >= 10 and 0 < d["locks"]["appl"]["max_held_ns"] <= d["locks"]["appl"]["held_ns"] and d["locks"]["appl"]["contended"] <= d["locks"]["appl"]["acquisitions"]')" = True ] &&
+	ok "locks.appl: $(jget "$T/status1.json" 'd["locks"]["appl"]')" ||
+	bad "locks.appl: $(jget "$T/status1.json" 'd.get("locks")')"
 check "status (human)" 0 ctl status
 grep -q "ONLINE" "$T/out" && ok "status shows the array state" || bad "status output"
 

@@ -188,6 +188,7 @@ export_expect = {
     "access": "rw" if export_dflt.get("rw", "0") != "0" else "ro",
 }
 type_word = {"T_NAME": "name", "T_PATH": "path", "T_PWHASH": "password hash",
+             "T_TEXT": "text",
              "T_UINT": "integer", "T_SIZE": "size", "T_RATE": "rate",
              "T_DUR": "duration", "T_BOOL": "boolean", "T_LEVEL": "log level",
              "T_FRAC": "fraction", "T_OPTADDR": "address", "T_PATHS": "list of paths",
@@ -307,6 +308,12 @@ for u in re.findall(r'strcmp\(url, "(/api/[^"]*)"\) && !strcmp\(method, "POST"\)
                     func(api_c, "handle")):
     routes.add(("POST", u))
     placed.add(u)
+# LUNs (daemon/api_lun.c, called from api_dispatch): the routes its header comment
+# lists, one "METHOD /api/v1/luns[/NAME]" a line.
+lun_c = rd("daemon/api_lun.c")
+for m, u in re.findall(r"\n \*\s+(GET|POST|DELETE)\s+(/api/v1/luns(?:/NAME)?)\s", lun_c):
+    routes.add((m, u))
+placed.update({"/api/v1/luns", "/api/v1/luns/"})
 # The dashboard listener (daemon/web.c handle_web): login is POST (gate() refuses
 # other methods), session is read with its cookie (GET), the rest sit in the
 # `else if (post)` branch.
@@ -330,7 +337,7 @@ for fname, text in (("daemon/api.c", api_c), ("daemon/web.c", web_c),
                  "teach it" % (u, fname))
 api_md = rd("docs/api.md")
 doc_routes = set()
-for mm in re.finditer(r"`(GET|POST) (/api/[^`\s?]*)[^`]*`", api_md):
+for mm in re.finditer(r"`(GET|POST|DELETE) (/api/[^`\s?]*)[^`]*`", api_md):
     if "..." not in mm.group(2):
         doc_routes.add((mm.group(1), mm.group(2)))
 acts = md_sections(api_md, 2).get("Actions (POST)", "")

@@ -2,6 +2,8 @@
  * pairs, every class of rejection with its byte offset, the limits, big integers,
  * the getters' error codes, and random damage to valid documents (never a crash).
  * `test-jsonp --seeds DIR` writes valid documents as fuzzing seeds. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* test-label: the label and superblock codecs: round trips, and every kind of damage
  * refused with its own error (magic, version, length, checksum, each range check). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

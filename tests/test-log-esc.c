@@ -2,6 +2,8 @@
  * bkstord's log: control bytes, DEL, C1 controls, backslash and invalid UTF-8 are
  * escaped, valid UTF-8 and printable ASCII kept, long input cut with "..." at a whole
  * escape, and the output never exceeds its buffer. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <string.h>

@@ -8,6 +8,8 @@
  *    data length differs from its count or exceeds wsize; trailing bytes;
  *  - file handles: made and parsed; any flipped bit refused; another key refused.
  * --seeds DIR writes valid inputs for fuzz/fuzz-nfs.c. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -260,6 +262,24 @@ static void test_rpc(void)
 	xdr_enc_init(&e, b, sizeof(b));
 	rpc_reply_auth_error(&e, 5, RPC_AUTH_TOOWEAK);
 	CHECK(e.len == 20 && b[11] == RPC_MSG_DENIED && b[19] == RPC_AUTH_TOOWEAK, "AUTH_ERROR");
+	/* Replies decoded (the rpcbind registration reads them). */
+	const uint8_t *res;
+	size_t rl;
+	CHECK(rpc_reply_decode(b, e.len, 5, &res, &rl) == -EPROTO, "a denied reply: EPROTO");
+	xdr_enc_init(&e, b, sizeof(b));
+	rpc_reply_accepted(&e, 6, RPC_SUCCESS);
+	xdr_put_u32(&e, 1);
+	CHECK(rpc_reply_decode(b, e.len, 6, &res, &rl) == 0 && rl == 4 && res[3] == 1,
+	      "an accepted reply and its result");
+	CHECK(rpc_reply_decode(b, e.len, 7, &res, &rl) == -EBADMSG, "another xid: EBADMSG");
+	for (size_t cut = 0; cut < e.len - 4; cut++)
+		CHECK(rpc_reply_decode(b, cut, 6, &res, &rl) == -EBADMSG, "reply cut at %zu", cut);
+	xdr_enc_init(&e, b, sizeof(b));
+	rpc_reply_accepted(&e, 6, RPC_PROG_UNAVAIL);
+	CHECK(rpc_reply_decode(b, e.len, 6, &res, &rl) == -EPROTO, "PROG_UNAVAIL: EPROTO");
+	xdr_enc_init(&e, b, sizeof(b));
+	rpc_call_encode(&e, 6, PMAP_PROGRAM, PMAP_V2, PMAP_NULL, NULL);
+	CHECK(rpc_reply_decode(b, e.len, 6, &res, &rl) == -EBADMSG, "a call is not a reply");
 	/* Record marking. */
 	rpc_rec r;
 	rpc_rec_init(&r, 1000);

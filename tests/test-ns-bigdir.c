@@ -20,6 +20,8 @@
  *  - a version 1 directory past a page (as older builds wrote them) is read, and
  *    converted to version 2 by its first change.
  */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -37,17 +39,6 @@
 #define NOTHER 1000
 #define NPROBE 200         /* creates of each cost probe */
 #define NPROBES 4
-
-/* REQUIRE for the helpers (it returns from main). */
-#define MUST(c, ...)                                                                       \
-	do {                                                                               \
-		if (!(c)) {                                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fputc('\n', stderr);                                               \
-			exit(1);                                                           \
-		}                                                                          \
-	} while (0)
 
 static double now_s(void)
 {
@@ -85,15 +76,15 @@ static struct cost create_cost(ns *n, uint64_t dir, const char *prefix, int k)
 	struct cost c = {0};
 	char name[64];
 	bks_err e = {0};
-	MUST(ns_flush(n) == 0, "flush");
+	REQUIRE_EXIT(ns_flush(n) == 0, "flush");
 	store_get_stats(s, &a);
 	ns_get_stats(n, &na);
 	double t0 = now_s();
 	for (int i = 0; i < k; i++) {
 		/* Names spread over the directory, not only at its end. */
 		snprintf(name, sizeof(name), "%s%06u", prefix, (unsigned)((i * 7919u) % NBIG));
-		MUST(ns_create(n, dir, name, 0644, 0, 0, 1, NULL) == 0, "create %s", name);
-		MUST(ns_sync(n, dir, &e) == 0, "sync");
+		REQUIRE_EXIT(ns_create(n, dir, name, 0644, 0, 0, 1, NULL) == 0, "create %s", name);
+		REQUIRE_EXIT(ns_sync(n, dir, &e) == 0, "sync");
 	}
 	c.rate = k / (now_s() - t0);
 	store_get_stats(s, &b);
@@ -223,20 +214,20 @@ static void model_run(ns *n, uint64_t dir, uint32_t seed)
 		unsigned i = rnd(&rng) % M;
 		bad += model_set(n, dir, i, rnd(&rng) % 100 < (op < 20000 ? 60u : 35u));
 		if (op % 997 == 0)
-			MUST(ns_flush(n) == 0, "flush");
+			REQUIRE_EXIT(ns_flush(n) == 0, "flush");
 	}
 	CHECK(bad == 0, "%d model mismatches", bad);
 	/* A range removed: its pages empty out onto the free list; names created again
 	 * take them back (the object does not grow). */
 	for (unsigned i = 1000; i < 4000; i++)
 		bad += model_set(n, dir, i, 0);
-	MUST(ns_flush(n) == 0, "flush");
-	MUST(store_stat(ns_store(n), dir, &in) == 0, "stat");
+	REQUIRE_EXIT(ns_flush(n) == 0, "flush");
+	REQUIRE_EXIT(store_stat(ns_store(n), dir, &in) == 0, "stat");
 	size0 = in.size;
 	for (unsigned i = 1000; i < 4000; i += 8)
 		bad += model_set(n, dir, i, 1);
-	MUST(ns_flush(n) == 0, "flush");
-	MUST(store_stat(ns_store(n), dir, &in) == 0, "stat");
+	REQUIRE_EXIT(ns_flush(n) == 0, "flush");
+	REQUIRE_EXIT(store_stat(ns_store(n), dir, &in) == 0, "stat");
 	size1 = in.size;
 	CHECK(bad == 0 && size1 <= size0, "%d model mismatches; %llu bytes, %llu before", bad,
 	      (unsigned long long)size1, (unsigned long long)size0);
@@ -289,34 +280,34 @@ static void v1_phase(const char *tdir)
 	snprintf(sub, sizeof(sub), "%s/v1", tdir);
 	tu_mkdir(sub);
 	arr *ar = tu_make_array(sub, N, 24, NULL, paths);
-	MUST(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	REQUIRE_EXIT(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
 	ns_params_default(&p);
 	p.dir_v1_max = 1u << 30; /* every directory version 1, as before */
-	MUST(ns_format(s, 0755, &e) == 0 && ns_open_params(s, &p, &n, &e) == 0, "ns");
-	MUST(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
+	REQUIRE_EXIT(ns_format(s, 0755, &e) == 0 && ns_open_params(s, &p, &n, &e) == 0, "ns");
+	REQUIRE_EXIT(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
 	for (unsigned i = 0; i < NV; i++) {
 		snprintf(name, sizeof(name), "file-%05u", i);
 		fails += ns_create(n, d.id, name, 0644, 0, 0, 1, NULL) != 0;
 	}
-	MUST(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
+	REQUIRE_EXIT(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
 	CHECK(dir_version(s, d.id, &size) == 1 && size > 4096, "version 1 of %llu bytes",
 	      (unsigned long long)size);
 	ns_close(n);
 	store_close(s);
-	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	REQUIRE_EXIT((n = open_ns(paths, &s)) != NULL, "reopen");
 	for (unsigned i = 0; i < NV; i++) {
 		snprintf(name, sizeof(name), "file-%05u", i);
 		bad += ns_lookup(n, d.id, name, NULL) != 0;
 	}
 	CHECK(bad == 0 && dir_version(s, d.id, &size) == 1, "%d of %d missing from version 1",
 	      bad, NV);
-	MUST(ns_unlink(n, d.id, "file-00007") == 0 && ns_commit(n, &e) == 0, "unlink, commit");
+	REQUIRE_EXIT(ns_unlink(n, d.id, "file-00007") == 0 && ns_commit(n, &e) == 0, "unlink, commit");
 	CHECK(dir_version(s, d.id, &size) == 2 && size % 4096 == 0,
 	      "converted by its first change: version %u, %llu bytes",
 	      dir_version(s, d.id, &size), (unsigned long long)size);
 	ns_close(n);
 	store_close(s);
-	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	REQUIRE_EXIT((n = open_ns(paths, &s)) != NULL, "reopen");
 	bad = 0;
 	for (unsigned i = 0; i < NV; i++) {
 		snprintf(name, sizeof(name), "file-%05u", i);
@@ -347,22 +338,22 @@ static void full_phase(const char *tdir)
 	snprintf(sub, sizeof(sub), "%s/small", tdir);
 	tu_mkdir(sub);
 	arr *ar = tu_make_array(sub, N, 24, NULL, paths);
-	MUST(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
-	MUST(ns_format(s, 0755, &e) == 0 && ns_open(s, &n, &e) == 0, "ns");
-	MUST(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
+	REQUIRE_EXIT(ar && store_create(ar, NULL, &s, &e) == 0, "create: %s", bks_errmsg(&e, -1));
+	REQUIRE_EXIT(ns_format(s, 0755, &e) == 0 && ns_open(s, &n, &e) == 0, "ns");
+	REQUIRE_EXIT(ns_mkdir(n, ns_root(n), "d", 0755, 0, 0, &d) == 0, "mkdir");
 	for (unsigned i = 0; i < NF; i++) {
 		snprintf(name, sizeof(name), "file-%05u", i);
 		fails += ns_create(n, d.id, name, 0644, 0, 0, 1, NULL) != 0;
 	}
-	MUST(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
+	REQUIRE_EXIT(fails == 0 && ns_commit(n, &e) == 0, "creates and commit");
 	uint8_t *buf = malloc(OBJ);
-	MUST(buf, "memory");
+	REQUIRE_EXIT(buf, "memory");
 	for (uint64_t seed = 1;; seed++) {
 		uint64_t id;
 		tu_fill(seed, 0, 0, buf, OBJ);
 		if ((r = store_put(s, buf, OBJ, &id)) == -ENOSPC)
 			break;
-		MUST(r == 0, "put: %d", r);
+		REQUIRE_EXIT(r == 0, "put: %d", r);
 		puts++;
 	}
 	free(buf);
@@ -381,7 +372,7 @@ static void full_phase(const char *tdir)
 	CHECK((r = ns_commit(n, &e)) == 0, "commit on a full store: %s", bks_errmsg(&e, r));
 	ns_close(n);
 	store_close(s);
-	MUST((n = open_ns(paths, &s)) != NULL, "reopen");
+	REQUIRE_EXIT((n = open_ns(paths, &s)) != NULL, "reopen");
 	int bad = 0;
 	for (unsigned i = 0; i < NF; i++) {
 		snprintf(name, sizeof(name), "file-%05u", i);

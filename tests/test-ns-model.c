@@ -18,6 +18,8 @@
  *
  *   test-ns-model [--seed N] [--ops N] [--cache N]
  * The seed is printed at the start and on failure; the same seed replays the run. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -24,6 +24,8 @@
  *  - the whole tree, walked from the root, holds every directory exactly once;
  *  - a LIST whose callback stats each entry (the daemon's) sees every name right
  *    while the stats drop the listed directory from the cache. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

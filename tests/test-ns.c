@@ -14,6 +14,8 @@
  *    again after a commit and a reopen;
  *  - a damaged directory object is an error, not a crash (ns_dir_parse), with the
  *    errors of docs/format.md; a plain store object is outside the namespace. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

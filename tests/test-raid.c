@@ -1,43 +1,17 @@
 /* tests/test-raid.c: the RAID-6 codec against an independent GF(2^8) model,
  * exhaustive one- and two-strip recovery, check/locate, geometry, bad arguments.
- * Self-contained on purpose: it does not use testutil. */
+ */
+#include <config.h>
+
 #include "common/bks.h"
 #include "raid/raid.h"
+#include "tests/testutil.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-/* One line per check; a failure names the expression and the location. */
-#define CHECK(cond, ...)                                                          \
-	do {                                                                          \
-		if (cond) {                                                               \
-			printf("ok   ");                                                      \
-		} else {                                                                  \
-			printf("FAIL %s:%d (%s) ", __FILE__, __LINE__, #cond);                \
-			failures++;                                                           \
-		}                                                                         \
-		printf(__VA_ARGS__);                                                      \
-		printf("\n");                                                             \
-	} while (0)
-
-/* A quiet variant for inner loops: counts, and prints only the first few misses. */
-#define EXPECT(cond, ...)                                                         \
-	do {                                                                          \
-		if (!(cond)) {                                                            \
-			if (misses++ < 10) {                                              \
-				printf("  miss %s:%d (%s) ", __FILE__, __LINE__, #cond);      \
-				printf(__VA_ARGS__);                                          \
-				printf("\n");                                                 \
-			}                                                                     \
-		}                                                                         \
-	} while (0)
-
-static int misses;
 
 /* The reference field: shift-and-xor, polynomial x^8+x^4+x^3+x^2+1 (0x11d),
  * written without looking at ISA-L so the two can disagree. */
@@ -198,16 +172,16 @@ static void test_recover_exhaustive(bks_rng *rng)
 				bks_rng_fill(rng, orig.s[i], len);
 			raid_encode(c, len, orig.s);
 
-			misses = 0;
+			tu_misses = 0;
 			for (int a = 0; a < n; a++) {
 				int lost1[1] = {a};
-				EXPECT(lose_and_recover(c, rng, &orig, &work, len, lost1, 1),
+				CHECK_LOOP(lose_and_recover(c, rng, &orig, &work, len, lost1, 1),
 				       "n=%d len=%zu lost=%d", n, len, a);
 				cnt[a < k ? 0 : a == k ? 1 : 2]++;
 				for (int b = a + 1; b < n; b++) {
 					/* Both orders: the index list is a set. */
 					int lost2[2] = {b, a};
-					EXPECT(lose_and_recover(c, rng, &orig, &work, len, lost2, 2),
+					CHECK_LOOP(lose_and_recover(c, rng, &orig, &work, len, lost2, 2),
 					       "n=%d len=%zu lost=%d,%d", n, len, a, b);
 					cnt[b < k ? 3 : a == k ? 6 : b == k ? 4 : 5]++;
 				}
@@ -216,7 +190,7 @@ static void test_recover_exhaustive(bks_rng *rng)
 			for (int i = 0; i < 7; i++)
 				sum += cnt[i];
 			total += sum;
-			CHECK(misses == 0,
+			CHECK(tu_misses == 0,
 			      "recover N=%d len=%zu: %ld cases (1d=%ld P=%ld Q=%ld dd=%ld dP=%ld "
 			      "dQ=%ld PQ=%ld)",
 			      n, len, sum, cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5], cnt[6]);
@@ -262,7 +236,7 @@ static void test_check(bks_rng *rng)
 		CHECK(res == RAID_CHECK_OK && bad == -1, "check N=%d clean row -> OK", n);
 
 		/* One bad strip, each index in turn, P and Q included. */
-		misses = 0;
+		tu_misses = 0;
 		for (int s = 0; s < n; s++) {
 			for (int trial = 0; trial < 3; trial++) {
 				row_copy(&work, &orig);
@@ -270,23 +244,23 @@ static void test_check(bks_rng *rng)
 				corrupt(rng, work.s[s], len, nbytes, trial == 1);
 				bad = 99;
 				res = raid_check(c, len, work.s, &bad);
-				EXPECT(res == RAID_CHECK_ONE_BAD && bad == s,
+				CHECK_LOOP(res == RAID_CHECK_ONE_BAD && bad == s,
 				       "N=%d strip=%d bytes=%d: res=%d bad=%d", n, s, nbytes, res, bad);
 				if (res != RAID_CHECK_ONE_BAD || bad < 0 || bad >= n)
 					continue;
 				int lost[1] = {bad};
-				EXPECT(raid_recover(c, len, work.s, lost, 1) == 0, "N=%d", n);
-				EXPECT(raid_check(c, len, work.s, &bad) == RAID_CHECK_OK,
+				CHECK_LOOP(raid_recover(c, len, work.s, lost, 1) == 0, "N=%d", n);
+				CHECK_LOOP(raid_check(c, len, work.s, &bad) == RAID_CHECK_OK,
 				       "N=%d strip=%d: not OK after repair", n, s);
-				EXPECT(row_equal(&work, &orig), "N=%d strip=%d: repair differs", n, s);
+				CHECK_LOOP(row_equal(&work, &orig), "N=%d strip=%d: repair differs", n, s);
 			}
 		}
-		CHECK(misses == 0, "check N=%d: one bad strip located and repaired, %d strips x 3",
+		CHECK(tu_misses == 0, "check N=%d: one bad strip located and repaired, %d strips x 3",
 		      n, n);
 
 		/* Two bad strips at different byte positions: each differing byte names
 		 * its own strip, so the row is deterministically UNLOCATABLE. */
-		misses = 0;
+		tu_misses = 0;
 		int pairs = 0, unloc = 0, named = 0;
 		for (int a = 0; a < n; a++) {
 			for (int b = a + 1; b < n; b++) {
@@ -301,7 +275,7 @@ static void test_check(bks_rng *rng)
 				}
 				pairs++;
 				res = raid_check(c, len, work.s, &bad);
-				EXPECT(res == RAID_CHECK_UNLOCATABLE && bad == -1,
+				CHECK_LOOP(res == RAID_CHECK_UNLOCATABLE && bad == -1,
 				       "N=%d pair %d,%d: res=%d bad=%d", n, a, b, res, bad);
 				unloc += res == RAID_CHECK_UNLOCATABLE;
 			}
@@ -321,13 +295,13 @@ static void test_check(bks_rng *rng)
 			}
 			pairs++;
 			res = raid_check(c, len, work.s, &bad);
-			EXPECT(res != RAID_CHECK_OK, "N=%d same-position pair %d,%d passed", n, a, b);
+			CHECK_LOOP(res != RAID_CHECK_OK, "N=%d same-position pair %d,%d passed", n, a, b);
 			unloc += res == RAID_CHECK_UNLOCATABLE;
 			if (res == RAID_CHECK_ONE_BAD) {
 				named++;
 				int lost[1] = {bad};
-				EXPECT(raid_recover(c, len, work.s, lost, 1) == 0, "N=%d", n);
-				EXPECT(!row_equal(&work, &orig), "N=%d pair %d,%d", n, a, b);
+				CHECK_LOOP(raid_recover(c, len, work.s, lost, 1) == 0, "N=%d", n);
+				CHECK_LOOP(!row_equal(&work, &orig), "N=%d pair %d,%d", n, a, b);
 			}
 		}
 
@@ -343,13 +317,13 @@ static void test_check(bks_rng *rng)
 			work.s[k + 1][at] ^= gz;
 			res = raid_check(c, len, work.s, &bad);
 			if (z < k)
-				EXPECT(res == RAID_CHECK_ONE_BAD && bad == z, "N=%d z=%d res=%d bad=%d",
+				CHECK_LOOP(res == RAID_CHECK_ONE_BAD && bad == z, "N=%d z=%d res=%d bad=%d",
 				       n, z, res, bad);
 			else
-				EXPECT(res == RAID_CHECK_UNLOCATABLE && bad == -1,
+				CHECK_LOOP(res == RAID_CHECK_UNLOCATABLE && bad == -1,
 				       "N=%d z=%d res=%d bad=%d", n, z, res, bad);
 		}
-		CHECK(misses == 0,
+		CHECK(tu_misses == 0,
 		      "check N=%d: two bad strips (%d pairs: %d unlocatable, %d named); "
 		      "P/Q-only mismatches for z = 0..254",
 		      n, pairs, unloc, named);
@@ -362,7 +336,7 @@ static void test_check(bks_rng *rng)
 
 static void test_geometry(void)
 {
-	misses = 0;
+	tu_misses = 0;
 	int rows_checked = 0;
 	for (int n = 4; n <= 32; n++) {
 		int k = n - 2;
@@ -371,32 +345,32 @@ static void test_geometry(void)
 			int used[32] = {0};
 			for (int s = 0; s < n; s++) {
 				int d = raid_strip_disk(n, r, s);
-				EXPECT(d >= 0 && d < n, "n=%d row=%llu strip=%d -> %d", n,
+				CHECK_LOOP(d >= 0 && d < n, "n=%d row=%llu strip=%d -> %d", n,
 				       (unsigned long long)r, s, d);
 				if (d < 0 || d >= n)
 					continue;
 				used[d]++;
-				EXPECT(raid_disk_strip(n, r, d) == s, "n=%d row=%llu strip=%d", n,
+				CHECK_LOOP(raid_disk_strip(n, r, d) == s, "n=%d row=%llu strip=%d", n,
 				       (unsigned long long)r, s);
 			}
 			for (int d = 0; d < n; d++)
-				EXPECT(used[d] == 1, "n=%d row=%llu disk=%d used %d times", n,
+				CHECK_LOOP(used[d] == 1, "n=%d row=%llu disk=%d used %d times", n,
 				       (unsigned long long)r, d, used[d]);
 			/* md left-symmetric: P walks down from the last disk, Q follows it. */
 			int pd = raid_strip_disk(n, r, k);
-			EXPECT(pd == n - 1 - (int)(r % (uint64_t)n), "n=%d row=%llu", n,
+			CHECK_LOOP(pd == n - 1 - (int)(r % (uint64_t)n), "n=%d row=%llu", n,
 			       (unsigned long long)r);
-			EXPECT(raid_strip_disk(n, r, k + 1) == (pd + 1) % n, "n=%d", n);
-			EXPECT(raid_strip_disk(n, r, 0) == (pd + 2) % n, "n=%d", n);
+			CHECK_LOOP(raid_strip_disk(n, r, k + 1) == (pd + 1) % n, "n=%d", n);
+			CHECK_LOOP(raid_strip_disk(n, r, 0) == (pd + 2) % n, "n=%d", n);
 			if (r < (uint64_t)n && pd >= 0)
 				p_seen[pd]++;
 			rows_checked++;
 		}
 		for (int d = 0; d < n; d++)
-			EXPECT(p_seen[d] == 1, "n=%d: P on disk %d %d times in N rows", n, d,
+			CHECK_LOOP(p_seen[d] == 1, "n=%d: P on disk %d %d times in N rows", n, d,
 			       p_seen[d]);
 	}
-	CHECK(misses == 0, "geometry N=4..32, rows 0..3N: distinct disks, inverse, P rotation "
+	CHECK(tu_misses == 0, "geometry N=4..32, rows 0..3N: distinct disks, inverse, P rotation "
 	      "(%d rows)", rows_checked);
 
 	/* One layout written out by hand (N=4, md left-symmetric). */
@@ -461,6 +435,5 @@ int main(void)
 	test_geometry();
 	test_bad_args();
 
-	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
-	return failures ? 1 : 0;
+	return tu_finish();
 }

@@ -2,6 +2,8 @@
  * header and table decode, every item checks and decodes to its bytes; damage to
  * the header, the table or an item is refused with its own error; a full segment
  * says -ENOSPC. --seeds DIR writes a valid row for the fuzzer. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -2,6 +2,8 @@
  * generation: overwrites, insertions, deletions) stored one after another, each
  * committed; the physical space that generations 2-5 add (rows newly in use, data
  * and metadata) is below 10% of their logical size; all five read back identical. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>

@@ -12,6 +12,8 @@
  * one after the collector), then the collector in steps; before that, deletes synced
  * through the intent log while full and a close without commit: the reopen replays
  * them (its commit may use the reserve). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -33,30 +35,8 @@ static void content(uint64_t seed)
 
 static int same(store *s, uint64_t id, uint64_t seed)
 {
-	uint8_t *got = malloc(OBJ + 1);
-	size_t n = 0;
 	content(seed);
-	int r = store_read(s, id, 0, got, OBJ + 1, &n);
-	int ok = r == 0 && n == OBJ && !memcmp(got, buf, OBJ);
-	if (!ok)
-		fprintf(stderr, "  object %llu (seed %llu): read %d (%s), %zu bytes%s\n",
-		        (unsigned long long)id, (unsigned long long)seed, r, strerror(-r), n,
-		        r == 0 && n == OBJ ? ", content differs" : "");
-	free(got);
-	return ok;
-}
-
-static int verify_clean(store *s, uint64_t objects)
-{
-	store_verify_report vr;
-	int r = store_verify(s, &vr);
-	if (r != 0 || vr.chunks_bad || vr.objects_damaged || vr.objects != objects) {
-		fprintf(stderr, "  verify: %d, %llu objects (want %llu), %llu damaged, %llu bad "
-		        "chunks\n", r, (unsigned long long)vr.objects, (unsigned long long)objects,
-		        (unsigned long long)vr.objects_damaged, (unsigned long long)vr.chunks_bad);
-		return 0;
-	}
-	return 1;
+	return tu_store_same(s, id, buf, OBJ);
 }
 
 struct obj {
@@ -158,7 +138,7 @@ int main(void)
 	REQUIRE(n1 > 10, "filled with %d objects before the refusal", n1);
 	check_full(s, &e);
 	CHECK(all_read_back(s, &live) && live == (uint64_t)n1, "all %d objects read back", n1);
-	CHECK(verify_clean(s, (uint64_t)n1), "verify when full");
+	CHECK(tu_store_verify_clean(s, (uint64_t)n1), "verify when full");
 
 	for (int i = 0; i < nobj; i += 2) {
 		CHECK(store_delete(s, objs[i].id) == 0, "delete %llu", (unsigned long long)objs[i].id);
@@ -195,7 +175,7 @@ int main(void)
 	a = tu_import_array(paths, N, NULL);
 	REQUIRE(a && store_open(a, NULL, &s, &e) == 0, "reopen: %s", e.msg);
 	CHECK(all_read_back(s, &live), "every surviving object reads back after reopen");
-	CHECK(verify_clean(s, live), "verify after reopen (%llu objects)", (unsigned long long)live);
+	CHECK(tu_store_verify_clean(s, live), "verify after reopen (%llu objects)", (unsigned long long)live);
 
 	/* Round 2: fill the reopened store; recover the daemon's way: deletes and
 	 * commits while full, then the collector in steps, then a commit. */
@@ -270,13 +250,13 @@ int main(void)
 	show(s, "full a third time");
 	check_full(s, &e);
 	CHECK(all_read_back(s, &live), "every object reads back");
-	CHECK(verify_clean(s, live), "verify");
+	CHECK(tu_store_verify_clean(s, live), "verify");
 	store_close(s);
 
 	a = tu_import_array(paths, N, NULL);
 	REQUIRE(a && store_open(a, NULL, &s, &e) == 0, "reopen 2: %s", e.msg);
 	CHECK(all_read_back(s, &live), "every object reads back after the last reopen");
-	CHECK(verify_clean(s, live), "verify after the last reopen (%llu objects)",
+	CHECK(tu_store_verify_clean(s, live), "verify after the last reopen (%llu objects)",
 	      (unsigned long long)live);
 	store_close(s);
 	free(buf);

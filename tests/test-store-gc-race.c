@@ -13,6 +13,8 @@
  * with other data, read back and verify again, close, reopen, read back and verify.
  * Round 3 does the same to a committed object that went through the locality cache,
  * the decoded-chunk cache and the pool's row cache. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -25,20 +27,6 @@
 #define N 6
 #define SZ (4u << 20)
 
-static int same(store *s, uint64_t id, const uint8_t *want, size_t len)
-{
-	uint8_t *buf = malloc(len + 1);
-	size_t got = 0;
-	int r = store_read(s, id, 0, buf, len + 1, &got);
-	int ok = r == 0 && got == len && !memcmp(buf, want, len);
-	if (!ok)
-		fprintf(stderr, "  read of %llu: %d (%s), %zu of %zu bytes, %s\n",
-		        (unsigned long long)id, r, strerror(-r), got, len,
-		        r == 0 && got == len ? "content differs" : "");
-	free(buf);
-	return ok;
-}
-
 /* Run a whole collection (steps, no commit: the same txg goes on). */
 static int gc_all(store *s)
 {
@@ -47,20 +35,6 @@ static int gc_all(store *s)
 		while ((r = store_gc_step(s)) > 0)
 			;
 	return r;
-}
-
-static int verify_clean(store *s, uint64_t objects)
-{
-	store_verify_report vr;
-	int r = store_verify(s, &vr);
-	if (r != 0 || vr.chunks_bad || vr.objects_damaged || vr.objects != objects) {
-		fprintf(stderr, "  verify: %d, %llu objects (want %llu), %llu damaged, %llu of %llu "
-		        "chunks bad\n", r, (unsigned long long)vr.objects,
-		        (unsigned long long)objects, (unsigned long long)vr.objects_damaged,
-		        (unsigned long long)vr.chunks_bad, (unsigned long long)vr.chunks_checked);
-		return 0;
-	}
-	return 1;
 }
 
 /* Put buf through the source-dedup verbs, the way a client does: chunk, ask, send
@@ -167,14 +141,14 @@ int main(void)
 	CHECK(ps.chunks > 100 && ps.chunks_new + per_row >= ps.chunks,
 	      "the chunks in freed rows are stored anew (%llu of %llu new)",
 	      (unsigned long long)ps.chunks_new, (unsigned long long)ps.chunks);
-	CHECK(same(s, id2, a, SZ), "a reads back before the commit");
-	CHECK(verify_clean(s, 1), "verify before the commit");
+	CHECK(tu_store_same(s, id2, a, SZ), "a reads back before the commit");
+	CHECK(tu_store_verify_clean(s, 1), "verify before the commit");
 
 	/* Round 2: the source-dedup verbs, in a txg of its own (the collector does not
 	 * sweep segments newer than the metadata segment being filled, and the one of
 	 * round 1 stays open until a commit). */
 	REQUIRE(store_commit(s, &e) == 0, "commit round 1: %s", e.msg);
-	CHECK(same(s, id2, a, SZ), "a reads back after its commit");
+	CHECK(tu_store_same(s, id2, a, SZ), "a reads back after its commit");
 	uint64_t id3, id4, chunks, sent, hits;
 	REQUIRE(put_source(s, b, SZ, &id3, &chunks, &sent, &hits) == 0, "source put b");
 	CHECK(sent == chunks && hits == 0, "first source put sends everything (%llu of %llu)",
@@ -199,20 +173,20 @@ int main(void)
 	REQUIRE(put_source(s, b, SZ, &id4b, &chunks, &sent, &hits) == 0, "source put b 4");
 	CHECK(hits == chunks && sent == 0, "then every chunk is known again (%llu of %llu)",
 	      (unsigned long long)hits, (unsigned long long)chunks);
-	CHECK(same(s, id4, b, SZ), "b reads back before the commit");
-	CHECK(same(s, id4b, b, SZ), "b (deduplicated copy) reads back before the commit");
+	CHECK(tu_store_same(s, id4, b, SZ), "b reads back before the commit");
+	CHECK(tu_store_same(s, id4b, b, SZ), "b (deduplicated copy) reads back before the commit");
 	REQUIRE(store_delete(s, id4b) == 0, "delete the copy");
-	CHECK(verify_clean(s, 2), "verify of both before the commit");
+	CHECK(tu_store_verify_clean(s, 2), "verify of both before the commit");
 
 	/* Commit: the freed rows become reusable; fill them with other data. */
 	REQUIRE(store_commit(s, &e) == 0, "commit: %s", e.msg);
 	uint64_t idf;
 	REQUIRE(store_put(s, fill, SZ, &idf) == 0, "put fill");
 	REQUIRE(store_commit(s, &e) == 0, "commit 2: %s", e.msg);
-	CHECK(same(s, id2, a, SZ), "a reads back after the rows were reused");
-	CHECK(same(s, id4, b, SZ), "b reads back after the rows were reused");
-	CHECK(same(s, idf, fill, SZ), "fill reads back");
-	CHECK(verify_clean(s, 3), "verify after the commit");
+	CHECK(tu_store_same(s, id2, a, SZ), "a reads back after the rows were reused");
+	CHECK(tu_store_same(s, id4, b, SZ), "b reads back after the rows were reused");
+	CHECK(tu_store_same(s, idf, fill, SZ), "fill reads back");
+	CHECK(tu_store_verify_clean(s, 3), "verify after the commit");
 	/* The index as committed: a third copy deduplicates fully. */
 	uint64_t id5;
 	REQUIRE(store_put_begin(s, &w) == 0, "begin a 3");
@@ -225,15 +199,15 @@ int main(void)
 
 	ar = tu_import_array(paths, N, NULL);
 	REQUIRE(ar && store_open(ar, NULL, &s, &e) == 0, "reopen: %s", e.msg);
-	CHECK(same(s, id2, a, SZ), "a after reopen");
-	CHECK(same(s, id5, a, SZ), "a (third copy) after reopen");
-	CHECK(same(s, id4, b, SZ), "b after reopen");
-	CHECK(same(s, idf, fill, SZ), "fill after reopen");
-	CHECK(verify_clean(s, 4), "verify after reopen");
+	CHECK(tu_store_same(s, id2, a, SZ), "a after reopen");
+	CHECK(tu_store_same(s, id5, a, SZ), "a (third copy) after reopen");
+	CHECK(tu_store_same(s, id4, b, SZ), "b after reopen");
+	CHECK(tu_store_same(s, idf, fill, SZ), "fill after reopen");
+	CHECK(tu_store_verify_clean(s, 4), "verify after reopen");
 	/* And the collector, now that everything is committed, keeps it all. */
 	CHECK(store_gc_run(s, 0.5) == 0, "gc after reopen");
-	CHECK(verify_clean(s, 4), "verify after a last gc");
-	CHECK(same(s, id4, b, SZ), "b after a last gc");
+	CHECK(tu_store_verify_clean(s, 4), "verify after a last gc");
+	CHECK(tu_store_same(s, id4, b, SZ), "b after a last gc");
 
 	/* Round 3: the caches. c is committed (its entries in a run), put again (a run
 	 * hit loads its segment tables into the locality cache), read in small pieces
@@ -285,8 +259,8 @@ int main(void)
 	tu_fill(15, 0, 0, fill, SZ);
 	REQUIRE(store_put(s, fill, SZ, &idf2) == 0, "put fill 2 (reuses the freed rows)");
 	REQUIRE(store_commit(s, &e) == 0, "commit: %s", e.msg);
-	CHECK(same(s, idc3, c, SZ), "c reads back after its old rows were reused");
-	CHECK(same(s, idf2, fill, SZ), "fill 2 reads back");
+	CHECK(tu_store_same(s, idc3, c, SZ), "c reads back after its old rows were reused");
+	CHECK(tu_store_same(s, idf2, fill, SZ), "fill 2 reads back");
 	pieces_ok = 1;
 	for (uint64_t off = 1000; off < SZ; off += 97 * 1024) {
 		size_t got = 0;
@@ -294,12 +268,12 @@ int main(void)
 		             !memcmp(piece, c + off, 5000);
 	}
 	CHECK(pieces_ok, "and in small pieces");
-	CHECK(verify_clean(s, 6), "verify after round 3");
+	CHECK(tu_store_verify_clean(s, 6), "verify after round 3");
 	store_close(s);
 	ar = tu_import_array(paths, N, NULL);
 	REQUIRE(ar && store_open(ar, NULL, &s, &e) == 0, "reopen 2: %s", e.msg);
-	CHECK(same(s, idc3, c, SZ), "c after reopen");
-	CHECK(verify_clean(s, 6), "verify after the last reopen");
+	CHECK(tu_store_same(s, idc3, c, SZ), "c after reopen");
+	CHECK(tu_store_verify_clean(s, 6), "verify after the last reopen");
 	store_close(s);
 	free(c);
 	free(piece);

@@ -3,6 +3,8 @@
  * the store's physical usage is at most 1.15 x what generations 5 and 6 alone need
  * in a fresh store, generations 5 and 6 read back identical, verify is clean, and a
  * reopen sees the same. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <stdlib.h>
@@ -18,16 +20,6 @@ static uint8_t *gen(const char *dir, int g, size_t *len)
 	char p[600];
 	snprintf(p, sizeof(p), "%s/gen%02d.img", dir, g);
 	return tu_read_file(p, len);
-}
-
-static int same(store *s, uint64_t id, const uint8_t *want, size_t len)
-{
-	uint8_t *buf = malloc(len + 1);
-	size_t got = 0;
-	int r = store_read(s, id, 0, buf, len + 1, &got);
-	int ok = r == 0 && got == len && !memcmp(buf, want, len);
-	free(buf);
-	return ok;
 }
 
 int main(void)
@@ -114,16 +106,16 @@ int main(void)
 	       (unsigned long long)ref.physical_bytes, (unsigned long long)ref.rows_data,
 	       (unsigned long long)ref.rows_meta, ratio);
 	CHECK(ratio <= 1.15, "physical %.3f x what generations 5 and 6 need", ratio);
-	CHECK(same(s, ids[5], data[5], len[5]), "gen 5 reads back");
-	CHECK(same(s, ids[6], data[6], len[6]), "gen 6 reads back");
+	CHECK(tu_store_same(s, ids[5], data[5], len[5]), "gen 5 reads back");
+	CHECK(tu_store_same(s, ids[6], data[6], len[6]), "gen 6 reads back");
 	store_verify_report vr;
 	CHECK(store_verify(s, &vr) == 0 && vr.chunks_bad == 0 && vr.objects == 2, "verify");
 	store_close(s);
 
 	a = tu_import_array(paths, N, NULL);
 	REQUIRE(a && store_open(a, NULL, &s, &e) == 0, "reopen: %s", e.msg);
-	CHECK(same(s, ids[5], data[5], len[5]), "gen 5 after reopen");
-	CHECK(same(s, ids[6], data[6], len[6]), "gen 6 after reopen");
+	CHECK(tu_store_same(s, ids[5], data[5], len[5]), "gen 5 after reopen");
+	CHECK(tu_store_same(s, ids[6], data[6], len[6]), "gen 6 after reopen");
 	store_close(s);
 	for (int g = 1; g <= GENS; g++)
 		free(data[g]);

@@ -8,6 +8,8 @@
  *  - many syncs without a commit fill the log: syncs fall back to commits and every
  *    synced object is still there after a crash;
  *  - the space accounting after a replay matches a scan of the segments. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -22,31 +24,10 @@
 #define N 6
 #define DISK_MB 48
 
-static void content(uint64_t seed, uint8_t *buf, size_t len)
-{
-	tu_fill(seed, 0, 0, buf, len);
-}
-
-static int same(store *s, uint64_t id, uint64_t seed, size_t len)
-{
-	uint8_t *want = malloc(len + 1), *got = malloc(len + 1);
-	size_t g = 0;
-	content(seed, want, len);
-	int r = store_read(s, id, 0, got, len + 1, &g);
-	int ok = r == 0 && g == len && !memcmp(want, got, len);
-	free(want);
-	free(got);
-	return ok;
-}
-
 static uint64_t put(store *s, uint64_t seed, size_t len)
 {
-	uint8_t *b = malloc(len);
 	uint64_t id = 0;
-	content(seed, b, len);
-	int r = store_put(s, b, len, &id);
-	free(b);
-	return r == 0 ? id : 0;
+	return tu_store_put_seed(s, seed, len, &id) == 0 ? id : 0;
 }
 
 static store *reopen(char **paths, bks_err *e)
@@ -110,8 +91,8 @@ int main(void)
 	REQUIRE(s, "reopen after sync");
 	store_get_stats(s, &st);
 	CHECK(st.log_replayed == 1, "%llu records replayed", (unsigned long long)st.log_replayed);
-	CHECK(same(s, a1, 3, 700000), "synced object back");
-	CHECK(same(s, keep, 1, 300000), "committed object back");
+	CHECK(tu_store_same_seed(s, a1, 3, 700000), "synced object back");
+	CHECK(tu_store_same_seed(s, keep, 1, 300000), "committed object back");
 	store_obj_info in;
 	CHECK(store_stat(s, gone, &in) == -ENOENT, "synced delete stays deleted");
 	CHECK(store_stat(s, lost, &in) == -ENOENT, "unsynced object absent");
@@ -131,7 +112,7 @@ int main(void)
 	store_get_stats(s, &st);
 	CHECK(st.log_replayed == 0, "the replay was committed (%llu replayed again)",
 	      (unsigned long long)st.log_replayed);
-	CHECK(same(s, a1, 3, 700000), "synced object still back");
+	CHECK(tu_store_same_seed(s, a1, 3, 700000), "synced object still back");
 	printf("ok - synced objects and deletes survive a crash, unsynced ones do not\n");
 
 	/* 2. Mirrored: two of three copies destroyed. */
@@ -142,7 +123,7 @@ int main(void)
 	smash_log(paths, 1);
 	s = reopen(paths, &e);
 	REQUIRE(s, "reopen with two log copies gone");
-	CHECK(same(s, b1, 6, 400000), "record came back from the third copy");
+	CHECK(tu_store_same_seed(s, b1, 6, 400000), "record came back from the third copy");
 	uint64_t b2 = put(s, 7, 400000);
 	REQUIRE(b2 && store_sync(s, b2, &e) == 0, "sync b2");
 	store_close(s);
@@ -151,7 +132,7 @@ int main(void)
 	s = reopen(paths, &e);
 	REQUIRE(s, "reopen with every log copy gone");
 	CHECK(store_stat(s, b2, &in) == -ENOENT, "no copy, no record: last commit");
-	CHECK(same(s, b1, 6, 400000), "earlier replayed object intact");
+	CHECK(tu_store_same_seed(s, b1, 6, 400000), "earlier replayed object intact");
 	accounting(s, "no log");
 	printf("ok - the log is mirrored; a destroyed log falls back to the last commit\n");
 
@@ -165,7 +146,7 @@ int main(void)
 	store_close(s);
 	s = reopen(paths, &e);
 	REQUIRE(s, "reopen degraded");
-	CHECK(same(s, c1, 8, 900000), "degraded sync replayed");
+	CHECK(tu_store_same_seed(s, c1, 8, 900000), "degraded sync replayed");
 	accounting(s, "degraded");
 	store_close(s);
 	printf("ok - sync and replay on an array with two failed disks\n");
@@ -197,7 +178,7 @@ int main(void)
 	REQUIRE(s, "reopen after many syncs");
 	int bad = 0;
 	for (int i = 0; i < nids; i++)
-		bad += !same(s, ids[i], 100 + (uint64_t)i, 5000 + (size_t)i * 37);
+		bad += !tu_store_same_seed(s, ids[i], 100 + (uint64_t)i, 5000 + (size_t)i * 37);
 	CHECK(bad == 0, "%d of %d synced objects differ", bad, nids);
 	accounting(s, "full log");
 	store_close(s);

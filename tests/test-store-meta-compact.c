@@ -19,6 +19,8 @@
  *     the moves, after the victims were freed but before the commit, inside the
  *     commit, and inside an intent-log sync after the moves. After each cut the store
  *     opens on a clean machine with every object intact and verify clean. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -30,49 +32,11 @@
 
 #define N 6
 
-static int same(store *s, uint64_t id, uint64_t seed, size_t len)
-{
-	uint8_t *want = malloc(len + 1), *got = malloc(len + 1);
-	size_t g = 0;
-	tu_fill(seed, 0, 0, want, len);
-	int r = store_read(s, id, 0, got, len + 1, &g);
-	int ok = r == 0 && g == len && !memcmp(want, got, len);
-	free(want);
-	free(got);
-	return ok;
-}
-
-static int same_buf(store *s, uint64_t id, const uint8_t *want, size_t len)
-{
-	uint8_t *got = malloc(len + 1);
-	size_t g = 0;
-	int r = store_read(s, id, 0, got, len + 1, &g);
-	int ok = r == 0 && g == len && !memcmp(want, got, len);
-	free(got);
-	return ok;
-}
-
-static int put_obj(store *s, uint64_t seed, size_t len, uint64_t *id)
-{
-	uint8_t *b = malloc(len);
-	tu_fill(seed, 0, 0, b, len);
-	int r = store_put(s, b, len, id);
-	free(b);
-	return r;
-}
-
 static uint64_t rows_meta(store *s)
 {
 	store_stats st;
 	store_get_stats(s, &st);
 	return st.rows_meta;
-}
-
-static int verify_clean(store *s, uint64_t nobj)
-{
-	store_verify_report vr;
-	return store_verify(s, &vr) == 0 && vr.chunks_bad == 0 && vr.objects_damaged == 0 &&
-	       vr.objects == nobj;
 }
 
 /* --- 1 --- */
@@ -96,7 +60,7 @@ static int small_objects(const char *top, int sync)
 	REQUIRE(store_create(a, NULL, &s, &e) == 0, "create: %s", e.msg);
 	uint32_t row = pool_row_bytes(store_pool(s));
 	for (int i = 0; i < SMALL; i++) {
-		REQUIRE(put_obj(s, 1000 + i, SMALL_LEN, &ids[i]) == 0, "put %d", i);
+		REQUIRE(tu_store_put_seed(s, 1000 + i, SMALL_LEN, &ids[i]) == 0, "put %d", i);
 		if (sync)
 			REQUIRE(store_sync(s, ids[i], &e) == 0, "sync %d: %s", i, e.msg);
 		else
@@ -134,9 +98,9 @@ static int small_objects(const char *top, int sync)
 	CHECK(gs.meta_rows_compacted > 0 && gs.meta_blocks_moved > 0, "metadata moved");
 	int bad = 0;
 	for (int i = 0; i < SMALL; i += 10)
-		bad += !same(s, ids[i], 1000 + i, SMALL_LEN);
+		bad += !tu_store_same_seed(s, ids[i], 1000 + i, SMALL_LEN);
 	CHECK(bad == 0, "%d objects differ after GC", bad);
-	CHECK(verify_clean(s, (uint64_t)keep), "verify after GC");
+	CHECK(tu_store_verify_clean(s, (uint64_t)keep), "verify after GC");
 	/* A second round finds nothing more worth moving, and loses nothing. */
 	r = store_gc_run(s, 0.5);
 	CHECK(r == 0, "second gc: %s", strerror(-r));
@@ -154,10 +118,10 @@ static int small_objects(const char *top, int sync)
 		if (i % 10)
 			bad += store_stat(s, ids[i], &in) != -ENOENT;
 		else
-			bad += !same(s, ids[i], 1000 + i, SMALL_LEN);
+			bad += !tu_store_same_seed(s, ids[i], 1000 + i, SMALL_LEN);
 	}
 	CHECK(bad == 0, "%d objects wrong after reopen", bad);
-	CHECK(verify_clean(s, (uint64_t)keep), "verify after reopen");
+	CHECK(tu_store_verify_clean(s, (uint64_t)keep), "verify after reopen");
 	store_close(s);
 	return 0;
 }
@@ -199,7 +163,7 @@ static int big_object(const char *top)
 		size_t n = BIG_PIECE(i);
 		REQUIRE(store_put_write(w, data + off, n) == 0, "write piece %d", i);
 		off += n;
-		REQUIRE(put_obj(s, 5000 + i, 3000, &small[i]) == 0, "small %d", i);
+		REQUIRE(tu_store_put_seed(s, 5000 + i, 3000, &small[i]) == 0, "small %d", i);
 		REQUIRE(store_commit(s, &e) == 0, "commit %d: %s", i, e.msg);
 	}
 	REQUIRE(store_put_end(w, &big) == 0, "end");
@@ -249,20 +213,20 @@ static int big_object(const char *top)
 	REQUIRE(store_put_write(w, wdata + wfirst, wlen - wfirst) == 0, "write second, rest");
 	REQUIRE(store_put_end(w, &wid) == 0, "end second");
 	REQUIRE(store_commit(s, &e) == 0, "commit second: %s", e.msg);
-	CHECK(same_buf(s, wid, wdata, wlen), "object written across the GC reads back");
+	CHECK(tu_store_same(s, wid, wdata, wlen), "object written across the GC reads back");
 	size_t got = 0;
 	uint8_t *back = malloc(len + 1);
 	CHECK(store_read(s, big, 0, back, len + 1, &got) == 0 && got == len &&
 	      !memcmp(back, data, len), "large object reads back after GC");
-	CHECK(verify_clean(s, 2), "verify after GC");
+	CHECK(tu_store_verify_clean(s, 2), "verify after GC");
 	store_close(s);
 	a = tu_import_array(paths, N, NULL);
 	REQUIRE(a && store_open(a, &p, &s, &e) == 0, "reopen: %s", e.msg);
 	memset(back, 0, len);
 	CHECK(store_read(s, big, 0, back, len + 1, &got) == 0 && got == len &&
 	      !memcmp(back, data, len), "large object reads back after reopen");
-	CHECK(same_buf(s, wid, wdata, wlen), "object written across the GC after reopen");
-	CHECK(verify_clean(s, 2), "verify after reopen");
+	CHECK(tu_store_same(s, wid, wdata, wlen), "object written across the GC after reopen");
+	CHECK(tu_store_verify_clean(s, 2), "verify after reopen");
 	store_close(s);
 	free(wdata);
 	free(back);
@@ -309,7 +273,7 @@ static int powercut(void)
 		/* Part-full rows: small objects, a commit each; most of them deleted. */
 		for (int i = 0; i < 12 && n < PC_MAX; i++) {
 			struct pobj o = {0, seed++};
-			r = put_obj(s, o.seed, 1500, &o.id);
+			r = tu_store_put_seed(s, o.seed, 1500, &o.id);
 			REQUIRE(r == 0, "round %d: put: %s (%llu rows free)", round, strerror(-r),
 			        (unsigned long long)pool_rows_in_state(store_pool(s), ROW_FREE));
 			REQUIRE(store_commit(s, &e) == 0, "round %d: commit: %s", round, e.msg);
@@ -336,7 +300,7 @@ static int powercut(void)
 			r = 0;
 			if (kind == 0 && nextra < PC_EXTRA) {
 				struct pobj o = {0, seed++};
-				if (put_obj(s, o.seed, EXTRA_LEN, &o.id) < 0)
+				if (tu_store_put_seed(s, o.seed, EXTRA_LEN, &o.id) < 0)
 					break;
 				/* A sync cut short may still have made it durable. */
 				extra[nextra++] = o;
@@ -352,7 +316,7 @@ static int powercut(void)
 			compacted_rounds += gs.meta_rows_compacted > 0;
 			if (kind == 1 || kind == 3) {
 				struct pobj o = {0, seed++};
-				if (put_obj(s, o.seed, EXTRA_LEN, &o.id) == 0) {
+				if (tu_store_put_seed(s, o.seed, EXTRA_LEN, &o.id) == 0) {
 					extra[nextra++] = o;
 					if (kind == 3) {
 						flt_arm_powercut(w, 2 + bks_rng_below(&rng, 6), mode);
@@ -386,7 +350,7 @@ static int powercut(void)
 		REQUIRE(r == 0, "cut %d (kind %d): open: %s", cuts, kind, bks_errmsg(&e, r));
 		int bad = 0;
 		for (int i = 0; i < n; i++)
-			bad += !same(s, live[i].id, live[i].seed, 1500);
+			bad += !tu_store_same_seed(s, live[i].id, live[i].seed, 1500);
 		CHECK(bad == 0, "cut %d (kind %d): %d of %d objects differ", cuts, kind, bad, n);
 		for (int i = 0; i < nextra; i++) {
 			store_obj_info in;
@@ -397,7 +361,7 @@ static int powercut(void)
 			if (!there)
 				continue;
 			extras_kept++;
-			CHECK(same(s, extra[i].id, extra[i].seed, EXTRA_LEN),
+			CHECK(tu_store_same_seed(s, extra[i].id, extra[i].seed, EXTRA_LEN),
 			      "cut %d (kind %d): object %llu differs", cuts, kind,
 			      (unsigned long long)extra[i].id);
 			if (n < PC_MAX)
@@ -408,7 +372,7 @@ static int powercut(void)
 		store_get_stats(s, &st);
 		CHECK(st.objects == (uint64_t)n, "cut %d (kind %d): %llu objects, expected %d", cuts,
 		      kind, (unsigned long long)st.objects, n);
-		CHECK(verify_clean(s, st.objects), "cut %d (kind %d): verify", cuts, kind);
+		CHECK(tu_store_verify_clean(s, st.objects), "cut %d (kind %d): verify", cuts, kind);
 		store_close(s);
 	}
 	printf("power cuts during metadata compaction: %d cuts in %d rounds (%d in the "

@@ -10,6 +10,8 @@
  *    segments on disk.
  * Objects look like backup generations of one base (so writes deduplicate against
  * each other, and GC has shared chunks to get wrong). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

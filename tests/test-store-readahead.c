@@ -15,6 +15,8 @@
  *   Read-ahead must never serve bytes of the object's earlier content, nor
  *   unchecked ones. The store's figures show that read-ahead served most of the
  *   bytes (the test would prove nothing otherwise). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

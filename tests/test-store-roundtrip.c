@@ -3,6 +3,8 @@
  * store and read back byte-identical, whole and by random ranges, before and after a
  * commit and a reopen. Content is generated from (seed, offset), so nothing needs
  * to be kept in memory to check it. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>

@@ -10,6 +10,8 @@
  *    and the metadata rows left after GC hold at most 1 KiB per file;
  *  - verify is clean.
  * Runs on /dev/shm when it can: the subject is space, not the disks' flush cost. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -40,13 +42,10 @@ static void content(int i, uint8_t *buf, size_t len)
 static int same(store *s, uint64_t id, int i)
 {
 	size_t len = size_of(i);
-	uint8_t *want = malloc(len + 1), *got = malloc(len + 1);
-	size_t g = 0;
+	uint8_t *want = malloc(len + 1);
 	content(i, want, len);
-	int r = store_read(s, id, 0, got, len + 1, &g);
-	int ok = r == 0 && g == len && !memcmp(want, got, len);
+	int ok = tu_store_same(s, id, want, len);
 	free(want);
-	free(got);
 	return ok;
 }
 

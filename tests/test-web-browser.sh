@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-web-browser: the dashboard in a real browser (headless Chromium driven by
 # playwright-core, tests/web-browser.mjs) against bkstord --demo: log in (a wrong
-# password shows an error), 8 member tiles and a spare, fail slot 3 from its tile and
+# password shows an error), the NFS card lists the client that wrote over NFS and the
+# export's bytes, 8 member tiles and a spare, fail slot 3 from its tile and
 # watch the spare rebuild on the progress bar until the array is ONLINE again, start a
 # scrub, no Content-Security-Policy violations, no horizontal scrolling at 375 px.
 # The data written before the failure reads back intact afterwards.
@@ -45,6 +46,14 @@ WEB=$(awk '/^\[/ { s = $0 } s == "[web]" && $1 == "listen" { print $3 }' "$DEMO/
 [ -n "$WEB" ] || { bad "no [web] listen in $DEMO/bkstord.conf"; d_finish; }
 make_base "$T/base" 150
 check "put 150 MB" 0 ctl put -p "$T/base" /b/x
+# An NFS client writes a file (the overview's NFS card lists it), when libnfs-utils is here.
+BKS_NFS_CLIENT=""
+if command -v nfs-cp >/dev/null 2>&1; then
+	head -c 3000000 /dev/urandom >"$T/nfs.in"
+	check "nfs-cp 3 MB into /b" 0 nfs-cp "$T/nfs.in" \
+		"nfs://127.0.0.1/b/nfs.in?version=3&nfsport=$((PORT + 2))&mountport=$((PORT + 3))"
+	[ "$got" = 0 ] && BKS_NFS_CLIENT=127.0.0.1
+fi
 printf '%s\n' "$PASSWORD" | ctl passwd --stdin >"$T/out" 2>&1 && ok "bkstorctl passwd --stdin" ||
 	{ bad "passwd: $(cat "$T/out")"; d_finish; }
 
@@ -53,6 +62,7 @@ truncate -s "$(stat -c %s "$DEMO/disks/disk0.img")" "$T/dirty.img"
 printf '\123\357' | dd of="$T/dirty.img" bs=1 seek=1080 conv=notrunc 2>/dev/null
 mkdir -p "$ARTIFACTS"
 BKS_URL="http://$WEB/" BKS_PASSWORD="$PASSWORD" BKS_ARTIFACTS="$ARTIFACTS" BKS_DIRTY_DISK="$T/dirty.img" \
+	BKS_NFS_CLIENT="$BKS_NFS_CLIENT" \
 	BKS_NPM_DIR="$NPM_DIR" BKS_CHROMIUM="$CHROMIUM" \
 	node "${top_srcdir:-.}/tests/web-browser.mjs"
 rc=$?

@@ -4,6 +4,8 @@
  * RFC 4231; a simulated client and server authenticate each other, and wrong secrets,
  * unknown or altered names, replays and reflections fail.
  * --seeds DIR writes one valid frame per message type for fuzz/fuzz-wire.c. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <errno.h>
@@ -15,15 +17,6 @@
 #include "proto/wire.h"
 
 #define BUF (WIRE_HDR_LEN + 70000)
-
-/* REQUIRE for the void test functions: record the failure and leave the function. */
-#define NEED(cond)                                                                    \
-	do {                                                                              \
-		if (!(cond)) {                                                                \
-			CHECK(0, "precondition");                                                 \
-			return;                                                                   \
-		}                                                                             \
-	} while (0)
 
 static uint8_t fps_raw[3 * WIRE_FP_ENTRY_LEN];
 static uint8_t need_bits[2] = {0x05, 0x01}; /* entries 0, 2, 8 of 9 */
@@ -310,7 +303,7 @@ static void test_header_rejects(void)
 	wire_hdr h;
 	bks_err e = {0};
 	int n = wire_u64_encode(f, sizeof(f), WIRE_PING, 1, 99);
-	NEED(n == WIRE_HDR_LEN + 8);
+	REQUIRE_VOID(n == WIRE_HDR_LEN + 8, "precondition");
 	for (int k = 0; k < WIRE_HDR_LEN; k++)
 		if (wire_hdr_decode(f, (size_t)k, 0, &h, &e) != -EAGAIN)
 			CHECK(0, "truncated header of %d bytes: %s", k, e.msg);
@@ -369,7 +362,7 @@ static void test_payload_rejects(void)
 	/* Strings. */
 	wire_put put = {0, 0644, 0, 0, 0, WIRE_SIZE_UNKNOWN, wire_s("/a/b")};
 	n = wire_put_encode(buf, sizeof(buf), 1, &put);
-	NEED(n > 0);
+	REQUIRE_VOID(n > 0, "precondition");
 	uint8_t *pl = buf + WIRE_HDR_LEN;
 	size_t pn = (size_t)n - WIRE_HDR_LEN;
 	memcpy(p, pl, pn);
@@ -418,7 +411,7 @@ static void test_payload_rejects(void)
 	/* Names: HELLO with an empty name, a '/' in it, 256 bytes. */
 	wire_hello hello = {WIRE_VERSION, {0}, wire_s("srv")};
 	n = wire_hello_encode(buf, sizeof(buf), 0, &hello);
-	NEED(n > 0);
+	REQUIRE_VOID(n > 0, "precondition");
 	pn = (size_t)n - WIRE_HDR_LEN;
 	memcpy(p, buf + WIRE_HDR_LEN, pn);
 	le_put16(p + 36, 0);
@@ -547,7 +540,7 @@ static void test_stream(void)
 		if (sample(i, &m) != 1)
 			break;
 		int n = wire_msg_encode(s + len, sizeof(s) - len, (uint32_t)i, &m);
-		NEED(n > 0);
+		REQUIRE_VOID(n > 0, "precondition");
 		len += (size_t)n;
 		want++;
 	}
@@ -795,7 +788,7 @@ static void test_auth_exchange(void)
 	client_cfg alice = {"alice", SECRET_A};
 	hn = srv_hello(&srv, hello, sizeof(hello));
 	an = cli_auth(&cli, &alice, hello, (size_t)hn, auth, sizeof(auth));
-	NEED(hn > 0 && an > 0);
+	REQUIRE_VOID(hn > 0 && an > 0, "precondition");
 	CHECK(srv_auth(&srv, auth, (size_t)an, reply, sizeof(reply), &rn, &e) == 0,
 	      "server accepts alice: %s", e.msg);
 	CHECK(cli_check(&cli, &alice, reply, (size_t)rn, &e) == 0, "alice accepts the server: %s",
@@ -838,7 +831,7 @@ static void test_auth_exchange(void)
 	/* Wrong name: alice's MAC, the name in the frame changed to bob's. */
 	hn = srv_hello(&srv, hello, sizeof(hello));
 	an = cli_auth(&cli, &alice, hello, (size_t)hn, auth, sizeof(auth));
-	NEED(an > 5 && !memcmp(auth + an - 5, "alice", 5));
+	REQUIRE_VOID(an > 5 && !memcmp(auth + an - 5, "alice", 5), "precondition");
 	memcpy(auth + an - 5, "bob\0\0", 5);
 	le_put16(auth + an - 7, 3);
 	le_put32(auth + 12, (uint32_t)an - 2 - WIRE_HDR_LEN);
@@ -862,7 +855,7 @@ static void test_auth_exchange(void)
 	      "fake server refused: %s", e.msg);
 	/* ... that reflects the client's own MAC back. */
 	wire_msg am;
-	NEED(wire_frame_decode(auth, (size_t)an, 0, &h, &am, NULL) == an);
+	REQUIRE_VOID(wire_frame_decode(auth, (size_t)an, 0, &h, &am, NULL) == an, "precondition");
 	memcpy(fake.mac, am.u.auth.mac, 32);
 	rn = wire_auth_ok_encode(reply, sizeof(reply), 0, &fake);
 	CHECK(cli_check(&cli, &alice, reply, (size_t)rn, &e) == -EACCES, "reflected MAC refused");

@@ -1,4 +1,6 @@
 /* tests/testutil.c: see testutil.h. */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include "dedup/store.h"
@@ -12,6 +14,15 @@
 
 int tu_failures;
 int tu_checks;
+int tu_misses;
+
+int tu_verbose(void)
+{
+	static int v = -1;
+	if (v < 0)
+		v = getenv("BKS_TEST_VERBOSE") != NULL;
+	return v;
+}
 static char tmpdir[512];
 static char **made; /* paths from tu_file_disk, freed by tu_finish */
 static int capmade;
@@ -146,7 +157,7 @@ int tu_verify_rows(arr *a, uint64_t seed, uint64_t first, uint64_t n, uint64_t g
 void tu_events(void *ctx, int level, const char *msg)
 {
 	(void)ctx;
-	if (getenv("BKS_TEST_VERBOSE"))
+	if (tu_verbose())
 		fprintf(stderr, "  event[%d]: %s\n", level, msg);
 }
 
@@ -160,27 +171,40 @@ void *tu_alloc(size_t len)
 	return p;
 }
 
-arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out)
+arr *tu_make_array_cfg(const char *dir, int n, int nspares, uint64_t mb, const arr_config *cfg,
+                       flt_world *w, char **paths_out, disk **disks_out)
 {
 	disk *d[ARR_MAX_DISKS];
-	arr_config cfg;
+	arr_config c;
 	bks_err e = {0};
 	arr *a;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n + nspares; i++) {
 		char nm[16];
-		snprintf(nm, sizeof(nm), "disk%d", i);
+		snprintf(nm, sizeof(nm), i < n ? "disk%d" : "spare%d", i < n ? i : i - n);
 		paths_out[i] = tu_file_disk(dir, nm, mb << 20);
 		d[i] = tu_open1(paths_out[i], w);
+		if (disks_out)
+			disks_out[i] = d[i];
 	}
-	arr_config_defaults(&cfg);
-	cfg.strip_size = 64 << 10;
-	cfg.ev_fn = tu_events;
-	int r = arr_create(&cfg, d, n, NULL, 0, 0, &a, &e);
+	if (cfg) {
+		c = *cfg;
+	} else {
+		arr_config_defaults(&c);
+		c.strip_size = 64 << 10;
+	}
+	if (!c.ev_fn)
+		c.ev_fn = tu_events;
+	int r = arr_create(&c, d, n, d + n, nspares, 0, &a, &e);
 	if (r < 0) {
 		fprintf(stderr, "harness: create: %s\n", bks_errmsg(&e, r));
 		exit(99);
 	}
 	return a;
+}
+
+arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out)
+{
+	return tu_make_array_cfg(dir, n, 0, mb, NULL, w, paths_out, NULL);
 }
 
 arr *tu_import_array(char **paths, int n, flt_world *w)
@@ -243,57 +267,16 @@ int tu_generations(const char *dir, uint64_t base, int n, double frac, uint64_t 
 	}
 	fclose(f);
 	free(buf);
-	const char *cands[] = {"/../shared/bench/gen_generations.py",
-	                       "/../../shared/bench/gen_generations.py"};
-	for (size_t i = 0; i < BKS_ARRAY_SIZE(cands); i++) {
-		char script[600];
-		snprintf(script, sizeof(script), "%s%s", top ? top : ".", cands[i]);
-		if (access(script, R_OK) != 0)
-			continue;
-		snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' '%s' %d %g %llu", script, p, dir, n,
-		         frac, (unsigned long long)seed);
-		return system(cmd) == 0 ? 0 : -1;
-	}
-	/* No shared script: the same mutation in C (overwrite/insert/delete runs of
-	 * 64 B .. 256 KiB until frac of the size has changed). */
-	fprintf(stderr, "note: gen_generations.py not found; generating in C\n");
-	size_t len;
-	uint8_t *data = tu_read_file(p, &len);
-	if (!data)
+	/* bench/gen_generations.py: the generator the benchmarks use, so tests and
+	 * benchmarks see the same kind of data. */
+	char script[600];
+	snprintf(script, sizeof(script), "%s/bench/gen_generations.py", top ? top : ".");
+	snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' '%s' %d %g %llu", script, p, dir, n, frac,
+	         (unsigned long long)seed);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "harness: %s failed\n", cmd);
 		return -1;
-	for (int g = 1; g <= n; g++) {
-		if (g > 1) {
-			static const size_t sizes[] = {64, 512, 4096, 32768, 262144};
-			int64_t budget = (int64_t)((double)len * frac);
-			while (budget > 0) {
-				size_t sz = (size_t)BKS_MIN((int64_t)sizes[bks_rng_below(&r, 5)], budget);
-				size_t pos = (size_t)bks_rng_below(&r, len > sz ? len - sz : 1);
-				uint64_t kind = bks_rng_below(&r, 10);
-				if (kind < 5) {
-					bks_rng_fill(&r, data + pos, sz);
-				} else if (kind < 8) {
-					data = realloc(data, len + sz);
-					memmove(data + pos + sz, data + pos, len - pos);
-					bks_rng_fill(&r, data + pos, sz);
-					len += sz;
-				} else {
-					memmove(data + pos, data + pos + sz, len - pos - sz);
-					len -= sz;
-				}
-				budget -= (int64_t)sz;
-			}
-		}
-		snprintf(p, sizeof(p), "%s/gen%02d.img", dir, g);
-		f = fopen(p, "wb");
-		if (!f || fwrite(data, 1, len, f) != len) {
-			if (f)
-				fclose(f);
-			free(data);
-			return -1;
-		}
-		fclose(f);
 	}
-	free(data);
 	return 0;
 }
 
@@ -347,4 +330,59 @@ store *tu_store_reopen(char **paths, int n, flt_world *w)
 		return NULL;
 	}
 	return s;
+}
+
+int tu_store_same(store *s, uint64_t id, const uint8_t *want, size_t len)
+{
+	/* One byte more than expected: a longer object shows as a length mismatch. */
+	uint8_t *got = malloc(len + 1);
+	size_t n = 0;
+	if (!got)
+		return 0;
+	int r = store_read(s, id, 0, got, len + 1, &n);
+	int ok = r == 0 && n == len && !memcmp(want, got, len);
+	if (!ok)
+		fprintf(stderr, "  object %llu: read %d (%s), %zu of %zu bytes%s\n",
+		        (unsigned long long)id, r, r ? strerror(-r) : "ok", n, len,
+		        r == 0 && n == len ? ", content differs" : "");
+	free(got);
+	return ok;
+}
+
+int tu_store_same_seed(store *s, uint64_t id, uint64_t seed, size_t len)
+{
+	uint8_t *want = malloc(len ? len : 1);
+	if (!want)
+		return 0;
+	tu_fill(seed, 0, 0, want, len);
+	int ok = tu_store_same(s, id, want, len);
+	free(want);
+	return ok;
+}
+
+int tu_store_put_seed(store *s, uint64_t seed, size_t len, uint64_t *id)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	if (!b)
+		return -ENOMEM;
+	tu_fill(seed, 0, 0, b, len);
+	int r = store_put(s, b, len, id);
+	free(b);
+	return r;
+}
+
+int tu_store_verify_clean(store *s, uint64_t objects)
+{
+	store_verify_report vr;
+	int r = store_verify(s, &vr);
+	if (r != 0 || vr.chunks_bad || vr.objects_damaged ||
+	    (objects != TU_ANY_OBJECTS && vr.objects != objects)) {
+		fprintf(stderr, "  verify: %d, %llu objects (want %lld), %llu damaged, %llu of %llu "
+		        "chunks bad\n", r, (unsigned long long)vr.objects,
+		        objects == TU_ANY_OBJECTS ? -1LL : (long long)objects,
+		        (unsigned long long)vr.objects_damaged, (unsigned long long)vr.chunks_bad,
+		        (unsigned long long)vr.chunks_checked);
+		return 0;
+	}
+	return 1;
 }

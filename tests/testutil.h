@@ -1,5 +1,5 @@
-/* tests/testutil.h: shared helpers for the C tests: checks, temp dirs, file disks,
- * deterministic row data. A test prints one line per check group and exits 0 on
+/* tests/testutil.h: shared helpers for the C tests (tests/libtestutil.a): checks,
+ * temp dirs, file disks, arrays and stores, deterministic data. A test prints one line per check group and exits 0 on
  * success, 1 on failure, 77 to skip (automake's convention). */
 #ifndef BKS_TESTUTIL_H
 #define BKS_TESTUTIL_H
@@ -7,23 +7,39 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/bks.h"
 #include "storage/array.h"
 #include "storage/disk.h"
 #include "storage/fault.h"
 
+/* The one check family of the C tests. Each counts into tu_checks/tu_failures;
+ * tu_finish() prints the totals and gives the exit code. A failure goes to stderr
+ * with the expression and location; a pass prints its message ("ok   ...") only
+ * with BKS_TEST_VERBOSE set. The message arguments are evaluated only when printed. */
 extern int tu_failures;
 extern int tu_checks;
+extern int tu_misses;
+int tu_verbose(void); /* BKS_TEST_VERBOSE is set */
+
+#define TU_FAIL_MSG_(cond, ...)                                                     \
+	do {                                                                            \
+		tu_failures++;                                                              \
+		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
+		fprintf(stderr, __VA_ARGS__);                                               \
+		fputc('\n', stderr);                                                        \
+	} while (0)
 
 #define CHECK(cond, ...)                                                            \
 	do {                                                                            \
 		tu_checks++;                                                                \
 		if (!(cond)) {                                                              \
-			tu_failures++;                                                          \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-			fprintf(stderr, __VA_ARGS__);                                           \
-			fputc('\n', stderr);                                                    \
+			TU_FAIL_MSG_(cond, __VA_ARGS__);                                        \
+		} else if (tu_verbose()) {                                                  \
+			printf("ok   ");                                                        \
+			printf(__VA_ARGS__);                                                    \
+			putchar('\n');                                                          \
 		}                                                                           \
 	} while (0)
 
@@ -34,11 +50,41 @@ extern int tu_checks;
 		int req_ok_ = !!(cond);                                                     \
 		tu_checks++;                                                                \
 		if (!req_ok_) {                                                             \
-			tu_failures++;                                                          \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+			TU_FAIL_MSG_(cond, __VA_ARGS__);                                        \
+			return tu_finish();                                                     \
+		}                                                                           \
+	} while (0)
+
+/* REQUIRE for helpers that return void: counts the failure and returns. */
+#define REQUIRE_VOID(cond, ...)                                                     \
+	do {                                                                            \
+		int req_ok_ = !!(cond);                                                     \
+		tu_checks++;                                                                \
+		if (!req_ok_) {                                                             \
+			TU_FAIL_MSG_(cond, __VA_ARGS__);                                        \
+			return;                                                                 \
+		}                                                                           \
+	} while (0)
+
+/* REQUIRE for a helper whose caller cannot go on either: ends the test. */
+#define REQUIRE_EXIT(cond, ...)                                                     \
+	do {                                                                            \
+		int req_ok_ = !!(cond);                                                     \
+		tu_checks++;                                                                \
+		if (!req_ok_) {                                                             \
+			TU_FAIL_MSG_(cond, __VA_ARGS__);                                        \
+			exit(tu_finish());                                                      \
+		}                                                                           \
+	} while (0)
+
+/* The quiet variant for inner loops: a miss counts in tu_misses (not a check) and
+ * only the first ten print; the loop's caller then CHECKs tu_misses == 0. */
+#define CHECK_LOOP(cond, ...)                                                       \
+	do {                                                                            \
+		if (!(cond) && tu_misses++ < 10) {                                          \
+			fprintf(stderr, "  miss %s:%d: %s: ", __FILE__, __LINE__, #cond);       \
 			fprintf(stderr, __VA_ARGS__);                                           \
 			fputc('\n', stderr);                                                    \
-			return tu_finish();                                                     \
 		}                                                                           \
 	} while (0)
 
@@ -75,14 +121,19 @@ void *tu_alloc(size_t len); /* aligned, zeroed, aborts on failure */
 /* An array for store tests: n file disks of mb MiB in dir, strip 64 KiB (so rows are
  * small and a test makes many of them). Disks are wrapped in w when given. */
 arr *tu_make_array(const char *dir, int n, uint64_t mb, flt_world *w, char **paths_out);
+/* The general form: n members and nspares spares (files diskI, spareI) of mb MiB,
+ * created with cfg (NULL: the defaults with a 64 KiB strip; events to tu_events
+ * unless cfg names a callback). disks_out (NULL: not wanted) receives the n +
+ * nspares disks, for fault injection. Exits 99 when the array cannot be made. */
+arr *tu_make_array_cfg(const char *dir, int n, int nspares, uint64_t mb, const arr_config *cfg,
+                       flt_world *w, char **paths_out, disk **disks_out);
 /* Import the same disks again. */
 arr *tu_import_array(char **paths, int n, flt_world *w);
 
-/* Backup generations: gen 1 is `base` bytes of pseudo-random data (or the file from
- * ../shared/bench/gen_generations.py when that script is there); gen g > 1 mutates
- * gen g-1 by about frac of its size (overwrites, insertions, deletions). Writes
- * dir/genNN.img for g = 1..n and returns 0, or -1. Uses the shared script when it
- * can, so tests and benchmarks see the same kind of data. */
+/* Backup generations: gen 1 is `base` bytes of pseudo-random data from seed; gen
+ * g > 1 mutates gen g-1 by about frac of its size (overwrites, insertions,
+ * deletions), by bench/gen_generations.py, the benchmarks' generator (found under
+ * $top_srcdir). Writes dir/genNN.img for g = 1..n and returns 0, or -1. */
 int tu_generations(const char *dir, uint64_t base, int n, double frac, uint64_t seed);
 void tu_mkdir(const char *path); /* aborts the test on failure */
 /* Read a whole file into a malloc'd buffer. */
@@ -96,5 +147,19 @@ struct store;
  * reason on stderr, when either fails. */
 struct store *tu_store_reopen(char **paths, int n, flt_world *w);
 int tu_store_scan(struct store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row);
+
+/* Put, read back, compare: the store tests' one helper set. Each says on stderr
+ * what differed when it returns 0.
+ * tu_store_same: object id reads back as exactly want[0..len) (one byte more is
+ * asked for, so a longer object fails too); 1 or 0.
+ * tu_store_same_seed: the same against tu_fill(seed, 0, 0) bytes of len.
+ * tu_store_put_seed: store_put of those bytes; store_put's result.
+ * tu_store_verify_clean: store_verify finds nothing bad and `objects` objects
+ * (TU_ANY_OBJECTS: any number); 1 or 0. */
+#define TU_ANY_OBJECTS UINT64_MAX
+int tu_store_same(struct store *s, uint64_t id, const uint8_t *want, size_t len);
+int tu_store_same_seed(struct store *s, uint64_t id, uint64_t seed, size_t len);
+int tu_store_put_seed(struct store *s, uint64_t seed, size_t len, uint64_t *id);
+int tu_store_verify_clean(struct store *s, uint64_t objects);
 
 #endif

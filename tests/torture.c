@@ -36,6 +36,8 @@
  *     tests/torture --seed S --ops N [--verbose]
  * A failure prints the seed, the op number and the last operations; the end of a run
  * prints its counts as "name: value" lines (docs/reliability.md lists them). */
+#include <config.h>
+
 #include "tests/testutil.h"
 
 #include <dlfcn.h>

@@ -109,6 +109,18 @@ async function main() {
   expect(peak > 0, 'the ingest chart shows the put of the last minutes', `peak ${peak} B/s`);
   const linePath = await page.getAttribute('#chart-ingest svg path.line', 'd');
   expect(linePath && linePath.split('L').length > 100, 'the ingest chart is drawn as an SVG line');
+  // the NFS card: the client that wrote a file over NFS before the page loaded
+  if (process.env.BKS_NFS_CLIENT) {
+    const who = process.env.BKS_NFS_CLIENT;
+    const row = await until(async () => {
+      const rows = await page.$$eval('#nfs-clients tbody tr', (trs) => trs.map((tr) => tr.innerText));
+      return rows.find((r) => r.includes(who)) || null;
+    }, 5000);
+    expect(await page.isVisible('#nfs-card'), 'the NFS card is shown');
+    expect(row && /\d.*MiB/.test(row), `the NFS card lists client ${who} with the bytes it wrote`, row || 'no row');
+    const xrow = await page.$eval('#nfs-exports tbody tr', (tr) => tr.innerText).catch(() => '');
+    expect(/MiB/.test(xrow), 'the NFS card lists the export with its bytes written', xrow);
+  }
   await shot(page, 'dashboard-overview.png');
 
   // --- disks

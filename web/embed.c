@@ -1,5 +1,7 @@
 /* web/embed.c: a build tool: write a C file holding the given files as byte arrays
  * (web/static_files.h describes them).  usage: embed OUT.c FILE... */
+#include <config.h>
+
 #include <stdio.h>
 #include <string.h>
 

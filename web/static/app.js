@@ -422,8 +422,30 @@ function renderStatus(st) {
   setText('#st-connections', fmtCount(st.connections));
   setText('#st-uptime', fmtDuration(st.uptime_s));
   renderJobs(st.jobs || arr.jobs || []);
+  renderLuns(st.luns || []);
+  renderNfs(st.nfs || {});
   renderDisks(disks);
   renderScrubInfo(arr.last_scrub, (st.jobs || []).find((j) => j.kind === 'scrub'));
+}
+
+// LUNs: one row each (name, size, mapped bytes, block size, sessions, ACL).
+function renderLuns(luns) {
+  const rows = $('#lun-rows');
+  $('#lun-table').hidden = luns.length === 0;
+  $('#luns-none').hidden = luns.length !== 0;
+  syncList(rows, luns, (l) => l.name, () => {
+    const tr = el('tr');
+    for (let i = 0; i < 6; i++) tr.appendChild(el('td'));
+    return tr;
+  }, (tr, l) => {
+    const td = tr.children;
+    td[0].textContent = l.name;
+    td[1].textContent = fmtBytes(l.size);
+    td[2].textContent = fmtBytes(l.mapped_bytes) + (l.size ? ' (' + (100 * l.mapped_bytes / l.size).toFixed(1) + '%)' : '');
+    td[3].textContent = String(l.block_size);
+    td[4].textContent = fmtCount(l.sessions);
+    td[5].textContent = l.initiators || 'any';
+  });
 }
 
 function renderCapacity(c) {
@@ -454,6 +476,35 @@ function renderCapacity(c) {
   setText('#ratio-overall', physical ? fmtRatio(logical / physical) : '–');
   setText('#cap-objects', fmtCount(c.objects));
   setText('#cap-chunks', fmtCount(c.unique_chunks));
+}
+
+// ---------------------------------------------------------------- NFS
+
+// One table row of cells (text, right-aligned when num).
+function nfsRow(cells) {
+  return el('tr', {}, ...cells.map(([text, num]) => el('td', num ? { class: 'num', text } : { text })));
+}
+function nfsFill(tbody, rows) {
+  // The tables are short (exports, and at most 64 client addresses): rebuilt whole.
+  tbody.replaceChildren(...rows.map(nfsRow));
+}
+
+function renderNfs(n) {
+  const card = $('#nfs-card');
+  card.hidden = !n.enabled;
+  if (!n.enabled) return;
+  const pm = n.rpcbind ? 'registered with rpcbind' : n.portmap_port ? 'portmapper on ' + n.portmap_port : 'no portmapper';
+  setText('#nfs-summary', '· port ' + n.port + ', mount port ' + n.mount_port + ', ' + pm + ' · ' +
+    fmtCount(n.connections) + ' of ' + fmtCount(n.max_connections) + ' connections');
+  nfsFill($('#nfs-exports tbody'), (n.exports || []).map((x) => [
+    [x.name], [x.path], [x.access], [fmtRate(x.write_bps), 1], [fmtRate(x.read_bps), 1],
+    [fmtBytes(x.bytes_written), 1], [fmtBytes(x.bytes_read), 1]]));
+  const clients = n.clients || [];
+  nfsFill($('#nfs-clients tbody'), clients.map((k) => [
+    [k.address], [fmtCount(k.connections), 1], [fmtCount(k.calls), 1],
+    [fmtBytes(k.bytes_written), 1], [fmtBytes(k.bytes_read), 1], [fmtTime(k.last_seen_ns)]]));
+  $('#nfs-clients').hidden = clients.length === 0;
+  $('#nfs-clients-none').hidden = clients.length > 0;
 }
 
 // ---------------------------------------------------------------- jobs
