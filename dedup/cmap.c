@@ -39,6 +39,7 @@ void obj_rec_decode(const uint8_t *b, obj_rec *o)
 	o->attr.uid = le_get32(b + 88);
 	o->attr.gid = le_get32(b + 92);
 	o->attr.nlink = le_get32(b + 96);
+	o->mflags = le_get32(b + 100);
 	o->attr.mtime_ns = (int64_t)le_get64(b + 104);
 	o->attr.ctime_ns = (int64_t)le_get64(b + 112);
 	o->attr.atime_ns = (int64_t)le_get64(b + 120);
@@ -59,6 +60,7 @@ void obj_rec_encode(const obj_rec *o, uint8_t *b)
 	le_put32(b + 88, o->attr.uid);
 	le_put32(b + 92, o->attr.gid);
 	le_put32(b + 96, o->attr.nlink);
+	le_put32(b + 100, o->mflags);
 	le_put64(b + 104, (uint64_t)o->attr.mtime_ns);
 	le_put64(b + 112, (uint64_t)o->attr.ctime_ns);
 	le_put64(b + 120, (uint64_t)o->attr.atime_ns);
@@ -501,6 +503,7 @@ struct splice {
 	size_t nne;
 	int ne_done;             /* ne went into the first leaf that needed it */
 	int64_t dext;            /* change in the extent count */
+	int64_t dmapped;         /* change in the bytes held in chunk extents */
 	uint8_t **bufs;
 };
 
@@ -546,6 +549,8 @@ static int push_new(struct splice *sp, struct ents *l)
 		int r = ents_push(l, x);
 		if (r < 0)
 			return r;
+		if (!map_ext_is_hole(&sp->ne[i]))
+			sp->dmapped += (int64_t)sp->ne[i].len;
 	}
 	sp->ne_done = 1;
 	sp->dext += (int64_t)sp->nne;
@@ -570,10 +575,13 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 			leaf_ext(b, i, &e);
 			if (off >= sp->a && !sp->ne_done && (r = push_new(sp, &l)) < 0)
 				break;
-			if (off + e.len <= sp->a || off >= sp->b)
+			if (off + e.len <= sp->a || off >= sp->b) {
 				r = ents_push(&l, x);
-			else
+			} else {
 				sp->dext--; /* replaced (a and b are extent boundaries) */
+				if (!map_ext_is_hole(&e))
+					sp->dmapped -= (int64_t)e.len;
+			}
 			continue;
 		}
 		uint64_t cend = i + 1 < n ? le_get64(x + MAP_NODE_ENT) : end;
@@ -597,10 +605,10 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 }
 
 int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
-               const map_ext *ne, size_t n)
+               const map_ext *ne, size_t n, int64_t *dmapped)
 {
 	uint8_t *bufs[MAP_MAX_DEPTH] = {0};
-	struct splice sp = {pl, block, a, b, a == b, ne, n, 0, 0, bufs};
+	struct splice sp = {pl, block, a, b, a == b, ne, n, 0, 0, 0, bufs};
 	struct ents top = {.esz = MAP_NODE_ENT};
 	uint32_t depth = o->depth;
 	int r = 0;
@@ -639,6 +647,7 @@ int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
 			o->depth = depth;
 		}
 		o->nextents = (uint64_t)((int64_t)o->nextents + sp.dext);
+		*dmapped = sp.dmapped;
 	}
 	free(top.b);
 	for (uint32_t i = 0; i < MAP_MAX_DEPTH; i++)

@@ -301,7 +301,7 @@ int store_delete(store *s, uint64_t id)
 	if (r < 0)
 		return r;
 	s->objects--;
-	s->logical -= o.size;
+	store_logical_sub(s, store_obj_mapped(s, &o));
 	memset(&o, 0, sizeof(o));
 	obj_rec_encode(&o, barray_mut(s->objtab, id));
 	store_log_note_obj(s, id);
@@ -588,7 +588,7 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 			o.created_txg = old.created_txg;
 			o.gen = old.gen;
 			o.attr = old.attr;
-			s->logical -= old.size;
+			store_logical_sub(s, store_obj_mapped(s, &old));
 			if (s->mr.obj == nid)
 				map_reader_forget(&s->mr);
 			store_ra_forget(s, nid);
@@ -601,7 +601,7 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 			s->objects++;
 		}
 		obj_rec_encode(&o, barray_mut(s->objtab, nid));
-		s->logical += w->off;
+		s->logical += w->off; /* a stream has no hole (o.mflags 0) */
 		store_log_note_obj(s, nid);
 		if (id)
 			*id = nid;

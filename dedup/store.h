@@ -154,7 +154,9 @@ int store_punch(store *s, uint64_t id, uint64_t off, uint64_t len);
  * length and whether it is a hole (GET LBA STATUS). -ENOENT, -ERANGE past the end. */
 int store_extent(store *s, uint64_t id, uint64_t off, uint64_t *start, uint64_t *len,
                  int *hole);
-/* Bytes of object id that are not in holes (walks its whole map). */
+/* Bytes of object id that are not in holes (walks its whole map). The store's
+ * logical_bytes are the sum of these over its objects; an object's size (store_stat)
+ * stays its size, holes included. */
 int store_mapped_bytes(store *s, uint64_t id, uint64_t *bytes);
 
 /* --- attributes (the namespace's; the store only keeps them) --- */
@@ -296,7 +298,12 @@ int store_rebuild_index(store *s, bks_err *e);
 /* --- stats --- */
 typedef struct store_stats {
 	uint64_t objects;
-	uint64_t logical_bytes;     /* sum of object sizes */
+	uint64_t logical_bytes;     /* bytes in the objects' extents, holes excluded
+	                             * (a thin 10 GiB LUN holding nothing counts 0): the
+	                             * sum of store_mapped_bytes, not of the sizes; kept
+	                             * exact at every change, sync replay included. A
+	                             * store written before may count its holes until
+	                             * its next collection (docs/format.md) */
 	uint64_t unique_chunks;     /* chunks stored (live or not yet collected) */
 	uint64_t unique_raw_bytes;  /* their size before compression */
 	uint64_t stored_bytes;      /* their size as stored */

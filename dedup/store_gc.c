@@ -123,13 +123,16 @@ void store_gc_note_ref(store *s, uint64_t seg_id)
 struct mark_ctx {
 	store *s;
 	gc_state *g;
+	uint64_t mapped;       /* bytes in the chunk extents walked */
 };
 
 static int mark_ext(void *ctx, const map_ext *e)
 {
 	struct mark_ctx *m = ctx;
-	if (!map_ext_is_hole(e)) /* a hole refers to no chunk */
+	if (!map_ext_is_hole(e)) { /* a hole refers to no chunk */
 		bloom_add(m->g, e->fp);
+		m->mapped += e->len;
+	}
 	return 0;
 }
 
@@ -178,13 +181,19 @@ int store_gc_start(store *s, double min_live)
 		g->horizon = BKS_MIN(g->horizon, od);
 	if (om)
 		g->horizon = BKS_MIN(g->horizon, om);
-	struct mark_ctx m = {s, g};
+	struct mark_ctx m = {s, g, 0};
 	/* Live chunks and map blocks: every object. */
 	for (uint64_t id = 1; id < barray_count(s->objtab) && r == 0; id++) {
 		obj_rec o;
 		if (store_obj_get(s, id, &o) == 0)
 			r = map_walk(s->pl, &o, s->p.pool.meta_block, mark_ext, mark_blk, &m);
 	}
+	/* The walk just counted every object's mapped bytes: the store's logical bytes,
+	 * exactly. Kept incrementally they are equal already; a store whose figure
+	 * came from a build that counted holes (or a delete whose map walk failed) gets
+	 * the true one here. */
+	if (r == 0)
+		s->logical = m.mapped;
 	/* Objects being written: their chunks' segments are protected, their map blocks
 	 * live. */
 	for (store_writer *w = s->writers; w && r == 0; w = w->next) {

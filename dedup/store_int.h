@@ -11,6 +11,8 @@
 
 #define OBJ_REC 128
 #define OBJ_INUSE 1u
+/* Map flags (object record offset 100, docs/format.md "Object table record"). */
+#define OBJ_M_HOLES 1u /* the map may hold holes: its mapped bytes may be < size */
 
 /* Content map blocks (docs/format.md "Content maps"). */
 #define MAP_HDR 16
@@ -21,6 +23,8 @@
 typedef struct obj_rec {
 	uint32_t flags;
 	uint32_t depth;        /* 0: empty object; else the root points to level depth-1 */
+	uint32_t mflags;       /* OBJ_M_*; zero in records written before holes were
+	                        * counted apart (such an object counts at its size) */
 	uint64_t size;
 	uint64_t nextents;
 	uint64_t created_txg;
@@ -99,10 +103,12 @@ int map_walk(pool *pl, const obj_rec *o, uint32_t block,
  * o->size appends). Copy-on-write: only the blocks holding a replaced extent and the
  * blocks above them are read and rewritten (a leaf that overflows splits; one left
  * empty goes away); o->root, o->depth and o->nextents are updated, o->size is the
- * caller's. 0 or -errno (then nothing the caller sees changed; blocks written are
- * garbage). */
+ * caller's. *dmapped: the change in the map's mapped bytes (bytes in chunk extents,
+ * holes excluded: the new extents' minus the replaced ones', so the store's logical
+ * bytes stay exact without walking the map). 0 or -errno (then nothing the caller
+ * sees changed; blocks written are garbage). */
 int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
-               const map_ext *ne, size_t n);
+               const map_ext *ne, size_t n, int64_t *dmapped);
 
 /* Metadata compaction: rewrite every block of the map for which pred is true, and
  * the blocks above it, to new places (copy-on-write up to o->root); blocks not on
@@ -152,7 +158,9 @@ struct store {
 	int cbuf_valid;
 	struct ra *ra;          /* read-ahead: streams and helpers (store_read.c) */
 	uint64_t next_obj;
-	uint64_t objects, logical;
+	uint64_t objects;
+	uint64_t logical;       /* bytes in extents of the objects in use, holes excluded
+	                         * (store_stats.logical_bytes): kept exact at every change */
 	uint64_t unique_chunks, unique_raw, stored;
 	uint64_t bytes_since_commit;
 	double last_live_fraction;
@@ -180,6 +188,16 @@ struct store {
 
 /* store.c */
 int store_obj_get(store *s, uint64_t id, obj_rec *o);
+
+/* store_write.c */
+/* The mapped bytes of an object (holes excluded): its size when its record says the
+ * map holds no hole, else a walk of its map (a damaged map: what could be walked, a
+ * lower bound). For a delete or a whole replace, which drop the whole map. */
+uint64_t store_obj_mapped(store *s, const obj_rec *o);
+/* s->logical -= n, never below zero: a build from before holes were counted apart
+ * zeroes a record's map flags when it rewrites it, and such an object is then
+ * subtracted at its size, more than it was counted. */
+void store_logical_sub(store *s, uint64_t n);
 /* Read an extent's chunk into out (>= e->len bytes): its pointer, or where the index
  * says the chunk is now (after GC moved it). */
 int store_read_chunk(store *s, const map_ext *e, void *out);

@@ -36,9 +36,11 @@
 #include "common/endian.h"
 
 static const char LOG_MAGIC[4] = {'B', 'K', 'S', 'L'};
-#define LOG_VERSION 2u   /* 1: rows and objects only (still replayed) */
+#define LOG_VERSION 3u   /* 1: rows and objects only; 2: no logical bytes (both
+                          * still replayed) */
 #define LOG_HDR1 32
-#define LOG_HDR 40
+#define LOG_HDR2 40
+#define LOG_HDR 48
 #define LOG_ROW 24
 #define LOG_OBJ (8 + OBJ_REC)
 #define LOG_SEGX 32      /* kind 4, first item 4, segment id 8, row 8, count 4, bytes 4 */
@@ -121,6 +123,10 @@ static int encode(store *s, uint8_t **out, size_t *outlen)
 	le_put32(b + 24, (uint32_t)rows);
 	le_put32(b + 28, (uint32_t)s->log_objs.n);
 	le_put32(b + 32, (uint32_t)nsegx);
+	/* The store's logical bytes as of this record: replay takes them as they are
+	 * (the object records alone would need every changed map walked to tell the
+	 * mapped bytes they replace from those they bring). */
+	le_put64(b + 40, s->logical);
 	p = b + LOG_HDR;
 	for (size_t i = s->log_rows_done; i < nnew; i++) {
 		if (row_is_open(&nr[i], o) || u64set_has(&s->log_listed, nr[i].seg_id))
@@ -303,16 +309,14 @@ int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items)
 	if (len < LOG_HDR1 || memcmp(b, LOG_MAGIC, 4))
 		return -EPROTO;
 	uint32_t ver = le_get32(b + 4);
-	if (ver != 1 && ver != LOG_VERSION)
+	if (ver < 1 || ver > LOG_VERSION)
 		return -EPROTO;
 	uint64_t nrows = le_get32(b + 24), nobjs = le_get32(b + 28), nsegx = 0;
-	size_t hdr = LOG_HDR1;
-	if (ver >= 2) {
-		if (len < LOG_HDR)
-			return -EINVAL;
+	size_t hdr = ver == 1 ? LOG_HDR1 : ver == 2 ? LOG_HDR2 : LOG_HDR;
+	if (len < hdr)
+		return -EINVAL;
+	if (ver >= 2)
 		nsegx = le_get32(b + 32);
-		hdr = LOG_HDR;
-	}
 	uint64_t fixed = hdr + nrows * LOG_ROW + nobjs * LOG_OBJ;
 	if (nsegx > 2 || len < fixed)
 		return -EINVAL;
@@ -400,17 +404,15 @@ static int replay_rec(void *ctx, const uint8_t *b, size_t len)
 	if (len < LOG_HDR1 || memcmp(b, LOG_MAGIC, 4))
 		return bks_fail(rp->e, -EPROTO, "intent log record is not a store record");
 	uint32_t ver = le_get32(b + 4);
-	if (ver != 1 && ver != LOG_VERSION)
+	if (ver < 1 || ver > LOG_VERSION)
 		return bks_fail(rp->e, -EPROTO, "intent log record version %u not supported", ver);
 	uint64_t next_obj = le_get64(b + 16);
 	uint64_t nrows = le_get32(b + 24), nobjs = le_get32(b + 28), nsegx = 0;
-	size_t hdr = LOG_HDR1;
-	if (ver >= 2) {
-		if (len < LOG_HDR)
-			return bks_fail(rp->e, -EINVAL, "intent log record truncated");
+	size_t hdr = ver == 1 ? LOG_HDR1 : ver == 2 ? LOG_HDR2 : LOG_HDR;
+	if (len < hdr)
+		return bks_fail(rp->e, -EINVAL, "intent log record truncated");
+	if (ver >= 2)
 		nsegx = le_get32(b + 32);
-		hdr = LOG_HDR;
-	}
 	if (store_logrec_check(b, len, pool_row_bytes(s->pl) / LOG_ITEM) < 0)
 		return bks_fail(rp->e, -EINVAL, "intent log record: counts do not match its size");
 	const uint8_t *p = b + hdr;
@@ -441,16 +443,25 @@ static int replay_rec(void *ctx, const uint8_t *b, size_t len)
 			                (unsigned long long)id);
 		if (id >= barray_count(s->objtab) && (r = barray_resize(s->objtab, id + 1)) < 0)
 			return bks_fail(rp->e, r, "out of memory");
+		/* Logical bytes: a version-3 record carries them (below); an older one
+		 * came from a build that counted objects at their size, and its records
+		 * have no map flags, so store_obj_mapped gives the size it counted. */
 		if (store_obj_get(s, id, &old) == 0) {
 			s->objects--;
-			s->logical -= old.size;
+			if (ver < 3)
+				store_logical_sub(s, store_obj_mapped(s, &old));
 		}
 		memcpy(barray_mut(s->objtab, id), p + 8, OBJ_REC);
 		if (o.flags & OBJ_INUSE) {
 			s->objects++;
-			s->logical += o.size;
+			if (ver < 3)
+				s->logical += store_obj_mapped(s, &o);
 		}
 	}
+	/* Every object changed since the previous record is in this one, so after it
+	 * the object table is the one the record's sync saw, and so is the figure. */
+	if (ver >= 3)
+		s->logical = le_get64(b + 40);
 	return 0;
 }
 

@@ -133,12 +133,16 @@ static int ext_at(store *s, uint64_t id, const obj_rec *o, uint64_t off, map_ext
 	return r == -ENOENT ? -EIO : r;
 }
 
-/* Replace [a, b) of o's map by w's extents, and store the record: size new_size. */
+/* Replace [a, b) of o's map by w's extents, and store the record: size new_size.
+ * The store's logical bytes move by the mapped bytes the splice added and dropped
+ * (not by the size: a hole counts nothing), and a record that gets a hole says so
+ * (OBJ_M_HOLES: its delete then walks the map to know what to subtract). */
 static int wa_apply(store *s, uint64_t id, obj_rec *o, uint64_t a, uint64_t b,
                     const struct wa *w, uint64_t new_size)
 {
 	obj_rec n = *o;
-	int r = map_splice(s->pl, &n, s->p.pool.meta_block, a, b, w->ne, w->n);
+	int64_t dm = 0;
+	int r = map_splice(s->pl, &n, s->p.pool.meta_block, a, b, w->ne, w->n, &dm);
 	/* The reader's decoded leaf is keyed by (id, gen), which a change keeps; so
 	 * are read-ahead streams (which would also notice the new root). */
 	if (s->mr.obj == id)
@@ -147,7 +151,13 @@ static int wa_apply(store *s, uint64_t id, obj_rec *o, uint64_t a, uint64_t b,
 	if (r < 0)
 		return r;
 	n.size = new_size;
-	s->logical = s->logical - o->size + new_size;
+	for (size_t i = 0; i < w->n; i++)
+		if (map_ext_is_hole(&w->ne[i]))
+			n.mflags |= OBJ_M_HOLES;
+	if (dm < 0)
+		store_logical_sub(s, (uint64_t)-dm);
+	else
+		s->logical += (uint64_t)dm;
 	obj_rec_encode(&n, barray_mut(s->objtab, id));
 	store_log_note_obj(s, id);
 	*o = n;
@@ -322,12 +332,13 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 		memset(&n.root, 0, sizeof(n.root));
 		n.depth = 0;
 		n.nextents = 0;
+		n.mflags &= ~OBJ_M_HOLES;
 		w.next = 0;
 		if (s->mr.obj == id)
 			map_reader_forget(&s->mr);
 		store_ra_forget(s, id);
 		n.size = 0;
-		s->logical -= osize;
+		store_logical_sub(s, store_obj_mapped(s, &o));
 		obj_rec_encode(&n, barray_mut(s->objtab, id));
 		store_log_note_obj(s, id);
 		goto out;
@@ -441,6 +452,22 @@ static int mapped_ext(void *ctx, const map_ext *e)
 	if (!map_ext_is_hole(e))
 		*(uint64_t *)ctx += e->len;
 	return 0;
+}
+
+uint64_t store_obj_mapped(store *s, const obj_rec *o)
+{
+	uint64_t n = 0;
+	if (!(o->mflags & OBJ_M_HOLES))
+		return o->size; /* no hole since it was written whole: every byte is mapped */
+	/* A walk that fails leaves what it counted, a lower bound: the store's figure
+	 * stays at or above the truth, and the collector's next mark sets it exactly. */
+	map_walk(s->pl, o, s->p.pool.meta_block, mapped_ext, NULL, &n);
+	return n;
+}
+
+void store_logical_sub(store *s, uint64_t n)
+{
+	s->logical = n > s->logical ? 0 : s->logical - n;
 }
 
 int store_mapped_bytes(store *s, uint64_t id, uint64_t *bytes)

@@ -5,7 +5,8 @@
  *   so that streams start and are then abandoned), backwards from the end, two
  *   readers of two objects interleaved, and a sequential reader whose object is
  *   changed under it between its reads (store_write_at ahead of it, inside the
- *   window it planned, and behind it; store_truncate shrinking into the window and
+ *   window it planned, and behind it; store_punch inside the window;
+ *   store_truncate shrinking into the window and
  *   growing a hole; a collection that moves the chunks its window points at and a
  *   write that reuses the freed rows; a delete), and a sequential reader of rows one
  *   disk holds silently corrupted (read-ahead reads them straight from the array:
@@ -236,6 +237,16 @@ int main(void)
 			r = wr(s, &A, off - bks_rng_below(&rng, 1u << 20), 4096, seed++);
 			CHECK(r == 0, "write behind: %d", r);
 			changes++;
+			break;
+		case 8: /* a hole punched ahead, inside the window */
+			if (off + (3u << 20) < A.size) {
+				uint64_t po = off + bks_rng_below(&rng, 2u << 20);
+				uint64_t pl = 1 + bks_rng_below(&rng, 1u << 20);
+				memset(A.b + po, 0, pl);
+				r = store_punch(s, A.id, po, pl);
+				CHECK(r == 0, "punch: %d", r);
+				changes++;
+			}
 			break;
 		case 7: /* shrink into the window, then grow a hole back (near the end:
 		         * the rest of the test wants chunks, not zeros) */

@@ -1,7 +1,8 @@
 /* test-store-writeat: changing objects in place (store_write_at, store_truncate).
  *  1. random writes, overwrites, appends, writes past the end (holes), truncates
  *     down and up, on several objects, checked against an in-memory model after
- *     every batch (whole reads, short reads, stat sizes, logical bytes), with
+ *     every batch (whole reads, short reads, stat sizes, logical bytes = the sum of
+ *     the objects' mapped bytes, holes excluded), with
  *     store_sync + crash (close without commit) + reopen, commits, collections
  *     (store_gc_run, and step by step with writes in between that share chunks the
  *     collector may be sweeping), store_verify clean;
@@ -13,9 +14,14 @@
  *  5. a 4 KiB overwrite in a 256 MiB object of ~600-byte chunks (map depth 3)
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
- *     was; a grow is refused, a shrink is not; after the collector, writes go on.
+ *     was; a grow is refused, a shrink is not; after the collector, writes go on;
+ *  7. logical bytes, exactly: after a put, a truncate that grows (a 10 GiB LUN
+ *     holds nothing), sparse writes, overwrites of holes, a shrink, punches, a
+ *     delete, a replace, a truncate to 0, two syncs then a crash (replay), a
+ *     collection: each object's store_mapped_bytes is the figure worked out by
+ *     hand, and the store's logical bytes are their sum, at every step.
  * --seed N [--batches B] [--tiny] repeats a run of part 1 (printed when it fails);
- * --no-model runs parts 2-6 only. */
+ * --no-model runs parts 2-7 only. */
 #include <config.h>
 
 #include "tests/testutil.h"
@@ -116,7 +122,14 @@ static int check_all(store *s, const char *when)
 			bad++;
 			continue;
 		}
-		sum += x->size;
+		uint64_t mapped = 0;
+		r = store_mapped_bytes(s, x->id, &mapped);
+		if (r < 0 || mapped > x->size) {
+			fprintf(stderr, "%s: obj %d mapped %d: %llu of %llu\n", when, i, r,
+			        (unsigned long long)mapped, (unsigned long long)x->size);
+			bad++;
+		}
+		sum += mapped;
 		r = store_read(s, x->id, 0, rbuf, MAXSZ + 4096, &got);
 		if (r < 0 || got != x->size || memcmp(rbuf, x->m, got)) {
 			size_t d = 0;
@@ -141,7 +154,7 @@ static int check_all(store *s, const char *when)
 	store_stats st;
 	store_get_stats(s, &st);
 	if (st.logical_bytes != sum) {
-		fprintf(stderr, "%s: logical %llu, models %llu\n", when,
+		fprintf(stderr, "%s: logical %llu, objects' mapped bytes %llu\n", when,
 		        (unsigned long long)st.logical_bytes, (unsigned long long)sum);
 		bad++;
 	}
@@ -384,8 +397,10 @@ static int holes_and_cache(void)
 	      "size after write past the end");
 	REQUIRE(store_commit(s, &e) == 0, "commit");
 	store_get_stats(s, &s1);
-	CHECK(s1.logical_bytes == 50000 + (1ull << 40) + (1ull << 30) + 100,
-	      "logical %llu", (unsigned long long)s1.logical_bytes);
+	/* Holes are not logical bytes: the 50 000-byte object, the 8 KiB written in the
+	 * hole and the 100 bytes past it. */
+	CHECK(s1.logical_bytes == 50000 + 8192 + 100, "logical %llu",
+	      (unsigned long long)s1.logical_bytes);
 	verify_clean(s, "holes");
 	REQUIRE(store_gc_run(s, 0.5) == 0, "gc");
 	verify_clean(s, "holes after gc");
@@ -632,6 +647,201 @@ static int full(void)
 	return 0;
 }
 
+/* 7: logical bytes are the bytes in extents, holes excluded, exactly at every step.
+ * want[i] is object ids[i]'s mapped bytes worked out by hand (UINT64_MAX: deleted);
+ * store_mapped_bytes must agree (it walks the map), and the store's figure must be
+ * their sum. */
+#define LX_OBJS 5
+static int lx_check(store *s, const uint64_t *ids, const uint64_t *want, const char *when)
+{
+	store_stats st;
+	uint64_t sum = 0;
+	int bad = 0;
+	for (int i = 0; i < LX_OBJS; i++) {
+		uint64_t m = 0;
+		int r = store_mapped_bytes(s, ids[i], &m);
+		if (want[i] == UINT64_MAX) {
+			if (r != -ENOENT) {
+				fprintf(stderr, "%s: object %d: %d, deleted\n", when, i, r);
+				bad++;
+			}
+			continue;
+		}
+		if (r < 0 || m != want[i]) {
+			fprintf(stderr, "%s: object %d: mapped %d %llu, want %llu\n", when, i, r,
+			        (unsigned long long)m, (unsigned long long)want[i]);
+			bad++;
+		}
+		sum += m;
+	}
+	store_get_stats(s, &st);
+	if (st.logical_bytes != sum) {
+		fprintf(stderr, "%s: logical bytes %llu, objects' mapped bytes %llu\n", when,
+		        (unsigned long long)st.logical_bytes, (unsigned long long)sum);
+		bad++;
+	}
+	CHECK(bad == 0, "logical bytes exact: %s", when);
+	return bad;
+}
+
+static int logical_exact(void)
+{
+	const char *dir = tu_tmpdir_in("store-writeat-logical", "/dev/shm");
+	char *paths[N];
+	bks_err e = {0};
+	store *s = NULL;
+	store_obj_info in;
+	size_t len = 1u << 20, got;
+	uint64_t ids[LX_OBJS], want[LX_OBJS];
+	const uint64_t G = 1ull << 30;
+	uint8_t *x = malloc(len), *y = malloc(len);
+	REQUIRE(x && y, "oom");
+
+	arr *a = tu_make_array(dir, N, 32, NULL, paths);
+	int r = store_create(a, &sp, &s, &e);
+	REQUIRE(r == 0, "create: %s", bks_errmsg(&e, r));
+	/* A: a file; B: a thin 10 GiB LUN; C, D: files; E: empty, grown later. */
+	tu_fill(41, 0, 0, x, len);
+	REQUIRE(store_put(s, x, 300000, &ids[0]) == 0, "put A");
+	want[0] = 300000;
+	REQUIRE(store_put(s, NULL, 0, &ids[1]) == 0, "put B");
+	want[1] = 0;
+	tu_fill(42, 0, 0, x, len);
+	REQUIRE(store_put(s, x, 200000, &ids[2]) == 0, "put C");
+	want[2] = 200000;
+	tu_fill(43, 0, 0, x, len);
+	REQUIRE(store_put(s, x, 123457, &ids[3]) == 0, "put D");
+	want[3] = 123457;
+	REQUIRE(store_put(s, NULL, 0, &ids[4]) == 0, "put E");
+	want[4] = 0;
+	lx_check(s, ids, want, "after put");
+
+	/* Grow: a hole stores nothing and counts nothing. */
+	REQUIRE(store_truncate(s, ids[1], 10 * G) == 0, "grow B to 10 GiB");
+	REQUIRE(store_truncate(s, ids[4], 3 * G) == 0, "grow E to 3 GiB");
+	CHECK(store_stat(s, ids[1], &in) == 0 && in.size == 10 * G, "B's size is 10 GiB");
+	lx_check(s, ids, want, "truncate grow");
+
+	/* Sparse writes: the gap before off is a hole. */
+	tu_fill(44, 0, 0, x, len);
+	REQUIRE(store_write_at(s, ids[0], 1u << 20, x, 5000) == 0, "A: write past the end");
+	want[0] += 5000; /* data [0, 300000), hole, data [1 MiB, 1 MiB + 5000) */
+	REQUIRE(store_write_at(s, ids[1], 5 * G, x, 65536) == 0, "B: write in the hole");
+	want[1] = 65536;
+	REQUIRE(store_write_at(s, ids[1], 10 * G - 1000, x, 3000) == 0, "B: across the end");
+	want[1] += 3000;
+	CHECK(store_stat(s, ids[1], &in) == 0 && in.size == 10 * G + 2000, "B grew by 2000");
+	lx_check(s, ids, want, "sparse writes");
+
+	/* Overwrites of a hole map it; of data change nothing. */
+	tu_fill(45, 0, 0, x, len);
+	REQUIRE(store_write_at(s, ids[0], 500000, x, 100000) == 0, "A: inside the hole");
+	want[0] += 100000; /* data [0, 300000) [500000, 600000) [1 MiB, +5000) */
+	REQUIRE(store_write_at(s, ids[0], 250000, x, 100000) == 0, "A: data then hole");
+	want[0] += 50000; /* data [0, 350000) [500000, 600000) [1 MiB, +5000) */
+	REQUIRE(store_write_at(s, ids[2], 1000, x, 150000) == 0, "C: over data");
+	REQUIRE(store_write_at(s, ids[1], 5 * G - 100, x, 65736) == 0, "B: over data, both ends");
+	want[1] += 200; /* [5 GiB - 100, 5 GiB + 65636) */
+	lx_check(s, ids, want, "overwrites");
+
+	/* Shrink drops the mapped bytes past the end; grow adds none. */
+	REQUIRE(store_truncate(s, ids[0], 520000) == 0, "A: shrink into data");
+	want[0] = 350000 + 20000;
+	REQUIRE(store_truncate(s, ids[2], 77777) == 0, "C: shrink");
+	want[2] = 77777;
+	REQUIRE(store_truncate(s, ids[0], 2u << 20) == 0, "A: grow again");
+	lx_check(s, ids, want, "truncate shrink and grow");
+
+	/* Punch: a hole in data, one across hole boundaries, one in a hole, one past
+	 * the end (clipped). */
+	REQUIRE(store_punch(s, ids[0], 100000, 100000) == 0, "A: punch data");
+	want[0] -= 100000;
+	REQUIRE(store_punch(s, ids[0], 340000, 170000) == 0, "A: punch across holes");
+	want[0] -= 10000 + 10000; /* [340000, 350000) and [500000, 510000) */
+	REQUIRE(store_punch(s, ids[0], 1u << 20, 4096) == 0, "A: punch in a hole");
+	REQUIRE(store_punch(s, ids[1], 5 * G, 4096) == 0, "B: punch");
+	want[1] -= 4096;
+	REQUIRE(store_punch(s, ids[3], 100000, 1ull << 40) == 0, "D: punch to the end");
+	want[3] = 100000;
+	CHECK(store_stat(s, ids[3], &in) == 0 && in.size == 123457, "D keeps its size");
+	lx_check(s, ids, want, "punch");
+	/* Bytes read back as the figures say: A's [0, 100000) data, then zeros. */
+	tu_fill(41, 0, 0, x, len);
+	CHECK(store_read(s, ids[0], 0, y, 200000, &got) == 0 && got == 200000 &&
+	          !memcmp(x, y, 100000) && y[100000] == 0 && y[199999] == 0,
+	      "A reads data then the punched hole");
+
+	/* Replace (the object had holes: the map is walked) and truncate to 0. */
+	tu_fill(46, 0, 0, x, len);
+	store_writer *w;
+	REQUIRE(store_put_begin(s, &w) == 0, "begin");
+	REQUIRE(store_put_write(w, x, 400000) == 0, "write");
+	REQUIRE(store_put_end_replace(w, ids[0]) == 0, "replace A");
+	want[0] = 400000;
+	REQUIRE(store_write_at(s, ids[4], G, x, 1000) == 0, "E: write in the hole");
+	REQUIRE(store_truncate(s, ids[4], 0) == 0, "E: truncate to 0");
+	want[4] = 0;
+	lx_check(s, ids, want, "replace, truncate to 0");
+	REQUIRE(store_write_at(s, ids[0], 3u << 20, x, 100) == 0, "A: hole again");
+	want[0] += 100;
+	REQUIRE(store_commit(s, &e) == 0, "commit: %s", bks_errmsg(&e, -1));
+
+	/* Two syncs, more changes, a crash: replay brings back the second sync's
+	 * state and its figure. */
+	REQUIRE(store_write_at(s, ids[1], G, x, 10000) == 0, "B: write");
+	want[1] += 10000;
+	REQUIRE(store_sync(s, ids[1], &e) == 0, "sync 1: %s", bks_errmsg(&e, -1));
+	REQUIRE(store_delete(s, ids[3]) == 0, "delete D");
+	want[3] = UINT64_MAX;
+	REQUIRE(store_punch(s, ids[1], 5 * G - 100, 65736) == 0, "B: punch");
+	want[1] -= 65736 - 4096; /* 4096 of it were punched before */
+	REQUIRE(store_truncate(s, ids[4], 7 * G) == 0, "E: grow");
+	REQUIRE(store_sync(s, ids[1], &e) == 0, "sync 2: %s", bks_errmsg(&e, -1));
+	lx_check(s, ids, want, "synced");
+	uint64_t synced[LX_OBJS];
+	memcpy(synced, want, sizeof(want));
+	REQUIRE(store_punch(s, ids[0], 0, 50000) == 0, "A: punch (not synced)");
+	REQUIRE(store_write_at(s, ids[2], 10 * G, x, 1) == 0, "C: far write (not synced)");
+	REQUIRE(store_delete(s, ids[1]) == 0, "delete B (not synced)");
+	store_close(s); /* crash */
+	REQUIRE((s = reopen(paths)) != NULL, "reopen");
+	store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.log_replayed == 2, "2 records replayed: %llu",
+	      (unsigned long long)st.log_replayed);
+	memcpy(want, synced, sizeof(want));
+	lx_check(s, ids, want, "after crash and replay");
+	REQUIRE(store_commit(s, &e) == 0, "commit");
+	store_close(s);
+	REQUIRE((s = reopen(paths)) != NULL, "reopen");
+	lx_check(s, ids, want, "after reopen");
+
+	/* Delete an object with holes; the collector changes nothing (it moves
+	 * chunks and map blocks, not extents). */
+	REQUIRE(store_delete(s, ids[1]) == 0, "delete B");
+	want[1] = UINT64_MAX;
+	lx_check(s, ids, want, "delete");
+	REQUIRE(store_gc_run(s, 0.9) == 0, "gc");
+	store_gc_stats gs;
+	store_gc_get_stats(s, &gs);
+	lx_check(s, ids, want, "after a collection");
+	REQUIRE(store_commit(s, &e) == 0, "commit");
+	store_close(s);
+	REQUIRE((s = reopen(paths)) != NULL, "reopen");
+	lx_check(s, ids, want, "after the collection, reopened");
+	store_get_stats(s, &st);
+	printf("logical: %llu bytes in 3 objects of %llu bytes in all (holes excluded); "
+	       "collection moved %llu chunks, %llu map blocks\n",
+	       (unsigned long long)st.logical_bytes,
+	       (unsigned long long)(400000 + (3u << 20) + 100 + 77777 + 7 * G),
+	       (unsigned long long)gs.chunks_moved, (unsigned long long)gs.meta_blocks_moved);
+	verify_clean(s, "logical");
+	store_close(s);
+	free(x);
+	free(y);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0;
@@ -671,6 +881,7 @@ int main(int argc, char **argv)
 		rng = 99;
 		overwrite_cost();
 		full();
+		logical_exact();
 	}
 	free(wbuf);
 	free(rbuf);

@@ -634,8 +634,14 @@ struct recount {
 static int recount_fn(void *ctx, const store_obj_info *in)
 {
 	struct recount *rc = ctx;
+	uint64_t mapped = 0;
 	rc->objects++;
-	rc->bytes += in->size;
+	/* Logical bytes are the bytes in extents (holes excluded), not the sizes. */
+	int r = store_mapped_bytes(S, in->id, &mapped);
+	if (r < 0)
+		fail("recount: the map of object %llu: %s", (unsigned long long)in->id,
+		     strerror(-r));
+	rc->bytes += mapped;
 	if (rc->nids == rc->cap) {
 		rc->cap = rc->cap ? 2 * rc->cap : 256;
 		rc->ids = realloc(rc->ids, sizeof(uint64_t) * rc->cap);
