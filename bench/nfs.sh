@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/nfs.sh [MB | --quick]: bkstor's NFSv3 export against nfs-ganesha (Debian,
+# bench/nfs.sh [MB | --quick | --creates]: bkstor's NFSv3 export against nfs-ganesha (Debian,
 # VFS FSAL exporting a local directory), in one run on this machine, same client
 # (libnfs-utils' nfs-cp / nfs-cat) for both, over loopback.
 #   - a base of MB megabytes (default 600; --quick: 48 MB, 2 000 creates, one
@@ -15,7 +15,11 @@
 #   - the create rate: NFS_CREATE_N (20 000) empty files in one new directory,
 #     with bench/nfscreate (raw CREATE calls on the directory's handle, see there),
 #     one call in flight (what a kernel client does in one directory) and 16 in
-#     flight, NFS_REPS (3) times each, on both servers.
+#     flight, NFS_REPS (3) times each, on both servers; and NFS_CREATE_CONNS (4)
+#     clients at once with one call in flight each (create_n in all).
+# --creates runs only the create rates (no base, no transfers, no native put): a few
+# minutes instead of twenty, for work on the sync path. BUILD_DIR picks the build
+# (e.g. another worktree's, for a before/after in one sitting).
 # Prints `name: value` lines: per generation rates, nfs_write_gbps / nfs_read_gbps
 # (all 5 generations' bytes / their seconds), ganesha_*, native_put_gbps, the ratios
 # nfs_write_vs_ganesha (target >= 0.8), nfs_read_vs_ganesha (>= 0.5),
@@ -44,8 +48,11 @@ ctl="$build/cli/bkstorctl"
 creator="$build/bench/nfscreate"
 mb=${1:-600}
 create_n=${NFS_CREATE_N:-20000}
+conns=${NFS_CREATE_CONNS:-4}
 reps=${NFS_REPS:-3}
+creates_only=0
 if [ "$mb" = "--quick" ]; then mb=48; create_n=${NFS_CREATE_N:-2000}; reps=1; fi
+if [ "$mb" = "--creates" ]; then mb=0; creates_only=1; fi
 for t in nfs-cp nfs-cat nfs-ls; do
 	command -v $t >/dev/null || { echo "nfs.sh: $t missing (libnfs-utils)" >&2; exit 1; }
 done
@@ -73,6 +80,7 @@ fi
 echo "nfs_bench_mb: $mb"
 echo "nfs_bench_private_netns: $BKS_NFS_NS"
 
+if [ $creates_only = 0 ]; then
 # The base: real files (binaries, libraries, text), as backups hold.
 { for d in /usr/lib /usr/share /usr/bin; do tar cf - "$d" 2>/dev/null; done; } |
 	head -c "$((mb << 20))" >"$work/base"
@@ -85,6 +93,7 @@ for g in 1 2 3 4 5; do
 	sha256sum <"$f" >"$work/gen0$g.sha"
 done
 echo "nfs_bench_total_bytes: $total"
+fi
 
 # write_gens NAME URLDIR Q: nfs-cp the generations in, one by one; prints per
 # generation rates and NAME_write_seconds (the sum) into $work/NAME.w
@@ -129,6 +138,24 @@ creates() {
 		seen=$(nfs-ls "$u/c${w}_1$q" | grep -c ' f[0-9]*$' || true)
 		[ "$seen" = "$create_n" ] || echo "${name}_create_listing_w$w: $seen entries, wanted $create_n"
 	done
+	# NFS_CREATE_CONNS (4) clients at once, window 1 each, create_n in all: what
+	# several clients (or kernel mounts) creating at once get (group commit)
+	: >"$work/$name.cc"
+	for r in $(seq 1 "$reps"); do
+		t0=$(now); cpids=""
+		for c in $(seq 1 "$conns"); do
+			"$creator" "$u$q" "cc${c}_$r" "$((create_n / conns))" 1 >"$work/cc$c.out" &
+			cpids="$cpids $!"
+		done
+		for p in $cpids; do wait "$p" || true; done # not the server
+		t1=$(now)
+		for c in $(seq 1 "$conns"); do
+			grep -q '^create_per_s: ' "$work/cc$c.out" || echo "${name}_create_conns: FAILED (client $c)"
+		done
+		echo "$create_n / ($t1 - $t0)" | bc -l >>"$work/$name.cc"
+	done
+	printf '%s_create_%dconns_per_s: %.0f\n%s_create_%dconns_per_s_spread: %s\n' "$name" "$conns" \
+		"$(median <"$work/$name.cc")" "$name" "$conns" "$(spread <"$work/$name.cc")"
 	printf '%s_create_per_s: %.0f\n%s_create_per_s_spread: %s\n' "$name" "$(median <"$work/$name.c1")" \
 		"$name" "$(spread <"$work/$name.c1")"
 	printf '%s_create_window16_per_s: %.0f\n%s_create_window16_per_s_spread: %s\n' "$name" \
@@ -151,6 +178,10 @@ stop_demo() { kill -TERM "$dpid"; wait "$dpid" || true; dpid=""; }
 start_demo "$work/demo" "$port"
 Q="?version=3&nfsport=$((port + 2))&mountport=$((port + 3))"
 U="nfs://127.0.0.1/backups"
+if [ $creates_only = 1 ]; then
+	creates nfs "$U" "$Q"
+	stop_demo
+else
 write_gens nfs "$U" "$Q"
 read_gens nfs "$U" "$Q"
 nfs_phys_nogc=$(physical)
@@ -183,6 +214,7 @@ for g in 1 2 3 4 5; do
 done
 rm -f "$work/back"
 stop_demo
+fi
 rm -rf "$work/demo" "$work/demo2"
 
 # --- nfs-ganesha
@@ -225,7 +257,9 @@ if [ -z "$gan" ]; then
 		kill -0 "$gpid" 2>/dev/null || break
 		sleep 0.2
 	done
-	if [ $up = 1 ]; then
+	if [ $up = 1 ] && [ $creates_only = 1 ]; then
+		creates ganesha "$GU" "$GQ"
+	elif [ $up = 1 ]; then
 		write_gens ganesha "$GU" "$GQ"
 		read_gens ganesha "$GU" "$GQ"
 		gan_du=$(du -sb "$G/export" | cut -f1)
@@ -239,6 +273,16 @@ if [ -z "$gan" ]; then
 fi
 
 # --- summary
+if [ $creates_only = 1 ]; then
+	if [ -z "$gan" ]; then
+		printf 'nfs_create_vs_ganesha: %.2f\nnfs_create_window16_vs_ganesha: %.2f\n' \
+			"$(div "$(median <"$work/nfs.c1")" "$(median <"$work/ganesha.c1")")" \
+			"$(div "$(median <"$work/nfs.c16")" "$(median <"$work/ganesha.c16")")"
+	else
+		echo "ganesha_skipped: $gan"
+	fi
+	exit 0
+fi
 gb() { echo "$total / $1 / 1000000000" | bc -l; }
 w=$(gb "$(cat "$work/nfs.w")"); r=$(gb "$(cat "$work/nfs.r")"); p=$(gb "$psum"); ng=$(gb "$gsum")
 printf 'nfs_write_gbps: %.3f\nnfs_read_gbps: %.3f\nnative_put_gbps: %.3f\nnfs_vs_native_put: %.2f\n' \

@@ -222,6 +222,119 @@ int appl_commit(appl *ap, bks_err *e)
 	return r;
 }
 
+/* --- group commit --- */
+
+/* A request waiting in appl_durable; on its stack, in ap->dwait while not done. */
+typedef struct appl_dwait {
+	struct appl_dwait *next;
+	uint64_t seq;
+	int done, err;
+} appl_dwait;
+
+void appl_durable_init(appl *ap)
+{
+	pthread_mutex_init(&ap->dmu, NULL);
+	pthread_cond_init(&ap->dcv, NULL);
+	ap->chg_seq = ap->synced_seq = 0;
+	ap->dur_leading = 0;
+	ap->dwait = NULL;
+	ap->dur_waits = ap->dur_syncs = ap->dur_errors = 0;
+}
+
+void appl_durable_destroy(appl *ap)
+{
+	pthread_mutex_destroy(&ap->dmu);
+	pthread_cond_destroy(&ap->dcv);
+}
+
+uint64_t appl_change_seq(appl *ap)
+{
+	return ++ap->chg_seq;
+}
+
+/* Run one sync for every change made so far (the leader, holding no lock). Returns
+ * its result; *covered gets the newest change it covers. Crash story: the number is
+ * read under appl.mu in the same hold that runs ns_sync, and every change is
+ * numbered under appl.mu right after it was made, so each change numbered <= covered
+ * was in memory before the sync encoded its record; a crash after ns_sync returned
+ * finds them in the intent log (replayed at open), one before finds none of the
+ * changes this sync covers answered. */
+static int lead_sync(appl *ap, uint64_t *covered, bks_err *e)
+{
+	appl_lock(ap);
+	*covered = ap->chg_seq;
+	/* Any existing object will do: a sync writes everything changed since the
+	 * previous record, whatever object it is asked for. */
+	int r = ns_sync(ap->n, ns_root(ap->n), e);
+	appl_unlock(ap);
+	return r;
+}
+
+int appl_durable(appl *ap, uint64_t seq, bks_err *e)
+{
+	appl_dwait w = {.seq = seq};
+	bks_err le = {0};
+
+	if (seq == 0)
+		return 0;
+	pthread_mutex_lock(&ap->dmu);
+	ap->dur_waits++;
+	if (ap->synced_seq >= seq) {
+		/* A later successful sync covered it already (ours may have failed: the
+		 * change is in memory still, and that one wrote it). */
+		pthread_mutex_unlock(&ap->dmu);
+		return 0;
+	}
+	w.next = ap->dwait;
+	ap->dwait = &w;
+	while (!w.done) {
+		if (ap->dur_leading) {
+			pthread_cond_wait(&ap->dcv, &ap->dmu);
+			continue;
+		}
+		ap->dur_leading = 1;
+		pthread_mutex_unlock(&ap->dmu);
+		uint64_t covered = 0;
+		int r = lead_sync(ap, &covered, &le);
+		pthread_mutex_lock(&ap->dmu);
+		ap->dur_leading = 0;
+		ap->dur_syncs++;
+		if (r < 0)
+			ap->dur_errors++;
+		else if (covered > ap->synced_seq)
+			ap->synced_seq = covered;
+		/* Everyone this sync covered gets its result, the leader included (its own
+		 * change was numbered before it led). */
+		for (appl_dwait **pp = &ap->dwait; *pp;) {
+			appl_dwait *x = *pp;
+			if (x->seq <= covered) {
+				x->done = 1;
+				x->err = r < 0 ? r : 0;
+				*pp = x->next;
+			} else {
+				pp = &x->next;
+			}
+		}
+		pthread_cond_broadcast(&ap->dcv);
+	}
+	pthread_mutex_unlock(&ap->dmu);
+	if (w.err < 0) {
+		if (le.msg[0])
+			return bks_fail(e, w.err, "%s", le.msg);
+		return bks_fail(e, w.err, "making changes durable: %s", strerror(-w.err));
+	}
+	return 0;
+}
+
+void appl_durable_stats(appl *ap, uint64_t *waits, uint64_t *syncs, uint64_t *errors)
+{
+	pthread_mutex_lock(&ap->dmu);
+	*waits = ap->dur_waits;
+	*syncs = ap->dur_syncs;
+	*errors = ap->dur_errors;
+	pthread_mutex_unlock(&ap->dmu);
+}
+
 int appl_gc_start(appl *ap, double min_live, bks_err *e)
 {
 	int r = 0;
@@ -615,6 +728,7 @@ int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
 	pthread_mutex_init(&ap->bgmu, NULL);
 	pthread_mutex_init(&ap->snapmu, NULL);
 	pthread_cond_init(&ap->bgcv, NULL);
+	appl_durable_init(ap);
 	ap->cfg = *cfg; /* takes ownership */
 	memset(cfg, 0, sizeof(*cfg));
 	ap->started_ns = bks_wall_ns();
@@ -703,5 +817,6 @@ int appl_close(appl *ap)
 	pthread_mutex_destroy(&ap->bgmu);
 	pthread_mutex_destroy(&ap->snapmu);
 	pthread_cond_destroy(&ap->bgcv);
+	appl_durable_destroy(ap);
 	return r;
 }

@@ -10,6 +10,16 @@
  * calls, never across network I/O. Take it with appl_lock/appl_unlock, which count
  * the time it is held and waited for (the status document's "locks"): that is how
  * one sees whether streams queue behind it.
+ *
+ * Group commit (appl_durable): a request whose answer must wait until its change is
+ * durable (an NFS CREATE, an iSCSI SYNCHRONIZE CACHE or FUA write) makes the change
+ * under appl.mu, takes its number (appl_change_seq), releases appl.mu and waits in
+ * appl_durable for a sync that covers it. The first waiter with no sync running
+ * leads: it takes appl.mu, notes the newest change number and syncs everything made
+ * so far (ns_sync: the intent log, one record and one round of flushes); the others
+ * sleep and are released by the sync that covers them, with its result. Changes
+ * made while a sync runs wait for the next one, which takes all of them at once.
+ * Lock order: appl.mu, then dmu; nobody holding dmu takes appl.mu.
  */
 #ifndef BKS_APPL_H
 #define BKS_APPL_H
@@ -109,6 +119,15 @@ typedef struct appl {
 	pthread_mutex_t snapmu;
 	appl_snap snap;
 
+	/* group commit (appl_durable) */
+	pthread_mutex_t dmu;
+	pthread_cond_t dcv;
+	uint64_t chg_seq;        /* changes numbered by appl_change_seq (under mu) */
+	uint64_t synced_seq;     /* changes <= this are durable (under dmu) */
+	int dur_leading;         /* a waiter is running the sync (under dmu) */
+	struct appl_dwait *dwait;/* waiters not yet covered (under dmu) */
+	uint64_t dur_waits, dur_syncs, dur_errors; /* under dmu */
+
 	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
 	struct lun_set *luns;                      /* the LUNs (daemon/lun.h), or NULL */
 	struct iscsi_srv *iscsi;                   /* the iSCSI target, or NULL (status) */
@@ -147,6 +166,21 @@ int appl_verify_start(appl *ap, bks_err *e);
 /* Commit now (ns_flush + store_commit) under appl.mu. */
 int appl_commit(appl *ap, bks_err *e);
 void appl_kick(appl *ap); /* wake the background thread */
+
+/* Group commit (see the top). appl_change_seq: under appl.mu, right after a change
+ * (of the store or the namespace) that must be durable before its answer; returns
+ * its number. appl_durable: without appl.mu; returns once a sync that started after
+ * change seq was made has returned: 0, or that sync's error (the same for every
+ * request it covered; e gets the message). seq 0 returns 0 at once. The answer is
+ * sent only after this returns. */
+uint64_t appl_change_seq(appl *ap);
+int appl_durable(appl *ap, uint64_t seq, bks_err *e);
+/* Figures: requests that waited, syncs run for them, syncs that failed. */
+void appl_durable_stats(appl *ap, uint64_t *waits, uint64_t *syncs, uint64_t *errors);
+/* Set up / tear down the group commit state (appl_open and appl_close do; a test
+ * that builds an appl around its own namespace calls them itself). */
+void appl_durable_init(appl *ap);
+void appl_durable_destroy(appl *ap);
 /* The store/jobs figures for status (fresh when appl.mu is free). */
 void appl_snapshot(appl *ap, appl_snap *out);
 

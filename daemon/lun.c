@@ -20,7 +20,9 @@
  * for CACHE_IDLE_NS (the flusher thread), and at close. Reads overlay it on the
  * store's bytes. A crash loses what it held: only writes no SYNCHRONIZE CACHE or FUA
  * covered, which is what WCE=1 allows. Like NFS's stage of UNSTABLE writes
- * (daemon/nfs_ops.c), all of it is under appl.mu.
+ * (daemon/nfs_ops.c), all of it is under appl.mu. lun_sync and a FUA write wait for
+ * durability outside appl.mu (appl_durable: a group commit shared with the other
+ * sessions and NFS), and answer only once a sync covers what they applied.
  *
  * Locks: ls->mu guards the list of open LUNs and their reference counts; appl.mu
  * the store, the namespace and every LUN's cache and fields. Order: ls->mu, then
@@ -76,6 +78,7 @@ struct lun {
 	uint64_t cached;         /* bytes in ce */
 	uint64_t last_write_ns;
 	int unsynced;            /* written since the last sync */
+	uint64_t sync_seq;       /* the change the last lun_sync waits for (appl_durable) */
 	uint64_t read_bytes, written_bytes;
 };
 
@@ -890,6 +893,7 @@ int lun_read(lun *l, uint64_t off, void *buf, size_t len)
 int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 {
 	appl *ap = l->ls->ap;
+	uint64_t dseq = 0;
 	int r;
 	appl_lock(ap);
 	if ((r = range_ok(l, off, len)) < 0 || len == 0)
@@ -915,12 +919,16 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 			goto out;
 		}
 		if ((r = store_write_at(ap->s, l->data, off, buf, len)) == 0)
-			r = store_sync(ap->s, l->data, NULL);
+			dseq = appl_change_seq(ap);
 	}
 	l->last_write_ns = bks_now_ns();
 	l->written_bytes += len;
 out:
 	appl_unlock(ap);
+	/* FUA: answered once a sync covers it (group commit with every other session's
+	 * and NFS connection's changes, outside appl.mu). */
+	if (r == 0 && dseq)
+		r = appl_durable(ap, dseq, NULL);
 	if (r == 0)
 		appl_count_ingest(ap, len);
 	return r;
@@ -946,10 +954,20 @@ int lun_sync(lun *l)
 	int r = 0;
 	appl_lock(ap);
 	if (l->nce || l->unsynced) {
-		if ((r = cache_apply(l)) == 0 && (r = store_sync(ap->s, l->data, NULL)) == 0)
+		if ((r = cache_apply(l)) == 0) {
+			l->sync_seq = appl_change_seq(ap);
 			l->unsynced = 0;
+		}
 	}
+	/* With nothing new too: another session's SYNCHRONIZE CACHE may still wait for
+	 * the sync of the writes it applied, and this one must not answer before it. */
+	uint64_t seq = l->sync_seq;
 	appl_unlock(ap);
+	if (r == 0 && (r = appl_durable(ap, seq, NULL)) < 0) {
+		appl_lock(ap);
+		l->unsynced = 1; /* the next SYNCHRONIZE CACHE syncs again */
+		appl_unlock(ap);
+	}
 	return r;
 }
 

@@ -329,6 +329,7 @@ typedef struct call {
 	cfg_export x;
 	char xpath[NS_PATH_MAX + 1];
 	obj o;                    /* the object of a.fh, or the directory of a.where */
+	uint64_t dseq;            /* a change the reply waits for (appl_durable), or 0 */
 } call;
 
 static void ok(call *k)
@@ -451,7 +452,7 @@ static int set_attrs(call *k, obj *o, const nfs3_sattr *sa, int creating)
 	return mask ? ns_setattr(k->s->ap->n, o->id, &na, mask) : 0;
 }
 
-static int durable(call *k, uint64_t id, int r);
+static int durable(call *k, int r);
 
 static void p_setattr(call *k)
 {
@@ -463,7 +464,7 @@ static void p_setattr(call *k)
 		nfs3_put_wcc(k->e, &pre, &k->o.f);
 		return;
 	}
-	r = durable(k, k->o.id, set_attrs(k, &k->o, &k->a.sattr, 0));
+	r = durable(k, set_attrs(k, &k->o, &k->a.sattr, 0));
 	obj post;
 	int pr = load(k->s, k->x.id, k->o.id, &post);
 	status(k, nfserr(r));
@@ -591,9 +592,8 @@ static void p_write(call *k)
 		r = stage_add(k->s, o->id, k->a.offset, k->a.data, k->a.count);
 	uint32_t committed = NFS3_UNSTABLE;
 	if (r == 0 && k->a.stable != NFS3_UNSTABLE) {
-		bks_err e = {0};
 		if ((r = stage_apply(k->s, o->id)) == 0)
-			r = ns_sync(k->s->ap->n, o->id, &e);
+			k->dseq = appl_change_seq(k->s->ap); /* the mtime below goes with it */
 		committed = NFS3_FILE_SYNC;
 	}
 	if (r == 0) {
@@ -620,7 +620,7 @@ static void p_commit(call *k)
 	nfs3_wcc_attr pre = nfs3_wcc_of(&k->o.f);
 	int r = k->o.a.type == NS_FILE ? stage_apply(k->s, k->o.id) : 0;
 	if (r == 0)
-		r = ns_sync(k->s->ap->n, k->o.id, &e);
+		k->dseq = appl_change_seq(k->s->ap); /* synced before the reply (nfs3_dispatch) */
 	if (r < 0)
 		LOG_W("nfs: commit of object %llu: %s", (unsigned long long)k->o.id, bks_errmsg(&e, r));
 	obj post;
@@ -647,19 +647,16 @@ static int dir_change_ok(call *k)
 /* RFC 1813 (section 3.3.8 and the others that change the namespace): CREATE,
  * MKDIR, SYMLINK, REMOVE, RMDIR, RENAME, LINK and SETATTR are on stable storage
  * before the reply, as a server crash must not undo a change the client was told of
- * (it would not send it again). ns_sync makes the object and every namespace change
- * before it durable through the intent log: one record, no commit. */
-static int durable(call *k, uint64_t id, int r)
+ * (it would not send it again). The change is numbered here (appl_change_seq) and
+ * nfs3_dispatch, once appl.mu is released, waits for a sync that covers it
+ * (appl_durable: group commit, one intent log record for every change made by then,
+ * on any connection) before the reply goes; a sync that fails turns the reply into
+ * that error. */
+static int durable(call *k, int r)
 {
 	if (r < 0)
 		return r;
-	bks_err e = {0};
-	int sr = ns_sync(k->s->ap->n, id, &e);
-	if (sr < 0) {
-		LOG_W("nfs: making object %llu durable: %s", (unsigned long long)id,
-		      bks_errmsg(&e, sr));
-		return sr;
-	}
+	k->dseq = appl_change_seq(k->s->ap);
 	return r;
 }
 
@@ -722,7 +719,7 @@ static void p_create(call *k)
 		if ((r = load(k->s, k->x.id, na.id, &t)) == 0)
 			r = set_attrs(k, &t, &sa, created);
 	}
-	made(k, r < 0 ? r : durable(k, na.id, 0), &pre, &na);
+	made(k, r < 0 ? r : durable(k, 0), &pre, &na);
 }
 
 static void p_symlink(call *k)
@@ -734,7 +731,7 @@ static void p_symlink(call *k)
 		r = ns_symlink(k->s->ap->n, k->o.id, k->a.where.name, k->a.path,
 		               k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0777, k->q->uid,
 		               k->q->gid, &na);
-	made(k, r < 0 ? r : durable(k, na.id, r), &pre, &na);
+	made(k, r < 0 ? r : durable(k, r), &pre, &na);
 }
 
 static void p_readlink(call *k)
@@ -768,7 +765,7 @@ static void p_link(call *k)
 			r = -EISDIR; /* RFC 1813: no links to directories */
 		ns_attr na;
 		if (r == 0)
-			r = durable(k, dir.id, ns_link(k->s->ap->n, k->o.id, dir.id,
+			r = durable(k, ns_link(k->s->ap->n, k->o.id, dir.id,
 			                               k->a.where.name, &na));
 	}
 	obj fpost, dpost;
@@ -788,7 +785,7 @@ static void p_mkdir(call *k)
 		r = ns_mkdir(k->s->ap->n, k->o.id, k->a.where.name,
 		             k->a.sattr.set_mode ? k->a.sattr.mode & 07777 : 0755, k->q->uid,
 		             k->q->gid, &na);
-	made(k, r < 0 ? r : durable(k, na.id, r), &pre, &na);
+	made(k, r < 0 ? r : durable(k, r), &pre, &na);
 }
 
 /* REMOVE, RMDIR: status, dir wcc. */
@@ -807,7 +804,7 @@ static void p_remove(call *k)
 		                                   : ns_rmdir(k->s->ap->n, k->o.id, k->a.where.name);
 	if (r == 0 && ns_getattr(k->s->ap->n, victim.id, &victim) == -ENOENT)
 		stage_drop(k->s, victim.id);
-	r = durable(k, k->o.id, r);
+	r = durable(k, r);
 	obj dpost;
 	int dr = load(k->s, k->x.id, k->o.id, &dpost);
 	status(k, nfserr(r));
@@ -833,7 +830,7 @@ static void p_rename(call *k)
 			r = ns_rename(k->s->ap->n, k->o.id, k->a.where.name, to.id, k->a.to.name, 0);
 		if (r == 0 && had == 0 && ns_getattr(k->s->ap->n, victim.id, &victim) == -ENOENT)
 			stage_drop(k->s, victim.id);
-		r = durable(k, to.id, r);
+		r = durable(k, r);
 	}
 	obj fpost, tpost;
 	int fr = load(k->s, k->x.id, k->o.id, &fpost);
@@ -1128,6 +1125,18 @@ void nfs3_dispatch(nfs_req *q)
 		}
 	}
 	appl_unlock(s->ap);
+	/* The reply waits for its change to be durable, outside appl.mu so other
+	 * connections make theirs meanwhile and share the sync (group commit). */
+	if (k->dseq) {
+		bks_err e = {0};
+		int sr = appl_durable(s->ap, k->dseq, &e);
+		if (sr < 0) {
+			LOG_W("nfs: client %s: xid %u: making the change durable: %s", q->c->peer,
+			      q->call.xid, bks_errmsg(&e, sr));
+			xdr_enc_init(k->e, k->e->buf, k->e->cap);
+			fail_body(k, p, nfserr(sr));
+		}
+	}
 out:
 	free(k);
 }

@@ -101,12 +101,15 @@ void arr_close(arr *a)
 	pthread_mutex_lock(&a->mu);
 	/* Flush so a clean shutdown leaves nothing in disk caches; no commit: rows
 	 * written since the last commit are not referenced by anything durable. */
+	disk *dk[ARR_MAX_DISKS * 2];
+	int err[ARR_MAX_DISKS * 2], nd = 0;
 	for (int s = 0; s < a->n; s++) {
 		if (a->slot[s].cur.d && a->slot[s].cur_state == SB_ONLINE)
-			disk_flush(a->slot[s].cur.d);
+			dk[nd++] = a->slot[s].cur.d;
 		if (a->slot[s].inc.d)
-			disk_flush(a->slot[s].inc.d);
+			dk[nd++] = a->slot[s].inc.d;
 	}
+	disk_flush_many(dk, nd, err);
 	pthread_mutex_unlock(&a->mu);
 	arr_free(a, 1);
 }
@@ -590,7 +593,8 @@ void arr_note_errors(arr *a, disk *const *dk, const int *err, int n)
 }
 
 /* Flush all; write superblock slot seq % SB_SLOTS on every metadata disk; flush all.
- * Crash story: data rows are durable before any slot names them (first flush); the
+ * Crash story: data rows are durable before any slot names them (first flush: every
+ * disk with a write not yet flushed, in parallel, disk.c); the
  * slot of the previous commit is never overwritten (ring); a torn or partial set of
  * new slots loses the quorum vote at import and the previous commit wins. A disk
  * that fails here is faulted and the commit is retried without it, so the new
@@ -610,11 +614,10 @@ int arr_commit_locked(arr *a, bks_err *e)
 		int err[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
 		/* Faulting a disk reshuffles the adisk tables, so errors are noted only
 		 * after all I/O of a phase, by disk handle. */
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n; i++)
 			dk[i] = md[i]->d;
-			err[i] = disk_flush(dk[i]);
-			bad |= err[i] != 0;
-		}
+		/* In parallel, and only where a write is not yet durable (disk.c). */
+		bad = disk_flush_many(dk, n, err) != 0;
 		if (bad) {
 			arr_note_errors(a, dk, err, n);
 			continue; /* membership changed: rebuild the list */
@@ -630,10 +633,10 @@ int arr_commit_locked(arr *a, bks_err *e)
 			                   .off = SB_RING_OFF + (seq % SB_SLOTS) * SB_SLOT_SIZE};
 		disk_io_run(ios, n);
 		a->next_seq++; /* never reuse a number that may be on some disk */
+		disk_flush_many(dk, n, err);
 		for (int i = 0; i < n; i++) {
-			err[i] = ios[i].result;
-			if (!err[i])
-				err[i] = disk_flush(dk[i]);
+			if (ios[i].result)
+				err[i] = ios[i].result;
 			bad |= err[i] != 0;
 		}
 		if (bad) {

@@ -140,7 +140,8 @@ void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
 
 /* The intent log area: ARR_LOG_SIZE bytes outside the rows on every disk, for records
  * the layer above must make durable before its next commit (storage/ilog.h).
- * arr_log_write first makes every row written so far durable (flushes every disk;
+ * arr_log_write first makes every row written so far durable (flushes, in parallel,
+ * every disk with a write not yet flushed;
  * when rows were written above the high-water mark the last superblock records, it
  * commits the array state with the same root, so every row a record can name is
  * below the durable high-water mark that rebuild and scrub cover), then writes buf (len bytes, a multiple of DISK_ALIGN, DISK_ALIGN-aligned) at off in

@@ -5,11 +5,21 @@
  * place would open the write hole. Each copy is complete and self-checked by the
  * layer above (storage/ilog.c), so a torn copy is simply not used.
  *
- * Crash story: rows are flushed before any log copy is written, so a record never
- * names a row that is not on disk, nor (phase 0) a row above the high-water mark of
- * the newest durable superblock; the copies are written together and flushed; a
- * crash in between leaves each copy either old or new (or torn: rejected by its
- * checksum), and replay takes any copy that checks. */
+ * Crash story: every row written so far is durable before any log copy is written,
+ * so a record never names a row that is not on disk, nor (phase 0) a row above the
+ * high-water mark of the newest durable superblock; the copies are written together
+ * and flushed; a crash in between leaves each copy either old or new (or torn:
+ * rejected by its checksum), and replay takes any copy that checks.
+ *
+ * "Durable before" costs one round of flushes, not one flush per disk after another:
+ * phase 1 flushes only the disks that took a write since their last flush (disk.c's
+ * write generations; a disk whose rows were all flushed by an earlier sync or commit
+ * has nothing a flush would add), all of them at once, and waits for every one to
+ * succeed before phase 2 writes a copy; phase 2 flushes the copies at once too. A
+ * disk skipped in phase 1 has no completed write that is not durable, so what a
+ * record names is on the media exactly as when every disk was flushed. A small
+ * synced change (an NFS CREATE: its items travel in the record, no row) so waits for
+ * the copies' writes and one parallel flush of their three disks. */
 #include <config.h>
 
 #include <errno.h>
@@ -57,11 +67,12 @@ int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
 	for (int attempt = 0; attempt < 4; attempt++) {
 		int n = arr_meta_disks(a, md), bad = 0;
 		/* Phase 1: every row written so far becomes durable (phase 0's commit
-		 * did it, unless a retry follows a failure). */
-		for (int i = 0; i < n && !flushed; i++) {
-			dk[i] = md[i]->d;
-			err[i] = disk_flush(dk[i]);
-			bad |= err[i] != 0;
+		 * did it, unless a retry follows a failure): the disks with unflushed
+		 * writes, in parallel; the others are skipped by disk_flush_many. */
+		if (!flushed) {
+			for (int i = 0; i < n; i++)
+				dk[i] = md[i]->d;
+			bad = disk_flush_many(dk, n, err) != 0;
 		}
 		flushed = 0;
 		if (bad) {
@@ -89,12 +100,21 @@ int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
 				nc++;
 			}
 			disk_io_run(ios, nc);
+			/* The copies that were written are flushed together. */
+			disk *fd[ARR_LOG_COPIES];
+			int fi[ARR_LOG_COPIES], fe[ARR_LOG_COPIES], nf = 0;
 			for (int i = 0; i < nc; i++) {
 				err[i] = ios[i].result;
-				if (!err[i])
-					err[i] = disk_flush(cd[i]);
-				got += err[i] == 0;
+				if (!err[i]) {
+					fi[nf] = i;
+					fd[nf++] = cd[i];
+				}
 			}
+			disk_flush_many(fd, nf, fe);
+			for (int j = 0; j < nf; j++)
+				err[fi[j]] = fe[j];
+			for (int i = 0; i < nc; i++)
+				got += err[i] == 0;
 			arr_note_errors(a, cd, err, nc);
 		}
 		if (need > 0 && got == need)

@@ -23,7 +23,10 @@
 
 typedef struct disk disk;
 
-enum disk_op { DISK_READ = 0, DISK_WRITE = 1 };
+/* DISK_FLUSH makes durable every write of its disk that completed before the batch
+ * started (buf NULL, len and off 0). A batch must not hold a flush and a write for
+ * the same disk: their order inside a batch is not defined. */
+enum disk_op { DISK_READ = 0, DISK_WRITE = 1, DISK_FLUSH = 2 };
 
 typedef struct disk_io {
 	disk *d;
@@ -67,8 +70,25 @@ int disk_io_run(disk_io *ios, int n);
 /* Single-request helpers. */
 int disk_pread(disk *d, void *buf, size_t len, uint64_t off);
 int disk_pwrite(disk *d, const void *buf, size_t len, uint64_t off);
-/* Make every completed write durable (fdatasync / the device cache flush). */
+/* Make every completed write durable (fdatasync / the device cache flush). A disk
+ * that took no write since its last successful flush is not flushed again (see
+ * "Write generations" in disk.c); a failed flush is retried by the next one. */
 int disk_flush(disk *d);
+/* The same for n disks at once: the flushes that are needed run in parallel (one
+ * batch; each disk's flush is a request like a write). err[i] gets disk i's result;
+ * returns 0 or the first error. A disk may appear more than once. */
+int disk_flush_many(disk *const *d, int n, int *err);
+/* 1 if a write completed on d since its last successful flush (or none was made
+ * yet through this handle): the next disk_flush will reach the device. */
+int disk_needs_flush(const disk *d);
+
+/* What went through one handle, since it was opened (tests and status). */
+typedef struct disk_counts {
+	uint64_t writes;         /* write requests completed (any result) */
+	uint64_t flushes;        /* flushes sent to the device */
+	uint64_t flushes_skipped;/* flushes asked for on a disk with nothing to flush */
+} disk_counts;
+void disk_get_counts(const disk *d, disk_counts *out);
 
 const disk_info *disk_get_info(const disk *d);
 const char *disk_path(const disk *d);

@@ -5,12 +5,12 @@
 #include "storage/disk.h"
 
 /* Backend table. start() begins every request of *ios[0..n) (all on disk d, n <= DISK_MAX_BATCH) and may
- * complete some at once (setting done/result); finish() waits for the rest. */
+ * complete some at once (setting done/result); finish() waits for the rest. A
+ * DISK_FLUSH request is the device cache flush (it is alone on its disk in a batch). */
 struct disk_ops {
 	const char *name;
 	int (*start)(disk *d, disk_io **ios, int n);
 	void (*finish)(disk *d, disk_io **ios, int n);
-	int (*flush)(disk *d);
 	void (*close)(disk *d);
 };
 
@@ -19,6 +19,11 @@ struct disk {
 	char *path;
 	disk_info info;
 	void *priv; /* backend state */
+	/* Write generations (disk.c), atomics: wgen counts completed writes (from 1, so
+	 * a new handle's first flush always runs), fgen is the wgen the last successful
+	 * flush covered. */
+	uint64_t wgen, fgen;
+	uint64_t nflush, nskip;
 };
 
 /* Wrap backend state in a new disk handle; path is copied. NULL on ENOMEM. */

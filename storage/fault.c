@@ -36,6 +36,8 @@ struct fdisk {
 	int vanished;
 	disk_io *pass[DISK_MAX_BATCH]; /* the requests handed to inner in this batch */
 	int npass;
+	struct undo *flush_from; /* a flush in this batch covers this entry and older */
+	int flushing;
 };
 
 struct flt_world {
@@ -133,6 +135,24 @@ static void power_cut(flt_world *w, struct fdisk *cur, const disk_io *io)
 	w->cut_at = 0;
 }
 
+/* A flush of f succeeded: forget the pre-images of the writes it covers (from
+ * f->flush_from down; a newer entry came from a write started after the flush).
+ * Caller holds w->mu. */
+static void flushed(struct fdisk *f)
+{
+	struct undo **pp = &f->undo;
+	while (*pp && *pp != f->flush_from)
+		pp = &(*pp)->prev;
+	struct undo *u = *pp;
+	*pp = NULL;
+	while (u) {
+		struct undo *prev = u->prev;
+		free(u->old);
+		free(u);
+		u = prev;
+	}
+}
+
 /* Count one write/flush event; returns 1 if it is the one that cuts the power. */
 static int tick(flt_world *w)
 {
@@ -167,6 +187,15 @@ static int f_start(disk *d, disk_io **ios, int n)
 				fail = save_preimage(f, io);
 			}
 		}
+		if (!fail && io->op == DISK_FLUSH) {
+			if (tick(w)) {
+				power_cut(w, f, NULL);
+				fail = -EIO;
+			} else {
+				f->flush_from = f->undo;
+				f->flushing = 1;
+			}
+		}
 		if (fail) {
 			io->result = fail;
 			io->done = 1;
@@ -187,6 +216,21 @@ static void f_finish(disk *d, disk_io **ios, int n)
 	(void)n;
 	if (f->npass)
 		f->inner->ops->finish(f->inner, f->pass, f->npass);
+	/* A flush is complete only if the power stayed on until every flush of the
+	 * batch was started and reaped: a cut by another disk's flush in the same batch
+	 * came before this one completed. */
+	for (int i = 0; i < f->npass; i++) {
+		disk_io *io = f->pass[i];
+		if (io->op != DISK_FLUSH)
+			continue;
+		pthread_mutex_lock(&f->w->mu);
+		if (f->w->dead)
+			io->result = -EIO;
+		else if (io->result == 0 && f->flushing)
+			flushed(f);
+		f->flushing = 0;
+		pthread_mutex_unlock(&f->w->mu);
+	}
 	/* Latency is virtual: added to the reported completion time, not slept, so a
 	 * slow disk does not also delay the reaping (and so the timing) of the other
 	 * disks in the batch. */
@@ -208,29 +252,6 @@ static void f_finish(disk *d, disk_io **ios, int n)
 		}
 	}
 	f->npass = 0;
-}
-
-static int f_flush(disk *d)
-{
-	struct fdisk *f = d->priv;
-	flt_world *w = f->w;
-	int r;
-
-	pthread_mutex_lock(&w->mu);
-	if (w->dead) {
-		r = -EIO;
-	} else if (f->vanished) {
-		r = -ENXIO;
-	} else if (tick(w)) {
-		power_cut(w, f, NULL);
-		r = -EIO;
-	} else {
-		r = f->inner->ops->flush(f->inner);
-		if (r == 0)
-			free_undo(f);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return r;
 }
 
 static void f_close(disk *d)
@@ -257,7 +278,6 @@ static const struct disk_ops fault_ops = {
 	.name = "fault",
 	.start = f_start,
 	.finish = f_finish,
-	.flush = f_flush,
 	.close = f_close,
 };
 
@@ -331,6 +351,17 @@ void flt_clear(disk *d)
 	f->vanished = 0;
 	f->latency_us = 0;
 	pthread_mutex_unlock(&f->w->mu);
+}
+
+uint64_t flt_unflushed(disk *d)
+{
+	struct fdisk *f = fd_of(d);
+	uint64_t n = 0;
+	pthread_mutex_lock(&f->w->mu);
+	for (struct undo *u = f->undo; u; u = u->prev)
+		n += u->len;
+	pthread_mutex_unlock(&f->w->mu);
+	return n;
 }
 
 void flt_arm_powercut(flt_world *w, uint64_t after, enum flt_pc_mode mode)

@@ -42,6 +42,9 @@ int flt_add_corrupt_read(disk *d, uint64_t off, uint64_t len);
 void flt_set_latency_us(disk *d, uint32_t us);
 void flt_disappear(disk *d);
 void flt_clear(disk *d); /* drop every rule and bring a vanished disk back */
+/* Bytes written to d that no flush has made durable yet (what a power cut now would
+ * roll back): a test's proof that a flush that was needed happened. */
+uint64_t flt_unflushed(disk *d);
 
 /* Power: cut at the after-th write or flush from now (1 = the next one). */
 void flt_arm_powercut(flt_world *w, uint64_t after, enum flt_pc_mode mode);

@@ -32,6 +32,7 @@ static int appl_up(store *s)
 	memset(&ap, 0, sizeof(ap));
 	pthread_mutex_init(&ap.mu, NULL);
 	pthread_mutex_init(&ap.evmu, NULL);
+	appl_durable_init(&ap);
 	ap.s = s;
 	ap.cfg.array_name = (char *)"test-array";
 	int r = ns_open(s, &ap.n, &e);
