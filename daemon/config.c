@@ -36,9 +36,10 @@ _Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds
 _Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
 
 enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
-            S_NFS, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
+            S_NFS, S_REPL, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
 static const char *const sect_name[S_COUNT] = {"array", "store", "native", "clients",
-                                               "api",   "web",   "log",    "daemon", "nfs"};
+                                               "api",   "web",   "log",    "daemon", "nfs",
+                                               "repl"};
 
 enum ktype {
 	T_NAME,    /* [A-Za-z0-9._-], min..max chars */
@@ -145,6 +146,12 @@ static const ckey keys[] = {
 	K(NFS, "stage_per_file", T_SIZE, nfs_stage_file, MB(1), TB(1), "64M", R),
 	K(NFS, "stage_total", T_SIZE, nfs_stage_total, MB(1), TB(1), "256M", R),
 	K(NFS, "handle_key", T_PATH, nfs_handle_key, 0, CFG_MAX_PATH, "", R),
+	K(REPL, "enable", T_BOOL, repl_enabled, 0, 1, "no", R),
+	KA(REPL, "listen", T_OPTADDR, repl_listen, repl_listen_set, 0, "0.0.0.0:7072", R),
+	KA(REPL, "peer", T_OPTADDR, repl_peer, repl_peer_set, 0, "", R),
+	K(REPL, "bwlimit", T_RATE, repl_bwlimit, 0, UINT64_MAX, "0", 0),
+	K(REPL, "delete_delay", T_DUR, repl_delete_delay_s, 0, 365 * 86400, "168h", 0),
+	KA(REPL, "paths", T_PATHS, repl_paths, nrepl_paths, 64, "", R),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)
