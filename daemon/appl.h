@@ -97,6 +97,7 @@ typedef struct appl {
 	appl_snap snap;
 
 	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
+	struct repl *repl;                         /* replication, or NULL (status, API) */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when

@@ -25,6 +25,7 @@
 #include "daemon/log.h"
 #include "daemon/native.h"
 #include "daemon/nfs.h"
+#include "daemon/repl.h"
 
 static void usage(FILE *f)
 {
@@ -77,6 +78,7 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 	if (apisrv)
 		api_reload(apisrv, &nc);
 	nfs_reload(ap->nfs, &nc);
+	repl_reload(ap->repl, &nc);
 	/* commit_interval and gc_min_live are read from ap->cfg; the rest of the
 	 * reloadable values only keep ap->cfg true for the next cfg_reload_diff. */
 	pthread_mutex_lock(&ap->mu);
@@ -196,6 +198,16 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
+	if ((r = repl_start(ap, config, &ap->repl, &e)) < 0) {
+		LOG_E("cannot start: %s", bks_errmsg(&e, r));
+		nfs_stop(ap->nfs);
+		api_stop(apisrv);
+		native_stop(nsrv);
+		appl_close(ap);
+		free(api_path);
+		free(ap);
+		return 1;
+	}
 	if ((r = write_pidfile(pidfile)) < 0)
 		LOG_W("pidfile %s: %s", pidfile, strerror(-r));
 	arr_status *st = malloc(sizeof(*st));
@@ -220,6 +232,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	ap->shutting_down = 1;
+	repl_stop(ap->repl); /* before the servers: its threads use the store */
+	ap->repl = NULL;
 	nfs_stop(ap->nfs);
 	ap->nfs = NULL;
 	native_stop(nsrv);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/nfs.h"
+#include "daemon/repl.h"
 #include "storage/arr_json.h"
 
 #define BKSTOR_VERSION_STR "0.1.0"
@@ -119,6 +120,7 @@ void status_json(appl *ap, json *j, int connections)
 	json_uint(j, "last_commit_ns", commits ? last : 0);
 	json_uint(j, "log_syncs", st.log_syncs);
 	nfs_status_json(ap->nfs, j);
+	repl_status_json(ap->repl, j);
 	json_obj_end(j);
 	free(as);
 }
