@@ -651,6 +651,11 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 				rc = hn < 0 ? hn : rc;
 				goto broken;
 			}
+			if (log_get_level() >= CFG_LOG_DEBUG) {
+				char hx[65], esc[LOG_ESC_LEN];
+				repl_hex(cm.fp, 32, hx);
+				LOG_D("repl: sent chunk %s of %s", hx, log_escs(esc, sizeof(esc), e->path));
+			}
 			pthread_mutex_lock(&r->mu);
 			r->tx_chunks++;
 			r->tx_chunk_bytes += slen;
