@@ -12,12 +12,13 @@ if ! command -v "$CC" >/dev/null 2>&1; then echo "fuzz: $CC not found, skipped";
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -I$top -D_GNU_SOURCE"
 common="$top/common/bks.c"
 status=0
-for t in label segment wire jsonp http config nfs dir; do
+for t in label segment wire jsonp http config nfs dir repl; do
 	bin="$out/fuzz-$t"
 	case $t in
 	label) srcs="$top/fuzz/fuzz-label.c $top/storage/label.c $common" ;;
 	segment) srcs="$top/fuzz/fuzz-segment.c $top/dedup/*.c $top/storage/*.c $top/raid/raid.c $top/common/json.c $common -laio -lisal -lzstd -lcrypto -lpthread" ;;
 	wire) srcs="$top/fuzz/fuzz-wire.c $top/proto/wire.c $common" ;;
+	repl) srcs="$top/fuzz/fuzz-repl.c $top/proto/repl.c $top/proto/wire.c $common" ;;
 	jsonp) srcs="$top/fuzz/fuzz-jsonp.c $top/common/jsonp.c $common" ;;
 	config) srcs="$top/fuzz/fuzz-config.c $top/daemon/config.c $common" ;;
 	http) srcs="$top/fuzz/fuzz-http.c $top/cli/http.c $common" ;;
@@ -30,7 +31,9 @@ for t in label segment wire jsonp http config nfs dir; do
 	mkdir -p "$corpus"
 	# Seeds: valid structures written by the unit tests' seed modes.
 	for b in "$top/build-ci" "$top/build"; do
-		if [ -x "$b/tests/test-$t" ]; then "$b/tests/test-$t" --seeds "$corpus" || true; break; fi
+		seeder="$b/tests/test-$t"
+		[ "$t" = repl ] && seeder="$b/tests/test-repl-proto"
+		if [ -x "$seeder" ]; then "$seeder" --seeds "$corpus" || true; break; fi
 	done
 	echo "fuzz: $t for ${secs}s"
 	if ! "$bin" -max_total_time="$secs" -max_len=20000 -print_final_stats=1 "$corpus" \

@@ -155,6 +155,11 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 	m->type = type;
 	if (!RT[type].name)
 		return bks_fail(e, -EOPNOTSUPP, "replication frame: unknown type 0x%02x", type);
+	/* The header's bounds again: a payload decoded on its own obeys them too. */
+	if (n < RT[type].min || n > RT[type].max)
+		return bks_fail(e, n > RT[type].max ? -EMSGSIZE : -EBADMSG,
+		                "replication %s: payload of %zu bytes (%u..%u)", RT[type].name, n,
+		                RT[type].min, RT[type].max);
 	switch (type) {
 	case REPL_HELLO:
 		m->version = (uint16_t)g(&r, 2);
