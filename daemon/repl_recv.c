@@ -131,23 +131,35 @@ int repl_dels_load(repl *r)
 	return rc;
 }
 
-/* Apply the deletes whose time has come (listener thread). */
+/* Apply the deletes whose time has come (listener thread). The due ones are copied
+ * out under r->mu (a connection may append meanwhile, moving the array), applied
+ * under appl.mu alone, then dropped from the front, where they still are: only this
+ * thread removes entries, and appends go to the end. */
 static void dels_apply(repl *r)
 {
 	appl *ap = r->ap;
 	uint64_t now = bks_wall_ns() / 1000000000ull;
 	size_t done = 0;
+	rdel *due = NULL;
 	pthread_mutex_lock(&r->mu);
 	while (done < r->ndels && r->dels[done].due_s <= now)
 		done++;
+	if (done && (due = malloc(done * sizeof(*due))) != NULL) {
+		for (size_t i = 0; i < done; i++) {
+			due[i] = r->dels[i];
+			due[i].path = strdup(r->dels[i].path);
+		}
+	}
 	pthread_mutex_unlock(&r->mu);
-	if (!done)
+	if (!done || !due)
 		return;
 	for (size_t i = 0; i < done; i++) {
-		rdel *d = &r->dels[i]; /* only this thread removes entries */
+		rdel *d = &due[i];
 		uint64_t dir;
 		char name[NS_NAME_MAX + 1], esc[LOG_ESC_LEN];
 		ns_attr a;
+		if (!d->path)
+			continue; /* out of memory: dropped, the file stays (the safe side) */
 		pthread_mutex_lock(&ap->mu);
 		int rc = ns_resolve(ap->n, d->path, &a);
 		if (rc == 0 && (a.id != d->id || a.gen != d->gen))
@@ -162,7 +174,9 @@ static void dels_apply(repl *r)
 		else if (rc < 0 && rc != -ENOENT)
 			LOG_I("repl: delayed delete of %s not applied: %s",
 			      log_escs(esc, sizeof(esc), d->path), strerror(-rc));
+		free(d->path);
 	}
+	free(due);
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < done; i++)
 		free(r->dels[i].path);
@@ -522,6 +536,17 @@ static void *conn_main(void *arg)
 			break;
 		}
 		if (m.type == REPL_HELLO) {
+			pthread_mutex_lock(&r->mu);
+			int source = r->ap->cfg.repl_peer_set || r->pin_addr[0];
+			pthread_mutex_unlock(&r->mu);
+			if (source) {
+				/* Each side would send the other's files back as changes, forever. */
+				LOG_W("repl: %s: refused: this appliance is itself a source; two-way "
+				      "replication is not supported", c.peer);
+				repl_send_error(&c, -EBUSY, "this twin is itself a replication source: "
+				                "two-way replication is not supported");
+				break;
+			}
 			if (m.version != REPL_VERSION) {
 				repl_send_error(&c, -EPROTONOSUPPORT, "version %u, this twin speaks %u",
 				                m.version, REPL_VERSION);
