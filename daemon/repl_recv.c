@@ -232,7 +232,9 @@ struct rfile {
 	uint8_t need[WIRE_FP_MAX / 8];
 	uint32_t nfp;
 	uint64_t bytes;
+	uint64_t unsynced;           /* stored bytes received since the last sync */
 };
+#define SYNC_EVERY (4u << 20)
 
 /* Is entry i's chunk needed earlier in the list? Else remember it as needed. */
 static int seen_before(struct rfile *f, uint32_t i)
@@ -326,6 +328,16 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 					pthread_mutex_lock(&ap->mu);
 					rc = store_put_stored(f->w, m.fp, m.data, m.dlen, m.rlen,
 					                      m.codec ? SEG_ZSTD : SEG_RAW);
+					f->unsynced += m.dlen;
+					/* Per-file progress: the chunks of a file still arriving are made
+					 * durable (the intent log; a replay indexes them) every
+					 * SYNC_EVERY bytes, so after a crash of this twin the source
+					 * is asked again only for what came since. */
+					if (rc == 0 && f->unsynced >= SYNC_EVERY) {
+						bks_err se = {0};
+						if (ns_sync(ap->n, ns_root(ap->n), &se) == 0)
+							f->unsynced = 0;
+					}
 					pthread_mutex_unlock(&ap->mu);
 					if (rc == -EBADMSG)
 						LOG_W("repl: %s: %s: a chunk does not match its SHA-256: refused",
