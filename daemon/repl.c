@@ -59,6 +59,8 @@ void repl_stop(repl *r)
 	free(r->dels);
 	SSL_CTX_free(r->sctx);
 	SSL_CTX_free(r->cctx);
+	X509_free(r->cert);
+	EVP_PKEY_free(r->key);
 	pthread_cond_destroy(&r->scv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);

@@ -38,6 +38,8 @@ struct repl {
 	char dir[1024];              /* the configuration's directory, with its '/' */
 	uint8_t id[REPL_ID_LEN];     /* this appliance */
 	char fp[REPL_FP_HEX];        /* this appliance's certificate */
+	X509 *cert;                  /* this appliance's certificate and key */
+	EVP_PKEY *key;
 	SSL_CTX *sctx, *cctx;        /* server (twin side), client (source side) */
 
 	pthread_mutex_t mu;          /* everything below */

@@ -178,9 +178,6 @@ static int pem_to_file(const char *path, EVP_PKEY *k, X509 *x, int mode)
 	return r;
 }
 
-static X509 *g_cert;
-static EVP_PKEY *g_key;
-
 int repl_identity_load(repl *r, bks_err *e)
 {
 	char kpath[1100], cpath[1100], ipath[1100], line[80];
@@ -213,29 +210,29 @@ int repl_identity_load(repl *r, bks_err *e)
 			return bks_fail(e, -EPERM, "%s is readable by group or others (mode %04o): "
 			                "chmod 600 it", kpath, (unsigned)(st.st_mode & 07777));
 		f = fopen(kpath, "r");
-		g_key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+		r->key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
 		if (f)
 			fclose(f);
 		f = fopen(cpath, "r");
-		g_cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		r->cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 		if (f)
 			fclose(f);
-		if (!g_key || !g_cert)
+		if (!r->key || !r->cert)
 			return bks_fail(e, -EINVAL, "cannot read %s or %s: %s", kpath, cpath, ssl_why());
 	} else {
-		g_key = EVP_EC_gen("P-256");
-		g_cert = g_key ? make_cert(g_key, r->id) : NULL;
-		if (!g_cert)
+		r->key = EVP_EC_gen("P-256");
+		r->cert = r->key ? make_cert(r->key, r->id) : NULL;
+		if (!r->cert)
 			return bks_fail(e, -EIO, "cannot make the replication certificate: %s",
 			                ssl_why());
-		int w = pem_to_file(cpath, NULL, g_cert, 0644);
+		int w = pem_to_file(cpath, NULL, r->cert, 0644);
 		if (w == 0)
-			w = pem_to_file(kpath, g_key, NULL, 0600);
+			w = pem_to_file(kpath, r->key, NULL, 0600);
 		if (w < 0)
 			return bks_fail(e, w, "cannot write %s / %s: %s", cpath, kpath, strerror(-w));
 		LOG_I("repl: made certificate %s and key %s", cpath, kpath);
 	}
-	return cert_fp(g_cert, r->fp);
+	return cert_fp(r->cert, r->fp);
 }
 
 int repl_pin_load(repl *r)
@@ -324,7 +321,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 	return 0;
 }
 
-static SSL_CTX *ctx_new(int server, bks_err *e)
+static SSL_CTX *ctx_new(repl *r, int server, bks_err *e)
 {
 	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!c)
@@ -332,7 +329,7 @@ static SSL_CTX *ctx_new(int server, bks_err *e)
 	/* TLS 1.3 only: no renegotiation, no static RSA, forward secrecy always. */
 	if (!SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) ||
-	    SSL_CTX_use_certificate(c, g_cert) != 1 || SSL_CTX_use_PrivateKey(c, g_key) != 1 ||
+	    SSL_CTX_use_certificate(c, r->cert) != 1 || SSL_CTX_use_PrivateKey(c, r->key) != 1 ||
 	    SSL_CTX_check_private_key(c) != 1) {
 		bks_fail(e, -EIO, "TLS context: %s", ssl_why());
 		SSL_CTX_free(c);
@@ -347,7 +344,7 @@ static SSL_CTX *ctx_new(int server, bks_err *e)
 int repl_tls_init(repl *r, bks_err *e)
 {
 	pthread_once(&vonce, vidx_init);
-	if (!(r->sctx = ctx_new(1, e)) || !(r->cctx = ctx_new(0, e)))
+	if (!(r->sctx = ctx_new(r, 1, e)) || !(r->cctx = ctx_new(r, 0, e)))
 		return e && e->code ? e->code : -EIO;
 	return 0;
 }

@@ -86,6 +86,8 @@ n0=$(refused)
 ca put "$T/small" /two -p >/dev/null
 r_synced 8 && bad "a source with a new certificate still replicates" ||
 	ok "a source with a new certificate: no lag 0 ($(rj a "d['state']"))"
+[ "$(rj a "int(d['lag']['files'] >= 1 and d['lag']['seconds'] >= 3)")" = 1 ] &&
+	ok "A's lag shows it: $(rj a "d['lag']")" || bad "A's lag: $(rj a "d['lag']")"
 cb stat /two >/dev/null 2>&1 && bad "B took a file from an unpinned source" ||
 	ok "B has not got the file"
 [ "$(refused)" -gt "$n0" ] && ok "B counted the refusals" || bad "B did not count them"
