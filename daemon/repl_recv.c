@@ -194,7 +194,8 @@ static void dels_apply(repl *r)
 static void cstr(wire_str s, char *out, size_t cap)
 {
 	size_t n = s.len < cap - 1 ? s.len : cap - 1;
-	memcpy(out, s.p, n);
+	if (n)
+		memcpy(out, s.p, n); /* an absent string is a NULL view */
 	out[n] = 0;
 }
 

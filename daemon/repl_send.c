@@ -924,7 +924,8 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	for (size_t i = 0; i < man->cap; i++)
 		if (man->v[i].path && !mtab_get(&curset, man->v[i].path))
 			dels[ndels++] = man->v[i].path;
-	qsort(dels, ndels, sizeof(*dels), cmp_path_desc);
+	if (ndels)
+		qsort(dels, ndels, sizeof(*dels), cmp_path_desc);
 	for (size_t i = 0; i < ndels; i++) {
 		char p[WIRE_PATH_MAX + 1];
 		snprintf(p, sizeof(p), "%s", dels[i]);

@@ -43,9 +43,19 @@ r_up() { # DIR PID: the control API answers
 		[ -S "$1/api.sock" ] && BKSTOR_CLIENT="$1/client.conf" "$ctl_bin" status >/dev/null 2>&1 &&
 			return 0
 		kill -0 "$2" 2>/dev/null || return 1
+		for p in $PIDa $PIDb; do
+			kill -0 "$p" 2>/dev/null || { echo "# daemon $p died"; return 1; }
+		done
 		sleep 0.1
 	done
 	return 1
+}
+# At the end: on failure, the tails of both daemons' logs (d_finish shows daemon.log).
+r_finish() {
+	[ "$fails" = 0 ] && { echo "all checks passed"; exit 0; }
+	echo "$fails check(s) failed"
+	for n in a b; do echo "--- $n.log"; grep -v "sent chunk" "$T/$n.log" | tail -25; done
+	exit 1
 }
 r_make() { # NAME PORT REPLPORT DELAY
 	"$bkstord" --demo "$T/$1" --port "$2" >>"$T/$1.log" 2>&1 &

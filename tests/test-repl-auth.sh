@@ -109,4 +109,4 @@ case "$(rj a "d['last_error']")" in
 *) bad "A's last error: $(rj a "d['last_error']")";;
 esac
 cb stat /three >/dev/null 2>&1 && bad "/three reached the re-keyed twin" || ok "/three did not cross"
-d_finish
+r_finish

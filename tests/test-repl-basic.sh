@@ -80,4 +80,4 @@ check "B: verify --wait is clean" 0 cb verify --wait
 check "B: repl status (human)" 0 cb repl status
 check "A stops cleanly" 0 r_stop a
 check "B stops cleanly" 0 r_stop b
-d_finish
+r_finish

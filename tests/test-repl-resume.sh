@@ -104,4 +104,4 @@ echo "# chunks: $uniq distinct, $total sends, at most $maxs sends of one"
 [ "$uniq" -le $((3 * (12 << 20) / 4096)) ] && ok "distinct chunks sent bounded by 3 files" ||
 	bad "$uniq distinct chunks"
 kill -9 $PXPID 2>/dev/null
-d_finish
+r_finish
