@@ -43,6 +43,7 @@
 #define STATE_VERSION 1u
 #define ZPIECE (16u << 10)       /* a hole crosses as zero chunks of this size */
 #define SAVE_EVERY_NS 2000000000ull
+#define ENT_FIXED 52             /* repl.state: an entry's bytes after its path */
 
 /* ---- the manifest: path -> what the twin has ---- */
 
@@ -51,6 +52,8 @@ typedef struct ment {
 	uint8_t type;            /* enum ns_type */
 	uint64_t id, gen, size;
 	int64_t mtime_ns;
+	int64_t ctime_ns;        /* a file's content changed even if size and mtime were
+	                          * put back (cp -p, rsync -t): ctime moved */
 	uint32_t mode, uid, gid;
 } ment;
 
@@ -200,13 +203,13 @@ static int mtab_rename(mtab *t, const char *from, const char *to)
 }
 
 /* repl.state: magic 8 | version u32 | 0 u32 | count u64 | entries (type u8, path u16
- * + bytes, id, gen, size u64, mtime i64, mode, uid, gid u32) | xxh3-64. */
+ * + bytes, id, gen, size u64, mtime, ctime i64, mode, uid, gid u32) | xxh3-64. */
 static int state_save(repl *r, const mtab *t)
 {
 	size_t n = 24 + 8;
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->v[i].path)
-			n += 1 + 2 + strlen(t->v[i].path) + 32 + 12;
+			n += 1 + 2 + strlen(t->v[i].path) + ENT_FIXED;
 	uint8_t *b = malloc(n), *p = b;
 	if (!b)
 		return -ENOMEM;
@@ -228,10 +231,11 @@ static int state_save(repl *r, const mtab *t)
 		le_put64(p + 8, e->gen);
 		le_put64(p + 16, e->size);
 		le_put64(p + 24, (uint64_t)e->mtime_ns);
-		le_put32(p + 32, e->mode);
-		le_put32(p + 36, e->uid);
-		le_put32(p + 40, e->gid);
-		p += 44;
+		le_put64(p + 32, (uint64_t)e->ctime_ns);
+		le_put32(p + 40, e->mode);
+		le_put32(p + 44, e->uid);
+		le_put32(p + 48, e->gid);
+		p += ENT_FIXED;
 	}
 	le_put64(p, bks_xxh3(b, (size_t)(p - b)));
 	char path[1100];
@@ -268,7 +272,7 @@ static int state_load(repl *r, mtab *t)
 			ment e = {0};
 			e.type = b[pos];
 			uint16_t pl = le_get16(b + pos + 1);
-			if (pl == 0 || pos + 3 + pl + 44 > end) {
+			if (pl == 0 || pos + 3 + pl + ENT_FIXED > end) {
 				rc = -EINVAL;
 				break;
 			}
@@ -281,11 +285,12 @@ static int state_load(repl *r, mtab *t)
 			e.gen = le_get64(q + 8);
 			e.size = le_get64(q + 16);
 			e.mtime_ns = (int64_t)le_get64(q + 24);
-			e.mode = le_get32(q + 32);
-			e.uid = le_get32(q + 36);
-			e.gid = le_get32(q + 40);
+			e.ctime_ns = (int64_t)le_get64(q + 32);
+			e.mode = le_get32(q + 40);
+			e.uid = le_get32(q + 44);
+			e.gid = le_get32(q + 48);
 			rc = mtab_put(t, &e);
-			pos += 3 + pl + 44;
+			pos += 3 + pl + ENT_FIXED;
 		}
 	}
 	free(b);
@@ -331,6 +336,7 @@ static int tree_add(tree *t, const char *path, const ns_attr *a)
 	e->gen = a->gen;
 	e->size = a->type == NS_FILE ? a->size : 0;
 	e->mtime_ns = a->mtime_ns;
+	e->ctime_ns = a->ctime_ns;
 	e->mode = a->mode;
 	e->uid = a->uid;
 	e->gid = a->gid;
@@ -544,6 +550,7 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 	/* What is sent is what the map says now. */
 	e->size = oi.size;
 	e->mtime_ns = a.mtime_ns;
+	e->ctime_ns = a.ctime_ns;
 	e->mode = a.mode;
 	e->uid = a.uid;
 	e->gid = a.gid;
@@ -744,7 +751,10 @@ static int want(const ment *o, const ment *e)
 {
 	if (!o || o->type != e->type || o->id != e->id || o->gen != e->gen)
 		return W_CONTENT;
-	if (e->type == NS_FILE && (o->size != e->size || o->mtime_ns != e->mtime_ns))
+	/* A file whose ctime moved may have new content even with its old size and
+	 * mtime: offered again (only its fingerprints cross when it has not). */
+	if (e->type == NS_FILE && (o->size != e->size || o->mtime_ns != e->mtime_ns ||
+	                           o->ctime_ns != e->ctime_ns))
 		return W_CONTENT;
 	if (o->mode != e->mode || o->uid != e->uid || o->gid != e->gid)
 		return W_ATTR;

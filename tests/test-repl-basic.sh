@@ -57,6 +57,41 @@ cb get /backup/host1/first.img - 2>/dev/null | cmp -s - "$T/gens/gen01.img" &&
 cb stat /backup/host1/gen01.img >/dev/null 2>&1 && bad "B: the old name is still there" ||
 	ok "B: the old name is gone"
 
+# A change in place with the mtime put back (as cp -p or rsync -t over NFS leave it):
+# size and mtime as before, only ctime tells; it must still cross.
+PYTHONPATH="${top_srcdir:-.}/tests" python3 - "$((PA + 2))" "$((PA + 3))" <<'PY' || bad "NFS write + SETATTR mtime on A"
+import struct, sys
+from nfsrpc import *
+nfs, mnt_port = int(sys.argv[1]), int(sys.argv[2])
+m = Conn(mnt_port, privileged=True)
+st, root = mnt(m, "/")
+assert st == 0, st
+c = Conn(nfs, privileged=True)
+fh = root
+for name in ("backup", "host1", "gen03.img"):
+    st, fh = lookup(c, fh, name)
+    assert st == 0, (name, st)
+st, fa = getattr_(c, fh)
+msec, mnsec = u32(fa, 68), u32(fa, 72)
+st, n, _, _ = write(c, fh, 1000, b"CHANGED!", 2)
+assert st == 0 and n == 8, (st, n)
+args = opaque(fh) + p32(0) * 5 + p32(2) + p32(msec) + p32(mnsec) + p32(0)
+st, _ = nfs_status(c, 2, args)
+assert st == 0, ("setattr", st)
+st, fa2 = getattr_(c, fh)
+assert (u32(fa2, 68), u32(fa2, 72)) == (msec, mnsec) and fa2[20:28] == fa[20:28]
+PY
+python3 - "$T/gens/gen03.img" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[1000:1008] = b"CHANGED!"
+open(sys.argv[1] + ".changed", "wb").write(b)
+PY
+r_synced 30 || bad "in-place change: no lag 0"
+cb get /backup/host1/gen03.img - 2>/dev/null | cmp -s - "$T/gens/gen03.img.changed" &&
+	ok "B: a change in place with size and mtime put back crossed (ctime)" ||
+	bad "B: gen03.img lacks the change made in place with its mtime put back"
+
 # A delete waits for B's delete_delay.
 ca rm /backup/host1/gen02.img >/dev/null || bad "rm on A"
 t0=$(date +%s)
