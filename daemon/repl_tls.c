@@ -489,7 +489,9 @@ int repl_accept(repl *r, int fd, const char *peer, rconn *c, int *pair_only)
 	}
 	snprintf(c->peer_fp, sizeof(c->peer_fp), "%s", v.got);
 	*pair_only = v.pair_only;
-	set_timeouts(fd, 600);
+	/* A paired source may be quiet between frames of a slow cycle; an unpinned peer
+	 * allowed in for PAIR gets no more time than the handshake had. */
+	set_timeouts(fd, v.pair_only ? 10 : 600);
 	return 0;
 }
 
