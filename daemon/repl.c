@@ -18,6 +18,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 		return bks_fail(e, -ENOMEM, "out of memory");
 	r->ap = ap;
 	r->lfd = -1;
+	r->send_fd = -1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->scv, NULL);
 	snprintf(r->state, sizeof(r->state), "starting");

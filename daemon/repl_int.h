@@ -66,6 +66,7 @@ struct repl {
 	/* sender (source side) */
 	pthread_t sth;
 	int sstarted;
+	int send_fd;                 /* the sender's connection (-1 none): shut down by stop */
 	pthread_cond_t scv;
 	uint64_t bwlimit;            /* bytes/s, 0 none */
 	char state[40];              /* "idle", "sending", "connecting", "error", ... */

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -840,6 +841,14 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
 		goto out;
 	}
+	pthread_mutex_lock(&r->mu);
+	r->send_fd = c.fd;
+	int stopping = r->stopping;
+	pthread_mutex_unlock(&r->mu);
+	if (stopping) {
+		rc = -ECANCELED;
+		goto out;
+	}
 	set_state(r, "sending", NULL);
 	if (!(sbuf = malloc(STORE_STORED_MAX))) {
 		rc = -ENOMEM;
@@ -968,6 +977,9 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 out:
 	if (c.fd >= 0 || c.ssl) {
 		account(r, &c, &mark, &next_ns);
+		pthread_mutex_lock(&r->mu);
+		r->send_fd = -1;
+		pthread_mutex_unlock(&r->mu);
 		repl_conn_close(&c);
 	}
 	if (state_save(r, man) < 0)
@@ -1075,6 +1087,9 @@ void repl_sender_stop(repl *r)
 		return;
 	pthread_mutex_lock(&r->mu);
 	r->stopping = 1;
+	/* A send to a twin that stopped reading would wait out its timeout: cut it. */
+	if (r->send_fd >= 0)
+		shutdown(r->send_fd, SHUT_RDWR);
 	pthread_cond_broadcast(&r->scv);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->sth, NULL);
