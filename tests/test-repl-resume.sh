@@ -5,6 +5,7 @@
 # during the transfer and started again. Everything converges: every file on B is
 # byte-identical, B verifies clean, and no chunk crossed more than once per cut
 # (A logs each chunk it sends at debug level: sends per fingerprint <= 1 + cuts).
+# Then B is frozen (SIGSTOP) mid-transfer: A still stops within seconds.
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 PX=$((RP - 1))
 python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', $PX)); s.close()" 2>/dev/null ||
@@ -103,5 +104,19 @@ echo "# chunks: $uniq distinct, $total sends, at most $maxs sends of one"
 # A copy of f1 (f4): none of its chunks crossed on their own: f1's were enough.
 [ "$uniq" -le $((3 * (12 << 20) / 4096)) ] && ok "distinct chunks sent bounded by 3 files" ||
 	bad "$uniq distinct chunks"
+# A twin that stops reading (SIGSTOP) mid-transfer must not hold the source's
+# shutdown for its 60 s send timeout.
+head -c $((24 << 20)) /dev/urandom >"$T/f5"
+ca put "$T/f5" /r/f5 >/dev/null || bad "put f5"
+ca commit >/dev/null
+sleep 1
+kill -STOP "$PIDb"
+sleep 1
+t0=$(date +%s)
+r_stop a
+took=$(($(date +%s) - t0))
+kill -CONT "$PIDb"
+[ "$took" -lt 10 ] && ok "A stopped in ${took} s while its twin was frozen mid-transfer" ||
+	bad "A took ${took} s to stop while its twin was frozen"
 kill -9 $PXPID 2>/dev/null
 r_finish
