@@ -171,10 +171,13 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
-	if ((r = native_start(ap, &nsrv, &e)) < 0 ||
+	/* Replication before the control API: the API's repl verbs must find it. */
+	if ((r = repl_start(ap, config, &ap->repl, &e)) < 0 ||
+	    (r = native_start(ap, &nsrv, &e)) < 0 ||
 	    (r = api_start(ap, nsrv, api_path, &apisrv, &e)) < 0) {
 		LOG_E("cannot start: %s", bks_errmsg(&e, r));
 		native_stop(nsrv);
+		repl_stop(ap->repl);
 		appl_close(ap);
 		free(api_path);
 		free(ap);
@@ -193,16 +196,7 @@ int main(int argc, char **argv)
 		LOG_E("cannot start: %s", bks_errmsg(&e, r));
 		api_stop(apisrv);
 		native_stop(nsrv);
-		appl_close(ap);
-		free(api_path);
-		free(ap);
-		return 1;
-	}
-	if ((r = repl_start(ap, config, &ap->repl, &e)) < 0) {
-		LOG_E("cannot start: %s", bks_errmsg(&e, r));
-		nfs_stop(ap->nfs);
-		api_stop(apisrv);
-		native_stop(nsrv);
+		repl_stop(ap->repl);
 		appl_close(ap);
 		free(api_path);
 		free(ap);
@@ -232,12 +226,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	ap->shutting_down = 1;
-	repl_stop(ap->repl); /* before the servers: its threads use the store */
-	ap->repl = NULL;
 	nfs_stop(ap->nfs);
 	ap->nfs = NULL;
 	native_stop(nsrv);
 	api_stop(apisrv);
+	repl_stop(ap->repl); /* after the API (whose repl verbs use it), before the store */
+	ap->repl = NULL;
 	r = appl_close(ap);
 	if (pidfile && pidfile[0])
 		unlink(pidfile);

@@ -177,6 +177,16 @@ static void dels_apply(repl *r)
 		free(d->path);
 	}
 	free(due);
+	/* The deletes are durable before they leave repl.deletes (a crash in between
+	 * applies one twice: harmless, the object check finds nothing). */
+	bks_err se = {0};
+	pthread_mutex_lock(&ap->mu);
+	int sr = ns_sync(ap->n, ns_root(ap->n), &se);
+	pthread_mutex_unlock(&ap->mu);
+	if (sr < 0) {
+		LOG_E("repl: delayed deletes not synced (kept for a retry): %s", bks_errmsg(&se, sr));
+		return;
+	}
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < done; i++)
 		free(r->dels[i].path);
@@ -459,6 +469,11 @@ static int rx_op(repl *r, rconn *c, const repl_msg *m)
 		v = m->v;
 		break;
 	}
+	/* DONE means durable: the source counts the change as on the twin from then on
+	 * and never sends it again. (A DELETE is durable in repl.deletes; SYNC commits.) */
+	if (rc == 0 && (m->type == REPL_MKDIR || m->type == REPL_ATTR ||
+	                m->type == REPL_SYMLINK || m->type == REPL_RENAME))
+		rc = ns_sync(ap->n, ns_root(ap->n), &e);
 	pthread_mutex_unlock(&ap->mu);
 	/* The end of a cycle: commit, so the twin's copy stands on its own. */
 	if (m->type == REPL_SYNC)
