@@ -8,7 +8,8 @@
 #   r_synced SECONDS                  commit on A, wait until B has all of it
 #   ca ARGS / cb ARGS                 bkstorctl against A / B
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
-# Ten adjacent free ports: A's four, B's four, A's and B's replication listeners.
+# Fifteen adjacent free ports: A's demo ports, B's (six each: the demo takes four
+# today, five with iSCSI), A's and B's replication listeners, a spare for a proxy.
 RP=$(python3 - "$$" <<'PYEOF'
 import socket, sys, time
 start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000 + 17) % 40000
@@ -22,13 +23,13 @@ def free(p):
     finally:
         s.close()
 for i in range(2000):
-    p = 20000 + (start - 20000 + i * 10) % 40000
-    if all(free(p + k) for k in range(10)):
+    p = 20000 + (start - 20000 + i * 15) % 40000
+    if all(free(p + k) for k in range(15)):
         print(p)
         break
 PYEOF
 )
-PA=$RP PB=$((RP + 4)) RA=$((RP + 8)) RB=$((RP + 9))
+PA=$RP PB=$((RP + 6)) RA=$((RP + 12)) RB=$((RP + 13)) PX=$((RP + 14))
 PIDa="" PIDb=""
 rcleanup() {
 	[ -n "$PIDa" ] && kill -9 "$PIDa" 2>/dev/null

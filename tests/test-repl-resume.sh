@@ -7,9 +7,6 @@
 # (A logs each chunk it sends at debug level: sends per fingerprint <= 1 + cuts).
 # Then B is frozen (SIGSTOP) mid-transfer: A still stops within seconds.
 . "${top_srcdir:-.}/tests/repl-lib.sh"
-PX=$((RP - 1))
-python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', $PX)); s.close()" 2>/dev/null ||
-	{ echo "SKIP: port $PX taken"; exit 77; }
 
 r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
 printf 'peer = 127.0.0.1:%s\nbwlimit = 12M\n' "$PX" >>"$T/a/bkstord.conf"
