@@ -152,4 +152,9 @@ int cmd_lun_resize(cli_ctx *c, int argc, char **argv);
 int cmd_lun_acl(cli_ctx *c, int argc, char **argv);
 int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
 
+/* cmd_repl.c: replication, through the daemon's control API */
+int cmd_repl_status(cli_ctx *c, int argc, char **argv);
+int cmd_repl_token(cli_ctx *c, int argc, char **argv);
+int cmd_repl_pair(cli_ctx *c, int argc, char **argv);
+
 #endif /* BKS_CLI_H */

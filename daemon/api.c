@@ -17,6 +17,7 @@
 #include "common/jsonp.h"
 #include "daemon/cfg_rewrite.h"
 #include "daemon/log.h"
+#include "daemon/repl.h"
 #include "daemon/status.h"
 #include "storage/arr_json.h"
 #include "storage/devprobe.h"
@@ -585,7 +586,8 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 	} else if (!strcmp(url, "/api/v1/status") || !strcmp(url, "/api/v1/array") ||
 	           !strcmp(url, "/api/v1/disks") || !strcmp(url, "/api/v1/jobs") ||
 	           !strcmp(url, "/api/v1/events") || !strcmp(url, "/api/v1/files") ||
-	           !strcmp(url, "/api/v1/stat") || !strcmp(url, "/api/v1/throughput")) {
+	           !strcmp(url, "/api/v1/stat") || !strcmp(url, "/api/v1/throughput") ||
+	           !strcmp(url, "/api/v1/repl")) {
 		if (!get) {
 			*allow = "GET";
 			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
@@ -602,6 +604,11 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 			get_events(a, conn, rp);
 		} else if (!strcmp(url, "/api/v1/throughput")) {
 			get_throughput(a, rp);
+		} else if (!strcmp(url, "/api/v1/repl")) {
+			reply_begin(rp, MHD_HTTP_OK);
+			json_obj_begin(&rp->j, NULL);
+			repl_status_json(a->ap->repl, &rp->j);
+			json_obj_end(&rp->j);
 		} else {
 			get_files(a, conn, rp, !strcmp(url, "/api/v1/stat"));
 		}
@@ -619,6 +626,40 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 		}
 	} else {
 		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
+	}
+}
+
+/* POST /api/v1/repl/token and /api/v1/repl/pair (Unix socket only: the token is a
+ * secret, and pairing decides whom this appliance trusts). Pairing connects to the
+ * twin from this thread (bounded by the connect and handshake timeouts). */
+static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
+{
+	jsonp *d;
+	bks_err e = {0};
+	if (api_parse_body(rq, rp, &d) < 0)
+		return;
+	const jsonp_val *b = jsonp_root(d);
+	reply_begin(rp, MHD_HTTP_OK);
+	json_obj_begin(&rp->j, NULL);
+	int r;
+	if (!strcmp(url, "/api/v1/repl/token")) {
+		r = repl_api_token(a->ap->repl, &rp->j, &e);
+	} else {
+		const char *addr = jsonp_get_str(b, "address", NULL);
+		r = addr ? repl_api_pair(a->ap->repl, addr, jsonp_get_str(b, "token", NULL),
+		                         jsonp_get_str(b, "fingerprint", NULL), &rp->j, &e)
+		         : bks_fail(&e, -EINVAL, "field 'address' (HOST:PORT) is required");
+	}
+	json_obj_end(&rp->j);
+	jsonp_free(d);
+	if (r < 0) {
+		json_finish(&rp->j);
+		fclose(rp->f);
+		free(rp->buf);
+		rp->buf = NULL;
+		rp->f = NULL;
+		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN : 0, r, "%s",
+		            bks_errmsg(&e, r));
 	}
 }
 
@@ -644,6 +685,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			web_passwd(a, jsonp_root(d), &rp);
 			jsonp_free(d);
 		}
+	} else if (!strcmp(url, "/api/v1/repl/token") && !strcmp(method, "POST")) {
+		post_repl(a, url, rq, &rp);
+	} else if (!strcmp(url, "/api/v1/repl/pair") && !strcmp(method, "POST")) {
+		post_repl(a, url, rq, &rp);
 	} else {
 		api_dispatch(a, conn, url, method, rq, &rp, &allow);
 	}

@@ -131,6 +131,7 @@ typedef struct appl {
 	struct nfs_srv *nfs;                       /* the NFS server, or NULL (status) */
 	struct lun_set *luns;                      /* the LUNs (daemon/lun.h), or NULL */
 	struct iscsi_srv *iscsi;                   /* the iSCSI target, or NULL (status) */
+	struct repl *repl;                         /* replication, or NULL (status, API) */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when

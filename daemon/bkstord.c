@@ -29,6 +29,7 @@
 #include "daemon/native.h"
 #include "daemon/lun.h"
 #include "daemon/nfs.h"
+#include "daemon/repl.h"
 
 static void usage(FILE *f)
 {
@@ -82,6 +83,7 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 		api_reload(apisrv, &nc);
 	nfs_reload(ap->nfs, &nc);
 	iscsi_reload(ap->iscsi, &nc);
+	repl_reload(ap->repl, &nc);
 	/* commit_interval and gc_min_live are read from ap->cfg; the rest of the
 	 * reloadable values only keep ap->cfg true for the next cfg_reload_diff. */
 	appl_lock(ap);
@@ -174,10 +176,13 @@ int main(int argc, char **argv)
 		free(ap);
 		return 1;
 	}
-	if ((r = native_start(ap, &nsrv, &e)) < 0 ||
+	/* Replication before the control API: the API's repl verbs must find it. */
+	if ((r = repl_start(ap, config, &ap->repl, &e)) < 0 ||
+	    (r = native_start(ap, &nsrv, &e)) < 0 ||
 	    (r = api_start(ap, nsrv, api_path, &apisrv, &e)) < 0) {
 		LOG_E("cannot start: %s", bks_errmsg(&e, r));
 		native_stop(nsrv);
+		repl_stop(ap->repl);
 		appl_close(ap);
 		free(api_path);
 		free(ap);
@@ -196,6 +201,7 @@ int main(int argc, char **argv)
 		LOG_E("cannot start: %s", bks_errmsg(&e, r));
 		api_stop(apisrv);
 		native_stop(nsrv);
+		repl_stop(ap->repl);
 		appl_close(ap);
 		free(api_path);
 		free(ap);
@@ -254,6 +260,8 @@ int main(int argc, char **argv)
 	api_stop(apisrv);
 	lun_set_close(ap->luns); /* after every user of a LUN: applies the caches */
 	ap->luns = NULL;
+	repl_stop(ap->repl); /* after the API (whose repl verbs use it), before the store */
+	ap->repl = NULL;
 	r = appl_close(ap);
 	if (pidfile && pidfile[0])
 		unlink(pidfile);

@@ -38,10 +38,10 @@ _Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds
 _Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
 
 enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
-            S_NFS, S_ISCSI, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
+            S_NFS, S_ISCSI, S_REPL, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
 static const char *const sect_name[S_COUNT] = {"array", "store", "native", "clients",
                                                "api",   "web",   "log",    "daemon", "nfs",
-                                               "iscsi"};
+                                               "iscsi", "repl"};
 
 enum ktype {
 	T_NAME,    /* [A-Za-z0-9._-], min..max chars */
@@ -166,6 +166,12 @@ static const ckey keys[] = {
 	K(ISCSI, "chap_secret", T_TEXT, iscsi_chap_secret, 12, 255, "", K_SECRET),
 	K(ISCSI, "mutual_user", T_TEXT, iscsi_mutual_user, 1, 255, "", 0),
 	K(ISCSI, "mutual_secret", T_TEXT, iscsi_mutual_secret, 12, 255, "", K_SECRET),
+	K(REPL, "enable", T_BOOL, repl_enabled, 0, 1, "no", R),
+	KA(REPL, "listen", T_OPTADDR, repl_listen, repl_listen_set, 0, "0.0.0.0:7072", R),
+	KA(REPL, "peer", T_OPTADDR, repl_peer, repl_peer_set, 0, "", R),
+	K(REPL, "bwlimit", T_RATE, repl_bwlimit, 0, UINT64_MAX, "0", 0),
+	K(REPL, "delete_delay", T_DUR, repl_delete_delay_s, 0, 365 * 86400, "168h", 0),
+	KA(REPL, "paths", T_PATHS, repl_paths, nrepl_paths, 64, "", R),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)

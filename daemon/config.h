@@ -168,6 +168,16 @@ typedef struct bks_cfg {
 	char *iscsi_chap_secret;  /* ""; 12..255 characters */
 	char *iscsi_mutual_user;  /* ""; the target's name in mutual CHAP */
 	char *iscsi_mutual_secret;/* "" */
+	/* [repl]: replication to a twin appliance (docs/config.md "[repl]"). */
+	int repl_enabled;         /* no: no listener, no sending */
+	cfg_addr repl_listen;     /* 0.0.0.0:7072: where the twin side listens (TLS 1.3) */
+	int repl_listen_set;      /* (T_OPTADDR's flag) */
+	cfg_addr repl_peer;       /* none: the twin this appliance sends its files to */
+	int repl_peer_set;        /* a peer is set: this appliance is a source */
+	uint64_t repl_bwlimit;    /* 0 = none; bytes/s the sender puts on the wire */
+	uint32_t repl_delete_delay_s; /* 168 h; 0..365 days before the twin applies a delete */
+	char **repl_paths;        /* none = the whole namespace; absolute paths */
+	int nrepl_paths;
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

@@ -9,6 +9,7 @@
 
 #include "daemon/iscsi.h"
 #include "daemon/nfs.h"
+#include "daemon/repl.h"
 #include "storage/arr_json.h"
 
 static void capacity_json(json *j, const store_stats *st, const arr_status *as,
@@ -133,6 +134,7 @@ void status_json(appl *ap, json *j, int connections)
 	nfs_status_json(ap->nfs, j);
 	lun_status_json(ap, j);
 	iscsi_status_json(ap->iscsi, j);
+	repl_status_json(ap->repl, j);
 	json_obj_end(j);
 	free(as);
 }

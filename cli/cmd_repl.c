@@ -1,0 +1,246 @@
+/* cli/cmd_repl.c: bkstorctl repl status | token | pair (docs/cli.md), through the
+ * control API of the local bkstord (docs/api.md "Replication").
+ *
+ * Pairing, on the two appliances:
+ *   twin$   bkstorctl repl token          -> a one-time token and the twin's fingerprint
+ *   source$ bkstorctl repl pair TWIN:7072 --token TOKEN
+ *           shows the fingerprint the twin presents and asks; the admin compares it
+ *           with the one `repl token` printed. Scripts pass --yes FINGERPRINT instead.
+ */
+#include <config.h>
+
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/client_conf.h"
+#include "cli/http.h"
+#include "common/bks.h"
+#include "common/json.h"
+#include "common/jsonp.h"
+
+enum { O_API = 1, O_CLIENT, O_TOKEN, O_YES };
+
+typedef struct rcmd {
+	cli_ctx *c;
+	const char *api, *client, *token, *yes;
+	int npos;
+	http_target t;
+} rcmd;
+
+static int rcmd_init(rcmd *d, cli_ctx *c, int argc, char **argv, int npos)
+{
+	static const cli_opt opts[] = {{"--api", 1, O_API}, {"--client", 1, O_CLIENT},
+	                               {"--token", 1, O_TOKEN}, {"--yes", 1, O_YES}, {0}};
+	cli_args p;
+	const char *val;
+	char warn[1200];
+	bks_err e = {0};
+	int id;
+	memset(d, 0, sizeof(*d));
+	d->c = c;
+	cli_args_init(&p, argc, argv);
+	while ((id = cli_next_opt(c, &p, opts, &val)) > 0) {
+		switch (id) {
+		case O_API: d->api = val; break;
+		case O_CLIENT: d->client = val; break;
+		case O_TOKEN: d->token = val; break;
+		case O_YES: d->yes = val; break;
+		}
+	}
+	if (id < 0)
+		return CLI_USAGE;
+	d->npos = p.npos;
+	if (d->npos != npos)
+		return cli_usage(c, "repl %s: %s", c->cmd ? c->cmd->verb : "",
+		                 d->npos < npos ? "missing argument" : "unexpected argument");
+	int r = client_api_target(d->api, d->client, &d->t, warn, sizeof(warn), &e);
+	if (warn[0])
+		cli_err(c, "warning: %s", warn);
+	if (r < 0) {
+		cli_err(c, "repl: %s", bks_errmsg(&e, r));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int call(rcmd *d, const char *method, const char *path, const char *body,
+                client_reply *rp)
+{
+	bks_err e = {0};
+	int r = client_api_call(&d->t, method, path, body, rp, &e);
+	if (r < 0) {
+		cli_err(d->c, "repl: %s", bks_errmsg(&e, r));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int print_json(const jsonp_val *v)
+{
+	json j;
+	json_init(&j, stdout, 1);
+	client_json_emit(&j, NULL, v);
+	return json_finish(&j) < 0 ? CLI_FAIL : CLI_OK;
+}
+
+static uint64_t u(const jsonp_val *o, const char *k)
+{
+	uint64_t v = 0;
+	jsonp_get_uint(o, k, &v);
+	return v;
+}
+
+static const char *s(const jsonp_val *o, const char *k, char *buf, size_t cap)
+{
+	client_clean_str(buf, cap, jsonp_get_str(o, k, "-"));
+	return buf;
+}
+
+int cmd_repl_status(cli_ctx *c, int argc, char **argv)
+{
+	rcmd d;
+	client_reply rp;
+	char b1[200], b2[200], sz[32];
+	int r = rcmd_init(&d, c, argc, argv, 0);
+	if (r || (r = call(&d, "GET", "/api/v1/repl", NULL, &rp)))
+		return r;
+	const jsonp_val *o = jsonp_get(rp.root, "repl");
+	if (c->json) {
+		r = print_json(o ? o : rp.root);
+	} else if (!o || jsonp_get_bool(o, "enabled", &r) < 0 || !r) {
+		printf("replication: disabled ([repl] enable = yes in the configuration)\n");
+		r = CLI_OK;
+	} else {
+		const jsonp_val *lag = jsonp_get(o, "lag"), *tx = jsonp_get(o, "sent"),
+		                *rx = jsonp_get(o, "received");
+		int paired = 0;
+		double secs = 0;
+		jsonp_get_bool(o, "paired", &paired);
+		printf("appliance:   %s\n", s(o, "appliance_id", b1, sizeof(b1)));
+		printf("certificate: SHA-256 %s\n", s(o, "fingerprint", b1, sizeof(b1)));
+		printf("role:        %s, %s\n", s(o, "role", b1, sizeof(b1)), s(o, "state", b2, sizeof(b2)));
+		if (paired)
+			printf("twin:        %s (SHA-256 %s)\n", s(o, "peer_id", b1, sizeof(b1)),
+			       s(o, "peer_fingerprint", b2, sizeof(b2)));
+		else
+			printf("twin:        not paired (bkstorctl repl pair HOST:PORT)\n");
+		if (jsonp_get_str(o, "last_error", NULL))
+			printf("last error:  %s\n", s(o, "last_error", b1, sizeof(b1)));
+		if (lag) {
+			jsonp_get_double(lag, "seconds", &secs);
+			printf("lag:         %llu files, %s, %.0f s\n", (unsigned long long)u(lag, "files"),
+			       bks_fmt_bytes(u(lag, "bytes"), sz, sizeof(sz)), secs);
+		}
+		if (tx)
+			printf("sent:        %llu files, %llu chunks (%llu the twin had), %s on the wire\n",
+			       (unsigned long long)u(tx, "files"), (unsigned long long)u(tx, "chunks"),
+			       (unsigned long long)u(tx, "chunks_twin_had"),
+			       bks_fmt_bytes(u(tx, "wire_bytes"), sz, sizeof(sz)));
+		if (rx)
+			printf("received:    %llu files, %llu chunks; %llu deletes waiting for the "
+			       "delay; %llu connections refused\n", (unsigned long long)u(rx, "files"),
+			       (unsigned long long)u(rx, "chunks"),
+			       (unsigned long long)u(rx, "deletes_pending"),
+			       (unsigned long long)u(rx, "refused_connections"));
+		r = CLI_OK;
+	}
+	client_reply_free(&rp);
+	return r;
+}
+
+int cmd_repl_token(cli_ctx *c, int argc, char **argv)
+{
+	rcmd d;
+	client_reply rp;
+	char b1[200], b2[200];
+	int r = rcmd_init(&d, c, argc, argv, 0);
+	if (r || (r = call(&d, "POST", "/api/v1/repl/token", "{}", &rp)))
+		return r;
+	if (c->json) {
+		r = print_json(rp.root);
+	} else {
+		printf("pairing token: %s   (one use, valid %llu s)\n", s(rp.root, "token", b1, sizeof(b1)),
+		       (unsigned long long)u(rp.root, "valid_s"));
+		printf("this appliance's certificate: SHA-256 %s\n",
+		       s(rp.root, "fingerprint", b2, sizeof(b2)));
+		printf("on the source: bkstorctl repl pair THIS_HOST:PORT --token %s\n", b1);
+		r = CLI_OK;
+	}
+	client_reply_free(&rp);
+	return r;
+}
+
+/* A JSON body {"address": .., "token": .., "fingerprint": ..}; NULLs left out. */
+static char *pair_body(const char *addr, const char *token, const char *fp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json j;
+	if (!f)
+		return NULL;
+	json_init(&j, f, 0);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "address", addr);
+	if (token)
+		json_str(&j, "token", token);
+	if (fp)
+		json_str(&j, "fingerprint", fp);
+	json_obj_end(&j);
+	json_finish(&j);
+	fclose(f);
+	return buf;
+}
+
+int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
+{
+	rcmd d;
+	client_reply rp;
+	char fp[200], b1[200], ans[16];
+	int r = rcmd_init(&d, c, argc, argv, 1);
+	if (r)
+		return r;
+	const char *addr = argv[0];
+	if (!d.token)
+		return cli_usage(c, "repl pair: --token TOKEN is needed (run `bkstorctl repl "
+		                 "token` on the twin)");
+	if (d.yes) {
+		snprintf(fp, sizeof(fp), "%s", d.yes);
+	} else {
+		/* First look: what certificate does the twin present? */
+		char *body = pair_body(addr, NULL, NULL);
+		if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
+			free(body);
+			return body ? r : CLI_FAIL;
+		}
+		free(body);
+		s(rp.root, "fingerprint", fp, sizeof(fp));
+		client_reply_free(&rp);
+		fprintf(stderr, "The twin at %s presents the certificate\n  SHA-256 %s\n"
+		        "Is this the fingerprint `bkstorctl repl token` printed there? [y/N] ",
+		        addr, fp);
+		if (!isatty(STDIN_FILENO) || !fgets(ans, sizeof(ans), stdin) ||
+		    (ans[0] != 'y' && ans[0] != 'Y')) {
+			cli_err(c, "repl pair: not confirmed; nothing was pinned (scripts: --yes "
+			        "FINGERPRINT)");
+			return CLI_FAIL;
+		}
+	}
+	char *body = pair_body(addr, d.token, fp);
+	if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
+		free(body);
+		return body ? r : CLI_FAIL;
+	}
+	free(body);
+	if (c->json)
+		r = print_json(rp.root);
+	else
+		printf("paired with appliance %s at %s (SHA-256 %s)\n",
+		       s(rp.root, "peer_id", b1, sizeof(b1)), addr, fp);
+	client_reply_free(&rp);
+	return r ? r : CLI_OK;
+}

@@ -1,0 +1,47 @@
+/* daemon/repl.h: replication to a twin appliance (docs/architecture.md
+ * "Replication", docs/protocol.md "Replication", docs/config.md "[repl]").
+ *
+ * Every bkstord has an identity made at its first start and kept beside its
+ * configuration: a self-signed certificate and key (EC P-256; the key mode 0600) and
+ * a 128-bit appliance id. Two appliances pair once (`bkstorctl repl token` on the
+ * twin, `bkstorctl repl pair HOST:PORT` on the source): each pins the other's
+ * certificate by its SHA-256 fingerprint. From then on the source sends, after each
+ * commit, what changed under the replicated paths, over TLS 1.3 with mutual
+ * authentication; anything else (an unpinned or wrong certificate, plain TCP, an
+ * older TLS) is refused and logged.
+ *
+ * Threads: a sender thread (when this appliance has a twin to send to), a listener
+ * thread and one thread per accepted connection (when [repl] enable). They take
+ * appl.mu only around store and namespace calls, never across network I/O.
+ */
+#ifndef BKS_REPL_H
+#define BKS_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+#include "common/json.h"
+#include "daemon/appl.h"
+
+typedef struct repl repl;
+
+/* Load or make the identity beside config_path, start the listener and the sender
+ * as the configuration says. With [repl] enable = no: *out is NULL and 0 returned
+ * (status then says "disabled"). */
+int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e);
+void repl_stop(repl *r);                     /* accepts NULL */
+void repl_reload(repl *r, const bks_cfg *c); /* bwlimit, delete_delay */
+/* The "repl" object of the status document (r may be NULL). */
+void repl_status_json(repl *r, json *j);
+
+/* Control API verbs (daemon/api.c calls them; Unix socket only). Each returns 0 or
+ * -errno with a sentence in e, and writes its result object's fields into j. */
+int repl_api_token(repl *r, json *j, bks_err *e);
+/* fingerprint NULL: connect and report the twin's fingerprint only (nothing is
+ * pinned). Else pair: the twin must present exactly that fingerprint, and token is
+ * the one its admin read from `bkstorctl repl token`. */
+int repl_api_pair(repl *r, const char *address, const char *token,
+                  const char *fingerprint, json *j, bks_err *e);
+
+#endif /* BKS_REPL_H */

@@ -1,0 +1,47 @@
+/* dedup/store_repl.h: what replication (daemon/repl*) needs of the store beyond
+ * store.h: an object's content map as a list of extents, a chunk's bytes as stored
+ * (compressed, so the twin gets what this store keeps, not a recompression), and a
+ * writer verb that takes such stored bytes.
+ *
+ * Threads: like store.h, one call at a time (the daemon's lock).
+ */
+#ifndef BKS_STORE_REPL_H
+#define BKS_STORE_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dedup/store.h"
+
+/* One extent of an object's map. A hole stores nothing and reads as zeros (hole 1,
+ * fp zero). where is the store's pointer to the chunk, for store_extent_stored only
+ * (it may be stale after a collection moved the chunk: the index is asked then). */
+typedef struct store_mapext {
+	uint64_t off, len;
+	uint8_t fp[32];
+	int hole;
+	seg_ptr where;
+} store_mapext;
+
+/* Visit object id's extents in offset order. fn returns 0 to go on, anything else
+ * stops the walk and is returned. -ENOENT, -EIO (a damaged map). */
+int store_extents(store *s, uint64_t id, int (*fn)(void *ctx, const store_mapext *x),
+                  void *ctx);
+
+/* The stored bytes of extent x's chunk into out (cap >= STORE_STORED_MAX is always
+ * enough), checked against their checksum (the array repairs what it can); *slen and
+ * *codec (enum seg_codec) describe them. -EIO, -ENOBUFS, -ENOENT (the chunk is gone:
+ * the object changed since its extents were taken). */
+#define STORE_STORED_MAX ((4u << 20) + 4096u)
+int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
+                        uint32_t *slen, int *codec);
+
+/* Append a chunk given as stored bytes (codec SEG_RAW: slen == rlen; SEG_ZSTD: a zstd
+ * frame of rlen bytes) to a source-dedup writer (as store_put_chunk). The bytes are
+ * decoded and their SHA-256 must equal fp (-EBADMSG otherwise: nothing is kept), then
+ * the stored bytes are kept as they are (no second compression). A chunk the store
+ * already has is referenced, not stored twice. -EINVAL (lengths, codec). */
+int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
+                     uint32_t slen, uint32_t rlen, int codec);
+
+#endif /* BKS_STORE_REPL_H */

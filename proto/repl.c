@@ -1,0 +1,388 @@
+/* proto/repl.c: see repl.h and docs/protocol.md "Replication".
+ *
+ * As proto/wire.c: explicit little-endian puts, a read cursor that never passes the
+ * payload's end, and every encoder checks its own payload with the decoder. */
+#include <config.h>
+
+#include "proto/repl.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/endian.h"
+
+#define CHUNK_FIXED (WIRE_SHA256_LEN + 4 + 1)
+#define ATTR_FIXED 32
+
+typedef struct rtinfo {
+	const char *name;
+	uint32_t min, max;
+} rtinfo;
+
+static const rtinfo RT[256] = {
+	[REPL_HELLO] = {"HELLO", 4 + REPL_ID_LEN, 4 + REPL_ID_LEN},
+	[REPL_HELLO_OK] = {"HELLO_OK", 2 + REPL_ID_LEN, 2 + REPL_ID_LEN},
+	[REPL_ERROR] = {"ERROR", 6, 6 + WIRE_TEXT_MAX},
+	[REPL_PAIR] = {"PAIR", REPL_ID_LEN + 2 + 1, REPL_ID_LEN + 2 + REPL_TOKEN_MAX},
+	[REPL_PAIR_OK] = {"PAIR_OK", REPL_ID_LEN, REPL_ID_LEN},
+	[REPL_FILE] = {"FILE", ATTR_FIXED + 2 + 1, ATTR_FIXED + 2 + WIRE_PATH_MAX},
+	[REPL_FP_LIST] = {"FP_LIST", 4 + WIRE_FP_ENTRY_LEN, 4 + WIRE_FP_ENTRY_LEN * WIRE_FP_MAX},
+	[REPL_FP_NEED] = {"FP_NEED", 4 + 1, 4 + WIRE_FP_MAX / 8},
+	[REPL_CHUNK] = {"CHUNK", CHUNK_FIXED + 1, CHUNK_FIXED + REPL_CHUNK_MAX},
+	[REPL_FILE_END] = {"FILE_END", 8 + WIRE_DIGEST_LEN, 8 + WIRE_DIGEST_LEN},
+	[REPL_DONE] = {"DONE", 8, 8},
+	[REPL_MKDIR] = {"MKDIR", ATTR_FIXED + 2 + 1, ATTR_FIXED + 2 + WIRE_PATH_MAX},
+	[REPL_ATTR] = {"ATTR", ATTR_FIXED + 2 + 1, ATTR_FIXED + 2 + WIRE_PATH_MAX},
+	[REPL_RENAME] = {"RENAME", 2 + 1 + 2 + 1, 2 * (2 + WIRE_PATH_MAX)},
+	[REPL_DELETE] = {"DELETE", 2 + 1, 2 + WIRE_PATH_MAX},
+	[REPL_SYMLINK] = {"SYMLINK", ATTR_FIXED + 2 + 1 + 2 + 1,
+	                  ATTR_FIXED + 2 + WIRE_PATH_MAX + 2 + 4096},
+	[REPL_SYNC] = {"SYNC", 8, 8},
+};
+
+const char *repl_type_name(unsigned type)
+{
+	return type < 256 && RT[type].name ? RT[type].name : "?";
+}
+
+int repl_hdr_decode(const uint8_t *buf, size_t len, repl_hdr *h, bks_err *e)
+{
+	size_t m = len < 4 ? len : 4;
+	if (memcmp(buf, REPL_MAGIC, m))
+		return bks_fail(e, -EPROTO, "not a replication frame (bad magic)");
+	if (len < REPL_HDR_LEN)
+		return -EAGAIN;
+	if (buf[5] || buf[6] || buf[7])
+		return bks_fail(e, -EPROTONOSUPPORT, "replication frame: flags or reserved bits set");
+	uint8_t t = buf[4];
+	uint32_t n = le_get32(buf + 12);
+	if (!RT[t].name)
+		return bks_fail(e, -EOPNOTSUPP, "replication frame: unknown type 0x%02x", t);
+	if (n < RT[t].min || n > RT[t].max)
+		return bks_fail(e, n > RT[t].max ? -EMSGSIZE : -EBADMSG,
+		                "replication %s: payload of %u bytes (%u..%u)", RT[t].name, n,
+		                RT[t].min, RT[t].max);
+	h->type = t;
+	h->len = n;
+	return 0;
+}
+
+int repl_hdr_encode(uint8_t out[REPL_HDR_LEN], uint8_t type, uint32_t len)
+{
+	if (!RT[type].name || len < RT[type].min || len > RT[type].max)
+		return -EINVAL;
+	memcpy(out, REPL_MAGIC, 4);
+	out[4] = type;
+	out[5] = out[6] = out[7] = 0;
+	le_put32(out + 8, 0);
+	le_put32(out + 12, len);
+	return REPL_HDR_LEN;
+}
+
+/* ---- read cursor ---- */
+
+typedef struct rd {
+	const uint8_t *p;
+	size_t n, pos;
+	const char *what;
+	bks_err *e;
+	int err;
+} rd;
+
+static int take(rd *r, size_t k, const uint8_t **out)
+{
+	if (r->err)
+		return r->err;
+	if (k > r->n - r->pos) {
+		r->err = bks_fail(r->e, -EBADMSG, "replication %s: payload too short", r->what);
+		return r->err;
+	}
+	*out = r->p + r->pos;
+	r->pos += k;
+	return 0;
+}
+
+static uint64_t g(rd *r, int bytes)
+{
+	const uint8_t *q = NULL;
+	if (take(r, (size_t)bytes, &q))
+		return 0;
+	return bytes == 1 ? q[0] : bytes == 2 ? le_get16(q) : bytes == 4 ? le_get32(q) : le_get64(q);
+}
+
+static void graw(rd *r, void *out, size_t k)
+{
+	const uint8_t *q = NULL;
+	if (take(r, k, &q) == 0)
+		memcpy(out, q, k);
+}
+
+static wire_str gstr(rd *r)
+{
+	wire_str s = {NULL, 0};
+	uint32_t k = (uint32_t)g(r, 2);
+	const uint8_t *q = NULL;
+	if (take(r, k, &q) == 0) {
+		s.p = (const char *)q;
+		s.len = k;
+	}
+	return s;
+}
+
+static int gpath(rd *r, wire_str *s)
+{
+	*s = gstr(r);
+	if (r->err)
+		return r->err;
+	int rc = wire_path_check(s->p, s->len, r->e);
+	return rc < 0 ? (r->err = rc) : 0;
+}
+
+static void gattr(rd *r, repl_attr *a)
+{
+	a->mode = (uint32_t)g(r, 4);
+	a->uid = (uint32_t)g(r, 4);
+	a->gid = (uint32_t)g(r, 4);
+	uint32_t pad = (uint32_t)g(r, 4);
+	a->mtime_ns = (int64_t)g(r, 8);
+	a->size = g(r, 8);
+	if (!r->err && (pad || (a->mode & ~WIRE_MODE_MASK)))
+		r->err = bks_fail(r->e, -EINVAL, "replication %s: bad mode or padding", r->what);
+}
+
+int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e)
+{
+	rd r = {p, n, 0, repl_type_name(type), e, 0};
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	if (!RT[type].name)
+		return bks_fail(e, -EOPNOTSUPP, "replication frame: unknown type 0x%02x", type);
+	/* The header's bounds again: a payload decoded on its own obeys them too. */
+	if (n < RT[type].min || n > RT[type].max)
+		return bks_fail(e, n > RT[type].max ? -EMSGSIZE : -EBADMSG,
+		                "replication %s: payload of %zu bytes (%u..%u)", RT[type].name, n,
+		                RT[type].min, RT[type].max);
+	switch (type) {
+	case REPL_HELLO:
+		m->version = (uint16_t)g(&r, 2);
+		if (g(&r, 2) != 0 && !r.err)
+			r.err = bks_fail(e, -EINVAL, "replication HELLO: unknown flags");
+		graw(&r, m->id, REPL_ID_LEN);
+		break;
+	case REPL_HELLO_OK:
+		m->version = (uint16_t)g(&r, 2);
+		graw(&r, m->id, REPL_ID_LEN);
+		break;
+	case REPL_ERROR:
+		m->code = (uint32_t)g(&r, 4);
+		m->text = gstr(&r);
+		if (!r.err && (m->code == 0 || m->text.len > WIRE_TEXT_MAX ||
+		               memchr(m->text.p, 0, m->text.len)))
+			r.err = bks_fail(e, -EINVAL, "replication ERROR: bad code or text");
+		break;
+	case REPL_PAIR:
+		graw(&r, m->id, REPL_ID_LEN);
+		m->text = gstr(&r);
+		if (!r.err && (m->text.len == 0 || m->text.len > REPL_TOKEN_MAX))
+			r.err = bks_fail(e, -EINVAL, "replication PAIR: token of %u bytes", m->text.len);
+		break;
+	case REPL_PAIR_OK:
+		graw(&r, m->id, REPL_ID_LEN);
+		break;
+	case REPL_FILE:
+	case REPL_MKDIR:
+	case REPL_ATTR:
+	case REPL_SYMLINK:
+		gattr(&r, &m->attr);
+		gpath(&r, &m->path);
+		if (type == REPL_SYMLINK) {
+			m->path2 = gstr(&r);
+			if (!r.err && (m->path2.len == 0 || m->path2.len > 4096 ||
+			               memchr(m->path2.p, 0, m->path2.len)))
+				r.err = bks_fail(e, -EINVAL, "replication SYMLINK: bad target");
+		}
+		break;
+	case REPL_FP_LIST:
+		return wire_fp_list_decode(p, n, &m->fp_list, e);
+	case REPL_FP_NEED:
+		return wire_fp_need_decode(p, n, &m->fp_need, e);
+	case REPL_CHUNK:
+		graw(&r, m->fp, WIRE_SHA256_LEN);
+		m->rlen = (uint32_t)g(&r, 4);
+		m->codec = (uint8_t)g(&r, 1);
+		if (!r.err) {
+			m->data = p + r.pos;
+			m->dlen = (uint32_t)(n - r.pos);
+			r.pos = n;
+			if (m->rlen == 0 || m->rlen > WIRE_CHUNK_MAX || m->codec > 1 ||
+			    (m->codec == 0 && m->dlen != m->rlen))
+				r.err = bks_fail(e, -EINVAL, "replication CHUNK: bad lengths or codec");
+		}
+		break;
+	case REPL_FILE_END:
+		m->v = g(&r, 8);
+		graw(&r, m->digest, WIRE_DIGEST_LEN);
+		break;
+	case REPL_DONE:
+	case REPL_SYNC:
+		m->v = g(&r, 8);
+		break;
+	case REPL_RENAME:
+		gpath(&r, &m->path);
+		gpath(&r, &m->path2);
+		break;
+	case REPL_DELETE:
+		gpath(&r, &m->path);
+		break;
+	}
+	if (r.err)
+		return r.err;
+	if (r.pos != n)
+		return bks_fail(e, -EBADMSG, "replication %s: %zu trailing bytes", r.what, n - r.pos);
+	return 0;
+}
+
+/* ---- write cursor ---- */
+
+typedef struct wr {
+	uint8_t *b;
+	size_t cap, pos;
+	int full;
+} wr;
+
+static void put(wr *w, const void *src, size_t k)
+{
+	if (w->full || k > w->cap - w->pos) {
+		w->full = 1;
+		return;
+	}
+	memcpy(w->b + w->pos, src, k);
+	w->pos += k;
+}
+
+static void pn(wr *w, uint64_t v, int bytes)
+{
+	uint8_t t[8];
+	if (bytes == 1)
+		t[0] = (uint8_t)v;
+	else if (bytes == 2)
+		le_put16(t, (uint16_t)v);
+	else if (bytes == 4)
+		le_put32(t, (uint32_t)v);
+	else
+		le_put64(t, v);
+	put(w, t, (size_t)bytes);
+}
+
+static void pstr(wr *w, wire_str s)
+{
+	if (s.len > UINT16_MAX) {
+		w->full = 1;
+		return;
+	}
+	pn(w, s.len, 2);
+	put(w, s.p, s.len);
+}
+
+static void pattr(wr *w, const repl_attr *a)
+{
+	pn(w, a->mode, 4);
+	pn(w, a->uid, 4);
+	pn(w, a->gid, 4);
+	pn(w, 0, 4);
+	pn(w, (uint64_t)a->mtime_ns, 8);
+	pn(w, a->size, 8);
+}
+
+int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *fps,
+                    uint32_t nfps)
+{
+	wr w = {buf, cap, REPL_HDR_LEN, cap < REPL_HDR_LEN};
+	uint32_t extra = 0; /* CHUNK bytes the caller sends after the frame's start */
+	int r;
+	switch (m->type) {
+	case REPL_FP_LIST:
+		r = wire_fp_list_encode(buf, cap, 0, fps, nfps);
+		goto rehead;
+	case REPL_FP_NEED:
+		r = wire_fp_need_encode(buf, cap, 0, m->fp_need.count, m->fp_need.bits);
+		goto rehead;
+	case REPL_HELLO:
+		pn(&w, m->version, 2);
+		pn(&w, 0, 2);
+		put(&w, m->id, REPL_ID_LEN);
+		break;
+	case REPL_HELLO_OK:
+		pn(&w, m->version, 2);
+		put(&w, m->id, REPL_ID_LEN);
+		break;
+	case REPL_ERROR: {
+		wire_str t = m->text;
+		if (t.len > WIRE_TEXT_MAX)
+			t.len = WIRE_TEXT_MAX;
+		pn(&w, m->code ? m->code : WIRE_E_IO, 4);
+		pstr(&w, t);
+		break;
+	}
+	case REPL_PAIR:
+		put(&w, m->id, REPL_ID_LEN);
+		pstr(&w, m->text);
+		break;
+	case REPL_PAIR_OK:
+		put(&w, m->id, REPL_ID_LEN);
+		break;
+	case REPL_FILE:
+	case REPL_MKDIR:
+	case REPL_ATTR:
+	case REPL_SYMLINK:
+		pattr(&w, &m->attr);
+		pstr(&w, m->path);
+		if (m->type == REPL_SYMLINK)
+			pstr(&w, m->path2);
+		break;
+	case REPL_CHUNK:
+		put(&w, m->fp, WIRE_SHA256_LEN);
+		pn(&w, m->rlen, 4);
+		pn(&w, m->codec, 1);
+		if (m->data)
+			put(&w, m->data, m->dlen);
+		else
+			extra = m->dlen;
+		break;
+	case REPL_FILE_END:
+		pn(&w, m->v, 8);
+		put(&w, m->digest, WIRE_DIGEST_LEN);
+		break;
+	case REPL_DONE:
+	case REPL_SYNC:
+		pn(&w, m->v, 8);
+		break;
+	case REPL_RENAME:
+		pstr(&w, m->path);
+		pstr(&w, m->path2);
+		break;
+	case REPL_DELETE:
+		pstr(&w, m->path);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (w.full)
+		return -ENOSPC;
+	uint32_t plen = (uint32_t)(w.pos - REPL_HDR_LEN) + extra;
+	if ((r = repl_hdr_encode(buf, m->type, plen)) < 0)
+		return r;
+	if (!extra) {
+		repl_msg chk;
+		if ((r = repl_msg_decode(m->type, buf + REPL_HDR_LEN, plen, &chk, NULL)) < 0)
+			return r;
+	}
+	return (int)w.pos;
+rehead:
+	if (r < 0)
+		return r;
+	/* The native frame's payload is ours; its header is replaced by this protocol's. */
+	if ((r = repl_hdr_encode(buf, m->type, (uint32_t)r - REPL_HDR_LEN)) < 0)
+		return r;
+	return (int)(REPL_HDR_LEN + le_get32(buf + 12));
+}

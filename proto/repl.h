@@ -1,0 +1,110 @@
+/* proto/repl.h: the replication protocol's messages (docs/protocol.md "Replication").
+ * Pure: no sockets, no threads, no allocation. It runs inside TLS 1.3 with mutual
+ * certificate authentication (daemon/repl_tls.c); this module only turns messages
+ * into bytes and bytes into validated messages, so both ends share one definition of
+ * "valid" and a fuzzer can drive it.
+ *
+ * A frame is a 16-byte header and `len` payload bytes, laid out like the native
+ * protocol's (proto/wire.h) with its own magic, so a replication peer and a native
+ * client can never be mistaken for each other:
+ *   0 4 magic "BKSR"   4 1 type   5 1 flags (0)   6 2 reserved (0)
+ *   8 4 tag (0)        12 4 payload length
+ * Integers little-endian; strings a u16 length and that many bytes. FP_LIST and
+ * FP_NEED carry exactly the payloads of the native protocol's FP_LIST and FP_NEED
+ * (proto/wire.c encodes and decodes them).
+ *
+ * The source (the appliance whose files are replicated) is the client; the twin
+ * serves. Errors as proto/wire.h (-EAGAIN, -EPROTO, -EOPNOTSUPP, -EMSGSIZE, -EBADMSG,
+ * -EILSEQ, -ENAMETOOLONG, -EINVAL; encoders -ENOSPC).
+ *
+ * Ownership: decoded strings and byte runs are views into the decoded payload.
+ */
+#ifndef BKS_PROTO_REPL_H
+#define BKS_PROTO_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bks.h"
+#include "proto/wire.h"
+
+#define REPL_VERSION 1u
+#define REPL_PORT 7072
+#define REPL_HDR_LEN 16
+#define REPL_MAGIC "BKSR"
+#define REPL_ID_LEN 16                 /* appliance id: 128 random bits */
+#define REPL_TOKEN_MAX 128             /* bytes of a pairing token */
+#define REPL_CHUNK_MAX (WIRE_CHUNK_MAX + 4096u) /* stored bytes of one chunk (zstd's
+                                        * bound on an incompressible 4 MiB chunk) */
+#define REPL_MAX_PAYLOAD (REPL_CHUNK_MAX + 64u)
+
+enum repl_type {
+	REPL_HELLO = 0x01,     /* S<-C  version, flags, the source's id */
+	REPL_HELLO_OK = 0x02,  /* S->C  version, the twin's id */
+	REPL_ERROR = 0x03,     /* both  code, text; the request failed */
+	REPL_PAIR = 0x04,      /* S<-C  the source's id, the twin's one-time token */
+	REPL_PAIR_OK = 0x05,   /* S->C  the twin's id; both sides pin */
+	REPL_FILE = 0x10,      /* S<-C  attributes, path; then (FP_LIST FP_NEED CHUNK*)* FILE_END */
+	REPL_FP_LIST = 0x11,   /* S<-C  fingerprints of the file's next chunks */
+	REPL_FP_NEED = 0x12,   /* S->C  bitmap: chunks the twin lacks */
+	REPL_CHUNK = 0x13,     /* S<-C  one needed chunk, as stored */
+	REPL_FILE_END = 0x14,  /* S<-C  size and the digest of the fingerprint stream */
+	REPL_DONE = 0x15,      /* S->C  the request is durable on the twin (a u64) */
+	REPL_MKDIR = 0x16,     /* S<-C  attributes, path */
+	REPL_ATTR = 0x17,      /* S<-C  attributes, path: mode, owner, mtime changed */
+	REPL_RENAME = 0x18,    /* S<-C  from, to */
+	REPL_DELETE = 0x19,    /* S<-C  path: removed after the twin's delete_delay */
+	REPL_SYMLINK = 0x1a,   /* S<-C  attributes, path, target */
+	REPL_SYNC = 0x1b,      /* S<-C  a cycle's end: the twin commits, DONE echoes seq */
+};
+
+const char *repl_type_name(unsigned type); /* "FILE", or "?" */
+
+typedef struct repl_hdr {
+	uint8_t type;
+	uint32_t len;
+} repl_hdr;
+
+/* 0 with h filled, -EAGAIN while fewer than REPL_HDR_LEN bytes are there (but -EPROTO
+ * at once when they already differ from the magic), or an error: the payload length
+ * is checked against the type's bounds before a byte of it is read. */
+int repl_hdr_decode(const uint8_t *buf, size_t len, repl_hdr *h, bks_err *e);
+int repl_hdr_encode(uint8_t out[REPL_HDR_LEN], uint8_t type, uint32_t len);
+
+/* File attributes as they cross (FILE, MKDIR, ATTR, SYMLINK). */
+typedef struct repl_attr {
+	uint32_t mode, uid, gid;
+	int64_t mtime_ns;
+	uint64_t size;           /* FILE: bytes; else 0 */
+} repl_attr;
+
+typedef struct repl_msg {
+	uint8_t type;
+	uint16_t version;        /* HELLO, HELLO_OK */
+	uint8_t id[REPL_ID_LEN]; /* HELLO, HELLO_OK, PAIR, PAIR_OK */
+	uint32_t code;           /* ERROR: enum wire_code */
+	wire_str text;           /* ERROR text, PAIR token */
+	repl_attr attr;          /* FILE, MKDIR, ATTR, SYMLINK */
+	wire_str path;           /* FILE, MKDIR, ATTR, SYMLINK, DELETE; RENAME from */
+	wire_str path2;          /* RENAME to, SYMLINK target */
+	uint64_t v;              /* DONE, SYNC; FILE_END size */
+	uint8_t digest[WIRE_DIGEST_LEN]; /* FILE_END */
+	uint8_t fp[WIRE_SHA256_LEN];     /* CHUNK */
+	uint32_t rlen;           /* CHUNK: raw length */
+	uint8_t codec;           /* CHUNK: 0 raw, 1 zstd (the store's enum seg_codec) */
+	const uint8_t *data;     /* CHUNK: stored bytes (view) */
+	uint32_t dlen;
+	wire_fp_list fp_list;    /* FP_LIST */
+	wire_fp_need fp_need;    /* FP_NEED */
+} repl_msg;
+
+/* Decode the payload p[0..n) of a frame of type type. */
+int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e);
+/* Encode m as a whole frame (header included) into buf[0..cap): its length, or an
+ * error (an encoder never writes a frame the decoder refuses). For FP_LIST pass the
+ * entries in fps/nfps; for FP_NEED the bitmap in m->fp_need. For CHUNK the header and
+ * fixed fields only are written when m->data is NULL (send the bytes after them). */
+int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *fps,
+                    uint32_t nfps);
+
+#endif /* BKS_PROTO_REPL_H */

@@ -1,0 +1,98 @@
+# tests/repl-lib.sh: two appliances on this machine for the test-repl-*.sh tests
+# (sourced). Each is a demo daemon (its own file-backed disks under $T) with a
+# [repl] section; A is the source, B the twin. Uses tests/daemon-lib.sh for the
+# checks (ok, bad, check, jget, gens, make_base) and its temporary directory.
+#   r_make NAME PORT REPLPORT DELAY   make the demo in $T/NAME, add [repl], don't start
+#   r_start NAME / r_stop NAME / r_kill9 NAME
+#   r_pair                            B issues a token, A pairs with --yes
+#   r_synced SECONDS                  commit on A, wait until B has all of it
+#   ca ARGS / cb ARGS                 bkstorctl against A / B
+. "${top_srcdir:-.}/tests/daemon-lib.sh"
+# Fifteen adjacent free ports: A's demo ports, B's (six each: the demo takes four
+# today, five with iSCSI), A's and B's replication listeners, a spare for a proxy.
+RP=$(python3 - "$$" <<'PYEOF'
+import socket, sys, time
+start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000 + 17) % 40000
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for i in range(2000):
+    p = 20000 + (start - 20000 + i * 15) % 40000
+    if all(free(p + k) for k in range(15)):
+        print(p)
+        break
+PYEOF
+)
+PA=$RP PB=$((RP + 6)) RA=$((RP + 12)) RB=$((RP + 13)) PX=$((RP + 14))
+PIDa="" PIDb=""
+rcleanup() {
+	[ -n "$PIDa" ] && kill -9 "$PIDa" 2>/dev/null
+	[ -n "$PIDb" ] && kill -9 "$PIDb" 2>/dev/null
+	[ "${BKS_KEEP:-}" ] || rm -rf "$T"
+}
+trap rcleanup EXIT
+ca() { BKSTOR_CLIENT="$T/a/client.conf" "$ctl_bin" "$@"; }
+cb() { BKSTOR_CLIENT="$T/b/client.conf" "$ctl_bin" "$@"; }
+r_up() { # DIR PID: the control API answers
+	for _ in $(seq 1 300); do
+		[ -S "$1/api.sock" ] && BKSTOR_CLIENT="$1/client.conf" "$ctl_bin" status >/dev/null 2>&1 &&
+			return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		for p in $PIDa $PIDb; do
+			kill -0 "$p" 2>/dev/null || { echo "# daemon $p died"; return 1; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+# At the end: on failure, the tails of both daemons' logs (d_finish shows daemon.log).
+r_finish() {
+	[ "$fails" = 0 ] && { echo "all checks passed"; exit 0; }
+	echo "$fails check(s) failed"
+	for n in a b; do echo "--- $n.log"; grep -v "sent chunk" "$T/$n.log" | tail -25; done
+	exit 1
+}
+r_make() { # NAME PORT REPLPORT DELAY
+	"$bkstord" --demo "$T/$1" --port "$2" >>"$T/$1.log" 2>&1 &
+	p=$!
+	r_up "$T/$1" $p || { echo "demo $1 did not come up"; tail -20 "$T/$1.log"; return 1; }
+	kill -TERM $p
+	wait $p
+	printf '\n[repl]\nenable = yes\nlisten = 127.0.0.1:%s\ndelete_delay = %s\n' "$3" "$4" \
+		>>"$T/$1/bkstord.conf"
+}
+r_start() { # NAME
+	"$bkstord" --config "$T/$1/bkstord.conf" >>"$T/$1.log" 2>&1 &
+	eval "PID$1=$!"
+	r_up "$T/$1" $! || { echo "daemon $1 did not come up"; tail -20 "$T/$1.log"; return 1; }
+}
+r_stop() { eval "p=\$PID$1"; kill -TERM "$p"; wait "$p"; rc=$?; eval "PID$1=''"; return $rc; }
+r_kill9() { eval "p=\$PID$1"; kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; eval "PID$1=''"; }
+rj() { # NAME EXPR: a value of NAME's repl status (python expression on d)
+	BKSTOR_CLIENT="$T/$1/client.conf" "$ctl_bin" --json repl status >"$T/rj.json" 2>/dev/null &&
+		jget "$T/rj.json" "$2"
+}
+r_pair() {
+	cb --json repl token >"$T/token.json" || return 1
+	tok=$(jget "$T/token.json" "d['token']")
+	fpb=$(jget "$T/token.json" "d['fingerprint']")
+	ca repl pair "127.0.0.1:$RB" --token "$tok" --yes "$fpb"
+}
+r_synced() { # SECONDS: commit on A, then wait until its sender has replicated that commit
+	ca commit >/dev/null || return 1
+	want=$(rj a "d['commits']")
+	end=$(($(date +%s) + $1))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if [ "$(rj a "int(d['replicated_commit'] >= $want and d['lag']['files'] == 0)")" = 1 ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
