@@ -414,9 +414,8 @@ static void drc_store_locked(nfs_srv *s, const nfs_req *q, const uint8_t *rep, s
  * (nfs_conn.reg, under s->mu) and a call with the address, xid, program and
  * procedure of one listed is dropped, as Linux's nfsd does (RC_DROPIT): the reply
  * of the running one answers it on the same connection; on another connection the
- * client re-sends once more and then finds the DRC entry (stored under the same
- * s->mu hold that unlists the call, so there is no gap between the two). Under
- * s->mu. */
+ * client re-sends once more and then finds the DRC entry (stored before the call is
+ * unlisted, so there is no gap between the two: run_job). Under s->mu. */
 static int inprogress_locked(nfs_srv *s, const nfs_conn *c, const rpc_call *k)
 {
 	for (const nfs_conn *o = s->conns; o; o = o->next) {
@@ -648,8 +647,11 @@ static void send_reply(nfs_conn *c, uint8_t *out, size_t len)
 	pthread_mutex_unlock(&c->smu);
 }
 
-/* Answer one job (a worker; out: the worker's reply buffer, *cap bytes). Then unlist
- * it, storing a non-idempotent reply in the DRC under the same hold of s->mu. */
+/* Answer one job (a worker; out: the worker's reply buffer, cap bytes): a
+ * non-idempotent reply goes into the DRC, the reply is sent, and only then is the
+ * call unlisted, so a retransmission on this connection that came before the reply
+ * went out is dropped (the client gets one reply) and one on another connection
+ * finds the call listed or its DRC entry, never neither. */
 static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 {
 	nfs_srv *s = c->srv;
@@ -690,12 +692,15 @@ static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 		rpc_reply_accepted(&e, q.call.xid, RPC_SYSTEM_ERR);
 		cached = 0;
 	}
-	pthread_mutex_lock(&s->mu);
-	if (cached)
+	if (cached) {
+		pthread_mutex_lock(&s->mu);
 		drc_store_locked(s, &q, out + 4, e.len);
+		pthread_mutex_unlock(&s->mu);
+	}
+	send_reply(c, out, e.len);
+	pthread_mutex_lock(&s->mu);
 	unlist_locked(c, j);
 	pthread_mutex_unlock(&s->mu);
-	send_reply(c, out, e.len);
 	__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
 	client_note(s, c, q.rd, q.wr);
 }
