@@ -414,8 +414,9 @@ static void drc_store_locked(nfs_srv *s, const nfs_req *q, const uint8_t *rep, s
  * (nfs_conn.reg, under s->mu) and a call with the address, xid, program and
  * procedure of one listed is dropped, as Linux's nfsd does (RC_DROPIT): the reply
  * of the running one answers it on the same connection; on another connection the
- * client re-sends once more and then finds the DRC entry (stored before the call is
- * unlisted, so there is no gap between the two: run_job). Under s->mu. */
+ * client re-sends once more and then finds the DRC entry (stored under the same
+ * s->mu hold that unlists the call, so there is no gap between the two: run_job).
+ * Under s->mu. */
 static int inprogress_locked(nfs_srv *s, const nfs_conn *c, const rpc_call *k)
 {
 	for (const nfs_conn *o = s->conns; o; o = o->next) {
@@ -648,10 +649,12 @@ static void send_reply(nfs_conn *c, uint8_t *out, size_t len)
 }
 
 /* Answer one job (a worker; out: the worker's reply buffer, cap bytes): a
- * non-idempotent reply goes into the DRC, the reply is sent, and only then is the
- * call unlisted, so a retransmission on this connection that came before the reply
- * went out is dropped (the client gets one reply) and one on another connection
- * finds the call listed or its DRC entry, never neither. */
+ * non-idempotent reply goes into the DRC and the call is unlisted under one hold of
+ * s->mu, then the reply is sent. Unlisted before the send, not after: a client that
+ * has its reply may send a new call with the same xid at once (test-nfs-exports
+ * re-sends a REMOVE that way), which must be answered (from the DRC), not dropped.
+ * A retransmission that slips in between the unlisting and the send gets a second
+ * reply, which the client ignores (an xid it no longer waits for). */
 static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 {
 	nfs_srv *s = c->srv;
@@ -692,15 +695,12 @@ static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 		rpc_reply_accepted(&e, q.call.xid, RPC_SYSTEM_ERR);
 		cached = 0;
 	}
-	if (cached) {
-		pthread_mutex_lock(&s->mu);
-		drc_store_locked(s, &q, out + 4, e.len);
-		pthread_mutex_unlock(&s->mu);
-	}
-	send_reply(c, out, e.len);
 	pthread_mutex_lock(&s->mu);
+	if (cached)
+		drc_store_locked(s, &q, out + 4, e.len);
 	unlist_locked(c, j);
 	pthread_mutex_unlock(&s->mu);
+	send_reply(c, out, e.len);
 	__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
 	client_note(s, c, q.rd, q.wr);
 }
