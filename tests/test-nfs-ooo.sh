@@ -6,8 +6,8 @@
 #    GETATTRs; a cheap call is answered before the WRITE, every xid gets exactly one
 #    reply, the WRITE's data reads back;
 #  - 16 CREATEs (each durable before its reply) sent without waiting share syncs:
-#    the status document's nfs.durable_syncs grows by 12 at most (one call at a
-#    time: 16);
+#    the status document's nfs.durable_syncs grows by fewer than 16 (one call at
+#    a time: 16; here 2-4);
 #  - a client that half-closes after its calls still gets every reply.
 # The old server answered one call at a time, in order: the cheap calls came after
 # the WRITE, the retransmission got a second reply (from the DRC), one sync a create.
@@ -109,9 +109,10 @@ dw = s1["durable_waits"] - s0["durable_waits"]
 ds = s1["durable_syncs"] - s0["durable_syncs"]
 print("creates %d durable_waits %d durable_syncs %d" % (N, dw, ds))
 check(dw == N, "each CREATE waited for its change to be durable (%d)" % dw)
-# One call at a time (the old server) is one sync per create: 16. Here 2-3, up to 8
-# under the sanitizers; 12 leaves room for a loaded machine.
-check(1 <= ds <= 3 * N // 4, "the CREATEs shared syncs: %d syncs for %d creates" % (ds, N))
+# One call at a time (the old server) is one sync per create: 16. Here 2-4, 8-11
+# under the sanitizers on a loaded machine (a slow reader queues the creates later),
+# so the bound is the brief's: fewer syncs than creates.
+check(1 <= ds < N, "the CREATEs shared syncs: %d syncs for %d creates" % (ds, N))
 for i in range(N):
     st, _ = lookup(c, dfh, "f%02d" % i)
     if st != 0:
