@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/rand.h>
 
@@ -225,8 +226,8 @@ void nfs_export_count(nfs_req *q, uint32_t id, uint64_t rd, uint64_t wr)
 {
 	nfs_srv *s = q->s;
 	uint64_t sec = bks_now_ns() / 1000000000ull;
-	q->c->rd += rd;
-	q->c->wr += wr;
+	q->rd += rd;
+	q->wr += wr;
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < s->nexports; i++)
 		if (s->exports[i].x.id == id) {
@@ -312,7 +313,7 @@ static nfs_client *client_of_locked(nfs_srv *s, const nfs_conn *c)
 }
 
 /* A call of c was answered: count it (and its READ/WRITE bytes) for its address. */
-static void client_note(nfs_srv *s, nfs_conn *c)
+static void client_note(nfs_srv *s, nfs_conn *c, uint64_t rd, uint64_t wr)
 {
 	pthread_mutex_lock(&s->mu);
 	nfs_client *v = client_of_locked(s, c);
@@ -322,11 +323,10 @@ static void client_note(nfs_srv *s, nfs_conn *c)
 		v->conns_total--; /* the same connection, not a new one */
 	}
 	v->calls++;
-	v->bytes_read += c->rd;
-	v->bytes_written += c->wr;
+	v->bytes_read += rd;
+	v->bytes_written += wr;
 	v->last_ns = bks_wall_ns();
 	pthread_mutex_unlock(&s->mu);
-	c->rd = c->wr = 0;
 }
 
 void nfs_mount_add(nfs_srv *s, const char *host, const char *path, uint32_t id)
@@ -393,11 +393,11 @@ static int drc_lookup(nfs_srv *s, const nfs_req *q, uint8_t *out, size_t cap, si
 	return hit;
 }
 
-static void drc_store(nfs_srv *s, const nfs_req *q, const uint8_t *rep, size_t len)
+/* Under s->mu. */
+static void drc_store_locked(nfs_srv *s, const nfs_req *q, const uint8_t *rep, size_t len)
 {
 	if (len > NFS_DRC_REPLY_MAX)
 		return;
-	pthread_mutex_lock(&s->mu);
 	nfs_drc *d = &s->drc[s->drc_next++ % NFS_DRC_SLOTS];
 	memcpy(d->addr, q->c->addr, 16);
 	d->xid = q->call.xid;
@@ -405,7 +405,39 @@ static void drc_store(nfs_srv *s, const nfs_req *q, const uint8_t *rep, size_t l
 	d->len = (uint32_t)len;
 	d->used = 1;
 	memcpy(d->reply, rep, len);
-	pthread_mutex_unlock(&s->mu);
+}
+
+/* Calls in progress. With many calls in flight per connection, a client that
+ * retransmits a call still running (its timer fired while a sync was slow, or its
+ * connection broke and it re-sent on a new one) would have it run twice, and the
+ * DRC cannot help: the first has no reply yet. So every call in flight is listed
+ * (nfs_conn.reg, under s->mu) and a call with the address, xid, program and
+ * procedure of one listed is dropped, as Linux's nfsd does (RC_DROPIT): the reply
+ * of the running one answers it on the same connection; on another connection the
+ * client re-sends once more and then finds the DRC entry (stored under the same
+ * s->mu hold that unlists the call, so there is no gap between the two: run_job).
+ * Under s->mu. */
+static int inprogress_locked(nfs_srv *s, const nfs_conn *c, const rpc_call *k)
+{
+	for (const nfs_conn *o = s->conns; o; o = o->next) {
+		if (o->family != c->family || memcmp(o->addr, c->addr, 16))
+			continue;
+		for (const nfs_job *j = o->reg; j; j = j->reg_next)
+			if (j->dec == RPC_DEC_OK && j->call.xid == k->xid && j->call.proc == k->proc &&
+			    j->call.prog == k->prog)
+				return 1;
+	}
+	return 0;
+}
+
+static void unlist_locked(nfs_conn *c, nfs_job *j)
+{
+	for (nfs_job **pp = &c->reg; *pp; pp = &(*pp)->reg_next)
+		if (*pp == j) {
+			*pp = j->reg_next;
+			c->busy--;
+			return;
+		}
 }
 
 /* ---- connections ---- */
@@ -592,26 +624,46 @@ static void answer(nfs_req *q)
 	}
 }
 
-/* Serve one record: 0 to go on, -errno to close. */
-static int serve_one(nfs_conn *c, size_t len)
+/* Send one reply (out: its 4 bytes of record mark, then len bytes) whole, under the
+ * connection's send lock so replies of calls finishing together do not interleave.
+ * A failed send shuts the socket down: the reader stops, the other workers' replies
+ * are dropped (the client re-sends what it has no reply for). */
+static void send_reply(nfs_conn *c, uint8_t *out, size_t len)
+{
+	uint32_t rm = rpc_rm_header((uint32_t)len);
+	out[0] = (uint8_t)(rm >> 24);
+	out[1] = (uint8_t)(rm >> 16);
+	out[2] = (uint8_t)(rm >> 8);
+	out[3] = (uint8_t)rm;
+	pthread_mutex_lock(&c->smu);
+	if (!c->broken) {
+		int r = send_all(c, out, len + 4);
+		if (r < 0) {
+			c->broken = 1;
+			shutdown(c->fd, SHUT_RDWR);
+			if (r != -ECONNRESET && r != -ECANCELED && r != -EPIPE)
+				LOG_D("nfs: client %s: send: %s", c->peer, strerror(-r));
+		}
+	}
+	pthread_mutex_unlock(&c->smu);
+}
+
+/* Answer one job (a worker; out: the worker's reply buffer, cap bytes): a
+ * non-idempotent reply goes into the DRC and the call is unlisted under one hold of
+ * s->mu, then the reply is sent. Unlisted before the send, not after: a client that
+ * has its reply may send a new call with the same xid at once (test-nfs-exports
+ * re-sends a REMOVE that way), which must be answered (from the DRC), not dropped.
+ * A retransmission that slips in between the unlisting and the send gets a second
+ * reply, which the client ignores (an xid it no longer waits for). */
+static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 {
 	nfs_srv *s = c->srv;
-	nfs_req q = {.s = s, .c = c};
+	nfs_req q = {.s = s, .c = c, .call = j->call};
 	xdr_enc e;
-	if (!c->out) { /* at the first call, not at accept: a peer that never sends a
-	                * whole record does not cost a reply buffer */
-		c->out_cap = s->rsize + 4096;
-		if (!(c->out = malloc(c->out_cap)))
-			return -ENOMEM;
-	}
-	xdr_enc_init(&e, c->out + 4, c->out_cap - 4);
+	int cached = 0;
+	xdr_enc_init(&e, out + 4, cap - 4);
 	q.e = &e;
-	int r = rpc_call_decode(c->rec, len, &q.call);
-	__atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
-	c->calls++;
-	switch (r) {
-	case RPC_DEC_OK:
-		break;
+	switch (j->dec) {
 	case RPC_DEC_RPC_MISMATCH:
 		rpc_reply_rpc_mismatch(&e, q.call.xid);
 		break;
@@ -621,69 +673,225 @@ static int serve_one(nfs_conn *c, size_t len)
 	case RPC_DEC_BADVERF:
 		rpc_reply_auth_error(&e, q.call.xid, RPC_AUTH_BADVERF);
 		break;
-	default:
-		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
-		LOG_I("nfs: client %s: not an RPC call (%zu bytes): closed", c->peer, len);
-		return -EPROTO;
-	}
-	if (r != RPC_DEC_OK) {
-		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
-	} else {
-		int cached = q.call.prog == NFS_PROGRAM && q.call.vers == NFS_V3 &&
-		             nfs3_proc_nonidempotent(q.call.proc);
+	default: { /* RPC_DEC_OK: the reader took nothing else */
+		cached = q.call.prog == NFS_PROGRAM && q.call.vers == NFS_V3 &&
+		         nfs3_proc_nonidempotent(q.call.proc);
 		size_t dl;
-		if (cached && drc_lookup(s, &q, c->out + 4, c->out_cap - 4, &dl)) {
+		if (cached && drc_lookup(s, &q, out + 4, cap - 4, &dl)) {
 			e.len = dl;
+			cached = 0;
 		} else {
 			answer(&q);
-			if (!e.err && cached)
-				drc_store(s, &q, c->out + 4, e.len);
 		}
 	}
+	}
+	if (j->dec != RPC_DEC_OK)
+		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
 	LOG_D("nfs: client %s: xid %u prog %u vers %u proc %u: %zu reply bytes", c->peer,
 	      q.call.xid, q.call.prog, q.call.vers, q.call.proc, e.len);
 	if (e.err) { /* a reply that did not fit: say so rather than send half */
 		LOG_W("nfs: client %s: reply to xid %u did not fit", c->peer, q.call.xid);
-		xdr_enc_init(&e, c->out + 4, c->out_cap - 4);
+		xdr_enc_init(&e, out + 4, cap - 4);
 		rpc_reply_accepted(&e, q.call.xid, RPC_SYSTEM_ERR);
+		cached = 0;
 	}
-	uint32_t rm = rpc_rm_header((uint32_t)e.len);
-	c->out[0] = (uint8_t)(rm >> 24);
-	c->out[1] = (uint8_t)(rm >> 16);
-	c->out[2] = (uint8_t)(rm >> 8);
-	c->out[3] = (uint8_t)rm;
-	return send_all(c, c->out, e.len + 4);
+	pthread_mutex_lock(&s->mu);
+	if (cached)
+		drc_store_locked(s, &q, out + 4, e.len);
+	unlist_locked(c, j);
+	pthread_mutex_unlock(&s->mu);
+	send_reply(c, out, e.len);
+	__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
+	client_note(s, c, q.rd, q.wr);
 }
 
+/* A worker of connection c: takes jobs until the reader says closing and the queue
+ * is empty (so every call read is answered, or its reply dropped when the socket is
+ * gone, before the connection is freed). */
+static void *worker_main(void *arg)
+{
+	nfs_conn *c = arg;
+	nfs_srv *s = c->srv;
+	/* The reply buffer is the worker's, made at its first job: a peer that never
+	 * sends a whole record costs none, and a peer that never has two calls in
+	 * flight costs one, as before calls could overlap. */
+	size_t cap = s->rsize + 4096;
+	uint8_t *out = malloc(cap);
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->qhead && !c->closing) {
+			c->idle++;
+			pthread_cond_wait(&c->wcv, &c->mu);
+			c->idle--;
+		}
+		nfs_job *j = c->qhead;
+		if (!j)
+			break;
+		c->qhead = j->next;
+		if (!c->qhead)
+			c->qtail = NULL;
+		c->qlen--;
+		pthread_mutex_unlock(&c->mu);
+		if (out) {
+			run_job(c, j, out, cap);
+		} else { /* no memory for a reply: the client re-sends after a timeout */
+			pthread_mutex_lock(&s->mu);
+			unlist_locked(c, j);
+			pthread_mutex_unlock(&s->mu);
+		}
+		pthread_mutex_lock(&c->mu);
+		c->inflight--;
+		c->held -= j->cap;
+		pthread_cond_signal(&c->rcv);
+		free(j->rec);
+		free(j);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(out);
+	return NULL;
+}
+
+/* Queue job j for c's workers, starting one when every worker is busy (never more
+ * than NFS_INFLIGHT_MAX: the bound on calls in flight keeps them busy enough). */
+static int enqueue(nfs_conn *c, nfs_job *j)
+{
+	int r = 0;
+	pthread_mutex_lock(&c->mu);
+	j->next = NULL;
+	if (c->qtail)
+		c->qtail->next = j;
+	else
+		c->qhead = j;
+	c->qtail = j;
+	c->qlen++;
+	c->inflight++;
+	c->held += j->cap;
+	if (c->qlen > c->idle && c->nworkers < NFS_INFLIGHT_MAX) {
+		if (pthread_create(&c->wth[c->nworkers], NULL, worker_main, c) == 0)
+			c->nworkers++;
+		else if (!c->nworkers) /* nobody would take it: the reader unqueues it */
+			r = -EAGAIN;
+	}
+	if (r == 0) {
+		pthread_cond_signal(&c->wcv);
+	} else {
+		c->qhead = c->qtail = NULL;
+		c->qlen = c->inflight = 0;
+		c->held = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* Read one call into a job of its own: 0 and *out (NULL: a retransmission of a call
+ * in flight, dropped), or -errno to close. */
+static int read_job(nfs_conn *c, nfs_job **out)
+{
+	nfs_srv *s = c->srv;
+	size_t len;
+	*out = NULL;
+	int r = read_record(c, &len);
+	if (r < 0)
+		return r;
+	nfs_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->rec = c->rec; /* the job takes the buffer: the next record gets a new one */
+	j->cap = c->rec_cap;
+	j->len = len;
+	c->rec = NULL;
+	c->rec_cap = 0;
+	j->dec = rpc_call_decode(j->rec, len, &j->call);
+	__atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
+	switch (j->dec) {
+	case RPC_DEC_OK:
+	case RPC_DEC_RPC_MISMATCH:
+	case RPC_DEC_BADCRED:
+	case RPC_DEC_BADVERF:
+		break;
+	default:
+		__atomic_add_fetch(&s->rpc_errors, 1, __ATOMIC_RELAXED);
+		LOG_I("nfs: client %s: not an RPC call (%zu bytes): closed", c->peer, len);
+		r = -EPROTO;
+		goto drop;
+	}
+	/* Listed under s->mu: a connection is never dropped to make room (accept_one)
+	 * between its call and the reply. */
+	pthread_mutex_lock(&s->mu);
+	if (c->evicted) {
+		r = -ECONNRESET;
+	} else if (j->dec == RPC_DEC_OK && inprogress_locked(s, c, &j->call)) {
+		s->drc_inprogress++;
+		c->calls++;
+		pthread_mutex_unlock(&s->mu);
+		LOG_D("nfs: client %s: xid %u is running: the retransmission is dropped", c->peer,
+		      j->call.xid);
+		goto drop;
+	} else {
+		j->reg_next = c->reg;
+		c->reg = j;
+		c->busy++;
+		c->calls++;
+		*out = j;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0)
+		return 0;
+drop:
+	free(j->rec);
+	free(j);
+	return r;
+}
+
+/* The reader of a connection: reads calls while fewer than its limit are in flight
+ * and their records hold less than NFS_HELD_RECS WRITEs' worth (else it waits and
+ * TCP pushes back on the client), queues them for the workers. At the end it lets
+ * every call read finish, then joins the workers. */
 static void *conn_main(void *arg)
 {
 	nfs_conn *c = arg;
 	nfs_srv *s = c->srv;
+	/* An address no export admits may ask MOUNT and the portmapper (to be told no),
+	 * one call at a time: it costs one worker and one reply buffer, as before. */
+	int limit = peer_known(s, c) ? NFS_INFLIGHT_MAX : 1;
+	size_t held_max = (size_t)NFS_HELD_RECS * (s->wsize + REC_SLACK);
+	int r = 0;
 	for (;;) {
-		size_t len;
-		int r = read_record(c, &len);
-		if (r == 0) {
-			/* busy under s->mu: a connection is never dropped to make room
-			 * (accept_one) between its call and the reply */
+		pthread_mutex_lock(&c->mu);
+		while ((c->inflight >= limit || c->held >= held_max) && !s->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&c->rcv, &c->mu, &ts);
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (s->stopping) {
+			r = -ECANCELED;
+			break;
+		}
+		nfs_job *j;
+		if ((r = read_job(c, &j)) < 0)
+			break;
+		if (j && (r = enqueue(c, j)) < 0) {
 			pthread_mutex_lock(&s->mu);
-			if (c->evicted)
-				r = -ECONNRESET;
-			else
-				c->busy = 1;
+			unlist_locked(c, j);
 			pthread_mutex_unlock(&s->mu);
-		}
-		if (r == 0) {
-			r = serve_one(c, len);
-			__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
-			__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
-			client_note(s, c);
-		}
-		if (r < 0) {
-			if (r != -ECONNRESET && r != -ECANCELED)
-				LOG_D("nfs: client %s: closed (%s)", c->peer, strerror(-r));
+			free(j->rec);
+			free(j);
 			break;
 		}
 	}
+	if (r != -ECONNRESET && r != -ECANCELED)
+		LOG_D("nfs: client %s: closed (%s)", c->peer, strerror(-r));
+	/* The calls read still run and send their replies (a client that half-closes
+	 * after its last call gets them); then the workers end. */
+	pthread_mutex_lock(&c->mu);
+	c->closing = 1;
+	pthread_cond_broadcast(&c->wcv);
+	int nw = c->nworkers;
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < nw; i++)
+		pthread_join(c->wth[i], NULL);
 	shutdown(c->fd, SHUT_RDWR);
 	pthread_mutex_lock(&s->mu);
 	c->done = 1;
@@ -710,7 +918,10 @@ static void reap_locked(nfs_srv *s, int all)
 		pthread_mutex_lock(&s->mu);
 		close(c->fd);
 		free(c->rec);
-		free(c->out);
+		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->smu);
+		pthread_cond_destroy(&c->wcv);
+		pthread_cond_destroy(&c->rcv);
 		free(c);
 	}
 }
@@ -730,7 +941,7 @@ static int make_room_locked(nfs_srv *s, char *victim, size_t cap)
 		if (c->evicted || c->done)
 			continue;
 		live++;
-		if (__atomic_load_n(&c->busy, __ATOMIC_ACQUIRE))
+		if (c->busy)
 			continue;
 		if (!v || (!c->calls && v->calls) ||
 		    (!c->calls == !v->calls &&
@@ -764,6 +975,10 @@ static void accept_one(nfs_srv *s, int lfd)
 		c->fd = fd;
 		c->cli = -1;
 		c->born_ns = c->last_ns = bks_now_ns();
+		pthread_mutex_init(&c->mu, NULL);
+		pthread_mutex_init(&c->smu, NULL);
+		pthread_cond_init(&c->wcv, NULL);
+		pthread_cond_init(&c->rcv, NULL);
 	}
 	if (!c)
 		goto drop;
@@ -815,6 +1030,12 @@ static void accept_one(nfs_srv *s, int lfd)
 	return;
 drop:
 	close(fd);
+	if (c) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->smu);
+		pthread_cond_destroy(&c->wcv);
+		pthread_cond_destroy(&c->rcv);
+	}
 	free(c);
 }
 
@@ -1053,6 +1274,13 @@ void nfs_status_json(nfs_srv *s, json *j)
 	json_uint(j, "calls", __atomic_load_n(&s->calls, __ATOMIC_RELAXED));
 	json_uint(j, "rpc_errors", __atomic_load_n(&s->rpc_errors, __ATOMIC_RELAXED));
 	json_uint(j, "duplicate_replies", s->drc_hits);
+	json_uint(j, "duplicates_in_progress_dropped", s->drc_inprogress);
+	/* Group commit as NFS sees it: calls that waited for their change to be durable,
+	 * and the syncs run for them (fewer when calls in flight share them). */
+	uint64_t dw, ds, de;
+	appl_durable_stats(s->ap, &dw, &ds, &de);
+	json_uint(j, "durable_waits", dw);
+	json_uint(j, "durable_syncs", ds);
 	/* Written under appl.mu; a status read races them harmlessly (a figure). */
 	json_uint(j, "staged_bytes", __atomic_load_n(&s->staged_bytes, __ATOMIC_RELAXED));
 	json_uint(j, "staged_applied_early",

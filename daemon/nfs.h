@@ -2,16 +2,22 @@
  * over the namespace (fs/ns.h). docs/architecture.md "NFS" tells the design.
  *
  * nfs.c: listeners (NFS, MOUNT, portmapper: each a TCP port; every port answers all
- *        three programs), one thread per connection reading ONC RPC records and
- *        answering them in order (admission: max_connections, what a record may
- *        cost), the duplicate request cache, the handle key, the client table, status.
+ *        three programs), per connection a reader thread that keeps reading ONC RPC
+ *        records while earlier calls run (at most NFS_INFLIGHT_MAX in flight, at most
+ *        NFS_HELD_RECS records' worth of bytes held) and a few worker threads that
+ *        answer them, each reply sent as its call finishes (out of order); admission
+ *        (max_connections, what a record may cost), the duplicate request cache with
+ *        its in-progress calls, the handle key, the client table, status.
  * nfs_ops.c: the 22 NFS procedures, unstable-write staging.
  * nfs_mount.c: MOUNT, the portmapper, and the registration with a system rpcbind.
  *
  * Locking: appl.mu around every store/namespace call and around the staging (short
  * memory copies); srv->mu for the connection list, the mount list, the exports (and
- * their rates), the client table, the duplicate request cache and the cookie table. Order: appl.mu before srv->mu. Never
- * either across network I/O.
+ * their rates), the client table, the duplicate request cache, the calls in flight
+ * (nfs_job.reg_next) and the cookie table; conn->mu for a connection's work queue;
+ * conn->smu around sending one reply (the only lock held across network I/O, and
+ * only a connection's own workers wait for it). Order: appl.mu before srv->mu;
+ * conn->mu and srv->mu are never held together.
  */
 #ifndef BKS_NFS_H
 #define BKS_NFS_H
@@ -47,6 +53,10 @@ void nfs_ports(nfs_srv *s, int *nfs, int *mount, int *pmap);
 #define NFS_COOKIE_SLOTS 1024
 #define NFS_CLIENTS_MAX 64         /* client addresses kept for status (LRU) */
 #define NFS_RATE_SECS 60           /* per-export rates: one bucket a second */
+#define NFS_INFLIGHT_MAX 16        /* calls in flight on one connection (an admitted
+                                    * peer's; an address no export admits gets 1) */
+#define NFS_HELD_RECS 4            /* record bytes held per connection: this many
+                                    * wsize-sized WRITEs (then the reader waits) */
 
 /* READ/WRITE bytes of one export per second, over the last NFS_RATE_SECS. */
 typedef struct nfs_rate_bucket {
@@ -113,6 +123,18 @@ typedef struct nfs_stage {
 
 typedef struct nfs_conn nfs_conn;
 
+/* A call read and not yet answered. Its record is its own (the call's arguments
+ * point into it); reg_next links it in its connection's list of calls in flight
+ * (under srv->mu: a retransmission of a running call is found there and dropped),
+ * next in the work queue (under conn->mu). */
+typedef struct nfs_job {
+	uint8_t *rec;
+	size_t len, cap;
+	int dec;                   /* rpc_call_decode's result */
+	rpc_call call;
+	struct nfs_job *next, *reg_next;
+} nfs_job;
+
 struct nfs_srv {
 	appl *ap;
 	pthread_mutex_t mu;
@@ -135,6 +157,7 @@ struct nfs_srv {
 	nfs_drc drc[NFS_DRC_SLOTS];
 	uint32_t drc_next;
 	uint64_t drc_hits;
+	uint64_t drc_inprogress;   /* retransmissions of a call still running: dropped */
 	nfs_cookie cookies[NFS_COOKIE_SLOTS];
 	/* staging (under appl.mu) */
 	nfs_stage *stages;
@@ -161,20 +184,31 @@ struct nfs_conn {
 	uint8_t addr[16];          /* peer address (IPv4-mapped IPv6 taken as IPv4) */
 	int port;                  /* peer port */
 	char peer[80];
-	uint8_t *rec;              /* the record being read */
-	uint8_t *out;              /* the reply being built (4 bytes for its header first;
-	                            * allocated at the first call) */
-	size_t rec_cap, out_cap;
-	uint64_t calls;            /* calls answered (the connection's thread) */
+	uint8_t *rec;              /* the record being read (then its job's) */
+	size_t rec_cap;
+	uint64_t calls;            /* calls taken (atomic) */
 	uint64_t born_ns;          /* accepted (bks_now_ns) */
 	uint64_t last_ns;          /* the last reply sent, or born_ns (atomic) */
-	int busy;                  /* between a whole record and its reply (atomic) */
+	int busy;                  /* calls between a whole record and their reply (under
+	                            * srv->mu) */
+	nfs_job *reg;              /* those calls (under srv->mu) */
 	int evicted;               /* shut down to make room (under srv->mu) */
-	uint64_t rd, wr;           /* READ/WRITE bytes of the call being answered */
 	int cli;                   /* its slot in srv->clients, -1: none */
 	uint32_t cli_gen;          /* ... and that slot's gen when taken */
-	pthread_t th;
-	int done;                  /* the thread has finished (under srv->mu) */
+	pthread_t th;              /* the reader */
+	int done;                  /* the reader (and so every worker) has finished (under
+	                            * srv->mu) */
+	/* the work queue and its workers (under mu) */
+	pthread_mutex_t mu;
+	pthread_cond_t wcv;        /* a job came, or closing */
+	pthread_cond_t rcv;        /* a job finished: the reader may read on */
+	nfs_job *qhead, *qtail;
+	int qlen, idle, inflight, closing, nworkers;
+	size_t held;               /* record bytes of the jobs in flight */
+	pthread_t wth[NFS_INFLIGHT_MAX];
+	/* sending (under smu): a reply is one record, sent whole */
+	pthread_mutex_t smu;
+	int broken;                /* a send failed: the socket is shut down */
 	nfs_conn *next;
 };
 
@@ -184,6 +218,7 @@ typedef struct nfs_req {
 	nfs_conn *c;
 	rpc_call call;
 	xdr_enc *e;
+	uint64_t rd, wr;           /* READ/WRITE bytes of this call */
 	/* the credential after the export's squash (set by nfs_export_of) */
 	uint32_t uid, gid;
 	uint32_t ngids;
