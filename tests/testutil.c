@@ -23,7 +23,8 @@ int tu_verbose(void)
 		v = getenv("BKS_TEST_VERBOSE") != NULL;
 	return v;
 }
-static char tmpdir[512];
+static char **dirs; /* from tu_tmpdir*, removed by tu_cleanup */
+static int ndirs, capdirs;
 static char **made; /* paths from tu_file_disk, freed by tu_finish */
 static int capmade;
 static int nmade;
@@ -50,23 +51,46 @@ const char *tu_tmpdir_in(const char *name, const char *dflt)
 	const char *base = getenv("BKS_TEST_DIR");
 	if (!base)
 		base = access(dflt, W_OK) == 0 ? dflt : "/var/tmp";
-	snprintf(tmpdir, sizeof(tmpdir), "%s/bks-%s-XXXXXX", base, name);
-	if (!mkdtemp(tmpdir)) {
+	/* Every directory made is kept until tu_cleanup: a test that makes one per
+	 * case (test-store-writeat makes five) must not leave four behind. */
+	if (ndirs == capdirs) {
+		int nc = capdirs ? capdirs * 2 : 8;
+		char **d = realloc(dirs, (size_t)nc * sizeof(*d));
+		if (!d) {
+			perror("realloc");
+			exit(99);
+		}
+		dirs = d;
+		capdirs = nc;
+	}
+	char *t = malloc(strlen(base) + strlen(name) + 16);
+	if (!t) {
+		perror("malloc");
+		exit(99);
+	}
+	sprintf(t, "%s/bks-%s-XXXXXX", base, name);
+	if (!mkdtemp(t)) {
 		perror("mkdtemp");
 		exit(99);
 	}
-	return tmpdir;
+	dirs[ndirs++] = t;
+	return t;
 }
 
 void tu_cleanup(void)
 {
-	char cmd[600];
-	if (!tmpdir[0] || getenv("BKS_TEST_KEEP"))
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "warning: could not remove %s\n", tmpdir);
-	tmpdir[0] = '\0';
+	int keep = getenv("BKS_TEST_KEEP") != NULL;
+	while (ndirs > 0) {
+		char *t = dirs[--ndirs];
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t);
+		if (!keep && system(cmd) != 0)
+			fprintf(stderr, "warning: could not remove %s\n", t);
+		free(t);
+	}
+	free(dirs);
+	dirs = NULL;
+	capdirs = 0;
 }
 
 char *tu_file_disk(const char *dir, const char *name, uint64_t size)
