@@ -50,25 +50,10 @@ static double now_s(void)
 
 static arr *make_array(const char *dir, char **paths)
 {
-	disk *d[NDISKS];
 	arr_config cfg;
-	bks_err e = {0};
-	arr *a;
-	for (int i = 0; i < NDISKS; i++) {
-		char nm[16];
-		snprintf(nm, sizeof(nm), "disk%d", i);
-		paths[i] = tu_file_disk(dir, nm, (uint64_t)DISK_MB << 20);
-		d[i] = tu_open1(paths[i], NULL);
-	}
 	arr_config_defaults(&cfg);
 	cfg.strip_size = STRIP;
-	cfg.ev_fn = tu_events;
-	int r = arr_create(&cfg, d, NDISKS, NULL, 0, 0, &a, &e);
-	if (r < 0) {
-		fprintf(stderr, "harness: create: %s\n", bks_errmsg(&e, r));
-		exit(99);
-	}
-	return a;
+	return tu_make_array_cfg(dir, NDISKS, 0, DISK_MB, &cfg, NULL, paths, NULL);
 }
 
 static void name_of(int i, char *buf, size_t cap)
