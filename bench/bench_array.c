@@ -38,6 +38,7 @@
 
 #include "common/bks.h"
 #include "storage/array.h"
+#include "storage/label.h" /* ARR_DATA_OFF: where the raw disks' data area starts */
 #include "storage/disk.h"
 #include "storage/fault.h"
 

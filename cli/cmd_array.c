@@ -433,11 +433,11 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	arr_get_status(a, st);
-	if (st->last_scrub.state == SCRUB_RUNNING) {
+	if (st->last_scrub.state == ARR_SCRUB_RUNNING) {
 		cli_err(c, "continuing the scrub that was running (row %llu of %llu)",
 		        (unsigned long long)st->last_scrub.cursor, (unsigned long long)st->hwm);
 		r = 0;
-	} else if (st->last_scrub.state == SCRUB_PAUSED) {
+	} else if (st->last_scrub.state == ARR_SCRUB_PAUSED) {
 		cli_err(c, "resuming the paused scrub (row %llu of %llu)",
 		        (unsigned long long)st->last_scrub.cursor, (unsigned long long)st->hwm);
 		r = arr_scrub_resume(a, &e);
@@ -452,7 +452,7 @@ int cmd_array_scrub(cli_ctx *c, int argc, char **argv)
 	}
 	if (print_status(c, a, st) < 0)
 		rc = CLI_FAIL;
-	const sb_scrub *sc = &st->last_scrub;
+	const arr_scrub_status *sc = &st->last_scrub;
 	if (rc == CLI_OK && !c->json)
 		printf("\nscrub: %llu rows checked, %llu errors found, %llu repaired, %llu "
 		       "unrecoverable\n", (unsigned long long)sc->rows_checked,

@@ -68,7 +68,7 @@ void cli_print_field(const char *label, const char *raw)
 
 static void print_scan(const arr_status *st)
 {
-	const sb_scrub *sc = &st->last_scrub;
+	const arr_scrub_status *sc = &st->last_scrub;
 	char line[512], eta[32], when[64], took[32];
 	int any = 0;
 
@@ -94,7 +94,7 @@ static void print_scan(const arr_status *st)
 			         (unsigned long long)sc->unrecoverable);
 		cli_print_field(any++ ? "" : "scan", line);
 	}
-	if (sc->state == SCRUB_IDLE && sc->started_ns) {
+	if (sc->state == ARR_SCRUB_IDLE && sc->started_ns) {
 		cli_fmt_wall(sc->finished_ns, when, sizeof(when));
 		cli_fmt_duration(sc->finished_ns >= sc->started_ns
 		                     ? (double)(sc->finished_ns - sc->started_ns) / 1e9 : -1,

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "daemon/log.h"
-#include "storage/label.h"
 
 #define BG_TICK_MS 100
 #define GC_STEP_BUDGET_NS (20ull * 1000000ull)     /* per tick, under the lock */
@@ -648,19 +647,6 @@ static int open_disks(appl *ap, char **paths, int n, disk **d, bks_err *e)
 	return 0;
 }
 
-/* Does d carry a bkstor label (either copy)? */
-static int has_label(disk *d)
-{
-	uint8_t *b = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE);
-	int found = 0;
-	lbl_disk l;
-	for (int k = 0; b && k < 2 && !found; k++)
-		found = disk_pread(d, b, LBL_SIZE, k ? LBL_OFF1 : LBL_OFF0) == 0 &&
-		        lbl_decode(b, LBL_SIZE, &l, NULL) == 0;
-	free(b);
-	return found;
-}
-
 static int array_up(appl *ap, const bks_cfg *c, int create, bks_err *e)
 {
 	disk *d[CFG_MAX_DISKS + CFG_MAX_SPARES];
@@ -682,11 +668,11 @@ static int array_up(appl *ap, const bks_cfg *c, int create, bks_err *e)
 	disk *lab[CFG_MAX_DISKS + CFG_MAX_SPARES];
 	int nl = 0;
 	for (int i = 0; i < nd; i++)
-		if (has_label(d[i]))
+		if (arr_disk_has_label(d[i]))
 			lab[nl++] = d[i];
 	if (nl > 0) {
 		for (int i = 0; i < nd; i++)
-			if (!has_label(d[i])) {
+			if (!arr_disk_has_label(d[i])) {
 				appl_event_add(ap, CFG_LOG_WARN, "disk %s carries no bkstor label: not part "
 				               "of the array (add it with bkstorctl disk add-spare)",
 				               disk_path(d[i]));

@@ -15,7 +15,7 @@ const char *arr_role_name(int role)
 
 const char *arr_scrub_state_name(uint32_t s)
 {
-	return s == SCRUB_RUNNING ? "running" : s == SCRUB_PAUSED ? "paused" : "idle";
+	return s == ARR_SCRUB_RUNNING ? "running" : s == ARR_SCRUB_PAUSED ? "paused" : "idle";
 }
 
 int arr_uuid_str_is_zero(const char *u)
@@ -23,7 +23,7 @@ int arr_uuid_str_is_zero(const char *u)
 	return !u[0] || !strcmp(u, "00000000-0000-0000-0000-000000000000");
 }
 
-void arr_job_json(json *jp, const arr_job_status *jb, const sb_scrub *sc)
+void arr_job_json(json *jp, const arr_job_status *jb, const arr_scrub_status *sc)
 {
 	int scrub = !strcmp(jb->kind, "scrub");
 	json_obj_begin(jp, NULL);
@@ -71,7 +71,7 @@ void arr_disks_json(json *jp, const char *key, const arr_status *st)
 
 void arr_status_json(json *jp, const char *key, const arr_status *st)
 {
-	const sb_scrub *sc = &st->last_scrub;
+	const arr_scrub_status *sc = &st->last_scrub;
 	json_obj_begin(jp, key);
 	json_str(jp, "name", st->name);
 	json_str(jp, "uuid", st->uuid);
@@ -232,7 +232,7 @@ static void dec_job(dec *d, const jsonp_val *o, arr_job_status *j)
 }
 
 /* dec_enum walks 0..n): the enums must be dense from 0. */
-_Static_assert(SCRUB_IDLE == 0 && SCRUB_RUNNING == 1 && SCRUB_PAUSED == 2, "scrub states");
+_Static_assert(ARR_SCRUB_IDLE == 0 && ARR_SCRUB_RUNNING == 1 && ARR_SCRUB_PAUSED == 2, "scrub states");
 _Static_assert(ARR_OK == 0 && ARR_FAILED == 3, "health values");
 _Static_assert(ARR_ROLE_MEMBER == 0 && ARR_ROLE_SPARE == 2, "role values");
 
@@ -281,8 +281,8 @@ int arr_status_from_json(const jsonp_val *o, arr_status *st, bks_err *e)
 		dec_fail(&d, "last_scrub", "an object");
 	snprintf(d.where, sizeof(d.where), "last_scrub.");
 	if (ls && !d.bad) {
-		sb_scrub *sc = &st->last_scrub;
-		sc->state = (uint32_t)dec_enum(&d, ls, "state", scrub_name, 3, NULL);
+		arr_scrub_status *sc = &st->last_scrub;
+		sc->state = dec_enum(&d, ls, "state", scrub_name, 3, NULL);
 		sc->cursor = dec_u64(&d, ls, "cursor");
 		sc->rows_checked = dec_u64(&d, ls, "rows_checked");
 		sc->errors_found = dec_u64(&d, ls, "errors_found");

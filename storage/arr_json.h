@@ -11,7 +11,7 @@
 /* One object (under key, or top-level when key is NULL). */
 void arr_status_json(json *j, const char *key, const arr_status *st);
 /* One job of st->jobs (a scrub's counters from sc). */
-void arr_job_json(json *j, const arr_job_status *jb, const sb_scrub *sc);
+void arr_job_json(json *j, const arr_job_status *jb, const arr_scrub_status *sc);
 /* Just its "disks" array (under key). */
 void arr_disks_json(json *j, const char *key, const arr_status *st);
 

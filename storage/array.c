@@ -359,6 +359,12 @@ int arr_write_labels(arr *a, disk *d, const uint8_t uuid[BKS_UUID_LEN], int role
 	return 0;
 }
 
+int arr_disk_has_label(disk *d)
+{
+	lbl_disk l;
+	return arr_read_label(d, &l, NULL) == 0;
+}
+
 int arr_read_label(disk *d, lbl_disk *out, bks_err *e)
 {
 	uint8_t *buf = bks_alloc_aligned(DISK_ALIGN, LBL_SIZE * 2);

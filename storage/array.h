@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #include "common/bks.h"
+#include "storage/arr_limits.h"
 #include "storage/disk.h"
-#include "storage/label.h"
 
 typedef struct arr arr;
 
@@ -208,6 +208,16 @@ typedef struct arr_job_status {
 	uint64_t errors_found, repaired, unrecoverable;
 } arr_job_status;
 
+/* The current or last scrub, as persisted in the superblock (its counters survive a
+ * restart; state PAUSED or RUNNING resumes). */
+enum arr_scrub_state { ARR_SCRUB_IDLE = 0, ARR_SCRUB_RUNNING = 1, ARR_SCRUB_PAUSED = 2 };
+typedef struct arr_scrub_status {
+	int state;                /* enum arr_scrub_state */
+	uint64_t cursor;          /* next row */
+	uint64_t rows_checked, errors_found, repaired, unrecoverable;
+	uint64_t started_ns, finished_ns; /* wall clock; finished 0 while running */
+} arr_scrub_status;
+
 typedef struct arr_status {
 	char name[ARR_NAME_MAX];
 	char uuid[BKS_UUID_STRLEN];
@@ -221,9 +231,13 @@ typedef struct arr_status {
 	arr_disk_status disks[ARR_MAX_DISKS * 2 + ARR_MAX_SPARES];
 	int njobs;
 	arr_job_status jobs[3];
-	sb_scrub last_scrub;      /* counters of the current or last scrub */
+	arr_scrub_status last_scrub; /* counters of the current or last scrub */
 } arr_status;
 
 void arr_get_status(arr *a, arr_status *st);
+
+/* Does d carry a bkstor disk label (either copy valid)? For a daemon telling its
+ * configured-but-blank disks from members before an import. */
+int arr_disk_has_label(disk *d);
 
 #endif /* BKS_ARRAY_H */

@@ -355,7 +355,16 @@ void arr_get_status(arr *a, arr_status *st)
 	st->hwm = a->hwm;
 	st->seq = a->seq;
 	st->capacity_bytes = a->rows * arr_row_bytes(a);
-	st->last_scrub = a->scrub;
+	st->last_scrub = (arr_scrub_status){
+		.state = (int)a->scrub.state,
+		.cursor = a->scrub.cursor,
+		.rows_checked = a->scrub.rows_checked,
+		.errors_found = a->scrub.errors_found,
+		.repaired = a->scrub.repaired,
+		.unrecoverable = a->scrub.unrecoverable,
+		.started_ns = a->scrub.started_ns,
+		.finished_ns = a->scrub.finished_ns,
+	};
 
 	uint64_t rebuild_done = UINT64_MAX;
 	int rebuilding = 0, replacing = 0, faulted = 0;

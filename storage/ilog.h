@@ -24,6 +24,7 @@
 
 #include "common/bks.h"
 #include "storage/array.h"
+#include "storage/label.h" /* ARR_LOG_SIZE: the log area this header's records fill */
 
 #define ILOG_HDR 64
 #define ILOG_MAX_PAYLOAD (ARR_LOG_SIZE - ILOG_HDR)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/bks.h"
+#include "storage/arr_limits.h"
 
 #define LBL_SIZE 4096u
 #define LBL_OFF0 0ull
@@ -34,11 +35,6 @@
 #define LBL_VERSION 1u
 #define SB_VERSION 1u
 
-#define ARR_MAX_DISKS 32
-#define ARR_MIN_DISKS 4
-#define ARR_MAX_SPARES 16
-#define ARR_ROOT_MAX 256
-#define ARR_NAME_MAX 64
 
 enum lbl_role { LBL_ROLE_MEMBER = 1, LBL_ROLE_SPARE = 2 };
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "storage/fault.h"
+#include "storage/label.h" /* the intent-log area's place and copies */
 
 #define N 6
 #define DISK_MB 24

@@ -258,7 +258,7 @@ static void sample_status(arr_status *st)
 	j->total_rows = 1421;
 	j->rate_bps = 0.1;
 	j->eta_s = 3.5;
-	st->last_scrub.state = SCRUB_PAUSED;
+	st->last_scrub.state = ARR_SCRUB_PAUSED;
 	st->last_scrub.cursor = 5;
 	st->last_scrub.rows_checked = 5;
 	st->last_scrub.errors_found = j->errors_found = 2;
