@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: rows and transaction groups counted */
 #include "storage/array.h"
 #include "storage/disk.h"
 

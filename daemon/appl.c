@@ -183,7 +183,9 @@ static void snap_take(appl *ap)
 	store_gc_get_stats(ap->s, &n.gs);
 	n.vf = ap->vf;
 	n.gc_state = ap->gc_state;
-	n.row_bytes = pool_row_bytes(store_pool(ap->s));
+	store_space sp;
+	store_get_space(ap->s, &sp);
+	n.row_bytes = sp.row_bytes;
 	n.commits = ap->commits;
 	n.last_commit_ns = ap->last_commit_ns;
 	n.gc_started_ns = ap->gc_started_ns;
@@ -486,8 +488,8 @@ static void watch_full(appl *ap)
 {
 	appl_lock(ap);
 	int full = store_space_full(ap->s);
-	pool_space_info si;
-	pool_get_space(store_pool(ap->s), &si);
+	store_space si;
+	store_get_space(ap->s, &si);
 	int was = ap->was_full;
 	ap->was_full = full;
 	appl_unlock(ap);
@@ -526,10 +528,9 @@ static void maybe_auto_gc(appl *ap)
 	int idle = ap->gc_state != 1 &&
 	           (!ap->gc_finished_ns || now - ap->gc_finished_ns >= AUTO_GC_GAP_NS) &&
 	           (!ap->gc_started_ns || now - ap->gc_started_ns >= AUTO_GC_GAP_NS);
-	pool_space_info si;
-	pool *pl = store_pool(ap->s);
-	pool_get_space(pl, &si);
-	uint64_t rows = pool_rows(pl);
+	store_space si;
+	store_get_space(ap->s, &si);
+	uint64_t rows = si.rows;
 	store_gc_stats gs;
 	store_gc_get_stats(ap->s, &gs);
 	int adopt = ap->gc_state != 1 && gs.running;

@@ -960,7 +960,9 @@ static void p_fsstat(call *k)
 	store *S = ns_store(k->s->ap->n);
 	store_stats st;
 	store_get_stats(S, &st);
-	uint64_t row = pool_row_bytes(store_pool(S));
+	store_space sp;
+	store_get_space(S, &sp);
+	uint64_t row = sp.row_bytes;
 	uint64_t fbytes = st.rows_free * row;
 	uint64_t abytes = st.full || st.rows_free <= st.rows_reserved ? 0 :
 	                  (st.rows_free - st.rows_reserved) * row;

@@ -320,6 +320,19 @@ void store_note_ref(store *s, store_writer *w, uint64_t seg_id)
 	store_gc_note_ref(s, seg_id);
 }
 
+void store_get_space(store *s, store_space *out)
+{
+	pool_space_info si;
+	pool_get_space(s->pl, &si);
+	*out = (store_space){
+		.rows = pool_rows(s->pl),
+		.rows_free = si.rows_free,
+		.reserve_total = si.reserve_total,
+		.row_bytes = pool_row_bytes(s->pl),
+		.full = si.full,
+	};
+}
+
 int store_space_full(store *s)
 {
 	pool_space_info si;

@@ -63,11 +63,24 @@ typedef struct store_params {
 
 void store_params_default(store_params *p);
 
+/* Ownership: on success the store owns the array (store_close closes it; the caller
+ * may still call the array's thread-safe verbs until then: status, background
+ * steps); on failure the array is the caller's again, untouched by a close. */
 int store_create(arr *a, const store_params *p, store **out, bks_err *e);
 int store_open(arr *a, const store_params *p, store **out, bks_err *e);
 /* Close without committing. */
 void store_close(store *s); /* accepts NULL */
-pool *store_pool(store *s);
+
+/* Room in the array as the store sees it: for status, "full" events and the
+ * collector's own start (daemon/appl.c). */
+typedef struct store_space {
+	uint64_t rows;             /* rows of the array */
+	uint64_t rows_free;        /* allocatable now */
+	uint64_t reserve_total;    /* of those, kept for commits, deletes and the collector */
+	uint32_t row_bytes;        /* data bytes a row holds */
+	int full;                  /* new data is refused (store_space_full) */
+} store_space;
+void store_get_space(store *s, store_space *out);
 
 /* --- writing an object --- */
 /* -ENOSPC when the store is full (store_space_full): new data is refused before it

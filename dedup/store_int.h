@@ -9,6 +9,10 @@
 #include "dedup/store.h"
 #include "storage/ilog.h"
 
+/* The store's pool: for the store's own files and white-box tests and benchmarks
+ * that count rows and transaction groups. */
+pool *store_pool(store *s);
+
 #define OBJ_REC 128
 #define OBJ_INUSE 1u
 /* Map flags (object record offset 100, docs/format.md "Object table record"). */

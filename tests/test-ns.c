@@ -18,6 +18,8 @@
 
 #include "tests/testutil.h"
 
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -25,6 +25,8 @@
  * Runs on /dev/shm when it can: the subject is space, not the disks' flush cost. */
 #include "tests/testutil.h"
 
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
 #include "raid/raid.h"
 
 #define N 6

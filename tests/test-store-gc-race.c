@@ -23,6 +23,7 @@
 
 #include "dedup/fp.h"
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
 
 #define N 6
 #define SZ (4u << 20)

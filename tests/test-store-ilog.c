@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
 #include "storage/label.h"
 
 #define N 6

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box counts of rows */
 
 #define N 6
 #define DISK_MB 96

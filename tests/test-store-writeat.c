@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: rows and transaction groups counted */
 
 #define N 6
 #define DISK_MB 64

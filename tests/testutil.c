@@ -4,6 +4,7 @@
 #include "tests/testutil.h"
 
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box scans of rows */
 
 #include <errno.h>
 #include <fcntl.h>

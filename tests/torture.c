@@ -58,6 +58,7 @@
 #include "dedup/pool.h"
 #include "dedup/segment.h"
 #include "dedup/store.h"
+#include "dedup/store_int.h" /* store_pool: white-box scans of rows */
 #include "fs/ns.h"
 #include "storage/label.h"
 
