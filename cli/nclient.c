@@ -4,7 +4,7 @@
  *   - a failed PUT: the server sends ERROR at once and then reads and drops the rest
  *     of the PUT up to its END, answering each FP_LIST with an all-zero FP_NEED. So
  *     after an ERROR we always send END, and an FP_NEED that arrives later with an old
- *     tag is dropped (ncli_read_reply) rather than taken for a protocol error;
+ *     tag is dropped (ncl_read_reply) rather than taken for a protocol error;
  *   - a GET ends with END, or with an ERROR in place of further DATA.
  */
 #include <config.h>
@@ -99,16 +99,16 @@ int ncl_path_norm(const char *in, char *out, size_t cap, bks_err *e)
 
 /* --- socket I/O: every wait bounded by the timeout --- */
 
-void ncli_kill(ncl *c)
+void ncl_kill(ncl *c)
 {
 	if (!c->dead && c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR); /* the server sees the end now, not at its timeout */
 	c->dead = 1;
 }
 
-int ncli_fail(ncl *c, bks_err *e, int r, const char *what)
+int ncl_fail(ncl *c, bks_err *e, int r, const char *what)
 {
-	ncli_kill(c);
+	ncl_kill(c);
 	if (r == -ETIMEDOUT)
 		return bks_fail(e, r, "%s %s: no progress for %d s", what, c->peer,
 		                c->timeout_ms / 1000);
@@ -143,7 +143,7 @@ static int send_iov(ncl *c, struct iovec *iov, int n, bks_err *e)
 				continue;
 			if (r == -EAGAIN && (r = wait_fd(c, POLLOUT)) == 0)
 				continue;
-			return ncli_fail(c, e, r, "sending to");
+			return ncl_fail(c, e, r, "sending to");
 		}
 		c->tx += (uint64_t)k;
 		while (n > 0 && (size_t)k >= iov->iov_len) {
@@ -166,7 +166,7 @@ static int send_buf(ncl *c, const void *p, size_t n, bks_err *e)
 }
 
 /* A frame of bulk bytes: header and data without a copy. */
-int ncli_send_bulk(ncl *c, uint8_t type, const void *p, size_t n, bks_err *e)
+int ncl_send_bulk(ncl *c, uint8_t type, const void *p, size_t n, bks_err *e)
 {
 	uint8_t h[WIRE_HDR_LEN];
 	if (wire_hdr_encode(h, type, c->tag, (uint32_t)n) < 0)
@@ -185,7 +185,7 @@ static int fill(ncl *c, size_t need, bks_err *e)
 		if (c->rcap < need) { /* room for two: fewer compactions of a partial frame */
 			uint8_t *nb = realloc(c->rbuf, 2 * need);
 			if (!nb)
-				return ncli_fail(c, e, -ENOMEM, "receiving from");
+				return ncl_fail(c, e, -ENOMEM, "receiving from");
 			c->rbuf = nb;
 			c->rcap = 2 * need;
 		}
@@ -202,7 +202,7 @@ static int fill(ncl *c, size_t need, bks_err *e)
 			continue;
 		if (r == -EAGAIN && (r = wait_fd(c, POLLIN)) == 0)
 			continue;
-		return ncli_fail(c, e, r, "receiving from");
+		return ncl_fail(c, e, r, "receiving from");
 	}
 	return 0;
 }
@@ -224,7 +224,7 @@ static int read_frame(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e)
 	if (r == 0)
 		r = wire_msg_decode(h->type, c->rbuf + c->rpos + WIRE_HDR_LEN, h->len, m, &de);
 	if (r < 0) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, -EPROTO, "bad frame from %s: %s", c->peer, bks_errmsg(&de, r));
 	}
 	c->rpos += WIRE_HDR_LEN + (size_t)h->len;
@@ -240,7 +240,7 @@ static int server_error(const wire_msg *m, bks_err *e)
 	return bks_fail(e, r, "%.*s", (int)m->u.error.text.len, m->u.error.text.p);
 }
 
-int ncli_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e)
+int ncl_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e)
 {
 	for (;;) {
 		int r = read_frame(c, h, m, e);
@@ -253,7 +253,7 @@ int ncli_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e)
 		}
 		if (h->type == WIRE_FP_NEED)
 			continue;
-		ncli_kill(c);
+		ncl_kill(c);
 		if (h->type == WIRE_ERROR) { /* tag 0: the server ends the connection */
 			r = wire_code_to_errno(m->u.error.code);
 			return bks_fail(e, r, "%s closed the connection: %.*s", c->peer,
@@ -264,20 +264,20 @@ int ncli_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e)
 	}
 }
 
-int ncli_unexpected(ncl *c, const wire_hdr *h, const char *want, bks_err *e)
+int ncl_unexpected(ncl *c, const wire_hdr *h, const char *want, bks_err *e)
 {
-	ncli_kill(c);
+	ncl_kill(c);
 	return bks_fail(e, -EPROTO, "%s answered with %s where %s was expected", c->peer,
 	                wire_type_name(h->type), want);
 }
 
-void ncli_next_tag(ncl *c)
+void ncl_next_tag(ncl *c)
 {
 	if (++c->tag == 0)
 		c->tag = 1;
 }
 
-int ncli_send_request(ncl *c, const uint8_t *buf, int n, bks_err *e)
+int ncl_send_request(ncl *c, const uint8_t *buf, int n, bks_err *e)
 {
 	if (c->dead)
 		return bks_fail(e, -ENOTCONN, "the connection to %s is closed", c->peer);
@@ -370,24 +370,24 @@ static int handshake(ncl *c, const ncl_opts *o, const uint8_t *secret, size_t sl
 	if (r < 0)
 		return r;
 	if (h.type == WIRE_ERROR) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, wire_code_to_errno(m.u.error.code), "%s refused the connection: %.*s",
 		                c->peer, (int)m.u.error.text.len, m.u.error.text.p);
 	}
 	if (h.type != WIRE_HELLO)
-		return ncli_unexpected(c, &h, "HELLO", e);
+		return ncl_unexpected(c, &h, "HELLO", e);
 	wire_str_copy(m.u.hello.name, c->srv_name, sizeof(c->srv_name));
 	memcpy(t.server_nonce, m.u.hello.nonce, AUTH_NONCE_LEN);
 	if (auth_nonce(t.client_nonce) < 0 || auth_client_mac(secret, slen, &t, a.mac) < 0)
-		return ncli_fail(c, e, -EIO, "authenticating to");
+		return ncl_fail(c, e, -EIO, "authenticating to");
 	memcpy(a.nonce, t.client_nonce, AUTH_NONCE_LEN);
 	int n = wire_auth_encode(buf, sizeof(buf), 0, &a);
-	if ((r = ncli_send_request(c, buf, n, e)) < 0)
+	if ((r = ncl_send_request(c, buf, n, e)) < 0)
 		return r;
 	if ((r = read_frame(c, &h, &m, e)) < 0)
 		return r;
 	if (h.type == WIRE_ERROR) {
-		ncli_kill(c);
+		ncl_kill(c);
 		r = wire_code_to_errno(m.u.error.code);
 		if (r == -EACCES && wire_str_eq(m.u.error.text, "authentication failed"))
 			return bks_fail(e, r, "authentication failed: check the client name and secret "
@@ -396,9 +396,9 @@ static int handshake(ncl *c, const ncl_opts *o, const uint8_t *secret, size_t sl
 		                (int)m.u.error.text.len, m.u.error.text.p);
 	}
 	if (h.type != WIRE_AUTH_OK)
-		return ncli_unexpected(c, &h, "AUTH_OK", e);
+		return ncl_unexpected(c, &h, "AUTH_OK", e);
 	if (auth_verify_server(secret, slen, &t, m.u.auth_ok.mac, &ae) < 0) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, -EACCES, "%s did not prove it knows the secret in %s: not the "
 		                "bkstord this client is configured for", c->peer, conf);
 	}
@@ -493,37 +493,37 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 	memset(res, 0, sizeof(*res));
 	if ((r = wire_path_check(path, strlen(path), e)) < 0)
 		return r;
-	ncli_next_tag(c);
+	ncl_next_tag(c);
 	int n = wire_get_encode(buf, sizeof(buf), c->tag, &g);
-	if ((r = ncli_send_request(c, buf, n, e)) < 0 || (r = ncli_read_reply(c, &h, &m, e)) < 0)
+	if ((r = ncl_send_request(c, buf, n, e)) < 0 || (r = ncl_read_reply(c, &h, &m, e)) < 0)
 		return r;
 	if (h.type != WIRE_GET_OK)
-		return ncli_unexpected(c, &h, "GET_OK", e);
+		return ncl_unexpected(c, &h, "GET_OK", e);
 	res->size = m.u.get_ok.size;
 	res->id = m.u.get_ok.id;
 	uint64_t want = m.u.get_ok.length, got = 0;
 	wire_digest *sha = wire_digest_new();
 	if (!sha) {
 		wire_digest_free(sha);
-		return ncli_fail(c, e, -ENOMEM, "getting from");
+		return ncl_fail(c, e, -ENOMEM, "getting from");
 	}
 	for (;;) {
-		if ((r = ncli_read_reply(c, &h, &m, e)) < 0)
+		if ((r = ncl_read_reply(c, &h, &m, e)) < 0)
 			break;
 		if (h.type == WIRE_END)
 			break;
 		if (h.type != WIRE_DATA) {
-			r = ncli_unexpected(c, &h, "DATA or END", e);
+			r = ncl_unexpected(c, &h, "DATA or END", e);
 			break;
 		}
 		if (m.u.bytes.len > want - got) {
-			ncli_kill(c);
+			ncl_kill(c);
 			r = bks_fail(e, -EPROTO, "%s sent more than the %llu bytes it announced",
 			             c->peer, (unsigned long long)want);
 			break;
 		}
 		if ((r = write_all(fd, m.u.bytes.p, m.u.bytes.len)) < 0) {
-			ncli_kill(c); /* no abort for a GET: the connection has to go */
+			ncl_kill(c); /* no abort for a GET: the connection has to go */
 			r = bks_fail(e, r, "writing the copy: %s", strerror(-r));
 			break;
 		}
@@ -553,11 +553,11 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 static int simple(ncl *c, uint8_t *buf, int n, uint8_t want, wire_hdr *h, wire_msg *m,
                   bks_err *e)
 {
-	int r = ncli_send_request(c, buf, n, e);
+	int r = ncl_send_request(c, buf, n, e);
 	if (r == 0)
-		r = ncli_read_reply(c, h, m, e);
+		r = ncl_read_reply(c, h, m, e);
 	if (r == 0 && h->type != want)
-		r = ncli_unexpected(c, h, wire_type_name(want), e);
+		r = ncl_unexpected(c, h, wire_type_name(want), e);
 	return r;
 }
 
@@ -569,10 +569,10 @@ static int path_req(ncl *c, uint8_t type, uint32_t flags, uint32_t mode, const c
 	int r = wire_path_check(path, strlen(path), e);
 	if (r < 0)
 		return r;
-	ncli_next_tag(c);
+	ncl_next_tag(c);
 	int n = wire_pathreq_encode(buf, sizeof(buf), type, c->tag, &q);
 	if (want == 0) /* LIST: the caller reads the replies */
-		return ncli_send_request(c, buf, n, e);
+		return ncl_send_request(c, buf, n, e);
 	return simple(c, buf, n, want, h, m, e);
 }
 
@@ -594,9 +594,9 @@ int ncl_list(ncl *c, const char *path, ncl_list_fn fn, void *ctx, uint64_t *coun
 	wire_hdr h;
 	wire_msg m;
 	int r = path_req(c, WIRE_LIST, 0, 0, path, 0, &h, &m, e);
-	while (r == 0 && (r = ncli_read_reply(c, &h, &m, e)) == 0 && h.type != WIRE_LIST_END) {
+	while (r == 0 && (r = ncl_read_reply(c, &h, &m, e)) == 0 && h.type != WIRE_LIST_END) {
 		if (h.type != WIRE_LIST_ITEMS) {
-			r = ncli_unexpected(c, &h, "LIST_ITEMS or LIST_END", e);
+			r = ncl_unexpected(c, &h, "LIST_ITEMS or LIST_END", e);
 			break;
 		}
 		size_t pos = 0;
@@ -613,7 +613,7 @@ int ncl_list(ncl *c, const char *path, ncl_list_fn fn, void *ctx, uint64_t *coun
 	if (count)
 		*count = n;
 	if (r == 0 && m.u.list_end.v != n) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, -EPROTO, "%s listed %llu entries and counted %llu", c->peer,
 		                (unsigned long long)n, (unsigned long long)m.u.list_end.v);
 	}
@@ -647,7 +647,7 @@ int ncl_rename(ncl *c, const char *from, const char *to, int noreplace, bks_err 
 	if ((r = wire_path_check(from, strlen(from), e)) < 0 ||
 	    (r = wire_path_check(to, strlen(to), e)) < 0)
 		return r;
-	ncli_next_tag(c);
+	ncl_next_tag(c);
 	int n = wire_rename_encode(buf, sizeof(buf), c->tag, &q);
 	return simple(c, buf, n, WIRE_OK, &h, &m, e);
 }
@@ -658,7 +658,7 @@ int ncl_status(ncl *c, char **json, size_t *len, bks_err *e)
 	wire_hdr h;
 	wire_msg m;
 	*json = NULL;
-	ncli_next_tag(c);
+	ncl_next_tag(c);
 	int r = simple(c, buf, wire_empty_encode(buf, sizeof(buf), WIRE_STATUS, c->tag),
 	               WIRE_STATUS_OK, &h, &m, e);
 	if (r < 0)
@@ -677,11 +677,11 @@ int ncl_ping(ncl *c, uint64_t *rtt_ns, bks_err *e)
 	uint64_t cookie = bks_now_ns(), t0 = cookie;
 	wire_hdr h;
 	wire_msg m;
-	ncli_next_tag(c);
+	ncl_next_tag(c);
 	int r = simple(c, buf, wire_u64_encode(buf, sizeof(buf), WIRE_PING, c->tag, cookie),
 	               WIRE_PONG, &h, &m, e);
 	if (r == 0 && m.u.ping.v != cookie) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, -EPROTO, "%s answered PING with another cookie", c->peer);
 	}
 	if (rtt_ns)

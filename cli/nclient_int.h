@@ -19,20 +19,20 @@ struct ncl {
 
 /* The connection is unusable from now on (a protocol error, a failed write to the
  * GET's destination, ...): shut the socket down so the server drops the request. */
-void ncli_kill(ncl *c);
+void ncl_kill(ncl *c);
 /* Mark the connection dead and record why ("<what> <peer>: <reason>"). Returns r. */
-int ncli_fail(ncl *c, bks_err *e, int r, const char *what);
+int ncl_fail(ncl *c, bks_err *e, int r, const char *what);
 /* A fresh tag for a new request. */
-void ncli_next_tag(ncl *c);
+void ncl_next_tag(ncl *c);
 /* Send an encoded frame (n from a wire encoder: an error is reported as such). */
-int ncli_send_request(ncl *c, const uint8_t *buf, int n, bks_err *e);
+int ncl_send_request(ncl *c, const uint8_t *buf, int n, bks_err *e);
 /* A DATA or CHUNK frame with the current tag: header and bytes, no copy. */
-int ncli_send_bulk(ncl *c, uint8_t type, const void *p, size_t n, bks_err *e);
+int ncl_send_bulk(ncl *c, uint8_t type, const void *p, size_t n, bks_err *e);
 /* The next frame of the current request (views valid until the next read). The
  * server's ERROR comes back as the error, the connection still usable; a stale
  * FP_NEED of an earlier, failed PUT is dropped. */
-int ncli_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e);
+int ncl_read_reply(ncl *c, wire_hdr *h, wire_msg *m, bks_err *e);
 /* The server answered with the wrong type: the connection is dead. */
-int ncli_unexpected(ncl *c, const wire_hdr *h, const char *want, bks_err *e);
+int ncl_unexpected(ncl *c, const wire_hdr *h, const char *want, bks_err *e);
 
 #endif /* BKS_NCLIENT_INT_H */

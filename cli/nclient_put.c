@@ -59,7 +59,7 @@ static int send_end(ncl *c, uint64_t count, wire_digest *sha, bks_err *e)
 	wire_end end = {.count = count};
 	wire_digest_final(sha, end.digest);
 	int n = wire_end_encode(buf, sizeof(buf), c->tag, &end);
-	return ncli_send_request(c, buf, n, e);
+	return ncl_send_request(c, buf, n, e);
 }
 
 /* After the server refused the PUT (rerr, message in e): END lets its drain finish
@@ -72,7 +72,7 @@ static int put_refused(ncl *c, int rerr, uint64_t count, wire_digest *sha)
 
 static int src_error(ncl *c, int r, bks_err *e)
 {
-	ncli_kill(c); /* no client abort in the protocol: closing drops the upload */
+	ncl_kill(c); /* no client abort in the protocol: closing drops the upload */
 	return bks_fail(e, r, "reading the source: %s", strerror(-r));
 }
 
@@ -89,7 +89,7 @@ static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, wire_dige
 	uint64_t sent = 0;
 	int eof = 0, r = 0;
 	if (!buf)
-		return ncli_fail(c, e, -ENOMEM, "putting to");
+		return ncl_fail(c, e, -ENOMEM, "putting to");
 	while (!eof) {
 		ssize_t n = read_src(s->fd, buf, frame, s->regular, &eof);
 		if (n < 0) {
@@ -97,7 +97,7 @@ static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, wire_dige
 			break;
 		}
 		if (n > 0) {
-			if ((r = ncli_send_bulk(c, WIRE_DATA, buf, (size_t)n, e)) < 0)
+			if ((r = ncl_send_bulk(c, WIRE_DATA, buf, (size_t)n, e)) < 0)
 				break;
 			wire_digest_update(sha, buf, (size_t)n);
 			sent += (uint64_t)n;
@@ -107,9 +107,9 @@ static int put_stream(ncl *c, const put_src *s, const ncl_put_opts *o, wire_dige
 		if (reply_pending(c)) { /* only an ERROR may come before END */
 			wire_hdr h;
 			wire_msg m;
-			r = ncli_read_reply(c, &h, &m, e);
+			r = ncl_read_reply(c, &h, &m, e);
 			if (r == 0)
-				r = ncli_unexpected(c, &h, "nothing (or ERROR) during a PUT", e);
+				r = ncl_unexpected(c, &h, "nothing (or ERROR) during a PUT", e);
 			else if (!c->dead)
 				r = put_refused(c, r, sent, sha);
 			break;
@@ -171,17 +171,17 @@ static int dd_round(ncl *c, dd *d, ncl_put_result *res, bks_err *e)
 	wire_hdr h;
 	wire_msg m;
 	int n = wire_fp_list_encode(d->list, d->list_cap, c->tag, d->fps, d->n), r;
-	if ((r = ncli_send_request(c, d->list, n, e)) < 0)
+	if ((r = ncl_send_request(c, d->list, n, e)) < 0)
 		return r;
 	if (d->fpd) /* the entries exactly as sent: after the header and the count */
 		wire_digest_update(d->fpd, d->list + WIRE_HDR_LEN + 4,
 		                   (size_t)d->n * WIRE_FP_ENTRY_LEN);
-	if ((r = ncli_read_reply(c, &h, &m, e)) < 0)
+	if ((r = ncl_read_reply(c, &h, &m, e)) < 0)
 		return r;
 	if (h.type != WIRE_FP_NEED)
-		return ncli_unexpected(c, &h, "FP_NEED", e);
+		return ncl_unexpected(c, &h, "FP_NEED", e);
 	if (m.u.fp_need.count != d->n) {
-		ncli_kill(c);
+		ncl_kill(c);
 		return bks_fail(e, -EPROTO, "%s answered %u fingerprints with %u bits", c->peer,
 		                d->n, m.u.fp_need.count);
 	}
@@ -190,7 +190,7 @@ static int dd_round(ncl *c, dd *d, ncl_put_result *res, bks_err *e)
 	for (uint32_t i = 0; i < d->n; i++) {
 		if (!wire_bit_get(bits, i))
 			continue;
-		if ((r = ncli_send_bulk(c, WIRE_CHUNK, d->buf + d->off[i], d->fps[i].len, e)) < 0)
+		if ((r = ncl_send_bulk(c, WIRE_CHUNK, d->buf + d->off[i], d->fps[i].len, e)) < 0)
 			return r;
 		res->payload_sent += d->fps[i].len;
 		res->chunks_sent++;
@@ -222,7 +222,7 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_diges
 	dd d;
 	if ((r = dd_init(c, &d)) < 0) {
 		dd_free(&d);
-		return ncli_fail(c, e, r, "putting to");
+		return ncl_fail(c, e, r, "putting to");
 	}
 	d.fpd = fp_digest ? sha : NULL;
 	while (r == 0) {
@@ -245,7 +245,7 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_diges
 		if (!cut)
 			continue;
 		if ((r = dd_add(&d, d.scan)) < 0)
-			r = ncli_fail(c, e, r, "fingerprinting for");
+			r = ncl_fail(c, e, r, "fingerprinting for");
 		else if (d.n == d.max || d.cstart >= DEDUP_BATCH) {
 			r = dd_round(c, &d, res, e);
 			if (r == 0 && o->progress)
@@ -253,7 +253,7 @@ static int put_dedup(ncl *c, const put_src *s, const ncl_put_opts *o, wire_diges
 		}
 	}
 	if (r == 0 && d.fill > d.cstart && (r = dd_add(&d, d.fill)) < 0)
-		r = ncli_fail(c, e, r, "fingerprinting for");
+		r = ncl_fail(c, e, r, "fingerprinting for");
 	if (r == 0 && d.n > 0)
 		r = dd_round(c, &d, res, e);
 	if (r == 0 && o->progress)
@@ -293,15 +293,15 @@ static int put_once(ncl *c, const put_src *s, const struct stat *st, const char 
 		wire_digest_free(sha);
 		return bks_fail(e, -ENOMEM, "out of memory");
 	}
-	ncli_next_tag(c);
-	int r = ncli_send_request(c, buf, wire_put_encode(buf, sizeof(buf), c->tag, &p), e);
+	ncl_next_tag(c);
+	int r = ncl_send_request(c, buf, wire_put_encode(buf, sizeof(buf), c->tag, &p), e);
 	if (r == 0)
 		r = res->dedup ? put_dedup(c, s, o, sha, fp_digest, res, e)
 		               : put_stream(c, s, o, sha, res, e);
 	wire_digest_free(sha);
-	if (r == 0 && (r = ncli_read_reply(c, &h, &m, e)) == 0) {
+	if (r == 0 && (r = ncl_read_reply(c, &h, &m, e)) == 0) {
 		if (h.type != WIRE_PUT_OK)
-			r = ncli_unexpected(c, &h, "PUT_OK", e);
+			r = ncl_unexpected(c, &h, "PUT_OK", e);
 		else
 			res->ok = m.u.put_ok;
 	}

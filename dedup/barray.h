@@ -1,4 +1,5 @@
-/* dedup/barray.h: a persistent array of fixed-size records, copy-on-write.
+/* dedup/barray.h: a record array (docs/format.md "Record arrays"): a persistent array
+ * of fixed-size records, copy-on-write.
  *
  * The records live in RAM; on disk they are leaf blocks, found through directory
  * blocks, found through one top block:  root -> top -> dirs -> leaves. A sync writes

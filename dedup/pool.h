@@ -125,7 +125,7 @@ int pool_is_dirty(const pool *pl);
 
 /* --- the intent log's view (store_sync) --- */
 /* Write every open segment now (sealed as it is) and wait until every segment added
- * so far is on the array (not yet durable: arr_log_write flushes). */
+ * so far is on the array (not yet durable: arr_ilog_write flushes). */
 int pool_seal(pool *pl);
 /* Rows that got a segment in the txg being built, in order (cleared by a commit). */
 typedef struct pool_newrow {

@@ -128,7 +128,7 @@ int store_commit(store *s, bks_err *e)
 	pool_set_space(s->pl, space);
 	if (r == 0) {
 		s->bytes_since_commit = 0;
-		store_log_committed(s);
+		store_ilog_committed(s);
 		store_gc_auto_commit(s);
 	}
 	return r;
@@ -240,7 +240,7 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 	/* Syncs since the last commit: bring them back before anything else. Its
 	 * commit may take any free row: a full store must still open. */
 	int space = pool_set_space(pl, POOL_SPACE_RECOVERY);
-	r = store_log_replay(s, e);
+	r = store_ilog_replay(s, e);
 	pool_set_space(pl, space);
 	if (r < 0)
 		goto fail;
@@ -304,7 +304,7 @@ int store_delete(store *s, uint64_t id)
 	store_logical_sub(s, store_obj_mapped(s, &o));
 	memset(&o, 0, sizeof(o));
 	obj_rec_encode(&o, barray_mut(s->objtab, id));
-	store_log_note_obj(s, id);
+	store_ilog_note_obj(s, id);
 	if (s->mr.obj == id)
 		map_reader_forget(&s->mr);
 	store_ra_forget(s, id);
@@ -615,7 +615,7 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 		}
 		obj_rec_encode(&o, barray_mut(s->objtab, nid));
 		s->logical += w->off; /* a stream has no hole (o.mflags 0) */
-		store_log_note_obj(s, nid);
+		store_ilog_note_obj(s, nid);
 		if (id)
 			*id = nid;
 	}
@@ -732,7 +732,7 @@ int store_setattr(store *s, uint64_t id, const store_attr *a)
 		return r;
 	o.attr = *a;
 	obj_rec_encode(&o, barray_mut(s->objtab, id));
-	store_log_note_obj(s, id);
+	store_ilog_note_obj(s, id);
 	return 0;
 }
 
@@ -751,7 +751,7 @@ int store_put(store *s, const void *buf, size_t len, uint64_t *id)
 
 int store_rebuild_index(store *s, bks_err *e)
 {
-	fpindex *nx;
+	fpidx *nx;
 	int r = fpidx_rebuild(s->pl, &nx, e);
 	if (r < 0)
 		return r;

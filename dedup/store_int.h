@@ -4,7 +4,7 @@
 
 #include "dedup/barray.h"
 #include "dedup/fp.h"
-#include "dedup/index.h"
+#include "dedup/fpidx.h"
 #include "dedup/ingest.h"
 #include "dedup/store.h"
 #include "storage/ilog.h"
@@ -154,7 +154,7 @@ struct store {
 	pool *pl;
 	store_params p;
 	barray *objtab;
-	fpindex *idx;
+	fpidx *idx;
 	fp_ctx *fpc;
 	map_reader mr;
 	uint8_t *cbuf;          /* one decoded chunk (cdc max) */
@@ -174,7 +174,7 @@ struct store {
 	int (*precommit)(void *ctx); /* before an automatic commit (store_set_precommit) */
 	void *precommit_ctx;
 	int in_precommit;
-	/* intent log (store_log.c) */
+	/* intent log (store_ilog.c) */
 	ilog *log;
 	u64set log_objs;       /* objects put or deleted since the last record */
 	size_t log_rows_done;  /* pool_new_rows() before this index are in a record */
@@ -218,12 +218,12 @@ void store_ra_free(store *s);
 void store_ra_get_stats(const store *s, uint64_t *ahead, uint64_t *sync, uint64_t *streams,
                         uint64_t *fallbacks);
 
-/* store_log.c */
-void store_log_note_obj(store *s, uint64_t id);
-void store_log_committed(store *s);
+/* store_ilog.c */
+void store_ilog_note_obj(store *s, uint64_t id);
+void store_ilog_committed(store *s);
 /* Apply the intent log's records after the last commit, and commit. Returns the
  * number of records (0: none), or -errno. */
-int store_log_replay(store *s, bks_err *e);
+int store_ilog_replay(store *s, bks_err *e);
 /* Check a store record's layout (header, counts, the open segments' items adding up
  * to its length) before anything in it is used: 0, -EPROTO, -EINVAL. Pure (fuzzed). */
 int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items);

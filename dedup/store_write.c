@@ -25,7 +25,7 @@
  * segments above its horizon. The replaced chunks and blocks become garbage. Each
  * piece of a write updates the object record in one step, so no collector step and
  * no sync ever sees a map half changed; the change is in the next intent-log record
- * (store_log_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
+ * (store_ilog_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
  * collector's class like a delete's directory rewrite; store_write_at_class takes
  * the class from its caller (the namespace's directory pages: the reserve). */
@@ -159,7 +159,7 @@ static int wa_apply(store *s, uint64_t id, obj_rec *o, uint64_t a, uint64_t b,
 	else
 		s->logical += (uint64_t)dm;
 	obj_rec_encode(&n, barray_mut(s->objtab, id));
-	store_log_note_obj(s, id);
+	store_ilog_note_obj(s, id);
 	*o = n;
 	return 0;
 }
@@ -340,7 +340,7 @@ int store_truncate(store *s, uint64_t id, uint64_t size)
 		n.size = 0;
 		store_logical_sub(s, store_obj_mapped(s, &o));
 		obj_rec_encode(&n, barray_mut(s->objtab, id));
-		store_log_note_obj(s, id);
+		store_ilog_note_obj(s, id);
 		goto out;
 	}
 	if ((r = ext_at(s, id, &o, size, &e)) < 0)

@@ -140,7 +140,7 @@ void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
 
 /* The intent log area: ARR_LOG_SIZE bytes outside the rows on every disk, for records
  * the layer above must make durable before its next commit (storage/ilog.h).
- * arr_log_write first makes every row written so far durable (flushes, in parallel,
+ * arr_ilog_write first makes every row written so far durable (flushes, in parallel,
  * every disk with a write not yet flushed;
  * when rows were written above the high-water mark the last superblock records, it
  * commits the array state with the same root, so every row a record can name is
@@ -148,11 +148,11 @@ void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
  * the log area of ARR_LOG_COPIES online members (the first ones by slot; further ones
  * when a write fails) and flushes them. 0 once enough copies are durable; -EIO when
  * fewer than min(ARR_LOG_COPIES, members online) disks took it. */
-int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e);
+int arr_ilog_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e);
 /* Read the whole log area (ARR_LOG_SIZE bytes into an aligned buf) of the i-th disk
  * that may hold a copy (online members, incoming disks, spares; i from 0). -ENOENT
  * when there is no i-th disk, -EIO when it cannot be read. */
-int arr_log_read(arr *a, int i, void *buf);
+int arr_ilog_read(arr *a, int i, void *buf);
 
 /* Disk management. Disks are named by path or by UUID string. A new disk passed in
  * is owned by the array on success and by the caller on failure. */

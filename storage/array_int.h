@@ -45,7 +45,7 @@ struct arr {
 	uint32_t strip;
 	uint64_t rows;           /* rows per member */
 	uint64_t hwm;            /* 1 + highest row written */
-	uint64_t hwm_durable;    /* hwm in the newest superblock on disk (arr_log_write) */
+	uint64_t hwm_durable;    /* hwm in the newest superblock on disk (arr_ilog_write) */
 	uint64_t seq;            /* last committed sequence number */
 	uint64_t next_seq;       /* next commit's number (> every seq seen on any disk) */
 	uint8_t root[ARR_ROOT_MAX];

@@ -13,7 +13,7 @@
  *
  * Write generations: a flush costs a device cache flush (0.3-13 ms on a shared disk)
  * whether or not the disk has anything in its cache, and the intent log asks for
- * one on every disk at every sync (array_log.c). So each handle counts its completed
+ * one on every disk at every sync (array_ilog.c). So each handle counts its completed
  * writes (wgen, from 1) and remembers the count its last successful flush covered
  * (fgen); disk_flush skips a disk where they are equal. Exact because every write to
  * a disk goes through its handle (the disk is opened exclusively: O_EXCL or flock),

@@ -86,7 +86,7 @@ int ilog_append(ilog *l, uint64_t base_txg, const void *rec, size_t len, bks_err
 	le_put32(b + 52, (uint32_t)total);
 	memcpy(b + ILOG_HDR, rec, len);
 	le_put64(b + 56, rec_sum(b, len));
-	int r = arr_log_write(l->a, l->pos, b, total, e);
+	int r = arr_ilog_write(l->a, l->pos, b, total, e);
 	if (r < 0)
 		return r;
 	l->pos += total;
@@ -131,7 +131,7 @@ int ilog_replay(ilog *l, uint64_t base_txg,
 			r = bks_fail(e, -ENOMEM, "intent log: out of memory");
 			goto out;
 		}
-		int rr = arr_log_read(l->a, i, b);
+		int rr = arr_ilog_read(l->a, i, b);
 		if (rr == -ENOENT) {
 			free(b);
 			break;

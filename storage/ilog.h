@@ -4,7 +4,7 @@
  * durable before it is answered (a native PUT, NFS COMMIT, iSCSI SYNCHRONIZE CACHE)
  * cannot wait for that. Its changes since the last commit are described in a record
  * appended here instead: a small ring in the array's log area, mirrored on three
- * disks (arr_log_write), flushed before the append returns. On import, the records
+ * disks (arr_ilog_write), flushed before the append returns. On import, the records
  * written after the last committed group are handed back in order (ilog_replay); the
  * layer above applies them and commits, which makes the log empty again.
  *

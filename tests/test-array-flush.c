@@ -1,5 +1,5 @@
-/* test-array-flush: arr_log_write flushes what a record depends on, and only that
- * (storage/disk.c "Write generations", array_log.c's crash story).
+/* test-array-flush: arr_ilog_write flushes what a record depends on, and only that
+ * (storage/disk.c "Write generations", array_ilog.c's crash story).
  *  - rows written below the durable high-water mark (no commit on the way), then a
  *    log write: no disk keeps an unflushed byte (the fault layer's pre-images), and
  *    every disk the rows went to was flushed;
@@ -71,7 +71,7 @@ int main(void)
 	      (unsigned long long)pending);
 	counts(dd, c0);
 	memset(rec, 0xa1, DISK_ALIGN);
-	REQUIRE((r = arr_log_write(a, 0, rec, DISK_ALIGN, &e)) == 0, "log write: %s",
+	REQUIRE((r = arr_ilog_write(a, 0, rec, DISK_ALIGN, &e)) == 0, "log write: %s",
 	        bks_errmsg(&e, r));
 	CHECK(unflushed(dd) == 0, "after a log write every row it may name is durable "
 	      "(%llu bytes unflushed)", (unsigned long long)unflushed(dd));
@@ -84,7 +84,7 @@ int main(void)
 	/* 2. A log write with nothing written since: only the 3 copies' disks. */
 	counts(dd, c0);
 	memset(rec, 0xa2, DISK_ALIGN);
-	REQUIRE(arr_log_write(a, DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "second log write");
+	REQUIRE(arr_ilog_write(a, DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "second log write");
 	counts(dd, c1);
 	uint64_t fl = 0, sk = 0;
 	for (int i = 0; i < N; i++) {
@@ -101,7 +101,7 @@ int main(void)
 		tu_fill(SEED, (uint64_t)(4 + i), 1, buf + (size_t)i * rb, rb);
 	REQUIRE(arr_write_rows(a, 4, 2, buf, &e) == 0, "write rows 4-5");
 	memset(rec, 0xa3, DISK_ALIGN);
-	REQUIRE(arr_log_write(a, 2 * DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "third log write");
+	REQUIRE(arr_ilog_write(a, 2 * DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "third log write");
 	CHECK(unflushed(dd) == 0, "rows above the hwm are durable after the log write");
 
 	/* 4. Once more below the hwm, then the power goes at the very next write: every
@@ -109,7 +109,7 @@ int main(void)
 	tu_fill(SEED, 3, 3, buf, rb);
 	REQUIRE(arr_write_rows(a, 3, 1, buf, &e) == 0, "rewrite row 3");
 	memset(rec, 0xa4, DISK_ALIGN);
-	REQUIRE(arr_log_write(a, 3 * DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "fourth log write");
+	REQUIRE(arr_ilog_write(a, 3 * DISK_ALIGN, rec, DISK_ALIGN, &e) == 0, "fourth log write");
 	flt_arm_powercut(w, 1, FLT_PC_DROP);
 	tu_fill(SEED, 6, 1, buf, rb);
 	arr_write_rows(a, 6, 1, buf, NULL); /* cut: torn, rolled back */
@@ -128,7 +128,7 @@ int main(void)
 	CHECK(bad == 0, "after the cut every row written before the last log write reads "
 	      "back (%d differ)", bad);
 	int copies = 0;
-	for (int i = 0; arr_log_read(a, i, logbuf) == 0; i++) {
+	for (int i = 0; arr_ilog_read(a, i, logbuf) == 0; i++) {
 		int ok = 1;
 		for (int k = 0; k < 4; k++)
 			ok &= logbuf[(size_t)k * DISK_ALIGN] == 0xa1 + k &&

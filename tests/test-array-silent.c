@@ -4,7 +4,7 @@
  * (1) A degraded read with one silently bad strip: a disk is gone and another holds
  *     a wrong strip in the same row; a verified read of the lost strip's range must
  *     reconstruct (the bad strip is outside the range) and repair.
- * (2) Rows made durable by the intent log (arr_log_write) and never committed are
+ * (2) Rows made durable by the intent log (arr_ilog_write) and never committed are
  *     below the high-water mark after a crash: a rebuild afterwards covers them.
  * (4) A rebuild with one surviving strip silently bad: the rebuilt strip is right
  *     and the bad strip is repaired, so the row survives one more failure.
@@ -294,10 +294,10 @@ static void log_rows_hwm(const char *top)
 	uint8_t *rec = tu_alloc(4096);
 	memcpy(rec, "names rows 8..15", 16);
 	uint64_t seq0 = arr_seq(a);
-	CHECK(arr_log_write(a, 0, rec, 4096, &e) == 0, "log write: %s", e.msg);
+	CHECK(arr_ilog_write(a, 0, rec, 4096, &e) == 0, "log write: %s", e.msg);
 	CHECK(arr_seq(a) == seq0 + 1, "the log write recorded the high-water first");
 	/* A second record with no new rows costs no superblock. */
-	CHECK(arr_log_write(a, 4096, rec, 4096, &e) == 0 && arr_seq(a) == seq0 + 1,
+	CHECK(arr_ilog_write(a, 4096, rec, 4096, &e) == 0 && arr_seq(a) == seq0 + 1,
 	      "no superblock without new rows");
 	arr_close(a); /* a crash: no commit after the log write */
 

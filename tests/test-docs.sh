@@ -133,7 +133,7 @@ cfg_c = strip_comments(rd("daemon/config.c"))
 cfg_md = rd("docs/config.md")
 m = re.search(r"sect_name\[S_COUNT\]\s*=\s*\{(.*?)\};", cfg_c, re.S)
 sections = re.findall(r'"([a-z]+)"', m.group(1))
-cfg_h = strip_comments(rd("daemon/config.h")) + strip_comments(rd("storage/label.h"))
+cfg_h = strip_comments(rd("daemon/config.h")) + strip_comments(rd("storage/arr_limits.h"))
 cfg_consts = {dm.group(1): dm.group(2) for dm in
               re.finditer(r"^#define (\w+) \(?(\d+)u?\b[^\n]*$", cfg_h, re.M)}
 

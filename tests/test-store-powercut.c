@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dedup/index.h"
+#include "dedup/fpidx.h"
 #include "dedup/store.h"
 
 #define N 6

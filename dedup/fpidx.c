@@ -1,7 +1,7 @@
-/* dedup/index.c: see index.h; block formats in docs/format.md ("Fingerprint index"). */
+/* dedup/fpidx.c: see fpidx.h; block formats in docs/format.md ("Fingerprint index"). */
 #include <config.h>
 
-#include "dedup/index.h"
+#include "dedup/fpidx.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ struct run {
 	barray *bloom;         /* 64-bit words */
 };
 
-struct fpindex {
+struct fpidx {
 	pool *pl;
 	uint32_t block;        /* metadata block size */
 	uint32_t per_block;    /* entries per block */
@@ -70,7 +70,7 @@ static struct ment *mem_slot(struct ment *t, uint64_t cap, const uint8_t *fp)
 	return &t[i];
 }
 
-static int mem_put(fpindex *x, const uint8_t *fp, const seg_ptr *loc)
+static int mem_put(fpidx *x, const uint8_t *fp, const seg_ptr *loc)
 {
 	if ((x->mcount + 1) * 10 > x->mcap * 7) {
 		uint64_t ncap = x->mcap ? x->mcap * 2 : 4096;
@@ -96,7 +96,7 @@ static int mem_put(fpindex *x, const uint8_t *fp, const seg_ptr *loc)
 
 /* Remove a memtable entry (backward-shift deletion: linear probing needs no
  * tombstones if every later entry of the same probe run moves up). */
-static void mem_del(fpindex *x, struct ment *m)
+static void mem_del(fpidx *x, struct ment *m)
 {
 	uint64_t mask = x->mcap - 1, i = (uint64_t)(m - x->mem), j = i;
 	x->mem[i].used = 0;
@@ -116,13 +116,13 @@ static void mem_del(fpindex *x, struct ment *m)
 	}
 }
 
-static struct ment *loc_slot(fpindex *x, const uint8_t *fp)
+static struct ment *loc_slot(fpidx *x, const uint8_t *fp)
 {
 	return &x->loc[fp_word(fp, 1) & (LOC_SLOTS - 1)];
 }
 
 /* Load a data segment's whole table into the locality cache. */
-static void loc_load(fpindex *x, uint64_t row, uint64_t seg_id)
+static void loc_load(fpidx *x, uint64_t row, uint64_t seg_id)
 {
 	seg_header h;
 	for (int i = 0; i < LOC_SEGS; i++)
@@ -170,7 +170,7 @@ static void bloom_set(struct run *r, const uint8_t *fp)
 }
 
 /* Find fp in one run: 1 found, 0 not, -errno. */
-static int run_find(fpindex *x, struct run *r, const uint8_t *fp, seg_ptr *loc)
+static int run_find(fpidx *x, struct run *r, const uint8_t *fp, seg_ptr *loc)
 {
 	uint64_t nb = barray_count(r->dir);
 	if (!nb || !bloom_test(r, fp)) {
@@ -212,7 +212,7 @@ static int run_find(fpindex *x, struct run *r, const uint8_t *fp, seg_ptr *loc)
 	return 0;
 }
 
-int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
+int fpidx_lookup(fpidx *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
 {
 	x->st.lookups++;
 	if (x->mcap) {
@@ -257,7 +257,7 @@ int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
 	return 0;
 }
 
-int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc)
+int fpidx_insert(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *loc)
 {
 	struct ment *c = loc_slot(x, fp);
 	if (c->used && !memcmp(c->fp, fp, FP_LEN))
@@ -270,7 +270,7 @@ static int cmp_ent(const void *a, const void *b)
 	return memcmp(a, b, FP_LEN);
 }
 
-static void run_release(fpindex *x, struct run *r, int free_blocks)
+static void run_release(fpidx *x, struct run *r, int free_blocks)
 {
 	if (free_blocks && r->dir) {
 		for (uint64_t i = 0; i < barray_count(r->dir); i++) {
@@ -285,7 +285,7 @@ static void run_release(fpindex *x, struct run *r, int free_blocks)
 }
 
 /* Write sorted, unique entries (72 bytes each) as a new run. */
-static int write_run(fpindex *x, const uint8_t *ents, uint64_t n, struct run *out)
+static int write_run(fpidx *x, const uint8_t *ents, uint64_t n, struct run *out)
 {
 	uint64_t nb = (n + x->per_block - 1) / x->per_block;
 	int r;
@@ -321,7 +321,7 @@ fail:
 }
 
 /* Every entry of a run, appended to *buf (grown as needed). */
-static int run_entries(fpindex *x, struct run *r, uint8_t **buf, uint64_t *n, uint64_t *cap)
+static int run_entries(fpidx *x, struct run *r, uint8_t **buf, uint64_t *n, uint64_t *cap)
 {
 	for (uint64_t b = 0; b < barray_count(r->dir); b++) {
 		seg_ptr bp;
@@ -360,7 +360,7 @@ static int cmp_idx(const void *pa, const void *pb, void *ctx)
 
 /* Merge runs [from, nruns) and the memtable entries in extra (sorted) into one run
  * that replaces them. Newer entries win; entries whose segment is gone are dropped. */
-static int merge(fpindex *x, int from, const uint8_t *extra, uint64_t nextra)
+static int merge(fpidx *x, int from, const uint8_t *extra, uint64_t nextra)
 {
 	uint8_t *all = NULL;
 	uint64_t n = 0, cap = 0;
@@ -420,7 +420,7 @@ out:
 	return r;
 }
 
-static int write_runlist(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
+static int write_runlist(fpidx *x, uint8_t root[FPIDX_ROOT_ENC])
 {
 	uint8_t *b = x->blk;
 	size_t per = 16 + 2 * BARRAY_ROOT_ENC;
@@ -448,7 +448,7 @@ static int write_runlist(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 	return 0;
 }
 
-int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
+int fpidx_sync(fpidx *x, uint8_t root[FPIDX_ROOT_ENC])
 {
 	int r = 0;
 	if (x->mcount) {
@@ -496,7 +496,7 @@ int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC])
 }
 
 /* Bytes of blocks a run of n entries consists of, each block counted whole. */
-static uint64_t run_bytes(const fpindex *x, uint64_t n)
+static uint64_t run_bytes(const fpidx *x, uint64_t n)
 {
 	uint64_t eb = (n + x->per_block - 1) / x->per_block;     /* entry blocks */
 	uint64_t per_dir = (x->block - 16) / ENT_SIZE;          /* barray leaves */
@@ -506,7 +506,7 @@ static uint64_t run_bytes(const fpindex *x, uint64_t n)
 	return (blocks + 4) * (uint64_t)x->block; /* + directories, tops */
 }
 
-uint64_t fpidx_sync_bytes(const fpindex *x, int all)
+uint64_t fpidx_sync_bytes(const fpidx *x, int all)
 {
 	uint64_t n = x->mcount;
 	int from = all ? 0 : x->nruns >= MAX_RUNS ? x->nruns / 2 : x->nruns;
@@ -515,7 +515,7 @@ uint64_t fpidx_sync_bytes(const fpindex *x, int all)
 	return run_bytes(x, n) + x->block; /* + the run list */
 }
 
-int fpidx_compact(fpindex *x)
+int fpidx_compact(fpidx *x)
 {
 	if (x->nruns <= 1 && x->mcount == 0)
 		return 0;
@@ -526,9 +526,9 @@ int fpidx_compact(fpindex *x)
 	return r;
 }
 
-int fpidx_new(pool *pl, fpindex **out)
+int fpidx_new(pool *pl, fpidx **out)
 {
-	fpindex *x = calloc(1, sizeof(*x));
+	fpidx *x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
 	x->pl = pl;
@@ -546,7 +546,7 @@ int fpidx_new(pool *pl, fpindex **out)
 	return 0;
 }
 
-void fpidx_free(fpindex *x)
+void fpidx_free(fpidx *x)
 {
 	if (!x)
 		return;
@@ -559,9 +559,9 @@ void fpidx_free(fpindex *x)
 	free(x);
 }
 
-int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpindex **out, bks_err *e)
+int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpidx **out, bks_err *e)
 {
-	fpindex *x;
+	fpidx *x;
 	int r = fpidx_new(pl, &x);
 	if (r < 0)
 		return bks_fail(e, r, "index: out of memory");
@@ -611,7 +611,7 @@ fail:
 	return r;
 }
 
-void fpidx_get_stats(const fpindex *x, fpidx_stats *st)
+void fpidx_get_stats(const fpidx *x, fpidx_stats *st)
 {
 	*st = x->st;
 	st->runs = (uint32_t)x->nruns;
@@ -628,9 +628,9 @@ void fpidx_get_stats(const fpindex *x, fpidx_stats *st)
 	                (uint64_t)x->ents_cap * sizeof(seg_entry);
 }
 
-int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e)
+int fpidx_rebuild(pool *pl, fpidx **out, bks_err *e)
 {
-	fpindex *x;
+	fpidx *x;
 	int r = fpidx_new(pl, &x);
 	if (r < 0)
 		return bks_fail(e, r, "index: out of memory");
@@ -658,7 +658,7 @@ int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e)
 	return 0;
 }
 
-int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx)
+int fpidx_visit(const fpidx *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx)
 {
 	int r;
 	if (!seg_ptr_is_null(&x->runlist) && (r = fn(ctx, &x->runlist)) != 0)
@@ -678,7 +678,7 @@ int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *
 	return 0;
 }
 
-int fpidx_relocate(fpindex *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
+int fpidx_relocate(fpidx *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
                    uint64_t *moved, uint64_t *bytes)
 {
 	/* Entry blocks are read by lookups through the run's directory, so they are

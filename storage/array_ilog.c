@@ -1,4 +1,4 @@
-/* storage/array_log.c: the intent log area of the array's disks (see array.h).
+/* storage/array_ilog.c: the intent log area of the array's disks (see array.h).
  *
  * The log lives outside the RAID rows, mirrored: a log write is small and must be
  * durable at once, so it cannot wait for a full row, and a RAID-6 row rewritten in
@@ -29,7 +29,7 @@
 
 #define MAX_META (ARR_MAX_DISKS * 2 + ARR_MAX_SPARES)
 
-int arr_log_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
+int arr_ilog_write(arr *a, uint64_t off, const void *buf, size_t len, bks_err *e)
 {
 	adisk *md[MAX_META];
 	disk *dk[MAX_META];
@@ -127,7 +127,7 @@ out:
 	return r;
 }
 
-int arr_log_read(arr *a, int i, void *buf)
+int arr_ilog_read(arr *a, int i, void *buf)
 {
 	adisk *md[MAX_META];
 	int r;

@@ -1,11 +1,11 @@
-/* dedup/store_log.c: store_sync through the intent log, and its replay at open.
+/* dedup/store_ilog.c: store_sync through the intent log, and its replay at open.
  *
  * A sync appends one record that describes everything changed since the previous
  * record: the rows written since (row, segment id, kind), the items added to the
  * open segments since (their table entries and stored bytes: a small sync seals no
  * row), and the current object record of every object put or deleted. A segment
  * whose new items would make the record large (a big file's last chunks) is sealed
- * and written instead, and named as a row. arr_log_write flushes the rows before the
+ * and written instead, and named as a row. arr_ilog_write flushes the rows before the
  * record, so a record never names a row that is not durable.
  *
  * Why items go into the record: sealing a part-full segment at every sync pinned a
@@ -55,14 +55,14 @@ static int kind_slot(int kind)
 	return kind == SEG_DATA ? 0 : 1;
 }
 
-void store_log_note_obj(store *s, uint64_t id)
+void store_ilog_note_obj(store *s, uint64_t id)
 {
 	/* Out of memory here only costs a full commit at the next sync. */
 	if (u64set_add(&s->log_objs, id) < 0)
 		s->log_overflow = 1;
 }
 
-void store_log_committed(store *s)
+void store_ilog_committed(store *s)
 {
 	u64set_clear(&s->log_objs);
 	u64set_clear(&s->log_listed);
@@ -465,7 +465,7 @@ static int replay_rec(void *ctx, const uint8_t *b, size_t len)
 	return 0;
 }
 
-int store_log_replay(store *s, bks_err *e)
+int store_ilog_replay(store *s, bks_err *e)
 {
 	struct replay rp = {s, e};
 	int n = ilog_replay(s->log, pool_txg(s->pl) - 1, replay_rec, &rp, e);

@@ -1,4 +1,4 @@
-/* dedup/index.h: the fingerprint index: SHA-256 fingerprint -> where the chunk is.
+/* dedup/fpidx.h: the fingerprint index: SHA-256 fingerprint -> where the chunk is.
  *
  * Log-structured, so a commit never rewrites what it did not change:
  *  - new entries go to an in-RAM table (the memtable) until the commit;
@@ -15,33 +15,33 @@
  * every layer: the collector may free a row written in this very txg, so a dead
  * memtable entry is dropped at lookup and never written to a run.
  */
-#ifndef BKS_INDEX_H
-#define BKS_INDEX_H
+#ifndef BKS_FPIDX_H
+#define BKS_FPIDX_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "dedup/pool.h"
 
-typedef struct fpindex fpindex;
+typedef struct fpidx fpidx;
 
 #define FPIDX_ROOT_ENC SEG_PTR_ENC /* the run list block's pointer (null: empty) */
 
-int fpidx_new(pool *pl, fpindex **out);
-int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpindex **out, bks_err *e);
-void fpidx_free(fpindex *x); /* accepts NULL */
+int fpidx_new(pool *pl, fpidx **out);
+int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpidx **out, bks_err *e);
+void fpidx_free(fpidx *x); /* accepts NULL */
 
 /* 1 and *loc when found (and live), 0 when not, or -errno. */
-int fpidx_lookup(fpindex *x, const uint8_t fp[FP_LEN], seg_ptr *loc);
+int fpidx_lookup(fpidx *x, const uint8_t fp[FP_LEN], seg_ptr *loc);
 /* Record where a chunk is (a new chunk, or one moved by GC: the newest wins). */
-int fpidx_insert(fpindex *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
+int fpidx_insert(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
 /* Write the memtable as a run (merging runs when there are many); fills root. */
-int fpidx_sync(fpindex *x, uint8_t root[FPIDX_ROOT_ENC]);
+int fpidx_sync(fpidx *x, uint8_t root[FPIDX_ROOT_ENC]);
 /* Merge every run into one now (drops dead entries). */
-int fpidx_compact(fpindex *x);
+int fpidx_compact(fpidx *x);
 /* The most fpidx_sync would write now (all = 0), or fpidx_compact (all = 1), in
  * bytes of metadata blocks (each counted whole): for the pool's commit reserve. */
-uint64_t fpidx_sync_bytes(const fpindex *x, int all);
+uint64_t fpidx_sync_bytes(const fpidx *x, int all);
 
 typedef struct fpidx_stats {
 	uint64_t entries;        /* in runs + memtable (dead ones included until merged) */
@@ -51,20 +51,20 @@ typedef struct fpidx_stats {
 	uint64_t lookups, memtable_hits, locality_hits, run_hits, bloom_skips, misses;
 	uint64_t block_reads;
 } fpidx_stats;
-void fpidx_get_stats(const fpindex *x, fpidx_stats *st);
+void fpidx_get_stats(const fpidx *x, fpidx_stats *st);
 
 /* Visit every metadata block the index consists of now (run list, directories,
  * Bloom filters, entry blocks). */
-int fpidx_visit(const fpindex *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx);
+int fpidx_visit(const fpidx *x, int (*fn)(void *ctx, const seg_ptr *p), void *ctx);
 
 /* Metadata compaction: every block of the index for which pred is true is moved:
  * entry blocks are copied now (lookups read them), directory and Bloom blocks and the
  * run list are rewritten by the next fpidx_sync. Adds the blocks moved or marked to
  * *moved and the bytes written now to *bytes. 0 or -errno. */
-int fpidx_relocate(fpindex *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
+int fpidx_relocate(fpidx *x, int (*pred)(void *ctx, const seg_ptr *p), void *ctx,
                    uint64_t *moved, uint64_t *bytes);
 
 /* Rebuild from the segments themselves (every DATA row's table). */
-int fpidx_rebuild(pool *pl, fpindex **out, bks_err *e);
+int fpidx_rebuild(pool *pl, fpidx **out, bks_err *e);
 
-#endif /* BKS_INDEX_H */
+#endif /* BKS_FPIDX_H */
