@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/netio.h"
 
 /* ---- devices: one sbc_dev per LUN, shared by its sessions ---- */
 
@@ -94,75 +95,27 @@ static const char *lun_of_target(iscsi_srv *s, const char *target)
 
 /* ---- socket I/O, with a deadline on every wait ---- */
 
+static netio conn_io(iscsi_conn *c)
+{
+	return (netio){.fd = c->fd, .stopping = &c->srv->stopping};
+}
+
 static int wait_fd(iscsi_conn *c, short ev, uint64_t deadline)
 {
-	for (;;) {
-		uint64_t now = bks_now_ns();
-		if (c->srv->stopping)
-			return -ECANCELED;
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		uint64_t ms = BKS_MIN((deadline - now + 999999) / 1000000, (uint64_t)1000);
-		struct pollfd pf = {.fd = c->fd, .events = ev};
-		int pr = poll(&pf, 1, (int)ms);
-		if (pr > 0)
-			return 1;
-		if (pr < 0 && errno != EINTR)
-			return -errno;
-	}
+	netio io = conn_io(c);
+	return netio_wait(&io, ev, deadline, 0);
 }
 
 static int recv_all(iscsi_conn *c, void *buf, size_t n, uint64_t deadline)
 {
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t k = recv(c->fd, p, n, 0);
-		if (k == 0)
-			return -ECONNRESET;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLIN, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	netio io = conn_io(c);
+	return netio_recv(&io, buf, n, deadline);
 }
 
 static int send_iov(iscsi_conn *c, struct iovec *iov, int n)
 {
-	uint64_t deadline = bks_now_ns() + ISCSI_SEND_MS * 1000000ull;
-	while (n > 0) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		size_t left = (size_t)k;
-		while (n > 0 && left >= iov->iov_len) {
-			left -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + left;
-			iov->iov_len -= left;
-		}
-	}
-	return 0;
+	netio io = conn_io(c);
+	return netio_sendv(&io, iov, n, bks_now_ns() + ISCSI_SEND_MS * 1000000ull);
 }
 
 int iscsi_send(iscsi_conn *c, iscsi_pdu *h, const void *data, uint32_t dlen)

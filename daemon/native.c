@@ -18,89 +18,36 @@
 
 #include "common/endian.h"
 #include "daemon/log.h"
+#include "daemon/netio.h"
 #include "proto/auth.h"
 
 /* --- frame I/O --- */
 
-/* Wait for fd to be ready for ev until deadline (bks_now_ns), at most idle_ms when
- * idle is set: 1 ready, -ETIMEDOUT, -ECANCELED when the server stops, -errno. */
-static int wait_fd(conn *c, short ev, uint64_t deadline, int idle)
+/* The connection's socket for daemon/netio.c: reads count into c->rx and may idle
+ * idle_timeout between two bytes. */
+static netio conn_io(conn *c)
 {
-	for (;;) {
-		uint64_t now = bks_now_ns();
-		if (c->srv->stopping)
-			return -ECANCELED;
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		uint64_t ms = (deadline - now + 999999) / 1000000;
-		if (idle)
-			ms = BKS_MIN(ms, c->srv->idle_ms);
-		struct pollfd pf = {.fd = c->fd, .events = ev};
-		int pr = poll(&pf, 1, (int)BKS_MIN(ms, (uint64_t)INT32_MAX));
-		if (c->srv->stopping)
-			return -ECANCELED;
-		if (pr > 0)
-			return 1;
-		if (pr == 0 && idle && ms == c->srv->idle_ms)
-			return -ETIMEDOUT; /* idle_timeout without a byte */
-		if (pr < 0 && errno != EINTR)
-			return -errno;
-	}
+	return (netio){.fd = c->fd, .stopping = &c->srv->stopping, .idle_ms = c->srv->idle_ms,
+	               .rx = &c->rx};
 }
 
-/* Read exactly n bytes by deadline (a total for these bytes, not restarted by each
- * byte that arrives: a peer dripping a byte a second cannot hold the connection past
- * it), and within idle_timeout of the previous byte. -ETIMEDOUT, -ECONNRESET when the
- * peer is gone, -ECANCELED when the server stops. */
+/* Read exactly n bytes by deadline, and within idle_timeout of the previous byte. */
 static int read_full(conn *c, void *buf, size_t n, uint64_t deadline)
 {
-	uint8_t *p = buf;
 	if (c->dead)
 		return -ECONNRESET;
-	while (n > 0) {
-		ssize_t k = recv(c->fd, p, n, 0);
-		if (k == 0)
-			return -ECONNRESET;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLIN, deadline, 1);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		p += k;
-		n -= (size_t)k;
-		c->rx += (uint64_t)k;
-	}
-	return 0;
+	netio io = conn_io(c);
+	return netio_recv(&io, buf, n, deadline);
 }
 
 /* The socket is non-blocking: a peer that stops reading fills its receive window and
- * our send buffer, then send() says EAGAIN and we wait, until the frame's deadline.
- * (With a blocking socket the thread stayed in send() forever, holding its connection
- * slot: one stuck GET per thread, never reclaimed.) */
+ * our send buffer, then we wait, until the frame's deadline. (With a blocking socket
+ * the thread stayed in send() forever, holding its connection slot: one stuck GET per
+ * thread, never reclaimed.) */
 static int send_all(conn *c, const void *buf, size_t n, uint64_t deadline)
 {
-	const uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLOUT, deadline, 0);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	netio io = conn_io(c);
+	return netio_send(&io, buf, n, deadline);
 }
 
 /* Header + payload as two pieces (bulk bytes are not copied into a frame), one
@@ -135,32 +82,8 @@ int conn_sendv(conn *c, struct iovec *iov, int n)
 		deadline = BKS_MIN(deadline, c->auth_deadline);
 	if (c->dead)
 		return -ECONNRESET;
-	while (n > 0 && iov->iov_len == 0)
-		iov++, n--;
-	while (n > 0) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)BKS_MIN(n, IOV_MAX)};
-		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				r = -errno;
-				break;
-			}
-			if ((r = wait_fd(c, POLLOUT, deadline, 0)) < 0)
-				break;
-			continue;
-		}
-		/* Skip what went out; the first piece left may be partly sent. */
-		while (n > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++, n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
-	}
+	netio io = conn_io(c);
+	r = netio_sendv(&io, iov, n, deadline);
 	if (r < 0) {
 		c->dead = 1;
 		if (r == -ETIMEDOUT)

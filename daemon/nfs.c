@@ -18,6 +18,7 @@
 
 #include "common/endian.h"
 #include "daemon/log.h"
+#include "daemon/netio.h"
 
 /* A connection may sit idle this long (clients keep theirs for minutes); once a
  * record's first byte came, the rest must come within REC_MS. A reply the peer does
@@ -442,57 +443,16 @@ static void unlist_locked(nfs_conn *c, nfs_job *j)
 
 /* ---- connections ---- */
 
-static int wait_fd(nfs_conn *c, short ev, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now = bks_now_ns();
-		if (c->srv->stopping)
-			return -ECANCELED;
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		uint64_t ms = BKS_MIN((deadline - now + 999999) / 1000000, (uint64_t)1000);
-		struct pollfd pf = {.fd = c->fd, .events = ev};
-		int pr = poll(&pf, 1, (int)ms);
-		if (pr > 0)
-			return 1;
-		if (pr < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
-/* Move n bytes in one direction (POLLIN: receive into buf, POLLOUT: send from buf)
- * on the non-blocking socket, waiting for it until deadline. */
-static int io_all(nfs_conn *c, short dir, void *buf, size_t n, uint64_t deadline)
-{
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t k = dir == POLLIN ? recv(c->fd, p, n, 0) : send(c->fd, p, n, MSG_NOSIGNAL);
-		if (k == 0 && dir == POLLIN)
-			return -ECONNRESET;
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, dir, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int read_full(nfs_conn *c, void *buf, size_t n, uint64_t deadline)
 {
-	return io_all(c, POLLIN, buf, n, deadline);
+	netio io = {.fd = c->fd, .stopping = &c->srv->stopping};
+	return netio_recv(&io, buf, n, deadline);
 }
 
 static int send_all(nfs_conn *c, const void *buf, size_t n)
 {
-	return io_all(c, POLLOUT, (void *)buf, n, bks_now_ns() + SEND_MS * 1000000ull);
+	netio io = {.fd = c->fd, .stopping = &c->srv->stopping};
+	return netio_send(&io, buf, n, bks_now_ns() + SEND_MS * 1000000ull);
 }
 
 /* Does some export admit c's address (and source port)? The auth flavor and the
