@@ -11,28 +11,9 @@ bkstord="${top_builddir:-.}/daemon/bkstord"
 [ -x "$ctl_bin" ] && [ -x "$bkstord" ] || { echo "SKIP: bkstorctl/bkstord not built"; exit 77; }
 . "${top_srcdir:-.}/tests/lib.sh"
 DEMO="$T/demo"
-# A port per test run (the demo also takes PORT+1 for the dashboard, PORT+2 and +3
-# for NFS and MOUNT, PORT+4 for iSCSI): five adjacent ports nobody listens on now, tried from a point picked by pid and time, because
-# tests run in parallel and a guessed port was sometimes taken.
-PORT=$(python3 - "$$" <<'PYEOF'
-import socket, sys, time
-start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000) % 40000
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for i in range(2000):
-    p = 20000 + (start - 20000 + i * 5) % 40000
-    if all(free(p + k) for k in range(5)):
-        print(p)
-        break
-PYEOF
-)
+# A port per test run: the demo also takes PORT+1 for the dashboard, PORT+2 and +3
+# for NFS and MOUNT, PORT+4 for iSCSI.
+PORT=$(free_ports 5)
 export BKSTOR_CLIENT="$DEMO/client.conf"
 DPID=""
 cleanup() { # (replaces lib.sh's: the daemon goes too)

@@ -7,6 +7,9 @@
 #   check DESC WANT CMD...  run CMD (stdout in $T/out, stderr in $T/err) and compare
 #                         its exit code with WANT; a failure shows its stderr
 #   jget FILE EXPR        a value from a JSON file (a python expression on d)
+#   free_ports N          the first of N adjacent TCP ports nobody listens on now on
+#                         127.0.0.1, tried from a point picked by pid and time (tests
+#                         run in parallel: a guessed port was sometimes taken)
 #   finish                exit 0 when every check passed, else 1
 set -u
 need() {
@@ -31,6 +34,27 @@ check() { # description, expected exit, command...
 }
 jget() { # FILE EXPR: print a value from a JSON file (python expression on d)
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+free_ports() {
+	python3 - "$$" "$1" <<'PYEOF'
+import socket, sys, time
+n = int(sys.argv[2])
+start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000 + 17) % 40000
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for i in range(2000):
+    p = 20000 + (start - 20000 + i * n) % 40000
+    if p + n < 65536 and all(free(p + k) for k in range(n)):
+        print(p)
+        break
+PYEOF
 }
 finish() {
 	[ "$fails" = 0 ] && { echo "all checks passed"; exit 0; }

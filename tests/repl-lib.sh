@@ -10,25 +10,7 @@
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 # Fifteen adjacent free ports: A's demo ports, B's (six each: the demo takes four
 # today, five with iSCSI), A's and B's replication listeners, a spare for a proxy.
-RP=$(python3 - "$$" <<'PYEOF'
-import socket, sys, time
-start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000 + 17) % 40000
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for i in range(2000):
-    p = 20000 + (start - 20000 + i * 15) % 40000
-    if all(free(p + k) for k in range(15)):
-        print(p)
-        break
-PYEOF
-)
+RP=$(free_ports 15)
 PA=$RP PB=$((RP + 6)) RA=$((RP + 12)) RB=$((RP + 13)) PX=$((RP + 14))
 PIDa="" PIDb=""
 rcleanup() {
