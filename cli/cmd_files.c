@@ -700,25 +700,32 @@ static int flag_opt(cli_ctx *c, void *ctx, int id, const char *val)
 	return 0;
 }
 
-int cmd_rm(cli_ctx *c, int argc, char **argv)
+/* rm and mkdir: one path, flags (-r / -p, --mode), one request. */
+static int one_path_change(cli_ctx *c, int argc, char **argv, const cli_opt *opts,
+                           struct flag_args *fa, int mkdir)
 {
-	static const cli_opt opts[] = {{"-r", 0, O_RECURSIVE}, {"--recursive", 0, O_RECURSIVE},
-		COMMON_OPTS, OPTS_END};
-	struct flag_args fa = {0};
 	char path[WIRE_PATH_MAX + 1];
 	where w = {0};
 	bks_err e = {0};
 	int npos, r;
-	if ((r = parse(c, argc, argv, opts, &w, flag_opt, &fa, 1, 1, &npos)) != 0)
+	if ((r = parse(c, argc, argv, opts, &w, flag_opt, fa, 1, 1, &npos)) != 0)
 		return r;
 	if (norm(c, argv[0], path, sizeof(path)) < 0)
 		return CLI_FAIL;
 	ncl *n = connect_to(c, &w);
 	if (!n)
 		return CLI_FAIL;
-	r = ncl_delete(n, path, fa.flag, &e);
+	r = mkdir ? ncl_mkdir(n, path, fa->mode, fa->flag, &e) : ncl_delete(n, path, fa->flag, &e);
 	ncl_close(n);
-	return change_done(c, r, &e, "removed", path);
+	return change_done(c, r, &e, mkdir ? "created" : "removed", path);
+}
+
+int cmd_rm(cli_ctx *c, int argc, char **argv)
+{
+	static const cli_opt opts[] = {{"-r", 0, O_RECURSIVE}, {"--recursive", 0, O_RECURSIVE},
+		COMMON_OPTS, OPTS_END};
+	struct flag_args fa = {0};
+	return one_path_change(c, argc, argv, opts, &fa, 0);
 }
 
 int cmd_mkdir(cli_ctx *c, int argc, char **argv)
@@ -726,20 +733,7 @@ int cmd_mkdir(cli_ctx *c, int argc, char **argv)
 	static const cli_opt opts[] = {{"-p", 0, O_PARENTS}, {"--parents", 0, O_PARENTS},
 		{"--mode", 1, O_MODE}, COMMON_OPTS, OPTS_END};
 	struct flag_args fa = {0, 0755};
-	char path[WIRE_PATH_MAX + 1];
-	where w = {0};
-	bks_err e = {0};
-	int npos, r;
-	if ((r = parse(c, argc, argv, opts, &w, flag_opt, &fa, 1, 1, &npos)) != 0)
-		return r;
-	if (norm(c, argv[0], path, sizeof(path)) < 0)
-		return CLI_FAIL;
-	ncl *n = connect_to(c, &w);
-	if (!n)
-		return CLI_FAIL;
-	r = ncl_mkdir(n, path, fa.mode, fa.flag, &e);
-	ncl_close(n);
-	return change_done(c, r, &e, "created", path);
+	return one_path_change(c, argc, argv, opts, &fa, 1);
 }
 
 int cmd_mv(cli_ctx *c, int argc, char **argv)
