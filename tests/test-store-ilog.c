@@ -50,18 +50,6 @@ static void smash_log(char **paths, int i)
 		close(fd);
 }
 
-static void accounting(store *s, const char *when)
-{
-	uint64_t chunks, stored;
-	int r = tu_store_scan(s, &chunks, &stored, NULL);
-	store_stats st;
-	store_get_stats(s, &st);
-	CHECK(r == 0 && chunks == st.unique_chunks && stored == st.stored_bytes,
-	      "%s: accounting %llu chunks/%llu bytes, scan %llu/%llu (%d)", when,
-	      (unsigned long long)st.unique_chunks, (unsigned long long)st.stored_bytes,
-	      (unsigned long long)chunks, (unsigned long long)stored, r);
-}
-
 int main(void)
 {
 	const char *dir = tu_tmpdir("store-ilog");
@@ -98,7 +86,7 @@ int main(void)
 	CHECK(store_stat(s, gone, &in) == -ENOENT, "synced delete stays deleted");
 	CHECK(store_stat(s, lost, &in) == -ENOENT, "unsynced object absent");
 	CHECK(st.objects == 2, "%llu objects", (unsigned long long)st.objects);
-	accounting(s, "after replay");
+	tu_check_accounting(s, "after replay");
 	store_verify_report vr;
 	CHECK(store_verify(s, &vr) == 0 && vr.chunks_bad == 0, "verify after replay");
 	/* A new object may get the lost one's id, never its generation too. */
@@ -134,7 +122,7 @@ int main(void)
 	REQUIRE(s, "reopen with every log copy gone");
 	CHECK(store_stat(s, b2, &in) == -ENOENT, "no copy, no record: last commit");
 	CHECK(tu_store_same_seed(s, b1, 6, 400000), "earlier replayed object intact");
-	accounting(s, "no log");
+	tu_check_accounting(s, "no log");
 	printf("ok - the log is mirrored; a destroyed log falls back to the last commit\n");
 
 	/* 3. Degraded: two disks failed before the sync. */
@@ -148,7 +136,7 @@ int main(void)
 	s = reopen(paths, &e);
 	REQUIRE(s, "reopen degraded");
 	CHECK(tu_store_same_seed(s, c1, 8, 900000), "degraded sync replayed");
-	accounting(s, "degraded");
+	tu_check_accounting(s, "degraded");
 	store_close(s);
 	printf("ok - sync and replay on an array with two failed disks\n");
 
@@ -181,7 +169,7 @@ int main(void)
 	for (int i = 0; i < nids; i++)
 		bad += !tu_store_same_seed(s, ids[i], 100 + (uint64_t)i, 5000 + (size_t)i * 37);
 	CHECK(bad == 0, "%d of %d synced objects differ", bad, nids);
-	accounting(s, "full log");
+	tu_check_accounting(s, "full log");
 	store_close(s);
 	printf("ok - a full log turns syncs into commits; nothing synced is lost\n");
 	return tu_finish();

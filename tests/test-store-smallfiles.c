@@ -56,19 +56,6 @@ static store *reopen(char **paths, bks_err *e)
 	return tu_store_reopen(paths, N, NULL);
 }
 
-/* The accounting must equal what the data rows hold. */
-static void accounting(store *s, const char *when)
-{
-	uint64_t chunks, stored;
-	int r = tu_store_scan(s, &chunks, &stored, NULL);
-	store_stats st;
-	store_get_stats(s, &st);
-	CHECK(r == 0 && chunks == st.unique_chunks && stored == st.stored_bytes,
-	      "%s: accounting %llu chunks/%llu bytes, scan %llu/%llu (%d)", when,
-	      (unsigned long long)st.unique_chunks, (unsigned long long)st.stored_bytes,
-	      (unsigned long long)chunks, (unsigned long long)stored, r);
-}
-
 int main(void)
 {
 	const char *dir = tu_tmpdir_in("store-smallfiles", "/dev/shm");
@@ -115,7 +102,7 @@ int main(void)
 			CHECK(bad == 0, "crash at %d: %d synced objects differ", i, bad);
 			CHECK(st.objects == (uint64_t)i + 1, "crash at %d: %llu objects", i,
 			      (unsigned long long)st.objects);
-			accounting(s, "after replay");
+			tu_check_accounting(s, "after replay");
 		}
 	}
 	store_get_stats(s, &st);
@@ -153,7 +140,7 @@ int main(void)
 	 * remains is about the metadata itself (object record, map leaf, index entry). */
 	CHECK((double)st.rows_meta * row_bytes / NFILES <= 1024,
 	      "metadata %.0f bytes per file after GC", (double)st.rows_meta * row_bytes / NFILES);
-	accounting(s, "after GC");
+	tu_check_accounting(s, "after GC");
 
 	store_verify_report rep;
 	memset(&rep, 0, sizeof(rep));

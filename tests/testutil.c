@@ -313,6 +313,18 @@ void tu_mkdir(const char *path)
 	}
 }
 
+void tu_check_accounting(store *s, const char *when)
+{
+	uint64_t chunks, stored;
+	int r = tu_store_scan(s, &chunks, &stored, NULL);
+	store_stats st;
+	store_get_stats(s, &st);
+	CHECK(r == 0 && chunks == st.unique_chunks && stored == st.stored_bytes,
+	      "%s: accounting %llu chunks/%llu bytes, scan %llu/%llu (%d)", when,
+	      (unsigned long long)st.unique_chunks, (unsigned long long)st.stored_bytes,
+	      (unsigned long long)chunks, (unsigned long long)stored, r);
+}
+
 int tu_store_scan(store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row)
 {
 	pool *pl = store_pool(s);

@@ -147,6 +147,9 @@ struct store;
  * reason on stderr, when either fails. */
 struct store *tu_store_reopen(char **paths, int n, flt_world *w);
 int tu_store_scan(struct store *s, uint64_t *chunks, uint64_t *stored, uint64_t *bad_row);
+/* CHECK that the store's accounting (unique chunks, stored bytes) equals what a scan
+ * of its data rows finds. */
+void tu_check_accounting(struct store *s, const char *when);
 
 /* Put, read back, compare: the store tests' one helper set. Each says on stderr
  * what differed when it returns 0.
