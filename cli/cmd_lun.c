@@ -182,6 +182,16 @@ int cmd_lun_list(cli_ctx *c, int argc, char **argv)
 	return r;
 }
 
+/* POST body (made by body_of; NULL: out of memory) to path, and free it. */
+static int post_body(lcmd *d, const char *path, char *body)
+{
+	if (!body)
+		return CLI_FAIL;
+	int r = request(d, "POST", path, body);
+	free(body);
+	return r;
+}
+
 int cmd_lun_create(cli_ctx *c, int argc, char **argv)
 {
 	lcmd d;
@@ -191,12 +201,7 @@ int cmd_lun_create(cli_ctx *c, int argc, char **argv)
 		return r;
 	if (d.bs && (cli_parse_size(d.bs, &bs) < 0 || (bs != 512 && bs != 4096)))
 		return cli_usage(c, "--block-size is 512 or 4096");
-	char *body = body_of(NULL, argv[0], &size, &bs, d.ini ? d.ini : "");
-	if (!body)
-		return CLI_FAIL;
-	r = request(&d, "POST", "/api/v1/luns", body);
-	free(body);
-	return r;
+	return post_body(&d, "/api/v1/luns", body_of(NULL, argv[0], &size, &bs, d.ini ? d.ini : ""));
 }
 
 int cmd_lun_resize(cli_ctx *c, int argc, char **argv)
@@ -207,12 +212,7 @@ int cmd_lun_resize(cli_ctx *c, int argc, char **argv)
 	int r = lcmd_init(&d, c, argc, argv, 2, 2, "NAME SIZE");
 	if (r || (r = size_arg(&d, argv[1], &size)) || (r = lun_path(&d, argv[0], path, sizeof(path))))
 		return r;
-	char *body = body_of("resize", NULL, &size, NULL, NULL);
-	if (!body)
-		return CLI_FAIL;
-	r = request(&d, "POST", path, body);
-	free(body);
-	return r;
+	return post_body(&d, path, body_of("resize", NULL, &size, NULL, NULL));
 }
 
 int cmd_lun_acl(cli_ctx *c, int argc, char **argv)
@@ -222,12 +222,7 @@ int cmd_lun_acl(cli_ctx *c, int argc, char **argv)
 	int r = lcmd_init(&d, c, argc, argv, 1, 2, "NAME [INITIATORS]");
 	if (r || (r = lun_path(&d, argv[0], path, sizeof(path))))
 		return r;
-	char *body = body_of("acl", NULL, NULL, NULL, d.npos > 1 ? argv[1] : "");
-	if (!body)
-		return CLI_FAIL;
-	r = request(&d, "POST", path, body);
-	free(body);
-	return r;
+	return post_body(&d, path, body_of("acl", NULL, NULL, NULL, d.npos > 1 ? argv[1] : ""));
 }
 
 int cmd_lun_delete(cli_ctx *c, int argc, char **argv)
