@@ -130,6 +130,26 @@ def gbs(x):
     return '%.2f GB/s' % (x / 1e9)
 
 
+def stage_table(w, rate, x, disks_line):
+    """One direction's stages, disks and limits, and its bottleneck."""
+    w('| stage | ns per logical byte | cores at line rate |')
+    w('| --- | --- | --- |')
+    for k, v in sorted(x['stages'].items(), key=lambda kv: -kv[1]):
+        w('| %s | %.3f | %.2f |' % (k, v, rate * v * 1e-9))
+    w('| **total** | **%.3f** | **%.2f** |' % (x['total'], x['cores']))
+    w('')
+    w(disks_line)
+    w('')
+    w('| limit | rate it allows |')
+    w('| --- | --- |')
+    for k, v in sorted(x['limits'].items(), key=lambda kv: kv[1]):
+        w('| %s | %s |' % (k, gbs(v)))
+    w('')
+    w('**Bottleneck: %s (%s).** The costliest stage is %s.'
+      % (x['bottleneck'], gbs(x['achievable']), x['top_stage']))
+    w('')
+
+
 def render(f, a, r, src):
     L = []
     w = L.append
@@ -178,43 +198,14 @@ def render(f, a, r, src):
         x = r[name]
         w('## %s at line rate (%s)' % (title, gbs(r['rate'])))
         w('')
-        w('| stage | ns per logical byte | cores at line rate |')
-        w('| --- | --- | --- |')
-        for k, v in sorted(x['stages'].items(), key=lambda kv: -kv[1]):
-            w('| %s | %.3f | %.2f |' % (k, v, r['rate'] * v * 1e-9))
-        w('| **total** | **%.3f** | **%.2f** |' % (x['total'], x['cores']))
-        w('')
-        w('Disks written: %s after compression and parity, %.1f disks\' worth of streaming.'
-          % (gbs(x['disk_w']), x['disks']))
-        w('')
-        w('| limit | rate it allows |')
-        w('| --- | --- |')
-        for k, v in sorted(x['limits'].items(), key=lambda kv: kv[1]):
-            w('| %s | %s |' % (k, gbs(v)))
-        w('')
-        w('**Bottleneck: %s (%s).** The costliest stage is %s.'
-          % (x['bottleneck'], gbs(x['achievable']), x['top_stage']))
-        w('')
+        stage_table(w, r['rate'], x,
+                    'Disks written: %s after compression and parity, %.1f disks\' worth of streaming.'
+                    % (gbs(x['disk_w']), x['disks']))
     x = r['restore']
     w('## Restore at line rate (%s)' % gbs(r['rate']))
     w('')
-    w('| stage | ns per logical byte | cores at line rate |')
-    w('| --- | --- | --- |')
-    for k, v in sorted(x['stages'].items(), key=lambda kv: -kv[1]):
-        w('| %s | %.3f | %.2f |' % (k, v, r['rate'] * v * 1e-9))
-    w('| **total** | **%.3f** | **%.2f** |' % (x['total'], x['cores']))
-    w('')
-    w('Disks read: %s (compressed), %.1f disks at the read efficiency above.'
-      % (gbs(x['disk_r']), x['disks']))
-    w('')
-    w('| limit | rate it allows |')
-    w('| --- | --- |')
-    for k, v in sorted(x['limits'].items(), key=lambda kv: kv[1]):
-        w('| %s | %s |' % (k, gbs(v)))
-    w('')
-    w('**Bottleneck: %s (%s).** The costliest stage is %s.'
-      % (x['bottleneck'], gbs(x['achievable']), x['top_stage']))
-    w('')
+    stage_table(w, r['rate'], x, 'Disks read: %s (compressed), %.1f disks at the read efficiency above.'
+                % (gbs(x['disk_r']), x['disks']))
     w('## RAM')
     w('')
     w('%d disks of %.0f TB hold %.0f TB of data after parity; at compression %.2f and a'
