@@ -9,18 +9,22 @@
  *    to the same parent and the same entries in the same order (round trip).
  *  - odd: the rest is a program of edits (insert a name, remove an entry, flush)
  *    applied to a directory in memory, flushed page by page into a buffer as
- *    ns_flush does into the store (write_pages). Property: after every flush the
+ *    ns_flush does into the store (nsd_write_pages). Property: after every flush the
  *    buffer parses to exactly the entries in memory, and its pages are each
  *    exactly once on one chain (splits, emptied pages freed and reused). The result
  *    with one byte changed then goes through the parse mode (with its checksums
  *    recomputed), which reaches the version 2 checks without a seed corpus.
  *
- * It includes fs/ns.c to reach its static encoder and page writer. */
+ * It drives fs/ns_dir.c (fs/ns_dir.h) directly. */
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "fs/ns.c"
+#include "common/endian.h"
+
+#include "fs/ns_dir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,7 +79,7 @@ static int same_entries(const struct ndir *d, const struct elist *l)
 			if (a->nlen != b->nlen || memcmp(a->name, b->name, a->nlen) || a->id != b->id ||
 			    a->type != b->type)
 				return 0;
-			used += ent_bytes(a->nlen);
+			used += nsd_ent_bytes(a->nlen);
 		}
 		if (used != pg->used)
 			return 0;
@@ -98,7 +102,7 @@ static void fix_sums(uint8_t *b, size_t len)
 	if (len < DIR_PAGE || len % DIR_PAGE)
 		return;
 	for (size_t p = 0; p < len / DIR_PAGE; p++)
-		seal_page(b + p * DIR_PAGE, (uint32_t)p);
+		nsd_seal_page(b + p * DIR_PAGE, (uint32_t)p);
 }
 
 static void parse_mode(const uint8_t *data, size_t size)
@@ -113,23 +117,23 @@ static void parse_mode(const uint8_t *data, size_t size)
 		struct ndir *d = calloc(1, sizeof(*d));
 		if (!d)
 			abort();
-		if (dir_decode(d, b, size) == 0) {
+		if (nsd_decode(d, b, size) == 0) {
 			/* Parsed: it round-trips through both encodings. */
 			uint8_t *o;
 			size_t ol;
 			must_parse_as(b, size, d);
-			if (dir_v1_len(d) <= DIR_MAX_BYTES) {
-				if (encode_v1(d, &o, &ol) != 0)
+			if (nsd_v1_len(d) <= DIR_MAX_BYTES) {
+				if (nsd_encode_v1(d, &o, &ol) != 0)
 					abort();
 				must_parse_as(o, ol, d);
 				free(o);
 			}
-			if (encode_v2(d, &o, &ol) == 0) {
+			if (nsd_encode_v2(d, &o, &ol) == 0) {
 				must_parse_as(o, ol, d);
 				free(o);
 			}
 		}
-		dir_free(d);
+		nsd_free(d);
 		free(b);
 	}
 }
@@ -162,14 +166,14 @@ static void flush_mem(struct ndir *d, struct membuf *m)
 	if (!d->v2 || d->whole) {
 		uint8_t *o;
 		size_t ol;
-		if (encode_v2(d, &o, &ol) != 0)
+		if (nsd_encode_v2(d, &o, &ol) != 0)
 			abort();
 		free(m->b);
 		m->b = o;
 		m->len = ol;
 		d->v2 = 1;
-		dir_clean(d);
-	} else if (write_pages(d, page_to_mem, m, &pages) != 0) {
+		nsd_clean(d);
+	} else if (nsd_write_pages(d, page_to_mem, m, &pages) != 0) {
 		abort();
 	}
 	if (d->dirty || d->hdirty)
@@ -177,13 +181,13 @@ static void flush_mem(struct ndir *d, struct membuf *m)
 	must_parse_as(m->b, m->len, d);
 	/* And it loads back into the same pages. */
 	struct ndir *e = calloc(1, sizeof(*e));
-	if (!e || dir_decode(e, m->b, m->len) != 0 || e->npg != d->npg || e->nfl != d->nfl ||
+	if (!e || nsd_decode(e, m->b, m->len) != 0 || e->npg != d->npg || e->nfl != d->nfl ||
 	    e->npages != d->npages)
 		abort();
 	for (size_t i = 0; i < d->npg; i++)
 		if (e->pg[i]->pgno != d->pg[i]->pgno || e->pg[i]->n != d->pg[i]->n)
 			abort();
-	dir_free(e);
+	nsd_free(e);
 }
 
 static void edit_mode(const uint8_t *data, size_t size)
@@ -207,8 +211,8 @@ static void edit_mode(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < nl; i++)
 				name[i] = (char)('a' + (at + i < size ? data[at + i] : i) % 26);
 			at += nl < 4 ? nl : 4;
-			if (!ent_find(d, name, nl, &p) &&
-			    ent_insert(d, p, name, nl, nextid++, (op & 4) ? NS_DIR : NS_FILE) != 0)
+			if (!nsd_find(d, name, nl, &p) &&
+			    nsd_insert(d, p, name, nl, nextid++, (op & 4) ? NS_DIR : NS_FILE) != 0)
 				abort();
 			break;
 		}
@@ -219,8 +223,8 @@ static void edit_mode(const uint8_t *data, size_t size)
 			for (unsigned k = 0; k < cnt; k++, bulk++) {
 				int nl = snprintf(name, sizeof(name), "%08x-%0*u",
 				                  (unsigned)(bulk * 2654435761u), (int)(len - 9), k);
-				if (!ent_find(d, name, (size_t)nl, &p) &&
-				    ent_insert(d, p, name, (size_t)nl, nextid++, NS_FILE) != 0)
+				if (!nsd_find(d, name, (size_t)nl, &p) &&
+				    nsd_insert(d, p, name, (size_t)nl, nextid++, NS_FILE) != 0)
 					abort();
 			}
 			break;
@@ -239,7 +243,7 @@ static void edit_mode(const uint8_t *data, size_t size)
 					p.p++;
 				}
 				p.i = j;
-				ent_remove(d, p);
+				nsd_remove(d, p);
 			}
 			break;
 		}
@@ -264,7 +268,7 @@ static void edit_mode(const uint8_t *data, size_t size)
 		parse_mode(in + 1, m.len);
 		free(in);
 	}
-	dir_free(d);
+	nsd_free(d);
 	free(m.b);
 }
 
