@@ -307,6 +307,32 @@ static int finish_verb(cli_ctx *c, arr *a, int rc)
 	return rc;
 }
 
+/* A disk bkstor is about to write (create, replace, add-spare: the label area at
+ * once): never a mounted device or the system disk, --force or not. */
+static int refuse_in_use(cli_ctx *c, const char *verb, const char *path)
+{
+	char what[300];
+	int r = devprobe_in_use(path, what, sizeof(what));
+	if (r > 0)
+		cli_err(c, "%s: disk %s: %s; refusing to use it (--force does not override "
+		        "this)", verb, path, what);
+	return r > 0 ? CLI_FAIL : 0;
+}
+
+/* ... and one with content (a file system, a partition table, data) only with
+ * --force. */
+static int refuse_content(cli_ctx *c, const char *verb, const char *path, disk *d, int force)
+{
+	char what[300];
+	int r = devprobe_content(d, what, sizeof(what));
+	if (r < 0)
+		cli_err(c, "%s: disk %s: cannot read its first MiB: %s", verb, path, strerror(-r));
+	else if (r > 0 && !force)
+		cli_err(c, "%s: disk %s holds %s, which would be overwritten; if its content is "
+		        "not needed, repeat with --force", verb, path, what);
+	return r < 0 || (r > 0 && !force) ? CLI_FAIL : 0;
+}
+
 int cmd_array_create(cli_ctx *c, int argc, char **argv)
 {
 	static const cli_opt opts[] = {{"--name", 1, OPT_NAME}, {"--strip-size", 1, OPT_STRIP},
@@ -363,13 +389,21 @@ int cmd_array_create(cli_ctx *c, int argc, char **argv)
 		rc = cli_usage(c, "no disks given");
 		goto out;
 	}
-	/* d[0..npos) members, d[npos..npos+ns) spares */
+	/* d[0..npos) members, d[npos..npos+ns) spares; each checked as a replacement is */
+	for (int i = 0; i < p.npos + ns; i++)
+		if (refuse_in_use(c, "create", i < p.npos ? p.argv[i] : spare_paths[i - p.npos]))
+			goto out;
 	if (open_disks(c, p.argv, p.npos, d) < 0)
 		goto out;
 	if (open_disks(c, spare_paths, ns, d + p.npos) < 0) {
 		close_disks(d, p.npos);
 		goto out;
 	}
+	for (int i = 0; i < p.npos + ns; i++)
+		if (refuse_content(c, "create", disk_path(d[i]), d[i], force)) {
+			close_disks(d, p.npos + ns);
+			goto out;
+		}
 	r = arr_create(&cfg, d, p.npos, d + p.npos, ns, force, &a, &e);
 	if (r < 0) {
 		cli_err(c, "%s", bks_errmsg(&e, r));
@@ -511,27 +545,13 @@ int cmd_array_remove(cli_ctx *c, int argc, char **argv)
 	return target_verb(c, argc, argv, "remove", arr_remove, 0);
 }
 
-/* Open the disk a replace or an add-spare writes (its label area at once): never a
- * mounted device or the system disk; one with content (a file system, a partition
- * table, data) only with --force. 0, or CLI_FAIL with the reason said. */
+/* Open the disk a replace or an add-spare writes, checked as above. 0, or CLI_FAIL
+ * with the reason said. */
 static int open_target(cli_ctx *c, const char *verb, char *path, int force, disk **nd)
 {
-	char what[300];
-	int r = devprobe_in_use(path, what, sizeof(what));
-	if (r > 0) {
-		cli_err(c, "%s: disk %s: %s; refusing to use it (--force does not override "
-		        "this)", verb, path, what);
+	if (refuse_in_use(c, verb, path) || open_disks(c, &path, 1, nd) < 0)
 		return CLI_FAIL;
-	}
-	if (open_disks(c, &path, 1, nd) < 0)
-		return CLI_FAIL;
-	if ((r = devprobe_content(*nd, what, sizeof(what))) < 0 || (r > 0 && !force)) {
-		if (r < 0)
-			cli_err(c, "%s: disk %s: cannot read its first MiB: %s", verb, path,
-			        strerror(-r));
-		else
-			cli_err(c, "%s: disk %s holds %s, which would be overwritten; if its content "
-			        "is not needed, repeat with --force", verb, path, what);
+	if (refuse_content(c, verb, path, *nd, force)) {
 		disk_close(*nd);
 		*nd = NULL;
 		return CLI_FAIL;

@@ -109,6 +109,18 @@ run array replace "$tmp/d0" "$tmp/x0" "$@" "$tmp/s0"
 expect_rc 1 "replace onto a disk with an ext4 signature, no --force"
 [ "$(od -An -tx1 -j1080 -N2 "$tmp/x0" | tr -d ' ')" = 53ef ] && ok "the disk was not written" ||
 	fail "the ext4 signature was overwritten"
+# array create checks its disks the same way: a member or a spare with content
+# needs --force, and nothing is written without it.
+truncate -s 64M "$tmp/c0" "$tmp/c1" "$tmp/c2" "$tmp/c3" "$tmp/c4"
+run array create --name withfs "$tmp/c0" "$tmp/c1" "$tmp/x0" "$tmp/c2"
+expect_rc 1 "create with a member holding an ext4 signature, no --force"
+grep_check "create: the message names the disk, the file system and --force" "$tmp/err" "x0 holds .*ext2/3/4 file system.*--force"
+run array create --name withfs --spare "$tmp/x0" "$tmp/c0" "$tmp/c1" "$tmp/c2" "$tmp/c3"
+expect_rc 1 "create with a spare holding an ext4 signature, no --force"
+[ "$(od -An -tx1 -N4 "$tmp/c0" | tr -d ' ')" = 00000000 ] && ok "create refused: no member was written" ||
+	fail "a member of the refused create was written"
+run array create --name withfs --force "$tmp/c0" "$tmp/c1" "$tmp/x0" "$tmp/c2"
+expect_rc 0 "create with --force takes the disk with content"
 
 run array frobnicate
 expect_rc 2 "unknown verb"
