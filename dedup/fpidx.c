@@ -532,7 +532,7 @@ int fpidx_new(pool *pl, fpidx **out)
 	if (!x)
 		return -ENOMEM;
 	x->pl = pl;
-	x->block = 32u << 10;
+	x->block = FPIDX_BLOCK;
 	x->per_block = (x->block - BLK_HDR) / ENT_SIZE;
 	x->ents_cap = pool_row_bytes(pl) / (SEG_ENTRY_SIZE + 1) + 1;
 	x->blk = malloc(x->block);

@@ -26,6 +26,11 @@
 typedef struct fpidx fpidx;
 
 #define FPIDX_ROOT_ENC SEG_PTR_ENC /* the run list block's pointer (null: empty) */
+/* The index's metadata blocks (entry blocks, run list, directories, Bloom filters).
+ * Fixed: lookups find an entry by its block and slot, so every run of a store must
+ * use the same size; the pool's meta_block must be at least this (store_create and
+ * store_open refuse a smaller one). */
+#define FPIDX_BLOCK (32u << 10)
 
 int fpidx_new(pool *pl, fpidx **out);
 int fpidx_load(pool *pl, const uint8_t root[FPIDX_ROOT_ENC], fpidx **out, bks_err *e);

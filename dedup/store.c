@@ -151,6 +151,10 @@ int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 		store_params_default(&def);
 		p = &def;
 	}
+	if (p->pool.meta_block < FPIDX_BLOCK)
+		return bks_fail(e, -EINVAL, "metadata blocks of %u bytes: the fingerprint index "
+		                "writes %u-byte blocks; give at least that", p->pool.meta_block,
+		                FPIDX_BLOCK);
 	if ((r = cdc_params_check(&p->cdc)) < 0)
 		return bks_fail(e, r, "chunk sizes %u/%u/%u are not valid", p->cdc.min, p->cdc.avg,
 		                p->cdc.max);
@@ -191,6 +195,10 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 		store_params_default(&def);
 		p = &def;
 	}
+	if (p->pool.meta_block < FPIDX_BLOCK)
+		return bks_fail(e, -EINVAL, "metadata blocks of %u bytes: the fingerprint index "
+		                "writes %u-byte blocks; give at least that", p->pool.meta_block,
+		                FPIDX_BLOCK);
 	if ((r = pool_open(a, &p->pool, &pl, e)) < 0)
 		return r;
 	r = -EPROTO;

@@ -124,6 +124,14 @@ int main(void)
 	store_params_default(&sp);
 	/* More helper threads than cores: the work sharing must not depend on timing. */
 	sp.threads = 5;
+	/* Metadata blocks smaller than the index's: refused up front with the reason (the
+	 * index's first commit used to fail with EFBIG), and the array is still the
+	 * caller's to use. */
+	sp.pool.meta_block = 16u << 10;
+	r = store_create(a, &sp, &s, &e);
+	CHECK(r == -EINVAL && s == NULL && strstr(bks_errmsg(&e, r), "fingerprint index"),
+	      "16 KiB metadata blocks refused: %d %s", r, bks_errmsg(&e, r));
+	sp.pool.meta_block = 32u << 10;
 	r = store_create(a, &sp, &s, &e);
 	REQUIRE(r == 0, "store create: %s", bks_errmsg(&e, r));
 
