@@ -634,6 +634,24 @@ int cfg_window_parse(const char *s, cfg_window *w, char *why, size_t cap)
 	}
 }
 
+int cfg_window_open(const cfg_window *w, time_t t, time_t *opens)
+{
+	struct tm tm;
+	if (w->n == 0 || !localtime_r(&t, &tm))
+		return 1;
+	int m = tm.tm_hour * 60 + tm.tm_min, wait = 24 * 60;
+	for (int i = 0; i < w->n; i++) {
+		int a = w->start[i], b = w->end[i];
+		if (a == b || (a < b ? m >= a && m < b : m >= a || m < b))
+			return 1;
+		wait = BKS_MIN(wait, (a - m + 24 * 60) % (24 * 60));
+	}
+	/* At a whole minute of local time (a change of daylight saving time within
+	 * the wait moves it by that hour: the sender looks again every 200 ms). */
+	*opens = t - tm.tm_sec + (time_t)wait * 60;
+	return 0;
+}
+
 int cfg_set_key(bks_cfg *c, const char *section, const char *key, const char *value,
                 int *reloadable, char *why, size_t cap)
 {

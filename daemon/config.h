@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/bks.h"
 
@@ -259,6 +260,9 @@ void cfg_take_reloadable(bks_cfg *run, bks_cfg *nc);
 /* Parse a [repl] window value ("HH:MM-HH:MM", blank-separated; "" = always) into w.
  * 0, or -EINVAL with a reason in why. */
 int cfg_window_parse(const char *s, cfg_window *w, char *why, size_t cap);
+/* Is w open at time t (in local time)? If not, *opens: when it opens next (a whole
+ * minute). */
+int cfg_window_open(const cfg_window *w, time_t t, time_t *opens);
 
 /* Set one key of c (made by cfg_defaults or cfg_parse) from its text as the file
  * would hold it, through the same checks: for run-time changes that are then written

@@ -90,6 +90,7 @@ struct repl {
 	int gated;                   /* the sender waits for the window */
 	uint64_t gate_ns;            /* repl_gate's last look (sender thread only) */
 	uint64_t cycle_bytes;        /* lag bytes when this cycle began to send */
+	uint64_t cycle_wire0;        /* tx_wire then */
 	uint64_t rate_bytes[REPL_RATE_SLOTS], rate_sec[REPL_RATE_SLOTS]; /* per second */
 };
 
@@ -135,8 +136,6 @@ int repl_gate(repl *r);
 void repl_lag_check(repl *r);                     /* the alert's events; not r->mu */
 void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
 void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
-/* Is window w open at local time t? If not, *opens: when it opens next. */
-int repl_window_open(const cfg_window *w, time_t t, time_t *opens);
 
 /* repl_send.c (the source side) */
 int repl_sender_start(repl *r, bks_err *e);

@@ -47,32 +47,14 @@ void repl_ops_config(repl *r, const bks_cfg *c)
 	pthread_mutex_unlock(&r->mu);
 }
 
-int repl_window_open(const cfg_window *w, time_t t, time_t *opens)
-{
-	struct tm tm;
-	if (w->n == 0 || !localtime_r(&t, &tm))
-		return 1;
-	int m = tm.tm_hour * 60 + tm.tm_min, wait = 24 * 60;
-	for (int i = 0; i < w->n; i++) {
-		int a = w->start[i], b = w->end[i];
-		if (a == b || (a < b ? m >= a && m < b : m >= a || m < b))
-			return 1;
-		wait = BKS_MIN(wait, (a - m + 24 * 60) % (24 * 60));
-	}
-	/* At a whole minute of local time (a change of daylight saving time within
-	 * the wait moves it by that hour: the sender looks again every 200 ms). */
-	*opens = t - tm.tm_sec + (time_t)wait * 60;
-	return 0;
-}
-
 static void fmt_window(const cfg_window *w, char *out, size_t cap)
 {
 	size_t n = 0;
 	out[0] = 0;
 	for (int i = 0; i < w->n && n + 13 < cap; i++)
 		n += (size_t)snprintf(out + n, cap - n, "%s%02d:%02d-%02d:%02d", i ? " " : "",
-		                      w->start[i] / 60, w->start[i] % 60, w->end[i] / 60,
-		                      w->end[i] % 60);
+		                      w->start[i] / 60, w->start[i] % 60,
+		                      w->end[i] ? w->end[i] / 60 : 24, w->end[i] % 60);
 }
 
 int repl_gate(repl *r)
@@ -85,7 +67,7 @@ int repl_gate(repl *r)
 	r->gate_ns = now;
 	repl_lag_check(r);
 	pthread_mutex_lock(&r->mu);
-	int open = repl_window_open(&r->window, time(NULL), &opens);
+	int open = cfg_window_open(&r->window, time(NULL), &opens);
 	if (!open) {
 		struct tm tm;
 		char hm[8] = "?";
@@ -159,7 +141,7 @@ void repl_ops_status_json(repl *r, json *j)
 {
 	char w[CFG_MAX_WINDOWS * 13 + 1], hm[8] = "";
 	time_t opens = 0;
-	int open = repl_window_open(&r->window, time(NULL), &opens);
+	int open = cfg_window_open(&r->window, time(NULL), &opens);
 	struct tm tm;
 	if (!open && localtime_r(&opens, &tm))
 		strftime(hm, sizeof(hm), "%H:%M", &tm);
@@ -180,13 +162,20 @@ void repl_ops_status_json(repl *r, json *j)
 	json_bool(j, "lag_alert", r->lag_alerting);
 	double rate = rate_bps(r);
 	json_double(j, "rate_bps", rate);
-	/* lag.bytes counts whole files; only the chunks the twin lacks cross, compressed:
-	 * an upper bound at the current rate. */
-	if (rate > 0 && r->lag_bytes)
-		json_double(j, "eta_s", (double)r->lag_bytes / rate);
+	/* What is left: lag.bytes drops a whole file at a time, so while a cycle sends,
+	 * the wire bytes since it began count too (a large file half sent). Only the
+	 * chunks the twin lacks cross, compressed: an upper bound at the current rate. */
+	uint64_t wire = r->tx_wire - r->cycle_wire0, left = r->lag_bytes;
+	if (r->send_fd >= 0 && r->cycle_bytes) {
+		uint64_t done = r->cycle_bytes - BKS_MIN(r->lag_bytes, r->cycle_bytes);
+		left = r->cycle_bytes - BKS_MIN(BKS_MAX(done, wire), r->cycle_bytes);
+	}
+	if (rate > 0 && left)
+		json_double(j, "eta_s", (double)left / rate);
 	else
 		json_null(j, "eta_s");
 	json_uint(j, "cycle_bytes", r->cycle_bytes);
+	json_uint(j, "cycle_wire_bytes", wire);
 }
 
 /* The [repl] keys `bkstorctl repl set` may change: those SIGHUP applies and that

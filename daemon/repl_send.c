@@ -912,6 +912,7 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	lag_count(r, man, &cur, &curset);
 	pthread_mutex_lock(&r->mu);
 	r->cycle_bytes = r->lag_bytes;
+	r->cycle_wire0 = r->tx_wire;
 	pthread_mutex_unlock(&r->mu);
 	for (size_t i = 0; i < cur.n; i++) {
 		ment *e1 = &cur.v[i];
