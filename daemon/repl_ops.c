@@ -89,8 +89,10 @@ void repl_lag_check(repl *r)
 	uint64_t now = bks_now_ns();
 	uint64_t secs = r->dirty_since_ns && now > r->dirty_since_ns
 	                    ? (now - r->dirty_since_ns) / 1000000000ull : 0;
-	int over_s = r->lag_alert_s && secs >= r->lag_alert_s;
-	int over_b = r->lag_alert_bytes && r->lag_bytes >= r->lag_alert_bytes;
+	/* Only a paired source lags (a twin commits too: that is not lag). */
+	int source = r->pin_fp[0] && (r->ap->cfg.repl_peer_set || r->pin_addr[0]);
+	int over_s = source && r->lag_alert_s && secs >= r->lag_alert_s;
+	int over_b = source && r->lag_alert_bytes && r->lag_bytes >= r->lag_alert_bytes;
 	int over = over_s || over_b, was = r->lag_alerting;
 	uint64_t files = r->lag_files, bytes = r->lag_bytes;
 	r->lag_alerting = over;

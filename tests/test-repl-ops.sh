@@ -11,12 +11,14 @@
 #     file completes without its chunks crossing twice;
 #   - bwlimit: `repl set bwlimit 1M`: 8 MiB take >= 5 s; 16 MiB at 1M, then
 #     `repl set bwlimit 0` after 3 s: the rest crosses at once (same connection);
-#   - `bkstorctl status` has one repl line on both (source with the lag, twin).
+#   - `bkstorctl status` has one repl line on both (source with the lag, twin);
+#   - the twin, with lag_alert = 1s, never alerts (its own commits are not lag).
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 start_s=$(date +%s)
 
 r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
 printf 'lag_alert = 2s\n' >>"$T/a/bkstord.conf"
+printf 'lag_alert = 1s\n' >>"$T/b/bkstord.conf" # the twin commits too: never lag
 r_start a && r_start b || exit 1
 check "pair A with B" 0 r_pair
 ca put "$T/a/bkstord.conf" /warm/conf -p >/dev/null && r_synced 30 || bad "first sync"
@@ -145,6 +147,9 @@ c1=$(rj a "d['sent']['chunk_bytes']")
 [ "$(python3 -c "print(int($c1 - $c0 <= 1.05 * 12582912))")" = 1 ] &&
 	ok "f5's chunks crossed once: $((c1 - c0)) chunk bytes for 12582912" ||
 	bad "f5: $((c1 - c0)) chunk bytes for 12582912"
+
+events_has b "lag passed" && bad "the twin raised a lag alert: $(cb events | grep lag)" ||
+	ok "no lag alert on the twin (lag_alert = 1s there, commits for the last $(rj b "d['commits']") syncs)"
 
 # ---- a restart keeps what repl set wrote
 check "A stops" 0 r_stop a
