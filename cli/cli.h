@@ -156,5 +156,10 @@ int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
 int cmd_repl_status(cli_ctx *c, int argc, char **argv);
 int cmd_repl_token(cli_ctx *c, int argc, char **argv);
 int cmd_repl_pair(cli_ctx *c, int argc, char **argv);
+int cmd_repl_set(cli_ctx *c, int argc, char **argv);
+/* One line about replication from the status document's "repl" object (NULL:
+ * "disabled"): role, twin, state, lag, rate; for `bkstorctl status`. */
+struct jsonp_val;
+void cli_repl_line(const struct jsonp_val *repl, char *out, size_t cap);
 
 #endif /* BKS_CLI_H */

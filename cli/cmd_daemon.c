@@ -396,6 +396,8 @@ static void print_overview(const jsonp_val *root)
 	         fmt_rate(get_d(tp, "ingest_bps", 0), a, sizeof(a)),
 	         fmt_rate(get_d(tp, "restore_bps", 0), b, sizeof(b)));
 	cli_print_field("rate", line);
+	cli_repl_line(jsonp_get(root, "repl"), line, sizeof(line));
+	cli_print_field("repl", line);
 	print_nfs(jsonp_get(root, "nfs"));
 	print_luns(jsonp_get(root, "luns"));
 	print_jobs(jsonp_get(root, "jobs"), now);

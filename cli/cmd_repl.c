@@ -1,4 +1,4 @@
-/* cli/cmd_repl.c: bkstorctl repl status | token | pair (docs/cli.md), through the
+/* cli/cmd_repl.c: bkstorctl repl status | set | token | pair (docs/cli.md), through the
  * control API of the local bkstord (docs/api.md "Replication").
  *
  * Pairing, on the two appliances:
@@ -100,6 +100,53 @@ static const char *s(const jsonp_val *o, const char *k, char *buf, size_t cap)
 	return buf;
 }
 
+static char *fmt_rate(double bps, char *out, size_t cap)
+{
+	size_t n;
+	bks_fmt_bytes(bps > 0 ? (uint64_t)(bps + 0.5) : 0, out, cap);
+	n = strlen(out);
+	snprintf(out + n, cap - n, "/s");
+	return out;
+}
+
+void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
+{
+	char role[40], st[80], addr[80], fp[80], lb[32], rate[32], eta[32];
+	const jsonp_val *lag = jsonp_get(o, "lag"), *rx = jsonp_get(o, "received");
+	double secs = 0, bps = 0, eta_s = -1;
+	int on = 0, paired = 0, n;
+	if (!o || jsonp_get_bool(o, "enabled", &on) < 0 || !on) {
+		snprintf(out, cap, "disabled");
+		return;
+	}
+	jsonp_get_bool(o, "paired", &paired);
+	s(o, "role", role, sizeof(role));
+	s(o, "state", st, sizeof(st));
+	s(o, "peer_address", addr, sizeof(addr));
+	s(o, "peer_fingerprint", fp, sizeof(fp));
+	fp[BKS_MIN(strlen(fp), (size_t)16)] = 0; /* enough to tell twins apart */
+	jsonp_get_double(lag, "seconds", &secs);
+	jsonp_get_double(o, "rate_bps", &bps);
+	jsonp_get_double(o, "eta_s", &eta_s);
+	if (!paired) {
+		snprintf(out, cap, "%s, not paired, %s", role, st);
+		return;
+	}
+	if (!strcmp(role, "source")) {
+		n = snprintf(out, cap, "source to %s (SHA-256 %s...), %s; lag %llu files, %s, "
+		             "%.0f s; %s", addr, fp, st, (unsigned long long)u(lag, "files"),
+		             bks_fmt_bytes(u(lag, "bytes"), lb, sizeof(lb)), secs,
+		             fmt_rate(bps, rate, sizeof(rate)));
+		if (n > 0 && (size_t)n < cap && eta_s >= 0 && u(lag, "bytes"))
+			snprintf(out + n, cap - (size_t)n, ", ETA %s",
+			         cli_fmt_duration(eta_s, eta, sizeof(eta)));
+	} else {
+		snprintf(out, cap, "twin of SHA-256 %s..., %s; %llu files received, %llu deletes "
+		         "held back", fp, st, (unsigned long long)u(rx, "files"),
+		         (unsigned long long)u(rx, "deletes_pending"));
+	}
+}
+
 int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 {
 	rcmd d;
@@ -128,6 +175,29 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 			       s(o, "peer_fingerprint", b2, sizeof(b2)));
 		else
 			printf("twin:        not paired (bkstorctl repl pair HOST:PORT)\n");
+		double bps = 0, eta_s = -1;
+		jsonp_get_double(o, "rate_bps", &bps);
+		jsonp_get_double(o, "eta_s", &eta_s);
+		if (jsonp_get_str(o, "peer_address", NULL))
+			printf("address:     %s\n", s(o, "peer_address", b1, sizeof(b1)));
+		s(o, "window", b1, sizeof(b1));
+		printf("window:      %s%s%s\n", b1[0] ? b1 : "always (no [repl] window)",
+		       jsonp_get_str(o, "window_opens", NULL) ? ", opens at " : "",
+		       jsonp_get_str(o, "window_opens", NULL) ? s(o, "window_opens", b2, sizeof(b2)) : "");
+		printf("rate:        %s", fmt_rate(bps, sz, sizeof(sz)));
+		if (u(o, "bwlimit_bps"))
+			printf(" (limit %s)", fmt_rate((double)u(o, "bwlimit_bps"), b2, sizeof(b2)));
+		if (eta_s >= 0)
+			printf(", ETA %s (at most)", cli_fmt_duration(eta_s, b2, sizeof(b2)));
+		printf("\n");
+		if (u(o, "lag_alert_s") || u(o, "lag_alert_bytes")) {
+			int al = 0;
+			jsonp_get_bool(o, "lag_alert", &al);
+			printf("lag alert:   past %llu s or %s%s\n", (unsigned long long)u(o, "lag_alert_s"),
+			       u(o, "lag_alert_bytes") ? bks_fmt_bytes(u(o, "lag_alert_bytes"), sz, sizeof(sz))
+			                               : "(no byte limit)",
+			       al ? "; PAST IT NOW" : "");
+		}
 		if (jsonp_get_str(o, "last_error", NULL))
 			printf("last error:  %s\n", s(o, "last_error", b1, sizeof(b1)));
 		if (lag) {
@@ -150,6 +220,48 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 	}
 	client_reply_free(&rp);
 	return r;
+}
+
+/* A JSON body {"key": .., "value": ..}. */
+static char *set_body(const char *key, const char *value)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json j;
+	if (!f)
+		return NULL;
+	json_init(&j, f, 0);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "key", key);
+	json_str(&j, "value", value);
+	json_obj_end(&j);
+	json_finish(&j);
+	fclose(f);
+	return buf;
+}
+
+int cmd_repl_set(cli_ctx *c, int argc, char **argv)
+{
+	rcmd d;
+	client_reply rp;
+	char b1[200];
+	int r = rcmd_init(&d, c, argc, argv, 2);
+	if (r)
+		return r;
+	char *body = set_body(argv[0], argv[1]);
+	if (!body || (r = call(&d, "POST", "/api/v1/repl/set", body, &rp))) {
+		free(body);
+		return body ? r : CLI_FAIL;
+	}
+	free(body);
+	if (c->json)
+		r = print_json(rp.root);
+	else
+		printf("[repl] %s = %s (in effect now, and written to the configuration)\n",
+		       argv[0], s(rp.root, "value", b1, sizeof(b1)));
+	client_reply_free(&rp);
+	return r ? r : CLI_OK;
 }
 
 int cmd_repl_token(cli_ctx *c, int argc, char **argv)

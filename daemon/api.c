@@ -629,9 +629,10 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 	}
 }
 
-/* POST /api/v1/repl/token and /api/v1/repl/pair (Unix socket only: the token is a
- * secret, and pairing decides whom this appliance trusts). Pairing connects to the
- * twin from this thread (bounded by the connect and handshake timeouts). */
+/* POST /api/v1/repl/token, /api/v1/repl/pair and /api/v1/repl/set (Unix socket only:
+ * the token is a secret, pairing decides whom this appliance trusts, and set rewrites
+ * the configuration file). Pairing connects to the twin from this thread (bounded by
+ * the connect and handshake timeouts). */
 static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 {
 	jsonp *d;
@@ -644,6 +645,12 @@ static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 	int r;
 	if (!strcmp(url, "/api/v1/repl/token")) {
 		r = repl_api_token(a->ap->repl, &rp->j, &e);
+	} else if (!strcmp(url, "/api/v1/repl/set")) {
+		const char *key = jsonp_get_str(b, "key", NULL);
+		const char *val = jsonp_get_str(b, "value", NULL);
+		r = key && val ? repl_api_set(a->ap->repl, key, val, &rp->j, &e)
+		               : bks_fail(&e, -EINVAL, "fields 'key' and 'value' (strings) are "
+		                          "required");
 	} else {
 		const char *addr = jsonp_get_str(b, "address", NULL);
 		r = addr ? repl_api_pair(a->ap->repl, addr, jsonp_get_str(b, "token", NULL),
@@ -688,6 +695,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else if (!strcmp(url, "/api/v1/repl/token") && !strcmp(method, "POST")) {
 		post_repl(a, url, rq, &rp);
 	} else if (!strcmp(url, "/api/v1/repl/pair") && !strcmp(method, "POST")) {
+		post_repl(a, url, rq, &rp);
+	} else if (!strcmp(url, "/api/v1/repl/set") && !strcmp(method, "POST")) {
 		post_repl(a, url, rq, &rp);
 	} else {
 		api_dispatch(a, conn, url, method, rq, &rp, &allow);

@@ -48,6 +48,7 @@ enum ktype {
 	T_PATH,    /* absolute path of at most max bytes; min 0: may be empty */
 	T_PWHASH,  /* "" or pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX */
 	T_TEXT,    /* printable ASCII without spaces; "" or min..max bytes */
+	T_WINDOW,  /* "" or daily time windows "HH:MM-HH:MM ..." (cfg_window_parse) */
 	T_UINT,    /* whole number, no unit */
 	T_SIZE,    /* bytes: K/M/G/T or KiB/MiB/GiB/TiB (powers of 1024) */
 	T_RATE,    /* bytes/s: as T_SIZE, optional "/s" */
@@ -60,7 +61,7 @@ enum ktype {
 	T_ADDRS,
 	T_HEXES,   /* 32..128 hex digits each */
 };
-#define IS_STR(t) ((t) <= T_TEXT)
+#define IS_STR(t) ((t) <= T_WINDOW)
 #define IS_LIST(t) ((t) >= T_PATHS)
 
 enum kflag {
@@ -171,6 +172,9 @@ static const ckey keys[] = {
 	KA(REPL, "peer", T_OPTADDR, repl_peer, repl_peer_set, 0, "", R),
 	K(REPL, "bwlimit", T_RATE, repl_bwlimit, 0, UINT64_MAX, "0", 0),
 	K(REPL, "delete_delay", T_DUR, repl_delete_delay_s, 0, 365 * 86400, "168h", 0),
+	K(REPL, "window", T_WINDOW, repl_window, 0, 0, "", 0),
+	K(REPL, "lag_alert", T_DUR, repl_lag_alert_s, 0, 365 * 86400, "0", 0),
+	K(REPL, "lag_alert_bytes", T_SIZE, repl_lag_alert_bytes, 0, UINT64_MAX, "0", 0),
 	KA(REPL, "paths", T_PATHS, repl_paths, nrepl_paths, 64, "", R),
 };
 #undef R
@@ -534,6 +538,10 @@ static int apply(bks_cfg *c, const ckey *k, char *v, int quoted, char *why, size
 			              (int)k->min, (int)k->max);
 		return set_str(f, v);
 	}
+	case T_WINDOW: {
+		cfg_window w;
+		return (r = cfg_window_parse(v, &w, why, cap)) < 0 ? r : set_str(f, v);
+	}
 	case T_UINT:
 	case T_SIZE:
 	case T_RATE:
@@ -581,6 +589,89 @@ static int apply(bks_cfg *c, const ckey *k, char *v, int quoted, char *why, size
 				return r;
 		return 0;
 	}
+}
+
+/* "HH:MM" (00:00..23:59; "24:00" as an end only) at s; *end past it. */
+static int parse_hhmm(const char *s, const char **end, int as_end, uint16_t *out)
+{
+	uint64_t h, m;
+	const char *p;
+	if (parse_digits(s, &p, &h) < 0 || p - s > 2 || *p != ':' ||
+	    parse_digits(p + 1, end, &m) < 0 || *end - (p + 1) != 2)
+		return -EINVAL;
+	if (m > 59 || h > 24 || (h == 24 && (m || !as_end)))
+		return -ERANGE;
+	*out = (uint16_t)(h * 60 + m);
+	return 0;
+}
+
+int cfg_window_parse(const char *s, cfg_window *w, char *why, size_t cap)
+{
+	memset(w, 0, sizeof(*w));
+	for (const char *p = s;;) {
+		while (is_space(*p) || *p == ',')
+			p++;
+		if (!*p)
+			return 0;
+		const char *q;
+		uint16_t a, b;
+		int r = parse_hhmm(p, &q, 0, &a);
+		if (r == 0 && *q != '-')
+			r = -EINVAL;
+		if (r == 0)
+			r = parse_hhmm(q + 1, &q, 1, &b);
+		if (r == 0 && *q && !is_space(*q) && *q != ',')
+			r = -EINVAL;
+		if (r < 0)
+			return reason(why, cap, r, "'%.16s' is not a window HH:MM-HH:MM (local time, "
+			              "00:00 to 24:00; 22:00-06:00 runs past midnight)", p);
+		if (w->n == CFG_MAX_WINDOWS)
+			return reason(why, cap, -ERANGE, "at most %d windows", CFG_MAX_WINDOWS);
+		w->start[w->n] = a;
+		w->end[w->n] = (uint16_t)(b % 1440);
+		w->n++;
+		p = q;
+	}
+}
+
+int cfg_window_open(const cfg_window *w, time_t t, time_t *opens)
+{
+	struct tm tm;
+	if (w->n == 0 || !localtime_r(&t, &tm))
+		return 1;
+	int m = tm.tm_hour * 60 + tm.tm_min, wait = 24 * 60;
+	for (int i = 0; i < w->n; i++) {
+		int a = w->start[i], b = w->end[i];
+		if (a == b || (a < b ? m >= a && m < b : m >= a || m < b))
+			return 1;
+		wait = BKS_MIN(wait, (a - m + 24 * 60) % (24 * 60));
+	}
+	/* At a whole minute of local time (a change of daylight saving time within
+	 * the wait moves it by that hour: the sender looks again every 200 ms). */
+	*opens = t - tm.tm_sec + (time_t)wait * 60;
+	return 0;
+}
+
+int cfg_set_key(bks_cfg *c, const char *section, const char *key, const char *value,
+                int *reloadable, char *why, size_t cap)
+{
+	char v[CFG_MAX_LINE + 1];
+	for (size_t i = 0; i < NKEYS; i++) {
+		const ckey *k = &keys[i];
+		if (strcmp(sect_name[k->sect], section) || strcmp(k->name, key))
+			continue;
+		if (strlen(value) > CFG_MAX_LINE)
+			return reason(why, cap, -EINVAL, "value longer than %u bytes", CFG_MAX_LINE);
+		for (const char *p = value; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return reason(why, cap, -EINVAL, "control character in the value");
+		if (IS_LIST(k->type))
+			clear_list(c, k);
+		snprintf(v, sizeof(v), "%s", value);
+		*reloadable = !(k->flags & K_RESTART);
+		return apply(c, k, v, 0, why, cap);
+	}
+	return reason(why, cap, -ENOENT, "no key '%.64s' in section [%.16s]", key, section);
 }
 
 /* Fill c with the defaults; 0 or -ENOMEM. */

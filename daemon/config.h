@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/bks.h"
 
@@ -56,6 +57,15 @@ typedef struct cfg_addr {
 	uint16_t port;           /* 1..65535 */
 	uint8_t family;          /* enum cfg_af */
 } cfg_addr;
+
+/* [repl] window: up to CFG_MAX_WINDOWS daily periods of local time, minutes after
+ * midnight; end < start wraps past midnight ("22:00-06:00"); start == end is the
+ * whole day. n == 0: always open. */
+#define CFG_MAX_WINDOWS 16
+typedef struct cfg_window {
+	int n;
+	uint16_t start[CFG_MAX_WINDOWS], end[CFG_MAX_WINDOWS]; /* 0..1439 */
+} cfg_window;
 
 /* One native-protocol client: [clients] NAME = SECRET. */
 typedef struct cfg_client {
@@ -176,6 +186,9 @@ typedef struct bks_cfg {
 	int repl_peer_set;        /* a peer is set: this appliance is a source */
 	uint64_t repl_bwlimit;    /* 0 = none; bytes/s the sender puts on the wire */
 	uint32_t repl_delete_delay_s; /* 168 h; 0..365 days before the twin applies a delete */
+	char *repl_window;        /* "": always; "22:00-06:00 12:00-13:00": when to send */
+	uint32_t repl_lag_alert_s;    /* 0 = none; an event when the lag passes this */
+	uint64_t repl_lag_alert_bytes; /* 0 = none; the same, in bytes not yet on the twin */
 	char **repl_paths;        /* none = the whole namespace; absolute paths */
 	int nrepl_paths;
 
@@ -243,6 +256,20 @@ int cfg_reload_diff(const bks_cfg *old, const bks_cfg *new, char *what_cannot,
  * cfg_free(nc) frees them. The caller passes the new values on to whoever uses them
  * and guards run against concurrent readers. */
 void cfg_take_reloadable(bks_cfg *run, bks_cfg *nc);
+
+/* Parse a [repl] window value ("HH:MM-HH:MM", blank-separated; "" = always) into w.
+ * 0, or -EINVAL with a reason in why. */
+int cfg_window_parse(const char *s, cfg_window *w, char *why, size_t cap);
+/* Is w open at time t (in local time)? If not, *opens: when it opens next (a whole
+ * minute). */
+int cfg_window_open(const cfg_window *w, time_t t, time_t *opens);
+
+/* Set one key of c (made by cfg_defaults or cfg_parse) from its text as the file
+ * would hold it, through the same checks: for run-time changes that are then written
+ * to the file (cfg_rewrite). 0, -ENOENT (no such key), or -EINVAL/-ERANGE/-ENOMEM
+ * with a reason in why. *reloadable: whether SIGHUP may apply the key. */
+int cfg_set_key(bks_cfg *c, const char *section, const char *key, const char *value,
+                int *reloadable, char *why, size_t cap);
 
 const char *cfg_log_level_name(int level); /* "error", "warn", "info", "debug" */
 

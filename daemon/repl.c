@@ -26,6 +26,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	snprintf(r->state, sizeof(r->state), "starting");
 	r->bwlimit = ap->cfg.repl_bwlimit;
 	r->delete_delay_s = ap->cfg.repl_delete_delay_s;
+	repl_ops_config(r, &ap->cfg);
 	const char *sl = strrchr(config_path, '/');
 	snprintf(r->dir, sizeof(r->dir), "%.*s", sl ? (int)(sl - config_path + 1) : 0, config_path);
 	int rc;
@@ -77,6 +78,7 @@ void repl_reload(repl *r, const bks_cfg *c)
 	r->bwlimit = c->repl_bwlimit;
 	r->delete_delay_s = c->repl_delete_delay_s;
 	pthread_mutex_unlock(&r->mu);
+	repl_ops_config(r, c);
 }
 
 void repl_status_json(repl *r, json *j)
@@ -114,6 +116,7 @@ void repl_status_json(repl *r, json *j)
 	json_uint(j, "replicated_commit", r->replicated_commit);
 	json_uint(j, "cycles", r->cycles);
 	json_uint(j, "last_sync_wall_ns", r->last_sync_wall_ns);
+	repl_ops_status_json(r, j);
 	json_obj_begin(j, "sent");
 	json_uint(j, "wire_bytes", r->tx_wire);
 	json_uint(j, "files", r->tx_files);

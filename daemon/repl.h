@@ -31,7 +31,7 @@ typedef struct repl repl;
  * (status then says "disabled"). */
 int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e);
 void repl_stop(repl *r);                     /* accepts NULL */
-void repl_reload(repl *r, const bks_cfg *c); /* bwlimit, delete_delay */
+void repl_reload(repl *r, const bks_cfg *c); /* bwlimit, delete_delay, window, lag_alert* */
 /* The "repl" object of the status document (r may be NULL). */
 void repl_status_json(repl *r, json *j);
 
@@ -43,5 +43,11 @@ int repl_api_token(repl *r, json *j, bks_err *e);
  * the one its admin read from `bkstorctl repl token`. */
 int repl_api_pair(repl *r, const char *address, const char *token,
                   const char *fingerprint, json *j, bks_err *e);
+
+/* Change a [repl] setting at run time (bwlimit, window, lag_alert, lag_alert_bytes;
+ * value as the file would hold it): checked as the file is, written to the
+ * configuration file (cfg_rewrite), then applied; the sender takes it at its next
+ * chunk or look at the window. */
+int repl_api_set(repl *r, const char *key, const char *value, json *j, bks_err *e);
 
 #endif /* BKS_REPL_H */

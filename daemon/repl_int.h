@@ -2,9 +2,11 @@
 #ifndef BKS_REPL_INT_H
 #define BKS_REPL_INT_H
 
+#include <errno.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "daemon/repl.h"
 #include "proto/repl.h"
@@ -14,6 +16,9 @@
 #define REPL_IO_TIMEOUT_S 60     /* a frame must move within this (send or receive) */
 #define REPL_MAX_CONNS 8
 #define REPL_BUF (REPL_HDR_LEN + REPL_MAX_PAYLOAD)
+#define REPL_GATED (-EAGAIN)     /* repl_gate: the schedule window is closed */
+#define REPL_RATE_SLOTS 8        /* seconds of wire bytes kept for the rate */
+#define REPL_RATE_SPAN 5         /* the rate is the mean of this many whole seconds */
 
 /* One TLS connection with its frame buffer. */
 typedef struct rconn {
@@ -76,6 +81,17 @@ struct repl {
 	uint64_t lag_files, lag_bytes;
 	uint64_t tx_wire, tx_files, tx_chunks, tx_chunk_bytes, cycles, last_sync_wall_ns;
 	uint64_t chunks_skipped;     /* chunks the twin already had */
+
+	/* schedule window, lag alert, rate (repl_ops.c) */
+	cfg_window window;           /* when the sender may send (n 0: always) */
+	uint32_t lag_alert_s;        /* 0: no alert on the seconds of lag */
+	uint64_t lag_alert_bytes;    /* 0: no alert on the bytes of lag */
+	int lag_alerting;            /* past a threshold: the event was added */
+	int gated;                   /* the sender waits for the window */
+	uint64_t gate_ns;            /* repl_gate's last look (sender thread only) */
+	uint64_t cycle_bytes;        /* lag bytes when this cycle began to send */
+	uint64_t cycle_wire0;        /* tx_wire then */
+	uint64_t rate_bytes[REPL_RATE_SLOTS], rate_sec[REPL_RATE_SLOTS]; /* per second */
 };
 
 /* repl_tls.c */
@@ -109,6 +125,17 @@ int repl_parse_addr(const char *addr, char *host, size_t cap, uint16_t *port);
 int repl_listen_start(repl *r, bks_err *e);
 void repl_listen_stop(repl *r);
 int repl_dels_load(repl *r);
+
+/* repl_ops.c: the schedule window, the lag alert, the send rate */
+void repl_ops_config(repl *r, const bks_cfg *c);  /* window, alerts (takes r->mu) */
+/* Called by the sender before it connects, before each entry and before each chunk
+ * it sends: 0 to go on, REPL_GATED when the window is closed (the state
+ * says when it opens; the caller ends the cycle and the connection: what reached the
+ * twin stays, the rest resumes when the window opens). Also checks the lag alert. */
+int repl_gate(repl *r);
+void repl_lag_check(repl *r);                     /* the alert's events; not r->mu */
+void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
+void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
 
 /* repl_send.c (the source side) */
 int repl_sender_start(repl *r, bks_err *e);

@@ -439,6 +439,10 @@ static int walk(repl *r, tree *t)
 
 /* ---- sending ---- */
 
+/* A token bucket of one second's worth: *next_ns is when the bytes sent so far may
+ * have left at the limit. The limit is read again on every call and while waiting, so
+ * a change (SIGHUP, `bkstorctl repl set bwlimit`) holds within 200 ms on the running
+ * connection: the wait left is scaled to the new rate (0: none). */
 static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 {
 	pthread_mutex_lock(&r->mu);
@@ -457,6 +461,16 @@ static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 			ts = (struct timespec){0, 200000000};
 		nanosleep(&ts, NULL);
 		now = bks_now_ns();
+		pthread_mutex_lock(&r->mu);
+		uint64_t nr = r->bwlimit;
+		pthread_mutex_unlock(&r->mu);
+		if (nr != rate && *next_ns > now) {
+			if (!nr)
+				*next_ns = now;
+			else
+				*next_ns = now + (uint64_t)((double)(*next_ns - now) * (double)rate / (double)nr);
+			rate = nr;
+		}
 	}
 }
 
@@ -467,6 +481,7 @@ static void account(repl *r, rconn *c, uint64_t *mark, uint64_t *next_ns)
 	*mark = c->tx;
 	pthread_mutex_lock(&r->mu);
 	r->tx_wire += d;
+	repl_rate_add(r, d);
 	pthread_mutex_unlock(&r->mu);
 	pace(r, d, next_ns);
 }
@@ -624,6 +639,8 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 				r->chunks_skipped++;
 				continue;
 			}
+			if ((rc = repl_gate(r)) < 0)
+				goto broken; /* the window closed: the twin keeps what crossed */
 			const piece *p = &pc[at + i];
 			uint32_t slen;
 			int codec;
@@ -822,6 +839,8 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		goto out; /* nothing to send: no connection either */
 	}
 
+	if ((rc = repl_gate(r)) < 0)
+		goto out; /* the lag is known; the window is closed */
 	set_state(r, "connecting", NULL);
 	if ((rc = repl_connect(r, addr, pin, &c, &e)) < 0) {
 		snprintf(why, sizeof(why), "%s", bks_errmsg(&e, rc));
@@ -891,11 +910,17 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 
 	/* 2. New and changed entries, parents first (the renames changed the lag). */
 	lag_count(r, man, &cur, &curset);
+	pthread_mutex_lock(&r->mu);
+	r->cycle_bytes = r->lag_bytes;
+	r->cycle_wire0 = r->tx_wire;
+	pthread_mutex_unlock(&r->mu);
 	for (size_t i = 0; i < cur.n; i++) {
 		ment *e1 = &cur.v[i];
 		int w = want(mtab_get(man, e1->path), e1);
 		if (w == W_NONE)
 			continue;
+		if ((rc = repl_gate(r)) < 0)
+			goto out;
 		why[0] = 0;
 		uint64_t sz = e1->size;
 		if (w == W_ATTR)
@@ -986,7 +1011,7 @@ out:
 	}
 	if (state_save(r, man) < 0)
 		LOG_W("repl: cannot save repl.state");
-	if (rc < 0) {
+	if (rc < 0 && rc != REPL_GATED) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
 		set_state(r, "error", why);
@@ -1004,7 +1029,7 @@ static void *send_main(void *arg)
 	repl *r = arg;
 	appl *ap = r->ap;
 	mtab man = {0};
-	uint64_t retry_ns = 0, last_cycle_ns = 0;
+	uint64_t retry_ns = 0, last_cycle_ns = 0, gated_commit = UINT64_MAX;
 	int force = 1;
 	state_load(r, &man);
 	while (!r->stopping) {
@@ -1040,14 +1065,19 @@ static void *send_main(void *arg)
 		}
 		int need = force || c0 != r->replicated_commit || now - last_cycle_ns > 60000000000ull;
 		pthread_mutex_unlock(&r->mu);
+		repl_lag_check(r);
 		if (!pin[0] || !addr[0]) {
 			set_state(r, pin[0] ? "no peer address" : "not paired", NULL);
 			continue;
 		}
+		/* Waiting for the window: walk again (for the lag) only after a commit. */
+		if (gated_commit == c0 && repl_gate(r) == REPL_GATED)
+			continue;
 		if (!need || now < retry_ns)
 			continue;
 		last_cycle_ns = now;
 		int rc = cycle(r, &man, addr, pin);
+		gated_commit = rc == REPL_GATED ? c0 : UINT64_MAX;
 		pthread_mutex_lock(&r->mu);
 		if (rc >= 0) {
 			r->cycles++;
@@ -1060,6 +1090,8 @@ static void *send_main(void *arg)
 				r->dirty_since_ns = 0;
 			snprintf(r->state, sizeof(r->state), "idle");
 			r->last_error[0] = 0;
+		} else if (rc == REPL_GATED) {
+			force = 1; /* at once when the window opens */
 		} else {
 			force = 1;
 			retry_ns = bks_now_ns() + (rc < 0 ? 2000000000ull : 10000000000ull);
@@ -1067,7 +1099,7 @@ static void *send_main(void *arg)
 				snprintf(r->state, sizeof(r->state), "retrying refused entries");
 		}
 		pthread_mutex_unlock(&r->mu);
-		if (rc < 0)
+		if (rc < 0 && rc != REPL_GATED)
 			LOG_W("repl: to %s: %s (retrying)", addr, r->last_error);
 	}
 	state_save(r, &man);

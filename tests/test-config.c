@@ -686,6 +686,84 @@ static void test_reload(void)
 	group_done("cfg_reload_diff");
 }
 
+/* [repl] window: parsing, open/closed across midnight, the next opening; and
+ * cfg_set_key (bkstorctl repl set). Times in UTC (TZ set for this process). */
+static void test_window(void)
+{
+	bks_cfg c;
+	bks_err e = {0};
+	cfg_window w;
+	char why[200];
+	time_t opens;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	REQUIRE_V(cfg_window_parse("22:00-06:00 12:00-13:00", &w, why, sizeof(why)) == 0 &&
+	          w.n == 2 && w.start[0] == 1320 && w.end[0] == 360 && w.start[1] == 720 &&
+	          w.end[1] == 780, "parse two windows: %s", why);
+	static const struct { int h, m, s, open, oh, om; } at[] = {
+		{23, 0, 0, 1, 0, 0}, {0, 0, 0, 1, 0, 0}, {5, 59, 59, 1, 0, 0},
+		{6, 0, 0, 0, 12, 0}, {11, 59, 30, 0, 12, 0}, {12, 30, 0, 1, 0, 0},
+		{13, 0, 0, 0, 22, 0}, {21, 59, 30, 0, 22, 0}, {22, 0, 0, 1, 0, 0},
+	};
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(at); i++) {
+		time_t day = 86400 * 20000, t = day + at[i].h * 3600 + at[i].m * 60 + at[i].s;
+		int open = cfg_window_open(&w, t, &opens);
+		CHECK(open == at[i].open, "%02d:%02d:%02d: open %d, want %d", at[i].h, at[i].m,
+		      at[i].s, open, at[i].open);
+		time_t want = day + at[i].oh * 3600 + at[i].om * 60 + (at[i].oh < at[i].h ? 86400 : 0);
+		CHECK(open || opens == want, "%02d:%02d: opens at %lld, want %lld", at[i].h,
+		      at[i].m, (long long)opens, (long long)want);
+	}
+	/* Closed late in the day, opening after midnight. */
+	REQUIRE_V(cfg_window_parse("01:30-02:00", &w, why, sizeof(why)) == 0, "%s", why);
+	CHECK(!cfg_window_open(&w, 86400 * 3 + 23 * 3600, &opens) &&
+	      opens == 86400 * 4 + 5400, "23:00 -> opens 01:30 next day (%lld)", (long long)opens);
+	CHECK(cfg_window_parse("", &w, why, sizeof(why)) == 0 && w.n == 0 &&
+	      cfg_window_open(&w, 12345, &opens), "empty: always open");
+	CHECK(cfg_window_parse("00:00-24:00", &w, why, sizeof(why)) == 0 &&
+	      cfg_window_open(&w, 86400 * 7 + 3600 * 23 + 3599, &opens) &&
+	      cfg_window_open(&w, 86400 * 7, &opens), "00:00-24:00: the whole day");
+	CHECK(cfg_window_parse("08:00-08:00,9:15-10:00", &w, why, sizeof(why)) == 0 && w.n == 2 &&
+	      w.start[1] == 555 && cfg_window_open(&w, 3 * 3600, &opens),
+	      "start = end: whole day; commas; one-digit hour: %s", why);
+	static const char *const badw[] = {"25:00-01:00", "12:00", "12:00-13", "1200-1300",
+	                                   "24:00-01:00", "12:60-13:00", "12:00-13:00x",
+	                                   "-12:00-13:00", "12:00--13:00", "123:00-13:00"};
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(badw); i++)
+		CHECK(cfg_window_parse(badw[i], &w, why, sizeof(why)) < 0 && why[0],
+		      "'%s' refused", badw[i]);
+	char many[400] = "";
+	for (int i = 0; i <= CFG_MAX_WINDOWS; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%02d:00-%02d:30 ", i, i);
+	CHECK(cfg_window_parse(many, &w, why, sizeof(why)) == -ERANGE, "17 windows refused");
+	/* In the file: the text is kept; a bad one names the key. */
+	REQUIRE_V(parse_kv("repl", "window = 22:00-06:00 12:00-13:00   # nights, noon", &c,
+	                   &e) == 0 && !strcmp(c.repl_window, "22:00-06:00 12:00-13:00"),
+	          "window in the file: %s", e.msg);
+	cfg_free(&c);
+	CHECK(parse_kv("repl", "window = 22:00", &c, &e) < 0 && strstr(e.msg, "[repl] window"),
+	      "bad window in the file: %s", e.msg);
+	REQUIRE_V(parse_kv("repl", "lag_alert = 1h\nlag_alert_bytes = 10G", &c, &e) == 0 &&
+	          c.repl_lag_alert_s == 3600 && c.repl_lag_alert_bytes == (10ull << 30),
+	          "lag_alert: %s", e.msg);
+	/* cfg_set_key: the file's checks, a key's reloadability. */
+	int rl = -1;
+	CHECK(cfg_set_key(&c, "repl", "bwlimit", "50M", &rl, why, sizeof(why)) == 0 &&
+	      c.repl_bwlimit == (50ull << 20) && rl == 1, "set bwlimit 50M: %s", why);
+	CHECK(cfg_set_key(&c, "repl", "window", "06:00-07:00", &rl, why, sizeof(why)) == 0 &&
+	      !strcmp(c.repl_window, "06:00-07:00") && rl == 1, "set window: %s", why);
+	CHECK(cfg_set_key(&c, "repl", "bwlimit", "1.5G", &rl, why, sizeof(why)) == -EINVAL &&
+	      c.repl_bwlimit == (50ull << 20), "a bad rate is refused, the value kept");
+	CHECK(cfg_set_key(&c, "repl", "bwlimit", "1M\n", &rl, why, sizeof(why)) == -EINVAL,
+	      "a control character is refused");
+	CHECK(cfg_set_key(&c, "repl", "nosuch", "1", &rl, why, sizeof(why)) == -ENOENT,
+	      "no such key");
+	CHECK(cfg_set_key(&c, "repl", "listen", "127.0.0.1:1", &rl, why, sizeof(why)) == 0 &&
+	      rl == 0, "listen: a restart key");
+	cfg_free(&c);
+	group_done("[repl] window, cfg_set_key");
+}
+
 /* --seeds DIR: valid files for the fuzzer's corpus. */
 static int write_seeds(const char *dir)
 {
@@ -793,5 +871,6 @@ int main(int argc, char **argv)
 	test_load();
 	test_reload();
 	test_nfs();
+	test_window();
 	return tu_finish();
 }

@@ -188,7 +188,7 @@ export_expect = {
     "access": "rw" if export_dflt.get("rw", "0") != "0" else "ro",
 }
 type_word = {"T_NAME": "name", "T_PATH": "path", "T_PWHASH": "password hash",
-             "T_TEXT": "text",
+             "T_TEXT": "text", "T_WINDOW": "time windows",
              "T_UINT": "integer", "T_SIZE": "size", "T_RATE": "rate",
              "T_DUR": "duration", "T_BOOL": "boolean", "T_LEVEL": "log level",
              "T_FRAC": "fraction", "T_OPTADDR": "address", "T_PATHS": "list of paths",

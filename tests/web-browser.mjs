@@ -121,6 +121,15 @@ async function main() {
     const xrow = await page.$eval('#nfs-exports tbody tr', (tr) => tr.innerText).catch(() => '');
     expect(/MiB/.test(xrow), 'the NFS card lists the export with its bytes written', xrow);
   }
+  // the Replication card: the demo has no [repl], so it says so
+  const replRole = await until(async () => {
+    const t = (await page.textContent('#repl-role')).trim();
+    return t && t !== '–' ? t : null;
+  }, 5000);
+  const wantRole = process.env.BKS_REPL_ROLE || 'disabled';
+  expect(replRole === wantRole && (await page.getAttribute('#repl-card', 'data-role')) === wantRole,
+    `the Replication card shows role "${wantRole}"`, `role "${replRole}"`);
+  expect(await page.isVisible('#repl-off') === (wantRole === 'disabled'), 'the Replication card says how to turn it on (only when off)');
   await shot(page, 'dashboard-overview.png');
 
   // --- disks

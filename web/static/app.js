@@ -424,6 +424,7 @@ function renderStatus(st) {
   renderJobs(st.jobs || arr.jobs || []);
   renderLuns(st.luns || []);
   renderNfs(st.nfs || {});
+  renderRepl(st.repl || {});
   renderDisks(disks);
   renderScrubInfo(arr.last_scrub, (st.jobs || []).find((j) => j.kind === 'scrub'));
 }
@@ -505,6 +506,63 @@ function renderNfs(n) {
     [fmtBytes(k.bytes_written), 1], [fmtBytes(k.bytes_read), 1], [fmtTime(k.last_seen_ns)]]));
   $('#nfs-clients').hidden = clients.length === 0;
   $('#nfs-clients-none').hidden = clients.length > 0;
+}
+
+// ---------------------------------------------------------------- replication
+
+// The Replication card: role, twin (address and the start of its certificate's
+// fingerprint), state, lag, rate, last sync, deletes held back (on the twin), errors;
+// while a cycle sends, its progress (bytes, rate, ETA). Always shown: "disabled"
+// says how to turn it on.
+function renderRepl(r) {
+  const card = $('#repl-card');
+  const on = r.enabled === true;
+  const role = !on ? 'disabled' : r.paired ? r.role : r.role + ' (not paired)';
+  card.dataset.role = on ? r.role : 'disabled';
+  card.dataset.state = on ? (r.state || '') : 'disabled';
+  card.dataset.alert = String(on && r.lag_alert === true);
+  $('#repl-off').hidden = on;
+  setText('#repl-role', role);
+  if (!on) {
+    for (const id of ['state', 'twin', 'lag', 'rate', 'last-sync', 'deletes', 'errors']) setText('#repl-' + id, '–');
+    setText('#repl-summary', '');
+    $('#repl-progress-box').hidden = true;
+    return;
+  }
+  const source = r.role === 'source';
+  const lag = r.lag || {};
+  const rx = r.received || {};
+  let stateText = r.state || '–';
+  if (r.window) stateText += ' · window ' + r.window;
+  setText('#repl-state', stateText);
+  const fp = r.peer_fingerprint ? 'SHA-256 ' + r.peer_fingerprint.slice(0, 16) + '…' : '';
+  setText('#repl-twin', r.paired ? (source ? (r.peer_address || '?') + ' · ' : 'source · ') + fp : 'not paired');
+  setText('#repl-lag', source ? fmtCount(lag.files) + ' files · ' + fmtBytes(lag.bytes) + ' · ' + fmtDuration(lag.seconds) +
+    (r.lag_alert ? ' · past the alert threshold' : '') : 'counted on the source');
+  const limit = r.bwlimit_bps ? ' (limit ' + fmtRate(r.bwlimit_bps) + ')' : '';
+  setText('#repl-rate', source ? fmtRate(r.rate_bps || 0) + limit : '–');
+  setText('#repl-last-sync', r.last_sync_wall_ns ? fmtTime(r.last_sync_wall_ns) : source ? 'not yet' : '–');
+  // Deletes wait on the twin (its delete_delay): counted there, not on the source.
+  $('#repl-deletes').parentElement.hidden = source;
+  setText('#repl-deletes', fmtCount(rx.deletes_pending) +
+    (rx.deletes_pending && rx.next_delete_due_s ? ' · next ' + fmtTime(rx.next_delete_due_s * 1e9, true) : ''));
+  const errs = [];
+  if (r.last_error) errs.push(r.last_error);
+  if (rx.refused_connections) errs.push(fmtCount(rx.refused_connections) + ' connections refused');
+  setText('#repl-errors', errs.length ? errs.join(' · ') : 'none');
+  setText('#repl-summary', '· this appliance ' + (r.fingerprint || '').slice(0, 16) + '…');
+  // Progress of the cycle that is sending, against the bytes of the files it had to
+  // send when it began: the files done, or the bytes on the wire (a large file that
+  // is half sent) when more. Only the chunks the twin lacks cross, so a file it
+  // mostly has completes at once.
+  const sending = source && r.state === 'sending' && r.cycle_bytes > 0;
+  $('#repl-progress-box').hidden = !sending;
+  if (sending) {
+    const done = Math.min(r.cycle_bytes, Math.max(0, r.cycle_bytes - (lag.bytes || 0), r.cycle_wire_bytes || 0));
+    setBar($('#repl-progress'), (100 * done) / r.cycle_bytes);
+    setText('#repl-progress-text', fmtBytes(done) + ' of ' + fmtBytes(r.cycle_bytes) + ' · ' + fmtRate(r.rate_bps || 0) +
+      ' · ETA ' + (r.eta_s === null || r.eta_s === undefined ? 'unknown' : 'at most ' + fmtDuration(r.eta_s)));
+  }
 }
 
 // ---------------------------------------------------------------- jobs
