@@ -24,11 +24,10 @@ static int is_comment(char ch) { return ch == '#' || ch == ';'; }
 int ini_vfail(bks_err *e, const char *file, unsigned line, int code, const char *fmt,
               va_list ap)
 {
-	char msg[sizeof(e->msg)];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char where[sizeof(e->msg)];
 	if (line)
-		return bks_fail(e, code, "%s:%u: %s", file, line, msg);
-	return bks_fail(e, code, "%s: %s", file, msg);
+		snprintf(where, sizeof(where), "%s:%u", file, line);
+	return bks_vfail_in(e, code, line ? where : file, fmt, ap);
 }
 
 int ini_fail(bks_err *e, const char *file, unsigned line, int code, const char *fmt, ...)

@@ -344,12 +344,11 @@ static int rd_end(rd *r)
 static int bad(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad(rd *r, const char *fmt, ...)
 {
-	char m[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
+	int rc = bks_vfail_in(r->e, -EINVAL, r->what, fmt, ap);
 	va_end(ap);
-	return bks_fail(r->e, -EINVAL, "%s: %s", r->what, m);
+	return rc;
 }
 
 typedef struct wr {

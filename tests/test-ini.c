@@ -236,6 +236,18 @@ static void test_fail_and_files(void)
 	CHECK(ini_fail(&e, "f.conf", 0, -EINVAL, "whole") == -EINVAL &&
 	      !strcmp(e.msg, "f.conf: whole"), "ini_fail about the file: %s", e.msg);
 	CHECK(ini_fail(NULL, "f.conf", 1, -EIO, "no e") == -EIO, "ini_fail without e");
+	/* A name longer than the message: cut, terminated, the code kept. */
+	char longname[600];
+	memset(longname, 'f', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(ini_fail(&e, longname, 3, -EINVAL, "reason %s", "x") == -EINVAL &&
+	      strlen(e.msg) == sizeof(e.msg) - 1 && e.msg[0] == 'f' && e.code == -EINVAL,
+	      "a long file name: %zu bytes", strlen(e.msg));
+	memset(longname, 'f', 305);
+	longname[305] = '\0';
+	CHECK(ini_fail(&e, longname, 12345, -EINVAL, "%s", "a reason") == -EINVAL &&
+	      strlen(e.msg) == sizeof(e.msg) - 1 && strstr(e.msg, ":12345: a rea"),
+	      "the reason cut at the end: %s", e.msg + 290);
 
 	const char *dir = tu_tmpdir("test-ini");
 	snprintf(path, sizeof(path), "%s/a.conf", dir);
