@@ -12,30 +12,14 @@
  *  - lexing is a function of the text (a second pass gives the same items). */
 #include <config.h>
 
+#include "fuzz/fuzz.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/ini.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define NEED(cond)                                                                  \
-	do {                                                                            \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz-ini: property failed: %s\n", #cond);             \
-			abort();                                                                \
-		}                                                                           \
-	} while (0)
-
-static int printable(const char *s)
-{
-	for (; *s; s++)
-		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-			return 0;
-	return 1;
-}
 
 static int blank(char ch) { return ch == ' ' || ch == '\t'; }
 
@@ -94,15 +78,15 @@ static void run(const char *text, size_t len, trace *t)
 		add(t, &k, 1);
 		add(t, &q, 1);
 		if (t->r == INI_SECTION) {
-			NEED(lx.name && printable(lx.name) && trimmed(lx.name) && !strchr(lx.name, ']'));
+			NEED(lx.name && fuzz_printable(lx.name) && trimmed(lx.name) && !strchr(lx.name, ']'));
 			add(t, lx.name, strlen(lx.name) + 1);
 			t->fits &= strlen(lx.name) + 2 <= INI_MAX_LINE;
 			continue;
 		}
 		NEED(t->r == INI_KEY && lx.key && lx.value);
-		NEED(lx.key[0] && printable(lx.key) && trimmed(lx.key) && !strchr(lx.key, '='));
+		NEED(lx.key[0] && fuzz_printable(lx.key) && trimmed(lx.key) && !strchr(lx.key, '='));
 		NEED(lx.key[0] != '[' && lx.key[0] != '#' && lx.key[0] != ';');
-		NEED(printable(lx.value));
+		NEED(fuzz_printable(lx.value));
 		if (!lx.quoted) {
 			NEED(trimmed(lx.value) && lx.value[0] != '#' && lx.value[0] != ';');
 			NEED(!strstr(lx.value, " #") && !strstr(lx.value, " ;") &&
