@@ -1,7 +1,7 @@
 /* cli/client_conf.c: see client_conf.h.
  *
- * The grammar is the daemon's (daemon/config.c) cut down to four keys and no lists,
- * so a line that works in one file reads the same way in the other. The parse stops
+ * The grammar is the daemon's (common/ini.c lexes both files) with four keys and no
+ * lists, so a line that works in one file reads the same way in the other. The parse stops
  * at the first problem: a half-understood file must not send a secret to the wrong
  * server.
  *
@@ -17,16 +17,14 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "common/ini.h"
 #include "storage/arr_json.h"
 
-#define LINE_MAX_BYTES 4096u
 #define API_PATH_MAX 107 /* sizeof(sun_path) - 1 */
 
 enum ckey { K_SERVER, K_NAME, K_SECRET, K_API, K_COUNT };
@@ -152,99 +150,16 @@ static int set_key(client_conf *c, int k, const char *v, char *msg, size_t cap)
 	return -1;
 }
 
-/* The value after '=' (p), unquoted and trimmed, into out[cap]. -1 with msg set on a
- * syntax error. */
-static int take_value(const char *p, char *out, size_t cap, char *msg, size_t mcap)
+/* One key = value of the file at line lineno. 0, or -1 with msg set. */
+static int take_key(client_conf *c, const char *key, const char *value, unsigned lineno,
+                    unsigned seen[K_COUNT], char *msg, size_t mcap)
 {
-	size_t o = 0;
-
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p == '"') {
-		for (p++;; p++) {
-			if (!*p) {
-				snprintf(msg, mcap, "no closing '\"'");
-				return -1;
-			}
-			if (*p == '"')
-				break;
-			if (*p == '\\') {
-				if (p[1] != '"' && p[1] != '\\') {
-					snprintf(msg, mcap, "only \\\" and \\\\ may follow '\\' in quotes");
-					return -1;
-				}
-				p++;
-			}
-			if (o + 1 >= cap)
-				goto too_long;
-			out[o++] = *p;
-		}
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p && *p != '#' && *p != ';') {
-			snprintf(msg, mcap, "text after the closing '\"'");
-			return -1;
-		}
-	} else {
-		for (; *p; p++) {
-			if ((*p == '#' || *p == ';') && (o == 0 || out[o - 1] == ' ' ||
-			                                 out[o - 1] == '\t'))
-				break;
-			if (o + 1 >= cap)
-				goto too_long;
-			out[o++] = *p;
-		}
-		while (o && (out[o - 1] == ' ' || out[o - 1] == '\t'))
-			o--;
-	}
-	out[o] = 0;
-	return 0;
-too_long:
-	snprintf(msg, mcap, "value longer than %zu bytes", cap - 1);
-	return -1;
-}
-
-/* One line (NUL-terminated, no newline). 0, or -1 with msg set. */
-static int parse_line(client_conf *c, char *line, unsigned lineno, unsigned seen[K_COUNT],
-                      char *msg, size_t mcap)
-{
-	char value[512];
-	char *p = line;
-
-	for (char *q = line; *q; q++)
-		if ((unsigned char)*q < 0x20 && *q != '\t') {
-			snprintf(msg, mcap, "control character 0x%02x", (unsigned char)*q);
-			return -1;
-		}
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (!*p || *p == '#' || *p == ';')
-		return 0;
-	if (*p == '[') {
-		size_t l = strcspn(p, "]");
-		if (!p[l] || strncmp(p, "[client]", 8) || l != 7 ||
-		    (p[8] && !strchr(" \t#;", p[8]))) {
-			snprintf(msg, mcap, "unknown section %.*s (the only one is [client])",
-			         (int)BKS_MIN(l + 1, (size_t)64), p);
-			return -1;
-		}
-		return 0;
-	}
-	size_t kl = strcspn(p, " \t=");
-	char *eq = p + kl;
-	while (*eq == ' ' || *eq == '\t')
-		eq++;
-	if (*eq != '=') {
-		snprintf(msg, mcap, "expected 'key = value'");
-		return -1;
-	}
 	int k = 0;
-	while (k < K_COUNT && (strlen(key_name[k]) != kl || strncmp(p, key_name[k], kl)))
+	while (k < K_COUNT && strcmp(key, key_name[k]))
 		k++;
 	if (k == K_COUNT) {
-		snprintf(msg, mcap, "unknown key '%.*s' (the keys are server, name, secret, "
-		         "api_socket)", (int)BKS_MIN(kl, (size_t)64), p);
+		snprintf(msg, mcap, "unknown key '%.64s' (the keys are server, name, secret, "
+		         "api_socket)", key);
 		return -1;
 	}
 	if (seen[k]) {
@@ -252,56 +167,37 @@ static int parse_line(client_conf *c, char *line, unsigned lineno, unsigned seen
 		return -1;
 	}
 	seen[k] = lineno;
-	if (take_value(eq + 1, value, sizeof(value), msg, mcap) < 0)
-		return -1;
 	if (!value[0]) {
 		snprintf(msg, mcap, "%s has no value", key_name[k]);
 		return -1;
 	}
-	int r = set_key(c, k, value, msg, mcap);
-	explicit_bzero(value, sizeof(value));
-	return r;
+	return set_key(c, k, value, msg, mcap);
 }
 
 int client_conf_parse(const char *text, size_t len, const char *name_for_errors,
                       client_conf *c, bks_err *e)
 {
 	unsigned seen[K_COUNT] = {0};
-	char *line = malloc(LINE_MAX_BYTES + 1);
+	ini *lx = malloc(sizeof(*lx));
 	char msg[256];
-	unsigned lineno = 0;
-	size_t off = 0;
-	int r = 0;
+	int r;
 
-	if (!line)
-		return bks_fail(e, -ENOMEM, "%s: out of memory", name_for_errors);
-	while (off < len) {
-		const char *nl = memchr(text + off, '\n', len - off);
-		size_t l = nl ? (size_t)(nl - (text + off)) : len - off;
-		lineno++;
-		if (memchr(text + off, 0, l)) {
-			r = bks_fail(e, -EINVAL, "%s:%u: a NUL byte (is this a text file?)",
-			             name_for_errors, lineno);
-			break;
-		}
-		if (l && text[off + l - 1] == '\r')
-			l--;
-		if (l > LINE_MAX_BYTES) {
-			r = bks_fail(e, -EINVAL, "%s:%u: line longer than %u bytes", name_for_errors,
-			             lineno, LINE_MAX_BYTES);
-			break;
-		}
-		memcpy(line, text + off, l);
-		line[l] = 0;
-		if (parse_line(c, line, lineno, seen, msg, sizeof(msg)) < 0) {
-			r = bks_fail(e, -EINVAL, "%s:%u: %s", name_for_errors, lineno, msg);
-			break;
-		}
-		off += (nl ? (size_t)(nl - (text + off)) + 1 : len - off);
+	if (!lx)
+		return ini_fail(e, name_for_errors, 0, -ENOMEM, "out of memory");
+	ini_init(lx, text, len, name_for_errors, e);
+	while ((r = ini_next(lx)) > 0) {
+		if (r == INI_SECTION && strcmp(lx->name, "client"))
+			snprintf(msg, sizeof(msg), "unknown section [%.64s] (the only one is [client])",
+			         lx->name);
+		else if (r == INI_SECTION || take_key(c, lx->key, lx->value, lx->line, seen, msg,
+		                                      sizeof(msg)) == 0)
+			continue;
+		r = ini_fail(e, name_for_errors, lx->line, -EINVAL, "%s", msg);
+		break;
 	}
-	explicit_bzero(line, LINE_MAX_BYTES + 1);
-	free(line);
-	return r;
+	ini_wipe(lx);
+	free(lx);
+	return r < 0 ? r : 0;
 }
 
 static void apply_env_api(client_conf *c)
@@ -314,10 +210,10 @@ static void apply_env_api(client_conf *c)
 int client_conf_load(const char *path_or_null, client_conf *out, bks_err *e)
 {
 	const char *path = path_or_null, *env = getenv(CLIENT_CONF_ENV);
-	int must_exist = 1, fd, r;
-	struct stat st;
+	int must_exist = 1, r;
 	char *buf;
-	size_t len = 0;
+	size_t len;
+	mode_t mode;
 
 	client_conf_defaults(out);
 	if (!path || !path[0])
@@ -326,69 +222,30 @@ int client_conf_load(const char *path_or_null, client_conf *out, bks_err *e)
 		path = CLIENT_CONF_DEFAULT;
 		must_exist = 0;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -ENOENT && !must_exist) {
-			apply_env_api(out);
-			return 0;
-		}
-		return bks_fail(e, r, "%s: open: %s", path, strerror(-r));
+	r = ini_read_file(path, CLIENT_CONF_MAX_FILE, &buf, &len, &mode, e);
+	if (r == -ENOENT && !must_exist) {
+		bks_err_clear(e);
+		apply_env_api(out);
+		return 0;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		bks_fail(e, r, "%s: stat: %s", path, strerror(-r));
-		goto close_fd;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = bks_fail(e, -EINVAL, "%s: not a regular file", path);
-		goto close_fd;
-	}
-	if (st.st_size > (off_t)CLIENT_CONF_MAX_FILE) {
-		r = bks_fail(e, -EFBIG, "%s: larger than %u KiB", path, CLIENT_CONF_MAX_FILE >> 10);
-		goto close_fd;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
-		goto close_fd;
-	}
-	/* Read to EOF (the size may change under us; the limit still holds). */
-	for (;;) {
-		ssize_t k = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			bks_fail(e, r, "%s: read: %s", path, strerror(-r));
-			goto free_buf;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		if (len > (size_t)st.st_size) {
-			r = bks_fail(e, -EFBIG, "%s: grew while being read", path);
-			goto free_buf;
-		}
-	}
+	if (r < 0)
+		return r;
 	r = client_conf_parse(buf, len, path, out, e);
 	if (r < 0)
 		goto free_buf;
 	snprintf(out->source, sizeof(out->source), "%s", path);
-	if (out->secret[0] && (st.st_mode & (S_IRGRP | S_IROTH)))
+	if (out->secret[0] && (mode & (S_IRGRP | S_IROTH)))
 		snprintf(out->warning, sizeof(out->warning), "%s holds a secret and is readable "
 		         "by %s (mode %04o): chmod 600 %s", path,
-		         (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH) ? "group and others"
-		         : st.st_mode & S_IRGRP ? "its group" : "others",
-		         (unsigned)(st.st_mode & 07777), path);
+		         (mode & S_IRGRP) && (mode & S_IROTH) ? "group and others"
+		         : mode & S_IRGRP ? "its group" : "others",
+		         (unsigned)(mode & 07777), path);
 	apply_env_api(out);
 free_buf:
 	if (r < 0)
 		explicit_bzero(out->secret, sizeof(out->secret));
-	explicit_bzero(buf, (size_t)st.st_size + 1);
+	explicit_bzero(buf, len);
 	free(buf);
-close_fd:
-	close(fd);
 	return r;
 }
 

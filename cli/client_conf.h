@@ -2,10 +2,11 @@
  * and the client side of the control API (docs/api.md): one call with the daemon's
  * error sentence as the error, and the decoding of the documents it sends.
  *
- * The file is INI-ish, one "key = value" a line; '#' or ';' starts a comment (at the
- * start of a line, or after whitespace in a value); blank lines are ignored; an
- * optional "[client]" section header is accepted (no other section). A value may be
- * quoted ("...", with \" and \\ as its only escapes) to hold a '#'. Keys:
+ * The file has the daemon's INI grammar (common/ini.h): one "key = value" a line;
+ * '#' or ';' starts a comment (at the start of a line, or after whitespace in a
+ * value); blank lines are ignored; an optional "[client]" section header is accepted
+ * (no other section). A value may be quoted ("...", with \" and \\ as its only
+ * escapes) to hold a '#'. Each key at most once. Keys:
  *
  *   server     = 127.0.0.1:7070        native protocol: host[:port] or [v6]:port (7070)
  *   name       = demo                  client name: letters, digits, '-', '_', '.'
@@ -65,7 +66,7 @@ int client_conf_parse(const char *text, size_t len, const char *name_for_errors,
 
 /* Defaults, then the file chosen as described above, then $BKSTOR_API. Returns 0, or
  * a negative errno with e filled ("FILE: open: No such file or directory", a parse
- * error, "FILE: not a regular file", "FILE: larger than 64 KiB"). Sets out->warning
+ * error, "FILE: not a regular file", "FILE: larger than 65536 bytes"). Sets out->warning
  * when the file holds a secret and is readable by group or others. */
 int client_conf_load(const char *path_or_null, client_conf *out, bks_err *e);
 

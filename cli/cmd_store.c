@@ -10,6 +10,7 @@
 
 #include "common/json.h"
 #include "dedup/store.h"
+#include "dedup/store_json.h"
 
 static int need_disks(cli_ctx *c, int argc)
 {
@@ -74,23 +75,7 @@ int cmd_store_stats(cli_ctx *c, int argc, char **argv)
 		json j;
 		json_init(&j, stdout, 1);
 		json_obj_begin(&j, NULL);
-		json_uint(&j, "objects", st.objects);
-		json_uint(&j, "logical_bytes", st.logical_bytes);
-		json_uint(&j, "unique_chunks", st.unique_chunks);
-		json_uint(&j, "unique_raw_bytes", st.unique_raw_bytes);
-		json_uint(&j, "stored_bytes", st.stored_bytes);
-		json_uint(&j, "physical_bytes", st.physical_bytes);
-		json_uint(&j, "rows_data", st.rows_data);
-		json_uint(&j, "rows_meta", st.rows_meta);
-		json_uint(&j, "rows_free", st.rows_free);
-		json_uint(&j, "rows_total", st.rows_total);
-		json_uint(&j, "rows_reserved", st.rows_reserved);
-		json_bool(&j, "full", st.full);
-		json_double(&j, "dedup_ratio", st.dedup_ratio);
-		json_double(&j, "compression_ratio", st.compression_ratio);
-		json_uint(&j, "index_entries", st.index_entries);
-		json_uint(&j, "index_runs", st.index_runs);
-		json_uint(&j, "index_ram_bytes", st.index_ram_bytes);
+		store_stats_json(&j, &st);
 		json_obj_end(&j);
 		return json_finish(&j) ? CLI_FAIL : CLI_OK;
 	}
@@ -128,16 +113,7 @@ int cmd_store_verify(cli_ctx *c, int argc, char **argv)
 		json j;
 		json_init(&j, stdout, 1);
 		json_obj_begin(&j, NULL);
-		json_uint(&j, "objects", vr.objects);
-		json_uint(&j, "objects_damaged", vr.objects_damaged);
-		json_uint(&j, "chunks_checked", vr.chunks_checked);
-		json_uint(&j, "chunks_bad", vr.chunks_bad);
-		json_uint(&j, "bytes_checked", vr.bytes_checked);
-		json_uint(&j, "repaired", vr.repaired);
-		json_arr_begin(&j, "damaged_ids");
-		for (uint64_t i = 0; i < vr.objects_damaged && i < 16; i++)
-			json_uint(&j, NULL, vr.damaged_ids[i]);
-		json_arr_end(&j);
+		store_verify_json(&j, &vr, vr.objects);
 		json_obj_end(&j);
 		if (json_finish(&j))
 			return CLI_FAIL;

@@ -71,13 +71,10 @@ static int rx_fail(http_rx *rx, bks_err *e, int code, const char *fmt, ...)
 
 static int rx_fail(http_rx *rx, bks_err *e, int code, const char *fmt, ...)
 {
-	if (e) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-		e->code = code;
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	bks_vfail(e, code, fmt, ap);
+	va_end(ap);
 	rx->state = RX_FAILED;
 	rx->err = code;
 	return code;

@@ -11,15 +11,28 @@
 #include <time.h>
 #include <xxhash.h>
 
-int bks_fail(bks_err *e, int code, const char *fmt, ...)
+int bks_vfail_in(bks_err *e, int code, const char *where, const char *fmt, va_list ap)
 {
 	if (e) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
+		int n = where ? snprintf(e->msg, sizeof(e->msg), "%s: ", where) : 0;
+		size_t at = n > 0 ? BKS_MIN((size_t)n, sizeof(e->msg) - 1) : 0;
+		vsnprintf(e->msg + at, sizeof(e->msg) - at, fmt, ap);
 		e->code = code;
 	}
+	return code;
+}
+
+int bks_vfail(bks_err *e, int code, const char *fmt, va_list ap)
+{
+	return bks_vfail_in(e, code, NULL, fmt, ap);
+}
+
+int bks_fail(bks_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bks_vfail(e, code, fmt, ap);
+	va_end(ap);
 	return code;
 }
 

@@ -19,6 +19,13 @@ typedef struct bks_err {
  * "...")` reads naturally. code must be negative. */
 int bks_fail(bks_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The va_list form, for a function that takes a format of its own and records it. */
+int bks_vfail(bks_err *e, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+/* The same, with where the problem is in front: "WHERE: message" (a file and line,
+ * a byte offset, a message type), for wrappers that add context to every error. */
+int bks_vfail_in(bks_err *e, int code, const char *where, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* The message of e, or strerror(-code) when no message was recorded. */
 const char *bks_errmsg(const bks_err *e, int code);
 void bks_err_clear(bks_err *e);

@@ -121,13 +121,14 @@ struct parser {
 __attribute__((format(printf, 4, 5)))
 static int fail(struct parser *ps, size_t off, int code, const char *fmt, ...)
 {
-	char reason[256];
+	char where[32];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
+	snprintf(where, sizeof(where), "offset %zu", off);
 	ps->err_off = off;
-	return bks_fail(ps->e, code, "offset %zu: %s", off, reason);
+	va_start(ap, fmt);
+	bks_vfail_in(ps->e, code, where, fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 static int nomem(struct parser *ps)

@@ -340,7 +340,7 @@ static void remember_disks(api *a)
 	free(st);
 }
 
-static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
+static void post_disk_op(api *a, const char *op, const jsonp_val *body, reply *rp)
 {
 	const char *name = jsonp_get_str(body, "disk", NULL);
 	const char *path = jsonp_get_str(body, "path", NULL);
@@ -399,71 +399,87 @@ static void post_disk(api *a, const char *op, const jsonp_val *body, reply *rp)
 		reply_ok(rp, "disk %s: %s done", name, op);
 }
 
-static void post_action(api *a, const char *url, const jsonp_val *body, reply *rp)
+/* One request, as a route's handler sees it. */
+typedef struct call {
+	api *a;
+	struct MHD_Connection *conn;
+	const char *url, *method;
+	const char *rest;         /* a prefix route: the URL after the prefix */
+	struct req *rq;
+	const jsonp_val *body;    /* a POST route: the JSON object sent */
+	reply *rp;
+	const char **allow;       /* the Allow header of a 405 */
+} call;
+
+static void post_scrub(const call *c)
 {
 	bks_err e = {0};
 	int r;
-	const char *action = jsonp_get_str(body, "action", NULL);
-	if (!strcmp(url, "/api/v1/scrub")) {
-		if (!action) {
-			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'action' must be one of "
-			            "start, stop, pause, resume");
-			return;
-		}
-		if (!strcmp(action, "start"))
-			r = arr_scrub_start(a->ap->a, &e);
-		else if (!strcmp(action, "stop"))
-			r = arr_scrub_stop(a->ap->a, &e);
-		else if (!strcmp(action, "pause"))
-			r = arr_scrub_pause(a->ap->a, &e);
-		else if (!strcmp(action, "resume"))
-			r = arr_scrub_resume(a->ap->a, &e);
-		else {
-			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "unknown scrub action '%s'",
-			            action);
-			return;
-		}
-		if (r < 0) {
-			reply_error(rp, MHD_HTTP_CONFLICT, -EBUSY, "%s", bks_errmsg(&e, r));
-			return;
-		}
-		appl_event_add(a->ap, CFG_LOG_INFO, "scrub %s by the administrator", action);
-		appl_kick(a->ap);
-		reply_ok(rp, "scrub %s", action);
-	} else if (!strcmp(url, "/api/v1/gc")) {
-		double min_live = a->ap->cfg.gc_min_live;
-		if (jsonp_get(body, "min_live") && (jsonp_get_double(body, "min_live", &min_live) < 0 ||
-		                                    min_live < 0 || min_live > 1)) {
-			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'min_live' must be a "
-			            "number from 0 to 1");
-			return;
-		}
-		if ((r = appl_gc_start(a->ap, min_live, &e)) < 0)
-			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
-		else
-			reply_ok(rp, "garbage collection started");
-	} else if (!strcmp(url, "/api/v1/verify")) {
-		if ((r = appl_verify_start(a->ap, &e)) < 0)
-			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
-		else
-			reply_ok(rp, "verify started");
-	} else if (!strcmp(url, "/api/v1/commit")) {
-		if ((r = appl_commit(a->ap, &e)) < 0)
-			reply_error(rp, 0, r, "%s", bks_errmsg(&e, r));
-		else
-			reply_ok(rp, "committed");
-	} else if (!strncmp(url, "/api/v1/disks/", 14)) {
-		post_disk(a, url + 14, body, rp);
-	} else {
-		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: POST %s", url);
+	const char *action = jsonp_get_str(c->body, "action", NULL);
+	arr *ar = c->a->ap->a;
+	if (!action) {
+		reply_error(c->rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'action' must be one of "
+		            "start, stop, pause, resume");
+		return;
 	}
+	if (!strcmp(action, "start"))
+		r = arr_scrub_start(ar, &e);
+	else if (!strcmp(action, "stop"))
+		r = arr_scrub_stop(ar, &e);
+	else if (!strcmp(action, "pause"))
+		r = arr_scrub_pause(ar, &e);
+	else if (!strcmp(action, "resume"))
+		r = arr_scrub_resume(ar, &e);
+	else {
+		reply_error(c->rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "unknown scrub action '%s'",
+		            action);
+		return;
+	}
+	if (r < 0) {
+		reply_error(c->rp, MHD_HTTP_CONFLICT, -EBUSY, "%s", bks_errmsg(&e, r));
+		return;
+	}
+	appl_event_add(c->a->ap, CFG_LOG_INFO, "scrub %s by the administrator", action);
+	appl_kick(c->a->ap);
+	reply_ok(c->rp, "scrub %s", action);
 }
 
-static int is_post_endpoint(const char *url)
+static void post_gc(const call *c)
 {
-	return !strcmp(url, "/api/v1/scrub") || !strcmp(url, "/api/v1/gc") ||
-	       !strcmp(url, "/api/v1/verify") || !strcmp(url, "/api/v1/commit") ||
-	       !strncmp(url, "/api/v1/disks/", 14);
+	bks_err e = {0};
+	int r;
+	double min_live = c->a->ap->cfg.gc_min_live;
+	if (jsonp_get(c->body, "min_live") &&
+	    (jsonp_get_double(c->body, "min_live", &min_live) < 0 || min_live < 0 ||
+	     min_live > 1)) {
+		reply_error(c->rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'min_live' must be a "
+		            "number from 0 to 1");
+		return;
+	}
+	if ((r = appl_gc_start(c->a->ap, min_live, &e)) < 0)
+		reply_error(c->rp, 0, r, "%s", bks_errmsg(&e, r));
+	else
+		reply_ok(c->rp, "garbage collection started");
+}
+
+static void post_verify(const call *c)
+{
+	bks_err e = {0};
+	int r = appl_verify_start(c->a->ap, &e);
+	if (r < 0)
+		reply_error(c->rp, 0, r, "%s", bks_errmsg(&e, r));
+	else
+		reply_ok(c->rp, "verify started");
+}
+
+static void post_commit(const call *c)
+{
+	bks_err e = {0};
+	int r = appl_commit(c->a->ap, &e);
+	if (r < 0)
+		reply_error(c->rp, 0, r, "%s", bks_errmsg(&e, r));
+	else
+		reply_ok(c->rp, "committed");
 }
 
 /* Gather a request's body across calls; 1 while more is coming (MHD_YES to say). */
@@ -575,90 +591,33 @@ static void get_throughput(api *a, reply *rp)
 	free(in);
 }
 
-/* The endpoints of docs/api.md, for both listeners (the caller has authorized). */
-void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
-                  struct req *rq, reply *rp, const char **allow)
-{
-	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-	int post = !strcmp(method, "POST");
-	if (a->ap->shutting_down) {
-		reply_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, -EBUSY, "bkstord is shutting down");
-	} else if (!strcmp(url, "/api/v1/status") || !strcmp(url, "/api/v1/array") ||
-	           !strcmp(url, "/api/v1/disks") || !strcmp(url, "/api/v1/jobs") ||
-	           !strcmp(url, "/api/v1/events") || !strcmp(url, "/api/v1/files") ||
-	           !strcmp(url, "/api/v1/stat") || !strcmp(url, "/api/v1/throughput") ||
-	           !strcmp(url, "/api/v1/repl")) {
-		if (!get) {
-			*allow = "GET";
-			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use GET", method,
-			            url);
-		} else if (!strcmp(url, "/api/v1/status")) {
-			get_status(a, rp);
-		} else if (!strcmp(url, "/api/v1/array")) {
-			get_array(a, rp, 0);
-		} else if (!strcmp(url, "/api/v1/disks")) {
-			get_array(a, rp, 1);
-		} else if (!strcmp(url, "/api/v1/jobs")) {
-			get_jobs(a, rp);
-		} else if (!strcmp(url, "/api/v1/events")) {
-			get_events(a, conn, rp);
-		} else if (!strcmp(url, "/api/v1/throughput")) {
-			get_throughput(a, rp);
-		} else if (!strcmp(url, "/api/v1/repl")) {
-			reply_begin(rp, MHD_HTTP_OK);
-			json_obj_begin(&rp->j, NULL);
-			repl_status_json(a->ap->repl, &rp->j);
-			json_obj_end(&rp->j);
-		} else {
-			get_files(a, conn, rp, !strcmp(url, "/api/v1/stat"));
-		}
-	} else if (!strcmp(url, "/api/v1/luns") || !strncmp(url, "/api/v1/luns/", 13)) {
-		api_luns(a, url, method, rq, rp, allow);
-	} else if (is_post_endpoint(url)) {
-		jsonp *d;
-		if (!post) {
-			*allow = "POST";
-			reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use POST",
-			            method, url);
-		} else if (api_parse_body(rq, rp, &d) == 0) {
-			post_action(a, url, jsonp_root(d), rp);
-			jsonp_free(d);
-		}
-	} else {
-		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
-	}
-}
-
 /* POST /api/v1/repl/token, /api/v1/repl/pair and /api/v1/repl/set (Unix socket only:
  * the token is a secret, pairing decides whom this appliance trusts, and set rewrites
  * the configuration file). Pairing connects to the twin from this thread (bounded by
  * the connect and handshake timeouts). */
-static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
+static void post_repl(const call *c)
 {
-	jsonp *d;
 	bks_err e = {0};
-	if (api_parse_body(rq, rp, &d) < 0)
-		return;
-	const jsonp_val *b = jsonp_root(d);
+	reply *rp = c->rp;
+	repl *rl = c->a->ap->repl;
 	reply_begin(rp, MHD_HTTP_OK);
 	json_obj_begin(&rp->j, NULL);
 	int r;
-	if (!strcmp(url, "/api/v1/repl/token")) {
-		r = repl_api_token(a->ap->repl, &rp->j, &e);
-	} else if (!strcmp(url, "/api/v1/repl/set")) {
-		const char *key = jsonp_get_str(b, "key", NULL);
-		const char *val = jsonp_get_str(b, "value", NULL);
-		r = key && val ? repl_api_set(a->ap->repl, key, val, &rp->j, &e)
+	if (!strcmp(c->url, "/api/v1/repl/token")) {
+		r = repl_api_token(rl, &rp->j, &e);
+	} else if (!strcmp(c->url, "/api/v1/repl/set")) {
+		const char *key = jsonp_get_str(c->body, "key", NULL);
+		const char *val = jsonp_get_str(c->body, "value", NULL);
+		r = key && val ? repl_api_set(rl, key, val, &rp->j, &e)
 		               : bks_fail(&e, -EINVAL, "fields 'key' and 'value' (strings) are "
 		                          "required");
 	} else {
-		const char *addr = jsonp_get_str(b, "address", NULL);
-		r = addr ? repl_api_pair(a->ap->repl, addr, jsonp_get_str(b, "token", NULL),
-		                         jsonp_get_str(b, "fingerprint", NULL), &rp->j, &e)
+		const char *addr = jsonp_get_str(c->body, "address", NULL);
+		r = addr ? repl_api_pair(rl, addr, jsonp_get_str(c->body, "token", NULL),
+		                         jsonp_get_str(c->body, "fingerprint", NULL), &rp->j, &e)
 		         : bks_fail(&e, -EINVAL, "field 'address' (HOST:PORT) is required");
 	}
 	json_obj_end(&rp->j);
-	jsonp_free(d);
 	if (r < 0) {
 		json_finish(&rp->j);
 		fclose(rp->f);
@@ -668,6 +627,112 @@ static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN : 0, r, "%s",
 		            bks_errmsg(&e, r));
 	}
+}
+
+/* ---- the routes ---- */
+
+static void get_status_r(const call *c) { get_status(c->a, c->rp); }
+static void get_array_r(const call *c) { get_array(c->a, c->rp, 0); }
+static void get_disks_r(const call *c) { get_array(c->a, c->rp, 1); }
+static void get_jobs_r(const call *c) { get_jobs(c->a, c->rp); }
+static void get_events_r(const call *c) { get_events(c->a, c->conn, c->rp); }
+static void get_files_r(const call *c) { get_files(c->a, c->conn, c->rp, 0); }
+static void get_stat_r(const call *c) { get_files(c->a, c->conn, c->rp, 1); }
+static void get_throughput_r(const call *c) { get_throughput(c->a, c->rp); }
+static void post_disk(const call *c) { post_disk_op(c->a, c->rest, c->body, c->rp); }
+static void post_passwd(const call *c) { web_passwd(c->a, c->body, c->rp); }
+static void luns(const call *c) { api_luns(c->a, c->url, c->method, c->rq, c->rp, c->allow); }
+
+static void get_repl(const call *c)
+{
+	reply_begin(c->rp, MHD_HTTP_OK);
+	json_obj_begin(&c->rp->j, NULL);
+	repl_status_json(c->a->ap->repl, &c->rp->j);
+	json_obj_end(&c->rp->j);
+}
+
+enum route_method {
+	R_GET,   /* GET or HEAD */
+	R_POST,  /* POST with a JSON object as its body (parsed before the handler) */
+	R_ANY,   /* the handler tells the methods apart (the LUNs, daemon/api_lun.c) */
+};
+
+/* Every endpoint of docs/api.md but the dashboard's own (daemon/web.c), once:
+ * tests/test-docs.sh reads this table. A path ending in '/' is a prefix (the rest of
+ * the URL names the object). R_UNIX routes are served on the Unix socket only: the
+ * replication token is a secret, pairing decides whom this appliance trusts, and
+ * the password is set on the appliance. */
+#define R_UNIX 1
+static const struct route {
+	uint8_t method, flags;
+	const char *path;
+	void (*fn)(const call *c);
+} routes[] = {
+	{R_GET, 0, "/api/v1/status", get_status_r},
+	{R_GET, 0, "/api/v1/array", get_array_r},
+	{R_GET, 0, "/api/v1/disks", get_disks_r},
+	{R_GET, 0, "/api/v1/jobs", get_jobs_r},
+	{R_GET, 0, "/api/v1/events", get_events_r},
+	{R_GET, 0, "/api/v1/files", get_files_r},
+	{R_GET, 0, "/api/v1/stat", get_stat_r},
+	{R_GET, 0, "/api/v1/throughput", get_throughput_r},
+	{R_GET, 0, "/api/v1/repl", get_repl},
+	{R_POST, 0, "/api/v1/scrub", post_scrub},
+	{R_POST, 0, "/api/v1/gc", post_gc},
+	{R_POST, 0, "/api/v1/verify", post_verify},
+	{R_POST, 0, "/api/v1/commit", post_commit},
+	{R_POST, 0, "/api/v1/disks/", post_disk},
+	{R_ANY, 0, "/api/v1/luns", luns},
+	{R_ANY, 0, "/api/v1/luns/", luns},
+	{R_POST, R_UNIX, "/api/v1/repl/token", post_repl},
+	{R_POST, R_UNIX, "/api/v1/repl/pair", post_repl},
+	{R_POST, R_UNIX, "/api/v1/repl/set", post_repl},
+	{R_POST, R_UNIX, "/api/v1/passwd", post_passwd},
+};
+
+static const struct route *find_route(const char *url, int on_unix)
+{
+	for (size_t i = 0; i < BKS_ARRAY_SIZE(routes); i++) {
+		const struct route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+		if ((rt->flags & R_UNIX) && !on_unix)
+			continue;
+		if (rt->path[n - 1] == '/' ? !strncmp(url, rt->path, n) : !strcmp(url, rt->path))
+			return rt;
+	}
+	return NULL;
+}
+
+static void dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
+                     struct req *rq, reply *rp, const char **allow, int on_unix)
+{
+	const struct route *rt = find_route(url, on_unix);
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	int post = !strcmp(method, "POST");
+	jsonp *d = NULL;
+
+	if (a->ap->shutting_down) {
+		reply_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, -EBUSY, "bkstord is shutting down");
+	} else if (!rt) {
+		reply_error(rp, MHD_HTTP_NOT_FOUND, -ENOENT, "no such endpoint: %s %s", method, url);
+	} else if ((rt->method == R_GET && !get) || (rt->method == R_POST && !post)) {
+		*allow = rt->method == R_GET ? "GET" : "POST";
+		reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, -EINVAL, "%s %s: use %s", method, url,
+		            *allow);
+	} else if (rt->method != R_POST || api_parse_body(rq, rp, &d) == 0) {
+		call c = {.a = a, .conn = conn, .url = url, .method = method, .rq = rq, .rp = rp,
+		          .allow = allow, .rest = url + strlen(rt->path),
+		          .body = d ? jsonp_root(d) : NULL};
+		rt->fn(&c);
+		jsonp_free(d);
+	}
+}
+
+/* The dashboard's listener (daemon/web.c), after it has authorized the request. */
+void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
+                  struct req *rq, reply *rp, const char **allow)
+{
+	dispatch(a, conn, url, method, rq, rp, allow, 0);
 }
 
 /* The Unix socket: whoever can open it (mode 0600) is the administrator. */
@@ -686,21 +751,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_NO;
 	if (more)
 		return MHD_YES;
-	if (!strcmp(url, "/api/v1/passwd") && !strcmp(method, "POST")) {
-		jsonp *d;
-		if (api_parse_body(rq, &rp, &d) == 0) {
-			web_passwd(a, jsonp_root(d), &rp);
-			jsonp_free(d);
-		}
-	} else if (!strcmp(url, "/api/v1/repl/token") && !strcmp(method, "POST")) {
-		post_repl(a, url, rq, &rp);
-	} else if (!strcmp(url, "/api/v1/repl/pair") && !strcmp(method, "POST")) {
-		post_repl(a, url, rq, &rp);
-	} else if (!strcmp(url, "/api/v1/repl/set") && !strcmp(method, "POST")) {
-		post_repl(a, url, rq, &rp);
-	} else {
-		api_dispatch(a, conn, url, method, rq, &rp, &allow);
-	}
+	dispatch(a, conn, url, method, rq, &rp, &allow, 1);
 	return reply_send(conn, &rp, allow);
 }
 

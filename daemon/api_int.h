@@ -65,6 +65,8 @@ int api_parse_body(struct req *rq, reply *rp, jsonp **d);
 /* daemon/api_lun.c: GET/POST /api/v1/luns, POST/DELETE /api/v1/luns/NAME. */
 void api_luns(api *a, const char *url, const char *method, struct req *rq, reply *rp,
               const char **allow);
+/* The dashboard listener's way into api.c's route table, after it has authorized the
+ * request (the Unix-socket-only routes are not found from here). */
 void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const char *method,
                   struct req *rq, reply *rp, const char **allow);
 void api_done(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -6,12 +6,9 @@
  * same table, so a new key is one line here plus its field in config.h and its row
  * in docs/config.md.
  *
- * Grammar, one line at a time (at most CFG_MAX_LINE bytes, "\n" or "\r\n"):
- *   blank | ('#' | ';') comment | '[' name ']' [comment] | key '=' value [comment]
- * An unquoted value ends at a '#' or ';' that starts it or follows whitespace, and
- * is trimmed. A quoted value ("...") keeps everything between the quotes, with \"
- * and \\ the only escapes, and is one item even for a list key. Control characters
- * other than tab are refused anywhere, so every stored string is printable.
+ * The grammar (sections, key = value, comments, quoting) is common/ini.c's, shared
+ * with bkstorctl's client.conf; this file gives it meaning. A quoted value is one
+ * item even for a list key.
  */
 #include <config.h>
 
@@ -20,15 +17,14 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "common/ini.h"
 #include "dedup/chunker.h"
 #include "storage/label.h"
 
@@ -36,6 +32,7 @@ _Static_assert(CFG_MAX_DISKS == ARR_MAX_DISKS, "disk list bound is the array's")
 _Static_assert(CFG_MAX_SPARES == ARR_MAX_SPARES, "spare list bound is the array's");
 _Static_assert(CDC_MIN_LIMIT <= 64 && CDC_MAX_LIMIT >= (1u << 20), "chunk bounds");
 _Static_assert(sizeof(int) == sizeof(uint32_t), "int fields are stored as 32 bits");
+_Static_assert(CFG_MAX_LINE == INI_MAX_LINE, "the line bound config.h documents is the lexer's");
 
 enum sect { S_ARRAY, S_STORE, S_NATIVE, S_CLIENTS, S_API, S_WEB, S_LOG, S_DAEMON,
             S_NFS, S_ISCSI, S_REPL, S_COUNT, S_EXPORT = 100 /* [export NAME]: keys parsed by set_export */ };
@@ -737,24 +734,11 @@ static int perr(pstate *ps, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int perr(pstate *ps, int code, const char *fmt, ...)
 {
-	char msg[320], at[16] = "";
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int r = ini_vfail(ps->e, ps->name, (unsigned)ps->line, code, fmt, ap);
 	va_end(ap);
-	if (ps->line)
-		snprintf(at, sizeof(at), ":%d", ps->line);
-	return bks_fail(ps->e, code, "%s%s: %s", ps->name, at, msg);
-}
-
-static char *trim(char *s)
-{
-	size_t n;
-	while (is_space(*s))
-		s++;
-	for (n = strlen(s); n && is_space(s[n - 1]);)
-		s[--n] = '\0';
-	return s;
+	return r;
 }
 
 /* Case-insensitive edit distance, or 1 when one word is a prefix (>= 3 chars) of the
@@ -957,18 +941,11 @@ static int set_export(pstate *ps, const char *key, char *val)
 	            "clients, squash, anonuid, anongid, secure, auth_none)", key, x->name);
 }
 
-static int parse_section(pstate *ps, char *p)
+/* A section header; nm is its name (trimmed by the lexer). */
+static int set_section(pstate *ps, const char *nm)
 {
-	char *rb = strchr(p, ']'), *nm, *rest;
-	if (!rb)
-		return perr(ps, -EINVAL, "malformed section header (no ']')");
-	*rb = '\0';
-	nm = trim(p + 1);
-	rest = trim(rb + 1);
-	if (*rest && *rest != '#' && *rest != ';')
-		return perr(ps, -EINVAL, "text after the section header [%.64s]", nm);
 	if (!strncmp(nm, "export", 6) && (is_space(nm[6]) || !nm[6]))
-		return new_export(ps, trim(nm + 6));
+		return new_export(ps, nm + 6 + strspn(nm + 6, " \t"));
 	for (int s = 0; s < S_COUNT; s++) {
 		if (!strcmp(nm, sect_name[s])) {
 			ps->sect = s;
@@ -978,36 +955,6 @@ static int parse_section(pstate *ps, char *p)
 	const char *sg = suggest(nm, -1);
 	return perr(ps, -EINVAL, "unknown section [%.64s]%s%s%s", nm,
 	            sg ? " (did you mean [" : "", sg ? sg : "", sg ? "]?)" : "");
-}
-
-/* The value after '=' into out (room for strlen(s) + 1 bytes). */
-static int parse_value(pstate *ps, const char *s, char *out, int *quoted)
-{
-	size_t n = 0;
-	while (is_space(*s))
-		s++;
-	if (!(*quoted = *s == '"')) {
-		while (s[n] && !((s[n] == '#' || s[n] == ';') && (n == 0 || is_space(s[n - 1]))))
-			n++;
-		while (n && is_space(s[n - 1]))
-			n--;
-		memcpy(out, s, n);
-		out[n] = '\0';
-		return 0;
-	}
-	for (s++; *s != '"'; s++) {
-		if (!*s)
-			return perr(ps, -EINVAL, "unterminated quoted value (no closing '\"')");
-		if (*s == '\\' && s[1] != '"' && s[1] != '\\')
-			return perr(ps, -EINVAL, "bad escape in quoted value (only \\\" and \\\\)");
-		out[n++] = *s == '\\' ? *++s : *s;
-	}
-	out[n] = '\0';
-	for (s++; is_space(*s); s++)
-		;
-	if (*s && *s != '#' && *s != ';')
-		return perr(ps, -EINVAL, "text after the closing quote");
-	return 0;
 }
 
 static int set_client(pstate *ps, const char *name, const char *secret)
@@ -1034,33 +981,12 @@ static int set_client(pstate *ps, const char *name, const char *secret)
 	return nl->name && nl->secret ? 0 : perr(ps, -ENOMEM, "out of memory");
 }
 
-static int parse_line(pstate *ps, const char *line, size_t n)
+/* key = val (the lexer's; quoted: val was written in quotes). */
+static int set_key(pstate *ps, const char *key, char *val, int quoted)
 {
-	char buf[CFG_MAX_LINE + 1], val[CFG_MAX_LINE + 1], why[256], shown[52], *p, *eq, *key;
-	int quoted, r, ki;
+	char why[256], shown[52];
+	int r, ki;
 
-	if (n && line[n - 1] == '\r')
-		n--;
-	if (n > CFG_MAX_LINE)
-		return perr(ps, -EINVAL, "line longer than %u bytes", CFG_MAX_LINE);
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-			return perr(ps, -EINVAL, "control character 0x%02x at column %zu",
-			            (unsigned char)line[i], i + 1);
-	memcpy(buf, line, n);
-	buf[n] = '\0';
-	p = trim(buf);
-	if (!*p || *p == '#' || *p == ';')
-		return 0;
-	if (*p == '[')
-		return parse_section(ps, p);
-	if (!(eq = strchr(p, '=')))
-		return perr(ps, -EINVAL, "malformed line (expected 'key = value' or '[section]')");
-	*eq = '\0';
-	if (!*(key = trim(p)))
-		return perr(ps, -EINVAL, "malformed line (no key before '=')");
-	if ((r = parse_value(ps, eq + 1, val, &quoted)) < 0)
-		return r;
 	if (ps->sect < 0)
 		return perr(ps, -EINVAL, "'%.64s' outside any section (put a [section] line "
 		            "above it)", key);
@@ -1161,10 +1087,11 @@ static int check_cross(pstate *ps)
 int cfg_parse(const char *text, size_t len, const char *name, bks_cfg *out, bks_err *e)
 {
 	pstate ps = {.c = out, .e = e, .name = name ? name : "config", .sect = -1};
-	size_t pos = 0;
+	ini *lx = NULL;
 	int r;
 
-	if (defaults(out) < 0 || !(out->source = strdup(ps.name))) {
+	if (defaults(out) < 0 || !(out->source = strdup(ps.name)) ||
+	    !(lx = malloc(sizeof(*lx)))) {
 		r = perr(&ps, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1173,62 +1100,42 @@ int cfg_parse(const char *text, size_t len, const char *name, bks_cfg *out, bks_
 		         CFG_MAX_FILE);
 		goto fail;
 	}
-	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
-		pos = 3; /* the UTF-8 byte order mark some editors write */
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - text) : len;
-		ps.line++;
-		if ((r = parse_line(&ps, text + pos, end - pos)) < 0)
+	ini_init(lx, text, len, ps.name, e);
+	while ((r = ini_next(lx)) > 0) {
+		ps.line = (int)lx->line;
+		r = r == INI_SECTION ? set_section(&ps, lx->name)
+		                     : set_key(&ps, lx->key, lx->value, lx->quoted);
+		if (r < 0)
 			goto fail;
-		pos = end + 1;
 	}
-	if ((r = check_cross(&ps)) == 0)
-		return 0;
+	if (r == 0 && (r = check_cross(&ps)) == 0)
+		goto wipe;
 fail:
 	cfg_free(out);
+wipe:
+	ini_wipe(lx);
+	free(lx);
 	return r;
 }
 
 int cfg_load(const char *path, bks_cfg *out, bks_err *e)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n = 1;
-	int fd, r;
+	char *buf;
+	size_t len;
+	mode_t mode;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) < 0) {
-		r = -errno;
-		bks_fail(e, r, "%s: %s: %s", path, fd < 0 ? "open" : "stat", strerror(-r));
-		goto close_fd;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = bks_fail(e, -EINVAL, "%s: not a regular file", path);
-		goto close_fd;
-	}
-	/* Read up to one byte past the limit, so a file that grows meanwhile is caught. */
-	if (!(buf = malloc(CFG_MAX_FILE + 1))) {
-		r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
-		goto close_fd;
-	}
-	while (len <= CFG_MAX_FILE && n != 0) {
-		if ((n = read(fd, buf + len, CFG_MAX_FILE + 1 - len)) < 0 && errno != EINTR) {
-			r = -errno;
-			bks_fail(e, r, "%s: read: %s", path, strerror(-r));
-			goto free_buf;
-		}
-		len += n > 0 ? (size_t)n : 0;
-	}
+	if ((r = ini_read_file(path, CFG_MAX_FILE, &buf, &len, &mode, e)) < 0)
+		return r;
 	if ((r = cfg_parse(buf, len, path, out, e)) < 0)
 		goto free_buf;
 	/* The daemon logs this; the file still loads (refusing would stop a restart). */
 	if ((out->nclients || out->napi_tokens || out->admin_password[0]) &&
-	    (st.st_mode & (S_IRGRP | S_IROTH))) {
+	    (mode & (S_IRGRP | S_IROTH))) {
 		char *w;
 		if (asprintf(&w, "%s holds secrets and is readable by group or others (mode "
-		             "%04o): chmod 600 it", path, (unsigned)(st.st_mode & 07777)) < 0) {
+		             "%04o): chmod 600 it", path, (unsigned)(mode & 07777)) < 0) {
 			cfg_free(out);
 			r = bks_fail(e, -ENOMEM, "%s: out of memory", path);
 		} else {
@@ -1236,10 +1143,8 @@ int cfg_load(const char *path, bks_cfg *out, bks_err *e)
 		}
 	}
 free_buf:
+	explicit_bzero(buf, len);
 	free(buf);
-close_fd:
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 

@@ -32,7 +32,7 @@
 
 #define CFG_DEFAULT_PATH "/etc/bkstor/bkstord.conf"
 #define CFG_MAX_FILE (1u << 20)  /* bytes in a config file */
-#define CFG_MAX_LINE 4096u       /* bytes in one line, without its newline */
+#define CFG_MAX_LINE 4096u       /* bytes in one line, without its newline (common/ini.h) */
 #define CFG_MAX_PATH 1024u       /* bytes in a path value */
 #define CFG_HOST_MAX 48          /* "255.255.255.255", an IPv6 literal, "localhost" */
 

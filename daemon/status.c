@@ -10,33 +10,25 @@
 #include "daemon/iscsi.h"
 #include "daemon/nfs.h"
 #include "daemon/repl.h"
+#include "dedup/store_json.h"
 #include "storage/arr_json.h"
 
+/* The store's counters (dedup/store_json.c, the same keys as bkstorctl store stats)
+ * and what the array's geometry turns into bytes. */
 static void capacity_json(json *j, const store_stats *st, const arr_status *as,
                           uint32_t row_bytes)
 {
 	json_obj_begin(j, "capacity");
-	json_uint(j, "logical_bytes", st->logical_bytes);
-	json_uint(j, "physical_bytes", st->physical_bytes);
+	store_stats_json(j, st);
 	json_uint(j, "free_bytes", st->rows_free * (uint64_t)row_bytes);
 	json_uint(j, "total_bytes", as->capacity_bytes);
 	/* The rows kept for commits, the collector and deletes (docs/api.md): new data
 	 * gets only what is above them. */
-	json_uint(j, "rows_free", st->rows_free);
-	json_uint(j, "rows_reserved", st->rows_reserved);
 	json_uint(j, "available_bytes", (st->rows_free > st->rows_reserved
 	                                     ? st->rows_free - st->rows_reserved : 0) *
 	                                    (uint64_t)row_bytes);
-	json_bool(j, "full", st->full);
 	if (st->full)
 		json_str(j, "full_action", APPL_FULL_ACTION);
-	json_double(j, "dedup_ratio", st->dedup_ratio);
-	json_double(j, "compression_ratio", st->compression_ratio);
-	json_uint(j, "objects", st->objects);
-	json_uint(j, "unique_chunks", st->unique_chunks);
-	json_uint(j, "stored_bytes", st->stored_bytes);
-	json_double(j, "live_fraction", st->live_fraction);
-	json_uint(j, "index_ram_bytes", st->index_ram_bytes);
 	json_obj_end(j);
 }
 
@@ -66,16 +58,7 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_obj_begin(j, NULL);
 	json_str(j, "kind", "verify");
 	json_str(j, "state", st_name[v->state]);
-	json_uint(j, "objects", v->objects_total);
-	json_uint(j, "objects_done", v->rep.objects);
-	json_uint(j, "chunks_checked", v->rep.chunks_checked);
-	json_uint(j, "chunks_bad", v->rep.chunks_bad);
-	json_uint(j, "objects_damaged", v->rep.objects_damaged);
-	json_arr_begin(j, "damaged");
-	for (uint64_t i = 0; i < BKS_MIN(v->rep.objects_damaged, (uint64_t)16); i++)
-		json_uint(j, NULL, v->rep.damaged_ids[i]);
-	json_arr_end(j);
-	json_uint(j, "repaired", v->rep.repaired);
+	store_verify_json(j, &v->rep, v->objects_total);
 	json_uint(j, "started_ns", v->started_ns);
 	json_uint(j, "finished_ns", v->finished_ns);
 	json_obj_end(j);

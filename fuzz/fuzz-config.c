@@ -9,6 +9,8 @@
  *    equal configuration (cfg_reload_diff finds no change). */
 #include <config.h>
 
+#include "fuzz/fuzz.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,24 +20,6 @@
 #include "common/bks.h"
 #include "daemon/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define NEED(cond)                                                                  \
-	do {                                                                            \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz-config: property failed: %s\n", #cond);          \
-			abort();                                                                \
-		}                                                                           \
-	} while (0)
-
-static int printable(const char *s)
-{
-	for (; *s; s++)
-		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
 static void check_bounds(const bks_cfg *c)
@@ -43,15 +27,15 @@ static void check_bounds(const bks_cfg *c)
 	const char *strs[] = {c->array_name, c->api_socket, c->tls_cert, c->tls_key,
 	                      c->admin_password, c->pidfile, c->source};
 	for (size_t i = 0; i < BKS_ARRAY_SIZE(strs); i++)
-		NEED(strs[i] && printable(strs[i]));
+		NEED(strs[i] && fuzz_printable(strs[i]));
 	NEED(c->array_name[0] && strlen(c->array_name) < 64);
 	NEED(c->ndisks >= 0 && c->ndisks <= CFG_MAX_DISKS && !c->disks == !c->ndisks);
 	NEED(c->nspares >= 0 && c->nspares <= CFG_MAX_SPARES && !c->spares == !c->nspares);
 	NEED(c->ndisks > 0 || c->demo);
 	for (int i = 0; i < c->ndisks; i++)
-		NEED(c->disks[i][0] == '/' && printable(c->disks[i]));
+		NEED(c->disks[i][0] == '/' && fuzz_printable(c->disks[i]));
 	for (int i = 0; i < c->nspares; i++)
-		NEED(c->spares[i][0] == '/' && printable(c->spares[i]));
+		NEED(c->spares[i][0] == '/' && fuzz_printable(c->spares[i]));
 	NEED(pow2(c->strip_size) && c->strip_size >= 65536 && c->strip_size <= 1u << 20);
 	NEED(c->io_err_limit >= 1 && c->cksum_err_limit >= 1 && c->err_window_s >= 1);
 	NEED(!c->bg_max_rate || (c->bg_min_rate && c->bg_min_rate <= c->bg_max_rate));

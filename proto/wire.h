@@ -17,7 +17,7 @@
  *      at the first WIRE_HDR_LEN bytes). The header check bounds the payload (type
  *      known, length within the type's limits and max_payload) BEFORE anything reads
  *      or buffers it: check the type against the connection state at this point.
- *   2. read h.len payload bytes, then wire_msg_decode() (or the type's own decoder).
+ *   2. read h.len payload bytes, then wire_msg_decode().
  *   wire_frame_decode() does both over a buffer that may hold a whole frame.
  *
  * Writing frames: every wire_X_encode() writes a WHOLE frame (header + payload) into
@@ -370,49 +370,30 @@ int wire_msg_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_msg *m);
 int wire_frame_decode(const uint8_t *buf, size_t len, size_t max_payload, wire_hdr *h,
                       wire_msg *m, bks_err *e);
 
-/* Per-type decoders (payload only) and encoders (whole frame). */
-int wire_hello_decode(const uint8_t *p, size_t n, wire_hello *out, bks_err *e);
+/* Per-type encoders (whole frame); wire_msg_decode decodes every type. */
 int wire_hello_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_hello *m);
-int wire_auth_decode(const uint8_t *p, size_t n, wire_auth *out, bks_err *e);
 int wire_auth_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_auth *m);
-int wire_auth_ok_decode(const uint8_t *p, size_t n, wire_auth_ok *out, bks_err *e);
 int wire_auth_ok_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_auth_ok *m);
-int wire_error_decode(const uint8_t *p, size_t n, wire_error *out, bks_err *e);
 int wire_error_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_error *m);
 /* ERROR from an errno value and a printf message (truncated to WIRE_TEXT_MAX). */
 int wire_error_encodef(uint8_t *buf, size_t cap, uint32_t tag, int err, const char *fmt,
                        ...) __attribute__((format(printf, 5, 6)));
-int wire_put_decode(const uint8_t *p, size_t n, wire_put *out, bks_err *e);
 int wire_put_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_put *m);
-int wire_put_ok_decode(const uint8_t *p, size_t n, wire_put_ok *out, bks_err *e);
 int wire_put_ok_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_put_ok *m);
-int wire_get_decode(const uint8_t *p, size_t n, wire_get *out, bks_err *e);
 int wire_get_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_get *m);
-int wire_get_ok_decode(const uint8_t *p, size_t n, wire_get_ok *out, bks_err *e);
 int wire_get_ok_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_get_ok *m);
 /* type: WIRE_STAT, WIRE_LIST, WIRE_MKDIR or WIRE_DELETE. */
-int wire_pathreq_decode(uint8_t type, const uint8_t *p, size_t n, wire_pathreq *out,
-                        bks_err *e);
 int wire_pathreq_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t tag,
                         const wire_pathreq *m);
-int wire_rename_decode(const uint8_t *p, size_t n, wire_rename *out, bks_err *e);
 int wire_rename_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_rename *m);
-int wire_attr_decode(const uint8_t *p, size_t n, wire_attr *out, bks_err *e);
 int wire_attr_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_attr *m);
-int wire_end_decode(const uint8_t *p, size_t n, wire_end *out, bks_err *e);
 int wire_end_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_end *m);
-int wire_status_ok_decode(const uint8_t *p, size_t n, wire_status_ok *out, bks_err *e);
-int wire_status_ok_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_status_ok *m);
 /* PING, PONG, LIST_END: one u64. */
-int wire_u64_decode(uint8_t type, const uint8_t *p, size_t n, wire_u64 *out, bks_err *e);
 int wire_u64_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t tag, uint64_t v);
 /* OK, STATUS: no payload. */
 int wire_empty_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t tag);
-/* DATA, CHUNK (copies the bytes; for large ones prefer wire_hdr_encode + writev). */
-int wire_bytes_decode(uint8_t type, const uint8_t *p, size_t n, wire_bytes *out,
-                      bks_err *e);
-int wire_bytes_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t tag,
-                      const void *data, uint32_t len);
+/* DATA, CHUNK: wire_msg_encode copies the bytes; for large ones prefer wire_hdr_encode
+ * + writev. */
 
 /* LIST_ITEMS. The server fills a frame entry by entry:
  *     wire_items_begin(&b, buf, cap, tag);
@@ -430,7 +411,6 @@ void wire_items_begin(wire_items_builder *b, uint8_t *buf, size_t cap, uint32_t 
 int wire_items_add(wire_items_builder *b, const wire_entry *ent);
 /* The frame's length, or -EINVAL when no entry was added. */
 int wire_items_finish(wire_items_builder *b);
-int wire_items_decode(const uint8_t *p, size_t n, wire_items *out, bks_err *e);
 /* Iterate a decoded LIST_ITEMS: *pos starts at 0; returns 1 with *out filled (name a
  * view into the payload), 0 after the last entry. */
 int wire_items_next(const wire_items *it, size_t *pos, wire_entry *out);

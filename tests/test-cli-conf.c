@@ -93,7 +93,7 @@ static void test_parse_refusals(void)
 	refuse(__LINE__, "colour = blue\n", 1, "unknown key 'colour'");
 	refuse(__LINE__, "name = a\n\nname = b\n", 3, "given twice (first on line 1)");
 	refuse(__LINE__, "[daemon]\n", 1, "unknown section [daemon]");
-	refuse(__LINE__, "[client\n", 1, "unknown section");
+	refuse(__LINE__, "[client\n", 1, "malformed section header");
 	refuse(__LINE__, "just words\n", 1, "expected 'key = value'");
 	refuse(__LINE__, "name =\n", 1, "name has no value");
 	refuse(__LINE__, "name = # nothing\n", 1, "has no value");
@@ -121,7 +121,7 @@ static void test_parse_refusals(void)
 
 	client_conf_defaults(&c);
 	int r = client_conf_parse(nul, sizeof(nul) - 1, "t.conf", &c, &e);
-	CHECK(r == -EINVAL && strstr(e.msg, "t.conf:2: a NUL byte"), "NUL: %s", e.msg);
+	CHECK(r == -EINVAL && strstr(e.msg, "t.conf:2: control character 0x00"), "NUL: %s", e.msg);
 	char *big = malloc(5000);
 	memset(big, 'a', 4999);
 	big[4999] = 0;

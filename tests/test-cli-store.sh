@@ -21,8 +21,27 @@ check "store create twice" 1 "$ctl" store create $disks
 check "store stats --json" 0 "$ctl" store stats --json $disks
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["objects"]==0 and d["rows_total"]>0' "$dir/out"; then
 	ok "stats: 0 objects, rows counted"; else bad "stats json"; fi
+cp "$dir/out" "$dir/stats.json"
 # shellcheck disable=SC2086
 check "store verify" 0 "$ctl" store verify $disks
+# shellcheck disable=SC2086
+check "store verify --json" 0 "$ctl" store verify --json $disks
+cp "$dir/out" "$dir/verify.json"
+# The same writers serve the daemon (dedup/store_json.c): every key bkstorctl writes
+# is one docs/api.md gives the status "capacity" and the verify job, and the other way
+# round for the verify job.
+if python3 - "$dir/stats.json" "$dir/verify.json" "${top_srcdir:-.}/docs/api.md" <<'PY'
+import json, re, sys
+stats, verify = (set(json.load(open(f))) for f in sys.argv[1:3])
+doc = open(sys.argv[3]).read()
+cap = set(re.findall(r'"(\w+)":', re.search(r'"capacity": \{(.*?)\}', doc, re.S).group(1)))
+job = re.search(r'`\{"kind": "verify",(.*?)\}`', doc, re.S).group(1)
+job = set(re.findall(r'"(\w+)"', job)) - {"state", "started_ns", "finished_ns"}
+bad = sorted(stats - cap) + sorted(verify ^ job)
+if bad:
+    sys.exit("keys that differ: %s" % bad)
+PY
+then ok "store stats/verify --json keys are the API's"; else bad "store stats/verify --json keys"; fi
 # shellcheck disable=SC2086
 check "store rebuild-index --json" 0 "$ctl" store rebuild-index --json $disks
 check "store stats without disks" 2 "$ctl" store stats

@@ -292,23 +292,20 @@ def func(text, name):
 URL = r'"(/api/[^"]*)"'
 routes = set()   # (method, path)
 placed = set()   # literals the rules below account for
-disp = func(api_c, "api_dispatch")
-getcond = disp[disp.index("shutting_down"):disp.index("if (!get)")]
-for u in re.findall(URL, getcond):
-    routes.add(("GET", u))
+# daemon/api.c's route table: {R_GET|R_POST|R_ANY, flags, "PATH", handler}.
+table = re.search(r"\broutes\[\] = \{(.*?)\n\};", api_c, re.S)
+if not table:
+    raise SystemExit("FAIL - test-docs.sh: the route table of daemon/api.c not found")
+for m, u in re.findall(r'\{R_(GET|POST|ANY), [^,]+, "(/api/[^"]*)"', table.group(1)):
     placed.add(u)
-for u in re.findall(URL, func(api_c, "is_post_endpoint")):
-    placed.add(u)
-    if u.endswith("/"):  # a prefix: post_disk's actions follow it
-        for op in re.findall(r'!strcmp\(op, "([a-z-]+)"\)', func(api_c, "post_disk")):
-            routes.add(("POST", u + op))
+    if m == "ANY":
+        continue  # the handler tells the methods apart (the LUNs, below)
+    if u.endswith("/"):  # a prefix: post_disk_op's actions follow it
+        for op in re.findall(r'!strcmp\(op, "([a-z-]+)"\)', func(api_c, "post_disk_op")):
+            routes.add((m, u + op))
     else:
-        routes.add(("POST", u))
-for u in re.findall(r'strcmp\(url, "(/api/[^"]*)"\) && !strcmp\(method, "POST"\)',
-                    func(api_c, "handle")):
-    routes.add(("POST", u))
-    placed.add(u)
-# LUNs (daemon/api_lun.c, called from api_dispatch): the routes its header comment
+        routes.add((m, u))
+# LUNs (daemon/api_lun.c, the table's R_ANY routes): the routes its header comment
 # lists, one "METHOD /api/v1/luns[/NAME]" a line.
 lun_c = rd("daemon/api_lun.c")
 for m, u in re.findall(r"\n \*\s+(GET|POST|DELETE)\s+(/api/v1/luns(?:/NAME)?)\s", lun_c):
