@@ -156,5 +156,7 @@ int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
 int cmd_repl_status(cli_ctx *c, int argc, char **argv);
 int cmd_repl_token(cli_ctx *c, int argc, char **argv);
 int cmd_repl_pair(cli_ctx *c, int argc, char **argv);
+int cmd_repl_promote(cli_ctx *c, int argc, char **argv);
+int cmd_repl_reseed(cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_H */

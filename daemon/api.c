@@ -45,6 +45,8 @@ static const char *code_name(int err)
 	case EROFS: return "EROFS";
 	case ENOTSUP: return "ENOTSUP";
 	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ENOTEMPTY: return "ENOTEMPTY";
 	default: return "EIO";
 	}
 }
@@ -629,8 +631,9 @@ void api_dispatch(api *a, struct MHD_Connection *conn, const char *url, const ch
 	}
 }
 
-/* POST /api/v1/repl/token and /api/v1/repl/pair (Unix socket only: the token is a
- * secret, and pairing decides whom this appliance trusts). Pairing connects to the
+/* POST /api/v1/repl/token, /pair, /promote and /reseed (Unix socket only: the token
+ * is a secret, pairing and reseeding decide whom this appliance trusts, promotion
+ * whom it takes files from). Pairing connects to the
  * twin from this thread (bounded by the connect and handshake timeouts). */
 static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 {
@@ -644,6 +647,17 @@ static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 	int r;
 	if (!strcmp(url, "/api/v1/repl/token")) {
 		r = repl_api_token(a->ap->repl, &rp->j, &e);
+	} else if (!strcmp(url, "/api/v1/repl/promote")) {
+		r = repl_api_promote(a->ap->repl, &rp->j, &e);
+	} else if (!strcmp(url, "/api/v1/repl/reseed")) {
+		const char *addr = jsonp_get_str(b, "address", NULL);
+		int force = 0;
+		if (jsonp_get(b, "force"))
+			jsonp_get_bool(b, "force", &force);
+		r = addr ? repl_api_reseed(a->ap->repl, addr, jsonp_get_str(b, "token", NULL),
+		                           jsonp_get_str(b, "fingerprint", NULL), force,
+		                           jsonp_get_str(b, "return_address", NULL), &rp->j, &e)
+		         : bks_fail(&e, -EINVAL, "field 'address' (HOST:PORT) is required");
 	} else {
 		const char *addr = jsonp_get_str(b, "address", NULL);
 		r = addr ? repl_api_pair(a->ap->repl, addr, jsonp_get_str(b, "token", NULL),
@@ -658,8 +672,8 @@ static void post_repl(api *a, const char *url, struct req *rq, reply *rp)
 		free(rp->buf);
 		rp->buf = NULL;
 		rp->f = NULL;
-		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN : 0, r, "%s",
-		            bks_errmsg(&e, r));
+		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN
+		                : r == -ENOTEMPTY ? MHD_HTTP_CONFLICT : 0, r, "%s", bks_errmsg(&e, r));
 	}
 }
 
@@ -688,6 +702,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else if (!strcmp(url, "/api/v1/repl/token") && !strcmp(method, "POST")) {
 		post_repl(a, url, rq, &rp);
 	} else if (!strcmp(url, "/api/v1/repl/pair") && !strcmp(method, "POST")) {
+		post_repl(a, url, rq, &rp);
+	} else if (!strcmp(url, "/api/v1/repl/promote") && !strcmp(method, "POST")) {
+		post_repl(a, url, rq, &rp);
+	} else if (!strcmp(url, "/api/v1/repl/reseed") && !strcmp(method, "POST")) {
 		post_repl(a, url, rq, &rp);
 	} else {
 		api_dispatch(a, conn, url, method, rq, &rp, &allow);
