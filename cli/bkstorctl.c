@@ -104,6 +104,13 @@ static const cli_cmd commands[] = {
 	 "issue a one-time pairing token (on the twin) and show its fingerprint", cmd_repl_token},
 	{"repl", "pair", "HOST:PORT --token TOKEN [--yes FINGERPRINT] [--api SOCKET]",
 	 "pair with the twin at HOST:PORT: both pin each other's certificate", cmd_repl_pair},
+	{"repl", "promote", "[--yes] [--api SOCKET]",
+	 "make this twin writable; it refuses its old source from now on", cmd_repl_promote},
+	{"repl", "reseed",
+	 "HOST:PORT --token TOKEN [--yes FINGERPRINT] [--force] [--address HOST:PORT] "
+	 "[--api SOCKET]",
+	 "copy this survivor onto the new appliance at HOST:PORT, which takes the lost one's "
+	 "name and id", cmd_repl_reseed},
 	{"store", "create", "DISK...",
 	 "create an empty dedup store on the array on DISKs", cmd_store_create},
 	{"store", "stats", "DISK...",

@@ -161,5 +161,7 @@ int cmd_repl_set(cli_ctx *c, int argc, char **argv);
  * "disabled"): role, twin, state, lag, rate; for `bkstorctl status`. */
 struct jsonp_val;
 void cli_repl_line(const struct jsonp_val *repl, char *out, size_t cap);
+int cmd_repl_promote(cli_ctx *c, int argc, char **argv);
+int cmd_repl_reseed(cli_ctx *c, int argc, char **argv);
 
 #endif /* BKS_CLI_H */

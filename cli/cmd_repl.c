@@ -1,5 +1,6 @@
-/* cli/cmd_repl.c: bkstorctl repl status | set | token | pair (docs/cli.md), through the
- * control API of the local bkstord (docs/api.md "Replication").
+/* cli/cmd_repl.c: bkstorctl repl status | set | token | pair | promote | reseed
+ * (docs/cli.md), through the control API of the local bkstord (docs/api.md
+ * "Replication").
  *
  * Pairing, on the two appliances:
  *   twin$   bkstorctl repl token          -> a one-time token and the twin's fingerprint
@@ -22,19 +23,29 @@
 #include "common/json.h"
 #include "common/jsonp.h"
 
-enum { O_API = 1, O_CLIENT, O_TOKEN, O_YES };
+enum { O_API = 1, O_CLIENT, O_TOKEN, O_YES, O_FORCE, O_ADDRESS, O_CONFIRM };
 
 typedef struct rcmd {
 	cli_ctx *c;
-	const char *api, *client, *token, *yes;
-	int npos;
+	const char *api, *client, *token, *yes, *address;
+	int npos, force, confirm;
 	http_target t;
 } rcmd;
 
+static const cli_opt std_opts[] = {{"--api", 1, O_API}, {"--client", 1, O_CLIENT},
+                                   {"--token", 1, O_TOKEN}, {"--yes", 1, O_YES}, {0}};
+
+static int rcmd_init_opts(rcmd *d, cli_ctx *c, int argc, char **argv, int npos,
+                          const cli_opt *opts);
+
 static int rcmd_init(rcmd *d, cli_ctx *c, int argc, char **argv, int npos)
 {
-	static const cli_opt opts[] = {{"--api", 1, O_API}, {"--client", 1, O_CLIENT},
-	                               {"--token", 1, O_TOKEN}, {"--yes", 1, O_YES}, {0}};
+	return rcmd_init_opts(d, c, argc, argv, npos, std_opts);
+}
+
+static int rcmd_init_opts(rcmd *d, cli_ctx *c, int argc, char **argv, int npos,
+                          const cli_opt *opts)
+{
 	cli_args p;
 	const char *val;
 	char warn[1200];
@@ -49,6 +60,9 @@ static int rcmd_init(rcmd *d, cli_ctx *c, int argc, char **argv, int npos)
 		case O_CLIENT: d->client = val; break;
 		case O_TOKEN: d->token = val; break;
 		case O_YES: d->yes = val; break;
+		case O_FORCE: d->force = 1; break;
+		case O_ADDRESS: d->address = val; break;
+		case O_CONFIRM: d->confirm = 1; break;
 		}
 	}
 	if (id < 0)
@@ -151,7 +165,7 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 {
 	rcmd d;
 	client_reply rp;
-	char b1[200], b2[200], sz[32];
+	char b1[200], b2[200], b3[80], b4[80], sz[32];
 	int r = rcmd_init(&d, c, argc, argv, 0);
 	if (r || (r = call(&d, "GET", "/api/v1/repl", NULL, &rp)))
 		return r;
@@ -167,7 +181,8 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		int paired = 0;
 		double secs = 0;
 		jsonp_get_bool(o, "paired", &paired);
-		printf("appliance:   %s\n", s(o, "appliance_id", b1, sizeof(b1)));
+		printf("appliance:   %s (%s)\n", s(o, "name", b2, sizeof(b2)),
+		       s(o, "appliance_id", b1, sizeof(b1)));
 		printf("certificate: SHA-256 %s\n", s(o, "fingerprint", b1, sizeof(b1)));
 		printf("role:        %s, %s\n", s(o, "role", b1, sizeof(b1)), s(o, "state", b2, sizeof(b2)));
 		if (paired)
@@ -198,6 +213,15 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 			                               : "(no byte limit)",
 			       al ? "; PAST IT NOW" : "");
 		}
+		if (jsonp_get_str(o, "peer_name", NULL))
+			printf("twin name:   %s\n", s(o, "peer_name", b1, sizeof(b1)));
+		if (jsonp_get_str(o, "read_only_reason", NULL))
+			printf("read-only:   %s\n", s(o, "read_only_reason", b1, sizeof(b1)));
+		const jsonp_val *rs = jsonp_get(o, "reseed");
+		if (rs && jsonp_get_str(rs, "phase", NULL))
+			printf("reseed:      %s; then the new appliance is %s (appliance %s), the %s\n",
+			       s(rs, "phase", b1, sizeof(b1)), s(rs, "takes_name", b2, sizeof(b2)),
+			       s(rs, "takes_id", b3, sizeof(b3)), s(rs, "new_role", b4, sizeof(b4)));
 		if (jsonp_get_str(o, "last_error", NULL))
 			printf("last error:  %s\n", s(o, "last_error", b1, sizeof(b1)));
 		if (lag) {
@@ -355,4 +379,137 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 		       s(rp.root, "peer_id", b1, sizeof(b1)), addr, fp);
 	client_reply_free(&rp);
 	return r ? r : CLI_OK;
+}
+
+/* Ask on the terminal; 1 when the answer is yes. */
+static int ask(const char *question)
+{
+	char ans[16];
+	fprintf(stderr, "%s [y/N] ", question);
+	return isatty(STDIN_FILENO) && fgets(ans, sizeof(ans), stdin) &&
+	       (ans[0] == 'y' || ans[0] == 'Y');
+}
+
+int cmd_repl_promote(cli_ctx *c, int argc, char **argv)
+{
+	static const cli_opt opts[] = {{"--api", 1, O_API}, {"--yes", 0, O_CONFIRM}, {0}};
+	rcmd d;
+	client_reply rp;
+	char b1[300], b2[300];
+	int r = rcmd_init_opts(&d, c, argc, argv, 0, opts);
+	if (r)
+		return r;
+	if (!d.confirm) {
+		/* Who is the source? The admin must know that it is lost, not only silent. */
+		if ((r = call(&d, "GET", "/api/v1/repl", NULL, &rp)))
+			return r;
+		const jsonp_val *o = jsonp_get(rp.root, "repl");
+		fprintf(stderr, "This twin takes files from %s (appliance %s).\n"
+		        "Promoted, it takes client writes and refuses that source from now on;\n"
+		        "the deletes it is holding back are dropped (the files stay).\n",
+		        o ? s(o, "peer_name", b1, sizeof(b1)) : "-",
+		        o ? s(o, "peer_id", b2, sizeof(b2)) : "-");
+		client_reply_free(&rp);
+		if (!ask("Promote this appliance?")) {
+			cli_err(c, "repl promote: not confirmed; nothing changed (scripts: --yes)");
+			return CLI_FAIL;
+		}
+	}
+	if ((r = call(&d, "POST", "/api/v1/repl/promote", "{}", &rp)))
+		return r;
+	if (c->json) {
+		r = print_json(rp.root);
+	} else {
+		printf("promoted: this appliance takes writes; replication from %s is refused\n",
+		       s(rp.root, "old_source", b1, sizeof(b1)));
+		uint64_t n = u(rp.root, "deletes_dropped");
+		if (n)
+			printf("%llu held-back delete%s dropped (the files stay): see %s\n",
+			       (unsigned long long)n, n == 1 ? "" : "s",
+			       s(rp.root, "dropped_list", b2, sizeof(b2)));
+		r = CLI_OK;
+	}
+	client_reply_free(&rp);
+	return r;
+}
+
+/* {"address", "token", "fingerprint", "force", "return_address"}; NULLs left out. */
+static char *reseed_body(const char *addr, const char *token, const char *fp, int force,
+                         const char *back)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json j;
+	if (!f)
+		return NULL;
+	json_init(&j, f, 0);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "address", addr);
+	if (token)
+		json_str(&j, "token", token);
+	if (fp)
+		json_str(&j, "fingerprint", fp);
+	json_bool(&j, "force", force);
+	if (back)
+		json_str(&j, "return_address", back);
+	json_obj_end(&j);
+	json_finish(&j);
+	fclose(f);
+	return buf;
+}
+
+int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
+{
+	static const cli_opt opts[] = {{"--api", 1, O_API}, {"--token", 1, O_TOKEN},
+	                               {"--yes", 1, O_YES}, {"--force", 0, O_FORCE},
+	                               {"--address", 1, O_ADDRESS}, {0}};
+	rcmd d;
+	client_reply rp;
+	char fp[200], b1[200], b2[200], q[400];
+	int r = rcmd_init_opts(&d, c, argc, argv, 1, opts);
+	if (r)
+		return r;
+	const char *addr = argv[0];
+	if (!d.token)
+		return cli_usage(c, "repl reseed: --token TOKEN is needed (run `bkstorctl repl "
+		                 "token` on the new appliance)");
+	if (d.yes) {
+		snprintf(fp, sizeof(fp), "%s", d.yes);
+	} else {
+		char *body = reseed_body(addr, NULL, NULL, 0, NULL);
+		if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
+			free(body);
+			return body ? r : CLI_FAIL;
+		}
+		free(body);
+		s(rp.root, "fingerprint", fp, sizeof(fp));
+		client_reply_free(&rp);
+		snprintf(q, sizeof(q), "The new appliance at %s presents the certificate\n  SHA-256 "
+		         "%s\nIs this the fingerprint `bkstorctl repl token` printed there?", addr, fp);
+		if (!ask(q)) {
+			cli_err(c, "repl reseed: not confirmed; nothing changed (scripts: --yes "
+			        "FINGERPRINT)");
+			return CLI_FAIL;
+		}
+	}
+	char *body = reseed_body(addr, d.token, fp, d.force, d.address);
+	if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
+		free(body);
+		return body ? r : CLI_FAIL;
+	}
+	free(body);
+	if (c->json) {
+		r = print_json(rp.root);
+	} else {
+		printf("reseeding %s (SHA-256 %s): it receives everything from this appliance,\n"
+		       "then takes over as %s (appliance %s) and becomes the %s.\n"
+		       "Follow it with: bkstorctl repl status\n", addr, fp,
+		       s(rp.root, "takes_name", b1, sizeof(b1)), s(rp.root, "takes_id", b2, sizeof(b2)),
+		       !strcmp(s(rp.root, "then", q, sizeof(q)), "source")
+		           ? "source (this appliance its twin again)" : "twin");
+		r = CLI_OK;
+	}
+	client_reply_free(&rp);
+	return r;
 }

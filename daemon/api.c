@@ -45,6 +45,8 @@ static const char *code_name(int err)
 	case EROFS: return "EROFS";
 	case ENOTSUP: return "ENOTSUP";
 	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ENOTEMPTY: return "ENOTEMPTY";
 	default: return "EIO";
 	}
 }
@@ -591,10 +593,11 @@ static void get_throughput(api *a, reply *rp)
 	free(in);
 }
 
-/* POST /api/v1/repl/token, /api/v1/repl/pair and /api/v1/repl/set (Unix socket only:
- * the token is a secret, pairing decides whom this appliance trusts, and set rewrites
- * the configuration file). Pairing connects to the twin from this thread (bounded by
- * the connect and handshake timeouts). */
+/* POST /api/v1/repl/token, /pair, /set, /promote and /reseed (Unix socket only: the
+ * token is a secret, pairing and reseeding decide whom this appliance trusts,
+ * promotion whom it takes files from, and set rewrites the configuration file).
+ * Pairing and reseeding connect to the twin from this thread (bounded by the connect
+ * and handshake timeouts). */
 static void post_repl(const call *c)
 {
 	bks_err e = {0};
@@ -611,6 +614,18 @@ static void post_repl(const call *c)
 		r = key && val ? repl_api_set(rl, key, val, &rp->j, &e)
 		               : bks_fail(&e, -EINVAL, "fields 'key' and 'value' (strings) are "
 		                          "required");
+	} else if (!strcmp(c->url, "/api/v1/repl/promote")) {
+		r = repl_api_promote(rl, &rp->j, &e);
+	} else if (!strcmp(c->url, "/api/v1/repl/reseed")) {
+		const jsonp_val *b = c->body;
+		const char *addr = jsonp_get_str(b, "address", NULL);
+		int force = 0;
+		if (jsonp_get(b, "force"))
+			jsonp_get_bool(b, "force", &force);
+		r = addr ? repl_api_reseed(rl, addr, jsonp_get_str(b, "token", NULL),
+		                           jsonp_get_str(b, "fingerprint", NULL), force,
+		                           jsonp_get_str(b, "return_address", NULL), &rp->j, &e)
+		         : bks_fail(&e, -EINVAL, "field 'address' (HOST:PORT) is required");
 	} else {
 		const char *addr = jsonp_get_str(c->body, "address", NULL);
 		r = addr ? repl_api_pair(rl, addr, jsonp_get_str(c->body, "token", NULL),
@@ -624,8 +639,8 @@ static void post_repl(const call *c)
 		free(rp->buf);
 		rp->buf = NULL;
 		rp->f = NULL;
-		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN : 0, r, "%s",
-		            bks_errmsg(&e, r));
+		reply_error(rp, r == -EACCES || r == -EPERM ? MHD_HTTP_FORBIDDEN
+		                : r == -ENOTEMPTY ? MHD_HTTP_CONFLICT : 0, r, "%s", bks_errmsg(&e, r));
 	}
 }
 
@@ -687,6 +702,8 @@ static const struct route {
 	{R_POST, R_UNIX, "/api/v1/repl/token", post_repl},
 	{R_POST, R_UNIX, "/api/v1/repl/pair", post_repl},
 	{R_POST, R_UNIX, "/api/v1/repl/set", post_repl},
+	{R_POST, R_UNIX, "/api/v1/repl/promote", post_repl},
+	{R_POST, R_UNIX, "/api/v1/repl/reseed", post_repl},
 	{R_POST, R_UNIX, "/api/v1/passwd", post_passwd},
 };
 

@@ -605,6 +605,23 @@ void appl_kick(appl *ap)
 	pthread_mutex_unlock(&ap->bgmu);
 }
 
+void appl_set_readonly(appl *ap, const char *why)
+{
+	appl_lock(ap);
+	ap->ro = why != NULL;
+	snprintf(ap->ro_why, sizeof(ap->ro_why), "%s", why ? why : "");
+	appl_unlock(ap);
+}
+
+int appl_readonly(appl *ap, char *why, size_t cap)
+{
+	if (!ap->ro)
+		return 0;
+	if (why && cap)
+		snprintf(why, cap, "%s", ap->ro_why);
+	return 1;
+}
+
 /* --- open / close --- */
 
 static void array_config(const bks_cfg *c, arr_config *ac, appl *ap)

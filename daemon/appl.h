@@ -132,6 +132,11 @@ typedef struct appl {
 	struct lun_set *luns;                      /* the LUNs (daemon/lun.h), or NULL */
 	struct iscsi_srv *iscsi;                   /* the iSCSI target, or NULL (status) */
 	struct repl *repl;                         /* replication, or NULL (status, API) */
+
+	/* Client writes refused (this appliance is a replication twin: daemon/repl.h).
+	 * Under mu, so a write that checked it cannot land after it was set. */
+	int ro;
+	char ro_why[256];        /* the sentence a refused client gets */
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when
@@ -167,6 +172,16 @@ int appl_verify_start(appl *ap, bks_err *e);
 /* Commit now (ns_flush + store_commit) under appl.mu. */
 int appl_commit(appl *ap, bks_err *e);
 void appl_kick(appl *ap); /* wake the background thread */
+
+/* Client writes: the native protocol's PUT, MKDIR, RENAME and DELETE and every NFS
+ * procedure that changes something are refused (-EROFS, NFS3ERR_ROFS) while a reason
+ * is set: a replication twin takes its files from its source only. What the
+ * appliance writes itself (replication's receiver, delayed deletes, GC, commits) and
+ * the LUNs (not replicated) are not affected. appl_set_readonly takes appl.mu; why
+ * NULL makes the appliance writable again. appl_readonly: under appl.mu; 1 with the
+ * reason copied into why (cap may be 0) while writes are refused, else 0. */
+void appl_set_readonly(appl *ap, const char *why);
+int appl_readonly(appl *ap, char *why, size_t cap);
 
 /* Group commit (see the top). appl_change_seq: under appl.mu, right after a change
  * (of the store or the namespace) that must be durable before its answer; returns

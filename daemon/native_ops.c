@@ -45,6 +45,20 @@ static const char *what(int r)
 	}
 }
 
+/* As what(), but -EROFS on a replication twin says so (appl_readonly's sentence,
+ * which names the source and `bkstorctl repl promote`), not a failed write. */
+static const char *what_c(conn *c, int r, char *buf, size_t cap)
+{
+	if (r == -EROFS) {
+		lock(c);
+		int ro = appl_readonly(AP(c), buf, cap);
+		unlock(c);
+		if (ro)
+			return buf;
+	}
+	return what(r);
+}
+
 static int send_ok(conn *c, uint32_t tag)
 {
 	uint8_t b[WIRE_HDR_LEN];
@@ -82,6 +96,10 @@ static int put_target(conn *c, const char *path, uint32_t flags, uint64_t *dir,
                       char *name)
 {
 	ns *n = AP(c)->n;
+	/* A twin takes files from its source only (checked again at the link: a PUT that
+	 * began before the twin went read-only does not land after it). */
+	if (appl_readonly(AP(c), NULL, 0))
+		return -EROFS;
 	int r = ns_resolve_parent(n, path, dir, name);
 	if (r == -ENOENT && (flags & WIRE_PUT_PARENTS)) {
 		char parent[WIRE_PATH_MAX + 1];
@@ -340,7 +358,7 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 
 static int op_put(conn *c, uint32_t tag, const wire_put *p)
 {
-	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1], esc[LOG_ESC_LEN];
+	char path[WIRE_PATH_MAX + 1], name[NS_NAME_MAX + 1], esc[LOG_ESC_LEN], rob[256];
 	struct put_state *ps = calloc(1, sizeof(*ps));
 	uint64_t dir, id = 0;
 	wire_hdr h;
@@ -364,7 +382,7 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		r = store_put_begin(AP(c)->s, &ps->w);
 	unlock(c);
 	if (r < 0) {
-		conn_error(c, tag, r, "put %s: %s", path, what(r));
+		conn_error(c, tag, r, "put %s: %s", path, what_c(c, r, rob, sizeof(rob)));
 		free(ps);
 		return drain_put(c, tag);
 	}
@@ -431,7 +449,7 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 	}
 	unlock(c);
 	if (r < 0) {
-		conn_error(c, tag, r, "put %s: %s", path, what(r));
+		conn_error(c, tag, r, "put %s: %s", path, what_c(c, r, rob, sizeof(rob)));
 		goto done;
 	}
 	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer,
@@ -684,7 +702,7 @@ static int delete_tree(ns *n, uint64_t parent, const char *name, int depth)
 static int op_change(conn *c, uint32_t tag, uint8_t type, const wire_msg *m)
 {
 	char path[WIRE_PATH_MAX + 1], to[WIRE_PATH_MAX + 1];
-	char name[NS_NAME_MAX + 1], toname[NS_NAME_MAX + 1];
+	char name[NS_NAME_MAX + 1], toname[NS_NAME_MAX + 1], rob[256];
 	uint64_t dir = 0, todir = 0;
 	ns_attr a = {0};
 	bks_err e = {0};
@@ -694,6 +712,10 @@ static int op_change(conn *c, uint32_t tag, uint8_t type, const wire_msg *m)
 
 	path_of(type == WIRE_RENAME ? m->u.rename.from : m->u.req.path, path);
 	lock(c);
+	if (appl_readonly(AP(c), rob, sizeof(rob))) {
+		unlock(c);
+		return conn_error(c, tag, -EROFS, "%s %s: %s", verb, path, rob);
+	}
 	/* A delete or rename rewrites directories (about two rows once synced) from the
 	 * share of the reserve deletes and the collector have (pool.h "space"). When
 	 * that is used up, refuse before changing anything: the collector turns what

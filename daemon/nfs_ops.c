@@ -1111,6 +1111,10 @@ void nfs3_dispatch(nfs_req *q)
 		goto out;
 	}
 	appl_lock(s->ap);
+	/* A replication twin serves restores only: every export is read-only there
+	 * (NFS3ERR_ROFS) until `bkstorctl repl promote`. */
+	if (appl_readonly(s->ap, NULL, 0))
+		k->x.rw = 0;
 	uint32_t xid = h.export_id;
 	uint32_t st = take_fh(k, fh, &k->o, &xid);
 	if (st != NFS3_OK) {

@@ -30,12 +30,15 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	const char *sl = strrchr(config_path, '/');
 	snprintf(r->dir, sizeof(r->dir), "%.*s", sl ? (int)(sl - config_path + 1) : 0, config_path);
 	int rc;
-	if ((rc = repl_identity_load(r, e)) < 0 || (rc = repl_tls_init(r, e)) < 0)
+	if ((rc = repl_identity_load(r, e)) < 0 || (rc = repl_name_load(r, e)) < 0 ||
+	    (rc = repl_tls_init(r, e)) < 0)
 		goto fail;
 	if ((rc = repl_pin_load(r)) < 0) {
 		bks_fail(e, rc, "%srepl.peer: %s", r->dir, strerror(-rc));
 		goto fail;
 	}
+	repl_role_settle(r);
+	repl_ro_apply(r); /* a twin refuses client writes from the start */
 	repl_dels_load(r);
 	if (ap->cfg.repl_listen_set && (rc = repl_listen_start(r, e)) < 0)
 		goto fail;
@@ -43,8 +46,8 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 		goto fail;
 	char idhex[2 * REPL_ID_LEN + 1];
 	repl_hex(r->id, REPL_ID_LEN, idhex);
-	LOG_I("repl: appliance %s, certificate SHA-256 %s; %s", idhex, r->fp,
-	      r->pin_fp[0] ? "paired" : "not paired");
+	LOG_I("repl: appliance %s (%s), certificate SHA-256 %s; %s", idhex, r->name, r->fp,
+	      repl_role_name(r->role));
 	*out = r;
 	return 0;
 fail:
@@ -99,8 +102,8 @@ void repl_status_json(repl *r, json *j)
 	json_bool(j, "paired", r->pin_fp[0] != 0);
 	json_str(j, "peer_fingerprint", r->pin_fp[0] ? r->pin_fp : NULL);
 	json_str(j, "peer_id", r->pin_fp[0] ? pid : NULL);
-	int sending = r->pin_fp[0] && (r->ap->cfg.repl_peer_set || r->pin_addr[0]);
-	json_str(j, "role", sending ? "source" : "twin");
+	int sending = repl_role_sends(r);
+	json_str(j, "role", repl_role_name(r->role));
 	json_str(j, "state", sending ? r->state : r->lstarted ? "listening" : "idle");
 	json_str(j, "last_error", r->last_error[0] ? r->last_error : NULL);
 	json_uint(j, "bwlimit_bps", r->bwlimit);
@@ -132,6 +135,7 @@ void repl_status_json(repl *r, json *j)
 	json_uint(j, "next_delete_due_s", r->ndels ? r->dels[0].due_s : 0);
 	json_uint(j, "refused_connections", r->refused);
 	json_obj_end(j);
+	repl_status_failover(r, j);
 	pthread_mutex_unlock(&r->mu);
 	json_obj_end(j);
 }
@@ -214,10 +218,12 @@ int repl_api_pair(repl *r, const char *address, const char *token, const char *f
 		memcpy(r->pin_id, m.id, REPL_ID_LEN);
 		snprintf(r->pin_addr, sizeof(r->pin_addr), "%s", address);
 	}
+	r->man_reset = 1; /* a new twin: its manifest starts empty */
 	pthread_cond_broadcast(&r->scv);
 	pthread_mutex_unlock(&r->mu);
 	if (rc < 0)
 		return bks_fail(e, rc, "cannot save %srepl.peer: %s", r->dir, strerror(-rc));
+	repl_ro_apply(r);
 	char pid[2 * REPL_ID_LEN + 1];
 	repl_hex(m.id, REPL_ID_LEN, pid);
 	appl_event_add(r->ap, CFG_LOG_INFO, "repl: paired with appliance %s at %s (certificate "

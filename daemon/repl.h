@@ -49,5 +49,17 @@ int repl_api_pair(repl *r, const char *address, const char *token,
  * configuration file (cfg_rewrite), then applied; the sender takes it at its next
  * chunk or look at the window. */
 int repl_api_set(repl *r, const char *key, const char *value, json *j, bks_err *e);
+/* Failover (daemon/repl_failover.c). Promote: this twin takes client writes from now
+ * on and refuses replication from its source (whose pin it keeps, retired); the
+ * deletes it held back are dropped (listed in repl.deletes-dropped). */
+int repl_api_promote(repl *r, json *j, bks_err *e);
+/* Reseed, on the survivor of a pair (promoted, or a source whose twin was lost):
+ * make the new appliance at address (its token and fingerprint, as for pair) a copy
+ * of this one; at the end it takes the lost appliance's id and name and the pair
+ * runs in its first direction again. force: the new appliance may hold files.
+ * ret_addr: where the new appliance reaches this one afterwards (NULL: the address
+ * this one connects from, with [repl] listen's port). fingerprint NULL: probe. */
+int repl_api_reseed(repl *r, const char *address, const char *token, const char *fingerprint,
+                    int force, const char *ret_addr, json *j, bks_err *e);
 
 #endif /* BKS_REPL_H */

@@ -30,6 +30,20 @@ typedef struct rconn {
 	uint64_t tx, rx;             /* application bytes sent, received */
 } rconn;
 
+/* What this appliance is in its pair (repl.peer's "role" line; docs/architecture.md
+ * "Replication", "Failover"). Writable: NONE, SOURCE, PROMOTED, RESEED_SRC (until
+ * the hand-back starts). Read-only to clients: TWIN, RESEED_TWIN. */
+enum repl_role {
+	ROLE_NONE = 0,           /* not paired */
+	ROLE_SOURCE,             /* sends to the pinned twin */
+	ROLE_TWIN,               /* takes the pinned source's files; read-only */
+	ROLE_PROMOTED,           /* was the twin; writable; the old source's pin is kept
+	                          * but retired: it may not replicate here any more */
+	ROLE_RESEED_SRC,         /* the survivor, copying itself to a new appliance that
+	                          * takes the lost peer's identity (adopt_*) */
+	ROLE_RESEED_TWIN,        /* that new appliance, while the copy arrives */
+};
+
 /* A delete the twin applies when due (wall clock): the object that was at path
  * when the source's DELETE came, so a file written there since is left alone. */
 typedef struct rdel {
@@ -42,6 +56,7 @@ struct repl {
 	appl *ap;
 	char dir[1024];              /* the configuration's directory, with its '/' */
 	uint8_t id[REPL_ID_LEN];     /* this appliance */
+	char name[REPL_NAME_MAX + 1];/* this appliance's name (appliance.name) */
 	char fp[REPL_FP_HEX];        /* this appliance's certificate */
 	X509 *cert;                  /* this appliance's certificate and key */
 	EVP_PKEY *key;
@@ -52,6 +67,17 @@ struct repl {
 	char pin_fp[REPL_FP_HEX];    /* the twin's (or source's) certificate; "" unpaired */
 	uint8_t pin_id[REPL_ID_LEN];
 	char pin_addr[80];           /* HOST:PORT we paired with ("" on the twin side) */
+	char pin_name[REPL_NAME_MAX + 1]; /* the peer's name (IDENT), "" unknown */
+	int role;                    /* enum repl_role */
+	uint64_t promoted_s;         /* wall-clock seconds of the promotion, 0 none */
+	/* reseed (RESEED_SRC, RESEED_TWIN): the lost appliance's identity, which the new
+	 * one takes at the end, and the direction then */
+	uint8_t adopt_id[REPL_ID_LEN];
+	char adopt_name[REPL_NAME_MAX + 1];
+	int then_source;             /* the new appliance becomes the source at the end */
+	char ret_addr[80];           /* RESEED_TWIN: the survivor's HOST:PORT (then_source) */
+	int handback;                /* RESEED_SRC: read-only for the last cycle (memory) */
+	int man_reset;               /* the sender starts again from an empty cursor */
 	char token[40];              /* the pairing token shown to the admin, "" none */
 	uint64_t token_until_ns;
 
@@ -136,9 +162,37 @@ int repl_gate(repl *r);
 void repl_lag_check(repl *r);                     /* the alert's events; not r->mu */
 void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
 void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
+int repl_dels_drop(repl *r, const char *report);  /* promote: drop, list in report */
 
 /* repl_send.c (the source side) */
 int repl_sender_start(repl *r, bks_err *e);
 void repl_sender_stop(repl *r);
+
+/* repl_failover.c: names, roles, promote, reseed */
+int repl_name_load(repl *r, bks_err *e);          /* appliance.name: load or make */
+/* repl.peer: a line the pin loader does not know (role, name, adopt_*, ...), and the
+ * role of a file without a "role" line (written before roles: inferred). */
+void repl_peer_line(repl *r, const char *line);
+void repl_role_settle(repl *r);
+/* Write repl.peer from r's fields (r->mu held). */
+int repl_peer_save(repl *r);
+/* The client-write refusal that goes with the role (r->mu held, then appl.mu). */
+void repl_ro_apply(repl *r);
+int repl_role_sends(const repl *r);               /* r->mu held */
+const char *repl_role_name(int role);
+/* The sender: where to send (r->mu held): "" when this appliance does not send. */
+void repl_send_addr(repl *r, char *addr, size_t cap);
+/* After HELLO_OK: IDENT both ways (the peer's name). 0, or <0 broken. */
+int repl_ident_exchange(repl *r, rconn *c, char *why, size_t cap);
+/* After a clean cycle (sender thread): the reseed's end. 1: run another cycle now. */
+int repl_reseed_step(repl *r, const char *addr, const char *pin);
+/* The twin side (connection threads). HELLO: 0 accept, else refused (answered). */
+int repl_rx_hello(repl *r, rconn *c, const repl_msg *m);
+int repl_rx_ident(repl *r, rconn *c, const repl_msg *m);
+int repl_rx_reseed(repl *r, rconn *c, const repl_msg *m);
+int repl_rx_reseed_end(repl *r, rconn *c, const repl_msg *m);
+/* May this connection's source still send requests? (promote ends it) */
+int repl_rx_allowed(repl *r);
+void repl_status_failover(repl *r, json *j);      /* r->mu held */
 
 #endif /* BKS_REPL_INT_H */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -144,7 +145,10 @@ static void dels_apply(repl *r)
 	size_t done = 0;
 	rdel *due = NULL;
 	pthread_mutex_lock(&r->mu);
-	while (done < r->ndels && r->dels[done].due_s <= now)
+	/* A promoted twin does not apply what its old source asked for (promote drops
+	 * them; this covers the moment in between). */
+	int applying = r->role == ROLE_TWIN || r->role == ROLE_RESEED_TWIN;
+	while (applying && done < r->ndels && r->dels[done].due_s <= now)
 		done++;
 	if (done && (due = malloc(done * sizeof(*due))) != NULL) {
 		for (size_t i = 0; i < done; i++) {
@@ -190,6 +194,8 @@ static void dels_apply(repl *r)
 		return;
 	}
 	pthread_mutex_lock(&r->mu);
+	if (done > r->ndels)
+		done = r->ndels; /* repl_dels_drop emptied the list meanwhile */
 	for (size_t i = 0; i < done; i++)
 		free(r->dels[i].path);
 	memmove(r->dels, r->dels + done, (r->ndels - done) * sizeof(*r->dels));
@@ -199,6 +205,49 @@ static void dels_apply(repl *r)
 	if (rc < 0)
 		LOG_E("repl: cannot write repl.deletes: %s", strerror(-rc));
 	appl_kick(ap);
+}
+
+/* Promotion: the held-back deletes are not applied (docs/architecture.md
+ * "Failover"); they are listed, appended to report, for the admin to review, and the
+ * list emptied. Returns how many, or -errno (then nothing was dropped). */
+int repl_dels_drop(repl *r, const char *report)
+{
+	pthread_mutex_lock(&r->mu);
+	size_t n = r->ndels;
+	int rc = 0;
+	if (n) {
+		FILE *f = fopen(report, "a");
+		if (!f) {
+			rc = -errno;
+		} else {
+			time_t now = time(NULL);
+			char when[40];
+			struct tm tm;
+			gmtime_r(&now, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+			fprintf(f, "# %zu delete%s the old source asked for, dropped at promotion %s "
+			        "(the files stay); per line: due (UTC seconds), object id, generation, "
+			        "path\n", n, n == 1 ? "" : "s", when);
+			for (size_t i = 0; i < n; i++)
+				fprintf(f, "%llu %llu %llu %s\n", (unsigned long long)r->dels[i].due_s,
+				        (unsigned long long)r->dels[i].id,
+				        (unsigned long long)r->dels[i].gen, r->dels[i].path);
+			if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+				rc = -errno;
+			fclose(f);
+		}
+	}
+	if (rc == 0 && n) {
+		for (size_t i = 0; i < n; i++)
+			free(r->dels[i].path);
+		r->ndels = 0;
+		rc = dels_save(r);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc < 0)
+		LOG_E("repl: promote: the held-back deletes could not be dropped (%s): they stay "
+		      "held and are not applied while promoted", strerror(-rc));
+	return rc < 0 ? rc : (int)n;
 }
 
 /* ---- one connection ---- */
@@ -526,6 +575,7 @@ static int rx_pair(repl *r, rconn *c, const repl_msg *m)
 	}
 	if (rc < 0)
 		return repl_send_error(c, rc, "cannot save the pin: %s", strerror(-rc));
+	repl_ro_apply(r); /* a twin now: client writes are refused */
 	appl_event_add(r->ap, CFG_LOG_INFO, "repl: paired with appliance %s (certificate "
 	               "SHA-256 %s) from %s", idhex, c->peer_fp, c->peer);
 	repl_msg ok_m = {.type = REPL_PAIR_OK};
@@ -555,8 +605,11 @@ static void *conn_main(void *arg)
 				LOG_W("repl: %s: %s", c.peer, bks_errmsg(&e, rc));
 			break;
 		}
-		if (m.type == REPL_PAIR) {
-			rx_pair(r, &c, &m);
+		if (m.type == REPL_PAIR || m.type == REPL_RESEED) {
+			if (m.type == REPL_PAIR)
+				rx_pair(r, &c, &m);
+			else
+				repl_rx_reseed(r, &c, &m);
 			break; /* pairing is the whole of such a connection */
 		}
 		if (pair_only) {
@@ -566,17 +619,9 @@ static void *conn_main(void *arg)
 			break;
 		}
 		if (m.type == REPL_HELLO) {
-			pthread_mutex_lock(&r->mu);
-			int source = r->ap->cfg.repl_peer_set || r->pin_addr[0];
-			pthread_mutex_unlock(&r->mu);
-			if (source) {
-				/* Each side would send the other's files back as changes, forever. */
-				LOG_W("repl: %s: refused: this appliance is itself a source; two-way "
-				      "replication is not supported", c.peer);
-				repl_send_error(&c, -EBUSY, "this twin is itself a replication source: "
-				                "two-way replication is not supported");
+			/* A source, or a promoted twin: refused (repl_failover.c). */
+			if (repl_rx_hello(r, &c, &m) < 0)
 				break;
-			}
 			if (m.version != REPL_VERSION) {
 				repl_send_error(&c, -EPROTONOSUPPORT, "version %u, this twin speaks %u",
 				                m.version, REPL_VERSION);
@@ -593,7 +638,15 @@ static void *conn_main(void *arg)
 			repl_send_error(&c, -EPROTO, "HELLO first");
 			break;
 		}
+		if (!repl_rx_allowed(r)) {
+			/* Promoted while this source was connected: not one more change. */
+			repl_send_error(&c, -EPERM, "this appliance was promoted: it no longer takes "
+			                "replication from this source");
+			break;
+		}
 		rc = m.type == REPL_FILE ? rx_file(r, &c, &m)
+		     : m.type == REPL_IDENT ? repl_rx_ident(r, &c, &m)
+		     : m.type == REPL_RESEED_END ? repl_rx_reseed_end(r, &c, &m)
 		     : (m.type == REPL_MKDIR || m.type == REPL_ATTR || m.type == REPL_SYMLINK ||
 		        m.type == REPL_RENAME || m.type == REPL_DELETE || m.type == REPL_SYNC)
 		         ? rx_op(r, &c, &m)

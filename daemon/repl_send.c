@@ -862,6 +862,9 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
 		goto out;
 	}
+	/* Names both ways (status; the name a reseeded successor takes). */
+	if ((rc = repl_ident_exchange(r, &c, why, sizeof(why))) < 0)
+		goto out;
 	pthread_mutex_lock(&r->mu);
 	r->send_fd = c.fd;
 	int stopping = r->stopping;
@@ -1045,14 +1048,19 @@ static void *send_main(void *arg)
 			pthread_cond_timedwait(&r->scv, &r->mu, &ts);
 		char addr[80], pin[REPL_FP_HEX];
 		snprintf(pin, sizeof(pin), "%s", r->pin_fp);
-		if (ap->cfg.repl_peer_set)
-			snprintf(addr, sizeof(addr), "%s:%u", ap->cfg.repl_peer.family == CFG_AF_LOCALHOST
-			         ? "127.0.0.1" : ap->cfg.repl_peer.host, ap->cfg.repl_peer.port);
-		else
-			snprintf(addr, sizeof(addr), "%s", r->pin_addr);
+		repl_send_addr(r, addr, sizeof(addr)); /* "" when the role does not send */
+		int reset = r->man_reset;
+		r->man_reset = 0;
 		pthread_mutex_unlock(&r->mu);
 		if (r->stopping)
 			break;
+		if (reset) {
+			/* Another twin (a pairing, a reseed): it has nothing of the old cursor. */
+			mtab_free(&man);
+			state_save(r, &man);
+			force = 1;
+			retry_ns = 0;
+		}
 		pthread_mutex_lock(&ap->mu);
 		uint64_t c0 = ap->commits;
 		pthread_mutex_unlock(&ap->mu);
@@ -1067,7 +1075,7 @@ static void *send_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		repl_lag_check(r);
 		if (!pin[0] || !addr[0]) {
-			set_state(r, pin[0] ? "no peer address" : "not paired", NULL);
+			set_state(r, pin[0] ? "not sending (role)" : "not paired", NULL);
 			continue;
 		}
 		/* Waiting for the window: walk again (for the lag) only after a commit. */
@@ -1101,6 +1109,13 @@ static void *send_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		if (rc < 0 && rc != REPL_GATED)
 			LOG_W("repl: to %s: %s (retrying)", addr, r->last_error);
+		/* A reseed ends after a clean cycle (repl_failover.c). */
+		int st = rc == 0 ? repl_reseed_step(r, addr, pin) : 0;
+		if (st) {
+			force = 1;
+			if (st < 0)
+				retry_ns = bks_now_ns() + 2000000000ull;
+		}
 	}
 	state_save(r, &man);
 	mtab_free(&man);

@@ -246,6 +246,7 @@ int repl_pin_load(repl *r)
 		return errno == ENOENT ? 0 : -errno;
 	r->pin_fp[0] = 0;
 	r->pin_addr[0] = 0;
+	r->role = ROLE_NONE;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = 0;
 		if (!strncmp(line, "fingerprint ", 12) && strlen(line + 12) == 64) {
@@ -258,6 +259,8 @@ int repl_pin_load(repl *r)
 			size_t al = strlen(line + 8);
 			if (al < sizeof(r->pin_addr))
 				memcpy(r->pin_addr, line + 8, al + 1);
+		} else {
+			repl_peer_line(r, line); /* role, name, reseed: repl_failover.c */
 		}
 	}
 	fclose(f);
@@ -266,15 +269,35 @@ int repl_pin_load(repl *r)
 	return 0;
 }
 
+/* A new pairing: the pin, and the role it gives (with an address: the source). The
+ * fields are r's once the file is written (r->mu held). */
 int repl_pin_save(repl *r, const char *fp, const uint8_t id[REPL_ID_LEN], const char *addr)
 {
-	char path[1100], buf[400], idhex[2 * REPL_ID_LEN + 1];
-	snprintf(path, sizeof(path), "%srepl.peer", r->dir);
-	repl_hex(id, REPL_ID_LEN, idhex);
-	snprintf(buf, sizeof(buf), "fingerprint %s\nid %s\n%s%s%s", fp, idhex,
-	         addr && addr[0] ? "address " : "", addr && addr[0] ? addr : "",
-	         addr && addr[0] ? "\n" : "");
-	return repl_write_file(path, buf, strlen(buf), 0600);
+	char ofp[REPL_FP_HEX], oaddr[sizeof(r->pin_addr)], oname[sizeof(r->pin_name)];
+	uint8_t oid[REPL_ID_LEN];
+	int orole = r->role;
+	uint64_t oprom = r->promoted_s;
+	memcpy(ofp, r->pin_fp, sizeof(ofp));
+	memcpy(oid, r->pin_id, sizeof(oid));
+	memcpy(oaddr, r->pin_addr, sizeof(oaddr));
+	memcpy(oname, r->pin_name, sizeof(oname));
+	snprintf(r->pin_fp, sizeof(r->pin_fp), "%s", fp);
+	memcpy(r->pin_id, id, REPL_ID_LEN);
+	snprintf(r->pin_addr, sizeof(r->pin_addr), "%s", addr ? addr : "");
+	r->role = addr && addr[0] ? ROLE_SOURCE : ROLE_TWIN;
+	r->pin_name[0] = 0;
+	r->promoted_s = 0;
+	r->handback = 0;
+	int rc = repl_peer_save(r);
+	if (rc < 0) {
+		memcpy(r->pin_fp, ofp, sizeof(ofp));
+		memcpy(r->pin_id, oid, sizeof(oid));
+		memcpy(r->pin_addr, oaddr, sizeof(oaddr));
+		memcpy(r->pin_name, oname, sizeof(oname));
+		r->role = orole;
+		r->promoted_s = oprom;
+	}
+	return rc;
 }
 
 /* ---- TLS ---- */

@@ -38,7 +38,26 @@ static const rtinfo RT[256] = {
 	[REPL_SYMLINK] = {"SYMLINK", ATTR_FIXED + 2 + 1 + 2 + 1,
 	                  ATTR_FIXED + 2 + WIRE_PATH_MAX + 2 + 4096},
 	[REPL_SYNC] = {"SYNC", 8, 8},
+	[REPL_IDENT] = {"IDENT", 2 + 1, 2 + REPL_NAME_MAX},
+	[REPL_RESEED] = {"RESEED", REPL_ID_LEN + 2 + REPL_ID_LEN + (2 + 1) * 2 + 2 + 2,
+	                 REPL_ID_LEN + 2 + REPL_ID_LEN + 2 + REPL_TOKEN_MAX +
+	                     2 * (2 + REPL_NAME_MAX) + 2 + REPL_ADDR_MAX},
+	[REPL_RESEED_END] = {"RESEED_END", 2 + REPL_ID_LEN + 2,
+	                     2 + REPL_ID_LEN + 2 + REPL_NAME_MAX},
 };
+
+int repl_name_check(const char *s, size_t len)
+{
+	if (!s || len == 0 || len > REPL_NAME_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
 
 const char *repl_type_name(unsigned type)
 {
@@ -138,6 +157,15 @@ static int gpath(rd *r, wire_str *s)
 	return rc < 0 ? (r->err = rc) : 0;
 }
 
+/* An appliance name (IDENT, RESEED, RESEED_END); empty allowed where it means
+ * "unknown" (the name to take over: the lost appliance never told it). */
+static void gname(rd *r, wire_str *s, int empty_ok)
+{
+	*s = gstr(r);
+	if (!r->err && !(empty_ok && s->len == 0) && repl_name_check(s->p, s->len) < 0)
+		r->err = bks_fail(r->e, -EINVAL, "replication %s: not an appliance name", r->what);
+}
+
 static void gattr(rd *r, repl_attr *a)
 {
 	a->mode = (uint32_t)g(r, 4);
@@ -233,6 +261,32 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 		break;
 	case REPL_DELETE:
 		gpath(&r, &m->path);
+		break;
+	case REPL_IDENT:
+		gname(&r, &m->name, 0);
+		break;
+	case REPL_RESEED:
+	case REPL_RESEED_END:
+		if (type == REPL_RESEED)
+			graw(&r, m->id, REPL_ID_LEN);
+		m->flags = (uint16_t)g(&r, 2);
+		if (!r.err && (m->flags & ~REPL_RESEED_FLAGS))
+			r.err = bks_fail(e, -EINVAL, "replication %s: unknown flags", r.what);
+		graw(&r, m->id2, REPL_ID_LEN);
+		if (type == REPL_RESEED) {
+			m->text = gstr(&r);
+			if (!r.err && (m->text.len == 0 || m->text.len > REPL_TOKEN_MAX))
+				r.err = bks_fail(e, -EINVAL, "replication RESEED: token of %u bytes",
+				                 m->text.len);
+			gname(&r, &m->name, 0);
+		}
+		gname(&r, &m->name2, 1);
+		if (type == REPL_RESEED) {
+			m->addr = gstr(&r);
+			if (!r.err && (m->addr.len > REPL_ADDR_MAX ||
+			               (m->addr.len && memchr(m->addr.p, 0, m->addr.len))))
+				r.err = bks_fail(e, -EINVAL, "replication RESEED: bad address");
+		}
 		break;
 	}
 	if (r.err)
@@ -363,6 +417,23 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 		break;
 	case REPL_DELETE:
 		pstr(&w, m->path);
+		break;
+	case REPL_IDENT:
+		pstr(&w, m->name);
+		break;
+	case REPL_RESEED:
+	case REPL_RESEED_END:
+		if (m->type == REPL_RESEED)
+			put(&w, m->id, REPL_ID_LEN);
+		pn(&w, m->flags, 2);
+		put(&w, m->id2, REPL_ID_LEN);
+		if (m->type == REPL_RESEED) {
+			pstr(&w, m->text);
+			pstr(&w, m->name);
+		}
+		pstr(&w, m->name2);
+		if (m->type == REPL_RESEED)
+			pstr(&w, m->addr);
 		break;
 	default:
 		return -EINVAL;

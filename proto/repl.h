@@ -56,7 +56,26 @@ enum repl_type {
 	REPL_DELETE = 0x19,    /* S<-C  path: removed after the twin's delete_delay */
 	REPL_SYMLINK = 0x1a,   /* S<-C  attributes, path, target */
 	REPL_SYNC = 0x1b,      /* S<-C  a cycle's end: the twin commits, DONE echoes seq */
+	/* Failover (daemon/repl_failover.c; codes 0x20-0x2f). */
+	REPL_IDENT = 0x20,     /* both  after HELLO_OK: the source's name; the twin answers
+	                        * IDENT with its own */
+	REPL_RESEED = 0x21,    /* S<-C  on a token connection, instead of PAIR: make this
+	                        * (new) appliance the copy of the sender, to take over the
+	                        * identity of the sender's lost peer; PAIR_OK or ERROR */
+	REPL_RESEED_END = 0x22,/* S<-C  the copy is complete: take the identity; DONE */
 };
+
+#define REPL_NAME_MAX 63               /* an appliance name: [A-Za-z0-9._-], 1..63 */
+#define REPL_ADDR_MAX 79               /* HOST:PORT as text */
+/* RESEED and RESEED_END flags. */
+#define REPL_RESEED_FORCE 0x1u         /* the new appliance may hold files already */
+#define REPL_RESEED_THEN_SOURCE 0x2u   /* at the end the new appliance becomes the
+                                        * source and the sender its twin (else the
+                                        * new one is the twin) */
+#define REPL_RESEED_FLAGS (REPL_RESEED_FORCE | REPL_RESEED_THEN_SOURCE)
+
+/* 0 when s is an appliance name (1..REPL_NAME_MAX of letters, digits, '.', '_', '-'). */
+int repl_name_check(const char *s, size_t len);
 
 const char *repl_type_name(unsigned type); /* "FILE", or "?" */
 
@@ -96,6 +115,12 @@ typedef struct repl_msg {
 	uint32_t dlen;
 	wire_fp_list fp_list;    /* FP_LIST */
 	wire_fp_need fp_need;    /* FP_NEED */
+	uint16_t flags;          /* RESEED, RESEED_END: REPL_RESEED_* */
+	uint8_t id2[REPL_ID_LEN];/* RESEED, RESEED_END: the identity to take over */
+	wire_str name;           /* IDENT, RESEED: the sender's name */
+	wire_str name2;          /* RESEED, RESEED_END: the name to take over */
+	wire_str addr;           /* RESEED: where the new appliance reaches the sender
+	                          * (HOST:PORT, or ":PORT": the address it connects from) */
 } repl_msg;
 
 /* Decode the payload p[0..n) of a frame of type type. */

@@ -42,10 +42,10 @@ r_finish() {
 }
 r_make() { # NAME PORT REPLPORT DELAY
 	"$bkstord" --demo "$T/$1" --port "$2" >>"$T/$1.log" 2>&1 &
-	p=$!
-	r_up "$T/$1" $p || { echo "demo $1 did not come up"; tail -20 "$T/$1.log"; return 1; }
-	kill -TERM $p
-	wait $p
+	mp=$! # not p: r_up's loop sets it (and a test may make a demo while others run)
+	r_up "$T/$1" $mp || { echo "demo $1 did not come up"; tail -20 "$T/$1.log"; return 1; }
+	kill -TERM $mp
+	wait $mp
 	printf '\n[repl]\nenable = yes\nlisten = 127.0.0.1:%s\ndelete_delay = %s\n' "$3" "$4" \
 		>>"$T/$1/bkstord.conf"
 }

@@ -29,7 +29,7 @@ static int sample(int i, repl_msg *m)
 	                                REPL_PAIR_OK, REPL_FILE, REPL_FP_LIST, REPL_FP_NEED,
 	                                REPL_CHUNK, REPL_FILE_END, REPL_DONE, REPL_MKDIR,
 	                                REPL_ATTR, REPL_RENAME, REPL_DELETE, REPL_SYMLINK,
-	                                REPL_SYNC};
+	                                REPL_SYNC, REPL_IDENT, REPL_RESEED, REPL_RESEED_END};
 	if (i >= (int)sizeof(types))
 		return 0;
 	m->type = types[i];
@@ -53,6 +53,17 @@ static int sample(int i, repl_msg *m)
 	case REPL_RENAME: m->path2 = wire_s("/backup/host1/first.img"); break;
 	case REPL_SYMLINK: m->path2 = wire_s("../target"); m->attr.size = 0; break;
 	case REPL_MKDIR: case REPL_ATTR: m->attr.size = 0; break;
+	case REPL_IDENT: m->name = wire_s("vault-a.example"); break;
+	case REPL_RESEED:
+		m->text = wire_s("0123456789abcdef0123456789abcdef");
+		m->name = wire_s("vault-b");
+		m->addr = wire_s(":7072");
+		__attribute__((fallthrough));
+	case REPL_RESEED_END:
+		m->flags = REPL_RESEED_THEN_SOURCE;
+		memset(m->id2, 0xa5, REPL_ID_LEN);
+		m->name2 = wire_s("vault-a");
+		break;
 	}
 	return 1;
 }
@@ -116,7 +127,7 @@ static void test_round_trips(void)
 		}
 		types++;
 	}
-	CHECK(types == 17, "%d types", types);
+	CHECK(types == 20, "%d types", types);
 	/* CHUNK with the bytes sent separately: header and fixed fields only. */
 	sample(8, &m);
 	m.data = NULL;
@@ -186,6 +197,24 @@ static void test_rejects(void)
 	buf[REPL_HDR_LEN + 2] = 1; /* flags */
 	CHECK(repl_msg_decode(REPL_HELLO, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d, &e) ==
 	      -EINVAL, "HELLO flags");
+	/* Failover frames: unknown flags, a name that is not one, an address with a NUL. */
+	sample(18, &m); /* RESEED */
+	n = enc(&m, buf, sizeof(buf));
+	buf[REPL_HDR_LEN + REPL_ID_LEN] |= 0x80;
+	CHECK(repl_msg_decode(REPL_RESEED, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d, &e) ==
+	      -EINVAL, "RESEED unknown flags");
+	sample(18, &m);
+	m.name2 = wire_s("vault a");
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "RESEED: a name with a space");
+	sample(18, &m);
+	m.addr = (wire_str){"1.2.3.4\0:7072", 12};
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "RESEED: an address with a NUL");
+	sample(17, &m); /* IDENT */
+	m.name = wire_s("");
+	CHECK(enc(&m, buf, sizeof(buf)) < 0, "IDENT without a name");
+	sample(17, &m);
+	m.name = wire_s("0123456789012345678901234567890123456789012345678901234567890123");
+	CHECK(enc(&m, buf, sizeof(buf)) < 0, "IDENT: a name of 64 bytes");
 	printf("rejects: done\n");
 }
 
