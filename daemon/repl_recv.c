@@ -622,12 +622,14 @@ static void *conn_main(void *arg)
 			/* A source, or a promoted twin: refused (repl_failover.c). */
 			if (repl_rx_hello(r, &c, &m) < 0)
 				break;
-			if (m.version != REPL_VERSION) {
-				repl_send_error(&c, -EPROTONOSUPPORT, "version %u, this twin speaks %u",
-				                m.version, REPL_VERSION);
+			if (m.version < REPL_VERSION_MIN) {
+				repl_send_error(&c, -EPROTONOSUPPORT, "version %u, this twin speaks %u to %u",
+				                m.version, REPL_VERSION_MIN, REPL_VERSION);
 				break;
 			}
-			repl_msg ok = {.type = REPL_HELLO_OK, .version = REPL_VERSION};
+			/* The lower of the two: a newer source speaks this twin's version. */
+			repl_msg ok = {.type = REPL_HELLO_OK,
+			               .version = (uint16_t)BKS_MIN(m.version, REPL_VERSION)};
 			memcpy(ok.id, r->id, REPL_ID_LEN);
 			if (repl_send_msg(&c, &ok, NULL, 0) < 0)
 				break;

@@ -862,8 +862,9 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
 		goto out;
 	}
-	/* Names both ways (status; the name a reseeded successor takes). */
-	if ((rc = repl_ident_exchange(r, &c, why, sizeof(why))) < 0)
+	/* Names both ways (status; the name a reseeded successor takes), from version 2:
+	 * a twin that answered 1 has no IDENT (it shows no name for this source). */
+	if (ho.version >= 2 && (rc = repl_ident_exchange(r, &c, why, sizeof(why))) < 0)
 		goto out;
 	pthread_mutex_lock(&r->mu);
 	r->send_fd = c.fd;

@@ -28,7 +28,12 @@
 #include "common/bks.h"
 #include "proto/wire.h"
 
-#define REPL_VERSION 1u
+/* Version 2 added IDENT, RESEED and RESEED_END (failover). A twin takes a HELLO of
+ * version 1 or 2 and answers with the lower of its own and the source's; a source
+ * sends IDENT only when the answer is 2, so an old source replicates to a new twin.
+ * A twin of version 1 refuses a HELLO of 2: upgrade the twin first. */
+#define REPL_VERSION 2u
+#define REPL_VERSION_MIN 1u
 #define REPL_PORT 7072
 #define REPL_HDR_LEN 16
 #define REPL_MAGIC "BKSR"
