@@ -172,6 +172,7 @@ static const ckey keys[] = {
 	K(REPL, "bwlimit", T_RATE, repl_bwlimit, 0, UINT64_MAX, "0", 0),
 	K(REPL, "delete_delay", T_DUR, repl_delete_delay_s, 0, 365 * 86400, "168h", 0),
 	KA(REPL, "paths", T_PATHS, repl_paths, nrepl_paths, 64, "", R),
+	K(REPL, "repair_interval", T_DUR, repl_repair_interval_s, 1, 86400, "60s", 0),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)

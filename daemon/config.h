@@ -178,6 +178,8 @@ typedef struct bks_cfg {
 	uint32_t repl_delete_delay_s; /* 168 h; 0..365 days before the twin applies a delete */
 	char **repl_paths;        /* none = the whole namespace; absolute paths */
 	int nrepl_paths;
+	uint32_t repl_repair_interval_s; /* 60 s; 1 s..1 day: an idle source asks the twin
+	                          * this often for the chunks it wants (repair) */
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

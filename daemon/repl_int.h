@@ -33,6 +33,16 @@ typedef struct rdel {
 	char *path;
 } rdel;
 
+/* A chunk the twin wants again from its source: its copy here is damaged beyond what
+ * the array reconstructs (verify found it). repl.wanted; repl_repair.c. */
+typedef struct rwant {
+	uint8_t fp[32];
+	uint32_t len;                /* raw length */
+	uint64_t since_s;            /* wall clock when first wanted */
+	uint64_t vgen;               /* the verify run that last found it bad */
+} rwant;
+#define REPL_WANTS_MAX 4096      /* kept at most (repl.wanted stays under 200 KiB) */
+
 struct repl {
 	appl *ap;
 	char dir[1024];              /* the configuration's directory, with its '/' */
@@ -76,6 +86,21 @@ struct repl {
 	uint64_t lag_files, lag_bytes;
 	uint64_t tx_wire, tx_files, tx_chunks, tx_chunk_bytes, cycles, last_sync_wall_ns;
 	uint64_t chunks_skipped;     /* chunks the twin already had */
+
+	/* repair (repl_repair.c): the twin's wanted chunks, the source's answers */
+	rwant *wants;                /* REPL_WANTS_MAX slots once one is wanted */
+	size_t nwants;
+	int wants_dirty;             /* repl.wanted is behind the list */
+	uint64_t vgen;               /* verify runs seen (vgen of the running one) */
+	uint64_t repaired;           /* chunks stored again from the source (persisted) */
+	uint64_t repair_refused;     /* chunks the source sent that failed the SHA-256 */
+	uint64_t wants_full;         /* bad chunks not queued: the list was full */
+	uint64_t last_repair_wall_ns;
+	uint32_t repair_interval_s;  /* source: an idle sender asks this often */
+	uint64_t last_want_ns;       /* source: when it last asked (monotonic), 0 never */
+	int want_unsupported;        /* source: the twin refused WANT (an older build) */
+	uint64_t repair_sent;        /* source: chunks sent for repair */
+	uint64_t repair_missing;     /* source: wanted chunks this store does not have */
 };
 
 /* repl_tls.c */
@@ -109,6 +134,22 @@ int repl_parse_addr(const char *addr, char *host, size_t cap, uint16_t *port);
 int repl_listen_start(repl *r, bks_err *e);
 void repl_listen_stop(repl *r);
 int repl_dels_load(repl *r);
+
+/* repl_repair.c (docs/architecture.md "Replication", "Repair") */
+int repl_wants_load(repl *r);
+void repl_wants_free(repl *r);
+void repl_repair_hook(repl *r, int on);             /* verify's bad chunks to the list */
+/* Twin: a WANT from the source: the list, the chunks, commit, DONE. 0, or <0 when the
+ * connection is broken. */
+int repl_rx_want(repl *r, rconn *c, const repl_msg *m);
+/* Source: is it time to ask (an idle sender connects for it)? */
+int repl_want_due(repl *r);
+/* Source: ask the twin which chunks it wants and send those this store has. 0, 1 when
+ * the twin does not know WANT (an older build: not asked again), <0 when the
+ * connection is broken (why says it). sbuf: STORE_STORED_MAX bytes. */
+int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap);
+/* The "repair" object of the status document (under r->mu). */
+void repl_repair_json(repl *r, json *j);
 
 /* repl_send.c (the source side) */
 int repl_sender_start(repl *r, bks_err *e);
