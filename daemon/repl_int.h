@@ -98,7 +98,9 @@ struct repl {
 	uint64_t last_repair_wall_ns;
 	uint32_t repair_interval_s;  /* source: an idle sender asks this often */
 	uint64_t last_want_ns;       /* source: when it last asked (monotonic), 0 never */
-	int want_unsupported;        /* source: the twin refused WANT (an older build) */
+	uint32_t want_fails;         /* source: asks in a row the twin did not answer (an
+	                              * older build closes the connection): each doubles
+	                              * the interval, up to 64 times */
 	uint64_t repair_sent;        /* source: chunks sent for repair */
 	uint64_t repair_missing;     /* source: wanted chunks this store does not have */
 };
@@ -138,15 +140,19 @@ int repl_dels_load(repl *r);
 /* repl_repair.c (docs/architecture.md "Replication", "Repair") */
 int repl_wants_load(repl *r);
 void repl_wants_free(repl *r);
+void repl_wants_flush(repl *r);                     /* save repl.wanted if it changed */
 void repl_repair_hook(repl *r, int on);             /* verify's bad chunks to the list */
-/* Twin: a WANT from the source: the list, the chunks, commit, DONE. 0, or <0 when the
- * connection is broken. */
+/* Twin: a WANT from the source: the list, the chunks, commit, DONE (or ERROR). 0, or
+ * <0 when the connection is broken. */
 int repl_rx_want(repl *r, rconn *c, const repl_msg *m);
-/* Source: is it time to ask (an idle sender connects for it)? */
-int repl_want_due(repl *r);
+/* Source: is it time to ask? connected 0: an idle sender connects for it every
+ * repair_interval; 1: at the end of a cycle's connection, always (unless the twin
+ * did not answer the last asks: then as for 0, with the back-off). */
+int repl_want_due(repl *r, int connected);
 /* Source: ask the twin which chunks it wants and send those this store has. 0, 1 when
- * the twin does not know WANT (an older build: not asked again), <0 when the
- * connection is broken (why says it). sbuf: STORE_STORED_MAX bytes. */
+ * the twin refused (ERROR: the connection goes on), <0 when the connection is broken
+ * (why says it; a twin of an older build closes it on WANT). sbuf: STORE_STORED_MAX
+ * bytes. */
 int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap);
 /* The "repair" object of the status document (under r->mu). */
 void repl_repair_json(repl *r, json *j);
