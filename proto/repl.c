@@ -237,7 +237,7 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 	case REPL_FP_LIST:
 		return wire_fp_list_decode(p, n, &m->fp_list, e);
 	case REPL_FP_NEED:
-	case REPL_WANT_HAVE:
+	case REPL_WANT_HAVE: /* (its payload bounds keep it to REPL_WANT_MAX bits) */
 		return wire_fp_need_decode(p, n, &m->fp_need, e);
 	case REPL_WANT:
 		m->want_max = (uint32_t)g(&r, 4);
