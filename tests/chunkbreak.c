@@ -53,14 +53,19 @@ struct first {
 static int first_chunk(void *ctx, const store_mapext *x)
 {
 	struct first *f = ctx;
-	if (x->hole)
-		return 0;
+	if (x->hole || f->found)
+		return 0; /* (a positive return does not stop map_walk: only errors do) */
 	f->x = *x;
 	f->found = 1;
-	return 1; /* stop */
+	return 0;
 }
 
-static int flip(const char *path, uint64_t off, uint32_t len)
+/* XOR len bytes at off of path with a mask of its own (which: 0, 1, 2), never 0.
+ * The same mask on a data strip and on P would keep P consistent (P is their XOR):
+ * the array's pair reconstruction would then "find" the chunk right by taking the
+ * data strip with coefficient 1 in Q as the other bad one, and rewrite that strip
+ * wrong (it verifies only the range it was asked for). */
+static int flip(const char *path, uint64_t off, uint32_t len, int which)
 {
 	uint8_t b[FLIP_MAX];
 	int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -68,7 +73,7 @@ static int flip(const char *path, uint64_t off, uint32_t len)
 		return -errno;
 	int r = pread(fd, b, len, (off_t)off) == (ssize_t)len ? 0 : -EIO;
 	for (uint32_t i = 0; i < len; i++)
-		b[i] ^= 0x5a;
+		b[i] ^= (uint8_t)(1 + (i * 131 + (uint32_t)which * 7919) % 255);
 	if (r == 0 && (pwrite(fd, b, len, (off_t)off) != (ssize_t)len || fsync(fd) < 0))
 		r = -errno;
 	close(fd);
@@ -144,7 +149,7 @@ int main(int argc, char **argv)
 	store_close(s); /* closes the array: nothing of it is written after the flips */
 	for (int i = 0; i < 3; i++) {
 		uint64_t off = ARR_DATA_OFF + row * strip + in;
-		if (!paths[i][0] || (r = flip(paths[i], off, len)) < 0) {
+		if (!paths[i][0] || (r = flip(paths[i], off, len, i)) < 0) {
 			fprintf(stderr, "chunkbreak: strip %d of row %llu (%s): %s\n", strips[i],
 			        (unsigned long long)row, paths[i][0] ? paths[i] : "no disk",
 			        paths[i][0] ? strerror(-r) : "missing");
