@@ -848,6 +848,17 @@ static int print_store_job(dcmd *d, const jsonp_val *jobs_doc, const char *kind,
 	if (jsonp_len(dmg) < get_u(j, "objects_damaged"))
 		printf("  (and %llu more)\n",
 		       (unsigned long long)(get_u(j, "objects_damaged") - jsonp_len(dmg)));
+	const jsonp_val *bc = jsonp_get(j, "bad_chunks");
+	for (size_t i = 0; i < jsonp_len(bc); i++) {
+		char fp[80];
+		const jsonp_val *v = jsonp_at(bc, i);
+		client_clean_str(fp, sizeof(fp), get_s(v, "fingerprint"));
+		printf("  bad chunk: %s (%llu bytes, object %llu)\n", fp,
+		       (unsigned long long)get_u(v, "length"), (unsigned long long)get_u(v, "object"));
+	}
+	if (get_u(j, "queued_for_repair"))
+		printf("  %llu bad chunks queued for repair from the replication source\n",
+		       (unsigned long long)get_u(j, "queued_for_repair"));
 	return CLI_OK;
 }
 

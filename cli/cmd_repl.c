@@ -177,7 +177,7 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		r = CLI_OK;
 	} else {
 		const jsonp_val *lag = jsonp_get(o, "lag"), *tx = jsonp_get(o, "sent"),
-		                *rx = jsonp_get(o, "received");
+		                *rx = jsonp_get(o, "received"), *rep = jsonp_get(o, "repair");
 		int paired = 0;
 		double secs = 0;
 		jsonp_get_bool(o, "paired", &paired);
@@ -240,6 +240,19 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 			       (unsigned long long)u(rx, "chunks"),
 			       (unsigned long long)u(rx, "deletes_pending"),
 			       (unsigned long long)u(rx, "refused_connections"));
+		/* Chunks a twin's verify found damaged, fetched again from the source. */
+		if (rep && (u(rep, "chunks_wanted") || u(rep, "chunks_repaired") ||
+		            u(rep, "chunks_refused") || u(rep, "chunks_not_queued")))
+			printf("repair:      %llu damaged chunks wanted from the source, %llu "
+			       "repaired, %llu refused (bad SHA-256), %llu not queued (list full)\n",
+			       (unsigned long long)u(rep, "chunks_wanted"),
+			       (unsigned long long)u(rep, "chunks_repaired"),
+			       (unsigned long long)u(rep, "chunks_refused"),
+			       (unsigned long long)u(rep, "chunks_not_queued"));
+		if (rep && (u(rep, "chunks_sent") || u(rep, "chunks_missing_here")))
+			printf("repair sent: %llu chunks the twin wanted again (%llu not readable "
+			       "here)\n", (unsigned long long)u(rep, "chunks_sent"),
+			       (unsigned long long)u(rep, "chunks_missing_here"));
 		r = CLI_OK;
 	}
 	client_reply_free(&rp);

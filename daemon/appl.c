@@ -372,6 +372,22 @@ static int count_obj(void *ctx, const store_obj_info *in)
 	return 0;
 }
 
+/* store_verify_report.on_bad (under mu): to the hook; an event for the first ones. */
+static void verify_on_bad(void *ctx, const store_verify_bad *b)
+{
+	appl *ap = ctx;
+	if (!ap->vhook.bad || ap->vhook.bad(ap->vhook.ctx, b) <= 0)
+		return;
+	if (ap->vf.queued++ < STORE_VERIFY_BAD) {
+		char hx[65];
+		for (int i = 0; i < 32; i++)
+			snprintf(hx + 2 * i, 3, "%02x", b->fp[i]);
+		appl_event_add(ap, CFG_LOG_WARN, "verify: chunk %s (%u bytes, object %llu) is "
+		               "damaged beyond what the array repairs: queued for repair from the "
+		               "replication source", hx, b->len, (unsigned long long)b->id);
+	}
+}
+
 int appl_verify_start(appl *ap, bks_err *e)
 {
 	int r = 0;
@@ -385,6 +401,10 @@ int appl_verify_start(appl *ap, bks_err *e)
 		ap->vf.limit = store_id_limit(ap->s);
 		store_list(ap->s, count_obj, &ap->vf.objects_total);
 		ap->vf.started_ns = bks_wall_ns();
+		ap->vf.rep.on_bad = verify_on_bad;
+		ap->vf.rep.on_bad_ctx = ap;
+		if (ap->vhook.begin)
+			ap->vhook.begin(ap->vhook.ctx);
 	}
 	appl_unlock(ap);
 	if (r == 0) {
@@ -433,15 +453,20 @@ static void jobs_step(appl *ap)
 			ap->vf.state = 2;
 			ap->vf.finished_ns = bks_wall_ns();
 			store_verify_report rep = ap->vf.rep;
+			uint64_t queued = ap->vf.queued;
+			if (ap->vhook.end)
+				ap->vhook.end(ap->vhook.ctx);
 			appl_unlock(ap);
 			appl_event_add(ap, rep.objects_damaged ? CFG_LOG_ERROR : CFG_LOG_INFO,
 			               "verify done: %llu objects, %llu chunks checked, %llu bad, %llu "
-			               "objects damaged, %llu strips repaired",
+			               "objects damaged, %llu strips repaired%s",
 			               (unsigned long long)rep.objects,
 			               (unsigned long long)rep.chunks_checked,
 			               (unsigned long long)rep.chunks_bad,
 			               (unsigned long long)rep.objects_damaged,
-			               (unsigned long long)rep.repaired);
+			               (unsigned long long)rep.repaired,
+			               queued ? "; bad chunks queued for repair from the replication "
+			                        "source" : "");
 			appl_lock(ap);
 			break;
 		}

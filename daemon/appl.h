@@ -53,7 +53,20 @@ typedef struct appl_verify {
 	uint64_t objects_total;
 	store_verify_report rep;
 	uint64_t started_ns, finished_ns;
+	uint64_t queued;         /* bad chunks queued for repair (appl_verify_hook) */
 } appl_verify;
+
+/* Whom verify tells about the chunks it finds bad: replication, which fetches them
+ * again from the source (daemon/repl_repair.c). Set and cleared under mu, and every
+ * call is made under mu (quick: no I/O): begin when a verify starts; bad for a bad
+ * chunk (1 when it was queued for repair, the first time in this verify); end when
+ * the verify went through every object. */
+typedef struct appl_verify_hook {
+	void (*begin)(void *ctx);
+	int (*bad)(void *ctx, const store_verify_bad *b);
+	void (*end)(void *ctx);
+	void *ctx;
+} appl_verify_hook;
 
 /* What the status documents show of the store and the jobs: taken under appl.mu
  * when it is free, else the last one (the API never waits behind an ingest). */
@@ -103,6 +116,7 @@ typedef struct appl {
 	double gc_min_live;
 	uint64_t gc_started_ns, gc_finished_ns;
 	appl_verify vf;
+	appl_verify_hook vhook;
 
 	/* events (own lock: the array reports them from any thread) */
 	pthread_mutex_t evmu;

@@ -173,6 +173,7 @@ static const ckey keys[] = {
 	K(REPL, "lag_alert", T_DUR, repl_lag_alert_s, 0, 365 * 86400, "0", 0),
 	K(REPL, "lag_alert_bytes", T_SIZE, repl_lag_alert_bytes, 0, UINT64_MAX, "0", 0),
 	KA(REPL, "paths", T_PATHS, repl_paths, nrepl_paths, 64, "", R),
+	K(REPL, "repair_interval", T_DUR, repl_repair_interval_s, 1, 86400, "60s", 0),
 };
 #undef R
 #define NKEYS BKS_ARRAY_SIZE(keys)

@@ -191,6 +191,8 @@ typedef struct bks_cfg {
 	uint64_t repl_lag_alert_bytes; /* 0 = none; the same, in bytes not yet on the twin */
 	char **repl_paths;        /* none = the whole namespace; absolute paths */
 	int nrepl_paths;
+	uint32_t repl_repair_interval_s; /* 60 s; 1 s..1 day: an idle source asks the twin
+	                          * this often for the chunks it wants (repair) */
 
 	/* [clients] */
 	cfg_client *clients;      /* none (the native listener then accepts nobody) */

@@ -27,6 +27,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	r->bwlimit = ap->cfg.repl_bwlimit;
 	r->delete_delay_s = ap->cfg.repl_delete_delay_s;
 	repl_ops_config(r, &ap->cfg);
+	r->repair_interval_s = ap->cfg.repl_repair_interval_s;
 	const char *sl = strrchr(config_path, '/');
 	snprintf(r->dir, sizeof(r->dir), "%.*s", sl ? (int)(sl - config_path + 1) : 0, config_path);
 	int rc;
@@ -40,6 +41,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	repl_role_settle(r);
 	repl_ro_apply(r); /* a twin refuses client writes from the start */
 	repl_dels_load(r);
+	repl_wants_load(r);
 	if (ap->cfg.repl_listen_set && (rc = repl_listen_start(r, e)) < 0)
 		goto fail;
 	if ((rc = repl_sender_start(r, e)) < 0)
@@ -48,6 +50,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	repl_hex(r->id, REPL_ID_LEN, idhex);
 	LOG_I("repl: appliance %s (%s), certificate SHA-256 %s; %s", idhex, r->name, r->fp,
 	      repl_role_name(r->role));
+	repl_repair_hook(r, 1); /* verify's bad chunks: wanted from the source */
 	*out = r;
 	return 0;
 fail:
@@ -59,8 +62,11 @@ void repl_stop(repl *r)
 {
 	if (!r)
 		return;
+	repl_repair_hook(r, 0);
 	repl_sender_stop(r);
 	repl_listen_stop(r);
+	repl_wants_flush(r);
+	repl_wants_free(r);
 	for (size_t i = 0; i < r->ndels; i++)
 		free(r->dels[i].path);
 	free(r->dels);
@@ -80,6 +86,7 @@ void repl_reload(repl *r, const bks_cfg *c)
 	pthread_mutex_lock(&r->mu);
 	r->bwlimit = c->repl_bwlimit;
 	r->delete_delay_s = c->repl_delete_delay_s;
+	r->repair_interval_s = c->repl_repair_interval_s;
 	pthread_mutex_unlock(&r->mu);
 	repl_ops_config(r, c);
 }
@@ -136,6 +143,7 @@ void repl_status_json(repl *r, json *j)
 	json_uint(j, "refused_connections", r->refused);
 	json_obj_end(j);
 	repl_status_failover(r, j);
+	repl_repair_json(r, j);
 	pthread_mutex_unlock(&r->mu);
 	json_obj_end(j);
 }

@@ -52,6 +52,16 @@ typedef struct rdel {
 	char *path;
 } rdel;
 
+/* A chunk the twin wants again from its source: its copy here is damaged beyond what
+ * the array reconstructs (verify found it). repl.wanted; repl_repair.c. */
+typedef struct rwant {
+	uint8_t fp[32];
+	uint32_t len;                /* raw length */
+	uint64_t since_s;            /* wall clock when first wanted */
+	uint64_t vgen;               /* the verify run that last found it bad */
+} rwant;
+#define REPL_WANTS_MAX 4096      /* kept at most (repl.wanted stays under 200 KiB) */
+
 struct repl {
 	appl *ap;
 	char dir[1024];              /* the configuration's directory, with its '/' */
@@ -118,6 +128,22 @@ struct repl {
 	uint64_t cycle_bytes;        /* lag bytes when this cycle began to send */
 	uint64_t cycle_wire0;        /* tx_wire then */
 	uint64_t rate_bytes[REPL_RATE_SLOTS], rate_sec[REPL_RATE_SLOTS]; /* per second */
+	/* repair (repl_repair.c): the twin's wanted chunks, the source's answers */
+	rwant *wants;                /* REPL_WANTS_MAX slots once one is wanted */
+	size_t nwants;
+	int wants_dirty;             /* repl.wanted is behind the list */
+	uint64_t vgen;               /* verify runs seen (vgen of the running one) */
+	uint64_t repaired;           /* chunks stored again from the source (persisted) */
+	uint64_t repair_refused;     /* chunks the source sent that failed the SHA-256 */
+	uint64_t wants_full;         /* bad chunks not queued: the list was full */
+	uint64_t last_repair_wall_ns;
+	uint32_t repair_interval_s;  /* source: an idle sender asks this often */
+	uint64_t last_want_ns;       /* source: when it last asked (monotonic), 0 never */
+	uint32_t want_fails;         /* source: asks in a row the twin did not answer (an
+	                              * older build closes the connection): each doubles
+	                              * the interval, up to 64 times */
+	uint64_t repair_sent;        /* source: chunks sent for repair */
+	uint64_t repair_missing;     /* source: wanted chunks this store does not have */
 };
 
 /* repl_tls.c */
@@ -163,6 +189,25 @@ void repl_lag_check(repl *r);                     /* the alert's events; not r->
 void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
 void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
 int repl_dels_drop(repl *r, const char *report);  /* promote: drop, list in report */
+/* repl_repair.c (docs/architecture.md "Replication", "Repair") */
+int repl_wants_load(repl *r);
+void repl_wants_free(repl *r);
+void repl_wants_flush(repl *r);                     /* save repl.wanted if it changed */
+void repl_repair_hook(repl *r, int on);             /* verify's bad chunks to the list */
+/* Twin: a WANT from the source: the list, the chunks, commit, DONE (or ERROR). 0, or
+ * <0 when the connection is broken. */
+int repl_rx_want(repl *r, rconn *c, const repl_msg *m);
+/* Source: is it time to ask? connected 0: an idle sender connects for it every
+ * repair_interval; 1: at the end of a cycle's connection, always (unless the twin
+ * did not answer the last asks: then as for 0, with the back-off). */
+int repl_want_due(repl *r, int connected);
+/* Source: ask the twin which chunks it wants and send those this store has. 0, 1 when
+ * the twin refused (ERROR: the connection goes on), <0 when the connection is broken
+ * (why says it; a twin of an older build closes it on WANT). sbuf: STORE_STORED_MAX
+ * bytes. */
+int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap);
+/* The "repair" object of the status document (under r->mu). */
+void repl_repair_json(repl *r, json *j);
 
 /* repl_send.c (the source side) */
 int repl_sender_start(repl *r, bks_err *e);

@@ -649,6 +649,7 @@ static void *conn_main(void *arg)
 		rc = m.type == REPL_FILE ? rx_file(r, &c, &m)
 		     : m.type == REPL_IDENT ? repl_rx_ident(r, &c, &m)
 		     : m.type == REPL_RESEED_END ? repl_rx_reseed_end(r, &c, &m)
+		     : m.type == REPL_WANT ? repl_rx_want(r, &c, &m)
 		     : (m.type == REPL_MKDIR || m.type == REPL_ATTR || m.type == REPL_SYMLINK ||
 		        m.type == REPL_RENAME || m.type == REPL_DELETE || m.type == REPL_SYNC)
 		         ? rx_op(r, &c, &m)
@@ -678,6 +679,7 @@ static void *listen_main(void *arg)
 		if (r->stopping)
 			break;
 		dels_apply(r);
+		repl_wants_flush(r);
 		if (k <= 0 || !(p[0].revents & POLLIN))
 			continue;
 		struct sockaddr_storage ss;

@@ -812,6 +812,15 @@ static uint64_t lag_count(repl *r, const mtab *man, const tree *cur, const mtab 
 	return lf;
 }
 
+/* The repair exchange (repl_repair.c) at the end of a connection: its failure is
+ * logged and costs nothing else (everything before it is done and acknowledged). */
+static void ask_wants(repl *r, rconn *c, uint8_t *sbuf)
+{
+	char why[300] = "";
+	if (repl_tx_want(r, c, sbuf, why, sizeof(why)) != 0)
+		LOG_W("repl: repair: %s", why);
+}
+
 /* One cycle. 0: everything under the replicated paths is on the twin as of the walk;
  * 1: done, but some entries were refused (retried next cycle); <0: cut short. */
 static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
@@ -834,7 +843,8 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	}
 	for (size_t i = 0; i < cur.n && rc == 0; i++)
 		rc = mtab_put(&curset, &cur.v[i]);
-	if (lag_count(r, man, &cur, &curset) == 0) {
+	int idle = lag_count(r, man, &cur, &curset) == 0;
+	if (idle && !repl_want_due(r, 0)) {
 		rc = 0;
 		goto out; /* nothing to send: no connection either */
 	}
@@ -877,6 +887,12 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	set_state(r, "sending", NULL);
 	if (!(sbuf = malloc(STORE_STORED_MAX))) {
 		rc = -ENOMEM;
+		goto out;
+	}
+	if (idle) {
+		/* Nothing changed here: the connection is only to ask what the twin wants. */
+		ask_wants(r, &c, sbuf);
+		rc = 0;
 		goto out;
 	}
 
@@ -1002,6 +1018,11 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		goto out;
 	}
 	account(r, &c, &mark, &next_ns);
+	/* 5. Chunks the twin's verify found damaged: good copies from here (a twin of
+	 * version 2; last anyway, so a twin that closes the connection on WANT costs
+	 * nothing). */
+	if (ho.version >= 2 && repl_want_due(r, 1))
+		ask_wants(r, &c, sbuf);
 	rc = refused;
 	if (rc == 0)
 		lag_count(r, man, &cur, &curset);
@@ -1075,6 +1096,7 @@ static void *send_main(void *arg)
 		int need = force || c0 != r->replicated_commit || now - last_cycle_ns > 60000000000ull;
 		pthread_mutex_unlock(&r->mu);
 		repl_lag_check(r);
+		need = need || repl_want_due(r, 0); /* (takes r->mu) */
 		if (!pin[0] || !addr[0]) {
 			set_state(r, pin[0] ? "not sending (role)" : "not paired", NULL);
 			continue;

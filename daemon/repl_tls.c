@@ -550,7 +550,7 @@ int repl_send_msg(rconn *c, const repl_msg *m, const wire_fp *fps, uint32_t n)
 	uint8_t small[REPL_HDR_LEN + 8192];
 	uint8_t *buf = small;
 	size_t cap = sizeof(small);
-	if (m->type == REPL_FP_LIST || m->type == REPL_FP_NEED) {
+	if (m->type == REPL_FP_LIST || m->type == REPL_FP_NEED || m->type == REPL_WANT_LIST) {
 		buf = c->buf; /* a bulk frame: the connection's buffer (not being read now) */
 		cap = REPL_BUF;
 	}

@@ -257,6 +257,38 @@ int fpidx_lookup(fpidx *x, const uint8_t fp[FP_LEN], seg_ptr *loc)
 	return 0;
 }
 
+static int same_place(const seg_ptr *a, const seg_ptr *b)
+{
+	return a->seg_id == b->seg_id && a->off == b->off;
+}
+
+int fpidx_lookup_other(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *not,
+                       seg_ptr *loc)
+{
+	if (x->mcap) {
+		struct ment *m = mem_slot(x->mem, x->mcap, fp);
+		if (m->used && pool_ptr_live(x->pl, &m->loc) && !same_place(&m->loc, not)) {
+			*loc = m->loc;
+			return 1;
+		}
+	}
+	/* Every run, not only the newest that knows fp: a run written before the repair
+	 * names the damaged copy, a newer one the good copy (or the reverse never: a
+	 * damaged copy is never written again, the collector copies only what reads
+	 * correctly). */
+	for (int i = x->nruns - 1; i >= 0; i--) {
+		seg_ptr p;
+		int r = run_find(x, &x->runs[i], fp, &p);
+		if (r < 0)
+			return r;
+		if (r > 0 && pool_ptr_live(x->pl, &p) && !same_place(&p, not)) {
+			*loc = p;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int fpidx_insert(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *loc)
 {
 	struct ment *c = loc_slot(x, fp);

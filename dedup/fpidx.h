@@ -38,6 +38,12 @@ void fpidx_free(fpidx *x); /* accepts NULL */
 
 /* 1 and *loc when found (and live), 0 when not, or -errno. */
 int fpidx_lookup(fpidx *x, const uint8_t fp[FP_LEN], seg_ptr *loc);
+/* Another live copy of chunk fp than the one at *not (a chunk whose copy there is
+ * damaged beyond what the array repairs and that was stored again, store_repair_chunk):
+ * the memtable, then the runs from newest to oldest; never the locality cache, whose
+ * segment tables may name the damaged copy. 1 and *loc, 0 when there is none, -errno. */
+int fpidx_lookup_other(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *not,
+                       seg_ptr *loc);
 /* Record where a chunk is (a new chunk, or one moved by GC: the newest wins). */
 int fpidx_insert(fpidx *x, const uint8_t fp[FP_LEN], const seg_ptr *loc);
 /* Write the memtable as a run (merging runs when there are many); fills root. */

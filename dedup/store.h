@@ -288,10 +288,26 @@ void store_gc_get_stats(const store *s, store_gc_stats *st);
 void store_set_gc_auto(store *s, double free_frac, double min_live);
 
 /* --- verify --- */
+#define STORE_VERIFY_BAD 16
+typedef struct store_verify_bad {
+	uint8_t fp[32];            /* the chunk's fingerprint (SHA-256 of its raw bytes) */
+	uint32_t len;              /* its raw length */
+	uint64_t id;               /* the first object found referencing it */
+} store_verify_bad;
 typedef struct store_verify_report {
 	uint64_t objects, objects_damaged, chunks_checked, chunks_bad, bytes_checked;
 	uint64_t repaired;         /* strips the array found wrong (checksum) and rewrote */
 	uint64_t damaged_ids[16];  /* the first ones */
+	/* The first distinct bad chunks: unreadable even with the array's reconstruction,
+	 * or read bytes that do not hash to the map's fingerprint. */
+	uint32_t nbad;
+	store_verify_bad bad[STORE_VERIFY_BAD];
+	/* The caller's hook, called for every bad chunk met (a chunk referenced twice:
+	 * twice), e.g. to fetch it again from a replication source (store_repair_chunk);
+	 * NULL: none. Called inside the verify call (the store's lock held). store_verify
+	 * clears it with the rest of the report; store_verify_one keeps it. */
+	void (*on_bad)(void *ctx, const store_verify_bad *b);
+	void *on_bad_ctx;
 } store_verify_report;
 /* Read every chunk of every object; check checksums (the array repairs what it can)
  * and fingerprints. */

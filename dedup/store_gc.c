@@ -278,9 +278,17 @@ static int compact(store *s, gc_state *g, const seg_header *h, int n)
 	for (int i = 0; i < n; i++) {
 		if (!bloom_has(g, g->ents[i].fp))
 			continue;
-		seg_ptr old, np;
+		seg_ptr old, np, other;
 		seg_ptr_from_entry(h, &g->ents[i], &old);
 		int r = pool_read_stored(s->pl, &old, g->ibuf, pool_row_bytes(s->pl));
+		if (r == -EIO && fpidx_lookup_other(s->idx, g->ents[i].fp, &old, &other) > 0) {
+			/* Damaged beyond repair, but stored again since (store_repair_chunk):
+			 * the index's copy serves every map; this one goes with its row. */
+			s->unique_chunks -= BKS_MIN(s->unique_chunks, 1);
+			s->unique_raw -= BKS_MIN(s->unique_raw, (uint64_t)old.rlen);
+			s->stored -= BKS_MIN(s->stored, (uint64_t)old.slen);
+			continue;
+		}
 		if (r < 0)
 			return r;
 		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, old.codec,
@@ -556,8 +564,26 @@ struct verify_ctx {
 	store *s;
 	store_verify_report *rep;
 	uint8_t *buf;
+	uint64_t id;
 	int bad;
 };
+
+static void verify_note_bad(struct verify_ctx *v, const map_ext *e)
+{
+	store_verify_report *rep = v->rep;
+	store_verify_bad b;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.fp, e->fp, FP_LEN);
+	b.len = (uint32_t)e->len;
+	b.id = v->id;
+	int seen = 0;
+	for (uint32_t i = 0; i < rep->nbad && !seen; i++)
+		seen = !memcmp(rep->bad[i].fp, b.fp, FP_LEN);
+	if (!seen && rep->nbad < STORE_VERIFY_BAD)
+		rep->bad[rep->nbad++] = b;
+	if (rep->on_bad)
+		rep->on_bad(rep->on_bad_ctx, &b);
+}
 
 static int verify_ext(void *ctx, const map_ext *e)
 {
@@ -571,6 +597,7 @@ static int verify_ext(void *ctx, const map_ext *e)
 	    memcmp(fp, e->fp, FP_LEN)) {
 		v->rep->chunks_bad++;
 		v->bad = 1;
+		verify_note_bad(v, e);
 	}
 	return 0;
 }
@@ -591,7 +618,7 @@ static uint64_t array_cksum_errors(store *s)
 /* One object into rep (counts only; damaged ids are the caller's to record). */
 static int verify_obj(store *s, uint64_t id, store_verify_report *rep, uint8_t *buf)
 {
-	struct verify_ctx v = {s, rep, buf, 0};
+	struct verify_ctx v = {s, rep, buf, id, 0};
 	obj_rec o;
 	if (store_obj_get(s, id, &o) < 0)
 		return -ENOENT;

@@ -115,16 +115,27 @@ struct ra {
 
 int store_read_chunk(store *s, const map_ext *e, void *out)
 {
+	seg_ptr tried = e->p, now;
 	int r = pool_read_item(s->pl, &e->p, out, e->len);
 	if (r == -ESTALE) {
 		/* The collector moved the chunk: the index knows where it is now. */
-		seg_ptr now;
 		int f = fpidx_lookup(s->idx, e->fp, &now);
 		if (f < 0)
 			return f;
 		if (f == 0 || now.rlen != e->len)
 			return -EIO;
 		r = pool_read_item(s->pl, &now, out, e->len);
+		tried = now;
+	}
+	if (r == -EIO) {
+		/* Damaged beyond what the array reconstructs: maps keep pointing at the bad
+		 * copy, but a good one stored since (store_repair_chunk: fetched again from
+		 * the replication source) is in the index. */
+		int f = fpidx_lookup_other(s->idx, e->fp, &tried, &now);
+		if (f < 0)
+			return f;
+		if (f > 0 && now.rlen == e->len)
+			r = pool_read_item(s->pl, &now, out, e->len);
 	}
 	return r;
 }

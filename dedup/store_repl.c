@@ -46,7 +46,7 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 {
 	if (x->hole)
 		return -EINVAL;
-	seg_ptr p = x->where;
+	seg_ptr p = x->where, other;
 	int r = pool_read_stored(s->pl, &p, out, cap);
 	if (r == -ESTALE) {
 		/* The collector moved the chunk: the index knows where it is now. */
@@ -57,6 +57,14 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 			return -ENOENT;
 		r = pool_read_stored(s->pl, &p, out, cap);
 	}
+	if (r == -EIO) {
+		/* Damaged here, but maybe repaired (store_repair_chunk): another copy. */
+		int f = fpidx_lookup_other(s->idx, x->fp, &p, &other);
+		if (f < 0)
+			return f;
+		if (f > 0 && other.rlen == x->len && (r = pool_read_stored(s->pl, &other, out, cap)) == 0)
+			p = other;
+	}
 	if (r < 0)
 		return r;
 	*slen = p.slen;
@@ -64,20 +72,18 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 	return 0;
 }
 
-int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
-                     uint32_t slen, uint32_t rlen, int codec)
+/* Stored bytes from a peer: lengths and codec in range, and they decode to rlen raw
+ * bytes whose SHA-256 is fp. Identity rests on SHA-256 of the raw bytes: decode and
+ * hash before anything is kept, so a twin never stores bytes under a fingerprint
+ * they do not have. 0, -EINVAL, -EBADMSG, -ENOMEM. */
+static int stored_check(store *s, const uint8_t fp[32], const void *stored, uint32_t slen,
+                        uint32_t rlen, int codec)
 {
-	store *s = w->s;
 	uint8_t got[FP_LEN];
 	seg_ptr p;
-	int r;
-	if (w->failed)
-		return w->failed;
-	if (w->clen || rlen == 0 || rlen > s->p.cdc.max || slen == 0 ||
+	if (rlen == 0 || rlen > s->p.cdc.max || slen == 0 ||
 	    (codec != SEG_RAW && codec != SEG_ZSTD) || (codec == SEG_RAW && slen != rlen))
 		return -EINVAL;
-	/* Identity rests on SHA-256 of the raw bytes: decode and hash before anything
-	 * is kept, so a twin never stores bytes under a fingerprint they do not have. */
 	uint8_t *raw = malloc(rlen);
 	if (!raw)
 		return -ENOMEM;
@@ -85,14 +91,27 @@ int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
 	p.codec = (uint8_t)codec;
 	p.slen = slen;
 	p.rlen = rlen;
-	r = seg_item_decode(NULL, &p, stored, raw, rlen);
+	int r = seg_item_decode(NULL, &p, stored, raw, rlen);
 	if (r == 0)
 		r = fp_compute(s->fpc, raw, rlen, got);
 	free(raw);
 	if (r < 0)
 		return r == -ENOBUFS ? -EINVAL : -EBADMSG;
-	if (memcmp(got, fp, FP_LEN))
-		return -EBADMSG;
+	return memcmp(got, fp, FP_LEN) ? -EBADMSG : 0;
+}
+
+int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
+                     uint32_t slen, uint32_t rlen, int codec)
+{
+	store *s = w->s;
+	seg_ptr p;
+	int r;
+	if (w->failed)
+		return w->failed;
+	if (w->clen)
+		return -EINVAL;
+	if ((r = stored_check(s, fp, stored, slen, rlen, codec)) < 0)
+		return r;
 	int space = pool_set_space(s->pl, w->space);
 	r = fpidx_lookup(s->idx, fp, &p);
 	if (r == 0) {
@@ -118,6 +137,69 @@ int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
 out:
 	if (r < 0)
 		w->failed = r;
+	pool_set_space(s->pl, space);
+	return r;
+}
+
+int store_chunk_stored(store *s, const uint8_t fp[32], uint32_t rlen, void *out, size_t cap,
+                       uint32_t *slen, int *codec)
+{
+	store_mapext x;
+	memset(&x, 0, sizeof(x));
+	memcpy(x.fp, fp, sizeof(x.fp));
+	x.len = rlen;
+	int f = fpidx_lookup(s->idx, fp, &x.where);
+	if (f < 0)
+		return f;
+	if (f == 0 || x.where.rlen != rlen)
+		return -ENOENT;
+	return store_extent_stored(s, &x, out, cap, slen, codec);
+}
+
+/* Does the copy at *p read correctly and hash to fp? (buf: rlen bytes) */
+static int copy_good(store *s, const seg_ptr *p, const uint8_t fp[32], uint32_t rlen,
+                     uint8_t *buf)
+{
+	uint8_t got[FP_LEN];
+	return p->rlen == rlen && pool_read_item(s->pl, p, buf, rlen) == 0 &&
+	       fp_compute(s->fpc, buf, rlen, got) == 0 && !memcmp(got, fp, FP_LEN);
+}
+
+int store_repair_chunk(store *s, const uint8_t fp[32], const void *stored, uint32_t slen,
+                       uint32_t rlen, int codec)
+{
+	seg_ptr p, q;
+	int r = stored_check(s, fp, stored, slen, rlen, codec);
+	if (r < 0)
+		return r;
+	uint8_t *buf = malloc(rlen);
+	if (!buf)
+		return -ENOMEM;
+	/* A copy that reads correctly already (the index's, or another it knows: a
+	 * repair made before a crash lost the caller's note of it): nothing to do. */
+	int f = fpidx_lookup(s->idx, fp, &p);
+	if (f > 0 && !copy_good(s, &p, fp, rlen, buf)) {
+		int g = fpidx_lookup_other(s->idx, fp, &p, &q);
+		f = g > 0 && copy_good(s, &q, fp, rlen, buf) ? 1 : g < 0 ? g : 2;
+	}
+	free(buf);
+	if (f < 0)
+		return f;
+	if (f == 1)
+		return 0;
+	/* A fresh copy in the open data segment and the index pointing at it, both in
+	 * the txg being built; nothing else changes (maps keep the old pointer and a
+	 * read that finds it damaged asks the index, store_read_chunk). From the
+	 * collector's room: repairing must work on a full store too. */
+	int space = pool_set_space(s->pl, POOL_SPACE_WORK);
+	if ((r = pool_add_stored(s->pl, fp, stored, slen, rlen, codec, &p)) == 0 &&
+	    (r = fpidx_insert(s->idx, fp, &p)) == 0) {
+		s->unique_chunks++;
+		s->unique_raw += rlen;
+		s->stored += p.slen;
+		s->bytes_since_commit += p.slen;
+		r = 1;
+	}
 	pool_set_space(s->pl, space);
 	return r;
 }

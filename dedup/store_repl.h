@@ -44,4 +44,23 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
                      uint32_t slen, uint32_t rlen, int codec);
 
+/* The stored bytes of chunk fp (rlen raw bytes), found through the index: for a
+ * twin that asks for a chunk again (store_repair_chunk there). As
+ * store_extent_stored; -ENOENT when this store does not have the chunk. */
+int store_chunk_stored(store *s, const uint8_t fp[32], uint32_t rlen, void *out, size_t cap,
+                       uint32_t *slen, int *codec);
+
+/* Repair: a good copy of chunk fp (stored bytes, as store_put_stored takes them),
+ * for a chunk whose copy here is damaged beyond what the array reconstructs (verify
+ * finds it). The bytes are decoded and their SHA-256 checked first (-EBADMSG,
+ * -EINVAL: nothing kept). 0 when a copy the index knows reads correctly already
+ * (nothing to do); 1 when the bytes were stored as a new copy and the index points
+ * at it, so every object whose map references fp reads it correctly again (a read
+ * that finds the map's copy damaged asks the index, store_read_chunk). The maps are
+ * not rewritten. Like every change, in the txg being built: a crash before the
+ * commit leaves the damaged copy as it was, never a reference to nothing. Rows come
+ * from the collector's share of the reserve (works on a full store). */
+int store_repair_chunk(store *s, const uint8_t fp[32], const void *stored, uint32_t slen,
+                       uint32_t rlen, int codec);
+
 #endif /* BKS_STORE_REPL_H */

@@ -31,10 +31,11 @@ static void check(uint8_t type, const uint8_t *p, size_t n)
 	    wire_path_check(m.path.p, m.path.len, NULL) != 0)
 		abort();
 	uint32_t k = 0;
-	if (type == REPL_FP_LIST) {
-		k = m.fp_list.count;
+	if (type == REPL_FP_LIST || type == REPL_WANT_LIST) {
+		const wire_fp_list *l = type == REPL_FP_LIST ? &m.fp_list : &m.want_list;
+		k = l->count;
 		for (uint32_t i = 0; i < k; i++)
-			wire_fp_list_get(&m.fp_list, i, &fps[i]);
+			wire_fp_list_get(l, i, &fps[i]);
 	}
 	int r = repl_msg_encode(out, sizeof(out), &m, k ? fps : NULL, k);
 	if (r < REPL_HDR_LEN || (size_t)r != REPL_HDR_LEN + n || memcmp(out + REPL_HDR_LEN, p, n))

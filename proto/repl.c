@@ -44,6 +44,9 @@ static const rtinfo RT[256] = {
 	                     2 * (2 + REPL_NAME_MAX) + 2 + REPL_ADDR_MAX},
 	[REPL_RESEED_END] = {"RESEED_END", 2 + REPL_ID_LEN + 2,
 	                     2 + REPL_ID_LEN + 2 + REPL_NAME_MAX},
+	[REPL_WANT] = {"WANT", 8, 8},
+	[REPL_WANT_LIST] = {"WANT_LIST", 4, 4 + WIRE_FP_ENTRY_LEN * REPL_WANT_MAX},
+	[REPL_WANT_HAVE] = {"WANT_HAVE", 4 + 1, 4 + REPL_WANT_MAX / 8},
 };
 
 int repl_name_check(const char *s, size_t len)
@@ -178,6 +181,35 @@ static void gattr(rd *r, repl_attr *a)
 		r->err = bks_fail(r->e, -EINVAL, "replication %s: bad mode or padding", r->what);
 }
 
+/* WANT_LIST: count u32, then count entries of fingerprint (32) + raw length u32
+ * (1..WIRE_CHUNK_MAX), no fingerprint twice (the twin asks for a chunk once). */
+static void want_list(rd *r, wire_fp_list *l)
+{
+	l->count = (uint32_t)g(r, 4);
+	if (r->err)
+		return;
+	if (l->count > REPL_WANT_MAX) {
+		r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: %u entries, at most %u",
+		                  l->count, REPL_WANT_MAX);
+		return;
+	}
+	const uint8_t *q = NULL;
+	if (take(r, (size_t)l->count * WIRE_FP_ENTRY_LEN, &q))
+		return;
+	l->raw = q;
+	for (uint32_t i = 0; i < l->count && !r->err; i++) {
+		const uint8_t *x = q + (size_t)i * WIRE_FP_ENTRY_LEN;
+		uint32_t len = le_get32(x + WIRE_SHA256_LEN);
+		if (len == 0 || len > WIRE_CHUNK_MAX)
+			r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: entry %u: chunk "
+			                  "length %u outside 1..%u", i, len, WIRE_CHUNK_MAX);
+		for (uint32_t j = 0; j < i && !r->err; j++)
+			if (!memcmp(q + (size_t)j * WIRE_FP_ENTRY_LEN, x, WIRE_SHA256_LEN))
+				r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: entries %u and "
+				                  "%u name the same chunk", j, i);
+	}
+}
+
 int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e)
 {
 	rd r = {p, n, 0, repl_type_name(type), e, 0};
@@ -233,7 +265,19 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 	case REPL_FP_LIST:
 		return wire_fp_list_decode(p, n, &m->fp_list, e);
 	case REPL_FP_NEED:
+	case REPL_WANT_HAVE: /* (its payload bounds keep it to REPL_WANT_MAX bits) */
 		return wire_fp_need_decode(p, n, &m->fp_need, e);
+	case REPL_WANT:
+		m->want_max = (uint32_t)g(&r, 4);
+		if (g(&r, 4) != 0 && !r.err)
+			r.err = bks_fail(e, -EINVAL, "replication WANT: reserved field not 0");
+		if (!r.err && (m->want_max == 0 || m->want_max > REPL_WANT_MAX))
+			r.err = bks_fail(e, -EINVAL, "replication WANT: max %u outside 1..%u",
+			                 m->want_max, REPL_WANT_MAX);
+		break;
+	case REPL_WANT_LIST:
+		want_list(&r, &m->want_list);
+		break;
 	case REPL_CHUNK:
 		graw(&r, m->fp, WIRE_SHA256_LEN);
 		m->rlen = (uint32_t)g(&r, 4);
@@ -359,8 +403,22 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 		r = wire_fp_list_encode(buf, cap, 0, fps, nfps);
 		goto rehead;
 	case REPL_FP_NEED:
+	case REPL_WANT_HAVE:
 		r = wire_fp_need_encode(buf, cap, 0, m->fp_need.count, m->fp_need.bits);
 		goto rehead;
+	case REPL_WANT:
+		pn(&w, m->want_max, 4);
+		pn(&w, 0, 4);
+		break;
+	case REPL_WANT_LIST:
+		if (nfps && !fps)
+			return -EINVAL;
+		pn(&w, nfps, 4);
+		for (uint32_t i = 0; i < nfps && !w.full; i++) {
+			put(&w, fps[i].fp, WIRE_SHA256_LEN);
+			pn(&w, fps[i].len, 4);
+		}
+		break;
 	case REPL_HELLO:
 		pn(&w, m->version, 2);
 		pn(&w, 0, 2);

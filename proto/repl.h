@@ -42,6 +42,7 @@
 #define REPL_CHUNK_MAX (WIRE_CHUNK_MAX + 4096u) /* stored bytes of one chunk (zstd's
                                         * bound on an incompressible 4 MiB chunk) */
 #define REPL_MAX_PAYLOAD (REPL_CHUNK_MAX + 64u)
+#define REPL_WANT_MAX 256u             /* fingerprints in one WANT_LIST */
 
 enum repl_type {
 	REPL_HELLO = 0x01,     /* S<-C  version, flags, the source's id */
@@ -68,6 +69,13 @@ enum repl_type {
 	                        * (new) appliance the copy of the sender, to take over the
 	                        * identity of the sender's lost peer; PAIR_OK or ERROR */
 	REPL_RESEED_END = 0x22,/* S<-C  the copy is complete: take the identity; DONE */
+	/* Repair (0x30-0x3f): the twin's chunks that its RAID could not repair, fetched
+	 * again from the source. The twin cannot connect (it does not know the source's
+	 * address), so the source asks at every connection. */
+	REPL_WANT = 0x30,      /* S<-C  max u32 (1..REPL_WANT_MAX), 0 u32: which chunks? */
+	REPL_WANT_LIST = 0x31, /* S->C  count u32 (0..max), fingerprint + raw length each */
+	REPL_WANT_HAVE = 0x32, /* S<-C  the FP_NEED payload: bit i = CHUNK i follows; then
+	                        * CHUNK x (bits set, in order); DONE (chunks repaired) */
 };
 
 #define REPL_NAME_MAX 63               /* an appliance name: [A-Za-z0-9._-], 1..63 */
@@ -119,20 +127,23 @@ typedef struct repl_msg {
 	const uint8_t *data;     /* CHUNK: stored bytes (view) */
 	uint32_t dlen;
 	wire_fp_list fp_list;    /* FP_LIST */
-	wire_fp_need fp_need;    /* FP_NEED */
+	wire_fp_need fp_need;    /* FP_NEED, WANT_HAVE */
 	uint16_t flags;          /* RESEED, RESEED_END: REPL_RESEED_* */
 	uint8_t id2[REPL_ID_LEN];/* RESEED, RESEED_END: the identity to take over */
 	wire_str name;           /* IDENT, RESEED: the sender's name */
 	wire_str name2;          /* RESEED, RESEED_END: the name to take over */
 	wire_str addr;           /* RESEED: where the new appliance reaches the sender
 	                          * (HOST:PORT, or ":PORT": the address it connects from) */
+	uint32_t want_max;       /* WANT */
+	wire_fp_list want_list;  /* WANT_LIST: count 0..REPL_WANT_MAX distinct entries (view) */
 } repl_msg;
 
 /* Decode the payload p[0..n) of a frame of type type. */
 int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e);
 /* Encode m as a whole frame (header included) into buf[0..cap): its length, or an
- * error (an encoder never writes a frame the decoder refuses). For FP_LIST pass the
- * entries in fps/nfps; for FP_NEED the bitmap in m->fp_need. For CHUNK the header and
+ * error (an encoder never writes a frame the decoder refuses). For FP_LIST and
+ * WANT_LIST pass the entries in fps/nfps; for FP_NEED and WANT_HAVE the bitmap in
+ * m->fp_need. For CHUNK the header and
  * fixed fields only are written when m->data is NULL (send the bytes after them). */
 int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *fps,
                     uint32_t nfps);

@@ -3,7 +3,8 @@
  * the header is refused before the payload for a bad magic, flags, an unknown type or
  * a length outside the type's bounds; payloads with trailing bytes, short fields, a
  * path that is not canonical, a bad codec or a raw chunk of the wrong size are refused;
- * encoders never write past the caller's buffer.
+ * encoders never write past the caller's buffer; the repair frames (WANT, WANT_LIST,
+ * WANT_HAVE) hold their bounds (max, count, lengths, distinct fingerprints).
  * --seeds DIR writes one valid frame per type for fuzz/fuzz-repl.c. */
 #include <config.h>
 
@@ -29,7 +30,8 @@ static int sample(int i, repl_msg *m)
 	                                REPL_PAIR_OK, REPL_FILE, REPL_FP_LIST, REPL_FP_NEED,
 	                                REPL_CHUNK, REPL_FILE_END, REPL_DONE, REPL_MKDIR,
 	                                REPL_ATTR, REPL_RENAME, REPL_DELETE, REPL_SYMLINK,
-	                                REPL_SYNC, REPL_IDENT, REPL_RESEED, REPL_RESEED_END};
+	                                REPL_SYNC, REPL_IDENT, REPL_RESEED, REPL_RESEED_END,
+	                                REPL_WANT, REPL_WANT_LIST, REPL_WANT_HAVE};
 	if (i >= (int)sizeof(types))
 		return 0;
 	m->type = types[i];
@@ -40,7 +42,11 @@ static int sample(int i, repl_msg *m)
 	switch (m->type) {
 	case REPL_ERROR: m->code = WIRE_E_NOSPC; m->text = wire_s("no room"); break;
 	case REPL_PAIR: m->text = wire_s("0123456789abcdef0123456789abcdef"); break;
-	case REPL_FP_NEED: m->fp_need.count = 3; m->fp_need.bits = need_bits; break;
+	case REPL_FP_NEED: case REPL_WANT_HAVE:
+		m->fp_need.count = 3;
+		m->fp_need.bits = need_bits;
+		break;
+	case REPL_WANT: m->want_max = REPL_WANT_MAX; break;
 	case REPL_CHUNK:
 		memset(m->fp, 0x77, 32);
 		m->rlen = sizeof(chunk);
@@ -70,8 +76,8 @@ static int sample(int i, repl_msg *m)
 
 static int enc(const repl_msg *m, uint8_t *buf, size_t cap)
 {
-	return repl_msg_encode(buf, cap, m, m->type == REPL_FP_LIST ? fps : NULL,
-	                       m->type == REPL_FP_LIST ? 3 : 0);
+	int list = m->type == REPL_FP_LIST || m->type == REPL_WANT_LIST;
+	return repl_msg_encode(buf, cap, m, list ? fps : NULL, list ? 3 : 0);
 }
 
 static void init(void)
@@ -89,10 +95,11 @@ static int reenc(const repl_msg *d, uint8_t *out, size_t cap)
 {
 	wire_fp v[WIRE_FP_MAX];
 	uint32_t n = 0;
-	if (d->type == REPL_FP_LIST) {
-		n = d->fp_list.count;
+	if (d->type == REPL_FP_LIST || d->type == REPL_WANT_LIST) {
+		const wire_fp_list *l = d->type == REPL_FP_LIST ? &d->fp_list : &d->want_list;
+		n = l->count;
 		for (uint32_t i = 0; i < n; i++)
-			wire_fp_list_get(&d->fp_list, i, &v[i]);
+			wire_fp_list_get(l, i, &v[i]);
 	}
 	return repl_msg_encode(out, cap, d, n ? v : NULL, n);
 }
@@ -127,7 +134,7 @@ static void test_round_trips(void)
 		}
 		types++;
 	}
-	CHECK(types == 20, "%d types", types);
+	CHECK(types == 23, "%d types", types);
 	/* CHUNK with the bytes sent separately: header and fixed fields only. */
 	sample(8, &m);
 	m.data = NULL;
@@ -218,6 +225,96 @@ static void test_rejects(void)
 	printf("rejects: done\n");
 }
 
+/* The repair frames (0x30-0x32): WANT's max and reserved field, WANT_LIST's count,
+ * lengths and distinct fingerprints, WANT_HAVE's count. */
+static void test_want(void)
+{
+	static uint8_t buf[BUF], buf2[BUF];
+	static wire_fp many[REPL_WANT_MAX + 1];
+	repl_msg m, d;
+	repl_hdr h;
+	bks_err e = {0};
+	memset(&m, 0, sizeof(m));
+	m.type = REPL_WANT;
+	m.want_max = 0;
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "WANT max 0 refused");
+	m.want_max = REPL_WANT_MAX + 1;
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "WANT max %u refused", REPL_WANT_MAX + 1);
+	m.want_max = 1;
+	int n = enc(&m, buf, sizeof(buf));
+	CHECK(n == REPL_HDR_LEN + 8, "WANT max 1 encodes (%d)", n);
+	buf[REPL_HDR_LEN + 5] = 1;
+	CHECK(repl_msg_decode(REPL_WANT, buf + REPL_HDR_LEN, 8, &d, &e) == -EINVAL,
+	      "WANT reserved field not 0");
+	/* An empty list (the twin wants nothing) round trips. */
+	memset(&m, 0, sizeof(m));
+	m.type = REPL_WANT_LIST;
+	n = repl_msg_encode(buf, sizeof(buf), &m, NULL, 0);
+	CHECK(n == REPL_HDR_LEN + 4 &&
+	      repl_msg_decode(REPL_WANT_LIST, buf + REPL_HDR_LEN, 4, &d, &e) == 0 &&
+	      d.want_list.count == 0, "empty WANT_LIST: %d", n);
+	/* The most entries, then one more. */
+	for (uint32_t i = 0; i <= REPL_WANT_MAX; i++) {
+		memset(many[i].fp, 0, 32);
+		le_put32(many[i].fp, i + 1);
+		many[i].len = 1 + i;
+	}
+	n = repl_msg_encode(buf, sizeof(buf), &m, many, REPL_WANT_MAX);
+	CHECK(n == (int)(REPL_HDR_LEN + 4 + WIRE_FP_ENTRY_LEN * REPL_WANT_MAX) &&
+	      repl_hdr_decode(buf, (size_t)n, &h, &e) == 0 &&
+	      repl_msg_decode(REPL_WANT_LIST, buf + REPL_HDR_LEN, h.len, &d, &e) == 0 &&
+	      d.want_list.count == REPL_WANT_MAX && reenc(&d, buf2, sizeof(buf2)) == n &&
+	      !memcmp(buf, buf2, (size_t)n), "WANT_LIST of %u round trips", REPL_WANT_MAX);
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, many, REPL_WANT_MAX + 1) < 0,
+	      "WANT_LIST of %u refused", REPL_WANT_MAX + 1);
+	le_put32(buf + REPL_HDR_LEN, REPL_WANT_MAX + 1);
+	CHECK(repl_msg_decode(REPL_WANT_LIST, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d,
+	                      &e) == -EINVAL, "WANT_LIST count %u decoded alone", REPL_WANT_MAX + 1);
+	le_put32(buf + 12, 4 + WIRE_FP_ENTRY_LEN * (REPL_WANT_MAX + 1));
+	CHECK(repl_hdr_decode(buf, (size_t)n, &h, &e) == -EMSGSIZE, "WANT_LIST header too long");
+	/* Entries: a length of 0 or past WIRE_CHUNK_MAX, the same fingerprint twice. */
+	wire_fp two[2];
+	memcpy(two, many, sizeof(two));
+	two[1].len = 0;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL, "WANT_LIST length 0");
+	two[1].len = WIRE_CHUNK_MAX + 1;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL, "WANT_LIST length too big");
+	two[1] = two[0];
+	two[1].len = 7;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL,
+	      "WANT_LIST naming a chunk twice");
+	two[1] = many[1];
+	n = repl_msg_encode(buf, sizeof(buf), &m, two, 2);
+	CHECK(n == REPL_HDR_LEN + 4 + 2 * WIRE_FP_ENTRY_LEN, "WANT_LIST of 2 (%d)", n);
+	CHECK(repl_msg_decode(REPL_WANT_LIST, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN - 1,
+	                      &d, &e) == -EBADMSG, "WANT_LIST cut short");
+	buf[n] = 0;
+	CHECK(repl_msg_decode(REPL_WANT_LIST, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN + 1,
+	                      &d, &e) == -EBADMSG, "WANT_LIST trailing byte");
+	/* WANT_HAVE: 1..REPL_WANT_MAX bits, none past the count. */
+	static uint8_t bits[(REPL_WANT_MAX + 8) / 8 + 8];
+	memset(&m, 0, sizeof(m));
+	m.type = REPL_WANT_HAVE;
+	m.fp_need.count = REPL_WANT_MAX;
+	m.fp_need.bits = bits;
+	n = enc(&m, buf, sizeof(buf));
+	CHECK(n == (int)(REPL_HDR_LEN + 4 + REPL_WANT_MAX / 8), "WANT_HAVE of %u (%d)",
+	      REPL_WANT_MAX, n);
+	m.fp_need.count = REPL_WANT_MAX + 1;
+	CHECK(enc(&m, buf, sizeof(buf)) < 0, "WANT_HAVE of %u refused", REPL_WANT_MAX + 1);
+	le_put32(buf2, REPL_WANT_MAX + 1);
+	memset(buf2 + 4, 0, sizeof(bits));
+	CHECK(repl_msg_decode(REPL_WANT_HAVE, buf2, 4 + WIRE_BITMAP_BYTES(REPL_WANT_MAX + 1), &d,
+	                      &e) == -EMSGSIZE, "WANT_HAVE of %u decoded alone", REPL_WANT_MAX + 1);
+	m.fp_need.count = 0;
+	CHECK(enc(&m, buf, sizeof(buf)) < 0, "WANT_HAVE of 0 refused");
+	m.fp_need.count = 3;
+	bits[0] = 0x09; /* bit 3: past the count */
+	CHECK(enc(&m, buf, sizeof(buf)) < 0, "WANT_HAVE bit past its count refused");
+	bits[0] = 0;
+	printf("want: done\n");
+}
+
 static int write_seeds(const char *dir)
 {
 	static uint8_t buf[BUF];
@@ -244,5 +341,6 @@ int main(int argc, char **argv)
 		return write_seeds(argv[2]);
 	test_round_trips();
 	test_rejects();
+	test_want();
 	return tu_finish();
 }
