@@ -23,8 +23,8 @@ typedef struct store_mapext {
 	seg_ptr where;
 } store_mapext;
 
-/* Visit object id's extents in offset order. fn returns 0 to go on, anything else
- * stops the walk and is returned. -ENOENT, -EIO (a damaged map). */
+/* Visit object id's extents in offset order. fn returns 0 (or any value >= 0) to go
+ * on; a negative errno stops the walk and is returned. -ENOENT, -EIO (a damaged map). */
 int store_extents(store *s, uint64_t id, int (*fn)(void *ctx, const store_mapext *x),
                   void *ctx);
 
