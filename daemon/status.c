@@ -59,20 +59,8 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_str(j, "kind", "verify");
 	json_str(j, "state", st_name[v->state]);
 	store_verify_json(j, &v->rep, v->objects_total);
-	/* The first distinct chunks it found bad, and how many were queued to be fetched
-	 * again from the replication source (on a twin: daemon/repl_repair.c). */
-	json_arr_begin(j, "bad_chunks");
-	for (uint32_t i = 0; i < v->rep.nbad && i < STORE_VERIFY_BAD; i++) {
-		char hx[2 * 32 + 1];
-		for (int k = 0; k < 32; k++)
-			snprintf(hx + 2 * k, 3, "%02x", v->rep.bad[i].fp[k]);
-		json_obj_begin(j, NULL);
-		json_str(j, "fingerprint", hx);
-		json_uint(j, "length", v->rep.bad[i].len);
-		json_uint(j, "object", v->rep.bad[i].id);
-		json_obj_end(j);
-	}
-	json_arr_end(j);
+	/* How many of its bad chunks were queued to be fetched again from the replication
+	 * source (on a twin: daemon/repl_repair.c). */
 	json_uint(j, "queued_for_repair", v->queued);
 	json_uint(j, "started_ns", v->started_ns);
 	json_uint(j, "finished_ns", v->finished_ns);

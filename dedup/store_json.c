@@ -3,6 +3,8 @@
 
 #include "dedup/store_json.h"
 
+#include <stdio.h>
+
 void store_stats_json(json *j, const store_stats *st)
 {
 	json_uint(j, "objects", st->objects);
@@ -38,4 +40,18 @@ void store_verify_json(json *j, const store_verify_report *rep, uint64_t objects
 		json_uint(j, NULL, rep->damaged_ids[i]);
 	json_arr_end(j);
 	json_uint(j, "repaired", rep->repaired);
+	/* The first distinct chunks found bad, each with the first object met that
+	 * references it. */
+	json_arr_begin(j, "bad_chunks");
+	for (uint32_t i = 0; i < rep->nbad && i < STORE_VERIFY_BAD; i++) {
+		char hx[2 * 32 + 1];
+		for (int k = 0; k < 32; k++)
+			snprintf(hx + 2 * k, 3, "%02x", rep->bad[i].fp[k]);
+		json_obj_begin(j, NULL);
+		json_str(j, "fingerprint", hx);
+		json_uint(j, "length", rep->bad[i].len);
+		json_uint(j, "object", rep->bad[i].id);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }
