@@ -3,7 +3,9 @@
  *
  * Every procedure runs under appl.mu from its first store/namespace call to its
  * last; the reply is encoded into the connection's buffer and sent after the lock is
- * dropped (nfs.c).
+ * dropped (nfs.c). A READ's data may instead be pieces of the store's read-ahead
+ * buffers (nfs_req.pieces), decompressed after the lock is dropped
+ * (store_read_wait in nfs3_dispatch) and unpinned once sent.
  */
 #include <config.h>
 

@@ -27,8 +27,9 @@
  * object ended; a read from 0 with more to come; any read of 256 KiB or more) gets a
  * read-ahead stream (dedup/store_read.c, docs/architecture.md "Read-ahead"): the
  * chunks ahead of it are read from the array in batches of rows and decompressed by
- * the read helpers before it asks; up to 8 streams, keyed by (object, next offset),
- * so separate calls such as NFS READs continue one. What the helpers touch between
+ * the read helpers before it asks; up to 16 streams, 4 per object, keyed by
+ * (object, next offset), so separate calls such as NFS READs continue one and
+ * several readers of one file keep one each. What the helpers touch between
  * and during calls: only their own job's buffers, the array (thread-safe) and their
  * zstd context, never the pool, the index, the maps or a stream; the caller hands a
  * job over under the read-ahead's mutex and takes it back when it is done. Bytes from

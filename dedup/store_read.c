@@ -8,9 +8,11 @@
  * decompressed into the job's buffer. store_read then copies from the window; a job
  * not started yet when the reader gets to it is done by the reader itself, and a
  * reader that waits for a helper takes the next queued job meanwhile.
+ * store_read_iov does not wait: its pieces point where the job will put the bytes,
+ * and store_read_wait, outside the daemon's lock, does that waiting (and that work).
  *
  * What a helper touches (the store is one call at a time; helpers run between and
- * during those calls): its job (the planner filled it before queueing it and does
+ * during those calls; a thread in store_read_wait is a helper for this purpose): its job (the planner filled it before queueing it and does
  * not touch it until it is DONE), the array (thread-safe), seg_item_ok and
  * seg_item_decode (pure), its own zstd context. Never the pool, the index, the map
  * reader or a stream. The queue, job states and the free list are under ra->mu.
