@@ -519,17 +519,36 @@ static int op_get(conn *c, uint32_t tag, const wire_get *g)
 	uint64_t off = g->offset, done = 0;
 	/* Zero-copy: most of a DATA frame's bytes are sent from the store's read-ahead
 	 * buffers, pinned until the frame is out (store_read_iov); buf only takes what
-	 * has no buffer there (holes, chunks read on demand). */
+	 * has no buffer there (holes, chunks read on demand). The chunks are
+	 * decompressed outside appl.mu: by the store's helpers ahead of us, and by this
+	 * thread in store_read_wait when it catches up with them. */
 	store_iov pieces[GET_PIECES];
 	struct iovec iov[GET_PIECES + 1];
 	store_pins pins = {.n = 0};
 	while (done < len) {
 		size_t want = (size_t)BKS_MIN((uint64_t)bs, len - done), got = 0;
 		int np = 0;
-		lock(c);
-		r = store_read_iov(AP(c)->s, a.id, off, want, buf, pieces, GET_PIECES, &np, &got,
-		                   &pins);
-		unlock(c);
+		for (int tries = 0;; tries++) {
+			lock(c);
+			if (tries)
+				store_read_unpin(AP(c)->s, &pins);
+			r = store_read_iov(AP(c)->s, a.id, off, want, buf, pieces, GET_PIECES, &np,
+			                   &got, &pins);
+			unlock(c);
+			/* -EAGAIN: a chunk failed its check in the read-ahead buffer; read the
+			 * range again (that chunk goes through the pool, which repairs it). */
+			if (r < 0 || (r = store_read_wait(AP(c)->s, &pins)) != -EAGAIN)
+				break;
+			if (tries == 3) {
+				r = -EIO;
+				break;
+			}
+		}
+		if (r < 0 && pins.n) {
+			lock(c);
+			store_read_unpin(AP(c)->s, &pins);
+			unlock(c);
+		}
 		if (r == 0 && got == 0)
 			r = -EIO; /* deleted or truncated while we read */
 		if (r < 0) {

@@ -455,6 +455,36 @@ static int send_all(nfs_conn *c, const void *buf, size_t n)
 	return netio_send(&io, buf, n, bks_now_ns() + SEND_MS * 1000000ull);
 }
 
+/* The same for pieces (a zero-copy READ reply); iov is consumed. */
+static int send_allv(nfs_conn *c, struct iovec *iov, int n)
+{
+	uint64_t deadline = bks_now_ns() + SEND_MS * 1000000ull;
+	while (n > 0) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(c, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		while (n > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
 /* Does some export admit c's address (and source port)? The auth flavor and the
  * export are checked again by each call. */
 static int peer_known(nfs_srv *s, const nfs_conn *c)
@@ -588,16 +618,29 @@ static void answer(nfs_req *q)
  * connection's send lock so replies of calls finishing together do not interleave.
  * A failed send shuts the socket down: the reader stops, the other workers' replies
  * are dropped (the client re-sends what it has no reply for). */
-static void send_reply(nfs_conn *c, uint8_t *out, size_t len)
+static void send_reply(nfs_conn *c, uint8_t *out, size_t len, const nfs_req *q)
 {
 	uint32_t rm = rpc_rm_header((uint32_t)len);
 	out[0] = (uint8_t)(rm >> 24);
 	out[1] = (uint8_t)(rm >> 16);
 	out[2] = (uint8_t)(rm >> 8);
 	out[3] = (uint8_t)rm;
+	/* A zero-copy READ: the record up to its data, the data's pieces, the rest
+	 * (padding), in one sendmsg where the socket takes it. */
+	struct iovec iov[NFS_READ_PIECES + 2];
+	int niov = 0;
+	if (q->npieces) {
+		size_t at = 4 + q->data_at, end = at + q->data_len;
+		iov[niov++] = (struct iovec){.iov_base = out, .iov_len = at};
+		for (int i = 0; i < q->npieces; i++)
+			iov[niov++] = (struct iovec){.iov_base = (void *)q->pieces[i].p,
+			                             .iov_len = q->pieces[i].len};
+		if (len + 4 > end)
+			iov[niov++] = (struct iovec){.iov_base = out + end, .iov_len = len + 4 - end};
+	}
 	pthread_mutex_lock(&c->smu);
 	if (!c->broken) {
-		int r = send_all(c, out, len + 4);
+		int r = niov ? send_allv(c, iov, niov) : send_all(c, out, len + 4);
 		if (r < 0) {
 			c->broken = 1;
 			shutdown(c->fd, SHUT_RDWR);
@@ -651,6 +694,7 @@ static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 	      q.call.xid, q.call.prog, q.call.vers, q.call.proc, e.len);
 	if (e.err) { /* a reply that did not fit: say so rather than send half */
 		LOG_W("nfs: client %s: reply to xid %u did not fit", c->peer, q.call.xid);
+		q.npieces = 0;
 		xdr_enc_init(&e, out + 4, cap - 4);
 		rpc_reply_accepted(&e, q.call.xid, RPC_SYSTEM_ERR);
 		cached = 0;
@@ -660,7 +704,12 @@ static void run_job(nfs_conn *c, nfs_job *j, uint8_t *out, size_t cap)
 		drc_store_locked(s, &q, out + 4, e.len);
 	unlist_locked(c, j);
 	pthread_mutex_unlock(&s->mu);
-	send_reply(c, out, e.len);
+	send_reply(c, out, e.len, &q);
+	if (q.pins.n) { /* a zero-copy READ's buffers, sent */
+		appl_lock(s->ap);
+		store_read_unpin(ns_store(s->ap->n), &q.pins);
+		appl_unlock(s->ap);
+	}
 	__atomic_store_n(&c->last_ns, bks_now_ns(), __ATOMIC_RELAXED);
 	client_note(s, c, q.rd, q.wr);
 }

@@ -29,6 +29,7 @@
 #include "common/bks.h"
 #include "common/json.h"
 #include "daemon/appl.h"
+#include "dedup/store.h"
 #include "proto/nfs3.h"
 #include "proto/rpc.h"
 
@@ -55,6 +56,7 @@ void nfs_ports(nfs_srv *s, int *nfs, int *mount, int *pmap);
 #define NFS_RATE_SECS 60           /* per-export rates: one bucket a second */
 #define NFS_INFLIGHT_MAX 16        /* calls in flight on one connection (an admitted
                                     * peer's; an address no export admits gets 1) */
+#define NFS_READ_PIECES 64         /* pieces of a zero-copy READ reply (store_read_iov) */
 #define NFS_HELD_RECS 4            /* record bytes held per connection: this many
                                     * wsize-sized WRITEs (then the reader waits) */
 
@@ -219,6 +221,14 @@ typedef struct nfs_req {
 	rpc_call call;
 	xdr_enc *e;
 	uint64_t rd, wr;           /* READ/WRITE bytes of this call */
+	/* A READ's data sent from the store's read-ahead buffers (zero-copy, npieces >
+	 * 0): the reply's bytes [data_at, data_at + data_len) of e are not written
+	 * (only reserved) and go out as pieces[] instead; the buffers stay pinned until
+	 * the reply is sent (nfs.c unpins them under appl.mu). */
+	size_t data_at, data_len;
+	int npieces;
+	store_iov pieces[NFS_READ_PIECES];
+	store_pins pins;
 	/* the credential after the export's squash (set by nfs_export_of) */
 	uint32_t uid, gid;
 	uint32_t ngids;

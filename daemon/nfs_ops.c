@@ -3,7 +3,9 @@
  *
  * Every procedure runs under appl.mu from its first store/namespace call to its
  * last; the reply is encoded into the connection's buffer and sent after the lock is
- * dropped (nfs.c).
+ * dropped (nfs.c). A READ's data may instead be pieces of the store's read-ahead
+ * buffers (nfs_req.pieces), decompressed after the lock is dropped
+ * (store_read_wait in nfs3_dispatch) and unpinned once sent.
  */
 #include <config.h>
 
@@ -554,23 +556,49 @@ static void p_read(call *k)
 	uint8_t *p = xdr_put_space(k->e, n);
 	if (!p)
 		return;
+	store *st = ns_store(k->s->ap->n);
 	store_obj_info in;
 	size_t got = 0;
-	/* Sequential READs of a file continue one read-ahead stream of the store
-	 * (keyed by the object and the offset the last READ ended at): nothing to keep
-	 * here between calls. */
-	int r = store_stat(ns_store(k->s->ap->n), o->id, &in);
-	if (r == 0 && off < in.size)
-		r = store_read(ns_store(k->s->ap->n), o->id, off, p,
-		               (size_t)BKS_MIN((uint64_t)n, in.size - off), &got);
+	/* Sequential READs of a file continue a read-ahead stream of the store (keyed
+	 * by the object and the offset the last READ ended at; a few per file, so
+	 * several readers of one file keep theirs): nothing to keep here between calls.
+	 * Zero-copy when nothing staged can lay over the bytes: the data goes out from
+	 * the store's buffers (nfs.c sends the pieces), decompressed outside appl.mu
+	 * (nfs3_dispatch waits for them after dropping it). */
+	int r = store_stat(st, o->id, &in);
+	size_t want = r == 0 && off < in.size ? (size_t)BKS_MIN((uint64_t)n, in.size - off) : 0;
+	if (r == 0 && want == n && n > 0 && !stage_find(k->s, o->id)) {
+		nfs_req *q = k->q;
+		int np = 0;
+		r = store_read_iov(st, o->id, off, n, p, q->pieces, NFS_READ_PIECES, &np, &got,
+		                   &q->pins);
+		if (r == 0 && got < n) {
+			/* The pieces or pins ran out (a READ over many small jobs): copy. */
+			store_read_unpin(st, &q->pins);
+			np = 0;
+			r = store_read(st, o->id, off, p, n, &got);
+		}
+		if (r < 0) {
+			store_read_unpin(st, &q->pins);
+			np = 0;
+		} else {
+			q->npieces = np;
+			q->data_at = (size_t)(p - k->e->buf);
+			q->data_len = n;
+		}
+	} else if (r == 0 && want) {
+		r = store_read(st, o->id, off, p, want, &got);
+	}
 	if (r < 0) { /* start over with the error */
 		xdr_enc_init(k->e, k->e->buf, k->e->cap);
 		status(k, nfserr(r));
 		nfs3_put_post_attr(k->e, &o->f);
 		return;
 	}
-	memset(p + got, 0, n - got); /* past the store's end: the stage's bytes, or zeros */
-	stage_overlay(stage_find(k->s, o->id), off, p, n);
+	if (!k->q->npieces) {
+		memset(p + got, 0, n - got); /* past the store's end: the stage's bytes, or zeros */
+		stage_overlay(stage_find(k->s, o->id), off, p, n);
+	}
 	nfs_export_count(k->q, k->x.id, n, 0);
 	appl_count_restore(k->s->ap, n);
 }
@@ -1131,6 +1159,25 @@ void nfs3_dispatch(nfs_req *q)
 		}
 	}
 	appl_unlock(s->ap);
+	/* A zero-copy READ's pieces: filled (decompressed) outside appl.mu, here, by
+	 * this worker and the store's helpers. A chunk that failed its check in a
+	 * read-ahead buffer: the data is copied instead (the pool reads that chunk,
+	 * repairing it). */
+	if (q->npieces && store_read_wait(ns_store(s->ap->n), &q->pins) < 0) {
+		store *sto = ns_store(s->ap->n);
+		size_t got = 0;
+		appl_lock(s->ap);
+		store_read_unpin(sto, &q->pins);
+		q->npieces = 0;
+		r = store_read(sto, k->o.id, k->a.offset, q->e->buf + q->data_at, q->data_len, &got);
+		appl_unlock(s->ap);
+		if (r == 0 && got != q->data_len)
+			r = -EIO;
+		if (r < 0) {
+			xdr_enc_init(k->e, k->e->buf, k->e->cap);
+			fail_body(k, p, nfserr(r));
+		}
+	}
 	/* The reply waits for its change to be durable, outside appl.mu so other
 	 * connections make theirs meanwhile and share the sync (group commit). */
 	if (k->dseq) {

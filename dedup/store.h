@@ -27,8 +27,9 @@
  * object ended; a read from 0 with more to come; any read of 256 KiB or more) gets a
  * read-ahead stream (dedup/store_read.c, docs/architecture.md "Read-ahead"): the
  * chunks ahead of it are read from the array in batches of rows and decompressed by
- * the read helpers before it asks; up to 8 streams, keyed by (object, next offset),
- * so separate calls such as NFS READs continue one. What the helpers touch between
+ * the read helpers before it asks; up to 16 streams, 4 per object, keyed by
+ * (object, next offset), so separate calls such as NFS READs continue one and
+ * several readers of one file keep one each. What the helpers touch between
  * and during calls: only their own job's buffers, the array (thread-safe) and their
  * zstd context, never the pool, the index, the maps or a stream; the caller hands a
  * job over under the read-ahead's mutex and takes it back when it is done. Bytes from
@@ -208,7 +209,15 @@ int store_read(store *s, uint64_t id, uint64_t off, void *buf, size_t len, size_
  * off + *got). The buffers pointed into are pinned: they stay as they are, also
  * while other store calls run (another thread may send from them outside the
  * daemon's lock), until store_read_unpin(s, pins), a store call like any other
- * (and before store_close). Errors as store_read (then nothing is pinned). */
+ * (and before store_close). Errors as store_read (then nothing is pinned).
+ *
+ * The pieces in read-ahead buffers may not be filled yet (their rows still being
+ * read and decompressed by the helpers): store_read_wait(s, pins) before using them.
+ * It is NOT a store call: it runs outside the daemon's lock, on the caller's thread,
+ * and does queued read-ahead work meanwhile (decompression off the lock, beside the
+ * helpers). 0: every piece holds its bytes, checked. -EAGAIN: a chunk failed its
+ * check on the way (damaged on one disk, or moved by the collector): unpin and read
+ * the same range again (the store call then reads that chunk through the pool). */
 typedef struct store_iov {
 	const void *p;
 	size_t len;
@@ -216,10 +225,12 @@ typedef struct store_iov {
 #define STORE_PINS 8
 typedef struct store_pins {
 	void *job[STORE_PINS];
+	uint32_t lo[STORE_PINS], hi[STORE_PINS]; /* items store_read_wait checks */
 	int n;
 } store_pins;
 int store_read_iov(store *s, uint64_t id, uint64_t off, size_t len, uint8_t *scratch,
                    store_iov *iov, int max, int *niov, size_t *got, store_pins *pins);
+int store_read_wait(store *s, const store_pins *pins);
 void store_read_unpin(store *s, store_pins *pins);
 /* Visit every object id in use (in order). */
 int store_list(store *s, int (*fn)(void *ctx, const store_obj_info *info), void *ctx);

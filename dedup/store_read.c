@@ -8,9 +8,11 @@
  * decompressed into the job's buffer. store_read then copies from the window; a job
  * not started yet when the reader gets to it is done by the reader itself, and a
  * reader that waits for a helper takes the next queued job meanwhile.
+ * store_read_iov does not wait: its pieces point where the job will put the bytes,
+ * and store_read_wait, outside the daemon's lock, does that waiting (and that work).
  *
  * What a helper touches (the store is one call at a time; helpers run between and
- * during those calls): its job (the planner filled it before queueing it and does
+ * during those calls; a thread in store_read_wait is a helper for this purpose): its job (the planner filled it before queueing it and does
  * not touch it until it is DONE), the array (thread-safe), seg_item_ok and
  * seg_item_decode (pure), its own zstd context. Never the pool, the index, the map
  * reader or a stream. The queue, job states and the free list are under ra->mu.
@@ -36,7 +38,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define RA_STREAMS 8               /* streams remembered (LRU) */
+#define RA_STREAMS 16              /* streams remembered (LRU) */
+#define RA_PER_OBJ 4               /* ... of one object (readers of one file) */
+#define RA_STALE 32                /* a stream not read for this many reads (of any
+                                    * stream) gives its jobs up to one that needs them */
+#define RA_DPOOL 8                 /* zstd contexts kept for store_read_wait */
 #define RA_WINDOW_MIN (2u << 20)   /* planned ahead of a new stream's reader */
 #define RA_WINDOW_MAX (16u << 20)  /* ... growing while it stays sequential */
 #define RA_BEHIND (1u << 20)       /* kept behind the reader's last read */
@@ -104,7 +110,9 @@ struct ra {
 	uint32_t job_raw, job_stage;
 	struct ra_job *qhead, *qtail, *free;
 	struct ra_job job[RA_JOBS];
-	ZSTD_DCtx *dctx;               /* the caller's */
+	ZSTD_DCtx *dctx;               /* the caller's (under the daemon's lock) */
+	ZSTD_DCtx *dpool[RA_DPOOL];    /* store_read_wait's (outside it; under mu) */
+	int ndpool;
 	struct ra_stream st[RA_STREAMS];
 	uint64_t clock;
 	/* stats (caller's thread) */
@@ -486,6 +494,8 @@ void store_ra_free(store *s)
 		free(ra->job[i].out);
 	}
 	ZSTD_freeDCtx(ra->dctx);
+	for (int i = 0; i < ra->ndpool; i++)
+		ZSTD_freeDCtx(ra->dpool[i]);
 	pthread_cond_destroy(&ra->work);
 	pthread_cond_destroy(&ra->done);
 	pthread_mutex_destroy(&ra->mu);
@@ -510,6 +520,29 @@ static int same_map(const struct ra_stream *st, uint64_t id, const obj_rec *o)
 	return st->id == id && st->gen == o->gen && st->size == o->size &&
 	       st->depth == o->depth && a->seg_id == b->seg_id && a->row == b->row &&
 	       a->off == b->off && a->slen == b->slen && a->xxh == b->xxh;
+}
+
+/* A job for st. When none is free, the stream least recently read of those nobody
+ * read for RA_STALE reads gives its jobs back first: a reader that went elsewhere or
+ * stopped would otherwise keep them until its slot is taken, and with several
+ * streams per object (readers of one file) that is a while. Streams read in turn
+ * are never robbed: they would only take the jobs back from each other. */
+static struct ra_job *job_take(struct ra *ra, struct ra_stream *st)
+{
+	struct ra_job *j = job_get(ra, st);
+	if (j)
+		return j;
+	struct ra_stream *old = NULL;
+	for (int i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *c = &ra->st[i];
+		if (c != st && c->used && c->active && c->stamp + RA_STALE < ra->clock &&
+		    (!old || c->stamp < old->stamp))
+			old = c;
+	}
+	if (!old)
+		return NULL;
+	stream_reset(ra, old);
+	return job_get(ra, st);
 }
 
 /* Plan extents until the window ahead of pos is covered (or jobs or ring run out);
@@ -539,7 +572,7 @@ static int stream_plan(store *s, struct ra *ra, struct ra_stream *st, const obj_
 		}
 		if (x->kind == RA_SYNC && pool_item_on_array(s->pl, &p)) {
 			for (int tries = 0; tries < 2; tries++) {
-				if (!st->build && !(st->build = job_get(ra, st)))
+				if (!st->build && !(st->build = job_take(ra, st)))
 					break;
 				if (job_add(ra, st->build, &p, &x->item)) {
 					x->kind = RA_JOB;
@@ -564,19 +597,45 @@ static int stream_plan(store *s, struct ra *ra, struct ra_stream *st, const obj_
 }
 
 /* The stream that serves a read of [off, off + len) of object id, or NULL to read
- * without one. */
+ * without one.
+ *
+ * Which stream: an object may have up to RA_PER_OBJ (several readers of one file:
+ * two restores of one generation, NFS clients), each keyed by where its reader
+ * reads next. A read continues the stream it follows exactly (off == next), else
+ * the one whose window holds off (READs a little out of order, a reader re-reading
+ * what it just read); a read that continues none is a new reader, or one that
+ * jumped: it gets a stream of its own, taking over its object's least recently read
+ * one when the object has RA_PER_OBJ already or that one went stale (not read for
+ * RA_STALE reads: most likely the same reader, before its jump). Before, an object
+ * had one stream and every read that did not continue it reset it, so two readers
+ * of one file threw each other's window away at every read. */
 static struct ra_stream *stream_for(store *s, uint64_t id, const obj_rec *o, uint64_t off,
                                     size_t len)
 {
 	struct ra *ra = s->ra;
-	struct ra_stream *st = NULL, *victim = NULL;
+	struct ra_stream *st = NULL, *victim = NULL, *own_lru = NULL;
+	int nown = 0, seq = 0, in_window = 0;
 	if (ra)
 		for (int i = 0; i < RA_STREAMS; i++) {
 			struct ra_stream *c = &ra->st[i];
 			if (c->used && c->id == id && !same_map(c, id, o))
 				stream_drop(ra, c); /* planned from an older map */
-			if (c->used && c->id == id && !st)
-				st = c;
+			if (c->used && c->id == id) {
+				int cs = off == c->next;
+				int cw = c->active && c->n && off >= ext_at(c, 0)->e.off &&
+				         off < c->plan_end;
+				if (cs && !seq) {
+					st = c;
+					seq = 1;
+					in_window = cw;
+				} else if (cw && !seq && !in_window) {
+					st = c;
+					in_window = 1;
+				}
+				nown++;
+				if (!own_lru || c->stamp < own_lru->stamp)
+					own_lru = c;
+			}
 			/* The slot a new stream takes: a free one, else the least recently
 			 * used probe, else the least recently used stream. */
 			if (!victim || (victim->used && (!c->used || (!c->active && victim->active) ||
@@ -584,11 +643,14 @@ static struct ra_stream *stream_for(store *s, uint64_t id, const obj_rec *o, uin
 			                                  c->stamp < victim->stamp))))
 				victim = c;
 		}
-	int seq = st && off == st->next;
-	int in_window = st && st->active && st->n && off >= ext_at(st, 0)->e.off &&
-	                off < st->plan_end;
-	if (st && !seq && !in_window && st->active)
-		stream_reset(ra, st); /* the reader jumped: its window goes */
+	if (!st && own_lru &&
+	    (nown >= RA_PER_OBJ || own_lru->stamp + RA_STALE < ra->clock)) {
+		/* The reader jumped (or the object has readers enough): the window of its
+		 * least recently read stream goes, the slot stays the object's. */
+		st = own_lru;
+		if (st->active)
+			stream_reset(ra, st);
+	}
 	int start = seq || in_window || (off == 0 && len < o->size) || len >= RA_LARGE;
 	if (!start && !st && off + len >= o->size)
 		return NULL; /* read to the end (a whole small object): nothing follows */
@@ -653,6 +715,13 @@ struct iovctx {
 	store_pins *pins;
 };
 
+/* Would iov_add(v, p, n) find room? */
+static int iov_room(const struct iovctx *v, const uint8_t *p)
+{
+	const store_iov *last = v->n ? &v->iov[v->n - 1] : NULL;
+	return v->n < v->max || (last && (const uint8_t *)last->p + last->len == p);
+}
+
 /* Add a piece (merged with the last when they touch); 0 when there is no room. */
 static int iov_add(struct iovctx *v, const uint8_t *p, size_t n)
 {
@@ -667,16 +736,110 @@ static int iov_add(struct iovctx *v, const uint8_t *p, size_t n)
 	return 1;
 }
 
-static int iov_pin(struct iovctx *v, struct ra_job *j)
+/* Would iov_pin(v, j, ...) find room? */
+static int pin_room(const struct iovctx *v, const struct ra_job *j)
 {
 	for (int i = 0; i < v->pins->n; i++)
 		if (v->pins->job[i] == j)
 			return 1;
-	if (v->pins->n == STORE_PINS)
-		return 0;
-	v->pins->job[v->pins->n++] = j;
+	return v->pins->n < STORE_PINS;
+}
+
+/* Pin job j for a piece of its item. The items of a job a read uses are
+ * consecutive: store_read_wait checks that range [lo, hi], when the job was not
+ * done at its first pin (a done job's items were checked here: the bad ones went to
+ * the pool, not into pieces; lo > hi says so). A job that got done between two of
+ * its items may put one of those in the range: one needless -EAGAIN, and the read
+ * again finds the job done. Needs pin_room. */
+static void iov_pin(struct iovctx *v, struct ra_job *j, uint32_t item, int done)
+{
+	store_pins *pn = v->pins;
+	for (int i = 0; i < pn->n; i++)
+		if (pn->job[i] == j) {
+			if (pn->lo[i] <= pn->hi[i]) {
+				pn->lo[i] = BKS_MIN(pn->lo[i], item);
+				pn->hi[i] = BKS_MAX(pn->hi[i], item);
+			}
+			return;
+		}
+	pn->job[pn->n] = j;
+	pn->lo[pn->n] = done ? 1 : item;
+	pn->hi[pn->n] = done ? 0 : item;
+	pn->n++;
 	j->pins++;
-	return 1;
+}
+
+/* store_read_wait's zstd context: one of the pool, or a new one. */
+static ZSTD_DCtx *dctx_take(struct ra *ra)
+{
+	ZSTD_DCtx *d = NULL;
+	pthread_mutex_lock(&ra->mu);
+	if (ra->ndpool)
+		d = ra->dpool[--ra->ndpool];
+	pthread_mutex_unlock(&ra->mu);
+	return d ? d : ZSTD_createDCtx();
+}
+
+static void dctx_give(struct ra *ra, ZSTD_DCtx *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&ra->mu);
+	if (ra->ndpool < RA_DPOOL) {
+		ra->dpool[ra->ndpool++] = d;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&ra->mu);
+	ZSTD_freeDCtx(d);
+}
+
+/* Outside the daemon's lock (see store.h): the jobs pinned are left alone by every
+ * store call while pinned (job_release only marks them orphans), their state and
+ * the queue are under ra->mu, and running a job touches only that job, the array
+ * and the zstd context, as a helper does. While a pinned job is not done, this
+ * thread runs it (queued) or the next queued job (a helper has it): the reader
+ * decompresses beside the helpers instead of waiting, and no longer under the lock
+ * the other connections need. */
+int store_read_wait(store *s, const store_pins *pins)
+{
+	struct ra *ra = s->ra;
+	ZSTD_DCtx *d = NULL;
+	int again = 0;
+	if (!pins->n)
+		return 0;
+	pthread_mutex_lock(&ra->mu);
+	for (int i = 0; i < pins->n; i++) {
+		struct ra_job *j = pins->job[i];
+		while (j->state != RA_J_DONE) {
+			struct ra_job *t = j->state == RA_J_QUEUED ? j : ra->qhead;
+			if (!t) {
+				pthread_cond_wait(&ra->done, &ra->mu);
+				continue;
+			}
+			if (!d) {
+				pthread_mutex_unlock(&ra->mu);
+				d = dctx_take(ra);
+				pthread_mutex_lock(&ra->mu);
+				if (!d) { /* no memory: the helpers do it */
+					pthread_cond_wait(&ra->done, &ra->mu);
+					continue;
+				}
+				continue; /* (the queue may have changed meanwhile) */
+			}
+			queue_remove(ra, t);
+			t->state = RA_J_RUNNING;
+			pthread_mutex_unlock(&ra->mu);
+			job_run(ra->a, t, d);
+			pthread_mutex_lock(&ra->mu);
+			t->state = RA_J_DONE;
+			pthread_cond_broadcast(&ra->done);
+		}
+		for (uint32_t k = pins->lo[i]; k <= pins->hi[i]; k++) /* (none if lo > hi) */
+			again |= !j->item[k].ok;
+	}
+	pthread_mutex_unlock(&ra->mu);
+	dctx_give(ra, d);
+	return again ? -EAGAIN : 0;
 }
 
 void store_read_unpin(store *s, store_pins *pins)
@@ -727,15 +890,26 @@ static int read_stream(store *s, struct ra_stream *st, const obj_rec *o, uint64_
 			struct ra_job *j = x->job;
 			if (j == st->build)
 				job_queue(ra, j); /* (the planner's; only this thread changes it) */
-			job_wait(ra, j);
+			/* A copying reader waits for the job here; a zero-copy one describes
+			 * where its bytes will be and waits outside the lock
+			 * (store_read_wait), unless the job is done and found them bad. */
+			if (!v)
+				job_wait(ra, j);
+			pthread_mutex_lock(&ra->mu);
+			int done = j->state == RA_J_DONE;
+			pthread_mutex_unlock(&ra->mu);
 			struct ra_item *it = &j->item[x->item];
-			if (it->ok) {
+			if (!done || it->ok) {
 				const uint8_t *src = it->p.codec == SEG_RAW ? j->stage + it->soff
 				                                            : j->out + it->doff;
-				if (!v)
+				if (!v) {
 					memcpy(dst + *got, src + in, n);
-				else if (!iov_pin(v, j) || !iov_add(v, src + in, n))
-					break;
+				} else {
+					if (!pin_room(v, j) || !iov_room(v, src + in))
+						break;
+					iov_pin(v, j, x->item, done);
+					iov_add(v, src + in, n);
+				}
 				ra->bytes_ahead += n;
 			} else {
 				/* Unreadable from the array directly, or moved by the collector
