@@ -458,31 +458,8 @@ static int send_all(nfs_conn *c, const void *buf, size_t n)
 /* The same for pieces (a zero-copy READ reply); iov is consumed. */
 static int send_allv(nfs_conn *c, struct iovec *iov, int n)
 {
-	uint64_t deadline = bks_now_ns() + SEND_MS * 1000000ull;
-	while (n > 0) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			int r = wait_fd(c, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		while (n > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
-	}
-	return 0;
+	netio io = {.fd = c->fd, .stopping = &c->srv->stopping};
+	return netio_sendv(&io, iov, n, bks_now_ns() + SEND_MS * 1000000ull);
 }
 
 /* Does some export admit c's address (and source port)? The auth flavor and the
