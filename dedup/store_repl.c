@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
+#include "dedup/fp.h"
 #include "dedup/store_int.h"
 #include "dedup/store_repl.h"
 
@@ -64,35 +66,83 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 	return 0;
 }
 
-int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
-                     uint32_t slen, uint32_t rlen, int codec)
+struct store_stored_ck {
+	ZSTD_DCtx *dctx;
+	fp_ctx *fpc;
+	uint8_t *raw;
+	size_t cap;
+};
+
+int store_stored_ck_new(store_stored_ck **out)
+{
+	store_stored_ck *k = calloc(1, sizeof(*k));
+	if (!k || !(k->dctx = ZSTD_createDCtx()) || fp_ctx_new(&k->fpc) < 0) {
+		store_stored_ck_free(k);
+		return -ENOMEM;
+	}
+	*out = k;
+	return 0;
+}
+
+void store_stored_ck_free(store_stored_ck *k)
+{
+	if (!k)
+		return;
+	ZSTD_freeDCtx(k->dctx);
+	fp_ctx_free(k->fpc);
+	free(k->raw);
+	free(k);
+}
+
+static int stored_args_ok(const store *s, uint32_t slen, uint32_t rlen, int codec)
+{
+	return rlen > 0 && rlen <= s->p.cdc.max && slen > 0 &&
+	       (codec == SEG_RAW || codec == SEG_ZSTD) && (codec != SEG_RAW || slen == rlen);
+}
+
+int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
+                       const void *stored, uint32_t slen, uint32_t rlen, int codec)
+{
+	uint8_t got[FP_LEN];
+	seg_ptr p;
+	int r;
+	if (!stored_args_ok(s, slen, rlen, codec))
+		return -EINVAL;
+	/* Identity rests on SHA-256 of the raw bytes: decode and hash before anything
+	 * is kept, so a twin never stores bytes under a fingerprint they do not have.
+	 * A raw chunk is hashed where it is (no copy). */
+	const void *raw = stored;
+	if (codec == SEG_ZSTD) {
+		if (k->cap < rlen) {
+			uint8_t *nb = realloc(k->raw, rlen);
+			if (!nb)
+				return -ENOMEM;
+			k->raw = nb;
+			k->cap = rlen;
+		}
+		memset(&p, 0, sizeof(p));
+		p.codec = (uint8_t)codec;
+		p.slen = slen;
+		p.rlen = rlen;
+		if (seg_item_decode(k->dctx, &p, stored, k->raw, rlen) < 0)
+			return -EBADMSG;
+		raw = k->raw;
+	}
+	if ((r = fp_compute(k->fpc, raw, rlen, got)) < 0)
+		return r;
+	return memcmp(got, fp, FP_LEN) ? -EBADMSG : 0;
+}
+
+int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
+                      uint32_t slen, uint32_t rlen, int codec)
 {
 	store *s = w->s;
-	uint8_t got[FP_LEN];
 	seg_ptr p;
 	int r;
 	if (w->failed)
 		return w->failed;
-	if (w->clen || rlen == 0 || rlen > s->p.cdc.max || slen == 0 ||
-	    (codec != SEG_RAW && codec != SEG_ZSTD) || (codec == SEG_RAW && slen != rlen))
+	if (w->clen || !stored_args_ok(s, slen, rlen, codec))
 		return -EINVAL;
-	/* Identity rests on SHA-256 of the raw bytes: decode and hash before anything
-	 * is kept, so a twin never stores bytes under a fingerprint they do not have. */
-	uint8_t *raw = malloc(rlen);
-	if (!raw)
-		return -ENOMEM;
-	memset(&p, 0, sizeof(p));
-	p.codec = (uint8_t)codec;
-	p.slen = slen;
-	p.rlen = rlen;
-	r = seg_item_decode(NULL, &p, stored, raw, rlen);
-	if (r == 0)
-		r = fp_compute(s->fpc, raw, rlen, got);
-	free(raw);
-	if (r < 0)
-		return r == -ENOBUFS ? -EINVAL : -EBADMSG;
-	if (memcmp(got, fp, FP_LEN))
-		return -EBADMSG;
 	int space = pool_set_space(s->pl, w->space);
 	r = fpidx_lookup(s->idx, fp, &p);
 	if (r == 0) {
@@ -120,4 +170,20 @@ out:
 		w->failed = r;
 	pool_set_space(s->pl, space);
 	return r;
+}
+
+int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
+                     uint32_t slen, uint32_t rlen, int codec)
+{
+	store_stored_ck *k;
+	if (w->failed)
+		return w->failed;
+	if (w->clen)
+		return -EINVAL;
+	int r = store_stored_ck_new(&k);
+	if (r == 0) {
+		r = store_stored_check(w->s, k, fp, stored, slen, rlen, codec);
+		store_stored_ck_free(k);
+	}
+	return r < 0 ? r : store_put_checked(w, fp, stored, slen, rlen, codec);
 }
