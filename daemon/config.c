@@ -168,6 +168,7 @@ static const ckey keys[] = {
 	KA(REPL, "listen", T_OPTADDR, repl_listen, repl_listen_set, 0, "0.0.0.0:7072", R),
 	KA(REPL, "peer", T_OPTADDR, repl_peer, repl_peer_set, 0, "", R),
 	K(REPL, "bwlimit", T_RATE, repl_bwlimit, 0, UINT64_MAX, "0", 0),
+	K(REPL, "connections", T_UINT, repl_connections, 1, 8, "4", R),
 	K(REPL, "delete_delay", T_DUR, repl_delete_delay_s, 0, 365 * 86400, "168h", 0),
 	K(REPL, "window", T_WINDOW, repl_window, 0, 0, "", 0),
 	K(REPL, "lag_alert", T_DUR, repl_lag_alert_s, 0, 365 * 86400, "0", 0),

@@ -185,6 +185,7 @@ typedef struct bks_cfg {
 	cfg_addr repl_peer;       /* none: the twin this appliance sends its files to */
 	int repl_peer_set;        /* a peer is set: this appliance is a source */
 	uint64_t repl_bwlimit;    /* 0 = none; bytes/s the sender puts on the wire */
+	uint32_t repl_connections; /* 4; 1..8 files in flight, one connection each */
 	uint32_t repl_delete_delay_s; /* 168 h; 0..365 days before the twin applies a delete */
 	char *repl_window;        /* "": always; "22:00-06:00 12:00-13:00": when to send */
 	uint32_t repl_lag_alert_s;    /* 0 = none; an event when the lag passes this */

@@ -24,7 +24,7 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->scv, NULL);
 	snprintf(r->state, sizeof(r->state), "starting");
-	r->bwlimit = ap->cfg.repl_bwlimit;
+	r->bwlimit = r->pace_rate = ap->cfg.repl_bwlimit;
 	r->delete_delay_s = ap->cfg.repl_delete_delay_s;
 	repl_ops_config(r, &ap->cfg);
 	r->repair_interval_s = ap->cfg.repl_repair_interval_s;
@@ -42,6 +42,10 @@ int repl_start(appl *ap, const char *config_path, repl **out, bks_err *e)
 	repl_ro_apply(r); /* a twin refuses client writes from the start */
 	repl_dels_load(r);
 	repl_wants_load(r);
+	if ((rc = repl_claims_new(&r->claims)) < 0) {
+		bks_fail(e, rc, "out of memory");
+		goto fail;
+	}
 	if (ap->cfg.repl_listen_set && (rc = repl_listen_start(r, e)) < 0)
 		goto fail;
 	if ((rc = repl_sender_start(r, e)) < 0)
@@ -70,6 +74,7 @@ void repl_stop(repl *r)
 	for (size_t i = 0; i < r->ndels; i++)
 		free(r->dels[i].path);
 	free(r->dels);
+	repl_claims_free(r->claims);
 	SSL_CTX_free(r->sctx);
 	SSL_CTX_free(r->cctx);
 	X509_free(r->cert);
@@ -134,6 +139,9 @@ void repl_status_json(repl *r, json *j)
 	json_uint(j, "chunk_bytes", r->tx_chunk_bytes);
 	json_uint(j, "chunks_twin_had", r->chunks_skipped);
 	json_obj_end(j);
+	json_uint(j, "connections", r->ap->cfg.repl_connections);
+	json_uint(j, "files_in_flight", r->in_flight);
+	json_uint(j, "files_in_flight_max", r->in_flight_max);
 	json_obj_begin(j, "received");
 	json_uint(j, "files", r->rx_files);
 	json_uint(j, "chunks", r->rx_chunks);

@@ -10,7 +10,8 @@
  * authentication; anything else (an unpinned or wrong certificate, plain TCP, an
  * older TLS) is refused and logged.
  *
- * Threads: a sender thread (when this appliance has a twin to send to), a listener
+ * Threads: a sender thread (when this appliance has a twin to send to; while a cycle
+ * sends files, up to [repl] connections - 1 helpers with a connection each), a listener
  * thread and one thread per accepted connection (when [repl] enable). They take
  * appl.mu only around store and namespace calls, never across network I/O.
  */

@@ -19,6 +19,10 @@
 #define REPL_GATED (-EAGAIN)     /* repl_gate: the schedule window is closed */
 #define REPL_RATE_SLOTS 8        /* seconds of wire bytes kept for the rate */
 #define REPL_RATE_SPAN 5         /* the rate is the mean of this many whole seconds */
+#define REPL_WBUF (256u << 10)   /* frames gathered before a TLS write */
+#define REPL_CLAIM_WAIT_S 300    /* longest wait for a chunk another connection claimed */
+
+typedef struct repl_claims repl_claims;
 
 /* One TLS connection with its frame buffer. */
 typedef struct rconn {
@@ -27,7 +31,9 @@ typedef struct rconn {
 	char peer[80];               /* "ip:port" for logs */
 	char peer_fp[REPL_FP_HEX];   /* the certificate the peer showed */
 	uint8_t *buf;                /* REPL_BUF bytes: the frame last read */
-	uint64_t tx, rx;             /* application bytes sent, received */
+	uint8_t *wbuf;               /* REPL_WBUF bytes: frames not written yet */
+	size_t wlen;
+	uint64_t tx, rx;             /* application bytes sent (given), received */
 } rconn;
 
 /* What this appliance is in its pair (repl.peer's "role" line; docs/architecture.md
@@ -103,13 +109,16 @@ struct repl {
 	uint32_t delete_delay_s;
 	uint64_t refused;            /* connections refused (auth, not TLS) */
 	uint64_t rx_files, rx_chunks, rx_bytes;
+	repl_claims *claims;         /* chunks asked for and not arrived yet (under appl.mu) */
 
 	/* sender (source side) */
 	pthread_t sth;
 	int sstarted;
 	int send_fd;                 /* the sender's connection (-1 none): shut down by stop */
+	int wfd[REPL_MAX_CONNS];     /* its helpers' connections (-1 none): the same */
 	pthread_cond_t scv;
 	uint64_t bwlimit;            /* bytes/s, 0 none */
+	uint64_t pace_rate;          /* the limit the shared bucket was last scaled to (pace) */
 	char state[40];              /* "idle", "sending", "connecting", "error", ... */
 	char last_error[240];
 	uint64_t commits_seen, replicated_commit;
@@ -144,6 +153,7 @@ struct repl {
 	                              * the interval, up to 64 times */
 	uint64_t repair_sent;        /* source: chunks sent for repair */
 	uint64_t repair_missing;     /* source: wanted chunks this store does not have */
+	uint32_t in_flight, in_flight_max; /* files being sent now, most at once */
 };
 
 /* repl_tls.c */
@@ -160,7 +170,10 @@ int repl_connect(repl *r, const char *addr, const char *expect_fp, rconn *c, bks
  * active (then *pair_only is set: the connection may only PAIR). */
 int repl_accept(repl *r, int fd, const char *peer, rconn *c, int *pair_only);
 void repl_conn_close(rconn *c);
+/* repl_send gathers frames; they are written when the buffer fills, before the
+ * connection's next read, at repl_flush and at close. */
 int repl_send(rconn *c, const void *buf, size_t n);
+int repl_flush(rconn *c);
 int repl_send_msg(rconn *c, const repl_msg *m, const wire_fp *fps, uint32_t n);
 int repl_send_error(rconn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -172,6 +185,23 @@ void repl_hex(const uint8_t *b, size_t n, char *out);
 int repl_unhex(const char *s, uint8_t *out, size_t n);
 int repl_write_file(const char *path, const void *buf, size_t n, int mode);
 int repl_parse_addr(const char *addr, char *host, size_t cap, uint16_t *port);
+
+/* repl_claim.c (the twin side): chunks in flight; all under appl.mu. */
+int repl_claims_new(repl_claims **out);
+void repl_claims_free(repl_claims *t);    /* accepts NULL */
+uint32_t repl_claims_owner(repl_claims *t); /* a new owner number (never 0) */
+/* 0: claimed now by owner (ask for the chunk); 1: claimed already (by anyone, the
+ * owner too: do not ask); -ENOMEM. */
+int repl_claims_take(repl_claims *t, const uint8_t fp[32], uint32_t len, uint32_t owner);
+/* Drop owner's claim of fp, if it has it (stored, or given up). Its waiters are
+ * woken by the next repl_claims_round_end, which an owner calls when its round
+ * ends (however it ends) after dropping the rest of its claims. */
+void repl_claims_drop(repl_claims *t, const uint8_t fp[32], uint32_t len, uint32_t owner);
+void repl_claims_round_end(repl_claims *t);
+/* Wait (on mu, appl.mu, held) until fp is not claimed: 0, -ETIMEDOUT after
+ * REPL_CLAIM_WAIT_S, -ECANCELED when *stopping. */
+int repl_claims_wait(repl_claims *t, pthread_mutex_t *mu, const uint8_t fp[32],
+                     uint32_t len, const volatile int *stopping);
 
 /* repl_recv.c (the twin side) */
 int repl_listen_start(repl *r, bks_err *e);

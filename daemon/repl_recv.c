@@ -5,7 +5,9 @@
  * A file arrives as FILE, then rounds of FP_LIST (the twin answers FP_NEED with the
  * chunks it lacks) and the needed CHUNKs, then FILE_END. The file is written with a
  * source-dedup store writer: chunks the twin has are referenced, the others are kept
- * as stored by the source after their SHA-256 was checked (store_put_stored). Only
+ * as stored by the source after their SHA-256 was checked (store_stored_check,
+ * outside appl.mu, then store_put_checked). A chunk another connection has asked
+ * for is not asked for again; the writer waits for it (repl_claim.c). Only
  * after FILE_END's digest of the fingerprint stream matches is the object linked
  * under its path and synced (intent log); DONE then tells the source it may count
  * the file as replicated. A cut before that leaves no file; the chunks that arrived
@@ -284,34 +286,32 @@ static int done_reply(rconn *c, uint64_t v)
 	return repl_send_msg(c, &m, NULL, 0);
 }
 
-#define SEEN_SLOTS (2 * WIRE_FP_MAX)
-
 struct rfile {
-	uint32_t seen[SEEN_SLOTS];   /* index + 1 of a needed entry of this list, 0 empty */
 	store_writer *w;
 	wire_digest *dg;
+	store_stored_ck *ck;         /* decode and SHA-256 outside appl.mu */
 	wire_fp fps[WIRE_FP_MAX];
 	uint8_t need[WIRE_FP_MAX / 8];
 	uint32_t nfp;
+	uint32_t owner;              /* this file's claims (repl_claim.c) */
+	int claimed;                 /* need[] has claims not dropped yet */
 	uint64_t bytes;
 	uint64_t unsynced;           /* stored bytes received since the last sync */
 };
-#define SYNC_EVERY (4u << 20)
+#define SYNC_EVERY (16u << 20)
+#define KNOWN_RUN 256            /* known entries per hold of appl.mu */
 
-/* Is entry i's chunk needed earlier in the list? Else remember it as needed. */
-static int seen_before(struct rfile *f, uint32_t i)
+/* Drop the claims of the current list's needed entries (under appl.mu): those not
+ * stored (a bad chunk, a cut) are then asked for again by whoever needs them. */
+static void drop_claims(repl *r, struct rfile *f)
 {
-	uint64_t k;
-	memcpy(&k, f->fps[i].fp, sizeof(k));
-	for (uint32_t s = (uint32_t)(k % SEEN_SLOTS);; s = (s + 1) % SEEN_SLOTS) {
-		uint32_t j = f->seen[s];
-		if (j == 0) {
-			f->seen[s] = i + 1;
-			return 0;
-		}
-		if (!memcmp(f->fps[j - 1].fp, f->fps[i].fp, 32) && f->fps[j - 1].len == f->fps[i].len)
-			return 1;
-	}
+	if (!f->claimed)
+		return;
+	for (uint32_t i = 0; i < f->nfp; i++)
+		if (wire_bit_get(f->need, i))
+			repl_claims_drop(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
+	repl_claims_round_end(r->claims);
+	f->claimed = 0;
 }
 
 /* A FILE: its rounds and FILE_END. 0 after answering (DONE or ERROR), <0 when the
@@ -325,16 +325,18 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 	repl_msg m;
 	bks_err e = {0};
 	int rc, fatal = 0;
-	uint64_t id = 0, dir;
+	uint64_t id = 0, dir, seq = 0;
 	if (!f)
 		return -ENOMEM;
 	cstr(fm->path, path, sizeof(path));
-	if (!(f->dg = wire_digest_new())) {
+	if (!(f->dg = wire_digest_new()) || store_stored_ck_new(&f->ck) < 0) {
+		wire_digest_free(f->dg);
 		free(f);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&ap->mu);
 	rc = store_put_begin(ap->s, &f->w);
+	f->owner = repl_claims_owner(r->claims);
 	pthread_mutex_unlock(&ap->mu);
 	/* A refusal (full store) is answered after the file's frames are read: the
 	 * stream must stay in step. */
@@ -351,69 +353,100 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		wire_digest_update(f->dg, m.fp_list.raw, (size_t)m.fp_list.count * WIRE_FP_ENTRY_LEN);
 		f->nfp = m.fp_list.count;
 		memset(f->need, 0, sizeof(f->need));
-		memset(f->seen, 0, sizeof(f->seen));
 		pthread_mutex_lock(&ap->mu);
 		for (uint32_t i = 0; i < f->nfp; i++) {
 			wire_fp_list_get(&m.fp_list, i, &f->fps[i]);
 			if (rc == 0) {
 				int h = store_has_chunk(ap->s, f->fps[i].fp, f->fps[i].len);
-				/* The same chunk twice in one list is asked for once (the later
-				 * one is then known: the first is stored before it is reached). */
+				/* Missing: asked for unless claimed already, by another connection
+				 * or earlier in this list (repl_claim.c). */
 				if (h == 0)
-					h = seen_before(f, i);
+					h = repl_claims_take(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
 				if (h == 0)
 					wire_bit_set(f->need, i);
 				else if (h < 0)
 					rc = h;
 			}
 		}
+		f->claimed = 1;
 		pthread_mutex_unlock(&ap->mu);
 		repl_msg nm = {.type = REPL_FP_NEED};
 		nm.fp_need.count = f->nfp;
 		nm.fp_need.bits = f->need;
 		if ((fatal = repl_send_msg(c, &nm, NULL, 0)) < 0)
 			goto out;
-		for (uint32_t i = 0; i < f->nfp; i++) {
-			if (wire_bit_get(f->need, i)) {
-				if ((fatal = repl_read_msg(c, &m, &e)) < 0)
-					goto out;
-				if (m.type != REPL_CHUNK || memcmp(m.fp, f->fps[i].fp, 32) ||
-				    m.rlen != f->fps[i].len) {
-					fatal = -EPROTO;
-					LOG_W("repl: %s: expected CHUNK %u of a list, got %s", c->peer, i,
-					      repl_type_name(m.type));
-					goto out;
-				}
-				r->rx_chunks++;
-				r->rx_bytes += m.dlen;
+		for (uint32_t i = 0; i < f->nfp;) {
+			if (!wire_bit_get(f->need, i)) {
+				/* A run of chunks the twin has (or another connection brings):
+				 * referenced under one hold of appl.mu. */
+				uint32_t end = i;
+				while (end < f->nfp && end - i < KNOWN_RUN && !wire_bit_get(f->need, end))
+					end++;
 				if (rc == 0) {
 					pthread_mutex_lock(&ap->mu);
-					rc = store_put_stored(f->w, m.fp, m.data, m.dlen, m.rlen,
-					                      m.codec ? SEG_ZSTD : SEG_RAW);
-					f->unsynced += m.dlen;
-					/* Per-file progress: the chunks of a file still arriving are made
-					 * durable (the intent log; a replay indexes them) every
-					 * SYNC_EVERY bytes, so after a crash of this twin the source
-					 * is asked again only for what came since. */
-					if (rc == 0 && f->unsynced >= SYNC_EVERY) {
-						bks_err se = {0};
-						if (ns_sync(ap->n, ns_root(ap->n), &se) == 0)
-							f->unsynced = 0;
+					for (uint32_t j = i; j < end && rc == 0; j++) {
+						const wire_fp *x = &f->fps[j];
+						int k = repl_claims_wait(r->claims, &ap->mu, x->fp, x->len,
+						                         &r->stopping);
+						rc = k < 0 ? -EAGAIN : store_put_known(f->w, x->fp, x->len);
+						/* 0: collected meanwhile, or its claimant failed */
+						rc = rc == 1 ? 0 : rc == 0 ? -EAGAIN : rc;
+						if (rc == 0)
+							f->bytes += x->len;
 					}
 					pthread_mutex_unlock(&ap->mu);
-					if (rc == -EBADMSG)
-						LOG_W("repl: %s: %s: a chunk does not match its SHA-256: refused",
-						      c->peer, log_escs(esc, sizeof(esc), path));
 				}
-			} else if (rc == 0) {
-				pthread_mutex_lock(&ap->mu);
-				rc = store_put_known(f->w, f->fps[i].fp, f->fps[i].len);
-				pthread_mutex_unlock(&ap->mu);
-				rc = rc == 1 ? 0 : rc == 0 ? -EAGAIN : rc; /* 0: collected meanwhile */
+				i = end;
+				continue;
 			}
-			if (rc == 0)
-				f->bytes += f->fps[i].len;
+			if ((fatal = repl_read_msg(c, &m, &e)) < 0)
+				goto out;
+			if (m.type != REPL_CHUNK || memcmp(m.fp, f->fps[i].fp, 32) ||
+			    m.rlen != f->fps[i].len) {
+				fatal = -EPROTO;
+				LOG_W("repl: %s: expected CHUNK %u of a list, got %s", c->peer, i,
+				      repl_type_name(m.type));
+				goto out;
+			}
+			/* (several connections count: atomics, status reads them under r->mu) */
+			__atomic_fetch_add(&r->rx_chunks, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&r->rx_bytes, m.dlen, __ATOMIC_RELAXED);
+			int codec = m.codec ? SEG_ZSTD : SEG_RAW;
+			/* Decoded and hashed outside appl.mu: other connections, and the
+			 * appliance's clients, go on meanwhile. */
+			int ck = rc == 0 ? store_stored_check(ap->s, f->ck, m.fp, m.data, m.dlen, m.rlen,
+			                                      codec) : 0;
+			pthread_mutex_lock(&ap->mu);
+			if (rc == 0) {
+				rc = ck < 0 ? ck : store_put_checked(f->w, m.fp, m.data, m.dlen, m.rlen, codec);
+				f->unsynced += m.dlen;
+				/* Per-file progress: the chunks of a file still arriving are made
+				 * durable (the intent log; a replay indexes them) every SYNC_EVERY
+				 * bytes, so after a crash of this twin the source is asked again
+				 * only for what came since. Through the group commit: the sync
+				 * runs after appl.mu is let go, shared with other connections. */
+				if (rc == 0 && f->unsynced >= SYNC_EVERY) {
+					seq = appl_change_seq(ap);
+					f->unsynced = 0;
+				}
+				if (rc == 0)
+					f->bytes += f->fps[i].len;
+			}
+			repl_claims_drop(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
+			pthread_mutex_unlock(&ap->mu);
+			if (rc == -EBADMSG)
+				LOG_W("repl: %s: %s: a chunk does not match its SHA-256: refused", c->peer,
+				      log_escs(esc, sizeof(esc), path));
+			if (seq) {
+				bks_err se = {0};
+				appl_durable(ap, seq, &se); /* progress only: a failure shows at the end */
+				seq = 0;
+			}
+			i++;
 		}
+		pthread_mutex_lock(&ap->mu);
+		drop_claims(r, f);
+		pthread_mutex_unlock(&ap->mu);
 	}
 	uint8_t dig[WIRE_DIGEST_LEN];
 	wire_digest_final(f->dg, dig);
@@ -436,24 +469,29 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		if (rc < 0)
 			store_delete(ap->s, id);
 		else
-			rc = ns_sync(ap->n, id, &e);
+			seq = appl_change_seq(ap);
 	}
 	pthread_mutex_unlock(&ap->mu);
+	/* DONE only once durable; the sync is shared with the other connections' files
+	 * that end at the same time (group commit). */
+	if (rc == 0)
+		rc = appl_durable(ap, seq, &e);
 	if (rc < 0) {
 		LOG_W("repl: %s: file %s not written: %s", c->peer, log_escs(esc, sizeof(esc), path),
 		      bks_errmsg(&e, rc));
 		fatal = repl_send_error(c, rc, "%s: %s", path, strerror(-rc));
 	} else {
-		r->rx_files++;
+		__atomic_fetch_add(&r->rx_files, 1, __ATOMIC_RELAXED);
 		fatal = done_reply(c, id);
 	}
 out:
-	if (f->w) {
-		pthread_mutex_lock(&ap->mu);
+	pthread_mutex_lock(&ap->mu);
+	drop_claims(r, f);
+	if (f->w)
 		store_put_abort(f->w);
-		pthread_mutex_unlock(&ap->mu);
-	}
+	pthread_mutex_unlock(&ap->mu);
 	wire_digest_free(f->dg);
+	store_stored_ck_free(f->ck);
 	free(f);
 	return fatal;
 }

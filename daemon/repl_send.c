@@ -18,10 +18,13 @@
  * no bit set. A damaged or missing cursor makes the next cycle offer every file, with
  * the same effect.
  *
- * Known limits (this first slice): every cycle walks the whole replicated tree (a
- * change log from the store would make it proportional to the changes); a file's
- * extents are held in memory while it is sent; a hole is sent as zero chunks of
- * 16 KiB; hard links arrive as separate files; one file at a time on one connection.
+ * Files go several at once, one per connection ([repl] connections; "several files
+ * in flight" below); the twin makes sure a chunk they share crosses once.
+ *
+ * Known limits: every cycle walks the whole replicated tree (a change log from the
+ * store would make it proportional to the changes); a file's extents are held in
+ * memory while it is sent; a hole is sent as zero chunks of 16 KiB; hard links
+ * arrive as separate files.
  */
 #include <config.h>
 
@@ -440,22 +443,25 @@ static int walk(repl *r, tree *t)
 /* ---- sending ---- */
 
 /* A token bucket of one second's worth: *next_ns is when the bytes sent so far may
- * have left at the limit. The limit is read again on every call and while waiting, so
- * a change (SIGHUP, `bkstorctl repl set bwlimit`) holds within 200 ms on the running
- * connection: the wait left is scaled to the new rate (0: none). */
+ * have left at the limit, shared by the cycle's connections (under r->mu), so the
+ * limit holds for all of them together. The limit is read again on every call and
+ * while waiting, so a change (SIGHUP, `bkstorctl repl set bwlimit`) holds within
+ * 200 ms on the running connections: the wait left is scaled to the new rate (0:
+ * none). */
 static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 {
 	pthread_mutex_lock(&r->mu);
 	uint64_t rate = r->bwlimit;
+	uint64_t now = bks_now_ns(), until = 0;
+	if (rate) {
+		if (*next_ns + 1000000000ull < now)
+			*next_ns = now - 1000000000ull; /* at most a second of burst */
+		*next_ns += bytes * 1000000000ull / rate;
+		until = *next_ns;
+	}
 	pthread_mutex_unlock(&r->mu);
-	if (!rate)
-		return;
-	uint64_t now = bks_now_ns();
-	if (*next_ns + 1000000000ull < now)
-		*next_ns = now - 1000000000ull; /* at most a second of burst */
-	*next_ns += bytes * 1000000000ull / rate;
-	while (*next_ns > now && !r->stopping) {
-		uint64_t d = *next_ns - now;
+	while (rate && until > now && !r->stopping) {
+		uint64_t d = until - now;
 		struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
 		if (d > 200000000ull)
 			ts = (struct timespec){0, 200000000};
@@ -463,14 +469,20 @@ static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 		now = bks_now_ns();
 		pthread_mutex_lock(&r->mu);
 		uint64_t nr = r->bwlimit;
-		pthread_mutex_unlock(&r->mu);
-		if (nr != rate && *next_ns > now) {
-			if (!nr)
-				*next_ns = now;
-			else
-				*next_ns = now + (uint64_t)((double)(*next_ns - now) * (double)rate / (double)nr);
+		if (nr != rate) {
+			/* The limit changed: this wait scaled to it, and the shared bucket too
+			 * (once: the first connection to see the change rescales it, the others
+			 * find it already at the new rate's pace and only rescale their own). */
+			until = !nr || until <= now ? now
+			        : now + (uint64_t)((double)(until - now) * (double)rate / (double)nr);
+			if (r->pace_rate != nr && *next_ns > now)
+				*next_ns = !nr ? now
+				           : now + (uint64_t)((double)(*next_ns - now) * (double)rate /
+				                              (double)nr);
+			r->pace_rate = nr;
 			rate = nr;
 		}
+		pthread_mutex_unlock(&r->mu);
 	}
 }
 
@@ -636,7 +648,7 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 		memcpy(need, nm.fp_need.bits, WIRE_BITMAP_BYTES(cnt));
 		for (uint32_t i = 0; i < cnt; i++) {
 			if (!wire_bit_get(need, i)) {
-				r->chunks_skipped++;
+				__atomic_fetch_add(&r->chunks_skipped, 1, __ATOMIC_RELAXED);
 				continue;
 			}
 			if ((rc = repl_gate(r)) < 0)
@@ -821,6 +833,194 @@ static void ask_wants(repl *r, rconn *c, uint8_t *sbuf)
 		LOG_W("repl: repair: %s", why);
 }
 
+/* Connect to the twin and say HELLO; *version (may be NULL): the version the twin
+ * answered (IDENT, WANT from 2). */
+static int open_conn(repl *r, const char *addr, const char *pin, rconn *c,
+                     uint16_t *version, char *why, size_t wcap)
+{
+	bks_err e = {0};
+	int rc;
+	if ((rc = repl_connect(r, addr, pin, c, &e)) < 0) {
+		snprintf(why, wcap, "%s", bks_errmsg(&e, rc));
+		return rc;
+	}
+	repl_msg hm = {.type = REPL_HELLO, .version = REPL_VERSION};
+	memcpy(hm.id, r->id, REPL_ID_LEN);
+	repl_msg ho;
+	if ((rc = repl_send_msg(c, &hm, NULL, 0)) < 0 || (rc = repl_read_msg(c, &ho, &e)) < 0) {
+		snprintf(why, wcap, "%s", rc == -ECONNRESET || rc == -EPROTO
+		         ? "the twin closed the connection (does it pin this appliance's "
+		           "certificate?)" : bks_errmsg(&e, rc));
+		return rc;
+	}
+	if (ho.type != REPL_HELLO_OK) {
+		snprintf(why, wcap, "the twin answered HELLO with %s%s%.*s",
+		         repl_type_name(ho.type), ho.type == REPL_ERROR ? ": " : "",
+		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
+		return -EPROTO;
+	}
+	if (version)
+		*version = ho.version;
+	return 0;
+}
+
+/* ---- several files in flight ----
+ * A cycle's new and changed files are a queue that up to [repl] connections workers
+ * take from, each with its own connection and its own file at a time: the
+ * cycle's own connection (worker 0, run by the sender thread) and connections
+ * opened by helper threads. A long fat pipe stays full while one file waits for its
+ * FP_NEED or its DONE, and the twin decodes and checks the chunks of several files
+ * on several cores. The twin makes sure a chunk two files share crosses once
+ * (repl_claim.c). A worker whose connection breaks stops; the others take the rest
+ * of the queue, its file is offered again next cycle. */
+
+typedef struct fqueue {
+	repl *r;
+	mtab *man;               /* under mu */
+	ment **v;                /* the files to send, in walk order */
+	size_t n, next;          /* under mu */
+	pthread_mutex_t mu;
+	uint64_t next_ns;        /* the shared pace (under r->mu) */
+	uint64_t last_save;      /* under mu */
+	int refused;             /* under mu: a file the twin refused */
+	int broken;              /* under mu: the first broken connection's error */
+	char why[300];           /* under mu: its reason */
+	const char *addr, *pin;
+} fqueue;
+
+typedef struct fworker {
+	fqueue *q;
+	rconn c;
+	uint8_t *sbuf;
+	uint64_t mark;
+	int slot;                /* in r->wfd (helpers), -1 for worker 0 */
+	pthread_t th;
+} fworker;
+
+/* Take files until the queue is empty or this worker's connection broke. */
+static int fq_run(fworker *w)
+{
+	fqueue *q = w->q;
+	repl *r = q->r;
+	char why[300];
+	int rc = 0;
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		ment *e1 = q->next < q->n && !r->stopping ? q->v[q->next++] : NULL;
+		pthread_mutex_unlock(&q->mu);
+		if (!e1)
+			break;
+		why[0] = 0;
+		uint64_t sz = e1->size;
+		pthread_mutex_lock(&r->mu);
+		if (++r->in_flight > r->in_flight_max)
+			r->in_flight_max = r->in_flight;
+		pthread_mutex_unlock(&r->mu);
+		rc = send_file(r, &w->c, e1, w->sbuf, &w->mark, &q->next_ns, why, sizeof(why));
+		account(r, &w->c, &w->mark, &q->next_ns);
+		pthread_mutex_lock(&r->mu);
+		r->in_flight--;
+		pthread_mutex_unlock(&r->mu);
+		if (rc < 0)
+			break; /* not acknowledged: offered again next cycle */
+		pthread_mutex_lock(&r->mu);
+		if (r->lag_files)
+			r->lag_files--;
+		r->lag_bytes -= BKS_MIN(r->lag_bytes, sz);
+		if (rc == 1)
+			r->tx_files++;
+		pthread_mutex_unlock(&r->mu);
+		pthread_mutex_lock(&q->mu);
+		if (rc == 1) {
+			rc = mtab_put(q->man, e1);
+		} else {
+			char esc[LOG_ESC_LEN];
+			LOG_W("repl: %s not replicated this time: %s", log_escs(esc, sizeof(esc), e1->path),
+			      why);
+			mtab_del(q->man, e1->path);
+			q->refused = 1;
+		}
+		if (rc == 0 && bks_now_ns() - q->last_save > SAVE_EVERY_NS) {
+			state_save(r, q->man);
+			q->last_save = bks_now_ns();
+		}
+		pthread_mutex_unlock(&q->mu);
+		if (rc < 0)
+			break;
+		rc = 0;
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&q->mu);
+		if (!q->broken) {
+			q->broken = rc;
+			snprintf(q->why, sizeof(q->why), "%s", why[0] ? why : strerror(-rc));
+		}
+		pthread_mutex_unlock(&q->mu);
+	}
+	return rc;
+}
+
+static void *fq_helper(void *arg)
+{
+	fworker *w = arg;
+	fqueue *q = w->q;
+	repl *r = q->r;
+	char why[300];
+	int rc = open_conn(r, q->addr, q->pin, &w->c, NULL, why, sizeof(why));
+	if (rc == 0) {
+		pthread_mutex_lock(&r->mu);
+		r->wfd[w->slot] = w->c.fd;
+		int stopping = r->stopping;
+		pthread_mutex_unlock(&r->mu);
+		if (!stopping)
+			fq_run(w);
+		pthread_mutex_lock(&r->mu);
+		r->wfd[w->slot] = -1;
+		pthread_mutex_unlock(&r->mu);
+	} else {
+		/* The others (worker 0 at least) take its share. */
+		LOG_W("repl: an extra connection to %s: %s", q->addr, why);
+	}
+	if (w->c.fd >= 0 || w->c.ssl) {
+		account(r, &w->c, &w->mark, &q->next_ns);
+		repl_conn_close(&w->c);
+	}
+	return NULL;
+}
+
+/* Send the queued files on c (the cycle's connection) and up to n - 1 more. */
+static int send_files(repl *r, rconn *c, fqueue *q, uint8_t *sbuf, uint64_t *mark,
+                      int n)
+{
+	fworker *ws = calloc((size_t)n, sizeof(*ws));
+	int started = 0;
+	if (!ws)
+		n = 1; /* worker 0 needs nothing allocated: it is this thread */
+	for (int i = 1; i < n && (size_t)i < q->n; i++) {
+		fworker *w = &ws[i];
+		*w = (fworker){.q = q, .c = {.fd = -1}, .slot = i - 1};
+		if (!(w->sbuf = malloc(STORE_STORED_MAX)))
+			break;
+		if (pthread_create(&w->th, NULL, fq_helper, w) != 0) {
+			free(w->sbuf);
+			w->sbuf = NULL;
+			break;
+		}
+		started = i;
+	}
+	fworker w0 = {.q = q, .sbuf = sbuf, .mark = *mark, .slot = -1};
+	w0.c = *c; /* the cycle's connection: its state comes back below */
+	int rc = fq_run(&w0);
+	*c = w0.c;
+	*mark = w0.mark;
+	for (int i = 1; i <= started; i++) {
+		pthread_join(ws[i].th, NULL);
+		free(ws[i].sbuf);
+	}
+	free(ws);
+	return rc;
+}
+
 /* One cycle. 0: everything under the replicated paths is on the twin as of the walk;
  * 1: done, but some entries were refused (retried next cycle); <0: cut short. */
 static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
@@ -832,11 +1032,13 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	char why[300] = "";
 	char **dels = NULL;
 	size_t ndels = 0, nidx = 0;
-	uint64_t mark = 0, next_ns = 0, last_save = bks_now_ns();
+	uint64_t mark = 0, last_save = bks_now_ns();
 	uint8_t *sbuf = NULL;
-	bks_err e = {0};
-	int rc, refused = 0;
+	fqueue fq = {.r = r, .man = man, .addr = addr, .pin = pin};
+	uint16_t ver = 1;         /* what the twin answered HELLO with */
+	int rc, refused = 0, broken = 0;
 
+	pthread_mutex_init(&fq.mu, NULL);
 	if ((rc = walk(r, &cur)) < 0) {
 		snprintf(why, sizeof(why), "walk: %s", strerror(-rc));
 		goto out;
@@ -852,29 +1054,11 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	if ((rc = repl_gate(r)) < 0)
 		goto out; /* the lag is known; the window is closed */
 	set_state(r, "connecting", NULL);
-	if ((rc = repl_connect(r, addr, pin, &c, &e)) < 0) {
-		snprintf(why, sizeof(why), "%s", bks_errmsg(&e, rc));
+	if ((rc = open_conn(r, addr, pin, &c, &ver, why, sizeof(why))) < 0)
 		goto out;
-	}
-	repl_msg hm = {.type = REPL_HELLO, .version = REPL_VERSION};
-	memcpy(hm.id, r->id, REPL_ID_LEN);
-	repl_msg ho;
-	if ((rc = repl_send_msg(&c, &hm, NULL, 0)) < 0 || (rc = repl_read_msg(&c, &ho, &e)) < 0) {
-		snprintf(why, sizeof(why), "%s", rc == -ECONNRESET || rc == -EPROTO
-		         ? "the twin closed the connection (does it pin this appliance's "
-		           "certificate?)" : bks_errmsg(&e, rc));
-		goto out;
-	}
-	if (ho.type != REPL_HELLO_OK) {
-		rc = -EPROTO;
-		snprintf(why, sizeof(why), "the twin answered HELLO with %s%s%.*s",
-		         repl_type_name(ho.type), ho.type == REPL_ERROR ? ": " : "",
-		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
-		goto out;
-	}
 	/* Names both ways (status; the name a reseeded successor takes), from version 2:
 	 * a twin that answered 1 has no IDENT (it shows no name for this source). */
-	if (ho.version >= 2 && (rc = repl_ident_exchange(r, &c, why, sizeof(why))) < 0)
+	if (ver >= 2 && (rc = repl_ident_exchange(r, &c, why, sizeof(why))) < 0)
 		goto out;
 	pthread_mutex_lock(&r->mu);
 	r->send_fd = c.fd;
@@ -891,7 +1075,8 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	}
 	if (idle) {
 		/* Nothing changed here: the connection is only to ask what the twin wants. */
-		ask_wants(r, &c, sbuf);
+		if (ver >= 2)
+			ask_wants(r, &c, sbuf);
 		rc = 0;
 		goto out;
 	}
@@ -928,12 +1113,18 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		rc = 0; /* a refused rename: the new path is sent whole, the old one deleted */
 	}
 
-	/* 2. New and changed entries, parents first (the renames changed the lag). */
+	/* 2. New and changed entries, parents first (the renames changed the lag):
+	 * directories, symbolic links and attributes here, in walk order; then the files
+	 * whose content goes, several at once (send_files). */
 	lag_count(r, man, &cur, &curset);
 	pthread_mutex_lock(&r->mu);
 	r->cycle_bytes = r->lag_bytes;
 	r->cycle_wire0 = r->tx_wire;
 	pthread_mutex_unlock(&r->mu);
+	if (!(fq.v = malloc((cur.n + 1) * sizeof(*fq.v)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < cur.n; i++) {
 		ment *e1 = &cur.v[i];
 		int w = want(mtab_get(man, e1->path), e1);
@@ -941,25 +1132,23 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 			continue;
 		if ((rc = repl_gate(r)) < 0)
 			goto out;
+		if (w == W_CONTENT && e1->type == NS_FILE) {
+			fq.v[fq.n++] = e1;
+			continue;
+		}
 		why[0] = 0;
-		uint64_t sz = e1->size;
 		if (w == W_ATTR)
 			rc = send_simple(r, &c, REPL_ATTR, e1, why, sizeof(why));
 		else if (e1->type == NS_DIR)
 			rc = send_simple(r, &c, REPL_MKDIR, e1, why, sizeof(why));
-		else if (e1->type == NS_SYMLINK)
-			rc = send_simple(r, &c, REPL_SYMLINK, e1, why, sizeof(why));
 		else
-			rc = send_file(r, &c, e1, sbuf, &mark, &next_ns, why, sizeof(why));
-		account(r, &c, &mark, &next_ns);
+			rc = send_simple(r, &c, REPL_SYMLINK, e1, why, sizeof(why));
+		account(r, &c, &mark, &fq.next_ns);
 		if (rc < 0)
 			goto out;
 		pthread_mutex_lock(&r->mu);
 		if (r->lag_files)
 			r->lag_files--;
-		r->lag_bytes -= BKS_MIN(r->lag_bytes, w == W_CONTENT ? sz : 0);
-		if (rc == 1 && e1->type == NS_FILE && w == W_CONTENT)
-			r->tx_files++;
 		pthread_mutex_unlock(&r->mu);
 		if (rc == 1) {
 			if ((rc = mtab_put(man, e1)) < 0)
@@ -977,6 +1166,17 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 			last_save = bks_now_ns();
 		}
 	}
+	fq.last_save = last_save;
+	rc = send_files(r, &c, &fq, sbuf, &mark, (int)BKS_MIN(r->ap->cfg.repl_connections,
+	                                                      (uint32_t)REPL_MAX_CONNS));
+	refused |= fq.refused;
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "%s", fq.why);
+		goto out;
+	}
+	/* A helper's connection broke: what it had is offered again next cycle; the
+	 * deletes and SYNC still go (on this connection, which works). */
+	broken = fq.broken;
 
 	/* 3. Deletes, children before their directories. */
 	for (size_t i = 0; i < man->cap; i++)
@@ -1017,18 +1217,22 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		rc = rc > 0 ? -rc : rc;
 		goto out;
 	}
-	account(r, &c, &mark, &next_ns);
+	account(r, &c, &mark, &fq.next_ns);
 	/* 5. Chunks the twin's verify found damaged: good copies from here (a twin of
 	 * version 2; last anyway, so a twin that closes the connection on WANT costs
 	 * nothing). */
-	if (ho.version >= 2 && repl_want_due(r, 1))
+	if (ver >= 2 && repl_want_due(r, 1))
 		ask_wants(r, &c, sbuf);
 	rc = refused;
 	if (rc == 0)
 		lag_count(r, man, &cur, &curset);
+	if (broken) {
+		rc = broken;
+		snprintf(why, sizeof(why), "%s", fq.why);
+	}
 out:
 	if (c.fd >= 0 || c.ssl) {
-		account(r, &c, &mark, &next_ns);
+		account(r, &c, &mark, &fq.next_ns);
 		pthread_mutex_lock(&r->mu);
 		r->send_fd = -1;
 		pthread_mutex_unlock(&r->mu);
@@ -1044,6 +1248,8 @@ out:
 	free(dels);
 	free(idx);
 	free(sbuf);
+	free(fq.v);
+	pthread_mutex_destroy(&fq.mu);
 	mtab_free(&curset);
 	tree_free(&cur);
 	return rc;
@@ -1147,6 +1353,8 @@ static void *send_main(void *arg)
 
 int repl_sender_start(repl *r, bks_err *e)
 {
+	for (int i = 0; i < REPL_MAX_CONNS; i++)
+		r->wfd[i] = -1;
 	if (pthread_create(&r->sth, NULL, send_main, r) != 0)
 		return bks_fail(e, -EAGAIN, "cannot start the replication sender");
 	r->sstarted = 1;
@@ -1162,6 +1370,9 @@ void repl_sender_stop(repl *r)
 	/* A send to a twin that stopped reading would wait out its timeout: cut it. */
 	if (r->send_fd >= 0)
 		shutdown(r->send_fd, SHUT_RDWR);
+	for (int i = 0; i < REPL_MAX_CONNS; i++)
+		if (r->wfd[i] >= 0)
+			shutdown(r->wfd[i], SHUT_RDWR);
 	pthread_cond_broadcast(&r->scv);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->sth, NULL);

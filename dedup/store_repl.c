@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
+#include "dedup/fp.h"
 #include "dedup/store_int.h"
 #include "dedup/store_repl.h"
 
@@ -72,46 +74,83 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 	return 0;
 }
 
-/* Stored bytes from a peer: lengths and codec in range, and they decode to rlen raw
- * bytes whose SHA-256 is fp. Identity rests on SHA-256 of the raw bytes: decode and
- * hash before anything is kept, so a twin never stores bytes under a fingerprint
- * they do not have. 0, -EINVAL, -EBADMSG, -ENOMEM. */
-static int stored_check(store *s, const uint8_t fp[32], const void *stored, uint32_t slen,
-                        uint32_t rlen, int codec)
+struct store_stored_ck {
+	ZSTD_DCtx *dctx;
+	fp_ctx *fpc;
+	uint8_t *raw;
+	size_t cap;
+};
+
+int store_stored_ck_new(store_stored_ck **out)
+{
+	store_stored_ck *k = calloc(1, sizeof(*k));
+	if (!k || !(k->dctx = ZSTD_createDCtx()) || fp_ctx_new(&k->fpc) < 0) {
+		store_stored_ck_free(k);
+		return -ENOMEM;
+	}
+	*out = k;
+	return 0;
+}
+
+void store_stored_ck_free(store_stored_ck *k)
+{
+	if (!k)
+		return;
+	ZSTD_freeDCtx(k->dctx);
+	fp_ctx_free(k->fpc);
+	free(k->raw);
+	free(k);
+}
+
+static int stored_args_ok(const store *s, uint32_t slen, uint32_t rlen, int codec)
+{
+	return rlen > 0 && rlen <= s->p.cdc.max && slen > 0 &&
+	       (codec == SEG_RAW || codec == SEG_ZSTD) && (codec != SEG_RAW || slen == rlen);
+}
+
+int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
+                       const void *stored, uint32_t slen, uint32_t rlen, int codec)
 {
 	uint8_t got[FP_LEN];
 	seg_ptr p;
-	if (rlen == 0 || rlen > s->p.cdc.max || slen == 0 ||
-	    (codec != SEG_RAW && codec != SEG_ZSTD) || (codec == SEG_RAW && slen != rlen))
+	int r;
+	if (!stored_args_ok(s, slen, rlen, codec))
 		return -EINVAL;
-	uint8_t *raw = malloc(rlen);
-	if (!raw)
-		return -ENOMEM;
-	memset(&p, 0, sizeof(p));
-	p.codec = (uint8_t)codec;
-	p.slen = slen;
-	p.rlen = rlen;
-	int r = seg_item_decode(NULL, &p, stored, raw, rlen);
-	if (r == 0)
-		r = fp_compute(s->fpc, raw, rlen, got);
-	free(raw);
-	if (r < 0)
-		return r == -ENOBUFS ? -EINVAL : -EBADMSG;
+	/* Identity rests on SHA-256 of the raw bytes: decode and hash before anything
+	 * is kept, so a twin never stores bytes under a fingerprint they do not have.
+	 * A raw chunk is hashed where it is (no copy). */
+	const void *raw = stored;
+	if (codec == SEG_ZSTD) {
+		if (k->cap < rlen) {
+			uint8_t *nb = realloc(k->raw, rlen);
+			if (!nb)
+				return -ENOMEM;
+			k->raw = nb;
+			k->cap = rlen;
+		}
+		memset(&p, 0, sizeof(p));
+		p.codec = (uint8_t)codec;
+		p.slen = slen;
+		p.rlen = rlen;
+		if (seg_item_decode(k->dctx, &p, stored, k->raw, rlen) < 0)
+			return -EBADMSG;
+		raw = k->raw;
+	}
+	if ((r = fp_compute(k->fpc, raw, rlen, got)) < 0)
+		return r;
 	return memcmp(got, fp, FP_LEN) ? -EBADMSG : 0;
 }
 
-int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
-                     uint32_t slen, uint32_t rlen, int codec)
+int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
+                      uint32_t slen, uint32_t rlen, int codec)
 {
 	store *s = w->s;
 	seg_ptr p;
 	int r;
 	if (w->failed)
 		return w->failed;
-	if (w->clen)
+	if (w->clen || !stored_args_ok(s, slen, rlen, codec))
 		return -EINVAL;
-	if ((r = stored_check(s, fp, stored, slen, rlen, codec)) < 0)
-		return r;
 	int space = pool_set_space(s->pl, w->space);
 	r = fpidx_lookup(s->idx, fp, &p);
 	if (r == 0) {
@@ -169,7 +208,12 @@ int store_repair_chunk(store *s, const uint8_t fp[32], const void *stored, uint3
                        uint32_t rlen, int codec)
 {
 	seg_ptr p, q;
-	int r = stored_check(s, fp, stored, slen, rlen, codec);
+	store_stored_ck *k;
+	int r = store_stored_ck_new(&k);
+	if (r == 0) {
+		r = store_stored_check(s, k, fp, stored, slen, rlen, codec);
+		store_stored_ck_free(k);
+	}
 	if (r < 0)
 		return r;
 	uint8_t *buf = malloc(rlen);
@@ -202,4 +246,20 @@ int store_repair_chunk(store *s, const uint8_t fp[32], const void *stored, uint3
 	}
 	pool_set_space(s->pl, space);
 	return r;
+}
+
+int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
+                     uint32_t slen, uint32_t rlen, int codec)
+{
+	store_stored_ck *k;
+	if (w->failed)
+		return w->failed;
+	if (w->clen)
+		return -EINVAL;
+	int r = store_stored_ck_new(&k);
+	if (r == 0) {
+		r = store_stored_check(w->s, k, fp, stored, slen, rlen, codec);
+		store_stored_ck_free(k);
+	}
+	return r < 0 ? r : store_put_checked(w, fp, stored, slen, rlen, codec);
 }

@@ -36,6 +36,23 @@ int store_extents(store *s, uint64_t id, int (*fn)(void *ctx, const store_mapext
 int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
                         uint32_t *slen, int *codec);
 
+/* The check store_put_stored makes (decode, SHA-256 against fp), on its own, so it
+ * can run outside the daemon's lock and on several connections at once: it touches
+ * only k (one per thread) and the store's fixed parameters (the chunk size bound),
+ * never the pool, the index or a writer. 0 when the stored bytes decode to rlen bytes
+ * whose SHA-256 is fp; -EBADMSG when they do not; -EINVAL (lengths, codec); -ENOMEM.
+ * Then store_put_checked keeps them. */
+typedef struct store_stored_ck store_stored_ck;
+int store_stored_ck_new(store_stored_ck **out);
+void store_stored_ck_free(store_stored_ck *k); /* accepts NULL */
+int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
+                       const void *stored, uint32_t slen, uint32_t rlen, int codec);
+/* store_put_stored without the check: only for bytes store_stored_check passed
+ * with the same fp, lengths and codec (the one caller, daemon/repl_recv.c, does both
+ * on the same buffer). */
+int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
+                      uint32_t slen, uint32_t rlen, int codec);
+
 /* Append a chunk given as stored bytes (codec SEG_RAW: slen == rlen; SEG_ZSTD: a zstd
  * frame of rlen bytes) to a source-dedup writer (as store_put_chunk). The bytes are
  * decoded and their SHA-256 must equal fp (-EBADMSG otherwise: nothing is kept), then
