@@ -198,6 +198,17 @@ int main(void)
 	check_disk(paths[8], 4, ROWS, "slow-disk fault");
 	arr_get_status(a, &st);
 	CHECK(st.health == ARR_OK, "health OK at the end (%s)", arr_health_name(st.health));
+	/* The last look at every row through a fresh import with the default I/O timeout:
+	 * with 10 ms, a loaded machine's ordinary reads time out too (two strips of a row
+	 * "slow" at once read as EIO), which says nothing about what is on the disks. */
+	arr_close(a);
+	char *fin[N];
+	int nf = 0;
+	for (int i = 0; i < N + 3; i++)
+		if (i != 2 && i != 3 && i != 4)
+			fin[nf++] = paths[i];
+	a = tu_import_array(fin, nf, NULL);
+	REQUIRE(a != NULL, "import at the end");
 	CHECK(tu_verify_rows(a, SEED, 0, ROWS, 0) == 0, "all rows at the end");
 	arr_close(a);
 	flt_world_free(w);
