@@ -75,14 +75,16 @@ static void complete_slot(arr *a, int s)
  * data, every surviving strip that differs is repaired in place, and the target
  * gets the right strip. With two strips lost there is nothing left to compare but
  * the checksums: a row that fails them is counted, not fixed. A row that cannot be
- * decided is still written (nothing better exists to write), but loudly: an ERR
- * event and the rebuild's unrecoverable count, never silently. */
+ * decided is still written to the incoming disk (nothing better exists to write
+ * there), but loudly: an ERR event and the rebuild's unrecoverable count, never
+ * silently; no surviving strip is rewritten unless the checksums proved it wrong. */
 static void rebuild_check_row(arr *a, uint64_t row, uint8_t *base, const int *lost,
                               int nlost)
 {
 	size_t rowlen = (size_t)(a->k + 2) * a->strip, datalen = arr_row_bytes(a);
-	uint8_t *work = a->rowbuf2, *p[RAID_MAX_K + 2], *w[RAID_MAX_K + 2];
-	int where = -1, bad[2], nbad;
+	uint8_t *work = a->rowbuf2, *p[RAID_MAX_K + 2];
+	int where = -1;
+	arr_fix fx;
 
 	arr_row_ptrs(a, base, p);
 	if (nlost < 2 && raid_check(a->codec, a->strip, p, &where) == RAID_CHECK_OK)
@@ -93,26 +95,20 @@ static void rebuild_check_row(arr *a, uint64_t row, uint8_t *base, const int *lo
 	a->rb_errors_found++;
 	if (nlost > 1 || !a->scrub_verify)
 		goto undecided;
-	nbad = arr_find_bad(a, row, base, lost, nlost, 0, datalen, a->scrub_verify,
-	                    a->scrub_verify_ctx, work, bad);
-	if (nbad < 0)
+	/* The checksums over the whole row are the proof (find_bad): work holds the
+	 * proven data with P and Q recomputed from it, and fx.bad every surviving
+	 * strip that differs (P or Q among them when one was the bad strip). */
+	if (arr_find_bad(a, row, base, lost, nlost, 0, datalen, a->scrub_verify,
+	                 a->scrub_verify_ctx, work, &fx) < 0 || !fx.proven)
 		goto undecided;
-	/* work holds data the checksums accept; its parity from that data is the only
-	 * consistent one (find_bad may have passed with the bad strip being P or Q). */
-	arr_row_ptrs(a, work, w);
-	raid_encode(a->codec, a->strip, w);
-	for (int i = 0; i < a->k + 2; i++) {
-		int is_lost = 0;
-		for (int j = 0; j < nlost; j++)
-			is_lost |= lost[j] == i;
-		if (is_lost || !memcmp(p[i], w[i], a->strip))
-			continue;
+	for (int b = 0; b < fx.nbad; b++) {
+		int i = fx.bad[b];
 		int s = raid_strip_disk(a->n, row, i);
 		disk *d = arr_reader(a, s, row);
 		aslot *sl = &a->slot[s];
 		if (d)
 			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
-		if (arr_repair_strip(a, row, i, w[i]) == 0) {
+		if (arr_repair_strip(a, row, i, work + (size_t)i * a->strip) == 0) {
 			a->rb_repaired++;
 			arr_event(a, ARR_EV_WARN, "rebuild: row %llu strip %d on slot %d was "
 			          "wrong; repaired", (unsigned long long)row, i, s);
@@ -320,15 +316,19 @@ static int count_set(const int *v, int n)
 	return c;
 }
 
-/* Check one row: P/Q syndromes, the caller's data checksums if any; repair. */
+/* Check one row: P/Q syndromes, the caller's data checksums if any; repair. Only
+ * what is proven is written: a strip P/Q locate over the whole strip length (and the
+ * checksums accept the result, when there are any), or what a reconstruction the
+ * checksums prove over the whole row differs in (arr_find_bad). */
 static void scrub_row(arr *a, uint64_t row)
 {
-	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2], bad[2];
+	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2];
 	uint8_t *orig = a->rowbuf2, *work = a->rowbuf;
 	uint8_t *p[RAID_MAX_K + 2];
 	size_t rowlen = (size_t)(a->k + 2) * a->strip, datalen = arr_row_bytes(a);
 	sb_scrub *sc = &a->scrub;
-	int nlost, nbad = 0, where = -1;
+	int nlost, where = -1;
+	arr_fix fx = {0};
 
 	sc->rows_checked++;
 	nlost = arr_read_row_raw(a, row, orig, lost, failed);
@@ -347,36 +347,33 @@ static void scrub_row(arr *a, uint64_t row)
 	                                      : RAID_CHECK_OK;
 	int ok_sum = !a->scrub_verify ||
 	             a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen);
-	if (cr == RAID_CHECK_OK && ok_sum)
-		goto repair;
+	if (cr == RAID_CHECK_OK && ok_sum) {
+		if (nlost < 2 || a->scrub_verify)
+			goto repair;
+		/* Two strips rebuilt leave no redundancy, and there are no checksums:
+		 * nothing proves the rebuilt strips, so the unreadable ones stay as
+		 * they are rather than be written with what may be wrong. */
+		if (nfailed)
+			arr_event(a, ARR_EV_WARN, "scrub: row %llu: %d unreadable strips, no "
+			          "redundancy or checksums left to prove their reconstruction; "
+			          "not rewritten", (unsigned long long)row, nfailed);
+		return;
+	}
 	if (cr == RAID_CHECK_ONE_BAD && nlost == 0) {
 		raid_recover(a->codec, a->strip, p, &where, 1);
 		if (!a->scrub_verify || a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen)) {
-			bad[0] = where;
-			nbad = 1;
+			fx.bad[0] = where;
+			fx.nbad = 1;
 			goto repair;
 		}
 	}
-	if (a->scrub_verify) {
-		nbad = arr_find_bad(a, row, orig, lost, nlost, 0, datalen, a->scrub_verify,
-		                    a->scrub_verify_ctx, work, bad);
-		if (nbad >= 0 && nlost == 1 && cr != RAID_CHECK_OK) {
-			/* The checksums proved the data, but the row was inconsistent: with
-			 * one strip lost, find_bad passes without naming anything when the
-			 * bad strip is a parity the recovery did not use. The parity of the
-			 * proven data names it. */
-			raid_encode(a->codec, a->strip, p);
-			for (int i = a->k; i < a->k + 2 && nbad < 2; i++) {
-				int skip = failed[i] || (nbad > 0 && bad[0] == i);
-				for (int j = 0; j < nlost; j++)
-					skip |= lost[j] == i;
-				if (!skip && memcmp(orig + (size_t)i * a->strip, p[i], a->strip))
-					bad[nbad++] = i;
-			}
-		}
-		if (nbad >= 0)
-			goto repair;
-	}
+	/* The checksums over the whole row prove the reconstruction, and P and Q are
+	 * recomputed from the proven data: a bad parity strip is named too (with one
+	 * strip lost, the recovery may not have used it). */
+	if (a->scrub_verify && arr_find_bad(a, row, orig, lost, nlost, 0, datalen,
+	                                    a->scrub_verify, a->scrub_verify_ctx, work,
+	                                    &fx) == 0 && fx.proven)
+		goto repair;
 	sc->errors_found++;
 	sc->unrecoverable++;
 	arr_event(a, ARR_EV_ERR, "scrub: row %llu is inconsistent and the bad strip cannot "
@@ -386,17 +383,18 @@ repair:
 	for (int i = 0; i < a->k + 2; i++)
 		if (failed[i] && arr_repair_strip(a, row, i, work + (size_t)i * a->strip) == 0)
 			sc->repaired++;
-	for (int i = 0; i < nbad; i++) {
-		int s = raid_strip_disk(a->n, row, bad[i]);
+	for (int i = 0; i < fx.nbad; i++) {
+		int st = fx.bad[i];
+		int s = raid_strip_disk(a->n, row, st);
 		disk *d = arr_reader(a, s, row);
 		aslot *sl = &a->slot[s];
 		sc->errors_found++;
 		if (d)
 			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
-		if (arr_repair_strip(a, row, bad[i], work + (size_t)bad[i] * a->strip) == 0) {
+		if (arr_repair_strip(a, row, st, work + (size_t)st * a->strip) == 0) {
 			sc->repaired++;
 			arr_event(a, ARR_EV_WARN, "scrub: row %llu strip %d on slot %d was wrong; "
-			          "repaired", (unsigned long long)row, bad[i], s);
+			          "repaired", (unsigned long long)row, st, s);
 		} else {
 			sc->unrecoverable++;
 		}

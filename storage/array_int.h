@@ -138,10 +138,26 @@ void arr_fault_disk(arr *a, adisk *ad, const char *why);
  * lost[] gets the missing or failed strips (returns how many); failed[] (k+2) marks
  * those that failed with an I/O error on a present disk (they need a repair). */
 int arr_read_row_raw(arr *a, uint64_t row, uint8_t *base, int *lost, int *failed);
-/* Combinatorial reconstruction against the caller's verifier; see array_io.c. */
+/* What arr_find_bad found. proven: work is right over whole strips (P/Q agree with
+ * at most one strip rebuilt, or the data checksums passed over the whole row); only
+ * then may anything be written, and bad[] lists the present strips (not lost) whose
+ * content as read differs from work: proven bad, to be rewritten from work. When not
+ * proven, work is only known right over the range checked, and nbad is 0. extra:
+ * strips beyond the lost ones the reconstruction took as silently bad. */
+#define ARR_MAX_BAD 4 /* two taken as bad, and P and Q recomputed from proven data */
+typedef struct arr_fix {
+	int proven;
+	int extra;
+	int nbad;
+	int bad[ARR_MAX_BAD];
+} arr_fix;
+/* Combinatorial reconstruction against the caller's verifier over [off, off+len);
+ * see array_io.c. 0 with work and *fx filled, or -EIO when nothing passes verify. A
+ * verifier given the whole row's data (off 0, len arr_row_bytes) counts as a proof
+ * of every data strip. */
 int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int nlost,
                  size_t off, size_t len, arr_verify_fn verify, void *ctx, uint8_t *work,
-                 int *bad);
+                 arr_fix *fx);
 /* Read a whole row into strips[] (k+2 pointers from arr_row_ptrs: one contiguous row
  * buffer, strips[0] its start), recovering every strip that is missing or fails to
  * read. Returns 0, or -EIO when more than two are lost. failed[] (k+2) is set to 1

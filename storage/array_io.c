@@ -149,11 +149,67 @@ int arr_repair_strip(arr *a, uint64_t row, int strip, const void *buf)
 	return r;
 }
 
+/* Is the reconstruction in work right over whole strips, not just over the range a
+ * caller checked? ns strips of it were recovered (lost plus assumed bad); the rest
+ * are as read. Two proofs, whichever applies:
+ *  - P/Q: with at most one strip recovered the row keeps one strip of redundancy,
+ *    and P and Q agreeing over the full strip length proves the survivors (the
+ *    raid6check rule scrub uses). With two recovered, the row is consistent by
+ *    construction and P/Q prove nothing.
+ *  - the data checksums over every data byte: data_checked (the caller's verifier
+ *    was given the whole row's data and passed), or the store's scrub verifier on a
+ *    live row (on a dead row it passes anything, so it proves nothing there). Then
+ *    P and Q in work are recomputed from the proven data: a parity strip that
+ *    differs from them is proven bad too.
+ * The range check alone is never enough: a reconstruction that assumed the wrong
+ * strips bad can be right under the range and wrong elsewhere (test-array-repair). */
+static int row_proven(arr *a, uint64_t row, uint8_t *work, int ns, int data_checked)
+{
+	uint8_t *p[RAID_MAX_K + 2];
+	int where;
+
+	arr_row_ptrs(a, work, p);
+	if (ns <= 1 && raid_check(a->codec, a->strip, p, &where) == RAID_CHECK_OK)
+		return 1;
+	if (!data_checked && !(a->scrub_verify && arr_row_live(a, row) &&
+	                       a->scrub_verify(a->scrub_verify_ctx, row, 0, work,
+	                                       arr_row_bytes(a))))
+		return 0;
+	raid_encode(a->codec, a->strip, p);
+	return 1;
+}
+
+/* The present strips (not in lost[]) whose content as read differs from the proven
+ * reconstruction: the ones to rewrite. */
+static int proven_bad(arr *a, const uint8_t *orig, const uint8_t *work, const int *lost,
+                      int nlost, int *bad)
+{
+	int nbad = 0;
+	for (int i = 0; i < a->k + 2 && nbad < ARR_MAX_BAD; i++) {
+		int is_lost = 0;
+		for (int j = 0; j < nlost; j++)
+			is_lost |= lost[j] == i;
+		if (!is_lost && memcmp(orig + (size_t)i * a->strip, work + (size_t)i * a->strip,
+		                       a->strip))
+			bad[nbad++] = i;
+	}
+	return nbad;
+}
+
 /* Reconstruct row so that verify passes over [off, off+len): `orig` holds the row as
  * read with lost[] missing; `work` receives the corrected row. Tries the erasures
  * alone, then each extra strip, then each pair, as ZFS's combinatorial
- * reconstruction does. Returns the number of extra bad strips found (0..2) with
- * their indices in bad[], or -EIO when nothing verifies.
+ * reconstruction does.
+ *
+ * Passing the range check is what the bytes handed back need; it does not make the
+ * rest of the row right, so a candidate counts as a repair only when row_proven()
+ * proves it over whole strips. The search goes on past candidates that pass the
+ * range but not the proof: with three strips wrong, the first pair that fixes the
+ * range can be the wrong pair (its other strip good, rebuilt wrong), and a later
+ * one the right pair. When no candidate is proven, the first that passed the range
+ * is handed back with fx->proven 0 and nothing named bad: the caller returns the
+ * bytes its checksum accepted and writes nothing. A pair can only be proven by the
+ * checksums, so without them the search stops at the first pair that passes.
  *
  * Which candidates can matter: with no lost strip inside the range, only a set that
  * touches the range changes the verified bytes. A lost strip inside the range is
@@ -161,18 +217,24 @@ int arr_repair_strip(arr *a, uint64_t row, int strip, const void *buf)
  * bad one anywhere in the row shows in the range: then every strip is a candidate. */
 int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int nlost,
                  size_t off, size_t len, arr_verify_fn verify, void *ctx, uint8_t *work,
-                 int *bad)
+                 arr_fix *fx)
 {
 	int m = a->k + 2;
 	size_t rowlen = (size_t)m * a->strip;
 	uint8_t *p[RAID_MAX_K + 2];
 	int first = (int)(off / a->strip), last = (int)((off + len - 1) / a->strip);
+	int data_checked = off == 0 && len == arr_row_bytes(a);
+	int can_sum = data_checked || (a->scrub_verify && arr_row_live(a, row));
+	int pass_set[4], pass_ns = -1, pass_extra = 0;
 
+	memset(fx, 0, sizeof(*fx));
 	int lost_in_range = 0;
 	for (int i = 0; i < nlost; i++)
 		lost_in_range |= lost[i] >= first && lost[i] <= last;
 	arr_row_ptrs(a, work, p);
 	for (int extra = 0; extra <= 2 - nlost; extra++) {
+		if (pass_ns >= 0 && nlost + extra == 2 && !can_sum)
+			break; /* nothing from here on can be proven */
 		for (int x = 0; x < (extra ? m : 1); x++) {
 			for (int y = (extra == 2 ? x + 1 : 0); y < (extra == 2 ? m : 1); y++) {
 				int set[4], ns = 0, dup = 0;
@@ -197,52 +259,96 @@ int arr_find_bad(arr *a, uint64_t row, const uint8_t *orig, const int *lost, int
 				memcpy(work, orig, rowlen);
 				if (raid_recover(a->codec, a->strip, p, set, ns) < 0)
 					continue;
-				if (verify(ctx, row, off, work + off, len)) {
-					for (int i = 0; i < extra; i++)
-						bad[i] = set[nlost + i];
-					return extra;
+				if (!verify(ctx, row, off, work + off, len))
+					continue;
+				if ((ns < 2 || can_sum) && row_proven(a, row, work, ns, data_checked)) {
+					fx->proven = 1;
+					fx->extra = extra;
+					fx->nbad = proven_bad(a, orig, work, lost, nlost, fx->bad);
+					return 0;
 				}
+				if (pass_ns < 0) {
+					memcpy(pass_set, set, sizeof(set));
+					pass_ns = ns;
+					pass_extra = extra;
+				}
+				/* The erasures alone fixed the range: another candidate would
+				 * change those bytes, so it cannot pass too. */
+				if (extra == 0 || (ns == 2 && !can_sum))
+					goto unproven;
 			}
 		}
 	}
-	return -EIO;
+	if (pass_ns < 0)
+		return -EIO;
+unproven:
+	memcpy(work, orig, rowlen);
+	raid_recover(a->codec, a->strip, p, pass_set, pass_ns);
+	fx->extra = pass_extra;
+	return 0;
 }
 
-/* The slow path: read the whole row, reconstruct, verify, repair. */
+/* The slow path: read the whole row, reconstruct, verify, and repair what is proven
+ * (arr_find_bad, row_proven): strips whose disk returned an error, and strips proven
+ * wrong. A reconstruction that only the range check accepts gives the caller its
+ * bytes and rewrites nothing. Missing disks are the rebuild's business. */
 static int read_slow(arr *a, uint64_t row, size_t off, void *buf, size_t len,
                      arr_verify_fn verify, void *ctx)
 {
-	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2], bad[2] = {-1, -1};
+	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2], nfailed = 0;
 	uint8_t *orig = a->rowbuf2, *work = a->rowbuf;
 	uint8_t *p[RAID_MAX_K + 2];
-	int nlost, nbad = 0;
+	arr_fix fx;
+	int nlost;
 
 	nlost = arr_read_row_raw(a, row, orig, lost, failed);
 	if (nlost > 2)
 		return -EIO;
+	for (int i = 0; i < a->k + 2; i++)
+		nfailed += failed[i];
 	if (verify) {
-		nbad = arr_find_bad(a, row, orig, lost, nlost, off, len, verify, ctx, work, bad);
-		if (nbad < 0)
+		if (arr_find_bad(a, row, orig, lost, nlost, off, len, verify, ctx, work, &fx) < 0)
 			return -EIO;
 	} else {
+		memset(&fx, 0, sizeof(fx));
 		memcpy(work, orig, (size_t)(a->k + 2) * a->strip);
 		arr_row_ptrs(a, work, p);
 		if (raid_recover(a->codec, a->strip, p, lost, nlost) < 0)
 			return -EIO;
+		fx.proven = row_proven(a, row, work, nlost, 0);
+		if (fx.proven) {
+			fx.nbad = proven_bad(a, orig, work, lost, nlost, fx.bad);
+		} else if (nlost == 1) {
+			/* P/Q say a survivor is wrong, so the rebuilt strip may be too.
+			 * The store's checksums over the whole row can still find the
+			 * right reconstruction; without them an unverified read must not
+			 * hand the bytes out (its callers check what they get and read
+			 * again through a verifier). */
+			if (!a->scrub_verify || !arr_row_live(a, row) ||
+			    arr_find_bad(a, row, orig, lost, nlost, 0, arr_row_bytes(a),
+			                 a->scrub_verify, a->scrub_verify_ctx, work, &fx) < 0)
+				return -EIO;
+		}
 	}
 	memcpy(buf, work + off, len);
-	/* Repair: strips whose disk returned an error, and strips the verifier proved
-	 * wrong. Missing disks are the rebuild's business. */
+	if (!fx.proven) {
+		if (nfailed || fx.extra)
+			arr_event(a, ARR_EV_WARN, "row %llu: read reconstructed (%d strips lost, "
+			          "%d more taken as bad) and checked over the range read only; "
+			          "not proven over whole strips, nothing rewritten",
+			          (unsigned long long)row, nlost, fx.extra);
+		return 0;
+	}
 	for (int i = 0; i < a->k + 2; i++)
 		if (failed[i])
 			arr_repair_strip(a, row, i, work + (size_t)i * a->strip);
-	for (int i = 0; i < nbad; i++) {
-		int s = raid_strip_disk(a->n, row, bad[i]);
+	for (int i = 0; i < fx.nbad; i++) {
+		int s = raid_strip_disk(a->n, row, fx.bad[i]);
 		disk *d = arr_reader(a, s, row);
 		aslot *sl = &a->slot[s];
 		if (d)
 			arr_note_error(a, d == sl->cur.d ? &sl->cur : &sl->inc, -EIO, 0, 1);
-		arr_repair_strip(a, row, bad[i], work + (size_t)bad[i] * a->strip);
+		arr_repair_strip(a, row, fx.bad[i], work + (size_t)fx.bad[i] * a->strip);
 	}
 	return 0;
 }

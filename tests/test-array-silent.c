@@ -3,7 +3,10 @@
  *
  * (1) A degraded read with one silently bad strip: a disk is gone and another holds
  *     a wrong strip in the same row; a verified read of the lost strip's range must
- *     reconstruct (the bad strip is outside the range) and repair.
+ *     reconstruct (the bad strip is outside the range). With the store's whole-row
+ *     checksums (the scrub verifier) it also repairs the bad strip; without them the
+ *     repair cannot be proven beyond the range read (test-array-repair), so nothing
+ *     is written, and an unverified read afterwards fails rather than lie.
  * (2) Rows made durable by the intent log (arr_ilog_write) and never committed are
  *     below the high-water mark after a crash: a rebuild afterwards covers them.
  * (4) A rebuild with one surviving strip silently bad: the rebuilt strip is right
@@ -101,10 +104,10 @@ static int members_online(arr *a)
 }
 
 /* (1) Degraded verified read with a bad strip outside the range. */
-static void degraded_read(const char *top)
+static void degraded_read(const char *top, int with_sums)
 {
 	char dir[600], *paths[N];
-	snprintf(dir, sizeof(dir), "%s/one", top);
+	snprintf(dir, sizeof(dir), "%s/one%d", top, with_sums);
 	tu_mkdir(dir);
 	arr *a = make(dir, paths, 0, 16, 24);
 	size_t rb = arr_row_bytes(a);
@@ -125,9 +128,11 @@ static void degraded_read(const char *top)
 		CHECK(0, "import");
 		return;
 	}
+	if (with_sums)
+		arr_set_scrub_verify(a, verify_row, &rb);
 	CHECK(arr_fail(a, "slot2", NULL) == 0, "fail slot 2");
 	uint8_t *got = tu_alloc(rb), *want = tu_alloc(rb);
-	int ok = 0;
+	int ok = 0, refused = 0;
 	for (uint64_t row = 0; row < 24; row++) {
 		int j = raid_disk_strip(N, row, 2);
 		if (j >= N - 2)
@@ -138,16 +143,23 @@ static void degraded_read(const char *top)
 		int good = r == 0 && !memcmp(got, want + (size_t)j * STRIP, STRIP);
 		CHECK(good, "row %llu: lost data strip %d read with a bad strip elsewhere: %d",
 		      (unsigned long long)row, j, r);
-		/* The bad strip was repaired: an unverified read of the lost strip (built
-		 * from every other strip) is right now. */
+		/* With the checksums the bad strip was repaired: an unverified read of
+		 * the lost strip (built from every other strip) is right now. Without
+		 * them it was left alone, and that read may fail, never be wrong. */
 		memset(got, 0, STRIP);
 		r = arr_read(a, row, (size_t)j * STRIP, got, STRIP);
-		CHECK(r == 0 && !memcmp(got, want + (size_t)j * STRIP, STRIP),
-		      "row %llu: bad strip repaired on disk", (unsigned long long)row);
+		int same = r == 0 && !memcmp(got, want + (size_t)j * STRIP, STRIP);
+		if (with_sums)
+			CHECK(same, "row %llu: bad strip repaired on disk", (unsigned long long)row);
+		else
+			CHECK(same || r == -EIO, "row %llu: unverified read right or EIO (%d)",
+			      (unsigned long long)row, r);
+		refused += r != 0;
 		ok += good;
 	}
-	printf("(1) degraded verified reads: %d of %d right (bad strip data/P/Q: %d/%d/%d)\n",
-	       ok, tried, bad_strip_roles[0], bad_strip_roles[1], bad_strip_roles[2]);
+	printf("(1) degraded verified reads%s: %d of %d right (bad strip data/P/Q: %d/%d/%d); "
+	       "unverified reads afterwards: %d EIO\n", with_sums ? " with checksums" : "",
+	       ok, tried, bad_strip_roles[0], bad_strip_roles[1], bad_strip_roles[2], refused);
 	CHECK(tried >= 12 && bad_strip_roles[1] && bad_strip_roles[2], "enough cases");
 	free(got);
 	free(want);
@@ -412,7 +424,8 @@ int main(void)
 	cfg.name = "silent";
 	cfg.bg_min_bps = cfg.bg_max_bps = 0;
 	cfg.cksum_err_limit = 1000; /* the test counts them; no faulting */
-	degraded_read(top);
+	degraded_read(top, 1);
+	degraded_read(top, 0);
 	rebuild_bad_strip(top, 1);
 	rebuild_bad_strip(top, 0);
 	log_rows_hwm(top);
