@@ -93,14 +93,6 @@ static int call(rcmd *d, const char *method, const char *path, const char *body,
 	return CLI_OK;
 }
 
-static int print_json(const jsonp_val *v)
-{
-	json j;
-	json_init(&j, stdout, 1);
-	client_json_emit(&j, NULL, v);
-	return json_finish(&j) < 0 ? CLI_FAIL : CLI_OK;
-}
-
 static uint64_t u(const jsonp_val *o, const char *k)
 {
 	uint64_t v = 0;
@@ -112,15 +104,6 @@ static const char *s(const jsonp_val *o, const char *k, char *buf, size_t cap)
 {
 	client_clean_str(buf, cap, jsonp_get_str(o, k, "-"));
 	return buf;
-}
-
-static char *fmt_rate(double bps, char *out, size_t cap)
-{
-	size_t n;
-	bks_fmt_bytes(bps > 0 ? (uint64_t)(bps + 0.5) : 0, out, cap);
-	n = strlen(out);
-	snprintf(out + n, cap - n, "/s");
-	return out;
 }
 
 void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
@@ -150,7 +133,7 @@ void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
 		n = snprintf(out, cap, "source to %s (SHA-256 %s...), %s; lag %llu files, %s, "
 		             "%.0f s; %s", addr, fp, st, (unsigned long long)u(lag, "files"),
 		             bks_fmt_bytes(u(lag, "bytes"), lb, sizeof(lb)), secs,
-		             fmt_rate(bps, rate, sizeof(rate)));
+		             cli_fmt_rate(bps, rate, sizeof(rate)));
 		if (n > 0 && (size_t)n < cap && eta_s >= 0 && u(lag, "bytes"))
 			snprintf(out + n, cap - (size_t)n, ", ETA %s",
 			         cli_fmt_duration(eta_s, eta, sizeof(eta)));
@@ -171,7 +154,7 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		return r;
 	const jsonp_val *o = jsonp_get(rp.root, "repl");
 	if (c->json) {
-		r = print_json(o ? o : rp.root);
+		r = cli_print_json(o ? o : rp.root);
 	} else if (!o || jsonp_get_bool(o, "enabled", &r) < 0 || !r) {
 		printf("replication: disabled ([repl] enable = yes in the configuration)\n");
 		r = CLI_OK;
@@ -199,9 +182,9 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		printf("window:      %s%s%s\n", b1[0] ? b1 : "always (no [repl] window)",
 		       jsonp_get_str(o, "window_opens", NULL) ? ", opens at " : "",
 		       jsonp_get_str(o, "window_opens", NULL) ? s(o, "window_opens", b2, sizeof(b2)) : "");
-		printf("rate:        %s", fmt_rate(bps, sz, sizeof(sz)));
+		printf("rate:        %s", cli_fmt_rate(bps, sz, sizeof(sz)));
 		if (u(o, "bwlimit_bps"))
-			printf(" (limit %s)", fmt_rate((double)u(o, "bwlimit_bps"), b2, sizeof(b2)));
+			printf(" (limit %s)", cli_fmt_rate((double)u(o, "bwlimit_bps"), b2, sizeof(b2)));
 		if (eta_s >= 0)
 			printf(", ETA %s (at most)", cli_fmt_duration(eta_s, b2, sizeof(b2)));
 		printf("\n");
@@ -293,7 +276,7 @@ int cmd_repl_set(cli_ctx *c, int argc, char **argv)
 	}
 	free(body);
 	if (c->json)
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	else
 		printf("[repl] %s = %s (in effect now, and written to the configuration)\n",
 		       argv[0], s(rp.root, "value", b1, sizeof(b1)));
@@ -310,7 +293,7 @@ int cmd_repl_token(cli_ctx *c, int argc, char **argv)
 	if (r || (r = call(&d, "POST", "/api/v1/repl/token", "{}", &rp)))
 		return r;
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("pairing token: %s   (one use, valid %llu s)\n", s(rp.root, "token", b1, sizeof(b1)),
 		       (unsigned long long)u(rp.root, "valid_s"));
@@ -386,7 +369,7 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 	}
 	free(body);
 	if (c->json)
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	else
 		printf("paired with appliance %s at %s (SHA-256 %s)\n",
 		       s(rp.root, "peer_id", b1, sizeof(b1)), addr, fp);
@@ -431,7 +414,7 @@ int cmd_repl_promote(cli_ctx *c, int argc, char **argv)
 	if ((r = call(&d, "POST", "/api/v1/repl/promote", "{}", &rp)))
 		return r;
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("promoted: this appliance takes writes; replication from %s is refused\n",
 		       s(rp.root, "old_source", b1, sizeof(b1)));
@@ -513,7 +496,7 @@ int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 	}
 	free(body);
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("reseeding %s (SHA-256 %s): it receives everything from this appliance,\n"
 		       "then takes over as %s (appliance %s) and becomes the %s.\n"
