@@ -306,8 +306,10 @@ int cmd_repl_token(cli_ctx *c, int argc, char **argv)
 	return r;
 }
 
-/* A JSON body {"address": .., "token": .., "fingerprint": ..}; NULLs left out. */
-static char *pair_body(const char *addr, const char *token, const char *fp)
+/* A JSON body {"address", "token", "fingerprint", "force", "return_address"} for
+ * pair and reseed; NULLs left out (force too). Free it; NULL if out of memory. */
+static char *peer_body(const char *addr, const char *token, const char *fp,
+                       const int *force, const char *back)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -322,6 +324,10 @@ static char *pair_body(const char *addr, const char *token, const char *fp)
 		json_str(&j, "token", token);
 	if (fp)
 		json_str(&j, "fingerprint", fp);
+	if (force)
+		json_bool(&j, "force", *force);
+	if (back)
+		json_str(&j, "return_address", back);
 	json_obj_end(&j);
 	json_finish(&j);
 	fclose(f);
@@ -344,7 +350,7 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 		snprintf(fp, sizeof(fp), "%s", d.yes);
 	} else {
 		/* First look: what certificate does the twin present? */
-		char *body = pair_body(addr, NULL, NULL);
+		char *body = peer_body(addr, NULL, NULL, NULL, NULL);
 		if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
 			free(body);
 			return body ? r : CLI_FAIL;
@@ -362,7 +368,7 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	char *body = pair_body(addr, d.token, fp);
+	char *body = peer_body(addr, d.token, fp, NULL, NULL);
 	if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
 		free(body);
 		return body ? r : CLI_FAIL;
@@ -429,32 +435,6 @@ int cmd_repl_promote(cli_ctx *c, int argc, char **argv)
 	return r;
 }
 
-/* {"address", "token", "fingerprint", "force", "return_address"}; NULLs left out. */
-static char *reseed_body(const char *addr, const char *token, const char *fp, int force,
-                         const char *back)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json j;
-	if (!f)
-		return NULL;
-	json_init(&j, f, 0);
-	json_obj_begin(&j, NULL);
-	json_str(&j, "address", addr);
-	if (token)
-		json_str(&j, "token", token);
-	if (fp)
-		json_str(&j, "fingerprint", fp);
-	json_bool(&j, "force", force);
-	if (back)
-		json_str(&j, "return_address", back);
-	json_obj_end(&j);
-	json_finish(&j);
-	fclose(f);
-	return buf;
-}
-
 int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 {
 	static const cli_opt opts[] = {{"--api", 1, O_API}, {"--token", 1, O_TOKEN},
@@ -473,7 +453,7 @@ int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 	if (d.yes) {
 		snprintf(fp, sizeof(fp), "%s", d.yes);
 	} else {
-		char *body = reseed_body(addr, NULL, NULL, 0, NULL);
+		char *body = peer_body(addr, NULL, NULL, &(const int){0}, NULL);
 		if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
 			free(body);
 			return body ? r : CLI_FAIL;
@@ -489,7 +469,7 @@ int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	char *body = reseed_body(addr, d.token, fp, d.force, d.address);
+	char *body = peer_body(addr, d.token, fp, &d.force, d.address);
 	if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
 		free(body);
 		return body ? r : CLI_FAIL;
