@@ -292,6 +292,15 @@ int cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+char *cli_fmt_rate(double bps, char *out, size_t cap)
+{
+	size_t n;
+	bks_fmt_bytes(bps > 0 ? (uint64_t)(bps + 0.5) : 0, out, cap);
+	n = strlen(out);
+	snprintf(out + n, cap - n, "/s");
+	return out;
+}
+
 char *cli_fmt_duration(double s, char *out, size_t cap)
 {
 	if (s < 0 || s > 1e9) {

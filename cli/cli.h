@@ -73,6 +73,8 @@ int cli_next_opt(cli_ctx *c, cli_args *p, const cli_opt *opts, const char **val)
 int cli_parse_size(const char *s, uint64_t *out);
 /* "1:02:03", "0:42"; "--:--" when s < 0. Returns out. */
 char *cli_fmt_duration(double s, char *out, size_t cap);
+/* "12.3 MiB/s" (bytes per second, as bks_fmt_bytes). Returns out. */
+char *cli_fmt_rate(double bps, char *out, size_t cap);
 
 /* status_out.c: an array's status (storage/array.h) on stdout. */
 struct arr_status;
@@ -105,7 +107,13 @@ int cmd_array_remove(cli_ctx *c, int argc, char **argv);
 struct arr;
 struct arr *cli_import_array(cli_ctx *c, char *const *paths, int n, int claim);
 
-/* cmd_daemon.c: commands to a running bkstord (the control API, cli/client_conf.h) */
+/* dcmd.c: a daemon's reply (or part of one) as indented JSON on stdout; CLI_OK or
+ * CLI_FAIL. */
+struct jsonp_val;
+int cli_print_json(const struct jsonp_val *v);
+
+/* cmd_status.c, cmd_disk.c, cmd_jobs.c, cmd_passwd.c: commands to a running bkstord
+ * (the control API; cli/dcmd.h) */
 int cmd_status(cli_ctx *c, int argc, char **argv);
 int cmd_disk_list(cli_ctx *c, int argc, char **argv);
 int cmd_disk_fail(cli_ctx *c, int argc, char **argv);
@@ -159,7 +167,6 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv);
 int cmd_repl_set(cli_ctx *c, int argc, char **argv);
 /* One line about replication from the status document's "repl" object (NULL:
  * "disabled"): role, twin, state, lag, rate; for `bkstorctl status`. */
-struct jsonp_val;
 void cli_repl_line(const struct jsonp_val *repl, char *out, size_t cap);
 int cmd_repl_promote(cli_ctx *c, int argc, char **argv);
 int cmd_repl_reseed(cli_ctx *c, int argc, char **argv);

@@ -2,8 +2,8 @@
  *
  * Offline: the CLI opens the disks itself (storage/array.h over storage/disk.h), for
  * an array no daemon runs; on a running daemon the same actions go over its control
- * API (cli/cmd_daemon.c: `bkstorctl disk ...`, `scrub ...`, and `array show`
- * without DISKs). Block devices are opened O_EXCL, so a daemon's disks are refused;
+ * API (`bkstorctl disk ...`, `scrub ...`, and `array show` without DISKs: cli/cmd_disk.c,
+ * cmd_jobs.c, cmd_status.c). Block devices are opened O_EXCL, so a daemon's disks are refused;
  * regular-file disks are not locked yet (issue 14).
  *
  * Every verb assembles the array from the DISKs on the command line, does one thing,

@@ -1,6 +1,6 @@
 /* cli/cmd_lun.c: `bkstorctl lun list|create|resize|acl|delete`: the LUNs of a running
  * bkstord over its control API (docs/api.md "LUNs", docs/cli.md). Same conventions as
- * cli/cmd_daemon.c: --api SOCKET / --client FILE pick the daemon, --json prints the
+ * cli/dcmd.h: --api SOCKET / --client FILE pick the daemon, --json prints the
  * daemon's reply, exit 1 with the daemon's sentence when it refuses. */
 #include <config.h>
 
@@ -75,10 +75,7 @@ static int request(lcmd *d, const char *method, const char *path, const char *bo
 		return CLI_FAIL;
 	}
 	if (d->c->json) {
-		json j;
-		json_init(&j, stdout, 1);
-		client_json_emit(&j, NULL, rp.root);
-		r = json_finish(&j) < 0 ? CLI_FAIL : CLI_OK;
+		r = cli_print_json(rp.root);
 	} else {
 		client_clean_str(msg, sizeof(msg), jsonp_get_str(rp.root, "message", ""));
 		if (msg[0])

@@ -93,14 +93,6 @@ static int call(rcmd *d, const char *method, const char *path, const char *body,
 	return CLI_OK;
 }
 
-static int print_json(const jsonp_val *v)
-{
-	json j;
-	json_init(&j, stdout, 1);
-	client_json_emit(&j, NULL, v);
-	return json_finish(&j) < 0 ? CLI_FAIL : CLI_OK;
-}
-
 static uint64_t u(const jsonp_val *o, const char *k)
 {
 	uint64_t v = 0;
@@ -112,15 +104,6 @@ static const char *s(const jsonp_val *o, const char *k, char *buf, size_t cap)
 {
 	client_clean_str(buf, cap, jsonp_get_str(o, k, "-"));
 	return buf;
-}
-
-static char *fmt_rate(double bps, char *out, size_t cap)
-{
-	size_t n;
-	bks_fmt_bytes(bps > 0 ? (uint64_t)(bps + 0.5) : 0, out, cap);
-	n = strlen(out);
-	snprintf(out + n, cap - n, "/s");
-	return out;
 }
 
 void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
@@ -150,7 +133,7 @@ void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
 		n = snprintf(out, cap, "source to %s (SHA-256 %s...), %s; lag %llu files, %s, "
 		             "%.0f s; %s", addr, fp, st, (unsigned long long)u(lag, "files"),
 		             bks_fmt_bytes(u(lag, "bytes"), lb, sizeof(lb)), secs,
-		             fmt_rate(bps, rate, sizeof(rate)));
+		             cli_fmt_rate(bps, rate, sizeof(rate)));
 		if (n > 0 && (size_t)n < cap && eta_s >= 0 && u(lag, "bytes"))
 			snprintf(out + n, cap - (size_t)n, ", ETA %s",
 			         cli_fmt_duration(eta_s, eta, sizeof(eta)));
@@ -171,7 +154,7 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		return r;
 	const jsonp_val *o = jsonp_get(rp.root, "repl");
 	if (c->json) {
-		r = print_json(o ? o : rp.root);
+		r = cli_print_json(o ? o : rp.root);
 	} else if (!o || jsonp_get_bool(o, "enabled", &r) < 0 || !r) {
 		printf("replication: disabled ([repl] enable = yes in the configuration)\n");
 		r = CLI_OK;
@@ -199,9 +182,9 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 		printf("window:      %s%s%s\n", b1[0] ? b1 : "always (no [repl] window)",
 		       jsonp_get_str(o, "window_opens", NULL) ? ", opens at " : "",
 		       jsonp_get_str(o, "window_opens", NULL) ? s(o, "window_opens", b2, sizeof(b2)) : "");
-		printf("rate:        %s", fmt_rate(bps, sz, sizeof(sz)));
+		printf("rate:        %s", cli_fmt_rate(bps, sz, sizeof(sz)));
 		if (u(o, "bwlimit_bps"))
-			printf(" (limit %s)", fmt_rate((double)u(o, "bwlimit_bps"), b2, sizeof(b2)));
+			printf(" (limit %s)", cli_fmt_rate((double)u(o, "bwlimit_bps"), b2, sizeof(b2)));
 		if (eta_s >= 0)
 			printf(", ETA %s (at most)", cli_fmt_duration(eta_s, b2, sizeof(b2)));
 		printf("\n");
@@ -293,7 +276,7 @@ int cmd_repl_set(cli_ctx *c, int argc, char **argv)
 	}
 	free(body);
 	if (c->json)
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	else
 		printf("[repl] %s = %s (in effect now, and written to the configuration)\n",
 		       argv[0], s(rp.root, "value", b1, sizeof(b1)));
@@ -310,7 +293,7 @@ int cmd_repl_token(cli_ctx *c, int argc, char **argv)
 	if (r || (r = call(&d, "POST", "/api/v1/repl/token", "{}", &rp)))
 		return r;
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("pairing token: %s   (one use, valid %llu s)\n", s(rp.root, "token", b1, sizeof(b1)),
 		       (unsigned long long)u(rp.root, "valid_s"));
@@ -323,8 +306,10 @@ int cmd_repl_token(cli_ctx *c, int argc, char **argv)
 	return r;
 }
 
-/* A JSON body {"address": .., "token": .., "fingerprint": ..}; NULLs left out. */
-static char *pair_body(const char *addr, const char *token, const char *fp)
+/* A JSON body {"address", "token", "fingerprint", "force", "return_address"} for
+ * pair and reseed; NULLs left out (force too). Free it; NULL if out of memory. */
+static char *peer_body(const char *addr, const char *token, const char *fp,
+                       const int *force, const char *back)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -339,6 +324,10 @@ static char *pair_body(const char *addr, const char *token, const char *fp)
 		json_str(&j, "token", token);
 	if (fp)
 		json_str(&j, "fingerprint", fp);
+	if (force)
+		json_bool(&j, "force", *force);
+	if (back)
+		json_str(&j, "return_address", back);
 	json_obj_end(&j);
 	json_finish(&j);
 	fclose(f);
@@ -361,7 +350,7 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 		snprintf(fp, sizeof(fp), "%s", d.yes);
 	} else {
 		/* First look: what certificate does the twin present? */
-		char *body = pair_body(addr, NULL, NULL);
+		char *body = peer_body(addr, NULL, NULL, NULL, NULL);
 		if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
 			free(body);
 			return body ? r : CLI_FAIL;
@@ -379,14 +368,14 @@ int cmd_repl_pair(cli_ctx *c, int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	char *body = pair_body(addr, d.token, fp);
+	char *body = peer_body(addr, d.token, fp, NULL, NULL);
 	if (!body || (r = call(&d, "POST", "/api/v1/repl/pair", body, &rp))) {
 		free(body);
 		return body ? r : CLI_FAIL;
 	}
 	free(body);
 	if (c->json)
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	else
 		printf("paired with appliance %s at %s (SHA-256 %s)\n",
 		       s(rp.root, "peer_id", b1, sizeof(b1)), addr, fp);
@@ -431,7 +420,7 @@ int cmd_repl_promote(cli_ctx *c, int argc, char **argv)
 	if ((r = call(&d, "POST", "/api/v1/repl/promote", "{}", &rp)))
 		return r;
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("promoted: this appliance takes writes; replication from %s is refused\n",
 		       s(rp.root, "old_source", b1, sizeof(b1)));
@@ -444,32 +433,6 @@ int cmd_repl_promote(cli_ctx *c, int argc, char **argv)
 	}
 	client_reply_free(&rp);
 	return r;
-}
-
-/* {"address", "token", "fingerprint", "force", "return_address"}; NULLs left out. */
-static char *reseed_body(const char *addr, const char *token, const char *fp, int force,
-                         const char *back)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json j;
-	if (!f)
-		return NULL;
-	json_init(&j, f, 0);
-	json_obj_begin(&j, NULL);
-	json_str(&j, "address", addr);
-	if (token)
-		json_str(&j, "token", token);
-	if (fp)
-		json_str(&j, "fingerprint", fp);
-	json_bool(&j, "force", force);
-	if (back)
-		json_str(&j, "return_address", back);
-	json_obj_end(&j);
-	json_finish(&j);
-	fclose(f);
-	return buf;
 }
 
 int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
@@ -490,7 +453,7 @@ int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 	if (d.yes) {
 		snprintf(fp, sizeof(fp), "%s", d.yes);
 	} else {
-		char *body = reseed_body(addr, NULL, NULL, 0, NULL);
+		char *body = peer_body(addr, NULL, NULL, &(const int){0}, NULL);
 		if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
 			free(body);
 			return body ? r : CLI_FAIL;
@@ -506,14 +469,14 @@ int cmd_repl_reseed(cli_ctx *c, int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	char *body = reseed_body(addr, d.token, fp, d.force, d.address);
+	char *body = peer_body(addr, d.token, fp, &d.force, d.address);
 	if (!body || (r = call(&d, "POST", "/api/v1/repl/reseed", body, &rp))) {
 		free(body);
 		return body ? r : CLI_FAIL;
 	}
 	free(body);
 	if (c->json) {
-		r = print_json(rp.root);
+		r = cli_print_json(rp.root);
 	} else {
 		printf("reseeding %s (SHA-256 %s): it receives everything from this appliance,\n"
 		       "then takes over as %s (appliance %s) and becomes the %s.\n"

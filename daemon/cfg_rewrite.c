@@ -13,6 +13,9 @@
 
 #include "daemon/cfg_rewrite.h"
 
+#include "common/ini.h"
+#include "daemon/config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,58 +34,69 @@ static void put_vals(FILE *out, const char *key, const char *const *vals, int n)
 		fprintf(out, "%s = %s\n", key, vals[i]);
 }
 
-/* Is line `[section]` (any spacing)? */
-static int is_section(const char *p, const char *section)
+/* Copy len bytes of text to out with the key's lines in [section] replaced. Which
+ * line is a section header or a key is the lexer's answer (common/ini.h), the one
+ * the daemon's parser gets: `[ array ]`, `disks=...` and `"quoted"` values are
+ * recognised as it recognises them. The lexer reads ahead of the copy, one item at a
+ * time; every other line (comments, blanks) is copied byte for byte. A line the
+ * lexer refuses stops the rewrite (-EINVAL, e: "FILE:LINE: reason"): the daemon
+ * would refuse that file at its next start, so writing it again would only hide the
+ * line from the admin. 0 or -errno. */
+static int copy_replacing(const char *file, const char *text, size_t len, FILE *out,
+                          const char *section, const char *key, const char *const *vals,
+                          int n, bks_err *e)
 {
-	size_t l = strlen(section);
-	return p[0] == '[' && !strncmp(p + 1, section, l) && p[1 + l] == ']';
-}
+	ini *lx = malloc(sizeof(*lx));
+	int in_sec = 0, done = 0, item;
+	size_t pos = 0;
 
-/* Is line `key = ...` or `key=...`? */
-static int is_key(const char *p, const char *key)
-{
-	size_t l = strlen(key);
-	return !strncmp(p, key, l) && strchr(" \t=", p[l]);
-}
-
-/* Copy in to out with the key's lines replaced. 0 or -errno. */
-static int copy_replacing(FILE *in, FILE *out, const char *section, const char *key,
-                          const char *const *vals, int n)
-{
-	char line[4200];
-	int in_sec = 0, done = 0;
-	while (fgets(line, sizeof(line), in)) {
-		const char *p = line + strspn(line, " \t");
-		if (*p == '[') {
-			if (in_sec && !done) {
-				put_vals(out, key, vals, n);
-				done = 1;
+	if (!lx)
+		return bks_fail(e, -ENOMEM, "%s: out of memory", file);
+	ini_init(lx, text, len, file, e);
+	item = ini_next(lx);
+	for (unsigned line = 1; pos < len && item >= 0; line++) {
+		const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
+		size_t k = nl ? (size_t)(nl - s) + 1 : len - pos;
+		int drop = 0;
+		pos += k;
+		if (item > 0 && lx->line == line) {
+			if (item == INI_SECTION) {
+				if (in_sec && !done) {
+					put_vals(out, key, vals, n);
+					done = 1;
+				}
+				in_sec = !strcmp(lx->name, section);
+			} else if (in_sec && !strcmp(lx->key, key)) {
+				if (!done)
+					put_vals(out, key, vals, n);
+				done = drop = 1; /* the old line(s) go */
 			}
-			in_sec = is_section(p, section);
-		} else if (in_sec && is_key(p, key)) {
-			if (!done)
-				put_vals(out, key, vals, n);
-			done = 1;
-			continue; /* the old line(s) go */
+			item = ini_next(lx);
 		}
-		fputs(line, out);
+		if (!drop)
+			fwrite(s, 1, k, out);
 	}
-	if (ferror(in))
-		return -EIO;
-	if (!done) {
+	if (item >= 0 && !done) {
+		if (len && text[len - 1] != '\n')
+			fputc('\n', out); /* end the last line before adding any */
 		if (!in_sec)
 			fprintf(out, "\n[%s]\n", section);
 		put_vals(out, key, vals, n);
 	}
-	return 0;
+	ini_wipe(lx);
+	free(lx);
+	return item < 0 ? item : 0;
 }
 
 int cfg_rewrite(const char *path, const char *section, const char *key,
                 const char *const *vals, int n, bks_err *e)
 {
-	char tmp[4200], dir[4200];
+	char tmp[4200], dir[4200], *text = NULL;
 	const char *step = "open";
-	FILE *in = NULL, *out = NULL;
+	bks_err sub = {0}; /* read and lexer errors: "PATH: ..." / "PATH:LINE: ..." */
+	FILE *out = NULL;
+	size_t len = 0;
+	mode_t mode;
 	int r, dfd, tfd = -1, made = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
@@ -99,10 +113,10 @@ int cfg_rewrite(const char *path, const char *section, const char *key,
 		step = "lock directory";
 		goto unlock;
 	}
-	if (!(in = fopen(path, "re"))) {
-		r = -errno;
+	/* The file as it is now, under the lock (another process may have rewritten it
+	 * since the daemon read it). */
+	if ((r = ini_read_file(path, CFG_MAX_FILE, &text, &len, &mode, &sub)) < 0)
 		goto unlock;
-	}
 	/* mkstemp: a name no other writer uses, created 0600 (secrets live here). */
 	step = "create temporary file";
 	made = (tfd = mkostemp(tmp, O_CLOEXEC)) >= 0;
@@ -112,10 +126,10 @@ int cfg_rewrite(const char *path, const char *section, const char *key,
 	}
 	tfd = -1; /* out owns it */
 	step = "write";
-	if ((r = copy_replacing(in, out, section, key, vals, n)) < 0)
+	if ((r = copy_replacing(path, text, len, out, section, key, vals, n, &sub)) < 0)
 		goto drop_tmp;
-	if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
-		r = -errno;
+	if (ferror(out) || fflush(out) != 0 || fsync(fileno(out)) != 0) {
+		r = ferror(out) ? -EIO : -errno;
 		goto drop_tmp;
 	}
 	r = fclose(out) == 0 ? 0 : -errno;
@@ -139,11 +153,15 @@ drop_tmp:
 	if (made)
 		unlink(tmp);
 unlock:
-	if (in)
-		fclose(in);
+	if (text) {
+		explicit_bzero(text, len); /* passwords and tokens live in this file */
+		free(text);
+	}
 	if (dfd >= 0)
 		close(dfd); /* drops the flock */
 	pthread_mutex_unlock(&rewrite_mu);
+	if (r < 0 && sub.msg[0])
+		return bks_fail(e, r, "rewriting %s", sub.msg);
 	if (r < 0)
 		return bks_fail(e, r, "rewriting %s: %s: %s", path, step, strerror(-r));
 	return 0;

@@ -12,7 +12,10 @@
  * thread: rewrites are serialized (a process-wide mutex plus flock on the file's
  * directory), each written to its own mkstemp file beside PATH, fsynced, renamed
  * over PATH (mode 0600), the directory fsynced: a crash leaves the old file or the
- * new one, and concurrent rewrites of different keys all land. */
+ * new one, and concurrent rewrites of different keys all land. Lines are read by
+ * the daemon's lexer (common/ini.h), so `[ section ]` and `key=value` are found as
+ * cfg_load finds them; a file cfg_load's lexer would refuse is not rewritten
+ * (-EINVAL, e names the line). */
 int cfg_rewrite(const char *path, const char *section, const char *key,
                 const char *const *vals, int n, bks_err *e);
 

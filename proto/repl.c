@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/cursor.h"
 #include "common/endian.h"
 
 #define CHUNK_FIXED (WIRE_SHA256_LEN + 4 + 1)
@@ -103,51 +104,53 @@ int repl_hdr_encode(uint8_t out[REPL_HDR_LEN], uint8_t type, uint32_t len)
 
 /* ---- read cursor ---- */
 
+/* A bounded cursor (common/cursor.h) and the decoder's first error. Once err is
+ * set (a short payload or a bad value) nothing more is read and err is what the
+ * decoder returns: the message names the first problem, not a later one. */
 typedef struct rd {
-	const uint8_t *p;
-	size_t n, pos;
+	bks_rcur c;
 	const char *what;
 	bks_err *e;
 	int err;
 } rd;
 
-static int take(rd *r, size_t k, const uint8_t **out)
+/* After each read: a short payload becomes the decoder's error. */
+static int short_check(rd *r)
 {
-	if (r->err)
-		return r->err;
-	if (k > r->n - r->pos) {
+	if (!r->err && r->c.err)
 		r->err = bks_fail(r->e, -EBADMSG, "replication %s: payload too short", r->what);
-		return r->err;
-	}
-	*out = r->p + r->pos;
-	r->pos += k;
-	return 0;
+	return r->err;
+}
+
+static const uint8_t *take(rd *r, size_t k)
+{
+	const uint8_t *q = r->err ? NULL : cur_take(&r->c, k);
+	return short_check(r) ? NULL : q;
 }
 
 static uint64_t g(rd *r, int bytes)
 {
-	const uint8_t *q = NULL;
-	if (take(r, (size_t)bytes, &q))
+	if (r->err)
 		return 0;
-	return bytes == 1 ? q[0] : bytes == 2 ? le_get16(q) : bytes == 4 ? le_get32(q) : le_get64(q);
+	uint64_t v = bytes == 1 ? cur_get8(&r->c) : bytes == 2 ? cur_get16(&r->c)
+	           : bytes == 4 ? cur_get32(&r->c) : cur_get64(&r->c);
+	return short_check(r) ? 0 : v;
 }
 
 static void graw(rd *r, void *out, size_t k)
 {
-	const uint8_t *q = NULL;
-	if (take(r, k, &q) == 0)
-		memcpy(out, q, k);
+	if (!r->err)
+		cur_get_bytes(&r->c, out, k);
+	short_check(r);
 }
 
 static wire_str gstr(rd *r)
 {
 	wire_str s = {NULL, 0};
-	uint32_t k = (uint32_t)g(r, 2);
-	const uint8_t *q = NULL;
-	if (take(r, k, &q) == 0) {
-		s.p = (const char *)q;
-		s.len = k;
-	}
+	size_t k = 0;
+	if (!r->err && cur_get_str16(&r->c, &s.p, &k) == 0)
+		s.len = (uint32_t)k;
+	short_check(r);
 	return s;
 }
 
@@ -193,8 +196,8 @@ static void want_list(rd *r, wire_fp_list *l)
 		                  l->count, REPL_WANT_MAX);
 		return;
 	}
-	const uint8_t *q = NULL;
-	if (take(r, (size_t)l->count * WIRE_FP_ENTRY_LEN, &q))
+	const uint8_t *q = take(r, (size_t)l->count * WIRE_FP_ENTRY_LEN);
+	if (!q)
 		return;
 	l->raw = q;
 	for (uint32_t i = 0; i < l->count && !r->err; i++) {
@@ -212,7 +215,7 @@ static void want_list(rd *r, wire_fp_list *l)
 
 int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e)
 {
-	rd r = {p, n, 0, repl_type_name(type), e, 0};
+	rd r = {{p, n, 0, 0}, repl_type_name(type), e, 0};
 	memset(m, 0, sizeof(*m));
 	m->type = type;
 	if (!RT[type].name)
@@ -283,9 +286,8 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 		m->rlen = (uint32_t)g(&r, 4);
 		m->codec = (uint8_t)g(&r, 1);
 		if (!r.err) {
-			m->data = p + r.pos;
-			m->dlen = (uint32_t)(n - r.pos);
-			r.pos = n;
+			m->dlen = (uint32_t)cur_left(&r.c);
+			m->data = take(&r, m->dlen);
 			if (m->rlen == 0 || m->rlen > WIRE_CHUNK_MAX || m->codec > 1 ||
 			    (m->codec == 0 && m->dlen != m->rlen))
 				r.err = bks_fail(e, -EINVAL, "replication CHUNK: bad lengths or codec");
@@ -335,67 +337,37 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 	}
 	if (r.err)
 		return r.err;
-	if (r.pos != n)
-		return bks_fail(e, -EBADMSG, "replication %s: %zu trailing bytes", r.what, n - r.pos);
+	if (cur_left(&r.c))
+		return bks_fail(e, -EBADMSG, "replication %s: %zu trailing bytes", r.what,
+		                cur_left(&r.c));
 	return 0;
 }
 
 /* ---- write cursor ---- */
 
-typedef struct wr {
-	uint8_t *b;
-	size_t cap, pos;
-	int full;
-} wr;
-
-static void put(wr *w, const void *src, size_t k)
-{
-	if (w->full || k > w->cap - w->pos) {
-		w->full = 1;
-		return;
-	}
-	memcpy(w->b + w->pos, src, k);
-	w->pos += k;
-}
-
-static void pn(wr *w, uint64_t v, int bytes)
-{
-	uint8_t t[8];
-	if (bytes == 1)
-		t[0] = (uint8_t)v;
-	else if (bytes == 2)
-		le_put16(t, (uint16_t)v);
-	else if (bytes == 4)
-		le_put32(t, (uint32_t)v);
-	else
-		le_put64(t, v);
-	put(w, t, (size_t)bytes);
-}
+/* The payload goes through a bounded cursor (common/cursor.h) after the header;
+ * any of its errors (no room, a string past 65535 bytes) is -ENOSPC to the caller. */
+typedef bks_wcur wr;
 
 static void pstr(wr *w, wire_str s)
 {
-	if (s.len > UINT16_MAX) {
-		w->full = 1;
-		return;
-	}
-	pn(w, s.len, 2);
-	put(w, s.p, s.len);
+	cur_put_str16(w, s.p, s.len);
 }
 
 static void pattr(wr *w, const repl_attr *a)
 {
-	pn(w, a->mode, 4);
-	pn(w, a->uid, 4);
-	pn(w, a->gid, 4);
-	pn(w, 0, 4);
-	pn(w, (uint64_t)a->mtime_ns, 8);
-	pn(w, a->size, 8);
+	cur_put32(w, a->mode);
+	cur_put32(w, a->uid);
+	cur_put32(w, a->gid);
+	cur_put32(w, 0);
+	cur_put64(w, (uint64_t)a->mtime_ns);
+	cur_put64(w, a->size);
 }
 
 int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *fps,
                     uint32_t nfps)
 {
-	wr w = {buf, cap, REPL_HDR_LEN, cap < REPL_HDR_LEN};
+	wr w = {buf, cap, REPL_HDR_LEN, cap < REPL_HDR_LEN ? -ENOSPC : 0};
 	uint32_t extra = 0; /* CHUNK bytes the caller sends after the frame's start */
 	int r;
 	switch (m->type) {
@@ -407,41 +379,41 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 		r = wire_fp_need_encode(buf, cap, 0, m->fp_need.count, m->fp_need.bits);
 		goto rehead;
 	case REPL_WANT:
-		pn(&w, m->want_max, 4);
-		pn(&w, 0, 4);
+		cur_put32(&w, m->want_max);
+		cur_put32(&w, 0);
 		break;
 	case REPL_WANT_LIST:
 		if (nfps && !fps)
 			return -EINVAL;
-		pn(&w, nfps, 4);
-		for (uint32_t i = 0; i < nfps && !w.full; i++) {
-			put(&w, fps[i].fp, WIRE_SHA256_LEN);
-			pn(&w, fps[i].len, 4);
+		cur_put32(&w, nfps);
+		for (uint32_t i = 0; i < nfps && !w.err; i++) {
+			cur_put_bytes(&w, fps[i].fp, WIRE_SHA256_LEN);
+			cur_put32(&w, fps[i].len);
 		}
 		break;
 	case REPL_HELLO:
-		pn(&w, m->version, 2);
-		pn(&w, 0, 2);
-		put(&w, m->id, REPL_ID_LEN);
+		cur_put16(&w, m->version);
+		cur_put16(&w, 0);
+		cur_put_bytes(&w, m->id, REPL_ID_LEN);
 		break;
 	case REPL_HELLO_OK:
-		pn(&w, m->version, 2);
-		put(&w, m->id, REPL_ID_LEN);
+		cur_put16(&w, m->version);
+		cur_put_bytes(&w, m->id, REPL_ID_LEN);
 		break;
 	case REPL_ERROR: {
 		wire_str t = m->text;
 		if (t.len > WIRE_TEXT_MAX)
 			t.len = WIRE_TEXT_MAX;
-		pn(&w, m->code ? m->code : WIRE_E_IO, 4);
+		cur_put32(&w, m->code ? m->code : WIRE_E_IO);
 		pstr(&w, t);
 		break;
 	}
 	case REPL_PAIR:
-		put(&w, m->id, REPL_ID_LEN);
+		cur_put_bytes(&w, m->id, REPL_ID_LEN);
 		pstr(&w, m->text);
 		break;
 	case REPL_PAIR_OK:
-		put(&w, m->id, REPL_ID_LEN);
+		cur_put_bytes(&w, m->id, REPL_ID_LEN);
 		break;
 	case REPL_FILE:
 	case REPL_MKDIR:
@@ -453,21 +425,21 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 			pstr(&w, m->path2);
 		break;
 	case REPL_CHUNK:
-		put(&w, m->fp, WIRE_SHA256_LEN);
-		pn(&w, m->rlen, 4);
-		pn(&w, m->codec, 1);
+		cur_put_bytes(&w, m->fp, WIRE_SHA256_LEN);
+		cur_put32(&w, m->rlen);
+		cur_put8(&w, m->codec);
 		if (m->data)
-			put(&w, m->data, m->dlen);
+			cur_put_bytes(&w, m->data, m->dlen);
 		else
 			extra = m->dlen;
 		break;
 	case REPL_FILE_END:
-		pn(&w, m->v, 8);
-		put(&w, m->digest, WIRE_DIGEST_LEN);
+		cur_put64(&w, m->v);
+		cur_put_bytes(&w, m->digest, WIRE_DIGEST_LEN);
 		break;
 	case REPL_DONE:
 	case REPL_SYNC:
-		pn(&w, m->v, 8);
+		cur_put64(&w, m->v);
 		break;
 	case REPL_RENAME:
 		pstr(&w, m->path);
@@ -482,9 +454,9 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 	case REPL_RESEED:
 	case REPL_RESEED_END:
 		if (m->type == REPL_RESEED)
-			put(&w, m->id, REPL_ID_LEN);
-		pn(&w, m->flags, 2);
-		put(&w, m->id2, REPL_ID_LEN);
+			cur_put_bytes(&w, m->id, REPL_ID_LEN);
+		cur_put16(&w, m->flags);
+		cur_put_bytes(&w, m->id2, REPL_ID_LEN);
 		if (m->type == REPL_RESEED) {
 			pstr(&w, m->text);
 			pstr(&w, m->name);
@@ -496,7 +468,7 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 	default:
 		return -EINVAL;
 	}
-	if (w.full)
+	if (w.err)
 		return -ENOSPC;
 	uint32_t plen = (uint32_t)(w.pos - REPL_HDR_LEN) + extra;
 	if ((r = repl_hdr_encode(buf, m->type, plen)) < 0)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "common/cursor.h"
 #include "common/endian.h"
 
 _Static_assert(WIRE_HDR_LEN + 4 + 2 * (2 + WIRE_PATH_MAX) <= WIRE_CTRL_MAX,
@@ -282,26 +283,22 @@ int wire_hdr_encode(uint8_t out[WIRE_HDR_LEN], uint8_t type, uint32_t tag, uint3
 
 /* ---- cursors ---- */
 
+/* A bounded cursor (common/cursor.h) and what to say when the payload is short:
+ * callers check the payload holds a field first (need()), so the cursor's sticky
+ * error is never what reports it. */
 typedef struct rd {
-	const uint8_t *p;
-	size_t n, pos;
+	bks_rcur c;
 	const char *what; /* message name, for errors */
 	bks_err *e;
 } rd;
 
-/* Fixed fields: callers check the payload holds them first (need()). */
 static int need(rd *r, size_t k)
 {
-	if (r->n - r->pos < k)
+	if (cur_left(&r->c) < k)
 		return bks_fail(r->e, -EBADMSG, "%s: payload ends at %zu, field needs %zu bytes "
-		                "at offset %zu", r->what, r->n, k, r->pos);
+		                "at offset %zu", r->what, r->c.len, k, r->c.pos);
 	return 0;
 }
-static uint8_t g8(rd *r) { return r->p[r->pos++]; }
-static uint16_t g16(rd *r) { r->pos += 2; return le_get16(r->p + r->pos - 2); }
-static uint32_t g32(rd *r) { r->pos += 4; return le_get32(r->p + r->pos - 4); }
-static uint64_t g64(rd *r) { r->pos += 8; return le_get64(r->p + r->pos - 8); }
-static void graw(rd *r, void *v, size_t k) { memcpy(v, r->p + r->pos, k); r->pos += k; }
 
 enum skind { S_PATH, S_NAME, S_TEXT };
 
@@ -312,14 +309,12 @@ static int gstr(rd *r, wire_str *s, enum skind kind, const char *field)
 	int rc = need(r, 2);
 	if (rc)
 		return rc;
-	size_t at = r->pos;
-	uint16_t len = g16(r);
-	if (len > r->n - r->pos)
+	size_t at = r->c.pos, len;
+	if (cur_get_str16(&r->c, &s->p, &len))
 		return bks_fail(r->e, -EBADMSG, "%s: %s of %u bytes at offset %zu runs past the "
-		                "end of the %zu-byte payload", r->what, field, len, at + 2, r->n);
-	s->p = (const char *)r->p + r->pos;
-	s->len = len;
-	r->pos += len;
+		                "end of the %zu-byte payload", r->what, field, le_get16(r->c.p + at),
+		                at + 2, r->c.len);
+	s->len = (uint32_t)len;
 	if (kind == S_PATH)
 		rc = wire_path_check(s->p, len, &sub);
 	else if (kind == S_NAME)
@@ -335,9 +330,9 @@ static int gstr(rd *r, wire_str *s, enum skind kind, const char *field)
 
 static int rd_end(rd *r)
 {
-	if (r->pos != r->n)
+	if (cur_left(&r->c))
 		return bks_fail(r->e, -EBADMSG, "%s: %zu trailing bytes after offset %zu",
-		                r->what, r->n - r->pos, r->pos);
+		                r->what, cur_left(&r->c), r->c.pos);
 	return 0;
 }
 
@@ -351,49 +346,34 @@ static int bad(rd *r, const char *fmt, ...)
 	return rc;
 }
 
+/* The frame being written: a cursor over the caller's buffer, from the header on.
+ * A string too long for its u16 length is remembered apart from the cursor's error,
+ * so it is reported as -ENAMETOOLONG even when the buffer also ran out. */
 typedef struct wr {
-	uint8_t *p;
-	size_t cap, pos;
-	int full, toolong;
+	bks_wcur c;
+	int toolong;
 	uint8_t type;
 } wr;
 
-static void praw(wr *w, const void *v, size_t k)
-{
-	if (w->full || k > w->cap - w->pos) {
-		w->full = 1;
-		return;
-	}
-	if (k)
-		memcpy(w->p + w->pos, v, k);
-	w->pos += k;
-}
-static void p8(wr *w, uint8_t v) { praw(w, &v, 1); }
-static void p16(wr *w, uint16_t v) { uint8_t b[2]; le_put16(b, v); praw(w, b, 2); }
-static void p32(wr *w, uint32_t v) { uint8_t b[4]; le_put32(b, v); praw(w, b, 4); }
-static void p64(wr *w, uint64_t v) { uint8_t b[8]; le_put64(b, v); praw(w, b, 8); }
 static void pstr(wr *w, wire_str s)
 {
-	if (s.len > UINT16_MAX) {
+	if (s.len > UINT16_MAX)
 		w->toolong = 1;
-		return;
-	}
-	p16(w, (uint16_t)s.len);
-	praw(w, s.p, s.len);
+	else
+		cur_put_str16(&w->c, s.p, s.len);
 }
 
 static void enc_begin(wr *w, uint8_t *buf, size_t cap, uint8_t type, uint32_t tag)
 {
 	memset(w, 0, sizeof(*w));
-	w->p = buf;
-	w->cap = cap;
+	cur_winit(&w->c, buf, cap);
 	w->type = type;
 	if (cap < WIRE_HDR_LEN) {
-		w->full = 1;
+		w->c.err = -ENOSPC;
 		return;
 	}
 	put_hdr(buf, type, tag, 0); /* length patched in by enc_finish */
-	w->pos = WIRE_HDR_LEN;
+	w->c.pos = WIRE_HDR_LEN;
 }
 
 /* Patch the length in; refuse what the decoder would refuse. */
@@ -402,16 +382,16 @@ static int enc_finish(wr *w)
 	wire_msg m;
 	if (w->toolong)
 		return -ENAMETOOLONG;
-	if (w->full)
+	if (w->c.err)
 		return -ENOSPC;
-	size_t n = w->pos - WIRE_HDR_LEN;
+	size_t n = w->c.pos - WIRE_HDR_LEN;
 	if (n > WIRE_MAX_PAYLOAD_LIMIT)
 		return -EMSGSIZE;
-	le_put32(w->p + 12, (uint32_t)n);
-	int rc = wire_msg_decode(w->type, w->p + WIRE_HDR_LEN, n, &m, NULL);
+	le_put32(w->c.p + 12, (uint32_t)n);
+	int rc = wire_msg_decode(w->type, w->c.p + WIRE_HDR_LEN, n, &m, NULL);
 	if (!rc)
 		rc = len_check(w->type, n, WIRE_MAX_PAYLOAD_LIMIT, NULL);
-	return rc ? rc : (int)w->pos;
+	return rc ? rc : (int)w->c.pos;
 }
 
 /* ---- messages with a fixed shape: a field table each ----
@@ -503,35 +483,35 @@ static int dec_fields(rd *r, const field *f, void *out, uint32_t flags)
 		if ((rc = need(r, FWIDTH[f->kind])))
 			return rc;
 		switch (f->kind) {
-		case F_U8: *(uint8_t *)d = g8(r); break;
-		case F_U32: *(uint32_t *)d = g32(r); break;
-		case F_U64: *(uint64_t *)d = g64(r); break;
-		case F_B32: graw(r, d, 32); break;
+		case F_U8: *(uint8_t *)d = cur_get8(&r->c); break;
+		case F_U32: *(uint32_t *)d = cur_get32(&r->c); break;
+		case F_U64: *(uint64_t *)d = cur_get64(&r->c); break;
+		case F_B32: cur_get_bytes(&r->c, d, 32); break;
 		case F_VERSION:
-			*(uint16_t *)d = g16(r);
+			*(uint16_t *)d = cur_get16(&r->c);
 			if (*(uint16_t *)d != WIRE_VERSION)
 				return bks_fail(r->e, -EPROTONOSUPPORT, "%s: peer speaks protocol "
 				                "version %u, this build only %u", r->what,
 				                *(uint16_t *)d, WIRE_VERSION);
 			break;
 		case F_RSV16: {
-			uint16_t v = g16(r);
+			uint16_t v = cur_get16(&r->c);
 			if (v)
 				return bad(r, "reserved field 0x%04x", v);
 			break;
 		}
 		case F_FLAGS:
-			*(uint32_t *)d = g32(r);
+			*(uint32_t *)d = cur_get32(&r->c);
 			if (*(uint32_t *)d & ~flags)
 				return bad(r, "unknown flags 0x%x", *(uint32_t *)d & ~flags);
 			break;
 		case F_MODE:
-			*(uint32_t *)d = g32(r);
+			*(uint32_t *)d = cur_get32(&r->c);
 			if (*(uint32_t *)d & ~WIRE_MODE_MASK)
 				return bad(r, "mode 0%o has bits outside 07777", *(uint32_t *)d);
 			break;
 		case F_FTYPE:
-			*(uint8_t *)d = g8(r);
+			*(uint8_t *)d = cur_get8(&r->c);
 			if (*(uint8_t *)d != WIRE_FT_FILE && *(uint8_t *)d != WIRE_FT_DIR)
 				return bad(r, "file type %u unknown", *(uint8_t *)d);
 			break;
@@ -547,14 +527,14 @@ static void enc_fields(wr *w, const field *f, const void *in)
 		const void *s = m + f->off;
 		switch (f->kind) {
 		case F_U8:
-		case F_FTYPE: p8(w, *(const uint8_t *)s); break;
-		case F_VERSION: p16(w, *(const uint16_t *)s); break;
+		case F_FTYPE: cur_put8(&w->c, *(const uint8_t *)s); break;
+		case F_VERSION: cur_put16(&w->c, *(const uint16_t *)s); break;
 		case F_U32:
 		case F_FLAGS:
-		case F_MODE: p32(w, *(const uint32_t *)s); break;
-		case F_U64: p64(w, *(const uint64_t *)s); break;
-		case F_B32: praw(w, s, 32); break;
-		case F_RSV16: p16(w, 0); break;
+		case F_MODE: cur_put32(&w->c, *(const uint32_t *)s); break;
+		case F_U64: cur_put64(&w->c, *(const uint64_t *)s); break;
+		case F_B32: cur_put_bytes(&w->c, s, 32); break;
+		case F_RSV16: cur_put16(&w->c, 0); break;
 		default: pstr(w, *(const wire_str *)s);
 		}
 	}
@@ -650,7 +630,7 @@ static const struct schema {
 
 static int dec(uint8_t type, const uint8_t *p, size_t n, void *out, bks_err *e)
 {
-	rd r = {p, n, 0, TYPES[type].name, e};
+	rd r = {{p, n, 0, 0}, TYPES[type].name, e};
 	int rc;
 	if (out)
 		memset(out, 0, SCHEMA[type].size);
@@ -747,7 +727,7 @@ static int wire_status_ok_encode(uint8_t *buf, size_t cap, uint32_t tag, const w
 {
 	wr w;
 	enc_begin(&w, buf, cap, WIRE_STATUS_OK, tag);
-	praw(&w, m->text.p, m->text.len);
+	cur_put_bytes(&w.c, m->text.p, m->text.len);
 	return enc_finish(&w);
 }
 
@@ -774,7 +754,7 @@ static int wire_bytes_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t ta
 	if (type != WIRE_DATA && type != WIRE_CHUNK)
 		return -EINVAL;
 	enc_begin(&w, buf, cap, type, tag);
-	praw(&w, data, len);
+	cur_put_bytes(&w.c, data, len);
 	return enc_finish(&w);
 }
 
@@ -787,7 +767,7 @@ static int get_entry(rd *r, wire_entry *out)
 
 static int wire_items_decode(const uint8_t *p, size_t n, wire_items *out, bks_err *e)
 {
-	rd r = {p, n, 0, "LIST_ITEMS", e};
+	rd r = {{p, n, 0, 0}, "LIST_ITEMS", e};
 	bks_err sub = {0};
 	wire_entry ent;
 	int rc;
@@ -796,7 +776,7 @@ static int wire_items_decode(const uint8_t *p, size_t n, wire_items *out, bks_er
 		return bks_fail(e, -EMSGSIZE, "LIST_ITEMS: %zu bytes", n);
 	if ((rc = need(&r, 4)))
 		return rc;
-	uint32_t count = g32(&r);
+	uint32_t count = cur_get32(&r.c);
 	if (count == 0)
 		return bad(&r, "no entries");
 	/* Before walking: every entry takes at least WIRE_ENTRY_FIXED + 1 bytes. */
@@ -818,10 +798,10 @@ static int wire_items_decode(const uint8_t *p, size_t n, wire_items *out, bks_er
 
 int wire_items_next(const wire_items *it, size_t *pos, wire_entry *out)
 {
-	rd r = {it->raw, it->raw_len, *pos, "LIST_ITEMS", NULL};
+	rd r = {{it->raw, it->raw_len, *pos, 0}, "LIST_ITEMS", NULL};
 	if (*pos >= it->raw_len || get_entry(&r, out) != 0)
 		return 0; /* get_entry cannot fail on a decoded wire_items */
-	*pos = r.pos;
+	*pos = r.c.pos;
 	return 1;
 }
 
@@ -844,9 +824,9 @@ int wire_items_add(wire_items_builder *b, const wire_entry *ent)
 		return rc;
 	if (b->pos > b->cap || WIRE_ENTRY_FIXED + ent->name.len > b->cap - b->pos)
 		return -ENOSPC;
-	wr w = {b->buf, b->cap, b->pos, 0, 0, WIRE_LIST_ITEMS};
+	wr w = {{b->buf, b->cap, b->pos, 0}, 0, WIRE_LIST_ITEMS};
 	enc_fields(&w, F_ENTRY, ent);
-	b->pos = w.pos;
+	b->pos = w.c.pos;
 	b->count++;
 	return 0;
 }
@@ -858,7 +838,7 @@ int wire_items_finish(wire_items_builder *b)
 		return -EINVAL;
 	enc_begin(&w, b->buf, b->cap, WIRE_LIST_ITEMS, b->tag);
 	le_put32(b->buf + WIRE_HDR_LEN, b->count);
-	w.pos = b->pos;
+	w.c.pos = b->pos;
 	return enc_finish(&w);
 }
 
@@ -866,12 +846,12 @@ int wire_items_finish(wire_items_builder *b)
 
 int wire_fp_list_decode(const uint8_t *p, size_t n, wire_fp_list *out, bks_err *e)
 {
-	rd r = {p, n, 0, "FP_LIST", e};
+	rd r = {{p, n, 0, 0}, "FP_LIST", e};
 	int rc;
 	memset(out, 0, sizeof(*out));
 	if ((rc = need(&r, 4)))
 		return rc;
-	uint32_t count = g32(&r);
+	uint32_t count = cur_get32(&r.c);
 	if (count == 0)
 		return bad(&r, "no entries");
 	if (count > WIRE_FP_MAX)
@@ -881,7 +861,7 @@ int wire_fp_list_decode(const uint8_t *p, size_t n, wire_fp_list *out, bks_err *
 		return bks_fail(e, -EOVERFLOW, "FP_LIST: %u entries need %llu bytes, payload "
 		                "has %zu", count,
 		                (unsigned long long)count * WIRE_FP_ENTRY_LEN, n - 4);
-	r.pos += (size_t)count * WIRE_FP_ENTRY_LEN;
+	cur_skip(&r.c, (size_t)count * WIRE_FP_ENTRY_LEN);
 	if ((rc = rd_end(&r)))
 		return rc;
 	for (uint32_t i = 0; i < count; i++) {
@@ -910,22 +890,22 @@ int wire_fp_list_encode(uint8_t *buf, size_t cap, uint32_t tag, const wire_fp *v
 	if (count == 0 || count > WIRE_FP_MAX)
 		return count ? -EOVERFLOW : -EINVAL;
 	enc_begin(&w, buf, cap, WIRE_FP_LIST, tag);
-	p32(&w, count);
-	for (uint32_t i = 0; i < count && !w.full; i++) {
-		praw(&w, v[i].fp, WIRE_SHA256_LEN);
-		p32(&w, v[i].len);
+	cur_put32(&w.c, count);
+	for (uint32_t i = 0; i < count && !w.c.err; i++) {
+		cur_put_bytes(&w.c, v[i].fp, WIRE_SHA256_LEN);
+		cur_put32(&w.c, v[i].len);
 	}
 	return enc_finish(&w);
 }
 
 int wire_fp_need_decode(const uint8_t *p, size_t n, wire_fp_need *out, bks_err *e)
 {
-	rd r = {p, n, 0, "FP_NEED", e};
+	rd r = {{p, n, 0, 0}, "FP_NEED", e};
 	int rc;
 	memset(out, 0, sizeof(*out));
 	if ((rc = need(&r, 4)))
 		return rc;
-	uint32_t count = g32(&r);
+	uint32_t count = cur_get32(&r.c);
 	if (count == 0)
 		return bad(&r, "no entries");
 	if (count > WIRE_FP_MAX)
@@ -935,7 +915,7 @@ int wire_fp_need_decode(const uint8_t *p, size_t n, wire_fp_need *out, bks_err *
 	if (nb > n - 4)
 		return bks_fail(e, -EOVERFLOW, "FP_NEED: %u entries need a %zu-byte bitmap, "
 		                "payload has %zu", count, nb, n - 4);
-	r.pos += nb;
+	cur_skip(&r.c, nb);
 	if ((rc = rd_end(&r)))
 		return rc;
 	if (count % 8 && (p[4 + nb - 1] >> (count % 8)))
@@ -952,8 +932,8 @@ int wire_fp_need_encode(uint8_t *buf, size_t cap, uint32_t tag, uint32_t count,
 	if (count == 0 || count > WIRE_FP_MAX)
 		return count ? -EOVERFLOW : -EINVAL;
 	enc_begin(&w, buf, cap, WIRE_FP_NEED, tag);
-	p32(&w, count);
-	praw(&w, bits, WIRE_BITMAP_BYTES(count));
+	cur_put32(&w.c, count);
+	cur_put_bytes(&w.c, bits, WIRE_BITMAP_BYTES(count));
 	return enc_finish(&w);
 }
 
@@ -983,8 +963,8 @@ static int raw_encode(uint8_t *buf, size_t cap, uint8_t type, uint32_t tag,
 {
 	wr w;
 	enc_begin(&w, buf, cap, type, tag);
-	p32(&w, count);
-	praw(&w, raw, len);
+	cur_put32(&w.c, count);
+	cur_put_bytes(&w.c, raw, len);
 	return enc_finish(&w);
 }
 

@@ -27,6 +27,7 @@
 #include "storage/array.h"
 #include "storage/disk.h"
 #include "storage/label.h"
+#include "tests/testutil.h"
 
 #define FLIP_MAX 4096u
 
@@ -42,21 +43,6 @@ static int find_cb(void *ctx, const store_obj_info *in)
 		f->id = in->id;
 		f->n++;
 	}
-	return 0;
-}
-
-struct first {
-	store_mapext x;
-	int found;
-};
-
-static int first_chunk(void *ctx, const store_mapext *x)
-{
-	struct first *f = ctx;
-	if (x->hole || f->found)
-		return 0; /* (a positive return does not stop map_walk: only errors do) */
-	f->x = *x;
-	f->found = 1;
 	return 0;
 }
 
@@ -111,11 +97,8 @@ int main(int argc, char **argv)
 		store_close(s);
 		return 1;
 	}
-	struct first fc;
-	memset(&fc, 0, sizeof(fc));
-	store_extents(s, f.id, first_chunk, &fc);
-	const store_mapext x = fc.x;
-	if (!fc.found) {
+	store_mapext x;
+	if (!tu_first_chunk(s, f.id, &x)) {
 		fprintf(stderr, "chunkbreak: object %llu has no chunk\n", (unsigned long long)f.id);
 		store_close(s);
 		return 1;

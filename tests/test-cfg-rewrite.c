@@ -4,7 +4,10 @@
  * loads it again and again: every load must parse and hold every key, and at the end
  * each key holds the last value its thread wrote. Also: one rewrite keeps comments and
  * the other sections, n = 0 removes a key, a missing section is appended, and no
- * temporary file is left behind. */
+ * temporary file is left behind. The rewriter reads lines as the daemon's parser
+ * does (common/ini.h): `[ web ]` and `key=value` are the section and key they are to
+ * the daemon, a last line without a newline gets one before a key is added after it,
+ * and a file the daemon would refuse is left alone with the line named. */
 #include <config.h>
 
 #include "tests/testutil.h"
@@ -47,6 +50,9 @@ static const char base_text[] =
 	"idle_timeout = 60s\n"
 	"max_connections = 256\n";
 
+#define PW "pbkdf2-sha256$1000$00112233445566778899aabbccddeeff$00112233445566778899aabbccddeeff"
+#define DISKS "[array]\ndisks = /dev/sda /dev/sdb /dev/sdc /dev/sdd\n"
+
 static void write_file(const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -55,6 +61,18 @@ static void write_file(const char *text)
 		fclose(f);
 	}
 	chmod(path, 0600);
+}
+
+/* The file holds exactly want. */
+static int file_is(const char *want)
+{
+	size_t len = 0;
+	uint8_t *text = tu_read_file(path, &len);
+	int ok = text && len == strlen(want) && !memcmp(text, want, len);
+	if (!ok)
+		fprintf(stderr, "file: '%.*s'\n", text ? (int)len : 0, text ? (char *)text : "");
+	free(text);
+	return ok;
 }
 
 /* Writer i owns one key; value v of round v. */
@@ -139,7 +157,7 @@ int main(void)
 	bks_cfg c;
 	bks_err e = {0};
 	pthread_t w[NWRITERS], rd;
-	int bad = 0;
+	int bad = 0, r;
 
 	REQUIRE(dir, "temp dir");
 	snprintf(path, sizeof(path), "%s/bkstord.conf", dir);
@@ -168,6 +186,55 @@ int main(void)
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "mode 0600");
 	printf("ok - single rewrites\n");
 
+	int fails = tu_failures;
+	/* Spelled as an admin may spell it: the key is replaced in its section, not
+	 * added again in a second [web] (the daemon refuses a repeated scalar). */
+	write_file(DISKS "[ web ]\n"
+	           "session_timeout=2h\n"
+	           "admin_password=\"old\"   # set by passwd\n"
+	           "[log]\n"
+	           "level = info\n");
+	REQUIRE(cfg_rewrite(path, "web", "admin_password", (const char *[]){PW}, 1, &e) == 0,
+	        "%s", bks_errmsg(&e, -1));
+	r = cfg_load(path, &c, &e);
+	CHECK(r == 0, "[ web ] and key=value: the file still loads: %s", bks_errmsg(&e, r));
+	if (r == 0) {
+		CHECK(!strcmp(c.admin_password, PW) && c.session_timeout_s == 7200,
+		      "the key replaced in place, the other kept");
+		cfg_free(&c);
+	}
+	CHECK(file_is(DISKS "[ web ]\nsession_timeout=2h\nadmin_password = " PW "\n"
+	              "[log]\nlevel = info\n"), "only the key's line changed");
+
+	/* A last line without its newline: the added key goes on a line of its own. */
+	write_file(DISKS "[web]\nsession_timeout = 2h");
+	REQUIRE(cfg_rewrite(path, "web", "admin_password", (const char *[]){PW}, 1, &e) == 0,
+	        "%s", bks_errmsg(&e, -1));
+	r = cfg_load(path, &c, &e);
+	CHECK(r == 0 && c.session_timeout_s == 7200 && !strcmp(c.admin_password, PW),
+	      "no final newline: %s", r ? bks_errmsg(&e, r) : "keys lost");
+	if (r == 0)
+		cfg_free(&c);
+	write_file(DISKS "[web]\nsession_timeout = 2h");
+	REQUIRE(cfg_rewrite(path, "log", "level", (const char *[]){"debug"}, 1, &e) == 0,
+	        "%s", bks_errmsg(&e, -1));
+	r = cfg_load(path, &c, &e);
+	CHECK(r == 0 && c.session_timeout_s == 7200, "no final newline, new section: %s",
+	      r ? bks_errmsg(&e, r) : "keys lost");
+	if (r == 0)
+		cfg_free(&c);
+
+	/* A line the daemon would refuse: no rewrite, the line named, nothing left. */
+	write_file(DISKS "[web]\nsession_timeout = 2h\nthis is not a key\n");
+	bks_err_clear(&e);
+	r = cfg_rewrite(path, "web", "admin_password", (const char *[]){PW}, 1, &e);
+	CHECK(r == -EINVAL && strstr(e.msg, "bkstord.conf:5: malformed line"),
+	      "a malformed line refuses the rewrite: %d '%s'", r, e.msg);
+	CHECK(file_is(DISKS "[web]\nsession_timeout = 2h\nthis is not a key\n"),
+	      "the file is untouched");
+	CHECK(leftovers(dir) == 0, "no temporary file left after a refused rewrite");
+	printf("%s - lines as the daemon reads them\n", tu_failures > fails ? "not ok" : "ok");
+
 	/* Many at once. */
 	write_file(base_text);
 	pthread_create(&rd, NULL, reader, NULL);
@@ -183,7 +250,7 @@ int main(void)
 	CHECK(bad == 0, "%d writers failed", bad);
 	CHECK(reader_bad == 0, "%d of %d loads during the rewrites were bad (first: %s)",
 	      reader_bad, reader_loads, reader_msg);
-	int r = cfg_load(path, &c, &e);
+	r = cfg_load(path, &c, &e);
 	CHECK(r == 0, "final load: %s", bks_errmsg(&e, r));
 	if (r == 0) {
 		char want[200];

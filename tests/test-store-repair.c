@@ -32,21 +32,6 @@
 #define STRIP (64u << 10)
 #define LEN (2u << 20)
 
-struct first {
-	store_mapext x;
-	int found;
-};
-
-static int first_chunk(void *ctx, const store_mapext *x)
-{
-	struct first *f = ctx;
-	if (x->hole || f->found)
-		return 0; /* (a positive return does not stop map_walk: only errors do) */
-	f->x = *x;
-	f->found = 1;
-	return 0;
-}
-
 /* The disk files of the array's member slots (the array knows which is which). */
 static void slot_paths(store *s, char slots[N][256])
 {
@@ -115,25 +100,23 @@ int main(void)
 	REQUIRE(tu_store_put_seed(s, 7, LEN, &ida) == 0 && tu_store_put_seed(s, 7, LEN, &idb) == 0,
 	        "put two objects");
 	REQUIRE(store_commit(s, &e) == 0, "commit: %s", e.msg);
-	struct first f;
-	memset(&f, 0, sizeof(f));
-	store_extents(s, ida, first_chunk, &f);
-	REQUIRE(f.found, "the first chunk of object %llu", (unsigned long long)ida);
+	store_mapext first;
+	REQUIRE(tu_first_chunk(s, ida, &first), "the first chunk of object %llu", (unsigned long long)ida);
 	/* The good stored bytes, as a replication source would send them. */
 	uint8_t *good = malloc(STORE_STORED_MAX);
 	uint32_t slen = 0;
 	int codec = 0;
-	REQUIRE(store_extent_stored(s, &f.x, good, STORE_STORED_MAX, &slen, &codec) == 0,
+	REQUIRE(store_extent_stored(s, &first, good, STORE_STORED_MAX, &slen, &codec) == 0,
 	        "stored bytes of the chunk");
 	char slots[N][256];
 	slot_paths(s, slots);
 	store_close(s);
-	break_chunk(slots, &f.x.where);
+	break_chunk(slots, &first.where);
 
 	s = reopen(paths);
 	CHECK(reads_fail(s, ida) && reads_fail(s, idb), "both objects fail to read (-EIO)");
 	CHECK(store_verify(s, &vr) == 0 && vr.chunks_bad == 2 && vr.objects_damaged == 2 &&
-	      vr.nbad == 1 && !memcmp(vr.bad[0].fp, f.x.fp, 32) && vr.bad[0].len == f.x.len &&
+	      vr.nbad == 1 && !memcmp(vr.bad[0].fp, first.fp, 32) && vr.bad[0].len == first.len &&
 	      vr.bad[0].id == ida,
 	      "verify: %llu bad chunk reads, %u distinct (the damaged one), first in object %llu",
 	      (unsigned long long)vr.chunks_bad, vr.nbad, (unsigned long long)vr.bad[0].id);
@@ -141,16 +124,16 @@ int main(void)
 	store_stats st0, st1;
 	store_get_stats(s, &st0);
 	good[slen / 2] ^= 1;
-	CHECK(store_repair_chunk(s, f.x.fp, good, slen, (uint32_t)f.x.len, codec) < 0,
+	CHECK(store_repair_chunk(s, first.fp, good, slen, (uint32_t)first.len, codec) < 0,
 	      "wrong bytes refused");
 	good[slen / 2] ^= 1;
-	CHECK(store_repair_chunk(s, f.x.fp, good, slen, (uint32_t)f.x.len + 1, codec) < 0,
+	CHECK(store_repair_chunk(s, first.fp, good, slen, (uint32_t)first.len + 1, codec) < 0,
 	      "wrong length refused");
 	store_get_stats(s, &st1);
 	CHECK(st1.unique_chunks == st0.unique_chunks && st1.stored_bytes == st0.stored_bytes,
 	      "nothing stored for them");
 	/* Repaired, not committed: reads are right now; a crash (close) forgets it. */
-	CHECK(store_repair_chunk(s, f.x.fp, good, slen, (uint32_t)f.x.len, codec) == 1,
+	CHECK(store_repair_chunk(s, first.fp, good, slen, (uint32_t)first.len, codec) == 1,
 	      "repair stores a fresh copy");
 	CHECK(tu_store_same_seed(s, ida, 7, LEN) && tu_store_same_seed(s, idb, 7, LEN),
 	      "both objects read right before the commit");
@@ -161,10 +144,10 @@ int main(void)
 	CHECK(store_verify(s, &vr) == 0 && vr.chunks_bad == 2 && vr.nbad == 1,
 	      "verify finds it again (and nothing else)");
 	/* Repaired and committed. */
-	CHECK(store_repair_chunk(s, f.x.fp, good, slen, (uint32_t)f.x.len, codec) == 1,
+	CHECK(store_repair_chunk(s, first.fp, good, slen, (uint32_t)first.len, codec) == 1,
 	      "repair again");
 	CHECK(store_commit(s, &e) == 0, "commit: %s", e.msg);
-	CHECK(store_repair_chunk(s, f.x.fp, good, slen, (uint32_t)f.x.len, codec) == 0,
+	CHECK(store_repair_chunk(s, first.fp, good, slen, (uint32_t)first.len, codec) == 0,
 	      "a second repair stores nothing (a good copy is there)");
 	store_close(s);
 	s = reopen(paths);
@@ -174,7 +157,7 @@ int main(void)
 	uint8_t *sb = malloc(STORE_STORED_MAX);
 	uint32_t sl2 = 0;
 	int c2 = 0;
-	CHECK(store_chunk_stored(s, f.x.fp, (uint32_t)f.x.len, sb, STORE_STORED_MAX, &sl2, &c2) == 0 &&
+	CHECK(store_chunk_stored(s, first.fp, (uint32_t)first.len, sb, STORE_STORED_MAX, &sl2, &c2) == 0 &&
 	      sl2 == slen && !memcmp(sb, good, slen),
 	      "store_chunk_stored gives the good stored bytes (what a source sends)");
 	/* The collector compacts the damaged row (everything below 100%% live): it drops

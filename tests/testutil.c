@@ -5,6 +5,7 @@
 
 #include "dedup/store.h"
 #include "dedup/store_int.h" /* store_pool: white-box scans of rows */
+#include "dedup/store_repl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -421,5 +422,30 @@ int tu_store_verify_clean(store *s, uint64_t objects)
 		        (unsigned long long)vr.chunks_checked);
 		return 0;
 	}
+	return 1;
+}
+
+struct first {
+	store_mapext x;
+	int found;
+};
+
+static int first_chunk(void *ctx, const store_mapext *x)
+{
+	struct first *f = ctx;
+	if (x->hole || f->found)
+		return 0; /* (a positive return does not stop map_walk: only errors do) */
+	f->x = *x;
+	f->found = 1;
+	return 0;
+}
+
+int tu_first_chunk(struct store *s, uint64_t id, struct store_mapext *out)
+{
+	struct first f;
+	memset(&f, 0, sizeof(f));
+	if (store_extents(s, id, first_chunk, &f) < 0 || !f.found)
+		return 0;
+	*out = f.x;
 	return 1;
 }

@@ -150,6 +150,10 @@ int tu_store_scan(struct store *s, uint64_t *chunks, uint64_t *stored, uint64_t 
 /* CHECK that the store's accounting (unique chunks, stored bytes) equals what a scan
  * of its data rows finds. */
 void tu_check_accounting(struct store *s, const char *when);
+/* The first extent of object id that is not a hole (dedup/store_repl.h), into *out:
+ * 1, or 0 when it has none or the walk failed. */
+struct store_mapext;
+int tu_first_chunk(struct store *s, uint64_t id, struct store_mapext *out);
 
 /* Put, read back, compare: the store tests' one helper set. Each says on stderr
  * what differed when it returns 0.
