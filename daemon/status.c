@@ -24,6 +24,9 @@ static void capacity_json(json *j, const store_stats *st, const arr_status *as,
 	 * gets only what is above them. */
 	json_uint(j, "rows_free", st->rows_free);
 	json_uint(j, "rows_reserved", st->rows_reserved);
+	/* What physical_bytes is made of: rows of chunks and rows of metadata. */
+	json_uint(j, "rows_data", st->rows_data);
+	json_uint(j, "rows_meta", st->rows_meta);
 	json_uint(j, "available_bytes", (st->rows_free > st->rows_reserved
 	                                     ? st->rows_free - st->rows_reserved : 0) *
 	                                    (uint64_t)row_bytes);

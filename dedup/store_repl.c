@@ -93,31 +93,6 @@ int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
 		return r == -ENOBUFS ? -EINVAL : -EBADMSG;
 	if (memcmp(got, fp, FP_LEN))
 		return -EBADMSG;
-	int space = pool_set_space(s->pl, w->space);
-	r = fpidx_lookup(s->idx, fp, &p);
-	if (r == 0) {
-		if ((r = pool_add_stored(s->pl, fp, stored, slen, rlen, codec, &p)) < 0 ||
-		    (r = fpidx_insert(s->idx, fp, &p)) < 0)
-			goto out;
-		s->unique_chunks++;
-		s->unique_raw += rlen;
-		s->stored += p.slen;
-		s->bytes_since_commit += p.slen;
-		w->n_new++;
-		w->new_bytes += rlen;
-		w->new_stored += p.slen;
-	} else if (r < 0) {
-		goto out;
-	}
-	w->n_chunks++;
-	store_note_ref(s, w, p.seg_id);
-	if ((r = map_add(&w->mw, s->pl, w->off, rlen, fp, &p)) < 0)
-		goto out;
-	w->off += rlen;
-	r = 0;
-out:
-	if (r < 0)
-		w->failed = r;
-	pool_set_space(s->pl, space);
-	return r;
+	r = store_put_prepared(w, fp, rlen, stored, slen, codec);
+	return r < 0 ? r : 0;
 }
