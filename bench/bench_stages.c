@@ -11,6 +11,9 @@
  *   stage_ns_per_byte_digest       XXH3-128 (wire_digest: END's check of a plain PUT)
  *   stage_ns_per_byte_compress     zstd level 3 (the store's default) of 16 KiB pieces
  *                                  of real files (tar of /usr/share and /usr/lib)
+ *   stage_ns_per_byte_compress_busy  zstd level 1 (store.zstd_level_busy: a PUT's
+ *                                  level while the daemon is behind) of the same
+ *   stage_compress_ratio_busy      raw / stored bytes at level 1
  *   stage_ns_per_byte_decompress   the same pieces back, per raw byte
  *   stage_compress_ratio           raw / stored bytes of those pieces (raw when zstd
  *                                  does not make a piece smaller, as the store does)
@@ -63,6 +66,7 @@ static double cpu_now(void)
 typedef struct st_ctx {
 	uint8_t *rnd, *dst, *real;
 	size_t len, rlen;
+	int level;             /* zstd level of do_compress */
 	cdc *c;
 	fp_ctx *fpc;
 	ZSTD_CCtx *cc;
@@ -133,7 +137,8 @@ static void do_compress(st_ctx *x)
 {
 	for (size_t i = 0; i < x->npieces; i++) {
 		uint8_t *z = x->z + i * x->zcap;
-		size_t n = ZSTD_compressCCtx(x->cc, z, x->zcap, x->real + i * ST_PIECE, ST_PIECE, 3);
+		size_t n = ZSTD_compressCCtx(x->cc, z, x->zcap, x->real + i * ST_PIECE, ST_PIECE,
+		                             x->level);
 		x->zlen[i] = !ZSTD_isError(n) && n < ST_PIECE ? (uint32_t)n : 0;
 	}
 }
@@ -406,8 +411,15 @@ int bench_stages(int argc, char **argv, int quick)
 	            best_cpu(do_hash, &x) / (double)(x.len / ST_PIECE * ST_PIECE) * 1e9);
 	bench_print("stage_ns_per_byte_digest", best_cpu(do_digest, &x) / n * 1e9);
 	double rn = (double)(x.npieces * ST_PIECE);
-	bench_print("stage_ns_per_byte_compress", best_cpu(do_compress, &x) / rn * 1e9);
 	double stored = 0;
+	x.level = 1; /* the busy level first: the pieces left are level 3's */
+	bench_print("stage_ns_per_byte_compress_busy", best_cpu(do_compress, &x) / rn * 1e9);
+	for (size_t i = 0; i < x.npieces; i++)
+		stored += x.zlen[i] ? x.zlen[i] : ST_PIECE;
+	bench_print("stage_compress_ratio_busy", rn / stored);
+	stored = 0;
+	x.level = 3;
+	bench_print("stage_ns_per_byte_compress", best_cpu(do_compress, &x) / rn * 1e9);
 	for (size_t i = 0; i < x.npieces; i++)
 		stored += x.zlen[i] ? x.zlen[i] : ST_PIECE;
 	bench_print("stage_compress_ratio", rn / stored);

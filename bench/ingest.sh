@@ -15,6 +15,19 @@
 # locks.appl.held_ns) and streams4_vs_1 (aggregate rate of 4 concurrent puts of
 # generations 2-5 / the rate of one put of generation 5, all to new paths, all
 # data already stored: dup ingest). PEERS=0 skips bench/peers.sh.
+# Storage: stored_vs_casync is the rows the store uses after the five puts, without
+# a GC pass (physical_bytes_before_gc / casync's store); stored_vs_casync_after_gc
+# after `gc --min-live 0.9`; store_rows_data/meta, store_chunk_bytes (chunks as
+# stored) and store_data_fill (chunk bytes / data rows' bytes) say where the rows go.
+# daemon_cpu_ns_per_byte_genN: bkstord's CPU time (all threads) during the put of
+# generation N per byte (what bounds the rate on an idle machine: 2 cores less the
+# client's share).
+# Compression levels (LEVELS=0 skips): generation 1 alone into a fresh store with
+# zstd_level = zstd_level_busy = 1, then 3: ingest_first_gbps_levelL and
+# stored_bytes_levelL (chunk bytes as stored), and the adaptive run's
+# stored_bytes_gen1. A second corpus (CORPUS2=0 skips): the first MB2 (default
+# MB/2) megabytes of `tar -c /usr/share`, 5 generations at 2% (seed 2), into a
+# fresh store and casync: ingest_first_gbps_share, stored_vs_casync_share.
 # Client and server share the machine (2 cores here).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,11 +53,38 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 	head -c "$((mb << 20))" >"$work/base"
 python3 "$top/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
 port=$((30000 + $$ % 20000))
-"$build/daemon/bkstord" --demo "$work/demo" --port "$port" >"$work/daemon.log" 2>&1 &
-dpid=$!
-export BKSTOR_CLIENT="$work/demo/client.conf"
-for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
-"$ctl" mkdir /bench >/dev/null
+# start_demo DIR [LEVEL]: bkstord --demo on DIR (made now), at zstd level LEVEL for
+# every new chunk (zstd_level = zstd_level_busy) if given, else the defaults.
+start_demo() {
+	if [ -n "${2:-}" ]; then
+		"$build/daemon/bkstord" --demo "$1" --port "$port" >"$1.log" 2>&1 &
+		dpid=$!
+		for _ in $(seq 1 100); do [ -f "$1/client.conf" ] && break; sleep 0.1; done
+		export BKSTOR_CLIENT="$1/client.conf"
+		for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
+		stop_demo
+		sed -i "s/^\[store\]\$/[store]\nzstd_level = $2\nzstd_level_busy = $2/" "$1/bkstord.conf"
+	fi
+	"$build/daemon/bkstord" --demo "$1" --port "$port" >>"$1.log" 2>&1 &
+	dpid=$!
+	export BKSTOR_CLIENT="$1/client.conf"
+	for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
+	"$ctl" mkdir /bench >/dev/null
+}
+stop_demo() { kill -TERM $dpid; wait $dpid || true; dpid=""; }
+# capacity FIELD: a figure of the status document's capacity object (the API serves
+# a copy up to 250 ms old: wait that out).
+capacity() {
+	sleep 0.3
+	"$ctl" status --json >"$work/status.json"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["capacity"].get(sys.argv[2], 0))' "$work/status.json" "$1"
+}
+rate_of() { echo "$1 / ($3 - $2) / 1000000000" | bc -l; } # bytes t0 t1
+# The daemon's CPU seconds so far (user + system, all its threads): per byte, a
+# figure the other sessions' load on this machine changes far less than rates.
+dcpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$dpid/stat"; }
+cpu_ns_per_byte() { echo "($3 - $2) * 1000000000 / $1" | bc -l; } # bytes c0 c1
+start_demo "$work/demo"
 : >"$work/dup.rates"
 : >"$work/lock.fracs"
 for g in 1 2 3 4 5; do
@@ -52,13 +92,16 @@ for g in 1 2 3 4 5; do
 	size=$(stat -c %s "$f")
 	cat "$f" >/dev/null # page cache: measure the appliance, not the source disk
 	h0=$(held_ns)
+	c0=$(dcpu)
 	t0=$(now); "$ctl" put "$f" "/bench/g$g" >/dev/null; t1=$(now)
+	c1=$(dcpu)
 	h1=$(held_ns)
+	printf 'daemon_cpu_ns_per_byte_gen%d: %.3f\n' "$g" "$(cpu_ns_per_byte "$size" "$c0" "$c1")"
 	rate=$(echo "$size / ($t1 - $t0) / 1000000000" | bc -l)
 	frac=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
 	printf 'ingest_gen%d_gbps: %.3f\n' "$g" "$rate"
 	printf 'lock_held_fraction_gen%d: %.3f\n' "$g" "$frac"
-	if [ $g = 1 ]; then first=$rate; else echo "$rate" >>"$work/dup.rates"; echo "$frac" >>"$work/lock.fracs"; fi
+	if [ $g = 1 ]; then first=$rate; stored1=$(capacity stored_bytes); else echo "$rate" >>"$work/dup.rates"; echo "$frac" >>"$work/lock.fracs"; fi
 done
 dup=$(median <"$work/dup.rates")
 lockfrac=$(median <"$work/lock.fracs")
@@ -71,11 +114,11 @@ t0=$(now); "$ctl" get /bench/g5 "$work/back.img" >/dev/null; t1=$(now)
 restore_file=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
 cmp -s "$work/back.img" "$work/gens/gen05.img" || echo "restore: MISMATCH (generation 5 differs)"
 rm -f "$work/back.img"
-physical() {
-	"$ctl" status --json >"$work/status.json"
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["capacity"]["physical_bytes"])' "$work/status.json"
-}
+physical() { capacity physical_bytes; }
 phys_nogc=$(physical)
+rows_data=$(capacity rows_data)
+rows_meta=$(capacity rows_meta)
+chunk_bytes=$(capacity stored_bytes)
 # What the appliance keeps once its collector has compacted the rows that syncs
 # sealed part-full (every PUT is durable on its own: its last rows are partial).
 "$ctl" gc start --min-live 0.9 --wait >/dev/null
@@ -98,7 +141,7 @@ t1=$(now)
 h1=$(held_ns)
 four=$(echo "$total / ($t1 - $t0) / 1000000000" | bc -l)
 lockfrac4=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
-kill -TERM $dpid; wait $dpid || true; dpid=""
+stop_demo
 
 printf 'ingest_first_gbps: %.3f\ningest_dup_gbps: %.3f\nrestore_gbps: %.3f\n' "$first" "$dup" "$restore"
 printf 'restore_file_gbps: %.3f\n' "$restore_file"
@@ -107,6 +150,64 @@ printf 'streams1_gbps: %.3f\nstreams4_gbps: %.3f\nstreams4_vs_1: %.3f\n' "$one" 
 printf 'lock_held_fraction_streams4: %.3f\n' "$lockfrac4"
 echo "physical_bytes_before_gc: $phys_nogc"
 echo "physical_bytes: $phys"
+echo "store_rows_data: $rows_data"
+echo "store_rows_meta: $rows_meta"
+echo "store_chunk_bytes: $chunk_bytes"
+if [ "$rows_data" -gt 0 ]; then # (a daemon from before the rows were in its status)
+	row_bytes=$(echo "$phys_nogc / ($rows_data + $rows_meta)" | bc)
+	printf 'store_data_fill: %.3f\n' "$(echo "$chunk_bytes / ($rows_data * $row_bytes)" | bc -l)"
+fi
+echo "stored_bytes_gen1: $stored1"
+
+# Generation 1 alone at a fixed level each: what the busy level costs in bytes.
+if [ "${LEVELS:-1}" != 0 ]; then
+	size1=$(stat -c %s "$work/gens/gen01.img")
+	for lv in 1 3; do
+		rm -rf "$work/lv"
+		start_demo "$work/lv" "$lv"
+		c0=$(dcpu)
+		t0=$(now); "$ctl" put "$work/gens/gen01.img" /bench/g1 >/dev/null; t1=$(now)
+		c1=$(dcpu)
+		printf 'ingest_first_gbps_level%d: %.3f\n' "$lv" "$(rate_of "$size1" "$t0" "$t1")"
+		printf 'daemon_cpu_ns_per_byte_first_level%d: %.3f\n' "$lv" "$(cpu_ns_per_byte "$size1" "$c0" "$c1")"
+		echo "stored_bytes_level$lv: $(capacity stored_bytes)"
+		stop_demo
+	done
+	rm -rf "$work/lv"
+fi
+
+# The second corpus: text, man pages, icons and locales rather than binaries.
+if [ "${CORPUS2:-1}" != 0 ]; then
+	mb2=${MB2:-$((mb / 2))}
+	tar cf - /usr/share 2>/dev/null | head -c "$((mb2 << 20))" >"$work/base2"
+	python3 "$top/bench/gen_generations.py" "$work/base2" "$work/gens2" 5 0.02 2
+	rm -f "$work/base2"
+	start_demo "$work/demo2"
+	for g in 1 2 3 4 5; do
+		f="$work/gens2/gen0$g.img"
+		cat "$f" >/dev/null
+		t0=$(now); "$ctl" put "$f" "/bench/g$g" >/dev/null; t1=$(now)
+		[ $g = 1 ] && printf 'ingest_first_gbps_share: %.3f\n' "$(rate_of "$(stat -c %s "$f")" "$t0" "$t1")"
+	done
+	phys2=$(physical)
+	echo "physical_bytes_share: $phys2"
+	echo "store_rows_data_share: $(capacity rows_data)"
+	echo "store_rows_meta_share: $(capacity rows_meta)"
+	echo "store_chunk_bytes_share: $(capacity stored_bytes)"
+	stop_demo
+	if command -v casync >/dev/null 2>&1; then
+		mkdir -p "$work/ca2"
+		for g in 1 2 3 4 5; do
+			casync make --store="$work/ca2/store" "$work/ca2/g$g.caibx" "$work/gens2/gen0$g.img" >/dev/null 2>&1
+		done
+		cb2=$(du -sb "$work/ca2" | cut -f1)
+		echo "casync_bytes_share: $cb2"
+		printf 'stored_vs_casync_share: %.3f\n' "$(echo "$phys2 / $cb2" | bc -l)"
+		rm -rf "$work/ca2"
+	fi
+	rm -rf "$work/gens2"
+fi
+
 [ "${PEERS:-1}" = 0 ] && exit 0
 sh "$top/bench/peers.sh" "$work/gens" | tee "$work/peers.out"
 best=0
@@ -129,4 +230,5 @@ done
 [ "$(echo "$rbest > 0" | bc -l)" = 1 ] &&
 	printf 'restore_vs_best_peer: %.2f\n' "$(echo "$restore_file / $rbest" | bc -l)"
 cb=$(sed -n 's/^casync_bytes: //p' "$work/peers.out")
-[ -n "$cb" ] && printf 'stored_vs_casync: %.3f\n' "$(echo "$phys / $cb" | bc -l)"
+[ -n "$cb" ] && printf 'stored_vs_casync: %.3f\nstored_vs_casync_after_gc: %.3f\n' \
+	"$(echo "$phys_nogc / $cb" | bc -l)" "$(echo "$phys / $cb" | bc -l)"

@@ -50,46 +50,44 @@ def model(f, a):
     data_frac = (a.group - 2) / a.group                        # RAID-6 groups
     r = {'rate': rate, 'cr': cr}
 
-    def ingest(new, plain_dup_path):
-        """CPU ns per logical byte and the part of it under appl.mu, by stage."""
+    def ingest(new, busy):
+        """CPU ns per logical byte and the part of it under appl.mu, by stage.
+
+        daemon/native_ops.c: a plain PUT chunks, fingerprints and compresses outside
+        the lock (the new chunks at store.zstd_level_busy while the daemon is behind
+        on a mostly new stream: a first backup, `busy`); under the lock only the
+        index (a new chunk is looked up twice: once to learn it is new, once by
+        store_put_prepared before its insert), the segment append (a copy and the
+        item's XXH3) and the map."""
+        lvl = 'zstd 1, busy' if busy and 'stage_ns_per_byte_compress_busy' in f else 'zstd 3'
+        zns = f['stage_ns_per_byte_compress_busy'] if lvl != 'zstd 3' else \
+            f['stage_ns_per_byte_compress']
+        zcr = f['stage_compress_ratio_busy'] if lvl != 'zstd 3' else cr
         st = {
             'receive': f['stage_ns_per_byte_receive'],
             'digest (XXH3, END check)': f['stage_ns_per_byte_digest'],
             'chunk': f['stage_ns_per_byte_chunk'],
             'hash (SHA-256)': f['stage_ns_per_byte_hash'],
             'index lookup': ((1 - new) * f['stage_ns_per_chunk_index_hit'] +
-                             new * f['stage_ns_per_chunk_index_miss']) /
+                             2 * new * f['stage_ns_per_chunk_index_miss']) /
                             f['stage_mean_chunk_bytes'],
-            'compress (zstd 3)': new * f['stage_ns_per_byte_compress'],
-            'append copy': new / cr * f['stage_ns_per_byte_memcpy'],
-            'RAID encode': new / cr * f['stage_ns_per_byte_raid_encode'],
+            'compress (%s)' % lvl: new * zns,
+            'append copy and item XXH3': new / zcr * (f['stage_ns_per_byte_memcpy'] +
+                                                       f['stage_ns_per_byte_digest']),
+            'RAID encode': new / zcr * f['stage_ns_per_byte_raid_encode'],
         }
-        if plain_dup_path:
-            # daemon/native_ops.c: chunks and hashes outside the lock; a new chunk
-            # goes through store_put_chunk, which fingerprints it twice more (its
-            # check, then put_chunk) and compresses it, all under the lock on the
-            # connection's thread.
-            st['hash again (new chunks, twice)'] = 2 * new * f['stage_ns_per_byte_hash']
-            serial = (st['index lookup'] + st['hash again (new chunks, twice)'] +
-                      st['compress (zstd 3)'] + st['append copy'])
-            par = 0.0
-        else:
-            # A mostly new stream: store_put_write chunks on the calling thread and
-            # fingerprints and compresses on every core, all under the lock.
-            serial = st['chunk'] + st['index lookup'] + st['append copy']
-            par = st['hash (SHA-256)'] + st['compress (zstd 3)']
-        lock_ns = serial + par / a.cores
-        return st, lock_ns
+        serial = st['index lookup'] + st['append copy and item XXH3']
+        return st, serial, zcr
 
-    for name, new, dup_path in (('dup', a.new_fraction, True), ('first', 1.0, False)):
-        st, lock_ns = ingest(new, dup_path)
+    for name, new, busy in (('dup', a.new_fraction, False), ('first', 1.0, True)):
+        st, lock_ns, zcr = ingest(new, busy)
         total = sum(st.values())
         cores = rate * total * 1e-9
         lock_max = 1e9 / lock_ns                                 # bytes/s through appl.mu
         cpu_max = a.cores * 1e9 / total
-        disk_w = rate * new / cr / data_frac                     # bytes/s to the disks
+        disk_w = rate * new / zcr / data_frac                    # bytes/s to the disks
         disks = disk_w / (a.disk_mbps * 1e6)
-        disk_max = a.disks * a.disk_mbps * 1e6 * data_frac * cr / new
+        disk_max = a.disks * a.disk_mbps * 1e6 * data_frac * zcr / new
         limits = {'network (line rate)': rate, 'CPU (%d cores)' % a.cores: cpu_max,
                   'appl.mu (one stream at a time in the store)': lock_max,
                   'disks (%d)' % a.disks: disk_max}
@@ -163,13 +161,15 @@ def render(f, a, r, src):
     w('')
     w('| stage | ns per byte | GB/s per core |')
     w('| --- | --- | --- |')
-    for k in NEED:
+    for k in NEED + [k for k in ('stage_ns_per_byte_compress_busy',) if k in f]:
         if k.startswith('stage_ns_per_byte_'):
             v = f[k]
             w('| %s | %.3f | %.2f |' % (k[len('stage_ns_per_byte_'):], v, 1 / v if v else 0))
     w('')
-    w('Also: mean chunk %.0f bytes, zstd level 3 compression ratio %.2f on real files,'
-      % (f['stage_mean_chunk_bytes'], f['stage_compress_ratio']))
+    w('Also: mean chunk %.0f bytes, zstd level 3 compression ratio %.2f on real files%s,'
+      % (f['stage_mean_chunk_bytes'], f['stage_compress_ratio'],
+         ' (level 1, compress_busy: %.2f)' % f['stage_compress_ratio_busy']
+         if 'stage_compress_ratio_busy' in f else ''))
     w('index RAM %.2f bytes per stored chunk; an index hit costs %.0f ns, a miss %.0f ns'
       % (f['index_ram_bytes_per_chunk'], f.get('stage_ns_per_chunk_index_hit', 0),
          f.get('stage_ns_per_chunk_index_miss', 0)))
@@ -219,8 +219,10 @@ def render(f, a, r, src):
     w('## What the model leaves out')
     w('')
     w('- Index lookups that miss the locality cache in a large store read index blocks')
-    w('  from the disks; the figure above is the in-RAM case (a later generation whose')
-    w('  chunks come in the order they were stored).')
+    w('  and segment tables from the disks, under appl.mu (bench/RESULTS.md: most of the')
+    w('  lock\'s held time in a duplicate generation put after a commit); the figure above')
+    w('  is the in-RAM case (a later generation whose chunks come in the order they were')
+    w('  stored).')
     w('- Metadata (content maps, namespace) and commits; row writes are assumed')
     w('  streaming. Receive and send are loopback TCP: a NIC without offloads costs more.')
     w('- Memory bandwidth: at line rate each logical byte crosses memory a few times')

@@ -109,6 +109,7 @@ static const ckey keys[] = {
 	K(STORE, "chunk_avg", T_SIZE, chunk_avg, 64, MB(1), "16K", R | K_POW2),
 	K(STORE, "chunk_max", T_SIZE, chunk_max, 64, MB(1), "64K", R),
 	K(STORE, "zstd_level", T_UINT, zstd_level, 0, 19, "3", R),
+	K(STORE, "zstd_level_busy", T_UINT, zstd_level_busy, 0, 19, "1", R),
 	K(STORE, "meta_cache", T_SIZE, meta_cache, MB(1), TB(1), "16M", R),
 	K(STORE, "commit_interval", T_DUR, commit_interval_s, 1, 3600, "5s", 0),
 	K(STORE, "commit_bytes", T_SIZE, commit_bytes, 0, TB(1), "1G", R),

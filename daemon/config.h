@@ -17,7 +17,7 @@
  * rest (cfg_take_reloadable), then cfg_free() the one no longer used. Restart-only
  * keys: every [array] key (name, disks, spares, strip_size, io_timeout_ms,
  * io_err_limit, cksum_err_limit, err_window, bg_min_rate, bg_max_rate, fg_idle_ms),
- * store.chunk_min/avg/max, store.zstd_level,
+ * store.chunk_min/avg/max, store.zstd_level, store.zstd_level_busy,
  * store.meta_cache, store.commit_bytes, native.listen, api.socket, web.listen,
  * web.tls_cert, web.tls_key, daemon.threads, daemon.pidfile, daemon.demo.
  */
@@ -125,6 +125,7 @@ typedef struct bks_cfg {
 	uint32_t chunk_avg;       /* 16 KiB; power of two, < chunk_max */
 	uint32_t chunk_max;       /* 64 KiB; <= 1 MiB */
 	int zstd_level;           /* 3; 0 (no compression)..19 */
+	int zstd_level_busy;      /* 1; a native PUT's level under pressure (0..19) */
 	uint64_t meta_cache;      /* 16 MiB; 1 MiB..1 TiB */
 	uint32_t commit_interval_s; /* 5; 1 s..1 h */
 	uint64_t commit_bytes;    /* 1 GiB; 0 (interval only)..1 TiB */

@@ -658,6 +658,9 @@ int native_start(appl *ap, native_srv **out, bks_err *e)
 	s->wake[0] = s->wake[1] = -1;
 	if ((r = native_reload(s, &ap->cfg, e)) < 0)
 		goto fail;
+	/* Restart keys (the store's level is fixed at open too). */
+	s->zlevel = ap->cfg.zstd_level;
+	s->zlevel_busy = BKS_MIN(ap->cfg.zstd_level_busy, ap->cfg.zstd_level);
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
 		r = bks_fail(e, -errno, "pipe: %s", strerror(errno));
 		goto fail;

@@ -40,6 +40,7 @@ struct native_srv {
 	uint32_t max_frame, max_conns, auth_fail_limit, max_unauth, max_unauth_ip;
 	uint64_t idle_ms, auth_ms, frame_ms, send_ms, rate_limit;
 	uint32_t cdc_min, cdc_avg, cdc_max;
+	int zlevel, zlevel_busy;     /* zstd levels of a PUT's new chunks (put_level) */
 };
 
 struct conn {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -134,33 +135,43 @@ struct put_state {
 	wire_fp fps[WIRE_FP_MAX];
 	uint8_t need[WIRE_FP_MAX / 8];
 	uint32_t nfp, next;
-	/* plain PUT: chunked and fingerprinted here, outside the lock (put_data) */
-	int bulk;                    /* mostly new data: store_put_write as it comes */
+	/* plain PUT: chunked, fingerprinted and compressed here, outside the lock */
+	int bulk;                    /* a small PUT: store_put_write under the lock */
 	cdc *cdc;
-	ingest *ing;                 /* hashing only: this thread and one helper */
+	ingest *ing;                 /* this thread and a helper while there is a core */
 	uint8_t *tail;               /* the bytes since the last cut point */
 	uint8_t *join;               /* the tail + the next frame's head: one chunk */
 	uint32_t tlen;
 	uint64_t probed, missed;     /* bytes chunked here; of them, new to the store */
+	uint64_t zbusy_bytes;        /* new bytes compressed at the busy level */
 };
 
-/* Plain PUTs (DATA frames), without holding appl.mu for the CPU work. The store's own
- * path (store_put_write) chunks, fingerprints, looks up, compresses and appends under
- * the lock, so concurrent streams queue behind it. Here the connection's thread finds
- * the cut points (the store's parameters: the chunker's cut points depend only on
- * the bytes since the last cut, so they are the store's) and fingerprints the chunks
- * with a helper thread, outside the lock; under it, each chunk the store has is only
- * appended to the object's map (store_put_known), and a new one is stored with
- * store_put_chunk (which checks its fingerprint and compresses it): the pair source
- * dedup uses, here with the server's own fingerprints.
- * A stream that is mostly new data after its first PUT_PROBE_BYTES (a first backup)
- * turns bulk: the rest goes to store_put_write as it comes, as before, because new
- * chunks would otherwise be fingerprinted three times and compressed one at a time
- * under the lock. The switch happens at a cut point, where the writer's own chunker
- * starts a chunk and holds no tail, so the store's cut points go on unchanged. Small
- * PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
-#define PUT_PROBE_BYTES (8u << 20)
+/* Plain PUTs (DATA frames), without holding appl.mu for the CPU work. The connection's
+ * thread finds the cut points (the store's parameters: the chunker's cut points
+ * depend only on the bytes since the last cut, so they are the store's) and the
+ * engine fingerprints the chunks (with a helper thread while there is a core for it),
+ * all outside the lock. Then, per round (the chunks of one DATA frame):
+ *  1. under the lock, the chunks the store has are appended to the object's map
+ *     (store_put_known) up to the first new one; from there on they are only looked
+ *     up (store_has_chunk), since the map takes extents in order;
+ *  2. without the lock, the new ones are compressed on the engine's threads, at a
+ *     level picked for the round (put_level);
+ *  3. under the lock again, the rest of the round in order: a new chunk with
+ *     store_put_prepared (index insert and segment append only; if another stream
+ *     stored the same chunk in the meantime its compressed copy is dropped), a known
+ *     one with store_put_known (if the collector took it in between, it is stored
+ *     with store_put_chunk, which hashes and compresses under the lock: rare).
+ * A round of duplicates takes the lock once, a round with new chunks twice.
+ * Small PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
 #define PUT_SMALL (64u << 10)
+/* Adaptive compression: a round is compressed at the busy level (store.zstd_level_busy,
+ * zstd 1 by default) when the client is ahead of us — at least PUT_BACKLOG bytes of
+ * the stream already wait in the socket, so compressing is what the stream waits for
+ * — and the round is mostly new (at least a quarter of its bytes: a first backup;
+ * a few new chunks among duplicates cost little at any level); else at the store's
+ * level (store.zstd_level, 3). The stored form is a zstd frame either way: readers
+ * do not care which level wrote it. */
+#define PUT_BACKLOG (1u << 20)
 
 /* Threads hashing for PUTs: each PUT's own, and a helper while that leaves a core
  * for each (a helper spins while its PUT finds cut points: on a machine with more
@@ -185,12 +196,24 @@ static int put_setup(conn *c, struct put_state *ps)
 	int busy = __atomic_load_n(&put_threads, __ATOMIC_RELAXED);
 	int r = cdc_new(&cp, &ps->cdc);
 	if (r == 0)
-		r = ingest_new(-1, cp.max, busy + 2 <= cpus ? 2 : 1, &ps->ing);
+		r = ingest_new(s->zlevel, cp.max, busy + 2 <= cpus ? 2 : 1, &ps->ing);
 	if (r == 0)
 		__atomic_fetch_add(&put_threads, ingest_threads(ps->ing), __ATOMIC_RELAXED);
 	if (r == 0 && (!(ps->tail = malloc(cp.max)) || !(ps->join = malloc(cp.max))))
 		r = -ENOMEM;
 	return r;
+}
+
+/* The level for this round's new chunks (see PUT_BACKLOG). */
+static int put_level(conn *c, uint64_t round_bytes, uint64_t new_bytes)
+{
+	const native_srv *s = c->srv;
+	int queued = 0;
+	if (s->zlevel_busy == s->zlevel || new_bytes * 4 < round_bytes)
+		return s->zlevel;
+	if (ioctl(c->fd, FIONREAD, &queued) < 0)
+		queued = 0;
+	return (uint32_t)queued >= PUT_BACKLOG ? s->zlevel_busy : s->zlevel;
 }
 
 /* The spans of the engine's round, fingerprinted, into the object in order. */
@@ -199,16 +222,46 @@ static int put_round(conn *c, struct put_state *ps)
 	int r = ingest_hash_wait(ps->ing);
 	if (r < 0)
 		return r;
-	int n = ingest_count(ps->ing);
+	int n = ingest_count(ps->ing), first_new = n;
+	uint64_t round_bytes = 0, new_bytes = 0;
 	lock(c);
 	for (int i = 0; i < n && r >= 0; i++) {
 		ing_span *sp = ingest_span(ps->ing, i);
-		r = store_put_known(ps->w, sp->fp, sp->len);
-		if (r == 0) {
-			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
-			ps->missed += sp->len;
+		round_bytes += sp->len;
+		if (first_new == n) {
+			if ((r = store_put_known(ps->w, sp->fp, sp->len)) == 0)
+				first_new = i; /* from here on: look up only */
+			sp->hit = r != 0;
+		} else {
+			r = store_has_chunk(AP(c)->s, sp->fp, sp->len);
+			sp->hit = r == 1;
 		}
-		ps->probed += sp->len;
+		if (r == 0)
+			new_bytes += sp->len;
+	}
+	unlock(c);
+	ps->probed += round_bytes;
+	ps->missed += new_bytes;
+	if (r < 0 || first_new == n)
+		return r < 0 ? r : 0;
+	int level = put_level(c, round_bytes, new_bytes);
+	if (level != ingest_level(ps->ing))
+		ingest_set_level(ps->ing, level);
+	if (level != c->srv->zlevel)
+		ps->zbusy_bytes += new_bytes;
+	if ((r = ingest_compress(ps->ing)) < 0)
+		return r;
+	lock(c);
+	for (int i = first_new; i < n && r >= 0; i++) {
+		ing_span *sp = ingest_span(ps->ing, i);
+		if (!sp->hit) {
+			r = sp->zlen ? store_put_prepared(ps->w, sp->fp, sp->len, sp->z, sp->zlen,
+			                                  SEG_ZSTD)
+			             : store_put_prepared(ps->w, sp->fp, sp->len, sp->p, sp->len,
+			                                  SEG_RAW);
+		} else if ((r = store_put_known(ps->w, sp->fp, sp->len)) == 0) {
+			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
+		}
 	}
 	unlock(c);
 	return r < 0 ? r : 0;
@@ -249,19 +302,6 @@ static int put_data(conn *c, struct put_state *ps, const uint8_t *p, size_t len)
 			len -= n;
 		}
 		r = put_round(c, ps);
-	}
-	if (r == 0 && ps->probed >= PUT_PROBE_BYTES && ps->missed * 2 > ps->probed) {
-		/* Mostly new data: the store's path from here on, tail first. */
-		lock(c);
-		if (ps->tlen)
-			r = store_put_write(ps->w, ps->tail, ps->tlen);
-		unlock(c);
-		ps->tlen = 0;
-		ps->bulk = 1;
-		put_state_free(ps);
-		ps->cdc = NULL;
-		ps->ing = NULL;
-		ps->tail = ps->join = NULL;
 	}
 	return r;
 }
@@ -452,10 +492,10 @@ static int op_put(conn *c, uint32_t tag, const wire_put *p)
 		conn_error(c, tag, r, "put %s: %s", path, what_c(c, r, rob, sizeof(rob)));
 		goto done;
 	}
-	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new", c->peer,
-	      log_escs(esc, sizeof(esc), path),
+	LOG_D("client %s: put %s: %llu bytes, %llu of %llu chunks new, %llu new bytes at "
+	      "the busy zstd level", c->peer, log_escs(esc, sizeof(esc), path),
 	      (unsigned long long)ps->bytes, (unsigned long long)pst.chunks_new,
-	      (unsigned long long)pst.chunks);
+	      (unsigned long long)pst.chunks, (unsigned long long)ps->zbusy_bytes);
 	wire_put_ok ok = {.id = id, .size = ps->bytes, .chunks = pst.chunks,
 	                  .chunks_new = pst.chunks_new, .bytes_new = pst.bytes_new,
 	                  .bytes_stored = pst.bytes_stored};

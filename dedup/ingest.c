@@ -23,8 +23,9 @@ enum { JOB_NONE = 0, JOB_HASH = 1, JOB_COMPRESS = 2, JOB_EXIT = 3, JOB_FN = 4 };
 struct ingest {
 	ing_span span[ING_MAX];
 	int level;
-	size_t zcap;
-	uint8_t *zbuf;               /* ING_MAX slots of zcap bytes */
+	uint8_t *zbuf;               /* the round's compressed bytes (grown as needed) */
+	size_t zbuf_cap;
+	size_t zoff[ING_MAX];        /* where span i's compressed bytes go in zbuf */
 	int nthreads;                /* the caller + helpers */
 	fp_ctx *fpc[ING_MAX_THREADS]; /* [0] the caller, [t] helper t */
 	ZSTD_CCtx *cctx[ING_MAX_THREADS];
@@ -71,10 +72,11 @@ static void compress_one(ingest *g, int t, int i)
 	ing_span *sp = &g->span[i];
 	if (sp->hit)
 		return;
-	sp->z = g->zbuf + (size_t)i * g->zcap;
+	sp->z = g->zbuf + g->zoff[i];
 	sp->zlen = 0;
 	if (g->level > 0 && sp->len > 64) {
-		size_t n = ZSTD_compressCCtx(g->cctx[t], sp->z, g->zcap, sp->p, sp->len, g->level);
+		size_t n = ZSTD_compressCCtx(g->cctx[t], sp->z, ZSTD_compressBound(sp->len), sp->p,
+		                             sp->len, g->level);
 		if (!ZSTD_isError(n) && n < sp->len)
 			sp->zlen = (uint32_t)n;
 	}
@@ -164,14 +166,10 @@ int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 2;
 	}
-	g->nthreads = BKS_MAX(level < 0 && threads == 1 ? 1 : 2, BKS_MIN(threads, ING_MAX_THREADS));
+	g->nthreads = BKS_MAX(threads == 1 ? 1 : 2, BKS_MIN(threads, ING_MAX_THREADS));
 	g->level = level;
+	(void)max_chunk; /* compression buffers are sized per round (ingest_compress) */
 	int r = 0;
-	if (level >= 0) {
-		g->zcap = ZSTD_compressBound(max_chunk);
-		g->zbuf = malloc(g->zcap * ING_MAX);
-		r = g->zbuf ? 0 : -ENOMEM;
-	}
 	for (int i = 0; i < g->nthreads && r == 0; i++) {
 		r = fp_ctx_new(&g->fpc[i]);
 		if (r == 0 && level >= 0 && !(g->cctx[i] = ZSTD_createCCtx()))
@@ -238,6 +236,14 @@ int ingest_add(ingest *g, const uint8_t *p, uint32_t len)
 
 int ingest_full(const ingest *g) { return g->produced >= ING_MAX; }
 int ingest_threads(const ingest *g) { return 1 + g->started; }
+
+void ingest_set_level(ingest *g, int level)
+{
+	BKS_PANIC_IF(g->level < 0 || level < 0, "ingest_set_level on a hashing-only engine");
+	g->level = level;
+}
+
+int ingest_level(const ingest *g) { return g->level; }
 int ingest_count(const ingest *g) { return g->produced; }
 ing_span *ingest_span(ingest *g, int i) { return &g->span[i]; }
 
@@ -254,10 +260,25 @@ int ingest_compress(ingest *g)
 {
 	BKS_PANIC_IF(g->level < 0, "ingest_compress on a hashing-only engine");
 	int misses = 0;
-	for (int i = 0; i < g->produced; i++)
-		misses += !g->span[i].hit;
+	size_t need = 0;
+	for (int i = 0; i < g->produced; i++) {
+		if (g->span[i].hit)
+			continue;
+		misses++;
+		g->zoff[i] = need;
+		need += ZSTD_compressBound(g->span[i].len);
+	}
 	if (!misses)
 		return 0;
+	/* Room for the misses only: a round of duplicates needs none, and a round's
+	 * spans are at most one frame or ING_MAX chunks of the caller's bytes. */
+	if (need > g->zbuf_cap) {
+		uint8_t *z = realloc(g->zbuf, need);
+		if (!z)
+			return -ENOMEM;
+		g->zbuf = z;
+		g->zbuf_cap = need;
+	}
 	__atomic_store_n(&g->next, 0, __ATOMIC_RELEASE);
 	/* A single small miss is not worth waking the helper for. */
 	int helper = g->started && misses > 1;

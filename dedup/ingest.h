@@ -36,13 +36,18 @@ typedef struct ing_span {
 
 typedef struct ingest ingest;
 
-/* level: zstd level (0: no compression; -1: hashing only, no compression buffers:
+/* level: zstd level (0: no compression; -1: hashing only, no compression contexts:
  * ingest_compress must not be called); max_chunk: largest chunk; threads: the
- * caller and threads - 1 helpers (0: one per online CPU; at least 2, at most
- * ING_MAX_THREADS; a hashing-only engine may have 1: the caller alone). Besides the
- * store's engine, the daemon runs hashing-only engines of its own outside its lock
- * (daemon/native_ops.c, plain PUTs). */
+ * caller and threads - 1 helpers (0: one per online CPU, at least 2; 1: the caller
+ * alone; at most ING_MAX_THREADS). Besides the store's engine, the daemon runs
+ * engines of its own outside its lock (daemon/native_ops.c, plain PUTs: fingerprints
+ * and the new chunks' compression). Compressed bytes live in a buffer of the engine
+ * sized for the round's misses (ZSTD_compressBound of each), grown as needed. */
 int ingest_new(int level, uint32_t max_chunk, int threads, ingest **out);
+/* The zstd level of the next ingest_compress (an engine made with level >= 0), and
+ * the level now: the daemon picks it per round (adaptive compression). */
+void ingest_set_level(ingest *g, int level);
+int ingest_level(const ingest *g);
 /* Threads that take part (the caller and the helpers that started). */
 int ingest_threads(const ingest *g);
 void ingest_free(ingest *g); /* accepts NULL */
@@ -56,7 +61,8 @@ int ingest_count(const ingest *g);
 ing_span *ingest_span(ingest *g, int i);
 /* Finish hashing (helping the helpers); 0 or the first error. */
 int ingest_hash_wait(ingest *g);
-/* Compress every span not marked hit, on every thread. 0 or the first error. */
+/* Compress every span not marked hit, on every thread: sp->z and sp->zlen (0: store
+ * it raw: too small, or it did not shrink). 0, -ENOMEM. */
 int ingest_compress(ingest *g);
 
 /* Run fn(ctx, t, i) for every i in [0, n) on every thread (t: 0 the caller, 1.. the

@@ -366,7 +366,9 @@ int store_put_begin_class(store *s, int space, store_writer **out)
 	if (space == POOL_SPACE_DATA && store_space_full(s))
 		return -ENOSPC;
 	if (!s->ing) {
-		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads, &s->ing);
+		/* At least one helper (threads 1 would be the caller alone). */
+		int r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max,
+		                   s->p.threads == 1 ? 2 : s->p.threads, &s->ing);
 		if (r < 0)
 			return r;
 	}
@@ -705,6 +707,56 @@ int store_put_chunk(store_writer *w, const uint8_t fp[FP_LEN], const void *data,
 	if ((r = put_chunk(w, data, len)) < 0)
 		w->failed = r;
 	pool_set_space(s->pl, space);
+	return r;
+}
+
+/* Under the daemon's lock only the lookup, the append to the open segment (a copy and
+ * its xxh3, seeded with the segment id, so it cannot be made earlier) and the index
+ * insert. The bytes are the caller's own: no fingerprint check here (that is what
+ * store_put_chunk spends under the lock for a client's chunk). */
+int store_put_prepared(store_writer *w, const uint8_t fp[FP_LEN], uint32_t len,
+                       const void *stored, uint32_t slen, int codec)
+{
+	store *s = w->s;
+	seg_ptr p;
+	int r, known;
+	if (w->failed)
+		return w->failed;
+	if (w->clen || len == 0 || len > s->p.cdc.max || slen == 0 ||
+	    (codec == SEG_RAW && slen != len) || (codec != SEG_RAW && codec != SEG_ZSTD))
+		return -EINVAL;
+	if ((r = fpidx_lookup(s->idx, fp, &p)) < 0)
+		return r;
+	known = r == 1;
+	if (known && p.rlen != len)
+		return -EBADMSG; /* one fingerprint, two lengths: never trust either */
+	int space = pool_set_space(s->pl, w->space);
+	if (!known) {
+		/* New: the caller's stored form goes in as it is (same item format as
+		 * pool_add_chunk writes; readers cannot tell the two apart). */
+		if ((r = pool_add_stored(s->pl, fp, stored, slen, len, codec, &p)) < 0 ||
+		    (r = fpidx_insert(s->idx, fp, &p)) < 0)
+			goto out;
+		s->unique_chunks++;
+		s->unique_raw += len;
+		s->stored += p.slen;
+		s->bytes_since_commit += p.slen;
+		w->n_new++;
+		w->new_bytes += len;
+		w->new_stored += p.slen;
+	}
+	/* Known by now (another stream stored it since the caller looked, or it came
+	 * twice): the caller's compressed copy is dropped, the stored one shared. */
+	store_note_ref(s, w, p.seg_id);
+	if ((r = map_add(&w->mw, s->pl, w->off, len, fp, &p)) < 0)
+		goto out;
+	w->off += len;
+	w->n_chunks++;
+	r = known;
+out:
+	pool_set_space(s->pl, space);
+	if (r < 0)
+		w->failed = r;
 	return r;
 }
 

@@ -115,6 +115,21 @@ int store_put_known(store_writer *w, const uint8_t fp[32], uint32_t len);
  * must send)? 1, 0, or -errno. */
 int store_has_chunk(store *s, const uint8_t fp[32], uint32_t len);
 int store_put_chunk(store_writer *w, const uint8_t fp[32], const void *data, uint32_t len);
+/* A new chunk made ready by the caller outside its lock: fp is its SHA-256 of the
+ * chunk's len raw bytes, computed by the caller itself from bytes it holds (never a
+ * fingerprint a client sent: those go through store_put_chunk, which checks them),
+ * and stored[0..slen) its stored form: the raw bytes (SEG_RAW, slen == len) or one
+ * zstd frame of them (SEG_ZSTD), any level. Under the caller's lock only the index
+ * lookup and insert and the segment append happen; the item written is the same as
+ * store_put_chunk's (no format change); replication's store_put_stored is this
+ * after it checked the twin's bytes. If the store has the chunk by now (another
+ * stream stored it after the caller looked, or it came twice in one batch), the
+ * stored copy is dropped and the chunk appended as by store_put_known. Like
+ * store_put_chunk, never after a store_put_write tail (-EINVAL). Returns 1 if the
+ * chunk was known, 0 if stored, -errno (-EBADMSG: the store has fp with another
+ * length). */
+int store_put_prepared(store_writer *w, const uint8_t fp[32], uint32_t len,
+                       const void *stored, uint32_t slen, int codec);
 /* Per-writer figures (for the PUT reply). */
 typedef struct store_put_stats {
 	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;

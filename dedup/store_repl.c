@@ -144,40 +144,14 @@ int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
 int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
                       uint32_t slen, uint32_t rlen, int codec)
 {
-	store *s = w->s;
-	seg_ptr p;
-	int r;
 	if (w->failed)
 		return w->failed;
-	if (w->clen || !stored_args_ok(s, slen, rlen, codec))
+	if (w->clen || !stored_args_ok(w->s, slen, rlen, codec))
 		return -EINVAL;
-	int space = pool_set_space(s->pl, w->space);
-	r = fpidx_lookup(s->idx, fp, &p);
-	if (r == 0) {
-		if ((r = pool_add_stored(s->pl, fp, stored, slen, rlen, codec, &p)) < 0 ||
-		    (r = fpidx_insert(s->idx, fp, &p)) < 0)
-			goto out;
-		s->unique_chunks++;
-		s->unique_raw += rlen;
-		s->stored += p.slen;
-		s->bytes_since_commit += p.slen;
-		w->n_new++;
-		w->new_bytes += rlen;
-		w->new_stored += p.slen;
-	} else if (r < 0) {
-		goto out;
-	}
-	w->n_chunks++;
-	store_note_ref(s, w, p.seg_id);
-	if ((r = map_add(&w->mw, s->pl, w->off, rlen, fp, &p)) < 0)
-		goto out;
-	w->off += rlen;
-	r = 0;
-out:
-	if (r < 0)
-		w->failed = r;
-	pool_set_space(s->pl, space);
-	return r;
+	/* The bytes were checked against fp (store_stored_check): the same append as the
+	 * daemon's own pre-compressed chunks. */
+	int r = store_put_prepared(w, fp, rlen, stored, slen, codec);
+	return r < 0 ? r : 0;
 }
 
 int store_chunk_stored(store *s, const uint8_t fp[32], uint32_t rlen, void *out, size_t cap,

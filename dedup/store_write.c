@@ -105,8 +105,8 @@ static int wa_chunks(struct wa *w, const uint8_t *buf, size_t len)
 	int r = 0;
 	if (len == 0)
 		return 0;
-	if (!s->ing && (r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max, s->p.threads,
-	                               &s->ing)) < 0)
+	if (!s->ing && (r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max,
+	                               s->p.threads == 1 ? 2 : s->p.threads, &s->ing)) < 0)
 		return r;
 	if ((r = cdc_new(&s->p.cdc, &c)) < 0)
 		return r;

@@ -8,8 +8,10 @@
 #                         its exit code with WANT; a failure shows its stderr
 #   jget FILE EXPR        a value from a JSON file (a python expression on d)
 #   free_ports N          the first of N adjacent TCP ports nobody listens on now on
-#                         127.0.0.1, tried from a point picked by pid and time (tests
-#                         run in parallel: a guessed port was sometimes taken)
+#                         127.0.0.1 and no running test reserved (/tmp/bks-ports),
+#                         tried from a point picked by pid and time (tests run in
+#                         parallel and restart daemons: a port let go for a moment was
+#                         sometimes taken by another test)
 #   finish                exit 0 when every check passed, else 1
 set -u
 need() {
@@ -37,9 +39,27 @@ jget() { # FILE EXPR: print a value from a JSON file (python expression on d)
 }
 free_ports() {
 	python3 - "$$" "$1" <<'PYEOF'
-import socket, sys, time
-n = int(sys.argv[2])
-start = 20000 + (int(sys.argv[1]) * 7919 + time.time_ns() // 1000 + 17) % 40000
+import os, socket, sys, time
+# A range is free when nothing listens on it now and no live test reserved it: a
+# test that restarts its daemons leaves their ports unbound for a moment, and
+# another test must not take them then. Reservations are files
+# /tmp/bks-ports/FIRST-COUNT holding the test's pid, dropped when that pid is gone.
+pid, n = int(sys.argv[1]), int(sys.argv[2])
+d = "/tmp/bks-ports"
+os.makedirs(d, exist_ok=True)
+taken = []
+for name in os.listdir(d):
+    try:
+        first, count = (int(x) for x in name.split("-"))
+        owner = int(open(os.path.join(d, name)).read().strip() or 0)
+        os.kill(owner, 0)
+        taken.append((first, first + count))
+    except (ValueError, OSError):
+        try:
+            os.unlink(os.path.join(d, name))
+        except OSError:
+            pass
+start = 20000 + (pid * 7919 + time.time_ns() // 1000 + 17) % 40000
 def free(p):
     s = socket.socket()
     try:
@@ -51,7 +71,15 @@ def free(p):
         s.close()
 for i in range(2000):
     p = 20000 + (start - 20000 + i * n) % 40000
-    if p + n < 65536 and all(free(p + k) for k in range(n)):
+    if p + n >= 65536 or any(a < p + n and p < b for a, b in taken):
+        continue
+    if all(free(p + k) for k in range(n)):
+        try:
+            fd = os.open(os.path.join(d, "%d-%d" % (p, n)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.write(fd, b"%d\n" % pid)
+        os.close(fd)
         print(p)
         break
 PYEOF

@@ -26,10 +26,10 @@ for g in 1 2 3 4 5; do
 	[ "$(sha256sum <"$T/back$g")" = "$(sha256sum <"$T/gens/gen0$g.img")" ] &&
 		ok "generation $g identical (sha256)" || bad "generation $g differs"
 done
-# A plain PUT is chunked and fingerprinted by the daemon outside its lock while most
-# chunks are known, and by the store itself once a stream turns out mostly new
-# (generation 1 after its first 8 MiB): the cut points must be the same either way,
-# so generation 1 again, and again from the client's own chunker, is all known.
+# A plain PUT is chunked, fingerprinted and its new chunks compressed by the daemon
+# outside its lock (store_put_known / store_put_prepared), with the store's
+# parameters: the cut points must be the store's own, so generation 1 again, and
+# again from the client's own chunker, is all known.
 check "generation 1 again (daemon-side chunking, all known)" 0 ctl --json put "$T/gens/gen01.img" /backups/again1
 cp "$T/out" "$T/again1.json"
 check "generation 1 again (source dedup)" 0 ctl --json put --dedup "$T/gens/gen01.img" /backups/again2
