@@ -258,8 +258,11 @@ static int ro_reason(repl *r, char *why, size_t cap)
 		         peer_label(r->pin_name, r->pin_id, who, sizeof(who)));
 		return 1;
 	case ROLE_RESEED_TWIN:
-		snprintf(why, cap, "this appliance is being reseeded from %s: it takes writes once "
-		         "the copy is complete and it has taken over",
+		snprintf(why, cap, r->then_source
+		         ? "this appliance is being reseeded from %s: it takes writes once the copy "
+		           "is complete and it has taken over"
+		         : "this appliance is being reseeded from %s and becomes its replication "
+		           "twin: it takes files from its source only",
 		         peer_label(r->pin_name, r->pin_id, who, sizeof(who)));
 		return 1;
 	case ROLE_SOURCE:

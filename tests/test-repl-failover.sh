@@ -45,25 +45,6 @@ assert st == 0, st
 print(write(c, fh, 0, b"late", 0)[0])
 PY
 }
-wait_role() { # NAME ROLE SECONDS
-	end=$(($(date +%s) + $3))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		[ "$(rj "$1" "d['role']")" = "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-wait_writable() { # NAME SECONDS
-	end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		[ "$(rj "$1" "d['writable']")" = True ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-same() { # NAME PATH FILE: NAME serves PATH with FILE's bytes
-	BKSTOR_CLIENT="$T/$1/client.conf" "$ctl_bin" get "$2" - 2>/dev/null | cmp -s - "$3"
-}
 
 r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
 echo vault-a >"$T/a/appliance.name"
