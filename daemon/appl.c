@@ -633,8 +633,18 @@ void appl_kick(appl *ap)
 void appl_set_readonly(appl *ap, const char *why)
 {
 	appl_lock(ap);
+	if (why && !ap->ro && ap->ro_fn)
+		ap->ro_fn(ap->ro_ctx);
 	ap->ro = why != NULL;
 	snprintf(ap->ro_why, sizeof(ap->ro_why), "%s", why ? why : "");
+	appl_unlock(ap);
+}
+
+void appl_on_readonly(appl *ap, void (*fn)(void *ctx), void *ctx)
+{
+	appl_lock(ap);
+	ap->ro_fn = fn;
+	ap->ro_ctx = fn ? ctx : NULL;
 	appl_unlock(ap);
 }
 

@@ -151,6 +151,11 @@ typedef struct appl {
 	 * Under mu, so a write that checked it cannot land after it was set. */
 	int ro;
 	char ro_why[256];        /* the sentence a refused client gets */
+	/* Run under mu as client writes stop, before the flag is set (appl_on_readonly):
+	 * what a front end accepted and holds (NFS's staged unstable writes) goes to the
+	 * store first. */
+	void (*ro_fn)(void *ctx);
+	void *ro_ctx;
 } appl;
 
 /* Open the array named by the configuration (import; in demo mode create it when
@@ -196,6 +201,12 @@ void appl_kick(appl *ap); /* wake the background thread */
  * reason copied into why (cap may be 0) while writes are refused, else 0. */
 void appl_set_readonly(appl *ap, const char *why);
 int appl_readonly(appl *ap, char *why, size_t cap);
+/* fn(ctx) runs under appl.mu each time appl_set_readonly makes a writable appliance
+ * read-only, before the flag is set: a front end that holds writes it has already
+ * answered (NFS UNSTABLE writes not committed) puts them in the store then, so none
+ * lands after the flag and none accepted is lost. One hook; fn NULL removes it.
+ * Takes appl.mu. */
+void appl_on_readonly(appl *ap, void (*fn)(void *ctx), void *ctx);
 
 /* Group commit (see the top). appl_change_seq: under appl.mu, right after a change
  * (of the store or the namespace) that must be durable before its answer; returns

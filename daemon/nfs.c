@@ -1171,6 +1171,7 @@ int nfs_start(appl *ap, const char *key_path, nfs_srv **out, bks_err *e)
 		snprintf(pm, sizeof(pm), "none (rpcbind holds port %d but refused us)", PMAP_PORT);
 	LOG_I("nfs: serving NFSv3 on %s:%d, MOUNT on port %d, portmapper %s; %d exports",
 	      cfg->nfs_listen.host, s->port[0], s->port[1], pm, s->nexports);
+	appl_on_readonly(ap, nfs_stage_readonly, s);
 	*out = s;
 	return 0;
 fail:
@@ -1197,6 +1198,7 @@ void nfs_stop(nfs_srv *s)
 {
 	if (!s)
 		return;
+	appl_on_readonly(s->ap, NULL, NULL);
 	/* Unset first: a client that asks rpcbind from now on gets no port rather than
 	 * one nobody listens on. */
 	nfs_rpcb_unregister(s);

@@ -262,6 +262,10 @@ int nfs3_proc_nonidempotent(uint32_t proc);
 /* Apply staged writes: of every file idle since before idle_ns (0: all). appl.mu held. */
 void nfs_stage_flush_idle(nfs_srv *s, uint64_t idle_before_ns);
 void nfs_stage_free_all(nfs_srv *s);
+/* appl_on_readonly's hook (appl.mu held): every staged write goes to the store
+ * before the appliance refuses writes; one the store refuses is dropped and the
+ * write verifier changes (nfs_ops.c says why). */
+void nfs_stage_readonly(void *ctx);
 /* The applier thread's body (nfs_ops.c). */
 void *nfs_stage_applier(void *arg);
 

@@ -97,6 +97,13 @@ static int stage_apply(nfs_srv *s, uint64_t id)
 		r = store_write_at(S, id, x->off, x->data, x->len);
 	}
 	free(ord);
+	/* The content changed now, not at the WRITE that set the mtime: ctime says so,
+	 * or replication, which may have sent the file between the two (with that mtime
+	 * and its old bytes), would take it for unchanged (repl_send.c, want). */
+	if (r == 0 && st->n) {
+		ns_attr na = {0};
+		r = ns_setattr(s->ap->n, id, &na, 0);
+	}
 	if (r == -ENOENT)
 		r = 0; /* the file is gone: so are its writes */
 	if (r < 0)
@@ -127,6 +134,36 @@ void nfs_stage_free_all(nfs_srv *s)
 {
 	while (s->stages)
 		stage_unlink(s, s->stages);
+}
+
+/* The appliance stops taking client writes (it becomes a replication twin, is being
+ * reseeded, or hands over after a reseed: docs/architecture.md "Failover"). Every
+ * staged write was answered (UNSTABLE) while writes were allowed: it is applied now,
+ * before the flag, so none lands in the store after it (where replication's last
+ * cycle, already walked, would miss it, or a twin's copy would stop being its
+ * source's) and none the client was told it may COMMIT is lost: the COMMIT that
+ * follows finds nothing staged and succeeds (dropping them instead and answering
+ * COMMIT with NFS3ERR_ROFS loses data a client wrote in time, and many applications
+ * ignore the error close() returns). A stage the store refuses (full, I/O error) is
+ * dropped, and the write verifier changes: the client sees it at its COMMIT, sends
+ * those writes again (RFC 1813 §3.3.7) and gets NFS3ERR_ROFS, an error it reports,
+ * never a COMMIT that says they are safe. */
+void nfs_stage_readonly(void *ctx)
+{
+	nfs_srv *s = ctx;
+	size_t lost = 0;
+	nfs_stage_flush_idle(s, 0);
+	for (; s->stages; lost++)
+		stage_unlink(s, s->stages);
+	if (lost) {
+		uint64_t v;
+		memcpy(&v, s->wverf, sizeof(v));
+		v++;
+		memcpy(s->wverf, &v, sizeof(v));
+		LOG_W("nfs: the appliance turns read-only: the staged writes of %zu file%s could "
+		      "not be applied and are dropped; the write verifier changed, so their "
+		      "clients send them again and are refused", lost, lost == 1 ? "" : "s");
+	}
 }
 
 /* Apply the first staged write of some file if it is an append (appl.mu held):

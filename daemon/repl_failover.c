@@ -35,6 +35,12 @@
  * the survivor after the new appliance took over but before it saved its own side
  * leaves it a reseed-source; the new appliance's first HELLO (as source, with the
  * adopted id) completes the survivor's side.
+ *
+ * The new source's first cursor is what the reseed delivered (seed_cursor in
+ * repl_send.c): objects the receiver made since RESEED (ids from seed_from on; the
+ * appliance refused clients all along). It stays read-only from RESEED_END until
+ * that cursor is saved; seed_from stays in repl.peer until then, so a restart in
+ * between makes it again.
  */
 #include <config.h>
 
@@ -155,6 +161,9 @@ void repl_peer_line(repl *r, const char *line)
 	} else if (kl == 14 && !strncmp(line, "return_address", 14)) {
 		if (strlen(v) < sizeof(r->ret_addr))
 			snprintf(r->ret_addr, sizeof(r->ret_addr), "%s", v);
+	} else if (kl == 9 && !strncmp(line, "seed_from", 9)) {
+		r->seed_from = strtoull(v, NULL, 10);
+		r->seed_pending = 1; /* kept only by a source (repl_role_settle) */
 	}
 }
 
@@ -164,6 +173,11 @@ void repl_role_settle(repl *r)
 		r->role = ROLE_NONE;
 	else if (r->role == ROLE_NONE) /* written before roles: as that code decided */
 		r->role = r->pin_addr[0] || r->ap->cfg.repl_peer_set ? ROLE_SOURCE : ROLE_TWIN;
+	/* A successor that took over but had not made its cursor when it stopped: the
+	 * sender makes it first, clients wait for it (seed_cursor in repl_send.c). */
+	r->seed_pending = r->seed_pending && r->role == ROLE_SOURCE;
+	if (r->seed_pending)
+		r->man_reset = 1;
 }
 
 int repl_peer_save(repl *r)
@@ -190,6 +204,9 @@ int repl_peer_save(repl *r)
 		if (r->ret_addr[0])
 			ADD("return_address %s\n", r->ret_addr);
 	}
+	if ((r->role == ROLE_RESEED_TWIN && r->then_source) ||
+	    (r->role == ROLE_SOURCE && r->seed_pending))
+		ADD("seed_from %llu\n", (unsigned long long)r->seed_from);
 #undef ADD
 	if (n >= sizeof(buf))
 		return -ENAMETOOLONG;
@@ -241,8 +258,20 @@ static int ro_reason(repl *r, char *why, size_t cap)
 		         peer_label(r->pin_name, r->pin_id, who, sizeof(who)));
 		return 1;
 	case ROLE_RESEED_TWIN:
-		snprintf(why, cap, "this appliance is being reseeded from %s: it takes writes once "
-		         "the copy is complete and it has taken over",
+		snprintf(why, cap, r->then_source
+		         ? "this appliance is being reseeded from %s: it takes writes once the copy "
+		           "is complete and it has taken over"
+		         : "this appliance is being reseeded from %s and becomes its replication "
+		           "twin: it takes files from its source only",
+		         peer_label(r->pin_name, r->pin_id, who, sizeof(who)));
+		return 1;
+	case ROLE_SOURCE:
+		if (!r->seed_pending)
+			return 0;
+		/* Between RESEED_END and the first cursor (a moment): a write now could
+		 * not be told from what the reseed delivered. */
+		snprintf(why, cap, "this appliance is taking over from the reseed (its twin is "
+		         "%s): it takes writes in a moment",
 		         peer_label(r->pin_name, r->pin_id, who, sizeof(who)));
 		return 1;
 	case ROLE_RESEED_SRC:
@@ -652,6 +681,25 @@ fail:
 	return -1;
 }
 
+void repl_seed_done(repl *r, size_t entries, size_t of)
+{
+	char who[120];
+	pthread_mutex_lock(&r->mu);
+	int was = r->seed_pending;
+	r->seed_pending = 0;
+	int w = repl_peer_save(r);
+	peer_label(r->pin_name, r->pin_id, who, sizeof(who));
+	pthread_mutex_unlock(&r->mu);
+	if (!was)
+		return;
+	if (w < 0) /* a restart makes the cursor again: the same one */
+		LOG_W("repl: cannot save repl.peer: %s", strerror(-w));
+	repl_ro_apply(r);
+	appl_event_add(r->ap, CFG_LOG_INFO, "repl: took over from the reseed: %zu of %zu "
+	               "entries are on %s already (their chunks and links are not sent "
+	               "again); clients may write here", entries, of, who);
+}
+
 /* ---- reseed: the new appliance's side ---- */
 
 /* Does the namespace hold a file or a symbolic link? Empty directories are not
@@ -760,7 +808,17 @@ int repl_rx_reseed(repl *r, rconn *c, const repl_msg *m)
 		if (repl_parse_addr(back, h, sizeof(h), &p) < 0)
 			return repl_send_error(c, -EINVAL, "reseed: '%s' is not HOST:PORT", back);
 	}
+	/* Every object from here on is the receiver's (clients are refused from the
+	 * role change below until the cursor is made): the hand-back's cursor takes
+	 * only those (a directory or a file --force kept is offered to the survivor).
+	 * A repeated RESEED of the same reseed keeps the first mark. */
+	pthread_mutex_lock(&r->ap->mu);
+	uint64_t mark = store_id_limit(r->ap->s);
+	pthread_mutex_unlock(&r->ap->mu);
 	pthread_mutex_lock(&r->mu);
+	if (!(role == ROLE_RESEED_TWIN && same && r->seed_from))
+		r->seed_from = mark;
+	r->seed_pending = 0;
 	snprintf(r->pin_fp, sizeof(r->pin_fp), "%s", c->peer_fp);
 	memcpy(r->pin_id, m->id, REPL_ID_LEN);
 	snprintf(r->pin_name, sizeof(r->pin_name), "%.*s", (int)m->name.len, m->name.p);
@@ -813,6 +871,9 @@ int repl_rx_reseed_end(repl *r, rconn *c, const repl_msg *m)
 	if (r->then_source)
 		snprintf(r->pin_addr, sizeof(r->pin_addr), "%s", r->ret_addr);
 	r->ret_addr[0] = 0;
+	/* The survivor holds what the reseed delivered: the sender's first cursor says
+	 * so (seed_cursor), and clients stay refused until it is saved. */
+	r->seed_pending = r->then_source;
 	r->man_reset = 1;
 	w = repl_peer_save(r);
 	int src = r->then_source;
@@ -826,7 +887,8 @@ int repl_rx_reseed_end(repl *r, rconn *c, const repl_msg *m)
 	repl_hex(m->id2, REPL_ID_LEN, aid);
 	appl_event_add(r->ap, CFG_LOG_WARN, "repl: reseed complete: this appliance is now %s "
 	               "(appliance %s), %s", r->name, aid,
-	               src ? "the source; clients may write here" : "the twin");
+	               src ? "the source (clients write here once its cursor is made)"
+	                   : "the twin");
 	repl_msg d = {.type = REPL_DONE};
 	return repl_send_msg(c, &d, NULL, 0);
 }

@@ -93,6 +93,13 @@ struct repl {
 	int then_source;             /* the new appliance becomes the source at the end */
 	char ret_addr[80];           /* RESEED_TWIN: the survivor's HOST:PORT (then_source) */
 	int handback;                /* RESEED_SRC: read-only for the last cycle (memory) */
+	/* A lost source's successor (RESEED_TWIN, then SOURCE until its first cursor is
+	 * made): objects with ids from seed_from on were made by the receiver during the
+	 * reseed (clients were refused), so the survivor has them. seed_pending: SOURCE,
+	 * read-only to clients until the sender has built the cursor from them
+	 * (repl_send.c, seed_cursor). Both in repl.peer ("seed_from"). */
+	uint64_t seed_from;
+	int seed_pending;
 	int man_reset;               /* the sender starts again from an empty cursor */
 	char token[40];              /* the pairing token shown to the admin, "" none */
 	uint64_t token_until_ns;
@@ -259,6 +266,9 @@ const char *repl_role_name(int role);
 void repl_send_addr(repl *r, char *addr, size_t cap);
 /* After HELLO_OK: IDENT both ways (the peer's name). 0, or <0 broken. */
 int repl_ident_exchange(repl *r, rconn *c, char *why, size_t cap);
+/* The sender built the first cursor of a lost source's successor (seed_pending):
+ * clients may write from now on. */
+void repl_seed_done(repl *r, size_t entries, size_t of);
 /* After a clean cycle (sender thread): the reseed's end. 1: run another cycle now. */
 int repl_reseed_step(repl *r, const char *addr, const char *pin);
 /* The twin side (connection threads). HELLO: 0 accept, else refused (answered). */

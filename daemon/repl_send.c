@@ -1255,6 +1255,37 @@ out:
 	return rc;
 }
 
+/* The first cursor of a lost source's successor, at the hand-back (docs/architecture.md
+ * "Failover"): what the reseed delivered is on the survivor, now its twin, so those
+ * entries are not sent (or linked there) again. The appliance is read-only to clients
+ * from RESEED until the cursor is saved, and the survivor's last cycle went out while
+ * it refused writes itself: every entry here whose object the receiver made (id from
+ * seed_from on) is, as of this walk, what the survivor has at that path. Left out, so
+ * offered to the survivor as usual: entries older than the reseed (a directory the
+ * fresh appliance had, files --force kept) and paths with a delete the survivor sent
+ * and this appliance holds back (the survivor no longer has them). *of: entries walked. */
+static int seed_cursor(repl *r, mtab *man, uint64_t from, size_t *of)
+{
+	tree t = {0};
+	mtab held = {0};
+	int rc = walk(r, &t);
+	*of = t.n;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->ndels && rc == 0; i++) {
+		ment d = {.path = r->dels[i].path};
+		rc = mtab_put(&held, &d);
+	}
+	pthread_mutex_unlock(&r->mu);
+	for (size_t i = 0; i < t.n && rc == 0; i++)
+		if (t.v[i].id >= from && !mtab_get(&held, t.v[i].path))
+			rc = mtab_put(man, &t.v[i]);
+	if (rc < 0)
+		mtab_free(man); /* an empty cursor: every file offered, as before seeding */
+	mtab_free(&held);
+	tree_free(&t);
+	return rc;
+}
+
 static void *send_main(void *arg)
 {
 	repl *r = arg;
@@ -1277,15 +1308,35 @@ static void *send_main(void *arg)
 		char addr[80], pin[REPL_FP_HEX];
 		snprintf(pin, sizeof(pin), "%s", r->pin_fp);
 		repl_send_addr(r, addr, sizeof(addr)); /* "" when the role does not send */
-		int reset = r->man_reset;
+		int reset = r->man_reset, seed = r->seed_pending;
+		uint64_t seed_from = r->seed_from;
 		r->man_reset = 0;
 		pthread_mutex_unlock(&r->mu);
 		if (r->stopping)
 			break;
 		if (reset) {
-			/* Another twin (a pairing, a reseed): it has nothing of the old cursor. */
+			/* Another twin (a pairing, a reseed): it has nothing of the old cursor;
+			 * but the survivor a reseed hands back to has what it delivered. */
+			size_t of = 0;
 			mtab_free(&man);
-			state_save(r, &man);
+			if (seed && seed_cursor(r, &man, seed_from, &of) < 0)
+				LOG_W("repl: the hand-back's cursor could not be made (out of memory): "
+				      "every file is offered to the twin (only fingerprints cross)");
+			int w = state_save(r, &man);
+			if (seed && w < 0) {
+				/* Clients wait (read-only) rather than a restart finding an older
+				 * cursor: tried again in a second. */
+				LOG_E("repl: cannot save repl.state: %s (retrying)", strerror(-w));
+				pthread_mutex_lock(&r->mu);
+				r->man_reset = 1;
+				pthread_mutex_unlock(&r->mu);
+				sleep(1);
+				continue;
+			}
+			if (seed) {
+				LOG_I("repl: hand-back: %zu of %zu entries are on the twin already", man.n, of);
+				repl_seed_done(r, man.n, of);
+			}
 			force = 1;
 			retry_ns = 0;
 		}

@@ -6,6 +6,13 @@
  *   nfsclient URL verify      after a daemon restart: /keep/seq intact
  *   nfsclient URL many N      create N empty files in /many, list them (READDIRPLUS),
  *                             print the rates
+ *   nfsclient URL trickle PATH IMAGE
+ *                             create PATH, write 4 KiB blocks every 50 ms from the
+ *                             top of an 8 MiB file down (UNSTABLE: they stay staged on
+ *                             the server until COMMIT) until a write fails (the
+ *                             appliance became read-only); 2 s later
+ *                             fsync (COMMIT) must succeed; IMAGE gets the bytes every
+ *                             acknowledged write put there (zeros elsewhere)
  *
  * URL: nfs://127.0.0.1/DIR?version=3&nfsport=N&mountport=M (DIR: the mount path).
  * Prints "ok"/"FAIL" lines; exit 0 only when every check passed. */
@@ -239,6 +246,52 @@ static void many(int n)
 	       n / (t1 - t0), seen / (t2 - t1));
 }
 
+/* Writes that got an answer (UNSTABLE) before the appliance turned read-only were
+ * accepted: the appliance keeps them (it applies them before it refuses writes), so
+ * the COMMIT that follows succeeds and they are in the file. */
+static void trickle(const char *path, const char *image)
+{
+	enum { BS = 4096, NB = 2048 };
+	uint8_t *want = calloc(NB, BS), blk[BS];
+	struct nfsfh *fh;
+	int r = want ? nfs_creat(nfs, path, 0644, &fh) : -ENOMEM;
+	CHECK(r == 0, "create %s", path);
+	if (r) {
+		free(want);
+		return;
+	}
+	int k = 0, w = 0;
+	double end = now_s() + 120;
+	for (; k < NB && now_s() < end; k++) {
+		fill(blk, BS, (uint32_t)k + 1000);
+		w = nfs_pwrite(nfs, fh, (uint64_t)(NB - 1 - k) * BS, BS, (const void *)blk);
+		if (w != BS)
+			break;
+		memcpy(want + (size_t)(NB - 1 - k) * BS, blk, BS);
+		if (k == 0) {
+			printf("first write acknowledged\n");
+			fflush(stdout);
+		}
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	printf("acknowledged %d writes of %d bytes\n", k, BS);
+	/* libnfs 4.0 reports a refused WRITE as -EFAULT whatever the NFS status (the
+	 * caller checks NFS3ERR_ROFS with a WRITE of its own). */
+	CHECK(w < 0 && k > 0, "a write once the appliance is read-only fails (libnfs: %d)", w);
+	/* A client commits when it closes or flushes, maybe much later: by then the
+	 * appliance has gone on (a hand-back's last cycle has walked). */
+	struct timespec later = {2, 0};
+	nanosleep(&later, NULL);
+	r = nfs_fsync(nfs, fh);
+	CHECK(r == 0, "fsync (COMMIT) after it: the %d acknowledged writes are kept (got %d)", k,
+	      r);
+	nfs_close(nfs, fh);
+	FILE *f = fopen(image, "wb");
+	CHECK(f && fwrite(want, BS, NB, f) == NB && fclose(f) == 0, "write %s", image);
+	free(want);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -265,6 +318,8 @@ int main(int argc, char **argv)
 		      "readlink /keep/sl after restart: '%s'", t);
 		free(a);
 		free(b);
+	} else if (!strcmp(argv[2], "trickle") && argc > 4) {
+		trickle(argv[3], argv[4]);
 	} else if (!strcmp(argv[2], "many") && argc > 3) {
 		many(atoi(argv[3]));
 	} else {

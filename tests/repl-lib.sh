@@ -7,6 +7,9 @@
 #   r_pair                            B issues a token, A pairs with --yes
 #   r_synced SECONDS                  commit on A, wait until B has all of it
 #   ca ARGS / cb ARGS                 bkstorctl against A / B
+#   wait_role NAME ROLE SECONDS       until NAME's repl status says role ROLE
+#   wait_writable NAME SECONDS        until NAME takes client writes
+#   same NAME PATH FILE               NAME serves PATH with FILE's bytes
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 # Fifteen adjacent free ports: A's demo ports, B's (six each: the demo takes four
 # today, five with iSCSI), A's and B's replication listeners, a spare for a proxy.
@@ -77,4 +80,23 @@ r_synced() { # SECONDS: commit on A, then wait until its sender has replicated t
 		sleep 0.1
 	done
 	return 1
+}
+wait_role() { # NAME ROLE SECONDS
+	end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		[ "$(rj "$1" "d['role']")" = "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+wait_writable() { # NAME SECONDS
+	end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		[ "$(rj "$1" "d['writable']")" = True ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+same() { # NAME PATH FILE: NAME serves PATH with FILE's bytes
+	BKSTOR_CLIENT="$T/$1/client.conf" "$ctl_bin" get "$2" - 2>/dev/null | cmp -s - "$3"
 }

@@ -4,7 +4,8 @@
 # backup on A (2% changed each); after each, A's sender must reach lag 0; then every
 # file on B is byte-identical, the bytes on the wire are at most 1.1 x the stored
 # bytes A added (only missing chunks cross, as stored), a rename crosses as a rename
-# (no data), a delete reaches B only after B's delete_delay, and B verifies clean.
+# (no data), changes in place cross (an mtime put back, an UNSTABLE NFS write committed
+# after a cycle), a delete reaches B only after B's delete_delay, and B verifies clean.
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 DELAY=6
 MB=${REPL_BASE_MB:-24}
@@ -91,6 +92,42 @@ r_synced 30 || bad "in-place change: no lag 0"
 cb get /backup/host1/gen03.img - 2>/dev/null | cmp -s - "$T/gens/gen03.img.changed" &&
 	ok "B: a change in place with size and mtime put back crossed (ctime)" ||
 	bad "B: gen03.img lacks the change made in place with its mtime put back"
+
+# An UNSTABLE NFS write: its WRITE sets the mtime, but the bytes reach the store only
+# at the COMMIT, after a cycle has sent the file (with that mtime and the old bytes);
+# applying the stage moves the ctime, so the next cycle sends the change.
+nfs_gen04() { # WRITE|COMMIT
+	PYTHONPATH="${top_srcdir:-.}/tests" python3 - "$((PA + 2))" "$((PA + 3))" "$1" <<'PY'
+import sys
+from nfsrpc import *
+m = Conn(int(sys.argv[2]), privileged=True)
+st, fh = mnt(m, "/")
+assert st == 0, st
+c = Conn(int(sys.argv[1]), privileged=True)
+for name in ("backup", "host1", "gen04.img"):
+    st, fh = lookup(c, fh, name)
+    assert st == 0, (name, st)
+if sys.argv[3] == "WRITE":
+    st, n, how, _ = write(c, fh, 2000, b"STAGED!!", 0)
+    assert st == 0 and n == 8 and how == 0, (st, n, how)
+else:
+    st, _ = commit(c, fh)
+    assert st == 0, st
+PY
+}
+nfs_gen04 WRITE || bad "NFS UNSTABLE WRITE on A"
+r_synced 30 || bad "after the UNSTABLE WRITE: no lag 0"
+nfs_gen04 COMMIT || bad "NFS COMMIT on A"
+python3 - "$T/gens/gen04.img" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[2000:2008] = b"STAGED!!"
+open(sys.argv[1] + ".changed", "wb").write(b)
+PY
+r_synced 30 || bad "after the COMMIT: no lag 0"
+cb get /backup/host1/gen04.img - 2>/dev/null | cmp -s - "$T/gens/gen04.img.changed" &&
+	ok "B: an UNSTABLE write committed after a cycle sent its file crossed (ctime)" ||
+	bad "B: gen04.img lacks the UNSTABLE write committed after a cycle"
 
 # A delete waits for B's delete_delay.
 ca rm /backup/host1/gen02.img >/dev/null || bad "rm on A"

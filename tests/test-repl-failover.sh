@@ -9,6 +9,12 @@
 # every file (from before the outage and written on B during it) byte-identical,
 # takes the old A's appliance id and name, becomes the source again with B its
 # twin (B read-only again), and a put on it crosses to B. Both verify clean.
+# The hand-back: an NFS client (libnfs) keeps writing to B (UNSTABLE, staged) while
+# the reseed runs; B applies what it staged before it refuses writes, so every write
+# B acknowledged is on the new A, the client's COMMIT succeeds, and the next write
+# fails with EROFS. The new A's first cursor is what the reseed delivered: its first
+# cycle sends no file and no chunk and B links nothing again; a file changed after
+# that still crosses.
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 MB=${REPL_BASE_MB:-8}
 
@@ -24,16 +30,20 @@ st, fh, _ = create(c, root, sys.argv[3])
 print(st)
 PY
 }
-wait_role() { # NAME ROLE SECONDS
-	end=$(($(date +%s) + $3))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		[ "$(rj "$1" "d['role']")" = "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-same() { # NAME PATH FILE: NAME serves PATH with FILE's bytes
-	BKSTOR_CLIENT="$T/$1/client.conf" "$ctl_bin" get "$2" - 2>/dev/null | cmp -s - "$3"
+nfs_write() { # NFS_PORT MOUNT_PORT DIR NAME: the NFS status of an UNSTABLE WRITE to /DIR/NAME
+	PYTHONPATH="${top_srcdir:-.}/tests" python3 - "$1" "$2" "$3" "$4" <<'PY'
+import sys
+from nfsrpc import *
+m = Conn(int(sys.argv[2]), privileged=True)
+st, root = mnt(m, "/")
+assert st == 0, st
+c = Conn(int(sys.argv[1]), privileged=True)
+st, d = lookup(c, root, sys.argv[3])[:2]
+assert st == 0, st
+st, fh = lookup(c, d, sys.argv[4])[:2]
+assert st == 0, st
+print(write(c, fh, 0, b"late", 0)[0])
+PY
 }
 
 r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
@@ -133,6 +143,20 @@ ca rm /stray.img >/dev/null || bad "rm on new A"
 ca commit >/dev/null
 ca --json repl token >"$T/tok.json" || bad "token on new A"
 tok=$(jget "$T/tok.json" "d['token']")
+# A client writing on B through NFS while the reseed runs (libnfs: UNSTABLE writes).
+client="${top_builddir:-.}/tests/nfsclient"
+TRICKLE=""
+if [ -x "$client" ]; then
+	"$client" "nfs://127.0.0.1/?version=3&nfsport=$((PB + 2))&mountport=$((PB + 3))" \
+		trickle /outage/trickle.bin "$T/trickle.img" >"$T/trickle.out" 2>&1 &
+	TRICKLE=$!
+	for _ in $(seq 1 100); do grep -q "first write" "$T/trickle.out" && break; sleep 0.1; done
+	grep -q "first write" "$T/trickle.out" || bad "the NFS client did not start: $(cat "$T/trickle.out")"
+	sleep 0.5
+else
+	echo "# tests/nfsclient not built (libnfs-dev missing): no NFS writer during the reseed"
+fi
+rxb=$(rj b "d['received']['files']") # what B received as the old A's twin
 t0=$(date +%s)
 check "B: repl reseed the new A" 0 cb repl reseed "127.0.0.1:$RA" --token "$tok" --yes "$fpa"
 wait_role a source 90 && wait_role b twin 10 &&
@@ -156,14 +180,42 @@ same a /outage/gen05.img "$T/gens/gen05.img" && ok "new A: /outage/gen05.img wri
 same a /outage/gen01.img "$T/gens/gen01.img" && ok "new A: /outage/gen01.img" || bad "new A: /outage/gen01.img"
 ca stat /outage/empty >/dev/null 2>&1 && ok "new A: the empty directory" || bad "new A: /outage/empty"
 ca stat /stray.img >/dev/null 2>&1 && bad "new A: /stray.img came back" || ok "new A: nothing stray"
+if [ -n "$TRICKLE" ]; then
+	wait "$TRICKLE" && ok "NFS client: $(grep "^acknowledged" "$T/trickle.out"), then refused, COMMIT ok" ||
+		bad "NFS client: $(grep -v "^ok" "$T/trickle.out" | tr '\n' ' ')"
+	same a /outage/trickle.bin "$T/trickle.img" &&
+		ok "new A: every NFS write B acknowledged before it handed over" ||
+		bad "new A: /outage/trickle.bin lacks writes B acknowledged ($(ca stat /outage/trickle.bin 2>&1 | tr '\n' ' '))"
+	same b /outage/trickle.bin "$T/trickle.img" && ok "B: the same bytes" ||
+		bad "B: /outage/trickle.bin differs from what the client wrote"
+	st=$(nfs_write $((PB + 2)) $((PB + 3)) outage trickle.bin)
+	[ "$st" = 30 ] && ok "B refuses an NFS WRITE again: NFS3ERR_ROFS" || bad "B: NFS WRITE gave '$st', not 30"
+fi
+
+# The hand-back's cursor: what the reseed delivered is on B already.
+wait_writable a 20 && ok "new A takes writes once its cursor is made" ||
+	bad "new A is not writable: $(rj a "d['read_only_reason']")"
+r_synced 60 && ok "new A's first cycle: lag 0" || bad "new A: no lag 0: $(rj a "d['state'], d['last_error']")"
+sent=$(rj a "d['sent']['files'], d['sent']['chunks'], d['cycles']")
+case "$sent" in
+"(0, 0, "[1-9]*) ok "new A's first cycle sent no file and no chunk $sent (files, chunks, cycles)" ;;
+*) bad "new A's first cycle sent (files, chunks, cycles) $sent: its cursor is not what the reseed delivered" ;;
+esac
+[ "$(rj b "d['received']['files']")" = "$rxb" ] && ok "B linked no file again ($rxb received, all from the old A)" ||
+	bad "B received $(rj b "d['received']['files']") files, $rxb before the first cycle"
 
 # The pair runs A -> B again.
 cb put "$T/gens/gen02.img" /after.img >"$T/out" 2>&1 && bad "B took a put as twin again" ||
 	{ grep -q "twin of vault-a" "$T/out" && ok "B is read-only again (twin of vault-a)" || bad "B: $(cat "$T/out")"; }
 ca put "$T/gens/gen03.img" /backup/host1/after.img -p >/dev/null || bad "put on new A"
+ca put "$T/gens/gen05.img" /backup/host1/gen02.img -f >/dev/null || bad "put over gen02 on new A"
 r_synced 60 && ok "new A: lag 0 after a put" || bad "new A: no lag 0: $(rj a "d['state'], d['last_error']")"
 same b /backup/host1/after.img "$T/gens/gen03.img" && ok "B: the new A's put crossed" ||
 	bad "B: /backup/host1/after.img"
+same b /backup/host1/gen02.img "$T/gens/gen05.img" && ok "B: a file changed on the new A crossed" ||
+	bad "B: /backup/host1/gen02.img is not the new A's"
+[ "$(rj a "d['sent']['files']")" = 2 ] && ok "new A sent exactly those 2 files" ||
+	bad "new A sent $(rj a "d['sent']['files']") files (2 expected)"
 check "new A: verify --wait is clean" 0 ca verify --wait
 check "B: verify --wait is clean" 0 cb verify --wait
 check "new A: repl status (human)" 0 ca repl status
