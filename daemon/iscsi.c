@@ -118,49 +118,65 @@ static int send_iov(iscsi_conn *c, struct iovec *iov, int n)
 	return netio_sendv(&io, iov, n, bks_now_ns() + ISCSI_SEND_MS * 1000000ull);
 }
 
-int iscsi_send(iscsi_conn *c, iscsi_pdu *h, const void *data, uint32_t dlen)
+uint32_t iscsi_maxcmdsn_locked(const iscsi_conn *c)
+{
+	return c->expcmdsn + c->srv->queue_depth - 1 - c->active;
+}
+
+/* The padding and data digest are computed before the send lock is taken (a
+ * worker's 256 KiB Data-In does not hold the others' responses meanwhile); the
+ * sequence numbers go in under it, so StatSN is in the order the PDUs leave. */
+int iscsi_send(iscsi_conn *c, iscsi_pdu *h, int adv, const void *data, uint32_t dlen)
 {
 	uint8_t hdr[ISCSI_BHS_LEN + ISCSI_DIGEST_LEN], tail[3 + ISCSI_DIGEST_LEN] = {0};
 	struct iovec iov[3];
 	int n = 0, hd = c->ffp && c->p.header_digest, dd = c->ffp && c->p.data_digest;
 	uint32_t pad = iscsi_pad(dlen);
+	size_t tl = pad;
 	h->dlen = dlen;
+	if (dlen && dd) {
+		uint32_t crc = iscsi_crc32c_update(~0u, data, dlen);
+		crc = iscsi_crc32c_update(crc, tail, pad);
+		iscsi_crc_put(tail + pad, ~crc);
+		tl += ISCSI_DIGEST_LEN;
+	}
+	pthread_mutex_lock(&c->smu);
+	if (c->broken) {
+		pthread_mutex_unlock(&c->smu);
+		return -EPIPE;
+	}
+	h->statsn = c->statsn;
+	if (adv)
+		c->statsn++;
+	pthread_mutex_lock(&c->mu);
+	h->expcmdsn = c->expcmdsn;
+	h->maxcmdsn = iscsi_maxcmdsn_locked(c);
+	pthread_mutex_unlock(&c->mu);
 	iscsi_bhs_encode(h, hdr);
 	if (hd)
 		iscsi_crc_put(hdr + ISCSI_BHS_LEN, iscsi_crc32c(hdr, ISCSI_BHS_LEN));
 	iov[n++] = (struct iovec){hdr, ISCSI_BHS_LEN + (hd ? ISCSI_DIGEST_LEN : 0)};
 	if (dlen) {
 		iov[n++] = (struct iovec){(void *)data, dlen};
-		size_t tl = pad;
-		if (dd) {
-			uint32_t crc = iscsi_crc32c_update(~0u, data, dlen);
-			crc = iscsi_crc32c_update(crc, tail, pad);
-			iscsi_crc_put(tail + pad, ~crc);
-			tl += ISCSI_DIGEST_LEN;
-		}
 		if (tl)
 			iov[n++] = (struct iovec){tail, tl};
 	}
-	return send_iov(c, iov, n);
-}
-
-void iscsi_sn(iscsi_conn *c, iscsi_pdu *h, int adv)
-{
-	h->statsn = c->statsn;
-	if (adv)
-		c->statsn++;
-	h->expcmdsn = c->expcmdsn;
-	h->maxcmdsn = c->expcmdsn + c->srv->queue_depth - 1;
+	int r = send_iov(c, iov, n);
+	if (r < 0) {
+		c->broken = 1;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&c->smu);
+	return r;
 }
 
 int iscsi_reject(iscsi_conn *c, const iscsi_rx *q, int reason)
 {
 	iscsi_pdu h = {.op = ISCSI_OP_REJECT, .flags = ISCSI_F, .response = (uint8_t)reason,
 	               .itt = ISCSI_RSVD_TAG};
-	iscsi_sn(c, &h, 1);
 	LOG_D("iscsi: %s: reject opcode 0x%02x (reason 0x%02x)", c->peer, q->bhs[0] & 0x3f,
 	      reason);
-	return iscsi_send(c, &h, q->bhs, ISCSI_BHS_LEN);
+	return iscsi_send(c, &h, 1, q->bhs, ISCSI_BHS_LEN);
 }
 
 /* Read one PDU. The first byte may take until idle_deadline; the rest must follow
@@ -305,8 +321,7 @@ static int login_respond(iscsi_conn *c, const iscsi_rx *q, int status, int trans
 	memcpy(h.isid, rq->isid, 6);
 	h.status_class = (uint8_t)(status >> 8);
 	h.status_detail = (uint8_t)status;
-	iscsi_sn(c, &h, 1);
-	return iscsi_send(c, &h, status == ISCSI_LOGIN_OK ? text : NULL,
+	return iscsi_send(c, &h, 1, status == ISCSI_LOGIN_OK ? text : NULL,
 	                  status == ISCSI_LOGIN_OK ? (uint32_t)tlen : 0);
 }
 
@@ -550,8 +565,7 @@ static void *conn_main(void *arg)
 		iscsi_pdu h = {.op = ISCSI_OP_ASYNC, .flags = ISCSI_F, .itt = ISCSI_RSVD_TAG,
 		               .async_event = ISCSI_ASYNC_LOGOUT_REQ, .param = {0, 2, 0}};
 		h.lun = 0;
-		iscsi_sn(c, &h, 1);
-		(void)iscsi_send(c, &h, NULL, 0);
+		(void)iscsi_send(c, &h, 1, NULL, 0);
 	}
 	if (r < 0 && r != -ECONNRESET && r != -ECANCELED)
 		LOG_D("iscsi: %s: closed (%s)", c->peer, strerror(-r));
@@ -576,7 +590,10 @@ static void conn_free(iscsi_conn *c)
 	free(c->rx);
 	free(c->txt_in);
 	free(c->txt_out);
-	free(c->din);
+	pthread_mutex_destroy(&c->smu);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->wcv);
+	pthread_cond_destroy(&c->rcv);
 	free(c);
 }
 
@@ -629,6 +646,11 @@ static void accept_one(iscsi_srv *s)
 	}
 	c->srv = s;
 	c->fd = fd;
+	pthread_mutex_init(&c->smu, NULL);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->wcv, NULL);
+	pthread_cond_init(&c->rcv, NULL);
+	c->tasks_tail = &c->tasks;
 	c->held_tail = &c->held;
 	c->next_ttt = 1;
 	addr_text(&ss, c->peer, sizeof(c->peer), 1);
@@ -756,7 +778,7 @@ int iscsi_start(appl *ap, lun_set *ls, iscsi_srv **out, bks_err *e)
 	s->tcfg = (iscsi_target_cfg){
 		.max_recv_dsl = cfg->iscsi_max_recv_dsl, .max_burst = cfg->iscsi_max_burst,
 		.first_burst = cfg->iscsi_first_burst, .immediate_data = 1, .initial_r2t = 0,
-		.max_outstanding_r2t = 1};
+		.max_outstanding_r2t = ISCSI_R2T_MAX};
 	take_chap(s, cfg);
 	if (cfg->iscsi_iqn_prefix[0]) {
 		snprintf(s->prefix, sizeof(s->prefix), "%s", cfg->iscsi_iqn_prefix);
@@ -848,6 +870,9 @@ void iscsi_status_json(iscsi_srv *s, json *j)
 		json_str(j, "address", c->peer);
 		json_uint(j, "bytes_read", __atomic_load_n(&c->bytes_read, __ATOMIC_RELAXED));
 		json_uint(j, "bytes_written", __atomic_load_n(&c->bytes_written, __ATOMIC_RELAXED));
+		json_uint(j, "commands", __atomic_load_n(&c->commands, __ATOMIC_RELAXED));
+		json_uint(j, "running_max", __atomic_load_n(&c->running_max, __ATOMIC_RELAXED));
+		json_uint(j, "reordered", __atomic_load_n(&c->reordered, __ATOMIC_RELAXED));
 		json_obj_end(j);
 	}
 	json_arr_end(j);

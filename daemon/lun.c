@@ -597,8 +597,8 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 	}
 	if ((r = store_truncate(ap->s, rc.data, size)) < 0)
 		goto out;
-	if (l)
-		l->size = size;
+	if (l) /* (atomic: lun_geometry reads it without appl.mu) */
+		__atomic_store_n(&l->size, size, __ATOMIC_RELAXED);
 	r = ns_sync(ap->n, rc.data, NULL);
 out:
 	appl_unlock(ap);
@@ -870,14 +870,86 @@ static int range_ok(const lun *l, uint64_t off, uint64_t len)
 	return 0;
 }
 
+void lun_geometry(lun *l, uint64_t *size, uint32_t *bs)
+{
+	*size = __atomic_load_n(&l->size, __ATOMIC_RELAXED);
+	*bs = l->bs; /* set at open, never changed */
+}
+
+/* Does the cache hold bytes of [off, off + len)? (appl.mu held) */
+static int cache_covers(const lun *l, uint64_t off, size_t len)
+{
+	size_t i = cache_first(l, off);
+	return i < l->nce && l->ce[i].off < off + len;
+}
+
+#define READ_PIECES 64
+
+/* Read [off, off + len) of the store into buf with the decompression outside
+ * appl.mu (store_read_iov, then store_read_wait on this thread, beside the
+ * store's helpers: several sessions' or one session's several READs decompress at
+ * once), the way the NFS server's READ does. appl.mu held on entry and exit,
+ * dropped while waiting. *got: bytes the object held (short at its end). */
+static int read_unlocked(lun *l, uint64_t off, uint8_t *buf, size_t len, size_t *got)
+{
+	appl *ap = l->ls->ap;
+	store_iov *iov = malloc(READ_PIECES * sizeof(*iov));
+	int r = 0;
+	*got = 0;
+	if (!iov)
+		return store_read(ap->s, l->data, off, buf, len, got);
+	while (*got < len) {
+		store_pins pins;
+		int niov = 0;
+		size_t n = 0;
+		uint8_t *at = buf + *got;
+		r = store_read_iov(ap->s, l->data, off + *got, len - *got, at, iov, READ_PIECES,
+		                   &niov, &n, &pins);
+		if (r < 0 || n == 0)
+			break; /* (n 0: the object's end) */
+		appl_unlock(ap);
+		int w = store_read_wait(ap->s, &pins);
+		for (int i = 0; w == 0 && i < niov; i++) {
+			if (iov[i].p != at) /* pieces in the scratch (buf) are in place already */
+				memcpy(at, iov[i].p, iov[i].len);
+			at += iov[i].len;
+		}
+		appl_lock(ap);
+		store_read_unpin(ap->s, &pins);
+		if (w < 0) {
+			/* A chunk failed its check in a read-ahead buffer: the pool reads it
+			 * (and repairs it). */
+			size_t g = 0;
+			if ((r = store_read(ap->s, l->data, off + *got, buf + *got, n, &g)) < 0)
+				break;
+			n = g;
+			if (n == 0)
+				break;
+		}
+		*got += n;
+	}
+	free(iov);
+	return r;
+}
+
+/* Reads see every write acknowledged before them: with no cached bytes in the range
+ * when the read starts, the store holds them all (a write cached while the lock is
+ * dropped came after the read began, and may or may not be seen, as for any
+ * overlapping commands); with some, the read is done under appl.mu whole and the
+ * cache laid over it. */
 int lun_read(lun *l, uint64_t off, void *buf, size_t len)
 {
 	appl *ap = l->ls->ap;
 	size_t got = 0;
 	appl_lock(ap);
 	int r = range_ok(l, off, len);
-	if (r == 0 && len > 0)
-		r = store_read(ap->s, l->data, off, buf, len, &got);
+	if (r == 0 && len > 0) {
+		if (cache_covers(l, off, len)) {
+			r = store_read(ap->s, l->data, off, buf, len, &got);
+		} else {
+			r = read_unlocked(l, off, buf, len, &got);
+		}
+	}
 	if (r == 0) {
 		if (got < len)
 			memset((uint8_t *)buf + got, 0, len - got);

@@ -71,6 +71,9 @@ int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx);
 int lun_open(lun_set *ls, const char *name, lun **out);      /* -ENOENT */
 void lun_close(lun *l);                                       /* accepts NULL */
 void lun_get_info(lun *l, lun_info *li);
+/* Just the size and block size, without a lock (what every SCSI command needs;
+ * lun_get_info takes two locks and fills a kilobyte). */
+void lun_geometry(lun *l, uint64_t *size, uint32_t *bs);
 /* May this initiator name log in to the LUN's target? 1 or 0. */
 int lun_acl_allows(lun *l, const char *initiator);
 

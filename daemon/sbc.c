@@ -193,13 +193,13 @@ void sbc_xfer(sbc_dev *d, const uint8_t *cdb, size_t cdb_len, int *dir, uint32_t
 {
 	scsi_cdb c;
 	int field;
-	lun_info li;
+	uint64_t size;
+	uint32_t bs;
 	*dir = SBC_DIR_NONE;
 	*bytes = 0;
 	if (scsi_cdb_parse(cdb, cdb_len, &c, &field) < 0)
 		return;
-	lun_get_info(d->l, &li);
-	uint32_t bs = li.block_size;
+	lun_geometry(d->l, &size, &bs);
 	switch (c.op) {
 	case SCSI_READ6: case SCSI_READ10: case SCSI_READ12: case SCSI_READ16:
 		*dir = SBC_DIR_READ, *bytes = blocks_bytes(c.nblocks, bs);
@@ -284,6 +284,8 @@ static void cmd_inquiry(struct ctx *x)
 		bad_cdb(c, 1, 1);
 		return;
 	}
+	/* The identity (serial, NAA designator): the full info, here only. */
+	lun_get_info(x->d->l, &x->li);
 	fill_ident(x, &id, tname, sizeof(tname));
 	if (!(cdb[1] & 1)) {
 		if (cdb[2]) {
@@ -1085,7 +1087,9 @@ void sbc_exec(sbc_dev *d, sbc_cmd *c)
 		check(c, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
 		return;
 	}
-	lun_get_info(d->l, &x.li);
+	/* Size and block size only (cheap: every command needs them); INQUIRY takes the
+	 * rest. */
+	lun_geometry(d->l, &x.li.size, &x.li.block_size);
 	x.nblocks = x.li.size / x.li.block_size;
 
 	pthread_mutex_lock(&d->mu);

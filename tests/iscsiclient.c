@@ -10,10 +10,16 @@
  *       (TYPE 1..8) on the same session (a nexus is initiator name + ISID, and every
  *       run of this client is a new ISID)
  *   iscsiclient URL prin                         prints "keys K..." and "reservation KEY TYPE"
+ *   iscsiclient URL flight LBA NBLK SEED         many commands in flight at once: writes
+ *       of NBLK blocks of SEED's bytes from LBA in 1 MiB and 4 KiB pieces all submitted
+ *       together, then reads of them (checked), then 8 overlapping writes and a read of
+ *       one range together (the read must see the last); prints "PHASE commands N
+ *       in_flight K out_of_order M" (M: answers that came before an earlier command's)
  *
  * The initiator name is $ISCSI_INITIATOR or iqn.2026-01.io.bkstor.test:client. Exit 0
  * on success, 1 on a failure (the sense on stderr), 2 on a usage error. */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,139 @@ static int task_ok(struct iscsi_context *c, struct scsi_task *t, const char *wha
 	                                                            : iscsi_get_error(c))
 	          : iscsi_get_error(c));
 	return 0;
+}
+
+/* ---- flight: many commands in flight at once ---- */
+
+struct fl_cmd {
+	struct fl *f;
+	int idx;                 /* submission order */
+	int is_read;
+	uint64_t lba, seed;
+	uint32_t nblk;
+	uint8_t *buf;            /* write data, or the expected read data */
+	int done;
+};
+
+struct fl {
+	struct fl_cmd *cmds;
+	int n, inflight, inflight_max, completed, ooo, bad;
+	uint32_t bs;
+};
+
+static void fl_cb(struct iscsi_context *c, int status, void *data, void *priv)
+{
+	struct fl_cmd *k = priv;
+	struct fl *f = k->f;
+	struct scsi_task *t = data;
+	(void)c;
+	if (status != SCSI_STATUS_GOOD) {
+		fprintf(stderr, "iscsiclient: %s at %" PRIu64 ": status %d\n",
+		        k->is_read ? "read" : "write", k->lba, status);
+		f->bad++;
+	} else if (k->is_read && (t->datain.size != (int)(k->nblk * f->bs) ||
+	                          memcmp(t->datain.data, k->buf, (size_t)k->nblk * f->bs))) {
+		fprintf(stderr, "iscsiclient: read %d at %" PRIu64 ": data differs\n", k->idx,
+		        k->lba);
+		f->bad++;
+	}
+	/* Answered while a command submitted before it is still waiting. */
+	for (int i = 0; i < k->idx; i++)
+		if (!f->cmds[i].done) {
+			f->ooo++;
+			break;
+		}
+	k->done = 1;
+	f->completed++;
+	f->inflight--;
+	scsi_free_scsi_task(t);
+}
+
+/* Submit every command at once (they are in flight together: the target's CmdSN
+ * window, 64 by default, admits them), then serve the connection until all are
+ * answered. */
+static int fl_run(struct iscsi_context *c, int lun, struct fl *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		struct fl_cmd *k = &f->cmds[i];
+		struct scsi_task *t = k->is_read ?
+			iscsi_read16_task(c, lun, k->lba, k->nblk * f->bs, (int)f->bs, 0, 0, 0, 0, 0,
+			                  fl_cb, k) :
+			iscsi_write16_task(c, lun, k->lba, k->buf, k->nblk * f->bs, (int)f->bs, 0, 0,
+			                   0, 0, 0, fl_cb, k);
+		if (!t)
+			return -1;
+		f->inflight++;
+		if (f->inflight > f->inflight_max)
+			f->inflight_max = f->inflight;
+	}
+	while (f->inflight > 0) {
+		struct pollfd pf = {.fd = iscsi_get_fd(c), .events = (short)iscsi_which_events(c)};
+		if (poll(&pf, 1, 1000) < 0 || iscsi_service(c, pf.revents) < 0) {
+			fprintf(stderr, "iscsiclient: %s\n", iscsi_get_error(c));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void fl_add(struct fl *f, int is_read, uint64_t lba, uint32_t nblk, uint64_t seed)
+{
+	struct fl_cmd *k = &f->cmds[f->n];
+	*k = (struct fl_cmd){.f = f, .idx = f->n, .is_read = is_read, .lba = lba,
+	                     .seed = seed, .nblk = nblk};
+	k->buf = malloc((size_t)nblk * f->bs);
+	fill(seed, lba, k->buf, (size_t)nblk * f->bs, f->bs);
+	f->n++;
+}
+
+static void fl_reset(struct fl *f)
+{
+	for (int i = 0; i < f->n; i++)
+		free(f->cmds[i].buf);
+	f->n = f->inflight = f->inflight_max = f->completed = f->ooo = 0;
+}
+
+/* flight LBA NBLK SEED: (1) writes of [LBA, LBA + NBLK) in pieces of alternating
+ * sizes (1 MiB and 4 KiB, so small ones can pass big ones), all in flight; (2) reads
+ * of the same pieces, all in flight, checked; (3) on one 64 KiB range at LBA: 8
+ * writes of different seeds, a read, in flight together: the read must see the
+ * last write before it (overlapping commands of one session keep their order). */
+static int do_flight(struct iscsi_context *c, int lun, uint32_t bs, uint64_t lba, uint64_t n,
+                     uint64_t seed)
+{
+	struct fl f = {.bs = bs};
+	uint32_t big = (1u << 20) / bs, small = 4096 / bs ? 4096 / bs : 1;
+	int max = (int)(n / small) + 16;
+	f.cmds = calloc((size_t)max, sizeof(*f.cmds));
+	int rc = 0;
+	for (int ph = 0; ph < 2 && rc == 0; ph++) {
+		fl_reset(&f);
+		for (uint64_t at = 0, i = 0; at < n && f.n < max - 1; i++) {
+			uint32_t k = (uint32_t)(n - at < (i % 2 ? small : big) ? n - at :
+			                                                    (i % 2 ? small : big));
+			fl_add(&f, ph, lba + at, k, seed);
+			at += k;
+		}
+		if (fl_run(c, lun, &f) < 0 || f.bad)
+			rc = 1;
+		printf("%s commands %d in_flight %d out_of_order %d\n", ph ? "read" : "write",
+		       f.n, f.inflight_max, f.ooo);
+	}
+	if (rc == 0) {
+		fl_reset(&f);
+		uint32_t k = (65536 / bs) ? 65536 / bs : 1;
+		for (int i = 1; i <= 8; i++)
+			fl_add(&f, 0, lba, k, seed + (uint64_t)i);
+		fl_add(&f, 1, lba, k, seed + 8);
+		if (fl_run(c, lun, &f) < 0 || f.bad)
+			rc = 1;
+		printf("overlap commands %d in_flight %d out_of_order %d\n", f.n, f.inflight_max,
+		       f.ooo);
+	}
+	fl_reset(&f);
+	free(f.cmds);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -140,6 +279,9 @@ int main(int argc, char **argv)
 		if (!task_ok(c, t, op))
 			rc = 1;
 		scsi_free_scsi_task(t);
+	} else if (!strcmp(op, "flight") && argc >= 6) {
+		rc = do_flight(c, lun, bs, strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
+		               strtoull(argv[5], NULL, 0));
 	} else if (!strcmp(op, "prin")) {
 		t = iscsi_persistent_reserve_in_sync(c, lun, SCSI_PERSISTENT_RESERVE_READ_KEYS, 4096);
 		struct scsi_persistent_reserve_in_read_keys *k = t && t->status == SCSI_STATUS_GOOD
