@@ -11,6 +11,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "common/json.h"
 
 enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -170,5 +173,17 @@ int cmd_repl_set(cli_ctx *c, int argc, char **argv);
 void cli_repl_line(const struct jsonp_val *repl, char *out, size_t cap);
 int cmd_repl_promote(cli_ctx *c, int argc, char **argv);
 int cmd_repl_reseed(cli_ctx *c, int argc, char **argv);
+
+/* A request body for the control API: one JSON object, built with the writer
+ * (which escapes paths and names). cli_body_end returns it as a string (free it), or
+ * NULL when out of memory. */
+typedef struct cli_body {
+	char *buf;
+	size_t len;
+	FILE *f;
+	json j;
+} cli_body;
+int cli_body_begin(cli_body *b); /* (cli/dcmd.c) */
+char *cli_body_end(cli_body *b);
 
 #endif /* BKS_CLI_H */

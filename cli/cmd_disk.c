@@ -148,7 +148,7 @@ static int disk_action(cli_ctx *c, int argc, char **argv, int verb)
 	int nargs = verb == DV_REPLACE ? 2 : 1;
 	char name[4096], url[64], *body;
 	dcmd d;
-	dcmd_body b;
+	cli_body b;
 	int r = dcmd_init(&d, c, argc, argv, opts, nargs, nargs,
 	                  verb == DV_REPLACE ? "OLD and NEW" : verb == DV_ADD_SPARE ? "PATH"
 	                                                                            : "DISK");
@@ -160,7 +160,7 @@ static int disk_action(cli_ctx *c, int argc, char **argv, int verb)
 		r = resolve_disk(&d, d.pos[0], name, sizeof(name));
 	if (r)
 		return r;
-	if (dcmd_body_begin(&b) < 0) {
+	if (cli_body_begin(&b) < 0) {
 		cli_err(c, "%s: out of memory", d.name);
 		return CLI_FAIL;
 	}
@@ -173,7 +173,7 @@ static int disk_action(cli_ctx *c, int argc, char **argv, int verb)
 		json_bool(&b.j, "force", d.force);
 	if (verb == DV_LOCATE)
 		json_bool(&b.j, "on", !d.off);
-	body = dcmd_body_end(&b);
+	body = cli_body_end(&b);
 	if (r || !body) {
 		if (!r)
 			cli_err(c, "%s: out of memory", d.name);

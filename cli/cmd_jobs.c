@@ -334,7 +334,7 @@ int cmd_gc_start(cli_ctx *c, int argc, char **argv)
 	static const cli_opt opts[] = {DCMD_COMMON_OPTS, {"--wait", 0, O_WAIT},
 	                               {"--min-live", 1, O_MIN_LIVE}, {0}};
 	dcmd d;
-	dcmd_body b;
+	cli_body b;
 	char *body, *end;
 	double f = -1;
 	int r = dcmd_init(&d, c, argc, argv, opts, 0, 0, "");
@@ -348,14 +348,14 @@ int cmd_gc_start(cli_ctx *c, int argc, char **argv)
 			return cli_usage(c, "--min-live wants a fraction from 0 to 1, not '%s'",
 			                 d.min_live);
 	}
-	if (dcmd_body_begin(&b) < 0) {
+	if (cli_body_begin(&b) < 0) {
 		cli_err(c, "%s: out of memory", d.name);
 		return CLI_FAIL;
 	}
 	json_str(&b.j, "action", "start");
 	if (f >= 0)
 		json_double(&b.j, "min_live", f);
-	if (!(body = dcmd_body_end(&b))) {
+	if (!(body = cli_body_end(&b))) {
 		cli_err(c, "%s: out of memory", d.name);
 		return CLI_FAIL;
 	}

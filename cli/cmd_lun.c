@@ -90,31 +90,20 @@ static int request(lcmd *d, const char *method, const char *path, const char *bo
 static char *body_of(const char *action, const char *name, const uint64_t *size,
                      const uint64_t *bs, const char *ini)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json j;
-	if (!f)
+	cli_body b;
+	if (cli_body_begin(&b) < 0)
 		return NULL;
-	json_init(&j, f, 0);
-	json_obj_begin(&j, NULL);
 	if (action)
-		json_str(&j, "action", action);
+		json_str(&b.j, "action", action);
 	if (name)
-		json_str(&j, "name", name);
+		json_str(&b.j, "name", name);
 	if (size)
-		json_uint(&j, "size", *size);
+		json_uint(&b.j, "size", *size);
 	if (bs)
-		json_uint(&j, "block_size", *bs);
+		json_uint(&b.j, "block_size", *bs);
 	if (ini)
-		json_str(&j, "initiators", ini);
-	json_obj_end(&j);
-	int r = json_finish(&j);
-	if (fclose(f) != 0 || r < 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
+		json_str(&b.j, "initiators", ini);
+	return cli_body_end(&b);
 }
 
 /* The path of a LUN: names are [a-z0-9.-] (the daemon refuses others), so a name

@@ -52,11 +52,11 @@ int cmd_passwd(cli_ctx *c, int argc, char **argv)
 			return CLI_FAIL;
 		}
 	}
-	dcmd_body b;
+	cli_body b;
 	char *body = NULL;
-	if (dcmd_body_begin(&b) == 0) {
+	if (cli_body_begin(&b) == 0) {
 		json_str(&b.j, "password", pw);
-		body = dcmd_body_end(&b);
+		body = cli_body_end(&b);
 	}
 	memset(pw, 0, sizeof(pw));
 	memset(again, 0, sizeof(again));

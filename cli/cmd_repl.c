@@ -245,20 +245,12 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 /* A JSON body {"key": .., "value": ..}. */
 static char *set_body(const char *key, const char *value)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json j;
-	if (!f)
+	cli_body b;
+	if (cli_body_begin(&b) < 0)
 		return NULL;
-	json_init(&j, f, 0);
-	json_obj_begin(&j, NULL);
-	json_str(&j, "key", key);
-	json_str(&j, "value", value);
-	json_obj_end(&j);
-	json_finish(&j);
-	fclose(f);
-	return buf;
+	json_str(&b.j, "key", key);
+	json_str(&b.j, "value", value);
+	return cli_body_end(&b);
 }
 
 int cmd_repl_set(cli_ctx *c, int argc, char **argv)
@@ -311,27 +303,19 @@ int cmd_repl_token(cli_ctx *c, int argc, char **argv)
 static char *peer_body(const char *addr, const char *token, const char *fp,
                        const int *force, const char *back)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json j;
-	if (!f)
+	cli_body b;
+	if (cli_body_begin(&b) < 0)
 		return NULL;
-	json_init(&j, f, 0);
-	json_obj_begin(&j, NULL);
-	json_str(&j, "address", addr);
+	json_str(&b.j, "address", addr);
 	if (token)
-		json_str(&j, "token", token);
+		json_str(&b.j, "token", token);
 	if (fp)
-		json_str(&j, "fingerprint", fp);
+		json_str(&b.j, "fingerprint", fp);
 	if (force)
-		json_bool(&j, "force", *force);
+		json_bool(&b.j, "force", *force);
 	if (back)
-		json_str(&j, "return_address", back);
-	json_obj_end(&j);
-	json_finish(&j);
-	fclose(f);
-	return buf;
+		json_str(&b.j, "return_address", back);
+	return cli_body_end(&b);
 }
 
 int cmd_repl_pair(cli_ctx *c, int argc, char **argv)

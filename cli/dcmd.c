@@ -70,7 +70,7 @@ int dcmd_call(dcmd *d, const char *method, const char *path, const char *body, r
 	return CLI_OK;
 }
 
-int dcmd_body_begin(dcmd_body *b)
+int cli_body_begin(cli_body *b)
 {
 	memset(b, 0, sizeof(*b));
 	if (!(b->f = open_memstream(&b->buf, &b->len)))
@@ -81,7 +81,7 @@ int dcmd_body_begin(dcmd_body *b)
 }
 
 /* The body as a string (free it), or NULL. */
-char *dcmd_body_end(dcmd_body *b)
+char *cli_body_end(cli_body *b)
 {
 	json_obj_end(&b->j);
 	int r = json_finish(&b->j);

@@ -56,16 +56,6 @@ int dcmd_call(dcmd *d, const char *method, const char *path, const char *body, r
 /* POST body to path; print the reply (--json) or its message. */
 int dcmd_post(dcmd *d, const char *path, const char *body);
 
-/* A request body: one JSON object, built with the writer (which escapes paths).
- * dcmd_body_end returns the body as a string (free it), or NULL. */
-typedef struct dcmd_body {
-	char *buf;
-	size_t len;
-	FILE *f;
-	json j;
-} dcmd_body;
-int dcmd_body_begin(dcmd_body *b);
-char *dcmd_body_end(dcmd_body *b);
 
 /* Members of a reply object, absent or mistyped ones as 0 / dflt / "". */
 uint64_t dcmd_u(const jsonp_val *o, const char *key);

@@ -139,6 +139,21 @@ int store_is_dirty(store *s)
 	return barray_is_dirty(s->objtab) || pool_is_dirty(s->pl);
 }
 
+/* The parameters to use (p, or the defaults in *def when p is NULL), checked for
+ * what both create and open need. */
+static int params_of(const store_params **p, store_params *def, bks_err *e)
+{
+	if (!*p) {
+		store_params_default(def);
+		*p = def;
+	}
+	if ((*p)->pool.meta_block < FPIDX_BLOCK)
+		return bks_fail(e, -EINVAL, "metadata blocks of %u bytes: the fingerprint index "
+		                "writes %u-byte blocks; give at least that", (*p)->pool.meta_block,
+		                FPIDX_BLOCK);
+	return 0;
+}
+
 int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 {
 	store_params def;
@@ -147,14 +162,8 @@ int store_create(arr *a, const store_params *p, store **out, bks_err *e)
 	int r;
 
 	*out = NULL;
-	if (!p) {
-		store_params_default(&def);
-		p = &def;
-	}
-	if (p->pool.meta_block < FPIDX_BLOCK)
-		return bks_fail(e, -EINVAL, "metadata blocks of %u bytes: the fingerprint index "
-		                "writes %u-byte blocks; give at least that", p->pool.meta_block,
-		                FPIDX_BLOCK);
+	if ((r = params_of(&p, &def, e)) < 0)
+		return r;
 	if ((r = cdc_params_check(&p->cdc)) < 0)
 		return bks_fail(e, r, "chunk sizes %u/%u/%u are not valid", p->cdc.min, p->cdc.avg,
 		                p->cdc.max);
@@ -191,14 +200,8 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 	int r;
 
 	*out = NULL;
-	if (!p) {
-		store_params_default(&def);
-		p = &def;
-	}
-	if (p->pool.meta_block < FPIDX_BLOCK)
-		return bks_fail(e, -EINVAL, "metadata blocks of %u bytes: the fingerprint index "
-		                "writes %u-byte blocks; give at least that", p->pool.meta_block,
-		                FPIDX_BLOCK);
+	if ((r = params_of(&p, &def, e)) < 0)
+		return r;
 	if ((r = pool_open(a, &p->pool, &pl, e)) < 0)
 		return r;
 	r = -EPROTO;
