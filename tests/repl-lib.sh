@@ -7,6 +7,8 @@
 #   r_pair                            B issues a token, A pairs with --yes
 #   r_synced SECONDS                  commit on A, wait until B has all of it
 #   ca ARGS / cb ARGS                 bkstorctl against A / B
+#   r_vaults MB                       A (vault-a) and B (vault-b) made, started and
+#                                     paired; 3 generations of an MB base put on A
 #   wait_role NAME ROLE SECONDS       until NAME's repl status says role ROLE
 #   wait_writable NAME SECONDS        until NAME takes client writes
 #   same NAME PATH FILE               NAME serves PATH with FILE's bytes
@@ -99,4 +101,17 @@ wait_writable() { # NAME SECONDS
 }
 same() { # NAME PATH FILE: NAME serves PATH with FILE's bytes
 	BKSTOR_CLIENT="$T/$1/client.conf" "$ctl_bin" get "$2" - 2>/dev/null | cmp -s - "$3"
+}
+r_vaults() {
+	r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
+	echo vault-a >"$T/a/appliance.name"
+	echo vault-b >"$T/b/appliance.name"
+	r_start a && r_start b || exit 1
+	check "pair A with B" 0 r_pair
+	make_base "$T/base" "$1"
+	gens "$T/base" "$T/gens" 5 >/dev/null
+	for g in 1 2 3; do
+		ca put "$T/gens/gen0$g.img" "/backup/host1/gen0$g.img" -p >/dev/null ||
+			bad "put gen0$g on A"
+	done
 }

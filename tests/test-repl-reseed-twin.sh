@@ -10,16 +10,7 @@
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 MB=${REPL_BASE_MB:-8}
 
-r_make a "$PA" "$RA" 168h && r_make b "$PB" "$RB" 168h || exit 1
-echo vault-a >"$T/a/appliance.name"
-echo vault-b >"$T/b/appliance.name"
-r_start a && r_start b || exit 1
-check "pair A with B" 0 r_pair
-make_base "$T/base" "$MB"
-gens "$T/base" "$T/gens" 5 >/dev/null
-for g in 1 2 3; do
-	ca put "$T/gens/gen0$g.img" "/backup/host1/gen0$g.img" -p >/dev/null || bad "put gen0$g on A"
-done
+r_vaults "$MB"
 check "A: mkdir /backup/empty" 0 ca mkdir /backup/empty
 r_synced 60 && ok "A: 3 generations on B" || bad "A: no lag 0: $(rj a "d['state'], d['last_error']")"
 idB=$(rj b "d['appliance_id']")
