@@ -11,6 +11,7 @@
 
 #define ERR_RING 32         /* timestamps of recent errors kept per disk */
 #define ARR_BATCH_ROWS 8    /* rows per write/rebuild batch (queue depth per disk) */
+#define ARR_BG_BUSY_ROWS 1  /* rows per background step while the foreground runs */
 #define ARR_BG_COMMIT_NS (5ull * 1000000000ull) /* cursor commits while bg work runs */
 
 /* One disk as the array knows it. d is NULL when the disk is not present (missing
@@ -77,6 +78,7 @@ struct arr {
 	/* background work pacing and progress */
 	uint64_t last_fg_ns;     /* last foreground read/write */
 	uint64_t bg_tokens_ns;   /* time at which the bg budget is next free */
+	uint64_t bg_paced_ns;    /* last time pace() charged work (or ran unlimited) */
 	uint64_t last_bg_commit_ns;
 	uint64_t bg_bytes;       /* bytes read by bg work, this process */
 	uint64_t rate_t0_ns, rate_b0; /* rate window start */
