@@ -11,7 +11,6 @@
 
 #define ERR_RING 32         /* timestamps of recent errors kept per disk */
 #define ARR_BATCH_ROWS 8    /* rows per write/rebuild batch (queue depth per disk) */
-#define ARR_BG_BUSY_ROWS 1  /* rows per background step while the foreground runs */
 #define ARR_BG_COMMIT_NS (5ull * 1000000000ull) /* cursor commits while bg work runs */
 
 /* One disk as the array knows it. d is NULL when the disk is not present (missing
