@@ -118,6 +118,19 @@ static int pq_into(const raid_codec *c, size_t len, uint8_t *const *strips, uint
 	return pq_gen(k + 2, (int)len, v) == 0 ? 0 : -EIO;
 }
 
+/* strips[dst] (a data strip) = P ^ every other data strip. */
+static int xor_into(const raid_codec *c, size_t len, uint8_t *const *strips, int dst)
+{
+	void *v[RAID_MAX_STRIPS];
+	int n = 0;
+
+	for (int i = 0; i <= c->k; i++) /* the data strips, then P */
+		if (i != dst)
+			v[n++] = strips[i];
+	v[n++] = strips[dst];
+	return xor_gen(n, (int)len, v) == 0 ? 0 : -EIO;
+}
+
 void raid_encode(const raid_codec *c, size_t len, uint8_t *const *strips)
 {
 	/* No error channel: a bad length is a caller bug, and silently skipping the
@@ -191,6 +204,14 @@ int raid_recover(raid_codec *c, size_t len, uint8_t *const *strips, const int *l
 	if (nlost == 0 || len == 0)
 		goto out;
 
+	/* One data strip with P present (a rebuild's usual row): P is the XOR of the
+	 * data, so the strip is the XOR of P and the other data strips. This is the
+	 * same equation recover_data would pick (survivors in index order: the data,
+	 * then P), solved without the GF multiplications of the general decode. */
+	if (nlost == 1 && lost[0] < k) {
+		err = xor_into(c, len, strips, lost[0]);
+		goto out;
+	}
 	/* Data first: P and Q are recomputed from a complete data set afterwards. */
 	err = recover_data(c, len, strips, is_lost);
 	if (err)
@@ -283,6 +304,37 @@ enum raid_check_result raid_check(raid_codec *c, size_t len, uint8_t *const *str
 	    memcmp(strips[k + 1], c->scratch_q, len) == 0)
 		return RAID_CHECK_OK;
 	return locate(c, len, strips[k], strips[k + 1], bad);
+}
+
+enum raid_check_result raid_recover1_check(raid_codec *c, size_t len,
+                                           uint8_t *const *strips, int lost)
+{
+	int k = c->k;
+
+	BKS_PANIC_IF(!len_ok(c, len) || lost < 0 || lost >= k + 2,
+	             "raid_recover1_check: len=%zu lost=%d k=%d", len, lost, k);
+	if (len == 0)
+		return RAID_CHECK_OK;
+	if (lost < k) {
+		int err = xor_into(c, len, strips, lost);
+		BKS_PANIC_IF(err, "raid_recover1_check: xor_gen failed k=%d len=%zu", k, len);
+	}
+	/* One pq_gen over the complete data: it yields the lost parity, and the
+	 * parity nobody recovered from to check against. */
+	int err = pq_into(c, len, strips, c->scratch_p, c->scratch_q);
+	BKS_PANIC_IF(err, "raid_recover1_check: pq_gen failed k=%d len=%zu", k, len);
+	if (lost == k)
+		memcpy(strips[k], c->scratch_p, len);
+	else if (lost == k + 1)
+		memcpy(strips[k + 1], c->scratch_q, len);
+	/* A recovered data strip makes P hold by construction (it was solved from
+	 * P), so Q alone is the test; a recovered parity is the recomputed one, so
+	 * the other parity is the test. */
+	if (lost != k + 1 && memcmp(strips[k + 1], c->scratch_q, len) != 0)
+		return RAID_CHECK_UNLOCATABLE;
+	if (lost == k + 1 && memcmp(strips[k], c->scratch_p, len) != 0)
+		return RAID_CHECK_UNLOCATABLE;
+	return RAID_CHECK_OK;
 }
 
 /* Geometry: strips per row = disks, so k = ndisks - 2. */

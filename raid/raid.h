@@ -6,7 +6,8 @@
  * so a row written by bkstor can be checked against md's raid6 code or any other
  * independent implementation. Encoding uses ISA-L's pq_gen; recovery inverts the
  * surviving rows of the (k+2) x k generator matrix (gf_gen_rs_matrix, MDS for 2 parity
- * rows) with gf_invert_matrix + ec_init_tables + ec_encode_data.
+ * rows) with gf_invert_matrix + ec_init_tables + ec_encode_data, except that one lost
+ * data strip is solved from P alone with ISA-L's xor_gen (the same equation).
  *
  * Strip buffers: 64-byte aligned, length a multiple of 64 (ISA-L's AVX-512 kernels).
  * A "row" is passed as an array of k+2 strip pointers: data strips 0..k-1, then P at
@@ -55,6 +56,18 @@ enum raid_check_result {
  * name the same strip). Uses the codec's scratch. */
 enum raid_check_result raid_check(raid_codec *c, size_t len, uint8_t *const *strips,
                                   int *bad);
+
+/* A rebuild's row: recover the one lost strip (index lost, 0..k+1; its content on
+ * entry is ignored) in place from the other k+1, then check the rebuilt row.
+ * RAID_CHECK_OK means P and Q both agree with the data afterwards, which is what
+ * raid_check would say of the rebuilt row; anything else is returned as
+ * RAID_CHECK_UNLOCATABLE without locating (call raid_check for that: the lost
+ * strip holds the same bytes raid_recover would have put there). Cheaper than
+ * raid_recover + raid_check: a lost data strip is the XOR of P and the other data
+ * strips, and one P/Q computation both yields a lost parity and checks the other.
+ * len: multiple of 64, at most max_len. Uses the codec's scratch. */
+enum raid_check_result raid_recover1_check(raid_codec *c, size_t len,
+                                           uint8_t *const *strips, int lost);
 
 /* Row geometry: N disks, left-symmetric rotation (md's ALGORITHM_LEFT_SYMMETRIC for
  * raid6): P on disk N-1-(row mod N), Q on the next disk, data strip i on the disk

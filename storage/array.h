@@ -94,10 +94,11 @@ int arr_write_rows(arr *a, uint64_t row, uint32_t nrows, const void *data, bks_e
 typedef int (*arr_verify_fn)(void *ctx, uint64_t row, size_t off, const void *buf,
                              size_t len);
 
-/* Read len bytes at offset off of row's data. Any alignment. On EIO, a vanished
- * disk, or (with verify) a mismatch, the row is reconstructed, the bad strip is
- * rewritten in place, and the right bytes are returned. -EIO when the data cannot
- * be reconstructed (never wrong bytes). */
+/* Read len bytes at offset off of row's data. Any alignment. A strip on a missing
+ * disk is reconstructed over the range only (the same bytes of the survivors). On
+ * EIO, a vanished disk, or (with verify) a mismatch, the row is reconstructed, the
+ * bad strip is rewritten in place, and the right bytes are returned. -EIO when the
+ * data cannot be reconstructed (never wrong bytes). */
 int arr_read(arr *a, uint64_t row, size_t off, void *buf, size_t len);
 int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
                     arr_verify_fn verify, void *ctx);

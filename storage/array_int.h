@@ -77,6 +77,7 @@ struct arr {
 	/* background work pacing and progress */
 	uint64_t last_fg_ns;     /* last foreground read/write */
 	uint64_t bg_tokens_ns;   /* time at which the bg budget is next free */
+	uint64_t bg_paced_ns;    /* last time pace() charged work (or ran unlimited) */
 	uint64_t last_bg_commit_ns;
 	uint64_t bg_bytes;       /* bytes read by bg work, this process */
 	uint64_t rate_t0_ns, rate_b0; /* rate window start */

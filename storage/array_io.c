@@ -353,11 +353,79 @@ static int read_slow(arr *a, uint64_t row, size_t off, void *buf, size_t len,
 	return 0;
 }
 
+/* A read whose range covers a strip on a missing disk: recover the range, not the
+ * row. Every byte offset of a row is its own RAID-6 codeword, so the bytes at
+ * [lo, hi) within the strips follow from the same bytes of the survivors: read that
+ * part of every surviving strip (plus the parts of in-range strips the request
+ * needs), recover it, copy the range out. A 4 KiB read then costs k+1 reads of
+ * 4 KiB instead of k+1 of a whole strip (256 KiB) and a whole-row decode.
+ *
+ * Returns 0 with buf filled (and verify passed, when given), or -EAGAIN when it
+ * cannot serve the read as it stands (a survivor's read failed, verify rejected the
+ * result, more than two strips are gone): then read_slow reads the whole row and
+ * does what it does (counting errors, locating a silently bad strip with the
+ * verifier, repairing). This path writes nothing and counts no error itself. */
+static int read_range_degraded(arr *a, uint64_t row, size_t off, void *buf, size_t len,
+                               arr_verify_fn verify, void *ctx)
+{
+	int m = a->k + 2, lost[RAID_MAX_K + 2], nlost = 0, nio = 0;
+	size_t aoff = off / DISK_ALIGN * DISK_ALIGN, aend = BKS_ROUND_UP(off + len, DISK_ALIGN);
+	size_t lo = a->strip, hi = 0, cl[RAID_MAX_K + 2], ch[RAID_MAX_K + 2];
+	disk *dk[RAID_MAX_K + 2];
+	disk_io ios[RAID_MAX_K + 2];
+	uint8_t *base = a->rowbuf, *p[RAID_MAX_K + 2];
+
+	for (int i = 0; i < m; i++) {
+		/* The part of strip i the request covers (empty outside it). */
+		size_t s0 = (size_t)i * a->strip, s1 = s0 + a->strip;
+		cl[i] = ch[i] = 0;
+		if (i < a->k && aoff < s1 && aend > s0) {
+			cl[i] = BKS_MAX(aoff, s0) - s0;
+			ch[i] = BKS_MIN(aend, s1) - s0;
+		}
+		dk[i] = arr_reader(a, raid_strip_disk(a->n, row, i), row);
+		if (dk[i])
+			continue;
+		lost[nlost++] = i;
+		if (ch[i] > cl[i]) {
+			lo = BKS_MIN(lo, cl[i]);
+			hi = BKS_MAX(hi, ch[i]);
+		}
+	}
+	if (nlost > 2 || hi <= lo)
+		return -EAGAIN;
+	for (int i = 0; i < m; i++) {
+		if (!dk[i])
+			continue;
+		size_t s = lo, e = hi;
+		if (ch[i] > cl[i]) {
+			s = BKS_MIN(s, cl[i]);
+			e = BKS_MAX(e, ch[i]);
+		}
+		ios[nio++] = (disk_io){.d = dk[i], .op = DISK_READ,
+		                       .buf = base + (size_t)i * a->strip + s, .len = e - s,
+		                       .off = ARR_DATA_OFF + row * a->strip + s};
+	}
+	disk_io_run(ios, nio);
+	arr_check_latency(a, ios, nio);
+	for (int i = 0; i < nio; i++)
+		if (ios[i].result)
+			return -EAGAIN;
+	for (int i = 0; i < m; i++)
+		p[i] = base + (size_t)i * a->strip + lo;
+	if (raid_recover(a->codec, hi - lo, p, lost, nlost) < 0)
+		return -EAGAIN;
+	memcpy(buf, base + off, len);
+	if (verify && !verify(ctx, row, off, buf, len))
+		return -EAGAIN;
+	return 0;
+}
+
 int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
                     arr_verify_fn verify, void *ctx)
 {
 	disk_io ios[RAID_MAX_K];
-	int r = 0, nio = 0, slow = 0;
+	int r = 0, nio = 0, slow = 0, missing = 0;
 
 	if (len == 0)
 		return 0;
@@ -379,7 +447,7 @@ int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
 		size_t n = BKS_MIN(aend - pos, a->strip - in);
 		disk *d = arr_reader(a, raid_strip_disk(a->n, row, st), row);
 		if (!d) {
-			slow = 1;
+			slow = missing = 1;
 			break;
 		}
 		ios[nio++] = (disk_io){.d = d, .op = DISK_READ, .buf = base + pos, .len = n,
@@ -399,6 +467,8 @@ int arr_read_verify(arr *a, uint64_t row, size_t off, void *buf, size_t len,
 		if (verify && !verify(ctx, row, off, buf, len))
 			slow = 1;
 	}
+	if (missing && read_range_degraded(a, row, off, buf, len, verify, ctx) == 0)
+		slow = 0;
 	if (slow)
 		r = read_slow(a, row, off, buf, len, verify, ctx);
 out:
@@ -446,7 +516,7 @@ int arr_read_many(arr *a, arr_rd *v, int n)
 			size_t len = BKS_MIN(d->off + d->len - pos, a->strip - in);
 			disk *dk = arr_reader(a, raid_strip_disk(a->n, d->row, st), d->row);
 			if (!dk) {
-				slow[i] = 1;
+				slow[i] = 2; /* a strip on a missing disk */
 				nio = start;
 				break;
 			}
@@ -462,6 +532,9 @@ int arr_read_many(arr *a, arr_rd *v, int n)
 		if (ios[i].result)
 			slow[of[i]] = 1;
 	for (int i = 0; i < n; i++) {
+		if (slow[i] == 2 && read_range_degraded(a, v[i].row, v[i].off, v[i].buf, v[i].len,
+		                                        NULL, NULL) == 0)
+			slow[i] = 0;
 		if (slow[i])
 			v[i].result = read_slow(a, v[i].row, v[i].off, v[i].buf, v[i].len, NULL, NULL);
 		if (v[i].result && !first)

@@ -202,6 +202,73 @@ static void test_recover_exhaustive(bks_rng *rng)
 	printf("     recover: %ld loss combinations in total\n", total);
 }
 
+static void corrupt(bks_rng *rng, uint8_t *s, size_t len, int nbytes, bool edges);
+
+/* raid_recover1_check, the rebuild's row: every lost index rebuilds the original
+ * bytes and says OK on a sound row, and the same bytes as raid_recover; one wrong
+ * survivor (every other index, 1 byte, both edges, or a random spread) must never be
+ * called OK, and the lost strip then holds what raid_recover would have put there
+ * (the rebuild's checker takes over from it). */
+static void test_recover1_check(bks_rng *rng)
+{
+	static const int ns[] = {4, 5, 8, 12, 32};
+	static const size_t lens[] = {4096, 64, 4160};
+	long cases = 0;
+
+	tu_misses = 0;
+	for (size_t li = 0; li < BKS_ARRAY_SIZE(lens); li++) {
+		size_t len = lens[li];
+		for (size_t ni = 0; ni < BKS_ARRAY_SIZE(ns); ni++) {
+			int n = ns[ni], k = n - 2;
+			raid_codec *c;
+			row orig, work, ref;
+			must(raid_codec_new(k, len + 64, &c));
+			must(row_alloc(&orig, n, len));
+			must(row_alloc(&work, n, len));
+			must(row_alloc(&ref, n, len));
+			for (int i = 0; i < k; i++)
+				bks_rng_fill(rng, orig.s[i], len);
+			raid_encode(c, len, orig.s);
+			for (int lost = 0; lost < n; lost++) {
+				row_copy(&work, &orig);
+				bks_rng_fill(rng, work.s[lost], len);
+				enum raid_check_result res = raid_recover1_check(c, len, work.s, lost);
+				CHECK_LOOP(res == RAID_CHECK_OK && row_equal(&work, &orig),
+				           "N=%d len=%zu lost=%d: res=%d", n, len, lost, res);
+				cases++;
+				for (int wrong = 0; wrong < n; wrong++) {
+					if (wrong == lost)
+						continue;
+					for (int trial = 0; trial < 3; trial++) {
+						row_copy(&work, &orig);
+						int nbytes = trial == 0 ? 1 : trial == 1 ? 2
+						                                   : 1 + (int)bks_rng_below(rng, 64);
+						corrupt(rng, work.s[wrong], len, nbytes, trial == 1);
+						row_copy(&ref, &work);
+						bks_rng_fill(rng, work.s[lost], len);
+						res = raid_recover1_check(c, len, work.s, lost);
+						int one[1] = {lost};
+						raid_recover(c, len, ref.s, one, 1);
+						CHECK_LOOP(res != RAID_CHECK_OK,
+						           "N=%d len=%zu lost=%d wrong=%d bytes=%d: called OK",
+						           n, len, lost, wrong, nbytes);
+						CHECK_LOOP(row_equal(&work, &ref),
+						           "N=%d len=%zu lost=%d wrong=%d: not raid_recover's bytes",
+						           n, len, lost, wrong);
+						cases++;
+					}
+				}
+			}
+			row_free(&orig);
+			row_free(&work);
+			row_free(&ref);
+			raid_codec_free(c);
+		}
+	}
+	CHECK(tu_misses == 0, "recover1_check: %ld rows (sound: rebuilt and OK; one wrong "
+	      "survivor: never OK, raid_recover's bytes)", cases);
+}
+
 /* XOR a nonzero value into nbytes random positions of one strip; the first and
  * last byte are always among them when edges is set. */
 static void corrupt(bks_rng *rng, uint8_t *s, size_t len, int nbytes, bool edges)
@@ -432,6 +499,7 @@ int main(void)
 	test_encode_reference(&rng);
 	test_recover_exhaustive(&rng);
 	test_check(&rng);
+	test_recover1_check(&rng);
 	test_geometry();
 	test_bad_args();
 
