@@ -362,7 +362,8 @@ static int read_slow(arr *a, uint64_t row, size_t off, void *buf, size_t len,
  *
  * Returns 0 with buf filled (and verify passed, when given), or -EAGAIN when it
  * cannot serve the read as it stands (a survivor's read failed, verify rejected the
- * result, more than two strips are gone): then read_slow reads the whole row and
+ * result, no verifier and one strip lost but P and Q do not both confirm the range,
+ * more than two strips are gone): then read_slow reads the whole row and
  * does what it does (counting errors, locating a silently bad strip with the
  * verifier, repairing). This path writes nothing and counts no error itself. */
 static int read_range_degraded(arr *a, uint64_t row, size_t off, void *buf, size_t len,
@@ -413,8 +414,16 @@ static int read_range_degraded(arr *a, uint64_t row, size_t off, void *buf, size
 			return -EAGAIN;
 	for (int i = 0; i < m; i++)
 		p[i] = base + (size_t)i * a->strip + lo;
-	if (raid_recover(a->codec, hi - lo, p, lost, nlost) < 0)
+	if (nlost == 1 && !verify) {
+		/* No checksum will look at these bytes: with one strip lost the row still has
+		 * a parity to spare, so the rebuilt range must agree with both P and Q (a
+		 * silently bad survivor would otherwise be rebuilt into wrong bytes and
+		 * returned as good). Inconsistent: read_slow decides. */
+		if (raid_recover1_check(a->codec, hi - lo, p, lost[0]) != RAID_CHECK_OK)
+			return -EAGAIN;
+	} else if (raid_recover(a->codec, hi - lo, p, lost, nlost) < 0) {
 		return -EAGAIN;
+	}
 	memcpy(buf, base + off, len);
 	if (verify && !verify(ctx, row, off, buf, len))
 		return -EAGAIN;
