@@ -688,6 +688,7 @@ static void *conn_main(void *arg)
 		     : m.type == REPL_IDENT ? repl_rx_ident(r, &c, &m)
 		     : m.type == REPL_RESEED_END ? repl_rx_reseed_end(r, &c, &m)
 		     : m.type == REPL_WANT ? repl_rx_want(r, &c, &m)
+		     : m.type == REPL_FETCH ? repl_rx_fetch(r, &c, &m)
 		     : (m.type == REPL_MKDIR || m.type == REPL_ATTR || m.type == REPL_SYMLINK ||
 		        m.type == REPL_RENAME || m.type == REPL_DELETE || m.type == REPL_SYNC)
 		         ? rx_op(r, &c, &m)
