@@ -169,6 +169,7 @@ struct repl {
 	                              * doubles per fail, up to 64 times */
 	int fetch_new;               /* an entry was queued since the last ask: ask now */
 	uint64_t repair_lacked;      /* chunks asked for that the twin could not give */
+	int fetch_lack_said;         /* the last ask repaired nothing and said so (event) */
 	uint32_t in_flight, in_flight_max; /* files being sent now, most at once */
 };
 

@@ -576,9 +576,10 @@ int repl_rx_fetch(repl *r, rconn *c, const repl_msg *m)
 	repl_msg dm = {.type = REPL_DONE, .v = sent};
 	if ((rc = repl_send_msg(c, &dm, NULL, 0)) < 0)
 		goto out;
-	appl_event_add(r->ap, CFG_LOG_INFO, "repl: the source fetched %u of its damaged chunks "
-	               "back: %u sent%s", n, sent,
-	               missing ? ", some are not (or not readable) here" : "");
+	if (sent) /* (a source asks again every repair_interval for what is not here) */
+		appl_event_add(r->ap, CFG_LOG_INFO, "repl: the source fetched %u of its damaged "
+		               "chunks back: %u sent%s", n, sent,
+		               missing ? ", some are not (or not readable) here" : "");
 out:
 	pthread_mutex_lock(&r->mu);
 	r->repair_sent += sent;
@@ -727,7 +728,14 @@ int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap)
 	pthread_mutex_unlock(&r->mu);
 	if (sr < 0)
 		LOG_E("repl: cannot write repl.wanted: %s (retried)", strerror(-sr));
+	/* An event when chunks were repaired, and once when the twin has none of those
+	 * asked (not again every repair_interval while it stays so). */
+	pthread_mutex_lock(&r->mu);
+	int say = rc == 0 && (stored + good || !r->fetch_lack_said);
 	if (rc == 0)
+		r->fetch_lack_said = stored + good == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (say)
 		appl_event_add(ap, stored + good == n ? CFG_LOG_INFO : CFG_LOG_WARN,
 		               "repl: %u of %u damaged chunks repaired with good copies from the "
 		               "twin%s%s; %zu still wanted", stored + good, n,
