@@ -235,7 +235,9 @@ int repl_gate(repl *r);
 void repl_lag_check(repl *r);                     /* the alert's events; not r->mu */
 void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
 void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
-int repl_dels_drop(repl *r, const char *report);  /* promote: drop, list in report */
+/* Promote, hand-back: drop the held-back deletes, list them in report (whose they
+ * were: from; when: at). How many, or -errno. */
+int repl_dels_drop(repl *r, const char *report, const char *from, const char *at);
 /* repl_repair.c (docs/architecture.md "Replication", "Repair") */
 int repl_wants_load(repl *r);
 void repl_wants_free(repl *r);
@@ -291,6 +293,10 @@ int repl_ident_exchange(repl *r, rconn *c, char *why, size_t cap);
 /* The sender built the first cursor of a lost source's successor (seed_pending):
  * clients may write from now on. */
 void repl_seed_done(repl *r, size_t entries, size_t of);
+/* Sender thread: a source (its cursor made) holding back deletes, which only a twin
+ * applies: those a reseed's survivor sent during the copy. Dropped and listed as at
+ * promotion. 0 (none, or dropped), <0 (retry later). */
+int repl_dels_handback(repl *r);
 /* After a clean cycle (sender thread): the reseed's end. 1: run another cycle now. */
 int repl_reseed_step(repl *r, const char *addr, const char *pin);
 /* The twin side (connection threads). HELLO: 0 accept, else refused (answered). */

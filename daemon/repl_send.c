@@ -1307,7 +1307,7 @@ static void *send_main(void *arg)
 	repl *r = arg;
 	appl *ap = r->ap;
 	mtab man = {0};
-	uint64_t retry_ns = 0, last_cycle_ns = 0, gated_commit = UINT64_MAX;
+	uint64_t retry_ns = 0, last_cycle_ns = 0, gated_commit = UINT64_MAX, drop_retry_ns = 0;
 	int force = 1;
 	state_load(r, &man);
 	while (!r->stopping) {
@@ -1370,6 +1370,10 @@ static void *send_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		repl_lag_check(r);
 		need = need || repl_want_due(r, 0) || repl_fetch_due(r); /* (take r->mu) */
+		/* Deletes held back from a reseed, on the source it made: after its cursor
+		 * (made above, at the hand-back) has left their paths out. */
+		if (now >= drop_retry_ns && repl_dels_handback(r) < 0)
+			drop_retry_ns = now + 60000000000ull;
 		/* A source need not listen: its own wanted list is saved from here. */
 		repl_wants_flush(r);
 		if (!pin[0] || !addr[0]) {
