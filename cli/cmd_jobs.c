@@ -288,9 +288,12 @@ static int print_store_job(dcmd *d, const jsonp_val *jobs_doc, const char *kind,
 		printf("  bad chunk: %s (%llu bytes, object %llu)\n", fp,
 		       (unsigned long long)dcmd_u(v, "length"), (unsigned long long)dcmd_u(v, "object"));
 	}
-	if (dcmd_u(j, "queued_for_repair"))
-		printf("  %llu bad chunks queued for repair from the replication source\n",
-		       (unsigned long long)dcmd_u(j, "queued_for_repair"));
+	if (dcmd_u(j, "queued_for_repair")) {
+		const char *from = dcmd_s(j, "repair_from");
+		printf("  %llu bad chunks queued for repair from the replication %s\n",
+		       (unsigned long long)dcmd_u(j, "queued_for_repair"),
+		       from && !strcmp(from, "twin") ? "twin" : "source");
+	}
 	return CLI_OK;
 }
 

@@ -223,18 +223,25 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 			       (unsigned long long)u(rx, "chunks"),
 			       (unsigned long long)u(rx, "deletes_pending"),
 			       (unsigned long long)u(rx, "refused_connections"));
-		/* Chunks a twin's verify found damaged, fetched again from the source. */
+		/* Chunks this appliance's verify found damaged, got again from the peer (a
+		 * twin's from its source, a source's from its twin), and the peer's. */
+		const char *from = rep ? jsonp_get_str(rep, "wanted_from", NULL) : NULL;
+		int twin_gives = from && !strcmp(from, "twin");
 		if (rep && (u(rep, "chunks_wanted") || u(rep, "chunks_repaired") ||
-		            u(rep, "chunks_refused") || u(rep, "chunks_not_queued")))
-			printf("repair:      %llu damaged chunks wanted from the source, %llu "
-			       "repaired, %llu refused (bad SHA-256), %llu not queued (list full)\n",
+		            u(rep, "chunks_refused") || u(rep, "chunks_not_queued") ||
+		            u(rep, "chunks_peer_lacked")))
+			printf("repair:      %llu damaged chunks wanted from the %s, %llu "
+			       "repaired, %llu refused (bad SHA-256), %llu not queued (list full)%s\n",
 			       (unsigned long long)u(rep, "chunks_wanted"),
+			       twin_gives ? "twin" : "source",
 			       (unsigned long long)u(rep, "chunks_repaired"),
 			       (unsigned long long)u(rep, "chunks_refused"),
-			       (unsigned long long)u(rep, "chunks_not_queued"));
+			       (unsigned long long)u(rep, "chunks_not_queued"),
+			       u(rep, "chunks_peer_lacked") ? ", some not on the twin" : "");
 		if (rep && (u(rep, "chunks_sent") || u(rep, "chunks_missing_here")))
-			printf("repair sent: %llu chunks the twin wanted again (%llu not readable "
+			printf("repair sent: %llu chunks the %s wanted again (%llu not readable "
 			       "here)\n", (unsigned long long)u(rep, "chunks_sent"),
+			       twin_gives ? "twin" : from ? "source" : "peer",
 			       (unsigned long long)u(rep, "chunks_missing_here"));
 		r = CLI_OK;
 	}

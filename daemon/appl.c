@@ -372,19 +372,27 @@ static int count_obj(void *ctx, const store_obj_info *in)
 	return 0;
 }
 
+const char *appl_repair_from_name(int from)
+{
+	return from == APPL_REPAIR_FROM_TWIN ? "twin" : "source";
+}
+
 /* store_verify_report.on_bad (under mu): to the hook; an event for the first ones. */
 static void verify_on_bad(void *ctx, const store_verify_bad *b)
 {
 	appl *ap = ctx;
-	if (!ap->vhook.bad || ap->vhook.bad(ap->vhook.ctx, b) <= 0)
+	int from = ap->vhook.bad ? ap->vhook.bad(ap->vhook.ctx, b) : 0;
+	if (from <= 0)
 		return;
+	ap->vf.queued_from = from;
 	if (ap->vf.queued++ < STORE_VERIFY_BAD) {
 		char hx[65];
 		for (int i = 0; i < 32; i++)
 			snprintf(hx + 2 * i, 3, "%02x", b->fp[i]);
 		appl_event_add(ap, CFG_LOG_WARN, "verify: chunk %s (%u bytes, object %llu) is "
 		               "damaged beyond what the array repairs: queued for repair from the "
-		               "replication source", hx, b->len, (unsigned long long)b->id);
+		               "replication %s", hx, b->len, (unsigned long long)b->id,
+		               appl_repair_from_name(from));
 	}
 }
 
@@ -454,19 +462,20 @@ static void jobs_step(appl *ap)
 			ap->vf.finished_ns = bks_wall_ns();
 			store_verify_report rep = ap->vf.rep;
 			uint64_t queued = ap->vf.queued;
+			const char *from = appl_repair_from_name(ap->vf.queued_from);
 			if (ap->vhook.end)
 				ap->vhook.end(ap->vhook.ctx);
 			appl_unlock(ap);
 			appl_event_add(ap, rep.objects_damaged ? CFG_LOG_ERROR : CFG_LOG_INFO,
 			               "verify done: %llu objects, %llu chunks checked, %llu bad, %llu "
-			               "objects damaged, %llu strips repaired%s",
+			               "objects damaged, %llu strips repaired%s%s",
 			               (unsigned long long)rep.objects,
 			               (unsigned long long)rep.chunks_checked,
 			               (unsigned long long)rep.chunks_bad,
 			               (unsigned long long)rep.objects_damaged,
 			               (unsigned long long)rep.repaired,
 			               queued ? "; bad chunks queued for repair from the replication "
-			                        "source" : "");
+			                      : "", queued ? from : "");
 			appl_lock(ap);
 			break;
 		}

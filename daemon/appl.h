@@ -54,13 +54,18 @@ typedef struct appl_verify {
 	store_verify_report rep;
 	uint64_t started_ns, finished_ns;
 	uint64_t queued;         /* bad chunks queued for repair (appl_verify_hook) */
+	int queued_from;         /* APPL_REPAIR_FROM_*: whom they are wanted from, 0 */
 } appl_verify;
 
-/* Whom verify tells about the chunks it finds bad: replication, which fetches them
- * again from the source (daemon/repl_repair.c). Set and cleared under mu, and every
- * call is made under mu (quick: no I/O): begin when a verify starts; bad for a bad
- * chunk (1 when it was queued for repair, the first time in this verify); end when
- * the verify went through every object. */
+/* Whom verify tells about the chunks it finds bad: replication, which gets them again
+ * from the peer (daemon/repl_repair.c): a twin's from its source, a source's from its
+ * twin. Set and cleared under mu, and every call is made under mu (quick: no I/O):
+ * begin when a verify starts; bad for a bad chunk (APPL_REPAIR_FROM_* when it was
+ * queued for repair, the first time in this verify, else 0); end when the verify
+ * went through every object. */
+#define APPL_REPAIR_FROM_SOURCE 1
+#define APPL_REPAIR_FROM_TWIN 2
+const char *appl_repair_from_name(int from); /* "source", "twin" */
 typedef struct appl_verify_hook {
 	void (*begin)(void *ctx);
 	int (*bad)(void *ctx, const store_verify_bad *b);

@@ -461,7 +461,7 @@ int repl_api_promote(repl *r, json *j, bks_err *e)
 	pthread_mutex_unlock(&r->mu);
 	repl_ro_apply(r);
 	snprintf(report, sizeof(report), "%srepl.deletes-dropped", r->dir);
-	int dropped = repl_dels_drop(r, report);
+	int dropped = repl_dels_drop(r, report, "the old source asked for", "at promotion");
 	appl_event_add(r->ap, CFG_LOG_WARN, "repl: promoted: this appliance takes writes now and "
 	               "no longer takes replication from %s; %d held-back delete%s dropped "
 	               "(the files stay%s%s)", who, dropped < 0 ? 0 : dropped,
@@ -698,6 +698,37 @@ void repl_seed_done(repl *r, size_t entries, size_t of)
 	appl_event_add(r->ap, CFG_LOG_INFO, "repl: took over from the reseed: %zu of %zu "
 	               "entries are on %s already (their chunks and links are not sent "
 	               "again); clients may write here", entries, of, who);
+}
+
+/* The deletes the survivor sent while it copied itself here (its clients deleted
+ * files during the reseed) are held back on this appliance like any twin's. Once it
+ * is the source they would stay forever (only a twin applies them): they are
+ * dropped, not applied, and listed as at promotion. The survivor applied them itself
+ * (it was writable); the files stay here, and since the hand-back's cursor leaves
+ * those paths out (seed_cursor: the survivor does not have them), the first cycle
+ * sends them back to it: both appliances keep them, and repl.deletes-dropped names
+ * them for the admin, who deletes by hand what really should go. Called only after
+ * the cursor is made (seed_cursor reads the held deletes). Crash story: the cursor
+ * is saved and seed_from dropped from repl.peer before; a crash before the list is
+ * emptied leaves the deletes in repl.deletes, and the next start of the sender drops
+ * them (this appliance is a source then, with no cursor to make); a crash between
+ * the report and repl.deletes lists them twice. */
+int repl_dels_handback(repl *r)
+{
+	char report[1100];
+	pthread_mutex_lock(&r->mu);
+	int due = r->role == ROLE_SOURCE && !r->seed_pending && r->ndels;
+	pthread_mutex_unlock(&r->mu);
+	if (!due)
+		return 0;
+	snprintf(report, sizeof(report), "%srepl.deletes-dropped", r->dir);
+	int n = repl_dels_drop(r, report, "the reseed's survivor sent during the copy",
+	                       "when this appliance became the source");
+	if (n > 0)
+		appl_event_add(r->ap, CFG_LOG_WARN, "repl: %d delete%s the reseed's survivor sent "
+		               "during the copy dropped, not applied (the files stay here and go "
+		               "back to it); listed in %s", n, n == 1 ? "" : "s", report);
+	return n < 0 ? n : 0;
 }
 
 /* ---- reseed: the new appliance's side ---- */

@@ -58,13 +58,15 @@ typedef struct rdel {
 	char *path;
 } rdel;
 
-/* A chunk the twin wants again from its source: its copy here is damaged beyond what
- * the array reconstructs (verify found it). repl.wanted; repl_repair.c. */
+/* A chunk this appliance wants again from its peer: its copy here is damaged beyond
+ * what the array reconstructs (verify found it). A twin's come from its source
+ * (WANT), a source's from its twin (FETCH). repl.wanted; repl_repair.c. */
 typedef struct rwant {
 	uint8_t fp[32];
 	uint32_t len;                /* raw length */
 	uint64_t since_s;            /* wall clock when first wanted */
 	uint64_t vgen;               /* the verify run that last found it bad */
+	uint8_t mark;                /* wants_settle's scratch (memory only) */
 } rwant;
 #define REPL_WANTS_MAX 4096      /* kept at most (repl.wanted stays under 200 KiB) */
 
@@ -158,8 +160,16 @@ struct repl {
 	uint32_t want_fails;         /* source: asks in a row the twin did not answer (an
 	                              * older build closes the connection): each doubles
 	                              * the interval, up to 64 times */
-	uint64_t repair_sent;        /* source: chunks sent for repair */
-	uint64_t repair_missing;     /* source: wanted chunks this store does not have */
+	uint64_t repair_sent;        /* chunks sent for the peer's repair (WANT, FETCH) */
+	uint64_t repair_missing;     /* the peer's wanted chunks this store does not have */
+	/* The source's own damaged chunks, fetched back from the twin (FETCH). */
+	uint64_t last_fetch_ns;      /* when it last asked (monotonic), 0 never */
+	uint32_t fetch_fails;        /* asks in a row that got no answer (a twin of an
+	                              * older build, a broken connection): the interval
+	                              * doubles per fail, up to 64 times */
+	int fetch_new;               /* an entry was queued since the last ask: ask now */
+	uint64_t repair_lacked;      /* chunks asked for that the twin could not give */
+	int fetch_lack_said;         /* the last ask repaired nothing and said so (event) */
 	uint32_t in_flight, in_flight_max; /* files being sent now, most at once */
 };
 
@@ -225,7 +235,9 @@ int repl_gate(repl *r);
 void repl_lag_check(repl *r);                     /* the alert's events; not r->mu */
 void repl_rate_add(repl *r, uint64_t bytes);      /* r->mu held */
 void repl_ops_status_json(repl *r, json *j);      /* r->mu held */
-int repl_dels_drop(repl *r, const char *report);  /* promote: drop, list in report */
+/* Promote, hand-back: drop the held-back deletes, list them in report (whose they
+ * were: from; when: at). How many, or -errno. */
+int repl_dels_drop(repl *r, const char *report, const char *from, const char *at);
 /* repl_repair.c (docs/architecture.md "Replication", "Repair") */
 int repl_wants_load(repl *r);
 void repl_wants_free(repl *r);
@@ -243,6 +255,18 @@ int repl_want_due(repl *r, int connected);
  * (why says it; a twin of an older build closes it on WANT). sbuf: STORE_STORED_MAX
  * bytes. */
 int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap);
+/* Source: its own damaged chunks (the wanted list on a source), fetched back from the
+ * twin (version 3). Is it time to ask? (takes r->mu) */
+int repl_fetch_due(repl *r);
+/* Source: FETCH the wanted chunks the twin can give, store them (store_repair_chunk),
+ * commit, drop them from the list. ver: the version the twin answered HELLO with
+ * (below 3 it cannot: counted as a failed ask, asked again after the back-off).
+ * 0, 1 when the twin refused or could not be asked (the connection goes on), <0 when
+ * the connection is broken (why says it). */
+int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap);
+/* Twin: a FETCH from the source: the chunks it can give, then DONE (their number).
+ * 0, or <0 when the connection is broken. */
+int repl_rx_fetch(repl *r, rconn *c, const repl_msg *m);
 /* The "repair" object of the status document (under r->mu). */
 void repl_repair_json(repl *r, json *j);
 
@@ -269,6 +293,10 @@ int repl_ident_exchange(repl *r, rconn *c, char *why, size_t cap);
 /* The sender built the first cursor of a lost source's successor (seed_pending):
  * clients may write from now on. */
 void repl_seed_done(repl *r, size_t entries, size_t of);
+/* Sender thread: a source (its cursor made) holding back deletes, which only a twin
+ * applies: those a reseed's survivor sent during the copy. Dropped and listed as at
+ * promotion. 0 (none, or dropped), <0 (retry later). */
+int repl_dels_handback(repl *r);
 /* After a clean cycle (sender thread): the reseed's end. 1: run another cycle now. */
 int repl_reseed_step(repl *r, const char *addr, const char *pin);
 /* The twin side (connection threads). HELLO: 0 accept, else refused (answered). */

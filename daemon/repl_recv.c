@@ -209,10 +209,12 @@ static void dels_apply(repl *r)
 	appl_kick(ap);
 }
 
-/* Promotion: the held-back deletes are not applied (docs/architecture.md
- * "Failover"); they are listed, appended to report, for the admin to review, and the
- * list emptied. Returns how many, or -errno (then nothing was dropped). */
-int repl_dels_drop(repl *r, const char *report)
+/* Promotion, and a reseed's hand-back to a new source: the held-back deletes are not
+ * applied (docs/architecture.md "Failover"); they are listed, appended to report
+ * under a line that says whose they were (from) and when they were dropped (at), for
+ * the admin to review, and the list emptied. Returns how many, or -errno (then
+ * nothing was dropped). */
+int repl_dels_drop(repl *r, const char *report, const char *from, const char *at)
 {
 	pthread_mutex_lock(&r->mu);
 	size_t n = r->ndels;
@@ -227,9 +229,9 @@ int repl_dels_drop(repl *r, const char *report)
 			struct tm tm;
 			gmtime_r(&now, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-			fprintf(f, "# %zu delete%s the old source asked for, dropped at promotion %s "
-			        "(the files stay); per line: due (UTC seconds), object id, generation, "
-			        "path\n", n, n == 1 ? "" : "s", when);
+			fprintf(f, "# %zu delete%s %s, dropped %s %s (the files stay); per line: "
+			        "due (UTC seconds), object id, generation, path\n", n,
+			        n == 1 ? "" : "s", from, at, when);
 			for (size_t i = 0; i < n; i++)
 				fprintf(f, "%llu %llu %llu %s\n", (unsigned long long)r->dels[i].due_s,
 				        (unsigned long long)r->dels[i].id,
@@ -247,8 +249,8 @@ int repl_dels_drop(repl *r, const char *report)
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (rc < 0)
-		LOG_E("repl: promote: the held-back deletes could not be dropped (%s): they stay "
-		      "held and are not applied while promoted", strerror(-rc));
+		LOG_E("repl: the held-back deletes could not be dropped %s (%s): they stay held "
+		      "and are not applied", at, strerror(-rc));
 	return rc < 0 ? rc : (int)n;
 }
 
@@ -688,6 +690,7 @@ static void *conn_main(void *arg)
 		     : m.type == REPL_IDENT ? repl_rx_ident(r, &c, &m)
 		     : m.type == REPL_RESEED_END ? repl_rx_reseed_end(r, &c, &m)
 		     : m.type == REPL_WANT ? repl_rx_want(r, &c, &m)
+		     : m.type == REPL_FETCH ? repl_rx_fetch(r, &c, &m)
 		     : (m.type == REPL_MKDIR || m.type == REPL_ATTR || m.type == REPL_SYMLINK ||
 		        m.type == REPL_RENAME || m.type == REPL_DELETE || m.type == REPL_SYNC)
 		         ? rx_op(r, &c, &m)

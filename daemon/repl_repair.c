@@ -27,6 +27,20 @@
  *
  * A list entry that a complete verify did not find bad again (the object was
  * deleted, the source sent the file again) is dropped at the end of that verify.
+ *
+ * The other way (protocol version 3): on a source the same hook queues the chunks its
+ * verify finds bad on the same list, and since the twin has every chunk the source
+ * replicated, the source fetches them back itself; it is the side that connects.
+ * Within a moment of the first new entry (the sender thread looks every 200 ms), at
+ * the end of every cycle while the list is not empty, and every repair_interval
+ * while it has nothing else to send: FETCH (up to REPL_WANT_MAX entries); the twin
+ * answers the CHUNKs it can give, as its store keeps them (read through its
+ * checksums), in list order, then DONE with their number; the source checks each
+ * one's SHA-256 (store_repair_chunk), commits, drops them from the list. Entries the
+ * twin could not give go to the back of the list, so a long list is asked in turns.
+ * Crash story: as the twin's (the list is saved by the sender thread too, since a
+ * source need not listen). The list is one file whatever the role: after a promotion
+ * or a reseed its entries are asked of whichever peer the new role has.
  */
 #include <config.h>
 
@@ -166,6 +180,16 @@ static int is_twin(repl *r)
 	return r->lstarted && r->pin_fp[0] && !r->ap->cfg.repl_peer_set && !r->pin_addr[0];
 }
 
+/* Whom this appliance's bad chunks are wanted from: APPL_REPAIR_FROM_SOURCE (a twin:
+ * its source sends them, WANT), APPL_REPAIR_FROM_TWIN (a source: it fetches them,
+ * FETCH), 0 (neither: not queued). Under r->mu. */
+static int wants_from(repl *r)
+{
+	if (r->role == ROLE_SOURCE && r->pin_fp[0])
+		return APPL_REPAIR_FROM_TWIN;
+	return is_twin(r) ? APPL_REPAIR_FROM_SOURCE : 0;
+}
+
 static void hook_begin(void *ctx)
 {
 	repl *r = ctx;
@@ -179,11 +203,12 @@ static int hook_bad(void *ctx, const store_verify_bad *b)
 	repl *r = ctx;
 	int queued = 0;
 	pthread_mutex_lock(&r->mu);
-	rwant *w = is_twin(r) ? want_find(r, b->fp) : NULL;
+	int from = wants_from(r);
+	rwant *w = from ? want_find(r, b->fp) : NULL;
 	if (w) {
 		queued = w->vgen != r->vgen; /* the first time in this verify */
 		w->vgen = r->vgen;
-	} else if (is_twin(r) && b->len > 0 && b->len <= WIRE_CHUNK_MAX) {
+	} else if (from && b->len > 0 && b->len <= WIRE_CHUNK_MAX) {
 		if (r->nwants < REPL_WANTS_MAX && wants_alloc(r) == 0) {
 			w = &r->wants[r->nwants++];
 			memcpy(w->fp, b->fp, 32);
@@ -192,12 +217,17 @@ static int hook_bad(void *ctx, const store_verify_bad *b)
 			w->vgen = r->vgen;
 			r->wants_dirty = 1;
 			queued = 1;
+			if (from == APPL_REPAIR_FROM_TWIN) {
+				/* The sender asks at once (it waits on scv). */
+				r->fetch_new = 1;
+				pthread_cond_broadcast(&r->scv);
+			}
 		} else {
 			r->wants_full++;
 		}
 	}
 	pthread_mutex_unlock(&r->mu);
-	return queued;
+	return queued ? from : 0;
 }
 
 /* A verify went through every object: an entry it did not find bad is not wanted
@@ -226,6 +256,45 @@ void repl_repair_hook(repl *r, int on)
 	else
 		memset(&ap->vhook, 0, sizeof(ap->vhook));
 	appl_unlock(ap);
+}
+
+/* After an exchange (under r->mu): the asked entries that were stored again (ok[i])
+ * leave the list; those the peer could not give go to its back, so the next ask
+ * takes the others first (a list longer than one ask is asked in turns). The list
+ * may have changed since it was read (a verify ended, another was queued): entries
+ * are found by fingerprint. */
+static void wants_settle(repl *r, const wire_fp *ask, const uint8_t *ok, uint32_t n)
+{
+	size_t k = 0, nb = 0;
+	for (size_t i = 0; i < r->nwants; i++)
+		r->wants[i].mark = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		rwant *w = want_find(r, ask[i].fp);
+		if (w)
+			w->mark = ok[i] ? 2 : 1;
+	}
+	rwant *back = NULL;
+	for (size_t i = 0; i < r->nwants; i++)
+		nb += r->wants[i].mark == 1;
+	if (nb && !(back = malloc(nb * sizeof(*back))))
+		nb = 0; /* out of memory: the order stays as it is */
+	size_t b = 0;
+	for (size_t i = 0; i < r->nwants; i++) {
+		rwant *w = &r->wants[i];
+		if (w->mark == 2)
+			continue;
+		if (w->mark == 1 && back)
+			back[b++] = *w;
+		else
+			r->wants[k++] = *w;
+	}
+	if (back)
+		memcpy(r->wants + k, back, b * sizeof(*back));
+	free(back);
+	if (k + b != r->nwants || b) {
+		r->nwants = k + b;
+		r->wants_dirty = 1;
+	}
 }
 
 /* ---- the twin: a WANT from the source ---- */
@@ -306,13 +375,7 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
 	pthread_mutex_lock(&r->mu);
 	r->repair_refused += refused;
 	if (rc == 0) {
-		for (uint32_t i = 0; i < n; i++) {
-			rwant *w = ok[i] ? want_find(r, ask[i].fp) : NULL;
-			if (w) {
-				*w = r->wants[--r->nwants];
-				r->wants_dirty = 1;
-			}
-		}
+		wants_settle(r, ask, ok, n);
 		r->repaired += stored;
 		if (stored)
 			r->last_repair_wall_ns = bks_wall_ns();
@@ -473,9 +536,225 @@ out:
 	return rc;
 }
 
+/* ---- the other way: a source's damaged chunks fetched back from its twin ---- */
+
+/* The twin: the chunks of a FETCH it can give, in list order, then DONE. */
+int repl_rx_fetch(repl *r, rconn *c, const repl_msg *m)
+{
+	uint32_t n = m->want_list.count, sent = 0, missing = 0;
+	wire_fp *ask = malloc(n * sizeof(*ask));
+	uint8_t *sbuf = malloc(STORE_STORED_MAX);
+	int rc = 0;
+	if (!ask || !sbuf) {
+		free(ask);
+		free(sbuf);
+		return repl_send_error(c, -ENOMEM, "FETCH: out of memory");
+	}
+	for (uint32_t i = 0; i < n; i++)
+		wire_fp_list_get(&m->want_list, i, &ask[i]);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slen;
+		int codec;
+		/* Read through its checksums (the array repairs what it can); a chunk this
+		 * store does not have, or cannot read either, is left out. */
+		if (read_wanted(r, &ask[i], sbuf, &slen, &codec) < 0) {
+			missing++;
+			continue;
+		}
+		repl_msg cm = {.type = REPL_CHUNK, .rlen = ask[i].len, .codec = codec == SEG_ZSTD,
+		               .dlen = slen};
+		memcpy(cm.fp, ask[i].fp, 32);
+		uint8_t hdr[REPL_HDR_LEN + 64];
+		int hn = repl_msg_encode(hdr, sizeof(hdr), &cm, NULL, 0);
+		if (hn < 0 || (rc = repl_send(c, hdr, (size_t)hn)) < 0 ||
+		    (rc = repl_send(c, sbuf, slen)) < 0) {
+			rc = hn < 0 ? hn : rc; /* the stream is cut mid-answer: the connection goes */
+			goto out;
+		}
+		sent++;
+	}
+	repl_msg dm = {.type = REPL_DONE, .v = sent};
+	if ((rc = repl_send_msg(c, &dm, NULL, 0)) < 0)
+		goto out;
+	if (sent) /* (a source asks again every repair_interval for what is not here) */
+		appl_event_add(r->ap, CFG_LOG_INFO, "repl: the source fetched %u of its damaged "
+		               "chunks back: %u sent%s", n, sent,
+		               missing ? ", some are not (or not readable) here" : "");
+out:
+	pthread_mutex_lock(&r->mu);
+	r->repair_sent += sent;
+	r->repair_missing += missing;
+	pthread_mutex_unlock(&r->mu);
+	free(ask);
+	free(sbuf);
+	return rc;
+}
+
+int repl_fetch_due(repl *r)
+{
+	pthread_mutex_lock(&r->mu);
+	uint64_t every = (uint64_t)r->repair_interval_s * 1000000000ull
+	                 << BKS_MIN(r->fetch_fails, (uint32_t)WANT_BACKOFF_MAX);
+	int due = r->nwants && wants_from(r) == APPL_REPAIR_FROM_TWIN &&
+	          ((r->fetch_new && !r->fetch_fails) || !r->last_fetch_ns ||
+	           bks_now_ns() - r->last_fetch_ns >= every);
+	pthread_mutex_unlock(&r->mu);
+	return due;
+}
+
+/* Index of the entry of ask[from..n) that CHUNK cm answers, or -1. */
+static int fetch_match(const wire_fp *ask, uint32_t from, uint32_t n, const repl_msg *cm)
+{
+	for (uint32_t i = from; i < n; i++)
+		if (!memcmp(ask[i].fp, cm->fp, 32))
+			return ask[i].len == cm->rlen ? (int)i : -1;
+	return -1;
+}
+
+int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap)
+{
+	appl *ap = r->ap;
+	wire_fp *ask = NULL;
+	uint8_t *ok = NULL;
+	bks_err e = {0};
+	uint32_t n = 0, got = 0, stored = 0, good = 0, refused = 0, next = 0;
+	int rc = 0, fatal = 0;
+	if (!(ask = malloc(REPL_WANT_MAX * sizeof(*ask))) || !(ok = calloc(REPL_WANT_MAX, 1))) {
+		free(ask);
+		snprintf(why, wcap, "FETCH: out of memory");
+		return 1;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->last_fetch_ns = bks_now_ns();
+	r->fetch_new = 0;
+	for (size_t i = 0; i < r->nwants && n < REPL_WANT_MAX; i++) {
+		memcpy(ask[n].fp, r->wants[i].fp, 32);
+		ask[n++].len = r->wants[i].len;
+	}
+	size_t listed = r->nwants;
+	if (n)
+		r->fetch_fails++; /* until the twin answers */
+	pthread_mutex_unlock(&r->mu);
+	if (n == 0)
+		goto out;
+	if (ver < 3) {
+		/* A twin of an older build does not know FETCH (it would close the
+		 * connection): asked again after a longer and longer wait. */
+		snprintf(why, wcap, "%zu damaged chunks here wait for the twin, whose build "
+		         "cannot give them back (protocol version %u; FETCH needs 3)", listed, ver);
+		rc = 1;
+		goto out;
+	}
+	repl_msg fm = {.type = REPL_FETCH};
+	if ((fatal = repl_send_msg(c, &fm, ask, n)) < 0) {
+		snprintf(why, wcap, "FETCH: %s", strerror(-fatal));
+		goto out;
+	}
+	/* CHUNK x (those the twin can give, in list order), DONE: nothing else. */
+	for (;;) {
+		repl_msg cm;
+		if ((fatal = repl_read_msg(c, &cm, &e)) < 0) {
+			snprintf(why, wcap, "FETCH: %s", bks_errmsg(&e, fatal));
+			goto out;
+		}
+		if (cm.type == REPL_DONE) {
+			if (cm.v != got) {
+				snprintf(why, wcap, "FETCH: the twin's DONE counts %llu chunks, %u came",
+				         (unsigned long long)cm.v, got);
+				fatal = -EPROTO;
+				goto out;
+			}
+			break;
+		}
+		if (cm.type == REPL_ERROR) {
+			snprintf(why, wcap, "FETCH refused: %.*s", (int)cm.text.len, cm.text.p);
+			rc = 1;
+			break;
+		}
+		int i = cm.type == REPL_CHUNK ? fetch_match(ask, next, n, &cm) : -1;
+		if (i < 0) {
+			snprintf(why, wcap, "FETCH answered with %s%s", repl_type_name(cm.type),
+			         cm.type == REPL_CHUNK ? " of a chunk not asked for (or out of order)"
+			                               : "");
+			fatal = -EPROTO;
+			goto out;
+		}
+		next = (uint32_t)i + 1;
+		got++;
+		pthread_mutex_lock(&r->mu);
+		r->rx_chunks++;
+		r->rx_bytes += cm.dlen;
+		pthread_mutex_unlock(&r->mu);
+		if (rc < 0)
+			continue; /* the store failed: read the rest, keep nothing */
+		pthread_mutex_lock(&ap->mu);
+		int k = store_repair_chunk(ap->s, cm.fp, cm.data, cm.dlen, cm.rlen,
+		                           cm.codec ? SEG_ZSTD : SEG_RAW);
+		pthread_mutex_unlock(&ap->mu);
+		char hx[REPL_FP_HEX];
+		repl_hex(cm.fp, 32, hx);
+		if (k >= 0) {
+			ok[i] = 1;
+			stored += k == 1;
+			good += k == 0;
+		} else if (k == -EBADMSG || k == -EINVAL) {
+			refused++;
+			LOG_W("repl: %s: chunk %s fetched for repair does not match its SHA-256: "
+			      "refused", c->peer, hx);
+		} else {
+			rc = k;
+			LOG_E("repl: chunk %s from %s not stored again: %s", hx, c->peer, strerror(-k));
+		}
+	}
+	/* The answer came: the twin speaks FETCH. */
+	pthread_mutex_lock(&r->mu);
+	r->fetch_fails = 0;
+	pthread_mutex_unlock(&r->mu);
+	if (rc == 0 && stored && (rc = appl_commit(ap, &e)) < 0)
+		LOG_E("repl: the commit after a repair failed: %s (asked again)", bks_errmsg(&e, rc));
+	if (rc < 0)
+		snprintf(why, wcap, "repair: %s", strerror(-rc));
+	pthread_mutex_lock(&r->mu);
+	r->repair_refused += refused;
+	if (rc == 0) {
+		wants_settle(r, ask, ok, n); /* the fresh copies are durable: forget them */
+		r->repaired += stored;
+		r->repair_lacked += n - got;
+		if (stored)
+			r->last_repair_wall_ns = bks_wall_ns();
+	}
+	int sr = r->wants_dirty ? wants_save(r) : 0;
+	size_t left = r->nwants;
+	pthread_mutex_unlock(&r->mu);
+	if (sr < 0)
+		LOG_E("repl: cannot write repl.wanted: %s (retried)", strerror(-sr));
+	/* An event when chunks were repaired, and once when the twin has none of those
+	 * asked (not again every repair_interval while it stays so). */
+	pthread_mutex_lock(&r->mu);
+	int say = rc == 0 && (stored + good || !r->fetch_lack_said);
+	if (rc == 0)
+		r->fetch_lack_said = stored + good == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (say)
+		appl_event_add(ap, stored + good == n ? CFG_LOG_INFO : CFG_LOG_WARN,
+		               "repl: %u of %u damaged chunks repaired with good copies from the "
+		               "twin%s%s; %zu still wanted", stored + good, n,
+		               good ? " (some were good already)" : "",
+		               got < n ? " (the twin could not give the others)" : "", left);
+	if (rc < 0)
+		rc = 1; /* the store's trouble, not the connection's */
+out:
+	free(ask);
+	free(ok);
+	return fatal < 0 ? fatal : rc;
+}
+
 void repl_repair_json(repl *r, json *j)
 {
 	json_obj_begin(j, "repair");
+	int from = wants_from(r);
+	json_str(j, "wanted_from", from == APPL_REPAIR_FROM_TWIN ? "twin"
+	                           : from == APPL_REPAIR_FROM_SOURCE ? "source" : NULL);
 	json_uint(j, "chunks_wanted", r->nwants);
 	json_uint(j, "chunks_repaired", r->repaired);
 	json_uint(j, "chunks_refused", r->repair_refused);
@@ -483,6 +762,7 @@ void repl_repair_json(repl *r, json *j)
 	json_uint(j, "last_repair_wall_ns", r->last_repair_wall_ns);
 	json_uint(j, "chunks_sent", r->repair_sent);
 	json_uint(j, "chunks_missing_here", r->repair_missing);
+	json_uint(j, "chunks_peer_lacked", r->repair_lacked);
 	json_uint(j, "interval_s", r->repair_interval_s);
 	json_obj_end(j);
 }

@@ -826,15 +826,27 @@ static uint64_t lag_count(repl *r, const mtab *man, const tree *cur, const mtab 
 
 /* The repair exchange (repl_repair.c) at the end of a connection: its failure is
  * logged and costs nothing else (everything before it is done and acknowledged). */
-static void ask_wants(repl *r, rconn *c, uint8_t *sbuf)
+static int ask_wants(repl *r, rconn *c, uint8_t *sbuf)
 {
 	char why[300] = "";
-	if (repl_tx_want(r, c, sbuf, why, sizeof(why)) != 0)
+	int rc = repl_tx_want(r, c, sbuf, why, sizeof(why));
+	if (rc != 0)
+		LOG_W("repl: repair: %s", why);
+	return rc;
+}
+
+/* This appliance's own damaged chunks fetched back from the twin (repl_repair.c), on
+ * the cycle's connection when due: as ask_wants, a failure is logged and costs
+ * nothing else. */
+static void ask_fetch(repl *r, rconn *c, uint16_t ver)
+{
+	char why[300] = "";
+	if (repl_fetch_due(r) && repl_tx_fetch(r, c, ver, why, sizeof(why)) != 0)
 		LOG_W("repl: repair: %s", why);
 }
 
 /* Connect to the twin and say HELLO; *version (may be NULL): the version the twin
- * answered (IDENT, WANT from 2). */
+ * answered (IDENT, WANT from 2, FETCH from 3). */
 static int open_conn(repl *r, const char *addr, const char *pin, rconn *c,
                      uint16_t *version, char *why, size_t wcap)
 {
@@ -1046,7 +1058,7 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	for (size_t i = 0; i < cur.n && rc == 0; i++)
 		rc = mtab_put(&curset, &cur.v[i]);
 	int idle = lag_count(r, man, &cur, &curset) == 0;
-	if (idle && !repl_want_due(r, 0)) {
+	if (idle && !repl_want_due(r, 0) && !repl_fetch_due(r)) {
 		rc = 0;
 		goto out; /* nothing to send: no connection either */
 	}
@@ -1074,9 +1086,10 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 		goto out;
 	}
 	if (idle) {
-		/* Nothing changed here: the connection is only to ask what the twin wants. */
-		if (ver >= 2)
-			ask_wants(r, &c, sbuf);
+		/* Nothing changed here: the connection is only for the repairs, the twin's
+		 * (what it wants) and this appliance's own (what it fetches back). */
+		if (!(ver >= 2 && repl_want_due(r, 1) && ask_wants(r, &c, sbuf) < 0))
+			ask_fetch(r, &c, ver);
 		rc = 0;
 		goto out;
 	}
@@ -1221,8 +1234,11 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	/* 5. Chunks the twin's verify found damaged: good copies from here (a twin of
 	 * version 2; last anyway, so a twin that closes the connection on WANT costs
 	 * nothing). */
-	if (ver >= 2 && repl_want_due(r, 1))
-		ask_wants(r, &c, sbuf);
+	int wr = ver >= 2 && repl_want_due(r, 1) ? ask_wants(r, &c, sbuf) : 0;
+	/* 6. Chunks this appliance's verify found damaged: fetched back from the twin
+	 * (version 3), unless WANT broke the connection. */
+	if (wr >= 0)
+		ask_fetch(r, &c, ver);
 	rc = refused;
 	if (rc == 0)
 		lag_count(r, man, &cur, &curset);
@@ -1291,7 +1307,7 @@ static void *send_main(void *arg)
 	repl *r = arg;
 	appl *ap = r->ap;
 	mtab man = {0};
-	uint64_t retry_ns = 0, last_cycle_ns = 0, gated_commit = UINT64_MAX;
+	uint64_t retry_ns = 0, last_cycle_ns = 0, gated_commit = UINT64_MAX, drop_retry_ns = 0;
 	int force = 1;
 	state_load(r, &man);
 	while (!r->stopping) {
@@ -1353,7 +1369,13 @@ static void *send_main(void *arg)
 		int need = force || c0 != r->replicated_commit || now - last_cycle_ns > 60000000000ull;
 		pthread_mutex_unlock(&r->mu);
 		repl_lag_check(r);
-		need = need || repl_want_due(r, 0); /* (takes r->mu) */
+		need = need || repl_want_due(r, 0) || repl_fetch_due(r); /* (take r->mu) */
+		/* Deletes held back from a reseed, on the source it made: after its cursor
+		 * (made above, at the hand-back) has left their paths out. */
+		if (now >= drop_retry_ns && repl_dels_handback(r) < 0)
+			drop_retry_ns = now + 60000000000ull;
+		/* A source need not listen: its own wanted list is saved from here. */
+		repl_wants_flush(r);
 		if (!pin[0] || !addr[0]) {
 			set_state(r, pin[0] ? "not sending (role)" : "not paired", NULL);
 			continue;

@@ -60,8 +60,9 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_str(j, "state", st_name[v->state]);
 	store_verify_json(j, &v->rep, v->objects_total);
 	/* How many of its bad chunks were queued to be fetched again from the replication
-	 * source (on a twin: daemon/repl_repair.c). */
+	 * peer (daemon/repl_repair.c): a twin's from its source, a source's from its twin. */
 	json_uint(j, "queued_for_repair", v->queued);
+	json_str(j, "repair_from", v->queued ? appl_repair_from_name(v->queued_from) : NULL);
 	json_uint(j, "started_ns", v->started_ns);
 	json_uint(j, "finished_ns", v->finished_ns);
 	json_obj_end(j);

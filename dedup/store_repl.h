@@ -61,8 +61,9 @@ int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
 int store_put_stored(store_writer *w, const uint8_t fp[32], const void *stored,
                      uint32_t slen, uint32_t rlen, int codec);
 
-/* The stored bytes of chunk fp (rlen raw bytes), found through the index: for a
- * twin that asks for a chunk again (store_repair_chunk there). As
+/* The stored bytes of chunk fp (rlen raw bytes), found through the index: for a peer
+ * that wants a chunk again (a twin's WANT, a source's FETCH; store_repair_chunk
+ * there). As
  * store_extent_stored; -ENOENT when this store does not have the chunk. */
 int store_chunk_stored(store *s, const uint8_t fp[32], uint32_t rlen, void *out, size_t cap,
                        uint32_t *slen, int *codec);

@@ -31,7 +31,7 @@ static void check(uint8_t type, const uint8_t *p, size_t n)
 	    wire_path_check(m.path.p, m.path.len, NULL) != 0)
 		abort();
 	uint32_t k = 0;
-	if (type == REPL_FP_LIST || type == REPL_WANT_LIST) {
+	if (type == REPL_FP_LIST || type == REPL_WANT_LIST || type == REPL_FETCH) {
 		const wire_fp_list *l = type == REPL_FP_LIST ? &m.fp_list : &m.want_list;
 		k = l->count;
 		for (uint32_t i = 0; i < k; i++)

@@ -48,6 +48,7 @@ static const rtinfo RT[256] = {
 	[REPL_WANT] = {"WANT", 8, 8},
 	[REPL_WANT_LIST] = {"WANT_LIST", 4, 4 + WIRE_FP_ENTRY_LEN * REPL_WANT_MAX},
 	[REPL_WANT_HAVE] = {"WANT_HAVE", 4 + 1, 4 + REPL_WANT_MAX / 8},
+	[REPL_FETCH] = {"FETCH", 4 + WIRE_FP_ENTRY_LEN, 4 + WIRE_FP_ENTRY_LEN * REPL_WANT_MAX},
 };
 
 int repl_name_check(const char *s, size_t len)
@@ -184,16 +185,17 @@ static void gattr(rd *r, repl_attr *a)
 		r->err = bks_fail(r->e, -EINVAL, "replication %s: bad mode or padding", r->what);
 }
 
-/* WANT_LIST: count u32, then count entries of fingerprint (32) + raw length u32
- * (1..WIRE_CHUNK_MAX), no fingerprint twice (the twin asks for a chunk once). */
-static void want_list(rd *r, wire_fp_list *l)
+/* WANT_LIST, FETCH: count u32, then count entries of fingerprint (32) + raw length
+ * u32 (1..WIRE_CHUNK_MAX), no fingerprint twice (a chunk is asked for once). A FETCH
+ * asks for one at least (an empty one would be a request with nothing to answer). */
+static void want_list(rd *r, wire_fp_list *l, uint32_t min)
 {
 	l->count = (uint32_t)g(r, 4);
 	if (r->err)
 		return;
-	if (l->count > REPL_WANT_MAX) {
-		r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: %u entries, at most %u",
-		                  l->count, REPL_WANT_MAX);
+	if (l->count < min || l->count > REPL_WANT_MAX) {
+		r->err = bks_fail(r->e, -EINVAL, "replication %s: %u entries, %u..%u", r->what,
+		                  l->count, min, REPL_WANT_MAX);
 		return;
 	}
 	const uint8_t *q = take(r, (size_t)l->count * WIRE_FP_ENTRY_LEN);
@@ -204,12 +206,12 @@ static void want_list(rd *r, wire_fp_list *l)
 		const uint8_t *x = q + (size_t)i * WIRE_FP_ENTRY_LEN;
 		uint32_t len = le_get32(x + WIRE_SHA256_LEN);
 		if (len == 0 || len > WIRE_CHUNK_MAX)
-			r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: entry %u: chunk "
-			                  "length %u outside 1..%u", i, len, WIRE_CHUNK_MAX);
+			r->err = bks_fail(r->e, -EINVAL, "replication %s: entry %u: chunk "
+			                  "length %u outside 1..%u", r->what, i, len, WIRE_CHUNK_MAX);
 		for (uint32_t j = 0; j < i && !r->err; j++)
 			if (!memcmp(q + (size_t)j * WIRE_FP_ENTRY_LEN, x, WIRE_SHA256_LEN))
-				r->err = bks_fail(r->e, -EINVAL, "replication WANT_LIST: entries %u and "
-				                  "%u name the same chunk", j, i);
+				r->err = bks_fail(r->e, -EINVAL, "replication %s: entries %u and "
+				                  "%u name the same chunk", r->what, j, i);
 	}
 }
 
@@ -279,7 +281,8 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 			                 m->want_max, REPL_WANT_MAX);
 		break;
 	case REPL_WANT_LIST:
-		want_list(&r, &m->want_list);
+	case REPL_FETCH:
+		want_list(&r, &m->want_list, type == REPL_FETCH);
 		break;
 	case REPL_CHUNK:
 		graw(&r, m->fp, WIRE_SHA256_LEN);
@@ -383,6 +386,7 @@ int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *
 		cur_put32(&w, 0);
 		break;
 	case REPL_WANT_LIST:
+	case REPL_FETCH:
 		if (nfps && !fps)
 			return -EINVAL;
 		cur_put32(&w, nfps);

@@ -28,11 +28,14 @@
 #include "common/bks.h"
 #include "proto/wire.h"
 
-/* Version 2 added IDENT, RESEED and RESEED_END (failover). A twin takes a HELLO of
- * version 1 or 2 and answers with the lower of its own and the source's; a source
- * sends IDENT only when the answer is 2, so an old source replicates to a new twin.
- * A twin of version 1 refuses a HELLO of 2: upgrade the twin first. */
-#define REPL_VERSION 2u
+/* Version 2 added IDENT, RESEED and RESEED_END (failover), and WANT (repair); 3 added
+ * FETCH (a source's damaged chunks fetched back from its twin). A twin takes a HELLO
+ * of any version from REPL_VERSION_MIN on and answers with the lower of its own and
+ * the source's; a source sends IDENT and WANT only when the answer is at least 2,
+ * FETCH only when it is at least 3, so an old source replicates to a new twin and a
+ * new source to a twin of version 2. A twin of version 1 refuses a HELLO of 2 or
+ * more: upgrade the twin first. */
+#define REPL_VERSION 3u
 #define REPL_VERSION_MIN 1u
 #define REPL_PORT 7072
 #define REPL_HDR_LEN 16
@@ -76,6 +79,11 @@ enum repl_type {
 	REPL_WANT_LIST = 0x31, /* S->C  count u32 (0..max), fingerprint + raw length each */
 	REPL_WANT_HAVE = 0x32, /* S<-C  the FP_NEED payload: bit i = CHUNK i follows; then
 	                        * CHUNK x (bits set, in order); DONE (chunks repaired) */
+	/* The other way (version 3): the source's own damaged chunks, asked of the twin
+	 * (which has every chunk the source replicated). */
+	REPL_FETCH = 0x33,     /* S<-C  count u32 (1..REPL_WANT_MAX), fingerprint + raw
+	                        * length each, distinct; the twin answers CHUNK x (those it
+	                        * can give, in list order) then DONE (their number) */
 };
 
 #define REPL_NAME_MAX 63               /* an appliance name: [A-Za-z0-9._-], 1..63 */
@@ -135,14 +143,15 @@ typedef struct repl_msg {
 	wire_str addr;           /* RESEED: where the new appliance reaches the sender
 	                          * (HOST:PORT, or ":PORT": the address it connects from) */
 	uint32_t want_max;       /* WANT */
-	wire_fp_list want_list;  /* WANT_LIST: count 0..REPL_WANT_MAX distinct entries (view) */
+	wire_fp_list want_list;  /* WANT_LIST: count 0..REPL_WANT_MAX distinct entries;
+	                          * FETCH: 1..REPL_WANT_MAX (view) */
 } repl_msg;
 
 /* Decode the payload p[0..n) of a frame of type type. */
 int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_err *e);
 /* Encode m as a whole frame (header included) into buf[0..cap): its length, or an
- * error (an encoder never writes a frame the decoder refuses). For FP_LIST and
- * WANT_LIST pass the entries in fps/nfps; for FP_NEED and WANT_HAVE the bitmap in
+ * error (an encoder never writes a frame the decoder refuses). For FP_LIST,
+ * WANT_LIST and FETCH pass the entries in fps/nfps; for FP_NEED and WANT_HAVE the bitmap in
  * m->fp_need. For CHUNK the header and
  * fixed fields only are written when m->data is NULL (send the bytes after them). */
 int repl_msg_encode(uint8_t *buf, size_t cap, const repl_msg *m, const wire_fp *fps,

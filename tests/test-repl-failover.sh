@@ -12,9 +12,12 @@
 # The hand-back: an NFS client (libnfs) keeps writing to B (UNSTABLE, staged) while
 # the reseed runs; B applies what it staged before it refuses writes, so every write
 # B acknowledged is on the new A, the client's COMMIT succeeds, and the next write
-# fails with EROFS. The new A's first cursor is what the reseed delivered: its first
-# cycle sends no file and no chunk and B links nothing again; a file changed after
-# that still crosses.
+# fails with EROFS. A file B deletes during the copy (after it crossed) is held back
+# on the new A; when the new A becomes the source that delete is dropped, not kept
+# pending forever, and listed in repl.deletes-dropped (as promote does). The new A's
+# first cursor is what the reseed delivered: its first cycle sends no chunk and only
+# that file (back to B, which deleted it), and B links nothing else again; a file
+# changed after that still crosses.
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 MB=${REPL_BASE_MB:-8}
 
@@ -148,8 +151,21 @@ else
 	echo "# tests/nfsclient not built (libnfs-dev missing): no NFS writer during the reseed"
 fi
 rxb=$(rj b "d['received']['files']") # what B received as the old A's twin
+# A small file at the top (the walk is breadth first: it crosses among the first),
+# deleted on B once the new A has it, while the copy goes on: slowed down for that
+# (6 MB that do not compress, at 1 MB/s).
+head -c 50000 /dev/urandom >"$T/victim"
+cb put "$T/victim" /victim.img -p >/dev/null || bad "put /victim.img on B"
+head -c $((6 << 20)) /dev/urandom >"$T/big"
+cb put "$T/big" /outage/big.img -p >/dev/null || bad "put /outage/big.img on B"
+check "B: bwlimit 1M for the copy" 0 cb repl set bwlimit 1M
 t0=$(date +%s)
 check "B: repl reseed the new A" 0 cb repl reseed "127.0.0.1:$RA" --token "$tok" --yes "$fpa"
+for _ in $(seq 1 100); do ca stat /victim.img >/dev/null 2>&1 && break; sleep 0.1; done
+if cb rm /victim.img >/dev/null 2>&1; then
+	ok "B deletes /victim.img during the copy (reseed: $(rj b "d['reseed']['phase']"))"
+else bad "B: rm /victim.img during the copy failed: $(rj b "d['role'], d.get('reseed')")"; fi
+check "B: bwlimit back to none" 0 cb repl set bwlimit 0
 wait_role a source 90 && wait_role b twin 10 &&
 	ok "reseed done in $(($(date +%s) - t0)) s: new A is the source, B its twin" ||
 	bad "reseed did not end: A $(rj a "d['role'], d.get('reseed'), d['last_error']"); B $(rj b "d['role'], d.get('reseed'), d['state'], d['last_error']")"
@@ -171,6 +187,17 @@ same a /outage/gen05.img "$T/gens/gen05.img" && ok "new A: /outage/gen05.img wri
 same a /outage/gen01.img "$T/gens/gen01.img" && ok "new A: /outage/gen01.img" || bad "new A: /outage/gen01.img"
 ca stat /outage/empty >/dev/null 2>&1 && ok "new A: the empty directory" || bad "new A: /outage/empty"
 ca stat /stray.img >/dev/null 2>&1 && bad "new A: /stray.img came back" || ok "new A: nothing stray"
+# The delete B sent during the copy: dropped when the new A became the source.
+for _ in $(seq 1 50); do [ "$(rj a "d['received']['deletes_pending']")" = 0 ] && break; sleep 0.2; done
+[ "$(rj a "d['received']['deletes_pending']")" = 0 ] && ok "new A: no delete pending once it is the source" ||
+	bad "new A: deletes pending $(rj a "d['received']['deletes_pending']") (they would stay forever)"
+grep -q " /victim.img$" "$T/a/repl.deletes-dropped" 2>/dev/null &&
+	grep -q "survivor sent during the copy" "$T/a/repl.deletes-dropped" &&
+	ok "new A lists the dropped delete in repl.deletes-dropped" ||
+	bad "new A: no repl.deletes-dropped list naming /victim.img"
+grep -q "1 delete the reseed's survivor sent during the copy dropped" "$T/a.log" &&
+	ok "new A logged the dropped delete" || bad "new A: no event about the dropped delete"
+same a /victim.img "$T/victim" && ok "new A: /victim.img stays" || bad "new A: /victim.img is gone"
 if [ -n "$TRICKLE" ]; then
 	wait "$TRICKLE" && ok "NFS client: $(grep "^acknowledged" "$T/trickle.out"), then refused, COMMIT ok" ||
 		bad "NFS client: $(grep -v "^ok" "$T/trickle.out" | tr '\n' ' ')"
@@ -189,11 +216,13 @@ wait_writable a 20 && ok "new A takes writes once its cursor is made" ||
 r_synced 60 && ok "new A's first cycle: lag 0" || bad "new A: no lag 0: $(rj a "d['state'], d['last_error']")"
 sent=$(rj a "d['sent']['files'], d['sent']['chunks'], d['cycles']")
 case "$sent" in
-"(0, 0, "[1-9]*) ok "new A's first cycle sent no file and no chunk $sent (files, chunks, cycles)" ;;
+"(1, 0, "[1-9]*) ok "new A's first cycle sent no chunk and one file (/victim.img back to B) $sent (files, chunks, cycles)" ;;
 *) bad "new A's first cycle sent (files, chunks, cycles) $sent: its cursor is not what the reseed delivered" ;;
 esac
-[ "$(rj b "d['received']['files']")" = "$rxb" ] && ok "B linked no file again ($rxb received, all from the old A)" ||
+[ "$(rj b "d['received']['files']")" = $((rxb + 1)) ] && ok "B linked no file again but /victim.img ($rxb received from the old A)" ||
 	bad "B received $(rj b "d['received']['files']") files, $rxb before the first cycle"
+same b /victim.img "$T/victim" && ok "B: /victim.img is back (the delete was dropped)" ||
+	bad "B: no /victim.img"
 
 # The pair runs A -> B again.
 cb put "$T/gens/gen02.img" /after.img >"$T/out" 2>&1 && bad "B took a put as twin again" ||
@@ -205,8 +234,8 @@ same b /backup/host1/after.img "$T/gens/gen03.img" && ok "B: the new A's put cro
 	bad "B: /backup/host1/after.img"
 same b /backup/host1/gen02.img "$T/gens/gen05.img" && ok "B: a file changed on the new A crossed" ||
 	bad "B: /backup/host1/gen02.img is not the new A's"
-[ "$(rj a "d['sent']['files']")" = 2 ] && ok "new A sent exactly those 2 files" ||
-	bad "new A sent $(rj a "d['sent']['files']") files (2 expected)"
+[ "$(rj a "d['sent']['files']")" = 3 ] && ok "new A sent exactly those 2 files (and /victim.img)" ||
+	bad "new A sent $(rj a "d['sent']['files']") files (3 expected)"
 check "new A: verify --wait is clean" 0 ca verify --wait
 check "B: verify --wait is clean" 0 cb verify --wait
 check "new A: repl status (human)" 0 ca repl status

@@ -4,7 +4,7 @@
  * a length outside the type's bounds; payloads with trailing bytes, short fields, a
  * path that is not canonical, a bad codec or a raw chunk of the wrong size are refused;
  * encoders never write past the caller's buffer; the repair frames (WANT, WANT_LIST,
- * WANT_HAVE) hold their bounds (max, count, lengths, distinct fingerprints).
+ * WANT_HAVE, FETCH) hold their bounds (max, count, lengths, distinct fingerprints).
  * --seeds DIR writes one valid frame per type for fuzz/fuzz-repl.c. */
 #include <config.h>
 
@@ -31,7 +31,7 @@ static int sample(int i, repl_msg *m)
 	                                REPL_CHUNK, REPL_FILE_END, REPL_DONE, REPL_MKDIR,
 	                                REPL_ATTR, REPL_RENAME, REPL_DELETE, REPL_SYMLINK,
 	                                REPL_SYNC, REPL_IDENT, REPL_RESEED, REPL_RESEED_END,
-	                                REPL_WANT, REPL_WANT_LIST, REPL_WANT_HAVE};
+	                                REPL_WANT, REPL_WANT_LIST, REPL_WANT_HAVE, REPL_FETCH};
 	if (i >= (int)sizeof(types))
 		return 0;
 	m->type = types[i];
@@ -76,7 +76,7 @@ static int sample(int i, repl_msg *m)
 
 static int enc(const repl_msg *m, uint8_t *buf, size_t cap)
 {
-	int list = m->type == REPL_FP_LIST || m->type == REPL_WANT_LIST;
+	int list = m->type == REPL_FP_LIST || m->type == REPL_WANT_LIST || m->type == REPL_FETCH;
 	return repl_msg_encode(buf, cap, m, list ? fps : NULL, list ? 3 : 0);
 }
 
@@ -95,7 +95,7 @@ static int reenc(const repl_msg *d, uint8_t *out, size_t cap)
 {
 	wire_fp v[WIRE_FP_MAX];
 	uint32_t n = 0;
-	if (d->type == REPL_FP_LIST || d->type == REPL_WANT_LIST) {
+	if (d->type == REPL_FP_LIST || d->type == REPL_WANT_LIST || d->type == REPL_FETCH) {
 		const wire_fp_list *l = d->type == REPL_FP_LIST ? &d->fp_list : &d->want_list;
 		n = l->count;
 		for (uint32_t i = 0; i < n; i++)
@@ -134,7 +134,7 @@ static void test_round_trips(void)
 		}
 		types++;
 	}
-	CHECK(types == 23, "%d types", types);
+	CHECK(types == 24, "%d types", types);
 	/* CHUNK with the bytes sent separately: header and fixed fields only. */
 	sample(8, &m);
 	m.data = NULL;
@@ -315,6 +315,70 @@ static void test_want(void)
 	printf("want: done\n");
 }
 
+/* FETCH (0x33, version 3): as WANT_LIST's entries, but 1..REPL_WANT_MAX of them. */
+static void test_fetch(void)
+{
+	static uint8_t buf[BUF], buf2[BUF];
+	static wire_fp many[REPL_WANT_MAX + 1];
+	repl_msg m, d;
+	repl_hdr h;
+	bks_err e = {0};
+	memset(&m, 0, sizeof(m));
+	m.type = REPL_FETCH;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, NULL, 0) == -EINVAL, "FETCH of 0 refused");
+	le_put32(buf2, 0);
+	CHECK(repl_msg_decode(REPL_FETCH, buf2, 4, &d, &e) == -EBADMSG, "FETCH of 0 decoded alone");
+	for (uint32_t i = 0; i <= REPL_WANT_MAX; i++) {
+		memset(many[i].fp, 0, 32);
+		le_put32(many[i].fp, i + 1);
+		many[i].len = 1 + i * 977;
+	}
+	int n = repl_msg_encode(buf, sizeof(buf), &m, many, REPL_WANT_MAX);
+	CHECK(n == (int)(REPL_HDR_LEN + 4 + WIRE_FP_ENTRY_LEN * REPL_WANT_MAX) &&
+	      repl_hdr_decode(buf, (size_t)n, &h, &e) == 0 && h.type == REPL_FETCH &&
+	      repl_msg_decode(REPL_FETCH, buf + REPL_HDR_LEN, h.len, &d, &e) == 0 &&
+	      d.want_list.count == REPL_WANT_MAX && reenc(&d, buf2, sizeof(buf2)) == n &&
+	      !memcmp(buf, buf2, (size_t)n), "FETCH of %u round trips", REPL_WANT_MAX);
+	wire_fp got;
+	wire_fp_list_get(&d.want_list, 200, &got);
+	CHECK(!memcmp(got.fp, many[200].fp, 32) && got.len == many[200].len,
+	      "FETCH entry 200 decodes as sent");
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, many, REPL_WANT_MAX + 1) < 0,
+	      "FETCH of %u refused", REPL_WANT_MAX + 1);
+	le_put32(buf + REPL_HDR_LEN, REPL_WANT_MAX + 1);
+	CHECK(repl_msg_decode(REPL_FETCH, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d,
+	                      &e) == -EINVAL, "FETCH count %u decoded alone", REPL_WANT_MAX + 1);
+	le_put32(buf + 12, 4 + WIRE_FP_ENTRY_LEN * (REPL_WANT_MAX + 1));
+	CHECK(repl_hdr_decode(buf, (size_t)n, &h, &e) == -EMSGSIZE, "FETCH header too long");
+	le_put32(buf + 12, 4);
+	CHECK(repl_hdr_decode(buf, (size_t)n, &h, &e) == -EBADMSG, "FETCH header of no entry");
+	/* A count that disagrees with the entries: short, or trailing bytes. */
+	n = repl_msg_encode(buf, sizeof(buf), &m, many, 3);
+	CHECK(n == REPL_HDR_LEN + 4 + 3 * WIRE_FP_ENTRY_LEN, "FETCH of 3 (%d)", n);
+	le_put32(buf + REPL_HDR_LEN, 4);
+	CHECK(repl_msg_decode(REPL_FETCH, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d,
+	                      &e) == -EBADMSG, "FETCH count past its entries");
+	le_put32(buf + REPL_HDR_LEN, 2);
+	CHECK(repl_msg_decode(REPL_FETCH, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d,
+	                      &e) == -EBADMSG, "FETCH entries past its count");
+	/* Entries: a length of 0 or past WIRE_CHUNK_MAX, the same fingerprint twice. */
+	wire_fp two[2];
+	memcpy(two, many, sizeof(two));
+	two[1].len = 0;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL, "FETCH length 0");
+	two[1].len = WIRE_CHUNK_MAX + 1;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL, "FETCH length too big");
+	two[1] = two[0];
+	two[1].len = 7;
+	CHECK(repl_msg_encode(buf, sizeof(buf), &m, two, 2) == -EINVAL,
+	      "FETCH naming a chunk twice");
+	n = repl_msg_encode(buf, sizeof(buf), &m, many + 7, 1);
+	CHECK(n == REPL_HDR_LEN + 4 + WIRE_FP_ENTRY_LEN &&
+	      repl_msg_decode(REPL_FETCH, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN, &d, &e) == 0 &&
+	      d.want_list.count == 1, "FETCH of 1 (%d)", n);
+	printf("fetch: done\n");
+}
+
 static int write_seeds(const char *dir)
 {
 	static uint8_t buf[BUF];
@@ -342,5 +406,6 @@ int main(int argc, char **argv)
 	test_round_trips();
 	test_rejects();
 	test_want();
+	test_fetch();
 	return tu_finish();
 }
