@@ -36,10 +36,12 @@ stats, verify = (set(json.load(open(f))) for f in sys.argv[1:3])
 doc = open(sys.argv[3]).read()
 cap = set(re.findall(r'"(\w+)":', re.search(r'"capacity": \{(.*?)\}', doc, re.S).group(1)))
 job = re.search(r'`\{"kind": "verify",(.*?)\}`', doc, re.S).group(1)
-# Not bkstorctl's: the job's own fields, the daemon's queued_for_repair, the keys of
+# Not bkstorctl's: the job's own fields, the daemon's queued_for_repair and repair_from
+# (and its values), the keys of
 # bad_chunks' objects and a section name the text quotes.
 job = set(re.findall(r'"(\w+)"', job)) - {"state", "started_ns", "finished_ns",
-    "queued_for_repair", "fingerprint", "length", "object", "Repair"}
+    "queued_for_repair", "repair_from", "source", "twin", "fingerprint", "length",
+    "object", "Repair"}
 bad = sorted(stats - cap) + sorted(verify ^ job)
 if bad:
     sys.exit("keys that differ: %s" % bad)
