@@ -43,7 +43,8 @@ check "replace onto the ext4 disk without --force" 1 ctl disk replace "$DEMO/dis
 
 # Random bytes somewhere in the first MiB, no known signature.
 truncate -s "$size" "$T/rand.img"
-head -c 4096 /dev/urandom | dd of="$T/rand.img" bs=4096 seek=50 conv=notrunc 2>/dev/null
+# (its first byte set: a random zero there would move "the first at byte" by one)
+{ printf '\377'; head -c 4095 /dev/urandom; } | dd of="$T/rand.img" bs=4096 seek=50 conv=notrunc 2>/dev/null
 before=$(sum "$T/rand.img")
 expect "add-spare onto random bytes, no force" 409 "$(api /api/v1/disks/add-spare "{\"path\":\"$T/rand.img\"}")"
 [ "$(jget "$T/body" '"non-zero bytes" in d["found"] and "204800" in d["error"]')" = True ] &&
