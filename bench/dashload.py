@@ -165,9 +165,11 @@ def summary(path):
     load = [float(r[1]) for r in rows if r[0] == "load"]
     csolo = [float(r[2]) for r in rows if r[0] == "solo"]
     cload = [float(r[2]) for r in rows if r[0] == "load"]
-    pairs = [l / s for s, l in zip(solo, load)]
+    # Each loaded put against the solo puts on either side of it (S L S L ... S).
+    pairs = [l / ((solo[i] + solo[i + 1]) / 2 if i + 1 < len(solo) else solo[i])
+             for i, l in enumerate(load)]
     ms, ml = statistics.median(solo), statistics.median(load)
-    print("pairs: %d" % len(pairs))
+    print("pairs: %d (and %d solo puts)" % (len(pairs), len(solo)))
     print("ingest_alone_seconds: %.3f (median; %s)" % (ms, " ".join("%.2f" % x for x in solo)))
     print("ingest_loaded_seconds: %.3f (median; %s)" % (ml, " ".join("%.2f" % x for x in load)))
     print("pair_ratios: %s (median %.3f, min %.3f, max %.3f)" %

@@ -8,19 +8,27 @@
 #         what web/static/app.js does (the page's files and /api/v1/session at load,
 #         then status, throughput and events, each at its POLL_MS interval, on
 #         keep-alive connections with the session cookie), from before the put
-#         starts until it ends.
+#         starts until it ends;
+# and one more solo put at the end, so every loaded put has a solo one on each side.
 # DASHBOARDS=wrk instead runs the old flat-out case: wrk -t2 -c8 on GET /api/v1/status
 # (the listener's 1000 requests/s cap is what holds it back).
 # Every put stores different data of the same kind (the same real bytes, each file's
 # bytes rotated by its own amount: nothing dedups, everything compresses alike), so the
 # puts cost the same. Alternating solo and loaded puts makes a drift of the machine's
-# load (it is shared) fall on both; the figures are medians over the pairs:
+# load (it is shared) fall on both, and the solo puts' span (first to last put) is
+# centred on the loaded ones', so a steady drift (the store grows: later puts are
+# slower) moves both medians alike; the figures are medians:
 #   ingest_alone_seconds, ingest_loaded_seconds (medians, every put listed),
-#   pair_ratios (each loaded put / the solo put before it: the spread),
+#   pair_ratios (each loaded put / the mean of the solo puts on either side: the
+#   spread),
 #   daemon_cpu_* (bkstord's user+system CPU seconds during each put, less sensitive
 #   to the other sessions' load than wall time), api_p50_ms / api_p99_ms / api_max_ms
 #   and api_requests over the loaded puts, api_non_2xx, the load average before and
 #   after, and ingest_slowdown = median loaded / median solo (target <= 1.05).
+# Before the puts, with no backup running: bkstord's CPU over 20 s idle, 20 s with
+# the load, 20 s idle again (ns, from every thread's schedstat): load_cpu_ms_per_s =
+# the load's CPU cost a second (loaded window less the mean of the idle two), the one
+# figure that the other sessions on a shared machine hardly move.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
@@ -37,14 +45,15 @@ dpid=""
 lpid=""
 trap '[ -n "$lpid" ] && kill $lpid 2>/dev/null; [ -n "$dpid" ] && kill -9 $dpid 2>/dev/null; rm -rf "$work"' EXIT
 now() { date +%s.%N; }
-# bkstord's CPU seconds so far (utime + stime of /proc/PID/stat).
+# bkstord's CPU seconds so far (utime + stime of /proc/PID/stat: its ended threads too).
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$dpid/stat"; }
 echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
 port=$((31000 + $$ % 20000))
 "$build/daemon/bkstord" --demo "$work/demo" --port "$port" >"$work/daemon.log" 2>&1 &
 dpid=$!
 export BKSTOR_CLIENT="$work/demo/client.conf"
-for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 300); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$ctl" status >/dev/null 2>&1 || { echo "bench/web.sh: bkstord did not start:"; cat "$work/daemon.log"; exit 1; }
 printf 'bench-password-1\n' | "$ctl" passwd --stdin >/dev/null
 web="http://127.0.0.1:$((port + 1))"
 if [ "$ndash" = wrk ]; then
@@ -61,15 +70,46 @@ fi
 	head -c "$((mb << 20))" >"$work/src"
 head -c 64M "$work/src" >"$work/w"
 k=1
-while [ "$k" -le $((2 * pairs)) ]; do
+while [ "$k" -le $((2 * pairs + 1)) ]; do
 	LC_ALL=C tr '\000-\377' "$(printf '\\%03o-\\377\\000-\\%03o' "$k" $((k - 1)))" \
 		<"$work/src" >"$work/f$k"
 	k=$((k + 1))
 done
 rm "$work/src"
+sync # their writeback done before anything is measured
 cat "$work"/f* "$work/w" >/dev/null
 "$ctl" mkdir /w >/dev/null
 "$ctl" put "$work/w" /w/warmup >/dev/null # a warm store for every measurement
+# bkstord's CPU ns so far, to the ns, over its threads alive now (none end while idle).
+cpu_ns() { cat /proc/"$dpid"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
+# start_load I / stop_load: the load, from the page load on (wrk: at once).
+start_load() {
+	if [ "$ndash" = wrk ]; then
+		wrk -t2 -c8 -d600s --latency -H "Cookie: $cookie" "$web/api/v1/status" \
+			>"$work/wrk$1.out" 2>&1 &
+		lpid=$!
+	else
+		mkfifo "$work/ready$1"
+		$dash poll "$web" "$work/sessions.json" "$ndash" "$work/dash$1.json" >"$work/ready$1" &
+		lpid=$!
+		read -r _ <"$work/ready$1" # page loads done, pollers running
+	fi
+}
+stop_load() {
+	# wrk prints its figures on SIGINT; dashload.py writes its file on SIGTERM.
+	if [ "$ndash" = wrk ]; then kill -INT $lpid 2>/dev/null || true; else kill $lpid; fi
+	wait $lpid || true
+	lpid=""
+}
+sleep 5
+c0=$(cpu_ns); sleep 20; c1=$(cpu_ns)
+start_load idle
+c2=$(cpu_ns); sleep 20; c3=$(cpu_ns)
+stop_load
+c4=$(cpu_ns); sleep 20; c5=$(cpu_ns)
+rm -f "$work/wrkidle.out" "$work/dashidle.json"
+idle_ms=$(echo "($c1 - $c0 + $c5 - $c4) / 2 / 20 / 1000000" | bc -l)
+load_ms=$(echo "($c3 - $c2) / 20 / 1000000" | bc -l)
 # put K KIND: one measured put of file K; appends "KIND seconds cpu_seconds" to puts.
 put() {
 	c0=$(cpu); t0=$(now)
@@ -89,26 +129,19 @@ while [ "$i" -le "$pairs" ]; do
 	settle
 	put $((2 * i - 1)) solo
 	tend=$(now)
-	if [ "$ndash" = wrk ]; then
-		wrk -t2 -c8 -d600s --latency -H "Cookie: $cookie" "$web/api/v1/status" \
-			>"$work/wrk$i.out" 2>&1 &
-		lpid=$!
-	else
-		mkfifo "$work/ready$i"
-		$dash poll "$web" "$work/sessions.json" "$ndash" "$work/dash$i.json" >"$work/ready$i" &
-		lpid=$!
-		read -r _ <"$work/ready$i" # page loads done, pollers running
-	fi
+	start_load "$i"
 	settle
 	put $((2 * i)) load
 	tend=$(now)
-	# wrk prints its figures on SIGINT; dashload.py writes its file on SIGTERM.
-	if [ "$ndash" = wrk ]; then kill -INT $lpid 2>/dev/null || true; else kill $lpid; fi
-	wait $lpid || true
-	lpid=""
+	stop_load
 	i=$((i + 1))
 done
+settle
+put $((2 * pairs + 1)) solo
 echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'idle_cpu_ms_per_s: %.3f (bkstord, nothing running)\n' "$idle_ms"
+printf 'idle_loaded_cpu_ms_per_s: %.3f (bkstord, the load alone)\n' "$load_ms"
+printf 'load_cpu_ms_per_s: %.3f\n' "$(echo "$load_ms - $idle_ms" | bc -l)"
 $dash summary "$work/puts"
 if [ "$ndash" = wrk ]; then
 	cat "$work"/wrk*.out | awk '
