@@ -29,6 +29,13 @@ struct api {
 	size_t st_len;
 	uint64_t st_ns;
 	uint64_t web_next_ns;    /* the dashboard's request pacing (under stmu) */
+	/* GET /api/v1/throughput: an hour of samples (7200 numbers, the costliest thing a
+	 * dashboard polls), built once per second of history (tp_sec: appl_history's
+	 * second) and served to every dashboard from here until the next sample. */
+	pthread_mutex_t tpmu;
+	char *tp_text;
+	size_t tp_len;
+	uint64_t tp_sec;
 };
 #define STATUS_CACHE_NS (250ull * 1000000ull)
 

@@ -46,7 +46,7 @@ void lun_status_json(appl *ap, json *j)
 {
 	json_arr_begin(j, "luns");
 	if (ap->luns)
-		lun_list(ap->luns, list_cb, j);
+		lun_list_snapshot(ap->luns, list_cb, j);
 	json_arr_end(j);
 }
 

@@ -147,7 +147,7 @@ static void history_tick(appl *ap)
 	pthread_mutex_unlock(&ap->evmu);
 }
 
-int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n)
+int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n, uint64_t *sec)
 {
 	if (n > APPL_HISTORY)
 		n = APPL_HISTORY;
@@ -157,14 +157,24 @@ int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n)
 		in[i] = ap->hist_in[s % APPL_HISTORY];
 		out[i] = ap->hist_out[s % APPL_HISTORY];
 	}
+	if (sec)
+		*sec = ap->hist_sec;
 	pthread_mutex_unlock(&ap->evmu);
 	return n;
+}
+
+uint64_t appl_history_sec(appl *ap)
+{
+	pthread_mutex_lock(&ap->evmu);
+	uint64_t s = ap->hist_sec;
+	pthread_mutex_unlock(&ap->evmu);
+	return s;
 }
 
 void appl_rates(appl *ap, int secs, double *in_bps, double *out_bps)
 {
 	uint64_t in[APPL_HISTORY], out[APPL_HISTORY], si = 0, so = 0;
-	int n = appl_history(ap, in, out, secs);
+	int n = appl_history(ap, in, out, secs, NULL);
 	for (int i = 0; i < n; i++) {
 		si += in[i];
 		so += out[i];

@@ -187,8 +187,12 @@ void appl_count_ingest(appl *ap, uint64_t bytes);
 void appl_count_restore(appl *ap, uint64_t bytes);
 /* Average bytes/s over the last `secs` seconds of history. */
 void appl_rates(appl *ap, int secs, double *in_bps, double *out_bps);
-/* Per-second history, oldest first: n <= APPL_HISTORY samples each. */
-int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n);
+/* Per-second history, oldest first: n <= APPL_HISTORY samples each. *sec (if not
+ * NULL): the second of the newest sample, which names this history: the same *sec,
+ * the same samples. */
+int appl_history(appl *ap, uint64_t *in, uint64_t *out, int n, uint64_t *sec);
+/* The second of the newest sample (what appl_history's *sec would say now). */
+uint64_t appl_history_sec(appl *ap);
 
 /* Jobs (take appl.mu themselves). */
 int appl_gc_start(appl *ap, double min_live, bks_err *e);

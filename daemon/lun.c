@@ -99,7 +99,25 @@ struct lun_set {
 	pthread_t flusher;
 	int flusher_started, stop;
 	pthread_cond_t cv;
+	/* The list as the status document shows it (lun_list_snapshot): gathered only
+	 * while appl.mu was free, so a dashboard's poll never waits behind a backup for
+	 * it (nor, preempted while holding appl.mu, holds a backup up). changes counts
+	 * every create, resize, ACL change, delete, open and close; a snapshot older
+	 * than the last of them is redone at once, with the lock if it must be, so the
+	 * list is never stale after a change, only its counters by the time since
+	 * appl.mu was last free. */
+	pthread_mutex_t snapmu;
+	lun_info *snap;          /* under snapmu */
+	size_t nsnap;
+	int snap_ok;
+	uint64_t snap_changes;   /* changes when snap was gathered */
+	uint64_t changes;        /* atomic */
 };
+
+static void changed(lun_set *ls)
+{
+	__atomic_fetch_add(&ls->changes, 1, __ATOMIC_RELEASE);
+}
 
 /* --- names, ACLs, records --- */
 
@@ -481,6 +499,7 @@ int lun_set_open(appl *ap, lun_set **out, bks_err *e)
 	}
 	ls->luns = a.id;
 	pthread_mutex_init(&ls->mu, NULL);
+	pthread_mutex_init(&ls->snapmu, NULL);
 	pthread_cond_init(&ls->cv, NULL);
 	if (pthread_create(&ls->flusher, NULL, flusher_main, ls) != 0) {
 		lun_set_close(ls);
@@ -513,7 +532,9 @@ void lun_set_close(lun_set *ls)
 	}
 	appl_unlock(ls->ap);
 	pthread_mutex_destroy(&ls->mu);
+	pthread_mutex_destroy(&ls->snapmu);
 	pthread_cond_destroy(&ls->cv);
+	free(ls->snap);
 	free(ls);
 }
 
@@ -566,6 +587,7 @@ out:
 	if (r < 0)
 		return e && e->code ? e->code : bks_fail(e, r, "creating LUN %s: %s", name,
 		                                         strerror(-r));
+	changed(ls);
 	LOG_I("lun: created %s (%llu bytes, %u-byte blocks)", name, (unsigned long long)size,
 	      block_size);
 	return 0;
@@ -603,6 +625,7 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 out:
 	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
 	if (r == -EINVAL)
@@ -635,6 +658,7 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 		memcpy(l->acl, acl, sizeof(acl));
 	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
 	if (r < 0)
@@ -672,6 +696,7 @@ int lun_delete(lun_set *ls, const char *name, bks_err *e)
 	}
 	appl_unlock(ap);
 	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
 	if (r == -ENOENT)
 		return bks_fail(e, r, "no LUN %s", name);
 	if (r < 0)
@@ -763,6 +788,90 @@ int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx)
 	return r < 0 ? r : 0;
 }
 
+/* appl.mu for the status snapshot: taken if free, or waited for if wait. */
+static int snap_lock(appl *ap, int wait)
+{
+	if (wait) {
+		appl_lock(ap);
+		return 0;
+	}
+	return appl_trylock(ap) == 0 ? 0 : -EBUSY;
+}
+
+/* Gather the list as lun_list does, one LUN per hold of appl.mu; without wait,
+ * -EBUSY (and the old snapshot kept) the first time appl.mu is taken. */
+static int snap_refresh(lun_set *ls, int wait)
+{
+	appl *ap = ls->ap;
+	uint64_t changes = __atomic_load_n(&ls->changes, __ATOMIC_ACQUIRE);
+	struct list_ctx c = {ls, NULL, 0, 0};
+	lun_info *v = NULL;
+	size_t n = 0;
+	int r;
+	if ((r = snap_lock(ap, wait)) < 0)
+		return r;
+	r = ns_readdir(ap->n, ls->luns, NULL, list_cb, &c);
+	appl_unlock(ap);
+	if (r == 0 && c.n && !(v = malloc(c.n * sizeof(*v))))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < c.n; i++) {
+		struct rec rc;
+		pthread_mutex_lock(&ls->mu);
+		if ((r = snap_lock(ap, wait)) < 0) {
+			pthread_mutex_unlock(&ls->mu);
+			break;
+		}
+		int lr = rec_load(ls, c.names[i], &rc);
+		if (lr == 0)
+			info_fill(ls, c.names[i], &rc, open_find(ls, c.names[i]), 1, &v[n++]);
+		appl_unlock(ap);
+		pthread_mutex_unlock(&ls->mu);
+	}
+	free(c.names);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	pthread_mutex_lock(&ls->snapmu);
+	if (!ls->snap_ok || changes >= ls->snap_changes) { /* never older over newer */
+		free(ls->snap);
+		ls->snap = v;
+		ls->nsnap = n;
+		ls->snap_changes = changes;
+		ls->snap_ok = 1;
+		v = NULL;
+	}
+	pthread_mutex_unlock(&ls->snapmu);
+	free(v);
+	return 0;
+}
+
+int lun_list_snapshot(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx)
+{
+	pthread_mutex_lock(&ls->snapmu);
+	int stale = !ls->snap_ok ||
+	            ls->snap_changes != __atomic_load_n(&ls->changes, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&ls->snapmu);
+	int r = snap_refresh(ls, 0);
+	if (r == -EBUSY && stale)
+		r = snap_refresh(ls, 1);
+	if (r < 0 && r != -EBUSY)
+		return r;
+	pthread_mutex_lock(&ls->snapmu);
+	size_t n = ls->nsnap;
+	lun_info *v = n ? malloc(n * sizeof(*v)) : NULL;
+	if (v)
+		memcpy(v, ls->snap, n * sizeof(*v));
+	pthread_mutex_unlock(&ls->snapmu);
+	if (n && !v)
+		return -ENOMEM;
+	r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = fn(ctx, &v[i]);
+	free(v);
+	return r < 0 ? r : 0;
+}
+
 int lun_open(lun_set *ls, const char *name, lun **out)
 {
 	appl *ap = ls->ap;
@@ -798,8 +907,10 @@ int lun_open(lun_set *ls, const char *name, lun **out)
 	ls->open = l;
 out:
 	pthread_mutex_unlock(&ls->mu);
-	if (r == 0)
+	if (r == 0) {
+		changed(ls); /* open_count */
 		*out = l;
+	}
 	return r;
 }
 
@@ -811,6 +922,7 @@ void lun_close(lun *l)
 	pthread_mutex_lock(&ls->mu);
 	if (--l->refs > 0) {
 		pthread_mutex_unlock(&ls->mu);
+		changed(ls);
 		return;
 	}
 	for (lun **pp = &ls->open; *pp; pp = &(*pp)->next)
@@ -823,6 +935,7 @@ void lun_close(lun *l)
 	cache_free(l);
 	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
 	free(l);
 }
 

@@ -66,6 +66,11 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 int lun_delete(lun_set *ls, const char *name, bks_err *e);   /* -EBUSY while open */
 /* Calls fn for each LUN in name order; stops at fn's first nonzero return. */
 int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx);
+/* The same list for the status document, never waiting for appl.mu: gathered now if
+ * appl.mu is free at each step, else the last list gathered (its counters that old).
+ * Only after a change (create, resize, ACL, delete, open, close) that the last list
+ * does not show does it wait for appl.mu, once. */
+int lun_list_snapshot(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx);
 
 /* Using one (a session). */
 int lun_open(lun_set *ls, const char *name, lun **out);      /* -ENOENT */
