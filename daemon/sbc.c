@@ -357,7 +357,7 @@ static void cmd_read(struct ctx *x)
 	}
 	int r = lun_read(x->d->l, x->k.lba * bs, p, len);
 	if (r == 0) {
-		if (p != c->din)
+		if (p != c->din && c->din_cap)
 			memcpy(c->din, p, c->din_cap);
 		c->din_len = BKS_MIN(len, c->din_cap);
 		ok(c);

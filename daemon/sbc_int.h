@@ -113,7 +113,8 @@ static inline void din(sbc_cmd *c, const void *p, uint32_t len, uint32_t alloc)
 {
 	uint32_t n = BKS_MIN(len, alloc);
 	n = BKS_MIN(n, c->din_cap);
-	memcpy(c->din, p, n);
+	if (n) /* a command with no data-in buffer (allocation length 0) has din NULL */
+		memcpy(c->din, p, n);
 	c->din_len = n;
 }
 
