@@ -768,14 +768,14 @@ static int holds_files(repl *r)
 	uint64_t dir = ns_root(r->ap->n);
 	size_t next = 0;
 	int rc = 0;
-	pthread_mutex_lock(&r->ap->mu);
+	appl_lock(r->ap);
 	for (;;) {
 		rc = ns_readdir(r->ap->n, dir, NULL, scan_cb, &sc);
 		if (rc < 0 || sc.found || next == sc.n)
 			break;
 		dir = sc.dirs[next++];
 	}
-	pthread_mutex_unlock(&r->ap->mu);
+	appl_unlock(r->ap);
 	free(sc.dirs);
 	return rc < 0 ? rc : sc.found;
 }
@@ -843,9 +843,9 @@ int repl_rx_reseed(repl *r, rconn *c, const repl_msg *m)
 	 * role change below until the cursor is made): the hand-back's cursor takes
 	 * only those (a directory or a file --force kept is offered to the survivor).
 	 * A repeated RESEED of the same reseed keeps the first mark. */
-	pthread_mutex_lock(&r->ap->mu);
+	appl_lock(r->ap);
 	uint64_t mark = store_id_limit(r->ap->s);
-	pthread_mutex_unlock(&r->ap->mu);
+	appl_unlock(r->ap);
 	pthread_mutex_lock(&r->mu);
 	if (!(role == ROLE_RESEED_TWIN && same && r->seed_from))
 		r->seed_from = mark;

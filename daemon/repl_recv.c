@@ -168,7 +168,7 @@ static void dels_apply(repl *r)
 		ns_attr a;
 		if (!d->path)
 			continue; /* out of memory: dropped, the file stays (the safe side) */
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		int rc = ns_resolve(ap->n, d->path, &a);
 		if (rc == 0 && (a.id != d->id || a.gen != d->gen))
 			rc = 1; /* another object there now: written since the delete */
@@ -176,7 +176,7 @@ static void dels_apply(repl *r)
 			rc = ns_resolve_parent(ap->n, d->path, &dir, name);
 		if (rc == 0)
 			rc = a.type == NS_DIR ? ns_rmdir(ap->n, dir, name) : ns_unlink(ap->n, dir, name);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		if (rc == 0)
 			LOG_I("repl: deleted %s (its delay passed)", log_escs(esc, sizeof(esc), d->path));
 		else if (rc < 0 && rc != -ENOENT)
@@ -188,9 +188,9 @@ static void dels_apply(repl *r)
 	/* The deletes are durable before they leave repl.deletes (a crash in between
 	 * applies one twice: harmless, the object check finds nothing). */
 	bks_err se = {0};
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	int sr = ns_sync(ap->n, ns_root(ap->n), &se);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (sr < 0) {
 		LOG_E("repl: delayed deletes not synced (kept for a retry): %s", bks_errmsg(&se, sr));
 		return;
@@ -336,10 +336,10 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		free(f);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	rc = store_put_begin(ap->s, &f->w);
 	f->owner = repl_claims_owner(r->claims);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	/* A refusal (full store) is answered after the file's frames are read: the
 	 * stream must stay in step. */
 	for (;;) {
@@ -355,7 +355,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		wire_digest_update(f->dg, m.fp_list.raw, (size_t)m.fp_list.count * WIRE_FP_ENTRY_LEN);
 		f->nfp = m.fp_list.count;
 		memset(f->need, 0, sizeof(f->need));
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		for (uint32_t i = 0; i < f->nfp; i++) {
 			wire_fp_list_get(&m.fp_list, i, &f->fps[i]);
 			if (rc == 0) {
@@ -371,7 +371,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 			}
 		}
 		f->claimed = 1;
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		repl_msg nm = {.type = REPL_FP_NEED};
 		nm.fp_need.count = f->nfp;
 		nm.fp_need.bits = f->need;
@@ -385,7 +385,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 				while (end < f->nfp && end - i < KNOWN_RUN && !wire_bit_get(f->need, end))
 					end++;
 				if (rc == 0) {
-					pthread_mutex_lock(&ap->mu);
+					appl_lock(ap);
 					for (uint32_t j = i; j < end && rc == 0; j++) {
 						const wire_fp *x = &f->fps[j];
 						int k = repl_claims_wait(r->claims, &ap->mu, x->fp, x->len,
@@ -396,7 +396,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 						if (rc == 0)
 							f->bytes += x->len;
 					}
-					pthread_mutex_unlock(&ap->mu);
+					appl_unlock(ap);
 				}
 				i = end;
 				continue;
@@ -418,7 +418,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 			 * appliance's clients, go on meanwhile. */
 			int ck = rc == 0 ? store_stored_check(ap->s, f->ck, m.fp, m.data, m.dlen, m.rlen,
 			                                      codec) : 0;
-			pthread_mutex_lock(&ap->mu);
+			appl_lock(ap);
 			if (rc == 0) {
 				rc = ck < 0 ? ck : store_put_checked(f->w, m.fp, m.data, m.dlen, m.rlen, codec);
 				f->unsynced += m.dlen;
@@ -435,7 +435,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 					f->bytes += f->fps[i].len;
 			}
 			repl_claims_drop(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
-			pthread_mutex_unlock(&ap->mu);
+			appl_unlock(ap);
 			if (rc == -EBADMSG)
 				LOG_W("repl: %s: %s: a chunk does not match its SHA-256: refused", c->peer,
 				      log_escs(esc, sizeof(esc), path));
@@ -446,15 +446,15 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 			}
 			i++;
 		}
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		drop_claims(r, f);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 	}
 	uint8_t dig[WIRE_DIGEST_LEN];
 	wire_digest_final(f->dg, dig);
 	if (rc == 0 && (m.v != f->bytes || at.size != f->bytes || memcmp(dig, m.digest, sizeof(dig))))
 		rc = -EBADMSG;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	if (rc == 0) {
 		rc = store_put_end(f->w, &id);
 		f->w = NULL;
@@ -473,7 +473,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		else
 			seq = appl_change_seq(ap);
 	}
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	/* DONE only once durable; the sync is shared with the other connections' files
 	 * that end at the same time (group commit). */
 	if (rc == 0)
@@ -487,11 +487,11 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		fatal = done_reply(c, id);
 	}
 out:
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	drop_claims(r, f);
 	if (f->w)
 		store_put_abort(f->w);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	wire_digest_free(f->dg);
 	store_stored_ck_free(f->ck);
 	free(f);
@@ -510,7 +510,7 @@ static int rx_op(repl *r, rconn *c, const repl_msg *m)
 	int rc = 0;
 	cstr(m->path, path, sizeof(path));
 	cstr(m->path2, path2, sizeof(path2));
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	switch (m->type) {
 	case REPL_MKDIR:
 		rc = ns_mkdir_path(ap->n, path, m->attr.mode, &a);
@@ -565,7 +565,7 @@ static int rx_op(repl *r, rconn *c, const repl_msg *m)
 	if (rc == 0 && (m->type == REPL_MKDIR || m->type == REPL_ATTR ||
 	                m->type == REPL_SYMLINK || m->type == REPL_RENAME))
 		rc = ns_sync(ap->n, ns_root(ap->n), &e);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	/* The end of a cycle: commit, so the twin's copy stands on its own. */
 	if (m->type == REPL_SYNC)
 		rc = appl_commit(ap, &e);

@@ -349,10 +349,10 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
 		pthread_mutex_unlock(&r->mu);
 		if (rc < 0)
 			continue; /* the store failed: read the rest, keep nothing */
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		int k = store_repair_chunk(ap->s, cm.fp, cm.data, cm.dlen, cm.rlen,
 		                           cm.codec ? SEG_ZSTD : SEG_RAW);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		char hx[REPL_FP_HEX];
 		repl_hex(cm.fp, 32, hx);
 		if (k >= 0) {
@@ -418,9 +418,9 @@ int repl_want_due(repl *r, int connected)
  * (it does not have it, or its copy is damaged too). */
 static int read_wanted(repl *r, const wire_fp *w, uint8_t *sbuf, uint32_t *slen, int *codec)
 {
-	pthread_mutex_lock(&r->ap->mu);
+	appl_lock(r->ap);
 	int rc = store_chunk_stored(r->ap->s, w->fp, w->len, sbuf, STORE_STORED_MAX, slen, codec);
-	pthread_mutex_unlock(&r->ap->mu);
+	appl_unlock(r->ap);
 	return rc;
 }
 
@@ -687,10 +687,10 @@ int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap)
 		pthread_mutex_unlock(&r->mu);
 		if (rc < 0)
 			continue; /* the store failed: read the rest, keep nothing */
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		int k = store_repair_chunk(ap->s, cm.fp, cm.data, cm.dlen, cm.rlen,
 		                           cm.codec ? SEG_ZSTD : SEG_RAW);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		char hx[REPL_FP_HEX];
 		repl_hex(cm.fp, 32, hx);
 		if (k >= 0) {

@@ -389,9 +389,9 @@ static int walk(repl *r, tree *t)
 	for (int i = 0; i < nroots && rc == 0; i++) {
 		const char *root = c->nrepl_paths ? c->repl_paths[i] : all;
 		ns_attr a;
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		int k = ns_resolve(ap->n, root, &a);
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		if (k < 0)
 			continue; /* not there (yet): nothing to send */
 		if (strcmp(root, "/")) /* "/" itself is not an entry; its children are */
@@ -404,7 +404,7 @@ static int walk(repl *r, tree *t)
 			size_t scan = t->n; /* directories added from here on are walked next */
 			for (;;) {
 				nm.n = 0;
-				pthread_mutex_lock(&ap->mu);
+				appl_lock(ap);
 				rc = ns_readdir(ap->n, dirid, NULL, name_cb, &nm);
 				for (size_t j = 0; j < nm.n && rc >= 0; j++) {
 					ns_attr ea;
@@ -419,7 +419,7 @@ static int walk(repl *r, tree *t)
 					if (g == 0)
 						rc = tree_add(t, pbuf, &ea);
 				}
-				pthread_mutex_unlock(&ap->mu);
+				appl_unlock(ap);
 				for (size_t j = 0; j < nm.n; j++)
 					free(nm.v[j]);
 				if (rc < 0)
@@ -563,7 +563,7 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 	ns_attr a;
 	store_obj_info oi;
 	int rc;
-	pthread_mutex_lock(&ap->mu);
+	appl_lock(ap);
 	rc = ns_getattr(ap->n, e->id, &a);
 	if (rc == 0 && (a.gen != e->gen || a.type != NS_FILE))
 		rc = -ESTALE;
@@ -571,7 +571,7 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 		rc = store_stat(ap->s, e->id, &oi);
 	if (rc == 0)
 		rc = store_extents(ap->s, e->id, xs_cb, &xs);
-	pthread_mutex_unlock(&ap->mu);
+	appl_unlock(ap);
 	if (rc < 0) {
 		free(xs.v);
 		snprintf(why, wcap, "changed while being sent (%s)", strerror(-rc));
@@ -665,10 +665,10 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 				slen = (uint32_t)z;
 				codec = SEG_ZSTD;
 			} else {
-				pthread_mutex_lock(&ap->mu);
+				appl_lock(ap);
 				rc = store_extent_stored(ap->s, &xs.v[p->xi], sbuf, STORE_STORED_MAX, &slen,
 				                         &codec);
-				pthread_mutex_unlock(&ap->mu);
+				appl_unlock(ap);
 				if (rc < 0) {
 					/* The chunk cannot be read here (gone, or unreadable): the file
 					 * cannot be completed; the stream must still be, so the twin
@@ -729,9 +729,9 @@ static int send_simple(repl *r, rconn *c, uint8_t type, ment *e, char *why, size
 	repl_msg m = {.type = type, .path = wire_s(e->path)};
 	m.attr = (repl_attr){e->mode & WIRE_MODE_MASK, e->uid, e->gid, e->mtime_ns, 0};
 	if (type == REPL_SYMLINK) {
-		pthread_mutex_lock(&r->ap->mu);
+		appl_lock(r->ap);
 		int rc = ns_readlink(r->ap->n, e->id, target, sizeof(target), NULL);
-		pthread_mutex_unlock(&r->ap->mu);
+		appl_unlock(r->ap);
 		if (rc < 0) {
 			snprintf(why, wcap, "readlink: %s", strerror(-rc));
 			return 0;
@@ -1356,9 +1356,9 @@ static void *send_main(void *arg)
 			force = 1;
 			retry_ns = 0;
 		}
-		pthread_mutex_lock(&ap->mu);
+		appl_lock(ap);
 		uint64_t c0 = ap->commits;
-		pthread_mutex_unlock(&ap->mu);
+		appl_unlock(ap);
 		uint64_t now = bks_now_ns();
 		pthread_mutex_lock(&r->mu);
 		if (c0 != r->commits_seen) {
