@@ -540,6 +540,25 @@ int api_parse_body(struct req *rq, reply *rp, jsonp **d)
 	return 0;
 }
 
+/* A cached document as the reply: called with mu (the cache's lock) held, since
+ * the next request may replace text; copies it out and lets mu go before the reply
+ * is made (NULL text: the cache could not be built, out of memory). */
+static void reply_cached(reply *rp, pthread_mutex_t *mu, const char *text, size_t len)
+{
+	char *copy = text ? malloc(len) : NULL;
+	if (copy)
+		memcpy(copy, text, len);
+	pthread_mutex_unlock(mu);
+	if (!copy) {
+		reply_error(rp, 0, -ENOMEM, "out of memory");
+		return;
+	}
+	rp->status = MHD_HTTP_OK;
+	rp->buf = copy;
+	rp->len = len;
+	rp->f = NULL;
+}
+
 static void get_status(api *a, reply *rp)
 {
 	pthread_mutex_lock(&a->stmu);
@@ -554,19 +573,7 @@ static void get_status(api *a, reply *rp)
 			a->st_ns = now;
 		}
 	}
-	char *copy = a->st_text ? malloc(a->st_len) : NULL;
-	if (copy)
-		memcpy(copy, a->st_text, a->st_len);
-	size_t len = a->st_len;
-	pthread_mutex_unlock(&a->stmu);
-	if (!copy) {
-		reply_error(rp, 0, -ENOMEM, "out of memory");
-		return;
-	}
-	rp->status = MHD_HTTP_OK;
-	rp->buf = copy;
-	rp->len = len;
-	rp->f = NULL;
+	reply_cached(rp, &a->stmu, a->st_text, a->st_len);
 }
 
 /* The throughput document (compact: 7200 numbers), *sec the history's second. */
@@ -620,19 +627,7 @@ static void get_throughput(api *a, reply *rp)
 			a->tp_sec = sec;
 		}
 	}
-	char *copy = a->tp_text ? malloc(a->tp_len) : NULL;
-	if (copy)
-		memcpy(copy, a->tp_text, a->tp_len);
-	size_t len = a->tp_len;
-	pthread_mutex_unlock(&a->tpmu);
-	if (!copy) {
-		reply_error(rp, 0, -ENOMEM, "out of memory");
-		return;
-	}
-	rp->status = MHD_HTTP_OK;
-	rp->buf = copy;
-	rp->len = len;
-	rp->f = NULL;
+	reply_cached(rp, &a->tpmu, a->tp_text, a->tp_len);
 }
 
 /* POST /api/v1/repl/token, /pair, /set, /promote and /reseed (Unix socket only: the

@@ -297,6 +297,76 @@ static void wants_settle(repl *r, const wire_fp *ask, const uint8_t *ok, uint32_
 	}
 }
 
+/* ---- storing what a peer sends for repair (the twin's WANT, the source's FETCH) ---- */
+
+typedef struct tally {
+	uint32_t stored;         /* stored again (the damaged copy replaced) */
+	uint32_t good;           /* the copy here was good already: nothing stored */
+	uint32_t refused;        /* not the chunk's bytes: never kept, asked again */
+	int rc;                  /* the store failed (<0): the rest is read, not kept */
+} tally;
+
+/* A CHUNK the peer sent for entry *ok of the list (matched by the caller): into the
+ * store as a fresh copy (store_repair_chunk checks its SHA-256). how: "sent",
+ * "fetched" (the log says which exchange). */
+static void take_chunk(repl *r, rconn *c, const repl_msg *cm, uint8_t *ok, tally *t,
+                       const char *how)
+{
+	appl *ap = r->ap;
+	/* (the listener's other connections count with atomics too: repl_recv.c) */
+	__atomic_fetch_add(&r->rx_chunks, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&r->rx_bytes, cm->dlen, __ATOMIC_RELAXED);
+	if (t->rc < 0)
+		return; /* the store failed: read the rest, keep nothing */
+	appl_lock(ap);
+	int k = store_repair_chunk(ap->s, cm->fp, cm->data, cm->dlen, cm->rlen,
+	                           cm->codec ? SEG_ZSTD : SEG_RAW);
+	appl_unlock(ap);
+	char hx[REPL_FP_HEX];
+	repl_hex(cm->fp, 32, hx);
+	if (k >= 0) {
+		*ok = 1;
+		t->stored += k == 1;
+		t->good += k == 0;
+	} else if (k == -EBADMSG || k == -EINVAL) {
+		/* Not the chunk's bytes (or not decodable): never kept; asked again. */
+		t->refused++;
+		LOG_W("repl: %s: chunk %s %s for repair does not match its SHA-256: refused",
+		      c->peer, hx, how);
+	} else {
+		t->rc = k;
+		LOG_E("repl: chunk %s from %s not stored again: %s", hx, c->peer, strerror(-k));
+	}
+}
+
+/* The exchange's chunks are in: the fresh copies made durable (a commit), and only
+ * then forgotten by the list, which is saved. lacked: entries the peer could not
+ * give. Returns t->rc or the commit's error (then nothing leaves the list: asked
+ * again); *left: the entries still wanted. */
+static int settle_exchange(repl *r, const wire_fp *ask, const uint8_t *ok, uint32_t n,
+                           uint32_t lacked, tally *t, size_t *left)
+{
+	bks_err e = {0};
+	int rc = t->rc;
+	if (rc == 0 && t->stored && (rc = appl_commit(r->ap, &e)) < 0)
+		LOG_E("repl: the commit after a repair failed: %s (asked again)", bks_errmsg(&e, rc));
+	pthread_mutex_lock(&r->mu);
+	r->repair_refused += t->refused;
+	if (rc == 0) {
+		wants_settle(r, ask, ok, n);
+		r->repaired += t->stored;
+		r->repair_lacked += lacked;
+		if (t->stored)
+			r->last_repair_wall_ns = bks_wall_ns();
+	}
+	int sr = r->wants_dirty ? wants_save(r) : 0;
+	*left = r->nwants;
+	pthread_mutex_unlock(&r->mu);
+	if (sr < 0)
+		LOG_E("repl: cannot write repl.wanted: %s (retried)", strerror(-sr));
+	return rc;
+}
+
 /* ---- the twin: a WANT from the source ---- */
 
 int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
@@ -306,8 +376,9 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
 	uint8_t *ok = NULL;
 	repl_msg h;
 	bks_err e = {0};
-	uint32_t n = 0, stored = 0, good = 0, refused = 0;
-	int rc = 0, fatal;
+	tally t = {0};
+	uint32_t n = 0;
+	int fatal;
 	if (!(ask = malloc(REPL_WANT_MAX * sizeof(*ask))) || !(ok = calloc(REPL_WANT_MAX, 1))) {
 		free(ask);
 		return repl_send_error(c, -ENOMEM, "WANT: out of memory");
@@ -343,56 +414,18 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
 			fatal = -EPROTO;
 			goto out;
 		}
-		pthread_mutex_lock(&r->mu);
-		r->rx_chunks++;
-		r->rx_bytes += cm.dlen;
-		pthread_mutex_unlock(&r->mu);
-		if (rc < 0)
-			continue; /* the store failed: read the rest, keep nothing */
-		appl_lock(ap);
-		int k = store_repair_chunk(ap->s, cm.fp, cm.data, cm.dlen, cm.rlen,
-		                           cm.codec ? SEG_ZSTD : SEG_RAW);
-		appl_unlock(ap);
-		char hx[REPL_FP_HEX];
-		repl_hex(cm.fp, 32, hx);
-		if (k >= 0) {
-			ok[i] = 1;
-			stored += k == 1;
-			good += k == 0;
-		} else if (k == -EBADMSG || k == -EINVAL) {
-			/* Not the chunk's bytes (or not decodable): never kept; asked again. */
-			refused++;
-			LOG_W("repl: %s: chunk %s sent for repair does not match its SHA-256: "
-			      "refused", c->peer, hx);
-		} else {
-			rc = k;
-			LOG_E("repl: chunk %s from %s not stored again: %s", hx, c->peer, strerror(-k));
-		}
+		take_chunk(r, c, &cm, &ok[i], &t, "sent");
 	}
-	/* The fresh copies are durable before the list forgets them. */
-	if (rc == 0 && stored && (rc = appl_commit(ap, &e)) < 0)
-		LOG_E("repl: the commit after a repair failed: %s (asked again)", bks_errmsg(&e, rc));
-	pthread_mutex_lock(&r->mu);
-	r->repair_refused += refused;
-	if (rc == 0) {
-		wants_settle(r, ask, ok, n);
-		r->repaired += stored;
-		if (stored)
-			r->last_repair_wall_ns = bks_wall_ns();
-	}
-	int sr = r->wants_dirty ? wants_save(r) : 0;
-	size_t left = r->nwants;
-	pthread_mutex_unlock(&r->mu);
-	if (sr < 0)
-		LOG_E("repl: cannot write repl.wanted: %s (retried)", strerror(-sr));
-	if (rc == 0 && stored + good)
+	size_t left;
+	int rc = settle_exchange(r, ask, ok, n, 0, &t, &left);
+	if (rc == 0 && t.stored + t.good)
 		appl_event_add(ap, CFG_LOG_INFO, "repl: %u damaged chunks repaired with good copies "
-		               "from the source%s; %zu still wanted", stored + good,
-		               good ? " (some were good already)" : "", left);
+		               "from the source%s; %zu still wanted", t.stored + t.good,
+		               t.good ? " (some were good already)" : "", left);
 	if (rc < 0) {
 		fatal = repl_send_error(c, rc, "repair: %s", strerror(-rc));
 	} else {
-		repl_msg dm = {.type = REPL_DONE, .v = stored + good};
+		repl_msg dm = {.type = REPL_DONE, .v = t.stored + t.good};
 		fatal = repl_send_msg(c, &dm, NULL, 0);
 	}
 out:
@@ -617,7 +650,8 @@ int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap)
 	wire_fp *ask = NULL;
 	uint8_t *ok = NULL;
 	bks_err e = {0};
-	uint32_t n = 0, got = 0, stored = 0, good = 0, refused = 0, next = 0;
+	tally t = {0};
+	uint32_t n = 0, got = 0, next = 0;
 	int rc = 0, fatal = 0;
 	if (!(ask = malloc(REPL_WANT_MAX * sizeof(*ask))) || !(ok = calloc(REPL_WANT_MAX, 1))) {
 		free(ask);
@@ -681,53 +715,16 @@ int repl_tx_fetch(repl *r, rconn *c, unsigned ver, char *why, size_t wcap)
 		}
 		next = (uint32_t)i + 1;
 		got++;
-		pthread_mutex_lock(&r->mu);
-		r->rx_chunks++;
-		r->rx_bytes += cm.dlen;
-		pthread_mutex_unlock(&r->mu);
-		if (rc < 0)
-			continue; /* the store failed: read the rest, keep nothing */
-		appl_lock(ap);
-		int k = store_repair_chunk(ap->s, cm.fp, cm.data, cm.dlen, cm.rlen,
-		                           cm.codec ? SEG_ZSTD : SEG_RAW);
-		appl_unlock(ap);
-		char hx[REPL_FP_HEX];
-		repl_hex(cm.fp, 32, hx);
-		if (k >= 0) {
-			ok[i] = 1;
-			stored += k == 1;
-			good += k == 0;
-		} else if (k == -EBADMSG || k == -EINVAL) {
-			refused++;
-			LOG_W("repl: %s: chunk %s fetched for repair does not match its SHA-256: "
-			      "refused", c->peer, hx);
-		} else {
-			rc = k;
-			LOG_E("repl: chunk %s from %s not stored again: %s", hx, c->peer, strerror(-k));
-		}
+		take_chunk(r, c, &cm, &ok[i], &t, "fetched");
 	}
 	/* The answer came: the twin speaks FETCH. */
 	pthread_mutex_lock(&r->mu);
 	r->fetch_fails = 0;
 	pthread_mutex_unlock(&r->mu);
-	if (rc == 0 && stored && (rc = appl_commit(ap, &e)) < 0)
-		LOG_E("repl: the commit after a repair failed: %s (asked again)", bks_errmsg(&e, rc));
-	if (rc < 0)
+	size_t left = 0;
+	if (rc == 0 && (rc = settle_exchange(r, ask, ok, n, n - got, &t, &left)) < 0)
 		snprintf(why, wcap, "repair: %s", strerror(-rc));
-	pthread_mutex_lock(&r->mu);
-	r->repair_refused += refused;
-	if (rc == 0) {
-		wants_settle(r, ask, ok, n); /* the fresh copies are durable: forget them */
-		r->repaired += stored;
-		r->repair_lacked += n - got;
-		if (stored)
-			r->last_repair_wall_ns = bks_wall_ns();
-	}
-	int sr = r->wants_dirty ? wants_save(r) : 0;
-	size_t left = r->nwants;
-	pthread_mutex_unlock(&r->mu);
-	if (sr < 0)
-		LOG_E("repl: cannot write repl.wanted: %s (retried)", strerror(-sr));
+	uint32_t stored = t.stored, good = t.good;
 	/* An event when chunks were repaired, and once when the twin has none of those
 	 * asked (not again every repair_interval while it stays so). */
 	pthread_mutex_lock(&r->mu);
