@@ -14,8 +14,15 @@
  *
  * Everything here runs under appl.mu, the lock under which the store is asked
  * whether it has a chunk and under which a received chunk enters it; so "missing
- * and not claimed" and "stored, claim dropped" cannot interleave, and waiting is a
- * condition wait on appl.mu.
+ * and not claimed" and "stored, claim dropped" cannot interleave. A waiter does not
+ * sleep on appl.mu, though: it lets it go through appl_unlock (so the status's
+ * locks.appl counts only real holds, not the seconds a connection waits for another's
+ * chunk) and sleeps on the table's own mutex and condition. No wake-up is lost:
+ * the waiter takes the table's mutex before it lets appl.mu go and sleeps with it;
+ * a drop and the round end that wakes it are made under appl.mu, and the wake-up
+ * (a new generation, a broadcast) under the table's mutex too, so it comes after
+ * the waiter sleeps. Lock order: appl.mu, then the table's mutex; nobody holding the
+ * table's mutex takes appl.mu.
  *
  * No deadlock: a round's claims are all taken in one hold of appl.mu, when its
  * FP_NEED is made; a round waits only for claims that existed then, i.e. of rounds
@@ -45,9 +52,11 @@ typedef struct claim {
 struct repl_claims {
 	claim *v;                /* open addressing, no tombstones: deletes shift back */
 	size_t cap, n;
-	pthread_cond_t cv;       /* claims were dropped (waits on appl.mu) */
+	pthread_mutex_t mu;      /* gen and cv (the waiters sleep on it, not on appl.mu) */
+	pthread_cond_t cv;       /* claims were dropped: gen moved */
+	uint64_t gen;            /* rounds that woke waiters (under mu) */
 	int wake;                /* a claim someone waits for was dropped since the
-	                          * last broadcast */
+	                          * last broadcast (under appl.mu) */
 	uint32_t next_owner;
 };
 
@@ -57,6 +66,7 @@ int repl_claims_new(repl_claims **out)
 	if (!t)
 		return -ENOMEM;
 	pthread_condattr_t ca;
+	pthread_mutex_init(&t->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&t->cv, &ca);
@@ -70,6 +80,7 @@ void repl_claims_free(repl_claims *t)
 	if (!t)
 		return;
 	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
 	free(t->v);
 	free(t);
 }
@@ -175,12 +186,15 @@ void repl_claims_round_end(repl_claims *t)
 {
 	if (t->wake) {
 		t->wake = 0;
+		pthread_mutex_lock(&t->mu);
+		t->gen++;
 		pthread_cond_broadcast(&t->cv);
+		pthread_mutex_unlock(&t->mu);
 	}
 }
 
-int repl_claims_wait(repl_claims *t, pthread_mutex_t *mu, const uint8_t fp[32],
-                     uint32_t len, const volatile int *stopping)
+int repl_claims_wait(repl_claims *t, appl *ap, const uint8_t fp[32], uint32_t len,
+                     const volatile int *stopping)
 {
 	struct timespec until = {0, 0};
 	claim *c;
@@ -200,7 +214,16 @@ int repl_claims_wait(repl_claims *t, pthread_mutex_t *mu, const uint8_t fp[32],
 		step = now;
 		step.tv_sec += 1;
 		c->waiters++;
-		pthread_cond_timedwait(&t->cv, mu, &step);
+		/* The table's mutex before appl.mu goes: a round end (under appl.mu)
+		 * cannot move gen until this sleeps (see the top of the file). */
+		pthread_mutex_lock(&t->mu);
+		uint64_t gen = t->gen;
+		appl_unlock(ap);
+		while (t->gen == gen && !*stopping &&
+		       pthread_cond_timedwait(&t->cv, &t->mu, &step) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&t->mu);
+		appl_lock(ap);
 		/* The table may have changed meanwhile: the claim is found again (a new
 		 * claim of the same chunk starts with no waiters: nothing to take back). */
 		if ((c = find(t, fp, len)) != NULL && c->waiters)

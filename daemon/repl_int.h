@@ -215,10 +215,10 @@ int repl_claims_take(repl_claims *t, const uint8_t fp[32], uint32_t len, uint32_
  * ends (however it ends) after dropping the rest of its claims. */
 void repl_claims_drop(repl_claims *t, const uint8_t fp[32], uint32_t len, uint32_t owner);
 void repl_claims_round_end(repl_claims *t);
-/* Wait (on mu, appl.mu, held) until fp is not claimed: 0, -ETIMEDOUT after
- * REPL_CLAIM_WAIT_S, -ECANCELED when *stopping. */
-int repl_claims_wait(repl_claims *t, pthread_mutex_t *mu, const uint8_t fp[32],
-                     uint32_t len, const volatile int *stopping);
+/* Wait (appl.mu held; let go while it sleeps, held again when it returns) until fp
+ * is not claimed: 0, -ETIMEDOUT after REPL_CLAIM_WAIT_S, -ECANCELED when *stopping. */
+int repl_claims_wait(repl_claims *t, appl *ap, const uint8_t fp[32], uint32_t len,
+                     const volatile int *stopping);
 
 /* repl_recv.c (the twin side) */
 int repl_listen_start(repl *r, bks_err *e);

@@ -388,7 +388,7 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 					appl_lock(ap);
 					for (uint32_t j = i; j < end && rc == 0; j++) {
 						const wire_fp *x = &f->fps[j];
-						int k = repl_claims_wait(r->claims, &ap->mu, x->fp, x->len,
+						int k = repl_claims_wait(r->claims, ap, x->fp, x->len,
 						                         &r->stopping);
 						rc = k < 0 ? -EAGAIN : store_put_known(f->w, x->fp, x->len);
 						/* 0: collected meanwhile, or its claimant failed */
