@@ -128,6 +128,7 @@ struct repl {
 	pthread_cond_t scv;
 	uint64_t bwlimit;            /* bytes/s, 0 none */
 	uint64_t pace_rate;          /* the limit the shared bucket was last scaled to (pace) */
+	uint64_t answer_pace_ns;     /* the bucket of a twin's FETCH answers (repl_pace) */
 	char state[40];              /* "idle", "sending", "connecting", "error", ... */
 	char last_error[240];
 	uint64_t commits_seen, replicated_commit;
@@ -250,11 +251,19 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m);
  * repair_interval; 1: at the end of a cycle's connection, always (unless the twin
  * did not answer the last asks: then as for 0, with the back-off). */
 int repl_want_due(repl *r, int connected);
+/* repl_send.c: the bwlimit token bucket. Wait until bytes more may go at [repl]
+ * bwlimit; *next_ns (under r->mu) is the bucket, shared by the connections that
+ * pass the same one (a cycle's; a twin's FETCH answers: answer_pace_ns). */
+void repl_pace(repl *r, uint64_t bytes, uint64_t *next_ns);
+/* Count c's bytes sent since *mark (sent.wire_bytes, the rate); returns them. */
+uint64_t repl_count_wire(repl *r, rconn *c, uint64_t *mark);
 /* Source: ask the twin which chunks it wants and send those this store has. 0, 1 when
  * the twin refused (ERROR: the connection goes on), <0 when the connection is broken
  * (why says it; a twin of an older build closes it on WANT). sbuf: STORE_STORED_MAX
- * bytes. */
-int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap);
+ * bytes. Each CHUNK waits its turn in the cycle's bucket (*next_ns), with c's bytes
+ * since *mark, which it counts. */
+int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, uint64_t *mark, uint64_t *next_ns,
+                 char *why, size_t wcap);
 /* Source: its own damaged chunks (the wanted list on a source), fetched back from the
  * twin (version 3). Is it time to ask? (takes r->mu) */
 int repl_fetch_due(repl *r);

@@ -457,7 +457,8 @@ static int read_wanted(repl *r, const wire_fp *w, uint8_t *sbuf, uint32_t *slen,
 	return rc;
 }
 
-int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap)
+int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, uint64_t *mark, uint64_t *next_ns,
+                 char *why, size_t wcap)
 {
 	wire_fp *want = NULL;
 	repl_msg m;
@@ -527,11 +528,16 @@ int repl_tx_want(repl *r, rconn *c, uint8_t *sbuf, char *why, size_t wcap)
 		memcpy(cm.fp, want[i].fp, 32);
 		uint8_t hdr[REPL_HDR_LEN + 64];
 		int hn = repl_msg_encode(hdr, sizeof(hdr), &cm, NULL, 0);
-		if (hn < 0 || (rc = repl_send(c, hdr, (size_t)hn)) < 0 ||
-		    (rc = repl_send(c, sbuf, slen)) < 0) {
-			rc = hn < 0 ? hn : rc;
+		if (hn < 0) {
+			rc = hn;
 			goto out;
 		}
+		/* [repl] bwlimit holds for repairs too: what went since the last count
+		 * and this chunk wait their turn in the cycle's bucket before it goes. */
+		repl_pace(r, repl_count_wire(r, c, mark) + (uint64_t)hn + slen, next_ns);
+		if ((rc = repl_send(c, hdr, (size_t)hn)) < 0 || (rc = repl_send(c, sbuf, slen)) < 0)
+			goto out;
+		repl_count_wire(r, c, mark); /* counted; paced above */
 		sent++;
 		if (log_get_level() >= CFG_LOG_DEBUG) {
 			char hx[REPL_FP_HEX];
@@ -599,11 +605,15 @@ int repl_rx_fetch(repl *r, rconn *c, const repl_msg *m)
 		memcpy(cm.fp, ask[i].fp, 32);
 		uint8_t hdr[REPL_HDR_LEN + 64];
 		int hn = repl_msg_encode(hdr, sizeof(hdr), &cm, NULL, 0);
-		if (hn < 0 || (rc = repl_send(c, hdr, (size_t)hn)) < 0 ||
-		    (rc = repl_send(c, sbuf, slen)) < 0) {
-			rc = hn < 0 ? hn : rc; /* the stream is cut mid-answer: the connection goes */
+		if (hn < 0) {
+			rc = hn; /* the stream is cut mid-answer: the connection goes */
 			goto out;
 		}
+		/* This appliance's [repl] bwlimit holds for what it gives back, in a
+		 * bucket of its own (a twin sends nothing else). */
+		repl_pace(r, (uint64_t)hn + slen, &r->answer_pace_ns);
+		if ((rc = repl_send(c, hdr, (size_t)hn)) < 0 || (rc = repl_send(c, sbuf, slen)) < 0)
+			goto out;
 		sent++;
 	}
 	repl_msg dm = {.type = REPL_DONE, .v = sent};

@@ -448,7 +448,7 @@ static int walk(repl *r, tree *t)
  * while waiting, so a change (SIGHUP, `bkstorctl repl set bwlimit`) holds within
  * 200 ms on the running connections: the wait left is scaled to the new rate (0:
  * none). */
-static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
+void repl_pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 {
 	pthread_mutex_lock(&r->mu);
 	uint64_t rate = r->bwlimit;
@@ -486,8 +486,7 @@ static void pace(repl *r, uint64_t bytes, uint64_t *next_ns)
 	}
 }
 
-/* Send c's wire bytes since the last call through the pace and the counters. */
-static void account(repl *r, rconn *c, uint64_t *mark, uint64_t *next_ns)
+uint64_t repl_count_wire(repl *r, rconn *c, uint64_t *mark)
 {
 	uint64_t d = c->tx - *mark;
 	*mark = c->tx;
@@ -495,7 +494,13 @@ static void account(repl *r, rconn *c, uint64_t *mark, uint64_t *next_ns)
 	r->tx_wire += d;
 	repl_rate_add(r, d);
 	pthread_mutex_unlock(&r->mu);
-	pace(r, d, next_ns);
+	return d;
+}
+
+/* Send c's wire bytes since the last call through the pace and the counters. */
+static void account(repl *r, rconn *c, uint64_t *mark, uint64_t *next_ns)
+{
+	repl_pace(r, repl_count_wire(r, c, mark), next_ns);
 }
 
 /* The answer to a request: DONE (0, *v), ERROR (its errno, >0 meaning "the twin
@@ -826,10 +831,10 @@ static uint64_t lag_count(repl *r, const mtab *man, const tree *cur, const mtab 
 
 /* The repair exchange (repl_repair.c) at the end of a connection: its failure is
  * logged and costs nothing else (everything before it is done and acknowledged). */
-static int ask_wants(repl *r, rconn *c, uint8_t *sbuf)
+static int ask_wants(repl *r, rconn *c, uint8_t *sbuf, uint64_t *mark, uint64_t *next_ns)
 {
 	char why[300] = "";
-	int rc = repl_tx_want(r, c, sbuf, why, sizeof(why));
+	int rc = repl_tx_want(r, c, sbuf, mark, next_ns, why, sizeof(why));
 	if (rc != 0)
 		LOG_W("repl: repair: %s", why);
 	return rc;
@@ -1088,7 +1093,7 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	if (idle) {
 		/* Nothing changed here: the connection is only for the repairs, the twin's
 		 * (what it wants) and this appliance's own (what it fetches back). */
-		if (!(ver >= 2 && repl_want_due(r, 1) && ask_wants(r, &c, sbuf) < 0))
+		if (!(ver >= 2 && repl_want_due(r, 1) && ask_wants(r, &c, sbuf, &mark, &fq.next_ns) < 0))
 			ask_fetch(r, &c, ver);
 		rc = 0;
 		goto out;
@@ -1234,7 +1239,7 @@ static int cycle(repl *r, mtab *man, const char *addr, const char *pin)
 	/* 5. Chunks the twin's verify found damaged: good copies from here (a twin of
 	 * version 2; last anyway, so a twin that closes the connection on WANT costs
 	 * nothing). */
-	int wr = ver >= 2 && repl_want_due(r, 1) ? ask_wants(r, &c, sbuf) : 0;
+	int wr = ver >= 2 && repl_want_due(r, 1) ? ask_wants(r, &c, sbuf, &mark, &fq.next_ns) : 0;
 	/* 6. Chunks this appliance's verify found damaged: fetched back from the twin
 	 * (version 3), unless WANT broke the connection. */
 	if (wr >= 0)

@@ -9,6 +9,10 @@
 # within seconds (repair_interval stays at its 60 s default: a new entry is asked for
 # at once), checks its SHA-256 and stores it; the file then reads byte-identical on
 # A, a second verify on A is clean, and both stay so after another restart of A.
+# B comes back with [repl] bwlimit at a sixth of the chunk's length a second: the
+# CHUNK it answers waits its turn in its token bucket (one second of burst), so A
+# has it no sooner than 5 s after B's start (before, a twin's answers ignored its
+# bwlimit); the limit is then lifted at run time (`bkstorctl repl set`).
 # Then with B running throughout: two chunks damaged on A, one of f2 and one of a file
 # outside the replicated paths (B never had it): A's verify queues both, fetches the
 # first within seconds, keeps the second wanted (the twin lacks it), and says so.
@@ -69,17 +73,27 @@ r_start a || exit 1
 [ "$(rj a "d['repair']['chunks_wanted']")" = 1 ] && ok "after a restart of A: 1 chunk still wanted" ||
 	bad "after a restart of A: $(rj a "d.get('repair')")"
 
-# B comes back: A fetches the chunk (the sender retries a refused connection every 2 s).
-t0=$(date +%s)
+# B comes back, its bwlimit a sixth of the chunk's length a second: A fetches the
+# chunk (the sender retries a refused connection every 2 s), no sooner than B's
+# limit lets it go.
+len=$(jget "$T/v1.json" "[c['length'] for c in d['bad_chunks'] if c['fingerprint'] == '$fp'][0]")
+limit=$((len / 6))
+printf 'bwlimit = %s\n' "$limit" >>"$T/b/bkstord.conf"
+t0=$(date +%s.%N)
 r_start b || exit 1
 done=0
-for _ in $(seq 1 150); do
+for _ in $(seq 1 200); do
 	[ "$(rj a "int(d['repair']['chunks_repaired'] >= 1 and d['repair']['chunks_wanted'] == 0)")" = 1 ] &&
 		{ done=1; break; }
 	sleep 0.1
 done
-[ $done = 1 ] && ok "A fetched the chunk from B within $(($(date +%s) - t0)) s of B's start" ||
-	bad "no repair after 15 s: A $(rj a "d.get('repair'), d['state'], d['last_error']"), B $(rj b "d.get('repair')")"
+took=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')
+[ $done = 1 ] && ok "A fetched the chunk from B within $took s of B's start" ||
+	bad "no repair after 20 s: A $(rj a "d.get('repair'), d['state'], d['last_error']"), B $(rj b "d.get('repair')")"
+awk -v t="$took" -v l="$len" -v r="$limit" 'BEGIN { exit !(t >= l / r - 1) }' &&
+	ok "B's answer honoured its bwlimit: $len bytes at $limit B/s took $took s (>= $((len / limit - 1)) s)" ||
+	bad "B's answer of $len bytes at bwlimit $limit B/s took only $took s"
+check "B's bwlimit lifted at run time" 0 cb repl set bwlimit 0
 [ "$(rj b "d['repair']['chunks_sent'], d['repair']['chunks_missing_here']")" = "(1, 0)" ] &&
 	ok "B sent exactly 1 chunk for A's repair" || bad "B's repair status: $(rj b "d.get('repair')")"
 [ "$(rj a "d['repair']['chunks_refused'], d['repair']['chunks_peer_lacked']")" = "(0, 0)" ] &&

@@ -7,6 +7,10 @@
 # and queues it for repair; the list survives a restart of B; A, started again, asks
 # (repair_interval = 1s) and sends the chunk; then the file reads back byte-identical
 # on B, a second verify is clean, and both stay so after another restart of B.
+# A comes back with [repl] bwlimit at a sixth of the chunk's length a second: the
+# CHUNK it sends waits its turn in the token bucket (one second of burst), so B has
+# it no sooner than 5 s after A's start (before, the repair paid for its bytes only
+# after it was over and B had it within a second or two).
 . "${top_srcdir:-.}/tests/repl-lib.sh"
 breaker="${top_builddir:-.}/tests/chunkbreak"
 [ -x "$breaker" ] || { echo "SKIP: tests/chunkbreak not built (make check builds it)"; exit 77; }
@@ -59,8 +63,12 @@ r_start b || exit 1
 [ "$(rj b "d['repair']['chunks_wanted']")" = 1 ] && ok "after a restart of B: 1 chunk still wanted" ||
 	bad "after a restart of B: $(rj b "d.get('repair')")"
 
-# A comes back: it asks, B gets a good copy.
-t0=$(date +%s)
+# A comes back, its bwlimit a sixth of the chunk's length a second: it asks, B gets
+# a good copy, no sooner than the limit lets the chunk go.
+len=$(jget "$T/v1.json" "[c['length'] for c in d['bad_chunks'] if c['fingerprint'] == '$fp'][0]")
+limit=$((len / 6))
+printf 'bwlimit = %s\n' "$limit" >>"$T/a/bkstord.conf"
+t0=$(date +%s.%N)
 r_start a || exit 1
 done=0
 for _ in $(seq 1 300); do
@@ -68,8 +76,13 @@ for _ in $(seq 1 300); do
 		{ done=1; break; }
 	sleep 0.1
 done
-[ $done = 1 ] && ok "B repaired the chunk from A within $(($(date +%s) - t0)) s" ||
+took=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')
+[ $done = 1 ] && ok "B repaired the chunk from A within $took s" ||
 	bad "no repair after 30 s: B $(rj b "d.get('repair')"), A $(rj a "d.get('repair'), d['state'], d['last_error']")"
+# len/limit >= 6 s of bytes, less the bucket's one second of burst.
+awk -v t="$took" -v l="$len" -v r="$limit" 'BEGIN { exit !(t >= l / r - 1) }' &&
+	ok "the repair honoured A's bwlimit: $len bytes at $limit B/s took $took s (>= $((len / limit - 1)) s)" ||
+	bad "the repair of $len bytes at bwlimit $limit B/s took only $took s"
 [ "$(rj a "d['repair']['chunks_sent']")" = 1 ] && ok "A sent exactly 1 chunk for repair" ||
 	bad "A's repair status: $(rj a "d.get('repair')")"
 cb get /r/f1 - 2>/dev/null | cmp -s - "$T/f1" && ok "B: f1 byte-identical after the repair" ||
