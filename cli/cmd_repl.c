@@ -106,6 +106,21 @@ static const char *s(const jsonp_val *o, const char *k, char *buf, size_t cap)
 	return buf;
 }
 
+/* "; repair W wanted, F fetched, S sent, X failed" after the line in out, when any
+ * of them is not 0 (docs/api.md "repair": chunks_wanted, chunks_received,
+ * chunks_sent, chunks_failed). */
+static void repair_tail(const jsonp_val *rep, char *out, size_t cap)
+{
+	size_t n = strlen(out);
+	uint64_t w = u(rep, "chunks_wanted"), f = u(rep, "chunks_received"),
+	         sn = u(rep, "chunks_sent"), x = u(rep, "chunks_failed");
+	if (!rep || !(w | f | sn | x) || n >= cap)
+		return;
+	snprintf(out + n, cap - n, "; repair %llu wanted, %llu fetched, %llu sent, %llu failed",
+	         (unsigned long long)w, (unsigned long long)f, (unsigned long long)sn,
+	         (unsigned long long)x);
+}
+
 void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
 {
 	char role[40], st[80], addr[80], fp[80], lb[32], rate[32], eta[32];
@@ -142,6 +157,7 @@ void cli_repl_line(const jsonp_val *o, char *out, size_t cap)
 		         "held back", fp, st, (unsigned long long)u(rx, "files"),
 		         (unsigned long long)u(rx, "deletes_pending"));
 	}
+	repair_tail(jsonp_get(o, "repair"), out, cap);
 }
 
 int cmd_repl_status(cli_ctx *c, int argc, char **argv)
@@ -237,7 +253,8 @@ int cmd_repl_status(cli_ctx *c, int argc, char **argv)
 			       (unsigned long long)u(rep, "chunks_repaired"),
 			       (unsigned long long)u(rep, "chunks_refused"),
 			       (unsigned long long)u(rep, "chunks_not_queued"),
-			       u(rep, "chunks_peer_lacked") ? ", some not on the twin" : "");
+			       !u(rep, "chunks_peer_lacked") ? ""
+			       : twin_gives ? ", some not on the twin" : ", some not on the source");
 		if (rep && (u(rep, "chunks_sent") || u(rep, "chunks_missing_here")))
 			printf("repair sent: %llu chunks the %s wanted again (%llu not readable "
 			       "here)\n", (unsigned long long)u(rep, "chunks_sent"),

@@ -169,7 +169,9 @@ struct repl {
 	                              * older build, a broken connection): the interval
 	                              * doubles per fail, up to 64 times */
 	int fetch_new;               /* an entry was queued since the last ask: ask now */
-	uint64_t repair_lacked;      /* chunks asked for that the twin could not give */
+	uint64_t repair_lacked;      /* chunks asked for that the peer could not give */
+	uint64_t repair_received;    /* chunks the peer sent for this one's repair */
+	uint64_t repair_failed;      /* asked-for chunks an exchange gave no good copy of */
 	int fetch_lack_said;         /* the last ask repaired nothing and said so (event) */
 	uint32_t in_flight, in_flight_max; /* files being sent now, most at once */
 };

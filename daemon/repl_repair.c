@@ -300,6 +300,7 @@ static void wants_settle(repl *r, const wire_fp *ask, const uint8_t *ok, uint32_
 /* ---- storing what a peer sends for repair (the twin's WANT, the source's FETCH) ---- */
 
 typedef struct tally {
+	uint32_t received;       /* CHUNKs that came */
 	uint32_t stored;         /* stored again (the damaged copy replaced) */
 	uint32_t good;           /* the copy here was good already: nothing stored */
 	uint32_t refused;        /* not the chunk's bytes: never kept, asked again */
@@ -316,6 +317,7 @@ static void take_chunk(repl *r, rconn *c, const repl_msg *cm, uint8_t *ok, tally
 	/* (the listener's other connections count with atomics too: repl_recv.c) */
 	__atomic_fetch_add(&r->rx_chunks, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&r->rx_bytes, cm->dlen, __ATOMIC_RELAXED);
+	t->received++;
 	if (t->rc < 0)
 		return; /* the store failed: read the rest, keep nothing */
 	appl_lock(ap);
@@ -342,7 +344,8 @@ static void take_chunk(repl *r, rconn *c, const repl_msg *cm, uint8_t *ok, tally
 /* The exchange's chunks are in: the fresh copies made durable (a commit), and only
  * then forgotten by the list, which is saved. lacked: entries the peer could not
  * give. Returns t->rc or the commit's error (then nothing leaves the list: asked
- * again); *left: the entries still wanted. */
+ * again, and every chunk that came counts as failed); *left: the entries still
+ * wanted. */
 static int settle_exchange(repl *r, const wire_fp *ask, const uint8_t *ok, uint32_t n,
                            uint32_t lacked, tally *t, size_t *left)
 {
@@ -352,10 +355,12 @@ static int settle_exchange(repl *r, const wire_fp *ask, const uint8_t *ok, uint3
 		LOG_E("repl: the commit after a repair failed: %s (asked again)", bks_errmsg(&e, rc));
 	pthread_mutex_lock(&r->mu);
 	r->repair_refused += t->refused;
+	r->repair_received += t->received;
+	r->repair_lacked += lacked;
+	r->repair_failed += lacked + (rc < 0 ? t->received : t->refused);
 	if (rc == 0) {
 		wants_settle(r, ask, ok, n);
 		r->repaired += t->stored;
-		r->repair_lacked += lacked;
 		if (t->stored)
 			r->last_repair_wall_ns = bks_wall_ns();
 	}
@@ -416,8 +421,11 @@ int repl_rx_want(repl *r, rconn *c, const repl_msg *m)
 		}
 		take_chunk(r, c, &cm, &ok[i], &t, "sent");
 	}
+	uint32_t lacked = 0; /* the entries the source cannot give (their bits clear) */
+	for (uint32_t i = 0; i < n; i++)
+		lacked += !wire_bit_get(have, i);
 	size_t left;
-	int rc = settle_exchange(r, ask, ok, n, 0, &t, &left);
+	int rc = settle_exchange(r, ask, ok, n, lacked, &t, &left);
 	if (rc == 0 && t.stored + t.good)
 		appl_event_add(ap, CFG_LOG_INFO, "repl: %u damaged chunks repaired with good copies "
 		               "from the source%s; %zu still wanted", t.stored + t.good,
@@ -767,6 +775,8 @@ void repl_repair_json(repl *r, json *j)
 	json_uint(j, "chunks_refused", r->repair_refused);
 	json_uint(j, "chunks_not_queued", r->wants_full);
 	json_uint(j, "last_repair_wall_ns", r->last_repair_wall_ns);
+	json_uint(j, "chunks_received", r->repair_received);
+	json_uint(j, "chunks_failed", r->repair_failed);
 	json_uint(j, "chunks_sent", r->repair_sent);
 	json_uint(j, "chunks_missing_here", r->repair_missing);
 	json_uint(j, "chunks_peer_lacked", r->repair_lacked);

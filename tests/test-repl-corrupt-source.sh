@@ -141,6 +141,14 @@ done
 	ok "B: sent f2's chunk, could not give x's" || bad "B's repair status: $(rj b "d.get('repair')")"
 grep -q "repl: 1 of 2 damaged chunks repaired with good copies from the twin (the twin could not give the others); 1 still wanted" "$T/a.log" &&
 	ok "A logged what the twin could not give" || bad "no event about the chunk B lacks"
+# The counters the dashboard and `bkstorctl status` show (docs/api.md "repair"):
+# x's chunk, asked and not given, failed (once per ask); the counts since A's start.
+[ "$(rj a "d['repair']['chunks_wanted'], d['repair']['chunks_received'], d['repair']['chunks_failed'] >= 1")" = "(1, 1, True)" ] &&
+	ok "A's status: 1 wanted, 1 received, failed counted" || bad "A's repair status: $(rj a "d.get('repair')")"
+ca status 2>/dev/null | tr '\n' ' ' | tr -s ' ' | grep -Eq "repl: source to .*; repair 1 wanted, 1 fetched, 0 sent, [1-9][0-9]* failed " &&
+	ok "bkstorctl status on A: the repair counters" || bad "A's status: $(ca status 2>&1 | grep -A2 repl:)"
+cb status 2>/dev/null | tr '\n' ' ' | tr -s ' ' | grep -q "repl: twin of .*; repair 0 wanted, 0 fetched, 2 sent, 0 failed " &&
+	ok "bkstorctl status on B: the repair counters" || bad "B's status: $(cb status 2>&1 | grep -A2 repl:)"
 same a /r/f2 "$T/f2" && ok "A: f2 byte-identical after the repair" || bad "A: f2 differs"
 same a /x/x "$T/x" && bad "A: x reads correctly (nobody had a good copy)" ||
 	ok "A: x still unreadable (no good copy anywhere)"

@@ -85,6 +85,13 @@ awk -v t="$took" -v l="$len" -v r="$limit" 'BEGIN { exit !(t >= l / r - 1) }' &&
 	bad "the repair of $len bytes at bwlimit $limit B/s took only $took s"
 [ "$(rj a "d['repair']['chunks_sent']")" = 1 ] && ok "A sent exactly 1 chunk for repair" ||
 	bad "A's repair status: $(rj a "d.get('repair')")"
+# The counters the dashboard and `bkstorctl status` show (docs/api.md "repair").
+[ "$(rj b "[d['repair'][k] for k in ('chunks_wanted', 'chunks_received', 'chunks_sent', 'chunks_failed')]")" = "[0, 1, 0, 0]" ] &&
+	ok "B's status: 0 wanted, 1 received, 0 sent, 0 failed" || bad "B's repair status: $(rj b "d.get('repair')")"
+cb status 2>/dev/null | tr '\n' ' ' | tr -s ' ' | grep -q "repl: twin of .*; repair 0 wanted, 1 fetched, 0 sent, 0 failed " &&
+	ok "bkstorctl status on B: the repair counters" || bad "B's status: $(cb status 2>&1 | grep -A2 repl:)"
+ca status 2>/dev/null | tr '\n' ' ' | tr -s ' ' | grep -q "repl: source to .*; repair 0 wanted, 0 fetched, 1 sent, 0 failed " &&
+	ok "bkstorctl status on A: the repair counters" || bad "A's status: $(ca status 2>&1 | grep -A2 repl:)"
 cb get /r/f1 - 2>/dev/null | cmp -s - "$T/f1" && ok "B: f1 byte-identical after the repair" ||
 	bad "B: f1 differs after the repair"
 cb get /r/f2 - 2>/dev/null | cmp -s - "$T/f2" && ok "B: f2 byte-identical" || bad "B: f2 differs"

@@ -130,7 +130,36 @@ async function main() {
   expect(replRole === wantRole && (await page.getAttribute('#repl-card', 'data-role')) === wantRole,
     `the Replication card shows role "${wantRole}"`, `role "${replRole}"`);
   expect(await page.isVisible('#repl-off') === (wantRole === 'disabled'), 'the Replication card says how to turn it on (only when off)');
+  if (wantRole === 'disabled') {
+    const rep0 = (await page.textContent('#repl-repair')).trim();
+    expect(rep0 === '–', 'the Replication card has a Repair row, empty while replication is off', `"${rep0}"`);
+  }
   await shot(page, 'dashboard-overview.png');
+
+  // The Repair row on a twin, from the status's repl.repair (docs/api.md): the status
+  // the page polls gets a twin's repl object with repair counters added (the demo has
+  // no [repl]), then its own again.
+  const twinRepl = {
+    enabled: true, paired: true, role: 'twin', state: 'listening', peer_fingerprint: 'ab'.repeat(32),
+    fingerprint: 'cd'.repeat(32), received: { files: 2, deletes_pending: 0 },
+    repair: { wanted_from: 'source', chunks_wanted: 3, chunks_received: 2, chunks_repaired: 1,
+      chunks_sent: 0, chunks_failed: 1, chunks_refused: 1 },
+  };
+  const statusUrl = (u) => new URL(u).pathname === '/api/v1/status';
+  await page.route(statusUrl, async (route) => {
+    const real = await route.fetch();
+    const body = await real.json();
+    await route.fulfill({ response: real, json: { ...body, repl: twinRepl } });
+  });
+  const repText = await until(async () => {
+    const t = (await page.textContent('#repl-repair')).trim();
+    return /wanted/.test(t) ? t : null;
+  }, 8000);
+  expect(repText === '3 wanted from the source · 2 fetched (1 repaired) · 0 sent · 1 failed',
+    'the Replication card shows the repair counters (wanted, fetched, sent, failed)', `"${repText}"`);
+  await page.unroute(statusUrl);
+  const repOff = await until(async () => ((await page.textContent('#repl-repair')).trim() === '–' ? true : null), 8000);
+  expect(repOff === true, 'and "–" again with the real status (replication off)');
 
   // --- disks
   await page.click('#tab-disks');

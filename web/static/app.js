@@ -511,9 +511,10 @@ function renderNfs(n) {
 // ---------------------------------------------------------------- replication
 
 // The Replication card: role, twin (address and the start of its certificate's
-// fingerprint), state, lag, rate, last sync, deletes held back (on the twin), errors;
-// while a cycle sends, its progress (bytes, rate, ETA). Always shown: "disabled"
-// says how to turn it on.
+// fingerprint), state, lag, rate, last sync, deletes held back (on the twin), errors,
+// repair (damaged chunks wanted from the peer, fetched from it, sent for its repair,
+// failed); while a cycle sends, its progress (bytes, rate, ETA). Always shown:
+// "disabled" says how to turn it on.
 function renderRepl(r) {
   const card = $('#repl-card');
   const on = r.enabled === true;
@@ -524,7 +525,7 @@ function renderRepl(r) {
   $('#repl-off').hidden = on;
   setText('#repl-role', role);
   if (!on) {
-    for (const id of ['state', 'twin', 'lag', 'rate', 'last-sync', 'deletes', 'errors']) setText('#repl-' + id, '–');
+    for (const id of ['state', 'twin', 'lag', 'rate', 'last-sync', 'deletes', 'errors', 'repair']) setText('#repl-' + id, '–');
     setText('#repl-summary', '');
     $('#repl-progress-box').hidden = true;
     return;
@@ -550,6 +551,7 @@ function renderRepl(r) {
   if (r.last_error) errs.push(r.last_error);
   if (rx.refused_connections) errs.push(fmtCount(rx.refused_connections) + ' connections refused');
   setText('#repl-errors', errs.length ? errs.join(' · ') : 'none');
+  setText('#repl-repair', repairText(r.repair || {}));
   setText('#repl-summary', '· this appliance ' + (r.fingerprint || '').slice(0, 16) + '…');
   // Progress of the cycle that is sending, against the bytes of the files it had to
   // send when it began: the files done, or the bytes on the wire (a large file that
@@ -563,6 +565,15 @@ function renderRepl(r) {
     setText('#repl-progress-text', fmtBytes(done) + ' of ' + fmtBytes(r.cycle_bytes) + ' · ' + fmtRate(r.rate_bps || 0) +
       ' · ETA ' + (r.eta_s === null || r.eta_s === undefined ? 'unknown' : 'at most ' + fmtDuration(r.eta_s)));
   }
+}
+
+// The repair counters of the status's repl.repair (docs/api.md): "none" while all are 0.
+function repairText(rep) {
+  const n = (k) => rep[k] || 0;
+  if (!n('chunks_wanted') && !n('chunks_received') && !n('chunks_sent') && !n('chunks_failed')) return 'none';
+  return [fmtCount(n('chunks_wanted')) + ' wanted' + (rep.wanted_from ? ' from the ' + rep.wanted_from : ''),
+    fmtCount(n('chunks_received')) + ' fetched (' + fmtCount(n('chunks_repaired')) + ' repaired)',
+    fmtCount(n('chunks_sent')) + ' sent', fmtCount(n('chunks_failed')) + ' failed'].join(' · ');
 }
 
 // ---------------------------------------------------------------- jobs
