@@ -31,8 +31,8 @@ static volatile int stopping;
 
 struct waiter {
 	pthread_t th;
-	volatile int started;    /* set under appl.mu just before the wait */
-	volatile int returned;
+	int started;             /* set under appl.mu just before the wait (atomic) */
+	int returned;            /* (atomic) */
 	int rc;
 	uint64_t back_ns;        /* when it returned */
 };
@@ -41,10 +41,10 @@ static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
 	appl_lock(&ap);
-	w->started = 1;
+	__atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
 	w->rc = repl_claims_wait(tab, &ap, fp, 4096, &stopping);
 	w->back_ns = bks_now_ns();
-	w->returned = 1;
+	__atomic_store_n(&w->returned, 1, __ATOMIC_RELEASE);
 	appl_unlock(&ap);
 	return NULL;
 }
@@ -77,7 +77,9 @@ int main(void)
 	struct waiter w = {0};
 	pthread_create(&w.th, NULL, wait_thread, &w);
 	sleep_ms(300);
-	CHECK(w.started && !w.returned, "the waiter waits while the chunk is claimed");
+	CHECK(__atomic_load_n(&w.started, __ATOMIC_ACQUIRE) &&
+	      !__atomic_load_n(&w.returned, __ATOMIC_ACQUIRE),
+	      "the waiter waits while the chunk is claimed");
 	CHECK(appl_trylock(&ap) == 0, "appl.mu is free while it waits");
 	repl_claims_drop(tab, fp, 4096, o1);
 	repl_claims_round_end(tab);
@@ -102,7 +104,7 @@ int main(void)
 		appl_unlock(&ap);
 		struct waiter x = {0};
 		pthread_create(&x.th, NULL, wait_thread, &x);
-		while (!x.started)
+		while (!__atomic_load_n(&x.started, __ATOMIC_ACQUIRE))
 			sched_yield();
 		appl_lock(&ap); /* the waiter has let it go: it is in its wait */
 		repl_claims_drop(tab, fp, 4096, o);
@@ -128,7 +130,7 @@ int main(void)
 	uint64_t t0 = bks_now_ns();
 	pthread_create(&y.th, NULL, wait_thread, &y);
 	sleep_ms(1500); /* past its first 1 s step */
-	stopping = 1;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED); /* as repl_stop sets r->stopping */
 	pthread_join(y.th, NULL);
 	appl_lock_stats_get(&ap, &after);
 	double waited = (double)(y.back_ns - t0) / 1e9;
