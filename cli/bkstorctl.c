@@ -128,7 +128,8 @@ static const cli_cmd commands[] = {
 	{"array", "import", "DISK...",
 	 "assemble the array, put spares in for missing disks, finish rebuilds", cmd_array_import},
 	{"array", "scrub", "DISK...",
-	 "check (and repair) every row, resuming a scrub that was stopped", cmd_array_scrub},
+	 "check every row, resuming a scrub that was stopped (no store checksums here: "
+	 "silently wrong strips are reported, not rewritten)", cmd_array_scrub},
 	{"array", "fail", "TARGET DISK...",
 	 "take TARGET (a path, disk UUID or slotN) out of service; rebuild onto a spare",
 	 cmd_array_fail},

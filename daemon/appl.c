@@ -115,6 +115,41 @@ static void on_array_event(void *ctx, int level, const char *msg)
 	appl_event_add(ctx, lv, "%s", msg);
 }
 
+/* A row the array's background work left damaged (a scrub's unrecoverable row, a
+ * rebuild's undecided one): arr_set_bad_row_fn, from the background thread inside
+ * arr_bg_step, under the array's lock, so nothing but a note here. */
+static void on_bad_row(void *ctx, uint64_t row)
+{
+	appl *ap = ctx;
+	if (__atomic_fetch_add(&ap->bad_rows, 1, __ATOMIC_ACQ_REL) == 0)
+		__atomic_store_n(&ap->bad_row_first, row, __ATOMIC_RELEASE);
+}
+
+/* The store learns which of its chunks such a row damaged the way it learns it of
+ * any: a verify reads every object's chunks through the array's reconstruction
+ * (which still serves a range the checksums accept, writing nothing) and names
+ * those that cannot be read right; the verify hook queues them for repair from the
+ * replication peer (daemon/repl_repair.c), and the verify's report lists them. So
+ * a verify is started here, or, while one runs (it may have passed the row's
+ * objects already), as soon as it ends. Background thread, without mu. */
+static void bad_rows_verify(appl *ap)
+{
+	uint64_t n = __atomic_exchange_n(&ap->bad_rows, 0, __ATOMIC_ACQ_REL);
+	if (!n)
+		return;
+	uint64_t first = __atomic_load_n(&ap->bad_row_first, __ATOMIC_ACQUIRE);
+	bks_err e = {0};
+	if (appl_verify_start(ap, &e) < 0) {
+		__atomic_fetch_add(&ap->bad_rows, n, __ATOMIC_ACQ_REL); /* next time round */
+		return;
+	}
+	appl_event_add(ap, CFG_LOG_ERROR, "array: %llu row%s left damaged (row %llu%s): verify "
+	               "started to find the chunks that cannot be read right any more (on a "
+	               "replication pair they are queued for repair from the peer)",
+	               (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)first,
+	               n == 1 ? "" : " first");
+}
+
 /* --- throughput --- */
 
 void appl_count_ingest(appl *ap, uint64_t bytes)
@@ -609,6 +644,7 @@ static void *bg_main(void *arg)
 		history_tick(ap);
 		/* Rebuild, replace and scrub pace themselves (rate floor and cap). */
 		int more = arr_bg_step(ap->a, 8);
+		bad_rows_verify(ap);
 		jobs_step(ap);
 		maybe_commit(ap);
 		watch_full(ap);
@@ -833,6 +869,7 @@ int appl_open(appl *ap, bks_cfg *cfg, int create, bks_err *e)
 		}
 	}
 	snap_take(ap);
+	arr_set_bad_row_fn(ap->a, on_bad_row, ap);
 	if (pthread_create(&ap->bg, NULL, bg_main, ap) != 0) {
 		r = bks_fail(e, -EAGAIN, "cannot start the background thread");
 		goto fail;

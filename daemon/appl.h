@@ -122,6 +122,10 @@ typedef struct appl {
 	uint64_t gc_started_ns, gc_finished_ns;
 	appl_verify vf;
 	appl_verify_hook vhook;
+	/* Rows the array's background work left damaged since the last look (atomics:
+	 * set from inside arr_bg_step, read by the background thread, which starts a
+	 * verify for them) and the first of them. */
+	uint64_t bad_rows, bad_row_first;
 
 	/* events (own lock: the array reports them from any thread) */
 	pthread_mutex_t evmu;

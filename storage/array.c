@@ -146,6 +146,14 @@ void arr_set_scrub_verify(arr *a, arr_verify_fn fn, void *ctx)
 	pthread_mutex_unlock(&a->mu);
 }
 
+void arr_set_bad_row_fn(arr *a, arr_bad_row_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&a->mu);
+	a->bad_row_fn = fn;
+	a->bad_row_ctx = ctx;
+	pthread_mutex_unlock(&a->mu);
+}
+
 void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx)
 {
 	pthread_mutex_lock(&a->mu);

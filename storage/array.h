@@ -134,8 +134,19 @@ typedef int (*arr_live_fn)(void *ctx, uint64_t row);
 void arr_set_live_fn(arr *a, arr_live_fn fn, void *ctx);
 /* Data checksums for scrub: with it, scrub verifies each live row's data (verify is
  * called with the whole row data) and uses it to find a bad strip that P/Q alone
- * cannot locate. */
+ * cannot locate. Scrub rewrites a silently bad strip only when these checksums prove
+ * the row it writes: without them (or for a row they do not cover) a mismatch is
+ * reported and counted unrecoverable, even when P/Q name one strip, because several
+ * strips damaged alike look exactly like one (storage/array_bg.c, scrub_row). */
 void arr_set_scrub_verify(arr *a, arr_verify_fn fn, void *ctx);
+/* Rows the background work leaves damaged: a scrub's unrecoverable row (too many
+ * strips lost, or a mismatch nothing proves a repair for), a rebuild's row that
+ * could not be decided. Called with the row, under the array's lock, from
+ * arr_bg_step (the callback must not call the array); the event and the counters
+ * say the same. So the layer above can find what it kept there and get it again
+ * (on a replication pair: from the peer). */
+typedef void (*arr_bad_row_fn)(void *ctx, uint64_t row);
+void arr_set_bad_row_fn(arr *a, arr_bad_row_fn fn, void *ctx);
 
 void arr_set_event_fn(arr *a, arr_event_fn fn, void *ctx);
 

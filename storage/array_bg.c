@@ -123,6 +123,8 @@ undecided:
 	arr_event(a, ARR_EV_ERR, "rebuild: row %llu is inconsistent and the bad strip cannot "
 	          "be located (%d strips lost%s); rebuilt as read", (unsigned long long)row,
 	          nlost, a->scrub_verify ? "" : ", no data checksums");
+	if (a->bad_row_fn)
+		a->bad_row_fn(a->bad_row_ctx, row);
 }
 
 /* Rebuild rows [r, end) onto the target slots (none of them readable there) in one
@@ -327,10 +329,36 @@ static int count_set(const int *v, int n)
 	return c;
 }
 
+/* A row scrub could not make whole: count it, say so, tell the layer above. */
+static void scrub_unrecoverable(arr *a, uint64_t row, const char *why)
+{
+	a->scrub.errors_found++;
+	a->scrub.unrecoverable++;
+	arr_event(a, ARR_EV_ERR, "scrub: row %llu %s; nothing rewritten",
+	          (unsigned long long)row, why);
+	if (a->bad_row_fn)
+		a->bad_row_fn(a->bad_row_ctx, row);
+}
+
 /* Check one row: P/Q syndromes, the caller's data checksums if any; repair. Only
- * what is proven is written: a strip P/Q locate over the whole strip length (and the
- * checksums accept the result, when there are any), or what a reconstruction the
- * checksums prove over the whole row differs in (arr_find_bad). */
+ * what is proven is written: what a reconstruction the checksums prove over the whole
+ * row differs in (a strip the syndromes locate, when the data then verifies, or
+ * arr_find_bad's candidates), and unreadable strips rebuilt with a strip of
+ * redundancy left to check them.
+ *
+ * Why the syndromes alone never prove a silently bad strip: P and Q locate one
+ * unknown error, and only if there is one. Two or more strips damaged alike (the
+ * same bytes XORed into, or the same bytes written over zeros in, several strips)
+ * give syndromes that name one strip, over every byte, as consistently as a single
+ * bad strip does: the same XOR mask on data strip a, P and Q reads exactly like Q
+ * alone wrong by (1 ^ 2^a) times the mask; on data strips a and b (with or without
+ * Q), like Q alone wrong; on data strip a and Q, like P or a data strip wrong. The
+ * rows on the medium are byte for byte the same, so no rule over what was read can
+ * tell them apart. "Repairing" the named strip then writes a consistent row with
+ * the damaged data in it: the damage can no longer be seen by P/Q, and the parity a
+ * later reconstruction with checksums (a verify, a read) needed to bring the data
+ * back is gone. Without checksums for the row the named strip is reported (the
+ * event names it), counted unrecoverable, and left as it is. */
 static void scrub_row(arr *a, uint64_t row)
 {
 	int lost[ARR_MAX_DISKS], failed[RAID_MAX_K + 2];
@@ -338,8 +366,10 @@ static void scrub_row(arr *a, uint64_t row)
 	uint8_t *p[RAID_MAX_K + 2];
 	size_t rowlen = (size_t)(a->k + 2) * a->strip, datalen = arr_row_bytes(a);
 	sb_scrub *sc = &a->scrub;
-	int nlost, where = -1;
+	int nlost, where = -1, chk = -1;
+	int sums = a->scrub_verify && arr_row_live(a, row);
 	arr_fix fx = {0};
+	char why[160];
 
 	sc->rows_checked++;
 	nlost = arr_read_row_raw(a, row, orig, lost, failed);
@@ -349,6 +379,8 @@ static void scrub_row(arr *a, uint64_t row)
 		sc->unrecoverable++;
 		arr_event(a, ARR_EV_ERR, "scrub: row %llu unreadable (%d strips lost)",
 		          (unsigned long long)row, nlost);
+		if (a->bad_row_fn)
+			a->bad_row_fn(a->bad_row_ctx, row);
 		return;
 	}
 	arr_row_ptrs(a, work, p);
@@ -356,10 +388,9 @@ static void scrub_row(arr *a, uint64_t row)
 	raid_recover(a->codec, a->strip, p, lost, nlost);
 	enum raid_check_result cr = nlost < 2 ? raid_check(a->codec, a->strip, p, &where)
 	                                      : RAID_CHECK_OK;
-	int ok_sum = !a->scrub_verify ||
-	             a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen);
+	int ok_sum = !sums || a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen);
 	if (cr == RAID_CHECK_OK && ok_sum) {
-		if (nlost < 2 || a->scrub_verify)
+		if (nlost < 2 || sums)
 			goto repair;
 		/* Two strips rebuilt leave no redundancy, and there are no checksums:
 		 * nothing proves the rebuilt strips, so the unreadable ones stay as
@@ -371,8 +402,20 @@ static void scrub_row(arr *a, uint64_t row)
 		return;
 	}
 	if (cr == RAID_CHECK_ONE_BAD && nlost == 0) {
+		int s = raid_strip_disk(a->n, row, where);
+		if (!sums) {
+			snprintf(why, sizeof(why), "is inconsistent: P/Q point to strip %d on "
+			         "slot %d, which is the bad one only if no other strip is bad too, "
+			         "and there are no data checksums to tell", where, s);
+			scrub_unrecoverable(a, row, why);
+			return;
+		}
+		/* The located strip rebuilt, P and Q must both agree with the row again
+		 * (they do by the locator's arithmetic: a cheap guard against a locator
+		 * that is wrong), and the checksums must pass over the whole data. */
 		raid_recover(a->codec, a->strip, p, &where, 1);
-		if (!a->scrub_verify || a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen)) {
+		if (raid_check(a->codec, a->strip, p, &chk) == RAID_CHECK_OK &&
+		    a->scrub_verify(a->scrub_verify_ctx, row, 0, work, datalen)) {
 			fx.bad[0] = where;
 			fx.nbad = 1;
 			goto repair;
@@ -380,15 +423,15 @@ static void scrub_row(arr *a, uint64_t row)
 	}
 	/* The checksums over the whole row prove the reconstruction, and P and Q are
 	 * recomputed from the proven data: a bad parity strip is named too (with one
-	 * strip lost, the recovery may not have used it). */
-	if (a->scrub_verify && arr_find_bad(a, row, orig, lost, nlost, 0, datalen,
-	                                    a->scrub_verify, a->scrub_verify_ctx, work,
-	                                    &fx) == 0 && fx.proven)
+	 * strip lost, the recovery may not have used it). Three bad strips, or one lost
+	 * and two bad, leave nothing proven. */
+	if (sums && arr_find_bad(a, row, orig, lost, nlost, 0, datalen, a->scrub_verify,
+	                         a->scrub_verify_ctx, work, &fx) == 0 && fx.proven)
 		goto repair;
-	sc->errors_found++;
-	sc->unrecoverable++;
-	arr_event(a, ARR_EV_ERR, "scrub: row %llu is inconsistent and the bad strip cannot "
-	          "be located", (unsigned long long)row);
+	snprintf(why, sizeof(why), "is inconsistent and the bad strips cannot be located "
+	         "(%d strips lost%s)", nlost, sums ? "; no reconstruction passes the data "
+	         "checksums" : ", no data checksums");
+	scrub_unrecoverable(a, row, why);
 	return;
 repair:
 	for (int i = 0; i < a->k + 2; i++)

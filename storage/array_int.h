@@ -68,6 +68,8 @@ struct arr {
 	void *live_ctx;
 	arr_verify_fn scrub_verify;
 	void *scrub_verify_ctx;
+	arr_bad_row_fn bad_row_fn;
+	void *bad_row_ctx;
 	arr_event_fn ev_fn;
 	void *ev_ctx;
 

@@ -262,8 +262,8 @@ int main(void)
 		}
 	}
 	/* Scrub with the checksums: the same promises over the whole row. (Without
-	 * them a scrub trusts the P/Q locator, which three wrong strips fool: that
-	 * is RAID-6's limit, not checked here.) */
+	 * them a scrub rewrites no silently bad strip at all, since three strips
+	 * damaged alike fool the P/Q locator: test-array-scrub3.) */
 	for (int c = 0; c < NCASES; c++) {
 		struct result r;
 		run_case(top, c, 1, 1, &r);

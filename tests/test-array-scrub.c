@@ -1,8 +1,10 @@
 /* test-array-scrub: random bytes are overwritten in the backing files of two
- * different disks, in different rows (data and parity strips). Scrub finds and
- * repairs every damaged strip, on disk; a second scrub finds nothing; the data reads
- * back right. Also: pause/resume, and a read that hits a damaged strip with a
- * verifier repairs it on the way. */
+ * different disks, in different rows (data and parity strips). Without the data
+ * checksums a scrub finds every damaged row and rewrites nothing (P/Q alone cannot
+ * prove a silently bad strip: test-array-scrub3); with them it repairs every
+ * damaged strip, on disk; a second scrub finds nothing; the data reads back right.
+ * Also: pause/resume, and a read that hits a damaged strip with a verifier repairs
+ * it on the way. */
 #include <config.h>
 
 #include "tests/testutil.h"
@@ -110,14 +112,30 @@ int main(void)
 		      "strips (%d %d %d)", dx[j], np, nq, ndata);
 	}
 
+	/* No checksums: every damaged row found and reported, nothing written. */
 	a = open_array(paths, &cfg);
+	arr_status st;
+	CHECK(arr_scrub_start(a, &e) == 0 && arr_bg_run(a) == 0, "scrub 0");
+	arr_get_status(a, &st);
+	printf("scrub 0 (no checksums): %llu rows checked, %llu errors found, %llu repaired, "
+	       "%llu unrecoverable (%d strips damaged)\n",
+	       (unsigned long long)st.last_scrub.rows_checked,
+	       (unsigned long long)st.last_scrub.errors_found,
+	       (unsigned long long)st.last_scrub.repaired,
+	       (unsigned long long)st.last_scrub.unrecoverable, damaged);
+	CHECK(st.last_scrub.errors_found == (uint64_t)damaged &&
+	      st.last_scrub.unrecoverable == (uint64_t)damaged && st.last_scrub.repaired == 0,
+	      "without checksums: every damaged row reported, none rewritten");
+	arr_close(a);
+
+	a = open_array(paths, &cfg);
+	arr_set_scrub_verify(a, verify_row, &rb);
 	r = arr_scrub_start(a, &e);
 	CHECK(r == 0, "scrub start: %s", bks_errmsg(&e, r));
 	/* Pause half way, check nothing moves, resume. */
 	for (int i = 0; i < 10; i++)
 		arr_bg_step(a, 8);
 	CHECK(arr_scrub_pause(a, &e) == 0, "pause: %s", e.msg);
-	arr_status st;
 	arr_get_status(a, &st);
 	uint64_t at = st.last_scrub.cursor;
 	CHECK(arr_bg_step(a, 8) == 0, "paused scrub does no work");
@@ -146,6 +164,7 @@ int main(void)
 
 	/* The repair is on disk: a fresh import's scrub finds nothing. */
 	a = open_array(paths, &cfg);
+	arr_set_scrub_verify(a, verify_row, &rb);
 	CHECK(arr_scrub_start(a, &e) == 0, "scrub 2 start");
 	CHECK(arr_bg_run(a) == 0, "scrub 2 run");
 	arr_get_status(a, &st);
