@@ -165,7 +165,8 @@ struct put_state {
  * Small PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
 #define PUT_SMALL (64u << 10)
 /* Adaptive compression: a round is compressed at the busy level (store.zstd_level_busy,
- * zstd 1 by default) when the client is ahead of us — at least PUT_BACKLOG bytes of
+ * zstd 1 by default; 0: stored raw and compressed later by the store's background pass,
+ * store_defer.c) when the client is ahead of us — at least PUT_BACKLOG bytes of
  * the stream already wait in the socket, so compressing is what the stream waits for
  * — and the round is mostly new (at least a quarter of its bytes: a first backup;
  * a few new chunks among duplicates cost little at any level); else at the store's
@@ -251,14 +252,16 @@ static int put_round(conn *c, struct put_state *ps)
 		ps->zbusy_bytes += new_bytes;
 	if ((r = ingest_compress(ps->ing)) < 0)
 		return r;
+	/* Busy level 0 with a store level above: raw now, compressed by the background
+	 * pass (dedup/store_defer.c), which the flag asks for. */
+	int raw = level == 0 && c->srv->zlevel > 0 ? SEG_RAW_DEFERRED : SEG_RAW;
 	lock(c);
 	for (int i = first_new; i < n && r >= 0; i++) {
 		ing_span *sp = ingest_span(ps->ing, i);
 		if (!sp->hit) {
 			r = sp->zlen ? store_put_prepared(ps->w, sp->fp, sp->len, sp->z, sp->zlen,
 			                                  SEG_ZSTD)
-			             : store_put_prepared(ps->w, sp->fp, sp->len, sp->p, sp->len,
-			                                  SEG_RAW);
+			             : store_put_prepared(ps->w, sp->fp, sp->len, sp->p, sp->len, raw);
 		} else if ((r = store_put_known(ps->w, sp->fp, sp->len)) == 0) {
 			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
 		}

@@ -357,7 +357,8 @@ int store_rebuild_index(store *s, bks_err *e);
  * compressed later by a background pass that moves their segments as the collector
  * does (index updated, old row freed, reusable after the next commit). One step does
  * up to budget bytes of reads (headers and items) and returns 1 while work remains,
- * 0 when there is none (until the next deferred write), -errno (the pass starts over
+ * 0 when there is none for now (store_defer_pending 0: until the next deferred write;
+ * 1: what is left waits for the next commit), -errno (the pass starts over
  * at the next step; nothing is lost). The caller commits as usual: the freed rows
  * come back then. Pending after every open: the first cycle reads every data row's
  * header to find segments an earlier run left flagged. */

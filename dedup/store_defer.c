@@ -51,6 +51,8 @@ struct defer_state {
 	int cycle;             /* a cycle is under way: cursor is its next row */
 	uint64_t cursor;
 	int again;             /* this cycle left a flagged segment behind: one more */
+	int uncommitted;       /* ... of which one the last commit does not hold yet */
+	uint64_t wait_horizon; /* no cycle before a commit moves s->defer_horizon past this */
 	uint64_t noted_at_start; /* s->defer_noted_n when the cycle started */
 	ZSTD_CCtx *cctx;
 	seg_entry *ents;
@@ -216,7 +218,7 @@ static int defer_row(store *s, defer_state *d, uint64_t row, uint64_t *done)
 	if (!(h.flags & SEG_HF_DEFERRED))
 		return 0;
 	if (seg >= s->defer_horizon) {
-		d->again = 1; /* not committed yet: a later cycle */
+		d->again = d->uncommitted = 1; /* not committed yet: after the next commit */
 		return 0;
 	}
 	return move_segment(s, d, row, &h, done);
@@ -230,7 +232,11 @@ int store_defer_step(store *s, uint64_t budget)
 	if (!d)
 		return -ENOMEM;
 	uint64_t nrows = pool_rows(s->pl);
+	if (!d->cycle && d->wait_horizon && s->defer_horizon == d->wait_horizon)
+		return 0; /* what is left waits for a commit (pending stays set) */
 	if (!d->cycle) {
+		d->wait_horizon = 0;
+		d->uncommitted = 0;
 		d->cycle = 1;
 		d->cursor = 0;
 		d->again = 0;
@@ -260,6 +266,13 @@ int store_defer_step(store *s, uint64_t budget)
 		s->defer_pending = 0;
 		return 0;
 	}
+	/* Segments of the txg being built (or written during the cycle, anywhere) are
+	 * left: the next cycle starts after the next commit rather than read every
+	 * header again for nothing. */
+	if (d->uncommitted || s->defer_noted_n != d->noted_at_start) {
+		d->wait_horizon = s->defer_horizon;
+		return 0;
+	}
 	return 1;
 }
 
@@ -271,9 +284,10 @@ void store_defer_committed(store *s)
 int store_defer_run(store *s, bks_err *e)
 {
 	int r, guard = 0;
-	/* A cycle that left segments of the txg being built commits and goes again. */
-	while ((r = store_defer_step(s, UINT64_MAX)) > 0) {
-		if (s->defer && !s->defer->cycle && (r = store_commit(s, e)) < 0)
+	/* A cycle that left segments of the txg being built waits for a commit: here,
+	 * one now. */
+	while ((r = store_defer_step(s, UINT64_MAX)) >= 0 && s->defer_pending) {
+		if (r == 0 && (r = store_commit(s, e)) < 0)
 			return r;
 		if (++guard > 1000000)
 			return bks_fail(e, -ELOOP, "deferred compression: no end in sight");
