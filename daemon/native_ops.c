@@ -173,6 +173,8 @@ struct put_state {
  * level (store.zstd_level, 3). The stored form is a zstd frame either way: readers
  * do not care which level wrote it. */
 #define PUT_BACKLOG (1u << 20)
+/* Busy level 0 (deferred compression) on a store short of free rows: this level. */
+#define PUT_DEFER_FALLBACK 1
 
 /* Threads hashing for PUTs: each PUT's own, and a helper while that leaves a core
  * for each (a helper spins while its PUT finds cut points: on a machine with more
@@ -223,9 +225,17 @@ static int put_round(conn *c, struct put_state *ps)
 	int r = ingest_hash_wait(ps->ing);
 	if (r < 0)
 		return r;
-	int n = ingest_count(ps->ing), first_new = n;
+	int n = ingest_count(ps->ing), first_new = n, roomy = 1;
 	uint64_t round_bytes = 0, new_bytes = 0;
 	lock(c);
+	if (c->srv->zlevel_busy == 0 && c->srv->zlevel > 0) {
+		/* Deferring needs room: raw chunks take about twice the rows until the
+		 * pass catches up, so a store with less than a quarter of its rows free
+		 * compresses at zstd 1 instead (PUT_DEFER_FALLBACK). */
+		store_space sp;
+		store_get_space(AP(c)->s, &sp);
+		roomy = sp.rows_free * 4 >= sp.rows;
+	}
 	for (int i = 0; i < n && r >= 0; i++) {
 		ing_span *sp = ingest_span(ps->ing, i);
 		round_bytes += sp->len;
@@ -246,6 +256,8 @@ static int put_round(conn *c, struct put_state *ps)
 	if (r < 0 || first_new == n)
 		return r < 0 ? r : 0;
 	int level = put_level(c, round_bytes, new_bytes);
+	if (level == 0 && c->srv->zlevel > 0 && !roomy)
+		level = BKS_MIN(PUT_DEFER_FALLBACK, c->srv->zlevel);
 	if (level != ingest_level(ps->ing))
 		ingest_set_level(ps->ing, level);
 	if (level != c->srv->zlevel)
