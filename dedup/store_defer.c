@@ -139,34 +139,34 @@ static int move_segment(store *s, defer_state *d, uint64_t row, const seg_header
 		return 0;
 	}
 	int64_t dstored = 0;
-	for (int i = 0; i < n; i++) {
+	uint64_t drop_n = 0, drop_raw = 0, drop_stored = 0;
+	int r = 0, failed = 0;
+	for (int i = 0; i < n && r == 0 && !failed; i++) {
 		seg_entry *en = &d->ents[i];
 		seg_ptr old, cur, np;
 		seg_ptr_from_entry(&h, en, &old);
 		int deferred = en->codec == SEG_RAW && (en->flags & SEG_EF_DEFERRED);
-		int r = fpidx_lookup(s->idx, en->fp, &cur);
-		if (r < 0)
-			return r;
+		if ((r = fpidx_lookup(s->idx, en->fp, &cur)) < 0)
+			break;
 		if (r == 1 && (cur.seg_id != h.seg_id || cur.off != en->off)) {
 			/* Another copy serves the maps that point here: this one goes
 			 * with the row (as the collector's damaged-copy case). */
-			s->unique_chunks -= BKS_MIN(s->unique_chunks, 1);
-			s->unique_raw -= BKS_MIN(s->unique_raw, (uint64_t)en->rlen);
-			dstored -= en->slen;
-			d->st.chunks_dropped++;
+			drop_n++;
+			drop_raw += en->rlen;
+			drop_stored += en->slen;
 			if (deferred)
 				d->st.raw_done += en->rlen;
+			r = 0;
 			continue;
 		}
-		if (en->rlen > s->p.cdc.max)
-			return -EINVAL; /* not a chunk of this store: leave the row alone */
-		r = pool_read_stored(s->pl, &old, d->ibuf, s->p.cdc.max);
-		if (r < 0) {
-			/* The copies made so far are valid and indexed; the row keeps
-			 * the rest and is not freed. */
-			d->st.segments_failed++;
-			s->stored = (uint64_t)((int64_t)s->stored + dstored);
-			return 0;
+		/* Not a chunk of this store, or unreadable: the copies made so far are
+		 * valid and indexed; the row keeps the rest and is not freed (scrub and
+		 * verify report it; this cycle's "again" does not retry it). */
+		if (en->rlen > s->p.cdc.max ||
+		    pool_read_stored(s->pl, &old, d->ibuf, s->p.cdc.max) < 0) {
+			failed = 1;
+			r = 0;
+			break;
 		}
 		*done += en->slen;
 		const void *src = d->ibuf;
@@ -189,13 +189,22 @@ static int move_segment(store *s, defer_state *d, uint64_t row, const seg_header
 			d->st.chunks_copied++;
 		}
 		if ((r = pool_add_stored(s->pl, en->fp, src, slen, en->rlen, codec, &np)) < 0 ||
-		    (r = fpidx_insert(s->idx, en->fp, &np)) < 0) {
-			s->stored = (uint64_t)((int64_t)s->stored + dstored);
-			return r;
-		}
+		    (r = fpidx_insert(s->idx, en->fp, &np)) < 0)
+			break;
 		dstored += (int64_t)slen - (int64_t)en->slen;
 	}
 	s->stored = (uint64_t)BKS_MAX((int64_t)s->stored + dstored, (int64_t)0);
+	if (r < 0 || failed) {
+		if (failed)
+			d->st.segments_failed++;
+		return r;
+	}
+	/* The other copies' duplicates go with the row (only if it goes). */
+	s->unique_chunks -= BKS_MIN(s->unique_chunks, drop_n);
+	s->unique_raw -= BKS_MIN(s->unique_raw, drop_raw);
+	s->stored -= BKS_MIN(s->stored, drop_stored);
+	dstored -= (int64_t)drop_stored;
+	d->st.chunks_dropped += drop_n;
 	pool_free_row(s->pl, row);
 	d->st.segments_done++;
 	d->st.bytes_saved += (uint64_t)BKS_MAX(-dstored, (int64_t)0);
