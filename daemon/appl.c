@@ -585,6 +585,8 @@ static int defer_job(appl *ap)
 		ap->defer_state = d1.segments_done || d1.noted_bytes ? APPL_DEFER_DONE
 		                                                     : APPL_DEFER_IDLE;
 		ap->defer_finished_ns = bks_wall_ns();
+		if (ap->defer_state == APPL_DEFER_IDLE) /* (not listed as a job that ran) */
+			ap->defer_started_ns = ap->defer_finished_ns = 0;
 		ap->defer_rate_bps = 0;
 	}
 	appl_unlock(ap);
