@@ -25,7 +25,11 @@
 # Compression levels (LEVELS=0 skips): generation 1 alone into a fresh store with
 # zstd_level = zstd_level_busy = 1, then 3: ingest_first_gbps_levelL and
 # stored_bytes_levelL (chunk bytes as stored), and the adaptive run's
-# stored_bytes_gen1. A second corpus (CORPUS2=0 skips): the first MB2 (default
+# stored_bytes_gen1; then zstd_level 3 with zstd_level_busy 0 (deferred compression):
+# ingest_first_gbps_deferred, daemon_cpu_ns_per_byte_first_deferred,
+# stored_bytes_deferred_before_pass/after_pass, deferred_pass_seconds (the background
+# pass's wall time) and daemon_cpu_ns_per_byte_deferred_pass (its CPU per ingested
+# byte; gen 1 read back and compared). A second corpus (CORPUS2=0 skips): the first MB2 (default
 # MB/2) megabytes of `tar -c /usr/share`, 5 generations at 2% (seed 2), into a
 # fresh store and casync: ingest_first_gbps_share, stored_vs_casync_share.
 # Client and server share the machine (2 cores here).
@@ -53,8 +57,9 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 	head -c "$((mb << 20))" >"$work/base"
 python3 "$top/bench/gen_generations.py" "$work/base" "$work/gens" 5 0.02 1
 port=$((30000 + $$ % 20000))
-# start_demo DIR [LEVEL]: bkstord --demo on DIR (made now), at zstd level LEVEL for
-# every new chunk (zstd_level = zstd_level_busy) if given, else the defaults.
+# start_demo DIR [LEVEL [BUSY]]: bkstord --demo on DIR (made now), at zstd level LEVEL
+# for every new chunk (zstd_level = zstd_level_busy) if given, else the defaults; with
+# BUSY, zstd_level_busy = BUSY (0: deferred compression).
 start_demo() {
 	if [ -n "${2:-}" ]; then
 		"$build/daemon/bkstord" --demo "$1" --port "$port" >"$1.log" 2>&1 &
@@ -63,7 +68,7 @@ start_demo() {
 		export BKSTOR_CLIENT="$1/client.conf"
 		for _ in $(seq 1 100); do "$ctl" status >/dev/null 2>&1 && break; sleep 0.1; done
 		stop_demo
-		sed -i "s/^\[store\]\$/[store]\nzstd_level = $2\nzstd_level_busy = $2/" "$1/bkstord.conf"
+		sed -i "s/^\[store\]\$/[store]\nzstd_level = $2\nzstd_level_busy = ${3:-$2}/" "$1/bkstord.conf"
 	fi
 	"$build/daemon/bkstord" --demo "$1" --port "$port" >>"$1.log" 2>&1 &
 	dpid=$!
@@ -173,6 +178,37 @@ if [ "${LEVELS:-1}" != 0 ]; then
 		echo "stored_bytes_level$lv: $(capacity stored_bytes)"
 		stop_demo
 	done
+	# Deferred compression (zstd_level 3, zstd_level_busy 0): the put stores raw
+	# under pressure, the background pass compresses once the client is gone.
+	# Before the pass: the stored bytes now plus what the pass gave back already;
+	# the pass's time is the compress job's (it starts fg_idle_ms after the put).
+	rm -rf "$work/lv"
+	start_demo "$work/lv" 3 0
+	c0=$(dcpu)
+	t0=$(now); "$ctl" put "$work/gens/gen01.img" /bench/g1 >/dev/null; t1=$(now)
+	c1=$(dcpu)
+	printf 'ingest_first_gbps_deferred: %.3f\n' "$(rate_of "$size1" "$t0" "$t1")"
+	printf 'daemon_cpu_ns_per_byte_first_deferred: %.3f\n' "$(cpu_ns_per_byte "$size1" "$c0" "$c1")"
+	job() { # FIELD of the compress job
+		"$ctl" status --json >"$work/status.json"
+		python3 -c 'import json,sys; j=[j for j in json.load(open(sys.argv[1]))["jobs"] if j["kind"] == "compress"]; print(j[0].get(sys.argv[2], 0) if j else "")' "$work/status.json" "$1"
+	}
+	sleep 0.3
+	"$ctl" status --json >"$work/status.json"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); j=[j for j in d["jobs"] if j["kind"] == "compress"][0]; print("stored_bytes_deferred_before_pass: %d" % (d["capacity"]["stored_bytes"] + j["bytes_saved"]))' "$work/status.json"
+	for _ in $(seq 1 1200); do
+		[ "$(job state)" = done ] && [ "$(job bytes_left)" = 0 ] && break
+		sleep 0.5
+	done
+	c2=$(dcpu)
+	echo "stored_bytes_deferred_after_pass: $(capacity stored_bytes)"
+	ps0=$(job started_ns); ps1=$(job finished_ns)
+	printf 'deferred_pass_seconds: %.2f\n' "$(echo "($ps1 - $ps0) / 1000000000" | bc -l)"
+	printf 'daemon_cpu_ns_per_byte_deferred_pass: %.3f\n' "$(cpu_ns_per_byte "$size1" "$c1" "$c2")"
+	"$ctl" get /bench/g1 "$work/back1.img" >/dev/null
+	cmp -s "$work/back1.img" "$work/gens/gen01.img" || echo "deferred: MISMATCH (generation 1 differs)"
+	rm -f "$work/back1.img"
+	stop_demo
 	rm -rf "$work/lv"
 fi
 

@@ -46,6 +46,27 @@ int dcmd_fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
 			         (unsigned long long)dcmd_u(j, "rows_freed"),
 			         bks_fmt_bytes(dcmd_u(j, "bytes_moved"), b, sizeof(b)),
 			         (unsigned long long)dcmd_u(j, "meta_rows_compacted"));
+	} else if (!strcmp(kind, "compress")) {
+		/* Deferred compression (store.zstd_level_busy = 0): raw chunks compressed in
+		 * the background. */
+		char c[32], d[32];
+		uint64_t done = dcmd_u(j, "done_rows"), total = dcmd_u(j, "total_rows");
+		if (running || !strcmp(state, "paused"))
+			snprintf(out, cap, "compress %s: %s left, %s, %s raw stored as %s so far, "
+			         "row %llu of %llu%s", state,
+			         bks_fmt_bytes(dcmd_u(j, "bytes_left"), a, sizeof(a)),
+			         cli_fmt_rate(dcmd_d(j, "rate_bps", 0), b, sizeof(b)),
+			         bks_fmt_bytes(dcmd_u(j, "raw_done"), c, sizeof(c)),
+			         bks_fmt_bytes(dcmd_u(j, "stored_after"), d, sizeof(d)),
+			         (unsigned long long)BKS_MIN(done, total), (unsigned long long)total,
+			         running ? "" : " (waits while clients read or write)");
+		else
+			snprintf(out, cap, "compress %s %s: %llu segments, %s raw stored as %s, %s "
+			         "saved", state, cli_fmt_wall(t1, when, sizeof(when)),
+			         (unsigned long long)dcmd_u(j, "segments_done"),
+			         bks_fmt_bytes(dcmd_u(j, "raw_done"), a, sizeof(a)),
+			         bks_fmt_bytes(dcmd_u(j, "stored_after"), b, sizeof(b)),
+			         bks_fmt_bytes(dcmd_u(j, "bytes_saved"), c, sizeof(c)));
 	} else if (!strcmp(kind, "verify")) {
 		uint64_t n = dcmd_u(j, "objects"), done = dcmd_u(j, "objects_done");
 		double rate = secs > 0 ? (double)done / secs : 0;

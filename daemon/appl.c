@@ -235,6 +235,11 @@ static void snap_take(appl *ap)
 	n.last_commit_ns = ap->last_commit_ns;
 	n.gc_started_ns = ap->gc_started_ns;
 	n.gc_finished_ns = ap->gc_finished_ns;
+	store_defer_get_stats(ap->s, &n.ds);
+	n.defer_state = ap->defer_state;
+	n.defer_rate_bps = ap->defer_rate_bps;
+	n.defer_started_ns = ap->defer_started_ns;
+	n.defer_finished_ns = ap->defer_finished_ns;
 	n.taken_ns = bks_now_ns();
 	pthread_mutex_lock(&ap->snapmu);
 	ap->snap = n;
@@ -529,6 +534,110 @@ static void jobs_step(appl *ap)
 	appl_unlock(ap);
 }
 
+const char *appl_defer_state_name(int st)
+{
+	static const char *const names[] = {"idle", "running", "done", "paused"};
+	return st >= 0 && st < (int)BKS_ARRAY_SIZE(names) ? names[st] : "idle";
+}
+
+/* Deferred compression (dedup/store_defer.c): chunks a busy stream stored raw are
+ * compressed in the background, paced like the array's background work: while
+ * clients read or write (bytes counted within fg_idle_ms) it waits — its only cost
+ * is space, and the stream it would slow down is the one that deferred the work —
+ * unless the free rows are below a quarter of the array, then it runs at
+ * bg_min_rate; when the foreground is idle, at bg_max_rate (0: unlimited, in slices
+ * of DEFER_STEP_BUDGET_NS under the lock, like the collector). The freed rows come
+ * back with the next periodic commit. Returns 1 when it wants the next tick at once. */
+#define DEFER_STEP_BUDGET_NS (20ull * 1000000ull)
+#define DEFER_STEP_BYTES (4ull << 20)
+static int defer_job(appl *ap)
+{
+	uint64_t now = bks_now_ns();
+	uint64_t io = __atomic_load_n(&ap->ingest_bytes, __ATOMIC_RELAXED) +
+	              __atomic_load_n(&ap->restore_bytes, __ATOMIC_RELAXED);
+	if (io != ap->defer_io_seen) {
+		ap->defer_io_seen = io;
+		ap->defer_fg_ns = now;
+	}
+	int fg = ap->defer_fg_ns && now - ap->defer_fg_ns < (uint64_t)ap->cfg.fg_idle_ms * 1000000ull;
+	appl_lock(ap);
+	if (!store_defer_pending(ap->s)) {
+		appl_unlock(ap);
+		return 0;
+	}
+	uint64_t rate = ap->cfg.bg_max_rate;
+	if (fg) {
+		store_space sp;
+		store_get_space(ap->s, &sp);
+		if (sp.rows_free * 4 >= sp.rows) {
+			store_defer_stats dp;
+			store_defer_get_stats(ap->s, &dp);
+			if (ap->defer_state == APPL_DEFER_RUNNING || dp.bytes_left)
+				ap->defer_state = APPL_DEFER_PAUSED;
+			appl_unlock(ap);
+			return 0;
+		}
+		rate = ap->cfg.bg_min_rate;
+	}
+	if (rate && ap->defer_tokens_ns > now) {
+		appl_unlock(ap);
+		return 0; /* paid up to a later time: the next tick */
+	}
+	if (ap->defer_state != APPL_DEFER_RUNNING && ap->defer_state != APPL_DEFER_PAUSED) {
+		ap->defer_started_ns = bks_wall_ns();
+		ap->defer_finished_ns = 0;
+	}
+	ap->defer_state = APPL_DEFER_RUNNING;
+	store_defer_stats d0;
+	store_defer_get_stats(ap->s, &d0);
+	int r = 1;
+	/* Rate-limited: one tick's worth (at most a second's); unlimited: a time slice. */
+	uint64_t budget = rate ? BKS_MAX(rate / (1000 / BG_TICK_MS), (uint64_t)SEG_HDR_SIZE)
+	                       : DEFER_STEP_BYTES;
+	uint64_t t0 = bks_now_ns();
+	do {
+		r = store_defer_step(ap->s, budget);
+	} while (r > 0 && !rate && bks_now_ns() - t0 < DEFER_STEP_BUDGET_NS);
+	store_defer_stats d1;
+	store_defer_get_stats(ap->s, &d1);
+	uint64_t read = d1.bytes_read - d0.bytes_read;
+	now = bks_now_ns();
+	if (rate) {
+		if (!ap->defer_tokens_ns || now - ap->defer_tokens_ns > 1000000000ull)
+			ap->defer_tokens_ns = now;
+		ap->defer_tokens_ns += (uint64_t)((double)read * 1e9 / (double)rate);
+	}
+	if (!ap->defer_rate_t0 || now - ap->defer_rate_t0 >= 1000000000ull) {
+		if (ap->defer_rate_t0)
+			ap->defer_rate_bps = (double)(d1.raw_done - ap->defer_rate_b0) * 1e9 /
+			                     (double)(now - ap->defer_rate_t0);
+		ap->defer_rate_t0 = now;
+		ap->defer_rate_b0 = d1.raw_done;
+	}
+	int finished = r < 0 || !store_defer_pending(ap->s);
+	if (finished) {
+		/* A cycle that found nothing (the one after every start) stays idle. */
+		ap->defer_state = d1.segments_done || d1.noted_bytes ? APPL_DEFER_DONE
+		                                                     : APPL_DEFER_IDLE;
+		ap->defer_finished_ns = bks_wall_ns();
+		if (ap->defer_state == APPL_DEFER_IDLE) /* (not listed as a job that ran) */
+			ap->defer_started_ns = ap->defer_finished_ns = 0;
+		ap->defer_rate_bps = 0;
+	}
+	appl_unlock(ap);
+	if (r < 0)
+		appl_event_add(ap, CFG_LOG_WARN, "deferred compression: %s (starts over)",
+		               strerror(-r));
+	else if (finished && d1.segments_done)
+		appl_event_add(ap, CFG_LOG_INFO, "deferred compression done: %llu segments moved, "
+		               "%llu raw bytes now stored in %llu (%llu chunks compressed, %llu "
+		               "incompressible)", (unsigned long long)d1.segments_done,
+		               (unsigned long long)d1.raw_done, (unsigned long long)d1.stored_after,
+		               (unsigned long long)d1.chunks_compressed,
+		               (unsigned long long)d1.chunks_incompressible);
+	return r > 0 && !rate;
+}
+
 static void maybe_commit(appl *ap)
 {
 	uint64_t now = bks_wall_ns();
@@ -646,6 +755,7 @@ static void *bg_main(void *arg)
 		int more = arr_bg_step(ap->a, 8);
 		bad_rows_verify(ap);
 		jobs_step(ap);
+		int defer_more = defer_job(ap);
 		maybe_commit(ap);
 		watch_full(ap);
 		maybe_auto_gc(ap);
@@ -662,7 +772,7 @@ static void *bg_main(void *arg)
 		pthread_mutex_lock(&ap->bgmu);
 		if (ap->bg_stop)
 			break;
-		int busy = more > 0 || ap->gc_state == 1 || ap->vf.state == 1;
+		int busy = more > 0 || ap->gc_state == 1 || ap->vf.state == 1 || defer_more;
 		if (!busy) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);

@@ -82,8 +82,19 @@ typedef struct appl_snap {
 	int gc_state;
 	uint32_t row_bytes;
 	uint64_t commits, last_commit_ns, gc_started_ns, gc_finished_ns;
+	store_defer_stats ds;    /* deferred compression (dedup/store_defer.c) */
+	int defer_state;         /* APPL_DEFER_* */
+	double defer_rate_bps;   /* raw bytes handled per second, last second */
+	uint64_t defer_started_ns, defer_finished_ns;
 	uint64_t taken_ns;
 } appl_snap;
+
+/* The background compression pass (store.zstd_level_busy = 0): idle (nothing to do
+ * and nothing done since the start), running, paused (client I/O within fg_idle_ms:
+ * it waits, unless the store is short of rows), done. */
+enum { APPL_DEFER_IDLE = 0, APPL_DEFER_RUNNING = 1, APPL_DEFER_DONE = 2,
+	APPL_DEFER_PAUSED = 3 };
+const char *appl_defer_state_name(int st);
 
 /* appl.mu's accounting since the start, nanoseconds of CLOCK_MONOTONIC. */
 typedef struct appl_lock_stats {
@@ -126,6 +137,14 @@ typedef struct appl {
 	 * set from inside arr_bg_step, read by the background thread, which starts a
 	 * verify for them) and the first of them. */
 	uint64_t bad_rows, bad_row_first;
+	/* deferred compression: state and pacing (background thread; state under mu) */
+	int defer_state;         /* APPL_DEFER_* */
+	uint64_t defer_io_seen;  /* ingest + restore bytes at the last look */
+	uint64_t defer_fg_ns;    /* when they last moved (client I/O) */
+	uint64_t defer_tokens_ns;/* the bytes read so far are paid for at this time */
+	uint64_t defer_started_ns, defer_finished_ns;
+	uint64_t defer_rate_t0, defer_rate_b0;
+	double defer_rate_bps;
 
 	/* events (own lock: the array reports them from any thread) */
 	pthread_mutex_t evmu;

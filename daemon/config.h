@@ -125,7 +125,8 @@ typedef struct bks_cfg {
 	uint32_t chunk_avg;       /* 16 KiB; power of two, < chunk_max */
 	uint32_t chunk_max;       /* 64 KiB; <= 1 MiB */
 	int zstd_level;           /* 3; 0 (no compression)..19 */
-	int zstd_level_busy;      /* 1; a native PUT's level under pressure (0..19) */
+	int zstd_level_busy;      /* 1; a native PUT's level under pressure (0..19; 0:
+	                           * raw now, compressed by the background pass) */
 	uint64_t meta_cache;      /* 16 MiB; 1 MiB..1 TiB */
 	uint32_t commit_interval_s; /* 5; 1 s..1 h */
 	uint64_t commit_bytes;    /* 1 GiB; 0 (interval only)..1 TiB */

@@ -165,13 +165,16 @@ struct put_state {
  * Small PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
 #define PUT_SMALL (64u << 10)
 /* Adaptive compression: a round is compressed at the busy level (store.zstd_level_busy,
- * zstd 1 by default) when the client is ahead of us — at least PUT_BACKLOG bytes of
+ * zstd 1 by default; 0: stored raw and compressed later by the store's background pass,
+ * store_defer.c) when the client is ahead of us — at least PUT_BACKLOG bytes of
  * the stream already wait in the socket, so compressing is what the stream waits for
  * — and the round is mostly new (at least a quarter of its bytes: a first backup;
  * a few new chunks among duplicates cost little at any level); else at the store's
  * level (store.zstd_level, 3). The stored form is a zstd frame either way: readers
  * do not care which level wrote it. */
 #define PUT_BACKLOG (1u << 20)
+/* Busy level 0 (deferred compression) on a store short of free rows: this level. */
+#define PUT_DEFER_FALLBACK 1
 
 /* Threads hashing for PUTs: each PUT's own, and a helper while that leaves a core
  * for each (a helper spins while its PUT finds cut points: on a machine with more
@@ -222,9 +225,17 @@ static int put_round(conn *c, struct put_state *ps)
 	int r = ingest_hash_wait(ps->ing);
 	if (r < 0)
 		return r;
-	int n = ingest_count(ps->ing), first_new = n;
+	int n = ingest_count(ps->ing), first_new = n, roomy = 1;
 	uint64_t round_bytes = 0, new_bytes = 0;
 	lock(c);
+	if (c->srv->zlevel_busy == 0 && c->srv->zlevel > 0) {
+		/* Deferring needs room: raw chunks take about twice the rows until the
+		 * pass catches up, so a store with less than a quarter of its rows free
+		 * compresses at zstd 1 instead (PUT_DEFER_FALLBACK). */
+		store_space sp;
+		store_get_space(AP(c)->s, &sp);
+		roomy = sp.rows_free * 4 >= sp.rows;
+	}
 	for (int i = 0; i < n && r >= 0; i++) {
 		ing_span *sp = ingest_span(ps->ing, i);
 		round_bytes += sp->len;
@@ -245,20 +256,24 @@ static int put_round(conn *c, struct put_state *ps)
 	if (r < 0 || first_new == n)
 		return r < 0 ? r : 0;
 	int level = put_level(c, round_bytes, new_bytes);
+	if (level == 0 && c->srv->zlevel > 0 && !roomy)
+		level = BKS_MIN(PUT_DEFER_FALLBACK, c->srv->zlevel);
 	if (level != ingest_level(ps->ing))
 		ingest_set_level(ps->ing, level);
 	if (level != c->srv->zlevel)
 		ps->zbusy_bytes += new_bytes;
 	if ((r = ingest_compress(ps->ing)) < 0)
 		return r;
+	/* Busy level 0 with a store level above: raw now, compressed by the background
+	 * pass (dedup/store_defer.c), which the flag asks for. */
+	int raw = level == 0 && c->srv->zlevel > 0 ? SEG_RAW_DEFERRED : SEG_RAW;
 	lock(c);
 	for (int i = first_new; i < n && r >= 0; i++) {
 		ing_span *sp = ingest_span(ps->ing, i);
 		if (!sp->hit) {
 			r = sp->zlen ? store_put_prepared(ps->w, sp->fp, sp->len, sp->z, sp->zlen,
 			                                  SEG_ZSTD)
-			             : store_put_prepared(ps->w, sp->fp, sp->len, sp->p, sp->len,
-			                                  SEG_RAW);
+			             : store_put_prepared(ps->w, sp->fp, sp->len, sp->p, sp->len, raw);
 		} else if ((r = store_put_known(ps->w, sp->fp, sp->len)) == 0) {
 			r = store_put_chunk(ps->w, sp->fp, sp->p, sp->len);
 		}

@@ -54,6 +54,26 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_uint(j, "started_ns", sn.gc_started_ns);
 	json_uint(j, "finished_ns", sn.gc_finished_ns);
 	json_obj_end(j);
+	/* Deferred compression (dedup/store_defer.c): chunks stored raw under pressure
+	 * and compressed in the background. */
+	const store_defer_stats *ds = &sn.ds;
+	json_obj_begin(j, NULL);
+	json_str(j, "kind", "compress");
+	json_str(j, "state", appl_defer_state_name(sn.defer_state));
+	json_uint(j, "bytes_left", ds->bytes_left);
+	json_uint(j, "deferred_bytes", ds->noted_bytes);
+	json_uint(j, "raw_done", ds->raw_done);
+	json_uint(j, "stored_after", ds->stored_after);
+	json_uint(j, "bytes_saved", ds->bytes_saved);
+	json_uint(j, "segments_done", ds->segments_done);
+	json_uint(j, "chunks_compressed", ds->chunks_compressed);
+	json_uint(j, "chunks_incompressible", ds->chunks_incompressible);
+	json_uint(j, "done_rows", ds->rows_scanned);
+	json_uint(j, "total_rows", ds->rows_total);
+	json_double(j, "rate_bps", sn.defer_rate_bps);
+	json_uint(j, "started_ns", sn.defer_started_ns);
+	json_uint(j, "finished_ns", sn.defer_finished_ns);
+	json_obj_end(j);
 	const appl_verify *v = &sn.vf;
 	json_obj_begin(j, NULL);
 	json_str(j, "kind", "verify");

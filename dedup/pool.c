@@ -746,6 +746,21 @@ int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, 
 	return (int)h->nitems;
 }
 
+int pool_read_seg_header(pool *pl, uint64_t row, seg_header *h)
+{
+	const uint8_t *qb = row < pl->nrows ? queued(pl, pool_row_seg(pl, row)) : NULL;
+	int r = 0;
+	if (!qb) {
+		if ((r = arr_read_verify(pl->a, row, 0, pl->iobuf, SEG_HDR_SIZE, seg_hdr_verify,
+		                         NULL)) < 0)
+			return r;
+		qb = pl->iobuf;
+	}
+	if ((r = seg_header_decode(qb, SEG_HDR_SIZE, h, NULL)) < 0)
+		return r;
+	return h->row != row || h->row_bytes != pl->row_bytes ? -EINVAL : 0;
+}
+
 /* --- the intent log's view --- */
 
 int pool_is_dirty(const pool *pl)
@@ -839,8 +854,11 @@ int pool_replay_item(pool *pl, int kind, uint64_t seg_id, uint64_t row, uint32_t
 		                "follow the items replayed before", index,
 		                (unsigned long long)seg_id);
 	}
+	/* (A deferred item stays one: the background pass recompresses it later.) */
+	int codec = en->codec == SEG_RAW && (en->flags & SEG_EF_DEFERRED) ? SEG_RAW_DEFERRED
+	                                                                   : en->codec;
 	r = seg_add_stored(b, kind == SEG_DATA ? en->fp : NULL, stored, en->slen, en->rlen,
-	                   en->codec, out);
+	                   codec, out);
 	if (r == 0 && (out->off != en->off || out->xxh != en->xxh))
 		r = -EINVAL;
 	if (r < 0)

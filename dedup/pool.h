@@ -105,6 +105,10 @@ const bio_ops *pool_bio(void);
  * fills *h and up to cap entries; returns the entry count or -errno. */
 int pool_read_seg_table(pool *pl, uint64_t row, seg_header *h, seg_entry *ents, size_t cap);
 
+/* Only the header of the segment in a row (the array reconstructs a bad strip):
+ * 0 or -errno. For passes that pick segments by their header flags. */
+int pool_read_seg_header(pool *pl, uint64_t row, seg_header *h);
+
 /* Commit the transaction group: upper (<= POOL_UPPER_MAX bytes) is the store's part
  * of the root block, written with it. On return everything added so far is durable. */
 int pool_commit(pool *pl, const void *upper, size_t upper_len, bks_err *e);

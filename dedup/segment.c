@@ -136,6 +136,12 @@ static int push(seg_builder *b, const uint8_t *fp, uint32_t slen, uint32_t rlen,
                 seg_ptr *p)
 {
 	seg_entry *en = &b->ent[b->h.nitems++];
+	en->flags = 0;
+	if (codec == SEG_RAW_DEFERRED) {
+		codec = SEG_RAW;
+		en->flags = SEG_EF_DEFERRED;
+		b->h.flags |= SEG_HF_DEFERRED;
+	}
 	if (fp)
 		memcpy(en->fp, fp, FP_LEN);
 	else
@@ -172,7 +178,8 @@ int seg_add(seg_builder *b, const uint8_t *fp, const void *data, uint32_t len, s
 int seg_add_stored(seg_builder *b, const uint8_t *fp, const void *stored, uint32_t slen,
                    uint32_t rlen, int codec, seg_ptr *p)
 {
-	if (slen == 0 || (codec != SEG_RAW && codec != SEG_ZSTD))
+	if (slen == 0 || (codec != SEG_RAW && codec != SEG_ZSTD && codec != SEG_RAW_DEFERRED) ||
+	    (codec == SEG_RAW_DEFERRED && slen != rlen))
 		return -EINVAL;
 	if (b->h.nitems >= b->max_items || slen > seg_free_bytes(b))
 		return -ENOSPC;
@@ -187,7 +194,8 @@ static void encode_entry(const seg_entry *en, uint8_t *o)
 	le_put32(o + 36, en->slen);
 	le_put32(o + 40, en->rlen);
 	o[44] = en->codec;
-	o[45] = o[46] = o[47] = 0;
+	o[45] = en->flags;
+	o[46] = o[47] = 0;
 	le_put64(o + 48, en->xxh);
 	le_put64(o + 56, 0);
 }
@@ -219,7 +227,7 @@ const void *seg_seal(seg_builder *b)
 	le_put32(hb + 64, h->nitems);
 	le_put32(hb + 68, h->data_end);
 	le_put32(hb + 72, h->table_off);
-	le_put32(hb + 76, 0);
+	le_put32(hb + 76, h->flags);
 	le_put64(hb + 80, h->table_xxh);
 	le_put64(hb + SEG_HDR_SIZE - 8, bks_xxh3(hb, SEG_HDR_SIZE - 8));
 	return b->row;
@@ -248,6 +256,7 @@ int seg_header_decode(const uint8_t *buf, size_t len, seg_header *h, bks_err *e)
 	h->nitems = le_get32(buf + 64);
 	h->data_end = le_get32(buf + 68);
 	h->table_off = le_get32(buf + 72);
+	h->flags = le_get32(buf + 76);
 	h->table_xxh = le_get64(buf + 80);
 	if (h->kind != SEG_DATA && h->kind != SEG_META)
 		return bks_fail(e, -EINVAL, "segment kind %u unknown", h->kind);
@@ -281,6 +290,7 @@ int seg_table_decode(const seg_header *h, const uint8_t *t, size_t len, seg_entr
 		x->slen = le_get32(o + 36);
 		x->rlen = le_get32(o + 40);
 		x->codec = o[44];
+		x->flags = o[45];
 		x->xxh = le_get64(o + 48);
 		if (x->codec != SEG_RAW && x->codec != SEG_ZSTD)
 			return bks_fail(e, -EINVAL, "segment item %u: codec %u", i, x->codec);

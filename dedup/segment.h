@@ -33,6 +33,19 @@
 
 enum seg_kind { SEG_DATA = 1, SEG_META = 2 };
 enum seg_codec { SEG_RAW = 0, SEG_ZSTD = 1 };
+/* Not a codec on disk: what a writer passes to seg_add_stored / pool_add_stored /
+ * store_put_prepared for an item stored raw only because compressing it now would
+ * hold up the stream (store.zstd_level_busy = 0). It is written as SEG_RAW with
+ * SEG_EF_DEFERRED in its table entry, and its segment's header gets SEG_HF_DEFERRED:
+ * the background pass (store_defer.c) recompresses such items later. */
+#define SEG_RAW_DEFERRED 2
+
+/* Item table entry flags (byte 45, zero before; docs/format.md "Segment"). Readers
+ * ignore bits they do not know, and so did every build before this one (the byte
+ * was written zero and never read). */
+#define SEG_EF_DEFERRED 1u   /* raw for speed, not because it is incompressible */
+/* Segment header flags (offset 76, zero before; same rule). */
+#define SEG_HF_DEFERRED 1u   /* at least one item has SEG_EF_DEFERRED */
 
 /* A pointer to one item (40 bytes encoded). */
 typedef struct seg_ptr {
@@ -55,6 +68,7 @@ typedef struct seg_entry {
 	uint8_t fp[FP_LEN];  /* data: SHA-256 of the raw bytes; meta: zero */
 	uint32_t off, slen, rlen;
 	uint8_t codec;
+	uint8_t flags;       /* SEG_EF_* */
 	uint64_t xxh;
 } seg_entry;
 
@@ -68,6 +82,7 @@ typedef struct seg_header {
 	uint32_t nitems;
 	uint32_t data_end;   /* first byte after the items */
 	uint32_t table_off;
+	uint32_t flags;      /* SEG_HF_* */
 	uint64_t table_xxh;
 } seg_header;
 
@@ -84,7 +99,8 @@ void seg_begin(seg_builder *b, int kind, uint64_t seg_id, uint64_t row, uint64_t
 /* Add an item: compressed if that shrinks it. Fills *p. Returns 0, or -ENOSPC when
  * the segment is full (seal it, begin another, add again). fp may be NULL (meta). */
 int seg_add(seg_builder *b, const uint8_t *fp, const void *data, uint32_t len, seg_ptr *p);
-/* Add an item whose stored form was produced elsewhere (a compression worker). */
+/* Add an item whose stored form was produced elsewhere (a compression worker).
+ * codec: SEG_RAW, SEG_ZSTD or SEG_RAW_DEFERRED (above). */
 int seg_add_stored(seg_builder *b, const uint8_t *fp, const void *stored, uint32_t slen,
                    uint32_t rlen, int codec, seg_ptr *p);
 uint32_t seg_count(const seg_builder *b);

@@ -58,6 +58,7 @@ static void free_store(store *s, int close_pool)
 	while (s->writers)
 		store_put_abort(s->writers);
 	store_gc_free(s);
+	store_defer_free(s);
 	ingest_free(s->ing);
 	store_ra_free(s);
 	ilog_free(s->log);
@@ -128,6 +129,7 @@ int store_commit(store *s, bks_err *e)
 	pool_set_space(s->pl, space);
 	if (r == 0) {
 		s->bytes_since_commit = 0;
+		store_defer_committed(s);
 		store_ilog_committed(s);
 		store_gc_auto_commit(s);
 	}
@@ -255,6 +257,10 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 	pool_set_space(pl, space);
 	if (r < 0)
 		goto fail;
+	/* Segments an earlier run stored raw for speed are found by the pass's first
+	 * cycle (store_defer.c); everything on the array now is committed. */
+	s->defer_pending = 1;
+	store_defer_committed(s);
 	*out = s;
 	return 0;
 fail:
@@ -726,7 +732,8 @@ int store_put_prepared(store_writer *w, const uint8_t fp[FP_LEN], uint32_t len,
 	if (w->failed)
 		return w->failed;
 	if (w->clen || len == 0 || len > s->p.cdc.max || slen == 0 ||
-	    (codec == SEG_RAW && slen != len) || (codec != SEG_RAW && codec != SEG_ZSTD))
+	    ((codec == SEG_RAW || codec == SEG_RAW_DEFERRED) && slen != len) ||
+	    (codec != SEG_RAW && codec != SEG_ZSTD && codec != SEG_RAW_DEFERRED))
 		return -EINVAL;
 	if ((r = fpidx_lookup(s->idx, fp, &p)) < 0)
 		return r;
@@ -744,6 +751,8 @@ int store_put_prepared(store_writer *w, const uint8_t fp[FP_LEN], uint32_t len,
 		s->unique_raw += len;
 		s->stored += p.slen;
 		s->bytes_since_commit += p.slen;
+		if (codec == SEG_RAW_DEFERRED)
+			store_defer_note(s, len);
 		w->n_new++;
 		w->new_bytes += len;
 		w->new_stored += p.slen;

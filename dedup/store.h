@@ -119,7 +119,8 @@ int store_put_chunk(store_writer *w, const uint8_t fp[32], const void *data, uin
  * chunk's len raw bytes, computed by the caller itself from bytes it holds (never a
  * fingerprint a client sent: those go through store_put_chunk, which checks them),
  * and stored[0..slen) its stored form: the raw bytes (SEG_RAW, slen == len) or one
- * zstd frame of them (SEG_ZSTD), any level. Under the caller's lock only the index
+ * zstd frame of them (SEG_ZSTD), any level, or the raw bytes to be compressed later
+ * by the background pass (SEG_RAW_DEFERRED: store_defer_step). Under the caller's lock only the index
  * lookup and insert and the segment append happen; the item written is the same as
  * store_put_chunk's (no format change); replication's store_put_stored is this
  * after it checked the twin's bytes. If the store has the chunk by now (another
@@ -351,6 +352,41 @@ uint64_t store_id_limit(store *s);
 int store_rebuild_index(store *s, bks_err *e);
 
 /* --- stats --- */
+/* --- deferred compression (store_defer.c) ---
+ * Chunks stored raw under pressure (store_put_prepared with SEG_RAW_DEFERRED) are
+ * compressed later by a background pass that moves their segments as the collector
+ * does (index updated, old row freed, reusable after the next commit). One step does
+ * up to budget bytes of reads (headers and items) and returns 1 while work remains,
+ * 0 when there is none for now (store_defer_pending 0: until the next deferred write;
+ * 1: what is left waits for the next commit), -errno (the pass starts over
+ * at the next step; nothing is lost). The caller commits as usual: the freed rows
+ * come back then. Pending after every open: the first cycle reads every data row's
+ * header to find segments an earlier run left flagged. */
+void store_set_defer_level(store *s, int level); /* 0: the store's level (at least 1) */
+int store_defer_pending(const store *s);
+int store_defer_step(store *s, uint64_t budget);
+/* Steps to the end, committing between cycles, then commits (tests, tools). */
+int store_defer_run(store *s, bks_err *e);
+typedef struct store_defer_stats {
+	int pending;               /* work may remain (store_defer_pending) */
+	int running;               /* a cycle is under way */
+	uint64_t rows_scanned, rows_total; /* of the current (or last) cycle */
+	uint64_t cycles;
+	uint64_t segments_done;    /* moved and freed */
+	uint64_t segments_skipped; /* left for a later cycle (no room yet) */
+	uint64_t segments_failed;  /* unreadable: left for scrub and verify */
+	uint64_t chunks_compressed, chunks_incompressible, chunks_copied, chunks_dropped;
+	uint64_t raw_done;         /* deferred raw bytes handled by the pass */
+	uint64_t stored_after;     /* ... their stored size now */
+	uint64_t bytes_saved;      /* stored bytes given back */
+	uint64_t bytes_read;       /* headers and items read by the pass */
+	uint64_t noted_bytes;      /* deferred raw bytes written (this process) */
+	uint64_t bytes_left;       /* noted_bytes not yet handled (0 when not pending):
+	                            * a lower bound after an open */
+	uint64_t errors;
+} store_defer_stats;
+void store_defer_get_stats(const store *s, store_defer_stats *st);
+
 typedef struct store_stats {
 	uint64_t objects;
 	uint64_t logical_bytes;     /* bytes in the objects' extents, holes excluded

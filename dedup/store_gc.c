@@ -291,8 +291,9 @@ static int compact(store *s, gc_state *g, const seg_header *h, int n)
 		}
 		if (r < 0)
 			return r;
-		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, old.codec,
-		                    &np);
+		/* A deferred item stays one (store_defer.c recompresses it). */
+		int codec = g->ents[i].flags & SEG_EF_DEFERRED ? SEG_RAW_DEFERRED : old.codec;
+		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, codec, &np);
 		if (r < 0 || (r = fpidx_insert(s->idx, g->ents[i].fp, &np)) < 0)
 			return r;
 		g->st.chunks_moved++;

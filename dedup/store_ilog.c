@@ -44,7 +44,8 @@ static const char LOG_MAGIC[4] = {'B', 'K', 'S', 'L'};
 #define LOG_ROW 24
 #define LOG_OBJ (8 + OBJ_REC)
 #define LOG_SEGX 32      /* kind 4, first item 4, segment id 8, row 8, count 4, bytes 4 */
-#define LOG_ITEM 64      /* fp 32, offset 4, stored 4, raw 4, codec 1, zero 3, xxh3 8, zero 8 */
+#define LOG_ITEM 64      /* fp 32, offset 4, stored 4, raw 4, codec 1, flags 1, zero 2,
+                          * xxh3 8, zero 8 */
 /* Items of an open segment go into the record while they are at most this many
  * bytes (entries + stored bytes); more, and the segment is sealed instead. A record
  * stays small, so about a hundred small syncs fit the log between commits. */
@@ -159,6 +160,7 @@ static int encode(store *s, uint8_t **out, size_t *outlen)
 			le_put32(q + 36, en.slen);
 			le_put32(q + 40, en.rlen);
 			q[44] = en.codec;
+			q[45] = en.flags; /* (SEG_EF_*: older builds ignore it) */
 			le_put64(q + 48, en.xxh);
 		}
 		for (uint32_t i = first[k]; i < o[k].nitems; i++) {
@@ -374,6 +376,7 @@ static int replay_segx(struct replay *rp, const uint8_t **pp, const uint8_t *end
 		en.slen = le_get32(q + 36);
 		en.rlen = le_get32(q + 40);
 		en.codec = q[44];
+		en.flags = q[45];
 		en.xxh = le_get64(q + 48);
 		size_t padded = BKS_ROUND_UP((size_t)en.slen, 8u);
 		if (en.slen == 0 || (size_t)(stend - st) < padded)

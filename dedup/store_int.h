@@ -149,6 +149,7 @@ struct store_writer {
 };
 
 typedef struct gc_state gc_state;
+typedef struct defer_state defer_state;
 
 struct store {
 	pool *pl;
@@ -188,6 +189,13 @@ struct store {
 	uint64_t gc_last_start_seg;  /* pool_next_seg_id() when a collection last started */
 	uint64_t gc_auto_started;
 	int gc_auto_running;         /* the running collection is one the store started */
+	/* deferred compression (store_defer.c) */
+	defer_state *defer;
+	int defer_pending;           /* a deferred write since the last cycle that found
+	                              * nothing, or an open (segments may be flagged) */
+	int defer_level;             /* the pass's zstd level (0: the store's, at least 1) */
+	uint64_t defer_noted, defer_noted_n; /* deferred raw bytes, chunks (this process) */
+	uint64_t defer_horizon;      /* pool_next_seg_id() at the last commit */
 };
 
 /* store.c */
@@ -227,6 +235,13 @@ int store_ilog_replay(store *s, bks_err *e);
 /* Check a store record's layout (header, counts, the open segments' items adding up
  * to its length) before anything in it is used: 0, -EPROTO, -EINVAL. Pure (fuzzed). */
 int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items);
+
+/* store_defer.c */
+/* A chunk of len bytes was stored SEG_RAW_DEFERRED. */
+void store_defer_note(store *s, uint32_t len);
+/* After a commit: segments below the counter now are committed. */
+void store_defer_committed(store *s);
+void store_defer_free(store *s);
 
 /* store_gc.c */
 void store_gc_note_ref(store *s, uint64_t seg_id);

@@ -578,7 +578,8 @@ function repairText(rep) {
 
 // ---------------------------------------------------------------- jobs
 
-const JOB_NAME = { rebuild: 'Rebuild', replace: 'Replace', scrub: 'Scrub', gc: 'Garbage collection', verify: 'Verify' };
+const JOB_NAME = { rebuild: 'Rebuild', replace: 'Replace', scrub: 'Scrub', gc: 'Garbage collection', verify: 'Verify',
+  compress: 'Deferred compression' };
 const ARRAY_JOBS = ['rebuild', 'replace', 'scrub'];
 
 // The API lists a rebuild or replace only while it runs; remember one that ends so
@@ -619,6 +620,9 @@ function jobDetail(j) {
   } else if (j.kind === 'gc') {
     parts.push(fmtCount(j.segments_scanned) + ' segments scanned, ' + fmtCount(j.segments_freed) + ' freed, ' +
       fmtCount(j.segments_compacted) + ' compacted', fmtBytes(j.bytes_moved) + ' moved', fmtCount(j.rows_freed) + ' rows freed');
+  } else if (j.kind === 'compress') {
+    if (j.state !== 'done') parts.push(fmtBytes(j.bytes_left) + ' left', j.rate_bps ? fmtRate(j.rate_bps) : 'waits for idle clients');
+    parts.push(fmtBytes(j.raw_done) + ' raw stored as ' + fmtBytes(j.stored_after), fmtBytes(j.bytes_saved) + ' saved');
   } else if (j.kind === 'verify') {
     parts.push(fmtCount(j.objects_done) + ' of ' + fmtCount(j.objects) + ' objects', fmtCount(j.chunks_checked) + ' chunks checked');
     if (j.chunks_bad || j.objects_damaged) parts.push(fmtCount(j.chunks_bad) + ' bad chunks, ' + fmtCount(j.objects_damaged) + ' damaged objects');
