@@ -21,7 +21,8 @@
 # stored) and store_data_fill (chunk bytes / data rows' bytes) say where the rows go.
 # daemon_cpu_ns_per_byte_genN: bkstord's CPU time (all threads) during the put of
 # generation N per byte (what bounds the rate on an idle machine: 2 cores less the
-# client's share).
+# client's share); daemon_ / client_cpu_ns_per_byte_restore and _restore_file: the
+# same for the two restores, and bkstorctl's CPU per byte (needs /usr/bin/time).
 # Compression levels (LEVELS=0 skips): generation 1 alone into a fresh store with
 # zstd_level = zstd_level_busy = 1, then 3: ingest_first_gbps_levelL and
 # stored_bytes_levelL (chunk bytes as stored), and the adaptive run's
@@ -111,12 +112,34 @@ done
 dup=$(median <"$work/dup.rates")
 lockfrac=$(median <"$work/lock.fracs")
 size5=$(stat -c %s "$work/gens/gen05.img")
-t0=$(now); "$ctl" get /bench/g5 - >/dev/null; t1=$(now)
+# timed OUT CMD...: CMD, its CPU seconds (user + system) into OUT (empty without
+# /usr/bin/time).
+timed() {
+	o=$1; shift
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f '%U %S' -o "$o.t" "$@" && awk '{print $1 + $2}' "$o.t" >"$o"
+	else
+		: >"$o"; "$@"
+	fi
+}
+# restore_cpu NAME C0 C1 CLIENTFILE: the daemon's and the client's CPU per byte.
+restore_cpu() {
+	printf 'daemon_cpu_ns_per_byte_%s: %.3f\n' "$1" "$(cpu_ns_per_byte "$size5" "$2" "$3")"
+	[ -s "$4" ] && printf 'client_cpu_ns_per_byte_%s: %.3f\n' "$1" "$(cpu_ns_per_byte "$size5" 0 "$(cat "$4")")"
+	return 0
+}
+c0=$(dcpu)
+t0=$(now); timed "$work/cpu.get" "$ctl" get /bench/g5 - >/dev/null; t1=$(now)
+c1=$(dcpu)
 restore=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
+restore_cpu restore "$c0" "$c1" "$work/cpu.get"
 # As the peers restore: into a file, made durable (bkstorctl get fsyncs it before
 # renaming it into place), then checked.
-t0=$(now); "$ctl" get /bench/g5 "$work/back.img" >/dev/null; t1=$(now)
+c0=$(dcpu)
+t0=$(now); timed "$work/cpu.get" "$ctl" get /bench/g5 "$work/back.img" >/dev/null; t1=$(now)
+c1=$(dcpu)
 restore_file=$(echo "$size5 / ($t1 - $t0) / 1000000000" | bc -l)
+restore_cpu restore_file "$c0" "$c1" "$work/cpu.get"
 cmp -s "$work/back.img" "$work/gens/gen05.img" || echo "restore: MISMATCH (generation 5 differs)"
 rm -f "$work/back.img"
 physical() { capacity physical_bytes; }

@@ -12,6 +12,7 @@
 #include "cli/nclient_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -482,9 +484,51 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Writeback of a regular file we write into starts every GET_FLUSH bytes, on the
+ * range just written (SYNC_FILE_RANGE_WRITE: starts it, waits for nothing), so the
+ * disk writes while the rest arrives. Before, every byte stayed dirty until the
+ * caller's fsync: 0.27-0.34 s of a 1.1 s restore of 636 MB into a file here was
+ * that fsync writing all of it at the end with the network idle. Only a hint:
+ * durability is still the caller's fsync, and a failure here is ignored (fsync
+ * reports a write error). */
+#define GET_FLUSH (8u << 20)
+
+struct get_flush {
+	int on;
+	off_t start;                   /* where the range not yet started begins */
+	uint64_t pending;              /* bytes written since */
+};
+
+static void get_flush_init(struct get_flush *f, int fd)
+{
+	struct stat st;
+	f->on = 0;
+	f->start = 0;
+	f->pending = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if ((f->start = lseek(fd, 0, SEEK_CUR)) < 0)
+		return;
+	f->on = 1;
+}
+
+static void get_flush_wrote(struct get_flush *f, int fd, size_t n)
+{
+	if (!f->on)
+		return;
+	f->pending += n;
+	if (f->pending < GET_FLUSH)
+		return;
+	if (sync_file_range(fd, f->start, (off_t)f->pending, SYNC_FILE_RANGE_WRITE) < 0)
+		f->on = 0; /* (not supported here: the fsync does it all) */
+	f->start += (off_t)f->pending;
+	f->pending = 0;
+}
+
 int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
             ncl_progress_fn progress, void *ctx, ncl_get_result *res, bks_err *e)
 {
+	struct get_flush fl;
 	uint8_t buf[WIRE_CTRL_MAX], dig[WIRE_DIGEST_LEN];
 	wire_get g = {.offset = offset, .length = length, .path = wire_s(path)};
 	wire_hdr h;
@@ -507,6 +551,7 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 		wire_digest_free(sha);
 		return ncl_fail(c, e, -ENOMEM, "getting from");
 	}
+	get_flush_init(&fl, fd);
 	for (;;) {
 		if ((r = ncl_read_reply(c, &h, &m, e)) < 0)
 			break;
@@ -527,6 +572,7 @@ int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
 			r = bks_fail(e, r, "writing the copy: %s", strerror(-r));
 			break;
 		}
+		get_flush_wrote(&fl, fd, m.u.bytes.len);
 		wire_digest_update(sha, m.u.bytes.p, m.u.bytes.len);
 		got += m.u.bytes.len;
 		if (progress)

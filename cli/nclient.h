@@ -99,8 +99,10 @@ typedef struct ncl_get_result {
 } ncl_get_result;
 
 /* Write length bytes (WIRE_LEN_ALL: to the end) of path from offset to fd. The END's
- * count and SHA-256 are checked against what arrived (-EBADMSG on a mismatch). A
- * failed write to fd ends the connection (the protocol has no abort for GET). */
+ * count and digest (XXH3-128, wire_digest) are checked against what arrived
+ * (-EBADMSG on a mismatch). A failed write to fd ends the connection (the protocol
+ * has no abort for GET). Into a regular file, writeback of what was written starts
+ * every 8 MiB (sync_file_range), so the caller's fsync at the end is short. */
 int ncl_get(ncl *c, const char *path, uint64_t offset, uint64_t length, int fd,
             ncl_progress_fn progress, void *ctx, ncl_get_result *res, bks_err *e);
 

@@ -59,7 +59,7 @@ typedef struct store_params {
 	uint64_t auto_commit_bytes; /* commit by itself after this much new data (0: never) */
 	int threads;             /* CPU work of writes and reads: the caller and
 	                          * threads - 1 helpers (0: one per online CPU; reads
-	                          * have at least one helper) */
+	                          * have one helper more, at least two: see ra_get) */
 } store_params;
 
 void store_params_default(store_params *p);
