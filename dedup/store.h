@@ -47,6 +47,7 @@
 
 #include "common/bks.h"
 #include "dedup/chunker.h"
+#include "dedup/ingest.h"
 #include "dedup/pool.h"
 #include "storage/array.h"
 
@@ -130,6 +131,17 @@ int store_put_chunk(store_writer *w, const uint8_t fp[32], const void *data, uin
  * length). */
 int store_put_prepared(store_writer *w, const uint8_t fp[32], uint32_t len,
                        const void *stored, uint32_t slen, int codec);
+/* Before a pass of lookups of a round's fingerprints under the caller's lock
+ * (store_put_known, store_has_chunk, store_put_prepared of g's spans): make the index
+ * reads those lookups would make (entry blocks, segment tables: after a commit, one
+ * of each per old segment a duplicate stream enters) without the lock. Called
+ * WITHOUT the lock; lock(ctx) and unlock(ctx) take and give it back, twice, for
+ * short holds (what to read; then installing what was read, only if the index did not
+ * change meanwhile). Best effort: returns how many blocks and tables went into the
+ * index's caches, or -ENOMEM; what was not prefetched the lookups read as before,
+ * and every lookup still checks what it answers (dedup/fpidx.h, "prefetch"). */
+int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
+                       void (*unlock)(void *ctx), void *ctx);
 /* Per-writer figures (for the PUT reply). */
 typedef struct store_put_stats {
 	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;
