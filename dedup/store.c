@@ -891,6 +891,8 @@ void store_get_stats(store *s, store_stats *st)
 	st->index_run_hits = xs.run_hits;
 	st->index_misses = xs.misses;
 	st->index_block_reads = xs.block_reads;
+	st->index_prefetch_reads = xs.pf_reads;
+	st->index_prefetch_dropped = xs.pf_dropped;
 	st->log_syncs = s->log_syncs;
 	st->log_full_commits = s->log_full_commits;
 	st->log_replayed = s->log_replayed;

@@ -387,6 +387,9 @@ typedef struct store_stats {
 	uint32_t index_runs;
 	uint64_t index_lookups, index_memtable_hits, index_locality_hits, index_run_hits,
 	    index_misses, index_block_reads;
+	/* the index's reads made outside the caller's lock (store_put_prefetch), and
+	 * prefetches dropped because the index changed before they were installed */
+	uint64_t index_prefetch_reads, index_prefetch_dropped;
 	uint64_t log_syncs;         /* syncs answered by the intent log (this process) */
 	uint64_t log_full_commits;  /* syncs that committed because the log was full */
 	uint64_t log_replayed;      /* intent log records replayed at open */
