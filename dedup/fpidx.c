@@ -245,11 +245,16 @@ static int run_find(fpidx *x, struct run *r, const uint8_t *fp, seg_ptr *loc)
 		x->st.bloom_skips++;
 		return 0;
 	}
-	int rc = pool_meta_read(x->pl, &bp, x->blk, x->block);
-	if (rc < 0)
-		return rc;
-	x->st.block_reads++;
-	return block_find(&bp, x->blk, fp, loc);
+	/* A block in the pool's cache is searched where it is (no 32 KiB copy). */
+	const uint8_t *blk = pool_meta_peek(x->pl, &bp);
+	if (!blk) {
+		int rc = pool_meta_read(x->pl, &bp, x->blk, x->block);
+		if (rc < 0)
+			return rc;
+		x->st.block_reads++;
+		blk = x->blk;
+	}
+	return block_find(&bp, blk, fp, loc);
 }
 
 int fpidx_lookup(fpidx *x, const uint8_t fp[FP_LEN], seg_ptr *loc)

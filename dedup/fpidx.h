@@ -60,7 +60,8 @@ typedef struct fpidx_stats {
 	uint64_t ram_bytes;      /* Bloom filters + directories + memtable + caches */
 	uint64_t ram_fixed_bytes;/* the part that grows with the chunk count */
 	uint64_t lookups, memtable_hits, locality_hits, run_hits, bloom_skips, misses;
-	uint64_t block_reads;     /* entry blocks and segment tables read by lookups */
+	uint64_t block_reads;     /* entry blocks (not in the pool's block cache) and
+	                           * segment tables read by lookups */
 	/* fpidx_pf_*: reads made outside the lock, what was installed, prefetches
 	 * dropped because the index changed between plan and install, items read that
 	 * failed their check (a row reused meanwhile, a damaged strip: left to the
