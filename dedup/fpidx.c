@@ -977,7 +977,7 @@ int fpidx_pf_want(fpidx *x, fpidx_pf *pf, const uint8_t fp[FP_LEN])
 				break; /* malformed: the lookup will say so */
 			if (f == 0)
 				continue;
-			if (first == pf->ncand && loc_has(x, loc.seg_id))
+			if (loc_has(x, loc.seg_id))
 				return 0; /* its table is in memory already */
 			r = pf_add_cand(pf, PF_FOUND, NULL, &loc);
 			break;
