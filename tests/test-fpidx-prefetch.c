@@ -9,19 +9,24 @@
  *  2. With a prefetch before each batch: the same answers, and no block or table is
  *     read by a lookup any more (block_reads 0); the prefetch read them.
  *  3. The index changes between plan/read and install (a commit that writes a run;
- *     a compaction that merges runs): the prefetch is dropped whole (pf_dropped), the
- *     lookups read as before and answer the same places.
+ *     a compaction that merges runs; fpidx_relocate moving every entry block, as the
+ *     collector's metadata compaction does): the prefetch is dropped whole
+ *     (pf_dropped), the lookups read as before and answer the same places.
  *  4. A collector step frees the batch's rows between read and install: nothing of
  *     theirs is installed (pf_tables 0), and no lookup answers a pointer into them.
  *     The real collector (A deleted, a whole collection) likewise.
  *  5. A row overwritten between plan and read (a row freed and reused): its table
  *     fails its check (pf_rejected), is not installed, and the lookups still answer.
+ *  6. Really concurrent: a thread reads (step 2) while this one, "holding the lock",
+ *     puts new data, commits and collects (the pool's writer writing rows the reader
+ *     may be reading); 12 rounds; every lookup of A afterwards answers its place.
  */
 #include <config.h>
 
 #include "tests/testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +42,11 @@
 struct fpx {
 	uint8_t fp[FP_LEN];
 };
+
+typedef struct fpidx_read_arg {
+	fpidx_pf *pf;
+	int reads;
+} fpidx_read_arg;
 
 static size_t fingerprints(store *s, const uint8_t *buf, size_t len, struct fpx **out)
 {
@@ -92,6 +102,20 @@ static void lookups(store *s, const struct fpx *v, size_t n, seg_ptr *ref, size_
 		if (ref && ref[i].seg_id == p.seg_id && ref[i].off == p.off && ref[i].row == p.row)
 			(*same)++;
 	}
+}
+
+static int every_block(void *ctx, const seg_ptr *p)
+{
+	(void)ctx;
+	(void)p;
+	return 1;
+}
+
+static void *reader_main(void *arg)
+{
+	fpidx_read_arg *ra = arg;
+	ra->reads = fpidx_pf_read(ra->pf);
+	return NULL;
 }
 
 static int same_seg(const seg_ptr *a, uint64_t seg_id)
@@ -174,7 +198,8 @@ int main(void)
 
 	/* 3. the index changes between read and install: a commit that writes a run,
 	 * then a compaction that merges the runs */
-	for (int how = 0; how < 2; how++) {
+	for (int how = 0; how < 3; how++) {
+		static const char *const what[] = {"a commit", "a merge", "a relocation"};
 		REQUIRE((s = tu_store_reopen(paths, N, NULL)), "reopen 3");
 		uint8_t more[1 << 20];
 		tu_fill(21 + how, 0, 0, more, sizeof(more));
@@ -185,24 +210,28 @@ int main(void)
 		if (how == 0) {
 			REQUIRE(store_put(s, more, sizeof(more), &idB) == 0, "put B");
 			REQUIRE(store_commit(s, &e) == 0, "commit B");
-		} else {
+		} else if (how == 1) {
 			REQUIRE(fpidx_compact(s->idx) == 0, "compact");
+		} else {
+			uint64_t moved = 0, bytes = 0;
+			REQUIRE(fpidx_relocate(s->idx, every_block, NULL, &moved, &bytes) == 0 &&
+			        moved > 0, "relocate: %llu blocks", (unsigned long long)moved);
 		}
 		idx_stats(s, &a0);
 		r = fpidx_pf_install(s->idx, pf);
 		idx_stats(s, &a1);
 		CHECK(r == 0 && a1.pf_dropped == a0.pf_dropped + 1 && a1.pf_tables == a0.pf_tables,
-		      "%s in between: install %d, dropped +%llu", how ? "a merge" : "a commit", r,
+		      "%s in between: install %d, dropped +%llu", what[how], r,
 		      (unsigned long long)(a1.pf_dropped - a0.pf_dropped));
 		found = same = 0;
 		lookups(s, v, BATCH, ref, &same, &found);
 		idx_stats(s, &a0);
 		CHECK(found == BATCH && same == BATCH && a0.block_reads > a1.block_reads,
 		      "%s in between: %zu found, %zu same place, of %d; the lookups read %llu",
-		      how ? "a merge" : "a commit", found, same, BATCH,
+		      what[how], found, same, BATCH,
 		      (unsigned long long)(a0.block_reads - a1.block_reads));
-		if (how == 1)
-			REQUIRE(store_commit(s, &e) == 0, "commit the merge");
+		if (how >= 1)
+			REQUIRE(store_commit(s, &e) == 0, "commit the %s", what[how]);
 		store_close(s);
 	}
 
@@ -254,7 +283,9 @@ int main(void)
 		uint64_t row = ref[0].row;
 		size_t rb = pool_row_bytes(store_pool(s));
 		uint8_t *junk = bks_alloc_aligned(DISK_ALIGN, rb);
-		REQUIRE(junk, "memory");
+		uint8_t *keep = bks_alloc_aligned(DISK_ALIGN, rb);
+		REQUIRE(junk && keep, "memory");
+		REQUIRE(arr_read(ar, row, 0, keep, rb) == 0, "row %llu", (unsigned long long)row);
 		tu_fill(33, 0, 0, junk, rb);
 		fpidx_pf_begin(s->idx, pf);
 		for (size_t i = 0; i < BATCH; i++)
@@ -287,7 +318,54 @@ int main(void)
 		CHECK(other_found == other && other_same == other,
 		      "overwritten row: the other %zu chunks: %zu found, %zu same place", other,
 		      other_found, other_same);
+		/* The row holds its segment again (the steps after this read A back). */
+		REQUIRE(arr_write_rows(ar, row, 1, keep, &e) == 0, "restore row");
 		free(junk);
+		free(keep);
+	}
+	store_close(s);
+
+	/* 6. a reader thread while the store changes */
+	REQUIRE((s = tu_store_reopen(paths, N, NULL)), "reopen 6");
+	{
+		uint8_t *more = malloc(2u << 20);
+		REQUIRE(more, "memory");
+		size_t rounds_ok = 0, answered = 0, at_ref = 0;
+		uint64_t ids[12];
+		for (int round = 0; round < 12; round++) {
+			size_t i0 = (size_t)round * BATCH % n, k = BKS_MIN((size_t)BATCH, n - i0);
+			fpidx_read_arg ra = {.pf = pf, .reads = 0};
+			pthread_t th;
+			fpidx_pf_begin(s->idx, pf);
+			for (size_t i = 0; i < k; i++)
+				fpidx_pf_want(s->idx, pf, v[i0 + i].fp);
+			REQUIRE(pthread_create(&th, NULL, reader_main, &ra) == 0, "thread");
+			tu_fill(100 + (uint64_t)round, 0, 0, more, 2u << 20);
+			int rr = store_put(s, more, 2u << 20, &ids[round]);
+			if (rr == 0 && round % 3 == 1)
+				rr = store_commit(s, &e);
+			if (rr == 0 && round % 4 == 3) {
+				rr = store_delete(s, ids[round - 1]);
+				if (rr == 0 && (rr = store_gc_start(s, 0.5)) == 0)
+					while ((rr = store_gc_step(s)) > 0)
+						;
+			}
+			pthread_join(th, NULL);
+			CHECK(rr == 0, "round %d: the store's work: %d", round, rr);
+			fpidx_pf_install(s->idx, pf);
+			size_t f = 0, sm = 0;
+			lookups(s, v + i0, k, ref + i0, &sm, &f);
+			answered += f;
+			at_ref += sm;
+			rounds_ok += f == k;
+		}
+		CHECK(rounds_ok == 12, "concurrent: %zu of 12 rounds found every chunk (%zu answers, "
+		      "%zu at the place A's own lookups gave)", rounds_ok, answered, at_ref);
+		found = same = 0;
+		lookups(s, v, n, ref, &same, &found);
+		CHECK(found == n, "concurrent: afterwards %zu of %zu of A found", found, n);
+		CHECK(tu_store_same(s, idA, buf, LEN), "A reads back");
+		free(more);
 	}
 	store_close(s);
 
