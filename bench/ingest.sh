@@ -14,7 +14,9 @@
 # lock was held during the put / the put's wall time, from the status document's
 # locks.appl.held_ns) and streams4_vs_1 (aggregate rate of 4 concurrent puts of
 # generations 2-5 / the rate of one put of generation 5, all to new paths, all
-# data already stored: dup ingest). PEERS=0 skips bench/peers.sh.
+# data already stored: dup ingest). PEERS=0 skips bench/peers.sh. lock_held_fraction_cold
+# and ingest_dup_cold_gbps: the same for generations 2-5 put again, each right after a
+# commit (the index cold: COLD=0 skips).
 # Storage: stored_vs_casync is the rows the store uses after the five puts, without
 # a GC pass (physical_bytes_before_gc / casync's store); stored_vs_casync_after_gc
 # after `gc --min-live 0.9`; store_rows_data/meta, store_chunk_bytes (chunks as
@@ -169,6 +171,37 @@ t1=$(now)
 h1=$(held_ns)
 four=$(echo "$total / ($t1 - $t0) / 1000000000" | bc -l)
 lockfrac4=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
+# Cold index (COLD=0 skips): generations 2-5 put again to new paths, each right
+# after a commit (`bkstorctl commit`), so no fingerprint is in the index's memtable
+# and the lookups need its entry blocks and the old segments' tables, as a backup
+# does that comes after the appliance committed (every commit_interval, 5 s).
+# lock_held_fraction_cold: the median of the four; ingest_dup_cold_gbps likewise;
+# index_reads_locked_cold / _prefetched_cold: the index's array reads during them
+# under the lock / outside it.
+if [ "${COLD:-1}" != 0 ]; then
+	: >"$work/cold.fracs"
+	: >"$work/cold.rates"
+	ir0=$(capacity index_block_reads)
+	ip0=$(capacity index_prefetch_reads)
+	for g in 2 3 4 5; do
+		f="$work/gens/gen0$g.img"
+		size=$(stat -c %s "$f")
+		"$ctl" commit >/dev/null
+		h0=$(held_ns)
+		c0=$(dcpu)
+		t0=$(now); "$ctl" put "$f" "/bench/c$g" >/dev/null; t1=$(now)
+		c1=$(dcpu)
+		h1=$(held_ns)
+		printf 'daemon_cpu_ns_per_byte_cold_gen%d: %.3f\n' "$g" "$(cpu_ns_per_byte "$size" "$c0" "$c1")"
+		printf 'lock_held_fraction_cold_gen%d: %.3f\n' "$g" "$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)"
+		echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l >>"$work/cold.fracs"
+		echo "$size / ($t1 - $t0) / 1000000000" | bc -l >>"$work/cold.rates"
+	done
+	ir1=$(capacity index_block_reads)
+	ip1=$(capacity index_prefetch_reads)
+	lockfrac_cold=$(median <"$work/cold.fracs")
+	dup_cold=$(median <"$work/cold.rates")
+fi
 stop_demo
 
 printf 'ingest_first_gbps: %.3f\ningest_dup_gbps: %.3f\nrestore_gbps: %.3f\n' "$first" "$dup" "$restore"
@@ -176,6 +209,13 @@ printf 'restore_file_gbps: %.3f\n' "$restore_file"
 printf 'lock_held_fraction: %.3f\n' "$lockfrac"
 printf 'streams1_gbps: %.3f\nstreams4_gbps: %.3f\nstreams4_vs_1: %.3f\n' "$one" "$four" "$(echo "$four / $one" | bc -l)"
 printf 'lock_held_fraction_streams4: %.3f\n' "$lockfrac4"
+if [ "${COLD:-1}" != 0 ]; then
+	printf 'lock_held_fraction_cold: %.3f\ningest_dup_cold_gbps: %.3f\n' "$lockfrac_cold" "$dup_cold"
+	# The index's reads during the four cold puts: by lookups under the lock, and by
+	# the prefetch outside it (0 from a daemon without these counters).
+	echo "index_reads_locked_cold: $((ir1 - ir0))"
+	echo "index_reads_prefetched_cold: $((ip1 - ip0))"
+fi
 echo "physical_bytes_before_gc: $phys_nogc"
 echo "physical_bytes: $phys"
 echo "store_rows_data: $rows_data"

@@ -24,6 +24,8 @@ static appl *AP(conn *c) { return c->srv->ap; }
 
 static void lock(conn *c) { appl_lock(AP(c)); }
 static void unlock(conn *c) { appl_unlock(AP(c)); }
+static void lock_ap(void *ap) { appl_lock(ap); }
+static void unlock_ap(void *ap) { appl_unlock(ap); }
 
 static int path_of(wire_str s, char *out)
 {
@@ -227,6 +229,9 @@ static int put_round(conn *c, struct put_state *ps)
 		return r;
 	int n = ingest_count(ps->ing), first_new = n, roomy = 1;
 	uint64_t round_bytes = 0, new_bytes = 0;
+	/* The index reads of the lookups below (entry blocks, segment tables) without
+	 * the lock: best effort, whatever it returns the lookups are right. */
+	store_put_prefetch(ps->w, ps->ing, lock_ap, unlock_ap, AP(c));
 	lock(c);
 	if (c->srv->zlevel_busy == 0 && c->srv->zlevel > 0) {
 		/* Deferring needs room: raw chunks take about twice the rows until the

@@ -60,9 +60,46 @@ typedef struct fpidx_stats {
 	uint64_t ram_bytes;      /* Bloom filters + directories + memtable + caches */
 	uint64_t ram_fixed_bytes;/* the part that grows with the chunk count */
 	uint64_t lookups, memtable_hits, locality_hits, run_hits, bloom_skips, misses;
-	uint64_t block_reads;
+	uint64_t block_reads;     /* entry blocks (not in the pool's block cache) and
+	                           * segment tables read by lookups */
+	/* fpidx_pf_*: reads made outside the lock, what was installed, prefetches
+	 * dropped because the index changed between plan and install, items read that
+	 * failed their check (a row reused meanwhile, a damaged strip: left to the
+	 * lookup, which reads through the array's repair) */
+	uint64_t pf_reads, pf_blocks, pf_tables, pf_dropped, pf_rejected;
 } fpidx_stats;
 void fpidx_get_stats(const fpidx *x, fpidx_stats *st);
+
+/* --- prefetch: the reads of a batch of lookups, made outside the caller's lock ---
+ *
+ * After a commit a duplicate stream's fingerprints are no longer in the memtable, and
+ * the first lookup of each old segment reads an entry block and that segment's table
+ * from the array. A prefetch moves those reads out of the lock the lookups run under:
+ *  1. fpidx_pf_begin, then fpidx_pf_want for each fingerprint of the batch (under the
+ *     lock, short: memory only): which entry blocks the lookups will need that the
+ *     pool does not cache (an entry block the pool caches is searched at once);
+ *  2. fpidx_pf_read (without the lock; touches only pf and the array, which is
+ *     thread-safe): reads those blocks, finds each fingerprint's segment, reads the
+ *     segments' tables; every block and table checked as a lookup's read checks it;
+ *  3. fpidx_pf_install (under the lock again): if the index did not change since 1
+ *     (its generation), the blocks go into the pool's block cache and the tables into
+ *     the locality cache, each only while its row still holds it; else nothing.
+ * The lookups that follow then hit memory; anything the prefetch did not get they
+ * read as before. Liveness is still checked by every lookup. fpidx.c has the
+ * concurrency story. A pf belongs to one thread (one stream); any number may exist. */
+typedef struct fpidx_pf fpidx_pf;
+int fpidx_pf_new(fpidx_pf **out);
+void fpidx_pf_free(fpidx_pf *pf); /* accepts NULL */
+void fpidx_pf_begin(fpidx *x, fpidx_pf *pf);
+/* 1 when fp's lookup needs a read the prefetch will try, 0 when not (in memory, or
+ * not readable from outside: a block still in the pool's buffers), -ENOMEM. */
+int fpidx_pf_want(fpidx *x, fpidx_pf *pf, const uint8_t fp[FP_LEN]);
+/* Items read (blocks and tables); failures only make the prefetch smaller. */
+int fpidx_pf_read(fpidx_pf *pf);
+/* Blocks and tables installed (0 when the index changed: dropped). */
+int fpidx_pf_install(fpidx *x, fpidx_pf *pf);
+/* The index's generation: changes whenever its runs or their blocks change. */
+uint64_t fpidx_gen(const fpidx *x);
 
 /* Visit every metadata block the index consists of now (run list, directories,
  * Bloom filters, entry blocks). */

@@ -592,11 +592,13 @@ static int stored_bytes(pool *pl, const seg_ptr *p, const uint8_t **out)
 
 int pool_item_on_array(pool *pl, const seg_ptr *p)
 {
-	if (p->kind != SEG_DATA || p->slen == 0 || p->slen > pl->row_bytes ||
+	int want = p->kind == SEG_DATA ? ROW_DATA : p->kind == SEG_META ? ROW_META : -1;
+	if (want < 0 || p->slen == 0 || p->slen > pl->row_bytes ||
 	    p->off > pl->row_bytes - p->slen || p->row >= pl->nrows || !pl->rowtab ||
-	    pool_row_seg(pl, p->row) != p->seg_id || (rowrec(pl, p->row) & 3) != ROW_DATA)
+	    pool_row_seg(pl, p->row) != p->seg_id || (int)(rowrec(pl, p->row) & 3) != want)
 		return 0;
-	if ((pl->dseg_open && seg_current_id(pl->dseg) == p->seg_id) || queued(pl, p->seg_id))
+	if ((pl->dseg_open && seg_current_id(pl->dseg) == p->seg_id) ||
+	    (pl->mseg_open && seg_current_id(pl->mseg) == p->seg_id) || queued(pl, p->seg_id))
 		return 0;
 	return 1;
 }
@@ -663,6 +665,29 @@ int pool_meta_read(pool *pl, const seg_ptr *p, void *out, size_t cap)
 		c->len = p->rlen;
 	}
 	return r;
+}
+
+const void *pool_meta_peek(pool *pl, const seg_ptr *p)
+{
+	const struct cslot *c = cache_slot(pl, p);
+	if (c->seg_id == p->seg_id && c->off == p->off && c->len == p->rlen && pl->rowtab &&
+	    pool_ptr_live(pl, p))
+		return c->data;
+	return NULL;
+}
+
+void pool_meta_install(pool *pl, const seg_ptr *p, const void *blk)
+{
+	/* Keyed by the pointer: a segment id is never reused and an item never
+	 * rewritten, so (seg_id, off, len) names these bytes for ever; a hit still
+	 * asks pool_ptr_live, as for a block read here. */
+	struct cslot *c = cache_slot(pl, p);
+	if (p->rlen > pl->p.meta_block || !pool_ptr_live(pl, p))
+		return;
+	memcpy(c->data, blk, p->rlen);
+	c->seg_id = p->seg_id;
+	c->off = p->off;
+	c->len = p->rlen;
 }
 
 void pool_meta_free(pool *pl, const seg_ptr *p)

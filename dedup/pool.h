@@ -86,16 +86,24 @@ int pool_add_stored(pool *pl, const uint8_t fp[FP_LEN], const void *stored, uint
 int pool_read_item(pool *pl, const seg_ptr *p, void *out, size_t cap);
 /* The stored (compressed) bytes of an item, checked; for verify and replication. */
 int pool_read_stored(pool *pl, const seg_ptr *p, void *out, size_t cap);
-/* Is a data item's segment on the array now (its row holds the segment, which is
- * neither being filled nor queued for writing)? Then its stored bytes may be read
- * from the array directly (arr_read_many, by any thread: the store's read-ahead)
- * and checked with seg_item_ok; a pointer for which this is 0, or whose bytes fail
- * the check, is read with pool_read_item. Caller's thread (the store's lock). */
+/* Is an item's segment on the array now (its row holds the segment, as a data or a
+ * metadata row by the pointer's kind, and the segment is neither being filled nor
+ * queued for writing)? Then its stored bytes may be read from the array directly
+ * (arr_read_many, by any thread: the store's read-ahead, the index's prefetch) and
+ * checked with seg_item_ok; a pointer for which this is 0, or whose bytes fail the
+ * check, is read with pool_read_item. Caller's thread (the store's lock). */
 int pool_item_on_array(pool *pl, const seg_ptr *p);
 
 /* Metadata blocks (len <= POOL_BLOCK_MAX). Reads go through the block cache. */
 int pool_meta_write(pool *pl, const void *blk, uint32_t len, seg_ptr *out);
 int pool_meta_read(pool *pl, const seg_ptr *p, void *out, size_t cap);
+/* The block cache's copy of block p (p still live), or NULL: no read, no copy.
+ * Valid until the next call into the pool. */
+const void *pool_meta_peek(pool *pl, const seg_ptr *p);
+/* Put block p's decoded bytes (p->rlen), read and checked against p by the caller
+ * (the index's prefetch, outside the store's lock), into the block cache; nothing
+ * when p is no longer live. */
+void pool_meta_install(pool *pl, const seg_ptr *p, const void *blk);
 /* A block is no longer referenced by the metadata being built (accounting only). */
 void pool_meta_free(pool *pl, const seg_ptr *p);
 /* The three above as a block-I/O table for record arrays (ctx: the pool). */

@@ -430,6 +430,7 @@ void store_put_abort(store_writer *w)
 		pool_meta_free(w->s->pl, &w->mw.written[i]);
 	map_writer_free(&w->mw);
 	u64set_free(&w->refs);
+	fpidx_pf_free(w->pf);
 	free(w);
 }
 
@@ -650,8 +651,36 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 	free(w->first);
 	map_writer_free(&w->mw);
 	u64set_free(&w->refs);
+	fpidx_pf_free(w->pf);
 	free(w);
 	return 0;
+}
+
+/* --- index reads outside the caller's lock (fpidx.h, "prefetch") --- */
+
+int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
+                       void (*unlock)(void *ctx), void *ctx)
+{
+	int n = ingest_count(g), want = 0, r = 0;
+	/* w->pf is this writer's thread's own: made here, used by no other. */
+	if (n == 0 || w->failed)
+		return 0;
+	if (!w->pf && (r = fpidx_pf_new(&w->pf)) < 0)
+		return r;
+	lock(ctx);
+	fpidx *x = w->s->idx; /* (store_rebuild_index may replace it: read under the lock) */
+	fpidx_pf_begin(x, w->pf);
+	for (int i = 0; i < n && r >= 0; i++)
+		if ((r = fpidx_pf_want(x, w->pf, ingest_span(g, i)->fp)) > 0)
+			want++;
+	unlock(ctx);
+	if (r < 0 || want == 0)
+		return r < 0 ? r : 0;
+	fpidx_pf_read(w->pf);
+	lock(ctx);
+	r = fpidx_pf_install(w->s->idx, w->pf);
+	unlock(ctx);
+	return r;
 }
 
 /* --- source-side dedup: the caller chunked and fingerprinted --- */
@@ -871,6 +900,8 @@ void store_get_stats(store *s, store_stats *st)
 	st->index_run_hits = xs.run_hits;
 	st->index_misses = xs.misses;
 	st->index_block_reads = xs.block_reads;
+	st->index_prefetch_reads = xs.pf_reads;
+	st->index_prefetch_dropped = xs.pf_dropped;
 	st->log_syncs = s->log_syncs;
 	st->log_full_commits = s->log_full_commits;
 	st->log_replayed = s->log_replayed;

@@ -47,6 +47,7 @@
 
 #include "common/bks.h"
 #include "dedup/chunker.h"
+#include "dedup/ingest.h"
 #include "dedup/pool.h"
 #include "storage/array.h"
 
@@ -131,6 +132,17 @@ int store_put_chunk(store_writer *w, const uint8_t fp[32], const void *data, uin
  * length). */
 int store_put_prepared(store_writer *w, const uint8_t fp[32], uint32_t len,
                        const void *stored, uint32_t slen, int codec);
+/* Before a pass of lookups of a round's fingerprints under the caller's lock
+ * (store_put_known, store_has_chunk, store_put_prepared of g's spans): make the index
+ * reads those lookups would make (entry blocks, segment tables: after a commit, one
+ * of each per old segment a duplicate stream enters) without the lock. Called
+ * WITHOUT the lock; lock(ctx) and unlock(ctx) take and give it back, twice, for
+ * short holds (what to read; then installing what was read, only if the index did not
+ * change meanwhile). Best effort: returns how many blocks and tables went into the
+ * index's caches, or -ENOMEM; what was not prefetched the lookups read as before,
+ * and every lookup still checks what it answers (dedup/fpidx.h, "prefetch"). */
+int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
+                       void (*unlock)(void *ctx), void *ctx);
 /* Per-writer figures (for the PUT reply). */
 typedef struct store_put_stats {
 	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;
@@ -411,6 +423,9 @@ typedef struct store_stats {
 	uint32_t index_runs;
 	uint64_t index_lookups, index_memtable_hits, index_locality_hits, index_run_hits,
 	    index_misses, index_block_reads;
+	/* the index's reads made outside the caller's lock (store_put_prefetch), and
+	 * prefetches dropped because the index changed before they were installed */
+	uint64_t index_prefetch_reads, index_prefetch_dropped;
 	uint64_t log_syncs;         /* syncs answered by the intent log (this process) */
 	uint64_t log_full_commits;  /* syncs that committed because the log was full */
 	uint64_t log_replayed;      /* intent log records replayed at open */

@@ -145,6 +145,7 @@ struct store_writer {
 	int failed;
 	int space;             /* enum pool_space of its rows (store_put_begin_class) */
 	uint64_t n_chunks, n_new, new_bytes, new_stored; /* store_put_get_stats */
+	fpidx_pf *pf;          /* store_put_prefetch's (the writer's thread only) */
 	struct store_writer *next, *prev; /* the store's open writers */
 };
 

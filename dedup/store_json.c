@@ -25,6 +25,11 @@ void store_stats_json(json *j, const store_stats *st)
 	json_uint(j, "index_entries", st->index_entries);
 	json_uint(j, "index_runs", st->index_runs);
 	json_uint(j, "index_ram_bytes", st->index_ram_bytes);
+	/* Index reads (entry blocks, segment tables) by lookups, under the daemon's lock,
+	 * and by PUTs' prefetches, outside it. */
+	json_uint(j, "index_block_reads", st->index_block_reads);
+	json_uint(j, "index_prefetch_reads", st->index_prefetch_reads);
+	json_uint(j, "index_prefetch_dropped", st->index_prefetch_dropped);
 }
 
 void store_verify_json(json *j, const store_verify_report *rep, uint64_t objects_total)
