@@ -30,6 +30,9 @@ d_wait_api() { # wait until the control API answers (or the daemon died)
 	return 1
 }
 d_start() { # [extra args]
+	# The API answers before NFS and iSCSI listen: "bkstord running" is logged once
+	# every listener is up (a test that connects at once must not find one missing).
+	_runs=$(grep -c "bkstord running" "$T/daemon.log" 2>/dev/null) || _runs=0
 	if [ -f "$DEMO/bkstord.conf" ]; then
 		"$bkstord" --config "$DEMO/bkstord.conf" "$@" >>"$T/daemon.log" 2>&1 &
 	else
@@ -37,6 +40,11 @@ d_start() { # [extra args]
 	fi
 	DPID=$!
 	d_wait_api || { echo "daemon did not come up:"; tail -20 "$T/daemon.log"; return 1; }
+	for _ in $(seq 1 100); do
+		[ "$(grep -c "bkstord running" "$T/daemon.log" 2>/dev/null)" -gt "$_runs" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
 }
 d_stop() { # SIGTERM; returns the daemon's exit code
 	kill -TERM "$DPID"; wait "$DPID"; rc=$?; DPID=""; return $rc
