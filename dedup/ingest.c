@@ -65,7 +65,7 @@ static void set_err(ingest *g, int r)
 /* Spans one claim takes at most: pairs for the two-lane SHA-NI path (fp_compute_many),
  * and a stream of them so a long chunk pairs with the next one instead of finishing
  * alone; small enough that the threads still share the end of a round evenly. */
-#define HASH_CLAIM 4
+#define HASH_CLAIM 8
 
 static void hash_some(ingest *g, int t, int i, int n)
 {
