@@ -3,8 +3,9 @@
  * Work sharing by claiming: spans are numbered; `produced` says how many are
  * published, and each thread takes the next unclaimed indexes (fingerprints: up to
  * HASH_CLAIM published ones, hashed together by fp_compute_many) with an atomic
- * compare-and-swap or fetch-add on `next`. Each helper sleeps on a condition variable between rounds and
- * spins (with sched_yield) only while the caller is still publishing spans. */
+ * compare-and-swap or fetch-add on `next`. Each helper sleeps on a condition
+ * variable between rounds and spins (with sched_yield) only while the caller is
+ * still publishing spans. */
 #include <config.h>
 
 #include "dedup/ingest.h"
