@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <xxhash.h>
+
+#include "common/xxh.h"
 
 int bks_vfail_in(bks_err *e, int code, const char *where, const char *fmt, va_list ap)
 {

@@ -33,9 +33,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "common/endian.h"
+#include "common/xxh.h"
 #include "daemon/log.h"
 #include "dedup/segment.h"
 #include "dedup/store_repl.h"

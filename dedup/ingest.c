@@ -1,9 +1,11 @@
 /* dedup/ingest.c: see ingest.h.
  *
  * Work sharing by claiming: spans are numbered; `produced` says how many are
- * published, and each thread takes the next unclaimed index with an atomic
- * fetch-add on `next`. Each helper sleeps on a condition variable between rounds and
- * spins (with sched_yield) only while the caller is still publishing spans. */
+ * published, and each thread takes the next unclaimed indexes (fingerprints: up to
+ * HASH_CLAIM published ones, hashed together by fp_compute_many) with an atomic
+ * compare-and-swap or fetch-add on `next`. Each helper sleeps on a condition
+ * variable between rounds and spins (with sched_yield) only while the caller is
+ * still publishing spans. */
 #include <config.h>
 
 #include "dedup/ingest.h"
@@ -61,10 +63,24 @@ static void set_err(ingest *g, int r)
 		__atomic_compare_exchange_n(&g->err, &zero, r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-static void hash_one(ingest *g, int t, int i)
+/* Spans one claim takes at most: pairs for the two-lane SHA-NI path (fp_compute_many),
+ * and a stream of them so a long chunk pairs with the next one instead of finishing
+ * alone; small enough that the threads still share the end of a round evenly. */
+#define HASH_CLAIM 8
+
+static void hash_some(ingest *g, int t, int i, int n)
 {
-	ing_span *sp = &g->span[i];
-	set_err(g, fp_compute(g->fpc[t], sp->p, sp->len, sp->fp));
+	const uint8_t *p[HASH_CLAIM];
+	size_t len[HASH_CLAIM];
+	uint8_t fp[HASH_CLAIM][FP_LEN];
+	for (int k = 0; k < n; k++) {
+		p[k] = g->span[i + k].p;
+		len[k] = g->span[i + k].len;
+	}
+	int r = fp_compute_many(g->fpc[t], n, p, len, fp);
+	for (int k = 0; k < n && r == 0; k++)
+		memcpy(g->span[i + k].fp, fp[k], FP_LEN);
+	set_err(g, r);
 }
 
 static void compress_one(ingest *g, int t, int i)
@@ -82,20 +98,23 @@ static void compress_one(ingest *g, int t, int i)
 	}
 }
 
-/* Claim and hash spans until the caller stops publishing and all are claimed. */
+/* Claim and hash spans (up to HASH_CLAIM of those published at a time) until the
+ * caller stops publishing and all are claimed. */
 static void hash_loop(ingest *g, int t)
 {
 	for (;;) {
 		int i = __atomic_load_n(&g->next, __ATOMIC_ACQUIRE);
-		if (i >= load(&g->produced)) {
+		int avail = load(&g->produced) - i;
+		if (avail <= 0) {
 			if (!load(&g->adding) && i >= load(&g->produced))
 				return;
 			sched_yield();
 			continue;
 		}
-		if (__atomic_compare_exchange_n(&g->next, &i, i + 1, 0, __ATOMIC_ACQ_REL,
+		int n = BKS_MIN(avail, HASH_CLAIM);
+		if (__atomic_compare_exchange_n(&g->next, &i, i + n, 0, __ATOMIC_ACQ_REL,
 		                                __ATOMIC_ACQUIRE))
-			hash_one(g, t, i);
+			hash_some(g, t, i, n);
 	}
 }
 

@@ -6,10 +6,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "common/endian.h"
+#include "common/xxh.h"
 
 static const char SEG_MAGIC[8] = {'B', 'K', 'S', 'S', 'E', 'G', 'M', 'T'};
 

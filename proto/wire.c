@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "common/cursor.h"
 #include "common/endian.h"
+#include "common/xxh.h"
 
 _Static_assert(WIRE_HDR_LEN + 4 + 2 * (2 + WIRE_PATH_MAX) <= WIRE_CTRL_MAX,
                "RENAME, the largest control frame, fits WIRE_CTRL_MAX");
