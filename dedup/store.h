@@ -168,6 +168,23 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
  * is refused up front on a full store. */
 int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const void *buf,
                          size_t len);
+/* Several writes into object id as one change (the iSCSI LUN cache applied at
+ * SYNCHRONIZE CACHE): v[0..n) sorted by offset, disjoint, each inside the object's
+ * size (-EINVAL otherwise: a batch neither grows an object nor appends). Each piece
+ * is re-cut as store_write_at would cut it alone (from the start of the chunk it
+ * starts in to the end of the chunk it ends in; holes around it kept); pieces whose
+ * re-cut ranges overlap (two writes into one chunk, or neighbours) are re-cut as one
+ * run. Every chunk of the batch goes through the ingest engine in shared rounds, and
+ * the map is changed by one splice that rewrites each map block it touches once,
+ * where n store_write_at calls rewrite a leaf and the path above it n times. All or
+ * nothing: on an error none of it is in the object. The caller bounds the batch (its
+ * bytes are held in memory once more, with the chunks around them). */
+typedef struct store_wpiece {
+	uint64_t off;
+	const void *buf;
+	size_t len;
+} store_wpiece;
+int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n);
 /* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */

@@ -245,6 +245,26 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 	return r;
 }
 
+/* The automatic commit asks the layer above first (store_set_precommit), as a
+ * writer's does: a commit must not hold a deleted object whose directory entry it
+ * still has, nor a directory half rewritten page by page (the namespace's precommit
+ * refuses while it is flushing, and the commit then waits). */
+static int auto_commit(store *s)
+{
+	if (s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
+	    !s->in_precommit) {
+		int pr = 0;
+		if (s->precommit) {
+			s->in_precommit = 1;
+			pr = s->precommit(s->precommit_ctx);
+			s->in_precommit = 0;
+		}
+		if (pr == 0)
+			return store_commit(s, NULL);
+	}
+	return 0;
+}
+
 int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len)
 {
 	return store_write_at_class(s, POOL_SPACE_DATA, id, off, buf, len);
@@ -282,21 +302,383 @@ int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const voi
 	pool_set_space(s->pl, space);
 	free(run);
 	free(cb);
-	/* The automatic commit asks the layer above first (store_set_precommit), as a
-	 * writer's does: a commit must not hold a deleted object whose directory entry
-	 * it still has, nor a directory half rewritten page by page (the namespace's
-	 * precommit refuses while it is flushing, and the commit then waits). */
-	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
-	    !s->in_precommit) {
-		int pr = 0;
-		if (s->precommit) {
-			s->in_precommit = 1;
-			pr = s->precommit(s->precommit_ctx);
-			s->in_precommit = 0;
-		}
-		if (pr == 0)
-			r = store_commit(s, NULL);
+	if (r == 0)
+		r = auto_commit(s);
+	return r;
+}
+
+/* --- several pieces as one change (store_write_batch) --- */
+
+/* The range [*a, *b) of extents that write_piece replaces for len bytes at off, for
+ * a write inside the object's size: the same rules (a chunk's head and tail re-cut,
+ * a chunk cut by force before a hole re-cut, a hole's head and tail kept). */
+static int piece_range(store *s, uint64_t id, const obj_rec *o, uint64_t off, uint64_t len,
+                       uint64_t *a, uint64_t *b)
+{
+	uint64_t end = off + len;
+	map_ext e;
+	int r;
+	if ((r = ext_at(s, id, o, off, &e)) < 0)
+		return r;
+	*a = e.off;
+	if (map_ext_is_hole(&e) && off == e.off && off > 0) {
+		if ((r = ext_at(s, id, o, off - 1, &e)) < 0)
+			return r;
+		if (!map_ext_is_hole(&e))
+			*a = e.off;
 	}
+	*b = end;
+	if (end < o->size) {
+		if ((r = ext_at(s, id, o, end - 1, &e)) < 0)
+			return r;
+		*b = e.off + e.len;
+		if (map_ext_is_hole(&e) && *b == end) {
+			if ((r = ext_at(s, id, o, end, &e)) < 0)
+				return r;
+			if (!map_ext_is_hole(&e))
+				*b = e.off + e.len;
+		}
+	}
+	return 0;
+}
+
+/* What a batch becomes, in object order: a group's start (its range's index), a
+ * hole, a run of bytes to cut (at arena offset at), then, once cut, the chunks. */
+enum { WB_GROUP, WB_HOLE, WB_RUN, WB_CHUNK };
+struct wb_item {
+	int kind;
+	uint64_t len;
+	uint64_t at;             /* WB_GROUP: the range's a; WB_RUN: arena offset */
+	const uint8_t *p;        /* WB_CHUNK */
+};
+
+struct wb {
+	store *s;
+	uint64_t id;
+	const obj_rec *o;
+	struct wb_item *it;
+	size_t nit, capit;
+	uint8_t *arena;
+	uint64_t na, capa;
+	int run_open;            /* the last item is a WB_RUN that may grow */
+	map_range *rg;
+	size_t nrg;
+};
+
+static int wb_push(struct wb *b, int kind, uint64_t len, uint64_t at)
+{
+	if (b->nit == b->capit) {
+		size_t nc = b->capit ? b->capit * 2 : 256;
+		struct wb_item *q = realloc(b->it, nc * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		b->it = q;
+		b->capit = nc;
+	}
+	b->it[b->nit++] = (struct wb_item){kind, len, at, NULL};
+	return 0;
+}
+
+/* Room for len more bytes in the arena; returns where they go. */
+static uint8_t *wb_room(struct wb *b, uint64_t len)
+{
+	if (b->na + len > b->capa) {
+		uint64_t nc = BKS_MAX(b->capa * 2, b->na + len);
+		nc = BKS_MAX(nc, (uint64_t)1 << 20);
+		uint8_t *q = realloc(b->arena, nc);
+		if (!q)
+			return NULL;
+		b->arena = q;
+		b->capa = nc;
+	}
+	return b->arena + b->na;
+}
+
+/* Append len bytes to the data run (a new one unless one is open); the bytes are
+ * at the returned place, for the caller to fill. */
+static uint8_t *wb_data(struct wb *b, uint64_t len)
+{
+	uint8_t *p = wb_room(b, len);
+	if (!p)
+		return NULL;
+	if (!b->run_open) {
+		if (wb_push(b, WB_RUN, 0, b->na) < 0)
+			return NULL;
+		b->run_open = 1;
+	}
+	b->it[b->nit - 1].len += len;
+	b->na += len;
+	return p;
+}
+
+static int wb_hole(struct wb *b, uint64_t len)
+{
+	b->run_open = 0;
+	if (len == 0)
+		return 0;
+	/* Two holes in a row (a piece's range ends in a hole the next one's starts in
+	 * never happens inside a group, but the item is cheap either way). */
+	return wb_push(b, WB_HOLE, len, 0);
+}
+
+/* Lay the pieces' bytes of [x, y) over p (the object's bytes from x). */
+static void wb_overlay(const store_wpiece *v, size_t n, uint64_t x, uint64_t y, uint8_t *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
+		if (pa < pb)
+			memcpy(p + (pa - x), (const uint8_t *)v[i].buf + (pa - v[i].off), pb - pa);
+	}
+}
+
+/* Bytes of [x, y) the pieces cover. */
+static uint64_t wb_covered(const store_wpiece *v, size_t n, uint64_t x, uint64_t y)
+{
+	uint64_t c = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
+		if (pa < pb)
+			c += pb - pa;
+	}
+	return c;
+}
+
+/* One group: the extents of [a, bnd) become holes (what no piece covers of a hole)
+ * and runs of bytes (chunks read back unless the pieces cover them, and the pieces'
+ * bytes), v[0..n) the group's pieces. */
+static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *v, size_t n)
+{
+	store *s = b->s;
+	map_ext e;
+	int r;
+	if (b->nrg && b->rg[b->nrg - 1].b == a) {
+		/* Touching the range before: one range of the splice, a new run. */
+		b->run_open = 0;
+	} else {
+		b->rg[b->nrg++] = (map_range){a, bnd, 0, 0};
+		if ((r = wb_push(b, WB_GROUP, 0, a)) < 0)
+			return r;
+		b->run_open = 0;
+	}
+	b->rg[b->nrg - 1].b = bnd;
+	for (uint64_t pos = a; pos < bnd; pos = e.off + e.len) {
+		if ((r = ext_at(s, b->id, b->o, pos, &e)) < 0)
+			return r;
+		if (e.off != pos || e.off + e.len > bnd)
+			return -EIO; /* the range's ends are extents' ends */
+		uint64_t end = e.off + e.len;
+		if (!map_ext_is_hole(&e)) {
+			uint8_t *p = wb_data(b, e.len);
+			if (!p)
+				return -ENOMEM;
+			if (wb_covered(v, n, e.off, end) < e.len &&
+			    (r = store_read_chunk(s, &e, p)) < 0)
+				return r;
+			wb_overlay(v, n, e.off, end, p);
+			continue;
+		}
+		/* A hole: the pieces' parts of it become data, the rest stays a hole. */
+		uint64_t x = e.off;
+		for (size_t i = 0; i < n && x < end; i++) {
+			uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(end, v[i].off + v[i].len);
+			if (pa >= pb)
+				continue;
+			if (pa > x && (r = wb_hole(b, pa - x)) < 0)
+				return r;
+			uint8_t *p = wb_data(b, pb - pa);
+			if (!p)
+				return -ENOMEM;
+			wb_overlay(v + i, 1, pa, pb, p);
+			x = pb;
+		}
+		if (x < end && (r = wb_hole(b, end - x)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Cut every run into chunks (a run starts at a chunk start or after a hole, as a
+ * store_write_at's run does), replacing it by its chunks. */
+static int wb_cut(struct wb *b)
+{
+	store *s = b->s;
+	size_t nruns = 0, nout = 0;
+	for (size_t i = 0; i < b->nit; i++)
+		nruns += b->it[i].kind == WB_RUN;
+	if (!nruns)
+		return 0;
+	cdc *c;
+	int r = cdc_new(&s->p.cdc, &c);
+	if (r < 0)
+		return r;
+	struct wb_item *out = NULL;
+	size_t cap = b->nit + 16;
+	for (size_t i = 0; i < b->nit && r == 0; i++) {
+		struct wb_item x = b->it[i];
+		if (x.kind != WB_RUN) {
+			if (nout == cap || !out) {
+				cap = out ? cap * 2 : cap;
+				struct wb_item *q = realloc(out, cap * sizeof(*q));
+				if (!q) {
+					r = -ENOMEM;
+					break;
+				}
+				out = q;
+			}
+			out[nout++] = x;
+			continue;
+		}
+		const uint8_t *p = b->arena + x.at;
+		size_t pos = 0;
+		cdc_reset(c);
+		while (pos < x.len) {
+			int cut;
+			size_t k = cdc_next(c, p + pos, (size_t)(x.len - pos), &cut);
+			if (nout == cap || !out) {
+				cap = out ? cap * 2 : cap;
+				struct wb_item *q = realloc(out, cap * sizeof(*q));
+				if (!q) {
+					r = -ENOMEM;
+					break;
+				}
+				out = q;
+			}
+			out[nout++] = (struct wb_item){WB_CHUNK, k, 0, p + pos};
+			pos += k;
+		}
+	}
+	cdc_free(c);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	free(b->it);
+	b->it = out;
+	b->nit = nout;
+	b->capit = cap;
+	return 0;
+}
+
+/* Fingerprint, look up and store the chunks in rounds of the ingest engine shared
+ * by the whole batch; the extents of every range, in order, into w. */
+static int wb_store(struct wb *b, struct wa *w)
+{
+	store *s = b->s;
+	int r = 0;
+	size_t rgi = 0;
+	if (!s->ing && (r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max,
+	                               s->p.threads == 1 ? 2 : s->p.threads, &s->ing)) < 0)
+		return r;
+	size_t k = 0;
+	while (k < b->nit && r == 0) {
+		/* The items up to the round's last chunk. */
+		size_t m = k;
+		ingest_begin(s->ing);
+		while (m < b->nit && !ingest_full(s->ing)) {
+			if (b->it[m].kind == WB_CHUNK)
+				ingest_add(s->ing, b->it[m].p, (uint32_t)b->it[m].len);
+			m++;
+		}
+		store_put_stats nw = {0};
+		if (ingest_count(s->ing) && (r = store_round_store(s, &nw)) < 0)
+			break;
+		int sp_i = 0;
+		for (; k < m && r == 0; k++) {
+			const struct wb_item *x = &b->it[k];
+			if (x->kind == WB_GROUP) {
+				if (rgi > 0)
+					b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+				b->rg[rgi++].first = w->n;
+				w->next = x->at;
+			} else if (x->kind == WB_HOLE) {
+				r = wa_hole(w, x->len);
+			} else {
+				ing_span *sp = ingest_span(s->ing, sp_i++);
+				store_note_ref(s, NULL, sp->loc.seg_id);
+				map_ext e;
+				e.off = w->next;
+				e.len = sp->len;
+				memcpy(e.fp, sp->fp, FP_LEN);
+				e.p = sp->loc;
+				r = wa_push(w, &e);
+			}
+		}
+	}
+	if (r == 0 && rgi > 0)
+		b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+	if (r == 0 && rgi != b->nrg)
+		r = -EIO;
+	return r;
+}
+
+int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
+{
+	obj_rec o;
+	struct wb b;
+	struct wa w = {s, NULL, 0, 0, 0};
+	int r = store_obj_get(s, id, &o);
+	if (r < 0 || n == 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].len == 0 || v[i].off + v[i].len > o.size || v[i].off + v[i].len < v[i].off ||
+		    (i > 0 && v[i - 1].off + v[i - 1].len > v[i].off))
+			return -EINVAL;
+	if (store_space_full(s))
+		return -ENOSPC;
+	memset(&b, 0, sizeof(b));
+	b.s = s;
+	b.id = id;
+	b.o = &o;
+	if (!(b.rg = malloc(n * sizeof(*b.rg))))
+		return -ENOMEM;
+	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	/* Plan against the map as it is: each piece's range; overlapping ranges make
+	 * one group (re-cut as one run). */
+	size_t g = 0;
+	uint64_t ga = 0, gb = 0;
+	for (size_t i = 0; i <= n && r == 0; i++) {
+		uint64_t a = 0, bb = 0;
+		if (i < n && (r = piece_range(s, id, &o, v[i].off, v[i].len, &a, &bb)) < 0)
+			break;
+		if (i > 0 && i < n && a < gb) {
+			gb = BKS_MAX(gb, bb);
+			ga = BKS_MIN(ga, a);
+			continue;
+		}
+		if (i > 0)
+			r = wb_group(&b, ga, gb, v + g, i - g);
+		g = i, ga = a, gb = bb;
+	}
+	if (r == 0)
+		r = wb_cut(&b);
+	if (r == 0)
+		r = wb_store(&b, &w);
+	if (r == 0) {
+		obj_rec nr = o;
+		int64_t dm = 0;
+		r = map_splice_v(s->pl, &nr, s->p.pool.meta_block, b.rg, b.nrg, w.ne, &dm);
+		if (s->mr.obj == id)
+			map_reader_forget(&s->mr);
+		store_ra_forget(s, id);
+		if (r == 0) {
+			for (size_t i = 0; i < w.n; i++)
+				if (map_ext_is_hole(&w.ne[i]))
+					nr.mflags |= OBJ_M_HOLES;
+			if (dm < 0)
+				store_logical_sub(s, (uint64_t)-dm);
+			else
+				s->logical += (uint64_t)dm;
+			obj_rec_encode(&nr, barray_mut(s->objtab, id));
+			store_ilog_note_obj(s, id);
+		}
+	}
+	pool_set_space(s->pl, space);
+	free(w.ne);
+	free(b.it);
+	free(b.arena);
+	free(b.rg);
+	if (r == 0)
+		r = auto_commit(s);
 	return r;
 }
 

@@ -15,6 +15,8 @@
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
  *     was; a grow is refused, a shrink is not; after the collector, writes go on;
+ *     A quarter of the ops are store_write_batch calls of up to 48 pieces (4 KiB
+ *     blocks and short runs, often in one chunk, touching, or over holes).
  *  7. logical bytes, exactly: after a put, a truncate that grows (a 10 GiB LUN
  *     holds nothing), sparse writes, overwrites of holes, a shrink, punches, a
  *     delete, a replace, a truncate to 0, two syncs then a crash (replay), a
@@ -162,12 +164,60 @@ static int check_all(store *s, const char *when)
 	return bad;
 }
 
+static uint64_t batch_ops, batch_pieces;
+
+/* Several writes inside x as one store_write_batch: 4 KiB blocks and short runs at
+ * random places, often in one chunk or next to each other (touching, or a few bytes
+ * apart), some over holes; checked against the model like any other op. */
+static int batch_op(store *s, struct model *x)
+{
+	store_wpiece v[48];
+	size_t n = 0, used = 0;
+	uint64_t pos = below(x->size / 2);
+	int want = 1 + (int)below(48);
+	while ((int)n < want && pos < x->size) {
+		uint64_t k = below(10), len;
+		if (k < 3)
+			pos += below(64); /* next to the last one, or nearly */
+		else if (k < 6)
+			pos += below(20000); /* in the same chunk or the next */
+		else
+			pos += below(x->size / 8 + 1);
+		len = below(3) ? 4096 : 1 + below(70000);
+		if (below(2))
+			pos &= ~4095ull;
+		if (n > 0 && pos < v[n - 1].off + v[n - 1].len)
+			pos = v[n - 1].off + v[n - 1].len;
+		if (pos >= x->size)
+			break;
+		len = BKS_MIN(len, x->size - pos);
+		if (used + len > (2u << 20))
+			break;
+		content(wbuf + used, len);
+		v[n++] = (store_wpiece){pos, wbuf + used, len};
+		used += len;
+		pos += len;
+	}
+	if (!n)
+		return 0;
+	int r = store_write_batch(s, x->id, v, n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		memcpy(x->m + v[i].off, v[i].buf, v[i].len);
+	batch_ops++;
+	batch_pieces += n;
+	return 0;
+}
+
 /* One random change to one object, in the store and in the model. */
 static int one_op(store *s)
 {
 	struct model *x = &mo[below(NOBJ)];
 	uint64_t k = below(100), off, len, size;
 	int r;
+	if (x->size > 0 && below(4) == 0)
+		return batch_op(s, x);
 	if (x->size > MAXSZ - (2u << 20))
 		k = 60; /* too large: shrink */
 	if (k < 35 || (k < 45 && x->size == 0)) {
@@ -305,6 +355,8 @@ static int model_run(uint64_t seed, int batches)
 	}
 	store_stats st;
 	store_get_stats(s, &st);
+	printf("model: seed %llu: %llu batches of %llu pieces\n", (unsigned long long)seed,
+	       (unsigned long long)batch_ops, (unsigned long long)batch_pieces);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
 	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
 	       "logical, dedup %.2f\n",
