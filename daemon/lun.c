@@ -61,6 +61,7 @@ struct cext {
 	uint64_t off;
 	uint32_t len, cap;
 	uint8_t *buf;
+	uint64_t seq;            /* the LUN's write count when its oldest bytes came */
 };
 
 struct lun {
@@ -76,6 +77,7 @@ struct lun {
 	struct cext *ce;
 	size_t nce, cap_ce;
 	uint64_t cached;         /* bytes in ce */
+	uint64_t wseq;           /* writes cached so far (cext.seq) */
 	uint64_t last_write_ns;
 	int unsynced;            /* written since the last sync */
 	uint64_t sync_seq;       /* the change the last lun_sync waits for (appl_durable) */
@@ -341,20 +343,27 @@ static void cache_remove(lun *l, size_t i)
 }
 
 /* Drop whatever the cache holds of [off, off + len). Returns the index where an
- * extent at off belongs. -ENOMEM only when an extent must split. */
-static long cache_cut(lun *l, uint64_t off, uint64_t len)
+ * extent at off belongs. -ENOMEM only when an extent must split. *oldest (if not
+ * NULL) is lowered to the seq of every extent it cut into: the bytes that replace
+ * them count as that old for lun_sync (a SYNCHRONIZE CACHE that must apply an
+ * acknowledged write must also apply a later one over it, or the store would keep
+ * what was there before both). */
+static long cache_cut(lun *l, uint64_t off, uint64_t len, uint64_t *oldest)
 {
-	uint64_t end = off + len;
+	uint64_t end = off + len, dummy;
+	if (!oldest)
+		oldest = &dummy;
 	size_t i = cache_first(l, off);
 	while (i < l->nce && l->ce[i].off < end) {
 		struct cext *e = &l->ce[i];
 		uint64_t eend = e->off + e->len;
+		*oldest = BKS_MIN(*oldest, e->seq);
 		if (e->off < off && eend > end) {
 			/* Split: the part after the range becomes its own extent. */
 			if (cache_room(l) < 0)
 				return -ENOMEM;
 			e = &l->ce[i];
-			struct cext t = {.off = end, .len = (uint32_t)(eend - end)};
+			struct cext t = {.off = end, .len = (uint32_t)(eend - end), .seq = e->seq};
 			t.cap = t.len;
 			if (!(t.buf = malloc(t.len)))
 				return -ENOMEM;
@@ -386,7 +395,8 @@ static long cache_cut(lun *l, uint64_t off, uint64_t len)
 
 static int cache_add(lun *l, uint64_t off, const uint8_t *buf, uint32_t len)
 {
-	long at = cache_cut(l, off, len);
+	uint64_t seq = ++l->wseq;
+	long at = cache_cut(l, off, len, &seq);
 	if (at < 0)
 		return (int)at;
 	size_t i = (size_t)at;
@@ -405,12 +415,13 @@ static int cache_add(lun *l, uint64_t off, const uint8_t *buf, uint32_t len)
 		}
 		memcpy(e->buf + e->len, buf, len);
 		e->len += len;
+		e->seq = BKS_MIN(e->seq, seq);
 		l->cached += len;
 		return 0;
 	}
 	if (cache_room(l) < 0)
 		return -ENOMEM;
-	struct cext n = {.off = off, .len = len, .cap = len};
+	struct cext n = {.off = off, .len = len, .cap = len, .seq = seq};
 	if (!(n.buf = malloc(len)))
 		return -ENOMEM;
 	memcpy(n.buf, buf, len);
@@ -432,21 +443,79 @@ static void cache_overlay(const lun *l, uint64_t off, uint8_t *buf, size_t len)
 	}
 }
 
-/* Apply the cache to the store, in offset order; what fails stays cached. */
-static int cache_apply(lun *l)
+/* Apply the cache to the store, in batches: the extents of a batch (in offset order,
+ * up to APPLY_PIECES of them or APPLY_BYTES) go to the store in one
+ * store_write_batch (their chunks hashed and compressed in shared rounds of the
+ * ingest engine, the content map changed by one splice that rewrites each map block
+ * once), where one store_write_at each rewrote a leaf and the path above it for
+ * every 4 KiB write. Only extents holding bytes written by write upto (the LUN's
+ * write count) are needed (UINT64_MAX: all); with yield, appl.mu is let go between
+ * batches, so a SYNCHRONIZE CACHE of thousands of random writes does not hold every
+ * other session and the NFS server for the whole of it (the cache and the store
+ * agree at every release: a batch leaves the cache only once it is in the store).
+ * Crash story: a batch is in the store's txg being built as one change (all of it or
+ * none); the caller's appl_durable answers only after a sync covers the last batch.
+ * What fails stays cached. */
+#define APPLY_PIECES 1024
+#define APPLY_BYTES (8u << 20)
+
+static int cache_apply_upto(lun *l, uint64_t upto, int yield)
 {
 	appl *ap = l->ls->ap;
-	while (l->nce > 0) {
-		struct cext *e = &l->ce[0];
-		int r = store_write_at(ap->s, l->data, e->off, e->buf, e->len);
-		if (r < 0) {
-			LOG_W("lun: applying cached writes of %s at %llu: %s (kept cached)", l->name,
-			      (unsigned long long)e->off, strerror(-r));
-			return r;
+	store_wpiece *v = NULL;
+	size_t *idx = NULL;
+	int r = 0;
+	for (int first = 1;; first = 0) {
+		size_t n = 0, bytes = 0;
+		if (!first && yield) {
+			appl_unlock(ap);
+			appl_lock(ap);
 		}
-		cache_remove(l, 0);
+		if (l->nce == 0)
+			break;
+		if (!v && (!(v = malloc(APPLY_PIECES * sizeof(*v))) ||
+		           !(idx = malloc(APPLY_PIECES * sizeof(*idx))))) {
+			r = -ENOMEM;
+			break;
+		}
+		for (size_t i = 0; i < l->nce && n < APPLY_PIECES; i++) {
+			const struct cext *e = &l->ce[i];
+			if (e->seq > upto)
+				continue;
+			if (n > 0 && bytes + e->len > APPLY_BYTES)
+				break;
+			v[n] = (store_wpiece){e->off, e->buf, e->len};
+			idx[n++] = i;
+			bytes += e->len;
+		}
+		if (n == 0)
+			break;
+		if ((r = store_write_batch(ap->s, l->data, v, n)) < 0) {
+			LOG_W("lun: applying %zu cached writes of %s from %llu: %s (kept cached)", n,
+			      l->name, (unsigned long long)v[0].off, strerror(-r));
+			break;
+		}
+		/* Drop the applied extents (indices ascending) in one pass. */
+		size_t o = 0, k = 0;
+		for (size_t i = 0; i < l->nce; i++) {
+			if (k < n && idx[k] == i) {
+				l->cached -= l->ce[i].len;
+				free(l->ce[i].buf);
+				k++;
+				continue;
+			}
+			l->ce[o++] = l->ce[i];
+		}
+		l->nce = o;
 	}
-	return 0;
+	free(v);
+	free(idx);
+	return r;
+}
+
+static int cache_apply(lun *l)
+{
+	return cache_apply_upto(l, UINT64_MAX, 0);
 }
 
 /* --- the set --- */
@@ -470,7 +539,7 @@ static void *flusher_main(void *arg)
 		for (lun *l = ls->open; l; l = l->next) {
 			appl_lock(ls->ap);
 			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS)
-				cache_apply(l);
+				cache_apply_upto(l, UINT64_MAX, 1);
 			appl_unlock(ls->ap);
 		}
 	}
@@ -612,7 +681,7 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 	lun *l = open_find(ls, name);
 	if (l && size < l->size) {
 		/* Cached bytes past the new end go (a shrink drops them). */
-		if (cache_cut(l, size, l->size - size) < 0) {
+		if (cache_cut(l, size, l->size - size, NULL) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -1090,7 +1159,9 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 		goto out;
 	}
 	if (!fua) {
-		if (l->cached + len > CACHE_MAX && (r = cache_apply(l)) < 0)
+		/* (appl.mu let go between batches: the LUN may have shrunk meanwhile.) */
+		if (l->cached + len > CACHE_MAX &&
+		    ((r = cache_apply_upto(l, UINT64_MAX, 1)) < 0 || (r = range_ok(l, off, len)) < 0))
 			goto out;
 		if ((r = cache_add(l, off, buf, (uint32_t)len)) < 0)
 			goto out;
@@ -1098,7 +1169,7 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 	} else {
 		/* FUA: this write is durable before the answer; cached bytes it covers are
 		 * older and go (the others stay cached). */
-		long c = cache_cut(l, off, len);
+		long c = cache_cut(l, off, len, NULL);
 		if (c < 0) {
 			r = (int)c;
 			goto out;
@@ -1125,7 +1196,7 @@ int lun_unmap(lun *l, uint64_t off, uint64_t len)
 	appl_lock(ap);
 	int r = range_ok(l, off, len);
 	if (r == 0 && len > 0) {
-		long c = cache_cut(l, off, len);
+		long c = cache_cut(l, off, len, NULL);
 		r = c < 0 ? (int)c : store_punch(ap->s, l->data, off, len);
 		l->unsynced = 1;
 	}
@@ -1139,7 +1210,10 @@ int lun_sync(lun *l)
 	int r = 0;
 	appl_lock(ap);
 	if (l->nce || l->unsynced) {
-		if ((r = cache_apply(l)) == 0) {
+		/* Writes cached after this command came need not be applied (and a steady
+		 * writer must not keep it from answering): the batches stop at the write
+		 * count now. */
+		if ((r = cache_apply_upto(l, l->wseq, 1)) == 0) {
 			l->sync_seq = appl_change_seq(ap);
 			l->unsynced = 0;
 		}

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 /* A long write is applied in pieces of this many bytes (each re-cuts from the chunk
  * the previous one ended in, so the cut points are the same as in one piece). */
@@ -352,6 +353,16 @@ struct wb_item {
 	const uint8_t *p;        /* WB_CHUNK */
 };
 
+/* A chunk whose old bytes a run needs (not all of them overwritten): read after
+ * the planning, all at once (wb_fetch), into the arena at aoff; then the pieces of
+ * v[0..n) are laid over it again. */
+struct wb_rd {
+	map_ext e;
+	uint64_t aoff;
+	const store_wpiece *v;
+	size_t n;
+};
+
 struct wb {
 	store *s;
 	uint64_t id;
@@ -363,6 +374,8 @@ struct wb {
 	int run_open;            /* the last item is a WB_RUN that may grow */
 	map_range *rg;
 	size_t nrg;
+	struct wb_rd *rd;
+	size_t nrd, caprd;
 };
 
 static int wb_push(struct wb *b, int kind, uint64_t len, uint64_t at)
@@ -424,7 +437,7 @@ static int wb_hole(struct wb *b, uint64_t len)
 /* Lay the pieces' bytes of [x, y) over p (the object's bytes from x). */
 static void wb_overlay(const store_wpiece *v, size_t n, uint64_t x, uint64_t y, uint8_t *p)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && v[i].off < y; i++) {
 		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
 		if (pa < pb)
 			memcpy(p + (pa - x), (const uint8_t *)v[i].buf + (pa - v[i].off), pb - pa);
@@ -435,7 +448,7 @@ static void wb_overlay(const store_wpiece *v, size_t n, uint64_t x, uint64_t y, 
 static uint64_t wb_covered(const store_wpiece *v, size_t n, uint64_t x, uint64_t y)
 {
 	uint64_t c = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && v[i].off < y; i++) {
 		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
 		if (pa < pb)
 			c += pb - pa;
@@ -467,14 +480,24 @@ static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *
 		if (e.off != pos || e.off + e.len > bnd)
 			return -EIO; /* the range's ends are extents' ends */
 		uint64_t end = e.off + e.len;
+		while (n > 0 && v[0].off + v[0].len <= e.off)
+			v++, n--; /* pieces before this extent: done with */
 		if (!map_ext_is_hole(&e)) {
 			uint8_t *p = wb_data(b, e.len);
 			if (!p)
 				return -ENOMEM;
-			if (wb_covered(v, n, e.off, end) < e.len &&
-			    (r = store_read_chunk(s, &e, p)) < 0)
-				return r;
 			wb_overlay(v, n, e.off, end, p);
+			if (wb_covered(v, n, e.off, end) < e.len) {
+				if (b->nrd == b->caprd) {
+					size_t nc = b->caprd ? b->caprd * 2 : 64;
+					struct wb_rd *q = realloc(b->rd, nc * sizeof(*q));
+					if (!q)
+						return -ENOMEM;
+					b->rd = q;
+					b->caprd = nc;
+				}
+				b->rd[b->nrd++] = (struct wb_rd){e, (uint64_t)(p - b->arena), v, n};
+			}
 			continue;
 		}
 		/* A hole: the pieces' parts of it become data, the rest stays a hole. */
@@ -495,6 +518,76 @@ static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *
 			return r;
 	}
 	return 0;
+}
+
+/* Read the chunks the runs need, ARR_RD_MAX at a time with arr_read_many (every
+ * disk busy at once, as the read-ahead does: a batch of random 4 KiB writes needs a
+ * chunk or two around each, and one synchronous read after another was most of a
+ * batch's time), each checked against its pointer's checksum and decoded here; one
+ * not on the array (in a segment being written), moved by the collector beyond what
+ * the index says, or failing its check goes through store_read_chunk (the pool's
+ * path: it reconstructs and repairs). */
+static int wb_fetch(struct wb *b)
+{
+	store *s = b->s;
+	arr *a = pool_array(s->pl);
+	size_t slot = BKS_ROUND_UP((size_t)s->p.cdc.max, DISK_ALIGN) + 2 * DISK_ALIGN;
+	uint8_t *stage = NULL;
+	ZSTD_DCtx *dctx = NULL;
+	int r = 0;
+	if (b->nrd == 0)
+		return 0;
+	if (posix_memalign((void **)&stage, DISK_ALIGN, slot * ARR_RD_MAX) != 0)
+		return -ENOMEM;
+	if (!(dctx = ZSTD_createDCtx())) {
+		free(stage);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nrd && r == 0;) {
+		arr_rd rd[ARR_RD_MAX];
+		seg_ptr ps[ARR_RD_MAX];
+		size_t which[ARR_RD_MAX];
+		int k = 0;
+		for (; i < b->nrd && k < ARR_RD_MAX && r == 0; i++) {
+			struct wb_rd *x = &b->rd[i];
+			seg_ptr p = x->e.p, now;
+			if (!pool_item_on_array(s->pl, &p) && fpidx_lookup(s->idx, x->e.fp, &now) == 1 &&
+			    now.rlen == x->e.len)
+				p = now; /* moved by the collector */
+			uint64_t lo = p.off / DISK_ALIGN * DISK_ALIGN;
+			uint64_t hi = BKS_ROUND_UP((uint64_t)p.off + p.slen, DISK_ALIGN);
+			if (!pool_item_on_array(s->pl, &p) || p.rlen != x->e.len || hi - lo > slot) {
+				uint8_t *dst = b->arena + x->aoff;
+				if ((r = store_read_chunk(s, &x->e, dst)) == 0)
+					wb_overlay(x->v, x->n, x->e.off, x->e.off + x->e.len, dst);
+				continue;
+			}
+			rd[k] = (arr_rd){.row = p.row, .off = (size_t)lo, .len = (size_t)(hi - lo),
+			                 .buf = stage + (size_t)k * slot};
+			ps[k] = p;
+			which[k++] = i;
+		}
+		if (r < 0 || k == 0)
+			break;
+		arr_read_many(a, rd, k);
+		for (int j = 0; j < k && r == 0; j++) {
+			struct wb_rd *x = &b->rd[which[j]];
+			const uint8_t *src = (const uint8_t *)rd[j].buf + (ps[j].off - rd[j].off);
+			uint8_t *dst = b->arena + x->aoff;
+			int ok = rd[j].result == 0 && seg_item_ok(&ps[j], src);
+			if (ok && ps[j].codec == SEG_RAW)
+				ok = ps[j].slen == ps[j].rlen, memcpy(dst, src, ps[j].rlen);
+			else if (ok)
+				ok = seg_item_decode(dctx, &ps[j], src, dst, ps[j].rlen) == 0;
+			if (!ok)
+				r = store_read_chunk(s, &x->e, dst);
+			if (r == 0)
+				wb_overlay(x->v, x->n, x->e.off, x->e.off + x->e.len, dst);
+		}
+	}
+	ZSTD_freeDCtx(dctx);
+	free(stage);
+	return r;
 }
 
 /* Cut every run into chunks (a run starts at a chunk start or after a hole, as a
@@ -650,6 +743,8 @@ int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
 		g = i, ga = a, gb = bb;
 	}
 	if (r == 0)
+		r = wb_fetch(&b);
+	if (r == 0)
 		r = wb_cut(&b);
 	if (r == 0)
 		r = wb_store(&b, &w);
@@ -677,6 +772,7 @@ int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
 	free(b.it);
 	free(b.arena);
 	free(b.rg);
+	free(b.rd);
 	if (r == 0)
 		r = auto_commit(s);
 	return r;
