@@ -185,6 +185,27 @@ typedef struct store_wpiece {
 	size_t len;
 } store_wpiece;
 int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n);
+/* The same in three steps, so the hashing and compression run outside the caller's
+ * lock (the way bkstord's plain PUTs use store_put_prepared):
+ *  store_wbatch_plan (a store call): the pieces' ranges are worked out, the chunks
+ *    around them read, the runs cut; the batch holds a copy of every byte (v's
+ *    buffers may change after it returns);
+ *  store_wbatch_prepare (NOT a store call: no lock, any thread, one at a time per
+ *    batch): every chunk fingerprinted and compressed on the caller's engine g
+ *    (ingest_new; at its level), the results kept in the batch;
+ *  store_wbatch_apply (a store call): -EAGAIN, nothing changed, when the object
+ *    changed since the plan (plan again); else chunks the index has are shared, the
+ *    others appended in their prepared form, and the map spliced as
+ *    store_write_batch does. Without a prepare, apply hashes and compresses on the
+ *    store's engine (what store_write_batch is).
+ * store_wbatch_free after either (accepts NULL). */
+typedef struct store_wbatch store_wbatch;
+typedef struct ingest ingest;
+int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
+                      store_wbatch **out);
+int store_wbatch_prepare(store_wbatch *b, ingest *g);
+int store_wbatch_apply(store *s, store_wbatch *b);
+void store_wbatch_free(store_wbatch *b);
 /* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */

@@ -363,10 +363,10 @@ struct wb_rd {
 	size_t n;
 };
 
-struct wb {
+struct store_wbatch {
 	store *s;
 	uint64_t id;
-	const obj_rec *o;
+	obj_rec o;               /* the object's record the plan was made from */
 	struct wb_item *it;
 	size_t nit, capit;
 	uint8_t *arena;
@@ -376,7 +376,16 @@ struct wb {
 	size_t nrg;
 	struct wb_rd *rd;
 	size_t nrd, caprd;
+	/* store_wbatch_prepare's work, per item (chunks only): the fingerprint and the
+	 * stored form (zlen 0: raw) at zoff in zbuf. */
+	int prepared;
+	uint8_t (*fp)[FP_LEN];
+	uint64_t *zoff;
+	uint32_t *zlen;
+	uint8_t *zbuf;
+	uint64_t nz, capz;
 };
+#define wb store_wbatch
 
 static int wb_push(struct wb *b, int kind, uint64_t len, uint64_t at)
 {
@@ -475,7 +484,7 @@ static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *
 	}
 	b->rg[b->nrg - 1].b = bnd;
 	for (uint64_t pos = a; pos < bnd; pos = e.off + e.len) {
-		if ((r = ext_at(s, b->id, b->o, pos, &e)) < 0)
+		if ((r = ext_at(s, b->id, &b->o, pos, &e)) < 0)
 			return r;
 		if (e.off != pos || e.off + e.len > bnd)
 			return -EIO; /* the range's ends are extents' ends */
@@ -704,27 +713,47 @@ static int wb_store(struct wb *b, struct wa *w)
 	return r;
 }
 
-int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
+void store_wbatch_free(store_wbatch *b)
+{
+	if (!b)
+		return;
+	free(b->it);
+	free(b->arena);
+	free(b->rg);
+	free(b->rd);
+	free(b->fp);
+	free(b->zoff);
+	free(b->zlen);
+	free(b->zbuf);
+	free(b);
+}
+
+int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
+                      store_wbatch **out)
 {
 	obj_rec o;
-	struct wb b;
-	struct wa w = {s, NULL, 0, 0, 0};
+	struct wb *b;
 	int r = store_obj_get(s, id, &o);
-	if (r < 0 || n == 0)
+	*out = NULL;
+	if (r < 0)
 		return r;
+	if (n == 0)
+		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].len == 0 || v[i].off + v[i].len > o.size || v[i].off + v[i].len < v[i].off ||
 		    (i > 0 && v[i - 1].off + v[i - 1].len > v[i].off))
 			return -EINVAL;
 	if (store_space_full(s))
 		return -ENOSPC;
-	memset(&b, 0, sizeof(b));
-	b.s = s;
-	b.id = id;
-	b.o = &o;
-	if (!(b.rg = malloc(n * sizeof(*b.rg))))
+	if (!(b = calloc(1, sizeof(*b))))
 		return -ENOMEM;
-	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	b->s = s;
+	b->id = id;
+	b->o = o;
+	if (!(b->rg = malloc(n * sizeof(*b->rg)))) {
+		free(b);
+		return -ENOMEM;
+	}
 	/* Plan against the map as it is: each piece's range; overlapping ranges make
 	 * one group (re-cut as one run). */
 	size_t g = 0;
@@ -739,22 +768,154 @@ int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
 			continue;
 		}
 		if (i > 0)
-			r = wb_group(&b, ga, gb, v + g, i - g);
+			r = wb_group(b, ga, gb, v + g, i - g);
 		g = i, ga = a, gb = bb;
 	}
 	if (r == 0)
-		r = wb_fetch(&b);
+		r = wb_fetch(b);
 	if (r == 0)
-		r = wb_cut(&b);
+		r = wb_cut(b);
+	if (r < 0) {
+		store_wbatch_free(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+/* Room for len more stored bytes in zbuf; returns their offset. */
+static int wb_zroom(struct wb *b, uint64_t len, uint64_t *at)
+{
+	if (b->nz + len > b->capz) {
+		uint64_t nc = BKS_MAX(b->capz * 2, b->nz + len);
+		nc = BKS_MAX(nc, (uint64_t)1 << 20);
+		uint8_t *q = realloc(b->zbuf, nc);
+		if (!q)
+			return -ENOMEM;
+		b->zbuf = q;
+		b->capz = nc;
+	}
+	*at = b->nz;
+	b->nz += len;
+	return 0;
+}
+
+int store_wbatch_prepare(store_wbatch *b, ingest *g)
+{
+	int r = 0;
+	if (!(b->fp = malloc(b->nit * sizeof(*b->fp))) ||
+	    !(b->zoff = malloc(b->nit * sizeof(*b->zoff))) ||
+	    !(b->zlen = malloc(b->nit * sizeof(*b->zlen))))
+		return -ENOMEM;
+	for (size_t k = 0; k < b->nit && r == 0;) {
+		size_t m = k, idx[ING_MAX];
+		int cnt = 0;
+		ingest_begin(g);
+		for (; m < b->nit && !ingest_full(g); m++)
+			if (b->it[m].kind == WB_CHUNK) {
+				idx[cnt++] = m;
+				ingest_add(g, b->it[m].p, (uint32_t)b->it[m].len);
+			}
+		k = m;
+		if (cnt == 0)
+			break;
+		if ((r = ingest_hash_wait(g)) < 0 || (r = ingest_compress(g)) < 0)
+			break;
+		for (int i = 0; i < cnt && r == 0; i++) {
+			ing_span *sp = ingest_span(g, i);
+			uint64_t at = 0;
+			memcpy(b->fp[idx[i]], sp->fp, FP_LEN);
+			b->zlen[idx[i]] = sp->zlen;
+			if (sp->zlen && (r = wb_zroom(b, sp->zlen, &at)) == 0)
+				memcpy(b->zbuf + at, sp->z, sp->zlen);
+			b->zoff[idx[i]] = at;
+		}
+	}
 	if (r == 0)
-		r = wb_store(&b, &w);
+		b->prepared = 1;
+	return r;
+}
+
+/* The chunks prepared outside the lock, into the store in order: one the index has
+ * (another write stored it since, or it is a duplicate) is shared, the others are
+ * appended as they were compressed (store_put_prepared's way); the extents of every
+ * range into w. */
+static int wb_store_prepared(struct wb *b, struct wa *w)
+{
+	store *s = b->s;
+	size_t rgi = 0;
+	int r = 0;
+	for (size_t k = 0; k < b->nit && r == 0; k++) {
+		const struct wb_item *x = &b->it[k];
+		if (x->kind == WB_GROUP) {
+			if (rgi > 0)
+				b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+			b->rg[rgi++].first = w->n;
+			w->next = x->at;
+			continue;
+		}
+		if (x->kind == WB_HOLE) {
+			r = wa_hole(w, x->len);
+			continue;
+		}
+		seg_ptr p;
+		if ((r = fpidx_lookup(s->idx, b->fp[k], &p)) < 0)
+			break;
+		if (r == 1 && p.rlen != x->len) {
+			r = -EBADMSG; /* one fingerprint, two lengths */
+			break;
+		}
+		if (r == 0) {
+			r = b->zlen[k] ? pool_add_stored(s->pl, b->fp[k], b->zbuf + b->zoff[k], b->zlen[k],
+			                                 (uint32_t)x->len, SEG_ZSTD, &p)
+			               : pool_add_stored(s->pl, b->fp[k], x->p, (uint32_t)x->len,
+			                                 (uint32_t)x->len, SEG_RAW, &p);
+			if (r < 0 || (r = fpidx_insert(s->idx, b->fp[k], &p)) < 0)
+				break;
+			s->unique_chunks++;
+			s->unique_raw += x->len;
+			s->stored += p.slen;
+			s->bytes_since_commit += p.slen;
+		}
+		store_note_ref(s, NULL, p.seg_id);
+		map_ext e;
+		e.off = w->next;
+		e.len = x->len;
+		memcpy(e.fp, b->fp[k], FP_LEN);
+		e.p = p;
+		r = wa_push(w, &e);
+	}
+	if (r == 0 && rgi > 0)
+		b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+	if (r == 0 && rgi != b->nrg)
+		r = -EIO;
+	return r;
+}
+
+int store_wbatch_apply(store *s, store_wbatch *b)
+{
+	obj_rec cur;
+	struct wa w = {s, NULL, 0, 0, 0};
+	int r = store_obj_get(s, b->id, &cur);
+	if (r < 0)
+		return r;
+	/* (Field by field: a seg_ptr has padding.) Every change of an object writes a
+	 * new root, so the same root is the same map. */
+	if (cur.gen != b->o.gen || cur.size != b->o.size || cur.depth != b->o.depth ||
+	    cur.root.seg_id != b->o.root.seg_id || cur.root.row != b->o.root.row ||
+	    cur.root.off != b->o.root.off || cur.root.xxh != b->o.root.xxh)
+		return -EAGAIN;
+	if (store_space_full(s))
+		return -ENOSPC;
+	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	r = b->prepared ? wb_store_prepared(b, &w) : wb_store(b, &w);
 	if (r == 0) {
-		obj_rec nr = o;
+		obj_rec nr = cur;
 		int64_t dm = 0;
-		r = map_splice_v(s->pl, &nr, s->p.pool.meta_block, b.rg, b.nrg, w.ne, &dm);
-		if (s->mr.obj == id)
+		r = map_splice_v(s->pl, &nr, s->p.pool.meta_block, b->rg, b->nrg, w.ne, &dm);
+		if (s->mr.obj == b->id)
 			map_reader_forget(&s->mr);
-		store_ra_forget(s, id);
+		store_ra_forget(s, b->id);
 		if (r == 0) {
 			for (size_t i = 0; i < w.n; i++)
 				if (map_ext_is_hole(&w.ne[i]))
@@ -763,18 +924,26 @@ int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
 				store_logical_sub(s, (uint64_t)-dm);
 			else
 				s->logical += (uint64_t)dm;
-			obj_rec_encode(&nr, barray_mut(s->objtab, id));
-			store_ilog_note_obj(s, id);
+			obj_rec_encode(&nr, barray_mut(s->objtab, b->id));
+			store_ilog_note_obj(s, b->id);
 		}
 	}
 	pool_set_space(s->pl, space);
 	free(w.ne);
-	free(b.it);
-	free(b.arena);
-	free(b.rg);
-	free(b.rd);
 	if (r == 0)
 		r = auto_commit(s);
+	return r;
+}
+
+int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
+{
+	store_wbatch *b;
+	if (n == 0)
+		return 0;
+	int r = store_wbatch_plan(s, id, v, n, &b);
+	if (r == 0)
+		r = store_wbatch_apply(s, b);
+	store_wbatch_free(b);
 	return r;
 }
 

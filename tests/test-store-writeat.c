@@ -15,8 +15,10 @@
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
  *     was; a grow is refused, a shrink is not; after the collector, writes go on;
- *     A quarter of the ops are store_write_batch calls of up to 48 pieces (4 KiB
- *     blocks and short runs, often in one chunk, touching, or over holes).
+ *     A quarter of the ops are batches of up to 48 pieces (4 KiB blocks and short
+ *     runs, often in one chunk, touching, or over holes): store_write_batch, or
+ *     plan / prepare (on the test's engine) / apply, sometimes with a write to the
+ *     object between plan and apply (-EAGAIN, planned again).
  *  7. logical bytes, exactly: after a put, a truncate that grows (a 10 GiB LUN
  *     holds nothing), sparse writes, overwrites of holes, a shrink, punches, a
  *     delete, a replace, a truncate to 0, two syncs then a crash (replay), a
@@ -33,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dedup/ingest.h"
 #include "dedup/store.h"
 #include "dedup/store_int.h" /* store_pool: rows and transaction groups counted */
 
@@ -164,7 +167,9 @@ static int check_all(store *s, const char *when)
 	return bad;
 }
 
-static uint64_t batch_ops, batch_pieces;
+static uint64_t batch_ops, batch_pieces, batch_again, batch_gc;
+static ingest *eng;
+static int gc_live = 0, gc_more = 1; /* a collection in steps is running; its last step */
 
 /* Several writes inside x as one store_write_batch: 4 KiB blocks and short runs at
  * random places, often in one chunk or next to each other (touching, or a few bytes
@@ -200,7 +205,55 @@ static int batch_op(store *s, struct model *x)
 	}
 	if (!n)
 		return 0;
-	int r = store_write_batch(s, x->id, v, n);
+	int r, k = (int)below(4);
+	if (k < 2) {
+		r = store_write_batch(s, x->id, v, n);
+	} else {
+		/* In three steps, the middle one on the test's own engine (as bkstord's LUN
+		 * cache does outside its lock); sometimes the object changes between the
+		 * plan and the apply: -EAGAIN, nothing applied, plan again. */
+		store_wbatch *b = NULL;
+		if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+			r = store_wbatch_prepare(b, eng);
+		if (r == 0 && gc_live && gc_more == 1) {
+			/* A collector step between plan and apply (bkstord's appl.mu is free
+			 * then): it may move chunks the plan read and map blocks (-EAGAIN). */
+			gc_more = store_gc_step(s);
+			if (gc_more < 0)
+				return gc_more;
+			r = store_wbatch_apply(s, b);
+			if (r == -EAGAIN) {
+				store_wbatch_free(b);
+				b = NULL;
+				batch_again++;
+				if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+					r = store_wbatch_prepare(b, eng);
+				if (r == 0)
+					r = store_wbatch_apply(s, b);
+			}
+			store_wbatch_free(b);
+			b = NULL;
+			batch_gc++;
+			goto done;
+		}
+		if (r == 0 && k == 3) {
+			uint8_t one = (uint8_t)rnd();
+			if ((r = store_write_at(s, x->id, 0, &one, 1)) < 0)
+				return r;
+			x->m[0] = one;
+			r = store_wbatch_apply(s, b);
+			CHECK(r == -EAGAIN, "apply after the object changed: %d (want -EAGAIN)", r);
+			store_wbatch_free(b);
+			b = NULL;
+			batch_again++;
+			if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+				r = store_wbatch_prepare(b, eng);
+		}
+		if (r == 0)
+			r = store_wbatch_apply(s, b);
+		store_wbatch_free(b);
+	}
+done:
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
@@ -303,12 +356,15 @@ static int model_run(uint64_t seed, int batches)
 			REQUIRE(store_gc_start(s, 0.6) == 0, "%s: gc start", when);
 			gcs++;
 			int more = 1;
+			gc_live = 1, gc_more = 1;
 			while (more == 1) {
 				for (int i = 0; i < 3; i++, ops++)
 					REQUIRE((r = one_op(s)) == 0, "%s: op during gc: %d", when, r);
-				more = store_gc_step(s);
+				more = gc_more == 1 ? store_gc_step(s) : gc_more;
+				gc_more = more;
 				gc_steps++;
 			}
+			gc_live = 0;
 			REQUIRE(more == 0, "%s: gc step %d", when, more);
 			store_gc_get_stats(s, &gs);
 			meta_moved += gs.meta_blocks_moved;
@@ -355,8 +411,11 @@ static int model_run(uint64_t seed, int batches)
 	}
 	store_stats st;
 	store_get_stats(s, &st);
-	printf("model: seed %llu: %llu batches of %llu pieces\n", (unsigned long long)seed,
-	       (unsigned long long)batch_ops, (unsigned long long)batch_pieces);
+	printf("model: seed %llu: %llu batches of %llu pieces (%llu planned again, %llu with a "
+	       "collector step between plan and apply)\n",
+	       (unsigned long long)seed, (unsigned long long)batch_ops,
+	       (unsigned long long)batch_pieces, (unsigned long long)batch_again,
+	       (unsigned long long)batch_gc);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
 	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
 	       "logical, dedup %.2f\n",
@@ -909,6 +968,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-model"))
 			batches = 0;
 	}
+	REQUIRE(ingest_new(3, 1u << 20, 2, &eng) == 0, "engine");
 	wbuf = malloc((2u << 20) + 4096);
 	rbuf = malloc(MAXSZ + 8192);
 	store_params_default(&sp);
@@ -938,5 +998,6 @@ int main(int argc, char **argv)
 	}
 	free(wbuf);
 	free(rbuf);
+	ingest_free(eng);
 	return tu_finish();
 }
