@@ -45,6 +45,7 @@
 #include "common/endian.h"
 #include "daemon/appl.h"
 #include "daemon/log.h"
+#include "dedup/ingest.h"
 
 #define CACHE_MAX (32u << 20)       /* bytes one LUN's cache holds before it is applied */
 #define CACHE_EXT_MAX (4u << 20)    /* merged extents stop growing here (store_write_at's piece) */
@@ -62,6 +63,7 @@ struct cext {
 	uint32_t len, cap;
 	uint8_t *buf;
 	uint64_t seq;            /* the LUN's write count when its oldest bytes came */
+	uint64_t ver;            /* changes with its bytes or place (cache_apply_upto) */
 };
 
 struct lun {
@@ -78,6 +80,15 @@ struct lun {
 	size_t nce, cap_ce;
 	uint64_t cached;         /* bytes in ce */
 	uint64_t wseq;           /* writes cached so far (cext.seq) */
+	uint64_t cver;           /* extent versions given out (cext.ver) */
+	int dup_heavy;           /* the last batch was mostly chunks the store had */
+	/* One thread applies the cache with appl.mu let go at a time (cache_apply_upto
+	 * with yield): two would plan the same extents and refuse each other's apply.
+	 * applying is set under appl.mu, cleared under appl.mu and amu; waiters wait
+	 * on acv with amu (never holding appl.mu). */
+	int applying;
+	pthread_mutex_t amu;
+	pthread_cond_t acv;
 	uint64_t last_write_ns;
 	int unsynced;            /* written since the last sync */
 	uint64_t sync_seq;       /* the change the last lun_sync waits for (appl_durable) */
@@ -100,6 +111,10 @@ struct lun_set {
 	uint64_t luns;           /* the "luns" directory */
 	pthread_t flusher;
 	int flusher_started, stop;
+	/* The engine that fingerprints and compresses a cache batch outside appl.mu
+	 * (made when first needed; one batch at a time). */
+	pthread_mutex_t engmu;
+	ingest *eng;
 	pthread_cond_t cv;
 	/* The list as the status document shows it (lun_list_snapshot): gathered only
 	 * while appl.mu was free, so a dashboard's poll never waits behind a backup for
@@ -363,12 +378,14 @@ static long cache_cut(lun *l, uint64_t off, uint64_t len, uint64_t *oldest)
 			if (cache_room(l) < 0)
 				return -ENOMEM;
 			e = &l->ce[i];
-			struct cext t = {.off = end, .len = (uint32_t)(eend - end), .seq = e->seq};
+			struct cext t = {.off = end, .len = (uint32_t)(eend - end), .seq = e->seq,
+			                 .ver = ++l->cver};
 			t.cap = t.len;
 			if (!(t.buf = malloc(t.len)))
 				return -ENOMEM;
 			memcpy(t.buf, e->buf + (end - e->off), t.len);
 			e->len = (uint32_t)(off - e->off);
+			e->ver = ++l->cver;
 			memmove(l->ce + i + 2, l->ce + i + 1, (l->nce - i - 1) * sizeof(*l->ce));
 			l->ce[i + 1] = t;
 			l->nce++;
@@ -378,12 +395,14 @@ static long cache_cut(lun *l, uint64_t off, uint64_t len, uint64_t *oldest)
 		if (e->off < off) {
 			l->cached -= eend - off;
 			e->len = (uint32_t)(off - e->off);
+			e->ver = ++l->cver;
 			i++;
 		} else if (eend > end) {
 			uint32_t drop = (uint32_t)(end - e->off);
 			memmove(e->buf, e->buf + drop, e->len - drop);
 			e->len -= drop;
 			e->off = end;
+			e->ver = ++l->cver;
 			l->cached -= drop;
 			break;
 		} else {
@@ -416,12 +435,14 @@ static int cache_add(lun *l, uint64_t off, const uint8_t *buf, uint32_t len)
 		memcpy(e->buf + e->len, buf, len);
 		e->len += len;
 		e->seq = BKS_MIN(e->seq, seq);
+		e->ver = ++l->cver;
 		l->cached += len;
 		return 0;
 	}
 	if (cache_room(l) < 0)
 		return -ENOMEM;
-	struct cext n = {.off = off, .len = len, .cap = len, .seq = seq};
+	struct cext n = {.off = off, .len = len, .cap = len, .seq = seq,
+	                 .ver = ++l->cver};
 	if (!(n.buf = malloc(len)))
 		return -ENOMEM;
 	memcpy(n.buf, buf, len);
@@ -444,72 +465,172 @@ static void cache_overlay(const lun *l, uint64_t off, uint8_t *buf, size_t len)
 }
 
 /* Apply the cache to the store, in batches: the extents of a batch (in offset order,
- * up to APPLY_PIECES of them or APPLY_BYTES) go to the store in one
- * store_write_batch (their chunks hashed and compressed in shared rounds of the
- * ingest engine, the content map changed by one splice that rewrites each map block
- * once), where one store_write_at each rewrote a leaf and the path above it for
- * every 4 KiB write. Only extents holding bytes written by write upto (the LUN's
- * write count) are needed (UINT64_MAX: all); with yield, appl.mu is let go between
- * batches, so a SYNCHRONIZE CACHE of thousands of random writes does not hold every
- * other session and the NFS server for the whole of it (the cache and the store
- * agree at every release: a batch leaves the cache only once it is in the store).
- * Crash story: a batch is in the store's txg being built as one change (all of it or
- * none); the caller's appl_durable answers only after a sync covers the last batch.
- * What fails stays cached. */
+ * up to APPLY_PIECES of them or APPLY_BYTES) go to the store as one change
+ * (store_write_batch: the chunks around them read at once, their chunks hashed and
+ * compressed in shared rounds, the content map changed by one splice that rewrites
+ * each map block once), where one store_write_at each rewrote a leaf and the path
+ * above it, and read its chunks one after another, for every 4 KiB write. Only
+ * extents holding bytes written by write upto (the LUN's write count) are needed
+ * (UINT64_MAX: all).
+ *
+ * With yield (lun_sync, the flusher, a write that finds the cache full), appl.mu is
+ * held only to plan a batch and to apply it: in between, without the lock, the
+ * batch's chunks are fingerprinted and compressed on the set's engine (as plain
+ * PUTs do, daemon/native_ops.c), unless the last batch was mostly duplicates (then
+ * the store's engine does it under the lock and compresses only the new chunks). The
+ * batch holds a copy of its bytes. Meanwhile other commands run: a write into the
+ * cache changes the extents it touches (cext.ver), and only extents unchanged since
+ * the plan leave the cache after the apply (the others keep the newer bytes, which
+ * reads see and a later batch applies; the store got the older ones, which no read
+ * sees while the newer are cached); a change of the object itself (a FUA write,
+ * UNMAP, another batch) makes the apply refuse (-EAGAIN) and the batch is planned
+ * again. The cache and the store agree at every release of appl.mu.
+ *
+ * Crash story: a batch is in the store's txg being built as one change (all of it
+ * or none); the caller's appl_durable answers only after a sync covers the last
+ * batch. What fails stays cached. */
 #define APPLY_PIECES 1024
 #define APPLY_BYTES (8u << 20)
+#define APPLY_TRIES 3            /* plans refused before a batch is done under the lock */
+
+struct picked {
+	uint64_t off, ver;
+	uint32_t len;
+};
+
+/* Choose the next batch: extents of seq <= upto, in offset order. */
+static size_t cache_pick(lun *l, uint64_t upto, store_wpiece *v, struct picked *pk)
+{
+	size_t n = 0, bytes = 0;
+	for (size_t i = 0; i < l->nce && n < APPLY_PIECES; i++) {
+		const struct cext *e = &l->ce[i];
+		if (e->seq > upto)
+			continue;
+		if (n > 0 && bytes + e->len > APPLY_BYTES)
+			break;
+		v[n] = (store_wpiece){e->off, e->buf, e->len};
+		pk[n++] = (struct picked){e->off, e->ver, e->len};
+		bytes += e->len;
+	}
+	return n;
+}
+
+/* Drop the picked extents that are as they were picked, in one pass. */
+static void cache_drop_picked(lun *l, const struct picked *pk, size_t n)
+{
+	size_t o = 0, k = 0;
+	for (size_t i = 0; i < l->nce; i++) {
+		const struct cext *e = &l->ce[i];
+		while (k < n && pk[k].off < e->off)
+			k++;
+		if (k < n && pk[k].off == e->off && pk[k].ver == e->ver && pk[k].len == e->len) {
+			l->cached -= e->len;
+			free(e->buf);
+			k++;
+			continue;
+		}
+		l->ce[o++] = l->ce[i];
+	}
+	l->nce = o;
+}
+
+/* One batch with the hashing and compression outside appl.mu (held on entry and
+ * on return). -EAGAIN: the LUN's object changed meanwhile; nothing applied. */
+static int batch_unlocked(lun *l, const store_wpiece *v, size_t n, store_wbatch **bp)
+{
+	lun_set *ls = l->ls;
+	appl *ap = ls->ap;
+	store_wbatch *b = NULL;
+	int r = store_wbatch_plan(ap->s, l->data, v, n, &b);
+	if (r < 0)
+		return r;
+	appl_unlock(ap);
+	pthread_mutex_lock(&ls->engmu);
+	if (!ls->eng)
+		r = ingest_new(ap->cfg.zstd_level, ap->cfg.chunk_max, 2, &ls->eng);
+	if (r == 0)
+		r = store_wbatch_prepare(b, ls->eng);
+	pthread_mutex_unlock(&ls->engmu);
+	appl_lock(ap);
+	if (r == 0)
+		r = store_wbatch_apply(ap->s, b);
+	*bp = b;
+	return r;
+}
+
+/* Become the LUN's applier (appl.mu held on entry and on return, let go while
+ * waiting); with nowait, 0 without waiting if another thread is it (1: became it). */
+static int applier_enter(lun *l, int nowait)
+{
+	appl *ap = l->ls->ap;
+	while (l->applying) {
+		if (nowait)
+			return 0;
+		appl_unlock(ap);
+		pthread_mutex_lock(&l->amu);
+		while (__atomic_load_n(&l->applying, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&l->acv, &l->amu);
+		pthread_mutex_unlock(&l->amu);
+		appl_lock(ap);
+	}
+	__atomic_store_n(&l->applying, 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+static void applier_leave(lun *l)
+{
+	pthread_mutex_lock(&l->amu);
+	__atomic_store_n(&l->applying, 0, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&l->acv);
+	pthread_mutex_unlock(&l->amu);
+}
 
 static int cache_apply_upto(lun *l, uint64_t upto, int yield)
 {
 	appl *ap = l->ls->ap;
-	store_wpiece *v = NULL;
-	size_t *idx = NULL;
-	int r = 0;
+	store_wpiece *v = malloc(APPLY_PIECES * sizeof(*v));
+	struct picked *pk = malloc(APPLY_PIECES * sizeof(*pk));
+	int r = 0, tries = 0;
+	if (!v || !pk) {
+		free(v);
+		free(pk);
+		return -ENOMEM;
+	}
 	for (int first = 1;; first = 0) {
-		size_t n = 0, bytes = 0;
 		if (!first && yield) {
 			appl_unlock(ap);
 			appl_lock(ap);
 		}
-		if (l->nce == 0)
-			break;
-		if (!v && (!(v = malloc(APPLY_PIECES * sizeof(*v))) ||
-		           !(idx = malloc(APPLY_PIECES * sizeof(*idx))))) {
-			r = -ENOMEM;
-			break;
-		}
-		for (size_t i = 0; i < l->nce && n < APPLY_PIECES; i++) {
-			const struct cext *e = &l->ce[i];
-			if (e->seq > upto)
-				continue;
-			if (n > 0 && bytes + e->len > APPLY_BYTES)
-				break;
-			v[n] = (store_wpiece){e->off, e->buf, e->len};
-			idx[n++] = i;
-			bytes += e->len;
-		}
+		size_t n = cache_pick(l, upto, v, pk);
 		if (n == 0)
 			break;
-		if ((r = store_write_batch(ap->s, l->data, v, n)) < 0) {
+		store_wbatch *b = NULL;
+		if (yield && !l->dup_heavy && tries < APPLY_TRIES) {
+			r = batch_unlocked(l, v, n, &b);
+		} else if ((r = store_wbatch_plan(ap->s, l->data, v, n, &b)) == 0) {
+			r = store_wbatch_apply(ap->s, b);
+		}
+		if (r == -EAGAIN) {
+			store_wbatch_free(b);
+			tries++;
+			r = 0;
+			continue; /* picked and planned again */
+		}
+		if (r < 0) {
+			store_wbatch_free(b);
 			LOG_W("lun: applying %zu cached writes of %s from %llu: %s (kept cached)", n,
 			      l->name, (unsigned long long)v[0].off, strerror(-r));
 			break;
 		}
-		/* Drop the applied extents (indices ascending) in one pass. */
-		size_t o = 0, k = 0;
-		for (size_t i = 0; i < l->nce; i++) {
-			if (k < n && idx[k] == i) {
-				l->cached -= l->ce[i].len;
-				free(l->ce[i].buf);
-				k++;
-				continue;
-			}
-			l->ce[o++] = l->ce[i];
-		}
-		l->nce = o;
+		uint64_t chunks, known;
+		store_wbatch_stats(b, &chunks, &known);
+		l->dup_heavy = known * 2 > chunks;
+		store_wbatch_free(b);
+		tries = 0;
+		cache_drop_picked(l, pk, n);
 	}
 	free(v);
-	free(idx);
+	free(pk);
 	return r;
 }
 
@@ -538,8 +659,10 @@ static void *flusher_main(void *arg)
 		uint64_t now = bks_now_ns();
 		for (lun *l = ls->open; l; l = l->next) {
 			appl_lock(ls->ap);
-			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS)
+			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS && applier_enter(l, 1)) {
 				cache_apply_upto(l, UINT64_MAX, 1);
+				applier_leave(l);
+			}
 			appl_unlock(ls->ap);
 		}
 	}
@@ -569,6 +692,7 @@ int lun_set_open(appl *ap, lun_set **out, bks_err *e)
 	ls->luns = a.id;
 	pthread_mutex_init(&ls->mu, NULL);
 	pthread_mutex_init(&ls->snapmu, NULL);
+	pthread_mutex_init(&ls->engmu, NULL);
 	pthread_cond_init(&ls->cv, NULL);
 	if (pthread_create(&ls->flusher, NULL, flusher_main, ls) != 0) {
 		lun_set_close(ls);
@@ -597,11 +721,15 @@ void lun_set_close(lun_set *ls)
 		nx = l->next;
 		cache_apply(l);
 		cache_free(l);
+		pthread_mutex_destroy(&l->amu);
+		pthread_cond_destroy(&l->acv);
 		free(l);
 	}
 	appl_unlock(ls->ap);
 	pthread_mutex_destroy(&ls->mu);
 	pthread_mutex_destroy(&ls->snapmu);
+	pthread_mutex_destroy(&ls->engmu);
+	ingest_free(ls->eng);
 	pthread_cond_destroy(&ls->cv);
 	free(ls->snap);
 	free(ls);
@@ -965,6 +1093,8 @@ int lun_open(lun_set *ls, const char *name, lun **out)
 	}
 	l->ls = ls;
 	l->refs = 1;
+	pthread_mutex_init(&l->amu, NULL);
+	pthread_cond_init(&l->acv, NULL);
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	l->dir = rc.dir;
 	l->data = rc.data;
@@ -1005,6 +1135,8 @@ void lun_close(lun *l)
 	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
 	changed(ls);
+	pthread_mutex_destroy(&l->amu);
+	pthread_cond_destroy(&l->acv);
 	free(l);
 }
 
@@ -1159,10 +1291,17 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 		goto out;
 	}
 	if (!fua) {
-		/* (appl.mu let go between batches: the LUN may have shrunk meanwhile.) */
+		/* A full cache is applied by this write, or, while another thread applies
+		 * it, grows up to twice its size before the write waits for that thread.
+		 * (appl.mu is let go meanwhile: the LUN may have shrunk.) */
 		if (l->cached + len > CACHE_MAX &&
-		    ((r = cache_apply_upto(l, UINT64_MAX, 1)) < 0 || (r = range_ok(l, off, len)) < 0))
-			goto out;
+		    applier_enter(l, l->cached + len <= 2 * (uint64_t)CACHE_MAX)) {
+			if (l->cached + len > CACHE_MAX) /* (what is there now, not what comes) */
+				r = cache_apply_upto(l, l->wseq, 1);
+			applier_leave(l);
+			if (r < 0 || (r = range_ok(l, off, len)) < 0)
+				goto out;
+		}
 		if ((r = cache_add(l, off, buf, (uint32_t)len)) < 0)
 			goto out;
 		l->unsynced = 1;
@@ -1213,7 +1352,11 @@ int lun_sync(lun *l)
 		/* Writes cached after this command came need not be applied (and a steady
 		 * writer must not keep it from answering): the batches stop at the write
 		 * count now. */
-		if ((r = cache_apply_upto(l, l->wseq, 1)) == 0) {
+		uint64_t upto = l->wseq;
+		applier_enter(l, 0);
+		r = cache_apply_upto(l, upto, 1);
+		applier_leave(l);
+		if (r == 0) {
 			l->sync_seq = appl_change_seq(ap);
 			l->unsynced = 0;
 		}

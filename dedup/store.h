@@ -206,6 +206,9 @@ int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
 int store_wbatch_prepare(store_wbatch *b, ingest *g);
 int store_wbatch_apply(store *s, store_wbatch *b);
 void store_wbatch_free(store_wbatch *b);
+/* After an apply: its chunks, and how many of them the store had (duplicates: a
+ * caller may skip prepare, which compresses every chunk, when most are known). */
+void store_wbatch_stats(const store_wbatch *b, uint64_t *chunks, uint64_t *known);
 /* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */

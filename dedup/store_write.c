@@ -384,6 +384,7 @@ struct store_wbatch {
 	uint32_t *zlen;
 	uint8_t *zbuf;
 	uint64_t nz, capz;
+	uint64_t chunks, known;  /* store_wbatch_apply's: chunks, of them the store had */
 };
 #define wb store_wbatch
 
@@ -696,6 +697,8 @@ static int wb_store(struct wb *b, struct wa *w)
 				r = wa_hole(w, x->len);
 			} else {
 				ing_span *sp = ingest_span(s->ing, sp_i++);
+				b->chunks++;
+				b->known += sp->hit != 0;
 				store_note_ref(s, NULL, sp->loc.seg_id);
 				map_ext e;
 				e.off = w->next;
@@ -865,6 +868,8 @@ static int wb_store_prepared(struct wb *b, struct wa *w)
 			r = -EBADMSG; /* one fingerprint, two lengths */
 			break;
 		}
+		b->chunks++;
+		b->known += r == 1;
 		if (r == 0) {
 			r = b->zlen[k] ? pool_add_stored(s->pl, b->fp[k], b->zbuf + b->zoff[k], b->zlen[k],
 			                                 (uint32_t)x->len, SEG_ZSTD, &p)
@@ -933,6 +938,12 @@ int store_wbatch_apply(store *s, store_wbatch *b)
 	if (r == 0)
 		r = auto_commit(s);
 	return r;
+}
+
+void store_wbatch_stats(const store_wbatch *b, uint64_t *chunks, uint64_t *known)
+{
+	*chunks = b->chunks;
+	*known = b->known;
 }
 
 int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
