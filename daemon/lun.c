@@ -546,8 +546,11 @@ static int batch_unlocked(lun *l, const store_wpiece *v, size_t n, store_wbatch 
 		return r;
 	appl_unlock(ap);
 	pthread_mutex_lock(&ls->engmu);
-	if (!ls->eng)
-		r = ingest_new(ap->cfg.zstd_level, ap->cfg.chunk_max, 2, &ls->eng);
+	if (!ls->eng) {
+		cdc_params cp;
+		store_cdc_params(ap->s, &cp);
+		r = ingest_new(ap->cfg.zstd_level, cp.max, 2, &ls->eng);
+	}
 	if (r == 0)
 		r = store_wbatch_prepare(b, ls->eng);
 	pthread_mutex_unlock(&ls->engmu);
