@@ -489,7 +489,7 @@ static void cache_overlay(const lun *l, uint64_t off, uint8_t *buf, size_t len)
  * Crash story: a batch is in the store's txg being built as one change (all of it
  * or none); the caller's appl_durable answers only after a sync covers the last
  * batch. What fails stays cached. */
-#define APPLY_PIECES 1024
+#define APPLY_PIECES 256
 #define APPLY_BYTES (8u << 20)
 #define APPLY_TRIES 3            /* plans refused before a batch is done under the lock */
 
