@@ -15,14 +15,15 @@
  * the bytes into the LUN's cache, a sorted list of disjoint extents (a later write
  * over cached bytes replaces them; adjacent writes merge up to CACHE_EXT_MAX, so a
  * sequential stream reaches the store in 4 MiB runs cut like one stream: a backup
- * written twice deduplicates). It is applied with store_write_at, in offset order,
- * by lun_sync, by a FUA write's sync, when it passes CACHE_MAX, when the LUN was idle
- * for CACHE_IDLE_NS (the flusher thread), and at close. Reads overlay it on the
- * store's bytes. A crash loses what it held: only writes no SYNCHRONIZE CACHE or FUA
- * covered, which is what WCE=1 allows. Like NFS's stage of UNSTABLE writes
- * (daemon/nfs_ops.c), all of it is under appl.mu. lun_sync and a FUA write wait for
- * durability outside appl.mu (appl_durable: a group commit shared with the other
- * sessions and NFS), and answer only once a sync covers what they applied.
+ * written twice deduplicates). It is applied in batches (cache_apply_upto:
+ * store_write_batch, one content-map splice per batch) by lun_sync, when it passes
+ * CACHE_MAX, when the LUN was idle for CACHE_IDLE_NS (the flusher thread), and at
+ * close; a FUA write goes to the store itself. Reads overlay it on the store's
+ * bytes. A crash loses what it held: only writes no SYNCHRONIZE CACHE or FUA
+ * covered, which is what WCE=1 allows. The cache is under appl.mu; a batch's
+ * hashing and compression are not (cache_apply_upto). lun_sync and a FUA write wait
+ * for durability outside appl.mu (appl_durable: a group commit shared with the
+ * other sessions and NFS), and answer only once a sync covers what they applied.
  *
  * Locks: ls->mu guards the list of open LUNs and their reference counts; appl.mu
  * the store, the namespace and every LUN's cache and fields. Order: ls->mu, then
