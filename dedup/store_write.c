@@ -1,4 +1,5 @@
-/* dedup/store_write.c: changing an object in place (store_write_at, store_truncate).
+/* dedup/store_write.c: changing an object in place (store_write_at, store_truncate,
+ * store_punch, store_write_batch and its three steps).
  *
  * A write re-cuts only what it touches: from the start of the first chunk it
  * touches to the end of the last one, the old bytes around the new ones are read
@@ -28,7 +29,19 @@
  * (store_ilog_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
  * collector's class like a delete's directory rewrite; store_write_at_class takes
- * the class from its caller (the namespace's directory pages: the reserve). */
+ * the class from its caller (the namespace's directory pages: the reserve).
+ *
+ * Batches: store_wbatch_plan works out every piece's range against one version of
+ * the map (the record kept in the batch), copies the bytes of every run (the old
+ * chunks around the pieces, read 16 at a time, with the pieces laid over them) and
+ * cuts them; store_wbatch_apply stores the chunks and splices every range in one
+ * map_splice_v, then writes the record once: the change is one step like a piece of
+ * store_write_at (no collector step or sync sees part of a batch). A batch planned
+ * from a map that changed since (its root differs: every change writes a new one)
+ * is refused, so a batch never puts back bytes older than a write that came after
+ * its plan. Between plan and apply the collector may move chunks the plan read (it
+ * holds copies) or free segments: the apply looks every chunk up again and notes
+ * the segments it refers to, as store_put_prepared does. */
 #include <config.h>
 
 #include "dedup/store_int.h"
