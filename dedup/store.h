@@ -187,12 +187,15 @@ typedef struct store_wpiece {
 int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n);
 /* The same in three steps, so the hashing and compression run outside the caller's
  * lock (the way bkstord's plain PUTs use store_put_prepared):
- *  store_wbatch_plan (a store call): the pieces' ranges are worked out, the chunks
- *    around them read, the runs cut; the batch holds a copy of every byte (v's
+ *  store_wbatch_plan (a store call): the pieces' ranges are worked out and where
+ *    the chunks around them are; the batch holds a copy of the pieces' bytes (v's
  *    buffers may change after it returns);
  *  store_wbatch_prepare (NOT a store call: no lock, any thread, one at a time per
- *    batch): every chunk fingerprinted and compressed on the caller's engine g
- *    (ingest_new; at its level), the results kept in the batch;
+ *    batch): those chunks read from the array (thread-safe) and checked, the runs
+ *    cut, every chunk fingerprinted and compressed on the caller's engine g
+ *    (ingest_new; at its level), the results kept in the batch. -ESTALE: a chunk
+ *    failed its check (its row reused by the collector since the plan, or damaged):
+ *    plan again (the store call reads it through the pool);
  *  store_wbatch_apply (a store call): -EAGAIN, nothing changed, when the object
  *    changed since the plan (plan again); else chunks the index has are shared, the
  *    others appended in their prepared form, and the map spliced as

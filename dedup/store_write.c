@@ -366,14 +366,20 @@ struct wb_item {
 	const uint8_t *p;        /* WB_CHUNK */
 };
 
-/* A chunk whose old bytes a run needs (not all of them overwritten): read after
- * the planning, all at once (wb_fetch), into the arena at aoff; then the pieces of
- * v[0..n) are laid over it again. */
+/* A chunk whose old bytes a run needs (not all of them overwritten): the pieces'
+ * bytes are in the arena at aoff already (covering iv[iv0 .. iv0 + niv), offsets in
+ * the chunk); its old bytes are read after the planning, all at once (wb_fetch),
+ * and copied around them. (Not from the caller's pieces: those may change once the
+ * plan returns.) */
+struct wb_iv {
+	uint32_t a, b;
+};
 struct wb_rd {
 	map_ext e;
 	uint64_t aoff;
-	const store_wpiece *v;
-	size_t n;
+	size_t iv0, niv;
+	seg_ptr p;               /* where to read it (wb_resolve) */
+	int done;                /* its old bytes are in */
 };
 
 struct store_wbatch {
@@ -389,6 +395,11 @@ struct store_wbatch {
 	size_t nrg;
 	struct wb_rd *rd;
 	size_t nrd, caprd;
+	struct wb_iv *iv;
+	size_t niv, capiv;
+	arr *a;
+	cdc_params cdc;
+	int fetched;             /* the reads are done and the runs cut */
 	/* store_wbatch_prepare's work, per item (chunks only): the fingerprint and the
 	 * stored form (zlen 0: raw) at zoff in zbuf. */
 	int prepared;
@@ -519,7 +530,26 @@ static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *
 					b->rd = q;
 					b->caprd = nc;
 				}
-				b->rd[b->nrd++] = (struct wb_rd){e, (uint64_t)(p - b->arena), v, n};
+				struct wb_rd *x = &b->rd[b->nrd++];
+				memset(x, 0, sizeof(*x));
+				x->e = e;
+				x->aoff = (uint64_t)(p - b->arena);
+				x->iv0 = b->niv;
+				for (size_t i = 0; i < n && v[i].off < end; i++) {
+					uint64_t pa = BKS_MAX(e.off, v[i].off), pb = BKS_MIN(end, v[i].off + v[i].len);
+					if (pa >= pb)
+						continue;
+					if (b->niv == b->capiv) {
+						size_t nc = b->capiv ? b->capiv * 2 : 64;
+						struct wb_iv *q = realloc(b->iv, nc * sizeof(*q));
+						if (!q)
+							return -ENOMEM;
+						b->iv = q;
+						b->capiv = nc;
+					}
+					b->iv[b->niv++] = (struct wb_iv){(uint32_t)(pa - e.off), (uint32_t)(pb - e.off)};
+					x->niv++;
+				}
 			}
 			continue;
 		}
@@ -550,66 +580,114 @@ static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *
  * not on the array (in a segment being written), moved by the collector beyond what
  * the index says, or failing its check goes through store_read_chunk (the pool's
  * path: it reconstructs and repairs). */
-static int wb_fetch(struct wb *b)
+/* The chunk's old bytes around the pieces' (which are in dst already). */
+static void wb_merge_old(const struct wb *b, const struct wb_rd *x, const uint8_t *old,
+                         uint8_t *dst)
+{
+	uint32_t at = 0;
+	for (size_t k = x->iv0; k < x->iv0 + x->niv; k++) {
+		if (b->iv[k].a > at)
+			memcpy(dst + at, old + at, b->iv[k].a - at);
+		at = b->iv[k].b;
+	}
+	if (at < x->e.len)
+		memcpy(dst + at, old + at, x->e.len - at);
+}
+
+/* Where each read goes (a store call): chunks on the array are read later (wb_fetch,
+ * outside the lock when prepared); the others (in a segment still being written, or
+ * moved beyond what the index says) through the pool now. */
+static int wb_resolve(struct wb *b)
 {
 	store *s = b->s;
-	arr *a = pool_array(s->pl);
 	size_t slot = BKS_ROUND_UP((size_t)s->p.cdc.max, DISK_ALIGN) + 2 * DISK_ALIGN;
-	uint8_t *stage = NULL;
+	uint8_t *tmp = NULL;
+	int r = 0;
+	for (size_t i = 0; i < b->nrd && r == 0; i++) {
+		struct wb_rd *x = &b->rd[i];
+		seg_ptr p = x->e.p, now;
+		if (!pool_item_on_array(s->pl, &p) && fpidx_lookup(s->idx, x->e.fp, &now) == 1 &&
+		    now.rlen == x->e.len)
+			p = now; /* moved by the collector */
+		uint64_t lo = p.off / DISK_ALIGN * DISK_ALIGN;
+		uint64_t hi = BKS_ROUND_UP((uint64_t)p.off + p.slen, DISK_ALIGN);
+		x->p = p;
+		x->done = 0;
+		if (!pool_item_on_array(s->pl, &p) || p.rlen != x->e.len || hi - lo > slot) {
+			if (!tmp && !(tmp = malloc(s->p.cdc.max))) {
+				r = -ENOMEM;
+				break;
+			}
+			if ((r = store_read_chunk(s, &x->e, tmp)) == 0)
+				wb_merge_old(b, x, tmp, b->arena + x->aoff);
+			x->done = 1;
+		}
+	}
+	free(tmp);
+	return r;
+}
+
+/* The reads wb_resolve left, straight from the array: 16 at a time, each checked
+ * against its pointer and decoded, the pieces laid over it again. Needs no store
+ * state (the array is thread-safe, the check and decoding pure), so it runs
+ * outside the caller's lock in store_wbatch_prepare. A chunk that fails its check
+ * (damaged on a disk, or its row reused by the collector since the plan) is read
+ * through the pool when locked (a store call), else the batch is refused with
+ * -ESTALE (plan it again). */
+static int wb_fetch(struct wb *b, int locked)
+{
+	size_t slot = BKS_ROUND_UP((size_t)b->cdc.max, DISK_ALIGN) + 2 * DISK_ALIGN;
+	uint8_t *stage = NULL, *tmp = NULL;
 	ZSTD_DCtx *dctx = NULL;
 	int r = 0;
 	if (b->nrd == 0)
 		return 0;
 	if (posix_memalign((void **)&stage, DISK_ALIGN, slot * ARR_RD_MAX) != 0)
 		return -ENOMEM;
-	if (!(dctx = ZSTD_createDCtx())) {
+	if (!(dctx = ZSTD_createDCtx()) || !(tmp = malloc(b->cdc.max))) {
+		ZSTD_freeDCtx(dctx);
 		free(stage);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < b->nrd && r == 0;) {
 		arr_rd rd[ARR_RD_MAX];
-		seg_ptr ps[ARR_RD_MAX];
 		size_t which[ARR_RD_MAX];
 		int k = 0;
-		for (; i < b->nrd && k < ARR_RD_MAX && r == 0; i++) {
+		for (; i < b->nrd && k < ARR_RD_MAX; i++) {
 			struct wb_rd *x = &b->rd[i];
-			seg_ptr p = x->e.p, now;
-			if (!pool_item_on_array(s->pl, &p) && fpidx_lookup(s->idx, x->e.fp, &now) == 1 &&
-			    now.rlen == x->e.len)
-				p = now; /* moved by the collector */
-			uint64_t lo = p.off / DISK_ALIGN * DISK_ALIGN;
-			uint64_t hi = BKS_ROUND_UP((uint64_t)p.off + p.slen, DISK_ALIGN);
-			if (!pool_item_on_array(s->pl, &p) || p.rlen != x->e.len || hi - lo > slot) {
-				uint8_t *dst = b->arena + x->aoff;
-				if ((r = store_read_chunk(s, &x->e, dst)) == 0)
-					wb_overlay(x->v, x->n, x->e.off, x->e.off + x->e.len, dst);
+			if (x->done)
 				continue;
-			}
-			rd[k] = (arr_rd){.row = p.row, .off = (size_t)lo, .len = (size_t)(hi - lo),
+			uint64_t lo = x->p.off / DISK_ALIGN * DISK_ALIGN;
+			uint64_t hi = BKS_ROUND_UP((uint64_t)x->p.off + x->p.slen, DISK_ALIGN);
+			rd[k] = (arr_rd){.row = x->p.row, .off = (size_t)lo, .len = (size_t)(hi - lo),
 			                 .buf = stage + (size_t)k * slot};
-			ps[k] = p;
 			which[k++] = i;
 		}
-		if (r < 0 || k == 0)
+		if (k == 0)
 			break;
-		arr_read_many(a, rd, k);
+		arr_read_many(b->a, rd, k);
 		for (int j = 0; j < k && r == 0; j++) {
 			struct wb_rd *x = &b->rd[which[j]];
-			const uint8_t *src = (const uint8_t *)rd[j].buf + (ps[j].off - rd[j].off);
-			uint8_t *dst = b->arena + x->aoff;
-			int ok = rd[j].result == 0 && seg_item_ok(&ps[j], src);
-			if (ok && ps[j].codec == SEG_RAW)
-				ok = ps[j].slen == ps[j].rlen, memcpy(dst, src, ps[j].rlen);
+			const seg_ptr *p = &x->p;
+			const uint8_t *src = (const uint8_t *)rd[j].buf + (p->off - rd[j].off);
+			const uint8_t *old = tmp;
+			int ok = rd[j].result == 0 && seg_item_ok(p, src);
+			if (ok && p->codec == SEG_RAW)
+				ok = p->slen == p->rlen, old = src;
 			else if (ok)
-				ok = seg_item_decode(dctx, &ps[j], src, dst, ps[j].rlen) == 0;
-			if (!ok)
-				r = store_read_chunk(s, &x->e, dst);
+				ok = seg_item_decode(dctx, p, src, tmp, p->rlen) == 0;
+			if (!ok) {
+				old = tmp;
+				r = locked ? store_read_chunk(b->s, &x->e, tmp) : -ESTALE;
+			}
 			if (r == 0)
-				wb_overlay(x->v, x->n, x->e.off, x->e.off + x->e.len, dst);
+				wb_merge_old(b, x, old, b->arena + x->aoff);
+			x->done = r == 0;
 		}
 	}
 	ZSTD_freeDCtx(dctx);
 	free(stage);
+	free(tmp);
 	return r;
 }
 
@@ -617,14 +695,13 @@ static int wb_fetch(struct wb *b)
  * store_write_at's run does), replacing it by its chunks. */
 static int wb_cut(struct wb *b)
 {
-	store *s = b->s;
 	size_t nruns = 0, nout = 0;
 	for (size_t i = 0; i < b->nit; i++)
 		nruns += b->it[i].kind == WB_RUN;
 	if (!nruns)
 		return 0;
 	cdc *c;
-	int r = cdc_new(&s->p.cdc, &c);
+	int r = cdc_new(&b->cdc, &c);
 	if (r < 0)
 		return r;
 	struct wb_item *out = NULL;
@@ -737,6 +814,7 @@ void store_wbatch_free(store_wbatch *b)
 	free(b->arena);
 	free(b->rg);
 	free(b->rd);
+	free(b->iv);
 	free(b->fp);
 	free(b->zoff);
 	free(b->zlen);
@@ -766,6 +844,8 @@ int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
 	b->s = s;
 	b->id = id;
 	b->o = o;
+	b->a = pool_array(s->pl);
+	b->cdc = s->p.cdc;
 	if (!(b->rg = malloc(n * sizeof(*b->rg)))) {
 		free(b);
 		return -ENOMEM;
@@ -788,9 +868,7 @@ int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
 		g = i, ga = a, gb = bb;
 	}
 	if (r == 0)
-		r = wb_fetch(b);
-	if (r == 0)
-		r = wb_cut(b);
+		r = wb_resolve(b);
 	if (r < 0) {
 		store_wbatch_free(b);
 		return r;
@@ -816,9 +894,20 @@ static int wb_zroom(struct wb *b, uint64_t len, uint64_t *at)
 	return 0;
 }
 
-int store_wbatch_prepare(store_wbatch *b, ingest *g)
+/* The reads and the cut, once (in prepare without the lock, else in apply). */
+static int wb_fetch_cut(struct wb *b, int locked)
 {
 	int r = 0;
+	if (!b->fetched && (r = wb_fetch(b, locked)) == 0 && (r = wb_cut(b)) == 0)
+		b->fetched = 1;
+	return r;
+}
+
+int store_wbatch_prepare(store_wbatch *b, ingest *g)
+{
+	int r = wb_fetch_cut(b, 0);
+	if (r < 0)
+		return r;
 	if (!(b->fp = malloc(b->nit * sizeof(*b->fp))) ||
 	    !(b->zoff = malloc(b->nit * sizeof(*b->zoff))) ||
 	    !(b->zlen = malloc(b->nit * sizeof(*b->zlen))))
@@ -926,7 +1015,8 @@ int store_wbatch_apply(store *s, store_wbatch *b)
 	if (store_space_full(s))
 		return -ENOSPC;
 	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
-	r = b->prepared ? wb_store_prepared(b, &w) : wb_store(b, &w);
+	if ((r = wb_fetch_cut(b, 1)) == 0)
+		r = b->prepared ? wb_store_prepared(b, &w) : wb_store(b, &w);
 	if (r == 0) {
 		obj_rec nr = cur;
 		int64_t dm = 0;

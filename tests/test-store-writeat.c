@@ -18,7 +18,8 @@
  *     A quarter of the ops are batches of up to 48 pieces (4 KiB blocks and short
  *     runs, often in one chunk, touching, or over holes): store_write_batch, or
  *     plan / prepare (on the test's engine) / apply, sometimes with a write to the
- *     object between plan and apply (-EAGAIN, planned again).
+ *     object between plan and apply (-EAGAIN, planned again), or a collector step
+ *     between plan and prepare (-ESTALE or -EAGAIN when it moved what the plan used).
  *  7. logical bytes, exactly: after a put, a truncate that grows (a 10 GiB LUN
  *     holds nothing), sparse writes, overwrites of holes, a shrink, punches, a
  *     delete, a replace, a truncate to 0, two syncs then a crash (replay), a
@@ -167,7 +168,7 @@ static int check_all(store *s, const char *when)
 	return bad;
 }
 
-static uint64_t batch_ops, batch_pieces, batch_again, batch_gc;
+static uint64_t batch_ops, batch_pieces, batch_again, batch_gc, batch_stale;
 static ingest *eng;
 static int gc_live = 0, gc_more = 1; /* a collection in steps is running; its last step */
 
@@ -216,13 +217,22 @@ static int batch_op(store *s, struct model *x)
 		if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
 			r = store_wbatch_prepare(b, eng);
 		if (r == 0 && gc_live && gc_more == 1) {
-			/* A collector step between plan and apply (bkstord's appl.mu is free
-			 * then): it may move chunks the plan read and map blocks (-EAGAIN). */
+			/* A collector step between plan and prepare (bkstord's appl.mu is free
+			 * then): it may move chunks the plan would read (prepare: -ESTALE, when
+			 * their row was reused) and map blocks (apply: -EAGAIN). */
+			store_wbatch_free(b);
+			b = NULL;
+			if ((r = store_wbatch_plan(s, x->id, v, n, &b)) < 0)
+				return r;
 			gc_more = store_gc_step(s);
 			if (gc_more < 0)
 				return gc_more;
-			r = store_wbatch_apply(s, b);
-			if (r == -EAGAIN) {
+			r = store_wbatch_prepare(b, eng);
+			if (r == -ESTALE)
+				batch_stale++;
+			if (r == 0)
+				r = store_wbatch_apply(s, b);
+			if (r == -EAGAIN || r == -ESTALE) {
 				store_wbatch_free(b);
 				b = NULL;
 				batch_again++;
@@ -412,10 +422,10 @@ static int model_run(uint64_t seed, int batches)
 	store_stats st;
 	store_get_stats(s, &st);
 	printf("model: seed %llu: %llu batches of %llu pieces (%llu planned again, %llu with a "
-	       "collector step between plan and apply)\n",
+	       "collector step between plan and prepare, %llu of them stale)\n",
 	       (unsigned long long)seed, (unsigned long long)batch_ops,
 	       (unsigned long long)batch_pieces, (unsigned long long)batch_again,
-	       (unsigned long long)batch_gc);
+	       (unsigned long long)batch_gc, (unsigned long long)batch_stale);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
 	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
 	       "logical, dedup %.2f\n",
