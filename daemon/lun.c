@@ -535,8 +535,9 @@ static void cache_drop_picked(lun *l, const struct picked *pk, size_t n)
 	l->nce = o;
 }
 
-/* One batch with the hashing and compression outside appl.mu (held on entry and
- * on return). -EAGAIN: the LUN's object changed meanwhile; nothing applied. */
+/* One batch with the reads, hashing and compression outside appl.mu (held on entry
+ * and on return). -EAGAIN: the LUN's object changed meanwhile, or a chunk the plan
+ * would read did (the collector reused its row); nothing applied. */
 static int batch_unlocked(lun *l, const store_wpiece *v, size_t n, store_wbatch **bp)
 {
 	lun_set *ls = l->ls;
@@ -556,6 +557,8 @@ static int batch_unlocked(lun *l, const store_wpiece *v, size_t n, store_wbatch 
 		r = store_wbatch_prepare(b, ls->eng);
 	pthread_mutex_unlock(&ls->engmu);
 	appl_lock(ap);
+	if (r == -ESTALE)
+		r = -EAGAIN; /* a chunk it read moved (or is damaged): plan again */
 	if (r == 0)
 		r = store_wbatch_apply(ap->s, b);
 	*bp = b;
