@@ -6,7 +6,8 @@
 #     that neither deduplicates nor compresses (random bytes with a counter in every
 #     4 KiB: bkstor's worst case), then SYNCHRONIZE CACHE (in the time);
 #   - sequential 1 MiB READ(16)s of the same MB, 8 in flight;
-#   - random 4 KiB writes, 32 in flight, MB/16 megabytes, then SYNCHRONIZE CACHE.
+#   - random 4 KiB writes, 32 in flight, MB/16 megabytes, then SYNCHRONIZE CACHE;
+#   - bkstord's CPU seconds in each of the three (iscsi_*_cpu_s).
 # Prints iscsi_* and tgt_* rates and the ratios iscsi_read_vs_tgt (target >= 1.0),
 # iscsi_write_vs_tgt (>= 0.8; tgt stores plain bytes in a file), and
 # iscsi_randwrite_4k_iops. Needs tgt and a build with tests/iscsidd
@@ -40,11 +41,24 @@ freeport() {
 }
 size_mb=$((mb * 2))
 
-# run NAME URL: the three measurements, NAME_key value lines
+# CPU seconds (user + system) process PID has used
+cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+
+# run NAME URL [PID]: the three measurements, NAME_key value lines; with PID, the
+# server's CPU seconds for each (the machine is shared: rates are noisy, CPU less so)
 run() {
+	c0=${3:+$(cpu_s "$3")}
 	"$client" "$2" perf seqwrite "$mb" 8 1048576 | sed "s/^seqwrite/$1_seqwrite/"
+	c1=${3:+$(cpu_s "$3")}
 	"$client" "$2" perf seqread "$mb" 8 1048576 | sed "s/^seqread/$1_seqread/"
+	c2=${3:+$(cpu_s "$3")}
 	"$client" "$2" perf randwrite $((mb / 16)) 32 4096 | sed "s/^randwrite/$1_randwrite_4k/"
+	if [ -n "${3:-}" ]; then
+		c3=$(cpu_s "$3")
+		echo "$1_seqwrite_cpu_s $(echo "$c1 $c0" | awk '{printf "%.2f", $1 - $2}')"
+		echo "$1_seqread_cpu_s $(echo "$c2 $c1" | awk '{printf "%.2f", $1 - $2}')"
+		echo "$1_randwrite_4k_cpu_s $(echo "$c3 $c2" | awk '{printf "%.2f", $1 - $2}')"
+	fi
 }
 
 # bkstor: the demo daemon (disks in $work), a LUN of size_mb.
@@ -57,7 +71,7 @@ iport=$(sed -n 's/.*iscsi: serving on [^:]*:\([0-9]*\),.*/\1/p' "$work/daemon.lo
 pfx=$(sed -n 's/.*targets \(iqn[^ ]*\):<lun>.*/\1/p' "$work/daemon.log" | tail -1)
 [ -n "$iport" ] || { echo "iscsi.sh: the demo serves no iSCSI" >&2; tail "$work/daemon.log"; exit 1; }
 "$ctl" lun create bench "${size_mb}M" >/dev/null
-run iscsi "iscsi://127.0.0.1:$iport/$pfx:bench/0" >"$work/bk.txt"
+run iscsi "iscsi://127.0.0.1:$iport/$pfx:bench/0" "$dpid" >"$work/bk.txt"
 cat "$work/bk.txt"
 kill "$dpid"; wait "$dpid" 2>/dev/null || true; dpid=""
 

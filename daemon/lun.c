@@ -15,14 +15,15 @@
  * the bytes into the LUN's cache, a sorted list of disjoint extents (a later write
  * over cached bytes replaces them; adjacent writes merge up to CACHE_EXT_MAX, so a
  * sequential stream reaches the store in 4 MiB runs cut like one stream: a backup
- * written twice deduplicates). It is applied with store_write_at, in offset order,
- * by lun_sync, by a FUA write's sync, when it passes CACHE_MAX, when the LUN was idle
- * for CACHE_IDLE_NS (the flusher thread), and at close. Reads overlay it on the
- * store's bytes. A crash loses what it held: only writes no SYNCHRONIZE CACHE or FUA
- * covered, which is what WCE=1 allows. Like NFS's stage of UNSTABLE writes
- * (daemon/nfs_ops.c), all of it is under appl.mu. lun_sync and a FUA write wait for
- * durability outside appl.mu (appl_durable: a group commit shared with the other
- * sessions and NFS), and answer only once a sync covers what they applied.
+ * written twice deduplicates). It is applied in batches (cache_apply_upto:
+ * store_write_batch, one content-map splice per batch) by lun_sync, when it passes
+ * CACHE_MAX, when the LUN was idle for CACHE_IDLE_NS (the flusher thread), and at
+ * close; a FUA write goes to the store itself. Reads overlay it on the store's
+ * bytes. A crash loses what it held: only writes no SYNCHRONIZE CACHE or FUA
+ * covered, which is what WCE=1 allows. The cache is under appl.mu; a batch's
+ * hashing and compression are not (cache_apply_upto). lun_sync and a FUA write wait
+ * for durability outside appl.mu (appl_durable: a group commit shared with the
+ * other sessions and NFS), and answer only once a sync covers what they applied.
  *
  * Locks: ls->mu guards the list of open LUNs and their reference counts; appl.mu
  * the store, the namespace and every LUN's cache and fields. Order: ls->mu, then
@@ -45,6 +46,7 @@
 #include "common/endian.h"
 #include "daemon/appl.h"
 #include "daemon/log.h"
+#include "dedup/ingest.h"
 
 #define CACHE_MAX (32u << 20)       /* bytes one LUN's cache holds before it is applied */
 #define CACHE_EXT_MAX (4u << 20)    /* merged extents stop growing here (store_write_at's piece) */
@@ -61,6 +63,8 @@ struct cext {
 	uint64_t off;
 	uint32_t len, cap;
 	uint8_t *buf;
+	uint64_t seq;            /* the LUN's write count when its oldest bytes came */
+	uint64_t ver;            /* changes with its bytes or place (cache_apply_upto) */
 };
 
 struct lun {
@@ -76,6 +80,16 @@ struct lun {
 	struct cext *ce;
 	size_t nce, cap_ce;
 	uint64_t cached;         /* bytes in ce */
+	uint64_t wseq;           /* writes cached so far (cext.seq) */
+	uint64_t cver;           /* extent versions given out (cext.ver) */
+	int dup_heavy;           /* the last batch was mostly chunks the store had */
+	/* One thread applies the cache with appl.mu let go at a time (cache_apply_upto
+	 * with yield): two would plan the same extents and refuse each other's apply.
+	 * applying is set under appl.mu, cleared under appl.mu and amu; waiters wait
+	 * on acv with amu (never holding appl.mu). */
+	int applying;
+	pthread_mutex_t amu;
+	pthread_cond_t acv;
 	uint64_t last_write_ns;
 	int unsynced;            /* written since the last sync */
 	uint64_t sync_seq;       /* the change the last lun_sync waits for (appl_durable) */
@@ -98,6 +112,10 @@ struct lun_set {
 	uint64_t luns;           /* the "luns" directory */
 	pthread_t flusher;
 	int flusher_started, stop;
+	/* The engine that fingerprints and compresses a cache batch outside appl.mu
+	 * (made when first needed; one batch at a time). */
+	pthread_mutex_t engmu;
+	ingest *eng;
 	pthread_cond_t cv;
 	/* The list as the status document shows it (lun_list_snapshot): gathered only
 	 * while appl.mu was free, so a dashboard's poll never waits behind a backup for
@@ -341,25 +359,34 @@ static void cache_remove(lun *l, size_t i)
 }
 
 /* Drop whatever the cache holds of [off, off + len). Returns the index where an
- * extent at off belongs. -ENOMEM only when an extent must split. */
-static long cache_cut(lun *l, uint64_t off, uint64_t len)
+ * extent at off belongs. -ENOMEM only when an extent must split. *oldest (if not
+ * NULL) is lowered to the seq of every extent it cut into: the bytes that replace
+ * them count as that old for lun_sync (a SYNCHRONIZE CACHE that must apply an
+ * acknowledged write must also apply a later one over it, or the store would keep
+ * what was there before both). */
+static long cache_cut(lun *l, uint64_t off, uint64_t len, uint64_t *oldest)
 {
-	uint64_t end = off + len;
+	uint64_t end = off + len, dummy;
+	if (!oldest)
+		oldest = &dummy;
 	size_t i = cache_first(l, off);
 	while (i < l->nce && l->ce[i].off < end) {
 		struct cext *e = &l->ce[i];
 		uint64_t eend = e->off + e->len;
+		*oldest = BKS_MIN(*oldest, e->seq);
 		if (e->off < off && eend > end) {
 			/* Split: the part after the range becomes its own extent. */
 			if (cache_room(l) < 0)
 				return -ENOMEM;
 			e = &l->ce[i];
-			struct cext t = {.off = end, .len = (uint32_t)(eend - end)};
+			struct cext t = {.off = end, .len = (uint32_t)(eend - end), .seq = e->seq,
+			                 .ver = ++l->cver};
 			t.cap = t.len;
 			if (!(t.buf = malloc(t.len)))
 				return -ENOMEM;
 			memcpy(t.buf, e->buf + (end - e->off), t.len);
 			e->len = (uint32_t)(off - e->off);
+			e->ver = ++l->cver;
 			memmove(l->ce + i + 2, l->ce + i + 1, (l->nce - i - 1) * sizeof(*l->ce));
 			l->ce[i + 1] = t;
 			l->nce++;
@@ -369,12 +396,14 @@ static long cache_cut(lun *l, uint64_t off, uint64_t len)
 		if (e->off < off) {
 			l->cached -= eend - off;
 			e->len = (uint32_t)(off - e->off);
+			e->ver = ++l->cver;
 			i++;
 		} else if (eend > end) {
 			uint32_t drop = (uint32_t)(end - e->off);
 			memmove(e->buf, e->buf + drop, e->len - drop);
 			e->len -= drop;
 			e->off = end;
+			e->ver = ++l->cver;
 			l->cached -= drop;
 			break;
 		} else {
@@ -386,7 +415,8 @@ static long cache_cut(lun *l, uint64_t off, uint64_t len)
 
 static int cache_add(lun *l, uint64_t off, const uint8_t *buf, uint32_t len)
 {
-	long at = cache_cut(l, off, len);
+	uint64_t seq = ++l->wseq;
+	long at = cache_cut(l, off, len, &seq);
 	if (at < 0)
 		return (int)at;
 	size_t i = (size_t)at;
@@ -405,12 +435,15 @@ static int cache_add(lun *l, uint64_t off, const uint8_t *buf, uint32_t len)
 		}
 		memcpy(e->buf + e->len, buf, len);
 		e->len += len;
+		e->seq = BKS_MIN(e->seq, seq);
+		e->ver = ++l->cver;
 		l->cached += len;
 		return 0;
 	}
 	if (cache_room(l) < 0)
 		return -ENOMEM;
-	struct cext n = {.off = off, .len = len, .cap = len};
+	struct cext n = {.off = off, .len = len, .cap = len, .seq = seq,
+	                 .ver = ++l->cver};
 	if (!(n.buf = malloc(len)))
 		return -ENOMEM;
 	memcpy(n.buf, buf, len);
@@ -432,21 +465,185 @@ static void cache_overlay(const lun *l, uint64_t off, uint8_t *buf, size_t len)
 	}
 }
 
-/* Apply the cache to the store, in offset order; what fails stays cached. */
-static int cache_apply(lun *l)
+/* Apply the cache to the store, in batches: the extents of a batch (in offset order,
+ * up to APPLY_PIECES of them or APPLY_BYTES) go to the store as one change
+ * (store_write_batch: the chunks around them read at once, their chunks hashed and
+ * compressed in shared rounds, the content map changed by one splice that rewrites
+ * each map block once), where one store_write_at each rewrote a leaf and the path
+ * above it, and read its chunks one after another, for every 4 KiB write. Only
+ * extents holding bytes written by write upto (the LUN's write count) are needed
+ * (UINT64_MAX: all).
+ *
+ * With yield (lun_sync, the flusher, a write that finds the cache full), appl.mu is
+ * held only to plan a batch and to apply it: in between, without the lock, the
+ * batch's chunks are fingerprinted and compressed on the set's engine (as plain
+ * PUTs do, daemon/native_ops.c), unless the last batch was mostly duplicates (then
+ * the store's engine does it under the lock and compresses only the new chunks). The
+ * batch holds a copy of its bytes. Meanwhile other commands run: a write into the
+ * cache changes the extents it touches (cext.ver), and only extents unchanged since
+ * the plan leave the cache after the apply (the others keep the newer bytes, which
+ * reads see and a later batch applies; the store got the older ones, which no read
+ * sees while the newer are cached); a change of the object itself (a FUA write,
+ * UNMAP, another batch) makes the apply refuse (-EAGAIN) and the batch is planned
+ * again. The cache and the store agree at every release of appl.mu.
+ *
+ * Crash story: a batch is in the store's txg being built as one change (all of it
+ * or none); the caller's appl_durable answers only after a sync covers the last
+ * batch. What fails stays cached. */
+#define APPLY_PIECES 256
+#define APPLY_BYTES (8u << 20)
+#define APPLY_TRIES 3            /* plans refused before a batch is done under the lock */
+
+struct picked {
+	uint64_t off, ver;
+	uint32_t len;
+};
+
+/* Choose the next batch: extents of seq <= upto, in offset order. */
+static size_t cache_pick(lun *l, uint64_t upto, store_wpiece *v, struct picked *pk)
+{
+	size_t n = 0, bytes = 0;
+	for (size_t i = 0; i < l->nce && n < APPLY_PIECES; i++) {
+		const struct cext *e = &l->ce[i];
+		if (e->seq > upto)
+			continue;
+		if (n > 0 && bytes + e->len > APPLY_BYTES)
+			break;
+		v[n] = (store_wpiece){e->off, e->buf, e->len};
+		pk[n++] = (struct picked){e->off, e->ver, e->len};
+		bytes += e->len;
+	}
+	return n;
+}
+
+/* Drop the picked extents that are as they were picked, in one pass. */
+static void cache_drop_picked(lun *l, const struct picked *pk, size_t n)
+{
+	size_t o = 0, k = 0;
+	for (size_t i = 0; i < l->nce; i++) {
+		const struct cext *e = &l->ce[i];
+		while (k < n && pk[k].off < e->off)
+			k++;
+		if (k < n && pk[k].off == e->off && pk[k].ver == e->ver && pk[k].len == e->len) {
+			l->cached -= e->len;
+			free(e->buf);
+			k++;
+			continue;
+		}
+		l->ce[o++] = l->ce[i];
+	}
+	l->nce = o;
+}
+
+/* One batch with the reads, hashing and compression outside appl.mu (held on entry
+ * and on return). -EAGAIN: the LUN's object changed meanwhile, or a chunk the plan
+ * would read did (the collector reused its row); nothing applied. */
+static int batch_unlocked(lun *l, const store_wpiece *v, size_t n, store_wbatch **bp)
+{
+	lun_set *ls = l->ls;
+	appl *ap = ls->ap;
+	store_wbatch *b = NULL;
+	int r = store_wbatch_plan(ap->s, l->data, v, n, &b);
+	if (r < 0)
+		return r;
+	appl_unlock(ap);
+	pthread_mutex_lock(&ls->engmu);
+	if (!ls->eng) {
+		cdc_params cp;
+		store_cdc_params(ap->s, &cp);
+		r = ingest_new(ap->cfg.zstd_level, cp.max, 2, &ls->eng);
+	}
+	if (r == 0)
+		r = store_wbatch_prepare(b, ls->eng);
+	pthread_mutex_unlock(&ls->engmu);
+	appl_lock(ap);
+	if (r == -ESTALE)
+		r = -EAGAIN; /* a chunk it read moved (or is damaged): plan again */
+	if (r == 0)
+		r = store_wbatch_apply(ap->s, b);
+	*bp = b;
+	return r;
+}
+
+/* Become the LUN's applier (appl.mu held on entry and on return, let go while
+ * waiting); with nowait, 0 without waiting if another thread is it (1: became it). */
+static int applier_enter(lun *l, int nowait)
 {
 	appl *ap = l->ls->ap;
-	while (l->nce > 0) {
-		struct cext *e = &l->ce[0];
-		int r = store_write_at(ap->s, l->data, e->off, e->buf, e->len);
-		if (r < 0) {
-			LOG_W("lun: applying cached writes of %s at %llu: %s (kept cached)", l->name,
-			      (unsigned long long)e->off, strerror(-r));
-			return r;
-		}
-		cache_remove(l, 0);
+	while (l->applying) {
+		if (nowait)
+			return 0;
+		appl_unlock(ap);
+		pthread_mutex_lock(&l->amu);
+		while (__atomic_load_n(&l->applying, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&l->acv, &l->amu);
+		pthread_mutex_unlock(&l->amu);
+		appl_lock(ap);
 	}
-	return 0;
+	__atomic_store_n(&l->applying, 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+static void applier_leave(lun *l)
+{
+	pthread_mutex_lock(&l->amu);
+	__atomic_store_n(&l->applying, 0, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&l->acv);
+	pthread_mutex_unlock(&l->amu);
+}
+
+static int cache_apply_upto(lun *l, uint64_t upto, int yield)
+{
+	appl *ap = l->ls->ap;
+	store_wpiece *v = malloc(APPLY_PIECES * sizeof(*v));
+	struct picked *pk = malloc(APPLY_PIECES * sizeof(*pk));
+	int r = 0, tries = 0;
+	if (!v || !pk) {
+		free(v);
+		free(pk);
+		return -ENOMEM;
+	}
+	for (int first = 1;; first = 0) {
+		if (!first && yield) {
+			appl_unlock(ap);
+			appl_lock(ap);
+		}
+		size_t n = cache_pick(l, upto, v, pk);
+		if (n == 0)
+			break;
+		store_wbatch *b = NULL;
+		if (yield && !l->dup_heavy && tries < APPLY_TRIES) {
+			r = batch_unlocked(l, v, n, &b);
+		} else if ((r = store_wbatch_plan(ap->s, l->data, v, n, &b)) == 0) {
+			r = store_wbatch_apply(ap->s, b);
+		}
+		if (r == -EAGAIN) {
+			store_wbatch_free(b);
+			tries++;
+			r = 0;
+			continue; /* picked and planned again */
+		}
+		if (r < 0) {
+			store_wbatch_free(b);
+			LOG_W("lun: applying %zu cached writes of %s from %llu: %s (kept cached)", n,
+			      l->name, (unsigned long long)v[0].off, strerror(-r));
+			break;
+		}
+		uint64_t chunks, known;
+		store_wbatch_stats(b, &chunks, &known);
+		l->dup_heavy = known * 2 > chunks;
+		store_wbatch_free(b);
+		tries = 0;
+		cache_drop_picked(l, pk, n);
+	}
+	free(v);
+	free(pk);
+	return r;
+}
+
+static int cache_apply(lun *l)
+{
+	return cache_apply_upto(l, UINT64_MAX, 0);
 }
 
 /* --- the set --- */
@@ -469,8 +666,10 @@ static void *flusher_main(void *arg)
 		uint64_t now = bks_now_ns();
 		for (lun *l = ls->open; l; l = l->next) {
 			appl_lock(ls->ap);
-			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS)
-				cache_apply(l);
+			if (l->nce && now - l->last_write_ns >= CACHE_IDLE_NS && applier_enter(l, 1)) {
+				cache_apply_upto(l, UINT64_MAX, 1);
+				applier_leave(l);
+			}
 			appl_unlock(ls->ap);
 		}
 	}
@@ -500,6 +699,7 @@ int lun_set_open(appl *ap, lun_set **out, bks_err *e)
 	ls->luns = a.id;
 	pthread_mutex_init(&ls->mu, NULL);
 	pthread_mutex_init(&ls->snapmu, NULL);
+	pthread_mutex_init(&ls->engmu, NULL);
 	pthread_cond_init(&ls->cv, NULL);
 	if (pthread_create(&ls->flusher, NULL, flusher_main, ls) != 0) {
 		lun_set_close(ls);
@@ -528,11 +728,15 @@ void lun_set_close(lun_set *ls)
 		nx = l->next;
 		cache_apply(l);
 		cache_free(l);
+		pthread_mutex_destroy(&l->amu);
+		pthread_cond_destroy(&l->acv);
 		free(l);
 	}
 	appl_unlock(ls->ap);
 	pthread_mutex_destroy(&ls->mu);
 	pthread_mutex_destroy(&ls->snapmu);
+	pthread_mutex_destroy(&ls->engmu);
+	ingest_free(ls->eng);
 	pthread_cond_destroy(&ls->cv);
 	free(ls->snap);
 	free(ls);
@@ -612,7 +816,7 @@ int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e)
 	lun *l = open_find(ls, name);
 	if (l && size < l->size) {
 		/* Cached bytes past the new end go (a shrink drops them). */
-		if (cache_cut(l, size, l->size - size) < 0) {
+		if (cache_cut(l, size, l->size - size, NULL) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -896,6 +1100,8 @@ int lun_open(lun_set *ls, const char *name, lun **out)
 	}
 	l->ls = ls;
 	l->refs = 1;
+	pthread_mutex_init(&l->amu, NULL);
+	pthread_cond_init(&l->acv, NULL);
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	l->dir = rc.dir;
 	l->data = rc.data;
@@ -936,6 +1142,8 @@ void lun_close(lun *l)
 	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
 	changed(ls);
+	pthread_mutex_destroy(&l->amu);
+	pthread_cond_destroy(&l->acv);
 	free(l);
 }
 
@@ -1090,15 +1298,24 @@ int lun_write(lun *l, uint64_t off, const void *buf, size_t len, int fua)
 		goto out;
 	}
 	if (!fua) {
-		if (l->cached + len > CACHE_MAX && (r = cache_apply(l)) < 0)
-			goto out;
+		/* A full cache is applied by this write, or, while another thread applies
+		 * it, grows up to twice its size before the write waits for that thread.
+		 * (appl.mu is let go meanwhile: the LUN may have shrunk.) */
+		if (l->cached + len > CACHE_MAX &&
+		    applier_enter(l, l->cached + len <= 2 * (uint64_t)CACHE_MAX)) {
+			if (l->cached + len > CACHE_MAX) /* (what is there now, not what comes) */
+				r = cache_apply_upto(l, l->wseq, 1);
+			applier_leave(l);
+			if (r < 0 || (r = range_ok(l, off, len)) < 0)
+				goto out;
+		}
 		if ((r = cache_add(l, off, buf, (uint32_t)len)) < 0)
 			goto out;
 		l->unsynced = 1;
 	} else {
 		/* FUA: this write is durable before the answer; cached bytes it covers are
 		 * older and go (the others stay cached). */
-		long c = cache_cut(l, off, len);
+		long c = cache_cut(l, off, len, NULL);
 		if (c < 0) {
 			r = (int)c;
 			goto out;
@@ -1125,7 +1342,7 @@ int lun_unmap(lun *l, uint64_t off, uint64_t len)
 	appl_lock(ap);
 	int r = range_ok(l, off, len);
 	if (r == 0 && len > 0) {
-		long c = cache_cut(l, off, len);
+		long c = cache_cut(l, off, len, NULL);
 		r = c < 0 ? (int)c : store_punch(ap->s, l->data, off, len);
 		l->unsynced = 1;
 	}
@@ -1139,7 +1356,14 @@ int lun_sync(lun *l)
 	int r = 0;
 	appl_lock(ap);
 	if (l->nce || l->unsynced) {
-		if ((r = cache_apply(l)) == 0) {
+		/* Writes cached after this command came need not be applied (and a steady
+		 * writer must not keep it from answering): the batches stop at the write
+		 * count now. */
+		uint64_t upto = l->wseq;
+		applier_enter(l, 0);
+		r = cache_apply_upto(l, upto, 1);
+		applier_leave(l);
+		if (r == 0) {
 			l->sync_seq = appl_change_seq(ap);
 			l->unsynced = 0;
 		}

@@ -497,15 +497,31 @@ static void leaf_encode(const map_ext *e, uint8_t *x)
 struct splice {
 	pool *pl;
 	uint32_t block;
-	uint64_t a, b;           /* old extents in [a, b) go */
-	int append;              /* a == b == the old size: after the last extent */
+	const map_range *rg;     /* old extents in each [a, b) go, rg[k]'s new ones come */
+	size_t nrg;
+	int append;              /* the last range is a == b == the old size */
 	const map_ext *ne;
-	size_t nne;
-	int ne_done;             /* ne went into the first leaf that needed it */
+	size_t next_push;        /* the first range whose new extents are not pushed yet */
+	size_t next_rm;          /* the first range that may still replace an extent */
 	int64_t dext;            /* change in the extent count */
 	int64_t dmapped;         /* change in the bytes held in chunk extents */
 	uint8_t **bufs;
 };
+
+/* Does [off, end) meet a range (one that replaces something)? Ranges are sorted and
+ * disjoint: the first one ending after off decides. */
+static int splice_meets(const struct splice *sp, uint64_t off, uint64_t end)
+{
+	size_t lo = 0, hi = sp->nrg;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (sp->rg[m].b <= off)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < sp->nrg && sp->rg[lo].a < end && sp->rg[lo].a < sp->rg[lo].b;
+}
 
 /* Write the entries of level as blocks (an overflowing list is split into blocks of
  * even size) and push each block's (first offset, pointer) on up. */
@@ -541,9 +557,11 @@ static int write_level(struct splice *sp, uint32_t level, const struct ents *l,
 	return r;
 }
 
+/* Push the new extents of the next range not pushed yet. */
 static int push_new(struct splice *sp, struct ents *l)
 {
-	for (size_t i = 0; i < sp->nne; i++) {
+	const map_range *g = &sp->rg[sp->next_push++];
+	for (size_t i = g->first; i < g->first + g->n; i++) {
 		uint8_t x[MAP_LEAF_ENT];
 		leaf_encode(&sp->ne[i], x);
 		int r = ents_push(l, x);
@@ -552,8 +570,7 @@ static int push_new(struct splice *sp, struct ents *l)
 		if (!map_ext_is_hole(&sp->ne[i]))
 			sp->dmapped += (int64_t)sp->ne[i].len;
 	}
-	sp->ne_done = 1;
-	sp->dext += (int64_t)sp->nne;
+	sp->dext += (int64_t)g->n;
 	return 0;
 }
 
@@ -573,9 +590,13 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 		if (level == 0) {
 			map_ext e;
 			leaf_ext(b, i, &e);
-			if (off >= sp->a && !sp->ne_done && (r = push_new(sp, &l)) < 0)
+			while (r == 0 && sp->next_push < sp->nrg && off >= sp->rg[sp->next_push].a)
+				r = push_new(sp, &l);
+			while (sp->next_rm < sp->nrg && sp->rg[sp->next_rm].b <= off)
+				sp->next_rm++;
+			if (r < 0)
 				break;
-			if (off + e.len <= sp->a || off >= sp->b) {
+			if (sp->next_rm == sp->nrg || off + e.len <= sp->rg[sp->next_rm].a) {
 				r = ents_push(&l, x);
 			} else {
 				sp->dext--; /* replaced (a and b are extent boundaries) */
@@ -586,7 +607,7 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 		}
 		uint64_t cend = i + 1 < n ? le_get64(x + MAP_NODE_ENT) : end;
 		int last = rightmost && i + 1 == n;
-		if ((off < sp->b && cend > sp->a) || (sp->append && last)) {
+		if (splice_meets(sp, off, cend) || (sp->append && last)) {
 			seg_ptr c;
 			seg_ptr_decode(x + 8, &c);
 			r = splice_blk(sp, &c, level - 1, off, cend, last, &l);
@@ -594,8 +615,12 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 			r = ents_push(&l, x);
 		}
 	}
-	if (r == 0 && level == 0 && !sp->ne_done)
-		r = push_new(sp, &l); /* the end of the last leaf (append), or of the range */
+	/* The end of the last leaf: an append's extents. (Any other range starts at an
+	 * extent, so the loop pushed it; one that did not is pushed here rather than
+	 * lost, as the single-range splice did.) */
+	while (r == 0 && level == 0 && sp->next_push < sp->nrg &&
+	       (sp->rg[sp->next_push].a < end || rightmost))
+		r = push_new(sp, &l);
 	if (r == 0 && l.n)
 		r = write_level(sp, level, &l, up);
 	if (r == 0)
@@ -607,25 +632,46 @@ static int splice_blk(struct splice *sp, const seg_ptr *p, uint32_t level, uint6
 int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
                const map_ext *ne, size_t n, int64_t *dmapped)
 {
+	map_range g = {a, b, 0, n};
+	return map_splice_v(pl, o, block, &g, 1, ne, dmapped);
+}
+
+int map_splice_v(pool *pl, obj_rec *o, uint32_t block, const map_range *rg, size_t nrg,
+                 const map_ext *ne, int64_t *dmapped)
+{
 	uint8_t *bufs[MAP_MAX_DEPTH] = {0};
-	struct splice sp = {pl, block, a, b, a == b, ne, n, 0, 0, 0, bufs};
+	struct splice sp = {pl, block, rg, nrg, 0, ne, 0, 0, 0, 0, bufs};
 	struct ents top = {.esz = MAP_NODE_ENT};
 	uint32_t depth = o->depth;
 	int r = 0;
-	if (a > b || b > o->size || (a == b && b != o->size) || depth > MAP_MAX_DEPTH)
+	if (depth > MAP_MAX_DEPTH || nrg == 0)
 		return -EINVAL;
+	/* Sorted, disjoint (touching is fine), inside the map; only the last may be an
+	 * append (a == b == the size). */
+	for (size_t k = 0; k < nrg; k++) {
+		if (rg[k].a > rg[k].b || rg[k].b > o->size ||
+		    (rg[k].a == rg[k].b && (rg[k].b != o->size || k + 1 != nrg)) ||
+		    (k > 0 && rg[k - 1].b > rg[k].a))
+			return -EINVAL;
+	}
+	sp.append = rg[nrg - 1].a == rg[nrg - 1].b;
 	for (uint32_t i = 0; i < MAP_MAX_DEPTH; i++)
 		if (!(bufs[i] = malloc(block)))
 			r = -ENOMEM;
 	if (r == 0 && depth > 0) {
 		r = splice_blk(&sp, &o->root, depth - 1, 0, o->size, 1, &top);
-	} else if (r == 0 && n > 0) {
+	} else if (r == 0) {
 		struct ents leaves = {.esz = MAP_LEAF_ENT};
-		if ((r = push_new(&sp, &leaves)) == 0)
+		while (r == 0 && sp.next_push < nrg)
+			r = push_new(&sp, &leaves);
+		if (r == 0 && leaves.n) {
 			r = write_level(&sp, 0, &leaves, &top);
+			depth = 1;
+		}
 		free(leaves.b);
-		depth = 1;
 	}
+	if (r == 0 && sp.next_push != nrg)
+		r = -EINVAL; /* a range that starts at no extent: the caller's range was wrong */
 	/* A root that split gets a level above it. */
 	while (r == 0 && top.n > 1) {
 		struct ents up = {.esz = MAP_NODE_ENT};

@@ -181,6 +181,50 @@ int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t 
  * is refused up front on a full store. */
 int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const void *buf,
                          size_t len);
+/* Several writes into object id as one change (the iSCSI LUN cache applied at
+ * SYNCHRONIZE CACHE): v[0..n) sorted by offset, disjoint, each inside the object's
+ * size (-EINVAL otherwise: a batch neither grows an object nor appends). Each piece
+ * is re-cut as store_write_at would cut it alone (from the start of the chunk it
+ * starts in to the end of the chunk it ends in; holes around it kept); pieces whose
+ * re-cut ranges overlap (two writes into one chunk, or neighbours) are re-cut as one
+ * run. Every chunk of the batch goes through the ingest engine in shared rounds, and
+ * the map is changed by one splice that rewrites each map block it touches once,
+ * where n store_write_at calls rewrite a leaf and the path above it n times. All or
+ * nothing: on an error none of it is in the object. The caller bounds the batch (its
+ * bytes are held in memory once more, with the chunks around them). */
+typedef struct store_wpiece {
+	uint64_t off;
+	const void *buf;
+	size_t len;
+} store_wpiece;
+int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n);
+/* The same in three steps, so the hashing and compression run outside the caller's
+ * lock (the way bkstord's plain PUTs use store_put_prepared):
+ *  store_wbatch_plan (a store call): the pieces' ranges are worked out and where
+ *    the chunks around them are; the batch holds a copy of the pieces' bytes (v's
+ *    buffers may change after it returns);
+ *  store_wbatch_prepare (NOT a store call: no lock, any thread, one at a time per
+ *    batch): those chunks read from the array (thread-safe) and checked, the runs
+ *    cut, every chunk fingerprinted and compressed on the caller's engine g
+ *    (ingest_new; at its level), the results kept in the batch. -ESTALE: a chunk
+ *    failed its check (its row reused by the collector since the plan, or damaged):
+ *    plan again (the store call reads it through the pool);
+ *  store_wbatch_apply (a store call): -EAGAIN, nothing changed, when the object
+ *    changed since the plan (plan again); else chunks the index has are shared, the
+ *    others appended in their prepared form, and the map spliced as
+ *    store_write_batch does. Without a prepare, apply hashes and compresses on the
+ *    store's engine (what store_write_batch is).
+ * store_wbatch_free after either (accepts NULL). */
+typedef struct store_wbatch store_wbatch;
+typedef struct ingest ingest;
+int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
+                      store_wbatch **out);
+int store_wbatch_prepare(store_wbatch *b, ingest *g);
+int store_wbatch_apply(store *s, store_wbatch *b);
+void store_wbatch_free(store_wbatch *b);
+/* After an apply: its chunks, and how many of them the store had (duplicates: a
+ * caller may skip prepare, which compresses every chunk, when most are known). */
+void store_wbatch_stats(const store_wbatch *b, uint64_t *chunks, uint64_t *known);
 /* Set object id's size: shrink (extents past it dropped, the last one cut), or grow
  * with a hole. A grow is new data for the space classes (-ENOSPC when full); a shrink
  * is not refused for it (it writes a few map blocks and at most one chunk). */

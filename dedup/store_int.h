@@ -113,6 +113,16 @@ int map_walk(pool *pl, const obj_rec *o, uint32_t block,
  * sees changed; blocks written are garbage). */
 int map_splice(pool *pl, obj_rec *o, uint32_t block, uint64_t a, uint64_t b,
                const map_ext *ne, size_t n, int64_t *dmapped);
+/* The same for several ranges in one pass (store_write_batch): rg[k] replaces the
+ * extents covering [a, b) by ne[first .. first + n). Ranges sorted and disjoint (one
+ * may end where the next starts); only the last may append (a == b == o->size).
+ * Every block is read and rewritten once however many of its extents change. */
+typedef struct map_range {
+	uint64_t a, b;
+	size_t first, n;
+} map_range;
+int map_splice_v(pool *pl, obj_rec *o, uint32_t block, const map_range *rg, size_t nrg,
+                 const map_ext *ne, int64_t *dmapped);
 
 /* Metadata compaction: rewrite every block of the map for which pred is true, and
  * the blocks above it, to new places (copy-on-write up to o->root); blocks not on

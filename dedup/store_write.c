@@ -1,4 +1,5 @@
-/* dedup/store_write.c: changing an object in place (store_write_at, store_truncate).
+/* dedup/store_write.c: changing an object in place (store_write_at, store_truncate,
+ * store_punch, store_write_batch and its three steps).
  *
  * A write re-cuts only what it touches: from the start of the first chunk it
  * touches to the end of the last one, the old bytes around the new ones are read
@@ -28,7 +29,19 @@
  * (store_ilog_note_obj). Space: writes and grows are new data (POOL_SPACE_DATA,
  * -ENOSPC when full); a shrink writes a few blocks and at most one chunk, in the
  * collector's class like a delete's directory rewrite; store_write_at_class takes
- * the class from its caller (the namespace's directory pages: the reserve). */
+ * the class from its caller (the namespace's directory pages: the reserve).
+ *
+ * Batches: store_wbatch_plan works out every piece's range against one version of
+ * the map (the record kept in the batch), copies the bytes of every run (the old
+ * chunks around the pieces, read 16 at a time, with the pieces laid over them) and
+ * cuts them; store_wbatch_apply stores the chunks and splices every range in one
+ * map_splice_v, then writes the record once: the change is one step like a piece of
+ * store_write_at (no collector step or sync sees part of a batch). A batch planned
+ * from a map that changed since (its root differs: every change writes a new one)
+ * is refused, so a batch never puts back bytes older than a write that came after
+ * its plan. Between plan and apply the collector may move chunks the plan read (it
+ * holds copies) or free segments: the apply looks every chunk up again and notes
+ * the segments it refers to, as store_put_prepared does. */
 #include <config.h>
 
 #include "dedup/store_int.h"
@@ -36,6 +49,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 /* A long write is applied in pieces of this many bytes (each re-cuts from the chunk
  * the previous one ended in, so the cut points are the same as in one piece). */
@@ -245,6 +259,26 @@ static int write_piece(store *s, uint64_t id, obj_rec *o, uint64_t off, const ui
 	return r;
 }
 
+/* The automatic commit asks the layer above first (store_set_precommit), as a
+ * writer's does: a commit must not hold a deleted object whose directory entry it
+ * still has, nor a directory half rewritten page by page (the namespace's precommit
+ * refuses while it is flushing, and the commit then waits). */
+static int auto_commit(store *s)
+{
+	if (s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
+	    !s->in_precommit) {
+		int pr = 0;
+		if (s->precommit) {
+			s->in_precommit = 1;
+			pr = s->precommit(s->precommit_ctx);
+			s->in_precommit = 0;
+		}
+		if (pr == 0)
+			return store_commit(s, NULL);
+	}
+	return 0;
+}
+
 int store_write_at(store *s, uint64_t id, uint64_t off, const void *buf, size_t len)
 {
 	return store_write_at_class(s, POOL_SPACE_DATA, id, off, buf, len);
@@ -282,21 +316,748 @@ int store_write_at_class(store *s, int cls, uint64_t id, uint64_t off, const voi
 	pool_set_space(s->pl, space);
 	free(run);
 	free(cb);
-	/* The automatic commit asks the layer above first (store_set_precommit), as a
-	 * writer's does: a commit must not hold a deleted object whose directory entry
-	 * it still has, nor a directory half rewritten page by page (the namespace's
-	 * precommit refuses while it is flushing, and the commit then waits). */
-	if (r == 0 && s->p.auto_commit_bytes && s->bytes_since_commit >= s->p.auto_commit_bytes &&
-	    !s->in_precommit) {
-		int pr = 0;
-		if (s->precommit) {
-			s->in_precommit = 1;
-			pr = s->precommit(s->precommit_ctx);
-			s->in_precommit = 0;
-		}
-		if (pr == 0)
-			r = store_commit(s, NULL);
+	if (r == 0)
+		r = auto_commit(s);
+	return r;
+}
+
+/* --- several pieces as one change (store_write_batch) --- */
+
+/* The range [*a, *b) of extents that write_piece replaces for len bytes at off, for
+ * a write inside the object's size: the same rules (a chunk's head and tail re-cut,
+ * a chunk cut by force before a hole re-cut, a hole's head and tail kept). */
+static int piece_range(store *s, uint64_t id, const obj_rec *o, uint64_t off, uint64_t len,
+                       uint64_t *a, uint64_t *b)
+{
+	uint64_t end = off + len;
+	map_ext e;
+	int r;
+	if ((r = ext_at(s, id, o, off, &e)) < 0)
+		return r;
+	*a = e.off;
+	if (map_ext_is_hole(&e) && off == e.off && off > 0) {
+		if ((r = ext_at(s, id, o, off - 1, &e)) < 0)
+			return r;
+		if (!map_ext_is_hole(&e))
+			*a = e.off;
 	}
+	*b = end;
+	if (end < o->size) {
+		if ((r = ext_at(s, id, o, end - 1, &e)) < 0)
+			return r;
+		*b = e.off + e.len;
+		if (map_ext_is_hole(&e) && *b == end) {
+			if ((r = ext_at(s, id, o, end, &e)) < 0)
+				return r;
+			if (!map_ext_is_hole(&e))
+				*b = e.off + e.len;
+		}
+	}
+	return 0;
+}
+
+/* What a batch becomes, in object order: a group's start (its range's index), a
+ * hole, a run of bytes to cut (at arena offset at), then, once cut, the chunks. */
+enum { WB_GROUP, WB_HOLE, WB_RUN, WB_CHUNK };
+struct wb_item {
+	int kind;
+	uint64_t len;
+	uint64_t at;             /* WB_GROUP: the range's a; WB_RUN: arena offset */
+	const uint8_t *p;        /* WB_CHUNK */
+};
+
+/* A chunk whose old bytes a run needs (not all of them overwritten): the pieces'
+ * bytes are in the arena at aoff already (covering iv[iv0 .. iv0 + niv), offsets in
+ * the chunk); its old bytes are read after the planning, all at once (wb_fetch),
+ * and copied around them. (Not from the caller's pieces: those may change once the
+ * plan returns.) */
+struct wb_iv {
+	uint32_t a, b;
+};
+struct wb_rd {
+	map_ext e;
+	uint64_t aoff;
+	size_t iv0, niv;
+	seg_ptr p;               /* where to read it (wb_resolve) */
+	int done;                /* its old bytes are in */
+};
+
+struct store_wbatch {
+	store *s;
+	uint64_t id;
+	obj_rec o;               /* the object's record the plan was made from */
+	struct wb_item *it;
+	size_t nit, capit;
+	uint8_t *arena;
+	uint64_t na, capa;
+	int run_open;            /* the last item is a WB_RUN that may grow */
+	map_range *rg;
+	size_t nrg;
+	struct wb_rd *rd;
+	size_t nrd, caprd;
+	struct wb_iv *iv;
+	size_t niv, capiv;
+	arr *a;
+	cdc_params cdc;
+	int fetched;             /* the reads are done and the runs cut */
+	/* store_wbatch_prepare's work, per item (chunks only): the fingerprint and the
+	 * stored form (zlen 0: raw) at zoff in zbuf. */
+	int prepared;
+	uint8_t (*fp)[FP_LEN];
+	uint64_t *zoff;
+	uint32_t *zlen;
+	uint8_t *zbuf;
+	uint64_t nz, capz;
+	uint64_t chunks, known;  /* store_wbatch_apply's: chunks, of them the store had */
+};
+#define wb store_wbatch
+
+static int wb_push(struct wb *b, int kind, uint64_t len, uint64_t at)
+{
+	if (b->nit == b->capit) {
+		size_t nc = b->capit ? b->capit * 2 : 256;
+		struct wb_item *q = realloc(b->it, nc * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		b->it = q;
+		b->capit = nc;
+	}
+	b->it[b->nit++] = (struct wb_item){kind, len, at, NULL};
+	return 0;
+}
+
+/* Room for len more bytes in the arena; returns where they go. */
+static uint8_t *wb_room(struct wb *b, uint64_t len)
+{
+	if (b->na + len > b->capa) {
+		uint64_t nc = BKS_MAX(b->capa * 2, b->na + len);
+		nc = BKS_MAX(nc, (uint64_t)1 << 20);
+		uint8_t *q = realloc(b->arena, nc);
+		if (!q)
+			return NULL;
+		b->arena = q;
+		b->capa = nc;
+	}
+	return b->arena + b->na;
+}
+
+/* Append len bytes to the data run (a new one unless one is open); the bytes are
+ * at the returned place, for the caller to fill. */
+static uint8_t *wb_data(struct wb *b, uint64_t len)
+{
+	uint8_t *p = wb_room(b, len);
+	if (!p)
+		return NULL;
+	if (!b->run_open) {
+		if (wb_push(b, WB_RUN, 0, b->na) < 0)
+			return NULL;
+		b->run_open = 1;
+	}
+	b->it[b->nit - 1].len += len;
+	b->na += len;
+	return p;
+}
+
+static int wb_hole(struct wb *b, uint64_t len)
+{
+	b->run_open = 0;
+	if (len == 0)
+		return 0;
+	/* Two holes in a row (a piece's range ends in a hole the next one's starts in
+	 * never happens inside a group, but the item is cheap either way). */
+	return wb_push(b, WB_HOLE, len, 0);
+}
+
+/* Lay the pieces' bytes of [x, y) over p (the object's bytes from x). */
+static void wb_overlay(const store_wpiece *v, size_t n, uint64_t x, uint64_t y, uint8_t *p)
+{
+	for (size_t i = 0; i < n && v[i].off < y; i++) {
+		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
+		if (pa < pb)
+			memcpy(p + (pa - x), (const uint8_t *)v[i].buf + (pa - v[i].off), pb - pa);
+	}
+}
+
+/* Bytes of [x, y) the pieces cover. */
+static uint64_t wb_covered(const store_wpiece *v, size_t n, uint64_t x, uint64_t y)
+{
+	uint64_t c = 0;
+	for (size_t i = 0; i < n && v[i].off < y; i++) {
+		uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(y, v[i].off + v[i].len);
+		if (pa < pb)
+			c += pb - pa;
+	}
+	return c;
+}
+
+/* One group: the extents of [a, bnd) become holes (what no piece covers of a hole)
+ * and runs of bytes (chunks read back unless the pieces cover them, and the pieces'
+ * bytes), v[0..n) the group's pieces. */
+static int wb_group(struct wb *b, uint64_t a, uint64_t bnd, const store_wpiece *v, size_t n)
+{
+	store *s = b->s;
+	map_ext e;
+	int r;
+	if (b->nrg && b->rg[b->nrg - 1].b == a) {
+		/* Touching the range before: one range of the splice, a new run. */
+		b->run_open = 0;
+	} else {
+		b->rg[b->nrg++] = (map_range){a, bnd, 0, 0};
+		if ((r = wb_push(b, WB_GROUP, 0, a)) < 0)
+			return r;
+		b->run_open = 0;
+	}
+	b->rg[b->nrg - 1].b = bnd;
+	for (uint64_t pos = a; pos < bnd; pos = e.off + e.len) {
+		if ((r = ext_at(s, b->id, &b->o, pos, &e)) < 0)
+			return r;
+		if (e.off != pos || e.off + e.len > bnd)
+			return -EIO; /* the range's ends are extents' ends */
+		uint64_t end = e.off + e.len;
+		while (n > 0 && v[0].off + v[0].len <= e.off)
+			v++, n--; /* pieces before this extent: done with */
+		if (!map_ext_is_hole(&e)) {
+			uint8_t *p = wb_data(b, e.len);
+			if (!p)
+				return -ENOMEM;
+			wb_overlay(v, n, e.off, end, p);
+			if (wb_covered(v, n, e.off, end) < e.len) {
+				if (b->nrd == b->caprd) {
+					size_t nc = b->caprd ? b->caprd * 2 : 64;
+					struct wb_rd *q = realloc(b->rd, nc * sizeof(*q));
+					if (!q)
+						return -ENOMEM;
+					b->rd = q;
+					b->caprd = nc;
+				}
+				struct wb_rd *x = &b->rd[b->nrd++];
+				memset(x, 0, sizeof(*x));
+				x->e = e;
+				x->aoff = (uint64_t)(p - b->arena);
+				x->iv0 = b->niv;
+				for (size_t i = 0; i < n && v[i].off < end; i++) {
+					uint64_t pa = BKS_MAX(e.off, v[i].off), pb = BKS_MIN(end, v[i].off + v[i].len);
+					if (pa >= pb)
+						continue;
+					if (b->niv == b->capiv) {
+						size_t nc = b->capiv ? b->capiv * 2 : 64;
+						struct wb_iv *q = realloc(b->iv, nc * sizeof(*q));
+						if (!q)
+							return -ENOMEM;
+						b->iv = q;
+						b->capiv = nc;
+					}
+					b->iv[b->niv++] = (struct wb_iv){(uint32_t)(pa - e.off), (uint32_t)(pb - e.off)};
+					x->niv++;
+				}
+			}
+			continue;
+		}
+		/* A hole: the pieces' parts of it become data, the rest stays a hole. */
+		uint64_t x = e.off;
+		for (size_t i = 0; i < n && x < end; i++) {
+			uint64_t pa = BKS_MAX(x, v[i].off), pb = BKS_MIN(end, v[i].off + v[i].len);
+			if (pa >= pb)
+				continue;
+			if (pa > x && (r = wb_hole(b, pa - x)) < 0)
+				return r;
+			uint8_t *p = wb_data(b, pb - pa);
+			if (!p)
+				return -ENOMEM;
+			wb_overlay(v + i, 1, pa, pb, p);
+			x = pb;
+		}
+		if (x < end && (r = wb_hole(b, end - x)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Read the chunks the runs need, ARR_RD_MAX at a time with arr_read_many (every
+ * disk busy at once, as the read-ahead does: a batch of random 4 KiB writes needs a
+ * chunk or two around each, and one synchronous read after another was most of a
+ * batch's time), each checked against its pointer's checksum and decoded here; one
+ * not on the array (in a segment being written), moved by the collector beyond what
+ * the index says, or failing its check goes through store_read_chunk (the pool's
+ * path: it reconstructs and repairs). */
+/* The chunk's old bytes around the pieces' (which are in dst already). */
+static void wb_merge_old(const struct wb *b, const struct wb_rd *x, const uint8_t *old,
+                         uint8_t *dst)
+{
+	uint32_t at = 0;
+	for (size_t k = x->iv0; k < x->iv0 + x->niv; k++) {
+		if (b->iv[k].a > at)
+			memcpy(dst + at, old + at, b->iv[k].a - at);
+		at = b->iv[k].b;
+	}
+	if (at < x->e.len)
+		memcpy(dst + at, old + at, x->e.len - at);
+}
+
+/* Where each read goes (a store call): chunks on the array are read later (wb_fetch,
+ * outside the lock when prepared); the others (in a segment still being written, or
+ * moved beyond what the index says) through the pool now. */
+static int wb_resolve(struct wb *b)
+{
+	store *s = b->s;
+	size_t slot = BKS_ROUND_UP((size_t)s->p.cdc.max, DISK_ALIGN) + 2 * DISK_ALIGN;
+	uint8_t *tmp = NULL;
+	int r = 0;
+	for (size_t i = 0; i < b->nrd && r == 0; i++) {
+		struct wb_rd *x = &b->rd[i];
+		seg_ptr p = x->e.p, now;
+		if (!pool_item_on_array(s->pl, &p) && fpidx_lookup(s->idx, x->e.fp, &now) == 1 &&
+		    now.rlen == x->e.len)
+			p = now; /* moved by the collector */
+		uint64_t lo = p.off / DISK_ALIGN * DISK_ALIGN;
+		uint64_t hi = BKS_ROUND_UP((uint64_t)p.off + p.slen, DISK_ALIGN);
+		x->p = p;
+		x->done = 0;
+		if (!pool_item_on_array(s->pl, &p) || p.rlen != x->e.len || hi - lo > slot) {
+			if (!tmp && !(tmp = malloc(s->p.cdc.max))) {
+				r = -ENOMEM;
+				break;
+			}
+			if ((r = store_read_chunk(s, &x->e, tmp)) == 0)
+				wb_merge_old(b, x, tmp, b->arena + x->aoff);
+			x->done = 1;
+		}
+	}
+	free(tmp);
+	return r;
+}
+
+/* The reads wb_resolve left, straight from the array: 16 at a time, each checked
+ * against its pointer and decoded, the pieces laid over it again. Needs no store
+ * state (the array is thread-safe, the check and decoding pure), so it runs
+ * outside the caller's lock in store_wbatch_prepare. A chunk that fails its check
+ * (damaged on a disk, or its row reused by the collector since the plan) is read
+ * through the pool when locked (a store call), else the batch is refused with
+ * -ESTALE (plan it again). */
+static int wb_fetch(struct wb *b, int locked)
+{
+	size_t slot = BKS_ROUND_UP((size_t)b->cdc.max, DISK_ALIGN) + 2 * DISK_ALIGN;
+	uint8_t *stage = NULL, *tmp = NULL;
+	ZSTD_DCtx *dctx = NULL;
+	int r = 0;
+	if (b->nrd == 0)
+		return 0;
+	if (posix_memalign((void **)&stage, DISK_ALIGN, slot * ARR_RD_MAX) != 0)
+		return -ENOMEM;
+	if (!(dctx = ZSTD_createDCtx()) || !(tmp = malloc(b->cdc.max))) {
+		ZSTD_freeDCtx(dctx);
+		free(stage);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nrd && r == 0;) {
+		arr_rd rd[ARR_RD_MAX];
+		size_t which[ARR_RD_MAX];
+		int k = 0;
+		for (; i < b->nrd && k < ARR_RD_MAX; i++) {
+			struct wb_rd *x = &b->rd[i];
+			if (x->done)
+				continue;
+			uint64_t lo = x->p.off / DISK_ALIGN * DISK_ALIGN;
+			uint64_t hi = BKS_ROUND_UP((uint64_t)x->p.off + x->p.slen, DISK_ALIGN);
+			rd[k] = (arr_rd){.row = x->p.row, .off = (size_t)lo, .len = (size_t)(hi - lo),
+			                 .buf = stage + (size_t)k * slot};
+			which[k++] = i;
+		}
+		if (k == 0)
+			break;
+		arr_read_many(b->a, rd, k);
+		for (int j = 0; j < k && r == 0; j++) {
+			struct wb_rd *x = &b->rd[which[j]];
+			const seg_ptr *p = &x->p;
+			const uint8_t *src = (const uint8_t *)rd[j].buf + (p->off - rd[j].off);
+			const uint8_t *old = tmp;
+			int ok = rd[j].result == 0 && seg_item_ok(p, src);
+			if (ok && p->codec == SEG_RAW)
+				ok = p->slen == p->rlen, old = src;
+			else if (ok)
+				ok = seg_item_decode(dctx, p, src, tmp, p->rlen) == 0;
+			if (!ok) {
+				old = tmp;
+				r = locked ? store_read_chunk(b->s, &x->e, tmp) : -ESTALE;
+			}
+			if (r == 0)
+				wb_merge_old(b, x, old, b->arena + x->aoff);
+			x->done = r == 0;
+		}
+	}
+	ZSTD_freeDCtx(dctx);
+	free(stage);
+	free(tmp);
+	return r;
+}
+
+/* Cut every run into chunks (a run starts at a chunk start or after a hole, as a
+ * store_write_at's run does), replacing it by its chunks. */
+static int wb_cut(struct wb *b)
+{
+	size_t nruns = 0, nout = 0;
+	for (size_t i = 0; i < b->nit; i++)
+		nruns += b->it[i].kind == WB_RUN;
+	if (!nruns)
+		return 0;
+	cdc *c;
+	int r = cdc_new(&b->cdc, &c);
+	if (r < 0)
+		return r;
+	struct wb_item *out = NULL;
+	size_t cap = b->nit + 16;
+	for (size_t i = 0; i < b->nit && r == 0; i++) {
+		struct wb_item x = b->it[i];
+		if (x.kind != WB_RUN) {
+			if (nout == cap || !out) {
+				cap = out ? cap * 2 : cap;
+				struct wb_item *q = realloc(out, cap * sizeof(*q));
+				if (!q) {
+					r = -ENOMEM;
+					break;
+				}
+				out = q;
+			}
+			out[nout++] = x;
+			continue;
+		}
+		const uint8_t *p = b->arena + x.at;
+		size_t pos = 0;
+		cdc_reset(c);
+		while (pos < x.len) {
+			int cut;
+			size_t k = cdc_next(c, p + pos, (size_t)(x.len - pos), &cut);
+			if (nout == cap || !out) {
+				cap = out ? cap * 2 : cap;
+				struct wb_item *q = realloc(out, cap * sizeof(*q));
+				if (!q) {
+					r = -ENOMEM;
+					break;
+				}
+				out = q;
+			}
+			out[nout++] = (struct wb_item){WB_CHUNK, k, 0, p + pos};
+			pos += k;
+		}
+	}
+	cdc_free(c);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	free(b->it);
+	b->it = out;
+	b->nit = nout;
+	b->capit = cap;
+	return 0;
+}
+
+/* Fingerprint, look up and store the chunks in rounds of the ingest engine shared
+ * by the whole batch; the extents of every range, in order, into w. */
+static int wb_store(struct wb *b, struct wa *w)
+{
+	store *s = b->s;
+	int r = 0;
+	size_t rgi = 0;
+	if (!s->ing && (r = ingest_new(s->p.pool.zstd_level, s->p.cdc.max,
+	                               s->p.threads == 1 ? 2 : s->p.threads, &s->ing)) < 0)
+		return r;
+	size_t k = 0;
+	while (k < b->nit && r == 0) {
+		/* The items up to the round's last chunk. */
+		size_t m = k;
+		ingest_begin(s->ing);
+		while (m < b->nit && !ingest_full(s->ing)) {
+			if (b->it[m].kind == WB_CHUNK)
+				ingest_add(s->ing, b->it[m].p, (uint32_t)b->it[m].len);
+			m++;
+		}
+		store_put_stats nw = {0};
+		if (ingest_count(s->ing) && (r = store_round_store(s, &nw)) < 0)
+			break;
+		int sp_i = 0;
+		for (; k < m && r == 0; k++) {
+			const struct wb_item *x = &b->it[k];
+			if (x->kind == WB_GROUP) {
+				if (rgi > 0)
+					b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+				b->rg[rgi++].first = w->n;
+				w->next = x->at;
+			} else if (x->kind == WB_HOLE) {
+				r = wa_hole(w, x->len);
+			} else {
+				ing_span *sp = ingest_span(s->ing, sp_i++);
+				b->chunks++;
+				b->known += sp->hit != 0;
+				store_note_ref(s, NULL, sp->loc.seg_id);
+				map_ext e;
+				e.off = w->next;
+				e.len = sp->len;
+				memcpy(e.fp, sp->fp, FP_LEN);
+				e.p = sp->loc;
+				r = wa_push(w, &e);
+			}
+		}
+	}
+	if (r == 0 && rgi > 0)
+		b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+	if (r == 0 && rgi != b->nrg)
+		r = -EIO;
+	return r;
+}
+
+void store_wbatch_free(store_wbatch *b)
+{
+	if (!b)
+		return;
+	free(b->it);
+	free(b->arena);
+	free(b->rg);
+	free(b->rd);
+	free(b->iv);
+	free(b->fp);
+	free(b->zoff);
+	free(b->zlen);
+	free(b->zbuf);
+	free(b);
+}
+
+int store_wbatch_plan(store *s, uint64_t id, const store_wpiece *v, size_t n,
+                      store_wbatch **out)
+{
+	obj_rec o;
+	struct wb *b;
+	int r = store_obj_get(s, id, &o);
+	*out = NULL;
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].len == 0 || v[i].off + v[i].len > o.size || v[i].off + v[i].len < v[i].off ||
+		    (i > 0 && v[i - 1].off + v[i - 1].len > v[i].off))
+			return -EINVAL;
+	if (store_space_full(s))
+		return -ENOSPC;
+	if (!(b = calloc(1, sizeof(*b))))
+		return -ENOMEM;
+	b->s = s;
+	b->id = id;
+	b->o = o;
+	b->a = pool_array(s->pl);
+	b->cdc = s->p.cdc;
+	if (!(b->rg = malloc(n * sizeof(*b->rg)))) {
+		free(b);
+		return -ENOMEM;
+	}
+	/* Plan against the map as it is: each piece's range; overlapping ranges make
+	 * one group (re-cut as one run). */
+	size_t g = 0;
+	uint64_t ga = 0, gb = 0;
+	for (size_t i = 0; i <= n && r == 0; i++) {
+		uint64_t a = 0, bb = 0;
+		if (i < n && (r = piece_range(s, id, &o, v[i].off, v[i].len, &a, &bb)) < 0)
+			break;
+		if (i > 0 && i < n && a < gb) {
+			gb = BKS_MAX(gb, bb);
+			ga = BKS_MIN(ga, a);
+			continue;
+		}
+		if (i > 0)
+			r = wb_group(b, ga, gb, v + g, i - g);
+		g = i, ga = a, gb = bb;
+	}
+	if (r == 0)
+		r = wb_resolve(b);
+	if (r < 0) {
+		store_wbatch_free(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+/* Room for len more stored bytes in zbuf; returns their offset. */
+static int wb_zroom(struct wb *b, uint64_t len, uint64_t *at)
+{
+	if (b->nz + len > b->capz) {
+		uint64_t nc = BKS_MAX(b->capz * 2, b->nz + len);
+		nc = BKS_MAX(nc, (uint64_t)1 << 20);
+		uint8_t *q = realloc(b->zbuf, nc);
+		if (!q)
+			return -ENOMEM;
+		b->zbuf = q;
+		b->capz = nc;
+	}
+	*at = b->nz;
+	b->nz += len;
+	return 0;
+}
+
+/* The reads and the cut, once (in prepare without the lock, else in apply). */
+static int wb_fetch_cut(struct wb *b, int locked)
+{
+	int r = 0;
+	if (!b->fetched && (r = wb_fetch(b, locked)) == 0 && (r = wb_cut(b)) == 0)
+		b->fetched = 1;
+	return r;
+}
+
+int store_wbatch_prepare(store_wbatch *b, ingest *g)
+{
+	int r = wb_fetch_cut(b, 0);
+	if (r < 0)
+		return r;
+	if (!(b->fp = malloc(b->nit * sizeof(*b->fp))) ||
+	    !(b->zoff = malloc(b->nit * sizeof(*b->zoff))) ||
+	    !(b->zlen = malloc(b->nit * sizeof(*b->zlen))))
+		return -ENOMEM;
+	for (size_t k = 0; k < b->nit && r == 0;) {
+		size_t m = k, idx[ING_MAX];
+		int cnt = 0;
+		ingest_begin(g);
+		for (; m < b->nit && !ingest_full(g); m++)
+			if (b->it[m].kind == WB_CHUNK) {
+				idx[cnt++] = m;
+				ingest_add(g, b->it[m].p, (uint32_t)b->it[m].len);
+			}
+		k = m;
+		if (cnt == 0)
+			break;
+		if ((r = ingest_hash_wait(g)) < 0 || (r = ingest_compress(g)) < 0)
+			break;
+		for (int i = 0; i < cnt && r == 0; i++) {
+			ing_span *sp = ingest_span(g, i);
+			uint64_t at = 0;
+			memcpy(b->fp[idx[i]], sp->fp, FP_LEN);
+			b->zlen[idx[i]] = sp->zlen;
+			if (sp->zlen && (r = wb_zroom(b, sp->zlen, &at)) == 0)
+				memcpy(b->zbuf + at, sp->z, sp->zlen);
+			b->zoff[idx[i]] = at;
+		}
+	}
+	if (r == 0)
+		b->prepared = 1;
+	return r;
+}
+
+/* The chunks prepared outside the lock, into the store in order: one the index has
+ * (another write stored it since, or it is a duplicate) is shared, the others are
+ * appended as they were compressed (store_put_prepared's way); the extents of every
+ * range into w. */
+static int wb_store_prepared(struct wb *b, struct wa *w)
+{
+	store *s = b->s;
+	size_t rgi = 0;
+	int r = 0;
+	for (size_t k = 0; k < b->nit && r == 0; k++) {
+		const struct wb_item *x = &b->it[k];
+		if (x->kind == WB_GROUP) {
+			if (rgi > 0)
+				b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+			b->rg[rgi++].first = w->n;
+			w->next = x->at;
+			continue;
+		}
+		if (x->kind == WB_HOLE) {
+			r = wa_hole(w, x->len);
+			continue;
+		}
+		seg_ptr p;
+		if ((r = fpidx_lookup(s->idx, b->fp[k], &p)) < 0)
+			break;
+		if (r == 1 && p.rlen != x->len) {
+			r = -EBADMSG; /* one fingerprint, two lengths */
+			break;
+		}
+		b->chunks++;
+		b->known += r == 1;
+		if (r == 0) {
+			r = b->zlen[k] ? pool_add_stored(s->pl, b->fp[k], b->zbuf + b->zoff[k], b->zlen[k],
+			                                 (uint32_t)x->len, SEG_ZSTD, &p)
+			               : pool_add_stored(s->pl, b->fp[k], x->p, (uint32_t)x->len,
+			                                 (uint32_t)x->len, SEG_RAW, &p);
+			if (r < 0 || (r = fpidx_insert(s->idx, b->fp[k], &p)) < 0)
+				break;
+			s->unique_chunks++;
+			s->unique_raw += x->len;
+			s->stored += p.slen;
+			s->bytes_since_commit += p.slen;
+		}
+		store_note_ref(s, NULL, p.seg_id);
+		map_ext e;
+		e.off = w->next;
+		e.len = x->len;
+		memcpy(e.fp, b->fp[k], FP_LEN);
+		e.p = p;
+		r = wa_push(w, &e);
+	}
+	if (r == 0 && rgi > 0)
+		b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
+	if (r == 0 && rgi != b->nrg)
+		r = -EIO;
+	return r;
+}
+
+int store_wbatch_apply(store *s, store_wbatch *b)
+{
+	obj_rec cur;
+	struct wa w = {s, NULL, 0, 0, 0};
+	int r = store_obj_get(s, b->id, &cur);
+	if (r < 0)
+		return r;
+	/* (Field by field: a seg_ptr has padding.) Every change of an object writes a
+	 * new root, so the same root is the same map. */
+	if (cur.gen != b->o.gen || cur.size != b->o.size || cur.depth != b->o.depth ||
+	    cur.root.seg_id != b->o.root.seg_id || cur.root.row != b->o.root.row ||
+	    cur.root.off != b->o.root.off || cur.root.xxh != b->o.root.xxh)
+		return -EAGAIN;
+	if (store_space_full(s))
+		return -ENOSPC;
+	int space = pool_set_space(s->pl, POOL_SPACE_DATA);
+	if ((r = wb_fetch_cut(b, 1)) == 0)
+		r = b->prepared ? wb_store_prepared(b, &w) : wb_store(b, &w);
+	if (r == 0) {
+		obj_rec nr = cur;
+		int64_t dm = 0;
+		r = map_splice_v(s->pl, &nr, s->p.pool.meta_block, b->rg, b->nrg, w.ne, &dm);
+		if (s->mr.obj == b->id)
+			map_reader_forget(&s->mr);
+		store_ra_forget(s, b->id);
+		if (r == 0) {
+			for (size_t i = 0; i < w.n; i++)
+				if (map_ext_is_hole(&w.ne[i]))
+					nr.mflags |= OBJ_M_HOLES;
+			if (dm < 0)
+				store_logical_sub(s, (uint64_t)-dm);
+			else
+				s->logical += (uint64_t)dm;
+			obj_rec_encode(&nr, barray_mut(s->objtab, b->id));
+			store_ilog_note_obj(s, b->id);
+		}
+	}
+	pool_set_space(s->pl, space);
+	free(w.ne);
+	if (r == 0)
+		r = auto_commit(s);
+	return r;
+}
+
+void store_wbatch_stats(const store_wbatch *b, uint64_t *chunks, uint64_t *known)
+{
+	*chunks = b->chunks;
+	*known = b->known;
+}
+
+int store_write_batch(store *s, uint64_t id, const store_wpiece *v, size_t n)
+{
+	store_wbatch *b;
+	if (n == 0)
+		return 0;
+	int r = store_wbatch_plan(s, id, v, n, &b);
+	if (r == 0)
+		r = store_wbatch_apply(s, b);
+	store_wbatch_free(b);
 	return r;
 }
 

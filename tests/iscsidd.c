@@ -8,6 +8,12 @@
  *   iscsidd URL perf MODE MB QD BS     MODE seqwrite, seqread or randwrite: MB
  *                                      megabytes in BS-byte commands, QD at once;
  *                                      prints "MODE_mbs N" and "MODE_iops N"
+ *   iscsidd URL scatter SEED N QD MB   N distinct random 4 KiB blocks of the first MB
+ *                                      megabytes, QD at once, then SYNCHRONIZE
+ *                                      CACHE; prints each block's number (4 KiB
+ *                                      units); its bytes depend on SEED and it only
+ *   iscsidd URL scattercheck SEED N MB reads those blocks back and compares; prints
+ *                                      "scatter_ok N" or the blocks that differ
  *
  * URL: iscsi://[USER%PASSWORD@]HOST:PORT/TARGET/LUN[?header_digest=crc32c]; mutual
  * CHAP through LIBISCSI_CHAP_TARGET_USERNAME/PASSWORD. The initiator name is
@@ -241,11 +247,152 @@ static int do_perf(const char *mode, uint64_t mb, int qd, uint32_t bs)
 	return 0;
 }
 
+/* ---- scatter: random 4 KiB blocks whose bytes the checker can make again ---- */
+
+static uint64_t xs(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void scatter_bytes(uint64_t seed, uint64_t blk, unsigned char *b)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull ^ (blk + 1) * 0xbf58476d1ce4e5b9ull;
+	x |= 1;
+	for (int i = 0; i < 4096; i += 8) {
+		uint64_t v = xs(&x);
+		memcpy(b + i, &v, 8);
+	}
+}
+
+/* The N distinct blocks (in the order written) of the first span blocks. */
+static uint64_t *scatter_list(uint64_t seed, uint64_t n, uint64_t span)
+{
+	uint64_t *v = malloc(n * sizeof(*v)), x = seed * 2654435761u + 7;
+	unsigned char *seen = calloc(span / 8 + 1, 1);
+	if (!v || !seen || n > span / 2) {
+		free(v);
+		free(seen);
+		return NULL;
+	}
+	for (uint64_t i = 0; i < n;) {
+		uint64_t k = xs(&x) % span;
+		if (seen[k / 8] & (1u << (k % 8)))
+			continue;
+		seen[k / 8] |= (unsigned char)(1u << (k % 8));
+		v[i++] = k;
+	}
+	free(seen);
+	return v;
+}
+
+typedef struct scat {
+	uint64_t *list, n, next;
+	unsigned char *buf;       /* qd slots of 4 KiB */
+	int inflight, errors, qd;
+	uint64_t seed;
+} scat;
+
+static void scat_issue(scat *sc, int slot);
+
+static void scat_cb(struct iscsi_context *c, int status, void *data, void *priv)
+{
+	scat *sc = priv;
+	struct scsi_task *t = data;
+	(void)c;
+	if (status != SCSI_STATUS_GOOD)
+		sc->errors++;
+	int slot = (int)(intptr_t)t->ptr;
+	scsi_free_scsi_task(t);
+	sc->inflight--;
+	scat_issue(sc, slot);
+}
+
+static void scat_issue(scat *sc, int slot)
+{
+	if (sc->next >= sc->n || sc->errors)
+		return;
+	uint64_t blk = sc->list[sc->next++];
+	unsigned char *b = sc->buf + (size_t)slot * 4096;
+	scatter_bytes(sc->seed, blk, b);
+	struct scsi_task *t = iscsi_write16_task(ctx, lunno, blk * (4096 / bsize), b, 4096,
+	                                         (int)bsize, 0, 0, 0, 0, 0, scat_cb, sc);
+	if (!t) {
+		sc->errors++;
+		return;
+	}
+	t->ptr = (void *)(intptr_t)slot;
+	sc->inflight++;
+}
+
+static int do_scatter(uint64_t seed, uint64_t n, int qd, uint64_t mb, int check)
+{
+	uint64_t span = (mb << 20) / 4096;
+	if (bsize > 4096 || 4096 % bsize || span * (4096 / bsize) > nblocks)
+		return 1;
+	scat sc = {.n = n, .qd = qd, .seed = seed};
+	if (!(sc.list = scatter_list(seed, n, span)))
+		return 1;
+	int rc = 0;
+	if (check) {
+		unsigned char want[4096];
+		uint64_t bad = 0;
+		for (uint64_t i = 0; i < n; i++) {
+			struct scsi_task *t = iscsi_read16_sync(ctx, lunno, sc.list[i] * (4096 / bsize), 4096,
+			                                        (int)bsize, 0, 0, 0, 0, 0);
+			scatter_bytes(seed, sc.list[i], want);
+			if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != 4096 ||
+			    memcmp(t->datain.data, want, 4096)) {
+				if (bad++ < 10)
+					printf("scatter_bad %llu\n", (unsigned long long)sc.list[i]);
+			}
+			if (t)
+				scsi_free_scsi_task(t);
+		}
+		printf("scatter_ok %llu\nscatter_bad_count %llu\n", (unsigned long long)(n - bad),
+		       (unsigned long long)bad);
+		free(sc.list);
+		return bad ? 1 : 0;
+	}
+	if (!(sc.buf = malloc((size_t)qd * 4096))) {
+		free(sc.list);
+		return 1;
+	}
+	for (int i = 0; i < qd; i++)
+		scat_issue(&sc, i);
+	while (sc.inflight > 0) {
+		struct pollfd pf = {.fd = iscsi_get_fd(ctx), .events = (short)iscsi_which_events(ctx)};
+		if (poll(&pf, 1, 1000) < 0 || iscsi_service(ctx, pf.revents) < 0) {
+			fprintf(stderr, "iscsidd: %s\n", iscsi_get_error(ctx));
+			rc = 1;
+			break;
+		}
+	}
+	if (sc.errors) {
+		fprintf(stderr, "iscsidd: %d writes failed\n", sc.errors);
+		rc = 1;
+	}
+	struct scsi_task *t = rc ? NULL : iscsi_synchronizecache10_sync(ctx, lunno, 0, 0, 0, 0);
+	if (!rc && (!t || t->status != SCSI_STATUS_GOOD)) {
+		fprintf(stderr, "iscsidd: SYNCHRONIZE CACHE failed\n");
+		rc = 1;
+	}
+	if (t)
+		scsi_free_scsi_task(t);
+	for (uint64_t i = 0; rc == 0 && i < n; i++)
+		printf("%llu\n", (unsigned long long)sc.list[i]);
+	free(sc.buf);
+	free(sc.list);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: iscsidd URL put FILE [LBA] | get FILE BYTES [LBA] | "
-		        "perf MODE MB QD BS\n");
+		        "perf MODE MB QD BS | scatter SEED N QD MB | scattercheck SEED N MB\n");
 		return 1;
 	}
 	int rc = connect_to(argv[1]);
@@ -255,6 +402,12 @@ int main(int argc, char **argv)
 		rc = do_write(argv[3], argc > 4 ? strtoull(argv[4], NULL, 0) : 0);
 	else if (!strcmp(argv[2], "get") && argc >= 5)
 		rc = do_read(argv[3], strtoull(argv[4], NULL, 0), argc > 5 ? strtoull(argv[5], NULL, 0) : 0);
+	else if (!strcmp(argv[2], "scatter") && argc == 7)
+		rc = do_scatter(strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), atoi(argv[5]),
+		                strtoull(argv[6], NULL, 0), 0);
+	else if (!strcmp(argv[2], "scattercheck") && argc == 6)
+		rc = do_scatter(strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), 1,
+		                strtoull(argv[5], NULL, 0), 1);
 	else if (!strcmp(argv[2], "perf") && argc == 7)
 		rc = do_perf(argv[3], strtoull(argv[4], NULL, 0), atoi(argv[5]),
 		             (uint32_t)strtoul(argv[6], NULL, 0));

@@ -15,6 +15,11 @@
  *     writes a few map blocks (pool stats), not a share of the map;
  *  6. a full store: appends are refused with -ENOSPC and leave the object as it
  *     was; a grow is refused, a shrink is not; after the collector, writes go on;
+ *     A quarter of the ops are batches of up to 48 pieces (4 KiB blocks and short
+ *     runs, often in one chunk, touching, or over holes): store_write_batch, or
+ *     plan / prepare (on the test's engine) / apply, sometimes with a write to the
+ *     object between plan and apply (-EAGAIN, planned again), or a collector step
+ *     between plan and prepare (-ESTALE or -EAGAIN when it moved what the plan used).
  *  7. logical bytes, exactly: after a put, a truncate that grows (a 10 GiB LUN
  *     holds nothing), sparse writes, overwrites of holes, a shrink, punches, a
  *     delete, a replace, a truncate to 0, two syncs then a crash (replay), a
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dedup/ingest.h"
 #include "dedup/store.h"
 #include "dedup/store_int.h" /* store_pool: rows and transaction groups counted */
 
@@ -162,12 +168,119 @@ static int check_all(store *s, const char *when)
 	return bad;
 }
 
+static uint64_t batch_ops, batch_pieces, batch_again, batch_gc, batch_stale;
+static ingest *eng;
+static int gc_live = 0, gc_more = 1; /* a collection in steps is running; its last step */
+
+/* Several writes inside x as one store_write_batch: 4 KiB blocks and short runs at
+ * random places, often in one chunk or next to each other (touching, or a few bytes
+ * apart), some over holes; checked against the model like any other op. */
+static int batch_op(store *s, struct model *x)
+{
+	store_wpiece v[48];
+	size_t n = 0, used = 0;
+	uint64_t pos = below(x->size / 2);
+	int want = 1 + (int)below(48);
+	while ((int)n < want && pos < x->size) {
+		uint64_t k = below(10), len;
+		if (k < 3)
+			pos += below(64); /* next to the last one, or nearly */
+		else if (k < 6)
+			pos += below(20000); /* in the same chunk or the next */
+		else
+			pos += below(x->size / 8 + 1);
+		len = below(3) ? 4096 : 1 + below(70000);
+		if (below(2))
+			pos &= ~4095ull;
+		if (n > 0 && pos < v[n - 1].off + v[n - 1].len)
+			pos = v[n - 1].off + v[n - 1].len;
+		if (pos >= x->size)
+			break;
+		len = BKS_MIN(len, x->size - pos);
+		if (used + len > (2u << 20))
+			break;
+		content(wbuf + used, len);
+		v[n++] = (store_wpiece){pos, wbuf + used, len};
+		used += len;
+		pos += len;
+	}
+	if (!n)
+		return 0;
+	int r, k = (int)below(4);
+	if (k < 2) {
+		r = store_write_batch(s, x->id, v, n);
+	} else {
+		/* In three steps, the middle one on the test's own engine (as bkstord's LUN
+		 * cache does outside its lock); sometimes the object changes between the
+		 * plan and the apply: -EAGAIN, nothing applied, plan again. */
+		store_wbatch *b = NULL;
+		if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+			r = store_wbatch_prepare(b, eng);
+		if (r == 0 && gc_live && gc_more == 1) {
+			/* A collector step between plan and prepare (bkstord's appl.mu is free
+			 * then): it may move chunks the plan would read (prepare: -ESTALE, when
+			 * their row was reused) and map blocks (apply: -EAGAIN). */
+			store_wbatch_free(b);
+			b = NULL;
+			if ((r = store_wbatch_plan(s, x->id, v, n, &b)) < 0)
+				return r;
+			gc_more = store_gc_step(s);
+			if (gc_more < 0)
+				return gc_more;
+			r = store_wbatch_prepare(b, eng);
+			if (r == -ESTALE)
+				batch_stale++;
+			if (r == 0)
+				r = store_wbatch_apply(s, b);
+			if (r == -EAGAIN || r == -ESTALE) {
+				store_wbatch_free(b);
+				b = NULL;
+				batch_again++;
+				if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+					r = store_wbatch_prepare(b, eng);
+				if (r == 0)
+					r = store_wbatch_apply(s, b);
+			}
+			store_wbatch_free(b);
+			b = NULL;
+			batch_gc++;
+			goto done;
+		}
+		if (r == 0 && k == 3) {
+			uint8_t one = (uint8_t)rnd();
+			if ((r = store_write_at(s, x->id, 0, &one, 1)) < 0)
+				return r;
+			x->m[0] = one;
+			r = store_wbatch_apply(s, b);
+			CHECK(r == -EAGAIN, "apply after the object changed: %d (want -EAGAIN)", r);
+			store_wbatch_free(b);
+			b = NULL;
+			batch_again++;
+			if ((r = store_wbatch_plan(s, x->id, v, n, &b)) == 0)
+				r = store_wbatch_prepare(b, eng);
+		}
+		if (r == 0)
+			r = store_wbatch_apply(s, b);
+		store_wbatch_free(b);
+	}
+done:
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		memcpy(x->m + v[i].off, v[i].buf, v[i].len);
+	batch_ops++;
+	batch_pieces += n;
+	return 0;
+}
+
 /* One random change to one object, in the store and in the model. */
 static int one_op(store *s)
 {
 	struct model *x = &mo[below(NOBJ)];
 	uint64_t k = below(100), off, len, size;
 	int r;
+	if (x->size > 0 && below(4) == 0)
+		return batch_op(s, x);
 	if (x->size > MAXSZ - (2u << 20))
 		k = 60; /* too large: shrink */
 	if (k < 35 || (k < 45 && x->size == 0)) {
@@ -253,12 +366,15 @@ static int model_run(uint64_t seed, int batches)
 			REQUIRE(store_gc_start(s, 0.6) == 0, "%s: gc start", when);
 			gcs++;
 			int more = 1;
+			gc_live = 1, gc_more = 1;
 			while (more == 1) {
 				for (int i = 0; i < 3; i++, ops++)
 					REQUIRE((r = one_op(s)) == 0, "%s: op during gc: %d", when, r);
-				more = store_gc_step(s);
+				more = gc_more == 1 ? store_gc_step(s) : gc_more;
+				gc_more = more;
 				gc_steps++;
 			}
+			gc_live = 0;
 			REQUIRE(more == 0, "%s: gc step %d", when, more);
 			store_gc_get_stats(s, &gs);
 			meta_moved += gs.meta_blocks_moved;
@@ -305,6 +421,11 @@ static int model_run(uint64_t seed, int batches)
 	}
 	store_stats st;
 	store_get_stats(s, &st);
+	printf("model: seed %llu: %llu batches of %llu pieces (%llu planned again, %llu with a "
+	       "collector step between plan and prepare, %llu of them stale)\n",
+	       (unsigned long long)seed, (unsigned long long)batch_ops,
+	       (unsigned long long)batch_pieces, (unsigned long long)batch_again,
+	       (unsigned long long)batch_gc, (unsigned long long)batch_stale);
 	printf("model: seed %llu: %llu ops, %llu syncs, %llu crashes, %llu collections "
 	       "(%llu steps, %llu segments compacted, %llu map blocks moved), %.1f MiB "
 	       "logical, dedup %.2f\n",
@@ -857,6 +978,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-model"))
 			batches = 0;
 	}
+	REQUIRE(ingest_new(3, 1u << 20, 2, &eng) == 0, "engine");
 	wbuf = malloc((2u << 20) + 4096);
 	rbuf = malloc(MAXSZ + 8192);
 	store_params_default(&sp);
@@ -886,5 +1008,6 @@ int main(int argc, char **argv)
 	}
 	free(wbuf);
 	free(rbuf);
+	ingest_free(eng);
 	return tu_finish();
 }
