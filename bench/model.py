@@ -50,7 +50,7 @@ def model(f, a):
     data_frac = (a.group - 2) / a.group                        # RAID-6 groups
     r = {'rate': rate, 'cr': cr}
 
-    def ingest(new, busy):
+    def ingest(new, busy, deferred=False):
         """CPU ns per logical byte and the part of it under appl.mu, by stage.
 
         daemon/native_ops.c: a plain PUT chunks, fingerprints and compresses outside
@@ -63,6 +63,8 @@ def model(f, a):
         zns = f['stage_ns_per_byte_compress_busy'] if lvl != 'zstd 3' else \
             f['stage_ns_per_byte_compress']
         zcr = f['stage_compress_ratio_busy'] if lvl != 'zstd 3' else cr
+        if deferred:  # store.zstd_level_busy = 0: stored raw, compressed later
+            lvl, zns, zcr = 'none: deferred', 0.0, 1.0
         st = {
             'receive': f['stage_ns_per_byte_receive'],
             'digest (XXH3, END check)': f['stage_ns_per_byte_digest'],
@@ -79,8 +81,10 @@ def model(f, a):
         serial = st['index lookup'] + st['append copy and item XXH3']
         return st, serial, zcr
 
-    for name, new, busy in (('dup', a.new_fraction, False), ('first', 1.0, True)):
-        st, lock_ns, zcr = ingest(new, busy)
+    for name, new, busy, dfr in (('dup', a.new_fraction, False, False),
+                                 ('first', 1.0, True, False),
+                                 ('first_deferred', 1.0, True, True)):
+        st, lock_ns, zcr = ingest(new, busy, dfr)
         total = sum(st.values())
         cores = rate * total * 1e-9
         lock_max = 1e9 / lock_ns                                 # bytes/s through appl.mu
@@ -96,6 +100,18 @@ def model(f, a):
                        lock_max=lock_max, cpu_max=cpu_max, disk_w=disk_w, disks=disks,
                        limits=limits, bottleneck=bott, achievable=limits[bott],
                        top_stage=max(st, key=st.get), new=new)
+
+    # The deferred pass (dedup/store_defer.c): per raw byte stored, read and check it
+    # (XXH3), compress it at zstd 3, append and encode the compressed bytes.
+    p = {
+        'read check (XXH3)': f['stage_ns_per_byte_digest'],
+        'compress (zstd 3)': f['stage_ns_per_byte_compress'],
+        'append copy and item XXH3': (f['stage_ns_per_byte_memcpy'] +
+                                      f['stage_ns_per_byte_digest']) / cr,
+        'RAID encode': f['stage_ns_per_byte_raid_encode'] / cr,
+    }
+    ptot = sum(p.values())
+    r['defer_pass'] = dict(stages=p, total=ptot, cpu_max=a.cores * 1e9 / ptot)
 
     # Restore: read rows, check each chunk (XXH3), decompress, send.
     st = {
@@ -194,13 +210,25 @@ def render(f, a, r, src):
       % (a.streams, a.stream_buf_mb))
     w('')
     for name, title in (('dup', 'Ingest of a later generation (%.0f%% new)' % (a.new_fraction * 100)),
-                        ('first', 'Ingest of a first backup (all new)')):
+                        ('first', 'Ingest of a first backup (all new)'),
+                        ('first_deferred', 'Ingest of a first backup, compression deferred '
+                         '(`store.zstd_level_busy = 0`)')):
         x = r[name]
         w('## %s at line rate (%s)' % (title, gbs(r['rate'])))
         w('')
         stage_table(w, r['rate'], x,
                     'Disks written: %s after compression and parity, %.1f disks\' worth of streaming.'
                     % (gbs(x['disk_w']), x['disks']))
+        if name == 'first_deferred':
+            d = r['defer_pass']
+            w('The background pass then compresses what was stored raw: %s ns per raw byte'
+              % ' + '.join('%.3f %s' % (v, k) for k, v in d['stages'].items()))
+            w('= %.3f, so %d cores compress %s while no client writes: a first backup taken'
+              % (d['total'], a.cores, gbs(d['cpu_max'])))
+            w('at line rate needs %.1f times its own duration of idle time afterwards, and'
+              % (r['rate'] / d['cpu_max']))
+            w('rows for its raw size meanwhile (%.2f times what it takes compressed).' % r['cr'])
+            w('')
     x = r['restore']
     w('## Restore at line rate (%s)' % gbs(r['rate']))
     w('')
@@ -219,10 +247,10 @@ def render(f, a, r, src):
     w('## What the model leaves out')
     w('')
     w('- Index lookups that miss the locality cache in a large store read index blocks')
-    w('  and segment tables from the disks, under appl.mu (bench/RESULTS.md: most of the')
-    w('  lock\'s held time in a duplicate generation put after a commit); the figure above')
-    w('  is the in-RAM case (a later generation whose chunks come in the order they were')
-    w('  stored).')
+    w('  and segment tables from the disks (outside appl.mu since the prefetch: the put')
+    w('  reads them before its locked pass); the figure above is the in-RAM case (a later')
+    w('  generation whose chunks come in the order they were stored), and the disks\'')
+    w('  random reads for a cold index are not counted.')
     w('- Metadata (content maps, namespace) and commits; row writes are assumed')
     w('  streaming. Receive and send are loopback TCP: a NIC without offloads costs more.')
     w('- Memory bandwidth: at line rate each logical byte crosses memory a few times')
@@ -265,12 +293,14 @@ def main():
     if missing:
         sys.exit('model.py: missing figures: %s (run bkstor-bench stages)' % ', '.join(missing))
     r = model(f, a)
-    for name in ('dup', 'first', 'restore'):
+    for name in ('dup', 'first', 'first_deferred', 'restore'):
         x = r[name]
         print('model_%s_ns_per_byte: %.3f' % (name, x['total']))
         print('model_%s_cores_at_line_rate: %.2f' % (name, x['cores']))
         print('model_%s_achievable_gbps: %.3f' % (name, x['achievable'] / 1e9))
         print('model_%s_bottleneck: %s' % (name, x['bottleneck']))
+    print('model_defer_pass_ns_per_byte: %.3f' % r['defer_pass']['total'])
+    print('model_defer_pass_gbps: %.3f' % (r['defer_pass']['cpu_max'] / 1e9))
     print('model_index_ram_gib: %.2f' % (r['index_ram'] / 2**30))
     if a.write:
         with open(a.write, 'w') as out:
