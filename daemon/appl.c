@@ -572,8 +572,14 @@ static int defer_job(appl *ap)
 		if (sp.rows_free * 4 >= sp.rows) {
 			store_defer_stats dp;
 			store_defer_get_stats(ap->s, &dp);
-			if (ap->defer_state == APPL_DEFER_RUNNING || dp.bytes_left)
+			if (ap->defer_state == APPL_DEFER_RUNNING || dp.bytes_left) {
+				/* A job waiting for the clients has started (its wait counts). */
+				if (ap->defer_state != APPL_DEFER_PAUSED) {
+					ap->defer_started_ns = bks_wall_ns();
+					ap->defer_finished_ns = 0;
+				}
 				ap->defer_state = APPL_DEFER_PAUSED;
+			}
 			appl_unlock(ap);
 			return 0;
 		}

@@ -42,6 +42,11 @@ for _ in $(seq 1 300); do
 done
 [ "$(job state)" = done ] && [ "$(job bytes_left)" = 0 ] && ok "the pass is done" ||
 	bad "the pass: $(cat "$T/st.json")"
+# Its times: started (when it first had work, even if it waited for the clients)
+# and finished after it (a job that waited first once showed started_ns 0).
+[ "$(jget "$T/st.json" '[j for j in d["jobs"] if j["kind"] == "compress"][0]["started_ns"] > 0')" = True ] &&
+	[ "$(jget "$T/st.json" '(lambda j: j["finished_ns"] >= j["started_ns"])([j for j in d["jobs"] if j["kind"] == "compress"][0])')" = True ] &&
+	ok "the job's start and end times" || bad "job times: $(cat "$T/st.json")"
 after=$(jget "$T/st.json" 'd["capacity"]["stored_bytes"]')
 raw=$(job raw_done)
 [ "$raw" -ge "$deferred" ] && [ "$after" -lt $((before - deferred / 4)) ] &&
