@@ -51,7 +51,19 @@ typedef struct lun_info {
 	uint64_t mapped_bytes;   /* logical bytes not in holes */
 	uint64_t read_bytes, written_bytes; /* since start (for status) */
 	int open_count;          /* handles open (sessions using it) */
+	int write_cache;         /* 1: the SCSI write cache is on (WCE=1), 0: write-through */
 } lun_info;
+
+/* The mode page values an initiator may change with MODE SELECT (daemon/sbc.c): the
+ * caching page's WCE and the informational exceptions page. Kept in the LUN's record
+ * (docs/format.md "LUN records"), so a write cache turned off stays off across a
+ * restart: an initiator that turned it off never sends SYNCHRONIZE CACHE. */
+typedef struct lun_mode {
+	uint8_t wce;             /* write cache enabled (default 1) */
+	uint8_t perf, dexcpt, test, mrie; /* defaults 0, 1, 0, 0 */
+	uint32_t interval, report_count;  /* defaults 0 */
+} lun_mode;
+void lun_mode_default(lun_mode *m);
 
 /* The appliance's LUNs (after appl_open; creates the system directory on first use). */
 int lun_set_open(struct appl *ap, lun_set **out, bks_err *e);
@@ -93,6 +105,11 @@ int lun_sync(lun *l);
 /* GET LBA STATUS: is the range starting at off mapped (1) or a hole (0), and for how
  * many bytes from off (*run, ≥ one block, ≤ len) the answer holds. */
 int lun_mapped(lun *l, uint64_t off, uint64_t len, int *mapped, uint64_t *run);
+
+/* The saved mode values (as loaded at open or last saved). lun_set_mode: durable
+ * (in the LUN's record) before it returns; 0 or -errno, the old values kept then. */
+void lun_get_mode(lun *l, lun_mode *m);
+int lun_set_mode(lun *l, const lun_mode *m);
 
 /* Persistent-reservation state (opaque to this module). lun_pr_load: *len = 0 when
  * none was ever saved. lun_pr_save: durable before it returns. */
