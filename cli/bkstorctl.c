@@ -78,6 +78,9 @@ static const cli_cmd commands[] = {
 	{"lun", "acl", "NAME [INITIATORS] [--api SOCKET]",
 	 "set who may log in to the LUN's target (comma-separated names; none: any)",
 	 cmd_lun_acl},
+	{"lun", "set", "NAME write_cache on|off [--api SOCKET]",
+	 "the write cache (SCSI WCE) an initiator finds at login; off: every write is "
+	 "written through (refused while the LUN is in use: the initiator sets it)", cmd_lun_set},
 	{"lun", "delete", "NAME [--api SOCKET]",
 	 "delete a LUN and its data (refused while an initiator has it open)", cmd_lun_delete},
 	{"scrub", "start", "[--wait] [--api SOCKET]", "check (and repair) every live row",

@@ -215,6 +215,24 @@ int cmd_lun_acl(cli_ctx *c, int argc, char **argv)
 	return post_body(&d, path, body_of("acl", NULL, NULL, NULL, d.npos > 1 ? argv[1] : ""));
 }
 
+int cmd_lun_set(cli_ctx *c, int argc, char **argv)
+{
+	lcmd d;
+	char path[128];
+	cli_body b;
+	int r = lcmd_init(&d, c, argc, argv, 3, 3, "NAME write_cache on|off");
+	if (r || (r = lun_path(&d, argv[0], path, sizeof(path))))
+		return r;
+	int on = !strcmp(argv[2], "on");
+	if (strcmp(argv[1], "write_cache") || (!on && strcmp(argv[2], "off")))
+		return cli_usage(c, "lun set NAME write_cache on|off");
+	if (cli_body_begin(&b) < 0)
+		return CLI_FAIL;
+	json_str(&b.j, "action", "write_cache");
+	json_bool(&b.j, "on", on);
+	return post_body(&d, path, cli_body_end(&b));
+}
+
 int cmd_lun_delete(cli_ctx *c, int argc, char **argv)
 {
 	lcmd d;

@@ -915,6 +915,42 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	return 0;
 }
 
+int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e)
+{
+	appl *ap = ls->ap;
+	struct rec rc;
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint64_t id;
+	if (name_ok(name) < 0)
+		return bks_fail(e, -ENOENT, "no LUN %s", name);
+	pthread_mutex_lock(&ls->mu);
+	/* An open LUN's mode values are its device server's (daemon/sbc.c), which an
+	 * initiator changes with MODE SELECT and hears of by a unit attention: not
+	 * changed behind its back. ls->mu keeps it closed until the record is saved. */
+	if (open_find(ls, name)) {
+		pthread_mutex_unlock(&ls->mu);
+		return bks_fail(e, -EBUSY, "LUN %s is in use (its initiator sets the write cache "
+		                "with MODE SELECT)", name);
+	}
+	appl_lock(ap);
+	int r = rec_load(ls, name, &rc);
+	if (r == 0 && rc.mode.wce != (on ? 1 : 0)) {
+		rc.mode.wce = on ? 1 : 0;
+		if ((r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, rc.acl, &rc.mode),
+		                  &id)) == 0)
+			r = ns_sync(ap->n, id, NULL);
+	}
+	appl_unlock(ap);
+	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
+	if (r == -ENOENT)
+		return bks_fail(e, r, "no LUN %s", name);
+	if (r < 0)
+		return bks_fail(e, r, "setting the write cache of LUN %s: %s", name, strerror(-r));
+	LOG_I("lun: %s write cache %s", name, on ? "on" : "off");
+	return 0;
+}
+
 int lun_delete(lun_set *ls, const char *name, bks_err *e)
 {
 	appl *ap = ls->ap;

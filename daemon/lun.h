@@ -75,6 +75,9 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 /* Grow or shrink (a shrink drops the bytes past the new end). */
 int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e);
 int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *e);
+/* The saved write cache setting (WCE) an initiator finds at its next login; -EBUSY
+ * while the LUN is open (its initiator changes it with MODE SELECT). */
+int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e);
 int lun_delete(lun_set *ls, const char *name, bks_err *e);   /* -EBUSY while open */
 /* Calls fn for each LUN in name order; stops at fn's first nonzero return. */
 int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx);

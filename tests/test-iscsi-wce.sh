@@ -5,7 +5,8 @@
 # daemon is restarted (MODE SENSE current and saved values say WCE=0, `lun list` says
 # write-through), then killed with kill -9 while the initiator writes without any
 # flush; after the restart every acknowledged block is intact. Turning the cache on
-# again is saved the same way. (The old daemon came back with WCE=1: the writes sat
+# again is saved the same way, and so is `bkstorctl lun set NAME write_cache off`.
+# (The old daemon came back with WCE=1: the writes sat
 # in the write-back cache and the kill lost them.)
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
 cli="${top_builddir:-.}/tests/iscsiclient"
@@ -68,5 +69,30 @@ d_kill9
 d_start || exit 1
 wce_is "wce 1 saved 1" "on after kill -9"
 [ "$(lun_cache)" = "[True]" ] && ok "lun list: write cache on again" || bad "lun list: $(lun_cache)"
+
+# The admin's switch: refused while an initiator has the LUN open, then (the
+# initiator gone: the LUN is closed once its session is) saved like a MODE SELECT.
+"$cli" "$URL" write 0 4000000 44 none >"$T/w2.acked" 2>/dev/null &
+wp=$!
+for _ in $(seq 1 100); do
+	[ "$(wc -l <"$T/w2.acked")" -ge 2 ] && break
+	sleep 0.05
+done
+check "lun set while in use" 1 ctl lun set wt write_cache off
+grep -q "in use" "$T/err" && ok "in use: $(cat "$T/err")" || bad "lun set in use: $(cat "$T/err")"
+kill "$wp" 2>/dev/null
+wait "$wp" 2>/dev/null
+set_ok=0
+for _ in $(seq 1 50); do
+	ctl lun set wt write_cache off >/dev/null 2>"$T/set.err" && { set_ok=1; break; }
+	sleep 0.1
+done
+[ "$set_ok" = 1 ] && ok "lun set write_cache off" || bad "lun set: $(cat "$T/set.err")"
+[ "$(lun_cache)" = "[False]" ] && ok "lun list: off" || bad "lun list: $(lun_cache)"
+wce_is "wce 0 saved 0" "the initiator finds it off"
+check "lun set: bad value" 2 ctl lun set wt write_cache maybe
+d_kill9
+d_start || exit 1
+wce_is "wce 0 saved 0" "off after kill -9"
 d_stop || bad "clean stop"
 d_finish
