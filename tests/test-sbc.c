@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/endian.h"
 #include "daemon/appl.h"
 #include "daemon/lun.h"
 #include "daemon/sbc.h"
@@ -516,6 +517,23 @@ static int wce_of(sbc_dev *d, int pc)
 	return (din_buf[6] >> 2) & 1;
 }
 
+/* The version of disk0's meta record (docs/format.md "LUN records"); -1 on an error. */
+static int meta_version(void)
+{
+	uint64_t sys;
+	ns_attr a;
+	uint8_t b[16];
+	size_t got = 0;
+	int v = -1;
+	appl_lock(&ap);
+	if (ns_system_dir(ap.n, &sys) == 0 && ns_lookup(ap.n, sys, "luns", &a) == 0 &&
+	    ns_lookup(ap.n, a.id, "disk0", &a) == 0 && ns_lookup(ap.n, a.id, "meta", &a) == 0 &&
+	    store_read(ap.s, a.id, 0, b, sizeof(b), &got) == 0 && got == sizeof(b))
+		v = (int)le_get32(b + 8);
+	appl_unlock(&ap);
+	return v;
+}
+
 /* MODE SELECT 6 of the caching page with WCE on or off: the status. */
 static uint8_t set_wce(sbc_dev *d, int on)
 {
@@ -961,8 +979,11 @@ int main(void)
 	t_admin(ls, d, 4096);
 	printf("management: done\n");
 	/* The write cache turned off: saved before GOOD, so still off after the crash
-	 * (checked after it, below). */
+	 * (checked after it, below). The record stays version 1 (what an older bkstord
+	 * reads) while the mode values are the defaults, version 2 once one changed. */
+	CHECK(meta_version() == 1, "meta version 1 with the defaults: %d", meta_version());
 	CHECK(set_wce(d, 0) == SBC_GOOD && wce_of(d, 0) == 0, "wce off before the crash");
+	CHECK(meta_version() == 2, "meta version 2 with WCE off: %d", meta_version());
 	t_pr(d, 4096);
 	printf("persistent reservations: done\n");
 
@@ -1002,7 +1023,8 @@ int main(void)
 		CHECK(wce_of(d, 0) == 0, "wce off after a reset");
 		CHECK(set_wce(d, 1) == SBC_GOOD && wce_of(d, 0) == 1, "wce on again");
 		lun_get_info(l, &li);
-		CHECK(li.write_cache == 1, "info: write cache on");
+		CHECK(li.write_cache == 1 && meta_version() == 1, "info: write cache on, meta v%d",
+		      meta_version());
 	}
 	printf("mode values after the crash: done\n");
 	sbc_nexus_remove(d, &nx1);
