@@ -161,6 +161,7 @@ int cmd_lun_list(cli_ctx *c, int argc, char **argv);
 int cmd_lun_create(cli_ctx *c, int argc, char **argv);
 int cmd_lun_resize(cli_ctx *c, int argc, char **argv);
 int cmd_lun_acl(cli_ctx *c, int argc, char **argv);
+int cmd_lun_set(cli_ctx *c, int argc, char **argv);
 int cmd_lun_delete(cli_ctx *c, int argc, char **argv);
 
 /* cmd_repl.c: replication, through the daemon's control API */

@@ -147,8 +147,8 @@ int cmd_lun_list(cli_ctx *c, int argc, char **argv)
 		client_json_emit(&j, NULL, rp.root);
 		r = json_finish(&j) < 0 ? CLI_FAIL : CLI_OK;
 	} else {
-		printf("%-24s %10s %6s %10s %8s  %s\n", "NAME", "SIZE", "BLOCK", "MAPPED", "SESSIONS",
-		       "INITIATORS");
+		printf("%-24s %10s %6s %10s %8s %-13s  %s\n", "NAME", "SIZE", "BLOCK", "MAPPED",
+		       "SESSIONS", "WRITE CACHE", "INITIATORS");
 		for (size_t i = 0; i < jsonp_len(ls); i++) {
 			const jsonp_val *l = jsonp_at(ls, i);
 			uint64_t size = 0, mapped = 0, bs = 0, ses = 0;
@@ -156,11 +156,15 @@ int cmd_lun_list(cli_ctx *c, int argc, char **argv)
 			jsonp_get_uint(l, "mapped_bytes", &mapped);
 			jsonp_get_uint(l, "block_size", &bs);
 			jsonp_get_uint(l, "sessions", &ses);
+			/* (an older daemon does not say: its LUNs always had it on) */
+			int wb = 1;
+			jsonp_get_bool(l, "write_cache", &wb);
 			client_clean_str(nm, sizeof(nm), jsonp_get_str(l, "name", ""));
 			client_clean_str(ini, sizeof(ini), jsonp_get_str(l, "initiators", ""));
-			printf("%-24s %10s %6llu %10s %8llu  %s\n", nm, bks_fmt_bytes(size, a, sizeof(a)),
-			       (unsigned long long)bs, bks_fmt_bytes(mapped, b, sizeof(b)),
-			       (unsigned long long)ses, ini[0] ? ini : "(any)");
+			printf("%-24s %10s %6llu %10s %8llu %-13s  %s\n", nm,
+			       bks_fmt_bytes(size, a, sizeof(a)), (unsigned long long)bs,
+			       bks_fmt_bytes(mapped, b, sizeof(b)), (unsigned long long)ses,
+			       wb ? "write-back" : "write-through", ini[0] ? ini : "(any)");
 		}
 		r = CLI_OK;
 	}
@@ -209,6 +213,24 @@ int cmd_lun_acl(cli_ctx *c, int argc, char **argv)
 	if (r || (r = lun_path(&d, argv[0], path, sizeof(path))))
 		return r;
 	return post_body(&d, path, body_of("acl", NULL, NULL, NULL, d.npos > 1 ? argv[1] : ""));
+}
+
+int cmd_lun_set(cli_ctx *c, int argc, char **argv)
+{
+	lcmd d;
+	char path[128];
+	cli_body b;
+	int r = lcmd_init(&d, c, argc, argv, 3, 3, "NAME write_cache on|off");
+	if (r || (r = lun_path(&d, argv[0], path, sizeof(path))))
+		return r;
+	int on = !strcmp(argv[2], "on");
+	if (strcmp(argv[1], "write_cache") || (!on && strcmp(argv[2], "off")))
+		return cli_usage(c, "lun set NAME write_cache on|off");
+	if (cli_body_begin(&b) < 0)
+		return CLI_FAIL;
+	json_str(&b.j, "action", "write_cache");
+	json_bool(&b.j, "on", on);
+	return post_body(&d, path, cli_body_end(&b));
 }
 
 int cmd_lun_delete(cli_ctx *c, int argc, char **argv)

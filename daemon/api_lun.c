@@ -2,7 +2,8 @@
  *   GET    /api/v1/luns              the LUNs
  *   POST   /api/v1/luns              create {"name", "size", "block_size", "initiators"}
  *   POST   /api/v1/luns/NAME         {"action": "resize", "size"} | {"action": "acl",
- *                                    "initiators"} | {"action": "delete"}
+ *                                    "initiators"} | {"action": "write_cache", "on"}
+ *                                    | {"action": "delete"}
  *   DELETE /api/v1/luns/NAME         delete (refused while an initiator has it open)
  * and the "luns" member of GET /api/v1/status. */
 #include <config.h>
@@ -29,6 +30,7 @@ static void lun_json(json *j, const lun_info *li)
 	json_uint(j, "mapped_bytes", li->mapped_bytes);
 	json_str(j, "initiators", li->initiators);
 	json_int(j, "sessions", li->open_count);
+	json_bool(j, "write_cache", li->write_cache);
 	json_uint(j, "read_bytes", li->read_bytes);
 	json_uint(j, "written_bytes", li->written_bytes);
 	json_str(j, "naa", naa);
@@ -148,9 +150,17 @@ void api_luns(api *a, const char *url, const char *method, struct req *rq, reply
 			reply_lun_err(rp, r, &e);
 		else
 			reply_ok(rp, "LUN %s: initiators set", name);
+	} else if (!strcmp(action, "write_cache")) {
+		int on;
+		if (jsonp_get_bool(body, "on", &on) < 0)
+			reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'on' must be true or false");
+		else if ((r = lun_set_write_cache(ls, name, on, &e)) < 0)
+			reply_lun_err(rp, r, &e);
+		else
+			reply_ok(rp, "LUN %s: write cache %s", name, on ? "on" : "off");
 	} else {
 		reply_error(rp, MHD_HTTP_BAD_REQUEST, -EINVAL, "field 'action' must be one of "
-		            "resize, acl, delete");
+		            "resize, acl, write_cache, delete");
 	}
 	jsonp_free(d);
 }

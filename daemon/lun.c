@@ -4,7 +4,8 @@
  * directory per LUN named after it, with three files:
  *   data  the LUN's bytes (its size is the LUN's size; never-written ranges are
  *         holes; its (id, generation) is the LUN's identity);
- *   meta  the LUN record: block size and ACL (magic, version, checksum);
+ *   meta  the LUN record: block size, ACL and the saved mode page values (magic,
+ *         version, checksum);
  *   pr    the persistent-reservation blob of daemon/sbc.c, when one was saved.
  * Every change that the API or a SCSI command acknowledges is made durable with
  * ns_sync (the store's intent log) before the answer: a record is rewritten as a
@@ -53,8 +54,9 @@
 #define CACHE_IDLE_NS (1000000000ull) /* applied after this long without writes */
 
 #define META_MAGIC "BKSLUNM1"
-#define META_VERSION 1
+#define META_VERSION 2              /* 1 is still read (and written: meta_encode) */
 #define META_FIXED 36               /* up to the ACL bytes */
+#define META_MODE 16                /* version 2: the mode values after the ACL */
 #define PR_MAGIC "BKSLUNP1"
 #define PR_VERSION 1
 #define PR_FIXED 16
@@ -77,6 +79,7 @@ struct lun {
 	uint64_t size;
 	uint32_t bs;
 	char acl[LUN_ACL_MAX + 1];
+	lun_mode mode;           /* as saved in meta (lun_set_mode) */
 	struct cext *ce;
 	size_t nce, cap_ce;
 	uint64_t cached;         /* bytes in ce */
@@ -184,36 +187,75 @@ static int acl_norm(const char *in, char out[LUN_ACL_MAX + 1])
 	return 0;
 }
 
-/* The meta record: docs/format.md "LUN records". */
-static size_t meta_encode(uint8_t *b, uint32_t bs, const char *acl)
+void lun_mode_default(lun_mode *m)
 {
-	size_t al = strlen(acl), len = META_FIXED + al + 8;
+	memset(m, 0, sizeof(*m));
+	m->wce = 1;
+	m->dexcpt = 1;
+}
+
+static int mode_is_default(const lun_mode *m)
+{
+	lun_mode d;
+	lun_mode_default(&d);
+	return m->wce == d.wce && m->perf == d.perf && m->dexcpt == d.dexcpt &&
+	       m->test == d.test && m->mrie == d.mrie && m->interval == d.interval &&
+	       m->report_count == d.report_count;
+}
+
+/* The meta record: docs/format.md "LUN records". Version 1 when the mode values are
+ * the defaults (what every bkstord reads), version 2 (the mode values after the ACL)
+ * once an initiator changed one: an older bkstord then refuses the LUN (logged)
+ * rather than serve it with the write cache back on. */
+static size_t meta_encode(uint8_t *b, uint32_t bs, const char *acl, const lun_mode *m)
+{
+	int v2 = !mode_is_default(m);
+	size_t al = strlen(acl), ml = v2 ? META_MODE : 0, len = META_FIXED + al + ml + 8;
 	memset(b, 0, META_FIXED);
 	memcpy(b, META_MAGIC, 8);
-	le_put32(b + 8, META_VERSION);
+	le_put32(b + 8, v2 ? 2 : 1);
 	le_put32(b + 12, (uint32_t)len);
 	le_put32(b + 16, bs);
 	le_put32(b + 20, 0);
 	le_put64(b + 24, bks_wall_ns());
 	le_put16(b + 32, (uint16_t)al);
 	memcpy(b + META_FIXED, acl, al);
-	le_put64(b + META_FIXED + al, bks_xxh3(b, META_FIXED + al));
+	if (v2) {
+		uint8_t *p = b + META_FIXED + al;
+		memset(p, 0, META_MODE);
+		p[0] = m->wce, p[1] = m->perf, p[2] = m->dexcpt, p[3] = m->test, p[4] = m->mrie;
+		le_put32(p + 8, m->interval);
+		le_put32(p + 12, m->report_count);
+	}
+	le_put64(b + META_FIXED + al + ml, bks_xxh3(b, META_FIXED + al + ml));
 	return len;
 }
 
-static int meta_decode(const uint8_t *b, size_t len, uint32_t *bs, char acl[LUN_ACL_MAX + 1])
+static int meta_decode(const uint8_t *b, size_t len, uint32_t *bs, char acl[LUN_ACL_MAX + 1],
+                       lun_mode *m)
 {
 	if (len < META_FIXED + 8 || memcmp(b, META_MAGIC, 8))
 		return -EINVAL;
-	if (le_get32(b + 8) != META_VERSION)
+	uint32_t v = le_get32(b + 8);
+	if (v != 1 && v != META_VERSION)
 		return -EPROTO;
-	uint32_t l = le_get32(b + 12), al = le_get16(b + 32);
-	if (l != len || al > LUN_ACL_MAX || (size_t)META_FIXED + al + 8 != len ||
-	    le_get64(b + META_FIXED + al) != bks_xxh3(b, META_FIXED + al))
+	uint32_t l = le_get32(b + 12), al = le_get16(b + 32), ml = v == 2 ? META_MODE : 0;
+	if (l != len || al > LUN_ACL_MAX || (size_t)META_FIXED + al + ml + 8 != len ||
+	    le_get64(b + META_FIXED + al + ml) != bks_xxh3(b, META_FIXED + al + ml))
 		return -EINVAL;
 	*bs = le_get32(b + 16);
 	if (*bs != 512 && *bs != 4096)
 		return -EINVAL;
+	lun_mode_default(m); /* version 1: the defaults (WCE=1) */
+	if (v == 2) {
+		const uint8_t *p = b + META_FIXED + al;
+		if (p[0] > 1 || p[1] > 1 || p[2] > 1 || p[3] > 1 || p[4] > 15 || p[5] || p[6] ||
+		    p[7])
+			return -EINVAL;
+		m->wce = p[0], m->perf = p[1], m->dexcpt = p[2], m->test = p[3], m->mrie = p[4];
+		m->interval = le_get32(p + 8);
+		m->report_count = le_get32(p + 12);
+	}
 	memcpy(acl, b + META_FIXED, al);
 	acl[al] = 0;
 	return 0;
@@ -259,13 +301,14 @@ struct rec {
 	uint64_t dir, data, gen, size;
 	uint32_t bs;
 	char acl[LUN_ACL_MAX + 1];
+	lun_mode mode;
 };
 
 static int rec_load(lun_set *ls, const char *name, struct rec *rc)
 {
 	appl *ap = ls->ap;
 	ns_attr a;
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + 8];
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
 	size_t ml;
 	int r = ns_lookup(ap->n, ls->luns, name, &a);
 	if (r < 0)
@@ -274,7 +317,7 @@ static int rec_load(lun_set *ls, const char *name, struct rec *rc)
 		return -ENOENT;
 	rc->dir = a.id;
 	if ((r = get_file(ap, rc->dir, "meta", mb, sizeof(mb), &ml)) < 0 ||
-	    (r = meta_decode(mb, ml, &rc->bs, rc->acl)) < 0)
+	    (r = meta_decode(mb, ml, &rc->bs, rc->acl, &rc->mode)) < 0)
 		return r == -ENOENT ? -EIO : r; /* a LUN directory without its record */
 	if ((r = ns_lookup(ap->n, rc->dir, "data", &a)) < 0)
 		return r == -ENOENT ? -EIO : r;
@@ -755,8 +798,9 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 {
 	appl *ap = ls->ap;
 	char acl[LUN_ACL_MAX + 1];
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + 8];
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
 	ns_attr d, f;
+	lun_mode mode;
 	int r;
 	if (name_ok(name) < 0)
 		return bks_fail(e, -EINVAL, "a LUN name is 1..%d of a-z, 0-9, '.', '-', "
@@ -768,6 +812,7 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 	size = (size + block_size - 1) / block_size * block_size;
 	if ((r = acl_norm(initiators, acl)) < 0)
 		return bks_fail(e, r, "bad initiator list");
+	lun_mode_default(&mode);
 	appl_lock(ap);
 	r = ns_lookup(ap->n, ls->luns, name, &d);
 	if (r == 0) {
@@ -778,7 +823,7 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 		goto out;
 	if ((r = ns_create(ap->n, d.id, "data", 0600, 0, 0, 1, &f)) < 0 ||
 	    (r = store_truncate(ap->s, f.id, size)) < 0 ||
-	    (r = put_file(ap, d.id, "meta", mb, meta_encode(mb, block_size, acl), NULL)) < 0) {
+	    (r = put_file(ap, d.id, "meta", mb, meta_encode(mb, block_size, acl, &mode), NULL)) < 0) {
 		/* Undo: nothing of it was acknowledged. */
 		ns_unlink(ap->n, d.id, "data");
 		ns_unlink(ap->n, d.id, "meta");
@@ -845,7 +890,7 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	appl *ap = ls->ap;
 	struct rec rc;
 	char acl[LUN_ACL_MAX + 1];
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + 8];
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
 	uint64_t id;
 	int r;
 	if (name_ok(name) < 0)
@@ -855,7 +900,7 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	pthread_mutex_lock(&ls->mu);
 	appl_lock(ap);
 	if ((r = rec_load(ls, name, &rc)) == 0 &&
-	    (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, acl), &id)) == 0)
+	    (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, acl, &rc.mode), &id)) == 0)
 		r = ns_sync(ap->n, id, NULL);
 	lun *l = r == 0 ? open_find(ls, name) : NULL;
 	if (l)
@@ -867,6 +912,42 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 		return bks_fail(e, r, "no LUN %s", name);
 	if (r < 0)
 		return bks_fail(e, r, "setting the ACL of LUN %s: %s", name, strerror(-r));
+	return 0;
+}
+
+int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e)
+{
+	appl *ap = ls->ap;
+	struct rec rc;
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint64_t id;
+	if (name_ok(name) < 0)
+		return bks_fail(e, -ENOENT, "no LUN %s", name);
+	pthread_mutex_lock(&ls->mu);
+	/* An open LUN's mode values are its device server's (daemon/sbc.c), which an
+	 * initiator changes with MODE SELECT and hears of by a unit attention: not
+	 * changed behind its back. ls->mu keeps it closed until the record is saved. */
+	if (open_find(ls, name)) {
+		pthread_mutex_unlock(&ls->mu);
+		return bks_fail(e, -EBUSY, "LUN %s is in use (its initiator sets the write cache "
+		                "with MODE SELECT)", name);
+	}
+	appl_lock(ap);
+	int r = rec_load(ls, name, &rc);
+	if (r == 0 && rc.mode.wce != (on ? 1 : 0)) {
+		rc.mode.wce = on ? 1 : 0;
+		if ((r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, rc.acl, &rc.mode),
+		                  &id)) == 0)
+			r = ns_sync(ap->n, id, NULL);
+	}
+	appl_unlock(ap);
+	pthread_mutex_unlock(&ls->mu);
+	changed(ls);
+	if (r == -ENOENT)
+		return bks_fail(e, r, "no LUN %s", name);
+	if (r < 0)
+		return bks_fail(e, r, "setting the write cache of LUN %s: %s", name, strerror(-r));
+	LOG_I("lun: %s write cache %s", name, on ? "on" : "off");
 	return 0;
 }
 
@@ -922,6 +1003,7 @@ static void info_fill(lun_set *ls, const char *name, const struct rec *rc, lun *
 	identity(ls->ap->cfg.array_name ? ls->ap->cfg.array_name : "bkstor", rc->data, rc->gen,
 	         li->naa, li->serial);
 	memcpy(li->initiators, l ? l->acl : rc->acl, sizeof(li->initiators));
+	li->write_cache = l ? l->mode.wce : rc->mode.wce;
 	if (with_mapped) {
 		uint64_t m = 0, now = bks_now_ns();
 		struct mapped_ent *me = &ls->mc[rc->data % MAPPED_CACHE];
@@ -1109,6 +1191,7 @@ int lun_open(lun_set *ls, const char *name, lun **out)
 	l->size = rc.size;
 	l->bs = rc.bs;
 	memcpy(l->acl, rc.acl, sizeof(l->acl));
+	l->mode = rc.mode;
 	l->next = ls->open;
 	ls->open = l;
 out:
@@ -1156,6 +1239,7 @@ void lun_get_info(lun *l, lun_info *li)
 	rc.size = l->size;
 	rc.bs = l->bs;
 	memcpy(rc.acl, l->acl, sizeof(rc.acl));
+	rc.mode = l->mode;
 	info_fill(ls, l->name, &rc, l, 0, li);
 	appl_unlock(ls->ap);
 	pthread_mutex_unlock(&ls->mu);
@@ -1411,6 +1495,43 @@ int lun_mapped(lun *l, uint64_t off, uint64_t len, int *mapped, uint64_t *run)
 		*mapped = state;
 	}
 	appl_unlock(ap);
+	return r;
+}
+
+/* --- mode values --- */
+
+void lun_get_mode(lun *l, lun_mode *m)
+{
+	appl_lock(l->ls->ap);
+	*m = l->mode;
+	appl_unlock(l->ls->ap);
+}
+
+int lun_set_mode(lun *l, const lun_mode *m)
+{
+	lun_set *ls = l->ls;
+	appl *ap = ls->ap;
+	struct rec rc;
+	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint64_t id;
+	/* The record is read again (not rebuilt from l): lun_set_acl rewrites it too,
+	 * under the same appl.mu, so neither change undoes the other. */
+	appl_lock(ap);
+	int r = rec_load(ls, l->name, &rc);
+	if (r == 0 && rc.dir != l->dir)
+		r = -ENOENT; /* (cannot happen: lun_delete refuses an open LUN) */
+	if (r == 0 && (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, rc.acl, m),
+	                            &id)) == 0)
+		r = ns_sync(ap->n, id, NULL);
+	/* Current only once saved: a failed save leaves both as they were (the record
+	 * is replaced whole, so a crash shows the old values or the new). */
+	if (r == 0)
+		l->mode = *m;
+	appl_unlock(ap);
+	if (r == 0)
+		changed(ls);
+	else
+		LOG_W("lun: saving the mode values of %s: %s", l->name, strerror(-r));
 	return r;
 }
 

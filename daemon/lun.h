@@ -51,7 +51,19 @@ typedef struct lun_info {
 	uint64_t mapped_bytes;   /* logical bytes not in holes */
 	uint64_t read_bytes, written_bytes; /* since start (for status) */
 	int open_count;          /* handles open (sessions using it) */
+	int write_cache;         /* 1: the SCSI write cache is on (WCE=1), 0: write-through */
 } lun_info;
+
+/* The mode page values an initiator may change with MODE SELECT (daemon/sbc.c): the
+ * caching page's WCE and the informational exceptions page. Kept in the LUN's record
+ * (docs/format.md "LUN records"), so a write cache turned off stays off across a
+ * restart: an initiator that turned it off never sends SYNCHRONIZE CACHE. */
+typedef struct lun_mode {
+	uint8_t wce;             /* write cache enabled (default 1) */
+	uint8_t perf, dexcpt, test, mrie; /* defaults 0, 1, 0, 0 */
+	uint32_t interval, report_count;  /* defaults 0 */
+} lun_mode;
+void lun_mode_default(lun_mode *m);
 
 /* The appliance's LUNs (after appl_open; creates the system directory on first use). */
 int lun_set_open(struct appl *ap, lun_set **out, bks_err *e);
@@ -63,6 +75,9 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 /* Grow or shrink (a shrink drops the bytes past the new end). */
 int lun_resize(lun_set *ls, const char *name, uint64_t size, bks_err *e);
 int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *e);
+/* The saved write cache setting (WCE) an initiator finds at its next login; -EBUSY
+ * while the LUN is open (its initiator changes it with MODE SELECT). */
+int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e);
 int lun_delete(lun_set *ls, const char *name, bks_err *e);   /* -EBUSY while open */
 /* Calls fn for each LUN in name order; stops at fn's first nonzero return. */
 int lun_list(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), void *ctx);
@@ -93,6 +108,11 @@ int lun_sync(lun *l);
 /* GET LBA STATUS: is the range starting at off mapped (1) or a hole (0), and for how
  * many bytes from off (*run, ≥ one block, ≤ len) the answer holds. */
 int lun_mapped(lun *l, uint64_t off, uint64_t len, int *mapped, uint64_t *run);
+
+/* The saved mode values (as loaded at open or last saved). lun_set_mode: durable
+ * (in the LUN's record) before it returns; 0 or -errno, the old values kept then. */
+void lun_get_mode(lun *l, lun_mode *m);
+int lun_set_mode(lun *l, const lun_mode *m);
 
 /* Persistent-reservation state (opaque to this module). lun_pr_load: *len = 0 when
  * none was ever saved. lun_pr_save: durable before it returns. */

@@ -95,6 +95,24 @@ static int ua_pop(sbc_dev *d, uint64_t id, uint16_t *asc)
 
 /* --- open, close, nexuses --- */
 
+/* The mode values a MODE SELECT changes are saved in the LUN's record (lun_set_mode)
+ * before GOOD, every change: docs/iscsi.md "Mode pages". */
+static void mode_from_lun(scsi_mode *m, const lun_mode *lm)
+{
+	memset(m, 0, sizeof(*m));
+	m->wce = lm->wce;
+	m->perf = lm->perf, m->dexcpt = lm->dexcpt, m->test = lm->test, m->mrie = lm->mrie;
+	m->interval = lm->interval, m->report_count = lm->report_count;
+}
+
+static void mode_to_lun(lun_mode *lm, const scsi_mode *m)
+{
+	memset(lm, 0, sizeof(*lm));
+	lm->wce = m->wce;
+	lm->perf = m->perf, lm->dexcpt = m->dexcpt, lm->test = m->test, lm->mrie = m->mrie;
+	lm->interval = m->interval, lm->report_count = m->report_count;
+}
+
 int sbc_dev_open(lun *l, sbc_dev **out, bks_err *e)
 {
 	lun_info li;
@@ -108,8 +126,12 @@ int sbc_dev_open(lun *l, sbc_dev **out, bks_err *e)
 	pthread_rwlock_init(&d->wl, NULL);
 	lun_get_info(l, &li);
 	d->last_size = li.size;
-	d->mode.wce = 1;
-	d->mode.dexcpt = 1;
+	/* The saved values (WCE=1 for a LUN no initiator changed): a write cache turned
+	 * off stays off across a restart, so writes acknowledged without SYNCHRONIZE
+	 * CACHE (which such an initiator never sends) are never left in the cache. */
+	lun_mode lm;
+	lun_get_mode(l, &lm);
+	mode_from_lun(&d->mode, &lm);
 	d->holder = -1;
 	int r = sbc_pr_load(d, li.name);
 	if (r < 0) {
@@ -173,10 +195,12 @@ void sbc_reset(sbc_dev *d, const sbc_nexus *nx)
 	if (r < 0)
 		LOG_W("sbc: syncing at a reset: %s", strerror(-r));
 	pthread_mutex_lock(&d->mu);
-	d->mode.wce = 1; /* mode values are not saved: back to the defaults */
-	d->mode.dexcpt = 1;
-	d->mode.perf = d->mode.test = d->mode.mrie = 0;
-	d->mode.interval = d->mode.report_count = 0;
+	/* SPC-4: a reset brings back the saved values; every change is saved, so they
+	 * are the current ones (never the defaults: that would turn a write cache the
+	 * initiator turned off back on behind its back). */
+	lun_mode lm;
+	lun_get_mode(d->l, &lm);
+	mode_from_lun(&d->mode, &lm);
 	sbc_ua_all(d, nx ? nx->id : 0, NULL, SCSI_ASC_BUS_DEVICE_RESET);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -739,15 +763,18 @@ static void cmd_mode_sense(struct ctx *x, int ten)
 	uint8_t page = cdb[2] & 0x3f, sub = cdb[3];
 	uint8_t b[256];
 	scsi_mode m;
-	if (pc == 3) {
-		c->status = SBC_CHECK_CONDITION;
-		c->sense_len = scsi_sense_fixed(c->sense, SCSI_SK_ILLEGAL_REQUEST,
-		                                SCSI_ASC_SAVING_PARAMS_UNSUP, 0, 0, 1, 2, 7);
-		return;
-	}
 	pthread_mutex_lock(&x->d->mu);
 	m = x->d->mode;
 	pthread_mutex_unlock(&x->d->mu);
+	if (pc == 3) { /* saved values: what the LUN's record holds (the current ones) */
+		lun_mode lm;
+		lun_get_mode(x->d->l, &lm);
+		scsi_mode sv;
+		mode_from_lun(&sv, &lm);
+		sv.rcd = m.rcd, sv.swp = m.swp, sv.d_sense = m.d_sense; /* not changeable */
+		m = sv;
+		pc = 0;
+	}
 	uint32_t hl = ten ? 8 : 4, bdl = dbd ? 0 : llbaa ? 16 : 8;
 	memset(b, 0, sizeof(b));
 	uint32_t pl = scsi_mode_pages(&m, pc, page, sub, b + hl + bdl, sizeof(b) - hl - bdl);
@@ -785,10 +812,8 @@ static void cmd_mode_select(struct ctx *x, int ten)
 	sbc_cmd *c = x->c;
 	const uint8_t *p = c->dout;
 	uint32_t len = x->k.alloc, hl = ten ? 8 : 4;
-	if (c->cdb[1] & 1) { /* SP: no saved pages */
-		bad_cdb(c, 1, 0);
-		return;
-	}
+	/* SP: every change is saved (lun_set_mode below) whether SP is set or not:
+	 * docs/iscsi.md "Mode pages" says why. */
 	if (!(c->cdb[1] & 0x10)) { /* PF: only the standard page format */
 		bad_cdb(c, 1, 4);
 		return;
@@ -839,6 +864,19 @@ static void cmd_mode_select(struct ctx *x, int ten)
 	}
 	int changed = memcmp(&m, &x->d->mode, sizeof(m)) != 0;
 	int wce_off = x->d->mode.wce && !m.wce;
+	if (changed) {
+		/* Saved before it is current and before GOOD (under d->mu, like the
+		 * reservations' lun_pr_save): a crash after GOOD comes back with it. A
+		 * failed save changes nothing. */
+		lun_mode lm;
+		mode_to_lun(&lm, &m);
+		int r = lun_set_mode(x->d->l, &lm);
+		if (r < 0) {
+			pthread_mutex_unlock(&x->d->mu);
+			io_error(c, r, 1);
+			return;
+		}
+	}
 	x->d->mode = m;
 	if (changed)
 		sbc_ua_all(x->d, c->nx ? c->nx->id : 0, NULL, SCSI_ASC_MODE_PARAMS_CHANGED);

@@ -319,7 +319,7 @@ enum { CACHING_LEN = 20, CONTROL_LEN = 12, IEC_LEN = 12 };
 static void page_caching(const scsi_mode *m, int pc, uint8_t *p)
 {
 	memset(p, 0, CACHING_LEN);
-	p[0] = SCSI_MP_CACHING;
+	p[0] = 0x80 | SCSI_MP_CACHING; /* PS: saveable (daemon/sbc.c saves every change) */
 	p[1] = CACHING_LEN - 2;
 	if (pc == 1)
 		p[2] = 0x04; /* WCE may change */
@@ -345,7 +345,7 @@ static void page_control(const scsi_mode *m, int pc, uint8_t *p)
 static void page_iec(const scsi_mode *m, int pc, uint8_t *p)
 {
 	memset(p, 0, IEC_LEN);
-	p[0] = SCSI_MP_IEC;
+	p[0] = 0x80 | SCSI_MP_IEC; /* PS: saveable */
 	p[1] = IEC_LEN - 2;
 	if (pc == 1) {
 		p[2] = 0x80 | 0x08 | 0x04; /* PERF, DEXCPT, TEST */

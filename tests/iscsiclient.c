@@ -10,6 +10,9 @@
  *       (TYPE 1..8) on the same session (a nexus is initiator name + ISID, and every
  *       run of this client is a new ISID)
  *   iscsiclient URL prin                         prints "keys K..." and "reservation KEY TYPE"
+ *   iscsiclient URL wce [0|1 [SP]]               with 0 or 1: MODE SELECT(10) of the
+ *       caching page as MODE SENSE read it with WCE set so (SP 0 unless given); then
+ *       prints "wce CURRENT saved SAVED" (MODE SENSE(10) page control 00 and 11)
  *   iscsiclient URL flight LBA NBLK SEED         many commands in flight at once: writes
  *       of NBLK blocks of SEED's bytes from LBA in 1 MiB and 4 KiB pieces all submitted
  *       together, then reads of them (checked), then 8 overlapping writes and a read of
@@ -306,6 +309,37 @@ int main(int argc, char **argv)
 		else
 			printf("reservation none\n");
 		scsi_free_scsi_task(t);
+	} else if (!strcmp(op, "wce")) {
+		int v[2] = {-1, -1};
+		for (int pc = 0; pc < 2 && rc == 0; pc++) {
+			/* pass 0: current (and the MODE SELECT), pass 1: saved */
+			t = iscsi_modesense10_sync(c, lun, 0, 1, pc ? SCSI_MODESENSE_PC_SAVED
+			                                           : SCSI_MODESENSE_PC_CURRENT,
+			                           SCSI_MODEPAGE_CACHING, 0, 255);
+			struct scsi_mode_sense *ms = task_ok(c, t, "mode sense") ? scsi_datain_unmarshall(t)
+			                                                          : NULL;
+			struct scsi_mode_page *mp = ms ? scsi_modesense_get_page(ms, SCSI_MODEPAGE_CACHING, 0)
+			                               : NULL;
+			if (!mp) {
+				rc = 1;
+			} else if (pc == 0 && argc > 3) {
+				mp->caching.wce = atoi(argv[3]) ? 1 : 0;
+				mp->ps = 0; /* reserved in MODE SELECT */
+				struct scsi_task *st = iscsi_modeselect10_sync(c, lun, 1,
+				                                               argc > 4 ? atoi(argv[4]) : 0, mp);
+				if (!task_ok(c, st, "mode select"))
+					rc = 1;
+				scsi_free_scsi_task(st);
+				pc = -1; /* read the current values again */
+			} else {
+				v[pc] = mp->caching.wce;
+			}
+			scsi_free_scsi_task(t);
+			if (pc == -1)
+				argc = 3;
+		}
+		if (rc == 0)
+			printf("wce %d saved %d\n", v[0], v[1]);
 	} else {
 		fprintf(stderr, "iscsiclient: unknown or incomplete command %s\n", op);
 		rc = 2;

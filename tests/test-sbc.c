@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/endian.h"
 #include "daemon/appl.h"
 #include "daemon/lun.h"
 #include "daemon/sbc.h"
@@ -506,6 +507,44 @@ static void t_compare(sbc_dev *d, uint32_t bs)
 
 /* --- mode pages, opcodes, start stop, request sense --- */
 
+/* The caching page's WCE as MODE SENSE 6 reports it for page control pc; -1 on an
+ * error. */
+static int wce_of(sbc_dev *d, int pc)
+{
+	uint8_t c[6] = {SCSI_MODE_SENSE6, 0x08, (uint8_t)(pc << 6 | 0x08), 0, 255, 0};
+	if (run(d, &nx1, c, 6, NULL, 0, 255) != SBC_GOOD || last.din_len < 4 + 20)
+		return -1;
+	return (din_buf[6] >> 2) & 1;
+}
+
+/* The version of disk0's meta record (docs/format.md "LUN records"); -1 on an error. */
+static int meta_version(void)
+{
+	uint64_t sys;
+	ns_attr a;
+	uint8_t b[16];
+	size_t got = 0;
+	int v = -1;
+	appl_lock(&ap);
+	if (ns_system_dir(ap.n, &sys) == 0 && ns_lookup(ap.n, sys, "luns", &a) == 0 &&
+	    ns_lookup(ap.n, a.id, "disk0", &a) == 0 && ns_lookup(ap.n, a.id, "meta", &a) == 0 &&
+	    store_read(ap.s, a.id, 0, b, sizeof(b), &got) == 0 && got == sizeof(b))
+		v = (int)le_get32(b + 8);
+	appl_unlock(&ap);
+	return v;
+}
+
+/* MODE SELECT 6 of the caching page with WCE on or off: the status. */
+static uint8_t set_wce(sbc_dev *d, int on)
+{
+	uint8_t c[6] = {SCSI_MODE_SELECT6, 0x10, 0, 0, 24, 0}, p[24];
+	memset(p, 0, sizeof(p));
+	p[4] = 0x08;
+	p[5] = 0x12;
+	p[6] = on ? 0x04 : 0;
+	return run(d, &nx1, c, 6, p, 24, 0);
+}
+
 static void t_modes(sbc_dev *d, uint32_t bs)
 {
 	uint8_t c[16], p[64];
@@ -517,23 +556,25 @@ static void t_modes(sbc_dev *d, uint32_t bs)
 	uint8_t st = run(d, &nx1, c, 6, NULL, 0, 255);
 	CHECK(st == SBC_GOOD && din_buf[0] == last.din_len - 1 && din_buf[3] == 8 &&
 	      be_get24(din_buf + 9) == bs && (din_buf[2] & 0x10), "mode sense 6 header");
-	CHECK(last.din_len == 4 + 8 + 20 + 12 + 12 && din_buf[12] == 0x08 &&
-	      (din_buf[14] & 0x04) && din_buf[32] == 0x0a && din_buf[44] == 0x1c,
+	/* (PS set on the caching and IEC pages: their values are saved) */
+	CHECK(last.din_len == 4 + 8 + 20 + 12 + 12 && din_buf[12] == 0x88 &&
+	      (din_buf[14] & 0x04) && din_buf[32] == 0x0a && din_buf[44] == 0x9c,
 	      "mode sense 6 pages (len %u)", last.din_len);
 	/* DBD: no block descriptor */
 	c[1] = 0x08;
 	c[2] = 0x08;
 	st = run(d, &nx1, c, 6, NULL, 0, 255);
-	CHECK(st == SBC_GOOD && din_buf[3] == 0 && din_buf[4] == 0x08 && last.din_len == 24,
+	CHECK(st == SBC_GOOD && din_buf[3] == 0 && din_buf[4] == 0x88 && last.din_len == 24,
 	      "dbd");
 	/* changeable values: WCE */
 	c[2] = 0x48;
 	st = run(d, &nx1, c, 6, NULL, 0, 255);
 	CHECK(st == SBC_GOOD && din_buf[6] == 0x04, "changeable caching %#x", din_buf[6]);
-	/* saved values: not supported */
+	/* saved values: every change is saved, WCE on so far */
 	c[2] = 0xc8;
 	st = run(d, &nx1, c, 6, NULL, 0, 255);
-	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_SAVING_PARAMS_UNSUP, "saved values");
+	CHECK(st == SBC_GOOD && din_buf[4] == 0x88 && din_buf[6] == 0x04, "saved caching %#x",
+	      din_buf[6]);
 	/* MODE SENSE 10 with a long LBA descriptor */
 	memset(c, 0, 10);
 	c[0] = SCSI_MODE_SENSE10;
@@ -579,13 +620,12 @@ static void t_modes(sbc_dev *d, uint32_t bs)
 	st = run(d, &nx1, c, 6, p, 24, 0);
 	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM, "rcd");
 	CHECK(sense_field() == 6, "rcd field %d", sense_field());
-	/* SP: saving not supported; WCE back on */
+	CHECK(wce_of(d, 3) == 0, "saved wce 0 too");
+	/* SP set: saved like any change; WCE back on */
 	p[6] = 0x04;
 	c[1] = 0x11;
-	st = run(d, &nx1, c, 6, p, 24, 0);
-	EXPECT_SENSE(st, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, "sp");
-	c[1] = 0x10;
-	CHECK(run(d, &nx1, c, 6, p, 24, 0) == SBC_GOOD, "wce back on");
+	CHECK(run(d, &nx1, c, 6, p, 24, 0) == SBC_GOOD, "wce back on (sp)");
+	CHECK(wce_of(d, 0) == 1 && wce_of(d, 3) == 1, "wce 1, saved 1");
 	clear_ua(d, &nx2);
 
 	/* REPORT SUPPORTED OPERATION CODES: all, then each one alone */
@@ -938,6 +978,12 @@ int main(void)
 	t_dedup(d, 4096);
 	t_admin(ls, d, 4096);
 	printf("management: done\n");
+	/* The write cache turned off: saved before GOOD, so still off after the crash
+	 * (checked after it, below). The record stays version 1 (what an older bkstord
+	 * reads) while the mode values are the defaults, version 2 once one changed. */
+	CHECK(meta_version() == 1, "meta version 1 with the defaults: %d", meta_version());
+	CHECK(set_wce(d, 0) == SBC_GOOD && wce_of(d, 0) == 0, "wce off before the crash");
+	CHECK(meta_version() == 2, "meta version 2 with WCE off: %d", meta_version());
 	t_pr(d, 4096);
 	printf("persistent reservations: done\n");
 
@@ -965,6 +1011,22 @@ int main(void)
 	}
 	t_pr_after(d, 4096);
 	printf("reservations after the crash: done\n");
+	{
+		lun_info li;
+		lun_get_info(l, &li);
+		CHECK(wce_of(d, 0) == 0 && wce_of(d, 3) == 0 && li.write_cache == 0,
+		      "wce still off after the crash (current %d saved %d info %d)", wce_of(d, 0),
+		      wce_of(d, 3), li.write_cache);
+		/* A LUN reset brings back the saved values: still off. */
+		sbc_reset(d, NULL);
+		clear_ua(d, &nx1);
+		CHECK(wce_of(d, 0) == 0, "wce off after a reset");
+		CHECK(set_wce(d, 1) == SBC_GOOD && wce_of(d, 0) == 1, "wce on again");
+		lun_get_info(l, &li);
+		CHECK(li.write_cache == 1 && meta_version() == 1, "info: write cache on, meta v%d",
+		      meta_version());
+	}
+	printf("mode values after the crash: done\n");
 	sbc_nexus_remove(d, &nx1);
 	sbc_dev_close(d);
 	lun_set_close(ls);

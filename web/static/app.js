@@ -429,14 +429,14 @@ function renderStatus(st) {
   renderScrubInfo(arr.last_scrub, (st.jobs || []).find((j) => j.kind === 'scrub'));
 }
 
-// LUNs: one row each (name, size, mapped bytes, block size, sessions, ACL).
+// LUNs: one row each (name, size, mapped bytes, block size, sessions, write cache, ACL).
 function renderLuns(luns) {
   const rows = $('#lun-rows');
   $('#lun-table').hidden = luns.length === 0;
   $('#luns-none').hidden = luns.length !== 0;
   syncList(rows, luns, (l) => l.name, () => {
     const tr = el('tr');
-    for (let i = 0; i < 6; i++) tr.appendChild(el('td'));
+    for (let i = 0; i < 7; i++) tr.appendChild(el('td'));
     return tr;
   }, (tr, l) => {
     const td = tr.children;
@@ -445,7 +445,10 @@ function renderLuns(luns) {
     td[2].textContent = fmtBytes(l.mapped_bytes) + (l.size ? ' (' + (100 * l.mapped_bytes / l.size).toFixed(1) + '%)' : '');
     td[3].textContent = String(l.block_size);
     td[4].textContent = fmtCount(l.sessions);
-    td[5].textContent = l.initiators || 'any';
+    // write_cache false: an initiator turned it off (MODE SELECT), every write is
+    // written through; absent (an older daemon): on.
+    td[5].textContent = l.write_cache === false ? 'write-through' : 'write-back';
+    td[6].textContent = l.initiators || 'any';
   });
 }
 
