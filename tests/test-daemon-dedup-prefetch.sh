@@ -1,0 +1,42 @@
+#!/bin/sh
+# test-daemon-dedup-prefetch: a source-dedup PUT (bkstorctl put --dedup: FP_LIST,
+# FP_NEED) makes its index reads outside appl.mu, as a plain PUT's rounds do
+# (store_put_prefetch_fps before an FP_LIST's lookups, daemon/native_ops.c). A file is
+# put with --dedup, committed, the daemon restarted (empty caches: its fingerprints
+# only in an index run on the array), and the same file put again with --dedup: every
+# chunk is a duplicate, so the lookups need the run's entry blocks and the old
+# segments' tables. The status document's capacity.index_block_reads (reads made by
+# lookups, under the lock) must stay near 0 and index_prefetch_reads (made without
+# the lock) carry them; the copy reads back identical. (Before the prefetch was used
+# for FP_LISTs every one of those reads was made under the lock.)
+. "${top_srcdir:-.}/tests/daemon-lib.sh"
+
+make_base "$T/base" 64
+d_start || exit 1
+check "mkdir /d" 0 ctl mkdir /d
+check "put --dedup a" 0 ctl put --dedup --json "$T/base" /d/a
+check "commit" 0 ctl commit
+d_stop
+d_start || exit 1
+cap() { # FIELD of the status document's capacity object (a copy up to 250 ms old)
+	sleep 0.3
+	ctl status --json >"$T/st.json" && jget "$T/st.json" 'd["capacity"].get("'"$1"'", 0)'
+}
+r0=$(cap index_block_reads)
+p0=$(cap index_prefetch_reads)
+check "put --dedup b (all duplicates, cold index)" 0 ctl put --dedup --json "$T/base" /d/b
+[ "$(jget "$T/out" 'd["source_dedup"]')" = True ] && ok "it used source dedup" ||
+	bad "source dedup not used: $(cat "$T/out")"
+r1=$(cap index_block_reads)
+p1=$(cap index_prefetch_reads)
+locked=$((r1 - r0))
+pre=$((p1 - p0))
+# A commit (every commit_interval) between plan and install drops one prefetch:
+# its lookups read under the lock; a few such reads are allowed, not the whole run.
+[ "$pre" -ge 4 ] && [ "$locked" -le $((pre / 8)) ] &&
+	ok "index reads: $locked under the lock, $pre prefetched outside it" ||
+	bad "index reads: $locked under the lock, $pre prefetched outside it"
+check "get b" 0 ctl get /d/b "$T/back"
+cmp -s "$T/back" "$T/base" && ok "b identical" || bad "b differs"
+d_stop
+d_finish
