@@ -31,9 +31,13 @@ r1=$(cap index_block_reads)
 p1=$(cap index_prefetch_reads)
 locked=$((r1 - r0))
 pre=$((p1 - p0))
-# A commit (every commit_interval) between plan and install drops one prefetch:
-# its lookups read under the lock; a few such reads are allowed, not the whole run.
-[ "$pre" -ge 4 ] && [ "$locked" -le $((pre / 8)) ] &&
+# Some reads stay under the lock: a commit (every commit_interval) between plan and
+# install drops a prefetch; and apply_known's store_put_known looks every duplicate
+# up again after FP_NEED went out, when the locality cache (one slot per fingerprint
+# hash) may have lost one to another segment's entry: its entry block was never read
+# (its segment's table covered it) and is read then. A few, not the run (4 of 36 here
+# on a 64 MiB base; before, all: 22 of 22).
+[ "$pre" -ge 4 ] && [ $((locked * 4)) -le "$pre" ] &&
 	ok "index reads: $locked under the lock, $pre prefetched outside it" ||
 	bad "index reads: $locked under the lock, $pre prefetched outside it"
 check "get b" 0 ctl get /d/b "$T/back"
