@@ -347,14 +347,19 @@ static int put_data_end(conn *c, struct put_state *ps)
  * rounds: one prefetch reads at most 16 entry blocks and 16 segment tables
  * (dedup/fpidx.c, PF_BLOCKS/PF_TABLES), about what a slice's duplicates enter after a
  * commit; a whole list's would not fit and the rest would be read under the lock.
- * apply_known's store_put_known lookups come after and find the tables the slices
- * loaded in the index's locality cache (64 segments, more than a list spans). */
+ * The entries up to the first the store lacks go into the object during those
+ * lookups; apply_known's store_put_known for the ones after it comes later (after
+ * each CHUNK) and mostly finds what the slices loaded in the index's caches: one
+ * whose locality-cache slot another entry took meanwhile reads its entry block then,
+ * under the lock. */
 #define FP_PF_SLICE 256u
 
 /* Source dedup: apply entries from ps->next on while they need no CHUNK. */
 static int apply_known(conn *c, struct put_state *ps)
 {
 	int r = 0;
+	if (ps->next == ps->nfp || wire_bit_get(ps->need, ps->next))
+		return 0; /* nothing to apply: no need for the lock */
 	lock(c);
 	while (ps->next < ps->nfp && !wire_bit_get(ps->need, ps->next) && r == 0) {
 		wire_fp *f = &ps->fps[ps->next];
@@ -400,16 +405,26 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 		}
 		/* The lookups, a slice at a time, each slice's index reads (entry blocks,
 		 * segment tables: after a commit) made just before without the lock, as
-		 * put_round's: see FP_PF_SLICE. */
+		 * put_round's: see FP_PF_SLICE. Up to the first chunk the store lacks they
+		 * go into the object at once (store_put_known: one lookup each, not one
+		 * here and one more in apply_known); from there on only looked up. */
 		r = 0;
 		for (uint32_t from = 0; from < ps->nfp && r >= 0; from += FP_PF_SLICE) {
 			uint32_t to = BKS_MIN(from + FP_PF_SLICE, ps->nfp);
 			store_put_prefetch_fps(ps->w, ps->fps[from].fp, sizeof(ps->fps[0]),
 			                       (int)(to - from), lock_ap, unlock_ap, AP(c));
 			lock(c);
-			for (uint32_t i = from; i < to && r >= 0; i++)
-				if ((r = store_has_chunk(AP(c)->s, ps->fps[i].fp, ps->fps[i].len)) == 0)
+			for (uint32_t i = from; i < to && r >= 0; i++) {
+				wire_fp *f = &ps->fps[i];
+				if (ps->next == i && (r = store_put_known(ps->w, f->fp, f->len)) == 1) {
+					ps->bytes += f->len;
+					ps->next++;
+				} else if (ps->next != i) {
+					r = store_has_chunk(AP(c)->s, f->fp, f->len);
+				}
+				if (r == 0)
 					wire_bit_set(ps->need, i);
+			}
 			unlock(c);
 		}
 		if (r < 0)
