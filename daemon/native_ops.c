@@ -342,11 +342,12 @@ static int put_data_end(conn *c, struct put_state *ps)
 }
 
 /* Source dedup: an FP_LIST (up to WIRE_FP_MAX fingerprints, ~32 MiB of chunks) is
- * looked up in slices of FP_PF_SLICE, each after its own prefetch (store_put_prefetch_fps:
- * two short holds of the lock, the reads between them without it), like a plain PUT's
- * rounds: one prefetch reads at most 16 entry blocks and 16 segment tables
- * (dedup/fpidx.c, PF_BLOCKS/PF_TABLES), about what a slice's duplicates enter after a
- * commit; a whole list's would not fit and the rest would be read under the lock.
+ * looked up in slices of FP_PF_SLICE, each after its own prefetch
+ * (store_put_prefetch_fps: two short holds of the lock, the reads between them
+ * without it), like a plain PUT's rounds: one prefetch reads at most 16 entry blocks
+ * and 16 segment tables (dedup/fpidx.c, PF_BLOCKS/PF_TABLES), about what a slice's
+ * duplicates enter after a commit; a whole list can enter more, and what did not fit
+ * would be read under the lock.
  * The entries up to the first the store lacks go into the object during those
  * lookups; apply_known's store_put_known for the ones after it comes later (after
  * each CHUNK) and mostly finds what the slices loaded in the index's caches: one
