@@ -16,7 +16,8 @@
 # generations 2-5 / the rate of one put of generation 5, all to new paths, all
 # data already stored: dup ingest). PEERS=0 skips bench/peers.sh. lock_held_fraction_cold
 # and ingest_dup_cold_gbps: the same for generations 2-5 put again, each right after a
-# commit (the index cold: COLD=0 skips).
+# commit (the index cold: COLD=0 skips); lock_held_fraction_dedup and
+# ingest_dup_dedup_gbps: one source-dedup put (--dedup) of generation 5 after a commit.
 # Storage: stored_vs_casync is the rows the store uses after the five puts, without
 # a GC pass (physical_bytes_before_gc / casync's store); stored_vs_casync_after_gc
 # after `gc --min-live 0.9`; store_rows_data/meta, store_chunk_bytes (chunks as
@@ -201,6 +202,19 @@ if [ "${COLD:-1}" != 0 ]; then
 	ip1=$(capacity index_prefetch_reads)
 	lockfrac_cold=$(median <"$work/cold.fracs")
 	dup_cold=$(median <"$work/cold.rates")
+	# Source dedup (bkstorctl put --dedup: FP_LIST / FP_NEED) of generation 5 after
+	# a commit: lock_held_fraction_dedup, and the index's reads during it.
+	f="$work/gens/gen05.img"
+	"$ctl" commit >/dev/null
+	dr0=$(capacity index_block_reads)
+	dp0=$(capacity index_prefetch_reads)
+	h0=$(held_ns)
+	t0=$(now); "$ctl" put --dedup "$f" /bench/d5 >/dev/null; t1=$(now)
+	h1=$(held_ns)
+	dr1=$(capacity index_block_reads)
+	dp1=$(capacity index_prefetch_reads)
+	lockfrac_dedup=$(echo "($h1 - $h0) / 1000000000 / ($t1 - $t0)" | bc -l)
+	dup_dedup=$(rate_of "$(stat -c %s "$f")" "$t0" "$t1")
 fi
 stop_demo
 
@@ -215,6 +229,9 @@ if [ "${COLD:-1}" != 0 ]; then
 	# the prefetch outside it (0 from a daemon without these counters).
 	echo "index_reads_locked_cold: $((ir1 - ir0))"
 	echo "index_reads_prefetched_cold: $((ip1 - ip0))"
+	printf 'lock_held_fraction_dedup: %.3f\ningest_dup_dedup_gbps: %.3f\n' "$lockfrac_dedup" "$dup_dedup"
+	echo "index_reads_locked_dedup: $((dr1 - dr0))"
+	echo "index_reads_prefetched_dedup: $((dp1 - dp0))"
 fi
 echo "physical_bytes_before_gc: $phys_nogc"
 echo "physical_bytes: $phys"

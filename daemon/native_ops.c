@@ -163,7 +163,10 @@ struct put_state {
  *     stored the same chunk in the meantime its compressed copy is dropped), a known
  *     one with store_put_known (if the collector took it in between, it is stored
  *     with store_put_chunk, which hashes and compresses under the lock: rare).
- * A round of duplicates takes the lock once, a round with new chunks twice.
+ * A round of duplicates takes the lock once, a round with new chunks twice, plus the
+ * prefetch's short holds before step 1 (store_put_prefetch: one to find the index
+ * reads the lookups will need, and when there are any, one more to install what was
+ * read without the lock): up to two more.
  * Small PUTs (one frame below PUT_SMALL) go straight to store_put_write. */
 #define PUT_SMALL (64u << 10)
 /* Adaptive compression: a round is compressed at the busy level (store.zstd_level_busy,
@@ -338,10 +341,26 @@ static int put_data_end(conn *c, struct put_state *ps)
 	return r;
 }
 
+/* Source dedup: an FP_LIST (up to WIRE_FP_MAX fingerprints, ~32 MiB of chunks) is
+ * looked up in slices of FP_PF_SLICE, each after its own prefetch
+ * (store_put_prefetch_fps: two short holds of the lock, the reads between them
+ * without it), like a plain PUT's rounds: one prefetch reads at most 16 entry blocks
+ * and 16 segment tables (dedup/fpidx.c, PF_BLOCKS/PF_TABLES), about what a slice's
+ * duplicates enter after a commit; a whole list can enter more, and what did not fit
+ * would be read under the lock.
+ * The entries up to the first the store lacks go into the object during those
+ * lookups; apply_known's store_put_known for the ones after it comes later (after
+ * each CHUNK) and mostly finds what the slices loaded in the index's caches: one
+ * whose locality-cache slot another entry took meanwhile reads its entry block then,
+ * under the lock. */
+#define FP_PF_SLICE 256u
+
 /* Source dedup: apply entries from ps->next on while they need no CHUNK. */
 static int apply_known(conn *c, struct put_state *ps)
 {
 	int r = 0;
+	if (ps->next == ps->nfp || wire_bit_get(ps->need, ps->next))
+		return 0; /* nothing to apply: no need for the lock */
 	lock(c);
 	while (ps->next < ps->nfp && !wire_bit_get(ps->need, ps->next) && r == 0) {
 		wire_fp *f = &ps->fps[ps->next];
@@ -380,16 +399,35 @@ static int put_frame(conn *c, struct put_state *ps, const wire_hdr *h, const wir
 		ps->nfp = l->count;
 		ps->next = 0;
 		memset(ps->need, 0, sizeof(ps->need));
-		r = 0;
-		lock(c);
-		for (uint32_t i = 0; i < l->count && r >= 0; i++) {
+		for (uint32_t i = 0; i < l->count; i++) {
 			wire_fp_list_get(l, i, &ps->fps[i]);
 			if (ps->fps[i].len > c->srv->cdc_max)
-				r = -EINVAL;
-			else if ((r = store_has_chunk(AP(c)->s, ps->fps[i].fp, ps->fps[i].len)) == 0)
-				wire_bit_set(ps->need, i);
+				return -EINVAL;
 		}
-		unlock(c);
+		/* The lookups, a slice at a time, each slice's index reads (entry blocks,
+		 * segment tables: after a commit) made just before without the lock, as
+		 * put_round's: see FP_PF_SLICE. Up to the first chunk the store lacks they
+		 * go into the object at once (store_put_known: one lookup each, not one
+		 * here and one more in apply_known); from there on only looked up. */
+		r = 0;
+		for (uint32_t from = 0; from < ps->nfp && r >= 0; from += FP_PF_SLICE) {
+			uint32_t to = BKS_MIN(from + FP_PF_SLICE, ps->nfp);
+			store_put_prefetch_fps(ps->w, ps->fps[from].fp, sizeof(ps->fps[0]),
+			                       (int)(to - from), lock_ap, unlock_ap, AP(c));
+			lock(c);
+			for (uint32_t i = from; i < to && r >= 0; i++) {
+				wire_fp *f = &ps->fps[i];
+				if (ps->next == i && (r = store_put_known(ps->w, f->fp, f->len)) == 1) {
+					ps->bytes += f->len;
+					ps->next++;
+				} else if (ps->next != i) {
+					r = store_has_chunk(AP(c)->s, f->fp, f->len);
+				}
+				if (r == 0)
+					wire_bit_set(ps->need, i);
+			}
+			unlock(c);
+		}
 		if (r < 0)
 			return r;
 		int n = wire_fp_need_encode(b, sizeof(b), h->tag, ps->nfp, ps->need);

@@ -658,12 +658,15 @@ static int put_finish(store_writer *w, uint64_t replace, uint64_t *id, store_put
 
 /* --- index reads outside the caller's lock (fpidx.h, "prefetch") --- */
 
-int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
-                       void (*unlock)(void *ctx), void *ctx)
+/* The fingerprint a prefetch plans for: i < n of the caller's batch. */
+typedef const uint8_t *(*pf_fp_at)(const void *batch, int i);
+
+static int put_prefetch(store_writer *w, pf_fp_at at, const void *batch, int n,
+                        void (*lock)(void *ctx), void (*unlock)(void *ctx), void *ctx)
 {
-	int n = ingest_count(g), want = 0, r = 0;
+	int want = 0, r = 0;
 	/* w->pf is this writer's thread's own: made here, used by no other. */
-	if (n == 0 || w->failed)
+	if (n <= 0 || w->failed)
 		return 0;
 	if (!w->pf && (r = fpidx_pf_new(&w->pf)) < 0)
 		return r;
@@ -671,7 +674,7 @@ int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
 	fpidx *x = w->s->idx; /* (store_rebuild_index may replace it: read under the lock) */
 	fpidx_pf_begin(x, w->pf);
 	for (int i = 0; i < n && r >= 0; i++)
-		if ((r = fpidx_pf_want(x, w->pf, ingest_span(g, i)->fp)) > 0)
+		if ((r = fpidx_pf_want(x, w->pf, at(batch, i))) > 0)
 			want++;
 	unlock(ctx);
 	if (r < 0 || want == 0)
@@ -681,6 +684,35 @@ int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
 	r = fpidx_pf_install(w->s->idx, w->pf);
 	unlock(ctx);
 	return r;
+}
+
+static const uint8_t *ingest_fp_at(const void *g, int i)
+{
+	return ingest_span((ingest *)g, i)->fp;
+}
+
+int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
+                       void (*unlock)(void *ctx), void *ctx)
+{
+	return put_prefetch(w, ingest_fp_at, g, ingest_count(g), lock, unlock, ctx);
+}
+
+struct fp_strided {
+	const uint8_t *fp;
+	size_t stride;
+};
+
+static const uint8_t *strided_fp_at(const void *b, int i)
+{
+	const struct fp_strided *v = b;
+	return v->fp + (size_t)i * v->stride;
+}
+
+int store_put_prefetch_fps(store_writer *w, const uint8_t *fp, size_t stride, int n,
+                           void (*lock)(void *ctx), void (*unlock)(void *ctx), void *ctx)
+{
+	struct fp_strided v = {fp, stride};
+	return put_prefetch(w, strided_fp_at, &v, n, lock, unlock, ctx);
 }
 
 /* --- source-side dedup: the caller chunked and fingerprinted --- */

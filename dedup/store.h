@@ -143,6 +143,10 @@ int store_put_prepared(store_writer *w, const uint8_t fp[32], uint32_t len,
  * and every lookup still checks what it answers (dedup/fpidx.h, "prefetch"). */
 int store_put_prefetch(store_writer *w, ingest *g, void (*lock)(void *ctx),
                        void (*unlock)(void *ctx), void *ctx);
+/* The same for a list of n fingerprints a client sent (source dedup: the lookups of
+ * an FP_LIST, store_has_chunk and store_put_known): fingerprint i at fp + i * stride. */
+int store_put_prefetch_fps(store_writer *w, const uint8_t *fp, size_t stride, int n,
+                           void (*lock)(void *ctx), void (*unlock)(void *ctx), void *ctx);
 /* Per-writer figures (for the PUT reply). */
 typedef struct store_put_stats {
 	uint64_t bytes, chunks, chunks_new, bytes_new, bytes_stored;
