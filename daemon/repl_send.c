@@ -660,7 +660,7 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 				goto broken; /* the window closed: the twin keeps what crossed */
 			const piece *p = &pc[at + i];
 			uint32_t slen;
-			int codec;
+			int codec, deferred = 0;
 			if (p->hole) {
 				size_t z = ZSTD_compress(sbuf, STORE_STORED_MAX, zeros, p->len, 1);
 				if (ZSTD_isError(z)) {
@@ -671,8 +671,11 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 				codec = SEG_ZSTD;
 			} else {
 				appl_lock(ap);
-				rc = store_extent_stored(ap->s, &xs.v[p->xi], sbuf, STORE_STORED_MAX, &slen,
-				                         &codec);
+				/* A chunk this store keeps raw only until its background pass
+				 * compresses it crosses as such (version 4), so the twin's pass
+				 * compresses its copy too rather than keep it raw for good. */
+				rc = store_extent_stored_ex(ap->s, &xs.v[p->xi], sbuf, STORE_STORED_MAX,
+				                            &slen, &codec, c->ver >= 4 ? &deferred : NULL);
 				appl_unlock(ap);
 				if (rc < 0) {
 					/* The chunk cannot be read here (gone, or unreadable): the file
@@ -683,9 +686,12 @@ static int send_file(repl *r, rconn *c, ment *e, uint8_t *sbuf, uint64_t *mark,
 					memset(sbuf, 0, p->len);
 					slen = p->len;
 					codec = SEG_RAW;
+					deferred = 0;
 				}
 			}
-			repl_msg cm = {.type = REPL_CHUNK, .rlen = p->len, .codec = codec == SEG_ZSTD,
+			repl_msg cm = {.type = REPL_CHUNK, .rlen = p->len,
+			               .codec = codec == SEG_ZSTD ? REPL_CODEC_ZSTD
+			                        : deferred ? REPL_CODEC_DEFERRED : REPL_CODEC_RAW,
 			               .dlen = slen};
 			memcpy(cm.fp, fps[i].fp, 32);
 			uint8_t hdr[REPL_HDR_LEN + 64];
@@ -876,6 +882,7 @@ static int open_conn(repl *r, const char *addr, const char *pin, rconn *c,
 		         ho.type == REPL_ERROR ? (int)ho.text.len : 0, ho.text.p ? ho.text.p : "");
 		return -EPROTO;
 	}
+	c->ver = ho.version;
 	if (version)
 		*version = ho.version;
 	return 0;
