@@ -34,6 +34,7 @@ typedef struct rconn {
 	uint8_t *wbuf;               /* REPL_WBUF bytes: frames not written yet */
 	size_t wlen;
 	uint64_t tx, rx;             /* application bytes sent (given), received */
+	uint16_t ver;                /* source side: the version HELLO_OK answered */
 } rconn;
 
 /* What this appliance is in its pair (repl.peer's "role" line; docs/architecture.md

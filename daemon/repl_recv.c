@@ -413,14 +413,24 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 			/* (several connections count: atomics, status reads them under r->mu) */
 			__atomic_fetch_add(&r->rx_chunks, 1, __ATOMIC_RELAXED);
 			__atomic_fetch_add(&r->rx_bytes, m.dlen, __ATOMIC_RELAXED);
-			int codec = m.codec ? SEG_ZSTD : SEG_RAW;
+			int codec = m.codec == REPL_CODEC_ZSTD ? SEG_ZSTD : SEG_RAW;
+			/* A chunk the source has not compressed yet (its deferred compression,
+			 * codec 2 from version 4) is stored raw and flagged, so this twin's own
+			 * background pass compresses it at its zstd_level, as it would a
+			 * chunk its own busy clients wrote. Only such chunks: a plain raw one
+			 * is one the source's zstd could not shrink (tried once there), and
+			 * flagging it would have this twin's pass rewrite its rows for
+			 * nothing. A twin with zstd_level 0 keeps every chunk raw. */
+			int put_codec = m.codec == REPL_CODEC_DEFERRED && ap->cfg.zstd_level > 0
+			                ? SEG_RAW_DEFERRED : codec;
 			/* Decoded and hashed outside appl.mu: other connections, and the
 			 * appliance's clients, go on meanwhile. */
 			int ck = rc == 0 ? store_stored_check(ap->s, f->ck, m.fp, m.data, m.dlen, m.rlen,
 			                                      codec) : 0;
 			appl_lock(ap);
 			if (rc == 0) {
-				rc = ck < 0 ? ck : store_put_checked(f->w, m.fp, m.data, m.dlen, m.rlen, codec);
+				rc = ck < 0 ? ck : store_put_checked(f->w, m.fp, m.data, m.dlen, m.rlen,
+				                                     put_codec);
 				f->unsynced += m.dlen;
 				/* Per-file progress: the chunks of a file still arriving are made
 				 * durable (the intent log; a replay indexes them) every SYNC_EVERY

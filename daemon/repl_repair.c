@@ -322,7 +322,7 @@ static void take_chunk(repl *r, rconn *c, const repl_msg *cm, uint8_t *ok, tally
 		return; /* the store failed: read the rest, keep nothing */
 	appl_lock(ap);
 	int k = store_repair_chunk(ap->s, cm->fp, cm->data, cm->dlen, cm->rlen,
-	                           cm->codec ? SEG_ZSTD : SEG_RAW);
+	                           cm->codec == REPL_CODEC_ZSTD ? SEG_ZSTD : SEG_RAW);
 	appl_unlock(ap);
 	char hx[REPL_FP_HEX];
 	repl_hex(cm->fp, 32, hx);

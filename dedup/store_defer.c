@@ -57,6 +57,12 @@ struct defer_state {
 	ZSTD_CCtx *cctx;
 	seg_entry *ents;
 	uint32_t ents_cap;
+	/* store_defer_item's cache: the table of the committed segment last asked
+	 * about (a segment is never changed and its id never reused, so it is never
+	 * stale; it is read again only for another segment). */
+	seg_entry *tc_ents;
+	uint32_t tc_n;
+	uint64_t tc_seg;
 	uint8_t *ibuf, *zbuf;
 	store_defer_stats st;
 };
@@ -68,6 +74,7 @@ void store_defer_free(store *s)
 		return;
 	ZSTD_freeCCtx(d->cctx);
 	free(d->ents);
+	free(d->tc_ents);
 	free(d->ibuf);
 	free(d->zbuf);
 	free(d);
@@ -84,10 +91,11 @@ static defer_state *defer_get(store *s)
 	d->level = s->defer_level > 0 ? s->defer_level : BKS_MAX(s->p.pool.zstd_level, 1);
 	d->ents_cap = pool_row_bytes(s->pl) / (SEG_ENTRY_SIZE + 1) + 1;
 	d->ents = calloc(d->ents_cap, sizeof(*d->ents));
+	d->tc_ents = calloc(d->ents_cap, sizeof(*d->tc_ents));
 	d->ibuf = malloc(s->p.cdc.max);
 	d->zbuf = malloc(s->p.cdc.max);
 	d->cctx = ZSTD_createCCtx();
-	if (!d->ents || !d->ibuf || !d->zbuf || !d->cctx) {
+	if (!d->ents || !d->tc_ents || !d->ibuf || !d->zbuf || !d->cctx) {
 		s->defer = d;
 		store_defer_free(s);
 		return NULL;
@@ -108,6 +116,66 @@ void store_set_defer_level(store *s, int level)
 	s->defer_level = level;
 	if (s->defer)
 		s->defer->level = level > 0 ? level : BKS_MAX(s->p.pool.zstd_level, 1);
+}
+
+/* The entry at offset off among n entries in table order (offsets ascending), or -1. */
+static int entry_at(const seg_entry *en, uint32_t n, uint32_t off)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (en[mid].off == off)
+			return (int)mid;
+		if (en[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int store_defer_item(store *s, const seg_ptr *p)
+{
+	/* Only a raw data item can be deferred; a wrong answer costs nothing worse
+	 * than a chunk crossing as before (raw, not flagged), so a table that cannot
+	 * be read says no. */
+	if (p->codec != SEG_RAW || p->kind != SEG_DATA)
+		return 0;
+	pool_oseg o;
+	pool_oseg_info(s->pl, SEG_DATA, &o);
+	if (o.seg_id && o.seg_id == p->seg_id) {
+		/* Still being filled: its table is in memory. */
+		uint32_t lo = 0, hi = o.nitems;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			seg_entry en;
+			const uint8_t *b;
+			if (pool_oseg_item(s->pl, SEG_DATA, mid, &en, &b) < 0)
+				return 0;
+			if (en.off == p->off)
+				return en.codec == SEG_RAW && (en.flags & SEG_EF_DEFERRED);
+			if (en.off < p->off)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return 0;
+	}
+	defer_state *d = defer_get(s);
+	if (!d)
+		return -ENOMEM;
+	if (d->tc_seg != p->seg_id) {
+		seg_header h;
+		d->tc_seg = 0;
+		int n = pool_read_seg_table(s->pl, p->row, &h, d->tc_ents, d->ents_cap);
+		if (n < 0 || h.seg_id != p->seg_id)
+			return 0;
+		d->tc_seg = p->seg_id;
+		d->tc_n = (uint32_t)n;
+	}
+	int i = entry_at(d->tc_ents, d->tc_n, p->off);
+	return i >= 0 && d->tc_ents[i].codec == SEG_RAW &&
+	       (d->tc_ents[i].flags & SEG_EF_DEFERRED);
 }
 
 int store_defer_pending(const store *s)

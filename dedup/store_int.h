@@ -250,6 +250,9 @@ int store_logrec_check(const uint8_t *b, size_t len, uint32_t max_items);
 /* store_defer.c */
 /* A chunk of len bytes was stored SEG_RAW_DEFERRED. */
 void store_defer_note(store *s, uint32_t len);
+/* Is the data item at *p a deferred raw item (SEG_EF_DEFERRED)? 1 yes, 0 no (also for
+ * a compressed item, and when its table cannot be read), -ENOMEM. */
+int store_defer_item(store *s, const seg_ptr *p);
 /* After a commit: segments below the counter now are committed. */
 void store_defer_committed(store *s);
 void store_defer_free(store *s);

@@ -46,6 +46,12 @@ int store_extents(store *s, uint64_t id, int (*fn)(void *ctx, const store_mapext
 int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
                         uint32_t *slen, int *codec)
 {
+	return store_extent_stored_ex(s, x, out, cap, slen, codec, NULL);
+}
+
+int store_extent_stored_ex(store *s, const store_mapext *x, void *out, size_t cap,
+                           uint32_t *slen, int *codec, int *deferred)
+{
 	if (x->hole)
 		return -EINVAL;
 	seg_ptr p = x->where, other;
@@ -71,6 +77,14 @@ int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
 		return r;
 	*slen = p.slen;
 	*codec = p.codec;
+	if (deferred) {
+		/* The copy just read (after a move, the index's): deferred or not is in
+		 * its segment's table, not in the pointer. */
+		int d = store_defer_item(s, &p);
+		if (d < 0)
+			return d;
+		*deferred = d;
+	}
 	return 0;
 }
 
@@ -106,6 +120,13 @@ static int stored_args_ok(const store *s, uint32_t slen, uint32_t rlen, int code
 {
 	return rlen > 0 && rlen <= s->p.cdc.max && slen > 0 &&
 	       (codec == SEG_RAW || codec == SEG_ZSTD) && (codec != SEG_RAW || slen == rlen);
+}
+
+/* store_put_checked also takes SEG_RAW_DEFERRED (raw bytes, stored flagged). */
+static int put_args_ok(const store *s, uint32_t slen, uint32_t rlen, int codec)
+{
+	return codec == SEG_RAW_DEFERRED ? stored_args_ok(s, slen, rlen, SEG_RAW)
+	                                 : stored_args_ok(s, slen, rlen, codec);
 }
 
 int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
@@ -146,7 +167,7 @@ int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
 {
 	if (w->failed)
 		return w->failed;
-	if (w->clen || !stored_args_ok(w->s, slen, rlen, codec))
+	if (w->clen || !put_args_ok(w->s, slen, rlen, codec))
 		return -EINVAL;
 	/* The bytes were checked against fp (store_stored_check): the same append as the
 	 * daemon's own pre-compressed chunks. */

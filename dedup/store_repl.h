@@ -35,6 +35,13 @@ int store_extents(store *s, uint64_t id, int (*fn)(void *ctx, const store_mapext
 #define STORE_STORED_MAX ((4u << 20) + 4096u)
 int store_extent_stored(store *s, const store_mapext *x, void *out, size_t cap,
                         uint32_t *slen, int *codec);
+/* The same, and *deferred (may be NULL): 1 when the copy read is a raw item stored
+ * "for later" (SEG_EF_DEFERRED: the background pass has not compressed it yet), so a
+ * twin can store it the same way (docs/protocol.md "Replication", CHUNK codec 2).
+ * Costs a read of the item's segment table when the chunk is raw (one per segment:
+ * the last one is kept). */
+int store_extent_stored_ex(store *s, const store_mapext *x, void *out, size_t cap,
+                           uint32_t *slen, int *codec, int *deferred);
 
 /* The check store_put_stored makes (decode, SHA-256 against fp), on its own, so it
  * can run outside the daemon's lock and on several connections at once: it touches
@@ -49,7 +56,9 @@ int store_stored_check(const store *s, store_stored_ck *k, const uint8_t fp[32],
                        const void *stored, uint32_t slen, uint32_t rlen, int codec);
 /* store_put_stored without the check: only for bytes store_stored_check passed
  * with the same fp, lengths and codec (the one caller, daemon/repl_recv.c, does both
- * on the same buffer). */
+ * on the same buffer). codec may also be SEG_RAW_DEFERRED (checked as SEG_RAW): the
+ * chunk is stored raw and flagged, for this store's background pass to compress
+ * (a chunk its source had not compressed yet). */
 int store_put_checked(store_writer *w, const uint8_t fp[32], const void *stored,
                       uint32_t slen, uint32_t rlen, int codec);
 

@@ -291,8 +291,9 @@ int repl_msg_decode(uint8_t type, const uint8_t *p, size_t n, repl_msg *m, bks_e
 		if (!r.err) {
 			m->dlen = (uint32_t)cur_left(&r.c);
 			m->data = take(&r, m->dlen);
-			if (m->rlen == 0 || m->rlen > WIRE_CHUNK_MAX || m->codec > 1 ||
-			    (m->codec == 0 && m->dlen != m->rlen))
+			if (m->rlen == 0 || m->rlen > WIRE_CHUNK_MAX ||
+			    m->codec > REPL_CODEC_DEFERRED ||
+			    (m->codec != REPL_CODEC_ZSTD && m->dlen != m->rlen))
 				r.err = bks_fail(e, -EINVAL, "replication CHUNK: bad lengths or codec");
 		}
 		break;

@@ -29,14 +29,22 @@
 #include "proto/wire.h"
 
 /* Version 2 added IDENT, RESEED and RESEED_END (failover), and WANT (repair); 3 added
- * FETCH (a source's damaged chunks fetched back from its twin). A twin takes a HELLO
+ * FETCH (a source's damaged chunks fetched back from its twin); 4 added CHUNK codec
+ * REPL_CODEC_DEFERRED (sent only when the answer is at least 4). A twin takes a HELLO
  * of any version from REPL_VERSION_MIN on and answers with the lower of its own and
  * the source's; a source sends IDENT and WANT only when the answer is at least 2,
  * FETCH only when it is at least 3, so an old source replicates to a new twin and a
  * new source to a twin of version 2. A twin of version 1 refuses a HELLO of 2 or
  * more: upgrade the twin first. */
-#define REPL_VERSION 3u
+#define REPL_VERSION 4u
 #define REPL_VERSION_MIN 1u
+/* CHUNK codecs. RAW and ZSTD are the store's SEG_RAW and SEG_ZSTD; DEFERRED (version
+ * 4) is raw bytes the source stored raw only for speed (deferred compression,
+ * SEG_EF_DEFERRED) and has not compressed yet: the twin stores them raw and flagged,
+ * so its own background pass compresses them. */
+#define REPL_CODEC_RAW 0u
+#define REPL_CODEC_ZSTD 1u
+#define REPL_CODEC_DEFERRED 2u
 #define REPL_PORT 7072
 #define REPL_HDR_LEN 16
 #define REPL_MAGIC "BKSR"
@@ -131,7 +139,7 @@ typedef struct repl_msg {
 	uint8_t digest[WIRE_DIGEST_LEN]; /* FILE_END */
 	uint8_t fp[WIRE_SHA256_LEN];     /* CHUNK */
 	uint32_t rlen;           /* CHUNK: raw length */
-	uint8_t codec;           /* CHUNK: 0 raw, 1 zstd (the store's enum seg_codec) */
+	uint8_t codec;           /* CHUNK: REPL_CODEC_* */
 	const uint8_t *data;     /* CHUNK: stored bytes (view) */
 	uint32_t dlen;
 	wire_fp_list fp_list;    /* FP_LIST */

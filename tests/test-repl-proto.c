@@ -185,10 +185,17 @@ static void test_rejects(void)
 		CHECK(enc(&m, buf, sizeof(buf)) < 0, "path %s refused by the encoder", badp[i]);
 	}
 	sample(8, &m); /* CHUNK */
-	m.codec = 2;
-	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "CHUNK codec 2");
-	m.codec = 0;
+	m.codec = 3;
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "CHUNK codec 3");
+	/* Codec 2 (version 4): raw bytes the source has not compressed yet. */
+	m.codec = REPL_CODEC_DEFERRED;
+	n = enc(&m, buf, sizeof(buf));
+	CHECK(n > 0 && repl_msg_decode(REPL_CHUNK, buf + REPL_HDR_LEN, (size_t)n - REPL_HDR_LEN,
+	                               &d, &e) == 0 && d.codec == REPL_CODEC_DEFERRED &&
+	      d.dlen == d.rlen, "CHUNK codec 2 round trips");
 	m.dlen = sizeof(chunk) - 1;
+	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "deferred CHUNK of the wrong size");
+	m.codec = 0;
 	CHECK(enc(&m, buf, sizeof(buf)) == -EINVAL, "raw CHUNK of the wrong size");
 	/* A CHUNK payload with no bytes after its fixed fields, decoded on its own (not
 	 * behind a header): refused (fuzz-repl found the decoder taking it). */
