@@ -43,8 +43,10 @@ static void text(uint8_t *b, size_t len, uint64_t seed)
 static int flag_zstd_items(arr *a, uint64_t rows)
 {
 	size_t rb = arr_row_bytes(a);
-	uint8_t *row = malloc(rb);
+	uint8_t *row = NULL;
 	int flagged = 0;
+	if (posix_memalign((void **)&row, 4096, rb) != 0)
+		return 0;
 	bks_err e = {0};
 	for (uint64_t r = 0; r < rows && row; r++) {
 		seg_header h;
