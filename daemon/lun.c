@@ -47,16 +47,13 @@
 #include "common/endian.h"
 #include "daemon/appl.h"
 #include "daemon/log.h"
+#include "daemon/lun_meta.h"
 #include "dedup/ingest.h"
 
 #define CACHE_MAX (32u << 20)       /* bytes one LUN's cache holds before it is applied */
 #define CACHE_EXT_MAX (4u << 20)    /* merged extents stop growing here (store_write_at's piece) */
 #define CACHE_IDLE_NS (1000000000ull) /* applied after this long without writes */
 
-#define META_MAGIC "BKSLUNM1"
-#define META_VERSION 2              /* 1 is still read (and written: meta_encode) */
-#define META_FIXED 36               /* up to the ACL bytes */
-#define META_MODE 16                /* version 2: the mode values after the ACL */
 #define PR_MAGIC "BKSLUNP1"
 #define PR_VERSION 1
 #define PR_FIXED 16
@@ -187,80 +184,6 @@ static int acl_norm(const char *in, char out[LUN_ACL_MAX + 1])
 	return 0;
 }
 
-void lun_mode_default(lun_mode *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->wce = 1;
-	m->dexcpt = 1;
-}
-
-static int mode_is_default(const lun_mode *m)
-{
-	lun_mode d;
-	lun_mode_default(&d);
-	return m->wce == d.wce && m->perf == d.perf && m->dexcpt == d.dexcpt &&
-	       m->test == d.test && m->mrie == d.mrie && m->interval == d.interval &&
-	       m->report_count == d.report_count;
-}
-
-/* The meta record: docs/format.md "LUN records". Version 1 when the mode values are
- * the defaults (what every bkstord reads), version 2 (the mode values after the ACL)
- * once an initiator changed one: an older bkstord then refuses the LUN (logged)
- * rather than serve it with the write cache back on. */
-static size_t meta_encode(uint8_t *b, uint32_t bs, const char *acl, const lun_mode *m)
-{
-	int v2 = !mode_is_default(m);
-	size_t al = strlen(acl), ml = v2 ? META_MODE : 0, len = META_FIXED + al + ml + 8;
-	memset(b, 0, META_FIXED);
-	memcpy(b, META_MAGIC, 8);
-	le_put32(b + 8, v2 ? 2 : 1);
-	le_put32(b + 12, (uint32_t)len);
-	le_put32(b + 16, bs);
-	le_put32(b + 20, 0);
-	le_put64(b + 24, bks_wall_ns());
-	le_put16(b + 32, (uint16_t)al);
-	memcpy(b + META_FIXED, acl, al);
-	if (v2) {
-		uint8_t *p = b + META_FIXED + al;
-		memset(p, 0, META_MODE);
-		p[0] = m->wce, p[1] = m->perf, p[2] = m->dexcpt, p[3] = m->test, p[4] = m->mrie;
-		le_put32(p + 8, m->interval);
-		le_put32(p + 12, m->report_count);
-	}
-	le_put64(b + META_FIXED + al + ml, bks_xxh3(b, META_FIXED + al + ml));
-	return len;
-}
-
-static int meta_decode(const uint8_t *b, size_t len, uint32_t *bs, char acl[LUN_ACL_MAX + 1],
-                       lun_mode *m)
-{
-	if (len < META_FIXED + 8 || memcmp(b, META_MAGIC, 8))
-		return -EINVAL;
-	uint32_t v = le_get32(b + 8);
-	if (v != 1 && v != META_VERSION)
-		return -EPROTO;
-	uint32_t l = le_get32(b + 12), al = le_get16(b + 32), ml = v == 2 ? META_MODE : 0;
-	if (l != len || al > LUN_ACL_MAX || (size_t)META_FIXED + al + ml + 8 != len ||
-	    le_get64(b + META_FIXED + al + ml) != bks_xxh3(b, META_FIXED + al + ml))
-		return -EINVAL;
-	*bs = le_get32(b + 16);
-	if (*bs != 512 && *bs != 4096)
-		return -EINVAL;
-	lun_mode_default(m); /* version 1: the defaults (WCE=1) */
-	if (v == 2) {
-		const uint8_t *p = b + META_FIXED + al;
-		if (p[0] > 1 || p[1] > 1 || p[2] > 1 || p[3] > 1 || p[4] > 15 || p[5] || p[6] ||
-		    p[7])
-			return -EINVAL;
-		m->wce = p[0], m->perf = p[1], m->dexcpt = p[2], m->test = p[3], m->mrie = p[4];
-		m->interval = le_get32(p + 8);
-		m->report_count = le_get32(p + 12);
-	}
-	memcpy(acl, b + META_FIXED, al);
-	acl[al] = 0;
-	return 0;
-}
-
 /* Replace file `name` of directory dir by a new object holding buf (appl.mu held). */
 static int put_file(appl *ap, uint64_t dir, const char *name, const void *buf, size_t len,
                     uint64_t *id_out)
@@ -308,7 +231,7 @@ static int rec_load(lun_set *ls, const char *name, struct rec *rc)
 {
 	appl *ap = ls->ap;
 	ns_attr a;
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint8_t mb[LUN_META_MAX];
 	size_t ml;
 	int r = ns_lookup(ap->n, ls->luns, name, &a);
 	if (r < 0)
@@ -317,7 +240,7 @@ static int rec_load(lun_set *ls, const char *name, struct rec *rc)
 		return -ENOENT;
 	rc->dir = a.id;
 	if ((r = get_file(ap, rc->dir, "meta", mb, sizeof(mb), &ml)) < 0 ||
-	    (r = meta_decode(mb, ml, &rc->bs, rc->acl, &rc->mode)) < 0)
+	    (r = lun_meta_decode(mb, ml, &rc->bs, rc->acl, &rc->mode)) < 0)
 		return r == -ENOENT ? -EIO : r; /* a LUN directory without its record */
 	if ((r = ns_lookup(ap->n, rc->dir, "data", &a)) < 0)
 		return r == -ENOENT ? -EIO : r;
@@ -798,7 +721,7 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 {
 	appl *ap = ls->ap;
 	char acl[LUN_ACL_MAX + 1];
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint8_t mb[LUN_META_MAX];
 	ns_attr d, f;
 	lun_mode mode;
 	int r;
@@ -823,7 +746,7 @@ int lun_create(lun_set *ls, const char *name, uint64_t size, uint32_t block_size
 		goto out;
 	if ((r = ns_create(ap->n, d.id, "data", 0600, 0, 0, 1, &f)) < 0 ||
 	    (r = store_truncate(ap->s, f.id, size)) < 0 ||
-	    (r = put_file(ap, d.id, "meta", mb, meta_encode(mb, block_size, acl, &mode), NULL)) < 0) {
+	    (r = put_file(ap, d.id, "meta", mb, lun_meta_encode(mb, block_size, acl, &mode), NULL)) < 0) {
 		/* Undo: nothing of it was acknowledged. */
 		ns_unlink(ap->n, d.id, "data");
 		ns_unlink(ap->n, d.id, "meta");
@@ -890,7 +813,7 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	appl *ap = ls->ap;
 	struct rec rc;
 	char acl[LUN_ACL_MAX + 1];
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint8_t mb[LUN_META_MAX];
 	uint64_t id;
 	int r;
 	if (name_ok(name) < 0)
@@ -900,7 +823,7 @@ int lun_set_acl(lun_set *ls, const char *name, const char *initiators, bks_err *
 	pthread_mutex_lock(&ls->mu);
 	appl_lock(ap);
 	if ((r = rec_load(ls, name, &rc)) == 0 &&
-	    (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, acl, &rc.mode), &id)) == 0)
+	    (r = put_file(ap, rc.dir, "meta", mb, lun_meta_encode(mb, rc.bs, acl, &rc.mode), &id)) == 0)
 		r = ns_sync(ap->n, id, NULL);
 	lun *l = r == 0 ? open_find(ls, name) : NULL;
 	if (l)
@@ -919,7 +842,7 @@ int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e)
 {
 	appl *ap = ls->ap;
 	struct rec rc;
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint8_t mb[LUN_META_MAX];
 	uint64_t id;
 	if (name_ok(name) < 0)
 		return bks_fail(e, -ENOENT, "no LUN %s", name);
@@ -936,7 +859,7 @@ int lun_set_write_cache(lun_set *ls, const char *name, int on, bks_err *e)
 	int r = rec_load(ls, name, &rc);
 	if (r == 0 && rc.mode.wce != (on ? 1 : 0)) {
 		rc.mode.wce = on ? 1 : 0;
-		if ((r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, rc.acl, &rc.mode),
+		if ((r = put_file(ap, rc.dir, "meta", mb, lun_meta_encode(mb, rc.bs, rc.acl, &rc.mode),
 		                  &id)) == 0)
 			r = ns_sync(ap->n, id, NULL);
 	}
@@ -1512,7 +1435,7 @@ int lun_set_mode(lun *l, const lun_mode *m)
 	lun_set *ls = l->ls;
 	appl *ap = ls->ap;
 	struct rec rc;
-	uint8_t mb[META_FIXED + LUN_ACL_MAX + META_MODE + 8];
+	uint8_t mb[LUN_META_MAX];
 	uint64_t id;
 	/* The record is read again (not rebuilt from l): lun_set_acl rewrites it too,
 	 * under the same appl.mu, so neither change undoes the other. */
@@ -1520,7 +1443,7 @@ int lun_set_mode(lun *l, const lun_mode *m)
 	int r = rec_load(ls, l->name, &rc);
 	if (r == 0 && rc.dir != l->dir)
 		r = -ENOENT; /* (cannot happen: lun_delete refuses an open LUN) */
-	if (r == 0 && (r = put_file(ap, rc.dir, "meta", mb, meta_encode(mb, rc.bs, rc.acl, m),
+	if (r == 0 && (r = put_file(ap, rc.dir, "meta", mb, lun_meta_encode(mb, rc.bs, rc.acl, m),
 	                            &id)) == 0)
 		r = ns_sync(ap->n, id, NULL);
 	/* Current only once saved: a failed save leaves both as they were (the record

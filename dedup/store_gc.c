@@ -291,8 +291,14 @@ static int compact(store *s, gc_state *g, const seg_header *h, int n)
 		}
 		if (r < 0)
 			return r;
-		/* A deferred item stays one (store_defer.c recompresses it). */
-		int codec = g->ents[i].flags & SEG_EF_DEFERRED ? SEG_RAW_DEFERRED : old.codec;
+		/* A deferred item stays one (store_defer.c recompresses it). The flag is
+		 * a disk byte: only a raw item can be one (as store_defer.c reads it); a
+		 * compressed item flagged is copied as it is, not refused (-EINVAL would
+		 * fail every collection at this row). */
+		int codec = (g->ents[i].flags & SEG_EF_DEFERRED) && old.codec == SEG_RAW &&
+		                    old.slen == old.rlen
+		                    ? SEG_RAW_DEFERRED
+		                    : old.codec;
 		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, codec, &np);
 		if (r < 0 || (r = fpidx_insert(s->idx, g->ents[i].fp, &np)) < 0)
 			return r;

@@ -20,7 +20,7 @@ if [ ! -f Makefile ]; then
 fi
 make -j"${FUZZ_JOBS:-2}" -s fuzz
 status=0
-for t in label segment wire jsonp http config ini nfs dir scsi iscsi repl; do
+for t in label segment wire jsonp http config ini nfs dir scsi iscsi repl lunmeta; do
 	bin="$build/fuzz/fuzz-$t"
 	corpus="$out/corpus-$t"
 	mkdir -p "$corpus"
