@@ -302,6 +302,10 @@ static int compact(store *s, gc_state *g, const seg_header *h, int n)
 		r = pool_add_stored(s->pl, g->ents[i].fp, g->ibuf, old.slen, old.rlen, codec, &np);
 		if (r < 0 || (r = fpidx_insert(s->idx, g->ents[i].fp, &np)) < 0)
 			return r;
+		/* The copy may land behind a running deferred cycle's cursor: ask for
+		 * another cycle (its bytes were counted when first stored). */
+		if (codec == SEG_RAW_DEFERRED)
+			store_defer_note(s, 0);
 		g->st.chunks_moved++;
 		g->st.bytes_moved += old.slen;
 	}
