@@ -6,7 +6,8 @@
  * reservations; it is never held across lun I/O (which takes appl.mu) except by
  * the reservation commands, whose save must be durable before the answer. d->wl
  * orders COMPARE AND WRITE against the other writes: writes take it shared, COMPARE
- * AND WRITE exclusive, so no write can land between its read and its write.
+ * AND WRITE exclusive, so no write can land between its read and its write; a MODE
+ * SELECT that turns the write cache off takes it exclusive for its sync (below).
  *
  * Reservation state survives a restart or a crash: every PERSISTENT RESERVE OUT that
  * changes it saves the whole state (pr_save) before the answer; a crash before the
@@ -881,10 +882,18 @@ static void cmd_mode_select(struct ctx *x, int ten)
 	if (changed)
 		sbc_ua_all(x->d, c->nx ? c->nx->id : 0, NULL, SCSI_ASC_MODE_PARAMS_CHANGED);
 	pthread_mutex_unlock(&x->d->mu);
-	/* Turning the write cache off: what it holds is written now. */
-	if (wce_off && lun_sync(x->d->l) < 0) {
-		io_error(c, -EIO, 1);
-		return;
+	/* Turning the write cache off: what it holds is written now. The write lock
+	 * first waits out the writes still running that read the old setting (theirs
+	 * go to the cache after this command's change), so the sync takes them too
+	 * and no write is left volatile once GOOD says the cache is off. */
+	if (wce_off) {
+		pthread_rwlock_wrlock(&x->d->wl);
+		int r = lun_sync(x->d->l);
+		pthread_rwlock_unlock(&x->d->wl);
+		if (r < 0) {
+			io_error(c, -EIO, 1);
+			return;
+		}
 	}
 	ok(c);
 }
