@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		uint8_t out[64];
 		uint32_t n = scsi_mode_pages(&m, 0, b[0] & 0x3f, 0, out, sizeof(out));
-		assert(n >= 2 && n <= size && out[0] == (b[0] & 0x3f) && out[1] == b[1]);
+		/* (PS, bit 7 of byte 0, is the target's: the saveable pages set it) */
+		assert(n >= 2 && n <= size && (out[0] & 0x3f) == (b[0] & 0x3f) && out[1] == b[1]);
 		if ((b[0] & 0x3f) == SCSI_MP_CACHING)
 			assert((out[2] & 0x04) == (b[2] & 0x04));
 	} else if (r == -EINVAL) {
