@@ -89,6 +89,7 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 	appl_lock(ap);
 	cfg_take_reloadable(&ap->cfg, &nc);
 	appl_unlock(ap);
+	appl_reload_pacing(ap); /* [array] bg_min_rate, bg_max_rate, fg_idle_ms */
 	cfg_free(&nc);
 	appl_event_add(ap, CFG_LOG_INFO, "configuration reloaded (%d settings changed)", n);
 }
