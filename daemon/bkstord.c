@@ -7,7 +7,8 @@
  * control API. SIGTERM/SIGINT: stop accepting, end the connections (an unfinished
  * PUT is aborted and never appears), final commit, exit 0. SIGHUP: reload what can be
  * reloaded (log level, client secrets, the native limits, commit interval, GC
- * threshold, the dashboard's admin password, session timeout and API tokens); the
+ * threshold, the array's background pacing, the dashboard's admin password, session
+ * timeout and API tokens); the
  * keys docs/config.md marks "restart" are logged as needing a restart. */
 #include <config.h>
 
