@@ -29,7 +29,7 @@ static void lun_json(json *j, const lun_info *li)
 	json_uint(j, "block_size", li->block_size);
 	json_uint(j, "mapped_bytes", li->mapped_bytes);
 	json_str(j, "initiators", li->initiators);
-	json_int(j, "sessions", li->open_count);
+	json_int(j, "sessions", li->sessions);
 	json_bool(j, "write_cache", li->write_cache);
 	json_uint(j, "read_bytes", li->read_bytes);
 	json_uint(j, "written_bytes", li->written_bytes);

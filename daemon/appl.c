@@ -828,6 +828,20 @@ int appl_readonly(appl *ap, char *why, size_t cap)
 	return 1;
 }
 
+void appl_reload_pacing(appl *ap)
+{
+	appl_lock(ap);
+	/* Deferred compression reads the rates from ap->cfg at each tick; what it was
+	 * paid up to at the old rate is dropped, so a raised rate applies at once. */
+	ap->defer_tokens_ns = 0;
+	uint64_t lo = ap->cfg.bg_min_rate, hi = ap->cfg.bg_max_rate;
+	uint32_t idle = ap->cfg.fg_idle_ms;
+	appl_unlock(ap);
+	if (ap->a)
+		arr_set_pacing(ap->a, lo, hi, idle);
+	appl_kick(ap);
+}
+
 /* --- open / close --- */
 
 static void array_config(const bks_cfg *c, arr_config *ac, appl *ap)

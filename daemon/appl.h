@@ -223,6 +223,10 @@ int appl_verify_start(appl *ap, bks_err *e);
 /* Commit now (ns_flush + store_commit) under appl.mu. */
 int appl_commit(appl *ap, bks_err *e);
 void appl_kick(appl *ap); /* wake the background thread */
+/* SIGHUP, after cfg_take_reloadable: the background pacing keys of ap->cfg
+ * ([array] bg_min_rate, bg_max_rate, fg_idle_ms) reach the array (rebuild, replace,
+ * scrub) and deferred compression, for work already running too. */
+void appl_reload_pacing(appl *ap);
 
 /* Client writes: the native protocol's PUT, MKDIR, RENAME and DELETE and every NFS
  * procedure that changes something are refused (-EROFS, NFS3ERR_ROFS) while a reason

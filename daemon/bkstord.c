@@ -7,7 +7,8 @@
  * control API. SIGTERM/SIGINT: stop accepting, end the connections (an unfinished
  * PUT is aborted and never appears), final commit, exit 0. SIGHUP: reload what can be
  * reloaded (log level, client secrets, the native limits, commit interval, GC
- * threshold, the dashboard's admin password, session timeout and API tokens); the
+ * threshold, the array's background pacing, the dashboard's admin password, session
+ * timeout and API tokens); the
  * keys docs/config.md marks "restart" are logged as needing a restart. */
 #include <config.h>
 
@@ -89,6 +90,7 @@ static void apply_reload(appl *ap, native_srv *nsrv, api *apisrv, const char *pa
 	appl_lock(ap);
 	cfg_take_reloadable(&ap->cfg, &nc);
 	appl_unlock(ap);
+	appl_reload_pacing(ap); /* [array] bg_min_rate, bg_max_rate, fg_idle_ms */
 	cfg_free(&nc);
 	appl_event_add(ap, CFG_LOG_INFO, "configuration reloaded (%d settings changed)", n);
 }

@@ -91,7 +91,8 @@ typedef struct ckey {
  * effect on SIGHUP (cfg_take_reloadable hands its new value to the running copy, and
  * bkstord.c's apply_reload passes it on to whoever uses it). The array's tunables,
  * its spares and the store's are given to arr_import/store_open once, with no way to
- * change them on a running array, so they are restart keys; so is TLS, whose files
+ * change them on a running array, so they are restart keys (but for the background
+ * pacing, which arr_set_pacing changes: appl_reload_pacing); so is TLS, whose files
  * are read when the dashboard's listener starts. */
 static const ckey keys[] = {
 	K(ARRAY, "name", T_NAME, array_name, 1, ARR_NAME_MAX - 1, "bkstor", R),
@@ -102,9 +103,9 @@ static const ckey keys[] = {
 	K(ARRAY, "io_err_limit", T_UINT, io_err_limit, 1, 1000000, "10", R),
 	K(ARRAY, "cksum_err_limit", T_UINT, cksum_err_limit, 1, 1000000, "10", R),
 	K(ARRAY, "err_window", T_DUR, err_window_s, 1, 7 * 86400, "600s", R),
-	K(ARRAY, "bg_min_rate", T_RATE, bg_min_rate, 0, UINT64_MAX, "50M", R),
-	K(ARRAY, "bg_max_rate", T_RATE, bg_max_rate, 0, UINT64_MAX, "0", R),
-	K(ARRAY, "fg_idle_ms", T_UINT, fg_idle_ms, 1, 600000, "500", R),
+	K(ARRAY, "bg_min_rate", T_RATE, bg_min_rate, 0, UINT64_MAX, "50M", 0),
+	K(ARRAY, "bg_max_rate", T_RATE, bg_max_rate, 0, UINT64_MAX, "0", 0),
+	K(ARRAY, "fg_idle_ms", T_UINT, fg_idle_ms, 1, 600000, "500", 0),
 	K(STORE, "chunk_min", T_SIZE, chunk_min, 64, MB(1), "4K", R),
 	K(STORE, "chunk_avg", T_SIZE, chunk_avg, 64, MB(1), "16K", R | K_POW2),
 	K(STORE, "chunk_max", T_SIZE, chunk_max, 64, MB(1), "64K", R),

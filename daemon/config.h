@@ -15,8 +15,9 @@
  * Reload (SIGHUP): parse a new bks_cfg, call cfg_reload_diff(old, new) to learn which
  * changed keys need a restart (log them, keep the old values of those), apply the
  * rest (cfg_take_reloadable), then cfg_free() the one no longer used. Restart-only
- * keys: every [array] key (name, disks, spares, strip_size, io_timeout_ms,
- * io_err_limit, cksum_err_limit, err_window, bg_min_rate, bg_max_rate, fg_idle_ms),
+ * keys: every [array] key but the pacing ones (name, disks, spares, strip_size,
+ * io_timeout_ms, io_err_limit, cksum_err_limit, err_window; bg_min_rate, bg_max_rate
+ * and fg_idle_ms reload),
  * store.chunk_min/avg/max, store.zstd_level, store.zstd_level_busy,
  * store.meta_cache, store.commit_bytes, native.listen, api.socket, web.listen,
  * web.tls_cert, web.tls_key, daemon.threads, daemon.pidfile, daemon.demo.

@@ -512,6 +512,7 @@ static int login_pdu(iscsi_conn *c, iscsi_rx *q)
 			c->nx.tpgt = 1;
 			reinstate(c);
 			sbc_nexus_add(c->dev->d, &c->nx);
+			lun_session(sbc_dev_lun(c->dev->d), 1);
 		}
 		LOG_I("iscsi: %s: %s logged in%s%s (%s, digests %s/%s, burst %u)", c->peer,
 		      c->initiator, c->discovery ? " for discovery" : " to ", c->target,
@@ -571,8 +572,10 @@ static void *conn_main(void *arg)
 		LOG_D("iscsi: %s: closed (%s)", c->peer, strerror(-r));
 	iscsi_ffp_end(c);
 	if (c->dev) {
-		if (c->ffp)
+		if (c->ffp) {
 			sbc_nexus_remove(c->dev->d, &c->nx);
+			lun_session(sbc_dev_lun(c->dev->d), -1);
+		}
 		dev_put(s, c->dev);
 		c->dev = NULL;
 	}

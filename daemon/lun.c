@@ -70,6 +70,7 @@ struct lun {
 	lun_set *ls;
 	struct lun *next;
 	int refs;                /* under ls->mu */
+	int sessions;            /* atomic: logged-in iSCSI sessions (lun_session) */
 	char name[LUN_NAME_MAX + 1];
 	/* under appl.mu */
 	uint64_t dir, data, data_gen;
@@ -942,6 +943,7 @@ static void info_fill(lun_set *ls, const char *name, const struct rec *rc, lun *
 		li->read_bytes = l->read_bytes;
 		li->written_bytes = l->written_bytes;
 		li->open_count = l->refs;
+		li->sessions = __atomic_load_n(&l->sessions, __ATOMIC_ACQUIRE);
 	}
 }
 
@@ -1124,6 +1126,12 @@ out:
 		*out = l;
 	}
 	return r;
+}
+
+void lun_session(lun *l, int delta)
+{
+	__atomic_add_fetch(&l->sessions, delta, __ATOMIC_ACQ_REL);
+	changed(l->ls); /* sessions: the status list must not show the old count */
 }
 
 void lun_close(lun *l)

@@ -50,7 +50,9 @@ typedef struct lun_info {
 	char initiators[LUN_ACL_MAX + 1]; /* who may log in; empty: any initiator */
 	uint64_t mapped_bytes;   /* logical bytes not in holes */
 	uint64_t read_bytes, written_bytes; /* since start (for status) */
-	int open_count;          /* handles open (sessions using it) */
+	int open_count;          /* handles open: the iSCSI target holds one per LUN
+	                          * for all its sessions, a SendTargets one briefly */
+	int sessions;            /* iSCSI sessions logged in to the LUN (lun_session) */
 	int write_cache;         /* 1: the SCSI write cache is on (WCE=1), 0: write-through */
 } lun_info;
 
@@ -90,6 +92,10 @@ int lun_list_snapshot(lun_set *ls, int (*fn)(void *ctx, const lun_info *li), voi
 /* Using one (a session). */
 int lun_open(lun_set *ls, const char *name, lun **out);      /* -ENOENT */
 void lun_close(lun *l);                                       /* accepts NULL */
+/* A session logged in to the LUN (delta +1) or ended (-1): what lun_info.sessions
+ * counts. The iSCSI target shares one handle among all the sessions of a LUN, so
+ * the handles (open_count) cannot tell how many initiators use it. */
+void lun_session(lun *l, int delta);
 void lun_get_info(lun *l, lun_info *li);
 /* Just the size and block size, without a lock (what every SCSI command needs;
  * lun_get_info takes two locks and fills a kilobyte). */

@@ -115,6 +115,12 @@ void status_json(appl *ap, json *j, int connections)
 	json_str(j, "health", arr_health_name(as->health));
 	json_str(j, "action", as->action);
 	arr_status_json(j, "array", as);
+	/* The array's background pacing in effect ([array] keys; SIGHUP changes it). */
+	json_obj_begin(j, "pacing");
+	json_uint(j, "bg_min_rate", as->bg_min_bps);
+	json_uint(j, "bg_max_rate", as->bg_max_bps);
+	json_uint(j, "fg_idle_ms", as->fg_idle_ms);
+	json_obj_end(j);
 	capacity_json(j, &st, as, row_bytes);
 	json_obj_begin(j, "throughput");
 	json_double(j, "ingest_bps", in_bps);

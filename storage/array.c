@@ -138,6 +138,19 @@ void arr_set_live_fn(arr *a, arr_live_fn fn, void *ctx)
 	pthread_mutex_unlock(&a->mu);
 }
 
+void arr_set_pacing(arr *a, uint64_t bg_min_bps, uint64_t bg_max_bps, uint32_t fg_idle_ms)
+{
+	pthread_mutex_lock(&a->mu);
+	a->cfg.bg_min_bps = bg_min_bps;
+	a->cfg.bg_max_bps = bg_max_bps;
+	a->cfg.fg_idle_ms = fg_idle_ms;
+	/* What the old rate charged is forgotten: the next step starts a fresh budget
+	 * (pace() restarts from now when bg_paced_ns is 0). */
+	a->bg_tokens_ns = a->bg_paced_ns = 0;
+	__atomic_add_fetch(&a->pace_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&a->mu);
+}
+
 void arr_set_scrub_verify(arr *a, arr_verify_fn fn, void *ctx)
 {
 	pthread_mutex_lock(&a->mu);

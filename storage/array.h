@@ -132,6 +132,11 @@ uint64_t arr_seq(const arr *a); /* last committed sequence number */
  * high-water mark is live. Rebuild, replace and scrub touch live rows only. */
 typedef int (*arr_live_fn)(void *ctx, uint64_t row);
 void arr_set_live_fn(arr *a, arr_live_fn fn, void *ctx);
+/* Change the background pacing (arr_cfg bg_min_bps, bg_max_bps, fg_idle_ms) of a
+ * running array: bkstord's SIGHUP. A rebuild, replace or scrub under way goes on at
+ * the new rate from its next step; a pacing sleep in progress (at a low rate, a step
+ * can owe tens of seconds) ends at once, and no debt from the old rate is kept. */
+void arr_set_pacing(arr *a, uint64_t bg_min_bps, uint64_t bg_max_bps, uint32_t fg_idle_ms);
 /* Data checksums for scrub: with it, scrub verifies each live row's data (verify is
  * called with the whole row data) and uses it to find a bad strip that P/Q alone
  * cannot locate. Scrub rewrites a silently bad strip only when these checksums prove
@@ -244,6 +249,8 @@ typedef struct arr_status {
 	int njobs;
 	arr_job_status jobs[3];
 	arr_scrub_status last_scrub; /* counters of the current or last scrub */
+	uint64_t bg_min_bps, bg_max_bps; /* the pacing in effect (arr_set_pacing) */
+	uint32_t fg_idle_ms;
 } arr_status;
 
 void arr_get_status(arr *a, arr_status *st);

@@ -355,6 +355,9 @@ void arr_get_status(arr *a, arr_status *st)
 	st->hwm = a->hwm;
 	st->seq = a->seq;
 	st->capacity_bytes = a->rows * arr_row_bytes(a);
+	st->bg_min_bps = a->cfg.bg_min_bps;
+	st->bg_max_bps = a->cfg.bg_max_bps;
+	st->fg_idle_ms = a->cfg.fg_idle_ms;
 	st->last_scrub = (arr_scrub_status){
 		.state = (int)a->scrub.state,
 		.cursor = a->scrub.cursor,

@@ -584,11 +584,15 @@ int arr_bg_step(arr *a, uint32_t max_rows)
 	pthread_mutex_lock(&a->mu);
 	int busy = fg_busy(a, bks_now_ns());
 	int more = bg_step_locked(a, max_rows, busy, &bytes, &wait_ns);
+	uint32_t gen = __atomic_load_n(&a->pace_gen, __ATOMIC_ACQUIRE);
 	pthread_mutex_unlock(&a->mu);
-	if (wait_ns) {
-		struct timespec ts = {(time_t)(wait_ns / 1000000000ull),
-		                      (long)(wait_ns % 1000000000ull)};
+	/* In slices of at most 100 ms: a step at a low rate owes tens of seconds, and a
+	 * new rate (arr_set_pacing, a SIGHUP) must not wait for them to pass. */
+	while (wait_ns && __atomic_load_n(&a->pace_gen, __ATOMIC_ACQUIRE) == gen) {
+		uint64_t ns = BKS_MIN(wait_ns, 100000000ull);
+		struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
 		nanosleep(&ts, NULL);
+		wait_ns -= ns;
 	}
 	return more;
 }

@@ -80,6 +80,7 @@ struct arr {
 	uint64_t last_fg_ns;     /* last foreground read/write */
 	uint64_t bg_tokens_ns;   /* time at which the bg budget is next free */
 	uint64_t bg_paced_ns;    /* last time pace() charged work (or ran unlimited) */
+	uint32_t pace_gen;       /* atomic: bumped by arr_set_pacing (ends a pacing sleep) */
 	uint64_t last_bg_commit_ns;
 	uint64_t bg_bytes;       /* bytes read by bg work, this process */
 	uint64_t rate_t0_ns, rate_b0; /* rate window start */

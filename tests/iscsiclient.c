@@ -13,6 +13,8 @@
  *   iscsiclient URL wce [0|1 [SP]]               with 0 or 1: MODE SELECT(10) of the
  *       caching page as MODE SENSE read it with WCE set so (SP 0 unless given); then
  *       prints "wce CURRENT saved SAVED" (MODE SENSE(10) page control 00 and 11)
+ *   iscsiclient URL hold                         logs in, prints "held", keeps the
+ *       session (answering NOP-In) until stdin ends, then logs out
  *   iscsiclient URL flight LBA NBLK SEED         many commands in flight at once: writes
  *       of NBLK blocks of SEED's bytes from LBA in 1 MiB and 4 KiB pieces all submitted
  *       together, then reads of them (checked), then 8 overlapping writes and a read of
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -340,6 +343,24 @@ int main(int argc, char **argv)
 		}
 		if (rc == 0)
 			printf("wce %d saved %d\n", v[0], v[1]);
+	} else if (!strcmp(op, "hold")) {
+		/* Logged in: say so, then keep the session (answering the target's NOP-In
+		 * pings) until stdin ends; then log out. */
+		printf("held\n");
+		fflush(stdout);
+		for (;;) {
+			struct pollfd pf[2] = {
+				{.fd = iscsi_get_fd(c), .events = (short)iscsi_which_events(c)},
+				{.fd = 0, .events = POLLIN}};
+			if (poll(pf, 2, 1000) < 0 || iscsi_service(c, pf[0].revents) < 0) {
+				fprintf(stderr, "iscsiclient: %s\n", iscsi_get_error(c));
+				rc = 1;
+				break;
+			}
+			char b[64];
+			if (pf[1].revents && read(0, b, sizeof(b)) <= 0)
+				break;
+		}
 	} else {
 		fprintf(stderr, "iscsiclient: unknown or incomplete command %s\n", op);
 		rc = 2;

@@ -43,6 +43,10 @@ static void *fg_main(void *arg)
 	return (void *)(intptr_t)bad;
 }
 
+/* One slice on a thread of its own: how long arr_bg_step took, pacing sleep included. */
+static double slice_s;
+static void *slice_main(void *arg);
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -64,6 +68,14 @@ static uint64_t job_bytes(arr *a, int *running)
 	return 0;
 }
 
+static void *slice_main(void *arg)
+{
+	double t = now_s();
+	arr_bg_step(arg, BATCH);
+	slice_s = now_s() - t;
+	return NULL;
+}
+
 int main(void)
 {
 	const char *dir = tu_tmpdir_in("pacing", "/dev/shm");
@@ -72,6 +84,7 @@ int main(void)
 	arr_config cfg;
 	bks_err e = {0};
 	int r, running;
+	arr_status st;
 
 	arr_config_defaults(&cfg);
 	cfg.strip_size = 64 << 10;
@@ -132,13 +145,28 @@ int main(void)
 	CHECK(fg_bad == NULL, "foreground reads during the rebuild: %d failed",
 	      (int)(intptr_t)fg_bad);
 
+	/* A new pacing (bkstord's SIGHUP) reaches a slice already sleeping: at 64 KiB/s
+	 * the slice of 8 rows owes about 40 s; arr_set_pacing back to unlimited ends the
+	 * sleep at once (it slept to the end before, and the rate was fixed at import). */
+	arr_set_pacing(a, 64 << 10, 64 << 10, 200);
+	arr_get_status(a, &st);
+	CHECK(st.bg_min_bps == 64 << 10 && st.bg_max_bps == 64 << 10 && st.fg_idle_ms == 200,
+	      "the status shows the new pacing: %llu %llu %u", (unsigned long long)st.bg_min_bps,
+	      (unsigned long long)st.bg_max_bps, st.fg_idle_ms);
+	pthread_t sl;
+	REQUIRE(pthread_create(&sl, NULL, slice_main, a) == 0, "slice thread");
+	usleep(500000);
+	arr_set_pacing(a, FLOOR, 0, 200);
+	pthread_join(sl, NULL);
+	printf("a slice paced at 64 KiB/s, the pacing raised after 0.5 s: %.2f s\n", slice_s);
+	CHECK(slice_s < 2.0, "the raised pacing ended the slice's sleep (%.2f s)", slice_s);
+
 	/* Idle foreground: unlimited, to the end. */
 	usleep(250000);
 	double t3 = now_s();
 	r = arr_bg_run(a);
 	double t4 = now_s();
 	CHECK(r == 0, "rebuild to the end: %d", r);
-	arr_status st;
 	arr_get_status(a, &st);
 	CHECK(st.health == ARR_OK, "health after the rebuild: %s", arr_health_name(st.health));
 	printf("the rest of the rebuild with the foreground idle: %.2f s\n", t4 - t3);

@@ -3,7 +3,8 @@
 # the rest as needing a restart. A removed read-only API token is refused (401) after
 # SIGHUP and a new one accepted; an admin_password changed in the file ends the
 # sessions and the new password logs in (the old one no longer); a shorter
-# session_timeout cuts live sessions; a changed restart key (daemon.threads,
+# session_timeout cuts live sessions; the array's background pacing (bg_min_rate,
+# bg_max_rate, fg_idle_ms) changes in the status document; a changed restart key (daemon.threads,
 # store.zstd_level, web.tls_cert/tls_key) is logged as needing a restart and not
 # applied (the dashboard still speaks plain HTTP).
 . "${top_srcdir:-.}/tests/daemon-lib.sh"
@@ -68,6 +69,28 @@ hup
 expect "the session after SIGHUP" 200 "$(code GET /api/v1/session -b "$T/jar")"
 [ "$(left)" -le 60 ] && ok "a shorter session_timeout cuts the live session ($(left) s left)" ||
 	bad "session_timeout not applied: $(left) s left"
+
+# The array's background pacing ([array] bg_min_rate, bg_max_rate, fg_idle_ms)
+# reloads: the status document's pacing object (what the array uses) follows.
+pacing() { ctl --json status >"$T/st.json" 2>/dev/null &&
+	jget "$T/st.json" "'%d/%d/%d' % (d['pacing']['bg_min_rate'], d['pacing']['bg_max_rate'], d['pacing']['fg_idle_ms'])"; }
+wait_pacing() { # WANT: until the status document shows it (5 s; GET /api/v1/status is
+	# cached for STATUS_CACHE_NS)
+	for _ in $(seq 50); do [ "$(pacing)" = "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+[ "$(pacing)" = "52428800/0/500" ] && ok "pacing at the defaults (50M, unlimited, 500 ms)" ||
+	bad "pacing at the start: $(pacing)"
+grep -q '^\[array\]' "$CONF" || printf '[array]\n' >>"$CONF"
+sed -i "/^\[array\]/a bg_min_rate = 1M\nbg_max_rate = 8M\nfg_idle_ms = 250" "$CONF"
+hup
+wait_pacing 1048576/8388608/250 && ok "after SIGHUP the array paces at 1M/8M, idle after 250 ms" ||
+	bad "pacing after SIGHUP: $(pacing)"
+grep "needs a restart" "$T/daemon.log" | grep -q "bg_m\|fg_idle" &&
+	bad "a pacing key was logged as needing a restart" || ok "the pacing keys are not logged as restart keys"
+sed -i "s/^bg_max_rate = 8M/bg_max_rate = 0/" "$CONF"
+hup
+wait_pacing 1048576/0/250 && ok "bg_max_rate back to unlimited" || bad "pacing: $(pacing)"
 
 # Restart keys: logged, not applied.
 sed -i "/^\[web\]/a tls_cert = $T/cert.pem\ntls_key = $T/key.pem" "$CONF"

@@ -69,6 +69,45 @@ iscsi-inq "$URL" >"$T/inq" 2>&1
 grep -q "Vendor:BKSTOR" "$T/inq" && grep -q "Peripheral Device Type:DIRECT_ACCESS" "$T/inq" &&
 	ok "iscsi-inq: a BKSTOR disk" || { bad "iscsi-inq"; cat "$T/inq"; }
 
+# The LUN's session count (bkstorctl lun list, GET /api/v1/luns and the status
+# document): two initiator sessions logged in at once (tests/iscsiclient hold, each
+# a new ISID) are 2, though the target shares one LUN handle between them; after
+# their logouts, 0.
+holder="${top_builddir:-.}/tests/iscsiclient"
+lunsess() { # the "sessions" of vol1 in `lun list --json` and in the status document
+	ctl --json lun list >"$T/ll.json" 2>/dev/null && ctl --json status >"$T/st.json" 2>/dev/null ||
+		{ echo "-"; return; }
+	sx="([l['sessions'] for l in d['luns'] if l['name']=='vol1'] or ['none'])[0]"
+	echo "$(jget "$T/ll.json" "$sx")/$(jget "$T/st.json" "$sx")"
+}
+wait_sess() { # WANT: until lunsess says WANT/WANT (10 s)
+	for _ in $(seq 100); do [ "$(lunsess)" = "$1/$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+if [ -x "$holder" ]; then
+	wait_sess 0 && ok "vol1: no sessions before" || bad "vol1 sessions before: $(lunsess)"
+	mkfifo "$T/hold1" "$T/hold2"
+	"$holder" "$URL" hold <"$T/hold1" >"$T/hold1.out" 2>&1 &
+	h1=$!
+	exec 7>"$T/hold1"
+	"$holder" "$URL" hold <"$T/hold2" >"$T/hold2.out" 2>&1 7>&- & # (not holding hold1 open)
+	h2=$!
+	exec 8>"$T/hold2"
+	for _ in $(seq 100); do
+		grep -q held "$T/hold1.out" && grep -q held "$T/hold2.out" && break
+		sleep 0.1
+	done
+	grep -q held "$T/hold1.out" && grep -q held "$T/hold2.out" && ok "two sessions logged in to vol1" ||
+		bad "holders: $(cat "$T/hold1.out" "$T/hold2.out")"
+	wait_sess 2 && ok "vol1: 2 sessions (lun list and status)" || bad "vol1 sessions with two logged in: $(lunsess)"
+	exec 7>&-
+	wait $h1 && ok "the first session logged out" || bad "first holder: $(cat "$T/hold1.out")"
+	wait_sess 1 && ok "vol1: 1 session after one logout" || bad "vol1 sessions after one logout: $(lunsess)"
+	exec 8>&-
+	wait $h2 && ok "the second session logged out" || bad "second holder: $(cat "$T/hold2.out")"
+	wait_sess 0 && ok "vol1: 0 sessions after both logouts" || bad "vol1 sessions after the logouts: $(lunsess)"
+fi
+
 # Five generations of backup-like data (2 % changed each), each in its own 16 MiB
 # region of vol1.
 make_base "$T/base" 6

@@ -25,6 +25,7 @@
 #include "daemon/lun.h"
 #include "fs/ns.h"
 #include "tests/testutil.h"
+#include "tests/tu_appl.h"
 
 #define NDISK 6
 #define DISK_MB 128
@@ -37,19 +38,11 @@ static uint8_t *model;
 static int stop_sync;           /* atomic */
 static uint64_t syncs;
 
+/* The shared set-up (tests/tu_appl.c), with the fastest zstd level. */
 static int appl_up(store *s)
 {
-	bks_err e = {0};
-	memset(&ap, 0, sizeof(ap));
-	pthread_mutex_init(&ap.mu, NULL);
-	pthread_mutex_init(&ap.evmu, NULL);
-	appl_durable_init(&ap);
-	ap.s = s;
-	ap.cfg.array_name = (char *)"test-array";
+	int r = tu_appl_up(&ap, s);
 	ap.cfg.zstd_level = 1;
-	int r = ns_open(s, &ap.n, &e);
-	if (r < 0)
-		fprintf(stderr, "ns_open: %s\n", bks_errmsg(&e, r));
 	return r;
 }
 

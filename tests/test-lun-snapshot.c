@@ -20,28 +20,13 @@
 #include "daemon/lun.h"
 #include "fs/ns.h"
 #include "tests/testutil.h"
+#include "tests/tu_appl.h"
 
 #define NDISK 6
 #define DISK_MB 64
 
 static appl ap;
 static char *paths[NDISK];
-
-/* The parts of an appliance lun.c uses (as test-sbc sets them up). */
-static int appl_up(store *s)
-{
-	bks_err e = {0};
-	memset(&ap, 0, sizeof(ap));
-	pthread_mutex_init(&ap.mu, NULL);
-	pthread_mutex_init(&ap.evmu, NULL);
-	appl_durable_init(&ap);
-	ap.s = s;
-	ap.cfg.array_name = (char *)"test-array";
-	int r = ns_open(s, &ap.n, &e);
-	if (r < 0)
-		fprintf(stderr, "ns_open: %s\n", bks_errmsg(&e, r));
-	return r;
-}
 
 /* What one call of lun_list_snapshot saw. */
 struct seen {
@@ -120,7 +105,7 @@ int main(void)
 	arr *a = tu_make_array(dir, NDISK, DISK_MB, NULL, paths);
 	REQUIRE((r = store_create(a, NULL, &s, &e)) == 0, "store_create: %s", bks_errmsg(&e, r));
 	REQUIRE((r = ns_format(s, 0755, &e)) == 0, "ns_format: %s", bks_errmsg(&e, r));
-	REQUIRE(appl_up(s) == 0, "appl");
+	REQUIRE(tu_appl_up(&ap, s) == 0, "appl");
 	REQUIRE((r = lun_set_open(&ap, &ls, &e)) == 0, "lun_set_open: %s", bks_errmsg(&e, r));
 	REQUIRE(lun_create(ls, "a", 8 << 20, 512, "", &e) == 0, "create a");
 	REQUIRE(lun_create(ls, "b", 8 << 20, 4096, "", &e) == 0, "create b");

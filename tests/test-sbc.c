@@ -18,29 +18,13 @@
 #include "fs/ns.h"
 #include "proto/scsi.h"
 #include "tests/testutil.h"
+#include "tests/tu_appl.h"
 
 #define NDISK 6
 #define DISK_MB 96
 
 static appl ap;
 static char *paths[NDISK];
-
-/* The parts of an appliance lun.c uses: the lock, the store, the namespace, the
- * array name (identities) and the throughput counters. */
-static int appl_up(store *s)
-{
-	bks_err e = {0};
-	memset(&ap, 0, sizeof(ap));
-	pthread_mutex_init(&ap.mu, NULL);
-	pthread_mutex_init(&ap.evmu, NULL);
-	appl_durable_init(&ap);
-	ap.s = s;
-	ap.cfg.array_name = (char *)"test-array";
-	int r = ns_open(s, &ap.n, &e);
-	if (r < 0)
-		fprintf(stderr, "ns_open: %s\n", bks_errmsg(&e, r));
-	return r;
-}
 
 static void appl_down(int commit)
 {
@@ -956,7 +940,7 @@ int main(void)
 	sbc_dev *d = NULL;
 	store *s = fresh_store("sbc");
 	REQUIRE(s, "store");
-	REQUIRE(appl_up(s) == 0, "appl");
+	REQUIRE(tu_appl_up(&ap, s) == 0, "appl");
 	int r = lun_set_open(&ap, &ls, &e);
 	REQUIRE(r == 0, "lun_set_open: %s", bks_errmsg(&e, r));
 	uint64_t size = 64ull << 20;
@@ -994,7 +978,7 @@ int main(void)
 	appl_down(0);
 	s = tu_store_reopen(paths, NDISK, NULL);
 	REQUIRE(s, "reopen");
-	REQUIRE(appl_up(s) == 0, "appl again");
+	REQUIRE(tu_appl_up(&ap, s) == 0, "appl again");
 	REQUIRE(lun_set_open(&ap, &ls, &e) == 0, "lun_set_open again");
 	REQUIRE(lun_open(ls, "disk0", &l) == 0, "lun_open again");
 	REQUIRE(sbc_dev_open(l, &d, &e) == 0, "sbc_dev_open again");
