@@ -241,6 +241,7 @@ static void snap_take(appl *ap)
 	n.defer_started_ns = ap->defer_started_ns;
 	n.defer_finished_ns = ap->defer_finished_ns;
 	n.defer_err = ap->defer_err;
+	n.defer_errors = ap->defer_errors;
 	n.defer_retry_ns = ap->defer_err ? ap->defer_retry_wall_ns : 0;
 	n.taken_ns = bks_now_ns();
 	pthread_mutex_lock(&ap->snapmu);
@@ -561,6 +562,19 @@ const char *appl_defer_state_name(int st)
 #define DEFER_STEP_BYTES (4ull << 20)
 #define DEFER_BACKOFF_MIN_NS (1000ull * 1000000ull)
 #define DEFER_BACKOFF_MAX_NS (60000ull * 1000000ull)
+/* Tests only: BKS_TEST_DEFER_ERROR=<errno> fails every step of the pass with that
+ * error (tests/test-daemon-defer-error.sh: the back-off and its events), as a
+ * persistent error would. Read once (the background thread alone calls this). */
+static int defer_test_error(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		const char *s = getenv("BKS_TEST_DEFER_ERROR");
+		v = s ? atoi(s) : 0;
+		v = v > 0 ? v : 0;
+	}
+	return v;
+}
 static int defer_job(appl *ap)
 {
 	uint64_t now = bks_now_ns();
@@ -618,7 +632,7 @@ static int defer_job(appl *ap)
 	                       : DEFER_STEP_BYTES;
 	uint64_t t0 = bks_now_ns();
 	do {
-		r = store_defer_step(ap->s, budget);
+		r = defer_test_error() ? -defer_test_error() : store_defer_step(ap->s, budget);
 	} while (r > 0 && !rate && bks_now_ns() - t0 < DEFER_STEP_BUDGET_NS);
 	store_defer_stats d1;
 	store_defer_get_stats(ap->s, &d1);
@@ -644,6 +658,7 @@ static int defer_job(appl *ap)
 		backoff = ap->defer_err ? BKS_MIN(ap->defer_backoff_ns * 2, DEFER_BACKOFF_MAX_NS)
 		                        : DEFER_BACKOFF_MIN_NS;
 		err_new = r != ap->defer_err;
+		ap->defer_errors++;
 		ap->defer_err = r;
 		ap->defer_err_cycles = d1.cycles;
 		ap->defer_backoff_ns = backoff;

@@ -88,6 +88,7 @@ typedef struct appl_snap {
 	uint64_t defer_started_ns, defer_finished_ns;
 	int defer_err;           /* the error the pass is backing off from (-errno), or 0 */
 	uint64_t defer_retry_ns; /* ... its next try (bks_wall_ns) */
+	uint64_t defer_errors;   /* steps that failed since the start */
 	uint64_t taken_ns;
 } appl_snap;
 
@@ -155,6 +156,7 @@ typedef struct appl {
 	int defer_err;
 	uint64_t defer_err_cycles; /* store cycles when it was met */
 	int defer_room_told;     /* the wait for room was reported (until progress) */
+	uint64_t defer_errors;   /* steps that failed (since the start) */
 
 	/* events (own lock: the array reports them from any thread) */
 	pthread_mutex_t evmu;

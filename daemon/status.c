@@ -68,7 +68,7 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	                           : sn.defer_err ? "error" : "room");
 	json_str(j, "error", sn.defer_err ? strerror(-sn.defer_err) : NULL);
 	json_uint(j, "retry_ns", sn.defer_retry_ns);
-	json_uint(j, "errors", ds->errors);
+	json_uint(j, "errors", sn.defer_errors);
 	json_uint(j, "segments_skipped", ds->segments_skipped);
 	json_uint(j, "deferred_bytes", ds->noted_bytes);
 	json_uint(j, "raw_done", ds->raw_done);
