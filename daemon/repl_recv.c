@@ -302,6 +302,10 @@ struct rfile {
 };
 #define SYNC_EVERY (16u << 20)
 #define KNOWN_RUN 256            /* known entries per hold of appl.mu */
+#define FP_PF_SLICE 256u         /* FP_LIST lookups per prefetch (see rx_file) */
+
+static void lock_ap(void *ap) { appl_lock(ap); }
+static void unlock_ap(void *ap) { appl_unlock(ap); }
 
 /* Drop the claims of the current list's needed entries (under appl.mu): those not
  * stored (a bad chunk, a cut) are then asked for again by whoever needs them. */
@@ -355,10 +359,21 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		wire_digest_update(f->dg, m.fp_list.raw, (size_t)m.fp_list.count * WIRE_FP_ENTRY_LEN);
 		f->nfp = m.fp_list.count;
 		memset(f->need, 0, sizeof(f->need));
-		appl_lock(ap);
-		for (uint32_t i = 0; i < f->nfp; i++) {
+		for (uint32_t i = 0; i < f->nfp; i++)
 			wire_fp_list_get(&m.fp_list, i, &f->fps[i]);
-			if (rc == 0) {
+		/* The lookups a slice of FP_PF_SLICE at a time, each slice's index reads
+		 * (entry blocks, segment tables: after a restart or a commit every block is
+		 * cold) made just before without appl.mu, as the native PUT's FP_LIST
+		 * (daemon/native_ops.c, FP_PF_SLICE): the lock is then held for lookups
+		 * that hit the caches, not for disk reads that would stall every client. */
+		f->claimed = 1; /* (drop_claims reads need[], all clear so far) */
+		for (uint32_t from = 0; from < f->nfp; from += FP_PF_SLICE) {
+			uint32_t to = BKS_MIN(from + FP_PF_SLICE, f->nfp);
+			if (rc == 0)
+				store_put_prefetch_fps(f->w, f->fps[from].fp, sizeof(f->fps[0]),
+				                       (int)(to - from), lock_ap, unlock_ap, ap);
+			appl_lock(ap);
+			for (uint32_t i = from; i < to && rc == 0; i++) {
 				int h = store_has_chunk(ap->s, f->fps[i].fp, f->fps[i].len);
 				/* Missing: asked for unless claimed already, by another connection
 				 * or earlier in this list (repl_claim.c). */
@@ -369,9 +384,8 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 				else if (h < 0)
 					rc = h;
 			}
+			appl_unlock(ap);
 		}
-		f->claimed = 1;
-		appl_unlock(ap);
 		repl_msg nm = {.type = REPL_FP_NEED};
 		nm.fp_need.count = f->nfp;
 		nm.fp_need.bits = f->need;
