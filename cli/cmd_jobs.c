@@ -51,9 +51,26 @@ int dcmd_fmt_job(const jsonp_val *j, char *out, size_t cap, uint64_t now)
 		 * the background. */
 		char c[32], d[32];
 		uint64_t done = dcmd_u(j, "done_rows"), total = dcmd_u(j, "total_rows");
-		if (running || !strcmp(state, "paused"))
-			snprintf(out, cap, "compress %s: %s left, %s, %s raw stored as %s so far, "
-			         "row %llu of %llu%s", state,
+		int est = 0;
+		jsonp_get_bool(j, "bytes_left_estimate", &est);
+		if (!strcmp(state, "waiting") && !strcmp(dcmd_s(j, "waiting_for"), "error")) {
+			uint64_t at = dcmd_u(j, "retry_ns");
+			snprintf(out, cap, "compress waiting: %s (%llu errors), tries again in %s; "
+			         "%s%s left", dcmd_s(j, "error"),
+			         (unsigned long long)dcmd_u(j, "errors"),
+			         cli_fmt_duration(at > now ? (double)(at - now) / 1e9 : 0, b,
+			                          sizeof(b)),
+			         est ? "at least " : "",
+			         bks_fmt_bytes(dcmd_u(j, "bytes_left"), a, sizeof(a)));
+		} else if (!strcmp(state, "waiting")) {
+			snprintf(out, cap, "compress waiting: no room to move what is left until a "
+			         "commit gives rows back (%llu segments skipped); %s%s left",
+			         (unsigned long long)dcmd_u(j, "segments_skipped"),
+			         est ? "at least " : "",
+			         bks_fmt_bytes(dcmd_u(j, "bytes_left"), a, sizeof(a)));
+		} else if (running || !strcmp(state, "paused"))
+			snprintf(out, cap, "compress %s: %s%s left, %s, %s raw stored as %s so far, "
+			         "row %llu of %llu%s", state, est ? "at least " : "",
 			         bks_fmt_bytes(dcmd_u(j, "bytes_left"), a, sizeof(a)),
 			         cli_fmt_rate(dcmd_d(j, "rate_bps", 0), b, sizeof(b)),
 			         bks_fmt_bytes(dcmd_u(j, "raw_done"), c, sizeof(c)),

@@ -240,6 +240,9 @@ static void snap_take(appl *ap)
 	n.defer_rate_bps = ap->defer_rate_bps;
 	n.defer_started_ns = ap->defer_started_ns;
 	n.defer_finished_ns = ap->defer_finished_ns;
+	n.defer_err = ap->defer_err;
+	n.defer_errors = ap->defer_errors;
+	n.defer_retry_ns = ap->defer_err ? ap->defer_retry_wall_ns : 0;
 	n.taken_ns = bks_now_ns();
 	pthread_mutex_lock(&ap->snapmu);
 	ap->snap = n;
@@ -536,7 +539,7 @@ static void jobs_step(appl *ap)
 
 const char *appl_defer_state_name(int st)
 {
-	static const char *const names[] = {"idle", "running", "done", "paused"};
+	static const char *const names[] = {"idle", "running", "done", "paused", "waiting"};
 	return st >= 0 && st < (int)BKS_ARRAY_SIZE(names) ? names[st] : "idle";
 }
 
@@ -547,9 +550,31 @@ const char *appl_defer_state_name(int st)
  * unless the free rows are below a quarter of the array, then it runs at
  * bg_min_rate; when the foreground is idle, at bg_max_rate (0: unlimited, in slices
  * of DEFER_STEP_BUDGET_NS under the lock, like the collector). The freed rows come
- * back with the next periodic commit. Returns 1 when it wants the next tick at once. */
+ * back with the next periodic commit. Returns 1 when it wants the next tick at once.
+ * A cycle that found no room to move a segment waits for the next commit (the store
+ * says so: wait_room; the state says "waiting"). After an error the pass starts over,
+ * but not at the next tick: a persistent error (a row the pass cannot write, an index
+ * it cannot read) restarted the cycle and added a WARN event every tick, 10 a
+ * second. It waits DEFER_BACKOFF_MIN_NS, doubling while the error repeats up to
+ * DEFER_BACKOFF_MAX_NS, and reports an error once, again only when another one
+ * comes; a cycle that ends, or the pass finishing, clears it. */
 #define DEFER_STEP_BUDGET_NS (20ull * 1000000ull)
 #define DEFER_STEP_BYTES (4ull << 20)
+#define DEFER_BACKOFF_MIN_NS (1000ull * 1000000ull)
+#define DEFER_BACKOFF_MAX_NS (60000ull * 1000000ull)
+/* Tests only: BKS_TEST_DEFER_ERROR=<errno> fails every step of the pass with that
+ * error (tests/test-daemon-defer-error.sh: the back-off and its events), as a
+ * persistent error would. Read once (the background thread alone calls this). */
+static int defer_test_error(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		const char *s = getenv("BKS_TEST_DEFER_ERROR");
+		v = s ? atoi(s) : 0;
+		v = v > 0 ? v : 0;
+	}
+	return v;
+}
 static int defer_job(appl *ap)
 {
 	uint64_t now = bks_now_ns();
@@ -565,6 +590,10 @@ static int defer_job(appl *ap)
 		appl_unlock(ap);
 		return 0;
 	}
+	if (ap->defer_err && now < ap->defer_retry_ns) {
+		appl_unlock(ap);
+		return 0; /* backing off after an error (state: waiting) */
+	}
 	uint64_t rate = ap->cfg.bg_max_rate;
 	if (fg) {
 		store_space sp;
@@ -578,7 +607,8 @@ static int defer_job(appl *ap)
 					ap->defer_started_ns = bks_wall_ns();
 					ap->defer_finished_ns = 0;
 				}
-				ap->defer_state = APPL_DEFER_PAUSED;
+				ap->defer_state = dp.wait_room ? APPL_DEFER_WAITING
+				                               : APPL_DEFER_PAUSED;
 			}
 			appl_unlock(ap);
 			return 0;
@@ -602,7 +632,7 @@ static int defer_job(appl *ap)
 	                       : DEFER_STEP_BYTES;
 	uint64_t t0 = bks_now_ns();
 	do {
-		r = store_defer_step(ap->s, budget);
+		r = defer_test_error() ? -defer_test_error() : store_defer_step(ap->s, budget);
 	} while (r > 0 && !rate && bks_now_ns() - t0 < DEFER_STEP_BUDGET_NS);
 	store_defer_stats d1;
 	store_defer_get_stats(ap->s, &d1);
@@ -620,7 +650,35 @@ static int defer_job(appl *ap)
 		ap->defer_rate_t0 = now;
 		ap->defer_rate_b0 = d1.raw_done;
 	}
-	int finished = r < 0 || !store_defer_pending(ap->s);
+	int finished = r >= 0 && !store_defer_pending(ap->s);
+	int err_new = 0, err_gone = 0, room_new = 0;
+	uint64_t backoff = 0;
+	if (r < 0) {
+		/* The store starts the cycle over; this job waits before it does. */
+		backoff = ap->defer_err ? BKS_MIN(ap->defer_backoff_ns * 2, DEFER_BACKOFF_MAX_NS)
+		                        : DEFER_BACKOFF_MIN_NS;
+		err_new = r != ap->defer_err;
+		ap->defer_errors++;
+		ap->defer_err = r;
+		ap->defer_err_cycles = d1.cycles;
+		ap->defer_backoff_ns = backoff;
+		ap->defer_retry_ns = now + backoff;
+		ap->defer_retry_wall_ns = bks_wall_ns() + backoff;
+		ap->defer_state = APPL_DEFER_WAITING;
+		ap->defer_rate_bps = 0;
+	} else if (ap->defer_err && (finished || d1.cycles > ap->defer_err_cycles)) {
+		err_gone = ap->defer_err; /* a cycle got past it */
+		ap->defer_err = 0;
+		ap->defer_backoff_ns = 0;
+	}
+	if (r >= 0 && !finished && d1.wait_room) {
+		room_new = !ap->defer_room_told;
+		ap->defer_room_told = 1;
+		ap->defer_state = APPL_DEFER_WAITING;
+		ap->defer_rate_bps = 0;
+	}
+	if (d1.segments_done != d0.segments_done || finished)
+		ap->defer_room_told = 0; /* progress: a later wait is news again */
 	if (finished) {
 		/* A cycle that found nothing (the one after every start) stays idle. */
 		ap->defer_state = d1.segments_done || d1.noted_bytes ? APPL_DEFER_DONE
@@ -631,10 +689,18 @@ static int defer_job(appl *ap)
 		ap->defer_rate_bps = 0;
 	}
 	appl_unlock(ap);
-	if (r < 0)
-		appl_event_add(ap, CFG_LOG_WARN, "deferred compression: %s (starts over)",
-		               strerror(-r));
-	else if (finished && d1.segments_done)
+	if (err_new)
+		appl_event_add(ap, CFG_LOG_WARN, "deferred compression: %s (starts over in %llu s, "
+		               "waiting longer while it repeats; reported once)", strerror(-r),
+		               (unsigned long long)(backoff / 1000000000ull));
+	if (err_gone)
+		appl_event_add(ap, CFG_LOG_INFO, "deferred compression: past the error (%s)",
+		               strerror(-err_gone));
+	if (room_new)
+		appl_event_add(ap, CFG_LOG_INFO, "deferred compression waiting: no room to move "
+		               "what is left until a commit gives rows back (%llu segments "
+		               "skipped so far)", (unsigned long long)d1.segments_skipped);
+	if (finished && d1.segments_done)
 		appl_event_add(ap, CFG_LOG_INFO, "deferred compression done: %llu segments moved, "
 		               "%llu raw bytes now stored in %llu (%llu chunks compressed, %llu "
 		               "incompressible)", (unsigned long long)d1.segments_done,

@@ -86,14 +86,18 @@ typedef struct appl_snap {
 	int defer_state;         /* APPL_DEFER_* */
 	double defer_rate_bps;   /* raw bytes handled per second, last second */
 	uint64_t defer_started_ns, defer_finished_ns;
+	int defer_err;           /* the error the pass is backing off from (-errno), or 0 */
+	uint64_t defer_retry_ns; /* ... its next try (bks_wall_ns) */
+	uint64_t defer_errors;   /* steps that failed since the start */
 	uint64_t taken_ns;
 } appl_snap;
 
 /* The background compression pass (store.zstd_level_busy = 0): idle (nothing to do
  * and nothing done since the start), running, paused (client I/O within fg_idle_ms:
- * it waits, unless the store is short of rows), done. */
+ * it waits, unless the store is short of rows), done, waiting (for room: a cycle
+ * could move nothing, until the next commit; or after an error, until its retry). */
 enum { APPL_DEFER_IDLE = 0, APPL_DEFER_RUNNING = 1, APPL_DEFER_DONE = 2,
-	APPL_DEFER_PAUSED = 3 };
+	APPL_DEFER_PAUSED = 3, APPL_DEFER_WAITING = 4 };
 const char *appl_defer_state_name(int st);
 
 /* appl.mu's accounting since the start, nanoseconds of CLOCK_MONOTONIC. */
@@ -145,6 +149,14 @@ typedef struct appl {
 	uint64_t defer_started_ns, defer_finished_ns;
 	uint64_t defer_rate_t0, defer_rate_b0;
 	double defer_rate_bps;
+	/* after an error: no step before defer_retry_ns (CLOCK_MONOTONIC), the wait
+	 * doubling from DEFER_BACKOFF_MIN_NS to DEFER_BACKOFF_MAX_NS while the error
+	 * repeats; defer_err (-errno) was reported once, not again until another */
+	uint64_t defer_retry_ns, defer_backoff_ns, defer_retry_wall_ns;
+	int defer_err;
+	uint64_t defer_err_cycles; /* store cycles when it was met */
+	int defer_room_told;     /* the wait for room was reported (until progress) */
+	uint64_t defer_errors;   /* steps that failed (since the start) */
 
 	/* events (own lock: the array reports them from any thread) */
 	pthread_mutex_t evmu;

@@ -294,6 +294,7 @@ struct rfile {
 	store_stored_ck *ck;         /* decode and SHA-256 outside appl.mu */
 	wire_fp fps[WIRE_FP_MAX];
 	uint8_t need[WIRE_FP_MAX / 8];
+	uint8_t miss[WIRE_FP_MAX / 8]; /* the list's first look: not in the store */
 	uint32_t nfp;
 	uint32_t owner;              /* this file's claims (repl_claim.c) */
 	int claimed;                 /* need[] has claims not dropped yet */
@@ -302,6 +303,10 @@ struct rfile {
 };
 #define SYNC_EVERY (16u << 20)
 #define KNOWN_RUN 256            /* known entries per hold of appl.mu */
+#define FP_PF_SLICE 256u         /* FP_LIST lookups per prefetch (see rx_file) */
+
+static void lock_ap(void *ap) { appl_lock(ap); }
+static void unlock_ap(void *ap) { appl_unlock(ap); }
 
 /* Drop the claims of the current list's needed entries (under appl.mu): those not
  * stored (a bad chunk, a cut) are then asked for again by whoever needs them. */
@@ -355,20 +360,48 @@ static int rx_file(repl *r, rconn *c, const repl_msg *fm)
 		wire_digest_update(f->dg, m.fp_list.raw, (size_t)m.fp_list.count * WIRE_FP_ENTRY_LEN);
 		f->nfp = m.fp_list.count;
 		memset(f->need, 0, sizeof(f->need));
-		appl_lock(ap);
-		for (uint32_t i = 0; i < f->nfp; i++) {
+		for (uint32_t i = 0; i < f->nfp; i++)
 			wire_fp_list_get(&m.fp_list, i, &f->fps[i]);
-			if (rc == 0) {
+		memset(f->miss, 0, sizeof(f->miss));
+		/* First look: a slice of FP_PF_SLICE at a time, each slice's index reads
+		 * (entry blocks, segment tables: after a restart or a commit every block is
+		 * cold) made just before without appl.mu, as the native PUT's FP_LIST
+		 * (daemon/native_ops.c, FP_PF_SLICE): the lock is held for lookups that hit
+		 * the caches, not for disk reads that would stall every client. */
+		for (uint32_t from = 0; from < f->nfp && rc == 0; from += FP_PF_SLICE) {
+			uint32_t to = BKS_MIN(from + FP_PF_SLICE, f->nfp);
+			store_put_prefetch_fps(f->w, f->fps[from].fp, sizeof(f->fps[0]),
+			                       (int)(to - from), lock_ap, unlock_ap, ap);
+			appl_lock(ap);
+			for (uint32_t i = from; i < to && rc == 0; i++) {
 				int h = store_has_chunk(ap->s, f->fps[i].fp, f->fps[i].len);
-				/* Missing: asked for unless claimed already, by another connection
-				 * or earlier in this list (repl_claim.c). */
 				if (h == 0)
-					h = repl_claims_take(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
-				if (h == 0)
-					wire_bit_set(f->need, i);
+					wire_bit_set(f->miss, i);
 				else if (h < 0)
 					rc = h;
 			}
+			appl_unlock(ap);
+		}
+		/* Then the claims, all in one hold of appl.mu (repl_claim.c: a round that
+		 * took some claims, let the lock go and took more could wait for a round
+		 * that waits for it). Only what the first look found missing is looked up
+		 * again here (mostly a Bloom filter's no, no read): another connection may
+		 * have stored it since. Missing: asked for unless claimed already, by
+		 * another connection or earlier in this list. What the first look found
+		 * may be collected before it is referenced: store_put_known says so
+		 * (EAGAIN, below), as it did when the lookups and the references were in
+		 * different holds already. */
+		appl_lock(ap);
+		for (uint32_t i = 0; i < f->nfp && rc == 0; i++) {
+			if (!wire_bit_get(f->miss, i))
+				continue;
+			int h = store_has_chunk(ap->s, f->fps[i].fp, f->fps[i].len);
+			if (h == 0)
+				h = repl_claims_take(r->claims, f->fps[i].fp, f->fps[i].len, f->owner);
+			if (h == 0)
+				wire_bit_set(f->need, i);
+			else if (h < 0)
+				rc = h;
 		}
 		f->claimed = 1;
 		appl_unlock(ap);

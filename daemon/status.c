@@ -61,6 +61,15 @@ void status_jobs_json(appl *ap, json *j, const arr_status *as)
 	json_str(j, "kind", "compress");
 	json_str(j, "state", appl_defer_state_name(sn.defer_state));
 	json_uint(j, "bytes_left", ds->bytes_left);
+	/* After a restart: a lower bound until a cycle has read every header. */
+	json_bool(j, "bytes_left_estimate", ds->bytes_left_estimate);
+	/* Why "waiting": room (until a commit), or an error (until retry_ns). */
+	json_str(j, "waiting_for", sn.defer_state != APPL_DEFER_WAITING ? NULL
+	                           : sn.defer_err ? "error" : "room");
+	json_str(j, "error", sn.defer_err ? strerror(-sn.defer_err) : NULL);
+	json_uint(j, "retry_ns", sn.defer_retry_ns);
+	json_uint(j, "errors", sn.defer_errors);
+	json_uint(j, "segments_skipped", ds->segments_skipped);
 	json_uint(j, "deferred_bytes", ds->noted_bytes);
 	json_uint(j, "raw_done", ds->raw_done);
 	json_uint(j, "stored_after", ds->stored_after);

@@ -260,6 +260,7 @@ int store_open(arr *a, const store_params *p, store **out, bks_err *e)
 	/* Segments an earlier run stored raw for speed are found by the pass's first
 	 * cycle (store_defer.c); everything on the array now is committed. */
 	s->defer_pending = 1;
+	s->defer_open_seg = pool_next_seg_id(pl);
 	store_defer_committed(s);
 	*out = s;
 	return 0;

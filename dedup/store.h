@@ -418,7 +418,8 @@ int store_rebuild_index(store *s, bks_err *e);
  * does (index updated, old row freed, reusable after the next commit). One step does
  * up to budget bytes of reads (headers and items) and returns 1 while work remains,
  * 0 when there is none for now (store_defer_pending 0: until the next deferred write;
- * 1: what is left waits for the next commit), -errno (the pass starts over
+ * 1: what is left waits for the next commit: segments it wrote, or a cycle that
+ * skipped one for lack of room, wait_room), -errno (the pass starts over
  * at the next step; nothing is lost). The caller commits as usual: the freed rows
  * come back then. Pending after every open: the first cycle reads every data row's
  * header to find segments an earlier run left flagged. */
@@ -441,8 +442,13 @@ typedef struct store_defer_stats {
 	uint64_t bytes_saved;      /* stored bytes given back */
 	uint64_t bytes_read;       /* headers and items read by the pass */
 	uint64_t noted_bytes;      /* deferred raw bytes written (this process) */
-	uint64_t bytes_left;       /* noted_bytes not yet handled (0 when not pending):
-	                            * a lower bound after an open */
+	uint64_t bytes_left;       /* noted_bytes not yet handled (0 when not pending) */
+	int bytes_left_estimate;   /* bytes_left is a lower bound: segments an earlier run
+	                            * left flagged may remain (until a whole cycle after
+	                            * the open left none of them behind) */
+	int wait_room;             /* the last cycle skipped a segment for lack of room:
+	                            * no cycle before the next commit */
+	uint64_t room_waits;       /* cycles that ended so */
 	uint64_t errors;
 } store_defer_stats;
 void store_defer_get_stats(const store *s, store_defer_stats *st);

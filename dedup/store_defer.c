@@ -52,7 +52,13 @@ struct defer_state {
 	uint64_t cursor;
 	int again;             /* this cycle left a flagged segment behind: one more */
 	int uncommitted;       /* ... of which one the last commit does not hold yet */
+	int no_room;           /* ... of which one for lack of room */
+	int old_left;          /* ... of which one an earlier run wrote (not in noted) */
 	uint64_t wait_horizon; /* no cycle before a commit moves s->defer_horizon past this */
+	int wait_room;         /* no cycle before s->defer_commits moves past wait_commits */
+	uint64_t wait_commits;
+	int old_clear;         /* a whole cycle left no segment of an earlier run behind */
+	uint64_t raw_done_old; /* raw_done of segments an earlier run wrote */
 	uint64_t noted_at_start; /* s->defer_noted_n when the cycle started */
 	ZSTD_CCtx *cctx;
 	seg_entry *ents;
@@ -203,7 +209,7 @@ static int move_segment(store *s, defer_state *d, uint64_t row, const seg_header
 	 * "space"): only as far as the collector's share goes. */
 	if (total + (uint64_t)n * SEG_ENTRY_SIZE > pool_space_room(s->pl, POOL_SPACE_WORK)) {
 		d->st.segments_skipped++;
-		d->again = 1;
+		d->again = d->no_room = 1;
 		return 0;
 	}
 	int64_t dstored = 0;
@@ -222,8 +228,11 @@ static int move_segment(store *s, defer_state *d, uint64_t row, const seg_header
 			drop_n++;
 			drop_raw += en->rlen;
 			drop_stored += en->slen;
-			if (deferred)
+			if (deferred) {
 				d->st.raw_done += en->rlen;
+				if (h.seg_id < s->defer_open_seg)
+					d->raw_done_old += en->rlen;
+			}
 			r = 0;
 			continue;
 		}
@@ -252,6 +261,8 @@ static int move_segment(store *s, defer_state *d, uint64_t row, const seg_header
 				d->st.chunks_incompressible++; /* raw for good: no flag */
 			}
 			d->st.raw_done += en->rlen;
+			if (h.seg_id < s->defer_open_seg)
+				d->raw_done_old += en->rlen;
 			d->st.stored_after += slen;
 		} else {
 			d->st.chunks_copied++;
@@ -298,7 +309,11 @@ static int defer_row(store *s, defer_state *d, uint64_t row, uint64_t *done)
 		d->again = d->uncommitted = 1; /* not committed yet: after the next commit */
 		return 0;
 	}
-	return move_segment(s, d, row, &h, done);
+	uint64_t moved = d->st.segments_done;
+	int r = move_segment(s, d, row, &h, done);
+	if (d->st.segments_done == moved && seg < s->defer_open_seg)
+		d->old_left = 1; /* its bytes are still unknown (not in noted) */
+	return r;
 }
 
 int store_defer_step(store *s, uint64_t budget)
@@ -311,9 +326,14 @@ int store_defer_step(store *s, uint64_t budget)
 	uint64_t nrows = pool_rows(s->pl);
 	if (!d->cycle && d->wait_horizon && s->defer_horizon == d->wait_horizon)
 		return 0; /* what is left waits for a commit (pending stays set) */
+	if (!d->cycle && d->wait_room && s->defer_commits == d->wait_commits)
+		return 0; /* no room: only a commit gives rows back (pending stays set) */
 	if (!d->cycle) {
 		d->wait_horizon = 0;
+		d->wait_room = 0;
 		d->uncommitted = 0;
+		d->no_room = 0;
+		d->old_left = 0;
 		d->cycle = 1;
 		d->cursor = 0;
 		d->again = 0;
@@ -339,6 +359,8 @@ int store_defer_step(store *s, uint64_t budget)
 		return 1;
 	d->cycle = 0;
 	d->st.cycles++;
+	if (!d->old_left)
+		d->old_clear = 1;
 	if (!d->again && s->defer_noted_n == d->noted_at_start) {
 		s->defer_pending = 0;
 		return 0;
@@ -346,24 +368,45 @@ int store_defer_step(store *s, uint64_t budget)
 	/* Segments of the txg being built (or written during the cycle, anywhere) are
 	 * left: the next cycle starts after the next commit rather than read every
 	 * header again for nothing. */
+	int wait = 0;
 	if (d->uncommitted || s->defer_noted_n != d->noted_at_start) {
 		d->wait_horizon = s->defer_horizon;
-		return 0;
+		wait = 1;
 	}
-	return 1;
+	/* A segment skipped for lack of room (pool_space_room): the rows this cycle
+	 * freed, and any the collector or deletes free, come back only with a commit.
+	 * Another cycle before it would read every header again and skip the same
+	 * segments: back to back, under the caller's lock, until then (a nearly full
+	 * array kept the pass busy for nothing). */
+	if (d->no_room) {
+		d->wait_room = 1;
+		d->wait_commits = s->defer_commits;
+		d->st.room_waits++;
+		wait = 1;
+	}
+	return wait ? 0 : 1;
 }
 
 void store_defer_committed(store *s)
 {
 	s->defer_horizon = pool_next_seg_id(s->pl);
+	s->defer_commits++;
 }
 
 int store_defer_run(store *s, bks_err *e)
 {
 	int r, guard = 0;
-	/* A cycle that left segments of the txg being built waits for a commit: here,
-	 * one now. */
+	uint64_t done_at_wait = UINT64_MAX;
+	/* A cycle that left segments of the txg being built, or that found no room,
+	 * waits for a commit: here, one now. Two room waits in a row with nothing moved
+	 * in between: the commit gave nothing back, the array is full. */
 	while ((r = store_defer_step(s, UINT64_MAX)) >= 0 && s->defer_pending) {
+		if (r == 0 && s->defer && s->defer->wait_room) {
+			if (s->defer->st.segments_done == done_at_wait)
+				return bks_fail(e, -ENOSPC, "deferred compression: no room to move "
+				                "the segments left (the array is full)");
+			done_at_wait = s->defer->st.segments_done;
+		}
 		if (r == 0 && (r = store_commit(s, e)) < 0)
 			return r;
 		if (++guard > 1000000)
@@ -383,7 +426,13 @@ void store_defer_get_stats(const store *s, store_defer_stats *st)
 	st->pending = s->defer_pending;
 	st->running = s->defer && s->defer->cycle;
 	st->noted_bytes = s->defer_noted;
-	st->bytes_left = s->defer_noted > st->raw_done ? s->defer_noted - st->raw_done : 0;
-	if (!s->defer_pending)
+	st->wait_room = s->defer && s->defer->wait_room;
+	/* raw_done of an earlier run's segments is not part of noted_bytes. */
+	uint64_t done_new = st->raw_done - (s->defer ? s->defer->raw_done_old : 0);
+	st->bytes_left = s->defer_noted > done_new ? s->defer_noted - done_new : 0;
+	st->bytes_left_estimate = !(s->defer && s->defer->old_clear);
+	if (!s->defer_pending) {
 		st->bytes_left = 0;
+		st->bytes_left_estimate = 0;
+	}
 }

@@ -207,6 +207,10 @@ struct store {
 	int defer_level;             /* the pass's zstd level (0: the store's, at least 1) */
 	uint64_t defer_noted, defer_noted_n; /* deferred raw bytes, chunks (this process) */
 	uint64_t defer_horizon;      /* pool_next_seg_id() at the last commit */
+	uint64_t defer_commits;      /* commits so far (this process): a cycle that found
+	                              * no room waits for the next */
+	uint64_t defer_open_seg;     /* pool_next_seg_id() at the open: segments below
+	                              * were written by an earlier run (not in noted) */
 };
 
 /* store.c */

@@ -624,7 +624,10 @@ function jobDetail(j) {
     parts.push(fmtCount(j.segments_scanned) + ' segments scanned, ' + fmtCount(j.segments_freed) + ' freed, ' +
       fmtCount(j.segments_compacted) + ' compacted', fmtBytes(j.bytes_moved) + ' moved', fmtCount(j.rows_freed) + ' rows freed');
   } else if (j.kind === 'compress') {
-    if (j.state !== 'done') parts.push(fmtBytes(j.bytes_left) + ' left', j.rate_bps ? fmtRate(j.rate_bps) : 'waits for idle clients');
+    if (j.waiting_for === 'room') parts.push('no room to move what is left until a commit gives rows back');
+    else if (j.waiting_for === 'error') parts.push(j.error + ', tries again ' + fmtTime(j.retry_ns));
+    if (j.state !== 'done') parts.push((j.bytes_left_estimate ? 'at least ' : '') + fmtBytes(j.bytes_left) + ' left',
+      j.rate_bps ? fmtRate(j.rate_bps) : j.state === 'waiting' ? 'waiting' : 'waits for idle clients');
     parts.push(fmtBytes(j.raw_done) + ' raw stored as ' + fmtBytes(j.stored_after), fmtBytes(j.bytes_saved) + ' saved');
   } else if (j.kind === 'verify') {
     parts.push(fmtCount(j.objects_done) + ' of ' + fmtCount(j.objects) + ' objects', fmtCount(j.chunks_checked) + ' chunks checked');
