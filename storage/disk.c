@@ -1,7 +1,8 @@
 /* storage/disk.c: the "aio" backend (libaio on an O_DIRECT fd) and the batch runner.
  *
- * Each disk owns a small io_context. disk_io_run() starts every disk's share of a
- * batch before waiting on any, so the requests of a row are in flight on all disks
+ * Disks do their I/O on an engine (an io_context: one per array, or a small one
+ * private to a disk). disk_io_run() starts every disk's share of a batch before
+ * waiting on any, so the requests of a row are in flight on all disks
  * together. O_DIRECT is used whenever the file system accepts it; on one that does
  * not (tmpfs), the disk falls back to buffered I/O and says so in its info, and
  * disk_flush() still makes the writes durable with fdatasync().
@@ -32,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +52,34 @@ static int aio_fsync_ok = 1;
 
 /* An io_context shared by the disks of one array (or private to one disk). Creating
  * and destroying contexts is slow (io_destroy waits for an RCU grace period), and one
- * context per array is what an event loop wants to watch. Used by one thread at a
- * time: the array's lock serializes its users. */
+ * context per array is what an event loop wants to watch.
+ *
+ * Several threads may reap on one engine at once, and the array's lock does not
+ * prevent it: it serializes the users of one array, not every user of an engine.
+ * bkstord opens the disk an add-spare or a replace is to use on the array's engine
+ * and reads its first MiB (devprobe_content) from an API thread, without the array
+ * lock, while the pool's writer thread writes rows; the tests' harness opens every
+ * disk of a process on one engine, so two arrays (two stores) share it. A context
+ * hands any completion to whichever io_getevents asks first, so with two reapers
+ * each could take the other's event, mark it done and sleep again waiting for its
+ * own: both asleep with nothing in flight, forever (tests/test-disk-engine hung so
+ * within a second). Hence one reaper at a time (reaping, under mu): the others
+ * wait on cv, and the reaper completes whatever it gets, under mu, and wakes them
+ * after every io_getevents. The reaper only sleeps in the kernel while one of its
+ * own requests is in flight, so its sleep ends; a waiter's request is either
+ * reaped by it (the waiter sees done when woken) or still in flight when the
+ * reaper leaves, and then a waiter becomes the reaper. done is read and written
+ * under mu for the same reason (another thread completes it). */
 struct disk_engine {
 	io_context_t ctx;
-	int refs;                 /* the owner's reference + one per open disk */
-	struct io_event ev[256];
+	int refs;                 /* the owner's reference + one per open disk (atomic:
+	                           * the API thread opens and closes probe disks while
+	                           * the array's threads close replaced ones) */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;        /* the reaper finished a round */
+	int reaping;              /* a thread is in io_getevents (under mu) */
+	unsigned long submits;    /* release/acquire edge: see aio_finish */
+	struct io_event ev[256];  /* the reaper's */
 };
 
 struct aio_disk {
@@ -77,14 +101,18 @@ static int engine_new(int depth, disk_engine **out)
 		return r;
 	}
 	g->refs = 1;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
 	*out = g;
 	return 0;
 }
 
 static void engine_put(disk_engine *g)
 {
-	if (g && --g->refs == 0) {
+	if (g && __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		io_destroy(g->ctx);
+		pthread_mutex_destroy(&g->mu);
+		pthread_cond_destroy(&g->cv);
 		free(g);
 	}
 }
@@ -185,6 +213,13 @@ static int aio_start(disk *d, disk_io **ios, int n)
 		cb->data = io;
 		a->cbp[nsub++] = cb;
 	}
+	/* What the submitter wrote into its requests (and cb->data) before io_submit is
+	 * read by whichever thread reaps them: ordered by the kernel (a request
+	 * completes after it was submitted), and by this release for the memory model
+	 * (and ThreadSanitizer, which sees no kernel): the reaper's acquire load after
+	 * io_getevents reads this count or a later one. */
+	if (nsub)
+		__atomic_fetch_add(&a->eng->submits, 1, __ATOMIC_RELEASE);
 	int off = 0;
 	while (off < nsub) {
 		int r = io_submit(a->eng->ctx, nsub - off, a->cbp + off);
@@ -214,20 +249,29 @@ static int aio_start(disk *d, disk_io **ios, int n)
 	return 0;
 }
 
-/* Reap until every request of this disk's run is done. Events of other disks'
- * requests on the same engine are completed on the way (their finish() then finds
- * them done). */
+/* Reap until every request of this disk's run is done. Events of other requests on
+ * the same engine (other disks, other threads) are completed on the way; their
+ * finish() then finds them done. One reaper at a time: see struct disk_engine. */
 static void aio_finish(disk *d, disk_io **ios, int n)
 {
 	struct aio_disk *a = d->priv;
 	disk_engine *g = a->eng;
 
+	pthread_mutex_lock(&g->mu);
 	for (int i = 0; i < n; i++) {
 		while (!ios[i]->done) {
-			int r = io_getevents(g->ctx, 1, (long)BKS_ARRAY_SIZE(g->ev), g->ev, NULL);
-			if (r == -EINTR)
+			if (g->reaping) {
+				pthread_cond_wait(&g->cv, &g->mu);
 				continue;
-			BKS_PANIC_IF(r < 0, "io_getevents on %s: %s", d->path, strerror(-r));
+			}
+			g->reaping = 1;
+			pthread_mutex_unlock(&g->mu);
+			int r = io_getevents(g->ctx, 1, (long)BKS_ARRAY_SIZE(g->ev), g->ev, NULL);
+			BKS_PANIC_IF(r < 0 && r != -EINTR, "io_getevents on %s: %s", d->path,
+			             strerror(-r));
+			(void)__atomic_load_n(&g->submits, __ATOMIC_ACQUIRE); /* see aio_start */
+			uint64_t now = bks_now_ns();
+			pthread_mutex_lock(&g->mu);
 			for (int j = 0; j < r; j++) {
 				disk_io *io = g->ev[j].obj->data;
 				long res = (long)g->ev[j].res;
@@ -237,11 +281,14 @@ static void aio_finish(disk *d, disk_io **ios, int n)
 					io->result = -EIO; /* short: past the end of a shrunk disk */
 				else
 					io->result = 0;
+				io->done_ns = now;
 				io->done = 1;
-				io->done_ns = bks_now_ns();
 			}
+			g->reaping = 0;
+			pthread_cond_broadcast(&g->cv);
 		}
 	}
+	pthread_mutex_unlock(&g->mu);
 }
 
 static void aio_close(disk *d)
@@ -334,7 +381,7 @@ int disk_open_on(disk_engine *eng, const char *path, disk **out, bks_err *e)
 	}
 	a->fd = fd;
 	if (eng) {
-		eng->refs++;
+		__atomic_add_fetch(&eng->refs, 1, __ATOMIC_RELAXED);
 		a->eng = eng;
 	} else if ((r = engine_new(2 * AIO_WAVE, &a->eng)) < 0) {
 		/* A private engine: one disk's waves only, so it costs little of the

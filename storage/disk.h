@@ -50,7 +50,9 @@ typedef struct disk_info {
 } disk_info;
 
 /* An I/O engine (one kernel AIO context) that several disks can share: one per
- * array. Used by one thread at a time. The owner frees it with disk_engine_free();
+ * array. Several threads may run I/O on its disks at once (one disk by one thread
+ * at a time): they take turns reaping and each gets its own completions, whichever
+ * thread reaped them. The owner frees it with disk_engine_free();
  * disks opened on it keep it alive until they are closed. */
 typedef struct disk_engine disk_engine;
 int disk_engine_new(disk_engine **out);
