@@ -77,6 +77,18 @@ static int wa_push(struct wa *w, const map_ext *e)
 	return 0;
 }
 
+/* An extent for a stored chunk at w->next (its segment noted as referenced). */
+static int wa_chunk(struct wa *w, uint32_t len, const uint8_t fp[FP_LEN], const seg_ptr *loc)
+{
+	map_ext e;
+	store_note_ref(w->s, NULL, loc->seg_id);
+	e.off = w->next;
+	e.len = len;
+	memcpy(e.fp, fp, FP_LEN);
+	e.p = *loc;
+	return wa_push(w, &e);
+}
+
 static int wa_hole(struct wa *w, uint64_t len)
 {
 	map_ext e;
@@ -99,13 +111,7 @@ static int wa_round(struct wa *w)
 		return r;
 	for (int i = 0, n = ingest_count(s->ing); i < n; i++) {
 		ing_span *sp = ingest_span(s->ing, i);
-		store_note_ref(s, NULL, sp->loc.seg_id);
-		map_ext e;
-		e.off = w->next;
-		e.len = sp->len;
-		memcpy(e.fp, sp->fp, FP_LEN);
-		e.p = sp->loc;
-		if ((r = wa_push(w, &e)) < 0)
+		if ((r = wa_chunk(w, sp->len, sp->fp, &sp->loc)) < 0)
 			return r;
 	}
 	return 0;
@@ -789,13 +795,7 @@ static int wb_store(struct wb *b, struct wa *w)
 				ing_span *sp = ingest_span(s->ing, sp_i++);
 				b->chunks++;
 				b->known += sp->hit != 0;
-				store_note_ref(s, NULL, sp->loc.seg_id);
-				map_ext e;
-				e.off = w->next;
-				e.len = sp->len;
-				memcpy(e.fp, sp->fp, FP_LEN);
-				e.p = sp->loc;
-				r = wa_push(w, &e);
+				r = wa_chunk(w, sp->len, sp->fp, &sp->loc);
 			}
 		}
 	}
@@ -984,13 +984,7 @@ static int wb_store_prepared(struct wb *b, struct wa *w)
 			s->stored += p.slen;
 			s->bytes_since_commit += p.slen;
 		}
-		store_note_ref(s, NULL, p.seg_id);
-		map_ext e;
-		e.off = w->next;
-		e.len = x->len;
-		memcpy(e.fp, b->fp[k], FP_LEN);
-		e.p = p;
-		r = wa_push(w, &e);
+		r = wa_chunk(w, x->len, b->fp[k], &p);
 	}
 	if (r == 0 && rgi > 0)
 		b->rg[rgi - 1].n = w->n - b->rg[rgi - 1].first;
