@@ -34,9 +34,10 @@ p1=$(bcap index_prefetch_reads)
 locked=$((r1 - r0))
 pre=$((p1 - p0))
 echo "# B after its restart: $locked index reads under the lock, $pre prefetched"
-# A few may stay under the lock: a commit between a prefetch's plan and its install
-# drops it (as in test-daemon-dedup-prefetch.sh).
-[ "$pre" -ge 4 ] && [ $((locked * 4)) -le "$pre" ] &&
+# Some may stay under the lock: a commit between a prefetch's plan and its install
+# drops it (as in test-daemon-dedup-prefetch.sh), more often on a loaded machine (CI:
+# 19 under the lock, 34 prefetched). Without the prefetch all are under it (23, 0).
+[ "$pre" -ge 4 ] && [ "$locked" -lt "$pre" ] &&
 	ok "B's FP_LIST lookups: $locked index reads under the lock, $pre prefetched outside it" ||
 	bad "B's FP_LIST lookups: $locked index reads under the lock, $pre prefetched outside it"
 same b /backup/host1/b.img "$T/base" && ok "B: b.img byte-identical" || bad "B: b.img differs"
